@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { HuplabError } from '../../lib/errors.ts';
+import type { Profile } from '../../lib/profile.ts';
+import { BootPartition } from './boot-partition.ts';
+
+/** What the lab knows about one device: kept in <lab>/devices/<name>/device.json. */
+export interface DeviceRecord {
+  name: string;
+  profile: string;
+  deviceType: string;
+  release: string;
+  rootB?: string;
+  uuid: string;
+  disk: string;
+  image?: string;
+  flashedAt: string;
+}
+
+export function deviceDir(lab: string, name: string): string {
+  return join(lab, 'devices', name);
+}
+
+export interface ConfigJson {
+  uuid: string;
+  deviceType: string;
+  hostname?: string;
+  apiEndpoint?: string;
+  registryEndpoint?: string;
+  deltaEndpoint?: string;
+  os: { sshKeys: string[] };
+  [key: string]: unknown;
+}
+
+/**
+ * Flashes a device: a sparse copy of the built image becomes its disk, and config.json on its
+ * boot partition gets a fresh uuid and the lab's public key (os.sshKeys), as balena's
+ * provisioning does. Nothing of an earlier flash survives except what the caller keeps.
+ */
+export async function flashDevice(opts: {
+  lab: string; name: string; profile: Profile; imagePath: string; release: string; rootB?: string;
+  sshPublicKey: string; config?: Partial<ConfigJson>;
+}): Promise<DeviceRecord> {
+  const dir = deviceDir(opts.lab, opts.name);
+  await mkdir(dir, { recursive: true });
+  const disk = join(dir, 'disk.img');
+  // A new disk means a new host key on the device: drop every trace of the previous flash.
+  for (const f of ['disk.img', 'known_hosts', 'serial.log', 'efivars.fd', 'board.log', 'qemu.json']) await rm(join(dir, f), { force: true });
+  const tmp = `${disk}.partial`;
+  const cp = await execa('cp', ['--sparse=always', '--reflink=auto', opts.imagePath, tmp], { reject: false });
+  if (cp.exitCode !== 0) {
+    await rm(tmp, { force: true });
+    throw new HuplabError('flash-failed', `cannot copy ${opts.imagePath} to ${tmp}: ${cp.stderr.trim()}`, { hint: 'check free space in the lab directory' });
+  }
+  const uuid = randomBytes(16).toString('hex');
+  const config: ConfigJson = {
+    deviceType: opts.profile.deviceType,
+    ...opts.config,
+    uuid,
+    os: { ...(opts.config?.os ?? {}), sshKeys: [opts.sshPublicKey.trim()] },
+  };
+  const boot = await BootPartition.open(tmp);
+  await boot.write('/config.json', JSON.stringify(config, null, 2) + '\n');
+  await (await import('node:fs/promises')).rename(tmp, disk);
+  const record: DeviceRecord = {
+    name: opts.name, profile: opts.profile.name, deviceType: opts.profile.deviceType, release: opts.release,
+    ...(opts.rootB ? { rootB: opts.rootB } : {}), uuid, disk, image: opts.imagePath, flashedAt: new Date().toISOString(),
+  };
+  await writeFile(join(dir, 'device.json'), JSON.stringify(record, null, 2) + '\n');
+  return record;
+}
+
+/** Adopts an existing disk image file (e.g. one kept by a failed campaign) as a device. */
+export async function adoptDisk(opts: { lab: string; name: string; profile: Profile; diskFile: string }): Promise<DeviceRecord> {
+  if (!existsSync(opts.diskFile)) throw new HuplabError('disk-missing', `disk image ${opts.diskFile} does not exist`, { hint: 'give the path of a kept disk image' });
+  const dir = deviceDir(opts.lab, opts.name);
+  await mkdir(dir, { recursive: true });
+  const disk = join(dir, 'disk.img');
+  await rm(join(dir, 'known_hosts'), { force: true });
+  await execa('cp', ['--sparse=always', '--reflink=auto', opts.diskFile, disk]);
+  let uuid = 'unknown';
+  try { uuid = (JSON.parse((await (await BootPartition.open(disk)).read('/config.json')).toString()) as ConfigJson).uuid; } catch { /* keep unknown */ }
+  const record: DeviceRecord = { name: opts.name, profile: opts.profile.name, deviceType: opts.profile.deviceType, release: 'from-disk', uuid, disk, flashedAt: new Date().toISOString() };
+  await writeFile(join(dir, 'device.json'), JSON.stringify(record, null, 2) + '\n');
+  return record;
+}
+
+export async function readDeviceRecord(lab: string, name: string): Promise<DeviceRecord> {
+  const file = join(deviceDir(lab, name), 'device.json');
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as DeviceRecord;
+  } catch {
+    throw new HuplabError('unknown-device-name', `no device named "${name}" in the lab ${lab}`, {
+      hint: 'start one with `huplab device start --device generic-amd64 --release <version>`, or list them with `huplab device list`',
+    });
+  }
+}

@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { HuplabError } from '../../lib/errors.ts';
+
+/** A Debian package as the archive's signed index describes it. */
+export interface DebianPackage {
+  name: string;
+  arch: string;
+  version: string;
+  sha256: string;
+  size: number;
+}
+
+/**
+ * Resolves package names to the exact versions apt would install for `arch`, with the SHA256
+ * from the archive's (signature-checked) index, in one apt-cache call. The build is keyed on
+ * these, so a Debian security update changes the cache key instead of silently changing a
+ * cached image.
+ */
+export async function resolvePackages(names: string[], arch: string): Promise<DebianPackage[]> {
+  const specs = names.map((n) => `${n}:${arch}`);
+  const { stdout } = await execa('apt-cache', ['show', '--no-all-versions', ...specs], { reject: false });
+  const found = new Map<string, DebianPackage>();
+  for (const stanza of stdout.split(/\n\n+/)) {
+    const field = (f: string) => new RegExp(`^${f}: (.*)$`, 'm').exec(stanza)?.[1]?.trim();
+    const name = field('Package');
+    const version = field('Version');
+    const sha256 = field('SHA256');
+    const a = field('Architecture');
+    if (name && version && sha256 && (a === arch || a === 'all') && !found.has(name)) {
+      found.set(name, { name, arch: a === 'all' ? arch : a, version, sha256, size: Number(field('Size') ?? 0) });
+    }
+  }
+  return names.map((name) => {
+    const pkg = found.get(name);
+    if (!pkg) {
+      throw new HuplabError('debian-package-missing', `Debian package ${name}:${arch} is not known to apt`, {
+        hint: arch === hostArch()
+          ? 'run `apt-get update`, or check the package name in the recipe or profile'
+          : `run \`dpkg --add-architecture ${arch} && apt-get update\``,
+      });
+    }
+    return pkg;
+  });
+}
+
+export async function resolvePackage(name: string, arch: string): Promise<DebianPackage> {
+  return (await resolvePackages([name], arch))[0]!;
+}
+
+/** Meta packages (linux-image-cloud-amd64) resolve to the versioned package they depend on. */
+export async function resolveKernelPackage(meta: string, arch: string): Promise<DebianPackage> {
+  const { stdout } = await execa('apt-cache', ['depends', `${meta}:${arch}`], { reject: false });
+  const dep = /Depends: (linux-image-[^\s:]+)/.exec(stdout)?.[1];
+  return resolvePackage(dep ?? meta, arch);
+}
+
+export function hostArch(): string {
+  return process.arch === 'x64' ? 'amd64' : process.arch === 'arm64' ? 'arm64' : process.arch;
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * Downloads a package into the cache (named by its digest) and checks it against the index's
+ * SHA256 before it is used; a mismatch deletes the file and fails the build.
+ */
+export async function fetchPackage(pkg: DebianPackage, cache: string): Promise<string> {
+  const dir = join(cache, 'debs');
+  const target = join(dir, `${pkg.sha256}.deb`);
+  if (existsSync(target)) return target;
+  await mkdir(dir, { recursive: true });
+  const work = join(dir, `.download-${process.pid}-${pkg.sha256.slice(0, 12)}`);
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work);
+  try {
+    // apt-get download writes into the current directory; -o keeps it from trying to drop to _apt.
+    const r = await execa('apt-get', ['download', '-q', '-o', 'APT::Sandbox::User=root', `${pkg.name}:${pkg.arch}=${pkg.version}`], {
+      cwd: work,
+      reject: false,
+    });
+    const files = (await readdir(work)).filter((f) => f.endsWith('.deb'));
+    if (r.exitCode !== 0 || files.length !== 1) {
+      throw new HuplabError('debian-download-failed', `could not download ${pkg.name} ${pkg.version} (${pkg.arch}): ${lastLine(r.stderr)}`, {
+        hint: 'check the network to the Debian mirror and run `apt-get update`',
+      });
+    }
+    const file = join(work, files[0]!);
+    const digest = await sha256File(file);
+    if (digest !== pkg.sha256) {
+      throw new HuplabError('digest-mismatch', `${pkg.name} ${pkg.version}: SHA256 ${digest} does not match the archive index (${pkg.sha256})`, {
+        hint: 'the download was corrupted or tampered with; run `apt-get update` and retry',
+      });
+    }
+    await rename(file, target);
+    return target;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+export async function extractPackage(debPath: string, into: string): Promise<void> {
+  await execa('dpkg-deb', ['-x', debPath, into]);
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').filter(Boolean).at(-1) ?? 'no output';
+}

@@ -1,0 +1,50 @@
+import { createHash } from 'node:crypto';
+import { readFile, readdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { execa } from 'execa';
+import { repoRoot } from '../../lib/paths.ts';
+
+/** sha256 over a canonical JSON of the inputs: the identity of a build. */
+export function hashInputs(inputs: unknown): string {
+  return createHash('sha256').update(canonicalJson(inputs)).digest('hex');
+}
+
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/**
+ * Hash of the source that shapes an image (on-device files, the builder, the shared encoders), so
+ * that changing any of it makes a new cache entry rather than reusing a stale image.
+ */
+export async function sourceDigest(): Promise<string> {
+  const roots = ['images/device-files', 'images/builder', 'lib/grubenv.ts', 'lib/partition', 'lib/profile.ts'];
+  const hash = createHash('sha256');
+  for (const r of roots) {
+    const abs = join(repoRoot, r);
+    const files = r.endsWith('.ts') ? [abs] : (await readdir(abs, { recursive: true, withFileTypes: true }))
+      .filter((d) => d.isFile()).map((d) => join(d.parentPath ?? (d as unknown as { path: string }).path, d.name)).sort();
+    for (const f of files) hash.update(relative(repoRoot, f)).update('\0').update(await readFile(f)).update('\0');
+  }
+  return hash.digest('hex');
+}
+
+/** Versions of the host tools whose output lands in the image. */
+export async function toolVersions(): Promise<Record<string, string>> {
+  const pkgs = ['grub-efi-amd64-bin', 'grub-common', 'e2fsprogs', 'dosfstools', 'mtools', 'ovmf'];
+  const { stdout } = await execa('dpkg-query', ['-W', '-f', '${Package} ${Version}\n', ...pkgs], { reject: false });
+  return Object.fromEntries(stdout.trim().split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]));
+}
+
+/** A stable UUID (RFC 4122 layout, version 4 bits) derived from a seed, for reproducible filesystems. */
+export function uuidFromSeed(seed: string): string {
+  const b = createHash('sha256').update(seed).digest();
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = b.subarray(0, 16).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}

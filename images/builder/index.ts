@@ -1,0 +1,100 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HuplabError } from '../../lib/errors.ts';
+import { cacheDir } from '../../lib/paths.ts';
+import { loadProfile } from '../../lib/profile.ts';
+import { silentProgress, type Progress } from '../../lib/progress.ts';
+import { loadRelease } from '../recipe.ts';
+import { BUILDER_FORMAT, publish } from './cache-entry.ts';
+import { hashInputs, uuidFromSeed } from './cache-key.ts';
+import { assembleDisk } from './disk.ts';
+import { makeExt4, makeVfat } from './filesystems.ts';
+import { buildRelease, type ReleaseBuild } from './release-build.ts';
+
+export type { ReleaseBuild } from './release-build.ts';
+
+export interface ImageBuild {
+  key: string;
+  disk: string;
+  device: string;
+  release: string;
+  rootB?: string;
+  releaseBuilds: ReleaseBuild[];
+  cached: boolean;
+  sizeBytes: number;
+}
+
+/**
+ * Builds (or finds in the cache) the disk image of `release` for `device`: resin-rootA holds the
+ * release; resin-rootB is empty, or holds `rootB` when given (for tests that boot either root).
+ */
+export async function buildImage(opts: { device: string; release: string; rootB?: string; progress?: Progress }): Promise<ImageBuild> {
+  const progress = opts.progress ?? silentProgress;
+  const profile = await loadProfile(opts.device);
+  const recipes = [await loadRelease(opts.release), ...(opts.rootB ? [await loadRelease(opts.rootB)] : [])];
+  for (const r of recipes) {
+    if (!r.deviceTypes.includes(profile.deviceType)) {
+      throw new HuplabError('release-not-for-device', `release ${r.version} is not built for ${profile.deviceType} (it supports ${r.deviceTypes.join(', ')})`, {
+        hint: `add "${profile.deviceType}" to deviceTypes in images/releases/${r.version}.json or pick another release`,
+      });
+    }
+  }
+  const builds: ReleaseBuild[] = [];
+  for (const r of recipes) builds.push(await buildRelease(profile, r, progress));
+
+  const key = hashInputs({ format: BUILDER_FORMAT, profile, releases: builds.map((b) => b.key) });
+  const dir = join(cacheDir(), 'images', key);
+  const disk = join(dir, 'disk.img');
+  const result = (cached: boolean): ImageBuild => ({
+    key, disk, device: profile.name, release: opts.release, ...(opts.rootB ? { rootB: opts.rootB } : {}), releaseBuilds: builds, cached,
+    sizeBytes: 0,
+  });
+  if (existsSync(join(dir, 'image.json'))) {
+    const meta = JSON.parse(await readFile(join(dir, 'image.json'), 'utf8')) as { sizeBytes: number };
+    progress.info(`image ${profile.name} ${describe(opts)} cached: ${disk}`);
+    return { ...result(true), sizeBytes: meta.sizeBytes };
+  }
+  const work = `${dir}.tmp-${process.pid}`;
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  try {
+    const epoch = Math.max(...recipes.map((r) => Date.parse(r.date) / 1000));
+    const fs: Record<string, string> = {};
+    await progress.step(`make filesystems for ${profile.name} ${describe(opts)}`, async () => {
+      for (const part of profile.partitions) {
+        const out = join(work, `${part.label}.img`);
+        const seed = `${key}:${part.label}`;
+        if (part.label === 'resin-boot') {
+          await makeVfat({ dir: builds[0]!.bootDir, output: out, label: part.label, sizeMiB: part.sizeMiB, volumeId: uuidFromSeed(seed).slice(0, 8), epoch });
+        } else if (part.label === 'resin-rootA' || part.label === 'resin-rootB') {
+          const b = part.label === 'resin-rootA' ? builds[0] : builds[1];
+          if (!b) continue; // an empty spare root, as on a freshly flashed device
+          await makeExt4({ dir: b.rootfsDir, output: out, label: part.label, sizeMiB: part.sizeMiB, uuid: uuidFromSeed(seed), epoch });
+        } else if (part.fs === 'ext4') {
+          await makeExt4({ output: out, label: part.label, sizeMiB: part.sizeMiB, uuid: uuidFromSeed(seed), epoch });
+        } else {
+          continue;
+        }
+        fs[part.label] = out;
+      }
+    });
+    await progress.step('assemble disk image', () => assembleDisk({ output: join(work, 'disk.img'), profile, seed: key, filesystems: fs }));
+    for (const f of Object.values(fs)) await rm(f);
+    const sizeBytes = (await import('node:fs')).statSync(join(work, 'disk.img')).size;
+    await writeFile(join(work, 'image.json'), JSON.stringify({
+      device: profile.name, release: opts.release, rootB: opts.rootB ?? null, sizeBytes,
+      releases: builds.map((b) => ({ version: b.version, key: b.key, hostapp: b.hostapp.manifest.digest })),
+    }, null, 2));
+    await publish(work, dir);
+    return { ...result(false), sizeBytes };
+  } catch (err) {
+    await rm(work, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+function describe(opts: { release: string; rootB?: string }): string {
+  return opts.rootB ? `${opts.release} (rootB ${opts.rootB})` : opts.release;
+}
+

@@ -1,0 +1,145 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { HuplabError } from '../../lib/errors.ts';
+import { cacheDir } from '../../lib/paths.ts';
+import type { Profile } from '../../lib/profile.ts';
+import { silentProgress, type Progress } from '../../lib/progress.ts';
+import type { ReleaseRecipe } from '../recipe.ts';
+import { fetchPackage, hostArch, resolveKernelPackage, resolvePackage, resolvePackages, type DebianPackage } from './apt.ts';
+import { BUILDER_FORMAT, publish } from './cache-entry.ts';
+import { hashInputs, sourceDigest, toolVersions } from './cache-key.ts';
+import { populateGrubEfiBoot } from './grub-efi.ts';
+import { buildHostapp, type HostappArtifact } from './hostapp.ts';
+import { buildInitramfs } from './initramfs.ts';
+import { findKernel } from './kernel.ts';
+import { fetchNpmTarball } from './npm-blob.ts';
+import { normaliseTimes } from './reproducible.ts';
+import { assembleRootfs } from './rootfs.ts';
+
+/** One release built for one device type: the pieces every disk image of it is made from. */
+export interface ReleaseBuild {
+  key: string;
+  dir: string;
+  version: string;
+  deviceType: string;
+  rootfsDir: string;
+  bootDir: string;
+  hostapp: HostappArtifact;
+  packages: DebianPackage[];
+  cached: boolean;
+}
+
+/** Builds the release's root filesystem tree, boot files and hostapp for one device type. */
+export async function buildRelease(profile: Profile, recipe: ReleaseRecipe, progress: Progress = silentProgress): Promise<ReleaseBuild> {
+  const arch = profile.arch;
+  const packages = await progress.step(`resolve Debian packages for ${recipe.version} (${arch})`, async () => {
+    const list = await resolvePackages(recipe.debianPackages, arch);
+    list.push(await resolveKernelPackage(profile.kernel.debianPackage, arch));
+    return list;
+  });
+  const integrity = recipe.node.integrity[arch];
+  if (!integrity) {
+    throw new HuplabError('release-invalid', `release ${recipe.version} pins no Node.js runtime for ${arch}`, {
+      hint: `add node.integrity.${arch} to images/releases/${recipe.version}.json`,
+    });
+  }
+  const key = hashInputs({
+    format: BUILDER_FORMAT, recipe, profile, packages, node: integrity,
+    source: await sourceDigest(), tools: await toolVersions(),
+  });
+  const dir = join(cacheDir(), 'releases', key);
+  const meta = join(dir, 'release.json');
+  const shape = (hostapp: HostappArtifact, cached: boolean): ReleaseBuild => ({
+    key, dir, version: recipe.version, deviceType: profile.deviceType,
+    rootfsDir: join(dir, 'rootfs'), bootDir: join(dir, 'boot'), hostapp, packages, cached,
+  });
+  if (existsSync(meta)) {
+    const { hostapp } = JSON.parse(await readFile(meta, 'utf8')) as { hostapp: HostappArtifact };
+    return shape({ ...hostapp, dir: join(dir, 'hostapp') }, true);
+  }
+
+  const work = `${dir}.tmp-${process.pid}`;
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  try {
+    const epoch = Math.floor(Date.parse(recipe.date) / 1000);
+    const debs = await progress.step(`fetch ${packages.length} Debian packages (digest-checked)`, async () => {
+      const paths: string[] = [];
+      for (const p of packages) paths.push(await fetchPackage(p, cacheDir()));
+      return paths;
+    });
+    const nodeTarball = await progress.step(`fetch Node.js ${recipe.node.version} for ${arch} (integrity-checked)`, () =>
+      fetchNpmTarball(`node-linux-${arch === 'amd64' ? 'x64' : arch}@${recipe.node.version}`, integrity, cacheDir()));
+
+    const kernelDeb = debs.at(-1)!;
+    const kernelDir = join(work, 'kernel');
+    await execa('dpkg-deb', ['-x', kernelDeb, kernelDir]);
+    const kernel = await findKernel(kernelDir);
+    const busyboxDir = join(work, 'busybox');
+    await execa('dpkg-deb', ['-x', debs[recipe.debianPackages.indexOf('busybox-static')] ?? '', busyboxDir]).catch(() => {
+      throw new HuplabError('release-invalid', `release ${recipe.version} must include busybox-static in debianPackages`, { hint: 'the init, shell and tools come from it' });
+    });
+    const busybox = join(busyboxDir, 'bin', 'busybox');
+    const initramfs = join(work, 'initrd.img');
+    await progress.step(`build initramfs (kernel ${kernel.release})`, () =>
+      buildInitramfs({ kernel, modules: profile.kernel.modules, busybox, workDir: work, output: initramfs, epoch }));
+
+    const rootfsDir = join(work, 'rootfs');
+    await progress.step(`assemble root filesystem of ${recipe.version}`, async () => {
+      await assembleRootfs({
+        root: rootfsDir, recipe, profile, debs: debs.slice(0, -1), nodeTarball,
+        busyboxApplets: await busyboxApplets(busybox, arch, recipe),
+        kernelImage: kernel.vmlinuz, initramfs,
+      });
+      await normaliseTimes(rootfsDir, epoch);
+    });
+    const hostapp = await progress.step(`build hostapp artifact of ${recipe.version} (OCI image)`, () =>
+      buildHostapp({ rootfs: rootfsDir, outDir: join(work, 'hostapp'), recipe, profile, epoch }));
+    const bootDir = join(work, 'boot');
+    await progress.step('prepare boot files', async () => {
+      await mkdir(bootDir, { recursive: true });
+      if (profile.bootloader.kind !== 'grub-efi') {
+        throw new HuplabError('bootloader-unsupported', `bootloader ${profile.bootloader.kind} is not supported by the image builder yet`, {
+          hint: 'generic-amd64 (grub-efi) is the supported profile for now',
+        });
+      }
+      await populateGrubEfiBoot(bootDir, profile, work);
+      await writeFile(join(bootDir, 'config.json'), JSON.stringify({ deviceType: profile.deviceType, os: { sshKeys: [] } }, null, 2) + '\n');
+      await writeFile(join(bootDir, 'os-release'), `VERSION="${recipe.version}"\n`);
+      await normaliseTimes(bootDir, epoch);
+    });
+    await rm(kernelDir, { recursive: true });
+    await rm(busyboxDir, { recursive: true });
+    await rm(initramfs);
+    await rm(join(work, 'initramfs'), { recursive: true, force: true });
+    await writeFile(join(work, 'release.json'), JSON.stringify({
+      version: recipe.version, deviceType: profile.deviceType, kernel: kernel.release,
+      packages: packages.map((p) => `${p.name}=${p.version} sha256:${p.sha256}`),
+      hostapp: { manifest: hostapp.manifest, layer: hostapp.layer },
+    }, null, 2));
+    await publish(work, dir);
+    return shape({ ...hostapp, dir: join(dir, 'hostapp') }, false);
+  } catch (err) {
+    await rm(work, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/**
+ * The applet list of the device's busybox. It can only be asked by running busybox, so for a
+ * foreign architecture the same Debian version built for this host answers instead.
+ */
+async function busyboxApplets(busybox: string, arch: string, recipe: ReleaseRecipe): Promise<string[]> {
+  let binary = busybox;
+  if (arch !== hostArch()) {
+    const pkg = await resolvePackage('busybox-static', hostArch());
+    const dir = join(cacheDir(), 'tmp-busybox-host');
+    await execa('dpkg-deb', ['-x', await fetchPackage(pkg, cacheDir()), dir]);
+    binary = join(dir, 'bin', 'busybox');
+    void recipe;
+  }
+  const { stdout } = await execa(binary, ['--list-full']);
+  return stdout.trim().split('\n').filter(Boolean);
+}

@@ -1,0 +1,156 @@
+import { chmod, cp, mkdir, readFile, readdir, rm, symlink, writeFile, lstat, readlink } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { execa } from 'execa';
+import { HuplabError } from '../../lib/errors.ts';
+import { deviceFilesDir } from '../../lib/paths.ts';
+import type { Profile } from '../../lib/profile.ts';
+import type { ReleaseRecipe } from '../recipe.ts';
+
+/** What goes into /etc/os-release and the machine-readable release file the updater reads. */
+export function osRelease(recipe: ReleaseRecipe, profile: Profile): string {
+  return [
+    'ID="balena-os"',
+    'NAME="balenaOS"',
+    `VERSION="${recipe.version}"`,
+    `VERSION_ID="${recipe.version}"`,
+    `PRETTY_NAME="balenaOS ${recipe.version} (huplab)"`,
+    `MACHINE="${profile.deviceType}"`,
+    `VARIANT="${recipe.variant === 'development' ? 'Development' : 'Production'}"`,
+    `VARIANT_ID="${recipe.variant === 'development' ? 'dev' : 'prod'}"`,
+    `META_BALENA_VERSION="${recipe.version}"`,
+    `BALENA_BOARD_REV="huplab"`,
+    `HUPLAB_LAYOUT="${recipe.layout}"`,
+    '',
+  ].join('\n');
+}
+
+const PRUNE = ['usr/share/doc', 'usr/share/man', 'usr/share/info', 'usr/share/locale', 'usr/share/lintian', 'usr/share/bug', 'usr/share/gdb'];
+
+/**
+ * Assembles the root filesystem tree: Debian packages unpacked, the Node.js runtime, busybox
+ * applets, the on-device files from images/device-files/rootfs, and the release's own files.
+ */
+export async function assembleRootfs(opts: {
+  root: string;
+  recipe: ReleaseRecipe;
+  profile: Profile;
+  debs: string[];
+  nodeTarball: string;
+  busyboxApplets: string[];
+  kernelImage: string;
+  initramfs: string;
+}): Promise<void> {
+  const { root, recipe, profile } = opts;
+  await mkdir(root, { recursive: true });
+  for (const deb of opts.debs) await execa('dpkg-deb', ['-x', deb, root]);
+  for (const p of PRUNE) await rm(join(root, p), { recursive: true, force: true });
+  for (const gconv of ['usr/lib/x86_64-linux-gnu/gconv', 'usr/lib/aarch64-linux-gnu/gconv', 'usr/lib/arm-linux-gnueabihf/gconv']) {
+    await rm(join(root, gconv), { recursive: true, force: true });
+  }
+
+  // Node.js: the npm package carries the official binary as package/bin/node.
+  const nodeDir = join(root, '.node-unpack');
+  await mkdir(nodeDir);
+  await execa('tar', ['-xzf', opts.nodeTarball, '-C', nodeDir, 'package/bin/node']);
+  await mkdir(join(root, 'usr', 'bin'), { recursive: true });
+  await cp(join(nodeDir, 'package', 'bin', 'node'), join(root, 'usr', 'bin', 'node'));
+  await chmod(join(root, 'usr', 'bin', 'node'), 0o755);
+  await rm(nodeDir, { recursive: true });
+
+  // busybox applets as symlinks, never replacing a real program from a package.
+  for (const applet of opts.busyboxApplets) {
+    const target = join(root, applet);
+    if (existsSync(target) || applet === 'bin/busybox') continue;
+    await mkdir(dirname(target), { recursive: true });
+    await symlink('/bin/busybox', target);
+  }
+
+  await cp(join(deviceFilesDir, 'rootfs'), root, { recursive: true, verbatimSymlinks: true });
+  await renderTemplate(join(root, 'etc', 'inittab'), {
+    CONSOLE: profile.console.device,
+    BAUD: String(profile.console.baud),
+  });
+
+  for (const d of ['proc', 'sys', 'dev', 'run', 'tmp', 'mnt/boot', 'mnt/state', 'mnt/data', 'var/volatile', 'home/root', 'boot']) {
+    await mkdir(join(root, d), { recursive: true });
+  }
+  await replaceWithSymlink(join(root, 'var', 'run'), '/run');
+  await replaceWithSymlink(join(root, 'var', 'lock'), '/run/lock');
+  await replaceWithSymlink(join(root, 'var', 'log'), '/var/volatile/log');
+  await replaceWithSymlink(join(root, 'var', 'tmp'), '/tmp');
+
+  await writeFile(join(root, 'etc', 'os-release'), osRelease(recipe, profile));
+  await mkdir(join(root, 'etc', 'balena-supervisor'), { recursive: true });
+  await writeFile(join(root, 'etc', 'balena-supervisor', 'supervisor.conf'), `SUPERVISOR_IMAGE=balena/${profile.arch}-supervisor\nSUPERVISOR_VERSION=${recipe.supervisorVersion}\n`);
+  await writeFile(join(root, 'etc', 'huplab-release.json'), JSON.stringify({
+    version: recipe.version,
+    supervisorVersion: recipe.supervisorVersion,
+    layout: recipe.layout,
+    deviceType: profile.deviceType,
+    arch: profile.arch,
+  }, null, 2) + '\n');
+  for (const [path, content] of Object.entries(recipe.files)) {
+    const target = join(root, path);
+    await mkdir(dirname(target), { recursive: true });
+    await writeFile(target, content);
+  }
+
+  await cp(opts.kernelImage, join(root, 'boot', 'vmlinuz'));
+  await cp(opts.initramfs, join(root, 'boot', 'initrd.img'));
+  await checkSharedLibraries(root);
+}
+
+async function replaceWithSymlink(path: string, target: string): Promise<void> {
+  try {
+    const st = await lstat(path);
+    if (st.isSymbolicLink() && (await readlink(path)) === target) return;
+    await rm(path, { recursive: true, force: true });
+  } catch {
+    await mkdir(dirname(path), { recursive: true });
+  }
+  await symlink(target, path);
+}
+
+async function renderTemplate(path: string, vars: Record<string, string>): Promise<void> {
+  let text = await readFile(path, 'utf8');
+  for (const [k, v] of Object.entries(vars)) text = text.replaceAll(`@@${k}@@`, v);
+  if (/@@[A-Z_]+@@/.test(text)) throw new HuplabError('template-invalid', `${path}: unfilled template variable ${/@@[A-Z_]+@@/.exec(text)![0]}`);
+  await writeFile(path, text);
+}
+
+/**
+ * Every program in the image must find its shared libraries inside the image; a missing one
+ * would only show as a service that never starts on the device, so it fails the build here.
+ */
+export async function checkSharedLibraries(root: string): Promise<void> {
+  const libDirs = ['lib', 'usr/lib', 'lib64'];
+  const available = new Set<string>();
+  for (const d of libDirs) {
+    if (!existsSync(join(root, d))) continue;
+    for (const entry of await readdir(join(root, d), { recursive: true })) available.add(entry.split('/').at(-1)!);
+  }
+  const missing: string[] = [];
+  // Programs and the libraries themselves: a library's own dependencies (libtomcrypt needs
+  // libgmp) fail the same way at run time.
+  for (const binDir of ['bin', 'sbin', 'usr/bin', 'usr/sbin', ...libDirs]) {
+    if (!existsSync(join(root, binDir))) continue;
+    const entries = libDirs.includes(binDir)
+      ? (await readdir(join(root, binDir), { recursive: true })).filter((e) => /\.so(\.\d+)*$/.test(e))
+      : await readdir(join(root, binDir));
+    for (const name of entries) {
+      const file = join(root, binDir, name);
+      if ((await lstat(file)).isSymbolicLink()) continue;
+      const { stdout, exitCode } = await execa('readelf', ['-d', file], { reject: false });
+      if (exitCode !== 0) continue; // a script, not an ELF program
+      for (const m of stdout.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)) {
+        if (!available.has(m[1]!)) missing.push(`${binDir}/${name} needs ${m[1]}`);
+      }
+    }
+  }
+  if (missing.length) {
+    throw new HuplabError('rootfs-missing-library', `the root filesystem lacks shared libraries: ${missing.join('; ')}`, {
+      hint: 'add the Debian package that ships them to debianPackages in the release recipe',
+    });
+  }
+}

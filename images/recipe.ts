@@ -1,0 +1,68 @@
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HuplabError } from '../lib/errors.ts';
+import { compileSchema, describeSchemaError } from '../lib/json-schema.ts';
+import { releasesDir, repoRoot } from '../lib/paths.ts';
+
+/** An OS release recipe (images/releases/<version>.json). */
+export interface ReleaseRecipe {
+  version: string;
+  date: string;
+  supervisorVersion: string;
+  layout: string;
+  variant: 'development' | 'production';
+  deviceTypes: string[];
+  debianPackages: string[];
+  node: { version: string; integrity: Record<string, string> };
+  files: Record<string, string>;
+}
+
+const validate = compileSchema<ReleaseRecipe>(join(repoRoot, 'images', 'release.schema.json'));
+
+export async function listReleases(dir = releasesDir): Promise<string[]> {
+  const names = await readdir(dir);
+  return names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).sort(compareVersions);
+}
+
+/** Loads and validates a release recipe; unknown versions and bad files get one-line errors. */
+export async function loadRelease(version: string, dir = releasesDir): Promise<ReleaseRecipe> {
+  const file = join(dir, `${version}.json`);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    const known = await listReleases(dir);
+    throw new HuplabError('unknown-release', `unknown release "${version}"`, {
+      hint: `known releases: ${known.join(', ')}; add a recipe as images/releases/<version>.json`,
+    });
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new HuplabError('release-invalid', `${file}: not valid JSON: ${(err as Error).message}`, { hint: 'fix the recipe' });
+  }
+  if (!validate(data)) {
+    throw new HuplabError('release-invalid', `${file}: ${describeSchemaError(validate.errors)}`, {
+      hint: 'fix the recipe; see images/release.schema.json',
+    });
+  }
+  if (data.version !== version) {
+    throw new HuplabError('release-invalid', `${file}: /version is "${data.version}" but the file is named for ${version}`, {
+      hint: 'the file name must be <version>.json',
+    });
+  }
+  return data;
+}
+
+/** Orders balenaOS versions numerically (2.9.0 < 2.10.0); a +revN suffix sorts after the plain one. */
+export function compareVersions(a: string, b: string): number {
+  const parse = (v: string) => v.split(/[.+rev]+/).filter(Boolean).map(Number);
+  const pa = parse(a);
+  const pb = parse(b);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}

@@ -7,7 +7,7 @@ import { HuplabError } from '../../lib/errors.ts';
 import type { Profile } from '../../lib/profile.ts';
 import { BootPartition } from './boot-partition.ts';
 
-/** What the lab knows about one device: kept in <lab>/devices/<name>/device.json. */
+/** What the lab knows about one device: kept in <lab>/devices/<name>/provision.json. */
 export interface DeviceRecord {
   name: string;
   profile: string;
@@ -48,7 +48,7 @@ export async function flashDevice(opts: {
   await mkdir(dir, { recursive: true });
   const disk = join(dir, 'disk.img');
   // A new disk means a new host key on the device: drop every trace of the previous flash.
-  for (const f of ['disk.img', 'known_hosts', 'serial.log', 'efivars.fd', 'board.log', 'qemu.json']) await rm(join(dir, f), { force: true });
+  for (const f of ['disk.img', 'known_hosts', 'serial.log', 'state.log']) await rm(join(dir, f), { force: true });
   const tmp = `${disk}.partial`;
   const cp = await execa('cp', ['--sparse=always', '--reflink=auto', opts.imagePath, tmp], { reject: false });
   if (cp.exitCode !== 0) {
@@ -69,22 +69,33 @@ export async function flashDevice(opts: {
     name: opts.name, profile: opts.profile.name, deviceType: opts.profile.deviceType, release: opts.release,
     ...(opts.rootB ? { rootB: opts.rootB } : {}), uuid, disk, image: opts.imagePath, flashedAt: new Date().toISOString(),
   };
-  await writeFile(join(dir, 'device.json'), JSON.stringify(record, null, 2) + '\n');
+  await writeFile(join(dir, 'provision.json'), JSON.stringify(record, null, 2) + '\n');
   return record;
 }
 
 /** Adopts an existing disk image file (e.g. one kept by a failed campaign) as a device. */
-export async function adoptDisk(opts: { lab: string; name: string; profile: Profile; diskFile: string }): Promise<DeviceRecord> {
+export async function adoptDisk(opts: { lab: string; name: string; profile: Profile; diskFile: string; sshPublicKey: string }): Promise<DeviceRecord> {
   if (!existsSync(opts.diskFile)) throw new HuplabError('disk-missing', `disk image ${opts.diskFile} does not exist`, { hint: 'give the path of a kept disk image' });
   const dir = deviceDir(opts.lab, opts.name);
   await mkdir(dir, { recursive: true });
   const disk = join(dir, 'disk.img');
   await rm(join(dir, 'known_hosts'), { force: true });
   await execa('cp', ['--sparse=always', '--reflink=auto', opts.diskFile, disk]);
-  let uuid = 'unknown';
-  try { uuid = (JSON.parse((await (await BootPartition.open(disk)).read('/config.json')).toString()) as ConfigJson).uuid; } catch { /* keep unknown */ }
+  // Keep the disk's config.json (uuid, endpoints) but authorise this lab's key, or the lab could
+  // not reach a disk that came from another lab.
+  const boot = await BootPartition.open(disk);
+  let config: ConfigJson;
+  try {
+    config = JSON.parse((await boot.read('/config.json')).toString()) as ConfigJson;
+  } catch {
+    config = { uuid: randomBytes(16).toString('hex'), deviceType: opts.profile.deviceType, os: { sshKeys: [] } };
+  }
+  const keys = new Set([...(config.os?.sshKeys ?? []), opts.sshPublicKey.trim()]);
+  config = { ...config, os: { ...config.os, sshKeys: [...keys] } };
+  await boot.write('/config.json', JSON.stringify(config, null, 2) + '\n');
+  const uuid = config.uuid;
   const record: DeviceRecord = { name: opts.name, profile: opts.profile.name, deviceType: opts.profile.deviceType, release: 'from-disk', uuid, disk, flashedAt: new Date().toISOString() };
-  await writeFile(join(dir, 'device.json'), JSON.stringify(record, null, 2) + '\n');
+  await writeFile(join(dir, 'provision.json'), JSON.stringify(record, null, 2) + '\n');
   return record;
 }
 

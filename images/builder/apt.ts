@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { cacheDir } from '../../lib/paths.ts';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
 
@@ -21,6 +22,38 @@ export interface DebianPackage {
  * cached image.
  */
 export async function resolvePackages(names: string[], arch: string): Promise<DebianPackage[]> {
+  return memoAgainstAptLists(['packages', names, arch], () => resolveWithAptCache(names, arch));
+}
+
+/**
+ * apt-cache takes about a second a call; its answers only change when the package lists do, so
+ * they are memoised against the lists' state (apt-get update rewrites the files in /var/lib/apt/lists).
+ */
+async function memoAgainstAptLists<T>(key: unknown, compute: () => Promise<T>): Promise<T> {
+  let memo: string | undefined;
+  try {
+    const lists = '/var/lib/apt/lists';
+    const state = [];
+    for (const f of (await readdir(lists)).sort()) {
+      if (f === 'lock' || f === 'partial' || f === 'auxfiles') continue;
+      const st = await stat(join(lists, f));
+      state.push([f, st.mtimeMs, st.size]);
+    }
+    if (state.length === 0) return compute();
+    const id = createHash('sha256').update(JSON.stringify([key, state])).digest('hex');
+    memo = join(cacheDir(), 'apt-resolve', `${id}.json`);
+  } catch {
+    return compute();
+  }
+  if (existsSync(memo)) return JSON.parse(await readFile(memo, 'utf8')) as T;
+  const value = await compute();
+  await mkdir(dirname(memo), { recursive: true });
+  await writeFile(`${memo}.${process.pid}.tmp`, JSON.stringify(value));
+  await rename(`${memo}.${process.pid}.tmp`, memo);
+  return value;
+}
+
+async function resolveWithAptCache(names: string[], arch: string): Promise<DebianPackage[]> {
   const specs = names.map((n) => `${n}:${arch}`);
   const { stdout } = await execa('apt-cache', ['show', '--no-all-versions', ...specs], { reject: false });
   const found = new Map<string, DebianPackage>();
@@ -53,9 +86,11 @@ export async function resolvePackage(name: string, arch: string): Promise<Debian
 
 /** Meta packages (linux-image-cloud-amd64) resolve to the versioned package they depend on. */
 export async function resolveKernelPackage(meta: string, arch: string): Promise<DebianPackage> {
-  const { stdout } = await execa('apt-cache', ['depends', `${meta}:${arch}`], { reject: false });
-  const dep = /Depends: (linux-image-[^\s:]+)/.exec(stdout)?.[1];
-  return resolvePackage(dep ?? meta, arch);
+  return memoAgainstAptLists(['kernel', meta, arch], async () => {
+    const { stdout } = await execa('apt-cache', ['depends', `${meta}:${arch}`], { reject: false });
+    const dep = /Depends: (linux-image-[^\s:]+)/.exec(stdout)?.[1];
+    return (await resolveWithAptCache([dep ?? meta], arch))[0]!;
+  });
 }
 
 export function hostArch(): string {

@@ -1,0 +1,40 @@
+/**
+ * The one interface through which the harness reaches a device, emulated (QemuDevice) or real
+ * (a board on a serial adapter with switchable power). Suites, fault injectors and the CLI are
+ * written against this, never against QEMU.
+ */
+import type { ConsoleLike } from '../console/log-console.ts';
+import type { DeviceSsh } from '../ssh/client.ts';
+import type { BoardStateMachine } from './state.ts';
+
+export interface PowerOffOptions {
+  /** true (default): ask the OS to shut down (ACPI / poweroff) and wait; false: stop it now. */
+  clean?: boolean;
+  timeoutMs?: number;
+}
+
+export interface WaitForOsOptions {
+  timeoutMs?: number;
+  /**
+   * Console offset (from `console.mark()`) taken before a reboot the caller triggered, e.g. over
+   * SSH: the boot to wait for is the one after it, even if the state still says os-ready.
+   */
+  since?: number;
+}
+
+export interface DeviceDriver {
+  readonly name: string;
+  readonly state: BoardStateMachine;
+  readonly console: ConsoleLike;
+  powerOn(): Promise<void>;
+  powerOff(opts?: PowerOffOptions): Promise<void>;
+  /** Power lost with no warning: whatever the OS had not written is gone. */
+  powerCut(): Promise<void>;
+  /** Hardware reset (the reset line), no shutdown. */
+  reset(): Promise<void>;
+  /** Follows the console through firmware -> kernel -> os-ready, then waits for SSH. */
+  waitForOs(opts?: WaitForOsOptions): Promise<void>;
+  ssh(): Promise<DeviceSsh>;
+  /** Bring the board to a known state whatever happened before; clears a failure. */
+  force(state: 'off' | 'os-ready'): Promise<void>;
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { registerDemo } from './demo-command.ts';
+import { registerDevice } from './device-command.ts';
+import { registerImages } from './images-command.ts';
+
+const program = new Command()
+  .name('huplab')
+  .description('Hardware-in-the-loop test and simulation harness for balenaOS-style host OS updates')
+  .showHelpAfterError('(run with --help for usage)');
+registerImages(program);
+registerDevice(program);
+registerDemo(program);
+await program.parseAsync(process.argv);

@@ -1,0 +1,30 @@
+import type { DeviceDriver } from '../board/driver.ts';
+import { decodeGrubenv } from '../../lib/grubenv.ts';
+
+/** What a running device reports about itself: the facts suites and reports assert on. */
+export interface DeviceFacts {
+  version: string;
+  /** Label of the root filesystem mounted at /. */
+  root: string;
+  /** The root the kernel was told to mount (from the bootloader). */
+  cmdlineRoot: string;
+  bootEnv: Record<string, string>;
+  appRecords: number;
+  lastRecord: string;
+  supervisorVersion: string;
+}
+
+export async function inspectDevice(device: DeviceDriver): Promise<DeviceFacts> {
+  const ssh = await device.ssh();
+  const run = (cmd: string) => ssh.execOk(cmd).then((s) => s.trim());
+  const version = /^VERSION="?([^"\n]*)"?$/m.exec(await run('cat /etc/os-release'))?.[1] ?? '';
+  const rootDev = await run("awk '$2 == \"/\" && $1 ~ /^\\/dev\\// { print $1 }' /proc/mounts | tail -n 1");
+  const root = /LABEL="([^"]+)"/.exec(await run(`blkid ${rootDev}`))?.[1] ?? '';
+  const cmdlineRoot = /root=LABEL=(\S+)/.exec(await run('cat /proc/cmdline'))?.[1] ?? '';
+  const env = await ssh.exec('cat /mnt/boot/EFI/BOOT/grubenv');
+  const bootEnv = env.code === 0 ? decodeGrubenv(Buffer.from(env.stdout, 'latin1')) : {};
+  const records = await ssh.exec('wc -l < /mnt/data/demo-app/records.log; tail -n 1 /mnt/data/demo-app/records.log');
+  const [count, last] = records.stdout.trim().split('\n');
+  const supervisorVersion = /SUPERVISOR_VERSION=(\S+)/.exec(await run('cat /etc/balena-supervisor/supervisor.conf'))?.[1] ?? '';
+  return { version, root, cmdlineRoot, bootEnv, appRecords: Number(count ?? 0), lastRecord: last ?? '', supervisorVersion };
+}

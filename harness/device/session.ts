@@ -1,0 +1,136 @@
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buildImage, type ImageBuild } from '../../images/builder/index.ts';
+import { HuplabError } from '../../lib/errors.ts';
+import { loadProfile, type Profile } from '../../lib/profile.ts';
+import { silentProgress, type Progress } from '../../lib/progress.ts';
+import type { TransitionListener } from '../board/state.ts';
+import type { Lab } from '../lab.ts';
+import { QemuDevice } from '../qemu/driver.ts';
+import { adoptDisk, deviceDir, flashDevice, type DeviceRecord } from './provision.ts';
+
+export interface StartOptions {
+  lab: Lab;
+  device: string;
+  release?: string;
+  rootB?: string;
+  /** Boot this disk image file instead of a built release (e.g. one kept by a failed run). */
+  disk?: string;
+  name?: string;
+  sshPort?: number;
+  timeoutMs?: number;
+  progress?: Progress;
+  onTransition?: TransitionListener;
+  /** Flash, but leave it off (tests that edit the disk before the first boot). */
+  noBoot?: boolean;
+}
+
+export interface StartedDevice {
+  device: QemuDevice;
+  record: DeviceRecord;
+  profile: Profile;
+  image?: ImageBuild;
+  /** Milliseconds from QEMU start: first console byte, bootloader, kernel/initramfs, os ready, SSH. */
+  timings: Record<string, number>;
+}
+
+/**
+ * Builds (or reuses) the image, flashes a device with it, powers it on and waits until the OS
+ * answers over SSH: the one path the CLI, the suites and the benchmarks all take.
+ */
+export async function startDevice(opts: StartOptions): Promise<StartedDevice> {
+  const progress = opts.progress ?? silentProgress;
+  const profile = await loadProfile(opts.device);
+  const name = opts.name ?? profile.name;
+  validateName(name);
+  const dir = deviceDir(opts.lab.dir, name);
+  if (existsSync(join(dir, 'device.json'))) {
+    const running = QemuDevice.attach(dir);
+    if (running.isRunning()) {
+      throw new HuplabError('device-running', `device "${name}" is already running (pid ${running.pid})`, {
+        hint: `stop it with \`huplab device stop --name ${name}\` or pick another --name`,
+      });
+    }
+  }
+  let image: ImageBuild | undefined;
+  let record: DeviceRecord;
+  if (opts.disk) {
+    record = await progress.step(`adopt disk ${opts.disk}`, () => adoptDisk({ lab: opts.lab.dir, name, profile, diskFile: opts.disk!, sshPublicKey: opts.lab.key.publicKey }));
+  } else {
+    if (!opts.release) throw new HuplabError('release-required', 'no release given', { hint: 'pass --release <version> (see `huplab images list`) or --disk FILE' });
+    image = await buildImage({ device: profile.name, release: opts.release, ...(opts.rootB ? { rootB: opts.rootB } : {}), progress });
+    record = await progress.step(`flash ${name} with ${opts.release}`, () => flashDevice({
+      lab: opts.lab.dir, name, profile, imagePath: image!.disk, release: opts.release!,
+      ...(opts.rootB ? { rootB: opts.rootB } : {}), sshPublicKey: opts.lab.key.publicKey,
+    }));
+  }
+  const device = new QemuDevice({
+    name, dir, profile: profile as never, diskPath: record.disk, labDir: opts.lab.dir, sshKeyPath: opts.lab.key.privateKeyPath,
+    ...(opts.sshPort ? { sshPort: opts.sshPort } : {}),
+    ...(opts.onTransition ? { onTransition: opts.onTransition } : {}),
+  });
+  const timings: Record<string, number> = {};
+  if (opts.noBoot) return { device, record, profile, ...(image ? { image } : {}), timings };
+  await bootAndTime(device, progress, opts.timeoutMs, timings);
+  return { device, record, profile, ...(image ? { image } : {}), timings };
+}
+
+/** Powers on and waits for SSH, recording when each boot stage was first seen on the console. */
+export async function bootAndTime(device: QemuDevice, progress: Progress, timeoutMs: number | undefined, timings: Record<string, number>): Promise<void> {
+  const since = device.console.mark();
+  const t0 = Date.now();
+  await progress.step(`power on ${device.name}`, () => device.powerOn());
+  const watch = watchStages(device, since, t0, timings);
+  try {
+    await progress.step(`boot ${device.name} to SSH (TCG is slow: 15-60 s)`, () => device.waitForOs({ ...(timeoutMs ? { timeoutMs } : {}), since }));
+    timings.sshReady = Date.now() - t0;
+  } finally {
+    watch.stop();
+  }
+}
+
+function watchStages(device: QemuDevice, since: number, t0: number, timings: Record<string, number>): { stop(): void } {
+  const stages: Array<[string, RegExp]> = [
+    ['firstSerialByte', /\S/],
+    ['bootloader', /\[huplab\] bootloader: booting/],
+    ['initramfs', /\[huplab\] initramfs: root/],
+    ['osReady', /\[huplab\] os ready/],
+  ];
+  const timer = setInterval(() => {
+    const text = device.console.text(since);
+    for (const [name, re] of stages) if (timings[name] === undefined && re.test(text)) timings[name] = Date.now() - t0;
+  }, 50);
+  return { stop: () => clearInterval(timer) };
+}
+
+export function openDevice(lab: Lab, name: string): QemuDevice {
+  const dir = deviceDir(lab.dir, name);
+  if (!existsSync(join(dir, 'device.json'))) {
+    throw new HuplabError('unknown-device-name', `no device named "${name}" in the lab ${lab.dir}`, {
+      hint: 'see `huplab device list`, or start one with `huplab device start --device generic-amd64 --release 2.101.0`',
+    });
+  }
+  return QemuDevice.attach(dir);
+}
+
+export async function listDevices(lab: Lab): Promise<Array<{ name: string; running: boolean; sshPort?: number; release?: string }>> {
+  const root = join(lab.dir, 'devices');
+  if (!existsSync(root)) return [];
+  const out = [];
+  for (const name of (await readdir(root)).sort()) {
+    const dir = join(root, name);
+    let release: string | undefined;
+    try { release = (JSON.parse((await import('node:fs')).readFileSync(join(dir, 'provision.json'), 'utf8')) as DeviceRecord).release; } catch { /* never flashed */ }
+    if (!existsSync(join(dir, 'device.json'))) { out.push({ name, running: false, ...(release ? { release } : {}) }); continue; }
+    const dev = QemuDevice.attach(dir);
+    out.push({ name, running: dev.isRunning(), ...(dev.sshPort ? { sshPort: dev.sshPort } : {}), ...(release ? { release } : {}) });
+  }
+  return out;
+}
+
+function validateName(name: string): void {
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,39}$/.test(name)) {
+    throw new HuplabError('bad-device-name', `device name "${name}" is not usable`, { hint: 'use letters, digits, ".", "_" or "-", at most 40 characters' });
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The QEMU command line for a device: a pure function of the profile and the device's files, so
+ * it can be unit-tested and recorded in device.json for a person to replay.
+ */
+import type { Accel } from './kvm-probe.ts';
+import type { DevicePaths } from './paths.ts';
+import type { QemuProfile } from './profile.ts';
+
+export interface QemuLaunch {
+  name: string;
+  profile: QemuProfile;
+  diskPath: string;
+  sshPort: number;
+  accel: Accel;
+  paths: DevicePaths;
+}
+
+/** The guest's dropbear listens here (balenaOS convention). */
+export const GUEST_SSH_PORT = 22222;
+export const NETDEV_ID = 'n0';
+
+/** Commas inside a QEMU option value must be doubled. */
+export function qemuOptValue(v: string): string {
+  return v.replace(/,/g, ',,');
+}
+
+export function buildQemuArgs(l: QemuLaunch): string[] {
+  const q = l.profile.qemu;
+  const p = l.paths;
+  const args: string[] = ['-name', qemuOptValue(l.name)];
+  args.push('-machine', q.machine);
+  // extraArgs may carry a complete -accel of their own; then theirs wins.
+  if (!q.extraArgs.includes('-accel')) {
+    args.push('-accel', l.accel === 'tcg' && q.tcgThread ? `tcg,thread=${q.tcgThread}` : l.accel);
+  }
+  args.push('-cpu', q.cpu, '-m', String(q.memoryMiB), '-smp', String(q.smp));
+  args.push('-nodefaults', '-no-user-config', '-display', 'none', '-vga', 'none');
+
+  if (q.firmware?.loadAs === 'kernel') {
+    args.push('-kernel', q.firmware.code);
+  } else if (q.firmware) {
+    const code = q.firmware.writableFlash ? p.flashFile : q.firmware.code;
+    const ro = q.firmware.writableFlash ? '' : ',readonly=on';
+    args.push('-drive', `if=pflash,format=raw,unit=0${ro},file=${qemuOptValue(code)}`);
+    if (q.firmware.vars) args.push('-drive', `if=pflash,format=raw,unit=1,file=${qemuOptValue(p.varsFile)}`);
+  }
+  if (q.dtb) args.push('-dtb', q.dtb);
+
+  args.push(...diskArgs(q.disk.interface, l.diskPath));
+
+  args.push('-netdev', `user,id=${NETDEV_ID},hostfwd=tcp:127.0.0.1:${l.sshPort}-:${GUEST_SSH_PORT}`);
+  args.push('-device', netDevice(q.net.device));
+
+  args.push(
+    '-chardev',
+    `socket,id=ser0,path=${qemuOptValue(p.serialSock)},server=on,wait=off,logfile=${qemuOptValue(p.serialLog)},logappend=on`,
+  );
+  // Serial ports are assigned in order; earlier ports get a sink so the console lands on its index.
+  for (let i = 0; i < q.serialIndex; i++) args.push('-serial', 'null');
+  args.push('-serial', 'chardev:ser0');
+
+  args.push('-qmp', `unix:${qemuOptValue(p.qmpSock)},server=on,wait=off`);
+  // No -no-reboot: a guest reboot must reboot, as on the board.
+  args.push('-daemonize', '-pidfile', p.pidFile);
+  args.push(...q.extraArgs);
+  return args;
+}
+
+function diskArgs(iface: 'virtio' | 'sd' | 'nvme', diskPath: string): string[] {
+  const file = `file=${qemuOptValue(diskPath)},format=raw,cache=writeback`;
+  switch (iface) {
+    case 'sd':
+      return ['-drive', `${file},if=sd`];
+    case 'nvme':
+      return ['-drive', `${file},if=none,id=disk0`, '-device', 'nvme,drive=disk0,serial=huplab0,bootindex=0'];
+    case 'virtio':
+      // Explicit device so it can carry bootindex: the firmware tries the disk first, whatever
+      // its (persisted, per-device) boot variables say, and never wanders off to network boot.
+      return ['-drive', `${file},if=none,id=disk0`, '-device', 'virtio-blk-pci,drive=disk0,bootindex=0'];
+  }
+}
+
+/**
+ * PCI NICs carry an iPXE option ROM; under OVMF it adds PXE boot entries and, on a disk that does
+ * not boot, seconds of DHCP/PXE under TCG before anything else. Devices never netboot: drop it
+ * unless the profile chose a ROM itself.
+ */
+export function netDevice(device: string): string {
+  const [model = '', ...props] = device.split(',');
+  const pciNic = /-pci$|^e1000|^rtl8139|^ne2k_pci$|^pcnet$/.test(model);
+  const out = [model, ...props, `netdev=${NETDEV_ID}`];
+  if (pciNic && !props.some((p) => p.startsWith('romfile='))) out.push('romfile=');
+  return out.join(',');
+}

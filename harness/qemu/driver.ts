@@ -1,0 +1,448 @@
+/**
+ * An emulated device: a daemonized QEMU process with its serial console logged to a file, its
+ * monitor on a QMP socket and its SSH port forwarded to 127.0.0.1. Everything lives in the
+ * device folder, so another process can pick the device up again with QemuDevice.attach(dir).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { HuplabError } from '../../lib/errors.ts';
+import { MARKERS } from '../../lib/markers.ts';
+import type { DeviceDriver, PowerOffOptions, WaitForOsOptions } from '../board/driver.ts';
+import { BoardStateMachine, type BoardState, type TransitionListener } from '../board/state.ts';
+import { SerialConsole } from '../console/log-console.ts';
+import { labDir as defaultLabDir } from '../../lib/paths.ts';
+import { DeviceSsh } from '../ssh/client.ts';
+import { ensureLabKey, readPrivateKey } from '../ssh/keys.ts';
+import { buildQemuArgs } from './args.ts';
+import { readDeviceRecord, writeDeviceRecord, type DeviceRecord } from './device-record.ts';
+import { probeAccelerator, qemuMissing, type Accel } from './kvm-probe.ts';
+import { devicePaths, MAX_SOCKET_PATH, type DevicePaths } from './paths.ts';
+import { freePort } from './ports.ts';
+import { isOurProcess, waitPidExit } from './process.ts';
+import type { QemuProfile } from './profile.ts';
+import { withQmp, type QmpClient } from './qmp.ts';
+
+export interface QemuDeviceOptions {
+  name: string;
+  /** Device state folder (console log, sockets, firmware vars, device.json). */
+  dir: string;
+  profile: QemuProfile;
+  /** Raw disk image; the VM writes to it in place. */
+  diskPath: string;
+  /** Host port forwarded to the guest's SSH; default: a free one at each power-on. */
+  sshPort?: number;
+  /** Default: probed (KVM only if a guest really runs under it). */
+  accel?: Accel;
+  /** Where the lab SSH key and the probe cache live; default: lib/paths.ts labDir(). */
+  labDir?: string;
+  /** Use this private key instead of the lab key. */
+  sshKeyPath?: string;
+  onTransition?: TransitionListener;
+}
+
+const DEFAULT_OS_TIMEOUT_MS = 180_000; // TCG: OVMF alone takes about 8 s, a full boot 15-60 s
+const START_ATTEMPTS_WITH_FREE_PORT = 3;
+
+export class QemuDevice implements DeviceDriver {
+  readonly name: string;
+  readonly state: BoardStateMachine;
+  readonly console: SerialConsole;
+  readonly paths: DevicePaths;
+  private readonly opts: QemuDeviceOptions;
+  private record: DeviceRecord | undefined;
+  private sshClient: DeviceSsh | undefined;
+  /** Console offset where the current boot began: markers before it belong to older boots. */
+  private bootOffset = 0;
+
+  /** `initial`: where an attached device already is (not a transition, so not logged). */
+  constructor(opts: QemuDeviceOptions, initial: BoardState = 'off') {
+    this.opts = opts;
+    this.name = opts.name;
+    this.paths = devicePaths(opts.dir);
+    const stateOpts: ConstructorParameters<typeof BoardStateMachine>[1] = { logFile: this.paths.stateLog, initial };
+    if (opts.onTransition) stateOpts.listener = opts.onTransition;
+    this.state = new BoardStateMachine(opts.name, stateOpts);
+    this.console = new SerialConsole(this.paths.serialLog, this.paths.serialSock, {
+      name: `${opts.name}/${opts.profile.console.device}`,
+    });
+  }
+
+  /** Rebuild a handle for a device started by another process, from its folder. */
+  static attach(dir: string, opts: { onTransition?: TransitionListener } = {}): QemuDevice {
+    const paths = devicePaths(dir);
+    const rec = readDeviceRecord(paths.deviceJson);
+    const devOpts: QemuDeviceOptions = {
+      name: rec.name,
+      dir: paths.dir,
+      profile: rec.profile,
+      diskPath: rec.diskPath,
+      sshPort: rec.sshPort,
+      accel: rec.accel,
+      sshKeyPath: rec.sshKeyPath,
+    };
+    if (opts.onTransition) devOpts.onTransition = opts.onTransition;
+    const running = isOurProcess(rec.pid, paths.dir);
+    const con = new SerialConsole(paths.serialLog, paths.serialSock);
+    const dev = new QemuDevice(devOpts, running ? stateFromConsole(con.text(rec.bootOffset)) : 'off');
+    dev.record = rec;
+    dev.bootOffset = rec.bootOffset;
+    return dev;
+  }
+
+  /** Pid of the running VM, if any. */
+  get pid(): number | undefined {
+    return this.isRunning() ? this.record?.pid : undefined;
+  }
+
+  get sshPort(): number | undefined {
+    return this.record?.sshPort ?? this.opts.sshPort;
+  }
+
+  get accel(): Accel | undefined {
+    return this.record?.accel;
+  }
+
+  /** True if this device's QEMU process is alive (a reused pid does not count). */
+  isRunning(): boolean {
+    return this.record !== undefined && isOurProcess(this.record.pid, this.paths.dir);
+  }
+
+  // --- power ------------------------------------------------------------------------------
+
+  async powerOn(): Promise<void> {
+    this.state.assertUsable('power on');
+    if (this.isRunning()) {
+      throw new HuplabError('device-running', `${this.name} is already running (pid ${this.record!.pid})`, {
+        hint: `stop it first (\`huplab device stop ${this.name}\`)`,
+      });
+    }
+    if (this.state.current !== 'off') this.state.transition('off', 'QEMU process is gone');
+    const q = this.opts.profile.qemu;
+    const diskPath = path.resolve(this.opts.diskPath);
+    this.prepareFolder(diskPath);
+    const accel = this.opts.accel ?? (await this.pickAccel());
+    const sshKeyPath = this.sshKeyPath();
+
+    const attempts = this.opts.sshPort === undefined ? START_ATTEMPTS_WITH_FREE_PORT : 1;
+    for (let attempt = 1; ; attempt++) {
+      const sshPort = this.opts.sshPort ?? (await freePort());
+      const args = buildQemuArgs({ name: this.name, profile: this.opts.profile, diskPath, sshPort, accel, paths: this.paths });
+      fs.rmSync(this.paths.pidFile, { force: true });
+      const bootOffset = this.console.mark();
+      // With -daemonize the parent returns once the VM is set up; its stderr has any setup error.
+      const res = await execa(q.binary, args, { reject: false, timeout: 60_000, stdin: 'ignore' });
+      if (res.code === 'ENOENT') throw qemuMissing(q.binary);
+      if (res.exitCode !== 0 || res.failed) {
+        const stderr = `${res.stderr ?? ''}`.trim();
+        fs.writeFileSync(this.paths.startLog, `${q.binary} ${args.join(' ')}\n\n${stderr}\n`);
+        if (/Could not set up host forwarding rule/i.test(stderr)) {
+          if (attempt < attempts) continue; // our free port was taken meanwhile: pick another
+          throw new HuplabError('port-in-use', `cannot forward SSH of ${this.name}: port ${sshPort} on 127.0.0.1 is in use`, {
+            hint: `choose another sshPort or leave it unset to get a free one; \`ss -ltnp 'sport = :${sshPort}'\` shows who holds it`,
+          });
+        }
+        const first = stderr.split('\n').find((l) => l.trim() !== '') ?? res.shortMessage ?? 'no output';
+        throw new HuplabError('qemu-start-failed', `QEMU failed to start ${this.name}: ${first}`, {
+          hint: `full command and output in ${this.paths.startLog}`,
+        });
+      }
+      const pid = Number(fs.readFileSync(this.paths.pidFile, 'utf8').trim());
+      this.record = {
+        name: this.name,
+        pid,
+        sshPort,
+        accel,
+        startedAt: new Date().toISOString(),
+        bootOffset,
+        diskPath,
+        sshKeyPath,
+        profile: this.opts.profile,
+        qemuBinary: q.binary,
+        qemuArgs: args,
+      };
+      this.bootOffset = bootOffset;
+      writeDeviceRecord(this.paths.deviceJson, this.record);
+      this.dropSsh();
+      this.state.transition('firmware', `power on: pid ${pid}, ${accel}, ssh on 127.0.0.1:${sshPort}`);
+      return;
+    }
+  }
+
+  async powerOff(opts: PowerOffOptions = {}): Promise<void> {
+    this.state.assertUsable('power off');
+    const clean = opts.clean ?? true;
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    if (!this.isRunning()) {
+      this.markOff('already off');
+      return;
+    }
+    const pid = this.record!.pid;
+    if (clean) {
+      // ACPI power button: the guest must handle it (busybox acpid / kernel poweroff), like a board.
+      await this.qmp((q) => q.systemPowerdown()).catch(() => undefined);
+      if (await waitPidExit(pid, timeoutMs)) {
+        this.markOff('powered off by the OS');
+        return;
+      }
+    }
+    await this.stopNow(pid);
+    this.markOff(clean ? `the OS did not power off within ${Math.round(timeoutMs / 1000)}s: QEMU stopped` : 'QEMU stopped');
+  }
+
+  async powerCut(): Promise<void> {
+    this.state.assertUsable('cut power');
+    this.kill();
+    if (this.record && !(await waitPidExit(this.record.pid, 10_000))) {
+      throw new HuplabError('qemu-unkillable', `QEMU of ${this.name} (pid ${this.record.pid}) survived SIGKILL`, {
+        hint: 'the process is stuck in the kernel (D state?); check `ps -o stat,wchan -p <pid>`',
+      });
+    }
+    this.markOff('power cut');
+  }
+
+  async reset(): Promise<void> {
+    this.state.assertUsable('reset');
+    this.requireRunning('reset');
+    const offset = this.console.mark();
+    await this.qmp((q) => q.systemReset());
+    this.setBootOffset(offset);
+    this.dropSsh();
+    this.state.transition('firmware', 'reset');
+  }
+
+  /** Plug or unplug the virtual network cable (fault injection: network drop). */
+  async setNetworkLink(up: boolean): Promise<void> {
+    this.state.assertUsable(`${up ? 'connect' : 'disconnect'} the network`);
+    this.requireRunning('change the network link');
+    await this.qmp((q) => q.setLink('n0', up));
+  }
+
+  /** Run QMP commands on this VM (one short connection; QMP serves one client at a time). */
+  qmp<T>(fn: (q: QmpClient) => Promise<T>): Promise<T> {
+    return withQmp(this.paths.qmpSock, fn, { timeoutMs: 5000 });
+  }
+
+  // --- boot -------------------------------------------------------------------------------
+
+  async waitForOs(opts: WaitForOsOptions = {}): Promise<void> {
+    this.state.assertUsable('wait for the OS');
+    this.requireRunning('wait for the OS');
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_OS_TIMEOUT_MS;
+    const deadline = Date.now() + timeoutMs;
+    const left = () => Math.max(0, deadline - Date.now());
+    if (opts.since !== undefined) {
+      this.setBootOffset(opts.since);
+      this.dropSsh();
+      if (this.state.current !== 'firmware') this.state.transition('firmware', 'reboot: waiting for the next boot');
+    }
+
+    // Fail fast if the VM dies instead of waiting out the whole timeout.
+    const abort = new AbortController();
+    const watch = setInterval(() => {
+      if (!this.isRunning()) {
+        abort.abort(
+          new HuplabError('qemu-exited', `QEMU of ${this.name} exited while waiting for the OS`, {
+            hint: `see the console log ${this.paths.serialLog}`,
+          }),
+        );
+      }
+    }, 500);
+    try {
+      let offset = this.bootOffset;
+      if (this.state.current === 'firmware') {
+        const m = await this.console.expect(new RegExp(`${escapeRe(MARKERS.bootloaderBooting)}([^\\n]*)\\n`), {
+          since: offset,
+          timeoutMs: left(),
+          what: `the bootloader of ${this.name} to boot a kernel`,
+          signal: abort.signal,
+        });
+        offset = m.offset;
+        this.state.transition('kernel', `bootloader: booting ${m.groups[0]?.trim() || '?'}`);
+      }
+      if (this.state.current === 'kernel') {
+        await this.console.expect(MARKERS.osReady, {
+          since: offset,
+          timeoutMs: left(),
+          what: `the OS of ${this.name} to report ready`,
+          signal: abort.signal,
+        });
+        this.state.transition('os-ready', 'console: os ready');
+      }
+      const ssh = await this.ssh();
+      await ssh.waitReady({ timeoutMs: Math.max(left(), 5000), what: `SSH of ${this.name}` });
+    } catch (err) {
+      if (this.state.current !== 'failed') {
+        this.state.fail(`waitForOs: ${err instanceof HuplabError ? err.oneLine() : (err as Error).message}`);
+      }
+      throw err;
+    } finally {
+      clearInterval(watch);
+    }
+  }
+
+  async ssh(): Promise<DeviceSsh> {
+    if (!this.record) {
+      throw new HuplabError('device-not-running', `${this.name} has never been started here`, { hint: 'power it on first' });
+    }
+    this.sshClient ??= new DeviceSsh({
+      host: '127.0.0.1',
+      port: this.record.sshPort,
+      privateKey: readPrivateKey(this.record.sshKeyPath),
+      knownHostsFile: this.paths.knownHosts,
+      // The forwarded port changes from boot to boot; the device's identity does not.
+      hostKeyAlias: this.name,
+    });
+    return this.sshClient;
+  }
+
+  /** Forget the device's SSH host key (after writing a new image to its disk). */
+  forgetHostKey(): void {
+    fs.rmSync(this.paths.knownHosts, { force: true });
+  }
+
+  async force(state: 'off' | 'os-ready'): Promise<void> {
+    if (state === 'off') {
+      this.kill();
+      if (this.record) await waitPidExit(this.record.pid, 10_000);
+      this.state.force('off', 'force off');
+      return;
+    }
+    if (this.isRunning()) {
+      // Already up and reachable: nothing to do but record it.
+      try {
+        const ssh = await this.ssh();
+        const r = await ssh.exec('true', { timeoutMs: 10_000, connectTimeoutMs: 10_000 });
+        if (r.code === 0) {
+          this.state.force('os-ready', 'force os-ready: SSH answered');
+          return;
+        }
+      } catch {
+        // fall through to a fresh boot
+      }
+      this.kill();
+      await waitPidExit(this.record!.pid, 10_000);
+    }
+    this.state.force('off', 'force os-ready: fresh boot');
+    await this.powerOn();
+    await this.waitForOs();
+  }
+
+  /** Release sockets held by this handle; the VM keeps running. */
+  close(): void {
+    this.dropSsh();
+    this.console.close();
+  }
+
+  // --- internals --------------------------------------------------------------------------
+
+  private prepareFolder(diskPath: string): void {
+    fs.mkdirSync(this.paths.dir, { recursive: true });
+    for (const sock of [this.paths.serialSock, this.paths.qmpSock]) {
+      if (Buffer.byteLength(sock) > MAX_SOCKET_PATH) {
+        throw new HuplabError('socket-path-too-long', `socket path ${sock} is longer than the ${MAX_SOCKET_PATH} bytes unix sockets allow`, {
+          hint: 'use a shorter lab directory (HUPLAB_LAB_DIR) or device name',
+        });
+      }
+    }
+    if (!fs.existsSync(diskPath)) {
+      throw new HuplabError('disk-missing', `disk image ${diskPath} of ${this.name} does not exist`, {
+        hint: 'build and flash an image first (`huplab image build`)',
+      });
+    }
+    const fw = this.opts.profile.qemu.firmware;
+    // Copied once and kept: firmware variables (boot entries) persist across power cycles, and a
+    // writable flash keeps what the guest wrote to it, as on the real board.
+    if (fw?.vars) copyOnce(fw.vars, this.paths.varsFile, this.name);
+    if (fw?.writableFlash) copyOnce(fw.code, this.paths.flashFile, this.name);
+  }
+
+  private async pickAccel(): Promise<Accel> {
+    const binary = this.opts.profile.qemu.binary;
+    // KVM only accelerates guests of the host's own architecture, and the probe guest is x86
+    // OVMF: other combinations run TCG unless HUPLAB_ACCEL insists.
+    if (process.arch === 'x64' && /x86_64/.test(binary)) {
+      return probeAccelerator({ labDir: this.opts.labDir ?? defaultLabDir(), qemuBinary: binary });
+    }
+    if (process.arch === 'arm64' && /aarch64/.test(binary) && process.env.HUPLAB_ACCEL === 'kvm') return 'kvm';
+    return 'tcg';
+  }
+
+  private sshKeyPath(): string {
+    if (this.opts.sshKeyPath) return path.resolve(this.opts.sshKeyPath);
+    return ensureLabKey(this.opts.labDir ?? defaultLabDir()).privateKeyPath;
+  }
+
+  private requireRunning(what: string): void {
+    if (!this.isRunning()) {
+      throw new HuplabError('device-not-running', `cannot ${what}: ${this.name} is not running`, { hint: 'power it on first' });
+    }
+  }
+
+  private kill(): void {
+    if (!this.isRunning()) return;
+    try {
+      process.kill(this.record!.pid, 'SIGKILL');
+    } catch {
+      // exited on its own meanwhile
+    }
+  }
+
+  private async stopNow(pid: number): Promise<void> {
+    // quit lets QEMU flush its own buffers; SIGKILL only if it does not go.
+    await this.qmp((q) => q.quit()).catch(() => undefined);
+    if (await waitPidExit(pid, 5000)) return;
+    this.kill();
+    await waitPidExit(pid, 5000);
+  }
+
+  private markOff(reason: string): void {
+    this.dropSsh();
+    if (this.record && !this.record.stoppedAt) {
+      this.record.stoppedAt = new Date().toISOString();
+      writeDeviceRecord(this.paths.deviceJson, this.record);
+    }
+    if (this.state.current !== 'off') this.state.transition('off', reason);
+  }
+
+  private setBootOffset(offset: number): void {
+    this.bootOffset = offset;
+    if (this.record) {
+      this.record.bootOffset = offset;
+      writeDeviceRecord(this.paths.deviceJson, this.record);
+    }
+  }
+
+  private dropSsh(): void {
+    this.sshClient?.close();
+    this.sshClient = undefined;
+  }
+}
+
+/** Best guess of where a running device is, from the console text of its current boot. */
+function stateFromConsole(text: string): Exclude<BoardState, 'failed'> {
+  const boot = text.lastIndexOf(MARKERS.bootloaderBooting);
+  const ready = text.lastIndexOf(MARKERS.osReady);
+  const down = text.lastIndexOf(MARKERS.shuttingDown);
+  if (down > Math.max(boot, ready)) return 'firmware'; // going down or rebooting
+  if (ready > boot) return 'os-ready';
+  if (boot >= 0) return 'kernel';
+  return 'firmware';
+}
+
+function copyOnce(src: string, dest: string, name: string): void {
+  if (fs.existsSync(dest)) return;
+  try {
+    fs.copyFileSync(src, `${dest}.tmp`);
+  } catch (err) {
+    throw new HuplabError('firmware-missing', `firmware file ${src} for ${name} cannot be read`, {
+      hint: 'install the firmware package (ovmf, qemu-efi-aarch64, u-boot-qemu) or fix the profile',
+      cause: err,
+    });
+  }
+  fs.renameSync(`${dest}.tmp`, dest);
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,385 @@
+/**
+ * Device profiles (devices/<name>.json). A profile is the single description of a device type
+ * that the image builder, the drivers and the suites all read, so a mistake in one must be
+ * caught when it is loaded, with a message that points at the exact field.
+ */
+import { readFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { HuplabError } from './errors.ts';
+
+export { partitionLayout, diskSizeBytes, type PartitionSlot } from './partition/layout.ts';
+
+export type Arch = 'amd64' | 'arm64' | 'armhf';
+export type FsKind = 'vfat' | 'ext4' | 'raw';
+export type PartitionTableKind = 'gpt' | 'mbr';
+
+export interface GrubBootloader {
+  kind: 'grub-efi';
+  envFile: string;
+  bootCountLimit: number;
+}
+export interface CountingBootloader {
+  kind: 'u-boot' | 'uefi-launcher';
+  envFile: string;
+  countFile: string;
+  bootCountLimit: number;
+}
+export type Bootloader = GrubBootloader | CountingBootloader;
+
+export interface PartitionSpec {
+  label: string;
+  fs: FsKind;
+  sizeMiB: number;
+}
+
+export interface KernelSpec {
+  debianPackage: string;
+  modules: string[];
+  cmdline: string;
+}
+
+export interface ConsoleSpec {
+  device: string;
+  baud: number;
+}
+
+export interface QemuFirmware {
+  code: string;
+  vars?: string;
+  debianPackage: string;
+  loadAs: 'pflash' | 'kernel';
+  writableFlash: boolean;
+}
+
+export interface QemuSpec {
+  binary: string;
+  machine: string;
+  cpu: string;
+  memoryMiB: number;
+  smp: number;
+  firmware?: QemuFirmware;
+  dtb?: string;
+  disk: { interface: 'virtio' | 'sd' | 'nvme' };
+  net: { device: string };
+  serialIndex: number;
+  tcgThread?: 'single' | 'multi';
+  extraArgs: string[];
+}
+
+export type BoardSerial = { path: string; baud?: number } | { tcp: string };
+export type BoardFlash =
+  | { sdMux: { toHost: string; toDevice: string; hostDevice: string } }
+  | { fromRunningOs: true };
+
+export interface BoardSpec {
+  serial: BoardSerial;
+  ssh: { host: string; port: number; user: string };
+  power: { on: string; off: string; cycle?: string };
+  flash?: BoardFlash;
+}
+
+/** A validated profile; optional fields with a schema default are always filled in. */
+export interface Profile {
+  name: string;
+  deviceType: string;
+  description: string;
+  arch: Arch;
+  bootloader: Bootloader;
+  partitionTable: PartitionTableKind;
+  partitions: PartitionSpec[];
+  alignMiB: number;
+  kernel: KernelSpec;
+  console: ConsoleSpec;
+  qemu?: QemuSpec;
+  board?: BoardSpec;
+}
+
+export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const DEVICES_DIR = path.join(REPO_ROOT, 'devices');
+export const PROFILE_SCHEMA_PATH = fileURLToPath(new URL('./profile.schema.json', import.meta.url));
+
+export const BALENA_PARTITIONS = [
+  { label: 'resin-boot', fs: 'vfat' },
+  { label: 'resin-rootA', fs: 'ext4' },
+  { label: 'resin-rootB', fs: 'ext4' },
+  { label: 'resin-state', fs: 'ext4' },
+  { label: 'resin-data', fs: 'ext4' },
+] as const;
+
+const HINT = 'fix the profile; see lib/profile.schema.json';
+
+export interface ProfileProblem {
+  /** JSON pointer of the offending field; '' when the message names the fields itself. */
+  pointer: string;
+  message: string;
+}
+
+export class ProfileError extends HuplabError {
+  readonly file: string;
+  readonly problems: ProfileProblem[];
+
+  constructor(file: string, problems: ProfileProblem[]) {
+    const text = problems.map((p) => (p.pointer ? `${p.pointer} ${p.message}` : p.message)).join('; ');
+    super('profile-invalid', `${file}: ${text}`, { hint: HINT });
+    this.file = file;
+    this.problems = problems;
+  }
+}
+
+let validator: ValidateFunction | undefined;
+
+function getValidator(): ValidateFunction {
+  if (!validator) {
+    const schema = JSON.parse(readFileSync(PROFILE_SCHEMA_PATH, 'utf8')) as object;
+    // verbose: the formatter needs the failing schema (to list allowed keys) and the data.
+    const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true, strictRequired: false });
+    validator = ajv.compile(schema);
+  }
+  return validator;
+}
+
+function pointerToken(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/** Branches like `[{required:[a]},{required:[b]}]`: returns [a, b], else undefined. */
+function requiredOnlyBranches(schema: unknown): string[] | undefined {
+  if (!Array.isArray(schema)) return undefined;
+  const names: string[] = [];
+  for (const branch of schema) {
+    const keys = branch && typeof branch === 'object' ? Object.keys(branch) : [];
+    const req = (branch as { required?: unknown }).required;
+    if (keys.length !== 1 || !Array.isArray(req) || req.length !== 1) return undefined;
+    names.push(String(req[0]));
+  }
+  return names;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+  if (typeof value === 'object') return 'an object';
+  return String(value);
+}
+
+function formatAjvErrors(errors: ErrorObject[]): ProfileProblem[] {
+  const problems: ProfileProblem[] = [];
+  const summarised: string[] = [];
+  for (const e of errors) {
+    if (e.keyword !== 'anyOf' && e.keyword !== 'oneOf') continue;
+    const names = requiredOnlyBranches(e.schema);
+    if (!names) continue;
+    summarised.push(`${e.schemaPath}/`);
+    const fields = names.map((n) => `${e.instancePath}/${pointerToken(n)}`);
+    const passing = (e.params as { passingSchemas?: number[] | null }).passingSchemas;
+    // The message names the alternatives itself, so these problems carry no pointer of their own.
+    if (e.keyword === 'anyOf') {
+      problems.push({ pointer: '', message: `${fields.join(' or ')} is required` });
+    } else if (passing) {
+      problems.push({ pointer: '', message: `only one of ${fields.join(', ')} may be set` });
+    } else {
+      problems.push({ pointer: '', message: `one of ${fields.join(', ')} is required` });
+    }
+  }
+  for (const e of errors) {
+    // An `if` failure is always accompanied by the `then`/`else` error that explains it.
+    if (e.keyword === 'if' || e.keyword === 'anyOf' || e.keyword === 'oneOf') {
+      if (e.keyword !== 'if' && !summarised.includes(`${e.schemaPath}/`)) {
+        problems.push({ pointer: e.instancePath, message: e.message ?? e.keyword });
+      }
+      continue;
+    }
+    if (summarised.some((prefix) => e.schemaPath.startsWith(prefix))) continue;
+    const params = e.params as Record<string, unknown>;
+    switch (e.keyword) {
+      case 'required':
+        problems.push({ pointer: `${e.instancePath}/${pointerToken(String(params.missingProperty))}`, message: 'is required' });
+        break;
+      case 'additionalProperties': {
+        const known = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+        problems.push({
+          pointer: `${e.instancePath}/${pointerToken(String(params.additionalProperty))}`,
+          message: `is not a known field${known.length ? ` (known: ${known.join(', ')})` : ''}`,
+        });
+        break;
+      }
+      case 'enum':
+        problems.push({
+          pointer: e.instancePath,
+          message: `must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, not ${describe(e.data)}`,
+        });
+        break;
+      case 'const':
+        problems.push({ pointer: e.instancePath, message: `must be ${JSON.stringify(params.allowedValue)}` });
+        break;
+      case 'type':
+        problems.push({ pointer: e.instancePath, message: `must be ${String(params.type)}, not ${describe(e.data)}` });
+        break;
+      case 'pattern':
+        problems.push({ pointer: e.instancePath, message: `must match ${String(params.pattern)}, not ${describe(e.data)}` });
+        break;
+      case 'false schema':
+        problems.push({ pointer: e.instancePath, message: 'is not allowed here' });
+        break;
+      default:
+        problems.push({ pointer: e.instancePath, message: e.message ?? e.keyword });
+    }
+  }
+  // The same field can fail in a branch and in the main schema (sizeMiB: type in both).
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.pointer} ${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+const QEMU_FOR_ARCH: Record<Arch, string[]> = {
+  amd64: ['qemu-system-x86_64'],
+  arm64: ['qemu-system-aarch64'],
+  armhf: ['qemu-system-arm', 'qemu-system-aarch64'],
+};
+
+/** Rules JSON Schema cannot express; only run on data that already has the schema's shape. */
+function crossFieldProblems(p: Profile, file: string): ProfileProblem[] {
+  const problems: ProfileProblem[] = [];
+  const expectedName = path.basename(file).replace(/\.json$/, '');
+  if (p.name !== expectedName) {
+    problems.push({ pointer: '/name', message: `is ${JSON.stringify(p.name)} but must equal the file name ${JSON.stringify(expectedName)}` });
+  }
+
+  const firstSeen = new Map<string, number>();
+  let duplicates = false;
+  p.partitions.forEach((part, i) => {
+    const before = firstSeen.get(part.label);
+    if (before === undefined) {
+      firstSeen.set(part.label, i);
+    } else {
+      duplicates = true;
+      problems.push({ pointer: `/partitions/${i}/label`, message: `${JSON.stringify(part.label)} is already used by /partitions/${before}` });
+    }
+  });
+  const balenaLabels: readonly string[] = BALENA_PARTITIONS.map((b) => b.label);
+  const missing = BALENA_PARTITIONS.filter((b) => !firstSeen.has(b.label));
+  for (const b of missing) {
+    problems.push({ pointer: '/partitions', message: `must contain a partition labelled ${JSON.stringify(b.label)}` });
+  }
+  if (!duplicates && missing.length === 0) {
+    const first = p.partitions.findIndex((part) => balenaLabels.includes(part.label));
+    // After the first misplaced label every later one is misplaced too; report only that one.
+    let orderReported = false;
+    p.partitions.forEach((part, i) => {
+      if (i < first) {
+        if (part.fs !== 'raw') {
+          problems.push({ pointer: `/partitions/${i}/fs`, message: `must be "raw": only vendor partitions may come before resin-boot` });
+        }
+        return;
+      }
+      const want = BALENA_PARTITIONS[i - first];
+      if (want?.label !== part.label) {
+        if (orderReported) return;
+        orderReported = true;
+        const message = want
+          ? `must be ${JSON.stringify(want.label)}: the balenaOS partitions come last, in the order ${balenaLabels.join(', ')}`
+          : `${JSON.stringify(part.label)} must come before resin-boot: the balenaOS partitions come last`;
+        problems.push({ pointer: `/partitions/${i}/label`, message });
+      } else if (part.fs !== want.fs) {
+        problems.push({ pointer: `/partitions/${i}/fs`, message: `must be ${JSON.stringify(want.fs)} for ${want.label}` });
+      }
+    });
+  }
+
+  if (p.qemu) {
+    const ok = QEMU_FOR_ARCH[p.arch];
+    if (!ok.includes(p.qemu.binary)) {
+      problems.push({ pointer: '/qemu/binary', message: `${p.qemu.binary} does not run arch ${p.arch} (use ${ok.join(' or ')})` });
+    }
+  }
+  return problems;
+}
+
+/**
+ * Validates parsed JSON. `file` is only used in messages and for the name check. The input is
+ * not modified; the result is a copy with schema defaults filled in.
+ */
+export function validateProfile(data: unknown, file: string): Profile {
+  const copy: unknown = structuredClone(data);
+  const validate = getValidator();
+  if (!validate(copy)) throw new ProfileError(file, formatAjvErrors(validate.errors ?? []));
+  const profile = copy as Profile;
+  const problems = crossFieldProblems(profile, file);
+  if (problems.length > 0) throw new ProfileError(file, problems);
+  return profile;
+}
+
+function lineAndColumn(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  return { line, column: offset - before.lastIndexOf('\n') };
+}
+
+export function parseProfileJson(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    const raw = err instanceof Error ? err.message : String(err);
+    const lc = /\(line (\d+) column (\d+)\)/.exec(raw);
+    const pos = /at position (\d+)/.exec(raw);
+    const where = lc
+      ? { line: Number(lc[1]), column: Number(lc[2]) }
+      : lineAndColumn(text, pos ? Number(pos[1]) : text.length);
+    const reason = raw.replace(/\s*in JSON at position \d+.*$/s, '').replace(/\s*\(line \d+ column \d+\)/, '');
+    throw new HuplabError('profile-invalid-json', `${file}:${where.line}:${where.column}: invalid JSON: ${reason}`, {
+      hint: 'fix the JSON syntax; comments and trailing commas are not allowed',
+      cause: err,
+    });
+  }
+}
+
+/** Profile names in `dir`, sorted. */
+export async function listProfiles(dir: string = DEVICES_DIR): Promise<string[]> {
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return entries.filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length)).sort();
+}
+
+function displayPath(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
+}
+
+export async function loadProfile(name: string, dir: string = DEVICES_DIR): Promise<Profile> {
+  const unknown = async (): Promise<HuplabError> => {
+    const known = await listProfiles(dir);
+    return new HuplabError(
+      'unknown-device',
+      `unknown device ${JSON.stringify(name)}; known: ${known.length ? known.join(', ') : `none in ${displayPath(dir)}`}`,
+      { hint: `pick a known device or add ${path.join(displayPath(dir), `${name}.json`)}` },
+    );
+  };
+  // Names come from the command line; never let one walk out of the devices folder.
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) {
+    const err = await unknown();
+    throw new HuplabError(err.code, err.message, { hint: 'device names are lowercase letters, digits and dashes' });
+  }
+  const file = path.join(dir, `${name}.json`);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw await unknown();
+    throw new HuplabError('profile-unreadable', `${displayPath(file)}: ${(err as Error).message}`, { cause: err });
+  }
+  const shown = displayPath(file);
+  return validateProfile(parseProfileJson(text, shown), shown);
+}

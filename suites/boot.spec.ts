@@ -1,0 +1,73 @@
+import { BootPartition } from '../harness/device/boot-partition.ts';
+import { bootAndTime } from '../harness/device/session.ts';
+import { inspectDevice } from '../harness/device/inspect.ts';
+import { silentProgress } from '../lib/progress.ts';
+import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
+
+test.describe('boot', () => {
+  test('reaches a login on the serial console and answers over SSH', async ({ baseDevice }) => {
+    const { device } = baseDevice;
+    expect(device.state.current).toBe('os-ready');
+    expect(device.console.text(0)).toMatch(/login: /);
+    const ssh = await device.ssh();
+    const r = await ssh.exec('uname -m; id -u');
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split('\n')).toEqual(['x86_64', '0']);
+    // SSH is keys only: the lab key got in, and config.json's uuid named the host.
+    expect((await ssh.execOk('hostname')).trim()).toBe(baseDevice.record.uuid.slice(0, 7));
+  });
+
+  test('runs the flashed release from resin-rootA', async ({ baseDevice }) => {
+    const facts = await inspectDevice(baseDevice.device);
+    expect(facts.root).toBe('resin-rootA');
+    expect(facts.cmdlineRoot).toBe('resin-rootA');
+    expect(facts.version).toBe(BASE_RELEASE);
+    expect(facts.bootEnv).toMatchObject({ resin_root_part: 'A', upgrade_available: '0' });
+    expect(facts.supervisorVersion).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  test('the demo application appends a record to /mnt/data every second', async ({ baseDevice }) => {
+    const ssh = await baseDevice.device.ssh();
+    const read = async () => (await ssh.execOk('cat /mnt/data/demo-app/records.log')).trim().split('\n').map((l) => l.split(' '));
+    const before = await read();
+    await new Promise((r) => setTimeout(r, 4_000));
+    const after = await read();
+    expect(after.length).toBeGreaterThanOrEqual(before.length + 2);
+    const last = after.at(-1)!;
+    expect(last[3]).toBe(BASE_RELEASE);
+    // Sequence numbers are contiguous and one second apart (give TCG some slack).
+    const seqs = after.map((f) => Number(f[0]));
+    expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
+    const times = after.slice(-3).map((f) => Number(f[1]));
+    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThan(500);
+    const deviceNow = Number((await ssh.execOk('date +%s')).trim()) * 1000;
+    expect(Math.abs(deviceNow - Number(last[1]))).toBeLessThan(5_000);
+  });
+
+  test('a GRUB env change made from the host boots the other root', async ({ flash }) => {
+    const { device } = await flash({ release: BASE_RELEASE, rootB: NEXT_RELEASE, noBoot: true });
+    const boot = await BootPartition.open(device.paths.dir + '/disk.img');
+    expect(await boot.readGrubenv()).toMatchObject({ resin_root_part: 'A' });
+    await boot.updateGrubenv({ resin_root_part: 'B' });
+    await bootAndTime(device, silentProgress, undefined, {});
+    const facts = await inspectDevice(device);
+    expect(facts.root).toBe('resin-rootB');
+    expect(facts.cmdlineRoot).toBe('resin-rootB');
+    expect(facts.version).toBe(NEXT_RELEASE);
+    expect(facts.bootEnv.resin_root_part).toBe('B');
+  });
+
+  test('GRUB counts boots of a pending update and at bootcount 2 boots the other root', async ({ flash }) => {
+    const { device } = await flash({ release: BASE_RELEASE, rootB: NEXT_RELEASE, noBoot: true });
+    const boot = await BootPartition.open(device.paths.dir + '/disk.img');
+    // The new OS (B) failed to commit once already: this boot is the second try, so GRUB must
+    // give up on B and boot the old root A, leaving the count at 2 for rollback-altboot to see.
+    await boot.updateGrubenv({ resin_root_part: 'B', upgrade_available: '1', bootcount: '1' });
+    await bootAndTime(device, silentProgress, undefined, {});
+    const facts = await inspectDevice(device);
+    expect(facts.root).toBe('resin-rootA');
+    expect(facts.version).toBe(BASE_RELEASE);
+    expect(facts.bootEnv).toMatchObject({ resin_root_part: 'B', upgrade_available: '1', bootcount: '2' });
+    expect(device.console.text(0)).toContain('[huplab] bootloader: booting resin-rootA (resin_root_part=B upgrade_available=1 bootcount=2)');
+  });
+});

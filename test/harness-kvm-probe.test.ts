@@ -1,0 +1,57 @@
+import t from 'tap';
+import fs from 'node:fs';
+import path from 'node:path';
+import { probeAccelerator } from '../harness/qemu/kvm-probe.ts';
+
+const saved = process.env.HUPLAB_ACCEL;
+t.beforeEach(() => {
+  delete process.env.HUPLAB_ACCEL;
+});
+t.teardown(() => {
+  if (saved === undefined) delete process.env.HUPLAB_ACCEL;
+  else process.env.HUPLAB_ACCEL = saved;
+});
+
+t.test('HUPLAB_ACCEL overrides the probe', async (t) => {
+  const labDir = t.testdir();
+  process.env.HUPLAB_ACCEL = 'kvm';
+  t.equal(await probeAccelerator({ labDir }), 'kvm');
+  process.env.HUPLAB_ACCEL = 'tcg';
+  t.equal(await probeAccelerator({ labDir }), 'tcg');
+  process.env.HUPLAB_ACCEL = 'hvf';
+  await t.rejects(probeAccelerator({ labDir }), { code: 'accel-invalid', message: /HUPLAB_ACCEL=hvf/ });
+  t.same(fs.readdirSync(labDir), [], 'no probe, no cache');
+});
+
+t.test('no usable /dev/kvm means tcg without booting anything', async (t) => {
+  const labDir = t.testdir();
+  t.equal(await probeAccelerator({ labDir, kvmDevice: path.join(labDir, 'no-kvm') }), 'tcg');
+});
+
+t.test('on these machines /dev/kvm exists but a guest cannot run: tcg, cached', async (t) => {
+  const labDir = t.testdir();
+  const started = Date.now();
+  t.equal(await probeAccelerator({ labDir, fresh: true }), 'tcg');
+  t.ok(Date.now() - started < 15_000, 'the probe is bounded');
+  const cacheFile = path.join(labDir, 'accel-probe.json');
+  const cache = JSON.parse(fs.readFileSync(cacheFile, 'utf8')) as { key: string; accel: string; probedAt: string };
+  t.match(cache, { accel: 'tcg', key: /QEMU emulator version/ });
+
+  // The cached verdict is used (planted 'kvm' comes back) ...
+  fs.writeFileSync(cacheFile, JSON.stringify({ ...cache, accel: 'kvm' }));
+  t.equal(await probeAccelerator({ labDir }), 'kvm', 'cache hit');
+  // ... but not after 24 h, nor for another QEMU version.
+  fs.writeFileSync(cacheFile, JSON.stringify({ ...cache, accel: 'kvm', probedAt: new Date(Date.now() - 25 * 3600e3).toISOString() }));
+  t.equal(await probeAccelerator({ labDir }), 'tcg', 'expired cache re-probed');
+  fs.writeFileSync(cacheFile, JSON.stringify({ ...cache, accel: 'kvm', key: 'qemu|QEMU emulator version 6.0.0|x' }));
+  t.equal(await probeAccelerator({ labDir }), 'tcg', 'other QEMU version re-probed');
+});
+
+t.test('a missing QEMU binary is a clear error', async (t) => {
+  const labDir = t.testdir();
+  if (!fs.existsSync('/dev/kvm')) {
+    t.pass('needs /dev/kvm to get past the first check');
+    return;
+  }
+  await t.rejects(probeAccelerator({ labDir, qemuBinary: 'qemu-system-nonexistent' }), { code: 'qemu-missing', hint: 'apt-get install qemu-system-x86' });
+});

@@ -1,0 +1,73 @@
+import t from 'tap';
+import { buildQemuArgs, netDevice } from '../harness/qemu/args.ts';
+import { devicePaths } from '../harness/qemu/paths.ts';
+import type { QemuProfile } from '../harness/qemu/profile.ts';
+
+const amd64: QemuProfile = {
+  console: { device: 'ttyS0' },
+  qemu: {
+    binary: 'qemu-system-x86_64',
+    machine: 'q35',
+    cpu: 'qemu64',
+    memoryMiB: 1024,
+    smp: 1,
+    firmware: { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/usr/share/OVMF/OVMF_VARS_4M.fd' },
+    disk: { interface: 'virtio' },
+    net: { device: 'virtio-net-pci' },
+    serialIndex: 0,
+    extraArgs: [],
+  },
+};
+
+const joined = (a: string[]) => a.join(' ');
+
+t.test('x86_64 q35 + OVMF command line', async (t) => {
+  const paths = devicePaths('/lab/devices/dev1');
+  const args = buildQemuArgs({ name: 'dev1', profile: amd64, diskPath: '/lab/disk,1.img', sshPort: 40022, accel: 'tcg', paths });
+  const s = joined(args);
+  t.match(s, /^-name dev1 -machine q35 -accel tcg -cpu qemu64 -m 1024 -smp 1 -nodefaults -no-user-config -display none -vga none /);
+  t.match(s, / -drive if=pflash,format=raw,unit=0,readonly=on,file=\/usr\/share\/OVMF\/OVMF_CODE_4M\.fd /);
+  t.match(s, / -drive if=pflash,format=raw,unit=1,file=\/lab\/devices\/dev1\/firmware-vars\.fd /, 'per-device vars copy');
+  t.match(s, / -drive file=\/lab\/disk,,1\.img,format=raw,cache=writeback,if=none,id=disk0 -device virtio-blk-pci,drive=disk0,bootindex=0 /, 'commas escaped');
+  t.match(s, / -netdev user,id=n0,hostfwd=tcp:127\.0\.0\.1:40022-:22222 -device virtio-net-pci,netdev=n0,romfile= /);
+  t.match(s, / -chardev socket,id=ser0,path=\/lab\/devices\/dev1\/serial\.sock,server=on,wait=off,logfile=\/lab\/devices\/dev1\/serial\.log,logappend=on -serial chardev:ser0 /);
+  t.match(s, / -qmp unix:\/lab\/devices\/dev1\/qmp\.sock,server=on,wait=off -daemonize -pidfile \/lab\/devices\/dev1\/qemu\.pid$/);
+  t.notMatch(s, /-no-reboot/, 'guest reboots must reboot');
+});
+
+t.test('raspi3b-like: console on the second serial, sd card, firmware as -kernel, own accel', async (t) => {
+  const rpi: QemuProfile = {
+    console: { device: 'ttyS1' },
+    qemu: {
+      ...amd64.qemu,
+      binary: 'qemu-system-aarch64',
+      machine: 'raspi3b',
+      cpu: 'cortex-a53',
+      memoryMiB: 1024,
+      smp: 4,
+      firmware: { code: '/fw/u-boot.bin', loadAs: 'kernel' },
+      disk: { interface: 'sd' },
+      net: { device: 'usb-net' },
+      serialIndex: 1,
+      tcgThread: 'single',
+      dtb: '/fw/bcm2837-rpi-3-b.dtb',
+    },
+  };
+  const s = joined(buildQemuArgs({ name: 'pi', profile: rpi, diskPath: '/d/sd.img', sshPort: 1, accel: 'tcg', paths: devicePaths('/d') }));
+  t.match(s, / -accel tcg,thread=single /);
+  t.match(s, / -kernel \/fw\/u-boot\.bin -dtb \/fw\/bcm2837-rpi-3-b\.dtb /);
+  t.match(s, / -drive file=\/d\/sd\.img,format=raw,cache=writeback,if=sd /);
+  t.match(s, / -serial null -serial chardev:ser0 /);
+  t.match(s, / -device usb-net,netdev=n0 /, 'no romfile on a USB NIC');
+  const own = joined(buildQemuArgs({ name: 'pi', profile: { ...rpi, qemu: { ...rpi.qemu, extraArgs: ['-accel', 'tcg,thread=multi'] } }, diskPath: '/d/sd.img', sshPort: 1, accel: 'tcg', paths: devicePaths('/d') }));
+  t.equal(own.match(/-accel/g)?.length, 1, "the profile's -accel wins");
+});
+
+t.test('writable flash and nvme', async (t) => {
+  const p: QemuProfile = { ...amd64, qemu: { ...amd64.qemu, firmware: { code: '/fw/code.fd', vars: '/fw/vars.fd', writableFlash: true }, disk: { interface: 'nvme' } } };
+  const s = joined(buildQemuArgs({ name: 'j', profile: p, diskPath: '/d/x.img', sshPort: 2, accel: 'kvm', paths: devicePaths('/d') }));
+  t.match(s, / -drive if=pflash,format=raw,unit=0,file=\/d\/firmware-flash\.fd /, 'own writable copy of the flash');
+  t.match(s, / -device nvme,drive=disk0,serial=huplab0,bootindex=0 /);
+  t.match(s, / -accel kvm /);
+  t.equal(netDevice('e1000,mac=52:54:00:00:00:01,romfile=/x.rom'), 'e1000,mac=52:54:00:00:00:01,romfile=/x.rom,netdev=n0');
+});

@@ -1,4 +1,5 @@
 import { defineConfig } from '@playwright/test';
+import type { DeviceOptions } from './suites/fixtures.ts';
 import { readdirSync } from 'node:fs';
 
 /**
@@ -8,7 +9,7 @@ import { readdirSync } from 'node:fs';
  */
 const profiles = readdirSync(new URL('./devices', import.meta.url)).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
 
-export default defineConfig({
+export default defineConfig<DeviceOptions>({
   testDir: './suites',
   timeout: 6 * 60_000,
   expect: { timeout: 30_000 },

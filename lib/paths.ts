@@ -21,6 +21,7 @@ export function labDir(): string {
   return process.env.HUPLAB_HOME ?? join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'huplab');
 }
 
-export const devicesDir = join(repoRoot, 'devices');
-export const releasesDir = join(repoRoot, 'images', 'releases');
+/** Device profiles and release recipes; overridable so that a lab can keep its own. */
+export const devicesDir = process.env.HUPLAB_DEVICES ?? join(repoRoot, 'devices');
+export const releasesDir = process.env.HUPLAB_RELEASES ?? join(repoRoot, 'images', 'releases');
 export const deviceFilesDir = join(repoRoot, 'images', 'device-files');

@@ -98,7 +98,7 @@ export interface Profile {
 }
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
-export const DEVICES_DIR = path.join(REPO_ROOT, 'devices');
+export const DEVICES_DIR = process.env.HUPLAB_DEVICES ?? path.join(REPO_ROOT, 'devices');
 export const PROFILE_SCHEMA_PATH = fileURLToPath(new URL('./profile.schema.json', import.meta.url));
 
 export const BALENA_PARTITIONS = [

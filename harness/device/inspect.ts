@@ -18,8 +18,11 @@ export async function inspectDevice(device: DeviceDriver): Promise<DeviceFacts> 
   const ssh = await device.ssh();
   const run = (cmd: string) => ssh.execOk(cmd).then((s) => s.trim());
   const version = /^VERSION="?([^"\n]*)"?$/m.exec(await run('cat /etc/os-release'))?.[1] ?? '';
+  // Which labelled partition is mounted at /: busybox has findfs but no blkid, so resolve each
+  // root label to its device and compare with the mounted one.
   const rootDev = await run("awk '$2 == \"/\" && $1 ~ /^\\/dev\\// { print $1 }' /proc/mounts | tail -n 1");
-  const root = /LABEL="([^"]+)"/.exec(await run(`blkid ${rootDev}`))?.[1] ?? '';
+  const labels = await run('for l in resin-rootA resin-rootB; do echo "$l $(findfs LABEL=$l 2>/dev/null)"; done');
+  const root = labels.split('\n').map((l) => l.split(' ')).find(([, dev]) => dev === rootDev)?.[0] ?? '';
   const cmdlineRoot = /root=LABEL=(\S+)/.exec(await run('cat /proc/cmdline'))?.[1] ?? '';
   const env = await ssh.exec('cat /mnt/boot/EFI/BOOT/grubenv');
   const bootEnv = env.code === 0 ? decodeGrubenv(Buffer.from(env.stdout, 'latin1')) : {};

@@ -43,6 +43,12 @@ export interface ExecOptions {
 
 type Conn = InstanceType<typeof ssh2.Client>;
 
+interface ExitStatus {
+  code: number | null;
+  signal?: string;
+  seen: boolean;
+}
+
 const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
 
 /** Quote for a POSIX shell (busybox ash included). */
@@ -122,12 +128,10 @@ export class DeviceSsh {
       }, timeoutMs);
       stream.on('data', (d: Buffer) => out.push(d));
       stream.stderr.on('data', (d: Buffer) => err.push(d));
-      stream.on('exit', (c: number | null, s?: string) => {
-        code = c;
-        if (s) signal = s;
-      });
       stream.on('close', () => {
         clearTimeout(timer);
+        code = stream.exitStatus.code;
+        signal = stream.exitStatus.signal;
         const res: ExecResult = { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), code };
         if (signal !== undefined) res.signal = signal;
         resolve(res);
@@ -268,26 +272,38 @@ export class DeviceSsh {
     this.conn = undefined;
   }
 
-  private openExec(conn: Conn, cmd: string): Promise<ClientChannel> {
+  /**
+   * Opens an exec channel and starts listening for its exit status at once. ssh2 emits 'exit' as
+   * a plain event while it parses a packet; a fast command's status can arrive in the same packet
+   * as the channel confirmation, before any awaiting caller could attach a listener, and would be
+   * lost (the command would look killed). So the status is captured synchronously here.
+   */
+  private openExec(conn: Conn, cmd: string): Promise<ClientChannel & { exitStatus: ExitStatus }> {
     return new Promise((resolve, reject) => {
-      conn.exec(cmd, (err, stream) => (err ? reject(err) : resolve(stream)));
+      conn.exec(cmd, (err, stream) => {
+        if (err) return reject(err);
+        const status: ExitStatus = { code: null, seen: false };
+        stream.on('exit', (c: number | null, sig?: string) => {
+          status.code = c;
+          status.seen = true;
+          if (sig) status.signal = sig;
+        });
+        resolve(Object.assign(stream, { exitStatus: status }));
+      });
     });
   }
 
   /** Exit status of a channel; stdout is collected unless something else consumes it. */
-  private collectExit(stream: ClientChannel, stdoutConsumed = false): Promise<ExecResult> {
+  private collectExit(stream: ClientChannel & { exitStatus: ExitStatus }, stdoutConsumed = false): Promise<ExecResult> {
     return new Promise((resolve) => {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
-      let code: number | null = null;
       if (!stdoutConsumed) stream.on('data', (d: Buffer) => out.push(d));
       stream.stderr.on('data', (d: Buffer) => err.push(d));
-      stream.on('exit', (c: number | null) => {
-        code = c;
-      });
-      stream.on('close', () => resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), code }));
+      stream.on('close', () => resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), code: stream.exitStatus.code }));
     });
   }
+
 
   // --- sftp -------------------------------------------------------------------------------
 

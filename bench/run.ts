@@ -1,0 +1,9 @@
+import { benchBoot } from './boot.ts';
+import { benchBuild } from './build.ts';
+
+/** `npm run bench [-- boot|build]`: prints each figure as markdown, ready for the README. */
+const which = process.argv[2] ?? 'all';
+const out: string[] = [`huplab benchmarks, ${new Date().toISOString()}, ${process.platform} ${process.arch}`];
+if (which === 'all' || which === 'build') out.push(await benchBuild());
+if (which === 'all' || which === 'boot') out.push(await benchBoot());
+console.log(out.join('\n\n'));

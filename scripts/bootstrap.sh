@@ -1,0 +1,42 @@
+#!/bin/sh
+# Set-up for a fresh Debian 12 machine, run by `npm start`, `npm test` and `npm run qualify`:
+# installs the Debian packages and npm packages huplab needs, once; later runs only check.
+set -eu
+say() { printf '[huplab setup] %s\n' "$*" >&2; }
+
+DEBIAN_PACKAGES="qemu-system-x86 qemu-utils ovmf grub-efi-amd64-bin grub-common mtools dosfstools fdisk \
+e2fsprogs cpio kmod binutils fakeroot zstd xdelta3 openssh-client"
+
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+	say "Node.js 20 or newer is required (found: $(node --version 2>/dev/null || echo none)); install it and retry"
+	exit 1
+fi
+
+missing=""
+for p in $DEBIAN_PACKAGES; do
+	dpkg-query -W -f '${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else
+		say "missing Debian packages:$missing; run as root or install sudo"; exit 1
+	fi
+	say "installing Debian packages:$missing"
+	$sudo apt-get update -q >&2
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends $missing >&2
+else
+	say "Debian packages: all present"
+fi
+# The image builder asks apt for the packages that go into the device (kernel, busybox,
+# dropbear, libraries); an apt that never ran `update` knows none of them.
+if [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep _Packages)" ]; then
+	say "apt package lists are empty: running apt-get update"
+	if [ "$(id -u)" -eq 0 ]; then apt-get update -q >&2; else sudo apt-get update -q >&2; fi
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+	say "installing npm packages (npm ci)"
+	npm ci --no-audit --no-fund >&2
+else
+	say "npm packages: up to date"
+fi

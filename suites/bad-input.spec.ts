@@ -1,0 +1,31 @@
+import { open } from 'node:fs/promises';
+import { isHuplabError } from '../lib/errors.ts';
+import { readPartitions } from '../lib/partition/index.ts';
+import { BASE_RELEASE, expect, test } from './fixtures.ts';
+
+test.describe('bad input', () => {
+  test('a device that never boots an OS fails with what was awaited and the last console lines', async ({ flash }) => {
+    const { device } = await flash({ release: BASE_RELEASE, noBoot: true });
+    // Destroy the root filesystem's superblock: GRUB finds no bootable root and resets, forever.
+    const disk = `${device.paths.dir}/disk.img`;
+    const rootA = (await readPartitions(disk)).find((p) => p.label === 'resin-rootA' || p.name === 'resin-rootA')!;
+    const f = await open(disk, 'r+');
+    await f.write(Buffer.alloc(4096), 0, 4096, rootA.startBytes);
+    await f.close();
+
+    const started = Date.now();
+    await device.powerOn();
+    const err = await device.waitForOs({ timeoutMs: 45_000 }).catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(isHuplabError(err, 'console-timeout')).toBe(true);
+    const e = err as Error & { oneLine(): string };
+    expect(e.message).toMatch(/timed out after 45s waiting for the bootloader of .* to boot a kernel/);
+    expect(e.message).toContain('[huplab] bootloader: no bootable root; resetting');
+    expect(e.oneLine()).not.toContain('\n');
+    // Once broken, the board stays failed until someone forces a known state.
+    expect(device.state.current).toBe('failed');
+    await expect(device.waitForOs({ timeoutMs: 1_000 })).rejects.toThrow(/failed/);
+    await device.force('off');
+    expect(device.state.current).toBe('off');
+  });
+});

@@ -18,7 +18,7 @@ t.test('unknown device', async (t) => {
   const r = huplab(['images', 'build', '--device', 'nope', '--release', '2.101.0']);
   t.equal(r.status, 1);
   t.equal(r.errLines.length, 1);
-  t.match(r.errLines[0], /unknown device profile "nope".*generic-amd64/);
+  t.match(r.errLines[0], /unknown device "nope".*generic-amd64/);
 });
 
 t.test('unknown release, as JSON for scripts', async (t) => {

@@ -16,7 +16,7 @@ import { loadProfile } from '../lib/profile.ts';
 const debugfsCat = (disk: string, offset: number, path: string) =>
   execFileSync('debugfs', ['-R', `cat ${path}`, `${disk}?offset=${offset}`], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
 const mtype = (disk: string, offset: number, path: string) =>
-  execFileSync('mtype', ['-i', `${disk}@@${offset}`, `::${path}`], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+  execFileSync('mtype', ['-i', `${disk}@@${offset}`, `::${path}`], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' }, maxBuffer: 64 << 20 });
 
 t.test('a built image has the balenaOS partitions, GRUB, its grubenv and the release in resin-rootA', async (t) => {
   const img = await buildImage({ device: 'generic-amd64', release: '2.101.0' });

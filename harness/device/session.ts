@@ -65,8 +65,14 @@ export async function startDevice(opts: StartOptions): Promise<StartedDevice> {
       ...(opts.rootB ? { rootB: opts.rootB } : {}), sshPublicKey: opts.lab.key.publicKey,
     }));
   }
+  const qemu = profile.qemu;
+  if (!qemu) {
+    throw new HuplabError('not-emulated', `profile ${profile.name} describes a real board, not an emulated one`, {
+      hint: 'real boards are driven through the lab inventory (board driver); pick an emulated profile here',
+    });
+  }
   const device = new QemuDevice({
-    name, dir, profile: profile as never, diskPath: record.disk, labDir: opts.lab.dir, sshKeyPath: opts.lab.key.privateKeyPath,
+    name, dir, profile: { qemu, console: profile.console }, diskPath: record.disk, labDir: opts.lab.dir, sshKeyPath: opts.lab.key.privateKeyPath,
     ...(opts.sshPort ? { sshPort: opts.sshPort } : {}),
     ...(opts.onTransition ? { onTransition: opts.onTransition } : {}),
   });

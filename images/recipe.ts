@@ -12,7 +12,7 @@ export interface ReleaseRecipe {
   layout: string;
   variant: 'development' | 'production';
   deviceTypes: string[];
-  debianPackages: string[];
+  debianPackages: Array<string | { name: string; paths: string[] }>;
   node: { version: string; integrity: Record<string, string> };
   files: Record<string, string>;
 }
@@ -53,6 +53,11 @@ export async function loadRelease(version: string, dir = releasesDir): Promise<R
     });
   }
   return data;
+}
+
+/** The package name of a debianPackages entry. */
+export function packageName(entry: string | { name: string }): string {
+  return typeof entry === 'string' ? entry : entry.name;
 }
 
 /** Orders balenaOS versions numerically (2.9.0 < 2.10.0); a +revN suffix sorts after the plain one. */

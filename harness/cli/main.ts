@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { registerDemo } from './demo-command.ts';
 import { registerDevice } from './device-command.ts';
+import { registerHup } from './hup-command.ts';
 import { registerImages } from './images-command.ts';
 
 const program = new Command()
@@ -10,5 +11,6 @@ const program = new Command()
   .showHelpAfterError('(run with --help for usage)');
 registerImages(program);
 registerDevice(program);
+registerHup(program);
 registerDemo(program);
 await program.parseAsync(process.argv);

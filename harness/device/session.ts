@@ -8,7 +8,7 @@ import { silentProgress, type Progress } from '../../lib/progress.ts';
 import type { TransitionListener } from '../board/state.ts';
 import type { Lab } from '../lab.ts';
 import { QemuDevice } from '../qemu/driver.ts';
-import { adoptDisk, deviceDir, flashDevice, type DeviceRecord } from './provision.ts';
+import { adoptDisk, deviceDir, flashDevice, type ConfigJson, type DeviceRecord } from './provision.ts';
 
 export interface StartOptions {
   lab: Lab;
@@ -24,6 +24,8 @@ export interface StartOptions {
   onTransition?: TransitionListener;
   /** Flash, but leave it off (tests that edit the disk before the first boot). */
   noBoot?: boolean;
+  /** Extra config.json fields (API, registry and delta endpoints, ...). */
+  config?: Partial<ConfigJson>;
 }
 
 export interface StartedDevice {
@@ -62,7 +64,7 @@ export async function startDevice(opts: StartOptions): Promise<StartedDevice> {
     image = await buildImage({ device: profile.name, release: opts.release, ...(opts.rootB ? { rootB: opts.rootB } : {}), progress });
     record = await progress.step(`flash ${name} with ${opts.release}`, () => flashDevice({
       lab: opts.lab.dir, name, profile, imagePath: image!.disk, release: opts.release!,
-      ...(opts.rootB ? { rootB: opts.rootB } : {}), sshPublicKey: opts.lab.key.publicKey,
+      ...(opts.rootB ? { rootB: opts.rootB } : {}), sshPublicKey: opts.lab.key.publicKey, ...(opts.config ? { config: opts.config } : {}),
     }));
   }
   const qemu = profile.qemu;

@@ -22,7 +22,7 @@ function canonicalJson(v: unknown): string {
  * that changing any of it makes a new cache entry rather than reusing a stale image.
  */
 export async function sourceDigest(): Promise<string> {
-  const roots = ['images/device-files', 'images/builder', 'lib/grubenv.ts', 'lib/partition', 'lib/profile.ts'];
+  const roots = ['images/device-files', 'images/builder', 'lib', 'updater'];
   const hash = createHash('sha256');
   for (const r of roots) {
     const abs = join(repoRoot, r);

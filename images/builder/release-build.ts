@@ -6,7 +6,7 @@ import { HuplabError } from '../../lib/errors.ts';
 import { cacheDir } from '../../lib/paths.ts';
 import type { Profile } from '../../lib/profile.ts';
 import { silentProgress, type Progress } from '../../lib/progress.ts';
-import type { ReleaseRecipe } from '../recipe.ts';
+import { packageName, type ReleaseRecipe } from '../recipe.ts';
 import { fetchPackage, hostArch, resolveKernelPackage, resolvePackage, resolvePackages, type DebianPackage } from './apt.ts';
 import { BUILDER_FORMAT, publish } from './cache-entry.ts';
 import { hashInputs, sourceDigest, toolVersions } from './cache-key.ts';
@@ -35,7 +35,7 @@ export interface ReleaseBuild {
 export async function buildRelease(profile: Profile, recipe: ReleaseRecipe, progress: Progress = silentProgress): Promise<ReleaseBuild> {
   const arch = profile.arch;
   const packages = await progress.step(`resolve Debian packages for ${recipe.version} (${arch})`, async () => {
-    const list = await resolvePackages(recipe.debianPackages, arch);
+    const list = await resolvePackages(recipe.debianPackages.map(packageName), arch);
     list.push(await resolveKernelPackage(profile.kernel.debianPackage, arch));
     return list;
   });
@@ -78,7 +78,7 @@ export async function buildRelease(profile: Profile, recipe: ReleaseRecipe, prog
     await execa('dpkg-deb', ['-x', kernelDeb, kernelDir]);
     const kernel = await findKernel(kernelDir);
     const busyboxDir = join(work, 'busybox');
-    await execa('dpkg-deb', ['-x', debs[recipe.debianPackages.indexOf('busybox-static')] ?? '', busyboxDir]).catch(() => {
+    await execa('dpkg-deb', ['-x', debs[recipe.debianPackages.map(packageName).indexOf('busybox-static')] ?? '', busyboxDir]).catch(() => {
       throw new HuplabError('release-invalid', `release ${recipe.version} must include busybox-static in debianPackages`, { hint: 'the init, shell and tools come from it' });
     });
     const busybox = join(busyboxDir, 'bin', 'busybox');
@@ -86,17 +86,6 @@ export async function buildRelease(profile: Profile, recipe: ReleaseRecipe, prog
     await progress.step(`build initramfs (kernel ${kernel.release})`, () =>
       buildInitramfs({ kernel, modules: profile.kernel.modules, busybox, workDir: work, output: initramfs, epoch }));
 
-    const rootfsDir = join(work, 'rootfs');
-    await progress.step(`assemble root filesystem of ${recipe.version}`, async () => {
-      await assembleRootfs({
-        root: rootfsDir, recipe, profile, debs: debs.slice(0, -1), nodeTarball,
-        busyboxApplets: await busyboxApplets(busybox, arch, recipe),
-        kernelImage: kernel.vmlinuz, initramfs,
-      });
-      await normaliseTimes(rootfsDir, epoch);
-    });
-    const hostapp = await progress.step(`build hostapp artifact of ${recipe.version} (OCI image)`, () =>
-      buildHostapp({ rootfs: rootfsDir, outDir: join(work, 'hostapp'), recipe, profile, epoch }));
     const bootDir = join(work, 'boot');
     await progress.step('prepare boot files', async () => {
       await mkdir(bootDir, { recursive: true });
@@ -110,6 +99,18 @@ export async function buildRelease(profile: Profile, recipe: ReleaseRecipe, prog
       await writeFile(join(bootDir, 'os-release'), `VERSION="${recipe.version}"\n`);
       await normaliseTimes(bootDir, epoch);
     });
+    const rootfsDir = join(work, 'rootfs');
+    await progress.step(`assemble root filesystem of ${recipe.version}`, async () => {
+      await assembleRootfs({
+        root: rootfsDir, recipe, profile, nodeTarball, bootDir,
+        debs: debs.slice(0, -1).map((path, i) => { const e = recipe.debianPackages[i]!; return typeof e === 'string' ? { path } : { path, paths: e.paths }; }),
+        busyboxApplets: await busyboxApplets(busybox, arch, recipe),
+        kernelImage: kernel.vmlinuz, initramfs,
+      });
+      await normaliseTimes(rootfsDir, epoch);
+    });
+    const hostapp = await progress.step(`build hostapp artifact of ${recipe.version} (OCI image)`, () =>
+      buildHostapp({ rootfs: rootfsDir, outDir: join(work, 'hostapp'), recipe, profile, epoch }));
     await rm(kernelDir, { recursive: true });
     await rm(busyboxDir, { recursive: true });
     await rm(initramfs);

@@ -35,15 +35,28 @@ export async function assembleRootfs(opts: {
   root: string;
   recipe: ReleaseRecipe;
   profile: Profile;
-  debs: string[];
+  /** Debian packages to unpack; with `paths`, only those files of the package. */
+  debs: Array<{ path: string; paths?: string[] }>;
   nodeTarball: string;
+  /** The boot partition tree this OS ships; kept in the root so that an update can install it. */
+  bootDir: string;
   busyboxApplets: string[];
   kernelImage: string;
   initramfs: string;
 }): Promise<void> {
   const { root, recipe, profile } = opts;
   await mkdir(root, { recursive: true });
-  for (const deb of opts.debs) await execa('dpkg-deb', ['-x', deb, root]);
+  for (const deb of opts.debs) {
+    if (!deb.paths) { await execa('dpkg-deb', ['-x', deb.path, root]); continue; }
+    const part = join(root, '.deb-partial');
+    await execa('dpkg-deb', ['-x', deb.path, part]);
+    for (const p of deb.paths) {
+      if (!existsSync(join(part, p))) throw new HuplabError('release-invalid', `${deb.path} has no ${p}`, { hint: 'fix the paths of this package in the release recipe' });
+      await mkdir(dirname(join(root, p)), { recursive: true });
+      await cp(join(part, p), join(root, p), { verbatimSymlinks: true });
+    }
+    await rm(part, { recursive: true });
+  }
   for (const p of PRUNE) await rm(join(root, p), { recursive: true, force: true });
   for (const gconv of ['usr/lib/x86_64-linux-gnu/gconv', 'usr/lib/aarch64-linux-gnu/gconv', 'usr/lib/arm-linux-gnueabihf/gconv']) {
     await rm(join(root, gconv), { recursive: true, force: true });
@@ -96,9 +109,26 @@ export async function assembleRootfs(opts: {
     await writeFile(target, content);
   }
 
+  await cp(opts.bootDir, join(root, 'usr', 'share', 'huplab', 'boot-files'), { recursive: true });
+  await bundleDeviceServices(root);
   await cp(opts.kernelImage, join(root, 'boot', 'vmlinuz'));
   await cp(opts.initramfs, join(root, 'boot', 'initrd.img'));
   await checkSharedLibraries(root);
+}
+
+/**
+ * The updater's on-device services (supervisor agent, rollback-altboot, rollback-health) are
+ * TypeScript in updater/; each is bundled into one self-contained ES module for the device's Node.
+ */
+export const DEVICE_SERVICES: Record<string, string> = {
+  'usr/lib/huplab/supervisor.mjs': 'updater/services/supervisor.ts',
+  'usr/lib/huplab/hup/rollback-altboot.mjs': 'updater/services/rollback-altboot.ts',
+  'usr/lib/huplab/hup/rollback-health.mjs': 'updater/services/rollback-health.ts',
+};
+
+async function bundleDeviceServices(root: string): Promise<void> {
+  const { bundleForDevice } = await import('../../updater/bundle.ts');
+  for (const [dest, src] of Object.entries(DEVICE_SERVICES)) await bundleForDevice(src, join(root, dest));
 }
 
 async function replaceWithSymlink(path: string, target: string): Promise<void> {

@@ -1,0 +1,213 @@
+/**
+ * The backend API the device and the harness talk to (JSON): release lookup, update progress per
+ * device, the updater bundle and raw OS images. When built with an API key, every request must
+ * carry it as a Bearer token, as a device with its config.json key would.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { HuplabError } from '../../lib/errors.ts';
+import { fileSha256 } from './file-digest.ts';
+import { fileReply, json, type Reply } from './reply.ts';
+import type { BackendRequest } from './serve.ts';
+
+export interface ReleaseRecord {
+  deviceType: string;
+  version: string;
+  supervisorVersion: string;
+  /** Partition layout id; a change means the advanced update path. */
+  layout: string;
+  hostapp: { repository: string; tag: string; manifestDigest: string };
+}
+
+export interface ProgressReport {
+  percent: number;
+  message: string;
+  status?: string;
+}
+
+export interface ProgressEntry extends ProgressReport {
+  /** Server time (ISO 8601) when the report arrived: device clocks are not trusted. */
+  at: string;
+}
+
+export interface DeviceState {
+  uuid: string;
+  percent: number;
+  message: string;
+  /** The last status any report gave; reports without one keep it. */
+  status?: string;
+  updatedAt: string;
+  history: ProgressEntry[];
+}
+
+export interface ApiOptions {
+  apiKey?: string;
+  /** Served at GET /v1/updater; read at each request, so a rebuilt bundle is picked up. */
+  updaterBundlePath?: string;
+}
+
+export interface AddOsImageOptions {
+  deviceType: string;
+  version: string;
+  file: string;
+  /** Hex sha256 when known; otherwise the file is hashed here (seconds for a disk image). */
+  sha256?: string;
+}
+
+const JSON_LIMIT = 64 * 1024;
+
+export class Api {
+  private readonly releaseList: ReleaseRecord[] = [];
+  private readonly devices = new Map<string, DeviceState>();
+  private readonly osImages = new Map<string, { file: string; sha256: string }>();
+  private readonly apiKey: string | undefined;
+  private readonly updaterBundlePath: string | undefined;
+
+  constructor(opts: ApiOptions = {}) {
+    this.apiKey = opts.apiKey;
+    this.updaterBundlePath = opts.updaterBundlePath;
+  }
+
+  /** Adds a release, replacing one with the same device type and version. */
+  addRelease(release: ReleaseRecord): void {
+    const i = this.releaseList.findIndex((r) => r.deviceType === release.deviceType && r.version === release.version);
+    if (i >= 0) this.releaseList.splice(i, 1);
+    this.releaseList.push(structuredClone(release));
+  }
+
+  /** Releases, oldest version first; all device types when none is given. */
+  releases(deviceType?: string): ReleaseRecord[] {
+    return this.releaseList
+      .filter((r) => deviceType === undefined || r.deviceType === deviceType)
+      .sort((a, b) => compareVersions(a.version, b.version) || a.deviceType.localeCompare(b.deviceType))
+      .map((r) => structuredClone(r));
+  }
+
+  async addOsImage(opts: AddOsImageOptions): Promise<{ sha256: string; size: number }> {
+    const size = await stat(opts.file).then((s) => s.size, () => {
+      throw new HuplabError('os-image-missing', `OS image ${opts.file} does not exist`, { hint: 'build it with `huplab images build`' });
+    });
+    const sha256 = opts.sha256 ?? await fileSha256(opts.file);
+    this.osImages.set(`${opts.deviceType}/${opts.version}`, { file: opts.file, sha256 });
+    return { sha256, size };
+  }
+
+  device(uuid: string): DeviceState | undefined {
+    const d = this.devices.get(uuid);
+    return d && structuredClone(d);
+  }
+
+  readonly handle = async (req: BackendRequest): Promise<Reply> => {
+    if (this.apiKey !== undefined && !this.authorised(req.headers.authorization)) {
+      return json(401, { error: 'missing or wrong API key' }, { 'WWW-Authenticate': 'Bearer realm="huplab"' });
+    }
+    const p = req.path;
+    let m: RegExpExecArray | null;
+    if (p === '/v1/releases') return this.onlyGet(req) ?? this.listReleases(req);
+    if ((m = /^\/v1\/releases\/([^/]+)$/.exec(p))) return this.onlyGet(req) ?? this.oneRelease(req, decodeURIComponent(m[1]!));
+    if ((m = /^\/v1\/devices\/([^/]+)\/progress$/.exec(p))) {
+      if (req.method !== 'PATCH') return Api.errorReply(405, `${req.method} ${p} is not supported (use PATCH)`);
+      return this.progress(req, decodeURIComponent(m[1]!));
+    }
+    if ((m = /^\/v1\/devices\/([^/]+)$/.exec(p))) return this.onlyGet(req) ?? this.deviceReply(decodeURIComponent(m[1]!));
+    if (p === '/v1/updater') return this.onlyGet(req) ?? this.updater(req);
+    if ((m = /^\/v1\/os-images\/([^/]+)\/([^/]+)$/.exec(p))) return this.onlyGet(req) ?? this.osImage(req, decodeURIComponent(m[1]!), decodeURIComponent(m[2]!));
+    return Api.errorReply(404, `no such endpoint: ${req.method} ${p}`);
+  };
+
+  static errorReply(status: number, message: string): Reply {
+    return json(status, { error: message });
+  }
+
+  private authorised(header: string | undefined): boolean {
+    const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
+    if (!m) return false;
+    const given = Buffer.from(m[1]!.trim());
+    const wanted = Buffer.from(this.apiKey!);
+    return given.length === wanted.length && timingSafeEqual(given, wanted);
+  }
+
+  private onlyGet(req: BackendRequest): Reply | undefined {
+    return req.method === 'GET' || req.method === 'HEAD' ? undefined : Api.errorReply(405, `${req.method} ${req.path} is not supported`);
+  }
+
+  private listReleases(req: BackendRequest): Reply {
+    const deviceType = req.query.get('deviceType') ?? undefined;
+    return json(200, { releases: this.releases(deviceType) });
+  }
+
+  private oneRelease(req: BackendRequest, version: string): Reply {
+    const deviceType = req.query.get('deviceType');
+    if (!deviceType) return Api.errorReply(400, `which device type? add ?deviceType=<type> to ${req.path}`);
+    const found = this.releaseList.find((r) => r.deviceType === deviceType && r.version === version);
+    if (found) return json(200, found);
+    const known = this.releases(deviceType).map((r) => r.version);
+    return Api.errorReply(404, `release ${version} is not published for ${deviceType} (published: ${known.length ? known.join(', ') : 'none'})`);
+  }
+
+  private async progress(req: BackendRequest, uuid: string): Promise<Reply> {
+    if (!/^[A-Za-z0-9-]{1,64}$/.test(uuid)) return Api.errorReply(400, `"${uuid}" is not a device uuid`);
+    let body: unknown;
+    try {
+      body = JSON.parse((await req.readBody(JSON_LIMIT)).toString('utf8'));
+    } catch (err) {
+      return Api.errorReply(400, `cannot read the progress body as JSON: ${(err as Error).message}`);
+    }
+    const r = body as Partial<ProgressReport> | null;
+    if (!r || typeof r.percent !== 'number' || !Number.isFinite(r.percent) || r.percent < 0 || r.percent > 100) {
+      return Api.errorReply(400, 'progress needs "percent", a number from 0 to 100');
+    }
+    if (typeof r.message !== 'string' || r.message.length > 1000) return Api.errorReply(400, 'progress needs "message", a string of at most 1000 characters');
+    if (r.status !== undefined && typeof r.status !== 'string') return Api.errorReply(400, '"status" must be a string when given');
+    const entry: ProgressEntry = { percent: r.percent, message: r.message, ...(r.status !== undefined ? { status: r.status } : {}), at: new Date().toISOString() };
+    const prev = this.devices.get(uuid);
+    const status = entry.status ?? prev?.status;
+    const state: DeviceState = {
+      uuid, percent: entry.percent, message: entry.message, ...(status !== undefined ? { status } : {}), updatedAt: entry.at,
+      history: [...(prev?.history ?? []), entry],
+    };
+    this.devices.set(uuid, state);
+    return json(200, entry);
+  }
+
+  private deviceReply(uuid: string): Reply {
+    const d = this.devices.get(uuid);
+    return d ? json(200, d) : Api.errorReply(404, `device ${uuid} has reported no progress`);
+  }
+
+  private async updater(req: BackendRequest): Promise<Reply> {
+    const path = this.updaterBundlePath;
+    if (!path) return Api.errorReply(404, 'this backend has no updater bundle (start it with updaterBundlePath)');
+    const sha = await fileSha256(path).catch(() => undefined);
+    if (!sha) return Api.errorReply(404, `the updater bundle ${path} does not exist`);
+    return fileReply(path, single(req.headers.range), { 'Content-Type': 'application/javascript', 'X-Content-SHA256': sha });
+  }
+
+  private osImage(req: BackendRequest, deviceType: string, version: string): Promise<Reply> | Reply {
+    const img = this.osImages.get(`${deviceType}/${version}`);
+    if (!img) return Api.errorReply(404, `no OS image ${version} for ${deviceType} on this backend`);
+    return fileReply(img.file, single(req.headers.range), { 'Content-Type': 'application/octet-stream', 'X-Content-SHA256': img.sha256 });
+  }
+}
+
+function single(h: string | string[] | undefined): string | undefined {
+  return Array.isArray(h) ? undefined : h;
+}
+
+/** Dotted numeric versions compared part by part; a pre-release suffix sorts before its release. */
+export function compareVersions(a: string, b: string): number {
+  const split = (v: string) => {
+    const [core = '', pre] = v.split(/-(.*)/s);
+    return { nums: core.split('.').map((n) => Number.parseInt(n, 10) || 0), pre };
+  };
+  const x = split(a);
+  const y = split(b);
+  for (let i = 0; i < Math.max(x.nums.length, y.nums.length); i++) {
+    const d = (x.nums[i] ?? 0) - (y.nums[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  if (x.pre === y.pre) return 0;
+  if (x.pre === undefined) return 1;
+  if (y.pre === undefined) return -1;
+  return x.pre.localeCompare(y.pre);
+}

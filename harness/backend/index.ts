@@ -1,0 +1,124 @@
+/**
+ * The update backend on the host: API, primary and fallback registries and the delta service,
+ * each on its own 127.0.0.1 port with its own fault switch. The guest reaches the same ports at
+ * 10.0.2.2 through QEMU user networking.
+ */
+import { HuplabError } from '../../lib/errors.ts';
+import { Api, type ApiOptions, type ReleaseRecord } from './api.ts';
+import { DeltaService } from './delta-service.ts';
+import { Faults, type FaultGroup } from './faults.ts';
+import { Registry } from './registry.ts';
+import { RequestLog, type RequestLogEntry } from './request-log.ts';
+import { startServer, type Handler, type RunningServer } from './serve.ts';
+import type { Reply } from './reply.ts';
+
+export type { ReleaseRecord } from './api.ts';
+export type { FaultGroup, FaultSpec, FaultState } from './faults.ts';
+export type { RequestLogEntry } from './request-log.ts';
+
+/** The address of the host as seen from a QEMU user-networking guest. */
+export const GUEST_HOST = '10.0.2.2';
+
+export interface BackendUrls {
+  api: string;
+  primaryRegistry: string;
+  fallbackRegistry: string;
+  delta: string;
+}
+
+export interface PublishReleaseOptions {
+  deviceType: string;
+  version: string;
+  /** Default: the hostapp's io.balena.supervisor.version label. */
+  supervisorVersion?: string;
+  /** Default: the hostapp's io.huplab.layout label. */
+  layout?: string;
+  /** OCI image layout directory of the release's hostapp. */
+  hostappDir: string;
+  /** Must be the layout's manifest: guards against publishing the wrong build. */
+  manifestDigest: string;
+  /** Also push to the fallback registry (default true). */
+  onFallbackToo?: boolean;
+}
+
+export interface Backend {
+  api: Api;
+  primary: Registry;
+  fallback: Registry;
+  delta: DeltaService;
+  faults: Faults;
+  urls: BackendUrls;
+  guestUrls: BackendUrls;
+  /** Requests seen by one endpoint group, oldest first. */
+  log(group: FaultGroup): RequestLogEntry[];
+  clearLog(group?: FaultGroup): void;
+  publishRelease(opts: PublishReleaseOptions): Promise<ReleaseRecord>;
+  stop(): Promise<void>;
+}
+
+export interface StartBackendOptions extends ApiOptions {}
+
+export async function startBackend(opts: StartBackendOptions = {}): Promise<Backend> {
+  const faults = new Faults();
+  const requests = new RequestLog();
+  const api = new Api(opts);
+  const primary = new Registry();
+  const fallback = new Registry();
+  const delta = new DeltaService();
+
+  const servers: RunningServer[] = [];
+  const start = async (group: FaultGroup, handler: Handler, errorReply: (s: number, m: string) => Reply) => {
+    const s = await startServer({ group, handler, faults, log: requests, errorReply });
+    servers.push(s);
+    return s.url;
+  };
+  let urls: BackendUrls;
+  try {
+    urls = {
+      api: await start('api', api.handle, Api.errorReply),
+      primaryRegistry: await start('primary', primary.handle, Registry.errorReply),
+      fallbackRegistry: await start('fallback', fallback.handle, Registry.errorReply),
+      delta: await start('delta', delta.handle, DeltaService.errorReply),
+    };
+  } catch (err) {
+    await Promise.all(servers.map((s) => s.close()));
+    throw new HuplabError('backend-start-failed', `cannot start the update backend on 127.0.0.1: ${(err as Error).message}`, { cause: err });
+  }
+  const guestUrls = Object.fromEntries(
+    Object.entries(urls).map(([k, v]) => [k, v.replace('//127.0.0.1:', `//${GUEST_HOST}:`)]),
+  ) as unknown as BackendUrls;
+
+  return {
+    api, primary, fallback, delta, faults, urls, guestUrls,
+    log: (group) => requests.list(group),
+    clearLog: (group) => requests.clear(group),
+    async publishRelease(p) {
+      const repository = `huplab/${p.deviceType}`;
+      const targets = p.onFallbackToo === false ? [primary] : [primary, fallback];
+      let labels: Record<string, string> = {};
+      for (const registry of targets) {
+        const image = await registry.addHostapp({ repository, tag: p.version, layoutDir: p.hostappDir, manifestDigest: p.manifestDigest });
+        labels = image.labels;
+      }
+      const pick = (given: string | undefined, label: string, what: string) => {
+        const value = given ?? labels[label];
+        if (!value) {
+          throw new HuplabError('release-invalid', `cannot publish ${p.version} for ${p.deviceType}: no ${what} given and the hostapp has no ${label} label`);
+        }
+        return value;
+      };
+      const release: ReleaseRecord = {
+        deviceType: p.deviceType,
+        version: p.version,
+        supervisorVersion: pick(p.supervisorVersion, 'io.balena.supervisor.version', 'supervisorVersion'),
+        layout: pick(p.layout, 'io.huplab.layout', 'layout'),
+        hostapp: { repository, tag: p.version, manifestDigest: p.manifestDigest },
+      };
+      api.addRelease(release);
+      return release;
+    },
+    async stop() {
+      await Promise.all(servers.map((s) => s.close()));
+    },
+  };
+}

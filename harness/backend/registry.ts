@@ -1,0 +1,135 @@
+/**
+ * A registry speaking the read side of the OCI distribution API, serving hostapp images straight
+ * from their OCI image layout directories (blobs are streamed from disk, with Range support so
+ * clients can resume).
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HuplabError } from '../../lib/errors.ts';
+import { isDigest, sha256Digest } from '../../lib/oci/digest.ts';
+import { bytes, fileReply, json, type Reply } from './reply.ts';
+import type { BackendRequest } from './serve.ts';
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+export interface AddHostappOptions {
+  /** e.g. "huplab/generic-amd64" */
+  repository: string;
+  /** e.g. "2.102.0"; moves to this image if it pointed elsewhere, as a push would. */
+  tag: string;
+  /** OCI image layout directory (oci-layout, index.json, blobs/sha256/...). */
+  layoutDir: string;
+  /** Which manifest of index.json; needed only when it lists more than one. */
+  manifestDigest?: string;
+}
+
+export interface RegisteredImage {
+  repository: string;
+  tag: string;
+  manifestDigest: string;
+  manifestSize: number;
+  config: { digest: string; size: number };
+  layers: Array<{ digest: string; size: number; mediaType: string }>;
+  /** The config's labels (io.balena.image.version, ...). */
+  labels: Record<string, string>;
+}
+
+interface Repo {
+  tags: Map<string, string>;
+  manifests: Map<string, { bytes: Buffer; mediaType: string }>;
+  blobs: Map<string, string>;
+}
+
+interface Descriptor { mediaType: string; digest: string; size: number }
+
+export class Registry {
+  private readonly repos = new Map<string, Repo>();
+
+  /** Reads the layout's index and manifest, checks that the blobs it names are there, and serves them. */
+  async addHostapp(opts: AddHostappOptions): Promise<RegisteredImage> {
+    const bad = (why: string) => new HuplabError('hostapp-invalid', `hostapp ${opts.layoutDir}: ${why}`, {
+      hint: 'rebuild it with `huplab images build`',
+    });
+    const blobPath = (digest: string) => join(opts.layoutDir, 'blobs', 'sha256', digest.slice(7));
+    const index = await readJson(join(opts.layoutDir, 'index.json')).catch((err: Error) => { throw bad(`cannot read index.json: ${err.message}`); }) as { manifests?: Descriptor[] };
+    const candidates = (index.manifests ?? []).filter((m) => m.mediaType === OCI_MANIFEST && (!opts.manifestDigest || m.digest === opts.manifestDigest));
+    if (candidates.length !== 1) {
+      throw bad(opts.manifestDigest ? `index.json lists no manifest ${opts.manifestDigest}` : `index.json lists ${candidates.length} image manifests, expected one`);
+    }
+    const desc = candidates[0]!;
+    if (!isDigest(desc.digest)) throw bad(`index.json names "${desc.digest}", not a sha256 digest`);
+    const manifestBytes = await readFile(blobPath(desc.digest)).catch(() => { throw bad(`manifest blob ${desc.digest} is missing`); });
+    if (sha256Digest(manifestBytes) !== desc.digest) throw bad(`manifest blob ${desc.digest} does not hash to its name`);
+    let manifest: { config: Descriptor; layers: Descriptor[] };
+    try {
+      manifest = JSON.parse(manifestBytes.toString('utf8')) as typeof manifest;
+    } catch {
+      throw bad(`manifest blob ${desc.digest} is not JSON`);
+    }
+    if (!manifest.config || !Array.isArray(manifest.layers)) throw bad(`manifest ${desc.digest} has no config or layers`);
+    const blobs = new Map<string, string>();
+    for (const d of [manifest.config, ...manifest.layers]) {
+      if (!isDigest(d.digest)) throw bad(`manifest names "${d.digest}", not a sha256 digest`);
+      const size = await stat(blobPath(d.digest)).then((s) => s.size, () => { throw bad(`blob ${d.digest} is missing`); });
+      // Sizes only: hashing every layer here would cost seconds per publish; clients verify anyway.
+      if (size !== d.size) throw bad(`blob ${d.digest} is ${size} bytes, the manifest says ${d.size}`);
+      blobs.set(d.digest, blobPath(d.digest));
+    }
+    const configBytes = await readFile(blobPath(manifest.config.digest));
+    if (sha256Digest(configBytes) !== manifest.config.digest) throw bad(`config blob ${manifest.config.digest} does not hash to its name`);
+    const labels = (JSON.parse(configBytes.toString('utf8')) as { config?: { Labels?: Record<string, string> } }).config?.Labels ?? {};
+
+    const repo = this.repos.get(opts.repository) ?? { tags: new Map(), manifests: new Map(), blobs: new Map() };
+    repo.tags.set(opts.tag, desc.digest);
+    repo.manifests.set(desc.digest, { bytes: manifestBytes, mediaType: desc.mediaType });
+    for (const [d, p] of blobs) repo.blobs.set(d, p);
+    this.repos.set(opts.repository, repo);
+    return {
+      repository: opts.repository,
+      tag: opts.tag,
+      manifestDigest: desc.digest,
+      manifestSize: manifestBytes.length,
+      config: { digest: manifest.config.digest, size: manifest.config.size },
+      layers: manifest.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType })),
+      labels,
+    };
+  }
+
+  repositories(): string[] {
+    return [...this.repos.keys()];
+  }
+
+  readonly handle = async (req: BackendRequest): Promise<Reply> => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return ociError(405, 'UNSUPPORTED', `${req.method} is not supported by this read-only registry`);
+    if (req.path === '/v2/' || req.path === '/v2') return json(200, {}, { 'Docker-Distribution-API-Version': 'registry/2.0' });
+    const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(req.path);
+    if (!m) return ociError(404, 'NOT_FOUND', `no such endpoint: ${req.path}`);
+    const [, name, kind, ref] = m as unknown as [string, string, string, string];
+    const repo = this.repos.get(name);
+    if (!repo) return ociError(404, 'NAME_UNKNOWN', `repository ${name} is not known to this registry`);
+    if (kind === 'manifests') {
+      const digest = isDigest(ref) ? ref : repo.tags.get(ref);
+      const found = digest ? repo.manifests.get(digest) : undefined;
+      if (!digest || !found) return ociError(404, 'MANIFEST_UNKNOWN', `manifest ${name}:${ref} is not known to this registry`);
+      return bytes(200, found.bytes, found.mediaType, { 'Docker-Content-Digest': digest });
+    }
+    if (!isDigest(ref)) return ociError(400, 'DIGEST_INVALID', `"${ref}" is not a sha256 digest`);
+    const path = repo.blobs.get(ref);
+    if (!path) return ociError(404, 'BLOB_UNKNOWN', `blob ${ref} is not in ${name}`);
+    const range = Array.isArray(req.headers.range) ? undefined : req.headers.range;
+    return fileReply(path, range, { 'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': ref });
+  };
+
+  /** Errors in the OCI distribution error format, also used for injected faults. */
+  static errorReply(status: number, message: string): Reply {
+    return ociError(status, status === 503 ? 'UNAVAILABLE' : status === 404 ? 'NOT_FOUND' : 'UNKNOWN', message);
+  }
+}
+
+function ociError(status: number, code: string, message: string): Reply {
+  return json(status, { errors: [{ code, message }] });
+}
+
+async function readJson(path: string): Promise<unknown> {
+  return JSON.parse(await readFile(path, 'utf8'));
+}

@@ -1,0 +1,223 @@
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buildImage, type ReleaseBuild } from '../../images/builder/index.ts';
+import { buildRelease } from '../../images/builder/release-build.ts';
+import { loadRelease } from '../../images/recipe.ts';
+import { HuplabError, isHuplabError } from '../../lib/errors.ts';
+import { loadProfile, type Profile } from '../../lib/profile.ts';
+import { silentProgress, type Progress } from '../../lib/progress.ts';
+import { startBackend, type Backend } from '../backend/index.ts';
+import { bootAndTime, startDevice } from '../device/session.ts';
+import { inspectDevice, type DeviceFacts } from '../device/inspect.ts';
+import type { Lab } from '../lab.ts';
+import type { QemuDevice } from '../qemu/driver.ts';
+import { deltaBetween, updaterBundle } from './artifacts.ts';
+import { analyseRecords, type RecordsAnalysis } from './records.ts';
+
+/** Shortened rollback-health timings for the lab (the field default is 60 s + 15 x 60 s). */
+export const LAB_ROLLBACK_TIMINGS = { initialDelaySec: 5, intervalSec: 5, attempts: 6 };
+
+export interface LabBackend {
+  backend: Backend;
+  profile: Profile;
+  builds: Map<string, ReleaseBuild>;
+  updater: { path: string; sha256: string };
+  /** config.json fields that point a device at this backend. */
+  deviceConfig: Record<string, string>;
+}
+
+/** Starts the backend with the given releases published (hostapps, deltas between them, updater). */
+export async function startLabBackend(opts: { device: string; releases: string[]; progress?: Progress; deltas?: boolean }): Promise<LabBackend> {
+  const progress = opts.progress ?? silentProgress;
+  const profile = await loadProfile(opts.device);
+  const builds = new Map<string, ReleaseBuild>();
+  for (const v of opts.releases) builds.set(v, await buildRelease(profile, await loadRelease(v), progress));
+  const updater = await progress.step('bundle the updater', () => updaterBundle());
+  const backend = await progress.step('start the backend (API, registries, delta service)', () => startBackend({ updaterBundlePath: updater.path }));
+  for (const [version, b] of builds) {
+    const recipe = await loadRelease(version);
+    await backend.publishRelease({
+      deviceType: profile.deviceType, version, supervisorVersion: recipe.supervisorVersion, layout: recipe.layout,
+      hostappDir: b.hostapp.dir, manifestDigest: b.hostapp.manifest.digest,
+    });
+  }
+  if (opts.deltas !== false) {
+    const list = [...builds.values()];
+    for (const from of list) {
+      for (const to of list) {
+        if (from === to) continue;
+        const file = await progress.step(`make the delta ${from.version} -> ${to.version}`, () => deltaBetween(from, to));
+        await backend.delta.addDelta({ src: from.hostapp.manifest.digest, dest: to.hostapp.manifest.digest, file });
+      }
+    }
+  }
+  const g = backend.guestUrls;
+  return {
+    backend, profile, builds, updater,
+    deviceConfig: { apiEndpoint: g.api, registryEndpoint: g.primaryRegistry, fallbackRegistryEndpoint: g.fallbackRegistry, deltaEndpoint: g.delta },
+  };
+}
+
+export interface StepTiming { step: string; seconds: number; detail: string }
+
+export interface UpdateOutcome {
+  to: string;
+  exitCode: number | null;
+  before: DeviceFacts;
+  after: DeviceFacts;
+  steps: StepTiming[];
+  failedStep?: string;
+  failure?: string;
+  rebooted: boolean;
+  committed: boolean;
+  rollback: { health: boolean; altboot: boolean; healthFailed: boolean };
+  breadcrumbs: string[];
+  download: { source: string; kind: string; bytes: number } | undefined;
+  progress: Array<{ percent: number; message: string; status?: string; at?: string }>;
+  records: RecordsAnalysis;
+  logs: string[];
+  seconds: { update: number; toCommit: number };
+  updaterOutput: string;
+}
+
+const STATE_FILES = ['rollback-health-breadcrumb', 'rollback-altboot-breadcrumb', 'rollback-health-triggered', 'rollback-altboot-triggered', 'rollback-health-failed'];
+
+async function stateFiles(device: QemuDevice): Promise<string[]> {
+  const ssh = await device.ssh();
+  const r = await ssh.exec(`cd /mnt/state && ls ${STATE_FILES.join(' ')} 2>/dev/null`);
+  return r.stdout.trim().split('\n').filter(Boolean);
+}
+
+/**
+ * Runs a standard HUP on a running device through the backend, as the seeds describe: the
+ * updater is handed over SSH and run; then the device is followed across its reboot until the
+ * new OS commits (or a rollback brings the old one back), and everything is collected.
+ */
+export async function updateDevice(opts: {
+  device: QemuDevice; lab: LabBackend; to: string; uuid: string; progress?: Progress;
+  timings?: typeof LAB_ROLLBACK_TIMINGS; commitTimeoutMs?: number; logsDir: string;
+}): Promise<UpdateOutcome> {
+  const progress = opts.progress ?? silentProgress;
+  const { device } = opts;
+  const timings = opts.timings ?? LAB_ROLLBACK_TIMINGS;
+  const ssh = await device.ssh();
+  await ssh.execOk(`printf '%s' '${JSON.stringify(timings)}' > /mnt/state/rollback-health.json && sync`);
+  const before = await inspectDevice(device);
+  const recordsBefore = await ssh.execOk('cat /mnt/data/demo-app/records.log 2>/dev/null || true');
+  await ssh.putFile(opts.lab.updater.path, '/tmp/hup.mjs');
+  const mark = device.console.mark();
+  const started = Date.now();
+  const r = await progress.step(`run the updater: ${before.version} -> ${opts.to}`, () =>
+    ssh.exec(`/usr/bin/node /tmp/hup.mjs --hostos-version ${opts.to}`, { timeoutMs: 15 * 60_000 }));
+  const updateSeconds = (Date.now() - started) / 1000;
+  const steps = parseSteps(r.stdout);
+  const failed = /\[hup\] step (\S+) failed (.*)$/m.exec(r.stdout);
+  let rebooted = false;
+  let committed = false;
+  if (r.code === 0 && /\[hup\] step reboot done/.test(r.stdout)) {
+    await progress.step('follow the reboot into the new OS', () => device.waitForOs({ since: mark, timeoutMs: 240_000 }));
+    rebooted = true;
+    const deadline = Date.now() + (opts.commitTimeoutMs ?? (timings.initialDelaySec + timings.attempts * timings.intervalSec + 120) * 1000);
+    await progress.step('wait for rollback-health to commit or roll back', async () => {
+      let seen = device.console.mark();
+      for (;;) {
+        // A rollback reboots the device again: follow that boot before looking at the state.
+        if (/\[huplab\] (shutting down|bootloader: booting)/.test(device.console.text(seen))) {
+          await device.waitForOs({ since: seen, timeoutMs: 240_000 });
+          seen = device.console.mark();
+        }
+        const files = await stateFiles(device).catch(() => undefined);
+        if (files && !files.includes('rollback-health-breadcrumb') && !files.includes('rollback-altboot-breadcrumb')) {
+          committed = !files.some((f) => f.endsWith('triggered') || f.endsWith('failed'));
+          // A rollback may still be on its way down: let its reboot happen and be followed.
+          if (!committed && /\[huplab\] shutting down/.test(device.console.text(seen)) === false) {
+            await new Promise((res) => setTimeout(res, 5_000));
+            if (/\[huplab\] (shutting down|bootloader: booting)/.test(device.console.text(seen))) continue;
+          }
+          return;
+        }
+        if (Date.now() > deadline) throw new HuplabError('commit-timeout', `the update to ${opts.to} neither committed nor rolled back in time`, { hint: `see ${device.paths.serialLog}` });
+        await new Promise((res) => setTimeout(res, 3_000));
+      }
+    });
+  }
+  const toCommit = (Date.now() - started) / 1000;
+  const after = await inspectDevice(device);
+  const files = await stateFiles(device);
+  const logs = await collectLogs(device, opts.logsDir);
+  const recordsAfter = await (await device.ssh()).execOk('cat /mnt/data/demo-app/records.log');
+  const history = await fetchProgress(opts.lab, opts.uuid);
+  const download = parseDownload(r.stdout);
+  return {
+    to: opts.to, exitCode: r.code, before, after, steps, rebooted, committed,
+    ...(failed ? { failedStep: failed[1]!, failure: failed[2]! } : {}),
+    rollback: { health: files.includes('rollback-health-triggered'), altboot: files.includes('rollback-altboot-triggered'), healthFailed: files.includes('rollback-health-failed') },
+    breadcrumbs: files.filter((f) => f.endsWith('breadcrumb')),
+    download, progress: history, records: analyseRecords(recordsBefore, recordsAfter), logs,
+    seconds: { update: updateSeconds, toCommit }, updaterOutput: r.stdout + r.stderr,
+  };
+}
+
+function parseSteps(out: string): StepTiming[] {
+  const steps: StepTiming[] = [];
+  for (const m of out.matchAll(/\[hup\] step (\S+) done \(([\d.]+)s\) ?(.*)$/gm)) steps.push({ step: m[1]!, seconds: Number(m[2]), detail: m[3] ?? '' });
+  return steps;
+}
+
+function parseDownload(out: string): UpdateOutcome['download'] {
+  const d = /\[hup\] step fetch done \([\d.]+s\) (delta|full image) \S+ \((\d+) bytes\) from (\S+)/.exec(out);
+  return d ? { kind: d[1] === 'delta' ? 'delta' : 'full', bytes: Number(d[2]), source: d[3]! } : undefined;
+}
+
+async function collectLogs(device: QemuDevice, dir: string): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const ssh = await device.ssh();
+  const list = (await ssh.exec('ls /mnt/data/balenahup/*.log 2>/dev/null')).stdout.trim().split('\n').filter(Boolean);
+  const out: string[] = [];
+  for (const remote of list) {
+    const local = join(dir, remote.split('/').at(-1)!);
+    await ssh.getFile(remote, local);
+    out.push(local);
+  }
+  return out;
+}
+
+async function fetchProgress(lab: LabBackend, uuid: string): Promise<UpdateOutcome['progress']> {
+  try {
+    const r = await fetch(`${lab.backend.urls.api}/v1/devices/${uuid}`);
+    const body = (await r.json()) as { history?: UpdateOutcome['progress'] };
+    return body.history ?? [];
+  } catch {
+    return [];
+  }
+}
+
+export interface HupRun {
+  device: QemuDevice;
+  lab: LabBackend;
+  outcome: UpdateOutcome;
+  uuid: string;
+  bootTimingsMs: Record<string, number>;
+}
+
+/** `huplab hup`: a fresh device on `from`, updated to `to`, followed to the end. */
+export async function runHup(opts: { lab: Lab; device: string; from: string; to: string; name?: string; progress?: Progress; noDelta?: boolean; primaryDown?: boolean }): Promise<HupRun> {
+  const progress = opts.progress ?? silentProgress;
+  const lab = await startLabBackend({ device: opts.device, releases: [opts.from, opts.to], progress, deltas: !opts.noDelta });
+  try {
+    await buildImage({ device: opts.device, release: opts.from, progress });
+    const started = await startDevice({
+      lab: opts.lab, device: opts.device, release: opts.from, name: opts.name ?? 'hup', progress, config: lab.deviceConfig,
+    });
+    if (opts.primaryDown) lab.backend.faults.set('primary', { kind: 'down' });
+    const outcome = await updateDevice({ device: started.device, lab, to: opts.to, uuid: started.record.uuid, progress, logsDir: join(started.device.paths.dir, 'logs') });
+    await writeFile(join(started.device.paths.dir, 'hup-report.json'), JSON.stringify(outcome, null, 2));
+    return { device: started.device, lab, outcome, uuid: started.record.uuid, bootTimingsMs: started.timings };
+  } catch (err) {
+    await lab.backend.stop();
+    throw err;
+  }
+}
+
+void existsSync; void bootAndTime; void isHuplabError;

@@ -1,0 +1,215 @@
+/**
+ * Client for the OCI distribution API (the subset an OS update needs: ping, manifest, blob).
+ *
+ * It runs on the host (tests, harness) and on the device (bundled into the updater with esbuild),
+ * so it uses node: built-ins only. Every failure is a one-line HuplabError naming the registry and
+ * the request; every byte received is counted for the update reports.
+ */
+import { HuplabError } from '../errors.ts';
+import { isDigest, sha256Digest, shortDigest } from './digest.ts';
+import { downloadVerified, type DownloadResult } from './download.ts';
+import { statusError, unreachable, type RequestContext } from './failure.ts';
+import { httpRequest, isTransient, readBody } from './http.ts';
+
+export const OCI_MANIFEST_MEDIA_TYPE = 'application/vnd.oci.image.manifest.v1+json';
+export const DOCKER_MANIFEST_MEDIA_TYPE = 'application/vnd.docker.distribution.manifest.v2+json';
+
+export interface OciDescriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+}
+
+export interface OciManifest {
+  schemaVersion: number;
+  mediaType?: string;
+  config: OciDescriptor;
+  layers: OciDescriptor[];
+  annotations?: Record<string, string>;
+}
+
+export interface ManifestResult {
+  manifest: OciManifest;
+  /** sha256 of `bytes`, computed here, never taken from the server's word. */
+  digest: string;
+  bytes: Buffer;
+  mediaType: string;
+}
+
+export interface RegistryClientOptions {
+  /** Idle timeout per request: how long without any bytes before giving up (default 30 s). */
+  timeoutMs?: number;
+  /** Further attempts after a network failure, a 5xx or a body cut short (default 3). */
+  retries?: number;
+  /** Pause before attempt n is n times this (default 250 ms). */
+  retryDelayMs?: number;
+  /** Extra headers on every request (e.g. Authorization). */
+  headers?: Record<string, string>;
+}
+
+export interface FetchBlobOptions {
+  onProgress?(bytes: number, total: number | undefined): void;
+  /** Size from the manifest's descriptor; a server announcing another size is refused up front. */
+  expectedSize?: number;
+}
+
+export type FetchBlobResult = DownloadResult;
+
+const MANIFEST_LIMIT = 4 * 1024 * 1024;
+const NAME = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
+export class RegistryClient {
+  /** Without a trailing slash, e.g. "http://10.0.2.2:40123". */
+  readonly baseUrl: string;
+  private readonly base: URL;
+  private readonly timeoutMs: number;
+  private readonly retries: number;
+  private readonly retryDelayMs: number;
+  private readonly headers: Record<string, string>;
+  private readonly perUrl = new Map<string, number>();
+  private total = 0;
+
+  constructor(baseUrl: string, opts: RegistryClientOptions = {}) {
+    let url: URL;
+    try {
+      url = new URL(baseUrl);
+    } catch {
+      throw new HuplabError('registry-url-invalid', `registry URL "${baseUrl}" is not a URL`, { hint: 'use e.g. http://10.0.2.2:5000' });
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new HuplabError('registry-url-invalid', `registry URL "${baseUrl}" is not http(s)`, { hint: 'use e.g. http://10.0.2.2:5000' });
+    }
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+    this.base = new URL(`${this.baseUrl}/`);
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.retries = opts.retries ?? 3;
+    this.retryDelayMs = opts.retryDelayMs ?? 250;
+    this.headers = { ...opts.headers };
+  }
+
+  /** Body bytes received from this registry, all requests and attempts included. */
+  get bytesDownloaded(): number {
+    return this.total;
+  }
+
+  /** Body bytes received per request URL. */
+  bytesByUrl(): Record<string, number> {
+    return Object.fromEntries(this.perUrl);
+  }
+
+  /** GET /v2/: resolves when the registry answers 200. */
+  async pingRegistry(): Promise<void> {
+    await this.small('v2/', {});
+  }
+
+  /** Manifest by tag or by digest; with a digest, the bytes must hash to it. */
+  async getManifest(repo: string, reference: string): Promise<ManifestResult> {
+    checkName(this.baseUrl, repo);
+    const byDigest = reference.startsWith('sha256:');
+    if (byDigest ? !isDigest(reference) : !TAG.test(reference)) {
+      throw new HuplabError('reference-invalid', `registry ${this.baseUrl}: "${reference}" is neither a tag nor a sha256 digest`);
+    }
+    const path = `v2/${repo}/manifests/${reference}`;
+    const { bytes, headers } = await this.small(path, { Accept: `${OCI_MANIFEST_MEDIA_TYPE}, ${DOCKER_MANIFEST_MEDIA_TYPE}` });
+    const digest = sha256Digest(bytes);
+    const what = `manifest ${repo}:${reference}`;
+    const announced = headers['docker-content-digest'];
+    if (byDigest && digest !== reference) {
+      throw new HuplabError('digest-mismatch', `registry ${this.baseUrl}: ${what} hashes to ${shortDigest(digest)}, not to the digest asked for`, {
+        hint: 'the registry or the network corrupted it; try another registry',
+      });
+    }
+    if (typeof announced === 'string' && isDigest(announced) && announced !== digest) {
+      throw new HuplabError('digest-mismatch', `registry ${this.baseUrl}: ${what} hashes to ${shortDigest(digest)} but the registry says ${shortDigest(announced)}`, {
+        hint: 'the registry or the network corrupted it; try another registry',
+      });
+    }
+    const contentType = String(headers['content-type'] ?? '').split(';')[0]!.trim();
+    const manifest = parseManifest(this.baseUrl, what, bytes, contentType);
+    return { manifest, digest, bytes, mediaType: manifest.mediaType ?? contentType };
+  }
+
+  /** Streams a blob to `destPath`, verified against `digest`; see downloadVerified. */
+  async fetchBlob(repo: string, digest: string, destPath: string, opts: FetchBlobOptions = {}): Promise<FetchBlobResult> {
+    checkName(this.baseUrl, repo);
+    const url = new URL(`v2/${repo}/blobs/${digest}`, this.base);
+    const key = url.href;
+    return downloadVerified({
+      url,
+      digest,
+      destPath,
+      source: `registry ${this.baseUrl}`,
+      what: `blob ${shortDigest(digest)} of ${repo}`,
+      timeoutMs: this.timeoutMs,
+      retries: this.retries,
+      retryDelayMs: this.retryDelayMs,
+      headers: this.headers,
+      ...(opts.expectedSize !== undefined ? { expectedSize: opts.expectedSize } : {}),
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      onBytes: (n) => this.count(key, n),
+    });
+  }
+
+  private count(url: string, n: number): void {
+    this.total += n;
+    this.perUrl.set(url, (this.perUrl.get(url) ?? 0) + n);
+  }
+
+  /** A GET with a small body, retried on network failures and 5xx. */
+  private async small(path: string, headers: Record<string, string>): Promise<{ bytes: Buffer; headers: Record<string, string | string[] | undefined> }> {
+    const url = new URL(path, this.base);
+    const ctx: RequestContext = { source: `registry ${this.baseUrl}`, method: 'GET', path: url.pathname };
+    for (let attempts = 1; ; attempts++) {
+      let failure: HuplabError;
+      try {
+        const { res } = await httpRequest(url, { headers: { ...this.headers, ...headers }, timeoutMs: this.timeoutMs });
+        const bytes = await readBody(res, MANIFEST_LIMIT);
+        this.count(url.href, bytes.length);
+        const status = res.statusCode ?? 0;
+        if (status === 200) return { bytes, headers: res.headers };
+        failure = statusError(ctx, status, bytes, attempts);
+        if (status < 500) throw failure;
+      } catch (err) {
+        if (err instanceof HuplabError) throw err;
+        if ((err as { code?: string }).code === 'E2BIG') {
+          throw new HuplabError('manifest-invalid', `${ctx.source}: GET ${ctx.path} answered more than ${MANIFEST_LIMIT} bytes, too large for a manifest`);
+        }
+        if (!isTransient(err)) throw unreachable(ctx, err, attempts);
+        failure = unreachable(ctx, err, attempts);
+      }
+      if (attempts > this.retries) throw failure;
+      await new Promise((r) => setTimeout(r, this.retryDelayMs * attempts));
+    }
+  }
+}
+
+function checkName(baseUrl: string, repo: string): void {
+  if (!NAME.test(repo)) {
+    throw new HuplabError('reference-invalid', `registry ${baseUrl}: "${repo}" is not a repository name (lower case, e.g. huplab/generic-amd64)`);
+  }
+}
+
+function parseManifest(baseUrl: string, what: string, bytes: Buffer, contentType: string): OciManifest {
+  const bad = (why: string) => new HuplabError('manifest-invalid', `registry ${baseUrl}: ${what} ${why}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw bad('is not JSON');
+  }
+  const m = json as Partial<OciManifest>;
+  const mediaType = m.mediaType ?? contentType;
+  if (mediaType !== OCI_MANIFEST_MEDIA_TYPE && mediaType !== DOCKER_MANIFEST_MEDIA_TYPE) {
+    throw bad(`has media type "${mediaType || 'none'}", not an image manifest`);
+  }
+  if (m.schemaVersion !== 2) throw bad(`has schemaVersion ${String(m.schemaVersion)}, expected 2`);
+  const okDescriptor = (d: unknown): d is OciDescriptor => {
+    const x = d as Partial<OciDescriptor> | null;
+    return !!x && typeof x.digest === 'string' && isDigest(x.digest) && typeof x.size === 'number' && typeof x.mediaType === 'string';
+  };
+  if (!okDescriptor(m.config)) throw bad('has no valid config descriptor');
+  if (!Array.isArray(m.layers) || !m.layers.every(okDescriptor)) throw bad('has invalid layer descriptors');
+  return m as OciManifest;
+}

@@ -1,0 +1,28 @@
+import { build } from 'esbuild';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { repoRoot } from '../lib/paths.ts';
+
+/**
+ * Bundles an updater entry point (and the lib/ code it uses) into one ES module for Node 20 on
+ * the device: the device has the Node runtime and nothing from npm.
+ */
+export async function bundleForDevice(entry: string, outFile: string): Promise<void> {
+  await mkdir(dirname(outFile), { recursive: true });
+  await build({
+    entryPoints: [join(repoRoot, entry)],
+    outfile: outFile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    legalComments: 'none',
+    logLevel: 'error',
+    // Keep the output stable for the image's content hash (no absolute paths, no timestamps).
+    sourcemap: false,
+    banner: { js: '// huplab device code, bundled from updater/ by esbuild; see the repository for the sources.' },
+  });
+}
+
+/** The standard HUP updater as the backend hands it to devices. */
+export const HUP_ENTRY = 'updater/hup/main.ts';

@@ -1,0 +1,67 @@
+import { existsSync, readdirSync, readFileSync, statSync, statfsSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { HuplabError } from '../../lib/errors.ts';
+import { atomicCopyFile } from '../../lib/fat/atomic-write.ts';
+
+/** Where an OS keeps the boot partition files it ships (inside its root filesystem). */
+export const BOOT_FILES_DIR = '/usr/share/huplab/boot-files';
+
+/**
+ * Files on the boot partition that an update never replaces: device configuration and state.
+ * The first group is balenaOS's list; the env files are copied only when absent.
+ */
+export const KEPT_BACK = ['/config.json', '/config.txt', '/splash/balena-logo.png', '/configfs.json', '/hw_intfc.conf', '/bootenv',
+  '/EFI/BOOT/grubenv', '/resinOS_uEnv.txt', '/bootcount.env'];
+export const COPY_IF_ABSENT = ['/extra_uEnv.txt', '/grub/grub_extraenv', '/EFI/BOOT/grub_extraenv'];
+
+/** Free space that must remain on the boot partition after the copy, as in the field. */
+const MIN_FREE_AFTER = 512 * 1024;
+
+function listFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true }).map(String).filter((p) => statSync(join(dir, p)).isFile()).sort();
+}
+
+export interface BootFilesPlan { copy: string[]; keptBack: string[]; bytes: number }
+
+/** What a copy would do, and whether it fits: the dry run that precedes any write. */
+export function planBootFiles(fromRoot: string, bootMount = '/mnt/boot'): BootFilesPlan {
+  const src = join(fromRoot, BOOT_FILES_DIR);
+  if (!existsSync(src)) throw new HuplabError('bootfiles-missing', `${src} does not exist: the new OS ships no boot files`);
+  const copy: string[] = [];
+  const keptBack: string[] = [];
+  let bytes = 0;
+  for (const rel of listFiles(src)) {
+    const abs = `/${rel}`;
+    const keep = KEPT_BACK.includes(abs) || (COPY_IF_ABSENT.includes(abs) && existsSync(join(bootMount, rel)));
+    if (keep) { keptBack.push(abs); continue; }
+    copy.push(abs);
+    const old = join(bootMount, rel);
+    bytes += statSync(join(src, rel)).size - (existsSync(old) ? statSync(old).size : 0);
+  }
+  const fs = statfsSync(bootMount);
+  const free = fs.bavail * fs.bsize;
+  // The atomic copy holds two extra copies of the largest file for a moment.
+  const largest = Math.max(0, ...copy.map((p) => statSync(join(src, p)).size));
+  if (free - bytes - 2 * largest < MIN_FREE_AFTER) {
+    throw new HuplabError('bootfiles-no-space', `the boot partition has ${free} bytes free; the new boot files need ${bytes + 2 * largest} and 512 KiB must remain`, {
+      hint: 'remove stray files from /mnt/boot',
+    });
+  }
+  return { copy, keptBack, bytes };
+}
+
+/** Copies an OS's boot files onto the boot partition, file by file, each write atomic. */
+export async function installBootFiles(fromRoot: string, bootMount = '/mnt/boot', log: (m: string) => void = () => {}): Promise<BootFilesPlan> {
+  const plan = planBootFiles(fromRoot, bootMount);
+  const src = join(fromRoot, BOOT_FILES_DIR);
+  for (const p of plan.copy) {
+    const dest = join(bootMount, p);
+    const same = existsSync(dest) && readFileSync(dest).equals(readFileSync(join(src, p)));
+    if (same) continue;
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(dirname(dest), { recursive: true });
+    await atomicCopyFile(join(src, p), dest);
+    log(`boot file ${relative(bootMount, dest)} updated`);
+  }
+  return plan;
+}

@@ -1,0 +1,32 @@
+import { readFileSync } from 'node:fs';
+import { HuplabError } from '../../lib/errors.ts';
+
+/** The device's config.json (on the boot partition), as balenaOS provisions it. */
+export interface DeviceConfig {
+  uuid: string;
+  deviceType: string;
+  apiEndpoint?: string;
+  apiKey?: string;
+  deviceApiKey?: string;
+  registryEndpoint?: string;
+  fallbackRegistryEndpoint?: string;
+  deltaEndpoint?: string;
+}
+
+export const CONFIG_JSON = '/mnt/boot/config.json';
+
+export function readDeviceConfig(path = CONFIG_JSON): DeviceConfig {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as DeviceConfig;
+  } catch (err) {
+    throw new HuplabError('config-unreadable', `cannot read ${path}: ${(err as Error).message}`, { hint: 'the boot partition is damaged or not mounted' });
+  }
+}
+
+/** The running OS, from /etc/os-release and the release file the image builder writes. */
+export interface OsInfo { version: string; supervisorVersion: string; layout: string; deviceType: string; arch: string }
+
+export function readOsInfo(root = '/'): OsInfo {
+  const rel = JSON.parse(readFileSync(`${root}/etc/huplab-release.json`, 'utf8')) as OsInfo;
+  return rel;
+}

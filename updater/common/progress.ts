@@ -1,0 +1,32 @@
+import type { DeviceConfig } from './config.ts';
+
+/**
+ * Reports update progress to the API (percent + message, as the dashboard's progress bar needs).
+ * A failed report is retried a few times and never fails the update, except the final
+ * "OS update failed", which is retried until the API has it or the attempts run out.
+ */
+export class ProgressReporter {
+  constructor(private readonly config: DeviceConfig, private readonly log: (m: string) => void) {}
+
+  async report(percent: number, message: string, status = 'updating', attempts = 3): Promise<boolean> {
+    if (!this.config.apiEndpoint) return false;
+    const url = `${this.config.apiEndpoint.replace(/\/$/, '')}/v1/devices/${this.config.uuid}/progress`;
+    const key = this.config.deviceApiKey ?? this.config.apiKey;
+    for (let i = 0; i < attempts; i++) {
+      try {
+        const r = await fetch(url, {
+          method: 'PATCH',
+          headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+          body: JSON.stringify({ percent, message, status }),
+          signal: AbortSignal.timeout(10_000),
+        });
+        if (r.ok) return true;
+        this.log(`progress report answered ${r.status}`);
+      } catch (err) {
+        this.log(`progress report failed: ${(err as Error).message}`);
+      }
+      await new Promise((res) => setTimeout(res, 1000 * (i + 1)));
+    }
+    return false;
+  }
+}

@@ -1,0 +1,310 @@
+/**
+ * The standard HUP updater, run on the device (bundled to one file with esbuild and delivered
+ * over SSH). It writes the new OS into the inactive root and switches the bootloader only when
+ * everything before has worked, so that an interruption at any point leaves the running OS
+ * bootable and untouched. See README "The update" for the step list.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { HuplabError, isHuplabError } from '../../lib/errors.ts';
+import { applyDelta, applyLayer } from '../../lib/delta/index.ts';
+import { RegistryClient } from '../../lib/oci/client.ts';
+import { installBootFiles } from '../common/bootfiles.ts';
+import { readBootEnv, updateBootEnv } from '../common/bootenv.ts';
+import { readDeviceConfig, readOsInfo, type DeviceConfig, type OsInfo } from '../common/config.ts';
+import { downloadVerified } from '../common/download.ts';
+import { heldExclusiveLocks, lockOverride } from '../common/locks.ts';
+import { UpdateLog } from '../common/log.ts';
+import { findRoots, type Roots } from '../common/partitions.ts';
+import { ProgressReporter } from '../common/progress.ts';
+import { run } from '../common/run.ts';
+import { compareVersions } from '../common/versions.ts';
+import { parseArgs, type HupArgs } from './args.ts';
+import { EXIT, STEP_PROGRESS, type HupStep } from './steps.ts';
+
+const LOCK_FILE = '/var/lock/resinhup.lock';
+const WORK = '/mnt/data/balenahup/cache';
+const NEW_ROOT = '/run/hup/inactive';
+const STATE = '/mnt/state';
+const MIN_VERSION = '2.0.0';
+
+interface Release { version: string; supervisorVersion: string; layout: string; deviceType: string; hostapp: { repository: string; tag: string; manifestDigest: string } }
+
+interface Ctx {
+  args: HupArgs;
+  config: DeviceConfig;
+  os: OsInfo;
+  log: UpdateLog;
+  progress: ProgressReporter;
+  target?: Release;
+  current?: Release;
+  roots?: Roots;
+  artifact?: { kind: 'delta' | 'full'; path: string; source: string; bytes: number };
+  supervisorStopped?: boolean;
+  bootFilesChanged?: boolean;
+  mounted?: boolean;
+  summary: Record<string, unknown>;
+}
+
+async function api<T>(ctx: Ctx, path: string): Promise<T> {
+  const base = ctx.config.apiEndpoint;
+  if (!base) throw new HuplabError('config-invalid', 'config.json has no apiEndpoint');
+  const key = ctx.config.deviceApiKey ?? ctx.config.apiKey;
+  const r = await fetch(`${base.replace(/\/$/, '')}${path}`, { headers: key ? { authorization: `Bearer ${key}` } : {}, signal: AbortSignal.timeout(30_000) });
+  const body = await r.text();
+  if (!r.ok) throw new HuplabError('api-error', `API ${path} answered ${r.status}: ${body.slice(0, 200)}`);
+  return JSON.parse(body) as T;
+}
+
+const steps: Record<HupStep, (ctx: Ctx) => Promise<string | void>> = {
+  async checks(ctx) {
+    const { config, os, args } = ctx;
+    if (config.deviceType !== os.deviceType) throw new HuplabError('wrong-device-type', `config.json says device type ${config.deviceType} but the OS is built for ${os.deviceType}`);
+    const target = await api<Release>(ctx, `/v1/releases/${encodeURIComponent(args.hostosVersion)}?deviceType=${encodeURIComponent(os.deviceType)}`)
+      .catch((err: unknown) => { throw new HuplabError('release-not-found', `target release ${args.hostosVersion} for ${os.deviceType}: ${isHuplabError(err) ? err.message : String(err)}`); });
+    if (target.deviceType && target.deviceType !== os.deviceType) throw new HuplabError('wrong-device-type', `release ${target.version} is for ${target.deviceType}, this device is ${os.deviceType}`);
+    if (compareVersions(os.version, MIN_VERSION) < 0) throw new HuplabError('version-unsupported', `running OS ${os.version} is older than ${MIN_VERSION}, which this updater needs`);
+    const order = compareVersions(target.version, os.version);
+    if (order === 0) throw new HuplabError('same-version', `the device already runs ${os.version}`);
+    if (order < 0 && !args.allowDowngrade) throw new HuplabError('downgrade', `target ${target.version} is older than the running ${os.version}; downgrades are refused`);
+    if (target.layout !== os.layout) {
+      throw new HuplabError('needs-advanced', `target layout ${target.layout} differs from the running ${os.layout}: this update needs the advanced (takeover) path`);
+    }
+    ctx.target = target;
+    ctx.current = await api<Release>(ctx, `/v1/releases/${encodeURIComponent(os.version)}?deviceType=${encodeURIComponent(os.deviceType)}`).catch(() => undefined);
+    ctx.roots = findRoots();
+    const data = statfsSync('/mnt/data');
+    const free = data.bavail * data.bsize;
+    // The full layer (worst case) and room to spare; the field checks space before anything else.
+    const need = 96 * 2 ** 20;
+    if (free < need) throw new HuplabError('no-space', `/mnt/data has ${(free / 2 ** 20).toFixed(1)} MiB free; the update needs ${need / 2 ** 20} MiB`, { hint: 'free space on the data partition and retry' });
+    const regs = [config.registryEndpoint, config.fallbackRegistryEndpoint].filter(Boolean) as string[];
+    if (regs.length === 0) throw new HuplabError('config-invalid', 'config.json names no registry');
+    return `device ${os.deviceType}, ${os.version} -> ${target.version}, running root ${ctx.roots.active.slot} (${ctx.roots.active.device}), writing ${ctx.roots.inactive.slot} (${ctx.roots.inactive.device}), ${(free / 2 ** 20).toFixed(0)} MiB free on /mnt/data`;
+  },
+
+  async 'stop-supervisor'(ctx) {
+    run('service', ['stop', 'balena-supervisor'], { allowFail: true });
+    ctx.supervisorStopped = true;
+    return 'supervisor stopped; the application keeps running';
+  },
+
+  async fetch(ctx) {
+    mkdirSync(WORK, { recursive: true });
+    const target = ctx.target!;
+    if (ctx.config.deltaEndpoint && ctx.current) {
+      try {
+        const q = `src=${encodeURIComponent(ctx.current.hostapp.manifestDigest)}&dest=${encodeURIComponent(target.hostapp.manifestDigest)}`;
+        const r = await fetch(`${ctx.config.deltaEndpoint.replace(/\/$/, '')}/v1/deltas?${q}`, { signal: AbortSignal.timeout(30_000) });
+        if (r.ok) {
+          const d = (await r.json()) as { digest: string; size: number; url: string };
+          const path = `${WORK}/delta-${d.digest.slice(7, 19)}`;
+          const bytes = await downloadVerified(d.url, d.digest, path);
+          ctx.artifact = { kind: 'delta', path, source: ctx.config.deltaEndpoint, bytes };
+          return `delta ${d.digest} (${bytes} bytes) from ${ctx.config.deltaEndpoint}`;
+        }
+        ctx.log.line(`no delta from ${ctx.current.version} to ${target.version} (${r.status}); pulling the full image`);
+      } catch (err) {
+        ctx.log.line(`delta failed (${isHuplabError(err) ? err.oneLine() : (err as Error).message}); pulling the full image`);
+      }
+    }
+    return fetchFull(ctx);
+  },
+
+  async 'write-root'(ctx) {
+    const { inactive } = ctx.roots!;
+    const label = `resin-root${inactive.slot}`;
+    const format = () => {
+      if (ctx.mounted) { run('umount', [NEW_ROOT]); ctx.mounted = false; }
+      run('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', label, inactive.device]);
+      mkdirSync(NEW_ROOT, { recursive: true });
+      run('mount', ['-t', 'ext4', inactive.device, NEW_ROOT]);
+      ctx.mounted = true;
+    };
+    format();
+    let how: string;
+    if (ctx.artifact!.kind === 'delta') {
+      try {
+        const r = await applyDelta({ delta: ctx.artifact!.path, baseRoot: '/', targetRoot: NEW_ROOT });
+        how = `delta applied: ${r.filesFromDelta} files from the delta, ${r.filesFromBase} from the running root`;
+      } catch (err) {
+        ctx.log.line(`delta could not be applied (${isHuplabError(err) ? err.oneLine() : (err as Error).message}); falling back to the full image`);
+        await fetchFull(ctx);
+        format();
+        await applyLayer({ layer: ctx.artifact!.path, targetRoot: NEW_ROOT });
+        how = 'full image written after the delta failed';
+      }
+    } else {
+      await applyLayer({ layer: ctx.artifact!.path, targetRoot: NEW_ROOT });
+      how = 'full image written';
+    }
+    run('sync', []);
+    const written = readOsInfo(NEW_ROOT);
+    if (written.version !== ctx.target!.version || !existsSync(`${NEW_ROOT}/sbin/init`)) {
+      throw new HuplabError('write-root-invalid', `the written root says version ${written.version}, expected ${ctx.target!.version}`);
+    }
+    rmSync(ctx.artifact!.path, { force: true });
+    return `${how} to ${label} (${inactive.device})`;
+  },
+
+  async 'boot-files'(ctx) {
+    ctx.bootFilesChanged = true;
+    const plan = await installBootFiles(NEW_ROOT, '/mnt/boot', (m) => ctx.log.line(m));
+    return `${plan.copy.length} boot files checked/updated, kept back: ${plan.keptBack.join(' ') || 'none'}`;
+  },
+
+  async breadcrumbs(ctx) {
+    for (const f of ['rollback-health-triggered', 'rollback-altboot-triggered', 'rollback-health-failed']) rmSync(`${STATE}/${f}`, { force: true });
+    writeFileSync(`${STATE}/rollback-health-variables`, `FROM_VERSION=${ctx.os.version}\nTO_VERSION=${ctx.target!.version}\nOLD_ROOT=${ctx.roots!.active.slot}\n`);
+    writeFileSync(`${STATE}/rollback-health-breadcrumb`, '');
+    writeFileSync(`${STATE}/rollback-altboot-breadcrumb`, '');
+    run('sync', []);
+    return 'rollback-health and rollback-altboot breadcrumbs created';
+  },
+
+  async 'supervisor-update'(ctx) {
+    const newer = ctx.target!.supervisorVersion;
+    const running = readSupervisorVersion();
+    if (compareVersions(newer, running) <= 0) return `supervisor ${running} is current (new OS ships ${newer})`;
+    try {
+      const dir = `/mnt/data/balena-supervisor/${newer}`;
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(`${dir}/supervisor.mjs`, readFileSync(`${NEW_ROOT}/usr/lib/huplab/supervisor.mjs`));
+      writeFileSync(`${STATE}/supervisor.conf.new`, `SUPERVISOR_VERSION=${newer}\n`);
+      run('mv', [`${STATE}/supervisor.conf.new`, `${STATE}/supervisor.conf`]);
+      run('sync', []);
+      return `supervisor updated ${running} -> ${newer}`;
+    } catch (err) {
+      // As in the field: a supervisor update failure is only a warning.
+      ctx.log.line(`warning: supervisor update failed: ${(err as Error).message}`);
+      return `supervisor update failed (warning only), still ${running}`;
+    }
+  },
+
+  async 'bootloader-switch'(ctx) {
+    if (ctx.mounted) { run('umount', [NEW_ROOT]); ctx.mounted = false; }
+    const env = await updateBootEnv({ resin_root_part: ctx.roots!.inactive.slot, upgrade_available: '1', bootcount: '0' });
+    run('sync', []);
+    return `bootloader env: resin_root_part=${env.resin_root_part} upgrade_available=${env.upgrade_available} bootcount=${env.bootcount}`;
+  },
+
+  async reboot(ctx) {
+    if (ctx.args.noReboot) {
+      await ctx.progress.report(100, 'Update successful pending reboot.', 'done');
+      return 'not rebooting (--no-reboot)';
+    }
+    let waited = false;
+    for (;;) {
+      if (lockOverride()) { if (waited) ctx.log.line('lock override set: rebooting now'); break; }
+      const held = heldExclusiveLocks();
+      if (held.length === 0) break;
+      if (!waited) ctx.log.line(`reboot waiting on application lock: ${held.join(' ')}`);
+      await ctx.progress.report(100, 'Reboot waiting on application lock', 'waiting', 1);
+      waited = true;
+      await new Promise((r) => setTimeout(r, 5_000));
+    }
+    await ctx.progress.report(100, 'Update successful, rebooting', 'rebooting');
+    run('sync', []);
+    // Reboot a moment later, detached, so this process can finish its log and exit cleanly.
+    spawn('sh', ['-c', 'sleep 2; reboot'], { detached: true, stdio: 'ignore' }).unref();
+    return 'rebooting in 2 s';
+  },
+};
+
+async function fetchFull(ctx: Ctx): Promise<string> {
+  const { repository, manifestDigest } = ctx.target!.hostapp;
+  const registries = [ctx.config.registryEndpoint, ctx.config.fallbackRegistryEndpoint].filter(Boolean) as string[];
+  const errors: string[] = [];
+  for (const reg of registries) {
+    try {
+      const client = new RegistryClient(reg, { timeoutMs: 120_000, retries: 3 });
+      const { manifest } = await client.getManifest(repository, manifestDigest);
+      const layer = (manifest as { layers: Array<{ digest: string; size: number }> }).layers[0]!;
+      const path = `${WORK}/layer-${layer.digest.slice(7, 19)}.tar.gz`;
+      await client.fetchBlob(repository, layer.digest, path, { expectedSize: layer.size });
+      ctx.artifact = { kind: 'full', path, source: reg, bytes: client.bytesDownloaded };
+      return `full image ${layer.digest} (${layer.size} bytes) from ${reg}`;
+    } catch (err) {
+      const why = isHuplabError(err) ? err.oneLine() : (err as Error).message;
+      errors.push(`${reg}: ${why}`);
+      ctx.log.line(`registry ${reg} failed: ${why}${reg !== registries.at(-1) ? '; trying the fallback registry' : ''}`);
+    }
+  }
+  throw new HuplabError('fetch-failed', `no registry delivered the new OS: ${errors.join('; ')}`);
+}
+
+function readSupervisorVersion(): string {
+  for (const f of [`${STATE}/supervisor.conf`, '/etc/balena-supervisor/supervisor.conf']) {
+    if (existsSync(f)) {
+      const m = /SUPERVISOR_VERSION=(\S+)/.exec(readFileSync(f, 'utf8'));
+      if (m) return m[1]!;
+    }
+  }
+  return '0.0.0';
+}
+
+/** After a failure: put back what this run changed on the running system, keep the app up. */
+async function cleanup(ctx: Ctx): Promise<void> {
+  if (ctx.mounted) run('umount', [NEW_ROOT], { allowFail: true });
+  if (ctx.bootFilesChanged) {
+    try {
+      await installBootFiles('/', '/mnt/boot', (m) => ctx.log.line(`restore: ${m}`));
+      ctx.log.line('boot files of the running OS restored');
+    } catch (err) {
+      ctx.log.line(`could not restore the boot files: ${(err as Error).message}`);
+    }
+  }
+  const env = (() => { try { return readBootEnv(); } catch { return undefined; } })();
+  if (env && env.upgrade_available === '1' && env.resin_root_part !== ctx.roots?.active.slot) {
+    await updateBootEnv({ resin_root_part: ctx.roots!.active.slot, upgrade_available: '0', bootcount: '0' }).catch(() => {});
+  }
+  for (const f of ['rollback-health-breadcrumb', 'rollback-altboot-breadcrumb']) rmSync(`${STATE}/${f}`, { force: true });
+  if (ctx.supervisorStopped) run('service', ['start', 'balena-supervisor'], { allowFail: true });
+}
+
+async function main(): Promise<number> {
+  let args: HupArgs;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`hup: ${isHuplabError(err) ? err.oneLine() : String(err)}\n`);
+    return EXIT.usage;
+  }
+  if (!process.env.HUP_LOCKED) {
+    // One update at a time: re-run under an exclusive, non-blocking flock of the field's lock file.
+    const r = spawnSync('flock', ['-n', '-E', String(EXIT.locked), LOCK_FILE, process.execPath, ...process.argv.slice(1)], {
+      stdio: 'inherit', env: { ...process.env, HUP_LOCKED: '1' },
+    });
+    if (r.status === EXIT.locked) process.stderr.write(`hup: another OS update is running (${LOCK_FILE} is locked)\n`);
+    return r.status ?? EXIT.failed;
+  }
+  const log = new UpdateLog('/mnt/data/balenahup', 'upgrade-2.x.sh');
+  const config = readDeviceConfig();
+  const ctx: Ctx = { args, config, os: readOsInfo('/'), log, progress: new ProgressReporter(config, (m) => log.line(m)), summary: {} };
+  log.line(`huplab standard HUP: ${ctx.os.version} -> ${args.hostosVersion} on ${config.uuid} (${ctx.os.deviceType}); log ${log.path}`);
+  let current: HupStep = 'checks';
+  try {
+    for (const step of Object.keys(steps) as HupStep[]) {
+      current = step;
+      const [percent, message] = STEP_PROGRESS[step];
+      log.marker(step, 'start');
+      if (step !== 'reboot') await ctx.progress.report(percent, message, 'updating', 1);
+      const started = Date.now();
+      const detail = await steps[step](ctx);
+      log.marker(step, 'done', `(${((Date.now() - started) / 1000).toFixed(1)}s)${detail ? ` ${detail}` : ''}`);
+    }
+    return EXIT.ok;
+  } catch (err) {
+    const why = isHuplabError(err) ? err.oneLine() : err instanceof Error ? `${err.message}` : String(err);
+    log.marker(current, 'failed', why);
+    log.line(`OS update failed: ${why}`);
+    await cleanup(ctx);
+    await ctx.progress.report(100, 'OS update failed', 'failed', 10);
+    return EXIT.failed;
+  }
+}
+
+main().then((code) => process.exit(code), (err: unknown) => {
+  process.stderr.write(`hup: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(EXIT.failed);
+});

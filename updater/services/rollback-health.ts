@@ -1,0 +1,85 @@
+/**
+ * rollback-health: on the first boots of a new OS, waits, then runs the health tests a number of
+ * times. Healthy: commit (bootloader upgrade_available=0, bootcount=0, breadcrumbs removed).
+ * Never healthy: the old OS's boot files and root are restored from its partition,
+ * rollback-health-triggered is recorded and the device reboots into the old OS. The timings come
+ * from /mnt/state/rollback-health.json so that suites can shorten the field's 16 minutes.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { installBootFiles } from '../common/bootfiles.ts';
+import { updateBootEnv } from '../common/bootenv.ts';
+import { readDeviceConfig, readOsInfo } from '../common/config.ts';
+import { UpdateLog } from '../common/log.ts';
+import { findRoots } from '../common/partitions.ts';
+import { ProgressReporter } from '../common/progress.ts';
+import { run } from '../common/run.ts';
+import { checkHealth } from './health.ts';
+
+const STATE = '/mnt/state';
+export const DEFAULT_TIMINGS = { initialDelaySec: 60, intervalSec: 60, attempts: 15 };
+
+function timings(): typeof DEFAULT_TIMINGS {
+  try {
+    return { ...DEFAULT_TIMINGS, ...(JSON.parse(readFileSync(`${STATE}/rollback-health.json`, 'utf8')) as Partial<typeof DEFAULT_TIMINGS>) };
+  } catch {
+    return DEFAULT_TIMINGS;
+  }
+}
+
+const sleep = (s: number) => new Promise((r) => setTimeout(r, s * 1000));
+
+async function main(): Promise<void> {
+  if (!existsSync(`${STATE}/rollback-health-breadcrumb`)) return;
+  const log = new UpdateLog('/mnt/data/balenahup', 'rollback-health');
+  const progress = new ProgressReporter(readDeviceConfig(), (m) => log.line(m));
+  const t = timings();
+  const os = readOsInfo('/');
+  log.line(`rollback-health: checking ${os.version}: first check in ${t.initialDelaySec} s, then up to ${t.attempts} checks ${t.intervalSec} s apart`);
+  await sleep(t.initialDelaySec);
+  let last: string[] = [];
+  for (let i = 1; i <= t.attempts; i++) {
+    const h = checkHealth();
+    if (h.healthy) {
+      await updateBootEnv({ upgrade_available: '0', bootcount: '0' });
+      for (const f of ['rollback-health-breadcrumb', 'rollback-altboot-breadcrumb', 'rollback-health-variables']) rmSync(`${STATE}/${f}`, { force: true });
+      run('sync', []);
+      log.marker('rollback-health', 'done', `healthy at check ${i}: update to ${os.version} committed`);
+      await progress.report(100, `OS update committed: ${os.version}`, 'done', 3);
+      return;
+    }
+    last = h.reasons;
+    log.line(`health check ${i}/${t.attempts} failed: ${h.reasons.join('; ')}`);
+    if (i < t.attempts) await sleep(t.intervalSec);
+  }
+  log.line(`rollback-health: the new OS never became healthy (${last.join('; ')}); rolling back`);
+  await rollBack(log);
+  await progress.report(100, 'OS update failed: rolled back (health check)', 'failed', 2);
+  run('reboot', [], { allowFail: true });
+}
+
+async function rollBack(log: UpdateLog): Promise<void> {
+  const roots = findRoots();
+  const old = roots.inactive;
+  const mountpoint = '/run/hup/old-root';
+  mkdirSync(mountpoint, { recursive: true });
+  let restored = true;
+  try {
+    run('mount', ['-o', 'ro', '-t', 'ext4', old.device, mountpoint]);
+    await installBootFiles(mountpoint, '/mnt/boot', (m) => log.line(m));
+  } catch (err) {
+    restored = false;
+    log.line(`restoring the old OS's boot files failed: ${(err as Error).message}`);
+  } finally {
+    run('umount', [mountpoint], { allowFail: true });
+  }
+  await updateBootEnv({ resin_root_part: old.slot, upgrade_available: '0', bootcount: '0' });
+  writeFileSync(`${STATE}/${restored ? 'rollback-health-triggered' : 'rollback-health-failed'}`, `${new Date().toISOString()}\n`);
+  for (const f of ['rollback-health-breadcrumb', 'rollback-altboot-breadcrumb']) rmSync(`${STATE}/${f}`, { force: true });
+  run('sync', []);
+  log.marker('rollback-health', 'failed', `rolled back to root ${old.slot}; rebooting`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`rollback-health: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

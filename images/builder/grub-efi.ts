@@ -25,13 +25,14 @@ export async function populateGrubEfiBoot(bootDir: string, profile: Profile, wor
   if (!target) throw new HuplabError('profile-invalid', `GRUB EFI is not supported for arch ${profile.arch}`, { hint: 'use a u-boot profile' });
   const efiDir = join(bootDir, 'EFI', 'BOOT');
   await mkdir(efiDir, { recursive: true });
-  await execa('grub-mkstandalone', [
-    '-O', target.format, '-d', target.dir, `--modules=${GRUB_MODULES.join(' ')}`,
-    '--locales=', '--themes=', '--fonts=', '--compress=no',
-    '-o', join(efiDir, target.file),
-    `boot/grub/grub.cfg=${join(deviceFilesDir, 'boot', 'grub-efi', 'embedded.cfg')}`,
-  ], { env: { SOURCE_DATE_EPOCH: '0' }, cwd: workDir }).catch((err: { stderr?: string }) => {
-    throw new HuplabError('grub-failed', `grub-mkstandalone failed: ${err.stderr?.split('\n')[0] ?? err}`, {
+  // grub-mkimage with an embedded early config (no memdisk): unlike grub-mkstandalone, whose
+  // memdisk tar carries the build time, its output depends on the inputs only.
+  await execa('grub-mkimage', [
+    '-O', target.format, '-d', target.dir, '-p', '/EFI/BOOT',
+    '-c', join(deviceFilesDir, 'boot', 'grub-efi', 'embedded.cfg'),
+    '-o', join(efiDir, target.file), ...GRUB_MODULES,
+  ], { cwd: workDir }).catch((err: { stderr?: string }) => {
+    throw new HuplabError('grub-failed', `grub-mkimage failed: ${err.stderr?.split('\n')[0] ?? err}`, {
       hint: 'apt-get install grub-efi-amd64-bin grub-common',
     });
   });

@@ -121,7 +121,9 @@ export async function buildRelease(profile: Profile, recipe: ReleaseRecipe, prog
       hostapp: { manifest: hostapp.manifest, layer: hostapp.layer },
     }, null, 2));
     await publish(work, dir);
-    return shape({ ...hostapp, dir: join(dir, 'hostapp') }, false);
+    // Another process may have published the same build first: describe what is on disk.
+    const published = JSON.parse(await readFile(meta, 'utf8')) as { hostapp: HostappArtifact };
+    return shape({ ...published.hostapp, dir: join(dir, 'hostapp') }, false);
   } catch (err) {
     await rm(work, { recursive: true, force: true });
     throw err;

@@ -32,7 +32,7 @@ test.describe('hup-standard', () => {
     for (const l of o.logs) await testInfo.attach(l.split('/').at(-1)!, { path: l, contentType: 'text/plain' });
     expectCommitted(o);
     expect(o.download?.kind).toBe('delta');
-    expect(o.download!.bytes).toBeLessThan(1_000_000);
+    expect(o.download!.bytes).toBeLessThan(300_000);
     expect(o.steps.map((s) => s.step)).toEqual(['checks', 'stop-supervisor', 'fetch', 'write-root', 'boot-files', 'breadcrumbs', 'supervisor-update', 'bootloader-switch', 'reboot']);
     expect(o.after.supervisorVersion).not.toBe(o.before.supervisorVersion);
     expect(o.progress.map((p) => `${p.percent} ${p.message}`)).toEqual(expect.arrayContaining(['25 Preparing OS update', '50 Running OS update', '100 Update successful, rebooting']));

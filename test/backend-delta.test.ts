@@ -14,7 +14,8 @@ t.test('a registered delta is found (200) and served; other pairs get 404 "no de
   const { backend, r101, r102 } = await publishedBackend(t);
   // The delta format belongs to lib/delta/; here it is opaque bytes.
   const content = randomBytes(3_000_000);
-  const file = join(t.testdir(), 'delta.bin');
+  const dir = t.testdir();
+  const file = join(dir, 'delta.bin');
   writeFileSync(file, content);
   const reg = await backend.delta.addDelta({ src: r101.manifest.digest, dest: r102.manifest.digest, file });
   t.equal(reg.digest, sha256Digest(content));
@@ -32,7 +33,7 @@ t.test('a registered delta is found (200) and served; other pairs get 404 "no de
 
   // Downloaded with the same verified, resumable download the registry client uses.
   backend.faults.set('delta', { kind: 'truncate', bytes: 500_000, times: 1, path: '/blobs/' });
-  const dest = join(t.testdir(), 'got.bin');
+  const dest = join(dir, 'got.bin');
   const got = await downloadVerified({
     url: new URL(answer.url), digest: answer.digest, destPath: dest, source: `delta service ${backend.urls.delta}`,
     what: 'delta', timeoutMs: 5000, retries: 1, retryDelayMs: 10, expectedSize: answer.size,

@@ -69,6 +69,20 @@ t.test('slow: a throttled manifest takes size/rate, an unthrottled one does not'
   t.ok((backend.log('primary')[1]?.durationMs ?? 0) >= floor * 0.95, 'the server log shows the duration');
 });
 
+t.test('a stalled body ends with a timeout that says so, for manifests and blobs', async (t) => {
+  const { backend, r102 } = await publishedBackend(t);
+  backend.faults.set('primary', { kind: 'slow', bytesPerSecond: 1 });
+  const client = new RegistryClient(backend.urls.primaryRegistry, { retries: 0, timeoutMs: 300 });
+  const err = await client.getManifest(REPO, '2.102.0').catch((e: unknown) => e);
+  t.ok(isHuplabError(err, 'unreachable'));
+  t.equal((err as Error).message, `registry ${backend.urls.primaryRegistry}: GET /v2/${REPO}/manifests/2.102.0 failed: no data for 300 ms (ETIMEDOUT)`);
+  const dir = t.testdir();
+  const blobErr = await client.fetchBlob(REPO, r102.layer.digest, join(dir, 'layer')).catch((e: unknown) => e);
+  t.ok(isHuplabError(blobErr, 'blob-truncated'));
+  t.match((blobErr as Error).message, /last: no data for 300 ms \(ETIMEDOUT\)/);
+  t.same(readdirSync(dir), []);
+});
+
 t.test('http-error with times: the first request fails, the client retries and succeeds', async (t) => {
   const { backend, r102 } = await publishedBackend(t);
   backend.faults.set('primary', { kind: 'http-error', status: 503, times: 1 });

@@ -129,6 +129,9 @@ async function pump(body: ReplyBody, res: http.ServerResponse, fault: FaultKind 
   let sent = 0;
   let closed = false;
   res.once('close', () => { closed = true; });
+  // Headers go out at once, as a real server's would; a throttled body must not look like a
+  // server that never answered.
+  res.flushHeaders();
 
   for await (let chunk of source) {
     if (closed) break;
@@ -157,7 +160,6 @@ async function pump(body: ReplyBody, res: http.ServerResponse, fault: FaultKind 
   if (closed) return;
   if (sent >= limit) {
     // Cut: headers promised more, the connection ends after what was written (FIN after flush).
-    res.flushHeaders();
     res.socket?.end();
     return;
   }

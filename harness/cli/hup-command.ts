@@ -5,6 +5,17 @@ import { describeOutcome, expectSuccess } from '../hup/verdict.ts';
 import { attachTerminal } from '../console/attach.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
+import { FAULTS, findFault, type Fault } from '../faults/index.ts';
+import type { LabBackend } from '../hup/run-hup.ts';
+
+/** The download a fault's scenario expects, in terms of this lab's endpoints. */
+export function expectedDownload(fault: Fault | undefined, lab: LabBackend): { kind: 'delta' | 'full'; source?: string } {
+  switch (fault?.expectDownload ?? 'delta') {
+    case 'full-primary': return { kind: 'full', source: lab.deviceConfig.registryEndpoint! };
+    case 'full-fallback': return { kind: 'full', source: lab.deviceConfig.fallbackRegistryEndpoint! };
+    default: return { kind: 'delta' };
+  }
+}
 
 export function registerHup(program: Command): void {
   program.command('hup')
@@ -13,15 +24,15 @@ export function registerHup(program: Command): void {
     .requiredOption('--from <version>', 'release the device starts on')
     .requiredOption('--to <version>', 'release to update to')
     .option('--name <name>', 'device name in the lab', 'hup')
-    .option('--no-delta', 'publish no delta: the full image is pulled')
-    .option('--primary-down', 'the primary registry is down: the fallback must be used')
+    .option('--fault <name>', `inject a fault and check its expected outcome (${FAULTS.map((f) => f.name).join(', ')})`)
     .option('--keep', 'leave the device running and attach to its console at the end')
     .option('--json', 'print the report as JSON')
-    .action(run(async (o: { device: string; from: string; to: string; name: string; delta: boolean; primaryDown?: boolean; keep?: boolean; json?: boolean }) => {
+    .action(run(async (o: { device: string; from: string; to: string; name: string; fault?: string; keep?: boolean; json?: boolean }) => {
       const out = makeOutput(!!o.json);
       const lab = openLab();
-      const r = await runHup({ lab, device: o.device, from: o.from, to: o.to, name: o.name, progress: out.progress, noDelta: !o.delta, ...(o.primaryDown ? { primaryDown: true } : {}) });
-      const verdict = expectSuccess(r.outcome);
+      const fault = o.fault ? findFault(o.fault) : undefined;
+      const r = await runHup({ lab, device: o.device, from: o.from, to: o.to, name: o.name, progress: out.progress, ...(fault ? { fault: fault.name } : {}) });
+      const verdict = expectSuccess(r.outcome, expectedDownload(fault, r.lab));
       out.result({ verdict, outcome: r.outcome, device: r.device.name, serialLog: r.device.paths.serialLog }, () => [
         ...describeOutcome(r.outcome, verdict),
         `  console log: ${r.device.paths.serialLog}`,

@@ -1,19 +1,19 @@
-import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildImage, type ReleaseBuild } from '../../images/builder/index.ts';
 import { buildRelease } from '../../images/builder/release-build.ts';
 import { loadRelease } from '../../images/recipe.ts';
-import { HuplabError, isHuplabError } from '../../lib/errors.ts';
+import { HuplabError } from '../../lib/errors.ts';
 import { loadProfile, type Profile } from '../../lib/profile.ts';
 import { silentProgress, type Progress } from '../../lib/progress.ts';
 import { startBackend, type Backend } from '../backend/index.ts';
-import { bootAndTime, startDevice } from '../device/session.ts';
+import { startDevice } from '../device/session.ts';
 import { inspectDevice, type DeviceFacts } from '../device/inspect.ts';
 import type { Lab } from '../lab.ts';
 import type { QemuDevice } from '../qemu/driver.ts';
 import { deltaBetween, updaterBundle } from './artifacts.ts';
 import { analyseRecords, type RecordsAnalysis } from './records.ts';
+import { findFault } from '../faults/index.ts';
 
 /** Shortened rollback-health timings for the lab (the field default is 60 s + 15 x 60 s). */
 export const LAB_ROLLBACK_TIMINGS = { initialDelaySec: 5, intervalSec: 5, attempts: 6 };
@@ -202,15 +202,16 @@ export interface HupRun {
 }
 
 /** `huplab hup`: a fresh device on `from`, updated to `to`, followed to the end. */
-export async function runHup(opts: { lab: Lab; device: string; from: string; to: string; name?: string; progress?: Progress; noDelta?: boolean; primaryDown?: boolean }): Promise<HupRun> {
+export async function runHup(opts: { lab: Lab; device: string; from: string; to: string; name?: string; progress?: Progress; fault?: string }): Promise<HupRun> {
   const progress = opts.progress ?? silentProgress;
-  const lab = await startLabBackend({ device: opts.device, releases: [opts.from, opts.to], progress, deltas: !opts.noDelta });
+  const fault = opts.fault ? findFault(opts.fault) : undefined;
+  const lab = await startLabBackend({ device: opts.device, releases: [opts.from, opts.to], progress });
   try {
     await buildImage({ device: opts.device, release: opts.from, progress });
     const started = await startDevice({
       lab: opts.lab, device: opts.device, release: opts.from, name: opts.name ?? 'hup', progress, config: lab.deviceConfig,
     });
-    if (opts.primaryDown) lab.backend.faults.set('primary', { kind: 'down' });
+    if (fault) await progress.step(`inject fault ${fault.name}: ${fault.description}`, async () => fault.inject(lab));
     const outcome = await updateDevice({ device: started.device, lab, to: opts.to, uuid: started.record.uuid, progress, logsDir: join(started.device.paths.dir, 'logs') });
     await writeFile(join(started.device.paths.dir, 'hup-report.json'), JSON.stringify(outcome, null, 2));
     return { device: started.device, lab, outcome, uuid: started.record.uuid, bootTimingsMs: started.timings };
@@ -220,4 +221,3 @@ export async function runHup(opts: { lab: Lab; device: string; from: string; to:
   }
 }
 
-void existsSync; void bootAndTime; void isHuplabError;

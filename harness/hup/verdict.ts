@@ -7,7 +7,7 @@ export interface Verdict { ok: boolean; checks: Array<{ what: string; ok: boolea
  * committed (no breadcrumbs, upgrade_available=0), no rollback happened, and the application's
  * records on /data are intact and continuous across the reboot.
  */
-export function expectSuccess(o: UpdateOutcome): Verdict {
+export function expectSuccess(o: UpdateOutcome, expectDownload?: { kind: 'delta' | 'full'; source?: string }): Verdict {
   const checks = [
     { what: 'updater exited 0', ok: o.exitCode === 0, detail: `exit ${o.exitCode}${o.failure ? `: ${o.failure}` : ''}` },
     { what: 'device rebooted into the new OS', ok: o.after.version === o.to, detail: `version ${o.before.version} -> ${o.after.version}` },
@@ -17,6 +17,10 @@ export function expectSuccess(o: UpdateOutcome): Verdict {
     { what: '/data records intact', ok: o.records.intact, detail: `${o.records.before} before, ${o.records.after} after` },
     { what: '/data records continuous', ok: o.records.continuous, detail: `largest gap ${o.records.maxGapSeconds.toFixed(1)} s` },
   ];
+  if (expectDownload) {
+    const ok = o.download?.kind === expectDownload.kind && (!expectDownload.source || o.download.source === expectDownload.source);
+    checks.push({ what: `OS downloaded as ${expectDownload.kind}${expectDownload.source ? ` from ${expectDownload.source}` : ''}`, ok, detail: o.download ? `${o.download.kind} from ${o.download.source}` : 'nothing downloaded' });
+  }
   return { ok: checks.every((c) => c.ok), checks };
 }
 

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
@@ -83,8 +83,14 @@ export async function buildRelease(profile: Profile, recipe: ReleaseRecipe, prog
     });
     const busybox = join(busyboxDir, 'bin', 'busybox');
     const initramfs = join(work, 'initrd.img');
+    const initramfsEpoch = Math.floor((await stat(kernel.vmlinuz)).mtimeMs / 1000);
     await progress.step(`build initramfs (kernel ${kernel.release})`, () =>
-      buildInitramfs({ kernel, modules: profile.kernel.modules, busybox, workDir: work, output: initramfs, epoch }));
+      buildInitramfs({
+        kernel, modules: profile.kernel.modules, busybox, workDir: work, output: initramfs,
+        // Not the release date: the initramfs depends on the kernel and busybox only, and must be
+        // byte-identical across releases that share them, or every delta would carry it.
+        epoch: initramfsEpoch,
+      }));
 
     const bootDir = join(work, 'boot');
     await progress.step('prepare boot files', async () => {

@@ -31,8 +31,8 @@ export async function createDelta(opts: { fromLayer: string; toLayer: string; ou
   const from = await listLayer(opts.fromLayer);
   const to = await listLayer(opts.toLayer);
   const manifest = planDelta(from, to);
-  const needed = new Map<string, number>();
-  for (const e of manifest.entries) if (e.type === 'file' && e.source === 'delta') needed.set(e.sha256!, e.size);
+  // Each distinct new content once, taken from its first file in the target layer.
+  const needed = new Set(manifest.entries.filter((e) => e.type === 'file' && e.source === 'delta').map((e) => e.sha256!));
 
   const shaByPath = new Map(to.entries.filter((e) => e.type === 'file').map((e) => [e.path, e.sha256!]));
   const tmp = `${opts.out}.tmp-${process.pid}`;

@@ -1,100 +1,230 @@
 /**
- * Atomic file writes on a FAT boot partition, as field devices do them: FAT has no journal and
- * a power cut can leave a half-written file, so the new content is first made durable under a
- * hidden checksum-named file, then copied next to the target and renamed over it. Any later call
- * (repairInterrupted, at boot or at the next update) completes or discards leftovers, so that a
- * target is always either entirely old or entirely new. Runs on the device: node: built-ins only.
+ * Atomic file replacement on the FAT boot partition, the way balenaOS devices in the field do it:
+ *
+ *   1. write the content to a hidden file named after its checksum, `.<name>.<sha256:16>.new`,
+ *      fsync it and the directory           (the journal: complete iff it matches its name)
+ *   2. copy it to `<name>.tmp`, fsync it and the directory
+ *   3. rename `<name>.tmp` over `<name>`, fsync the directory
+ *   4. delete the checksum file, fsync the directory
+ *
+ * FAT has no journal and a rename over an existing file is two directory updates: a power cut
+ * in between can leave the target missing. The checksum file survives until the new content is
+ * in place, so `repairInterrupted` (at boot, and before every write to the same name) can always
+ * finish the job: a complete checksum file whose target is missing or different is installed
+ * again (steps 2-4); an incomplete one, and a stale `.tmp`, are removed. The target therefore
+ * holds the whole old content or the whole new one, never a mix, never nothing.
+ *
+ * Only what FAT has is used (see FatFs): no hard links, no permission bits, and names compared
+ * without case. The checksum in the name is lowercase hex, so two different checksum files never
+ * differ by case alone; 16 hex digits keep the name short, because long names cost directory
+ * entries and FAT16's root directory has a fixed number of them.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { HuplabError } from '../errors.ts';
+import { nodeFatFs, type FatFs } from './fs-ops.ts';
 
-export type AtomicStep = 'checksum-written' | 'tmp-written' | 'renamed' | 'cleaned';
+export { nodeFatFs, type FatFs } from './fs-ops.ts';
 
-/** Test hook: called after each durable step; a hook that throws simulates a power cut there. */
-export const _hooks: { afterStep?: (step: AtomicStep, target: string) => void } = {};
+/** Points where a power cut is simulated in tests; each names the state on disk after it. */
+export type AtomicStep =
+  | 'checksum-partial' // part of the content is in the checksum file
+  | 'checksum-written' // the checksum file is complete and durable
+  | 'tmp-partial' //      part of the content is in <name>.tmp
+  | 'tmp-written' //      <name>.tmp is complete and durable
+  | 'renamed' //          <name> has the new content; the checksum file is still there
+  | 'done'; //            the checksum file is gone
 
-const CHECKSUM_RE = /^\.(.+)\.([0-9a-f]{16})\.new$/;
+export const ATOMIC_STEPS: readonly AtomicStep[] = ['checksum-partial', 'checksum-written', 'tmp-partial', 'tmp-written', 'renamed', 'done'];
 
-function sha16(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex').slice(0, 16);
+export interface AtomicOptions {
+  /** The filesystem operations; the mounted filesystem by default. */
+  fs?: FatFs;
+  /** Tests only: called after each step; throwing there simulates a power cut at that point. */
+  _hooks?: { afterStep?: (step: AtomicStep, name: string) => void | Promise<void> };
 }
 
-function writeDurable(path: string, data: Buffer): void {
-  const fd = openSync(path, 'w');
-  try {
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+export interface RepairResult {
+  /** Targets whose interrupted write was finished. */
+  completed: string[];
+  /** Leftovers removed: incomplete checksum files, superseded ones, stale .tmp files. */
+  removed: string[];
 }
 
-function fsyncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try { fsyncSync(fd); } finally { closeSync(fd); }
-  } catch {
-    // Some filesystems refuse fsync on a directory; the file fsyncs above still hold.
-  }
+const PREFIX_HEX = 16;
+const CHECKSUM_FILE = /^\.(.+)\.([0-9a-f]{16})\.new$/i;
+// VFAT long names hold at most 255 characters.
+const MAX_NAME = 255 - `..${'0'.repeat(PREFIX_HEX)}.new`.length;
+
+export function checksumFileName(name: string, sha256hex: string): string {
+  return `.${name}.${sha256hex.slice(0, PREFIX_HEX).toLowerCase()}.new`;
 }
 
-/** The hidden checksum file for a target; lower-case hex so FAT's case folding never collides. */
-export function checksumName(target: string, data: Buffer): string {
-  return join(dirname(target), `.${basename(target)}.${sha16(data)}.new`);
+export function parseChecksumFileName(file: string): { name: string; prefix: string } | undefined {
+  const m = CHECKSUM_FILE.exec(file);
+  return m ? { name: m[1]!, prefix: m[2]!.toLowerCase() } : undefined;
 }
 
-export async function atomicWriteFile(target: string, data: Buffer | string): Promise<void> {
+export function tmpFileName(name: string): string {
+  return `${name}.tmp`;
+}
+
+/** Replaces `path` on a FAT filesystem with `data`, atomically (see the top of this file). */
+export async function atomicWriteFile(path: string, data: Buffer | string, opts: AtomicOptions = {}): Promise<void> {
   const buf = Buffer.isBuffer(data) ? data : Buffer.from(data);
-  const dir = dirname(target);
-  const sum = checksumName(target, buf);
-  const tmp = `${target}.tmp`;
-  writeDurable(sum, buf);
-  fsyncDir(dir);
-  _hooks.afterStep?.('checksum-written', target);
-  writeDurable(tmp, buf);
-  _hooks.afterStep?.('tmp-written', target);
-  renameSync(tmp, target);
-  fsyncDir(dir);
-  _hooks.afterStep?.('renamed', target);
-  unlinkSync(sum);
-  fsyncDir(dir);
-  _hooks.afterStep?.('cleaned', target);
+  const sha = createHash('sha256').update(buf).digest('hex');
+  await writeAtomically(path, sha, () => midway([buf], hookFor(opts, 'checksum-partial', basename(path))), opts);
 }
 
-export async function atomicCopyFile(src: string, dest: string): Promise<void> {
-  await atomicWriteFile(dest, readFileSync(src));
+/** Copies `src` (any filesystem) over `dest` (FAT), atomically; `src` is read twice, streaming. */
+export async function atomicCopyFile(src: string, dest: string, opts: AtomicOptions = {}): Promise<void> {
+  const sha = await sha256Of(createReadStream(src) as AsyncIterable<Buffer>);
+  const reread = verified(createReadStream(src) as AsyncIterable<Buffer>, sha, () => new HuplabError('fat-source-changed', `${src} changed while it was being copied to ${dest}`, {
+    hint: 'nothing else may write the source during the update; run it again',
+  }));
+  await writeAtomically(dest, sha, () => midway(reread, hookFor(opts, 'checksum-partial', basename(dest))), opts);
+}
+
+async function writeAtomically(path: string, sha: string, content: () => AsyncIterable<Buffer>, opts: AtomicOptions): Promise<void> {
+  const fs = opts.fs ?? nodeFatFs;
+  const dir = dirname(path);
+  const name = basename(path);
+  checkName(name);
+  // Finish or clear an earlier interrupted write to this name first: left alone, its checksum
+  // file would be "completed" by a later repair and undo this write.
+  await repairInterrupted(dir, { fs, only: name });
+  if ((await fs.stat(path)) && (await sha256Of(fs.read(path))) === sha) return; // already there
+  const sumFile = join(dir, checksumFileName(name, sha));
+  try {
+    await fs.writeFile(sumFile, content());
+  } catch (err) {
+    // A source that changed under us leaves a checksum file that does not match its name:
+    // repair would remove it; do it now rather than leave it taking space.
+    if (err instanceof HuplabError && err.code === 'fat-source-changed') await fs.unlink(sumFile);
+    throw err;
+  }
+  await fs.syncDir(dir);
+  await step(opts, 'checksum-written', name);
+  await install(fs, dir, name, sumFile, sha, opts);
+}
+
+/** Steps 2-4: from a complete checksum file to the target. */
+async function install(fs: FatFs, dir: string, name: string, sumFile: string, sha: string, opts: AtomicOptions): Promise<void> {
+  const tmp = join(dir, tmpFileName(name));
+  const readBack = verified(fs.read(sumFile), sha, () => new HuplabError('fat-write-failed', `${sumFile} does not read back as written`, {
+    hint: 'the boot partition may be failing; check it with fsck.vfat',
+  }));
+  await fs.writeFile(tmp, midway(readBack, hookFor(opts, 'tmp-partial', name)));
+  await fs.syncDir(dir);
+  await step(opts, 'tmp-written', name);
+  await fs.rename(tmp, join(dir, name));
+  await fs.syncDir(dir);
+  await step(opts, 'renamed', name);
+  await fs.unlink(sumFile);
+  await fs.syncDir(dir);
+  await step(opts, 'done', name);
 }
 
 /**
- * Completes or discards interrupted writes in a directory: a checksum file whose content matches
- * its name is the complete new content, so its target is (re)written from it; a checksum file
- * that does not match was cut short and is dropped, as is any stale `.tmp`.
+ * Finishes or clears interrupted atomic writes in `dir` (see the top of this file). Safe to run
+ * at any time, and itself interruptible: it keeps the checksum file until the target is whole.
+ * `only` limits it to one target name (compared without case, as FAT does).
  */
-export async function repairInterrupted(dir: string): Promise<string[]> {
-  const repaired: string[] = [];
-  const names = readdirSync(dir);
-  for (const name of names) {
-    const m = CHECKSUM_RE.exec(name);
-    if (!m) continue;
-    const sumPath = join(dir, name);
-    const target = join(dir, m[1]!);
-    const content = readFileSync(sumPath);
-    if (sha16(content) !== m[2]) {
-      unlinkSync(sumPath);
+export async function repairInterrupted(dir: string, opts: AtomicOptions & { only?: string } = {}): Promise<RepairResult> {
+  const fs = opts.fs ?? nodeFatFs;
+  const result: RepairResult = { completed: [], removed: [] };
+  const files = await fs.list(dir);
+  const groups = new Map<string, { name: string; complete: { file: string; sha: string; mtimeMs: number }[]; incomplete: string[] }>();
+  for (const file of files) {
+    const parsed = parseChecksumFileName(file);
+    if (!parsed || (opts.only !== undefined && parsed.name.toLowerCase() !== opts.only.toLowerCase())) continue;
+    const key = parsed.name.toLowerCase();
+    const group = groups.get(key) ?? { name: parsed.name, complete: [], incomplete: [] };
+    groups.set(key, group);
+    const sha = await sha256Of(fs.read(join(dir, file)));
+    if (sha.startsWith(parsed.prefix)) group.complete.push({ file, sha, mtimeMs: (await fs.stat(join(dir, file)))?.mtimeMs ?? 0 });
+    else group.incomplete.push(file);
+  }
+  for (const { name, complete, incomplete } of groups.values()) {
+    const remove = async (file: string) => {
+      await fs.unlink(join(dir, file));
+      result.removed.push(file);
+    };
+    for (const file of incomplete) await remove(file);
+    // Writes to one name go one after the other (each repairs first), so there is at most one
+    // complete checksum file; should there be more, the newest is the last write begun.
+    complete.sort((a, b) => b.mtimeMs - a.mtimeMs || a.file.localeCompare(b.file));
+    const [winner, ...superseded] = complete;
+    for (const c of superseded) await remove(c.file);
+    if (winner) {
+      const target = join(dir, name);
+      const current = (await fs.stat(target)) ? await sha256Of(fs.read(target)) : undefined;
+      if (current !== winner.sha) {
+        await install(fs, dir, name, join(dir, winner.file), winner.sha, opts);
+        result.completed.push(name);
+      } else {
+        await remove(winner.file);
+      }
+    }
+    const tmp = files.find((f) => f.toLowerCase() === tmpFileName(name).toLowerCase());
+    if (tmp && !(winner && result.completed.includes(name))) await remove(tmp);
+    await fs.syncDir(dir);
+  }
+  return result;
+}
+
+function checkName(name: string): void {
+  if (!name || name === '.' || name === '..') throw new HuplabError('fat-name-invalid', `"${name}" is not a file name`);
+  if (name.length > MAX_NAME) {
+    throw new HuplabError('fat-name-invalid', `${name} is too long for an atomic FAT write (at most ${MAX_NAME} characters)`, { hint: 'use a shorter file name' });
+  }
+  // Names the protocol uses for its own temporaries would be taken for leftovers and removed.
+  if (parseChecksumFileName(name) || name.toLowerCase().endsWith('.tmp')) {
+    throw new HuplabError('fat-name-invalid', `${name} looks like a leftover of an atomic write and cannot be a target`, { hint: 'rename the file' });
+  }
+}
+
+async function step(opts: AtomicOptions, s: AtomicStep, name: string): Promise<void> {
+  await opts._hooks?.afterStep?.(s, name);
+}
+
+function hookFor(opts: AtomicOptions, s: AtomicStep, name: string): () => Promise<void> {
+  return () => step(opts, s, name);
+}
+
+/**
+ * Yields the content with `hook` called once about halfway into the first chunk, so a test can
+ * cut the power while a file is partly written.
+ */
+async function* midway(chunks: Iterable<Buffer> | AsyncIterable<Buffer>, hook: () => Promise<void>): AsyncGenerator<Buffer> {
+  let called = false;
+  for await (const chunk of chunks) {
+    if (called) {
+      yield chunk;
       continue;
     }
-    if (!existsSync(target) || !readFileSync(target).equals(content)) {
-      writeDurable(`${target}.tmp`, content);
-      renameSync(`${target}.tmp`, target);
-      repaired.push(target);
-    }
-    unlinkSync(sumPath);
+    const half = chunk.length >> 1;
+    if (half > 0) yield chunk.subarray(0, half);
+    called = true;
+    await hook();
+    yield chunk.subarray(half);
   }
-  for (const name of readdirSync(dir)) {
-    if (name.endsWith('.tmp')) unlinkSync(join(dir, name));
+  if (!called) await hook();
+}
+
+/** Passes chunks through; throws `fail()` at the end if they do not hash to `sha`. */
+async function* verified(chunks: AsyncIterable<Buffer>, sha: string, fail: () => Error): AsyncGenerator<Buffer> {
+  const h = createHash('sha256');
+  for await (const chunk of chunks) {
+    h.update(chunk);
+    yield chunk;
   }
-  fsyncDir(dir);
-  return repaired;
+  if (h.digest('hex') !== sha) throw fail();
+}
+
+async function sha256Of(chunks: AsyncIterable<Buffer>): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of chunks) h.update(chunk);
+  return h.digest('hex');
 }

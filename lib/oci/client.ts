@@ -9,7 +9,7 @@ import { HuplabError } from '../errors.ts';
 import { isDigest, sha256Digest, shortDigest } from './digest.ts';
 import { downloadVerified, type DownloadResult } from './download.ts';
 import { statusError, unreachable, type RequestContext } from './failure.ts';
-import { httpRequest, isTransient, readBody } from './http.ts';
+import { httpRequest, isTransient, NetworkError, readBody } from './http.ts';
 
 export const OCI_MANIFEST_MEDIA_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 export const DOCKER_MANIFEST_MEDIA_TYPE = 'application/vnd.docker.distribution.manifest.v2+json';
@@ -163,8 +163,11 @@ export class RegistryClient {
     const ctx: RequestContext = { source: `registry ${this.baseUrl}`, method: 'GET', path: url.pathname };
     for (let attempts = 1; ; attempts++) {
       let failure: HuplabError;
+      let timedOut = () => false;
       try {
-        const { res } = await httpRequest(url, { headers: { ...this.headers, ...headers }, timeoutMs: this.timeoutMs });
+        const ex = await httpRequest(url, { headers: { ...this.headers, ...headers }, timeoutMs: this.timeoutMs });
+        timedOut = ex.timedOut;
+        const { res } = ex;
         const bytes = await readBody(res, MANIFEST_LIMIT);
         this.count(url.href, bytes.length);
         const status = res.statusCode ?? 0;
@@ -176,8 +179,10 @@ export class RegistryClient {
         if ((err as { code?: string }).code === 'E2BIG') {
           throw new HuplabError('manifest-invalid', `${ctx.source}: GET ${ctx.path} answered more than ${MANIFEST_LIMIT} bytes, too large for a manifest`);
         }
-        if (!isTransient(err)) throw unreachable(ctx, err, attempts);
-        failure = unreachable(ctx, err, attempts);
+        // A timeout mid-body surfaces as a reset; say what really happened.
+        const why = timedOut() ? new NetworkError(`no data for ${this.timeoutMs} ms`, 'ETIMEDOUT') : err;
+        if (!isTransient(why)) throw unreachable(ctx, why, attempts);
+        failure = unreachable(ctx, why, attempts);
       }
       if (attempts > this.retries) throw failure;
       await new Promise((r) => setTimeout(r, this.retryDelayMs * attempts));

@@ -11,7 +11,7 @@ import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { HuplabError } from '../errors.ts';
 import { isDigest, shortDigest } from './digest.ts';
 import { statusError, unreachable, type RequestContext } from './failure.ts';
-import { describeNetworkError, httpRequest, isTransient, readBody, type HttpExchange } from './http.ts';
+import { describeNetworkError, httpRequest, isTransient, NetworkError, readBody, type HttpExchange } from './http.ts';
 
 export interface DownloadOptions {
   url: URL;
@@ -142,7 +142,7 @@ async function attempt(opts: DownloadOptions, ctx: RequestContext, fh: FileHandl
     }
   } catch (err) {
     if (err instanceof HuplabError) throw err;
-    const why = ex.timedOut() ? new Error(`no data for ${opts.timeoutMs} ms`) : err;
+    const why = ex.timedOut() ? new NetworkError(`no data for ${opts.timeoutMs} ms`, 'ETIMEDOUT') : err;
     if (isTransient(err) || ex.timedOut()) return { error: truncated(opts, p, attempts, why) };
     throw unreachable(ctx, err, attempts);
   }

@@ -38,7 +38,9 @@ export async function* readTar(source: TarSource): AsyncGenerator<TarEntry> {
     const flag = raw.typeflag;
     if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
       if (raw.size > MAX_META) throw new HuplabError('tar-corrupt', `tar extension record of ${raw.size} bytes is implausibly large`);
-      const data = (await src.read(raw.size + padding(raw.size)) ?? Buffer.alloc(0)).subarray(0, raw.size);
+      const record = await src.read(raw.size + padding(raw.size));
+      if (!record) throw new HuplabError('tar-truncated', 'tar archive ends after an extension header', { hint: 'the download or file is incomplete' });
+      const data = record.subarray(0, raw.size);
       if (flag === 'x') local = { ...local, ...parsePax(data) };
       else if (flag === 'g') globals = { ...globals, ...parsePax(data) };
       else {
@@ -51,18 +53,18 @@ export async function* readTar(source: TarSource): AsyncGenerator<TarEntry> {
     }
     const pax = { ...globals, ...local };
     local = {};
-    const type = TYPES[flag];
-    if (!type) {
-      throw new HuplabError('tar-unsupported', `tar member ${raw.name}: ${TYPE_NAMES[flag] ?? `type '${flag}'`} is not supported`);
-    }
-    if (Object.keys(pax).some((k) => k.startsWith('GNU.sparse.'))) {
-      throw new HuplabError('tar-unsupported', `tar member ${raw.name}: sparse files are not supported`);
-    }
-    const size = paxNumber(pax, 'size') ?? raw.size;
     let path = pax.path ?? gnuName ?? raw.name;
     const linkname = pax.linkpath ?? gnuLink ?? raw.linkname;
     gnuName = undefined;
     gnuLink = undefined;
+    const type = TYPES[flag];
+    if (!type) {
+      throw new HuplabError('tar-unsupported', `tar member ${path}: ${TYPE_NAMES[flag] ?? `type '${flag}'`} is not supported`);
+    }
+    if (Object.keys(pax).some((k) => k.startsWith('GNU.sparse.'))) {
+      throw new HuplabError('tar-unsupported', `tar member ${path}: sparse files are not supported`);
+    }
+    const size = paxNumber(pax, 'size') ?? raw.size;
     // Pre-POSIX tars mark directories only by a trailing slash on a regular-file entry.
     const isOldDir = type === 'file' && flag !== '7' && path.endsWith('/');
     const entryType: TarEntryType = isOldDir ? 'directory' : type;
@@ -85,18 +87,21 @@ export async function* readTar(source: TarSource): AsyncGenerator<TarEntry> {
     yield entry;
     // Whatever the consumer left unread (all of it, part of it, or, for members other than
     // files, data some writers attach anyway) is skipped to reach the next header.
-    const left = content ? content.remaining() : size;
+    const left = content ? content.close() : size;
     await src.skip(left + padding(size));
   }
 }
 
-/** A file's content, readable once; `remaining` tells how many bytes were not taken. */
-function bodyOf(src: ByteSource, size: number): { body: AsyncIterable<Buffer>; remaining: () => number } {
+/**
+ * A file's content, readable once and only while it is the current member; `close` ends that
+ * and tells how many bytes were not taken.
+ */
+function bodyOf(src: ByteSource, size: number): { body: AsyncIterable<Buffer>; close: () => number } {
   let left = size;
   let opened = false;
   const body: AsyncIterable<Buffer> = {
     async *[Symbol.asyncIterator]() {
-      if (opened) throw new Error('tar entry body can only be read once');
+      if (opened) throw new Error('tar entry body can only be read once, before the next entry');
       opened = true;
       for await (const chunk of src.stream(size)) {
         left -= chunk.length;
@@ -104,7 +109,7 @@ function bodyOf(src: ByteSource, size: number): { body: AsyncIterable<Buffer>; r
       }
     },
   };
-  return { body, remaining: () => left };
+  return { body, close: () => { opened = true; return left; } };
 }
 
 async function* empty(): AsyncGenerator<Buffer> { /* no content */ }

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { HuplabError } from '../../lib/errors.ts';
-import { atomicWriteFile } from '../../lib/fat/atomic-write.ts';
+import { atomicWriteFile, repairInterrupted } from '../../lib/fat/atomic-write.ts';
+import { basename, dirname } from 'node:path';
 import { decodeGrubenv, encodeGrubenv } from '../../lib/grubenv.ts';
 
 /** The bootloader's A/B variables, wherever this device type keeps them. */
@@ -20,6 +21,8 @@ export function readBootEnv(path = GRUBENV): BootEnv {
 
 /** Changes some variables, keeping the others, with an atomic write on the FAT partition. */
 export async function updateBootEnv(vars: BootEnv, path = GRUBENV): Promise<BootEnv> {
+  // Finish (or drop) a write of the env that a power cut interrupted, before reading it.
+  await repairInterrupted(dirname(path), { only: basename(path) });
   const next: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...readBootEnv(path), ...vars })) if (v !== undefined) next[k] = v;
   await atomicWriteFile(path, encodeGrubenv(next));

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync, statfsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { HuplabError } from '../../lib/errors.ts';
-import { atomicCopyFile } from '../../lib/fat/atomic-write.ts';
+import { atomicCopyFile, repairInterrupted } from '../../lib/fat/atomic-write.ts';
 
 /** Where an OS keeps the boot partition files it ships (inside its root filesystem). */
 export const BOOT_FILES_DIR = '/usr/share/huplab/boot-files';
@@ -52,6 +52,11 @@ export function planBootFiles(fromRoot: string, bootMount = '/mnt/boot'): BootFi
 
 /** Copies an OS's boot files onto the boot partition, file by file, each write atomic. */
 export async function installBootFiles(fromRoot: string, bootMount = '/mnt/boot', log: (m: string) => void = () => {}): Promise<BootFilesPlan> {
+  // Interrupted atomic writes of an earlier run are completed or dropped first, so that the
+  // comparison below sees whole files.
+  for (const dir of new Set([bootMount, ...listFiles(join(fromRoot, BOOT_FILES_DIR)).map((p) => dirname(join(bootMount, p)))])) {
+    if (existsSync(dir)) await repairInterrupted(dir);
+  }
   const plan = planBootFiles(fromRoot, bootMount);
   const src = join(fromRoot, BOOT_FILES_DIR);
   for (const p of plan.copy) {

@@ -1,5 +1,6 @@
 import { benchBoot } from './boot.ts';
 import { benchBuild } from './build.ts';
+import { benchDelta } from './delta.ts';
 import { benchHup } from './hup.ts';
 
 /** `npm run bench [-- boot|build|hup|delta]`: prints each figure as markdown, ready for the README. */
@@ -7,5 +8,6 @@ const which = process.argv[2] ?? 'all';
 const out: string[] = [`huplab benchmarks, ${new Date().toISOString()}, ${process.platform} ${process.arch}`];
 if (which === 'all' || which === 'build') out.push(await benchBuild());
 if (which === 'all' || which === 'boot') out.push(await benchBoot());
+if (which === 'all' || which === 'delta') out.push(await benchDelta());
 if (which === 'all' || which === 'hup') out.push(await benchHup());
 console.log(out.join('\n\n'));

@@ -71,4 +71,22 @@ test.describe('hup-standard', () => {
     expect(second.after.root).toBe('resin-rootA');
     expect(second.after.version).toBe(PATCH_RELEASE);
   });
+
+  test('a refused update reports "OS update failed", leaves the device untouched and the application running', async ({ flash }) => {
+    const d = await device(flash);
+    const o = await updateDevice({ device: d.device, lab, to: BASE_RELEASE, uuid: d.record.uuid, logsDir: join(d.device.paths.dir, 'logs') });
+    expect(o.exitCode).toBe(1);
+    expect(o.failedStep).toBe('checks');
+    expect(o.failure).toMatch(/already runs 2\.101\.0/);
+    expect(o.rebooted).toBe(false);
+    expect(o.after.root).toBe('resin-rootA');
+    expect(o.after.bootEnv).toMatchObject({ resin_root_part: 'A', upgrade_available: '0' });
+    expect(o.breadcrumbs).toEqual([]);
+    expect(o.progress.at(-1)).toMatchObject({ percent: 100, message: 'OS update failed' });
+    const ssh = await d.device.ssh();
+    expect((await ssh.execOk('service status demo-app')).trim()).toBe('running');
+    expect((await ssh.execOk('service status balena-supervisor')).trim()).toBe('running');
+    const log = o.logs.find((l) => l.includes('upgrade-2.x.sh'))!;
+    expect((await import('node:fs')).readFileSync(log, 'utf8')).toMatch(/OS update failed: .*already runs 2\.101\.0/);
+  });
 });

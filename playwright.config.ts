@@ -1,11 +1,12 @@
 import { defineConfig } from '@playwright/test';
 import type { DeviceOptions } from './suites/fixtures.ts';
 import { readdirSync } from 'node:fs';
+import { cpus } from 'node:os';
 
 /**
  * HIL suites: one Playwright project per device profile, so that `--project raspberrypi3-64`
  * runs the same suites on another board. Each worker drives its own emulated device (a TCG
- * guest wants about one core), so the default is one worker per two cores.
+ * guest wants about one core), so the default is one worker per core, at most two.
  */
 const profiles = readdirSync(new URL('./devices', import.meta.url)).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
 
@@ -14,7 +15,7 @@ export default defineConfig<DeviceOptions>({
   timeout: 6 * 60_000,
   expect: { timeout: 30_000 },
   fullyParallel: false,
-  workers: Number(process.env.HUPLAB_WORKERS ?? 1),
+  workers: Number(process.env.HUPLAB_WORKERS ?? Math.max(1, Math.min(2, cpus().length))),
   retries: Number(process.env.HUPLAB_RETRIES ?? 0),
   outputDir: 'reports/test-results',
   reporter: [

@@ -38,14 +38,15 @@ function sameTree(a: string, b: string): boolean {
 }
 
 /**
- * Bytes sent per update, 2.101.0 -> 2.102.0 on generic-amd64: the full 2.102.0 layer (gzip),
+ * Bytes sent per update for a patch-level release change on generic-amd64 (default 2.102.0 ->
+ * 2.102.1): the full new layer (gzip),
  * huplab's file-level delta, and two binary deltas over the uncompressed layer tars (xdelta3,
  * zstd --patch-from), all made in this one run; each binary delta is decoded again and checked
  * against the new tar so that no figure comes from a broken patch.
  */
-export async function benchDelta(): Promise<string> {
-  const from = await release('2.101.0');
-  const to = await release('2.102.0');
+export async function benchDelta(fromVersion = '2.102.0', toVersion = '2.102.1'): Promise<string> {
+  const from = await release(fromVersion);
+  const to = await release(toVersion);
   const work = mkdtempSync(join(tmpdir(), 'huplab-bench-delta-'));
   try {
     const full = to.hostapp.layer.size;
@@ -77,10 +78,10 @@ export async function benchDelta(): Promise<string> {
     const row = (name: string, bytes: number, make: number | undefined, apply: number | undefined, verified: string) =>
       [name, bytes.toLocaleString('en-US'), (bytes / full).toFixed(4), seconds(make), seconds(apply), verified];
     return [
-      '## Update size, generic-amd64 2.101.0 -> 2.102.0 (one run)',
+      `## Update size, generic-amd64 ${fromVersion} -> ${toVersion} (patch-level change, one run)`,
       table([
-        ['artifact', 'bytes', 'vs full layer', 'make', 'apply', 'rebuilds 2.102.0'],
-        row('full 2.102.0 layer (tar.gz)', full, undefined, undefined, '-'),
+        ['artifact', 'bytes', 'vs full layer', 'make', 'apply', `rebuilds ${toVersion}`],
+        row(`full ${toVersion} layer (tar.gz)`, full, undefined, undefined, '-'),
         row('huplab delta (file-level, tar.gz)', made.value.deltaBytes, made.ms, applied.ms, ok(sameTree(target, to.rootfsDir))),
         row('xdelta3 -e -9 -s old.tar new.tar', statSync(xd).size, xdMake.ms, xdApply.ms, ok(sameFile(xdOut, newTar))),
         row(`zstd -19 --long=${windowLog} --patch-from=old.tar new.tar`, statSync(zst).size, zMake.ms, zApply.ms, ok(sameFile(zOut, newTar))),

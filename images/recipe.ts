@@ -3,6 +3,9 @@ import { join } from 'node:path';
 import { HuplabError } from '../lib/errors.ts';
 import { compileSchema, describeSchemaError } from '../lib/json-schema.ts';
 import { releasesDir, repoRoot } from '../lib/paths.ts';
+import { sortVersions } from '../lib/versions.ts';
+
+export { compareVersions } from '../lib/versions.ts';
 
 /** An OS release recipe (images/releases/<version>.json). */
 export interface ReleaseRecipe {
@@ -21,7 +24,7 @@ const validate = compileSchema<ReleaseRecipe>(join(repoRoot, 'images', 'release.
 
 export async function listReleases(dir = releasesDir): Promise<string[]> {
   const names = await readdir(dir);
-  return names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).sort(compareVersions);
+  return names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).sort(sortVersions);
 }
 
 /** Loads and validates a release recipe; unknown versions and bad files get one-line errors. */
@@ -58,16 +61,4 @@ export async function loadRelease(version: string, dir = releasesDir): Promise<R
 /** The package name of a debianPackages entry. */
 export function packageName(entry: string | { name: string }): string {
   return typeof entry === 'string' ? entry : entry.name;
-}
-
-/** Orders balenaOS versions numerically (2.9.0 < 2.10.0); a +revN suffix sorts after the plain one. */
-export function compareVersions(a: string, b: string): number {
-  const parse = (v: string) => v.split(/[.+rev]+/).filter(Boolean).map(Number);
-  const pa = parse(a);
-  const pb = parse(b);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
 }

@@ -2,7 +2,8 @@ import t from 'tap';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compareVersions, listReleases, loadRelease } from '../images/recipe.ts';
+import { listReleases, loadRelease } from '../images/recipe.ts';
+import { compareVersions, sortVersions } from '../lib/versions.ts';
 import { isHuplabError } from '../lib/errors.ts';
 
 t.test('shipped releases validate and differ where the issue says they must', async (t) => {
@@ -46,5 +47,6 @@ t.test('bad recipes are rejected with the file and the field', async (t) => {
 
 t.test('versions order numerically', async (t) => {
   t.same(['2.10.0', '2.9.1', '2.101.0', '2.9.0'].sort(compareVersions), ['2.9.0', '2.9.1', '2.10.0', '2.101.0']);
-  t.ok(compareVersions('2.101.0+rev1', '2.101.0') > 0);
+  t.equal(compareVersions('2.101.0+rev1', '2.101.0'), 0, 'a build suffix is not newer');
+  t.same(['2.101.0+rev1', '2.101.0'].sort(sortVersions), ['2.101.0', '2.101.0+rev1'], 'listings are stable');
 });

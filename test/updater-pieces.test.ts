@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { isHuplabError } from '../lib/errors.ts';
 import { BOOT_FILES_DIR, installBootFiles, planBootFiles } from '../updater/common/bootfiles.ts';
 import { chooseRoots } from '../updater/common/partitions.ts';
-import { compareVersions } from '../updater/common/versions.ts';
+import { compareVersions } from '../lib/versions.ts';
 import { parseArgs } from '../updater/hup/args.ts';
 import { analyseRecords } from '../harness/hup/records.ts';
 

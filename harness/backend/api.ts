@@ -4,6 +4,7 @@
  * carry it as a Bearer token, as a device with its config.json key would.
  */
 import { timingSafeEqual } from 'node:crypto';
+import { sortVersions } from '../../lib/versions.ts';
 import { stat } from 'node:fs/promises';
 import { HuplabError } from '../../lib/errors.ts';
 import { fileSha256 } from './file-digest.ts';
@@ -79,7 +80,7 @@ export class Api {
   releases(deviceType?: string): ReleaseRecord[] {
     return this.releaseList
       .filter((r) => deviceType === undefined || r.deviceType === deviceType)
-      .sort((a, b) => compareVersions(a.version, b.version) || a.deviceType.localeCompare(b.deviceType))
+      .sort((a, b) => sortVersions(a.version, b.version) || a.deviceType.localeCompare(b.deviceType))
       .map((r) => structuredClone(r));
   }
 
@@ -194,20 +195,3 @@ function single(h: string | string[] | undefined): string | undefined {
   return Array.isArray(h) ? undefined : h;
 }
 
-/** Dotted numeric versions compared part by part; a pre-release suffix sorts before its release. */
-export function compareVersions(a: string, b: string): number {
-  const split = (v: string) => {
-    const [core = '', pre] = v.split(/-(.*)/s);
-    return { nums: core.split('.').map((n) => Number.parseInt(n, 10) || 0), pre };
-  };
-  const x = split(a);
-  const y = split(b);
-  for (let i = 0; i < Math.max(x.nums.length, y.nums.length); i++) {
-    const d = (x.nums[i] ?? 0) - (y.nums[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  if (x.pre === y.pre) return 0;
-  if (x.pre === undefined) return 1;
-  if (y.pre === undefined) return -1;
-  return x.pre.localeCompare(y.pre);
-}

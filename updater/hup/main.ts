@@ -18,7 +18,7 @@ import { UpdateLog } from '../common/log.ts';
 import { findRoots, type Roots } from '../common/partitions.ts';
 import { ProgressReporter } from '../common/progress.ts';
 import { run } from '../common/run.ts';
-import { compareVersions } from '../common/versions.ts';
+import { compareVersions } from '../../lib/versions.ts';
 import { parseArgs, type HupArgs } from './args.ts';
 import { EXIT, STEP_PROGRESS, type HupStep } from './steps.ts';
 

@@ -1,0 +1,36 @@
+import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
+import { PATCH_RELEASE, expectCommitted, useLabBackend } from './hup-helpers.ts';
+
+// Standard HUP on generic-amd64: a second update back to the first root, and a refused update.
+test.describe('hup-standard', () => {
+  const h = useLabBackend();
+
+  test('A -> B -> A: a second update goes back to the first partition', async ({ flash }) => {
+    const d = await h.device(flash);
+    const first = await h.update(d, NEXT_RELEASE, 'logs1');
+    expectCommitted(first);
+    expect(first.after.root).toBe('resin-rootB');
+    const second = await h.update(d, PATCH_RELEASE, 'logs2');
+    expectCommitted(second);
+    expect(second.after.root).toBe('resin-rootA');
+    expect(second.after.version).toBe(PATCH_RELEASE);
+  });
+
+  test('a refused update reports "OS update failed", leaves the device untouched and the application running', async ({ flash }) => {
+    const d = await h.device(flash);
+    const o = await h.update(d, BASE_RELEASE);
+    expect(o.exitCode).toBe(1);
+    expect(o.failedStep).toBe('checks');
+    expect(o.failure).toMatch(/already runs 2\.101\.0/);
+    expect(o.rebooted).toBe(false);
+    expect(o.after.root).toBe('resin-rootA');
+    expect(o.after.bootEnv).toMatchObject({ resin_root_part: 'A', upgrade_available: '0' });
+    expect(o.breadcrumbs).toEqual([]);
+    expect(o.progress.at(-1)).toMatchObject({ percent: 100, message: 'OS update failed' });
+    const ssh = await d.device.ssh();
+    expect((await ssh.execOk('service status demo-app')).trim()).toBe('running');
+    expect((await ssh.execOk('service status balena-supervisor')).trim()).toBe('running');
+    const log = o.logs.find((l) => l.includes('upgrade-2.x.sh'))!;
+    expect((await import('node:fs')).readFileSync(log, 'utf8')).toMatch(/OS update failed: .*already runs 2\.101\.0/);
+  });
+});

@@ -103,6 +103,13 @@ export async function updateDevice(opts: {
   const timings = opts.timings ?? LAB_ROLLBACK_TIMINGS;
   const ssh = await device.ssh();
   await ssh.execOk(`printf '%s' '${JSON.stringify(timings)}' > /mnt/state/rollback-health.json && sync`);
+  // Let the application run for a few records first, so that continuity up to the reboot and
+  // the downtime are measured on a running application, not one that is still starting.
+  const appDeadline = Date.now() + 90_000;
+  while (Number((await ssh.exec('wc -l < /mnt/data/demo-app/records.log 2>/dev/null || echo 0')).stdout.trim() || 0) < 3) {
+    if (Date.now() > appDeadline) throw new HuplabError('app-not-running', 'the demo application wrote fewer than 3 records in 90 s before the update', { hint: `see ${device.paths.serialLog}` });
+    await new Promise((res) => setTimeout(res, 1_000));
+  }
   const before = await inspectDevice(device);
   const recordsBefore = await ssh.execOk('cat /mnt/data/demo-app/records.log 2>/dev/null || true');
   await ssh.putFile(opts.lab.updater.path, '/tmp/hup.mjs');

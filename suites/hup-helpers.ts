@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { StartedDevice } from '../harness/device/session.ts';
-import { startLabBackend, updateDevice, type LabBackend, type UpdateOutcome } from '../harness/hup/run-hup.ts';
+import { startLabBackend, updateDevice, type DeviceHooks, type LabBackend, type UpdateOutcome } from '../harness/hup/run-hup.ts';
 import { expectSuccess } from '../harness/hup/verdict.ts';
 import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
 
@@ -16,7 +16,7 @@ export function expectCommitted(o: UpdateOutcome): void {
  * The backend with the three releases and the deltas between them, shared by a file's tests
  * (each file runs in one worker). Faults set by a test are cleared after it.
  */
-export function useLabBackend(): { lab: () => LabBackend; device: (flash: (o: object) => Promise<StartedDevice>) => Promise<StartedDevice>; update: (d: StartedDevice, to: string, logs?: string) => Promise<UpdateOutcome> } {
+export function useLabBackend(): { lab: () => LabBackend; device: (flash: (o: object) => Promise<StartedDevice>) => Promise<StartedDevice>; update: (d: StartedDevice, to: string, logs?: string, hooks?: DeviceHooks) => Promise<UpdateOutcome> } {
   let lab: LabBackend | undefined;
   test.beforeAll(async ({ deviceProfile }) => {
     test.setTimeout(10 * 60_000);
@@ -27,6 +27,6 @@ export function useLabBackend(): { lab: () => LabBackend; device: (flash: (o: ob
   return {
     lab: () => lab!,
     device: (flash) => flash({ release: BASE_RELEASE, config: lab!.deviceConfig }),
-    update: (d, to, logs = 'logs') => updateDevice({ device: d.device, lab: lab!, to, uuid: d.record.uuid, logsDir: join(d.device.paths.dir, logs) }),
+    update: (d, to, logs = 'logs', hooks) => updateDevice({ device: d.device, lab: lab!, to, uuid: d.record.uuid, logsDir: join(d.device.paths.dir, logs), ...(hooks ? { hooks } : {}) }),
   };
 }

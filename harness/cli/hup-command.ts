@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { openLab } from '../lab.ts';
 import { runHup } from '../hup/run-hup.ts';
-import { describeOutcome, expectSuccess } from '../hup/verdict.ts';
+import { describeOutcome, expectRollback, expectSuccess } from '../hup/verdict.ts';
 import { attachTerminal } from '../console/attach.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
@@ -32,7 +32,9 @@ export function registerHup(program: Command): void {
       const lab = openLab();
       const fault = o.fault ? findFault(o.fault) : undefined;
       const r = await runHup({ lab, device: o.device, from: o.from, to: o.to, name: o.name, progress: out.progress, ...(fault ? { fault: fault.name } : {}) });
-      const verdict = expectSuccess(r.outcome, expectedDownload(fault, r.lab));
+      const verdict = fault?.expect === 'rollback-health' ? expectRollback(r.outcome, 'health')
+        : fault?.expect === 'rollback-altboot' ? expectRollback(r.outcome, 'altboot')
+          : expectSuccess(r.outcome, expectedDownload(fault, r.lab));
       out.result({ verdict, outcome: r.outcome, device: r.device.name, serialLog: r.device.paths.serialLog }, () => [
         ...describeOutcome(r.outcome, verdict),
         `  console log: ${r.device.paths.serialLog}`,

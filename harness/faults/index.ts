@@ -1,5 +1,6 @@
 import { HuplabError } from '../../lib/errors.ts';
-import type { LabBackend } from '../hup/run-hup.ts';
+import type { DeviceHooks, LabBackend } from '../hup/run-hup.ts';
+import type { QemuDevice } from '../qemu/driver.ts';
 
 /**
  * Faults as data: each has a name, what it does to the lab before the update, and what must hold
@@ -9,14 +10,40 @@ import type { LabBackend } from '../hup/run-hup.ts';
 export interface Fault {
   name: string;
   description: string;
-  inject(lab: LabBackend): void | Promise<void>;
+  /** What it does to the backend before the update. */
+  inject?(lab: LabBackend): void | Promise<void>;
+  /** What it does to the device around the updater run. */
+  device?: DeviceHooks;
   /** The outcome the scenario expects. */
-  expect: 'success';
+  expect: 'success' | 'rollback-health' | 'rollback-altboot';
   /** Where the OS must have come from, when that is the point of the fault. */
   expectDownload?: 'delta' | 'full-primary' | 'full-fallback';
 }
 
+async function sh(device: QemuDevice, cmd: string): Promise<void> {
+  await (await device.ssh()).execOk(cmd);
+}
+
 export const FAULTS: Fault[] = [
+  {
+    name: 'health-fail',
+    description: 'the new OS boots but never passes its health check: rollback-health must bring the old OS back',
+    // The marker lives on the state partition, which both OSes share, so the new OS sees it.
+    device: { beforeUpdate: (d) => sh(d, 'touch /mnt/state/huplab-fault-health && sync') },
+    expect: 'rollback-health',
+  },
+  {
+    name: 'unbootable-root',
+    description: 'the new root cannot boot (its /sbin/init removed before the reboot): GRUB boot counting and rollback-altboot must bring the old OS back',
+    device: {
+      beforeReboot: (d) => sh(d, [
+        'dev=$(findfs LABEL=resin-rootB); cur=$(awk \'$2=="/" {print $1}\' /proc/mounts | tail -n1)',
+        '[ "$dev" = "$cur" ] && dev=$(findfs LABEL=resin-rootA)',
+        'mkdir -p /run/fault && mount -t ext4 "$dev" /run/fault && rm -f /run/fault/sbin/init && umount /run/fault && sync',
+      ].join('; ')),
+    },
+    expect: 'rollback-altboot',
+  },
   {
     name: 'delta-missing',
     description: 'the delta service has no delta: the full image comes from the primary registry',

@@ -59,6 +59,12 @@ export async function startLabBackend(opts: { device: string; releases: string[]
   };
 }
 
+/** Fault hooks that act on the device around the updater run. */
+export interface DeviceHooks {
+  beforeUpdate?: (device: QemuDevice) => Promise<void>;
+  beforeReboot?: (device: QemuDevice) => Promise<void>;
+}
+
 export interface StepTiming { step: string; seconds: number; detail: string }
 
 export interface UpdateOutcome {
@@ -97,6 +103,8 @@ async function stateFiles(device: QemuDevice): Promise<string[]> {
 export async function updateDevice(opts: {
   device: QemuDevice; lab: LabBackend; to: string; uuid: string; progress?: Progress;
   timings?: typeof LAB_ROLLBACK_TIMINGS; commitTimeoutMs?: number; logsDir: string;
+  /** Fault hooks: before the updater runs, and between the updater and the reboot. */
+  hooks?: DeviceHooks;
 }): Promise<UpdateOutcome> {
   const progress = opts.progress ?? silentProgress;
   const { device } = opts;
@@ -113,10 +121,19 @@ export async function updateDevice(opts: {
   const before = await inspectDevice(device);
   const recordsBefore = await ssh.execOk('cat /mnt/data/demo-app/records.log 2>/dev/null || true');
   await ssh.putFile(opts.lab.updater.path, '/tmp/hup.mjs');
+  if (opts.hooks?.beforeUpdate) await opts.hooks.beforeUpdate(device);
   const mark = device.console.mark();
   const started = Date.now();
+  // A fault aimed between the updater and the reboot runs the updater with --no-reboot, acts,
+  // and reboots the device itself, the way the updater would have.
+  const between = opts.hooks?.beforeReboot;
   const r = await progress.step(`run the updater: ${before.version} -> ${opts.to}`, () =>
-    ssh.exec(`/usr/bin/node /tmp/hup.mjs --hostos-version ${opts.to}`, { timeoutMs: 15 * 60_000 }));
+    ssh.exec(`/usr/bin/node /tmp/hup.mjs --hostos-version ${opts.to}${between ? ' --no-reboot' : ''}`, { timeoutMs: 15 * 60_000 }));
+  if (between && r.code === 0) {
+    await between(device);
+    await ssh.exec('sync; (sleep 1; reboot) >/dev/null 2>&1 &');
+    r.stdout += '\n[hup] step reboot done (0.0s) rebooted by the harness after the fault\n';
+  }
   const updateSeconds = (Date.now() - started) / 1000;
   const steps = parseSteps(r.stdout);
   const failed = /\[hup\] step (\S+) failed (.*)$/m.exec(r.stdout);
@@ -218,8 +235,11 @@ export async function runHup(opts: { lab: Lab; device: string; from: string; to:
     const started = await startDevice({
       lab: opts.lab, device: opts.device, release: opts.from, name: opts.name ?? 'hup', progress, config: lab.deviceConfig,
     });
-    if (fault) await progress.step(`inject fault ${fault.name}: ${fault.description}`, async () => fault.inject(lab));
-    const outcome = await updateDevice({ device: started.device, lab, to: opts.to, uuid: started.record.uuid, progress, logsDir: join(started.device.paths.dir, 'logs') });
+    if (fault?.inject) await progress.step(`inject fault ${fault.name}: ${fault.description}`, async () => fault.inject!(lab));
+    const outcome = await updateDevice({
+      device: started.device, lab, to: opts.to, uuid: started.record.uuid, progress, logsDir: join(started.device.paths.dir, 'logs'),
+      ...(fault?.device ? { hooks: fault.device } : {}),
+    });
     await writeFile(join(started.device.paths.dir, 'hup-report.json'), JSON.stringify(outcome, null, 2));
     return { device: started.device, lab, outcome, uuid: started.record.uuid, bootTimingsMs: started.timings };
   } catch (err) {

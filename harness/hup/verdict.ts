@@ -26,7 +26,7 @@ export function expectSuccess(o: UpdateOutcome, expectDownload?: { kind: 'delta'
 
 export function describeOutcome(o: UpdateOutcome, verdict: Verdict): string[] {
   return [
-    `standard HUP ${o.before.version} -> ${o.to}: ${verdict.ok ? 'PASSED' : 'FAILED'}`,
+    `standard HUP ${o.before.version} -> ${o.to}: ${verdict.ok ? 'PASSED (the outcome matches the scenario)' : 'FAILED (the outcome does not match the scenario)'}`,
     `  method:      standard (delta first, then the registries)`,
     `  download:    ${o.download ? `${o.download.kind}, ${o.download.bytes} bytes from ${o.download.source}` : 'none'}`,
     `  root:        ${o.before.root} -> ${o.after.root}; version ${o.before.version} -> ${o.after.version}`,
@@ -43,4 +43,25 @@ export function describeOutcome(o: UpdateOutcome, verdict: Verdict): string[] {
     '  checks:',
     ...verdict.checks.map((c) => `    ${c.ok ? 'ok  ' : 'FAIL'} ${c.what}: ${c.detail}`),
   ];
+}
+
+/**
+ * What must hold after an update whose new OS fails (a rollback fault): the old OS runs again
+ * from its own root, the right rollback recorded itself (and not the other), nothing is left
+ * pending in the bootloader, and the application's records survived.
+ */
+export function expectRollback(o: UpdateOutcome, kind: 'health' | 'altboot'): Verdict {
+  const other = kind === 'health' ? 'altboot' : 'health';
+  const checks = [
+    { what: 'updater exited 0 (the failure comes after the reboot)', ok: o.exitCode === 0, detail: `exit ${o.exitCode}${o.failure ? `: ${o.failure}` : ''}` },
+    { what: 'device rebooted', ok: o.rebooted, detail: String(o.rebooted) },
+    { what: 'back on the old OS', ok: o.after.version === o.before.version, detail: `version ${o.before.version} -> ${o.after.version}` },
+    { what: 'back on the old root', ok: o.after.root === o.before.root, detail: `${o.before.root} -> ${o.after.root}` },
+    { what: `rollback-${kind}-triggered exists`, ok: o.rollback[kind], detail: JSON.stringify(o.rollback) },
+    { what: `no rollback-${other}`, ok: !o.rollback[other] && !o.rollback.healthFailed, detail: JSON.stringify(o.rollback) },
+    { what: 'bootloader settled on the old root', ok: o.after.bootEnv.upgrade_available === '0' && o.after.bootEnv.resin_root_part === o.before.bootEnv.resin_root_part, detail: Object.entries(o.after.bootEnv).map(([k, v]) => `${k}=${v}`).join(' ') },
+    { what: 'no breadcrumbs left', ok: o.breadcrumbs.length === 0, detail: o.breadcrumbs.join(' ') || 'none' },
+    { what: '/data records intact', ok: o.records.intact, detail: `${o.records.before} before, ${o.records.after} after` },
+  ];
+  return { ok: checks.every((c) => c.ok), checks };
 }

@@ -22,7 +22,11 @@ test.describe('rollback', () => {
       } else {
         expect(o.logs.some((l) => l.includes('rollback-health'))).toBe(true);
       }
-      expect(o.progress.map((p) => p.message)).toContainEqual(expect.stringMatching(/^OS update failed: rolled back/));
+      // The API hears of the rollback (altboot reports once the old OS has its network back).
+      await expect.poll(async () => {
+        const r = await fetch(`${h.lab().backend.urls.api}/v1/devices/${d.record.uuid}`);
+        return ((await r.json()) as { history?: Array<{ message: string }> }).history?.map((p) => p.message) ?? [];
+      }, { timeout: 60_000 }).toContainEqual(expect.stringMatching(/^OS update failed: rolled back/));
     });
   }
 });

@@ -124,6 +124,7 @@ export const DEVICE_SERVICES: Record<string, string> = {
   'usr/lib/huplab/supervisor.mjs': 'updater/services/supervisor.ts',
   'usr/lib/huplab/hup/rollback-altboot.mjs': 'updater/services/rollback-altboot.ts',
   'usr/lib/huplab/hup/rollback-health.mjs': 'updater/services/rollback-health.ts',
+  'usr/lib/huplab/hup/report-pending.mjs': 'updater/services/report-pending.ts',
 };
 
 async function bundleDeviceServices(root: string): Promise<void> {

@@ -1,3 +1,4 @@
+import { renameSync, writeFileSync } from 'node:fs';
 import type { DeviceConfig } from './config.ts';
 
 /**
@@ -29,4 +30,15 @@ export class ProgressReporter {
     }
     return false;
   }
+}
+
+/**
+ * A report that cannot be sent now (early boot: no network yet) is kept on the state partition
+ * and sent by the report-pending service once the network is up.
+ */
+export const PENDING_REPORT = '/mnt/state/hup-pending-report.json';
+
+export function savePendingReport(percent: number, message: string, status: string): void {
+  writeFileSync(`${PENDING_REPORT}.tmp`, JSON.stringify({ percent, message, status }));
+  renameSync(`${PENDING_REPORT}.tmp`, PENDING_REPORT);
 }

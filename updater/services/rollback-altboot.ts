@@ -7,10 +7,9 @@
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { installBootFiles } from '../common/bootfiles.ts';
 import { readBootEnv, updateBootEnv } from '../common/bootenv.ts';
-import { readDeviceConfig } from '../common/config.ts';
 import { UpdateLog } from '../common/log.ts';
 import { findRoots } from '../common/partitions.ts';
-import { ProgressReporter } from '../common/progress.ts';
+import { savePendingReport } from '../common/progress.ts';
 import { run } from '../common/run.ts';
 
 const STATE = '/mnt/state';
@@ -28,9 +27,8 @@ async function main(): Promise<void> {
   for (const f of ['rollback-altboot-breadcrumb', 'rollback-health-breadcrumb']) rmSync(`${STATE}/${f}`, { force: true });
   run('sync', []);
   log.marker('rollback-altboot', 'done', `restored root ${running}; rebooting`);
-  try {
-    await new ProgressReporter(readDeviceConfig(), (m) => log.line(m)).report(100, 'OS update failed: rolled back (new OS did not boot)', 'failed', 2);
-  } catch { /* offline: the triggered file tells */ }
+  // This runs before the network is up: the report goes out after the reboot (report-pending).
+  savePendingReport(100, 'OS update failed: rolled back (new OS did not boot)', 'failed');
   run('reboot', [], { allowFail: true });
 }
 

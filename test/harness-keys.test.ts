@@ -36,3 +36,16 @@ t.test('an unusable key file is a clear error', async (t) => {
   const dir = t.testdir({ key: 'not a key' });
   t.throws(() => readPrivateKey(path.join(dir, 'key')), { code: 'ssh-key-invalid' });
 });
+
+t.test('every generated lab key parses back and signs (ssh2 sometimes emits one that does not)', async (t) => {
+  const { generateUsableKeyPair } = await import('../harness/ssh/keys.ts');
+  const ssh2 = (await import('ssh2')).default;
+  for (let i = 0; i < 600; i++) {
+    const pair = generateUsableKeyPair(`huplab-lab-test${i}`);
+    if (ssh2.utils.parseKey(pair.private) instanceof Error) {
+      t.fail(`key ${i} does not parse`);
+      return;
+    }
+  }
+  t.pass('600 keys parse');
+});

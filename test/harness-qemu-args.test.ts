@@ -2,22 +2,9 @@ import t from 'tap';
 import { buildQemuArgs, netDevice } from '../harness/qemu/args.ts';
 import { devicePaths } from '../harness/qemu/paths.ts';
 import type { QemuProfile } from '../harness/qemu/profile.ts';
+import { q35Profile } from './helpers/qemu-profile.ts';
 
-const amd64: QemuProfile = {
-  console: { device: 'ttyS0' },
-  qemu: {
-    binary: 'qemu-system-x86_64',
-    machine: 'q35',
-    cpu: 'qemu64',
-    memoryMiB: 1024,
-    smp: 1,
-    firmware: { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/usr/share/OVMF/OVMF_VARS_4M.fd' },
-    disk: { interface: 'virtio' },
-    net: { device: 'virtio-net-pci' },
-    serialIndex: 0,
-    extraArgs: [],
-  },
-};
+const amd64: QemuProfile = q35Profile(1024);
 
 const joined = (a: string[]) => a.join(' ');
 

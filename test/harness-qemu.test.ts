@@ -8,22 +8,9 @@ import path from 'node:path';
 import { QemuDevice } from '../harness/qemu/driver.ts';
 import { isPidAlive } from '../harness/qemu/process.ts';
 import type { QemuProfile } from '../harness/qemu/profile.ts';
+import { q35Profile } from './helpers/qemu-profile.ts';
 
-const profile: QemuProfile = {
-  console: { device: 'ttyS0' },
-  qemu: {
-    binary: 'qemu-system-x86_64',
-    machine: 'q35',
-    cpu: 'qemu64',
-    memoryMiB: 256,
-    smp: 1,
-    firmware: { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/usr/share/OVMF/OVMF_VARS_4M.fd' },
-    disk: { interface: 'virtio' },
-    net: { device: 'virtio-net-pci' },
-    serialIndex: 0,
-    extraArgs: [],
-  },
-};
+const profile: QemuProfile = q35Profile(256);
 
 const FIRMWARE = /BdsDxe|UEFI/;
 

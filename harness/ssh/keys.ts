@@ -29,12 +29,34 @@ export function ensureLabKey(labDir: string): LabKey {
   }
   fs.mkdirSync(path.dirname(privateKeyPath), { recursive: true, mode: 0o700 });
   const id = crypto.randomBytes(6).toString('hex');
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: `huplab-lab-${id}` });
+  const pair = generateUsableKeyPair(`huplab-lab-${id}`);
   const publicKey = pair.public.trim();
   // Write both through temp files and rename: a lab never sees half a key after a crash.
   writeAtomic(privateKeyPath, pair.private.endsWith('\n') ? pair.private : `${pair.private}\n`);
   writeAtomic(publicKeyPath, `${publicKey}\n`);
   return { privateKeyPath, publicKey };
+}
+
+/**
+ * ssh2's generator emits, a few times in a thousand, an ed25519 private key that its own parser
+ * then rejects ("Malformed OpenSSH private key"), which would leave a lab unable to reach any
+ * device. Every pair is therefore parsed back, and checked to sign and verify, before use.
+ */
+export function generateUsableKeyPair(comment: string, attempts = 20): { private: string; public: string } {
+  for (let i = 0; i < attempts; i++) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
+    const priv = ssh2.utils.parseKey(pair.private);
+    const pub = ssh2.utils.parseKey(pair.public);
+    if (priv instanceof Error || pub instanceof Error) continue;
+    const k = Array.isArray(priv) ? priv[0] : priv;
+    const p = Array.isArray(pub) ? pub[0] : pub;
+    if (!k || !p) continue;
+    const data = crypto.randomBytes(32);
+    const sig = k.sign(data);
+    if (sig instanceof Error || p.verify(data, sig) !== true) continue;
+    return pair;
+  }
+  throw new HuplabError('ssh-keygen-failed', `could not generate a usable ed25519 key in ${attempts} attempts`, { hint: 'check the ssh2 package installation' });
 }
 
 /** The private key of a lab key file, checked to be parsable. */

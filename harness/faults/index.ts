@@ -15,7 +15,11 @@ export interface Fault {
   /** What it does to the device around the updater run. */
   device?: DeviceHooks;
   /** The outcome the scenario expects. */
-  expect: 'success' | 'rollback-health' | 'rollback-altboot';
+  expect: 'success' | 'rollback-health' | 'rollback-altboot' | 'refused';
+  /** For refusals: what the updater's reason must say. */
+  reason?: RegExp;
+  /** The release to update to instead of the scenario's target (same-version, downgrade). */
+  target?: (from: string, to: string) => string;
   /** Where the OS must have come from, when that is the point of the fault. */
   expectDownload?: 'delta' | 'full-primary' | 'full-fallback';
 }
@@ -25,6 +29,34 @@ async function sh(device: QemuDevice, cmd: string): Promise<void> {
 }
 
 export const FAULTS: Fault[] = [
+  {
+    name: 'same-version',
+    description: 'the target is the release the device already runs: refused, device untouched',
+    target: (from) => from,
+    expect: 'refused',
+    reason: /already runs/,
+  },
+  {
+    name: 'downgrade',
+    description: 'the target is older than the running release: refused, device untouched',
+    target: (from, to) => (from === to ? from : to),
+    expect: 'refused',
+    reason: /older than the running .*downgrades are refused/,
+  },
+  {
+    name: 'wrong-device-type',
+    description: "the device's config.json names another device type: refused, device untouched",
+    device: { beforeUpdate: (d) => sh(d, "sed -i 's/\"deviceType\": *\"[^\"]*\"/\"deviceType\": \"raspberrypi3\"/' /mnt/boot/config.json && sync") },
+    expect: 'refused',
+    reason: /device type raspberrypi3 but the OS is built for/,
+  },
+  {
+    name: 'data-full',
+    description: '/mnt/data is full before the update: refused before anything is touched',
+    device: { beforeUpdate: (d) => sh(d, 'dd if=/dev/zero of=/mnt/data/huplab-filler bs=1M 2>/dev/null; sync; true') },
+    expect: 'refused',
+    reason: /\/mnt\/data has .* MiB free/,
+  },
   {
     name: 'health-fail',
     description: 'the new OS boots but never passes its health check: rollback-health must bring the old OS back',

@@ -65,3 +65,22 @@ export function expectRollback(o: UpdateOutcome, kind: 'health' | 'altboot'): Ve
   ];
   return { ok: checks.every((c) => c.ok), checks };
 }
+
+/**
+ * What must hold after an update the coherence checks refuse: a clean failure before anything
+ * that matters is touched, reported as "OS update failed" with the reason in the log, the device
+ * still on its OS and root, nothing pending in the bootloader, and the application's records kept.
+ */
+export function expectRefused(o: UpdateOutcome, reason: RegExp): Verdict {
+  const checks = [
+    { what: 'updater failed', ok: o.exitCode === 1, detail: `exit ${o.exitCode}` },
+    { what: 'refused by the coherence checks', ok: o.failedStep === 'checks' && reason.test(o.failure ?? ''), detail: `${o.failedStep ?? '-'}: ${o.failure ?? '-'}` },
+    { what: 'no reboot', ok: !o.rebooted, detail: String(o.rebooted) },
+    { what: 'same OS and root', ok: o.after.version === o.before.version && o.after.root === o.before.root, detail: `${o.before.root} ${o.before.version} -> ${o.after.root} ${o.after.version}` },
+    { what: 'bootloader untouched', ok: JSON.stringify(o.after.bootEnv) === JSON.stringify(o.before.bootEnv), detail: Object.entries(o.after.bootEnv).map(([k, v]) => `${k}=${v}`).join(' ') },
+    { what: 'no breadcrumbs', ok: o.breadcrumbs.length === 0, detail: o.breadcrumbs.join(' ') || 'none' },
+    { what: '"OS update failed" at the API', ok: o.progress.at(-1)?.message === 'OS update failed', detail: o.progress.at(-1)?.message ?? 'nothing' },
+    { what: '/data records intact', ok: o.records.intact, detail: `${o.records.before} before, ${o.records.after} after` },
+  ];
+  return { ok: checks.every((c) => c.ok), checks };
+}

@@ -10,7 +10,7 @@ export class UpdateLog {
   private console: number | undefined;
 
   constructor(dir: string, prefix: string, now = new Date()) {
-    mkdirSync(dir, { recursive: true });
+    try { mkdirSync(dir, { recursive: true }); } catch { /* reported on the first line written */ }
     const p = (n: number) => String(n).padStart(2, '0');
     const stamp = `${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}_${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}`;
     this.path = `${dir}/${prefix}.${stamp}.log`;
@@ -19,9 +19,21 @@ export class UpdateLog {
 
   line(message: string): void {
     const text = `${new Date().toISOString()} ${message}\n`;
-    appendFileSync(this.path, text);
+    try {
+      appendFileSync(this.path, text);
+    } catch (err) {
+      // A full or broken /mnt/data must not take the updater down with it: it still has to
+      // report the failure. The line goes to a fallback log in RAM and to the console.
+      if (!this.fallback) {
+        this.fallback = `/run/${this.path.split('/').at(-1)}`;
+        process.stdout.write(`cannot write ${this.path} (${(err as Error).message}); logging to ${this.fallback}\n`);
+      }
+      try { appendFileSync(this.fallback, text); } catch { /* stdout still has it */ }
+    }
     process.stdout.write(text);
   }
+
+  private fallback: string | undefined;
 
   /** A step marker: `[hup] step NAME start|done|failed ...` on the console and in the log. */
   marker(step: string, phase: 'start' | 'done' | 'failed', detail = ''): void {

@@ -21,6 +21,9 @@ function lastSeq() {
 
 let seq = lastSeq();
 const fd = openSync(path, 'a');
+// A record cut short (power cut, full disk) is ended here, so the next one starts on a line of
+// its own instead of being glued to the torn one.
+if (existsSync(path) && statSync(path).size > 0 && !readFileSync(path).subarray(-1).equals(Buffer.from('\n'))) writeSync(fd, '\n');
 function tick() {
   seq += 1;
   writeSync(fd, `${seq} ${Date.now()} ${bootId} ${version}\n`);

@@ -1,8 +1,9 @@
+import { RPI3_PARTITIONS } from './helpers/rpi3-layout.ts';
 import t, { type Test } from 'tap';
 import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import { loadProfile, type PartitionSpec } from '../lib/profile.ts';
+import { loadProfile } from '../lib/profile.ts';
 import { diskSizeBytes, partitionLayout, type DiskSizeInput } from '../lib/partition/layout.ts';
 import { readPartitions, writePartitionTable } from '../lib/partition/index.ts';
 import { decodeGpt, encodeGpt, GPT_TYPE, guidFromBytes, guidFromSeed, guidToBytes } from '../lib/partition/gpt.ts';
@@ -16,13 +17,7 @@ const rpi3: DiskSizeInput = {
   partitionTable: 'mbr',
   alignMiB: 4,
   qemu: { disk: { interface: 'sd' } },
-  partitions: [
-    { label: 'resin-boot', fs: 'vfat', sizeMiB: 40 },
-    { label: 'resin-rootA', fs: 'ext4', sizeMiB: 320 },
-    { label: 'resin-rootB', fs: 'ext4', sizeMiB: 320 },
-    { label: 'resin-state', fs: 'ext4', sizeMiB: 20 },
-    { label: 'resin-data', fs: 'ext4', sizeMiB: 64 },
-  ] satisfies PartitionSpec[],
+  partitions: RPI3_PARTITIONS.map((p) => ({ ...p })),
 };
 
 interface SfdiskPart { node: string; start: number; size: number; type: string; uuid?: string; name?: string; bootable?: boolean }

@@ -1,3 +1,4 @@
+import { RPI3_PARTITIONS } from './helpers/rpi3-layout.ts';
 import t, { type Test } from 'tap';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -43,13 +44,7 @@ const raspberrypi3 = {
   arch: 'armhf',
   bootloader: { kind: 'u-boot', envFile: '/resinOS_uEnv.txt', countFile: '/bootcount.env', bootCountLimit: 3 },
   partitionTable: 'mbr',
-  partitions: [
-    { label: 'resin-boot', fs: 'vfat', sizeMiB: 40 },
-    { label: 'resin-rootA', fs: 'ext4', sizeMiB: 320 },
-    { label: 'resin-rootB', fs: 'ext4', sizeMiB: 320 },
-    { label: 'resin-state', fs: 'ext4', sizeMiB: 20 },
-    { label: 'resin-data', fs: 'ext4', sizeMiB: 64 },
-  ],
+  partitions: RPI3_PARTITIONS.map((p) => ({ ...p })),
   alignMiB: 4,
   kernel: { debianPackage: 'linux-image-arm64', modules: ['dwc2', 'usbnet', 'cdc_ether', 'bcm2835_wdt'], cmdline: 'console=ttyAMA0,115200' },
   console: { device: 'ttyAMA0', baud: 115200 },

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildImage, type ImageBuild } from '../../images/builder/index.ts';
 import { HuplabError } from '../../lib/errors.ts';
@@ -129,7 +129,7 @@ export async function listDevices(lab: Lab): Promise<Array<{ name: string; runni
   for (const name of (await readdir(root)).sort()) {
     const dir = join(root, name);
     let release: string | undefined;
-    try { release = (JSON.parse((await import('node:fs')).readFileSync(join(dir, 'provision.json'), 'utf8')) as DeviceRecord).release; } catch { /* never flashed */ }
+    try { release = (JSON.parse(await readFile(join(dir, 'provision.json'), 'utf8')) as DeviceRecord).release; } catch { /* never flashed */ }
     if (!existsSync(join(dir, 'device.json'))) { out.push({ name, running: false, ...(release ? { release } : {}) }); continue; }
     const dev = QemuDevice.attach(dir);
     out.push({ name, running: dev.isRunning(), ...(dev.sshPort ? { sshPort: dev.sshPort } : {}), ...(release ? { release } : {}) });

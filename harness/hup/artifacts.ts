@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDelta } from '../../lib/delta/index.ts';
-import { cacheDir, repoRoot } from '../../lib/paths.ts';
+import { cacheDir } from '../../lib/paths.ts';
 import type { ReleaseBuild } from '../../images/builder/index.ts';
 import { bundleForDevice, HUP_ENTRY } from '../../updater/bundle.ts';
 
@@ -34,6 +34,5 @@ export async function updaterBundle(): Promise<{ path: string; sha256: string }>
   const sha256 = createHash('sha256').update(readFileSync(tmp)).digest('hex');
   const path = join(cacheDir(), 'updater', `hup-${sha256.slice(0, 16)}.mjs`);
   await rename(tmp, path);
-  void repoRoot;
   return { path, sha256 };
 }

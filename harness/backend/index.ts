@@ -82,7 +82,7 @@ export async function startBackend(opts: StartBackendOptions = {}): Promise<Back
     };
   } catch (err) {
     await Promise.all(servers.map((s) => s.close()));
-    throw new HuplabError('backend-start-failed', `cannot start the update backend on 127.0.0.1: ${(err as Error).message}`, { cause: err });
+    throw new HuplabError('backend-start-failed', `cannot start the update backend on 127.0.0.1: ${(err as Error).message}`, { cause: err, infrastructure: true });
   }
   const guestUrls = Object.fromEntries(
     Object.entries(urls).map(([k, v]) => [k, v.replace('//127.0.0.1:', `//${GUEST_HOST}:`)]),

@@ -140,11 +140,13 @@ export class QemuDevice implements DeviceDriver {
           if (attempt < attempts) continue; // our free port was taken meanwhile: pick another
           throw new HuplabError('port-in-use', `cannot forward SSH of ${this.name}: port ${sshPort} on 127.0.0.1 is in use`, {
             hint: `choose another sshPort or leave it unset to get a free one; \`ss -ltnp 'sport = :${sshPort}'\` shows who holds it`,
+            infrastructure: true,
           });
         }
         const first = stderr.split('\n').find((l) => l.trim() !== '') ?? res.shortMessage ?? 'no output';
         throw new HuplabError('qemu-start-failed', `QEMU failed to start ${this.name}: ${first}`, {
           hint: `full command and output in ${this.paths.startLog}`,
+          infrastructure: true,
         });
       }
       const pid = Number(fs.readFileSync(this.paths.pidFile, 'utf8').trim());
@@ -196,6 +198,7 @@ export class QemuDevice implements DeviceDriver {
     if (this.record && !(await waitPidExit(this.record.pid, 10_000))) {
       throw new HuplabError('qemu-unkillable', `QEMU of ${this.name} (pid ${this.record.pid}) survived SIGKILL`, {
         hint: 'the process is stuck in the kernel (D state?); check `ps -o stat,wchan -p <pid>`',
+        infrastructure: true,
       });
     }
     this.markOff('power cut');
@@ -342,6 +345,7 @@ export class QemuDevice implements DeviceDriver {
       if (Buffer.byteLength(sock) > MAX_SOCKET_PATH) {
         throw new HuplabError('socket-path-too-long', `socket path ${sock} is longer than the ${MAX_SOCKET_PATH} bytes unix sockets allow`, {
           hint: 'use a shorter lab directory (HUPLAB_LAB_DIR) or device name',
+          infrastructure: true,
         });
       }
     }
@@ -438,6 +442,7 @@ function copyOnce(src: string, dest: string, name: string): void {
     throw new HuplabError('firmware-missing', `firmware file ${src} for ${name} cannot be read`, {
       hint: 'install the firmware package (ovmf, qemu-efi-aarch64, u-boot-qemu) or fix the profile',
       cause: err,
+      infrastructure: true,
     });
   }
   fs.renameSync(`${dest}.tmp`, dest);

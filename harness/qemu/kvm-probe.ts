@@ -39,6 +39,7 @@ export async function probeAccelerator(opts: ProbeOptions = {}): Promise<Accel> 
     if (forced === 'kvm' || forced === 'tcg') return forced;
     throw new HuplabError('accel-invalid', `HUPLAB_ACCEL=${forced} is not an accelerator huplab knows`, {
       hint: 'set HUPLAB_ACCEL to tcg or kvm, or unset it to probe',
+      infrastructure: true,
     });
   }
   if (!(await kvmDeviceUsable(opts.kvmDevice ?? '/dev/kvm'))) return 'tcg';
@@ -81,7 +82,7 @@ export async function qemuVersion(binary: string): Promise<string> {
 
 export function qemuMissing(binary: string): HuplabError {
   const pkg = /aarch64|arm/.test(binary) ? 'qemu-system-arm' : 'qemu-system-x86';
-  return new HuplabError('qemu-missing', `QEMU binary ${binary} not found`, { hint: `apt-get install ${pkg}` });
+  return new HuplabError('qemu-missing', `QEMU binary ${binary} not found`, { hint: `apt-get install ${pkg}`, infrastructure: true });
 }
 
 async function readCache(file: string, key: string): Promise<Accel | undefined> {

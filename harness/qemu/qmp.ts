@@ -84,6 +84,7 @@ export class QmpClient extends EventEmitter {
     throw new HuplabError('qmp-connect', `could not connect to QMP at ${sockPath}: ${lastErr?.message}`, {
       hint: 'is the VM running? `huplab device list` shows running devices',
       cause: lastErr,
+      infrastructure: true,
     });
   }
 

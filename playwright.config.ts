@@ -1,7 +1,8 @@
-import { defineConfig } from '@playwright/test';
+import { defineConfig, type ReporterDescription } from '@playwright/test';
 import type { DeviceOptions } from './suites/fixtures.ts';
 import { readdirSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { join } from 'node:path';
 
 /**
  * HIL suites: one Playwright project per device profile, so that `--project raspberrypi3-64`
@@ -10,6 +11,20 @@ import { cpus } from 'node:os';
  */
 const profiles = readdirSync(new URL('./devices', import.meta.url)).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
 
+/**
+ * Where a run's reports go: `huplab qualify` gives each run a folder of its own; a plain
+ * `playwright test` writes into reports/. The huplab reporter writes summary.json and
+ * report.html there (harness/report/), JUnit writes junit.xml, and Playwright's own HTML report
+ * (left out by `huplab qualify`: HUPLAB_PLAYWRIGHT_HTML=0) goes to html/.
+ */
+const reportDir = process.env.HUPLAB_REPORT_DIR ?? 'reports';
+const reporter: ReporterDescription[] = [
+  ['list'],
+  ['junit', { outputFile: join(reportDir, 'junit.xml') }],
+  ...(process.env.HUPLAB_PLAYWRIGHT_HTML === '0' ? [] : [['html', { outputFolder: join(reportDir, 'html'), open: 'never' }] as ReporterDescription]),
+  ['./harness/report/reporter.ts', { outputDir: reportDir }],
+];
+
 export default defineConfig<DeviceOptions>({
   testDir: './suites',
   timeout: 6 * 60_000,
@@ -17,11 +32,7 @@ export default defineConfig<DeviceOptions>({
   fullyParallel: false,
   workers: Number(process.env.HUPLAB_WORKERS ?? Math.max(1, Math.min(2, cpus().length))),
   retries: Number(process.env.HUPLAB_RETRIES ?? 0),
-  outputDir: 'reports/test-results',
-  reporter: [
-    ['list'],
-    ['junit', { outputFile: 'reports/junit.xml' }],
-    ['html', { outputFolder: 'reports/html', open: 'never' }],
-  ],
+  outputDir: join(reportDir, 'test-results'),
+  reporter,
   projects: profiles.map((name) => ({ name, use: { deviceProfile: name } })),
 });

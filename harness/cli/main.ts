@@ -4,6 +4,7 @@ import { registerDemo } from './demo-command.ts';
 import { registerDevice } from './device-command.ts';
 import { registerHup } from './hup-command.ts';
 import { registerImages } from './images-command.ts';
+import { registerQualify } from './qualify-command.ts';
 
 const program = new Command()
   .name('huplab')
@@ -12,5 +13,6 @@ const program = new Command()
 registerImages(program);
 registerDevice(program);
 registerHup(program);
+registerQualify(program);
 registerDemo(program);
 await program.parseAsync(process.argv);

@@ -1,0 +1,208 @@
+import type { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import { execa } from 'execa';
+import { buildImage } from '../../images/builder/index.ts';
+import { listReleases, loadRelease } from '../../images/recipe.ts';
+import { HuplabError, isInfrastructureError } from '../../lib/errors.ts';
+import { repoRoot } from '../../lib/paths.ts';
+import { loadProfile } from '../../lib/profile.ts';
+import type { Progress } from '../../lib/progress.ts';
+import { compareVersions } from '../../lib/versions.ts';
+import type { Summary } from '../report/model.ts';
+import { EXIT_STATUS, runVerdict, type RunVerdict } from '../report/run-verdict.ts';
+import { makeOutput, reportError } from './output.ts';
+import { run } from './run.ts';
+
+export interface QualifyOptions {
+  device: string;
+  release: string;
+  from?: string;
+  workers?: string;
+  retries?: string;
+  out?: string;
+  grep?: string;
+  build?: boolean;
+  json?: boolean;
+}
+
+export interface QualifyPlan {
+  device: string;
+  release: string;
+  from: string;
+  workers?: number;
+  retries: number;
+  out: string;
+  grep?: string;
+}
+
+/** A release can update a device only if its recipe lists the profile's device type. */
+async function releasesFor(deviceType: string): Promise<string[]> {
+  const all = await listReleases();
+  const recipes = await Promise.all(all.map((v) => loadRelease(v)));
+  return recipes.filter((r) => r.deviceTypes.includes(deviceType)).map((r) => r.version);
+}
+
+/** --from, checked; by default the newest release older than --release with a recipe for the device. */
+export async function baseRelease(release: string, deviceType: string, from?: string): Promise<string> {
+  const older = (await releasesFor(deviceType)).filter((v) => compareVersions(v, release) < 0); // sorted oldest first
+  if (from === undefined) {
+    const newest = older.at(-1);
+    if (!newest) {
+      throw new HuplabError('no-base-release', `no release older than ${release} has a recipe for ${deviceType} to update from`, {
+        hint: `known releases: ${(await listReleases()).join(', ')}; pass --from or add a recipe in images/releases/`,
+      });
+    }
+    return newest;
+  }
+  await loadRelease(from); // an unknown version gets the one-line error naming the known ones
+  if (!older.includes(from)) {
+    const why = compareVersions(from, release) >= 0 ? `is not older than --release ${release}` : `has no recipe for ${deviceType}`;
+    throw new HuplabError('bad-base-release', `--from ${from} ${why}`, { hint: `releases to update from: ${older.join(', ') || 'none'}` });
+  }
+  return from;
+}
+
+function count(name: string, value: string | undefined, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new HuplabError('bad-option', `--${name} must be a whole number >= ${min}, not "${value}"`);
+  return n;
+}
+
+/** 20261123T101500Z: sorts by time and is safe in a folder name. */
+export function utcStamp(d: Date): string {
+  return d.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
+}
+
+/** Checks every option before anything runs, so a mistake costs no time. */
+export async function planQualify(o: QualifyOptions, now = new Date()): Promise<QualifyPlan> {
+  const profile = await loadProfile(o.device);
+  const recipe = await loadRelease(o.release);
+  if (!recipe.deviceTypes.includes(profile.deviceType)) {
+    throw new HuplabError('release-not-for-device', `release ${o.release} has no build for ${profile.deviceType}`, {
+      hint: `its device types: ${recipe.deviceTypes.join(', ')}`,
+    });
+  }
+  const from = await baseRelease(o.release, profile.deviceType, o.from);
+  const workers = count('workers', o.workers, 1);
+  const out = o.out ? (isAbsolute(o.out) ? o.out : resolve(o.out)) : join(repoRoot, 'reports', `qualify-${o.device}-${o.release}-${utcStamp(now)}`);
+  return {
+    device: o.device, release: o.release, from, retries: count('retries', o.retries, 0) ?? 1, out,
+    ...(workers !== undefined ? { workers } : {}), ...(o.grep ? { grep: o.grep } : {}),
+  };
+}
+
+/** The Playwright run: the device's project over every suite, reports into plan.out. */
+export function playwrightCommand(plan: QualifyPlan): { file: string; args: string[]; env: Record<string, string> } {
+  return {
+    file: join(repoRoot, 'node_modules', '.bin', 'playwright'),
+    args: ['test', '--project', plan.device, ...(plan.grep ? ['--grep', plan.grep] : [])],
+    env: {
+      HUPLAB_BASE_RELEASE: plan.from,
+      HUPLAB_NEXT_RELEASE: plan.release,
+      HUPLAB_RETRIES: String(plan.retries),
+      ...(plan.workers !== undefined ? { HUPLAB_WORKERS: String(plan.workers) } : {}),
+      HUPLAB_DEVICE: plan.device,
+      HUPLAB_REPORT_DIR: plan.out,
+      HUPLAB_PLAYWRIGHT_HTML: '0', // the huplab report replaces it (playwright.config.ts)
+    },
+  };
+}
+
+export function reportFiles(out: string) {
+  return { html: join(out, 'report.html'), summary: join(out, 'summary.json'), junit: join(out, 'junit.xml') };
+}
+
+/**
+ * The disk images the suites flash (the base release with the new one in resin-rootB, and the
+ * new one), built before the run so that no test spends its time limit building.
+ */
+async function buildImages(plan: QualifyPlan, progress: Progress): Promise<void> {
+  await buildImage({ device: plan.device, release: plan.from, rootB: plan.release, progress });
+  await buildImage({ device: plan.device, release: plan.release, progress });
+}
+
+/**
+ * Runs Playwright with its output streamed (to stderr with --json, so stdout stays one JSON
+ * document). Ctrl-C reaches Playwright through the terminal; we wait for it to write its
+ * reports instead of dying first.
+ */
+async function runPlaywright(plan: QualifyPlan, json: boolean): Promise<number> {
+  const cmd = playwrightCommand(plan);
+  const ignore = () => {};
+  process.on('SIGINT', ignore);
+  try {
+    const r = await execa(cmd.file, cmd.args, {
+      cwd: repoRoot, env: cmd.env, stdin: 'ignore', stdout: json ? 2 : 'inherit', stderr: 'inherit', reject: false,
+    });
+    if (r.failed && r.exitCode === undefined) throw new HuplabError('playwright-failed', `cannot run ${cmd.file}: ${r.shortMessage}`, { hint: 'run `npm ci`' });
+    return r.exitCode ?? 1;
+  } finally {
+    process.off('SIGINT', ignore);
+  }
+}
+
+async function readSummary(out: string, playwrightStatus: number): Promise<Summary> {
+  try {
+    return JSON.parse(await readFile(reportFiles(out).summary, 'utf8')) as Summary;
+  } catch {
+    throw new HuplabError('report-missing', `Playwright exited with status ${playwrightStatus} without writing ${reportFiles(out).summary}`, {
+      hint: 'see its output above',
+    });
+  }
+}
+
+export function describeRun(plan: Pick<QualifyPlan, 'device' | 'from' | 'release'>, s: Summary, verdict: RunVerdict): string[] {
+  const t = s.totals;
+  const titles = (o: string) => s.tests.filter((x) => x.outcome === o).map((x) => `    - ${x.titlePath.slice(1).join(' › ')}`);
+  const headline = t.tests === 0 ? 'FAILED: no test ran (check --grep)' : { passed: 'PASSED', product: 'FAILED: product failures', infrastructure: 'NOT QUALIFIED: infrastructure errors only (fix the lab and run again)' }[verdict];
+  return [
+    `qualify ${plan.device} ${plan.from} -> ${plan.release}: ${headline}`,
+    `  tests: ${t.tests}: ${t.passed} passed, ${t.flaky} flaky, ${t.failed} product failures, ${t.infrastructure} infrastructure, ${t.skipped} skipped`
+    + ` (${t.attempts} attempts, ${(s.wallSeconds / 60).toFixed(1)} min, ${s.workers} workers)`,
+    ...(t.flaky ? ['  flaky (passed after a retry):', ...titles('flaky')] : []),
+    ...(t.failed ? ['  product failures:', ...titles('product')] : []),
+    ...(t.infrastructure ? ['  infrastructure:', ...titles('infrastructure')] : []),
+    ...(s.errors.length ? ['  errors outside tests:', ...s.errors.map((e) => `    - [${e.classification}] ${e.message.split('\n')[0]}`)] : []),
+  ];
+}
+
+export function registerQualify(program: Command): void {
+  program.command('qualify')
+    .description('qualify a release on a device: every HIL suite, with retries, JUnit XML, an HTML report and a JSON summary')
+    .requiredOption('--device <profile>', 'device profile (Playwright project), e.g. generic-amd64')
+    .requiredOption('--release <version>', 'release to qualify, e.g. 2.102.0')
+    .option('--from <version>', 'release the devices start on (default: the newest older release with a recipe)')
+    .option('--workers <n>', 'devices in parallel (default: one per core, at most two)')
+    .option('--retries <n>', 'retries of a failed test; every attempt is reported', '1')
+    .option('--out <dir>', 'report folder (default: reports/qualify-<device>-<release>-<UTC time>/)')
+    .option('--grep <pattern>', 'only the tests whose title matches')
+    .option('--no-build', 'do not build the disk images first')
+    .option('--json', 'print the summary as JSON on stdout (Playwright\'s output goes to stderr)')
+    .action(run(async (o: QualifyOptions) => {
+      const out = makeOutput(!!o.json);
+      const plan = await planQualify(o);
+      if (o.build !== false) {
+        try {
+          await buildImages(plan, out.progress);
+        } catch (err) {
+          // A lab problem (a download, a host tool) is exit 2, as it would be inside the run.
+          const status = reportError(err, !!o.json);
+          return isInfrastructureError(err) ? EXIT_STATUS.infrastructure : status;
+        }
+      }
+      out.progress.info(`running the suites on ${plan.device}: ${plan.from} -> ${plan.release}, reports in ${plan.out}`);
+      const status = await runPlaywright(plan, !!o.json);
+      const summary = await readSummary(plan.out, status);
+      const verdict = runVerdict(summary);
+      const files = reportFiles(plan.out);
+      out.result({ verdict, exitStatus: EXIT_STATUS[verdict], files, summary }, () => [
+        ...describeRun(plan, summary, verdict),
+        `  report:  ${files.html}`,
+        `  summary: ${files.summary}`,
+        `  junit:   ${files.junit}`,
+      ]);
+      return EXIT_STATUS[verdict];
+    }));
+}

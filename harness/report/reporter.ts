@@ -1,0 +1,80 @@
+/**
+ * The huplab Playwright reporter: after the run, summary.json (every attempt of every test,
+ * classified product or infrastructure) and report.html (self-contained) in one folder.
+ *
+ *   reporter: [['./harness/report/reporter.ts', { outputDir: 'reports' }]]
+ *
+ * Options (or environment): outputDir (HUPLAB_REPORT_DIR, default reports/), release
+ * (HUPLAB_NEXT_RELEASE), from (HUPLAB_BASE_RELEASE), device (HUPLAB_DEVICE; by default the one
+ * project that ran), maxLogBytes (per inlined log, default 1 MB).
+ */
+import { dirname, join, resolve } from 'node:path';
+import type { FullConfig, FullResult, Reporter, Suite, TestError } from '@playwright/test/reporter';
+import { collectSummary } from './collect.ts';
+import { DEFAULT_MAX_LOG_BYTES, REPORT_FILE, renderReport } from './html.ts';
+import type { Summary } from './model.ts';
+import { writeAtomically, writeSummary } from './summary-json.ts';
+
+export interface HuplabReporterOptions {
+  outputDir?: string;
+  release?: string;
+  from?: string;
+  /** The device profile, when the run itself does not tell (no test ran). */
+  device?: string;
+  maxLogBytes?: number;
+  /** Print where the report is at the end (default true). */
+  announce?: boolean;
+}
+
+export default class HuplabReporter implements Reporter {
+  private config?: FullConfig;
+  private root?: Suite;
+  private readonly runErrors: TestError[] = [];
+  /** The last summary written, for callers that drive the reporter themselves (tests). */
+  summary?: Summary;
+
+  constructor(private readonly options: HuplabReporterOptions = {}) {}
+
+  /** Relative paths are the config folder's, as Playwright's own reporters take theirs. */
+  get baseDir(): string {
+    return this.config?.configFile ? dirname(this.config.configFile) : process.cwd();
+  }
+
+  get reportDir(): string {
+    return resolve(this.baseDir, this.options.outputDir ?? process.env.HUPLAB_REPORT_DIR ?? 'reports');
+  }
+
+  printsToStdio(): boolean {
+    return false;
+  }
+
+  onBegin(config: FullConfig, suite: Suite): void {
+    this.config = config;
+    this.root = suite;
+  }
+
+  onError(error: TestError): void {
+    this.runErrors.push(error);
+  }
+
+  onEnd(result: FullResult): void {
+    if (!this.config || !this.root) return;
+    const reportDir = this.reportDir;
+    const summary = collectSummary(this.root, {
+      reportDir,
+      baseDir: this.baseDir,
+      release: this.options.release ?? process.env.HUPLAB_NEXT_RELEASE ?? null,
+      from: this.options.from ?? process.env.HUPLAB_BASE_RELEASE ?? null,
+      device: this.options.device ?? process.env.HUPLAB_DEVICE ?? null,
+      workers: this.config.workers,
+      shard: this.config.shard,
+      result,
+      runErrors: this.runErrors,
+    });
+    writeSummary(reportDir, summary);
+    const html = renderReport(summary, { reportDir, maxLogBytes: this.options.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES });
+    writeAtomically(join(reportDir, REPORT_FILE), html);
+    this.summary = summary;
+    if (this.options.announce !== false) process.stdout.write(`huplab report: ${join(reportDir, REPORT_FILE)}\n`);
+  }
+}

@@ -1,7 +1,9 @@
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { StartedDevice } from '../harness/device/session.ts';
+import type { Fault } from '../harness/faults/index.ts';
+import { runScenario, scenarioReleases, type ScenarioResult } from '../harness/faults/scenario.ts';
 import { startLabBackend, updateDevice, type DeviceHooks, type LabBackend, type UpdateOutcome } from '../harness/hup/run-hup.ts';
-import { expectSuccess } from '../harness/hup/verdict.ts';
+import { expectSuccess, type Verdict } from '../harness/hup/verdict.ts';
 import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
 
 export const PATCH_RELEASE = process.env.HUPLAB_PATCH_RELEASE ?? '2.102.1';
@@ -13,10 +15,25 @@ export function expectCommitted(o: UpdateOutcome): void {
 }
 
 /**
- * The backend with the three releases and the deltas between them, shared by a file's tests
- * (each file runs in one worker). Faults set by a test are cleared after it.
+ * Attaches what a person needs to read an update from the report alone: the device's logs and
+ * the outcome with its verdict (the huplab reporter draws the step timeline from it).
  */
-export function useLabBackend(): { lab: () => LabBackend; device: (flash: (o: object) => Promise<StartedDevice>) => Promise<StartedDevice>; update: (d: StartedDevice, to: string, logs?: string, hooks?: DeviceHooks) => Promise<UpdateOutcome> } {
+async function attachUpdate(outcome: UpdateOutcome, verdict: Verdict | undefined, fault?: string): Promise<void> {
+  const info = test.info();
+  for (const l of outcome.logs) await info.attach(basename(l), { path: l, contentType: 'text/plain' });
+  await info.attach('hup-outcome.json', { body: JSON.stringify({ ...(fault ? { fault } : {}), outcome, verdict: verdict ?? expectSuccess(outcome) }, null, 1), contentType: 'application/json' });
+}
+
+/**
+ * The backend with the three releases and the deltas between them, shared by a file's tests
+ * (each worker that runs them starts its own). Faults set by a test are cleared after it.
+ */
+export function useLabBackend(): {
+  lab: () => LabBackend;
+  device: (flash: (o: object) => Promise<StartedDevice>) => Promise<StartedDevice>;
+  update: (d: StartedDevice, to: string, logs?: string, hooks?: DeviceHooks) => Promise<UpdateOutcome>;
+  fault: (fault: Fault, flash: (o: object) => Promise<StartedDevice>) => Promise<ScenarioResult>;
+} {
   let lab: LabBackend | undefined;
   test.beforeAll(async ({ deviceProfile }) => {
     test.setTimeout(10 * 60_000);
@@ -27,6 +44,35 @@ export function useLabBackend(): { lab: () => LabBackend; device: (flash: (o: ob
   return {
     lab: () => lab!,
     device: (flash) => flash({ release: BASE_RELEASE, config: lab!.deviceConfig }),
-    update: (d, to, logs = 'logs', hooks) => updateDevice({ device: d.device, lab: lab!, to, uuid: d.record.uuid, logsDir: join(d.device.paths.dir, logs), ...(hooks ? { hooks } : {}) }),
+    update: async (d, to, logs = 'logs', hooks) => {
+      const o = await updateDevice({ device: d.device, lab: lab!, to, uuid: d.record.uuid, logsDir: join(d.device.paths.dir, logs), ...(hooks ? { hooks } : {}) });
+      await attachUpdate(o, undefined);
+      return o;
+    },
+    // One fault scenario, judged by the fault's own expectations (harness/faults).
+    fault: async (fault, flash) => {
+      test.info().annotations.push({ type: 'fault', description: fault.name });
+      const { start, target } = scenarioReleases(fault, BASE_RELEASE, NEXT_RELEASE);
+      const d = await flash({ release: start, config: lab!.deviceConfig });
+      const r = await runScenario({ device: d.device, lab: lab!, uuid: d.record.uuid, fault, to: target, logsDir: join(d.device.paths.dir, 'logs') });
+      await attachUpdate(r.outcome, r.verdict, fault.name);
+      for (const o of r.followUps) for (const l of o.logs) await test.info().attach(`follow-up-${basename(l)}`, { path: l, contentType: 'text/plain' });
+      expect(r.verdict.checks.filter((c) => !c.ok), `${fault.name}: ${fault.description}`).toEqual([]);
+      return r;
+    },
   };
+}
+
+/** A suite for a family of faults: one test per fault, each judged by its entry in harness/faults. */
+export function faultSuite(family: Fault['family'], faults: Fault[]): void {
+  test.describe(family, () => {
+    // Each test has a device of its own: the tests of a family spread over the workers.
+    test.describe.configure({ mode: 'parallel' });
+    const h = useLabBackend();
+    for (const fault of faults) {
+      test(`${fault.name}: ${fault.description}`, async ({ flash }) => {
+        await h.fault(fault, flash);
+      });
+    }
+  });
 }

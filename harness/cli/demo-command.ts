@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { openLab } from '../lab.ts';
 import { runHup } from '../hup/run-hup.ts';
-import { describeOutcome, expectSuccess } from '../hup/verdict.ts';
+import { describeOutcome } from '../hup/verdict.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
 
@@ -19,7 +19,7 @@ export function registerDemo(program: Command): void {
     .action(run(async (o: { from: string; to: string; keep?: boolean; json?: boolean }) => {
       const out = makeOutput(!!o.json);
       const r = await runHup({ lab: openLab(), device: 'generic-amd64', from: o.from, to: o.to, name: 'demo', progress: out.progress });
-      const verdict = expectSuccess(r.outcome);
+      const { verdict } = r;
       out.result({ verdict, outcome: r.outcome, bootTimingsMs: r.bootTimingsMs, serialLog: r.device.paths.serialLog }, () => [
         ...describeOutcome(r.outcome, verdict),
         `  console log: ${r.device.paths.serialLog}`,

@@ -1,21 +1,11 @@
 import type { Command } from 'commander';
 import { openLab } from '../lab.ts';
 import { runHup } from '../hup/run-hup.ts';
-import { describeOutcome, expectRollback, expectSuccess } from '../hup/verdict.ts';
+import { describeOutcome } from '../hup/verdict.ts';
 import { attachTerminal } from '../console/attach.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
-import { FAULTS, findFault, type Fault } from '../faults/index.ts';
-import type { LabBackend } from '../hup/run-hup.ts';
-
-/** The download a fault's scenario expects, in terms of this lab's endpoints. */
-export function expectedDownload(fault: Fault | undefined, lab: LabBackend): { kind: 'delta' | 'full'; source?: string } {
-  switch (fault?.expectDownload ?? 'delta') {
-    case 'full-primary': return { kind: 'full', source: lab.deviceConfig.registryEndpoint! };
-    case 'full-fallback': return { kind: 'full', source: lab.deviceConfig.fallbackRegistryEndpoint! };
-    default: return { kind: 'delta' };
-  }
-}
+import { FAULTS, findFault } from '../faults/index.ts';
 
 export function registerHup(program: Command): void {
   program.command('hup')
@@ -32,9 +22,7 @@ export function registerHup(program: Command): void {
       const lab = openLab();
       const fault = o.fault ? findFault(o.fault) : undefined;
       const r = await runHup({ lab, device: o.device, from: o.from, to: o.to, name: o.name, progress: out.progress, ...(fault ? { fault: fault.name } : {}) });
-      const verdict = fault?.expect === 'rollback-health' ? expectRollback(r.outcome, 'health')
-        : fault?.expect === 'rollback-altboot' ? expectRollback(r.outcome, 'altboot')
-          : expectSuccess(r.outcome, expectedDownload(fault, r.lab));
+      const { verdict } = r;
       out.result({ verdict, outcome: r.outcome, device: r.device.name, serialLog: r.device.paths.serialLog }, () => [
         ...describeOutcome(r.outcome, verdict),
         `  console log: ${r.device.paths.serialLog}`,

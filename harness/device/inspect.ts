@@ -25,7 +25,9 @@ export async function inspectDevice(device: DeviceDriver): Promise<DeviceFacts> 
   const root = labels.split('\n').map((l) => l.split(' ')).find(([, dev]) => dev === rootDev)?.[0] ?? '';
   const cmdlineRoot = /root=LABEL=(\S+)/.exec(await run('cat /proc/cmdline'))?.[1] ?? '';
   const env = await ssh.exec('cat /mnt/boot/EFI/BOOT/grubenv');
-  const bootEnv = env.code === 0 ? decodeGrubenv(Buffer.from(env.stdout, 'latin1')) : {};
+  // A garbled env (a fault, a power cut) is a fact to report, not a reason to fail the inspection.
+  let bootEnv: Record<string, string> = {};
+  try { if (env.code === 0) bootEnv = decodeGrubenv(Buffer.from(env.stdout, 'latin1')); } catch (err) { bootEnv = { unreadable: (err as Error).message }; }
   const records = await ssh.exec('wc -l < /mnt/data/demo-app/records.log; tail -n 1 /mnt/data/demo-app/records.log');
   const [count, last] = records.stdout.trim().split('\n');
   const supervisorVersion = /SUPERVISOR_VERSION=(\S+)/.exec(await run('cat /etc/balena-supervisor/supervisor.conf'))?.[1] ?? '';

@@ -1,36 +1,193 @@
 import { HuplabError } from '../../lib/errors.ts';
-import type { DeviceHooks, LabBackend } from '../hup/run-hup.ts';
+import type { DeviceHooks, LabBackend, UpdateOutcome } from '../hup/run-hup.ts';
 import type { QemuDevice } from '../qemu/driver.ts';
+import { INACTIVE_ROOT_SH, secondsUntilShutdown, setAppLock, sh, shuttingDownSince, waitForApiMessage } from './device-actions.ts';
+import { LOST_CLUSTERS_SCRIPT } from './fat-damage.ts';
 
 /**
- * Faults as data: each has a name, what it does to the lab before the update, and what must hold
- * afterwards. Adding a fault is a new entry here, not a new suite. (The device-side faults of the
- * rollback and lock families come with issue 4.)
+ * Faults as data: each has a name, the suite family it belongs to, what it does to the lab and
+ * the device, and what must hold afterwards. Adding a fault is a new entry here, not a new suite:
+ * the suites (suites/<family>.spec.ts), `huplab hup --fault` and `huplab qualify` read this list.
  */
+export interface Check { what: string; ok: boolean; detail: string }
+
+export type Expectation = 'success' | 'rollback-health' | 'rollback-altboot' | 'refused';
+
+/** What a fault's follow-up can use once the update is over. */
+export interface FollowUp {
+  device: QemuDevice;
+  lab: LabBackend;
+  uuid: string;
+  outcome: UpdateOutcome;
+  /** Runs another update of the same device (no fault), e.g. to show it recovers. */
+  update(to: string, logs: string): Promise<UpdateOutcome>;
+}
+
 export interface Fault {
   name: string;
+  family: 'rollback' | 'locks' | 'faults';
   description: string;
   /** What it does to the backend before the update. */
   inject?(lab: LabBackend): void | Promise<void>;
   /** What it does to the device around the updater run. */
   device?: DeviceHooks;
   /** The outcome the scenario expects. */
-  expect: 'success' | 'rollback-health' | 'rollback-altboot' | 'refused';
+  expect: Expectation;
   /** For refusals: what the updater's reason must say. */
   reason?: RegExp;
+  /** False when the fault leaves the device unable to tell the API (default true). */
+  reportsToApi?: boolean;
+  /** The release the device starts on instead of the scenario's `from` (downgrade). */
+  start?: (from: string, to: string) => string;
   /** The release to update to instead of the scenario's target (same-version, downgrade). */
   target?: (from: string, to: string) => string;
   /** Where the OS must have come from, when that is the point of the fault. */
   expectDownload?: 'delta' | 'full-primary' | 'full-fallback';
+  /** Further checks on the outcome, specific to this fault. */
+  checks?: (o: UpdateOutcome) => Check[];
+  /** Checks that need the device after the update (recovery, reports), run last. */
+  followUp?: (f: FollowUp) => Promise<Check[]>;
 }
 
-async function sh(device: QemuDevice, cmd: string): Promise<void> {
-  await (await device.ssh()).execOk(cmd);
+const check = (what: string, ok: boolean, detail: string): Check => ({ what, ok, detail });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const REBOOT_WAITING = 'Reboot waiting on application lock';
+/** The updater looks at the locks every 5 s and reboots 2 s after deciding: 10 s is "within seconds". */
+const REBOOT_AFTER_RELEASE_MAX_S = 10;
+
+/** Reboots the device from its own shell and waits for an OS to come up: "it still boots". */
+async function rebootsIntoAnOs(device: QemuDevice): Promise<Check[]> {
+  const mark = device.console.mark();
+  await sh(device, 'sync; (sleep 1; reboot) >/dev/null 2>&1 &');
+  try {
+    await device.waitForOs({ since: mark, timeoutMs: 240_000 });
+    const booted = /\[huplab\] bootloader: booting (resin-root\S+)/.exec(device.console.text(mark))?.[1] ?? '?';
+    return [check('the device still boots an OS after the fault', true, `booted ${booted}`)];
+  } catch (err) {
+    return [check('the device still boots an OS after the fault', false, (err as Error).message.split('\n')[0]!)];
+  }
 }
+
+async function updatesAfterwards(f: FollowUp, what: string): Promise<Check[]> {
+  const again = await f.update(f.outcome.to, 'logs-again');
+  return [check(what, again.committed && again.after.version === f.outcome.to, `then ${again.before.version} -> ${again.after.version}, committed ${again.committed}`)];
+}
+
+async function rollbackReported(f: FollowUp): Promise<Check[]> {
+  // altboot reports once the old OS has its network back, so this is polled.
+  const deadline = Date.now() + 60_000;
+  let last: string[] = [];
+  while (Date.now() < deadline) {
+    const r = await fetch(`${f.lab.backend.urls.api}/v1/devices/${f.uuid}`);
+    last = ((await r.json()) as { history?: Array<{ message: string }> }).history?.map((p) => p.message) ?? [];
+    if (last.some((m) => /^OS update failed: rolled back/.test(m))) break;
+    await sleep(2_000);
+  }
+  return [check('the API hears of the rollback', last.some((m) => /^OS update failed: rolled back/.test(m)), last.at(-1) ?? 'nothing')];
+}
+
+const num = (v: unknown) => (typeof v === 'number' ? v : NaN);
 
 export const FAULTS: Fault[] = [
+  // --- rollback --------------------------------------------------------------------------------
+  {
+    name: 'health-fail',
+    family: 'rollback',
+    description: 'the new OS boots but never passes its health check: rollback-health must bring the old OS back',
+    // The marker lives on the state partition, which both OSes share, so the new OS sees it.
+    device: { beforeUpdate: (d) => sh(d, 'touch /mnt/state/huplab-fault-health && sync').then(() => {}) },
+    expect: 'rollback-health',
+    checks: (o) => [
+      check('rollback-health logged why', o.logs.some((l) => /rollback-health/.test(l)), o.logs.map((l) => l.split('/').at(-1)).join(' ')),
+      check('two reboots (into the new OS, back to the old)', o.reboots === 2, `${o.reboots} boots`),
+    ],
+    followUp: rollbackReported,
+  },
+  {
+    name: 'unbootable-root',
+    family: 'rollback',
+    description: 'the new root cannot boot (its /sbin/init removed before the reboot): GRUB boot counting and rollback-altboot must bring the old OS back',
+    device: {
+      beforeReboot: (d) => sh(d, `${INACTIVE_ROOT_SH}; mkdir -p /run/fault && mount -t ext4 "$dev" /run/fault && rm -f /run/fault/sbin/init && umount /run/fault && sync`).then(() => {}),
+    },
+    expect: 'rollback-altboot',
+    checks: (o) => [
+      check('the initramfs refused the broken root', /no \/sbin\/init on resin-root/.test(o.console), 'console'),
+      check('GRUB counted to 2 and booted the old root', /bootcount=2\n\[huplab\] bootloader: booting resin-rootA/.test(o.console), 'console'),
+    ],
+    followUp: rollbackReported,
+  },
+
+  // --- locks -----------------------------------------------------------------------------------
+  {
+    name: 'lock-held',
+    family: 'locks',
+    description: 'the application holds an exclusive lock on its updates.lock: the update is written, the reboot waits ("Reboot waiting on application lock") and happens within seconds of the release',
+    device: {
+      beforeUpdate: (d) => setAppLock(d, 'exclusive'),
+      whileUpdating: async (d, ctx) => {
+        await waitForApiMessage(ctx.lab, ctx.uuid, REBOOT_WAITING, 5 * 60_000, ctx.updaterExited);
+        // Held on purpose for longer than two of the updater's 5 s rounds: it must not give up.
+        await sleep(12_000);
+        const env = await sh(d, 'cat /mnt/boot/EFI/BOOT/grubenv | grep -a -E "^(resin_root_part|upgrade_available)="');
+        const rebootedWhileHeld = shuttingDownSince(d, ctx.since);
+        const mark = d.console.mark();
+        const released = Date.now();
+        await setAppLock(d, 'none');
+        await secondsUntilShutdown(d, mark, 60_000);
+        return { rebootedWhileHeld, envWhileWaiting: env.trim().replace(/\n/g, ' '), rebootSecondsAfterRelease: (Date.now() - released) / 1000 };
+      },
+    },
+    expect: 'success',
+    checks: (o) => [
+      check(`"${REBOOT_WAITING}" reported`, o.progress.some((p) => p.message === REBOOT_WAITING), o.progress.map((p) => p.message).join(' | ')),
+      check('no reboot while the lock was held', o.faultFacts.rebootedWhileHeld === false, String(o.faultFacts.rebootedWhileHeld)),
+      check('the update was written before the wait (bootloader already switched)', /upgrade_available=1/.test(String(o.faultFacts.envWhileWaiting)) && !String(o.faultFacts.envWhileWaiting).includes(`resin_root_part=${o.before.bootEnv.resin_root_part}`), String(o.faultFacts.envWhileWaiting)),
+      check(`reboot within ${REBOOT_AFTER_RELEASE_MAX_S} s of the release`, num(o.faultFacts.rebootSecondsAfterRelease) <= REBOOT_AFTER_RELEASE_MAX_S, `${num(o.faultFacts.rebootSecondsAfterRelease).toFixed(1)} s`),
+      check('the updater log names the lock', /reboot waiting on application lock: \/tmp\/balena-supervisor\/services\/\S+\/updates\.lock/.test(o.updaterOutput), 'updater output'),
+      check('one reboot', o.reboots === 1, `${o.reboots} boots`),
+    ],
+  },
+  {
+    name: 'lock-shared',
+    family: 'locks',
+    description: 'the application holds only a shared lock on its updates.lock: HUP does not respect shared locks and reboots at once',
+    device: { beforeUpdate: (d) => setAppLock(d, 'shared') },
+    expect: 'success',
+    checks: (o) => [
+      check(`no "${REBOOT_WAITING}"`, !o.progress.some((p) => p.message === REBOOT_WAITING), o.progress.map((p) => p.message).join(' | ')),
+      check('one reboot', o.reboots === 1, `${o.reboots} boots`),
+    ],
+  },
+  {
+    name: 'lock-override',
+    family: 'locks',
+    description: 'the application holds its lock and SUPERVISOR_OVERRIDE_LOCK is then set in target-state-config: the waiting reboot happens at once, lock or not',
+    device: {
+      beforeUpdate: (d) => setAppLock(d, 'exclusive'),
+      whileUpdating: async (d, ctx) => {
+        await waitForApiMessage(ctx.lab, ctx.uuid, REBOOT_WAITING, 5 * 60_000, ctx.updaterExited);
+        const mark = d.console.mark();
+        const set = Date.now();
+        await sh(d, `printf '%s' '{"SUPERVISOR_OVERRIDE_LOCK":"1"}' > /tmp/balena-supervisor/target-state-config`);
+        const lockAtOverride = (await sh(d, 'cat /run/demo-app/lock-state')).trim();
+        await secondsUntilShutdown(d, mark, 60_000);
+        return { lockAtOverride, rebootSecondsAfterOverride: (Date.now() - set) / 1000 };
+      },
+    },
+    expect: 'success',
+    checks: (o) => [
+      check(`"${REBOOT_WAITING}" reported first`, o.progress.some((p) => p.message === REBOOT_WAITING), o.progress.map((p) => p.message).join(' | ')),
+      check('the lock was still held when the override was set', o.faultFacts.lockAtOverride === 'exclusive', String(o.faultFacts.lockAtOverride)),
+      check(`reboot within ${REBOOT_AFTER_RELEASE_MAX_S} s of the override`, num(o.faultFacts.rebootSecondsAfterOverride) <= REBOOT_AFTER_RELEASE_MAX_S, `${num(o.faultFacts.rebootSecondsAfterOverride).toFixed(1)} s`),
+      check('the updater log says the override decided', /lock override set: rebooting now/.test(o.updaterOutput), 'updater output'),
+    ],
+  },
+
+  // --- faults: refusals ------------------------------------------------------------------------
   {
     name: 'same-version',
+    family: 'faults',
     description: 'the target is the release the device already runs: refused, device untouched',
     target: (from) => from,
     expect: 'refused',
@@ -38,46 +195,80 @@ export const FAULTS: Fault[] = [
   },
   {
     name: 'downgrade',
+    family: 'faults',
     description: 'the target is older than the running release: refused, device untouched',
-    target: (from, to) => (from === to ? from : to),
+    start: (_from, to) => to,
+    target: (from) => from,
     expect: 'refused',
     reason: /older than the running .*downgrades are refused/,
   },
   {
     name: 'wrong-device-type',
+    family: 'faults',
     description: "the device's config.json names another device type: refused, device untouched",
-    device: { beforeUpdate: (d) => sh(d, "sed -i 's/\"deviceType\": *\"[^\"]*\"/\"deviceType\": \"raspberrypi3\"/' /mnt/boot/config.json && sync") },
+    device: { beforeUpdate: (d) => sh(d, "sed -i 's/\"deviceType\": *\"[^\"]*\"/\"deviceType\": \"raspberrypi3\"/' /mnt/boot/config.json && sync").then(() => {}) },
     expect: 'refused',
     reason: /device type raspberrypi3 but the OS is built for/,
   },
   {
     name: 'data-full',
-    description: '/mnt/data is full before the update: refused before anything is touched',
-    device: { beforeUpdate: (d) => sh(d, 'dd if=/dev/zero of=/mnt/data/huplab-filler bs=1M 2>/dev/null; sync; true') },
+    family: 'faults',
+    description: '/mnt/data is full before the update: refused before anything is touched; once space is freed the update succeeds',
+    device: { beforeUpdate: (d) => sh(d, 'dd if=/dev/zero of=/mnt/data/huplab-filler bs=1M 2>/dev/null; sync; true').then(() => {}) },
     expect: 'refused',
     reason: /\/mnt\/data has .* MiB free/,
-  },
-  {
-    name: 'health-fail',
-    description: 'the new OS boots but never passes its health check: rollback-health must bring the old OS back',
-    // The marker lives on the state partition, which both OSes share, so the new OS sees it.
-    device: { beforeUpdate: (d) => sh(d, 'touch /mnt/state/huplab-fault-health && sync') },
-    expect: 'rollback-health',
-  },
-  {
-    name: 'unbootable-root',
-    description: 'the new root cannot boot (its /sbin/init removed before the reboot): GRUB boot counting and rollback-altboot must bring the old OS back',
-    device: {
-      beforeReboot: (d) => sh(d, [
-        'dev=$(findfs LABEL=resin-rootB); cur=$(awk \'$2=="/" {print $1}\' /proc/mounts | tail -n1)',
-        '[ "$dev" = "$cur" ] && dev=$(findfs LABEL=resin-rootA)',
-        'mkdir -p /run/fault && mount -t ext4 "$dev" /run/fault && rm -f /run/fault/sbin/init && umount /run/fault && sync',
-      ].join('; ')),
+    checks: (o) => [check('the reason is in the updater log', /OS update failed: .*\/mnt\/data has/.test(o.updaterOutput), 'updater output')],
+    followUp: async (f) => {
+      await sh(f.device, 'rm -f /mnt/data/huplab-filler && sync');
+      return updatesAfterwards(f, 'with space freed, the same update succeeds');
     },
-    expect: 'rollback-altboot',
   },
+
+  // --- faults: a damaged boot partition ----------------------------------------------------------
+  {
+    name: 'boot-corrupt-config',
+    family: 'faults',
+    description: 'config.json (a kept-back boot file) truncated: refused before anything is touched, and the device still boots',
+    device: { beforeUpdate: (d) => sh(d, 'head -c 37 /mnt/boot/config.json > /run/config.head && cat /run/config.head > /mnt/boot/config.json && sync').then(() => {}) },
+    expect: 'refused',
+    reason: /cannot read \/mnt\/boot\/config\.json/,
+    // The API's address is in the file that is broken: the refusal can only be in the log.
+    reportsToApi: false,
+    followUp: (f) => rebootsIntoAnOs(f.device),
+  },
+  {
+    name: 'boot-corrupt-fat',
+    family: 'faults',
+    description: "the boot partition's FAT damaged (a lost cluster chain in every FAT copy): repaired by fsck.fat before the boot files are written; the update succeeds",
+    device: {
+      beforeUpdate: async (d) => {
+        await sh(d, `cat > /run/fat-damage.cjs <<'EOF'\n${LOST_CLUSTERS_SCRIPT}\nEOF\nsync; /usr/bin/node /run/fat-damage.cjs "$(findfs LABEL=resin-boot)" 16 && ! /sbin/fsck.fat -n "$(findfs LABEL=resin-boot)" >/dev/null`);
+      },
+    },
+    expect: 'success',
+    checks: (o) => [
+      check('the updater found and repaired the damage', /boot partition \S+ has filesystem errors: .*repairing it unmounted/.test(o.updaterOutput) && /boot partition repaired/.test(o.updaterOutput), 'updater output'),
+    ],
+    followUp: async (f) => {
+      const r = await (await f.device.ssh()).exec('/sbin/fsck.fat -n "$(findfs LABEL=resin-boot)"');
+      return [check('the boot filesystem is clean afterwards', r.code === 0, r.stdout.trim().split('\n').slice(-1)[0] ?? '')];
+    },
+  },
+  {
+    name: 'boot-corrupt-env',
+    family: 'faults',
+    description: 'the bootloader env (grubenv) garbled: GRUB falls back to its defaults and boots; the updater rewrites the env for the running root and the update succeeds',
+    device: { beforeUpdate: (d) => sh(d, 'dd if=/dev/urandom of=/run/junk bs=1024 count=1 2>/dev/null && cat /run/junk > /mnt/boot/EFI/BOOT/grubenv && sync').then(() => {}) },
+    expect: 'success',
+    checks: (o) => [
+      check('the updater rewrote the env for the running root', /bootloader env \S+ was unreadable .*rewritten for the running root: resin_root_part=A/.test(o.updaterOutput), 'updater output'),
+    ],
+  },
+
+  // --- faults: the network and the servers ------------------------------------------------------
   {
     name: 'delta-missing',
+    family: 'faults',
     description: 'the delta service has no delta: the full image comes from the primary registry',
     inject: (lab) => lab.backend.faults.set('delta', { kind: 'missing-delta' }),
     expect: 'success',
@@ -85,17 +276,48 @@ export const FAULTS: Fault[] = [
   },
   {
     name: 'registry-down',
+    family: 'faults',
     description: 'no delta and the primary registry is down: the fallback registry delivers',
     inject: (lab) => { lab.backend.faults.set('delta', { kind: 'missing-delta' }); lab.backend.faults.set('primary', { kind: 'down' }); },
     expect: 'success',
     expectDownload: 'full-fallback',
+    checks: (o) => [check('the updater says why it used the fallback', /registry .* failed: .*trying the fallback registry/.test(o.updaterOutput), 'updater output')],
   },
   {
     name: 'blob-corrupt',
+    family: 'faults',
     description: 'no delta and the primary registry serves a corrupted layer: the digest check rejects it and the fallback delivers',
     inject: (lab) => { lab.backend.faults.set('delta', { kind: 'missing-delta' }); lab.backend.faults.set('primary', { kind: 'corrupt', offset: 4096, path: '/blobs/' }); },
     expect: 'success',
     expectDownload: 'full-fallback',
+    checks: (o) => [check('the digest check rejected the primary copy', /registry .* failed: .*(digest|hashes to)/.test(o.updaterOutput), 'updater output')],
+  },
+  {
+    name: 'network-drop',
+    family: 'faults',
+    description: "the device's link goes down (QMP set_link) for 40 s in the middle of the full image download: the download resumes where it stopped and the update succeeds, never booting a partly written OS",
+    inject: (lab) => {
+      lab.backend.faults.set('delta', { kind: 'missing-delta' });
+      // Slowed so that the download is surely in flight when the link drops.
+      lab.backend.faults.set('primary', { kind: 'slow', bytesPerSecond: 4 * 2 ** 20, path: '/blobs/' });
+    },
+    device: {
+      whileUpdating: async (d, ctx) => {
+        await d.console.expect('[hup] step fetch start', { since: ctx.since, timeoutMs: 5 * 60_000, what: 'the updater to start downloading', signal: ctx.updaterExited });
+        await sleep(4_000);
+        await d.setNetworkLink(false);
+        const down = Date.now();
+        await sleep(40_000);
+        await d.setNetworkLink(true);
+        return { linkDownSeconds: (Date.now() - down) / 1000 };
+      },
+    },
+    expect: 'success',
+    expectDownload: 'full-primary',
+    checks: (o) => [
+      check('the link was down for 40 s during the update', num(o.faultFacts.linkDownSeconds) >= 40, `${num(o.faultFacts.linkDownSeconds).toFixed(1)} s`),
+      check('the download resumed rather than starting over', /download of \S+ resumed \d+ time\(s\)/.test(o.updaterOutput), o.steps.find((s) => s.step === 'fetch')?.detail ?? 'no fetch step'),
+    ],
   },
 ];
 
@@ -103,4 +325,8 @@ export function findFault(name: string): Fault {
   const f = FAULTS.find((x) => x.name === name);
   if (!f) throw new HuplabError('unknown-fault', `unknown fault "${name}"`, { hint: `known faults: ${FAULTS.map((x) => x.name).join(', ')}` });
   return f;
+}
+
+export function faultsOf(family: Fault['family']): Fault[] {
+  return FAULTS.filter((f) => f.family === family);
 }

@@ -14,6 +14,8 @@ import type { QemuDevice } from '../qemu/driver.ts';
 import { deltaBetween, updaterBundle } from './artifacts.ts';
 import { analyseRecords, type RecordsAnalysis } from './records.ts';
 import { findFault } from '../faults/index.ts';
+import { runScenario, scenarioReleases } from '../faults/scenario.ts';
+import type { Verdict } from './verdict.ts';
 
 /** Shortened rollback-health timings for the lab (the field default is 60 s + 15 x 60 s). */
 export const LAB_ROLLBACK_TIMINGS = { initialDelaySec: 5, intervalSec: 5, attempts: 6 };
@@ -59,10 +61,23 @@ export async function startLabBackend(opts: { device: string; releases: string[]
   };
 }
 
+/** What a fault acting during the update can use: the lab, the device's uuid, the console mark of the start. */
+export interface UpdateContext {
+  lab: LabBackend; uuid: string; since: number;
+  /** Aborted when the updater exits: a hook waiting for a moment that will never come stops. */
+  updaterExited: AbortSignal;
+}
+
+/** Facts a fault measured while acting (e.g. how long the reboot waited on a lock), kept in the outcome. */
+export type FaultFacts = Record<string, string | number | boolean | null>;
+
 /** Fault hooks that act on the device around the updater run. */
 export interface DeviceHooks {
   beforeUpdate?: (device: QemuDevice) => Promise<void>;
+  /** Runs with the updater (which is then run with --no-reboot), between its end and the reboot. */
   beforeReboot?: (device: QemuDevice) => Promise<void>;
+  /** Runs alongside the updater, from its start until the hook returns. */
+  whileUpdating?: (device: QemuDevice, ctx: UpdateContext) => Promise<FaultFacts | void>;
 }
 
 export interface StepTiming { step: string; seconds: number; detail: string }
@@ -76,6 +91,8 @@ export interface UpdateOutcome {
   failedStep?: string;
   failure?: string;
   rebooted: boolean;
+  /** Boots the bootloader started from the updater's start to the end (a rollback adds its own). */
+  reboots: number;
   committed: boolean;
   rollback: { health: boolean; altboot: boolean; healthFailed: boolean };
   breadcrumbs: string[];
@@ -85,6 +102,10 @@ export interface UpdateOutcome {
   logs: string[];
   seconds: { update: number; toCommit: number };
   updaterOutput: string;
+  /** What the fault's hooks measured, if any. */
+  faultFacts: FaultFacts;
+  /** The console from the updater's start to the end (cleaned text). */
+  console: string;
 }
 
 const STATE_FILES = ['rollback-health-breadcrumb', 'rollback-altboot-breadcrumb', 'rollback-health-triggered', 'rollback-altboot-triggered', 'rollback-health-failed'];
@@ -127,8 +148,15 @@ export async function updateDevice(opts: {
   // A fault aimed between the updater and the reboot runs the updater with --no-reboot, acts,
   // and reboots the device itself, the way the updater would have.
   const between = opts.hooks?.beforeReboot;
-  const r = await progress.step(`run the updater: ${before.version} -> ${opts.to}`, () =>
-    ssh.exec(`/usr/bin/node /tmp/hup.mjs --hostos-version ${opts.to}${between ? ' --no-reboot' : ''}`, { timeoutMs: 15 * 60_000 }));
+  const exited = new AbortController();
+  const updater = ssh.exec(`/usr/bin/node /tmp/hup.mjs --hostos-version ${opts.to}${between ? ' --no-reboot' : ''}`, { timeoutMs: 15 * 60_000 })
+    .finally(() => exited.abort(new HuplabError('updater-exited', 'the updater exited before the fault could act')));
+  // A hook that fails does not hide the update's outcome: its error becomes a fact the verdict fails on.
+  const during = opts.hooks?.whileUpdating?.(device, { lab: opts.lab, uuid: opts.uuid, since: mark, updaterExited: exited.signal })
+    .catch((err: unknown): FaultFacts => ({ hookError: err instanceof HuplabError ? err.oneLine() : String(err) }));
+  // Whatever the hook does, the updater's end is awaited too, so that a failing hook never leaves
+  // an update running unobserved.
+  const [r, facts] = await progress.step(`run the updater: ${before.version} -> ${opts.to}`, () => Promise.all([updater, during ?? Promise.resolve()]));
   if (between && r.code === 0) {
     await between(device);
     await ssh.exec('sync; (sleep 1; reboot) >/dev/null 2>&1 &');
@@ -173,8 +201,10 @@ export async function updateDevice(opts: {
   const recordsAfter = await (await device.ssh()).execOk('cat /mnt/data/demo-app/records.log');
   const history = await fetchProgress(opts.lab, opts.uuid);
   const download = parseDownload(r.stdout);
+  const consoleText = device.console.text(mark);
+  const reboots = consoleText.match(/\[huplab\] bootloader: booting/g)?.length ?? 0;
   return {
-    to: opts.to, exitCode: r.code, before, after, steps, rebooted, committed,
+    to: opts.to, exitCode: r.code, before, after, steps, rebooted, reboots, committed, faultFacts: facts ?? {}, console: consoleText,
     ...(failed ? { failedStep: failed[1]!, failure: failed[2]! } : {}),
     rollback: { health: files.includes('rollback-health-triggered'), altboot: files.includes('rollback-altboot-triggered'), healthFailed: files.includes('rollback-health-failed') },
     breadcrumbs: files.filter((f) => f.endsWith('breadcrumb')),
@@ -221,30 +251,31 @@ export interface HupRun {
   device: QemuDevice;
   lab: LabBackend;
   outcome: UpdateOutcome;
+  verdict: Verdict;
   uuid: string;
   bootTimingsMs: Record<string, number>;
 }
 
-/** `huplab hup`: a fresh device on `from`, updated to `to`, followed to the end. */
+/** `huplab hup`: a fresh device on `from`, updated to `to` (with a fault, if named), followed to the end and judged. */
 export async function runHup(opts: { lab: Lab; device: string; from: string; to: string; name?: string; progress?: Progress; fault?: string }): Promise<HupRun> {
   const progress = opts.progress ?? silentProgress;
   const fault = opts.fault ? findFault(opts.fault) : undefined;
-  const lab = await startLabBackend({ device: opts.device, releases: [opts.from, opts.to], progress });
+  const { start, target } = scenarioReleases(fault, opts.from, opts.to);
+  const lab = await startLabBackend({ device: opts.device, releases: [...new Set([start, target])], progress });
   try {
-    await buildImage({ device: opts.device, release: opts.from, progress });
+    await buildImage({ device: opts.device, release: start, progress });
     const started = await startDevice({
-      lab: opts.lab, device: opts.device, release: opts.from, name: opts.name ?? 'hup', progress, config: lab.deviceConfig,
+      lab: opts.lab, device: opts.device, release: start, name: opts.name ?? 'hup', progress, config: lab.deviceConfig,
     });
-    if (fault?.inject) await progress.step(`inject fault ${fault.name}: ${fault.description}`, async () => fault.inject!(lab));
-    const outcome = await updateDevice({
-      device: started.device, lab, to: opts.to, uuid: started.record.uuid, progress, logsDir: join(started.device.paths.dir, 'logs'),
-      ...(fault?.device ? { hooks: fault.device } : {}),
+    if (fault) progress.info?.(`fault ${fault.name}: ${fault.description}`);
+    const { outcome, verdict } = await runScenario({
+      device: started.device, lab, uuid: started.record.uuid, to: target, progress, logsDir: join(started.device.paths.dir, 'logs'),
+      ...(fault ? { fault } : {}),
     });
-    await writeFile(join(started.device.paths.dir, 'hup-report.json'), JSON.stringify(outcome, null, 2));
-    return { device: started.device, lab, outcome, uuid: started.record.uuid, bootTimingsMs: started.timings };
+    await writeFile(join(started.device.paths.dir, 'hup-report.json'), JSON.stringify({ fault: fault?.name, outcome, verdict }, null, 2));
+    return { device: started.device, lab, outcome, verdict, uuid: started.record.uuid, bootTimingsMs: started.timings };
   } catch (err) {
     await lab.backend.stop();
     throw err;
   }
 }
-

@@ -14,6 +14,7 @@ export function expectSuccess(o: UpdateOutcome, expectDownload?: { kind: 'delta'
     { what: 'root switched', ok: o.before.root !== o.after.root && o.after.root !== '', detail: `${o.before.root} -> ${o.after.root}` },
     { what: 'update committed', ok: o.committed && o.breadcrumbs.length === 0 && o.after.bootEnv.upgrade_available === '0', detail: `breadcrumbs: ${o.breadcrumbs.join(' ') || 'none'}, upgrade_available=${o.after.bootEnv.upgrade_available}` },
     { what: 'no rollback', ok: !o.rollback.health && !o.rollback.altboot, detail: JSON.stringify(o.rollback) },
+    { what: 'one reboot', ok: o.reboots === 1, detail: `${o.reboots} boot(s) seen on the console` },
     { what: '/data records intact', ok: o.records.intact, detail: `${o.records.before} before, ${o.records.after} after` },
     { what: '/data records continuous', ok: o.records.continuous, detail: `largest gap ${o.records.maxGapSeconds.toFixed(1)} s` },
   ];
@@ -33,7 +34,8 @@ export function describeOutcome(o: UpdateOutcome, verdict: Verdict): string[] {
     `  bootenv:     ${Object.entries(o.after.bootEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`,
     `  rollback:    health ${o.rollback.health ? 'TRIGGERED' : 'no'}, altboot ${o.rollback.altboot ? 'TRIGGERED' : 'no'}; breadcrumbs ${o.breadcrumbs.join(' ') || 'none'}`,
     `  application: ${o.records.before} records before, ${o.records.after} after, intact ${o.records.intact}, continuous ${o.records.continuous}, downtime ${o.records.maxGapSeconds.toFixed(1)} s`,
-    `  time:        updater ${o.seconds.update.toFixed(1)} s, trigger to committed ${o.seconds.toCommit.toFixed(1)} s`,
+    `  time:        updater ${o.seconds.update.toFixed(1)} s, trigger to committed ${o.seconds.toCommit.toFixed(1)} s; ${o.reboots} boot(s)`,
+    ...(Object.keys(o.faultFacts).length ? [`  fault facts: ${Object.entries(o.faultFacts).map(([k, v]) => `${k}=${typeof v === 'number' ? +v.toFixed(1) : v}`).join(' ')}`] : []),
     '  steps:',
     ...o.steps.map((s) => `    ${s.step.padEnd(18)} ${s.seconds.toFixed(1).padStart(6)} s  ${s.detail}`),
     ...(o.failure ? [`  failed at ${o.failedStep}: ${o.failure}`] : []),
@@ -55,6 +57,8 @@ export function expectRollback(o: UpdateOutcome, kind: 'health' | 'altboot'): Ve
   const checks = [
     { what: 'updater exited 0 (the failure comes after the reboot)', ok: o.exitCode === 0, detail: `exit ${o.exitCode}${o.failure ? `: ${o.failure}` : ''}` },
     { what: 'device rebooted', ok: o.rebooted, detail: String(o.rebooted) },
+    // health: into the new OS, then back; altboot: the new root fails at least once before GRUB gives up on it.
+    { what: kind === 'health' ? 'two boots (new OS, old OS)' : 'at least two boots (failed new root, old root)', ok: kind === 'health' ? o.reboots === 2 : o.reboots >= 2, detail: `${o.reboots} boot(s) seen on the console` },
     { what: 'back on the old OS', ok: o.after.version === o.before.version, detail: `version ${o.before.version} -> ${o.after.version}` },
     { what: 'back on the old root', ok: o.after.root === o.before.root, detail: `${o.before.root} -> ${o.after.root}` },
     { what: `rollback-${kind}-triggered exists`, ok: o.rollback[kind], detail: JSON.stringify(o.rollback) },
@@ -71,15 +75,18 @@ export function expectRollback(o: UpdateOutcome, kind: 'health' | 'altboot'): Ve
  * that matters is touched, reported as "OS update failed" with the reason in the log, the device
  * still on its OS and root, nothing pending in the bootloader, and the application's records kept.
  */
-export function expectRefused(o: UpdateOutcome, reason: RegExp): Verdict {
+export function expectRefused(o: UpdateOutcome, reason: RegExp, opts: { reportsToApi?: boolean } = {}): Verdict {
   const checks = [
     { what: 'updater failed', ok: o.exitCode === 1, detail: `exit ${o.exitCode}` },
     { what: 'refused by the coherence checks', ok: o.failedStep === 'checks' && reason.test(o.failure ?? ''), detail: `${o.failedStep ?? '-'}: ${o.failure ?? '-'}` },
-    { what: 'no reboot', ok: !o.rebooted, detail: String(o.rebooted) },
+    { what: 'no reboot', ok: !o.rebooted && o.reboots === 0, detail: `${o.reboots} boot(s) seen on the console` },
     { what: 'same OS and root', ok: o.after.version === o.before.version && o.after.root === o.before.root, detail: `${o.before.root} ${o.before.version} -> ${o.after.root} ${o.after.version}` },
     { what: 'bootloader untouched', ok: JSON.stringify(o.after.bootEnv) === JSON.stringify(o.before.bootEnv), detail: Object.entries(o.after.bootEnv).map(([k, v]) => `${k}=${v}`).join(' ') },
     { what: 'no breadcrumbs', ok: o.breadcrumbs.length === 0, detail: o.breadcrumbs.join(' ') || 'none' },
-    { what: '"OS update failed" at the API', ok: o.progress.at(-1)?.message === 'OS update failed', detail: o.progress.at(-1)?.message ?? 'nothing' },
+    opts.reportsToApi === false
+      ? { what: 'nothing reported to the API (it cannot be reached)', ok: o.progress.length === 0, detail: o.progress.map((p) => p.message).join(' | ') || 'nothing' }
+      : { what: '"OS update failed" at the API', ok: o.progress.at(-1)?.message === 'OS update failed', detail: o.progress.at(-1)?.message ?? 'nothing' },
+    { what: '"OS update failed" and the reason in the updater log', ok: /OS update failed: /.test(o.updaterOutput) && reason.test(o.updaterOutput), detail: /OS update failed: .*/.exec(o.updaterOutput)?.[0] ?? 'no such line' },
     { what: '/data records intact', ok: o.records.intact, detail: `${o.records.before} before, ${o.records.after} after` },
   ];
   return { ok: checks.every((c) => c.ok), checks };

@@ -5,9 +5,9 @@ import { run } from './run.ts';
 /** Application update locks as the supervisor lays them out on the host. */
 export const LOCK_ROOTS = ['/tmp/balena-supervisor/services', '/tmp/resin-supervisor/services'];
 
-export function findUpdateLocks(): string[] {
+export function findUpdateLocks(roots = LOCK_ROOTS): string[] {
   const locks: string[] = [];
-  for (const root of LOCK_ROOTS) {
+  for (const root of roots) {
     if (!existsSync(root)) continue;
     for (const app of readdirSync(root)) {
       for (const svc of readdirSync(join(root, app))) {

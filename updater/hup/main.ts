@@ -12,8 +12,9 @@ import { RegistryClient } from '../../lib/oci/client.ts';
 import { installBootFiles } from '../common/bootfiles.ts';
 import { readBootEnv, updateBootEnv } from '../common/bootenv.ts';
 import { readDeviceConfig, readOsInfo, type DeviceConfig, type OsInfo } from '../common/config.ts';
-import { downloadVerified } from '../common/download.ts';
+import { downloadVerified } from '../../lib/oci/download.ts';
 import { heldExclusiveLocks, lockOverride } from '../common/locks.ts';
+import { checkBootEnv, checkBootFilesystem } from '../common/boot-health.ts';
 import { UpdateLog } from '../common/log.ts';
 import { findRoots, type Roots } from '../common/partitions.ts';
 import { ProgressReporter } from '../common/progress.ts';
@@ -73,6 +74,10 @@ const steps: Record<HupStep, (ctx: Ctx) => Promise<string | void>> = {
     ctx.target = target;
     ctx.current = await api<Release>(ctx, `/v1/releases/${encodeURIComponent(os.version)}?deviceType=${encodeURIComponent(os.deviceType)}`).catch(() => undefined);
     ctx.roots = findRoots();
+    // The boot partition must be sound before anything is written to it (see boot-health.ts).
+    const fat = checkBootFilesystem((m) => ctx.log.line(m));
+    const env = await checkBootEnv(ctx.roots.active.slot, (m) => ctx.log.line(m));
+    const repaired = [fat.repaired ? 'boot filesystem repaired' : '', env.repaired ? 'bootloader env rewritten' : ''].filter(Boolean);
     const data = statfsSync('/mnt/data');
     const free = data.bavail * data.bsize;
     // The full layer (worst case) and room to spare; the field checks space before anything else.
@@ -80,7 +85,7 @@ const steps: Record<HupStep, (ctx: Ctx) => Promise<string | void>> = {
     if (free < need) throw new HuplabError('no-space', `/mnt/data has ${(free / 2 ** 20).toFixed(1)} MiB free; the update needs ${need / 2 ** 20} MiB`, { hint: 'free space on the data partition and retry' });
     const regs = [config.registryEndpoint, config.fallbackRegistryEndpoint].filter(Boolean) as string[];
     if (regs.length === 0) throw new HuplabError('config-invalid', 'config.json names no registry');
-    return `device ${os.deviceType}, ${os.version} -> ${target.version}, running root ${ctx.roots.active.slot} (${ctx.roots.active.device}), writing ${ctx.roots.inactive.slot} (${ctx.roots.inactive.device}), ${(free / 2 ** 20).toFixed(0)} MiB free on /mnt/data`;
+    return `device ${os.deviceType}, ${os.version} -> ${target.version}, running root ${ctx.roots.active.slot} (${ctx.roots.active.device}), writing ${ctx.roots.inactive.slot} (${ctx.roots.inactive.device}), ${(free / 2 ** 20).toFixed(0)} MiB free on /mnt/data${repaired.length ? `; ${repaired.join(', ')}` : ''}`;
   },
 
   async 'stop-supervisor'(ctx) {
@@ -99,7 +104,11 @@ const steps: Record<HupStep, (ctx: Ctx) => Promise<string | void>> = {
         if (r.ok) {
           const d = (await r.json()) as { digest: string; size: number; url: string };
           const path = `${WORK}/delta-${d.digest.slice(7, 19)}`;
-          const bytes = await downloadVerified(d.url, d.digest, path);
+          const got = await downloadVerified({
+            url: new URL(d.url), digest: d.digest, destPath: path, source: `delta service ${ctx.config.deltaEndpoint}`, what: `delta ${d.digest.slice(0, 19)}`,
+            timeoutMs: 30_000, retries: 5, retryDelayMs: 1_000, expectedSize: d.size,
+          });
+          const bytes = got.size;
           ctx.artifact = { kind: 'delta', path, source: ctx.config.deltaEndpoint, bytes };
           return `delta ${d.digest} (${bytes} bytes) from ${ctx.config.deltaEndpoint}`;
         }
@@ -217,13 +226,16 @@ async function fetchFull(ctx: Ctx): Promise<string> {
   const errors: string[] = [];
   for (const reg of registries) {
     try {
-      const client = new RegistryClient(reg, { timeoutMs: 120_000, retries: 3 });
+      // 30 s without a byte ends an attempt; the next one resumes where it stopped (Range), so a
+      // link that drops for a while costs a retry, not the download.
+      const client = new RegistryClient(reg, { timeoutMs: 30_000, retries: 5 });
       const { manifest } = await client.getManifest(repository, manifestDigest);
       const layer = (manifest as { layers: Array<{ digest: string; size: number }> }).layers[0]!;
       const path = `${WORK}/layer-${layer.digest.slice(7, 19)}.tar.gz`;
-      await client.fetchBlob(repository, layer.digest, path, { expectedSize: layer.size });
+      const got = await client.fetchBlob(repository, layer.digest, path, { expectedSize: layer.size });
+      if (got.resumes > 0) ctx.log.line(`download of ${layer.digest} resumed ${got.resumes} time(s) in ${got.attempts} attempts`);
       ctx.artifact = { kind: 'full', path, source: reg, bytes: client.bytesDownloaded };
-      return `full image ${layer.digest} (${layer.size} bytes) from ${reg}`;
+      return `full image ${layer.digest} (${layer.size} bytes) from ${reg}; ${got.attempts} attempt(s), ${got.resumes} resume(s)`;
     } catch (err) {
       const why = isHuplabError(err) ? err.oneLine() : (err as Error).message;
       errors.push(`${reg}: ${why}`);
@@ -279,7 +291,16 @@ async function main(): Promise<number> {
     return r.status ?? EXIT.failed;
   }
   const log = new UpdateLog('/mnt/data/balenahup', 'upgrade-2.x.sh');
-  const config = readDeviceConfig();
+  let config: DeviceConfig;
+  try {
+    config = readDeviceConfig();
+  } catch (err) {
+    // Without config.json there is no API to tell and nothing may be touched: refuse here.
+    const why = isHuplabError(err) ? err.oneLine() : String(err);
+    log.marker('checks', 'failed', why);
+    log.line(`OS update failed: ${why} (the API cannot be told: its address is in config.json)`);
+    return EXIT.failed;
+  }
   const ctx: Ctx = { args, config, os: readOsInfo('/'), log, progress: new ProgressReporter(config, (m) => log.line(m)), summary: {} };
   log.line(`huplab standard HUP: ${ctx.os.version} -> ${args.hostosVersion} on ${config.uuid} (${ctx.os.deviceType}); log ${log.path}`);
   let current: HupStep = 'checks';

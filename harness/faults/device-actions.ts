@@ -1,0 +1,57 @@
+import { HuplabError } from '../../lib/errors.ts';
+import type { LabBackend } from '../hup/run-hup.ts';
+import type { QemuDevice } from '../qemu/driver.ts';
+
+/** Small actions faults take on a device or the lab; each waits for its effect, with a named timeout. */
+
+export async function sh(device: QemuDevice, cmd: string): Promise<string> {
+  return (await device.ssh()).execOk(cmd);
+}
+
+export async function pollUntil<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 500, signal?: AbortSignal): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (signal?.aborted) throw new HuplabError('fault-missed', `gave up waiting for ${what}: ${(signal.reason as Error)?.message ?? 'aborted'}`);
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new HuplabError('fault-timeout', `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Asks the demo application to hold (or release) its update lock and waits until it does. */
+export async function setAppLock(device: QemuDevice, mode: 'exclusive' | 'shared' | 'none'): Promise<void> {
+  await sh(device, mode === 'none' ? 'rm -f /run/demo-app/lock-request' : `echo ${mode} > /run/demo-app/lock-request`);
+  await pollUntil(`the demo application to hold lock "${mode}"`, async () => {
+    const state = (await sh(device, 'cat /run/demo-app/lock-state 2>/dev/null || echo missing')).trim();
+    return state === mode ? state : undefined;
+  }, 20_000, 200);
+}
+
+/** The messages the API received for a device, in order. */
+export async function apiMessages(lab: LabBackend, uuid: string): Promise<string[]> {
+  const r = await fetch(`${lab.backend.urls.api}/v1/devices/${uuid}`);
+  const body = (await r.json()) as { history?: Array<{ message: string }> };
+  return body.history?.map((h) => h.message) ?? [];
+}
+
+export function waitForApiMessage(lab: LabBackend, uuid: string, message: string, timeoutMs: number, signal?: AbortSignal): Promise<true> {
+  return pollUntil(`"${message}" at the API`, async () => ((await apiMessages(lab, uuid)).includes(message) ? true : undefined), timeoutMs, 500, signal);
+}
+
+/** Seconds from now until the OS starts shutting down for a reboot, as the console shows it. */
+export async function secondsUntilShutdown(device: QemuDevice, since: number, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  await device.console.expect('[huplab] shutting down', { since, timeoutMs, what: 'the device to start its reboot' });
+  return (Date.now() - started) / 1000;
+}
+
+export function shuttingDownSince(device: QemuDevice, since: number): boolean {
+  return device.console.text(since).includes('[huplab] shutting down');
+}
+
+/** The partition device of the root the device is not running from. */
+export const INACTIVE_ROOT_SH = [
+  'dev=$(findfs LABEL=resin-rootB); cur=$(awk \'$2=="/" {print $1}\' /proc/mounts | tail -n1)',
+  '[ "$dev" = "$cur" ] && dev=$(findfs LABEL=resin-rootA)',
+].join('; ');

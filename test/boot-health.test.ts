@@ -1,0 +1,63 @@
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeGrubenv, encodeGrubenv } from '../lib/grubenv.ts';
+import { checkBootEnv, fsckFindings } from '../updater/common/boot-health.ts';
+import { LOST_CLUSTERS_SCRIPT } from '../harness/faults/fat-damage.ts';
+
+t.test('a garbled bootloader env is rewritten for the running root, a sound one is left alone', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'huplab-env-'));
+  const path = join(dir, 'grubenv');
+  const sound = encodeGrubenv({ resin_root_part: 'B', upgrade_available: '0', bootcount: '0', extra: 'kept' });
+  writeFileSync(path, sound);
+  const logs: string[] = [];
+  const a = await checkBootEnv('B', (m) => logs.push(m), path);
+  t.equal(a.repaired, false);
+  t.same(readFileSync(path), sound, 'untouched');
+  t.same(logs, []);
+
+  for (const garbage of [Buffer.alloc(1024, 0x5a), Buffer.alloc(0), sound.subarray(0, 600)]) {
+    writeFileSync(path, garbage);
+    const r = await checkBootEnv('A', (m) => logs.push(m), path);
+    t.equal(r.repaired, true, `${garbage.length} bytes of garbage`);
+    t.same(decodeGrubenv(readFileSync(path)), { resin_root_part: 'A', upgrade_available: '0', bootcount: '0' });
+  }
+  t.match(logs.at(-1), /was unreadable .*rewritten for the running root: resin_root_part=A upgrade_available=0 bootcount=0/);
+});
+
+// The boot-corrupt-fat fault's injector, run on a real FAT16 filesystem: fsck.fat must see the
+// damage it makes and be able to repair it, or the fault would prove nothing.
+t.test('the lost-cluster injector damages a FAT16 filesystem the way fsck.fat detects and repairs', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'huplab-fat-'));
+  const img = join(dir, 'boot.img');
+  spawnSync('truncate', ['-s', '64M', img]);
+  t.equal(spawnSync('mkfs.vfat', ['-F', '16', '-n', 'RESIN-BOOT', img]).status, 0, 'mkfs.vfat');
+  t.equal(spawnSync('fsck.fat', ['-n', img]).status, 0, 'clean before');
+  const inject = spawnSync(process.execPath, ['-e', LOST_CLUSTERS_SCRIPT, img, '16'], { encoding: 'utf8' });
+  t.equal(inject.status, 0, inject.stderr);
+  t.match(inject.stdout, /lost chain of 16 clusters .*FAT16, 2 copies/);
+  const found = spawnSync('fsck.fat', ['-n', img], { encoding: 'utf8' });
+  t.not(found.status, 0, 'fsck.fat -n finds the damage');
+  t.notMatch(found.stdout, /FATs differ/, 'both copies were damaged alike');
+  t.equal(spawnSync('fsck.fat', ['-a', '-w', img]).status, 1, 'fsck.fat -a repairs (exit 1: errors corrected)');
+  t.equal(spawnSync('fsck.fat', ['-n', img]).status, 0, 'clean after the repair');
+});
+
+t.test('the dirty bit of a mounted FAT is not a finding; a lost chain is', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'huplab-fat-'));
+  const img = join(dir, 'boot.img');
+  spawnSync('truncate', ['-s', '64M', img]);
+  spawnSync('mkfs.vfat', ['-F', '16', img]);
+  // FAT16 keeps the dirty flag in bit 0 of byte 37 of the boot sector; the kernel sets it on mount.
+  const fd = openSync(img, 'r+');
+  const b = Buffer.alloc(1);
+  readSync(fd, b, 0, 1, 37);
+  writeSync(fd, Buffer.from([b[0]! | 1]), 0, 1, 37);
+  closeSync(fd);
+  t.not(spawnSync('fsck.fat', ['-n', img]).status, 0, 'fsck.fat alone counts the dirty bit');
+  t.equal(fsckFindings('fsck.fat', img), '', 'not a finding');
+  spawnSync(process.execPath, ['-e', LOST_CLUSTERS_SCRIPT, img, '4']);
+  t.match(fsckFindings('fsck.fat', img), /unused clusters/i);
+});

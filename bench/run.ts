@@ -2,6 +2,7 @@ import { benchBoot } from './boot.ts';
 import { benchBuild } from './build.ts';
 import { benchDelta } from './delta.ts';
 import { benchHup } from './hup.ts';
+import { benchRollback } from './rollback.ts';
 
 /** `npm run bench [-- boot|build|hup|delta]`: prints each figure as markdown, ready for the README. */
 const which = process.argv[2] ?? 'all';
@@ -10,4 +11,5 @@ if (which === 'all' || which === 'build') out.push(await benchBuild());
 if (which === 'all' || which === 'boot') out.push(await benchBoot());
 if (which === 'all' || which === 'delta') out.push(await benchDelta());
 if (which === 'all' || which === 'hup') out.push(await benchHup());
+if (which === 'all' || which === 'rollback') out.push(await benchRollback());
 console.log(out.join('\n\n'));

@@ -4,7 +4,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, readSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeGrubenv, encodeGrubenv } from '../lib/grubenv.ts';
-import { checkBootEnv, fsckFindings } from '../updater/common/boot-health.ts';
+import { checkBootEnv, findings, fsckFindings } from '../updater/common/boot-health.ts';
 import { LOST_CLUSTERS_SCRIPT } from '../harness/faults/fat-damage.ts';
 
 t.test('a garbled bootloader env is rewritten for the running root, a sound one is left alone', async (t) => {
@@ -60,4 +60,21 @@ t.test('the dirty bit of a mounted FAT is not a finding; a lost chain is', async
   t.equal(fsckFindings('fsck.fat', img), '', 'not a finding');
   spawnSync(process.execPath, ['-e', LOST_CLUSTERS_SCRIPT, img, '4']);
   t.match(fsckFindings('fsck.fat', img), /unused clusters/i);
+});
+
+t.test("fsck.fat's noise on the device is not a finding", async (t) => {
+  // As the device's fsck.fat printed it: no iconv modules, the dirty bit of the mounted FAT.
+  const device = [
+    'fsck.fat 4.2 (2021-01-31)',
+    'Cannot initialize conversion from codepage 850 to ANSI_X3.4-1968: Invalid argument',
+    'Cannot initialize conversion from ANSI_X3.4-1968 to codepage 850: Invalid argument',
+    'Using internal CP850 conversion table',
+    'Dirty bit is set. Fs was not properly unmounted and some data may be corrupt.',
+    ' Automatically removing dirty bit.',
+    '',
+    'Leaving filesystem unchanged.',
+    '/dev/vda1: 9 files, 2044/32695 clusters',
+  ].join('\n');
+  t.equal(findings(device), '');
+  t.equal(findings(device.replace('Leaving', 'Reclaimed 16 unused clusters (32768 bytes) in 1 chain.\nLeaving')), 'Reclaimed 16 unused clusters (32768 bytes) in 1 chain.');
 });

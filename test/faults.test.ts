@@ -14,7 +14,7 @@ function committed(over: Partial<UpdateOutcome> = {}): UpdateOutcome {
     to: '2.102.0', exitCode: 0, before: facts('A', '2.101.0'), after: facts('B', '2.102.0'), steps: [], rebooted: true, reboots: 1, committed: true,
     rollback: { health: false, altboot: false, healthFailed: false }, breadcrumbs: [], download: { kind: 'delta', bytes: 9000, source: 'http://10.0.2.2:3' },
     progress: [{ percent: 100, message: 'Update successful, rebooting' }], records: { before: 10, after: 40, intact: true, continuous: true, maxGapSeconds: 25, versions: ['2.101.0', '2.102.0'] },
-    logs: [], seconds: { update: 20, toCommit: 55 }, updaterOutput: '', faultFacts: {}, console: '', ...over,
+    logs: [], seconds: { update: 20, toCommit: 55 }, updaterOutput: '', faultFacts: {}, console: '', timeline: [], ...over,
   };
 }
 const failing = (o: UpdateOutcome, name?: string) => verdictFor(name ? findFault(name) : undefined, o, lab).checks.filter((c) => !c.ok).map((c) => c.what);

@@ -100,3 +100,18 @@ t.test('an interrupted run and interrupted attempts are the lab\'s', async (t) =
   t.same(s.errors.map((e) => e.classification), ['infrastructure']);
   t.equal(s.release, process.env.HUPLAB_NEXT_RELEASE ?? null, 'release from the environment, else unknown');
 });
+
+t.test('a report that cannot be written does not throw into Playwright', async (t) => {
+  const run = fakeRun('generic-amd64', [{ title: 'x', attempts: [{ status: 'passed' }] }]);
+  const reporter = new HuplabReporter({ outputDir: '/dev/null/not-a-folder', announce: false });
+  reporter.onBegin(run.config, run.root);
+  const written: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string) => { written.push(String(chunk)); return true; }) as typeof process.stderr.write;
+  try {
+    t.doesNotThrow(() => reporter.onEnd(run.result));
+  } finally {
+    process.stderr.write = write;
+  }
+  t.match(written.join(''), /^huplab report: could not be written to \/dev\/null\/not-a-folder: /);
+});

@@ -14,6 +14,7 @@ import type { QemuDevice } from '../qemu/driver.ts';
 import { deltaBetween, updaterBundle } from './artifacts.ts';
 import { analyseRecords, type RecordsAnalysis } from './records.ts';
 import { findFault } from '../faults/index.ts';
+import { ConsoleTimeline, type TimelineEntry } from '../console/timeline.ts';
 import { runScenario, scenarioReleases } from '../faults/scenario.ts';
 import type { Verdict } from './verdict.ts';
 
@@ -106,6 +107,8 @@ export interface UpdateOutcome {
   faultFacts: FaultFacts;
   /** The console from the updater's start to the end (cleaned text). */
   console: string;
+  /** Console marker lines (bootloader, OS, updater steps) with seconds since the updater started. */
+  timeline: TimelineEntry[];
 }
 
 const STATE_FILES = ['rollback-health-breadcrumb', 'rollback-altboot-breadcrumb', 'rollback-health-triggered', 'rollback-altboot-triggered', 'rollback-health-failed'];
@@ -144,73 +147,79 @@ export async function updateDevice(opts: {
   await ssh.putFile(opts.lab.updater.path, '/tmp/hup.mjs');
   if (opts.hooks?.beforeUpdate) await opts.hooks.beforeUpdate(device);
   const mark = device.console.mark();
+  const timeline = new ConsoleTimeline(device.paths.serialLog, mark).start();
   const started = Date.now();
-  // A fault aimed between the updater and the reboot runs the updater with --no-reboot, acts,
-  // and reboots the device itself, the way the updater would have.
-  const between = opts.hooks?.beforeReboot;
-  const exited = new AbortController();
-  const updater = ssh.exec(`/usr/bin/node /tmp/hup.mjs --hostos-version ${opts.to}${between ? ' --no-reboot' : ''}`, { timeoutMs: 15 * 60_000 })
-    .finally(() => exited.abort(new HuplabError('updater-exited', 'the updater exited before the fault could act')));
-  // A hook that fails does not hide the update's outcome: its error becomes a fact the verdict fails on.
-  const during = opts.hooks?.whileUpdating?.(device, { lab: opts.lab, uuid: opts.uuid, since: mark, updaterExited: exited.signal })
-    .catch((err: unknown): FaultFacts => ({ hookError: err instanceof HuplabError ? err.oneLine() : String(err) }));
-  // Whatever the hook does, the updater's end is awaited too, so that a failing hook never leaves
-  // an update running unobserved.
-  const [r, facts] = await progress.step(`run the updater: ${before.version} -> ${opts.to}`, () => Promise.all([updater, during ?? Promise.resolve()]));
-  if (between && r.code === 0) {
-    await between(device);
-    await ssh.exec('sync; (sleep 1; reboot) >/dev/null 2>&1 &');
-    r.stdout += '\n[hup] step reboot done (0.0s) rebooted by the harness after the fault\n';
-  }
-  const updateSeconds = (Date.now() - started) / 1000;
-  const steps = parseSteps(r.stdout);
-  const failed = /\[hup\] step (\S+) failed (.*)$/m.exec(r.stdout);
-  let rebooted = false;
-  let committed = false;
-  if (r.code === 0 && /\[hup\] step reboot done/.test(r.stdout)) {
-    await progress.step('follow the reboot into the new OS', () => device.waitForOs({ since: mark, timeoutMs: 240_000 }));
-    rebooted = true;
-    const deadline = Date.now() + (opts.commitTimeoutMs ?? (timings.initialDelaySec + timings.attempts * timings.intervalSec + 120) * 1000);
-    await progress.step('wait for rollback-health to commit or roll back', async () => {
-      let seen = device.console.mark();
-      for (;;) {
-        // A rollback reboots the device again: follow that boot before looking at the state.
-        if (/\[huplab\] (shutting down|bootloader: booting)/.test(device.console.text(seen))) {
-          await device.waitForOs({ since: seen, timeoutMs: 240_000 });
-          seen = device.console.mark();
-        }
-        const files = await stateFiles(device).catch(() => undefined);
-        if (files && !files.includes('rollback-health-breadcrumb') && !files.includes('rollback-altboot-breadcrumb')) {
-          committed = !files.some((f) => f.endsWith('triggered') || f.endsWith('failed'));
-          // A rollback may still be on its way down: let its reboot happen and be followed.
-          if (!committed && /\[huplab\] shutting down/.test(device.console.text(seen)) === false) {
-            await new Promise((res) => setTimeout(res, 5_000));
-            if (/\[huplab\] (shutting down|bootloader: booting)/.test(device.console.text(seen))) continue;
+  try {
+    // A fault aimed between the updater and the reboot runs the updater with --no-reboot, acts,
+    // and reboots the device itself, the way the updater would have.
+    const between = opts.hooks?.beforeReboot;
+    const exited = new AbortController();
+    const updater = ssh.exec(`/usr/bin/node /tmp/hup.mjs --hostos-version ${opts.to}${between ? ' --no-reboot' : ''}`, { timeoutMs: 15 * 60_000 })
+      .finally(() => exited.abort(new HuplabError('updater-exited', 'the updater exited before the fault could act')));
+    // A hook that fails does not hide the update's outcome: its error becomes a fact the verdict fails on.
+    const during = opts.hooks?.whileUpdating?.(device, { lab: opts.lab, uuid: opts.uuid, since: mark, updaterExited: exited.signal })
+      .catch((err: unknown): FaultFacts => ({ hookError: err instanceof HuplabError ? err.oneLine() : String(err) }));
+    // Whatever the hook does, the updater's end is awaited too, so that a failing hook never leaves
+    // an update running unobserved.
+    const [r, facts] = await progress.step(`run the updater: ${before.version} -> ${opts.to}`, () => Promise.all([updater, during ?? Promise.resolve()]));
+    if (between && r.code === 0) {
+      await between(device);
+      await ssh.exec('sync; (sleep 1; reboot) >/dev/null 2>&1 &');
+      r.stdout += '\n[hup] step reboot done (0.0s) rebooted by the harness after the fault\n';
+    }
+    const updateSeconds = (Date.now() - started) / 1000;
+    const steps = parseSteps(r.stdout);
+    const failed = /\[hup\] step (\S+) failed (.*)$/m.exec(r.stdout);
+    let rebooted = false;
+    let committed = false;
+    if (r.code === 0 && /\[hup\] step reboot done/.test(r.stdout)) {
+      await progress.step('follow the reboot into the new OS', () => device.waitForOs({ since: mark, timeoutMs: 240_000 }));
+      rebooted = true;
+      const deadline = Date.now() + (opts.commitTimeoutMs ?? (timings.initialDelaySec + timings.attempts * timings.intervalSec + 120) * 1000);
+      await progress.step('wait for rollback-health to commit or roll back', async () => {
+        let seen = device.console.mark();
+        for (;;) {
+          // A rollback reboots the device again: follow that boot before looking at the state.
+          if (/\[huplab\] (shutting down|bootloader: booting)/.test(device.console.text(seen))) {
+            await device.waitForOs({ since: seen, timeoutMs: 240_000 });
+            seen = device.console.mark();
           }
-          return;
+          const files = await stateFiles(device).catch(() => undefined);
+          if (files && !files.includes('rollback-health-breadcrumb') && !files.includes('rollback-altboot-breadcrumb')) {
+            committed = !files.some((f) => f.endsWith('triggered') || f.endsWith('failed'));
+            // A rollback may still be on its way down: let its reboot happen and be followed.
+            if (!committed && /\[huplab\] shutting down/.test(device.console.text(seen)) === false) {
+              await new Promise((res) => setTimeout(res, 5_000));
+              if (/\[huplab\] (shutting down|bootloader: booting)/.test(device.console.text(seen))) continue;
+            }
+            return;
+          }
+          if (Date.now() > deadline) throw new HuplabError('commit-timeout', `the update to ${opts.to} neither committed nor rolled back in time`, { hint: `see ${device.paths.serialLog}` });
+          await new Promise((res) => setTimeout(res, 3_000));
         }
-        if (Date.now() > deadline) throw new HuplabError('commit-timeout', `the update to ${opts.to} neither committed nor rolled back in time`, { hint: `see ${device.paths.serialLog}` });
-        await new Promise((res) => setTimeout(res, 3_000));
-      }
-    });
+      });
+    }
+    const toCommit = (Date.now() - started) / 1000;
+    const consoleTimeline = timeline.stop();
+    const after = await inspectDevice(device);
+    const files = await stateFiles(device);
+    const logs = await collectLogs(device, opts.logsDir);
+    const recordsAfter = await (await device.ssh()).execOk('cat /mnt/data/demo-app/records.log');
+    const history = await fetchProgress(opts.lab, opts.uuid);
+    const download = parseDownload(r.stdout);
+    const consoleText = device.console.text(mark);
+    const reboots = consoleText.match(/\[huplab\] bootloader: booting/g)?.length ?? 0;
+    return {
+      to: opts.to, exitCode: r.code, before, after, steps, rebooted, reboots, committed, faultFacts: facts ?? {}, console: consoleText, timeline: consoleTimeline,
+      ...(failed ? { failedStep: failed[1]!, failure: failed[2]! } : {}),
+      rollback: { health: files.includes('rollback-health-triggered'), altboot: files.includes('rollback-altboot-triggered'), healthFailed: files.includes('rollback-health-failed') },
+      breadcrumbs: files.filter((f) => f.endsWith('breadcrumb')),
+      download, progress: history, records: analyseRecords(recordsBefore, recordsAfter), logs,
+      seconds: { update: updateSeconds, toCommit }, updaterOutput: r.stdout + r.stderr,
+    };
+  } finally {
+    timeline.stop();
   }
-  const toCommit = (Date.now() - started) / 1000;
-  const after = await inspectDevice(device);
-  const files = await stateFiles(device);
-  const logs = await collectLogs(device, opts.logsDir);
-  const recordsAfter = await (await device.ssh()).execOk('cat /mnt/data/demo-app/records.log');
-  const history = await fetchProgress(opts.lab, opts.uuid);
-  const download = parseDownload(r.stdout);
-  const consoleText = device.console.text(mark);
-  const reboots = consoleText.match(/\[huplab\] bootloader: booting/g)?.length ?? 0;
-  return {
-    to: opts.to, exitCode: r.code, before, after, steps, rebooted, reboots, committed, faultFacts: facts ?? {}, console: consoleText,
-    ...(failed ? { failedStep: failed[1]!, failure: failed[2]! } : {}),
-    rollback: { health: files.includes('rollback-health-triggered'), altboot: files.includes('rollback-altboot-triggered'), healthFailed: files.includes('rollback-health-failed') },
-    breadcrumbs: files.filter((f) => f.endsWith('breadcrumb')),
-    download, progress: history, records: analyseRecords(recordsBefore, recordsAfter), logs,
-    seconds: { update: updateSeconds, toCommit }, updaterOutput: r.stdout + r.stderr,
-  };
 }
 
 function parseSteps(out: string): StepTiming[] {

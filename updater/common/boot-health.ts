@@ -21,12 +21,18 @@ function fsckPath(): string | undefined {
 }
 
 /**
- * What fsck.fat's report says is wrong, folded to one line. The dirty bit is not a finding: the
- * kernel sets it on every mounted FAT, so a check of the mounted boot partition always sees it.
+ * What fsck.fat's report says is wrong, folded to one line. Not findings: the dirty bit (the
+ * kernel sets it on every mounted FAT, so a check of the mounted boot partition always sees it)
+ * and the codepage notices of a system without iconv modules (the device has none).
  */
-function findings(out: string): string {
+const NOT_FINDINGS = [
+  /^fsck\.fat \d/, /^Leaving filesystem/, /\b\d+ files, \d+\/\d+ clusters$/, /^Dirty bit is set/, /^Automatically removing dirty bit/,
+  /^Cannot initialize conversion from/, /^Using internal CP\d+ conversion table/,
+];
+
+export function findings(out: string): string {
   return out.split('\n').map((l) => l.trim())
-    .filter((l) => l && !/^fsck\.fat \d|^Leaving filesystem|\b\d+ files, \d+\/\d+ clusters$|^Dirty bit is set|^Automatically removing dirty bit/.test(l))
+    .filter((l) => l && !NOT_FINDINGS.some((re) => re.test(l)))
     .slice(0, 4).join('; ');
 }
 

@@ -34,5 +34,16 @@ export default defineConfig<DeviceOptions>({
   retries: Number(process.env.HUPLAB_RETRIES ?? 0),
   outputDir: join(reportDir, 'test-results'),
   reporter,
-  projects: profiles.map((name) => ({ name, use: { deviceProfile: name } })),
+  projects: [
+    ...profiles.map((name) => ({ name, use: { deviceProfile: name } })),
+    // The huplab report in a real browser (`npm run report:browser`): Debian's chromium, since
+    // Playwright's own browser download is not available here (scripts/bootstrap.sh installs it).
+    {
+      name: 'report',
+      testDir: './test/browser',
+      testMatch: '*.spec.ts',
+      timeout: 60_000,
+      use: { browserName: 'chromium', launchOptions: { executablePath: process.env.HUPLAB_CHROMIUM ?? '/usr/bin/chromium' } },
+    },
+  ],
 });

@@ -1,11 +1,13 @@
 #!/bin/sh
 # Set-up for a fresh Debian 12 machine, run by `npm start`, `npm test` and `npm run qualify`:
 # installs the Debian packages and npm packages huplab needs, once; later runs only check.
+# (chromium: the browser test of the HTML report, `npm run report:browser`; Playwright's own
+# browser download is not used.)
 set -eu
 say() { printf '[huplab setup] %s\n' "$*" >&2; }
 
 DEBIAN_PACKAGES="qemu-system-x86 qemu-utils ovmf grub-efi-amd64-bin grub-common mtools dosfstools fdisk \
-e2fsprogs cpio kmod binutils fakeroot zstd xdelta3 openssh-client"
+e2fsprogs cpio kmod binutils fakeroot zstd xdelta3 openssh-client chromium"
 
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$node_major" -lt 20 ]; then

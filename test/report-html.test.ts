@@ -68,6 +68,7 @@ t.test('updates: verdict checks and a timeline proportional to the steps', async
   t.match(s, /data-step="write-root" data-seconds="12.4"><span class="tl-name">write-root<\/span><span class="tl-track"><span class="tl-bar" style="left:12\.10%;width:78\.98%"/);
   t.match(s, /<span class="tl-detail">write-root &lt;done&gt; &amp; fine<\/span>/, 'details escaped');
   t.match(s, /updater steps: 15\.7 s in all/);
+  t.match(s, /<summary>console markers \(3\), seconds since the update began<\/summary><table><tbody><tr><td class="tl-sec">0\.4 s<\/td><td><code>\[hup\] step checks start<\/code><\/td><\/tr><tr><td class="tl-sec">21\.2 s<\/td><td><code>\[huplab\] shutting down &lt;reboot&gt;<\/code>/);
   t.match(s, /<summary>updater output \(\d+ B\)<\/summary><p class="muted">attachments\/[^<]*hup-outcome\.json<\/p><pre>\[hup\] step checks start\n\[hup\] step checks done \(0\.7s\) &lt;ok&gt;\n<\/pre>/, 'the updater\'s own output');
   const failed = section('data-full is refused');
   t.match(failed, /<td class="check-fail">FAIL<\/td><td>device rebooted into the new OS<\/td>/);

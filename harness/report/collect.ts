@@ -26,6 +26,9 @@ export interface RunInfo {
   runErrors: TestError[];
 }
 
+/** Where attachment bodies are written, inside the report folder. */
+export const ATTACHMENTS_DIR = 'attachments';
+
 export function errorRecord(e: TestError, baseDir: string): ErrorRecord {
   return { message: stripAnsi(e.message ?? e.value ?? 'unknown error').trimEnd(), location: e.location ? where(e.location, baseDir) : null };
 }
@@ -43,7 +46,7 @@ export function faultOf(test: TestCase, attempts: AttemptRecord[]): string | nul
 }
 
 export function attemptRecord(test: TestCase, result: TestResult, info: Pick<RunInfo, 'reportDir' | 'baseDir'>): AttemptRecord {
-  const dir = join(info.reportDir, 'attachments', safeFileName(test.id), `attempt-${result.retry}`);
+  const dir = join(info.reportDir, ATTACHMENTS_DIR, safeFileName(test.id), `attempt-${result.retry}`);
   const attachments = materializeAttachments(result.attachments, info.reportDir, dir);
   const updates = attachments.filter(isHupOutcome).map((a) => {
     const read = readAttachment(info.reportDir, a);

@@ -42,6 +42,7 @@ function renderUpdate(att: AttachmentRecord, ctx: RenderContext): string {
     + renderChecks(doc)
     + renderFacts(doc)
     + renderTimeline(o.steps, o.failedStep)
+    + renderConsoleMarkers(o.timeline)
     // What the updater printed over SSH (its [hup] step lines), carried in the outcome itself.
     + (typeof o.updaterOutput === 'string' && o.updaterOutput !== '' ? logBlock('updater output', o.updaterOutput, Buffer.byteLength(o.updaterOutput), att.path, ctx) : '')
     + '</div>';
@@ -61,12 +62,20 @@ function renderFacts(doc: HupOutcomeDoc): string {
     ['root', `${o.before?.root ?? '?'} → ${o.after?.root ?? '?'}`],
     ['boot env after', env(o.after?.bootEnv)],
     ['download', o.download ? `${o.download.kind}, ${o.download.bytes} bytes from ${o.download.source}` : 'none'],
-    ['rebooted / committed', `${o.rebooted ?? '?'} / ${o.committed ?? '?'}`],
+    ['rebooted / committed', `${o.rebooted ?? '?'} / ${o.committed ?? '?'}${typeof o.reboots === 'number' ? ` (${o.reboots} boot${o.reboots === 1 ? '' : 's'} seen)` : ''}`],
   ];
   if (o.rollback) rows.push(['rollback', `health ${o.rollback.health}, altboot ${o.rollback.altboot}`]);
   if (o.seconds) rows.push(['time', `updater ${o.seconds.update?.toFixed(1)} s, trigger to committed ${o.seconds.toCommit?.toFixed(1)} s`]);
   if (o.failure) rows.push(['failure', `${o.failedStep ?? ''}: ${o.failure}`]);
   return `<table class="facts"><tbody>${rows.map(([k, v]) => `<tr><th>${h(k)}</th><td>${h(v)}</td></tr>`).join('')}</tbody></table>`;
+}
+
+/** The console's marker lines (bootloader, OS ready, updater steps) with their time since the update began. */
+function renderConsoleMarkers(entries: unknown): string {
+  if (!Array.isArray(entries) || entries.length === 0) return '';
+  const rows = entries.filter((e): e is { at: number; line: string } => typeof e?.at === 'number' && typeof e?.line === 'string')
+    .map((e) => `<tr><td class="tl-sec">${e.at.toFixed(1)} s</td><td><code>${h(stripAnsi(e.line))}</code></td></tr>`);
+  return `<details class="console-markers"><summary>console markers (${rows.length}), seconds since the update began</summary><table><tbody>${rows.join('')}</tbody></table></details>`;
 }
 
 function renderLogs(logs: AttachmentRecord[], ctx: RenderContext): string {

@@ -8,9 +8,10 @@
  * (HUPLAB_NEXT_RELEASE), from (HUPLAB_BASE_RELEASE), device (HUPLAB_DEVICE; by default the one
  * project that ran), maxLogBytes (per inlined log, default 1 MB).
  */
+import { rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { FullConfig, FullResult, Reporter, Suite, TestError } from '@playwright/test/reporter';
-import { collectSummary } from './collect.ts';
+import { ATTACHMENTS_DIR, collectSummary } from './collect.ts';
 import { DEFAULT_MAX_LOG_BYTES, REPORT_FILE, renderReport } from './html.ts';
 import type { Summary } from './model.ts';
 import { writeAtomically, writeSummary } from './summary-json.ts';
@@ -51,6 +52,11 @@ export default class HuplabReporter implements Reporter {
   onBegin(config: FullConfig, suite: Suite): void {
     this.config = config;
     this.root = suite;
+    // Attachment bodies of an earlier run into the same folder (reports/ of `npm test`) would
+    // otherwise pile up; the folder is this reporter's alone.
+    try {
+      rmSync(join(this.reportDir, ATTACHMENTS_DIR), { recursive: true, force: true });
+    } catch { /* an unusable folder is reported once, at the end */ }
   }
 
   onError(error: TestError): void {
@@ -59,22 +65,32 @@ export default class HuplabReporter implements Reporter {
 
   onEnd(result: FullResult): void {
     if (!this.config || !this.root) return;
+    // A report that cannot be written must not take the run's own result down with it: say so
+    // and leave (`huplab qualify` then reports the missing summary).
+    try {
+      this.write(result);
+    } catch (err) {
+      process.stderr.write(`huplab report: could not be written to ${this.reportDir}: ${(err as Error).stack ?? err}\n`);
+    }
+  }
+
+  private write(result: FullResult): void {
     const reportDir = this.reportDir;
-    const summary = collectSummary(this.root, {
+    const summary = collectSummary(this.root!, {
       reportDir,
       baseDir: this.baseDir,
       release: this.options.release ?? process.env.HUPLAB_NEXT_RELEASE ?? null,
       from: this.options.from ?? process.env.HUPLAB_BASE_RELEASE ?? null,
       device: this.options.device ?? process.env.HUPLAB_DEVICE ?? null,
-      workers: this.config.workers,
-      shard: this.config.shard,
+      workers: this.config!.workers,
+      shard: this.config!.shard,
       result,
       runErrors: this.runErrors,
     });
     writeSummary(reportDir, summary);
+    this.summary = summary;
     const html = renderReport(summary, { reportDir, maxLogBytes: this.options.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES });
     writeAtomically(join(reportDir, REPORT_FILE), html);
-    this.summary = summary;
     if (this.options.announce !== false) process.stdout.write(`huplab report: ${join(reportDir, REPORT_FILE)}\n`);
   }
 }

@@ -18,6 +18,7 @@ pre.error { border-color: var(--fail); background: #fff5f5; }
 .totals b { font-size: 1.3rem; display: block; }
 table { border-collapse: collapse; width: 100%; margin: .3rem 0; }
 th, td { text-align: left; border-bottom: 1px solid var(--line); padding: .25rem .5rem; vertical-align: top; }
+table.checks td:first-child { width: 3rem; } table.facts th { width: 12rem; } table.checks td:nth-child(2) { width: 40%; }
 details { margin: .3rem 0; }
 summary { cursor: pointer; }
 details.test { border: 1px solid var(--line); border-left: 6px solid var(--skip); border-radius: 6px; padding: .4rem .8rem; margin: .6rem 0; }

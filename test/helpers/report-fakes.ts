@@ -93,6 +93,7 @@ export function hupOutcome(opts: { ok?: boolean; fault?: string; failedStep?: st
       rebooted: true, committed: ok, rollback: { health: !ok, altboot: false, healthFailed: false }, breadcrumbs: [],
       download: { source: 'http://10.0.2.2:8001', kind: 'delta', bytes: 9375 }, progress: [], logs: [],
       records: { before: 10, after: 40, intact: true, continuous: true, maxGapSeconds: 24.9 }, seconds: { update: 20.6, toCommit: 55 }, updaterOutput: '[hup] step checks start\n\x1b[32m[hup] step checks done (0.7s)\x1b[0m <ok>\n',
+      timeline: [{ at: 0.4, line: '[hup] step checks start' }, { at: 21.2, line: '[huplab] shutting down <reboot>' }, { at: 40.5, line: '[huplab] os ready: 2.102.0' }],
       someFutureField: { anything: true },
     },
     verdict: {

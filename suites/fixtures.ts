@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openLab, type Lab } from '../harness/lab.ts';
+import { SUITE_RELEASES } from '../harness/hup/suite-releases.ts';
 import { startDevice, type StartOptions, type StartedDevice } from '../harness/device/session.ts';
 
 export interface DeviceOptions {
@@ -22,8 +23,8 @@ interface TestFixtures {
   flash: (opts: Omit<StartOptions, 'lab' | 'device'>) => Promise<StartedDevice>;
 }
 
-export const BASE_RELEASE = process.env.HUPLAB_BASE_RELEASE ?? '2.101.0';
-export const NEXT_RELEASE = process.env.HUPLAB_NEXT_RELEASE ?? '2.102.0';
+export const BASE_RELEASE = SUITE_RELEASES.base;
+export const NEXT_RELEASE = SUITE_RELEASES.next;
 
 export const test = base.extend<TestFixtures & { _attachConsoles: void }, WorkerFixtures & DeviceOptions>({
   deviceProfile: ['generic-amd64', { option: true, scope: 'worker' }],

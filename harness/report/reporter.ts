@@ -8,6 +8,7 @@
  * (HUPLAB_NEXT_RELEASE), from (HUPLAB_BASE_RELEASE), device (HUPLAB_DEVICE; by default the one
  * project that ran), maxLogBytes (per inlined log, default 1 MB).
  */
+import { SUITE_RELEASES } from '../hup/suite-releases.ts';
 import { rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { FullConfig, FullResult, Reporter, Suite, TestError } from '@playwright/test/reporter';
@@ -79,8 +80,8 @@ export default class HuplabReporter implements Reporter {
     const summary = collectSummary(this.root!, {
       reportDir,
       baseDir: this.baseDir,
-      release: this.options.release ?? process.env.HUPLAB_NEXT_RELEASE ?? null,
-      from: this.options.from ?? process.env.HUPLAB_BASE_RELEASE ?? null,
+      release: this.options.release ?? SUITE_RELEASES.next,
+      from: this.options.from ?? SUITE_RELEASES.base,
       device: this.options.device ?? process.env.HUPLAB_DEVICE ?? null,
       workers: this.config!.workers,
       shard: this.config!.shard,

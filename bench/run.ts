@@ -3,6 +3,7 @@ import { benchBuild } from './build.ts';
 import { benchDelta } from './delta.ts';
 import { benchHup } from './hup.ts';
 import { benchRollback } from './rollback.ts';
+import { benchQualify } from './qualify.ts';
 
 /** `npm run bench [-- boot|build|hup|delta]`: prints each figure as markdown, ready for the README. */
 const which = process.argv[2] ?? 'all';
@@ -12,4 +13,5 @@ if (which === 'all' || which === 'boot') out.push(await benchBoot());
 if (which === 'all' || which === 'delta') out.push(await benchDelta());
 if (which === 'all' || which === 'hup') out.push(await benchHup());
 if (which === 'all' || which === 'rollback') out.push(await benchRollback());
+if (which === 'all' || which === 'qualify') out.push(await benchQualify());
 console.log(out.join('\n\n'));

@@ -6,7 +6,7 @@ import { isHuplabError } from '../lib/errors.ts';
 
 const lab = { deviceConfig: { registryEndpoint: 'http://10.0.2.2:1', fallbackRegistryEndpoint: 'http://10.0.2.2:2' } } as unknown as LabBackend;
 const env = (root: string, pending = '0') => ({ resin_root_part: root, upgrade_available: pending, bootcount: '0' });
-const facts = (root: string, version: string) => ({ version, root: `resin-root${root}`, cmdlineRoot: `resin-root${root}`, bootEnv: env(root), appRecords: 10, lastRecord: '', supervisorVersion: '1' });
+const facts = (root: string, version: string) => ({ version, root: `resin-root${root}`, cmdlineRoot: `resin-root${root}`, bootEnv: env(root), appRecords: 10, lastRecord: '', supervisorVersion: '1', bootFilesMismatch: [] as string[] });
 
 /** A committed standard HUP 2.101.0 (A) -> 2.102.0 (B) by delta, as updateDevice reports it. */
 function committed(over: Partial<UpdateOutcome> = {}): UpdateOutcome {
@@ -43,6 +43,7 @@ t.test('a success verdict fails on each thing that can go wrong', async (t) => {
   t.same(failing(committed({ after: facts('A', '2.101.0') })), ['device rebooted into the new OS', 'root switched']);
   t.same(failing(committed({ committed: false, breadcrumbs: ['rollback-health-breadcrumb'] })), ['update committed']);
   t.same(failing(committed({ records: { before: 10, after: 9, intact: false, continuous: true, maxGapSeconds: 1, versions: [] } })), ['/data records intact']);
+  t.same(failing(committed({ after: { ...facts('B', '2.102.0'), bootFilesMismatch: ['EFI/BOOT/grub.cfg'] } })), ['boot files are those of the new OS']);
   t.same(failing(committed(), 'delta-missing'), ['OS downloaded as full from http://10.0.2.2:1'], 'the fault wants the full image from the primary');
 });
 
@@ -70,4 +71,13 @@ t.test('refusals: untouched device, reason in the log, and the API told when it 
   const noConfig = { ...refused, progress: [], failure: 'cannot read /mnt/boot/config.json: Unexpected end of JSON input', updaterOutput: 'OS update failed: cannot read /mnt/boot/config.json: Unexpected end of JSON input\n' };
   t.same(failing(noConfig, 'boot-corrupt-config'), [], 'config.json broken: nothing can reach the API');
   t.same(failing(noConfig, 'same-version'), ['refused by the coherence checks', '"OS update failed" at the API', '"OS update failed" and the reason in the updater log']);
+});
+
+t.test("the updater's output: steps and what was downloaded from where", async (t) => {
+  const { parseDownload, parseSteps } = await import('../harness/hup/updater-output.ts');
+  const full = '2026-11-23T16:30:00.000Z [hup] step fetch done (15.7s) full image sha256:4b88 (56776804 bytes) from http://10.0.2.2:45379; 2 attempt(s), 1 resume(s)\n';
+  t.same(parseDownload(full), { kind: 'full', bytes: 56776804, source: 'http://10.0.2.2:45379' });
+  t.same(parseDownload('[hup] step fetch done (0.8s) delta sha256:892d (9538 bytes) from http://10.0.2.2:38081\n'), { kind: 'delta', bytes: 9538, source: 'http://10.0.2.2:38081' });
+  t.equal(parseDownload('[hup] step fetch failed no registry delivered the new OS'), undefined);
+  t.same(parseSteps(`[hup] step checks done (1.5s) device ok\n${full}`), [{ step: 'checks', seconds: 1.5, detail: 'device ok' }, { step: 'fetch', seconds: 15.7, detail: 'full image sha256:4b88 (56776804 bytes) from http://10.0.2.2:45379; 2 attempt(s), 1 resume(s)' }]);
 });

@@ -1,5 +1,6 @@
 import type { DeviceDriver } from '../board/driver.ts';
 import { decodeGrubenv } from '../../lib/grubenv.ts';
+import { BOOT_FILES_DIR, COPY_IF_ABSENT, KEPT_BACK } from '../../lib/boot-files.ts';
 
 /** What a running device reports about itself: the facts suites and reports assert on. */
 export interface DeviceFacts {
@@ -12,6 +13,8 @@ export interface DeviceFacts {
   appRecords: number;
   lastRecord: string;
   supervisorVersion: string;
+  /** Boot partition files that differ from the ones the running OS ships (kept-back ones aside). */
+  bootFilesMismatch: string[];
 }
 
 export async function inspectDevice(device: DeviceDriver): Promise<DeviceFacts> {
@@ -31,5 +34,8 @@ export async function inspectDevice(device: DeviceDriver): Promise<DeviceFacts> 
   const records = await ssh.exec('wc -l < /mnt/data/demo-app/records.log; tail -n 1 /mnt/data/demo-app/records.log');
   const [count, last] = records.stdout.trim().split('\n');
   const supervisorVersion = /SUPERVISOR_VERSION=(\S+)/.exec(await run('cat /etc/balena-supervisor/supervisor.conf'))?.[1] ?? '';
-  return { version, root, cmdlineRoot, bootEnv, appRecords: Number(count ?? 0), lastRecord: last ?? '', supervisorVersion };
+  const skip = [...KEPT_BACK, ...COPY_IF_ABSENT].map((p) => `.${p}`).join('|');
+  const mismatch = await ssh.exec(`cd ${BOOT_FILES_DIR} && find . -type f | while read -r f; do case "$f" in ${skip}) continue ;; esac; cmp -s "$f" "/mnt/boot/$f" || echo "\${f#./}"; done`);
+  const bootFilesMismatch = mismatch.code === 0 ? mismatch.stdout.trim().split('\n').filter(Boolean) : [`(cannot compare: ${mismatch.stderr.trim()})`];
+  return { version, root, cmdlineRoot, bootEnv, appRecords: Number(count ?? 0), lastRecord: last ?? '', supervisorVersion, bootFilesMismatch };
 }

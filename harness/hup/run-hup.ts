@@ -12,6 +12,7 @@ import { inspectDevice, type DeviceFacts } from '../device/inspect.ts';
 import type { Lab } from '../lab.ts';
 import type { QemuDevice } from '../qemu/driver.ts';
 import { deltaBetween, updaterBundle } from './artifacts.ts';
+import { parseDownload, parseSteps } from './updater-output.ts';
 import { analyseRecords, type RecordsAnalysis } from './records.ts';
 import { findFault } from '../faults/index.ts';
 import { ConsoleTimeline, type TimelineEntry } from '../console/timeline.ts';
@@ -220,17 +221,6 @@ export async function updateDevice(opts: {
   } finally {
     timeline.stop();
   }
-}
-
-function parseSteps(out: string): StepTiming[] {
-  const steps: StepTiming[] = [];
-  for (const m of out.matchAll(/\[hup\] step (\S+) done \(([\d.]+)s\) ?(.*)$/gm)) steps.push({ step: m[1]!, seconds: Number(m[2]), detail: m[3] ?? '' });
-  return steps;
-}
-
-function parseDownload(out: string): UpdateOutcome['download'] {
-  const d = /\[hup\] step fetch done \([\d.]+s\) (delta|full image) \S+ \((\d+) bytes\) from (\S+)/.exec(out);
-  return d ? { kind: d[1] === 'delta' ? 'delta' : 'full', bytes: Number(d[2]), source: d[3]! } : undefined;
 }
 
 async function collectLogs(device: QemuDevice, dir: string): Promise<string[]> {

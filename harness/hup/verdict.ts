@@ -15,6 +15,7 @@ export function expectSuccess(o: UpdateOutcome, expectDownload?: { kind: 'delta'
     { what: 'update committed', ok: o.committed && o.breadcrumbs.length === 0 && o.after.bootEnv.upgrade_available === '0', detail: `breadcrumbs: ${o.breadcrumbs.join(' ') || 'none'}, upgrade_available=${o.after.bootEnv.upgrade_available}` },
     { what: 'no rollback', ok: !o.rollback.health && !o.rollback.altboot, detail: JSON.stringify(o.rollback) },
     { what: 'one reboot', ok: o.reboots === 1, detail: `${o.reboots} boot(s) seen on the console` },
+    bootFilesCheck(o, 'the new OS'),
     { what: '/data records intact', ok: o.records.intact, detail: `${o.records.before} before, ${o.records.after} after` },
     { what: '/data records continuous', ok: o.records.continuous, detail: `largest gap ${o.records.maxGapSeconds.toFixed(1)} s` },
   ];
@@ -65,6 +66,7 @@ export function expectRollback(o: UpdateOutcome, kind: 'health' | 'altboot'): Ve
     { what: `no rollback-${other}`, ok: !o.rollback[other] && !o.rollback.healthFailed, detail: JSON.stringify(o.rollback) },
     { what: 'bootloader settled on the old root', ok: o.after.bootEnv.upgrade_available === '0' && o.after.bootEnv.resin_root_part === o.before.bootEnv.resin_root_part, detail: Object.entries(o.after.bootEnv).map(([k, v]) => `${k}=${v}`).join(' ') },
     { what: 'no breadcrumbs left', ok: o.breadcrumbs.length === 0, detail: o.breadcrumbs.join(' ') || 'none' },
+    bootFilesCheck(o, 'the old OS (restored)'),
     { what: '/data records intact', ok: o.records.intact, detail: `${o.records.before} before, ${o.records.after} after` },
   ];
   return { ok: checks.every((c) => c.ok), checks };
@@ -83,6 +85,7 @@ export function expectRefused(o: UpdateOutcome, reason: RegExp, opts: { reportsT
     { what: 'same OS and root', ok: o.after.version === o.before.version && o.after.root === o.before.root, detail: `${o.before.root} ${o.before.version} -> ${o.after.root} ${o.after.version}` },
     { what: 'bootloader untouched', ok: JSON.stringify(o.after.bootEnv) === JSON.stringify(o.before.bootEnv), detail: Object.entries(o.after.bootEnv).map(([k, v]) => `${k}=${v}`).join(' ') },
     { what: 'no breadcrumbs', ok: o.breadcrumbs.length === 0, detail: o.breadcrumbs.join(' ') || 'none' },
+    bootFilesCheck(o, 'the running OS (untouched)'),
     opts.reportsToApi === false
       ? { what: 'nothing reported to the API (it cannot be reached)', ok: o.progress.length === 0, detail: o.progress.map((p) => p.message).join(' | ') || 'nothing' }
       : { what: '"OS update failed" at the API', ok: o.progress.at(-1)?.message === 'OS update failed', detail: o.progress.at(-1)?.message ?? 'nothing' },
@@ -90,4 +93,10 @@ export function expectRefused(o: UpdateOutcome, reason: RegExp, opts: { reportsT
     { what: '/data records intact', ok: o.records.intact, detail: `${o.records.before} before, ${o.records.after} after` },
   ];
   return { ok: checks.every((c) => c.ok), checks };
+}
+
+/** The boot partition must carry the boot files of the OS that runs, whatever happened. */
+function bootFilesCheck(o: UpdateOutcome, whose: string): { what: string; ok: boolean; detail: string } {
+  const m = o.after.bootFilesMismatch;
+  return { what: `boot files are those of ${whose}`, ok: m.length === 0, detail: m.length ? `differ: ${m.join(' ')}` : 'all match' };
 }

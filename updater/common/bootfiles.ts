@@ -1,18 +1,10 @@
-import { existsSync, readdirSync, readFileSync, statSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, statfsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { HuplabError } from '../../lib/errors.ts';
 import { atomicCopyFile, repairInterrupted } from '../../lib/fat/atomic-write.ts';
+import { BOOT_FILES_DIR, COPY_IF_ABSENT, KEPT_BACK } from '../../lib/boot-files.ts';
 
-/** Where an OS keeps the boot partition files it ships (inside its root filesystem). */
-export const BOOT_FILES_DIR = '/usr/share/huplab/boot-files';
-
-/**
- * Files on the boot partition that an update never replaces: device configuration and state.
- * The first group is balenaOS's list; the env files are copied only when absent.
- */
-export const KEPT_BACK = ['/config.json', '/config.txt', '/splash/balena-logo.png', '/configfs.json', '/hw_intfc.conf', '/bootenv',
-  '/EFI/BOOT/grubenv', '/resinOS_uEnv.txt', '/bootcount.env'];
-export const COPY_IF_ABSENT = ['/extra_uEnv.txt', '/grub/grub_extraenv', '/EFI/BOOT/grub_extraenv'];
+export { BOOT_FILES_DIR, COPY_IF_ABSENT, KEPT_BACK };
 
 /** Free space that must remain on the boot partition after the copy, as in the field. */
 const MIN_FREE_AFTER = 512 * 1024;
@@ -63,7 +55,6 @@ export async function installBootFiles(fromRoot: string, bootMount = '/mnt/boot'
     const dest = join(bootMount, p);
     const same = existsSync(dest) && readFileSync(dest).equals(readFileSync(join(src, p)));
     if (same) continue;
-    const { mkdirSync } = await import('node:fs');
     mkdirSync(dirname(dest), { recursive: true });
     await atomicCopyFile(join(src, p), dest);
     log(`boot file ${relative(bootMount, dest)} updated`);

@@ -35,7 +35,9 @@ t.test('the lost-cluster injector damages a FAT16 filesystem the way fsck.fat de
   spawnSync('truncate', ['-s', '64M', img]);
   t.equal(spawnSync('mkfs.vfat', ['-F', '16', '-n', 'RESIN-BOOT', img]).status, 0, 'mkfs.vfat');
   t.equal(spawnSync('fsck.fat', ['-n', img]).status, 0, 'clean before');
-  const inject = spawnSync(process.execPath, ['-e', LOST_CLUSTERS_SCRIPT, img, '16'], { encoding: 'utf8' });
+  // Run from a file, as the device runs it.
+  writeFileSync(join(dir, 'fat-damage.cjs'), LOST_CLUSTERS_SCRIPT);
+  const inject = spawnSync(process.execPath, [join(dir, 'fat-damage.cjs'), img, '16'], { encoding: 'utf8' });
   t.equal(inject.status, 0, inject.stderr);
   t.match(inject.stdout, /lost chain of 16 clusters .*FAT16, 2 copies/);
   const found = spawnSync('fsck.fat', ['-n', img], { encoding: 'utf8' });

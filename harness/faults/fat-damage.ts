@@ -7,7 +7,8 @@
  */
 export const LOST_CLUSTERS_SCRIPT = String.raw`
 const fs = require('fs');
-const [dev, count] = [process.argv[1], Number(process.argv[2] || 16)];
+// Run as a file or with -e, the last two arguments are the device and the cluster count.
+const [dev, count] = [process.argv.at(-2), Number(process.argv.at(-1))];
 const fd = fs.openSync(dev, 'r+');
 const bs = Buffer.alloc(512);
 fs.readSync(fd, bs, 0, 512, 0);

@@ -56,13 +56,16 @@ const REBOOT_WAITING = 'Reboot waiting on application lock';
 const REBOOT_AFTER_RELEASE_MAX_S = 10;
 
 /** Reboots the device from its own shell and waits for an OS to come up: "it still boots". */
-async function rebootsIntoAnOs(device: QemuDevice): Promise<Check[]> {
+/**
+ * Reboots the device from its own shell and waits for an OS to come up on the console: "it still
+ * boots". The console, not SSH: a device whose config.json is broken boots without its SSH keys.
+ */
+async function rebootsIntoAnOs(device: QemuDevice, root: string): Promise<Check[]> {
   const mark = device.console.mark();
   await sh(device, 'sync; (sleep 1; reboot) >/dev/null 2>&1 &');
   try {
-    await device.waitForOs({ since: mark, timeoutMs: 240_000 });
-    const booted = /\[huplab\] bootloader: booting (resin-root\S+)/.exec(device.console.text(mark))?.[1] ?? '?';
-    return [check('the device still boots an OS after the fault', true, `booted ${booted}`)];
+    const m = await device.console.expect(/\[huplab\] os ready: version (\S+) root (\S+)/, { since: mark, timeoutMs: 240_000, what: 'an OS to come up after the reboot' });
+    return [check('the device still boots an OS after the fault', m.groups[1] === root, `booted ${m.groups[1]} version ${m.groups[0]}`)];
   } catch (err) {
     return [check('the device still boots an OS after the fault', false, (err as Error).message.split('\n')[0]!)];
   }
@@ -231,7 +234,7 @@ export const FAULTS: Fault[] = [
     reason: /cannot read \/mnt\/boot\/config\.json/,
     // The API's address is in the file that is broken: the refusal can only be in the log.
     reportsToApi: false,
-    followUp: (f) => rebootsIntoAnOs(f.device),
+    followUp: (f) => rebootsIntoAnOs(f.device, f.outcome.before.root),
   },
   {
     name: 'boot-corrupt-fat',

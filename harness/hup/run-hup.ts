@@ -13,6 +13,7 @@ import type { Lab } from '../lab.ts';
 import type { QemuDevice } from '../qemu/driver.ts';
 import { deltaBetween, updaterBundle } from './artifacts.ts';
 import { parseDownload, parseSteps } from './updater-output.ts';
+import { runDetached } from './detached-run.ts';
 import { analyseRecords, type RecordsAnalysis } from './records.ts';
 import { findFault } from '../faults/index.ts';
 import { ConsoleTimeline, type TimelineEntry } from '../console/timeline.ts';
@@ -155,7 +156,7 @@ export async function updateDevice(opts: {
     // and reboots the device itself, the way the updater would have.
     const between = opts.hooks?.beforeReboot;
     const exited = new AbortController();
-    const updater = ssh.exec(`/usr/bin/node /tmp/hup.mjs --hostos-version ${opts.to}${between ? ' --no-reboot' : ''}`, { timeoutMs: 15 * 60_000 })
+    const updater = runDetached(device, `/usr/bin/node /tmp/hup.mjs --hostos-version ${opts.to}${between ? ' --no-reboot' : ''}`, { timeoutMs: 15 * 60_000 })
       .finally(() => exited.abort(new HuplabError('updater-exited', 'the updater exited before the fault could act')));
     // A hook that fails does not hide the update's outcome: its error becomes a fact the verdict fails on.
     const during = opts.hooks?.whileUpdating?.(device, { lab: opts.lab, uuid: opts.uuid, since: mark, updaterExited: exited.signal })

@@ -1,0 +1,44 @@
+import { randomBytes } from 'node:crypto';
+import { HuplabError } from '../../lib/errors.ts';
+import type { ExecResult } from '../ssh/client.ts';
+import type { QemuDevice } from '../qemu/driver.ts';
+
+/**
+ * Runs a command on the device detached from the SSH session that starts it, as the field runs
+ * its updater: a dropped link (or a harness that goes away) must not hang up on an update half
+ * done. Output and exit status go to the state partition (not /mnt/data, which a fault may have
+ * filled; not /run, which the update's reboot empties), and are polled over SSH, reconnecting as
+ * often as it takes.
+ */
+const DIR = '/mnt/state/huplab-runs';
+
+export async function runDetached(device: QemuDevice, cmd: string, opts: { timeoutMs: number; pollMs?: number }): Promise<ExecResult> {
+  const id = `${Date.now()}-${randomBytes(3).toString('hex')}`;
+  const base = `${DIR}/${id}`;
+  const ssh = await device.ssh();
+  // The exit status is written to a temporary name and renamed, so a poll never reads half of it.
+  const script = `${cmd} > ${base}.out 2> ${base}.err; echo $? > ${base}.exit.tmp; sync; mv ${base}.exit.tmp ${base}.exit; sync`;
+  await ssh.execOk(`mkdir -p ${DIR} && setsid sh -c '${script.replace(/'/g, `'\\''`)}' < /dev/null > /dev/null 2>&1 &`);
+  const deadline = Date.now() + opts.timeoutMs;
+  let lastError = '';
+  for (;;) {
+    await new Promise((r) => setTimeout(r, opts.pollMs ?? 1_000));
+    try {
+      const r = await (await device.ssh()).exec(`cat ${base}.exit 2>/dev/null`, { timeoutMs: 10_000, connectTimeoutMs: 10_000 });
+      const code = r.stdout.trim();
+      if (r.code === 0 && code !== '') {
+        const read = async (f: string) => (await (await device.ssh()).exec(`cat ${base}.${f} 2>/dev/null`, { timeoutMs: 30_000 })).stdout;
+        const result: ExecResult = { code: Number(code), stdout: await read('out'), stderr: await read('err') };
+        await (await device.ssh()).exec(`rm -f ${base}.*`).catch(() => undefined);
+        return result;
+      }
+    } catch (err) {
+      // The link is down or the device is rebooting: drop the connection and ask again later.
+      lastError = (err as Error).message;
+      (await device.ssh()).close();
+    }
+    if (Date.now() > deadline) {
+      throw new HuplabError('detached-timeout', `${cmd} did not finish in ${Math.round(opts.timeoutMs / 1000)} s${lastError ? ` (last SSH error: ${lastError})` : ''}`, { hint: `see ${device.paths.serialLog}` });
+    }
+  }
+}

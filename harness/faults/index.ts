@@ -3,6 +3,7 @@ import type { DeviceHooks, LabBackend, UpdateOutcome } from '../hup/run-hup.ts';
 import type { QemuDevice } from '../qemu/driver.ts';
 import { INACTIVE_ROOT_SH, secondsUntilShutdown, setAppLock, sh, shuttingDownSince, waitForApiMessage } from './device-actions.ts';
 import { LOST_CLUSTERS_SCRIPT } from './fat-damage.ts';
+import { findings as fsckReportFindings } from '../../updater/common/boot-health.ts';
 
 /**
  * Faults as data: each has a name, the suite family it belongs to, what it does to the lab and
@@ -250,8 +251,10 @@ export const FAULTS: Fault[] = [
       check('the updater found and repaired the damage', /boot partition \S+ has filesystem errors: .*repairing it unmounted/.test(o.updaterOutput) && /boot partition repaired/.test(o.updaterOutput), 'updater output'),
     ],
     followUp: async (f) => {
+      // Judged as the updater judges it: the dirty bit of the mounted FAT is not damage.
       const r = await (await f.device.ssh()).exec('/sbin/fsck.fat -n "$(findfs LABEL=resin-boot)"');
-      return [check('the boot filesystem is clean afterwards', r.code === 0, r.stdout.trim().split('\n').slice(-1)[0] ?? '')];
+      const left = fsckReportFindings(r.stdout + r.stderr);
+      return [check('the boot filesystem is clean afterwards', left === '' && r.code !== null && r.code <= 1, left || r.stdout.trim().split('\n').slice(-1)[0] || '')];
     },
   },
   {

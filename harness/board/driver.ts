@@ -22,14 +22,20 @@ export interface WaitForOsOptions {
   since?: number;
 }
 
+export interface PowerCutOptions { keep?: 'none' | 'random'; seed?: number }
+export interface PowerCutResult { lostBlocks: number; keptBlocks: number }
+
 export interface DeviceDriver {
   readonly name: string;
   readonly state: BoardStateMachine;
   readonly console: ConsoleLike;
   powerOn(): Promise<void>;
   powerOff(opts?: PowerOffOptions): Promise<void>;
-  /** Power lost with no warning: whatever the OS had not written is gone. */
-  powerCut(): Promise<void>;
+  /**
+   * Power lost with no warning: whatever the OS had not written is gone. An emulated disk with a
+   * volatile cache also loses what was not flushed, and says how much (undefined otherwise).
+   */
+  powerCut(opts?: PowerCutOptions): Promise<PowerCutResult | undefined>;
   /** Hardware reset (the reset line), no shutdown. */
   reset(): Promise<void>;
   /** Follows the console through firmware -> kernel -> os-ready, then waits for SSH. */

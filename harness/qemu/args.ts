@@ -10,6 +10,8 @@ export interface QemuLaunch {
   name: string;
   profile: QemuProfile;
   diskPath: string;
+  /** Serve the disk through this NBD socket (a volatile-cache disk) instead of opening the file. */
+  diskSocket?: string;
   sshPort: number;
   accel: Accel;
   paths: DevicePaths;
@@ -46,7 +48,7 @@ export function buildQemuArgs(l: QemuLaunch): string[] {
   }
   if (q.dtb) args.push('-dtb', q.dtb);
 
-  args.push(...diskArgs(q.disk.interface, l.diskPath));
+  args.push(...diskArgs(q.disk.interface, l.diskPath, l.diskSocket));
 
   args.push('-netdev', `user,id=${NETDEV_ID},hostfwd=tcp:127.0.0.1:${l.sshPort}-:${GUEST_SSH_PORT}`);
   args.push('-device', netDevice(q.net.device));
@@ -66,8 +68,10 @@ export function buildQemuArgs(l: QemuLaunch): string[] {
   return args;
 }
 
-function diskArgs(iface: 'virtio' | 'sd' | 'nvme', diskPath: string): string[] {
-  const file = `file=${qemuOptValue(diskPath)},format=raw,cache=writeback`;
+function diskArgs(iface: 'virtio' | 'sd' | 'nvme', diskPath: string, diskSocket?: string): string[] {
+  // writeback: the guest sees a disk with a volatile cache and sends flushes, as to an SD card or eMMC.
+  const source = diskSocket ? `nbd+unix:///?socket=${diskSocket}` : diskPath;
+  const file = `file=${qemuOptValue(source)},format=raw,cache=writeback`;
   switch (iface) {
     case 'sd':
       return ['-drive', `${file},if=sd`];

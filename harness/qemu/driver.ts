@@ -8,13 +8,14 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
 import { MARKERS } from '../../lib/markers.ts';
-import type { DeviceDriver, PowerOffOptions, WaitForOsOptions } from '../board/driver.ts';
+import type { DeviceDriver, PowerCutOptions, PowerOffOptions, WaitForOsOptions } from '../board/driver.ts';
 import { BoardStateMachine, type BoardState, type TransitionListener } from '../board/state.ts';
 import { SerialConsole } from '../console/log-console.ts';
 import { labDir as defaultLabDir } from '../../lib/paths.ts';
 import { DeviceSsh } from '../ssh/client.ts';
 import { ensureLabKey, readPrivateKey } from '../ssh/keys.ts';
 import { buildQemuArgs } from './args.ts';
+import { VolatileDisk, type CutResult } from '../power/volatile-disk.ts';
 import { readDeviceRecord, writeDeviceRecord, type DeviceRecord } from './device-record.ts';
 import { probeAccelerator, qemuMissing, type Accel } from './kvm-probe.ts';
 import { devicePaths, MAX_SOCKET_PATH, type DevicePaths } from './paths.ts';
@@ -39,6 +40,12 @@ export interface QemuDeviceOptions {
   /** Use this private key instead of the lab key. */
   sshKeyPath?: string;
   onTransition?: TransitionListener;
+  /**
+   * Serve the disk through a volatile write cache (harness/power/volatile-disk.ts), so that a
+   * power cut loses the writes the guest never flushed, as on a real device. The disk then lives
+   * with this process: close() cuts the power of a VM still running.
+   */
+  volatileCache?: { cacheBytes?: number };
 }
 
 const DEFAULT_OS_TIMEOUT_MS = 180_000; // TCG: OVMF alone takes about 8 s, a full boot 15-60 s
@@ -54,6 +61,7 @@ export class QemuDevice implements DeviceDriver {
   private sshClient: DeviceSsh | undefined;
   /** Console offset where the current boot began: markers before it belong to older boots. */
   private bootOffset = 0;
+  private vdisk: VolatileDisk | undefined;
 
   /** `initial`: where an attached device already is (not a transition, so not logged). */
   constructor(opts: QemuDeviceOptions, initial: BoardState = 'off') {
@@ -123,11 +131,17 @@ export class QemuDevice implements DeviceDriver {
     this.prepareFolder(diskPath);
     const accel = this.opts.accel ?? (await this.pickAccel());
     const sshKeyPath = this.sshKeyPath();
+    if (this.opts.volatileCache && !this.vdisk) {
+      const vdisk = new VolatileDisk({ imagePath: diskPath, socketPath: path.join(this.paths.dir, 'nbd.sock'), ...this.opts.volatileCache });
+      await vdisk.listen();
+      this.vdisk = vdisk;
+    }
+    const diskSocket = this.vdisk ? path.join(this.paths.dir, 'nbd.sock') : undefined;
 
     const attempts = this.opts.sshPort === undefined ? START_ATTEMPTS_WITH_FREE_PORT : 1;
     for (let attempt = 1; ; attempt++) {
       const sshPort = this.opts.sshPort ?? (await freePort());
-      const args = buildQemuArgs({ name: this.name, profile: this.opts.profile, diskPath, sshPort, accel, paths: this.paths });
+      const args = buildQemuArgs({ name: this.name, profile: this.opts.profile, diskPath, ...(diskSocket ? { diskSocket } : {}), sshPort, accel, paths: this.paths });
       fs.rmSync(this.paths.pidFile, { force: true });
       const bootOffset = this.console.mark();
       // With -daemonize the parent returns once the VM is set up; its stderr has any setup error.
@@ -192,16 +206,23 @@ export class QemuDevice implements DeviceDriver {
     this.markOff(clean ? `the OS did not power off within ${Math.round(timeoutMs / 1000)}s: QEMU stopped` : 'QEMU stopped');
   }
 
-  async powerCut(): Promise<void> {
+  /**
+   * SIGKILL of QEMU: the guest's RAM is gone; with a volatile-cache disk, so are the writes it
+   * never flushed (all of them, or a seeded random part with `keep: 'random'`).
+   */
+  async powerCut(opts: PowerCutOptions = {}): Promise<CutResult | undefined> {
     this.state.assertUsable('cut power');
     this.kill();
-    if (this.record && !(await waitPidExit(this.record.pid, 10_000))) {
+    const dead = !this.record || (await waitPidExit(this.record.pid, 10_000));
+    const lost = dead ? this.vdisk?.cut(opts) : undefined;
+    if (!dead && this.record) {
       throw new HuplabError('qemu-unkillable', `QEMU of ${this.name} (pid ${this.record.pid}) survived SIGKILL`, {
         hint: 'the process is stuck in the kernel (D state?); check `ps -o stat,wchan -p <pid>`',
         infrastructure: true,
       });
     }
-    this.markOff('power cut');
+    this.markOff(lost ? `power cut: ${lost.lostBlocks} unflushed 4 KiB blocks lost, ${lost.keptBlocks} kept` : 'power cut');
+    return lost;
   }
 
   async reset(): Promise<void> {
@@ -331,10 +352,17 @@ export class QemuDevice implements DeviceDriver {
     await this.waitForOs();
   }
 
-  /** Release sockets held by this handle; the VM keeps running. */
+  /** Release sockets held by this handle; the VM keeps running (unless its disk is served from here). */
   close(): void {
     this.dropSsh();
     this.console.close();
+    if (this.vdisk) {
+      // The disk cannot outlive this process: a VM still running loses its power with it.
+      if (this.isRunning()) { this.kill(); this.vdisk.cut(); }
+      const vdisk = this.vdisk;
+      this.vdisk = undefined;
+      void vdisk.close({ flush: false }).catch(() => {});
+    }
   }
 
   // --- internals --------------------------------------------------------------------------

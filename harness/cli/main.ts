@@ -5,6 +5,7 @@ import { registerDevice } from './device-command.ts';
 import { registerHup } from './hup-command.ts';
 import { registerImages } from './images-command.ts';
 import { registerQualify } from './qualify-command.ts';
+import { registerPowercut } from './powercut-command.ts';
 
 const program = new Command()
   .name('huplab')
@@ -14,5 +15,6 @@ registerImages(program);
 registerDevice(program);
 registerHup(program);
 registerQualify(program);
+registerPowercut(program);
 registerDemo(program);
 await program.parseAsync(process.argv);

@@ -26,6 +26,8 @@ export interface StartOptions {
   noBoot?: boolean;
   /** Extra config.json fields (API, registry and delta endpoints, ...). */
   config?: Partial<ConfigJson>;
+  /** Serve the disk through a volatile write cache, so that power cuts lose unflushed writes. */
+  volatileCache?: { cacheBytes?: number };
 }
 
 export interface StartedDevice {
@@ -77,6 +79,7 @@ export async function startDevice(opts: StartOptions): Promise<StartedDevice> {
     name, dir, profile: { qemu, console: profile.console }, diskPath: record.disk, labDir: opts.lab.dir, sshKeyPath: opts.lab.key.privateKeyPath,
     ...(opts.sshPort ? { sshPort: opts.sshPort } : {}),
     ...(opts.onTransition ? { onTransition: opts.onTransition } : {}),
+    ...(opts.volatileCache ? { volatileCache: opts.volatileCache } : {}),
   });
   const timings: Record<string, number> = {};
   if (opts.noBoot) return { device, record, profile, ...(image ? { image } : {}), timings };

@@ -12,13 +12,20 @@ import type { QemuDevice } from '../qemu/driver.ts';
  */
 const DIR = '/mnt/state/huplab-runs';
 
-export async function runDetached(device: QemuDevice, cmd: string, opts: { timeoutMs: number; pollMs?: number }): Promise<ExecResult> {
-  const id = `${Date.now()}-${randomBytes(3).toString('hex')}`;
-  const base = `${DIR}/${id}`;
-  const ssh = await device.ssh();
+export interface DetachedRun { base: string; cmd: string }
+
+/** Starts `cmd` on the device, detached; returns at once. */
+export async function startDetached(device: QemuDevice, cmd: string): Promise<DetachedRun> {
+  const base = `${DIR}/${Date.now()}-${randomBytes(3).toString('hex')}`;
   // The exit status is written to a temporary name and renamed, so a poll never reads half of it.
   const script = `${cmd} > ${base}.out 2> ${base}.err; echo $? > ${base}.exit.tmp; sync; mv ${base}.exit.tmp ${base}.exit; sync`;
-  await ssh.execOk(`mkdir -p ${DIR} && setsid sh -c '${script.replace(/'/g, `'\\''`)}' < /dev/null > /dev/null 2>&1 &`);
+  await (await device.ssh()).execOk(`mkdir -p ${DIR} && setsid sh -c '${script.replace(/'/g, `'\\''`)}' < /dev/null > /dev/null 2>&1 &`);
+  return { base, cmd };
+}
+
+/** Waits for a detached command to end, asking over SSH as often as it takes. */
+export async function waitDetached(device: QemuDevice, run: DetachedRun, opts: { timeoutMs: number; pollMs?: number }): Promise<ExecResult> {
+  const { base, cmd } = run;
   const deadline = Date.now() + opts.timeoutMs;
   let lastError = '';
   for (;;) {
@@ -41,4 +48,8 @@ export async function runDetached(device: QemuDevice, cmd: string, opts: { timeo
       throw new HuplabError('detached-timeout', `${cmd} did not finish in ${Math.round(opts.timeoutMs / 1000)} s${lastError ? ` (last SSH error: ${lastError})` : ''}`, { hint: `see ${device.paths.serialLog}` });
     }
   }
+}
+
+export async function runDetached(device: QemuDevice, cmd: string, opts: { timeoutMs: number; pollMs?: number }): Promise<ExecResult> {
+  return waitDetached(device, await startDetached(device, cmd), opts);
 }

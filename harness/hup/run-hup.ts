@@ -115,7 +115,34 @@ export interface UpdateOutcome {
 
 const STATE_FILES = ['rollback-health-breadcrumb', 'rollback-altboot-breadcrumb', 'rollback-health-triggered', 'rollback-altboot-triggered', 'rollback-health-failed'];
 
-async function stateFiles(device: QemuDevice): Promise<string[]> {
+/**
+ * Follows the device until no rollback breadcrumb is left (rollback-health committed, or a
+ * rollback brought the old OS back), following every reboot on the way. True when it committed.
+ */
+export async function followUntilSettled(device: QemuDevice, deadline: number, what: string): Promise<boolean> {
+  let seen = device.console.mark();
+  for (;;) {
+    // A rollback reboots the device again: follow that boot before looking at the state.
+    if (/\[huplab\] (shutting down|bootloader: booting)/.test(device.console.text(seen))) {
+      await device.waitForOs({ since: seen, timeoutMs: 240_000 });
+      seen = device.console.mark();
+    }
+    const files = await stateFiles(device).catch(() => undefined);
+    if (files && !files.includes('rollback-health-breadcrumb') && !files.includes('rollback-altboot-breadcrumb')) {
+      const committed = !files.some((f) => f.endsWith('triggered') || f.endsWith('failed'));
+      // A rollback may still be on its way down: let its reboot happen and be followed.
+      if (!committed && /\[huplab\] shutting down/.test(device.console.text(seen)) === false) {
+        await new Promise((res) => setTimeout(res, 5_000));
+        if (/\[huplab\] (shutting down|bootloader: booting)/.test(device.console.text(seen))) continue;
+      }
+      return committed;
+    }
+    if (Date.now() > deadline) throw new HuplabError('commit-timeout', `${what} neither committed nor rolled back in time`, { hint: `see ${device.paths.serialLog}` });
+    await new Promise((res) => setTimeout(res, 3_000));
+  }
+}
+
+export async function stateFiles(device: QemuDevice): Promise<string[]> {
   const ssh = await device.ssh();
   const r = await ssh.exec(`cd /mnt/state && ls ${STATE_FILES.join(' ')} 2>/dev/null`);
   return r.stdout.trim().split('\n').filter(Boolean);
@@ -178,28 +205,8 @@ export async function updateDevice(opts: {
       await progress.step('follow the reboot into the new OS', () => device.waitForOs({ since: mark, timeoutMs: 240_000 }));
       rebooted = true;
       const deadline = Date.now() + (opts.commitTimeoutMs ?? (timings.initialDelaySec + timings.attempts * timings.intervalSec + 120) * 1000);
-      await progress.step('wait for rollback-health to commit or roll back', async () => {
-        let seen = device.console.mark();
-        for (;;) {
-          // A rollback reboots the device again: follow that boot before looking at the state.
-          if (/\[huplab\] (shutting down|bootloader: booting)/.test(device.console.text(seen))) {
-            await device.waitForOs({ since: seen, timeoutMs: 240_000 });
-            seen = device.console.mark();
-          }
-          const files = await stateFiles(device).catch(() => undefined);
-          if (files && !files.includes('rollback-health-breadcrumb') && !files.includes('rollback-altboot-breadcrumb')) {
-            committed = !files.some((f) => f.endsWith('triggered') || f.endsWith('failed'));
-            // A rollback may still be on its way down: let its reboot happen and be followed.
-            if (!committed && /\[huplab\] shutting down/.test(device.console.text(seen)) === false) {
-              await new Promise((res) => setTimeout(res, 5_000));
-              if (/\[huplab\] (shutting down|bootloader: booting)/.test(device.console.text(seen))) continue;
-            }
-            return;
-          }
-          if (Date.now() > deadline) throw new HuplabError('commit-timeout', `the update to ${opts.to} neither committed nor rolled back in time`, { hint: `see ${device.paths.serialLog}` });
-          await new Promise((res) => setTimeout(res, 3_000));
-        }
-      });
+      committed = await progress.step('wait for rollback-health to commit or roll back', () =>
+        followUntilSettled(device, deadline, `the update to ${opts.to}`));
     }
     const toCommit = (Date.now() - started) / 1000;
     const consoleTimeline = timeline.stop();

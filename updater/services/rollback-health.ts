@@ -34,15 +34,18 @@ async function main(): Promise<void> {
   const progress = new ProgressReporter(readDeviceConfig(), (m) => log.line(m));
   const t = timings();
   const os = readOsInfo('/');
-  log.line(`rollback-health: checking ${os.version}: first check in ${t.initialDelaySec} s, then up to ${t.attempts} checks ${t.intervalSec} s apart`);
+  // Markers on the console, so that the harness can aim power cuts at the health check and the commit.
+  log.marker('rollback-health', 'start', `checking ${os.version}: first check in ${t.initialDelaySec} s, then up to ${t.attempts} checks ${t.intervalSec} s apart`);
   await sleep(t.initialDelaySec);
   let last: string[] = [];
   for (let i = 1; i <= t.attempts; i++) {
     const h = checkHealth();
     if (h.healthy) {
+      log.marker('commit', 'start');
       await updateBootEnv({ upgrade_available: '0', bootcount: '0' });
       for (const f of ['rollback-health-breadcrumb', 'rollback-altboot-breadcrumb', 'rollback-health-variables']) rmSync(`${STATE}/${f}`, { force: true });
       run('sync', []);
+      log.marker('commit', 'done');
       log.marker('rollback-health', 'done', `healthy at check ${i}: update to ${os.version} committed`);
       await progress.report(100, `OS update committed: ${os.version}`, 'done', 3);
       return;

@@ -1,0 +1,232 @@
+import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { HuplabError } from '../../lib/errors.ts';
+import { silentProgress, type Progress } from '../../lib/progress.ts';
+import { startDevice, type StartedDevice } from '../device/session.ts';
+import { inspectDevice } from '../device/inspect.ts';
+import { startDetached } from '../hup/detached-run.ts';
+import { followUntilSettled, LAB_ROLLBACK_TIMINGS, startLabBackend, updateDevice, type LabBackend } from '../hup/run-hup.ts';
+import { expectSuccess } from '../hup/verdict.ts';
+import { parseRecords } from '../hup/records.ts';
+import type { Lab } from '../lab.ts';
+import { cutPoints, selectPoints, type CutPoint } from './cut-points.ts';
+
+/**
+ * The power-cut campaign: the same standard HUP on fresh devices, the power cut at a different
+ * point each time (a volatile-cache disk, so unflushed writes are lost as on a device), the device
+ * powered on again with no help, and what must hold checked: an OS boots (old or new, never
+ * neither), SSH answers, the bootloader env agrees with the running root, /data holds every record
+ * flushed before the cut, and a device back on the old OS takes the same update again.
+ */
+export interface CutOutcome {
+  point: string;
+  phase: CutPoint['phase'];
+  describe: string;
+  /** Seconds from the updater's start to the cut. */
+  cutAtSeconds: number;
+  /** Unflushed 4 KiB blocks the cut dropped. */
+  lostBlocks: number;
+  booted: 'old' | 'new' | 'none';
+  version: string;
+  root: string;
+  /** Seconds from power-on to the device settled (committed, rolled back, or idle on the old OS). */
+  recoverSeconds: number;
+  env: string;
+  envConsistent: boolean;
+  dataIntact: boolean;
+  dataDetail: string;
+  /** After a comeback on the old OS: the same update again. */
+  retry: 'ok' | 'failed' | 'not needed';
+  ok: boolean;
+  problems: string[];
+  keptDisk?: string;
+  serialLog: string;
+}
+
+export interface CampaignResult {
+  device: string;
+  from: string;
+  to: string;
+  seed: number;
+  keep: 'none' | 'random';
+  startedAt: string;
+  wallSeconds: number;
+  points: CutOutcome[];
+  failures: number;
+}
+
+export interface CampaignOptions {
+  lab: Lab;
+  device: string;
+  from: string;
+  to: string;
+  /** Seeded random points added to the fixed ones. */
+  random?: number;
+  seed?: number;
+  /** Only these points (names, or prefixes ending in '*'). */
+  only?: string[];
+  /** What happens to the unflushed cache at a cut: lost, or a seeded random half kept. */
+  keep?: 'none' | 'random';
+  outDir: string;
+  progress?: Progress;
+  /** Reuse a started backend (suites); otherwise one is started and stopped here. */
+  backend?: LabBackend;
+  /** Called with each outcome as it is known (live table). */
+  onPoint?: (o: CutOutcome, index: number, total: number) => void;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult> {
+  const progress = opts.progress ?? silentProgress;
+  const seed = opts.seed ?? 1;
+  const started = Date.now();
+  await mkdir(opts.outDir, { recursive: true });
+  const lab = opts.backend ?? await startLabBackend({ device: opts.device, releases: [opts.from, opts.to], progress });
+  try {
+    // The reference run: the same update uncut, whose console timeline places the points.
+    const ref = await progress.step('reference run (no cut): the console timeline that places the cut points', async () => {
+      const d = await fresh(opts, lab, 'ref');
+      try {
+        const o = await updateDevice({ device: d.device, lab, to: opts.to, uuid: d.record.uuid, logsDir: join(opts.outDir, 'ref-logs') });
+        const v = expectSuccess(o);
+        if (!v.ok) throw new HuplabError('reference-failed', `the uncut update ${opts.from} -> ${opts.to} does not succeed: ${v.checks.filter((c) => !c.ok).map((c) => `${c.what} (${c.detail})`).join('; ')}`, { hint: 'fix the update first: `huplab hup`' });
+        return o.timeline;
+      } finally {
+        await retire(d);
+      }
+    });
+    const points = selectPoints(cutPoints(ref, { to: opts.to, random: opts.random ?? 0, seed }), opts.only);
+    const outcomes: CutOutcome[] = [];
+    for (const [i, point] of points.entries()) {
+      const o = await progress.step(`cut ${i + 1}/${points.length}: ${point.name} (${point.describe})`, () => cutOnce(opts, lab, point, seed + i));
+      outcomes.push(o);
+      opts.onPoint?.(o, i, points.length);
+    }
+    const result: CampaignResult = {
+      device: opts.device, from: opts.from, to: opts.to, seed, keep: opts.keep ?? 'none', startedAt: new Date(started).toISOString(),
+      wallSeconds: (Date.now() - started) / 1000, points: outcomes, failures: outcomes.filter((o) => !o.ok).length,
+    };
+    await writeFile(join(opts.outDir, 'powercut.json'), JSON.stringify(result, null, 2));
+    return result;
+  } finally {
+    if (!opts.backend) await lab.backend.stop();
+  }
+}
+
+async function fresh(opts: CampaignOptions, lab: LabBackend, name: string): Promise<StartedDevice> {
+  return startDevice({ lab: opts.lab, device: opts.device, release: opts.from, name, config: lab.deviceConfig, volatileCache: {} });
+}
+
+async function retire(d: StartedDevice): Promise<void> {
+  await d.device.powerCut().catch(() => undefined);
+  d.device.close();
+  await rm(d.device.paths.dir, { recursive: true, force: true }).catch(() => undefined);
+}
+
+async function cutOnce(opts: CampaignOptions, lab: LabBackend, point: CutPoint, seed: number): Promise<CutOutcome> {
+  const name = `cut-${point.name.replace(/[^a-z0-9-]/gi, '_')}`;
+  const d = await fresh(opts, lab, name);
+  const { device } = d;
+  const problems: string[] = [];
+  const ssh = await device.ssh();
+  await ssh.execOk(`printf '%s' '${JSON.stringify(LAB_ROLLBACK_TIMINGS)}' > /mnt/state/rollback-health.json && sync`);
+  // The application must be writing before the update starts: its records are the data checked.
+  for (let i = 0; i < 60 && Number((await ssh.exec('wc -l < /mnt/data/demo-app/records.log 2>/dev/null || echo 0')).stdout.trim() || 0) < 3; i++) await sleep(1000);
+  await ssh.putFile(lab.updater.path, '/tmp/hup.mjs');
+  const mark = device.console.mark();
+  const t0 = Date.now();
+  // The last record seen: every record before it was fsynced before it was written (the app
+  // writes the next one only after its fsync), so all of those must survive any cut.
+  let lastSeen = 0;
+  const watch = setInterval(() => {
+    void device.ssh().then((s) => s.exec('tail -n 1 /mnt/data/demo-app/records.log', { timeoutMs: 3000, connectTimeoutMs: 3000 }))
+      .then((r) => { const seq = Number(r.stdout.split(' ')[0]); if (seq > lastSeen) lastSeen = seq; }).catch(() => undefined);
+  }, 1000);
+  await startDetached(device, `/usr/bin/node /tmp/hup.mjs --hostos-version ${opts.to}`);
+  let cutAtSeconds = NaN;
+  let lostBlocks = 0;
+  try {
+    await device.console.expect(point.marker, { since: mark, timeoutMs: 8 * 60_000, what: `cut point ${point.name} (${point.marker})` });
+    await sleep(point.delayMs);
+    clearInterval(watch);
+    const safeSeq = lastSeen - 1;
+    const cut = await device.powerCut({ keep: opts.keep ?? 'none', seed });
+    cutAtSeconds = (Date.now() - t0) / 1000;
+    lostBlocks = cut?.lostBlocks ?? 0;
+
+    // Power on again, with no help, and let the device settle.
+    const on = Date.now();
+    const sinceOn = device.console.mark();
+    await device.powerOn();
+    try {
+      await device.waitForOs({ since: sinceOn, timeoutMs: 6 * 60_000 });
+      await followUntilSettled(device, Date.now() + 5 * 60_000, `the device after a cut at ${point.name}`);
+    } catch (err) {
+      problems.push(`no OS came back: ${(err as Error).message.split('\n')[0]}`);
+      return await finish(opts, d, point, { cutAtSeconds, lostBlocks, booted: 'none', version: '', root: '', recoverSeconds: (Date.now() - on) / 1000, env: '', envConsistent: false, dataIntact: false, dataDetail: 'not checked', retry: 'not needed', problems });
+    }
+    const recoverSeconds = (Date.now() - on) / 1000;
+    const facts = await inspectDevice(device);
+    const booted = facts.version === opts.to ? 'new' : facts.version === opts.from ? 'old' : 'none';
+    if (booted === 'none') problems.push(`runs ${facts.version}, neither ${opts.from} nor ${opts.to}`);
+    const slot = facts.root.slice(-1);
+    const envConsistent = facts.bootEnv.resin_root_part === slot && facts.bootEnv.upgrade_available === '0';
+    const env = Object.entries(facts.bootEnv).map(([k, v]) => `${k}=${v}`).join(' ');
+    if (!envConsistent) problems.push(`bootloader env (${env}) does not settle on the running root ${facts.root}`);
+    if (facts.bootFilesMismatch.length) problems.push(`boot files are not those of the running OS: ${facts.bootFilesMismatch.join(' ')}`);
+    const data = checkRecords((await (await device.ssh()).execOk('cat /mnt/data/demo-app/records.log')), safeSeq);
+    if (!data.ok) problems.push(`/data: ${data.detail}`);
+    let retry: CutOutcome['retry'] = 'not needed';
+    if (booted === 'old') {
+      const again = await updateDevice({ device, lab, to: opts.to, uuid: d.record.uuid, logsDir: join(opts.outDir, name, 'retry-logs') }).catch((err: Error) => err);
+      const v = again instanceof Error ? undefined : expectSuccess(again);
+      retry = v?.ok ? 'ok' : 'failed';
+      if (!v?.ok) problems.push(`the same update again failed: ${again instanceof Error ? again.message.split('\n')[0] : v!.checks.filter((c) => !c.ok).map((c) => `${c.what} (${c.detail})`).join('; ')}`);
+    }
+    return await finish(opts, d, point, { cutAtSeconds, lostBlocks, booted, version: facts.version, root: facts.root, recoverSeconds, env, envConsistent, dataIntact: data.ok, dataDetail: data.detail, retry, problems });
+  } catch (err) {
+    clearInterval(watch);
+    problems.push(`the campaign could not run this point: ${(err as Error).message.split('\n')[0]}`);
+    return await finish(opts, d, point, { cutAtSeconds, lostBlocks, booted: 'none', version: '', root: '', recoverSeconds: NaN, env: '', envConsistent: false, dataIntact: false, dataDetail: 'not checked', retry: 'not needed', problems });
+  }
+}
+
+/**
+ * Every record up to the last one surely fsynced before the cut is there, once, in order; any
+ * later ones (written after the comeback) continue the sequence. A torn last line before the cut
+ * is allowed (the application ends it); a missing flushed record is not.
+ */
+export function checkRecords(text: string, safeSeq: number): { ok: boolean; detail: string } {
+  const recs = parseRecords(text);
+  const seqs = recs.map((r) => r.seq);
+  const missing: number[] = [];
+  const present = new Set(seqs);
+  for (let s = 1; s <= safeSeq; s++) if (!present.has(s)) missing.push(s);
+  const dupes = seqs.length - present.size;
+  const ordered = seqs.every((s, i) => i === 0 || s > seqs[i - 1]!);
+  const ok = missing.length === 0 && dupes === 0 && ordered;
+  const detail = ok
+    ? `${seqs.length} records, all ${safeSeq} flushed before the cut present, in order`
+    : `${missing.length ? `missing ${missing.slice(0, 5).join(',')}${missing.length > 5 ? '...' : ''} ` : ''}${dupes ? `${dupes} duplicates ` : ''}${ordered ? '' : 'out of order'}`.trim();
+  return { ok, detail };
+}
+
+async function finish(opts: CampaignOptions, d: StartedDevice, point: CutPoint, r: Omit<CutOutcome, 'point' | 'phase' | 'describe' | 'ok' | 'serialLog'>): Promise<CutOutcome> {
+  const ok = r.problems.length === 0;
+  const dir = join(opts.outDir, `cut-${point.name.replace(/[^a-z0-9-]/gi, '_')}`);
+  await mkdir(dir, { recursive: true });
+  const serialLog = join(dir, 'serial.log');
+  await copyFile(d.device.paths.serialLog, serialLog).catch(() => undefined);
+  let keptDisk: string | undefined;
+  await d.device.powerCut().catch(() => undefined);
+  if (!ok) {
+    // For a person to replay: `huplab device start --disk <file>`.
+    keptDisk = join(dir, 'disk.img');
+    await execa('cp', ['--sparse=always', d.record.disk, keptDisk]).catch(() => { keptDisk = undefined; });
+  }
+  d.device.close();
+  await rm(d.device.paths.dir, { recursive: true, force: true }).catch(() => undefined);
+  return { point: point.name, phase: point.phase, describe: point.describe, ...r, ok, serialLog, ...(keptDisk ? { keptDisk } : {}) };
+}

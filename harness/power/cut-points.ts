@@ -1,0 +1,72 @@
+import type { TimelineEntry } from '../console/timeline.ts';
+import { HuplabError } from '../../lib/errors.ts';
+import { seededRandom } from './volatile-disk.ts';
+
+/**
+ * Where a power-cut campaign cuts: a console line to wait for (after the updater starts), then a
+ * delay. Points come from a reference run of the same update (its console timeline), so that
+ * "the middle of the root write" is the middle of this machine's root write, not a guess.
+ */
+export interface CutPoint {
+  name: string;
+  phase: 'update' | 'reboot' | 'first-boot' | 'health' | 'commit' | 'random';
+  /** Literal console text to wait for, from the updater's start. */
+  marker: string;
+  delayMs: number;
+  describe: string;
+}
+
+/** The updater's steps in order (updater/hup/steps.ts). */
+export const HUP_STEPS = ['checks', 'stop-supervisor', 'fetch', 'write-root', 'boot-files', 'breadcrumbs', 'supervisor-update', 'bootloader-switch', 'reboot'];
+/** Steps long enough to be cut in their middle too. */
+const LONG_STEPS: Record<string, number[]> = { 'write-root': [0.25, 0.5, 0.75], 'boot-files': [0.5], 'bootloader-switch': [0.5] };
+
+function at(ref: TimelineEntry[], text: string): number | undefined {
+  return ref.find((e) => e.line.includes(text))?.at;
+}
+
+export function cutPoints(ref: TimelineEntry[], opts: { to: string; random: number; seed: number }): CutPoint[] {
+  const points: CutPoint[] = [];
+  for (const step of HUP_STEPS) {
+    const start = `[hup] step ${step} start`;
+    points.push({ name: `${step}`, phase: 'update', marker: start, delayMs: 0, describe: `as the updater starts ${step}` });
+    const t0 = at(ref, start);
+    const t1 = at(ref, `[hup] step ${step} done`);
+    for (const f of LONG_STEPS[step] ?? []) {
+      if (t0 === undefined || t1 === undefined) continue;
+      points.push({ name: `${step}@${Math.round(f * 100)}%`, phase: 'update', marker: start, delayMs: Math.round((t1 - t0) * f * 1000), describe: `${Math.round(f * 100)} % into ${step} (${(t1 - t0).toFixed(1)} s in the reference run)` });
+    }
+  }
+  points.push(
+    { name: 'reboot-pending', phase: 'reboot', marker: '[hup] step reboot done', delayMs: 1000, describe: 'after the updater decided to reboot, before the OS goes down' },
+    { name: 'shutdown', phase: 'reboot', marker: '[huplab] shutting down', delayMs: 300, describe: 'while the old OS shuts down for the reboot' },
+    { name: 'new-bootloader', phase: 'first-boot', marker: '[huplab] bootloader: booting resin-root', delayMs: 0, describe: 'as GRUB boots the new root for the first time (bootcount just saved)' },
+    { name: 'new-initramfs', phase: 'first-boot', marker: '[huplab] initramfs: root', delayMs: 0, describe: "as the new OS's initramfs mounts its root" },
+    { name: 'new-os-ready', phase: 'first-boot', marker: `[huplab] os ready: version ${opts.to}`, delayMs: 0, describe: 'as the new OS comes up' },
+    { name: 'health-check', phase: 'health', marker: '[hup] step rollback-health start', delayMs: 1000, describe: 'while rollback-health waits to check the new OS' },
+    { name: 'commit', phase: 'commit', marker: '[hup] step commit start', delayMs: 0, describe: 'as rollback-health commits (env and breadcrumbs)' },
+    { name: 'committed', phase: 'commit', marker: '[hup] step commit done', delayMs: 0, describe: 'just after the commit' },
+  );
+  // Seeded random moments over the whole update, from the updater's start to the commit.
+  const end = at(ref, '[hup] step commit done') ?? at(ref, `[huplab] os ready: version ${opts.to}`);
+  const begin = at(ref, '[hup] step checks start') ?? 0;
+  if (opts.random > 0 && end !== undefined) {
+    const rnd = seededRandom(opts.seed);
+    for (let k = 0; k < opts.random; k++) {
+      const delay = Math.round(rnd() * (end - begin) * 1000);
+      points.push({ name: `random-${opts.seed}-${k + 1}`, phase: 'random', marker: '[hup] step checks start', delayMs: delay, describe: `${(delay / 1000).toFixed(1)} s after the updater started (seed ${opts.seed})` });
+    }
+  }
+  return points;
+}
+
+/** The points named by `only` (exact names or prefixes ending in '*'), in campaign order. */
+export function selectPoints(all: CutPoint[], only: string[] | undefined): CutPoint[] {
+  if (!only || only.length === 0) return all;
+  const picked = all.filter((p) => only.some((o) => (o.endsWith('*') ? p.name.startsWith(o.slice(0, -1)) : p.name === o)));
+  const unknown = only.filter((o) => !all.some((p) => (o.endsWith('*') ? p.name.startsWith(o.slice(0, -1)) : p.name === o)));
+  if (unknown.length) {
+    throw new HuplabError('unknown-cut-point', `unknown cut point(s): ${unknown.join(', ')}`, { hint: `known: ${all.map((p) => p.name).join(', ')}` });
+  }
+  return picked;
+}

@@ -1,0 +1,59 @@
+import t from 'tap';
+import { cutPoints, selectPoints, HUP_STEPS } from '../harness/power/cut-points.ts';
+import { checkRecords, type CampaignResult, type CutOutcome } from '../harness/power/campaign.ts';
+import { campaignHtml, campaignText } from '../harness/power/report.ts';
+import { isHuplabError } from '../lib/errors.ts';
+
+// A reference timeline as the console timeline records it (seconds since the updater started).
+const ref = [
+  ...HUP_STEPS.flatMap((s, i) => [{ at: i * 2, line: `[hup] step ${s} start` }, { at: i * 2 + (s === 'write-root' ? 1.6 : 0.4), line: `[hup] step ${s} done (1s)` }]),
+  { at: 20, line: '[huplab] shutting down' }, { at: 30, line: '[huplab] os ready: version 2.102.0 root resin-rootB' },
+  { at: 31, line: '[hup] step rollback-health start checking' }, { at: 37, line: '[hup] step commit start' }, { at: 37.5, line: '[hup] step commit done' },
+];
+
+t.test('cut points: every step, inside the long ones, across the reboot and the commit, seeded random ones', async (t) => {
+  const points = cutPoints(ref, { to: '2.102.0', random: 3, seed: 7 });
+  const names = points.map((p) => p.name);
+  for (const s of HUP_STEPS) t.ok(names.includes(s), `a cut as ${s} starts`);
+  t.same(points.filter((p) => p.name.startsWith('write-root@')).map((p) => p.delayMs), [400, 800, 1200], 'inside write-root, from its reference duration');
+  for (const n of ['reboot-pending', 'shutdown', 'new-bootloader', 'new-initramfs', 'new-os-ready', 'health-check', 'commit', 'committed']) t.ok(names.includes(n), n);
+  const random = points.filter((p) => p.phase === 'random');
+  t.equal(random.length, 3);
+  t.ok(random.every((p) => p.delayMs >= 0 && p.delayMs <= 37_500), 'random points fall between the start and the commit');
+  t.same(cutPoints(ref, { to: '2.102.0', random: 3, seed: 7 }).filter((p) => p.phase === 'random'), random, 'same seed, same points');
+  t.notSame(cutPoints(ref, { to: '2.102.0', random: 3, seed: 8 }).filter((p) => p.phase === 'random').map((p) => p.delayMs), random.map((p) => p.delayMs));
+  t.equal(new Set(names).size, names.length, 'names are unique');
+});
+
+t.test('selecting points by name or prefix; an unknown one is a one-line error naming the known', async (t) => {
+  const points = cutPoints(ref, { to: '2.102.0', random: 0, seed: 1 });
+  t.same(selectPoints(points, ['write-root*', 'commit']).map((p) => p.name), ['write-root', 'write-root@25%', 'write-root@50%', 'write-root@75%', 'commit']);
+  const err = (() => { try { selectPoints(points, ['teatime']); } catch (e) { return e; } })();
+  t.ok(isHuplabError(err, 'unknown-cut-point'));
+  t.match((err as Error).message, /unknown cut point\(s\): teatime/);
+});
+
+t.test('records: every record flushed before the cut must be there, once, in order', async (t) => {
+  const rec = (n: number) => `${n} ${1000 + n} b1 2.101.0`;
+  const lines = (ns: number[]) => `${ns.map(rec).join('\n')}\n`;
+  t.same(checkRecords(lines([1, 2, 3, 4, 5]), 4), { ok: true, detail: '5 records, all 4 flushed before the cut present, in order' });
+  t.equal(checkRecords(lines([1, 2, 3]), 4).ok, false, 'record 4 was flushed: its loss is a failure');
+  t.match(checkRecords(lines([1, 2, 4, 5]), 4).detail, /missing 3/);
+  t.match(checkRecords(lines([1, 2, 2, 3]), 3).detail, /1 duplicates/);
+  t.match(checkRecords(lines([1, 3, 2]), 3).detail, /out of order/);
+  t.equal(checkRecords(`${lines([1, 2, 3])}4 10`, 3).ok, true, 'a torn last line is not a record and not a failure');
+});
+
+t.test('the campaign table says what failed and how to replay it', async (t) => {
+  const ok: CutOutcome = { point: 'write-root@50%', phase: 'update', describe: '50 % into write-root', cutAtSeconds: 12.3, lostBlocks: 812, booted: 'old', version: '2.101.0', root: 'resin-rootA', recoverSeconds: 41.2, env: 'resin_root_part=A upgrade_available=0 bootcount=0', envConsistent: true, dataIntact: true, dataDetail: 'ok', retry: 'ok', ok: true, problems: [], serialLog: '/x/serial.log' };
+  const bad: CutOutcome = { ...ok, point: 'commit', booted: 'none', ok: false, problems: ['no OS came back: <timeout>'], keptDisk: '/x/cut-commit/disk.img' };
+  const r: CampaignResult = { device: 'generic-amd64', from: '2.101.0', to: '2.102.0', seed: 1, keep: 'none', startedAt: '2026-11-23T00:00:00Z', wallSeconds: 300, points: [ok, bad], failures: 1 };
+  const text = campaignText(r).join('\n');
+  t.match(text, /2 cut points, 1 failure\(s\)/);
+  t.match(text, /commit: no OS came back/);
+  t.match(text, /replay: huplab device start --device generic-amd64 --disk \/x\/cut-commit\/disk\.img/);
+  const html = campaignHtml(r);
+  t.match(html, /&lt;timeout&gt;/, 'escaped');
+  t.notMatch(html, /<script|https?:\/\//, 'self-contained');
+  t.match(html, /<strong>1 failure\(s\)<\/strong>/);
+});

@@ -82,7 +82,7 @@ t.test('the Playwright command', async (t) => {
   t.same(c.args, ['test', '--project', 'generic-amd64', '--grep', 'boot']);
   t.same(c.env, {
     HUPLAB_BASE_RELEASE: '2.101.0', HUPLAB_NEXT_RELEASE: '2.102.0', HUPLAB_RETRIES: '1', HUPLAB_WORKERS: '2',
-    HUPLAB_DEVICE: 'generic-amd64', HUPLAB_REPORT_DIR: '/r/q', HUPLAB_PLAYWRIGHT_HTML: '0',
+    HUPLAB_DEVICE: 'generic-amd64', HUPLAB_POWERCUT: 'steps', HUPLAB_REPORT_DIR: '/r/q', HUPLAB_PLAYWRIGHT_HTML: '0',
   });
 });
 

@@ -104,6 +104,7 @@ export function playwrightCommand(plan: QualifyPlan): { file: string; args: stri
       HUPLAB_RETRIES: String(plan.retries),
       ...(plan.workers !== undefined ? { HUPLAB_WORKERS: String(plan.workers) } : {}),
       HUPLAB_DEVICE: plan.device,
+      HUPLAB_POWERCUT: 'steps', // the power-cut suite cuts at every step (suites/powercut.spec.ts)
       HUPLAB_REPORT_DIR: plan.out,
       HUPLAB_PLAYWRIGHT_HTML: '0', // the huplab report replaces it (playwright.config.ts)
     },

@@ -70,6 +70,11 @@ export interface CampaignOptions {
   keep?: 'none' | 'random';
   outDir: string;
   progress?: Progress;
+  /**
+   * Run the uncut reference update first (default), which places the points inside long steps and
+   * the random ones; without it only the points at console markers exist.
+   */
+  reference?: boolean;
   /** Reuse a started backend (suites); otherwise one is started and stopped here. */
   backend?: LabBackend;
   /** Called with each outcome as it is known (live table). */
@@ -86,7 +91,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   const lab = opts.backend ?? await startLabBackend({ device: opts.device, releases: [opts.from, opts.to], progress });
   try {
     // The reference run: the same update uncut, whose console timeline places the points.
-    const ref = await progress.step('reference run (no cut): the console timeline that places the cut points', async () => {
+    const ref = opts.reference === false ? [] : await progress.step('reference run (no cut): the console timeline that places the cut points', async () => {
       const d = await fresh(opts, lab, 'ref');
       try {
         const o = await updateDevice({ device: d.device, lab, to: opts.to, uuid: d.record.uuid, logsDir: join(opts.outDir, 'ref-logs') });

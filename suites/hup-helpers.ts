@@ -71,7 +71,7 @@ export function faultSuite(family: Fault['family'], faults: Fault[]): void {
     test.describe.configure({ mode: 'parallel' });
     const h = useLabBackend();
     for (const fault of faults) {
-      test(`${fault.name}: ${fault.description}`, async ({ flash }) => {
+      test(`${fault.name}: ${fault.description}`, { tag: fault.qualifyOnly ? ['@qualify'] : [] }, async ({ flash }) => {
         await h.fault(fault, flash);
       });
     }

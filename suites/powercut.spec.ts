@@ -6,12 +6,11 @@ import { HUP_STEPS } from '../harness/power/cut-points.ts';
 
 /**
  * Power cuts during the update, each on a fresh device whose disk loses its unflushed writes.
- * `npm test` cuts at a handful of points (the env switch, the first boot of the new OS, the
- * commit); `huplab qualify` (HUPLAB_POWERCUT=steps) at every updater step and across the reboot
+ * `npm test` cuts at a couple of points (the env switch, the commit); `huplab qualify` (HUPLAB_POWERCUT=steps) at every updater step and across the reboot
  * and the commit. The full campaign, with points inside long steps and seeded random ones, is
  * `huplab powercut`.
  */
-const HANDFUL = ['bootloader-switch', 'new-bootloader', 'commit'];
+const HANDFUL = ['bootloader-switch', 'commit'];
 const STEPS = [...HUP_STEPS, 'shutdown', 'new-bootloader', 'new-os-ready', 'health-check', 'commit', 'committed'];
 const POINTS = process.env.HUPLAB_POWERCUT === 'steps' ? STEPS : HANDFUL;
 

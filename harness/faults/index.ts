@@ -48,6 +48,11 @@ export interface Fault {
   checks?: (o: UpdateOutcome) => Check[];
   /** Checks that need the device after the update (recovery, reports), run last. */
   followUp?: (f: FollowUp) => Promise<Check[]>;
+  /**
+   * Run by `huplab qualify` only, not by `npm test` (tagged @qualify): kept out of the quick run
+   * when another fault of the suite covers the same path and the test run's time is short.
+   */
+  qualifyOnly?: boolean;
 }
 
 const check = (what: string, ok: boolean, detail: string): Check => ({ what, ok, detail });
@@ -152,6 +157,7 @@ export const FAULTS: Fault[] = [
   },
   {
     name: 'lock-shared',
+    qualifyOnly: true,
     family: 'locks',
     description: 'the application holds only a shared lock on its updates.lock: HUP does not respect shared locks and reboots at once',
     device: { beforeUpdate: (d) => setAppLock(d, 'shared') },
@@ -162,6 +168,7 @@ export const FAULTS: Fault[] = [
   },
   {
     name: 'lock-override',
+    qualifyOnly: true,
     family: 'locks',
     description: 'the application holds its lock and SUPERVISOR_OVERRIDE_LOCK is then set in target-state-config: the waiting reboot happens at once, lock or not',
     device: {
@@ -188,6 +195,7 @@ export const FAULTS: Fault[] = [
   // --- faults: refusals ------------------------------------------------------------------------
   {
     name: 'same-version',
+    qualifyOnly: true,
     family: 'faults',
     description: 'the target is the release the device already runs: refused, device untouched',
     target: (from) => from,
@@ -196,6 +204,7 @@ export const FAULTS: Fault[] = [
   },
   {
     name: 'downgrade',
+    qualifyOnly: true,
     family: 'faults',
     description: 'the target is older than the running release: refused, device untouched',
     start: (_from, to) => to,
@@ -228,6 +237,7 @@ export const FAULTS: Fault[] = [
   // --- faults: a damaged boot partition ----------------------------------------------------------
   {
     name: 'boot-corrupt-config',
+    qualifyOnly: true,
     family: 'faults',
     description: 'config.json (a kept-back boot file) truncated: refused before anything is touched, and the device still boots',
     device: { beforeUpdate: (d) => sh(d, 'head -c 37 /mnt/boot/config.json > /run/config.head && cat /run/config.head > /mnt/boot/config.json && sync').then(() => {}) },
@@ -259,6 +269,7 @@ export const FAULTS: Fault[] = [
   },
   {
     name: 'boot-corrupt-env',
+    qualifyOnly: true,
     family: 'faults',
     description: 'the bootloader env (grubenv) garbled: GRUB falls back to its defaults and boots; the updater rewrites the env for the running root and the update succeeds',
     device: { beforeUpdate: (d) => sh(d, 'dd if=/dev/urandom of=/run/junk bs=1024 count=1 2>/dev/null && cat /run/junk > /mnt/boot/EFI/BOOT/grubenv && sync').then(() => {}) },
@@ -271,6 +282,7 @@ export const FAULTS: Fault[] = [
   // --- faults: the network and the servers ------------------------------------------------------
   {
     name: 'delta-missing',
+    qualifyOnly: true,
     family: 'faults',
     description: 'the delta service has no delta: the full image comes from the primary registry',
     inject: (lab) => lab.backend.faults.set('delta', { kind: 'missing-delta' }),
@@ -279,6 +291,7 @@ export const FAULTS: Fault[] = [
   },
   {
     name: 'registry-down',
+    qualifyOnly: true,
     family: 'faults',
     description: 'no delta and the primary registry is down: the fallback registry delivers',
     inject: (lab) => { lab.backend.faults.set('delta', { kind: 'missing-delta' }); lab.backend.faults.set('primary', { kind: 'down' }); },
@@ -288,6 +301,7 @@ export const FAULTS: Fault[] = [
   },
   {
     name: 'blob-corrupt',
+    qualifyOnly: true,
     family: 'faults',
     description: 'no delta and the primary registry serves a corrupted layer: the digest check rejects it and the fallback delivers',
     inject: (lab) => { lab.backend.faults.set('delta', { kind: 'missing-delta' }); lab.backend.faults.set('primary', { kind: 'corrupt', offset: 4096, path: '/blobs/' }); },

@@ -1,6 +1,8 @@
 import { chmod, cp, mkdir, readFile, readdir, rm, symlink, writeFile, lstat, readlink } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
+import { createHash } from 'node:crypto';
+import { COPY_IF_ABSENT, KEPT_BACK } from '../../lib/boot-files.ts';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
 import { deviceFilesDir } from '../../lib/paths.ts';
@@ -110,10 +112,27 @@ export async function assembleRootfs(opts: {
   }
 
   await cp(opts.bootDir, join(root, 'usr', 'share', 'huplab', 'boot-files'), { recursive: true });
+  await writeFile(join(root, 'usr', 'share', 'huplab', 'boot-files.sha256'), await bootFilesManifest(opts.bootDir));
   await bundleDeviceServices(root);
   await cp(opts.kernelImage, join(root, 'boot', 'vmlinuz'));
   await cp(opts.initramfs, join(root, 'boot', 'initrd.img'));
   await checkSharedLibraries(root);
+}
+
+/**
+ * `sha256sum -c` input for the boot files this OS owns (the kept-back and copy-if-absent ones are
+ * the device's): at every boot the OS checks the boot partition against it, cheaply, in shell,
+ * and repairs a partition an interrupted update left with another OS's files.
+ */
+export async function bootFilesManifest(bootDir: string): Promise<string> {
+  const owned = (await readdir(bootDir, { recursive: true, withFileTypes: true }))
+    .filter((d) => d.isFile())
+    .map((d) => `/${relative(bootDir, join(d.parentPath, d.name))}`)
+    .filter((p) => !KEPT_BACK.includes(p) && !COPY_IF_ABSENT.includes(p))
+    .sort();
+  const lines: string[] = [];
+  for (const p of owned) lines.push(`${createHash('sha256').update(await readFile(join(bootDir, p))).digest('hex')}  .${p}`);
+  return `${lines.join('\n')}\n`;
 }
 
 /**

@@ -1,5 +1,6 @@
 /**
- * rollback-altboot: runs early at boot while an update is pending. If the bootloader booted a
+ * rollback-altboot: runs early at boot while an update is pending, or when the boot partition
+ * does not carry this OS's boot files (see repairInterrupted). If the bootloader booted a
  * root other than the one the update switched to (the new OS failed to boot and the boot count
  * ran out), the running (old) OS restores its own boot files and boot env, records
  * rollback-altboot-triggered, and reboots into a clean old system.
@@ -8,6 +9,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { installBootFiles } from '../common/bootfiles.ts';
 import { readBootEnv, updateBootEnv } from '../common/bootenv.ts';
 import { UpdateLog } from '../common/log.ts';
+import { readOsInfo } from '../common/config.ts';
 import { findRoots } from '../common/partitions.ts';
 import { savePendingReport } from '../common/progress.ts';
 import { run } from '../common/run.ts';
@@ -15,9 +17,13 @@ import { run } from '../common/run.ts';
 const STATE = '/mnt/state';
 
 async function main(): Promise<void> {
-  if (!existsSync(`${STATE}/rollback-altboot-breadcrumb`)) return;
   const env = readBootEnv();
   const running = findRoots().active.slot;
+  if (env.upgrade_available !== '1' && env.resin_root_part === running) {
+    await repairInterrupted(running);
+    return;
+  }
+  if (!existsSync(`${STATE}/rollback-altboot-breadcrumb`)) return;
   if (env.resin_root_part === running) return; // the new OS is up: rollback-health decides
   const log = new UpdateLog('/mnt/data/balenahup', 'rollback-altboot');
   log.line(`rollback-altboot: booted root ${running} but the update switched to ${env.resin_root_part} (bootcount ${env.bootcount}): the new OS did not boot; restoring ${running}`);
@@ -30,6 +36,27 @@ async function main(): Promise<void> {
   // This runs before the network is up: the report goes out after the reboot (report-pending).
   savePendingReport(100, 'OS update failed: rolled back (new OS did not boot)', 'failed');
   run('reboot', [], { allowFail: true });
+}
+
+/**
+ * Nothing is pending, yet this OS's boot files are not all on the boot partition (or an update's
+ * breadcrumbs are left): an update was cut off before it switched the bootloader (a power cut
+ * between its boot files and its switch), or the boot files were damaged. This OS's own boot
+ * files are put back; the breadcrumbs of the update that never switched are removed, so that
+ * rollback-health does not "commit" the old OS as if it were the new one.
+ */
+async function repairInterrupted(running: string): Promise<void> {
+  const log = new UpdateLog('/mnt/data/balenahup', 'rollback-altboot');
+  const fixed: string[] = [];
+  await installBootFiles('/', '/mnt/boot', (m) => fixed.push(m));
+  const crumbs = ['rollback-altboot-breadcrumb', 'rollback-health-breadcrumb'].filter((f) => existsSync(`${STATE}/${f}`));
+  for (const f of crumbs) rmSync(`${STATE}/${f}`, { force: true });
+  run('sync', []);
+  if (fixed.length === 0 && crumbs.length === 0) return;
+  const os = readOsInfo('/');
+  log.marker('boot-files-guard', 'done', `nothing pending on root ${running} (${os.version}), yet ${fixed.length} boot file(s) were not this OS's${crumbs.length ? ` and ${crumbs.join(', ')} was left` : ''}: an update stopped before its switch; restored`);
+  for (const m of fixed) log.line(m);
+  if (crumbs.length) savePendingReport(100, `OS update failed: interrupted before the switch; ${os.version} still runs`, 'failed');
 }
 
 main().catch((err: unknown) => {

@@ -72,4 +72,24 @@ test.describe('boot', () => {
     expect(facts.bootEnv).toMatchObject({ resin_root_part: 'B', upgrade_available: '1', bootcount: '2' });
     expect(device.console.text(0)).toContain('[huplab] bootloader: env resin_root_part=B upgrade_available=1 bootcount=2\n[huplab] bootloader: booting resin-rootA');
   });
+
+  // Regression (found by the power-cut campaign): a cut between the boot files copy and the env
+  // switch left the old OS running with the new OS's boot files, and its breadcrumbs made
+  // rollback-health "commit" the old OS. At boot the OS now checks and restores its own.
+  test('boot files an interrupted update left behind are replaced by the running OS\'s at the next boot', async ({ flash }) => {
+    const { device } = await flash({ release: BASE_RELEASE, rootB: NEXT_RELEASE });
+    const ssh = await device.ssh();
+    // Where the update was when the power went: new boot files copied, breadcrumbs made, no switch.
+    await ssh.execOk('mkdir -p /run/b && mount -o ro "$(findfs LABEL=resin-rootB)" /run/b && cp /run/b/usr/share/huplab/boot-files/os-release /mnt/boot/os-release'
+      + ' && umount /run/b && touch /mnt/state/rollback-health-breadcrumb /mnt/state/rollback-altboot-breadcrumb && sync');
+    expect((await inspectDevice(device)).bootFilesMismatch).toEqual(['os-release']);
+    const mark = device.console.mark();
+    await ssh.exec('sync; (sleep 1; reboot) >/dev/null 2>&1 &');
+    await device.waitForOs({ since: mark, timeoutMs: 240_000 });
+    const facts = await inspectDevice(device);
+    expect(facts.version).toBe(BASE_RELEASE);
+    expect(facts.bootFilesMismatch).toEqual([]);
+    expect(device.console.text(mark)).toMatch(/\[hup\] step boot-files-guard done nothing pending on root A .*an update stopped before its switch; restored/);
+    expect((await (await device.ssh()).exec('ls /mnt/state/ | grep breadcrumb')).stdout.trim()).toBe('');
+  });
 });

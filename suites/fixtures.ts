@@ -38,7 +38,8 @@ export const test = base.extend<TestFixtures & { _attachConsoles: void }, Worker
   baseDevice: [async ({ lab, deviceProfile }, use) => {
     const started = await startDevice({ lab, device: deviceProfile, release: BASE_RELEASE, name: 'base' });
     await use(started);
-    await started.device.powerCut().catch(() => {});
+    // force, not powerCut: a device whose board state machine failed must still be switched off.
+    await started.device.force('off').catch(() => {});
     started.device.close();
   }, { scope: 'worker', timeout: 10 * 60_000 }],
 
@@ -52,7 +53,7 @@ export const test = base.extend<TestFixtures & { _attachConsoles: void }, Worker
     });
     for (const s of started) {
       await testInfo.attach(`${s.device.name}-serial.log`, { path: s.device.paths.serialLog, contentType: 'text/plain' }).catch(() => {});
-      await s.device.powerCut().catch(() => {});
+      await s.device.force('off').catch(() => {});
       s.device.close();
     }
   },

@@ -125,7 +125,7 @@ async function fresh(opts: CampaignOptions, lab: LabBackend, name: string): Prom
 }
 
 async function retire(d: StartedDevice): Promise<void> {
-  await d.device.powerCut().catch(() => undefined);
+  await d.device.force('off').catch(() => undefined);
   d.device.close();
   await rm(d.device.paths.dir, { recursive: true, force: true }).catch(() => undefined);
 }
@@ -225,7 +225,7 @@ async function finish(opts: CampaignOptions, d: StartedDevice, point: CutPoint, 
   const serialLog = join(dir, 'serial.log');
   await copyFile(d.device.paths.serialLog, serialLog).catch(() => undefined);
   let keptDisk: string | undefined;
-  await d.device.powerCut().catch(() => undefined);
+  await d.device.force('off').catch(() => undefined);
   if (!ok) {
     // For a person to replay: `huplab device start --disk <file>`.
     keptDisk = join(dir, 'disk.img');

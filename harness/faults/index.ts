@@ -1,7 +1,7 @@
 import { HuplabError } from '../../lib/errors.ts';
 import type { DeviceHooks, LabBackend, UpdateOutcome } from '../hup/run-hup.ts';
 import type { QemuDevice } from '../qemu/driver.ts';
-import { INACTIVE_ROOT_SH, secondsUntilShutdown, setAppLock, sh, shuttingDownSince, waitForApiMessage } from './device-actions.ts';
+import { apiMessages, INACTIVE_ROOT_SH, secondsUntilShutdown, setAppLock, sh, shuttingDownSince, waitForApiMessage } from './device-actions.ts';
 import { LOST_CLUSTERS_SCRIPT } from './fat-damage.ts';
 import { findings as fsckReportFindings } from '../../updater/common/boot-health.ts';
 
@@ -87,8 +87,7 @@ async function rollbackReported(f: FollowUp): Promise<Check[]> {
   const deadline = Date.now() + 60_000;
   let last: string[] = [];
   while (Date.now() < deadline) {
-    const r = await fetch(`${f.lab.backend.urls.api}/v1/devices/${f.uuid}`);
-    last = ((await r.json()) as { history?: Array<{ message: string }> }).history?.map((p) => p.message) ?? [];
+    last = await apiMessages(f.lab, f.uuid);
     if (last.some((m) => /^OS update failed: rolled back/.test(m))) break;
     await sleep(2_000);
   }

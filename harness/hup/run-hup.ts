@@ -149,6 +149,21 @@ export async function stateFiles(device: QemuDevice): Promise<string[]> {
 }
 
 /**
+ * Gets a running device ready for an update: rollback-health's timings for the lab, and the
+ * application writing, so that continuity up to the reboot and the downtime are measured on a
+ * running application, not one that is still starting.
+ */
+export async function readyForUpdate(device: QemuDevice, timings = LAB_ROLLBACK_TIMINGS): Promise<void> {
+  const ssh = await device.ssh();
+  await ssh.execOk(`printf '%s' '${JSON.stringify(timings)}' > /mnt/state/rollback-health.json && sync`);
+  const appDeadline = Date.now() + 90_000;
+  while (Number((await ssh.exec('wc -l < /mnt/data/demo-app/records.log 2>/dev/null || echo 0')).stdout.trim() || 0) < 3) {
+    if (Date.now() > appDeadline) throw new HuplabError('app-not-running', 'the demo application wrote fewer than 3 records in 90 s before the update', { hint: `see ${device.paths.serialLog}` });
+    await new Promise((res) => setTimeout(res, 1_000));
+  }
+}
+
+/**
  * Runs a standard HUP on a running device through the backend, as the seeds describe: the
  * updater is handed over SSH and run; then the device is followed across its reboot until the
  * new OS commits (or a rollback brings the old one back), and everything is collected.
@@ -163,14 +178,7 @@ export async function updateDevice(opts: {
   const { device } = opts;
   const timings = opts.timings ?? LAB_ROLLBACK_TIMINGS;
   const ssh = await device.ssh();
-  await ssh.execOk(`printf '%s' '${JSON.stringify(timings)}' > /mnt/state/rollback-health.json && sync`);
-  // Let the application run for a few records first, so that continuity up to the reboot and
-  // the downtime are measured on a running application, not one that is still starting.
-  const appDeadline = Date.now() + 90_000;
-  while (Number((await ssh.exec('wc -l < /mnt/data/demo-app/records.log 2>/dev/null || echo 0')).stdout.trim() || 0) < 3) {
-    if (Date.now() > appDeadline) throw new HuplabError('app-not-running', 'the demo application wrote fewer than 3 records in 90 s before the update', { hint: `see ${device.paths.serialLog}` });
-    await new Promise((res) => setTimeout(res, 1_000));
-  }
+  await readyForUpdate(device, timings);
   const before = await inspectDevice(device);
   const recordsBefore = await ssh.execOk('cat /mnt/data/demo-app/records.log 2>/dev/null || true');
   await ssh.putFile(opts.lab.updater.path, '/tmp/hup.mjs');

@@ -6,7 +6,7 @@ import { silentProgress, type Progress } from '../../lib/progress.ts';
 import { startDevice, type StartedDevice } from '../device/session.ts';
 import { inspectDevice } from '../device/inspect.ts';
 import { startDetached } from '../hup/detached-run.ts';
-import { followUntilSettled, LAB_ROLLBACK_TIMINGS, startLabBackend, updateDevice, type LabBackend } from '../hup/run-hup.ts';
+import { followUntilSettled, readyForUpdate, startLabBackend, updateDevice, type LabBackend } from '../hup/run-hup.ts';
 import { expectSuccess } from '../hup/verdict.ts';
 import { parseRecords } from '../hup/records.ts';
 import type { Lab } from '../lab.ts';
@@ -135,11 +135,9 @@ async function cutOnce(opts: CampaignOptions, lab: LabBackend, point: CutPoint, 
   const d = await fresh(opts, lab, name);
   const { device } = d;
   const problems: string[] = [];
-  const ssh = await device.ssh();
-  await ssh.execOk(`printf '%s' '${JSON.stringify(LAB_ROLLBACK_TIMINGS)}' > /mnt/state/rollback-health.json && sync`);
   // The application must be writing before the update starts: its records are the data checked.
-  for (let i = 0; i < 60 && Number((await ssh.exec('wc -l < /mnt/data/demo-app/records.log 2>/dev/null || echo 0')).stdout.trim() || 0) < 3; i++) await sleep(1000);
-  await ssh.putFile(lab.updater.path, '/tmp/hup.mjs');
+  await readyForUpdate(device);
+  await (await device.ssh()).putFile(lab.updater.path, '/tmp/hup.mjs');
   const mark = device.console.mark();
   const t0 = Date.now();
   // The last record seen: every record before it was fsynced before it was written (the app

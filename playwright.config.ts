@@ -27,7 +27,7 @@ const reporter: ReporterDescription[] = [
 
 export default defineConfig<DeviceOptions>({
   testDir: './suites',
-  timeout: 6 * 60_000,
+  timeout: 10 * 60_000,
   expect: { timeout: 30_000 },
   fullyParallel: false,
   workers: Number(process.env.HUPLAB_WORKERS ?? Math.max(1, Math.min(2, cpus().length))),

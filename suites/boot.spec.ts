@@ -1,6 +1,7 @@
 import { BootPartition } from '../harness/device/boot-partition.ts';
 import { bootAndTime } from '../harness/device/session.ts';
 import { inspectDevice } from '../harness/device/inspect.ts';
+import { runDetached } from '../harness/hup/detached-run.ts';
 import { silentProgress } from '../lib/progress.ts';
 import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
 
@@ -91,5 +92,20 @@ test.describe('boot', () => {
     expect(facts.bootFilesMismatch).toEqual([]);
     expect(device.console.text(mark)).toMatch(/\[hup\] step boot-files-guard done nothing pending on root A .*an update stopped before its switch; restored/);
     expect((await (await device.ssh()).exec('ls /mnt/state/ | grep breadcrumb')).stdout.trim()).toBe('');
+  });
+
+  // Regression (CI, lock-held): the updater reboots 2 s after its last step; under load that
+  // reboot could stop the wrapper before it recorded the exit status, and the harness waited for
+  // a status that would never come. A reboot now ends the wait, with the command's output.
+  test('a detached command stopped by a reboot before its status is recorded ends with its output', async ({ flash }) => {
+    const { device } = await flash({ release: BASE_RELEASE });
+    const mark = device.console.mark();
+    // reboot -f: no shutdown, so the wrapper never gets to record an exit status.
+    const r = await runDetached(device, "echo '[hup] step reboot done'; sync; reboot -f", { timeoutMs: 180_000 });
+    expect(r.endedByReboot).toBe(true);
+    expect(r.code).toBeNull();
+    expect(r.stdout).toContain('[hup] step reboot done');
+    expect(device.console.text(mark)).toContain('[huplab] bootloader: booting');
+    await device.waitForOs({ since: mark, timeoutMs: 240_000 });
   });
 });

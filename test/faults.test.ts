@@ -11,7 +11,7 @@ const facts = (root: string, version: string) => ({ version, root: `resin-root${
 /** A committed standard HUP 2.101.0 (A) -> 2.102.0 (B) by delta, as updateDevice reports it. */
 function committed(over: Partial<UpdateOutcome> = {}): UpdateOutcome {
   return {
-    to: '2.102.0', exitCode: 0, before: facts('A', '2.101.0'), after: facts('B', '2.102.0'), steps: [], rebooted: true, reboots: 1, committed: true,
+    to: '2.102.0', exitCode: 0, exitRecorded: true, before: facts('A', '2.101.0'), after: facts('B', '2.102.0'), steps: [], rebooted: true, reboots: 1, committed: true,
     rollback: { health: false, altboot: false, healthFailed: false }, breadcrumbs: [], download: { kind: 'delta', bytes: 9000, source: 'http://10.0.2.2:3' },
     progress: [{ percent: 100, message: 'Update successful, rebooting' }], records: { before: 10, after: 40, intact: true, continuous: true, maxGapSeconds: 25, versions: ['2.101.0', '2.102.0'] },
     logs: [], seconds: { update: 20, toCommit: 55 }, updaterOutput: '', faultFacts: {}, console: '', timeline: [], ...over,
@@ -61,7 +61,7 @@ t.test('the lock faults judge what they measured, not only the end state', async
 
 t.test('refusals: untouched device, reason in the log, and the API told when it can be', async (t) => {
   const refused = committed({
-    exitCode: 1, failedStep: 'checks', failure: 'the device already runs 2.101.0', rebooted: false, reboots: 0, committed: false, download: undefined,
+    exitCode: 1, exitRecorded: true, failedStep: 'checks', failure: 'the device already runs 2.101.0', rebooted: false, reboots: 0, committed: false, download: undefined,
     after: facts('A', '2.101.0'), progress: [{ percent: 25, message: 'Preparing OS update' }, { percent: 100, message: 'OS update failed' }],
     updaterOutput: 'OS update failed: the device already runs 2.101.0\n',
   });

@@ -9,33 +9,45 @@ import type { QemuDevice } from '../qemu/driver.ts';
  * done. Output and exit status go to the state partition (not /mnt/data, which a fault may have
  * filled; not /run, which the update's reboot empties), and are polled over SSH, reconnecting as
  * often as it takes.
+ *
+ * A command that reboots the device (the updater does, 2 s after its last step) can be stopped
+ * by that reboot before its wrapper records the exit status. The boot id tells that apart from a
+ * command still running: once the device has booted again with no status recorded, the run is
+ * over, and its output (a clean reboot keeps it) is returned with `endedByReboot`.
  */
 const DIR = '/mnt/state/huplab-runs';
+const BOOT_ID = '/proc/sys/kernel/random/boot_id';
 
-export interface DetachedRun { base: string; cmd: string }
+export interface DetachedRun { base: string; cmd: string; bootId: string }
+export interface DetachedResult extends ExecResult {
+  /** The device rebooted before the exit status was recorded; `code` is then null. */
+  endedByReboot: boolean;
+}
 
 /** Starts `cmd` on the device, detached; returns at once. */
 export async function startDetached(device: QemuDevice, cmd: string): Promise<DetachedRun> {
   const base = `${DIR}/${Date.now()}-${randomBytes(3).toString('hex')}`;
   // The exit status is written to a temporary name and renamed, so a poll never reads half of it.
-  const script = `${cmd} > ${base}.out 2> ${base}.err; echo $? > ${base}.exit.tmp; sync; mv ${base}.exit.tmp ${base}.exit; sync`;
-  await (await device.ssh()).execOk(`mkdir -p ${DIR} && setsid sh -c '${script.replace(/'/g, `'\\''`)}' < /dev/null > /dev/null 2>&1 &`);
-  return { base, cmd };
+  // The command runs in a subshell so that all of a compound command's output is kept.
+  const script = `(${cmd}) > ${base}.out 2> ${base}.err; echo $? > ${base}.exit.tmp; sync; mv ${base}.exit.tmp ${base}.exit; sync`;
+  const bootId = await (await device.ssh()).execOk(`mkdir -p ${DIR} && setsid sh -c '${script.replace(/'/g, `'\\''`)}' < /dev/null > /dev/null 2>&1 & cat ${BOOT_ID}`);
+  return { base, cmd, bootId: bootId.trim() };
 }
 
 /** Waits for a detached command to end, asking over SSH as often as it takes. */
-export async function waitDetached(device: QemuDevice, run: DetachedRun, opts: { timeoutMs: number; pollMs?: number }): Promise<ExecResult> {
+export async function waitDetached(device: QemuDevice, run: DetachedRun, opts: { timeoutMs: number; pollMs?: number }): Promise<DetachedResult> {
   const { base, cmd } = run;
   const deadline = Date.now() + opts.timeoutMs;
   let lastError = '';
   for (;;) {
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 1_000));
     try {
-      const r = await (await device.ssh()).exec(`cat ${base}.exit 2>/dev/null`, { timeoutMs: 10_000, connectTimeoutMs: 10_000 });
-      const code = r.stdout.trim();
-      if (r.code === 0 && code !== '') {
+      const r = await (await device.ssh()).exec(`cat ${BOOT_ID}; cat ${base}.exit 2>/dev/null`, { timeoutMs: 10_000, connectTimeoutMs: 10_000 });
+      const [bootId = '', code = ''] = r.stdout.trim().split('\n').map((l) => l.trim());
+      const rebooted = bootId !== '' && bootId !== run.bootId;
+      if (code !== '' || rebooted) {
         const read = async (f: string) => (await (await device.ssh()).exec(`cat ${base}.${f} 2>/dev/null`, { timeoutMs: 30_000 })).stdout;
-        const result: ExecResult = { code: Number(code), stdout: await read('out'), stderr: await read('err') };
+        const result: DetachedResult = { code: code !== '' ? Number(code) : null, stdout: await read('out'), stderr: await read('err'), endedByReboot: code === '' };
         await (await device.ssh()).exec(`rm -f ${base}.*`).catch(() => undefined);
         return result;
       }
@@ -50,6 +62,6 @@ export async function waitDetached(device: QemuDevice, run: DetachedRun, opts: {
   }
 }
 
-export async function runDetached(device: QemuDevice, cmd: string, opts: { timeoutMs: number; pollMs?: number }): Promise<ExecResult> {
+export async function runDetached(device: QemuDevice, cmd: string, opts: { timeoutMs: number; pollMs?: number }): Promise<DetachedResult> {
   return waitDetached(device, await startDetached(device, cmd), opts);
 }

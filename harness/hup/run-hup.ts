@@ -88,6 +88,8 @@ export interface StepTiming { step: string; seconds: number; detail: string }
 export interface UpdateOutcome {
   to: string;
   exitCode: number | null;
+  /** False when the device rebooted before the updater's exit status was recorded (exitCode is then read from its output). */
+  exitRecorded: boolean;
   before: DeviceFacts;
   after: DeviceFacts;
   steps: StepTiming[];
@@ -112,6 +114,13 @@ export interface UpdateOutcome {
   /** Console marker lines (bootloader, OS, updater steps) with seconds since the updater started. */
   timeline: TimelineEntry[];
 }
+
+/**
+ * Longest an updater run may take, download retries included: well past the slowest fault seen
+ * (network-drop, about 2.5 min under load) and inside a test's budget, so a hang is reported as
+ * what it is, not as a test timeout.
+ */
+const UPDATER_TIMEOUT_MS = 6 * 60_000;
 
 const STATE_FILES = ['rollback-health-breadcrumb', 'rollback-altboot-breadcrumb', 'rollback-health-triggered', 'rollback-altboot-triggered', 'rollback-health-failed'];
 
@@ -191,7 +200,7 @@ export async function updateDevice(opts: {
     // and reboots the device itself, the way the updater would have.
     const between = opts.hooks?.beforeReboot;
     const exited = new AbortController();
-    const updater = runDetached(device, `/usr/bin/node /tmp/hup.mjs --hostos-version ${opts.to}${between ? ' --no-reboot' : ''}`, { timeoutMs: 15 * 60_000 })
+    const updater = runDetached(device, `/usr/bin/node /tmp/hup.mjs --hostos-version ${opts.to}${between ? ' --no-reboot' : ''}`, { timeoutMs: UPDATER_TIMEOUT_MS })
       .finally(() => exited.abort(new HuplabError('updater-exited', 'the updater exited before the fault could act')));
     // A hook that fails does not hide the update's outcome: its error becomes a fact the verdict fails on.
     const during = opts.hooks?.whileUpdating?.(device, { lab: opts.lab, uuid: opts.uuid, since: mark, updaterExited: exited.signal })
@@ -205,11 +214,14 @@ export async function updateDevice(opts: {
       r.stdout += '\n[hup] step reboot done (0.0s) rebooted by the harness after the fault\n';
     }
     const updateSeconds = (Date.now() - started) / 1000;
+    // The reboot step is the updater's last: once it is done the updater returns 0. When the
+    // device's reboot outran the wrapper that records the status, that is the status it had.
+    const exitCode = r.code ?? (r.endedByReboot && /\[hup\] step reboot done/.test(r.stdout) ? 0 : null);
     const steps = parseSteps(r.stdout);
     const failed = /\[hup\] step (\S+) failed (.*)$/m.exec(r.stdout);
     let rebooted = false;
     let committed = false;
-    if (r.code === 0 && /\[hup\] step reboot done/.test(r.stdout)) {
+    if (exitCode === 0 && /\[hup\] step reboot done/.test(r.stdout)) {
       await progress.step('follow the reboot into the new OS', () => device.waitForOs({ since: mark, timeoutMs: 240_000 }));
       rebooted = true;
       const deadline = Date.now() + (opts.commitTimeoutMs ?? (timings.initialDelaySec + timings.attempts * timings.intervalSec + 120) * 1000);
@@ -227,7 +239,7 @@ export async function updateDevice(opts: {
     const consoleText = device.console.text(mark);
     const reboots = consoleText.match(/\[huplab\] bootloader: booting/g)?.length ?? 0;
     return {
-      to: opts.to, exitCode: r.code, before, after, steps, rebooted, reboots, committed, faultFacts: facts ?? {}, console: consoleText, timeline: consoleTimeline,
+      to: opts.to, exitCode, exitRecorded: !r.endedByReboot, before, after, steps, rebooted, reboots, committed, faultFacts: facts ?? {}, console: consoleText, timeline: consoleTimeline,
       ...(failed ? { failedStep: failed[1]!, failure: failed[2]! } : {}),
       rollback: { health: files.includes('rollback-health-triggered'), altboot: files.includes('rollback-altboot-triggered'), healthFailed: files.includes('rollback-health-failed') },
       breadcrumbs: files.filter((f) => f.endsWith('breadcrumb')),

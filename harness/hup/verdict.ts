@@ -9,7 +9,7 @@ export interface Verdict { ok: boolean; checks: Array<{ what: string; ok: boolea
  */
 export function expectSuccess(o: UpdateOutcome, expectDownload?: { kind: 'delta' | 'full'; source?: string }): Verdict {
   const checks = [
-    { what: 'updater exited 0', ok: o.exitCode === 0, detail: `exit ${o.exitCode}${o.failure ? `: ${o.failure}` : ''}` },
+    { what: 'updater exited 0', ok: o.exitCode === 0, detail: exitDetail(o) },
     { what: 'device rebooted into the new OS', ok: o.after.version === o.to, detail: `version ${o.before.version} -> ${o.after.version}` },
     { what: 'root switched', ok: o.before.root !== o.after.root && o.after.root !== '', detail: `${o.before.root} -> ${o.after.root}` },
     { what: 'update committed', ok: o.committed && o.breadcrumbs.length === 0 && o.after.bootEnv.upgrade_available === '0', detail: `breadcrumbs: ${o.breadcrumbs.join(' ') || 'none'}, upgrade_available=${o.after.bootEnv.upgrade_available}` },
@@ -56,7 +56,7 @@ export function describeOutcome(o: UpdateOutcome, verdict: Verdict): string[] {
 export function expectRollback(o: UpdateOutcome, kind: 'health' | 'altboot'): Verdict {
   const other = kind === 'health' ? 'altboot' : 'health';
   const checks = [
-    { what: 'updater exited 0 (the failure comes after the reboot)', ok: o.exitCode === 0, detail: `exit ${o.exitCode}${o.failure ? `: ${o.failure}` : ''}` },
+    { what: 'updater exited 0 (the failure comes after the reboot)', ok: o.exitCode === 0, detail: exitDetail(o) },
     { what: 'device rebooted', ok: o.rebooted, detail: String(o.rebooted) },
     // health: into the new OS, then back; altboot: the new root fails at least once before GRUB gives up on it.
     { what: kind === 'health' ? 'two boots (new OS, old OS)' : 'at least two boots (failed new root, old root)', ok: kind === 'health' ? o.reboots === 2 : o.reboots >= 2, detail: `${o.reboots} boot(s) seen on the console` },
@@ -99,4 +99,9 @@ export function expectRefused(o: UpdateOutcome, reason: RegExp, opts: { reportsT
 function bootFilesCheck(o: UpdateOutcome, whose: string): { what: string; ok: boolean; detail: string } {
   const m = o.after.bootFilesMismatch;
   return { what: `boot files are those of ${whose}`, ok: m.length === 0, detail: m.length ? `differ: ${m.join(' ')}` : 'all match' };
+}
+
+function exitDetail(o: UpdateOutcome): string {
+  const lost = o.exitRecorded === false ? ' (status not recorded: the reboot came first; read from its last step)' : '';
+  return `exit ${o.exitCode}${lost}${o.failure ? `: ${o.failure}` : ''}`;
 }

@@ -2,32 +2,41 @@ import { runCampaign } from '../harness/power/campaign.ts';
 import { campaignHtml, campaignText } from '../harness/power/report.ts';
 import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
 import { useLabBackend } from './hup-helpers.ts';
-import { HUP_STEPS } from '../harness/power/cut-points.ts';
+import { HUP_STEPS, rollbackCutPoints, type CampaignKind } from '../harness/power/cut-points.ts';
 
 /**
- * Power cuts during the update, each on a fresh device whose disk loses its unflushed writes.
- * `npm test` cuts at a couple of points (the env switch, the commit); `huplab qualify` (HUPLAB_POWERCUT=steps) at every updater step and across the reboot
- * and the commit. The full campaign, with points inside long steps and seeded random ones, is
- * `huplab powercut`.
+ * Power cuts during the update and during its rollbacks, each on a fresh device whose disk loses
+ * its unflushed writes. `npm test` cuts at a handful of points (the env switch, the commit, the
+ * start of rollback-health's restore); `huplab qualify` (HUPLAB_POWERCUT=steps) at every updater
+ * step, across the reboot and the commit, and at every part of both rollback paths. The full
+ * campaigns, with points inside long steps and seeded random ones, are `huplab powercut`
+ * (`--campaign update|rollback`).
  */
-const HANDFUL = ['bootloader-switch', 'commit'];
-const STEPS = [...HUP_STEPS, 'shutdown', 'new-bootloader', 'new-os-ready', 'health-check', 'commit', 'committed'];
-const POINTS = process.env.HUPLAB_POWERCUT === 'steps' ? STEPS : HANDFUL;
+const STEPS = process.env.HUPLAB_POWERCUT === 'steps';
+const UPDATE_POINTS = STEPS ? [...HUP_STEPS, 'shutdown', 'new-bootloader', 'new-os-ready', 'health-check', 'commit', 'committed'] : ['bootloader-switch', 'commit'];
+const ROLLBACK_POINTS = STEPS ? ['rh-waiting', 'rh-boot-files', 'rh-switch', 'rh-rolled-back', 'bc-first-boot', 'bc-give-up', 'altboot', 'altboot-switch'] : ['rh-boot-files'];
+const SCENARIO = new Map(rollbackCutPoints({}).map((p) => [p.name, p.scenario]));
+
+const POINTS: Array<{ kind: CampaignKind; point: string; title: string }> = [
+  ...UPDATE_POINTS.map((point) => ({ kind: 'update' as const, point, title: `power cut at ${point}: an OS boots, env consistent, /data intact, the update completes` })),
+  ...ROLLBACK_POINTS.map((point) => ({ kind: 'rollback' as const, point, title: `power cut at ${point} on the ${SCENARIO.get(point)} rollback path: the old OS boots, its rollback recorded, env consistent, /data intact, the update then completes` })),
+];
 
 test.describe('powercut', () => {
   test.describe.configure({ mode: 'parallel' });
   const h = useLabBackend();
-  for (const point of POINTS) {
-    test(`power cut at ${point}: an OS boots, env consistent, /data intact, the update completes`, async ({ lab, deviceProfile }, testInfo) => {
-      test.setTimeout(12 * 60_000);
+  for (const { kind, point, title } of POINTS) {
+    test(title, async ({ lab, deviceProfile }, testInfo) => {
+      test.setTimeout(14 * 60_000);
       const r = await runCampaign({
-        lab, device: deviceProfile, from: BASE_RELEASE, to: NEXT_RELEASE, only: [point], reference: false, backend: h.lab(), outDir: testInfo.outputPath('powercut'),
+        lab, device: deviceProfile, from: BASE_RELEASE, to: NEXT_RELEASE, kind, only: [point], reference: false, backend: h.lab(), outDir: testInfo.outputPath('powercut'),
       });
       for (const p of r.points) await testInfo.attach(`${p.point}-serial.log`, { path: p.serialLog, contentType: 'text/plain' });
       await testInfo.attach('powercut.html', { body: campaignHtml(r), contentType: 'text/html' });
       expect(r.points.length).toBe(1);
       expect(r.points.flatMap((p) => p.problems), campaignText(r).join('\n')).toEqual([]);
       expect(r.points[0]!.booted).not.toBe('none');
+      if (kind === 'rollback') expect(r.points[0]!.rollback).not.toBe('none');
     });
   }
 });

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { cutPoints, selectPoints, HUP_STEPS } from '../harness/power/cut-points.ts';
+import { cutPoints, rollbackCutPoints, selectPoints, HUP_STEPS, ROLLBACK_SCENARIOS } from '../harness/power/cut-points.ts';
+import { FAULTS } from '../harness/faults/index.ts';
 import { checkRecords, type CampaignResult, type CutOutcome } from '../harness/power/campaign.ts';
 import { campaignHtml, campaignText } from '../harness/power/report.ts';
 import { isHuplabError } from '../lib/errors.ts';
@@ -25,6 +26,20 @@ t.test('cut points: every step, inside the long ones, across the reboot and the 
   t.equal(new Set(names).size, names.length, 'names are unique');
 });
 
+t.test('rollback cut points: inside rollback-health, GRUB\'s boot counting and rollback-altboot, each with its fault', async (t) => {
+  const health = [{ at: 40, line: '[hup] step rollback-health start checking' }, { at: 80, line: '[hup] step rollback-boot-files start restoring' }, { at: 83, line: '[hup] step rollback-switch start' }];
+  const altboot = [{ at: 50, line: '[hup] step rollback-altboot start restoring' }, { at: 51.2, line: '[hup] step rollback-altboot-switch start' }];
+  const points = rollbackCutPoints({ 'health-fail': health, 'unbootable-root': altboot });
+  const names = points.map((p) => p.name);
+  for (const n of ['rh-waiting', 'rh-boot-files', 'rh-boot-files@50%', 'rh-switch', 'rh-rolled-back', 'rh-old-boot', 'bc-first-boot', 'bc-refused', 'bc-give-up', 'altboot', 'altboot@50%', 'altboot-switch', 'altboot-done']) t.ok(names.includes(n), n);
+  t.equal(points.find((p) => p.name === 'rh-boot-files@50%')!.delayMs, 1500, 'half of the reference restore');
+  t.equal(points.find((p) => p.name === 'altboot@50%')!.delayMs, 600);
+  t.ok(points.every((p) => p.scenario && (ROLLBACK_SCENARIOS as readonly string[]).includes(p.scenario)), 'every point names its fault');
+  for (const sc of ROLLBACK_SCENARIOS) t.ok(FAULTS.some((f) => f.name === sc && f.expect.startsWith('rollback')), `${sc} is a rollback fault in harness/faults`);
+  t.same(rollbackCutPoints({}).map((p) => p.name).filter((n) => n.includes('@')), [], 'without references, only the points at console markers');
+  t.equal(new Set(names).size, names.length, 'names are unique');
+});
+
 t.test('selecting points by name or prefix; an unknown one is a one-line error naming the known', async (t) => {
   const points = cutPoints(ref, { to: '2.102.0', random: 0, seed: 1 });
   t.same(selectPoints(points, ['write-root*', 'commit']).map((p) => p.name), ['write-root', 'write-root@25%', 'write-root@50%', 'write-root@75%', 'commit']);
@@ -45,9 +60,9 @@ t.test('records: every record flushed before the cut must be there, once, in ord
 });
 
 t.test('the campaign table says what failed and how to replay it', async (t) => {
-  const ok: CutOutcome = { point: 'write-root@50%', phase: 'update', describe: '50 % into write-root', cutAtSeconds: 12.3, lostBlocks: 812, booted: 'old', version: '2.101.0', root: 'resin-rootA', recoverSeconds: 41.2, env: 'resin_root_part=A upgrade_available=0 bootcount=0', envConsistent: true, dataIntact: true, dataDetail: 'ok', retry: 'ok', ok: true, problems: [], serialLog: '/x/serial.log' };
+  const ok: CutOutcome = { point: 'write-root@50%', phase: 'update', describe: '50 % into write-root', cutAtSeconds: 12.3, lostBlocks: 812, booted: 'old', version: '2.101.0', root: 'resin-rootA', recoverSeconds: 41.2, env: 'resin_root_part=A upgrade_available=0 bootcount=0', envConsistent: true, dataIntact: true, dataDetail: 'ok', rollback: 'none', retry: 'ok', ok: true, problems: [], serialLog: '/x/serial.log' };
   const bad: CutOutcome = { ...ok, point: 'commit', booted: 'none', ok: false, problems: ['no OS came back: <timeout>'], keptDisk: '/x/cut-commit/disk.img' };
-  const r: CampaignResult = { device: 'generic-amd64', from: '2.101.0', to: '2.102.0', seed: 1, keep: 'none', startedAt: '2026-11-23T00:00:00Z', wallSeconds: 300, points: [ok, bad], failures: 1 };
+  const r: CampaignResult = { kind: 'update', references: [{ scenario: 'update', seconds: 80 }], device: 'generic-amd64', from: '2.101.0', to: '2.102.0', seed: 1, keep: 'none', startedAt: '2026-11-23T00:00:00Z', wallSeconds: 300, points: [ok, bad], failures: 1 };
   const text = campaignText(r).join('\n');
   t.match(text, /2 cut points, 1 failure\(s\)/);
   t.match(text, /commit: no OS came back/);

@@ -5,6 +5,7 @@ import { HuplabError } from '../../lib/errors.ts';
 import { buildImage } from '../../images/builder/index.ts';
 import { openLab } from '../lab.ts';
 import { runCampaign } from '../power/campaign.ts';
+import type { CampaignKind } from '../power/cut-points.ts';
 import { campaignHtml, campaignRow, campaignText } from '../power/report.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
@@ -18,23 +19,26 @@ function count(name: string, v: string | undefined, fallback: number): number {
 
 export function registerPowercut(program: Command): void {
   program.command('powercut')
-    .description('power-cut campaign: the standard HUP on fresh devices, the power cut at every step, inside the long ones, across the reboot and the commit, and at seeded random moments; each device must come back usable')
+    .description('power-cut campaign: the standard HUP on fresh devices, the power cut at every step, inside the long ones, across the reboot and the commit, and at seeded random moments (or, with --campaign rollback, inside the rollback paths); each device must come back usable')
     .requiredOption('--device <profile>', 'device profile, e.g. generic-amd64')
     .requiredOption('--from <version>', 'release the devices start on')
     .requiredOption('--to <version>', 'release to update to')
-    .option('--points <n>', 'seeded random cut points added to the fixed ones', '4')
+    .option('--campaign <kind>', 'update: cuts across the update; rollback: cuts inside rollback-health, GRUB\'s boot counting and rollback-altboot (driven there by the health-fail and unbootable-root faults)', 'update')
+    .option('--points <n>', 'seeded random cut points added to the fixed ones (update campaign)', '4')
     .option('--seed <n>', 'seed of the random points and of --keep-random', '1')
     .option('--only <names>', 'only these points, comma-separated (a trailing * matches a prefix), e.g. "write-root*,commit"')
     .option('--keep-random', "a cut keeps a seeded random half of the disk's unflushed writes instead of losing them all")
     .option('--out <dir>', 'where powercut.json, powercut.html and the failures\' disks and logs go')
     .option('--json', 'print the result as JSON')
-    .action(run(async (o: { device: string; from: string; to: string; points: string; seed: string; only?: string; keepRandom?: boolean; out?: string; json?: boolean }) => {
+    .action(run(async (o: { device: string; from: string; to: string; campaign: string; points: string; seed: string; only?: string; keepRandom?: boolean; out?: string; json?: boolean }) => {
       const out = makeOutput(!!o.json);
+      if (o.campaign !== 'update' && o.campaign !== 'rollback') throw new HuplabError('option-invalid', `--campaign must be update or rollback, not "${o.campaign}"`);
+      const kind: CampaignKind = o.campaign;
       const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, 'Z');
-      const outDir = resolve(o.out ?? join('reports', `powercut-${o.device}-${o.from}-${o.to}-${stamp}`));
+      const outDir = resolve(o.out ?? join('reports', `powercut-${kind}-${o.device}-${o.from}-${o.to}-${stamp}`));
       await buildImage({ device: o.device, release: o.from, progress: out.progress });
       const result = await runCampaign({
-        lab: openLab(), device: o.device, from: o.from, to: o.to, random: count('points', o.points, 4), seed: count('seed', o.seed, 1),
+        lab: openLab(), device: o.device, from: o.from, to: o.to, kind, random: count('points', o.points, 4), seed: count('seed', o.seed, 1),
         ...(o.only ? { only: o.only.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
         keep: o.keepRandom ? 'random' : 'none', outDir, progress: out.progress,
         onPoint: (p, i, n) => out.progress.info(`[${i + 1}/${n}] ${campaignRow(p)}`),

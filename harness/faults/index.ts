@@ -103,7 +103,10 @@ export const FAULTS: Fault[] = [
     family: 'rollback',
     description: 'the new OS boots but never passes its health check: rollback-health must bring the old OS back',
     // The marker lives on the state partition, which both OSes share, so the new OS sees it.
-    device: { beforeUpdate: (d) => sh(d, 'touch /mnt/state/huplab-fault-health && sync').then(() => {}) },
+    device: {
+      beforeUpdate: (d) => sh(d, 'touch /mnt/state/huplab-fault-health && sync').then(() => {}),
+      undo: (d) => sh(d, 'rm -f /mnt/state/huplab-fault-health && sync').then(() => {}),
+    },
     expect: 'rollback-health',
     checks: (o) => [
       check('rollback-health logged why', o.logs.some((l) => /rollback-health/.test(l)), o.logs.map((l) => l.split('/').at(-1)).join(' ')),

@@ -81,6 +81,8 @@ export interface DeviceHooks {
   beforeReboot?: (device: QemuDevice) => Promise<void>;
   /** Runs alongside the updater, from its start until the hook returns. */
   whileUpdating?: (device: QemuDevice, ctx: UpdateContext) => Promise<FaultFacts | void>;
+  /** Takes the fault away from the device again, so that a later update can succeed. */
+  undo?: (device: QemuDevice) => Promise<void>;
 }
 
 export interface StepTiming { step: string; seconds: number; detail: string }

@@ -5,12 +5,16 @@ import { HuplabError } from '../../lib/errors.ts';
 import { silentProgress, type Progress } from '../../lib/progress.ts';
 import { startDevice, type StartedDevice } from '../device/session.ts';
 import { inspectDevice } from '../device/inspect.ts';
-import { startDetached } from '../hup/detached-run.ts';
-import { followUntilSettled, readyForUpdate, startLabBackend, updateDevice, type LabBackend } from '../hup/run-hup.ts';
+import { runDetached, startDetached } from '../hup/detached-run.ts';
+import { followUntilSettled, readyForUpdate, startLabBackend, stateFiles, updateDevice, type LabBackend } from '../hup/run-hup.ts';
+import { FAULTS, type Fault } from '../faults/index.ts';
+import { verdictFor } from '../faults/scenario.ts';
 import { expectSuccess } from '../hup/verdict.ts';
 import { parseRecords } from '../hup/records.ts';
 import type { Lab } from '../lab.ts';
-import { cutPoints, selectPoints, type CutPoint } from './cut-points.ts';
+import type { QemuDevice } from '../qemu/driver.ts';
+import type { TimelineEntry } from '../console/timeline.ts';
+import { cutPoints, rollbackCutPoints, ROLLBACK_SCENARIOS, selectPoints, type CampaignKind, type CutPoint } from './cut-points.ts';
 
 /**
  * The power-cut campaign: the same standard HUP on fresh devices, the power cut at a different
@@ -18,10 +22,17 @@ import { cutPoints, selectPoints, type CutPoint } from './cut-points.ts';
  * powered on again with no help, and what must hold checked: an OS boots (old or new, never
  * neither), SSH answers, the bootloader env agrees with the running root, /data holds every record
  * flushed before the cut, and a device back on the old OS takes the same update again.
+ *
+ * The rollback campaign does the same on the rollback paths: each device is driven into a
+ * rollback by a fault (health-fail: rollback-health; unbootable-root: GRUB's boot counting, then
+ * rollback-altboot) and the power is cut inside that rollback. There the device must come back on
+ * the old OS, knowing it rolled back, and then take the update (without the fault).
  */
 export interface CutOutcome {
   point: string;
   phase: CutPoint['phase'];
+  /** The fault driving the device down a rollback path, for rollback-campaign points. */
+  scenario?: string;
   describe: string;
   /** Seconds from the updater's start to the cut. */
   cutAtSeconds: number;
@@ -36,6 +47,8 @@ export interface CutOutcome {
   envConsistent: boolean;
   dataIntact: boolean;
   dataDetail: string;
+  /** Which rollback the device recorded (rollback-*-triggered), if any. */
+  rollback: 'health' | 'altboot' | 'none';
   /** After a comeback on the old OS: the same update again. */
   retry: 'ok' | 'failed' | 'not needed';
   ok: boolean;
@@ -44,7 +57,12 @@ export interface CutOutcome {
   serialLog: string;
 }
 
+/** An uncut run of a campaign's scenario: from the updater's start to committed (or rolled back). */
+export interface ReferenceRun { scenario: string; seconds: number }
+
 export interface CampaignResult {
+  kind: CampaignKind;
+  references: ReferenceRun[];
   device: string;
   from: string;
   to: string;
@@ -61,7 +79,9 @@ export interface CampaignOptions {
   device: string;
   from: string;
   to: string;
-  /** Seeded random points added to the fixed ones. */
+  /** Cuts across the update (default), or across its rollback paths. */
+  kind?: CampaignKind;
+  /** Seeded random points added to the fixed ones (update campaign). */
   random?: number;
   seed?: number;
   /** Only these points (names, or prefixes ending in '*'). */
@@ -90,19 +110,17 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   await mkdir(opts.outDir, { recursive: true });
   const lab = opts.backend ?? await startLabBackend({ device: opts.device, releases: [opts.from, opts.to], progress });
   try {
-    // The reference run: the same update uncut, whose console timeline places the points.
-    const ref = opts.reference === false ? [] : await progress.step('reference run (no cut): the console timeline that places the cut points', async () => {
-      const d = await fresh(opts, lab, 'ref');
-      try {
-        const o = await updateDevice({ device: d.device, lab, to: opts.to, uuid: d.record.uuid, logsDir: join(opts.outDir, 'ref-logs') });
-        const v = expectSuccess(o);
-        if (!v.ok) throw new HuplabError('reference-failed', `the uncut update ${opts.from} -> ${opts.to} does not succeed: ${v.checks.filter((c) => !c.ok).map((c) => `${c.what} (${c.detail})`).join('; ')}`, { hint: 'fix the update first: `huplab hup`' });
-        return o.timeline;
-      } finally {
-        await retire(d);
-      }
-    });
-    const points = selectPoints(cutPoints(ref, { to: opts.to, random: opts.random ?? 0, seed }), opts.only);
+    const kind = opts.kind ?? 'update';
+    const references: ReferenceRun[] = [];
+    let all: CutPoint[];
+    if (kind === 'update') {
+      all = cutPoints(await reference(opts, lab, undefined, progress, references), { to: opts.to, random: opts.random ?? 0, seed });
+    } else {
+      const refs: Partial<Record<(typeof ROLLBACK_SCENARIOS)[number], TimelineEntry[]>> = {};
+      for (const name of ROLLBACK_SCENARIOS) refs[name] = await reference(opts, lab, faultNamed(name), progress, references);
+      all = rollbackCutPoints(refs);
+    }
+    const points = selectPoints(all, opts.only);
     const outcomes: CutOutcome[] = [];
     for (const [i, point] of points.entries()) {
       const o = await progress.step(`cut ${i + 1}/${points.length}: ${point.name} (${point.describe})`, () => cutOnce(opts, lab, point, seed + i));
@@ -110,7 +128,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       opts.onPoint?.(o, i, points.length);
     }
     const result: CampaignResult = {
-      device: opts.device, from: opts.from, to: opts.to, seed, keep: opts.keep ?? 'none', startedAt: new Date(started).toISOString(),
+      kind, references, device: opts.device, from: opts.from, to: opts.to, seed, keep: opts.keep ?? 'none', startedAt: new Date(started).toISOString(),
       wallSeconds: (Date.now() - started) / 1000, points: outcomes, failures: outcomes.filter((o) => !o.ok).length,
     };
     await writeFile(join(opts.outDir, 'powercut.json'), JSON.stringify(result, null, 2));
@@ -118,6 +136,33 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   } finally {
     if (!opts.backend) await lab.backend.stop();
   }
+}
+
+function faultNamed(name: string): Fault {
+  const f = FAULTS.find((x) => x.name === name);
+  if (!f) throw new HuplabError('unknown-fault', `the rollback campaign needs fault ${name}, which harness/faults does not define`);
+  return f;
+}
+
+/**
+ * The reference run: the same scenario uncut, whose console timeline places the points inside
+ * long steps. It must do what it should (succeed, or roll back for a fault), or no cut can be judged.
+ */
+async function reference(opts: CampaignOptions, lab: LabBackend, fault: Fault | undefined, progress: Progress, refs: ReferenceRun[]): Promise<TimelineEntry[]> {
+  if (opts.reference === false) return [];
+  const what = fault ? `${fault.name} (${fault.expect})` : 'the update';
+  return progress.step(`reference run of ${what}, no cut: the console timeline that places the cut points`, async () => {
+    const d = await fresh(opts, lab, `ref-${fault?.name ?? 'update'}`);
+    try {
+      const o = await updateDevice({ device: d.device, lab, to: opts.to, uuid: d.record.uuid, logsDir: join(opts.outDir, `ref-${fault?.name ?? 'update'}-logs`), ...(fault?.device ? { hooks: fault.device } : {}) });
+      const v = fault ? verdictFor(fault, o, lab) : expectSuccess(o);
+      refs.push({ scenario: fault?.name ?? 'update', seconds: o.seconds.toCommit });
+      if (!v.ok) throw new HuplabError('reference-failed', `the uncut ${what} ${opts.from} -> ${opts.to} does not go as it should: ${v.checks.filter((c) => !c.ok).map((c) => `${c.what} (${c.detail})`).join('; ')}`, { hint: 'fix that first: `huplab hup`' });
+      return o.timeline;
+    } finally {
+      await retire(d);
+    }
+  });
 }
 
 async function fresh(opts: CampaignOptions, lab: LabBackend, name: string): Promise<StartedDevice> {
@@ -135,9 +180,11 @@ async function cutOnce(opts: CampaignOptions, lab: LabBackend, point: CutPoint, 
   const d = await fresh(opts, lab, name);
   const { device } = d;
   const problems: string[] = [];
+  const fault = point.scenario ? faultNamed(point.scenario) : undefined;
   // The application must be writing before the update starts: its records are the data checked.
   await readyForUpdate(device);
   await (await device.ssh()).putFile(lab.updater.path, '/tmp/hup.mjs');
+  if (fault?.device?.beforeUpdate) await fault.device.beforeUpdate(device);
   const mark = device.console.mark();
   const t0 = Date.now();
   // The last record seen: every record before it was fsynced before it was written (the app
@@ -147,10 +194,10 @@ async function cutOnce(opts: CampaignOptions, lab: LabBackend, point: CutPoint, 
     void device.ssh().then((s) => s.exec('tail -n 1 /mnt/data/demo-app/records.log', { timeoutMs: 3000, connectTimeoutMs: 3000 }))
       .then((r) => { const seq = Number(r.stdout.split(' ')[0]); if (seq > lastSeen) lastSeen = seq; }).catch(() => undefined);
   }, 1000);
-  await startDetached(device, `/usr/bin/node /tmp/hup.mjs --hostos-version ${opts.to}`);
   let cutAtSeconds = NaN;
   let lostBlocks = 0;
   try {
+    await startUpdate(device, opts.to, fault);
     await device.console.expect(point.marker, { since: mark, timeoutMs: 8 * 60_000, what: `cut point ${point.name} (${point.marker})` });
     await sleep(point.delayMs);
     clearInterval(watch);
@@ -168,7 +215,7 @@ async function cutOnce(opts: CampaignOptions, lab: LabBackend, point: CutPoint, 
       await followUntilSettled(device, Date.now() + 5 * 60_000, `the device after a cut at ${point.name}`);
     } catch (err) {
       problems.push(`no OS came back: ${(err as Error).message.split('\n')[0]}`);
-      return await finish(opts, d, point, { cutAtSeconds, lostBlocks, booted: 'none', version: '', root: '', recoverSeconds: (Date.now() - on) / 1000, env: '', envConsistent: false, dataIntact: false, dataDetail: 'not checked', retry: 'not needed', problems });
+      return await finish(opts, d, point, { cutAtSeconds, lostBlocks, booted: 'none', version: '', root: '', recoverSeconds: (Date.now() - on) / 1000, env: '', envConsistent: false, dataIntact: false, dataDetail: 'not checked', rollback: 'none', retry: 'not needed', problems });
     }
     const recoverSeconds = (Date.now() - on) / 1000;
     const facts = await inspectDevice(device);
@@ -181,19 +228,50 @@ async function cutOnce(opts: CampaignOptions, lab: LabBackend, point: CutPoint, 
     if (facts.bootFilesMismatch.length) problems.push(`boot files are not those of the running OS: ${facts.bootFilesMismatch.join(' ')}`);
     const data = checkRecords((await (await device.ssh()).execOk('cat /mnt/data/demo-app/records.log')), safeSeq);
     if (!data.ok) problems.push(`/data: ${data.detail}`);
+    const files = await stateFiles(device);
+    const rollback = files.includes('rollback-health-triggered') ? 'health' : files.includes('rollback-altboot-triggered') ? 'altboot' : 'none';
+    if (fault) {
+      // On a rollback path the new OS is broken: only the old one is a good end, and the device
+      // must know it rolled back, or nobody hears that the update failed.
+      if (booted !== 'old') problems.push(`came back on ${facts.version || 'nothing'}: after a cut on the ${fault.name} rollback path only ${opts.from} is right`);
+      if (rollback === 'none') problems.push(`no rollback recorded (rollback-*-triggered): ${files.join(' ') || 'no state files'}`);
+    }
     let retry: CutOutcome['retry'] = 'not needed';
     if (booted === 'old') {
+      // The retry is the update itself: whatever the fault did to the device is taken away first.
+      if (fault?.device?.undo) await fault.device.undo(device);
       const again = await updateDevice({ device, lab, to: opts.to, uuid: d.record.uuid, logsDir: join(opts.outDir, name, 'retry-logs') }).catch((err: Error) => err);
       const v = again instanceof Error ? undefined : expectSuccess(again);
       retry = v?.ok ? 'ok' : 'failed';
       if (!v?.ok) problems.push(`the same update again failed: ${again instanceof Error ? again.message.split('\n')[0] : v!.checks.filter((c) => !c.ok).map((c) => `${c.what} (${c.detail})`).join('; ')}`);
     }
-    return await finish(opts, d, point, { cutAtSeconds, lostBlocks, booted, version: facts.version, root: facts.root, recoverSeconds, env, envConsistent, dataIntact: data.ok, dataDetail: data.detail, retry, problems });
+    return await finish(opts, d, point, { cutAtSeconds, lostBlocks, booted, version: facts.version, root: facts.root, recoverSeconds, env, envConsistent, dataIntact: data.ok, dataDetail: data.detail, rollback, retry, problems });
   } catch (err) {
     clearInterval(watch);
     problems.push(`the campaign could not run this point: ${(err as Error).message.split('\n')[0]}`);
-    return await finish(opts, d, point, { cutAtSeconds, lostBlocks, booted: 'none', version: '', root: '', recoverSeconds: NaN, env: '', envConsistent: false, dataIntact: false, dataDetail: 'not checked', retry: 'not needed', problems });
+    return await finish(opts, d, point, { cutAtSeconds, lostBlocks, booted: 'none', version: '', root: '', recoverSeconds: NaN, env: '', envConsistent: false, dataIntact: false, dataDetail: 'not checked', rollback: 'none', retry: 'not needed', problems });
   }
+}
+
+/**
+ * Starts the update the way the point's scenario wants it: straight, or, for a fault that acts
+ * between the updater and its reboot, the updater without its reboot, the fault, then the reboot
+ * the updater would have made.
+ */
+async function startUpdate(device: QemuDevice, to: string, fault: Fault | undefined): Promise<void> {
+  const cmd = `/usr/bin/node /tmp/hup.mjs --hostos-version ${to}`;
+  const between = fault?.device?.beforeReboot;
+  if (!between) {
+    await startDetached(device, cmd);
+    return;
+  }
+  const r = await runDetached(device, `${cmd} --no-reboot`, { timeoutMs: 6 * 60_000 });
+  if (r.code !== 0) {
+    const why = r.stdout.split('\n').filter((l) => / failed /.test(l)).at(-1) ?? `exit ${r.code}`;
+    throw new HuplabError('scenario-failed', `the updater failed before fault ${fault!.name} could act: ${why}`);
+  }
+  await between(device);
+  await (await device.ssh()).exec('sync; (sleep 1; reboot) >/dev/null 2>&1 &');
 }
 
 /**
@@ -231,5 +309,5 @@ async function finish(opts: CampaignOptions, d: StartedDevice, point: CutPoint, 
   }
   d.device.close();
   await rm(d.device.paths.dir, { recursive: true, force: true }).catch(() => undefined);
-  return { point: point.name, phase: point.phase, describe: point.describe, ...r, ok, serialLog, ...(keptDisk ? { keptDisk } : {}) };
+  return { point: point.name, phase: point.phase, ...(point.scenario ? { scenario: point.scenario } : {}), describe: point.describe, ...r, ok, serialLog, ...(keptDisk ? { keptDisk } : {}) };
 }

@@ -9,7 +9,9 @@ import { seededRandom } from './volatile-disk.ts';
  */
 export interface CutPoint {
   name: string;
-  phase: 'update' | 'reboot' | 'first-boot' | 'health' | 'commit' | 'random';
+  phase: 'update' | 'reboot' | 'first-boot' | 'health' | 'commit' | 'random' | 'rollback-health' | 'boot-count' | 'rollback-altboot';
+  /** The fault (harness/faults) whose scenario is cut, for points on a rollback path. */
+  scenario?: string;
   /** Literal console text to wait for, from the updater's start. */
   marker: string;
   delayMs: number;
@@ -57,6 +59,51 @@ export function cutPoints(ref: TimelineEntry[], opts: { to: string; random: numb
       points.push({ name: `random-${opts.seed}-${k + 1}`, phase: 'random', marker: '[hup] step checks start', delayMs: delay, describe: `${(delay / 1000).toFixed(1)} s after the updater started (seed ${opts.seed})` });
     }
   }
+  return points;
+}
+
+/** Which campaign: cuts across the update, or across its rollback paths. */
+export type CampaignKind = 'update' | 'rollback';
+
+/** The fault scenarios the rollback campaign cuts, each driving the device down one rollback path. */
+export const ROLLBACK_SCENARIOS = ['health-fail', 'unbootable-root'] as const;
+
+/**
+ * The rollback campaign's points: cuts while rollback-health judges an unhealthy new OS and while
+ * it restores the old one, and while GRUB counts the boots of a new root that cannot boot and
+ * rollback-altboot restores the old one. Devices start fresh on root A, so the old root is A and
+ * the new one B. `refs` holds each scenario's reference timeline (for the points in the middle
+ * of a restore).
+ */
+export function rollbackCutPoints(refs: Partial<Record<(typeof ROLLBACK_SCENARIOS)[number], TimelineEntry[]>>): CutPoint[] {
+  const middle = (ref: TimelineEntry[] | undefined, from: string, to: string): number | undefined => {
+    const t0 = ref && at(ref, from);
+    const t1 = ref && at(ref, to);
+    return t0 === undefined || t1 === undefined ? undefined : Math.round(((t1 - t0) / 2) * 1000);
+  };
+  const health = 'health-fail';
+  const altboot = 'unbootable-root';
+  const points: CutPoint[] = [
+    { name: 'rh-waiting', scenario: health, phase: 'rollback-health', marker: '[hup] step rollback-health start', delayMs: 1000, describe: 'while rollback-health waits on the unhealthy new OS (its first boot counted)' },
+    { name: 'rh-boot-files', scenario: health, phase: 'rollback-health', marker: '[hup] step rollback-boot-files start', delayMs: 0, describe: "as rollback-health starts putting the old OS's boot files back" },
+  ];
+  const rhMid = middle(refs[health], '[hup] step rollback-boot-files start', '[hup] step rollback-switch start');
+  if (rhMid !== undefined) points.push({ name: 'rh-boot-files@50%', scenario: health, phase: 'rollback-health', marker: '[hup] step rollback-boot-files start', delayMs: rhMid, describe: `half way through restoring the old boot files (${(rhMid / 500).toFixed(1)} s in the reference run)` });
+  points.push(
+    { name: 'rh-switch', scenario: health, phase: 'rollback-health', marker: '[hup] step rollback-switch start', delayMs: 0, describe: 'as rollback-health switches the bootloader env back to the old root' },
+    { name: 'rh-rolled-back', scenario: health, phase: 'rollback-health', marker: '[hup] step rollback-health failed', delayMs: 0, describe: 'rolled back, before the reboot into the old OS' },
+    { name: 'rh-old-boot', scenario: health, phase: 'rollback-health', marker: '[huplab] bootloader: booting resin-rootA', delayMs: 0, describe: 'as GRUB boots the old root after the rollback' },
+    { name: 'bc-first-boot', scenario: altboot, phase: 'boot-count', marker: '[huplab] bootloader: env resin_root_part=B upgrade_available=1 bootcount=1', delayMs: 0, describe: 'as GRUB, its first count saved, boots the new root that cannot boot' },
+    { name: 'bc-refused', scenario: altboot, phase: 'boot-count', marker: 'no /sbin/init on resin-rootB', delayMs: 0, describe: "as the new root's initramfs gives up on it" },
+    { name: 'bc-give-up', scenario: altboot, phase: 'boot-count', marker: '[huplab] bootloader: env resin_root_part=B upgrade_available=1 bootcount=2', delayMs: 0, describe: 'as GRUB, at count 2, gives up on the new root and boots the old one' },
+    { name: 'altboot', scenario: altboot, phase: 'rollback-altboot', marker: '[hup] step rollback-altboot start', delayMs: 0, describe: "as rollback-altboot starts putting the old OS's boot files back" },
+  );
+  const abMid = middle(refs[altboot], '[hup] step rollback-altboot start', '[hup] step rollback-altboot-switch start');
+  if (abMid !== undefined) points.push({ name: 'altboot@50%', scenario: altboot, phase: 'rollback-altboot', marker: '[hup] step rollback-altboot start', delayMs: abMid, describe: `half way through restoring the old boot files (${(abMid / 500).toFixed(1)} s in the reference run)` });
+  points.push(
+    { name: 'altboot-switch', scenario: altboot, phase: 'rollback-altboot', marker: '[hup] step rollback-altboot-switch start', delayMs: 0, describe: 'as rollback-altboot switches the bootloader env back to the old root' },
+    { name: 'altboot-done', scenario: altboot, phase: 'rollback-altboot', marker: '[hup] step rollback-altboot done', delayMs: 0, describe: 'rolled back, before the reboot into a clean old OS' },
+  );
   return points;
 }
 

@@ -27,7 +27,10 @@ async function main(): Promise<void> {
   if (env.resin_root_part === running) return; // the new OS is up: rollback-health decides
   const log = new UpdateLog('/mnt/data/balenahup', 'rollback-altboot');
   log.line(`rollback-altboot: booted root ${running} but the update switched to ${env.resin_root_part} (bootcount ${env.bootcount}): the new OS did not boot; restoring ${running}`);
+  // Markers before each part, so that the power-cut campaign can cut inside the rollback itself.
+  log.marker('rollback-altboot', 'start', `restoring the boot files of root ${running}`);
   await installBootFiles('/', '/mnt/boot', (m) => log.line(m));
+  log.marker('rollback-altboot-switch', 'start', `bootloader env back to root ${running}`);
   await updateBootEnv({ resin_root_part: running, upgrade_available: '0', bootcount: '0' });
   writeFileSync(`${STATE}/rollback-altboot-triggered`, `${new Date().toISOString()}\n`);
   for (const f of ['rollback-altboot-breadcrumb', 'rollback-health-breadcrumb']) rmSync(`${STATE}/${f}`, { force: true });

@@ -66,6 +66,8 @@ async function rollBack(log: UpdateLog): Promise<void> {
   const mountpoint = '/run/hup/old-root';
   mkdirSync(mountpoint, { recursive: true });
   let restored = true;
+  // Markers before each part, so that the power-cut campaign can cut inside the rollback itself.
+  log.marker('rollback-boot-files', 'start', `restoring the boot files of root ${old.slot}`);
   try {
     run('mount', ['-o', 'ro', '-t', 'ext4', old.device, mountpoint]);
     await installBootFiles(mountpoint, '/mnt/boot', (m) => log.line(m));
@@ -75,6 +77,7 @@ async function rollBack(log: UpdateLog): Promise<void> {
   } finally {
     run('umount', [mountpoint], { allowFail: true });
   }
+  log.marker('rollback-switch', 'start', `bootloader env back to root ${old.slot}`);
   await updateBootEnv({ resin_root_part: old.slot, upgrade_available: '0', bootcount: '0' });
   writeFileSync(`${STATE}/${restored ? 'rollback-health-triggered' : 'rollback-health-failed'}`, `${new Date().toISOString()}\n`);
   for (const f of ['rollback-health-breadcrumb', 'rollback-altboot-breadcrumb']) rmSync(`${STATE}/${f}`, { force: true });

@@ -7,8 +7,9 @@ import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import { HuplabError } from './errors.ts';
+import { schemaProblems, type SchemaProblem } from './json-schema.ts';
 
 export { partitionLayout, diskSizeBytes, type PartitionSlot } from './partition/layout.ts';
 
@@ -69,18 +70,6 @@ export interface QemuSpec {
   extraArgs: string[];
 }
 
-export type BoardSerial = { path: string; baud?: number } | { tcp: string };
-export type BoardFlash =
-  | { sdMux: { toHost: string; toDevice: string; hostDevice: string } }
-  | { fromRunningOs: true };
-
-export interface BoardSpec {
-  serial: BoardSerial;
-  ssh: { host: string; port: number; user: string };
-  power: { on: string; off: string; cycle?: string };
-  flash?: BoardFlash;
-}
-
 /** A validated profile; optional fields with a schema default are always filled in. */
 export interface Profile {
   name: string;
@@ -93,8 +82,8 @@ export interface Profile {
   alignMiB: number;
   kernel: KernelSpec;
   console: ConsoleSpec;
+  /** Absent for a device type tested only on real boards (harness/board/inventory.ts). */
   qemu?: QemuSpec;
-  board?: BoardSpec;
 }
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -111,11 +100,7 @@ export const BALENA_PARTITIONS = [
 
 const HINT = 'fix the profile; see lib/profile.schema.json';
 
-export interface ProfileProblem {
-  /** JSON pointer of the offending field; '' when the message names the fields itself. */
-  pointer: string;
-  message: string;
-}
+export type ProfileProblem = SchemaProblem;
 
 export class ProfileError extends HuplabError {
   readonly file: string;
@@ -139,104 +124,6 @@ function getValidator(): ValidateFunction {
     validator = ajv.compile(schema);
   }
   return validator;
-}
-
-function pointerToken(key: string): string {
-  return key.replace(/~/g, '~0').replace(/\//g, '~1');
-}
-
-/** Branches like `[{required:[a]},{required:[b]}]`: returns [a, b], else undefined. */
-function requiredOnlyBranches(schema: unknown): string[] | undefined {
-  if (!Array.isArray(schema)) return undefined;
-  const names: string[] = [];
-  for (const branch of schema) {
-    const keys = branch && typeof branch === 'object' ? Object.keys(branch) : [];
-    const req = (branch as { required?: unknown }).required;
-    if (keys.length !== 1 || !Array.isArray(req) || req.length !== 1) return undefined;
-    names.push(String(req[0]));
-  }
-  return names;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
-  if (typeof value === 'object') return 'an object';
-  return String(value);
-}
-
-function formatAjvErrors(errors: ErrorObject[]): ProfileProblem[] {
-  const problems: ProfileProblem[] = [];
-  const summarised: string[] = [];
-  for (const e of errors) {
-    if (e.keyword !== 'anyOf' && e.keyword !== 'oneOf') continue;
-    const names = requiredOnlyBranches(e.schema);
-    if (!names) continue;
-    summarised.push(`${e.schemaPath}/`);
-    const fields = names.map((n) => `${e.instancePath}/${pointerToken(n)}`);
-    const passing = (e.params as { passingSchemas?: number[] | null }).passingSchemas;
-    // The message names the alternatives itself, so these problems carry no pointer of their own.
-    if (e.keyword === 'anyOf') {
-      problems.push({ pointer: '', message: `${fields.join(' or ')} is required` });
-    } else if (passing) {
-      problems.push({ pointer: '', message: `only one of ${fields.join(', ')} may be set` });
-    } else {
-      problems.push({ pointer: '', message: `one of ${fields.join(', ')} is required` });
-    }
-  }
-  for (const e of errors) {
-    // An `if` failure is always accompanied by the `then`/`else` error that explains it.
-    if (e.keyword === 'if' || e.keyword === 'anyOf' || e.keyword === 'oneOf') {
-      if (e.keyword !== 'if' && !summarised.includes(`${e.schemaPath}/`)) {
-        problems.push({ pointer: e.instancePath, message: e.message ?? e.keyword });
-      }
-      continue;
-    }
-    if (summarised.some((prefix) => e.schemaPath.startsWith(prefix))) continue;
-    const params = e.params as Record<string, unknown>;
-    switch (e.keyword) {
-      case 'required':
-        problems.push({ pointer: `${e.instancePath}/${pointerToken(String(params.missingProperty))}`, message: 'is required' });
-        break;
-      case 'additionalProperties': {
-        const known = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
-        problems.push({
-          pointer: `${e.instancePath}/${pointerToken(String(params.additionalProperty))}`,
-          message: `is not a known field${known.length ? ` (known: ${known.join(', ')})` : ''}`,
-        });
-        break;
-      }
-      case 'enum':
-        problems.push({
-          pointer: e.instancePath,
-          message: `must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, not ${describe(e.data)}`,
-        });
-        break;
-      case 'const':
-        problems.push({ pointer: e.instancePath, message: `must be ${JSON.stringify(params.allowedValue)}` });
-        break;
-      case 'type':
-        problems.push({ pointer: e.instancePath, message: `must be ${String(params.type)}, not ${describe(e.data)}` });
-        break;
-      case 'pattern':
-        problems.push({ pointer: e.instancePath, message: `must match ${String(params.pattern)}, not ${describe(e.data)}` });
-        break;
-      case 'false schema':
-        problems.push({ pointer: e.instancePath, message: 'is not allowed here' });
-        break;
-      default:
-        problems.push({ pointer: e.instancePath, message: e.message ?? e.keyword });
-    }
-  }
-  // The same field can fail in a branch and in the main schema (sizeMiB: type in both).
-  const seen = new Set<string>();
-  return problems.filter((p) => {
-    const key = `${p.pointer} ${p.message}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }
 
 const QEMU_FOR_ARCH: Record<Arch, string[]> = {
@@ -310,7 +197,7 @@ function crossFieldProblems(p: Profile, file: string): ProfileProblem[] {
 export function validateProfile(data: unknown, file: string): Profile {
   const copy: unknown = structuredClone(data);
   const validate = getValidator();
-  if (!validate(copy)) throw new ProfileError(file, formatAjvErrors(validate.errors ?? []));
+  if (!validate(copy)) throw new ProfileError(file, schemaProblems(validate.errors ?? []));
   const profile = copy as Profile;
   const problems = crossFieldProblems(profile, file);
   if (problems.length > 0) throw new ProfileError(file, problems);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -55,7 +56,9 @@ export async function buildImage(opts: { device: string; release: string; rootB?
     progress.info(`image ${profile.name} ${describe(opts)} cached: ${disk}`);
     return { ...result(true), sizeBytes: meta.sizeBytes };
   }
-  const work = `${dir}.tmp-${process.pid}`;
+  // Unique per build, not per process: two builds of the same entry can run in one process
+  // (campaigns side by side); publish() keeps whichever finishes first.
+  const work = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
   try {

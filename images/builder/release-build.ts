@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -60,7 +61,9 @@ export async function buildRelease(profile: Profile, recipe: ReleaseRecipe, prog
     return shape({ ...hostapp, dir: join(dir, 'hostapp') }, true);
   }
 
-  const work = `${dir}.tmp-${process.pid}`;
+  // Unique per build, not per process: two builds of the same entry can run in one process
+  // (campaigns side by side); publish() keeps whichever finishes first.
+  const work = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
   try {
@@ -110,7 +113,7 @@ export async function buildRelease(profile: Profile, recipe: ReleaseRecipe, prog
       await assembleRootfs({
         root: rootfsDir, recipe, profile, nodeTarball, bootDir,
         debs: debs.slice(0, -1).map((path, i) => { const e = recipe.debianPackages[i]!; return typeof e === 'string' ? { path } : { path, paths: e.paths }; }),
-        busyboxApplets: await busyboxApplets(busybox, arch, recipe),
+        busyboxApplets: await busyboxApplets(busybox, arch),
         kernelImage: kernel.vmlinuz, initramfs,
       });
       await normaliseTimes(rootfsDir, epoch);
@@ -140,14 +143,18 @@ export async function buildRelease(profile: Profile, recipe: ReleaseRecipe, prog
  * The applet list of the device's busybox. It can only be asked by running busybox, so for a
  * foreign architecture the same Debian version built for this host answers instead.
  */
-async function busyboxApplets(busybox: string, arch: string, recipe: ReleaseRecipe): Promise<string[]> {
+async function busyboxApplets(busybox: string, arch: string): Promise<string[]> {
   let binary = busybox;
   if (arch !== hostArch()) {
     const pkg = await resolvePackage('busybox-static', hostArch());
-    const dir = join(cacheDir(), 'tmp-busybox-host');
+    const dir = join(cacheDir(), `tmp-busybox-host-${randomBytes(4).toString('hex')}`);
     await execa('dpkg-deb', ['-x', await fetchPackage(pkg, cacheDir()), dir]);
-    binary = join(dir, 'bin', 'busybox');
-    void recipe;
+    try {
+      const { stdout } = await execa(join(dir, 'bin', 'busybox'), ['--list-full']);
+      return stdout.trim().split('\n').filter(Boolean);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
   const { stdout } = await execa(binary, ['--list-full']);
   return stdout.trim().split('\n').filter(Boolean);

@@ -3,7 +3,7 @@
  * (a board on a serial adapter with switchable power). Suites, fault injectors and the CLI are
  * written against this, never against QEMU.
  */
-import type { ConsoleLike } from '../console/log-console.ts';
+import type { SerialConsole } from '../console/log-console.ts';
 import type { DeviceSsh } from '../ssh/client.ts';
 import type { BoardStateMachine } from './state.ts';
 
@@ -28,7 +28,10 @@ export interface PowerCutResult { lostBlocks: number; keptBlocks: number }
 export interface DeviceDriver {
   readonly name: string;
   readonly state: BoardStateMachine;
-  readonly console: ConsoleLike;
+  /** The console log, expect-able and writable, the same for a QEMU chardev and a serial adapter. */
+  readonly console: SerialConsole;
+  /** The device's state folder (logs collected by suites go under it) and its console log. */
+  readonly paths: { readonly dir: string; readonly serialLog: string; readonly serialSock: string };
   powerOn(): Promise<void>;
   powerOff(opts?: PowerOffOptions): Promise<void>;
   /**
@@ -43,4 +46,8 @@ export interface DeviceDriver {
   ssh(): Promise<DeviceSsh>;
   /** Bring the board to a known state whatever happened before; clears a failure. */
   force(state: 'off' | 'os-ready'): Promise<void>;
+  /** Unplug (false) or replug (true) the device's network, for network faults. */
+  setNetworkLink(up: boolean): Promise<void>;
+  /** Let go of the device's connections (console, SSH); the device itself keeps its state. */
+  close(): void | Promise<void>;
 }

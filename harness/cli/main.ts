@@ -6,6 +6,7 @@ import { registerHup } from './hup-command.ts';
 import { registerImages } from './images-command.ts';
 import { registerQualify } from './qualify-command.ts';
 import { registerPowercut } from './powercut-command.ts';
+import { registerLab } from './lab-command.ts';
 
 const program = new Command()
   .name('huplab')
@@ -16,5 +17,6 @@ registerDevice(program);
 registerHup(program);
 registerQualify(program);
 registerPowercut(program);
+registerLab(program);
 registerDemo(program);
 await program.parseAsync(process.argv);

@@ -1,10 +1,10 @@
 import { HuplabError } from '../../lib/errors.ts';
 import type { LabBackend } from '../hup/run-hup.ts';
-import type { QemuDevice } from '../qemu/driver.ts';
+import type { DeviceDriver } from '../board/driver.ts';
 
 /** Small actions faults take on a device or the lab; each waits for its effect, with a named timeout. */
 
-export async function sh(device: QemuDevice, cmd: string): Promise<string> {
+export async function sh(device: DeviceDriver, cmd: string): Promise<string> {
   return (await device.ssh()).execOk(cmd);
 }
 
@@ -20,7 +20,7 @@ export async function pollUntil<T>(what: string, probe: () => Promise<T | undefi
 }
 
 /** Asks the demo application to hold (or release) its update lock and waits until it does. */
-export async function setAppLock(device: QemuDevice, mode: 'exclusive' | 'shared' | 'none'): Promise<void> {
+export async function setAppLock(device: DeviceDriver, mode: 'exclusive' | 'shared' | 'none'): Promise<void> {
   await sh(device, mode === 'none' ? 'rm -f /run/demo-app/lock-request' : `echo ${mode} > /run/demo-app/lock-request`);
   await pollUntil(`the demo application to hold lock "${mode}"`, async () => {
     const state = (await sh(device, 'cat /run/demo-app/lock-state 2>/dev/null || echo missing')).trim();
@@ -40,13 +40,13 @@ export function waitForApiMessage(lab: LabBackend, uuid: string, message: string
 }
 
 /** Seconds from now until the OS starts shutting down for a reboot, as the console shows it. */
-export async function secondsUntilShutdown(device: QemuDevice, since: number, timeoutMs: number): Promise<number> {
+export async function secondsUntilShutdown(device: DeviceDriver, since: number, timeoutMs: number): Promise<number> {
   const started = Date.now();
   await device.console.expect('[huplab] shutting down', { since, timeoutMs, what: 'the device to start its reboot' });
   return (Date.now() - started) / 1000;
 }
 
-export function shuttingDownSince(device: QemuDevice, since: number): boolean {
+export function shuttingDownSince(device: DeviceDriver, since: number): boolean {
   return device.console.text(since).includes('[huplab] shutting down');
 }
 

@@ -1,6 +1,6 @@
 import { HuplabError } from '../../lib/errors.ts';
 import type { DeviceHooks, LabBackend, UpdateOutcome } from '../hup/run-hup.ts';
-import type { QemuDevice } from '../qemu/driver.ts';
+import type { DeviceDriver } from '../board/driver.ts';
 import { apiMessages, INACTIVE_ROOT_SH, secondsUntilShutdown, setAppLock, sh, shuttingDownSince, waitForApiMessage } from './device-actions.ts';
 import { LOST_CLUSTERS_SCRIPT } from './fat-damage.ts';
 import { findings as fsckReportFindings } from '../../updater/common/boot-health.ts';
@@ -16,7 +16,7 @@ export type Expectation = 'success' | 'rollback-health' | 'rollback-altboot' | '
 
 /** What a fault's follow-up can use once the update is over. */
 export interface FollowUp {
-  device: QemuDevice;
+  device: DeviceDriver;
   lab: LabBackend;
   uuid: string;
   outcome: UpdateOutcome;
@@ -66,7 +66,7 @@ const REBOOT_AFTER_RELEASE_MAX_S = 10;
  * Reboots the device from its own shell and waits for an OS to come up on the console: "it still
  * boots". The console, not SSH: a device whose config.json is broken boots without its SSH keys.
  */
-async function rebootsIntoAnOs(device: QemuDevice, root: string): Promise<Check[]> {
+async function rebootsIntoAnOs(device: DeviceDriver, root: string): Promise<Check[]> {
   const mark = device.console.mark();
   await sh(device, 'sync; (sleep 1; reboot) >/dev/null 2>&1 &');
   try {

@@ -1,6 +1,6 @@
 import { expectRefused, expectRollback, expectSuccess, type Verdict } from '../hup/verdict.ts';
 import { updateDevice, type LabBackend, type UpdateOutcome } from '../hup/run-hup.ts';
-import type { QemuDevice } from '../qemu/driver.ts';
+import type { DeviceDriver } from '../board/driver.ts';
 import type { Progress } from '../../lib/progress.ts';
 import { join } from 'node:path';
 import type { Fault } from './index.ts';
@@ -41,7 +41,7 @@ export function verdictFor(fault: Fault | undefined, o: UpdateOutcome, lab: LabB
 export interface ScenarioResult { outcome: UpdateOutcome; verdict: Verdict; followUps: UpdateOutcome[] }
 
 export async function runScenario(opts: {
-  device: QemuDevice; lab: LabBackend; uuid: string; fault?: Fault; to: string; logsDir: string; progress?: Progress;
+  device: DeviceDriver; lab: LabBackend; uuid: string; fault?: Fault; to: string; logsDir: string; progress?: Progress;
 }): Promise<ScenarioResult> {
   const { fault, lab } = opts;
   if (fault?.inject) await fault.inject(lab);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { HuplabError } from '../../lib/errors.ts';
 import type { ExecResult } from '../ssh/client.ts';
-import type { QemuDevice } from '../qemu/driver.ts';
+import type { DeviceDriver } from '../board/driver.ts';
 
 /**
  * Runs a command on the device detached from the SSH session that starts it, as the field runs
@@ -25,7 +25,7 @@ export interface DetachedResult extends ExecResult {
 }
 
 /** Starts `cmd` on the device, detached; returns at once. */
-export async function startDetached(device: QemuDevice, cmd: string): Promise<DetachedRun> {
+export async function startDetached(device: DeviceDriver, cmd: string): Promise<DetachedRun> {
   const base = `${DIR}/${Date.now()}-${randomBytes(3).toString('hex')}`;
   // The exit status is written to a temporary name and renamed, so a poll never reads half of it.
   // The command runs in a subshell so that all of a compound command's output is kept.
@@ -35,7 +35,7 @@ export async function startDetached(device: QemuDevice, cmd: string): Promise<De
 }
 
 /** Waits for a detached command to end, asking over SSH as often as it takes. */
-export async function waitDetached(device: QemuDevice, run: DetachedRun, opts: { timeoutMs: number; pollMs?: number }): Promise<DetachedResult> {
+export async function waitDetached(device: DeviceDriver, run: DetachedRun, opts: { timeoutMs: number; pollMs?: number }): Promise<DetachedResult> {
   const { base, cmd } = run;
   const deadline = Date.now() + opts.timeoutMs;
   let lastError = '';
@@ -62,6 +62,6 @@ export async function waitDetached(device: QemuDevice, run: DetachedRun, opts: {
   }
 }
 
-export async function runDetached(device: QemuDevice, cmd: string, opts: { timeoutMs: number; pollMs?: number }): Promise<DetachedResult> {
+export async function runDetached(device: DeviceDriver, cmd: string, opts: { timeoutMs: number; pollMs?: number }): Promise<DetachedResult> {
   return waitDetached(device, await startDetached(device, cmd), opts);
 }

@@ -10,7 +10,7 @@ import { startBackend, type Backend } from '../backend/index.ts';
 import { startDevice } from '../device/session.ts';
 import { inspectDevice, type DeviceFacts } from '../device/inspect.ts';
 import type { Lab } from '../lab.ts';
-import type { QemuDevice } from '../qemu/driver.ts';
+import type { DeviceDriver } from '../board/driver.ts';
 import { deltaBetween, updaterBundle } from './artifacts.ts';
 import { parseDownload, parseSteps } from './updater-output.ts';
 import { runDetached } from './detached-run.ts';
@@ -76,13 +76,13 @@ export type FaultFacts = Record<string, string | number | boolean | null>;
 
 /** Fault hooks that act on the device around the updater run. */
 export interface DeviceHooks {
-  beforeUpdate?: (device: QemuDevice) => Promise<void>;
+  beforeUpdate?: (device: DeviceDriver) => Promise<void>;
   /** Runs with the updater (which is then run with --no-reboot), between its end and the reboot. */
-  beforeReboot?: (device: QemuDevice) => Promise<void>;
+  beforeReboot?: (device: DeviceDriver) => Promise<void>;
   /** Runs alongside the updater, from its start until the hook returns. */
-  whileUpdating?: (device: QemuDevice, ctx: UpdateContext) => Promise<FaultFacts | void>;
+  whileUpdating?: (device: DeviceDriver, ctx: UpdateContext) => Promise<FaultFacts | void>;
   /** Takes the fault away from the device again, so that a later update can succeed. */
-  undo?: (device: QemuDevice) => Promise<void>;
+  undo?: (device: DeviceDriver) => Promise<void>;
 }
 
 export interface StepTiming { step: string; seconds: number; detail: string }
@@ -130,7 +130,7 @@ const STATE_FILES = ['rollback-health-breadcrumb', 'rollback-altboot-breadcrumb'
  * Follows the device until no rollback breadcrumb is left (rollback-health committed, or a
  * rollback brought the old OS back), following every reboot on the way. True when it committed.
  */
-export async function followUntilSettled(device: QemuDevice, deadline: number, what: string): Promise<boolean> {
+export async function followUntilSettled(device: DeviceDriver, deadline: number, what: string): Promise<boolean> {
   let seen = device.console.mark();
   for (;;) {
     // A rollback reboots the device again: follow that boot before looking at the state.
@@ -153,7 +153,7 @@ export async function followUntilSettled(device: QemuDevice, deadline: number, w
   }
 }
 
-export async function stateFiles(device: QemuDevice): Promise<string[]> {
+export async function stateFiles(device: DeviceDriver): Promise<string[]> {
   const ssh = await device.ssh();
   const r = await ssh.exec(`cd /mnt/state && ls ${STATE_FILES.join(' ')} 2>/dev/null`);
   return r.stdout.trim().split('\n').filter(Boolean);
@@ -164,7 +164,7 @@ export async function stateFiles(device: QemuDevice): Promise<string[]> {
  * application writing, so that continuity up to the reboot and the downtime are measured on a
  * running application, not one that is still starting.
  */
-export async function readyForUpdate(device: QemuDevice, timings = LAB_ROLLBACK_TIMINGS): Promise<void> {
+export async function readyForUpdate(device: DeviceDriver, timings = LAB_ROLLBACK_TIMINGS): Promise<void> {
   const ssh = await device.ssh();
   await ssh.execOk(`printf '%s' '${JSON.stringify(timings)}' > /mnt/state/rollback-health.json && sync`);
   const appDeadline = Date.now() + 90_000;
@@ -180,7 +180,7 @@ export async function readyForUpdate(device: QemuDevice, timings = LAB_ROLLBACK_
  * new OS commits (or a rollback brings the old one back), and everything is collected.
  */
 export async function updateDevice(opts: {
-  device: QemuDevice; lab: LabBackend; to: string; uuid: string; progress?: Progress;
+  device: DeviceDriver; lab: LabBackend; to: string; uuid: string; progress?: Progress;
   timings?: typeof LAB_ROLLBACK_TIMINGS; commitTimeoutMs?: number; logsDir: string;
   /** Fault hooks: before the updater runs, and between the updater and the reboot. */
   hooks?: DeviceHooks;
@@ -253,7 +253,7 @@ export async function updateDevice(opts: {
   }
 }
 
-async function collectLogs(device: QemuDevice, dir: string): Promise<string[]> {
+async function collectLogs(device: DeviceDriver, dir: string): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const ssh = await device.ssh();
   const list = (await ssh.exec('ls /mnt/data/balenahup/*.log 2>/dev/null')).stdout.trim().split('\n').filter(Boolean);
@@ -277,7 +277,7 @@ async function fetchProgress(lab: LabBackend, uuid: string): Promise<UpdateOutco
 }
 
 export interface HupRun {
-  device: QemuDevice;
+  device: DeviceDriver;
   lab: LabBackend;
   outcome: UpdateOutcome;
   verdict: Verdict;

@@ -15,6 +15,12 @@ export interface QemuLaunch {
   sshPort: number;
   accel: Accel;
   paths: DevicePaths;
+  /**
+   * socket (default): the console on a unix socket and logged by QEMU. pty: on a pseudo-terminal,
+   * a real tty for the board driver to open through `serialport` (qemu-board.ts), logged by it.
+   * tcpPort: served raw on 127.0.0.1:port, as a TCP serial server (ser2net) serves a board's.
+   */
+  serial?: 'socket' | 'pty' | { tcpPort: number };
 }
 
 /** The guest's dropbear listens here (balenaOS convention). */
@@ -53,10 +59,9 @@ export function buildQemuArgs(l: QemuLaunch): string[] {
   args.push('-netdev', `user,id=${NETDEV_ID},hostfwd=tcp:127.0.0.1:${l.sshPort}-:${GUEST_SSH_PORT}`);
   args.push('-device', netDevice(q.net.device));
 
-  args.push(
-    '-chardev',
-    `socket,id=ser0,path=${qemuOptValue(p.serialSock)},server=on,wait=off,logfile=${qemuOptValue(p.serialLog)},logappend=on`,
-  );
+  args.push('-chardev', l.serial === 'pty' ? 'pty,id=ser0'
+    : typeof l.serial === 'object' ? `socket,id=ser0,host=127.0.0.1,port=${l.serial.tcpPort},server=on,wait=off,nodelay=on`
+      : `socket,id=ser0,path=${qemuOptValue(p.serialSock)},server=on,wait=off,logfile=${qemuOptValue(p.serialLog)},logappend=on`);
   // Serial ports are assigned in order; earlier ports get a sink so the console lands on its index.
   for (let i = 0; i < q.serialIndex; i++) args.push('-serial', 'null');
   args.push('-serial', 'chardev:ser0');

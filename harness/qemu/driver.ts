@@ -10,6 +10,7 @@ import { HuplabError } from '../../lib/errors.ts';
 import { MARKERS } from '../../lib/markers.ts';
 import type { DeviceDriver, PowerCutOptions, PowerOffOptions, WaitForOsOptions } from '../board/driver.ts';
 import { BoardStateMachine, type BoardState, type TransitionListener } from '../board/state.ts';
+import { followBoot } from '../board/follow-boot.ts';
 import { SerialConsole } from '../console/log-console.ts';
 import { labDir as defaultLabDir } from '../../lib/paths.ts';
 import { DeviceSsh } from '../ssh/client.ts';
@@ -273,33 +274,7 @@ export class QemuDevice implements DeviceDriver {
       }
     }, 500);
     try {
-      let offset = this.bootOffset;
-      if (this.state.current === 'firmware') {
-        const m = await this.console.expect(new RegExp(`${escapeRe(MARKERS.bootloaderBooting)}([^\\n]*)\\n`), {
-          since: offset,
-          timeoutMs: left(),
-          what: `the bootloader of ${this.name} to boot a kernel`,
-          signal: abort.signal,
-        });
-        offset = m.offset;
-        this.state.transition('kernel', `bootloader: booting ${m.groups[0]?.trim() || '?'}`);
-      }
-      if (this.state.current === 'kernel') {
-        await this.console.expect(MARKERS.osReady, {
-          since: offset,
-          timeoutMs: left(),
-          what: `the OS of ${this.name} to report ready`,
-          signal: abort.signal,
-        });
-        this.state.transition('os-ready', 'console: os ready');
-      }
-      const ssh = await this.ssh();
-      await ssh.waitReady({ timeoutMs: Math.max(left(), 5000), what: `SSH of ${this.name}` });
-    } catch (err) {
-      if (this.state.current !== 'failed') {
-        this.state.fail(`waitForOs: ${err instanceof HuplabError ? err.oneLine() : (err as Error).message}`);
-      }
-      throw err;
+      await followBoot(this, { offset: this.bootOffset, timeoutMs: left(), signal: abort.signal });
     } finally {
       clearInterval(watch);
     }
@@ -476,6 +451,3 @@ function copyOnce(src: string, dest: string, name: string): void {
   fs.renameSync(`${dest}.tmp`, dest);
 }
 
-function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}

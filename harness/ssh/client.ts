@@ -37,8 +37,8 @@ export interface ExecResult {
 
 export interface ExecOptions {
   timeoutMs?: number;
-  /** Fed to the command's stdin, then EOF. */
-  stdin?: string | Buffer;
+  /** Fed to the command's stdin, then EOF; a stream is piped (large files, e.g. a disk image). */
+  stdin?: string | Buffer | NodeJS.ReadableStream;
 }
 
 type Conn = InstanceType<typeof ssh2.Client>;
@@ -136,8 +136,9 @@ export class DeviceSsh {
         if (signal !== undefined) res.signal = signal;
         resolve(res);
       });
-      if (opts.stdin !== undefined) stream.end(opts.stdin);
-      else stream.end();
+      if (opts.stdin === undefined) stream.end();
+      else if (typeof opts.stdin === 'string' || Buffer.isBuffer(opts.stdin)) stream.end(opts.stdin);
+      else opts.stdin.pipe(stream);
     });
   }
 

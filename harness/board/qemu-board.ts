@@ -1,0 +1,75 @@
+/**
+ * An emulated board for the board driver's own tests, and an example of an inventory's power
+ * commands: QEMU with its console on a pseudo-terminal (a real tty, opened by the driver through
+ * `serialport`, the code path of a USB-serial adapter), its power switched by these commands.
+ *
+ *   tsx harness/board/qemu-board.ts on  DIR    # starts QEMU; DIR/tty -> its /dev/pts/N
+ *   tsx harness/board/qemu-board.ts off DIR    # the power switch: QEMU killed at once
+ *
+ * DIR/qemu-board.json says what to run: { "profile": "generic-amd64", "disk": "/abs/disk.img",
+ * "sshPort": 2222x, "console"?: "pty" | { "tcpPort": N } } (a TCP console stands in for ser2net). The console is not logged here: the driver logs what it reads from the tty.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { HuplabError } from '../../lib/errors.ts';
+import { loadProfile } from '../../lib/profile.ts';
+import { buildQemuArgs } from '../qemu/args.ts';
+import { probeAccelerator } from '../qemu/kvm-probe.ts';
+import { devicePaths } from '../qemu/paths.ts';
+import { isOurProcess, waitPidExit } from '../qemu/process.ts';
+import { withQmp } from '../qemu/qmp.ts';
+
+export interface QemuBoardConfig {
+  profile: string;
+  disk: string;
+  sshPort: number;
+  /** Console on a pty (default; linked as DIR/tty) or served on 127.0.0.1:tcpPort. */
+  console?: 'pty' | { tcpPort: number };
+}
+
+export async function qemuBoardOn(dir: string): Promise<string> {
+  const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'qemu-board.json'), 'utf8')) as QemuBoardConfig;
+  const profile = await loadProfile(cfg.profile);
+  if (!profile.qemu) throw new HuplabError('not-emulated', `profile ${cfg.profile} has no QEMU section`);
+  const paths = devicePaths(path.join(dir, 'vm'));
+  fs.mkdirSync(paths.dir, { recursive: true });
+  if (fs.existsSync(paths.pidFile) && isOurProcess(Number(fs.readFileSync(paths.pidFile, 'utf8')), paths.dir)) return 'already on';
+  const fw = profile.qemu.firmware;
+  if (fw?.vars && !fs.existsSync(paths.varsFile)) fs.copyFileSync(fw.vars, paths.varsFile);
+  const accel = /x86_64/.test(profile.qemu.binary) && process.arch === 'x64' ? await probeAccelerator() : 'tcg';
+  const args = buildQemuArgs({ name: path.basename(dir), profile: { qemu: profile.qemu, console: profile.console }, diskPath: path.resolve(cfg.disk), sshPort: cfg.sshPort, accel, paths, serial: cfg.console ?? 'pty' });
+  const r = await execa(profile.qemu.binary, args, { reject: false, stdin: 'ignore' });
+  if (r.exitCode !== 0) throw new HuplabError('qemu-start-failed', `QEMU failed: ${String(r.stderr).trim().split('\n')[0]}`);
+  if (typeof cfg.console === 'object') return `on: console on 127.0.0.1:${cfg.console.tcpPort}`;
+  // Where the pty is: QMP knows (the "char device redirected" line is gone with -daemonize).
+  const chardevs = await withQmp(paths.qmpSock, (q) => q.execute<Array<{ label: string; filename: string }>>('query-chardev'), { timeoutMs: 5000 });
+  const pty = chardevs.find((c) => c.label === 'ser0')?.filename.replace(/^pty:/, '');
+  if (!pty) throw new HuplabError('qemu-board-no-pty', 'QEMU reports no pty for ser0');
+  const link = path.join(dir, 'tty');
+  fs.rmSync(link, { force: true });
+  fs.symlinkSync(pty, link);
+  return `on: ${link} -> ${pty}`;
+}
+
+export async function qemuBoardOff(dir: string): Promise<string> {
+  const pidFile = devicePaths(path.join(dir, 'vm')).pidFile;
+  if (!fs.existsSync(pidFile)) return 'already off';
+  const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+  if (!isOurProcess(pid, devicePaths(path.join(dir, 'vm')).dir)) return 'already off';
+  process.kill(pid, 'SIGKILL');
+  await waitPidExit(pid, 10_000);
+  return 'off';
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const [what, dir] = process.argv.slice(2);
+  if ((what !== 'on' && what !== 'off') || !dir) {
+    process.stderr.write('usage: qemu-board.ts on|off DIR\n');
+    process.exit(2);
+  }
+  (what === 'on' ? qemuBoardOn(dir) : qemuBoardOff(dir)).then((m) => process.stdout.write(`${m}\n`), (err: Error) => {
+    process.stderr.write(`qemu-board: ${err.message}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,118 @@
+import { execa } from 'execa';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BoardDevice } from '../harness/board/board-device.ts';
+import { loadInventory, type Inventory } from '../harness/board/inventory.ts';
+import { buildImage } from '../images/builder/index.ts';
+import { flashDevice } from '../harness/device/provision.ts';
+import { freePort } from '../harness/qemu/ports.ts';
+import { isOurProcess } from '../harness/qemu/process.ts';
+import { loadProfile } from '../lib/profile.ts';
+import { repoRoot } from '../lib/paths.ts';
+import type { Lab } from '../harness/lab.ts';
+import { BASE_RELEASE, expect, test } from './fixtures.ts';
+
+/**
+ * The board driver against a board it cannot tell from a real one: QEMU with its console on a
+ * pseudo-terminal (opened through `serialport`, as a USB-serial adapter is) or on a TCP port (as
+ * a ser2net server serves one), its power switched by inventory commands that start and kill
+ * QEMU, and its "SD card" written through the SD-mux flash path.
+ */
+const TSX = join(repoRoot, 'node_modules', '.bin', 'tsx');
+const QEMU_BOARD = join(repoRoot, 'harness', 'board', 'qemu-board.ts');
+
+async function makeBoard(lab: Lab, name: string, console: 'pty' | 'tcp'): Promise<{ inventory: Inventory; file: string; dir: string; image: string; sshPort: number }> {
+  const dir = join(lab.dir, 'rack', name);
+  mkdirSync(dir, { recursive: true });
+  // The image a release engineer flashes: built, then configured with the lab's key (config.json).
+  const built = await buildImage({ device: 'generic-amd64', release: BASE_RELEASE });
+  const configured = await flashDevice({ lab: lab.dir, name: `${name}-image`, profile: await loadProfile('generic-amd64'), imagePath: built.disk, release: BASE_RELEASE, sshPublicKey: lab.key.publicKey });
+  const sshPort = await freePort();
+  const sd = join(dir, 'sd.img');
+  const tcpPort = console === 'tcp' ? await freePort() : 0;
+  writeFileSync(join(dir, 'qemu-board.json'), JSON.stringify({ profile: 'generic-amd64', disk: sd, sshPort, ...(console === 'tcp' ? { console: { tcpPort } } : {}) }));
+  const file = join(dir, 'inventory.json');
+  writeFileSync(file, JSON.stringify({
+    lab: 'test-rack',
+    boards: [{
+      name, profile: 'generic-amd64',
+      serial: console === 'tcp' ? { tcp: `127.0.0.1:${tcpPort}` } : { path: join(dir, 'tty'), baud: 115200 },
+      ssh: { host: '127.0.0.1', port: sshPort },
+      power: { on: `${TSX} ${QEMU_BOARD} on ${dir}`, off: `${TSX} ${QEMU_BOARD} off ${dir}` },
+      // The SD mux: "switching the card to the host" makes it appear; the driver writes it with dd.
+      flash: { sdMux: { toHost: `touch ${sd}`, toDevice: 'true', hostDevice: sd } },
+    }],
+  }, null, 2));
+  return { inventory: await loadInventory(file), file, dir, image: configured.disk, sshPort };
+}
+
+test.describe('board driver', () => {
+  test('a board on a serial tty: flashed through its SD mux, booted, reached, typed at, power-cycled, switched off', async ({ lab }) => {
+    test.setTimeout(10 * 60_000);
+    const b = await makeBoard(lab, 'pty-board', 'pty');
+    const board = new BoardDevice({ board: b.inventory.boards[0]!, dir: join(lab.dir, 'boards', 'pty-board'), sshKeyPath: lab.key.privateKeyPath });
+    try {
+      await board.flash(b.image);
+      expect(existsSync(join(b.dir, 'sd.img'))).toBe(true);
+      expect(board.state.current).toBe('off');
+
+      await board.powerOn();
+      await board.waitForOs({ timeoutMs: 240_000 });
+      expect(board.state.current).toBe('os-ready');
+      // The console came through the tty: the bootloader's and the OS's markers are in its log.
+      const text = board.console.text(0);
+      expect(text).toContain('[huplab] bootloader: booting resin-rootA');
+      expect(text).toContain(`[huplab] os ready: version ${BASE_RELEASE}`);
+      expect((await (await board.ssh()).execOk('. /etc/os-release; echo $VERSION_ID')).trim()).toBe(BASE_RELEASE);
+
+      // Typing reaches the board: Enter at the login prompt brings another prompt.
+      const mark = board.console.mark();
+      await board.console.write('\r');
+      await board.console.expect(/login:/, { since: mark, timeoutMs: 20_000, what: 'a login prompt after Enter' });
+
+      // `huplab lab list` sees it answer.
+      const list = await execa(TSX, [join(repoRoot, 'harness/cli/main.ts'), 'lab', 'list', '--inventory', b.file, '--json'], { env: { HUPLAB_HOME: lab.dir }, reject: false });
+      expect(list.exitCode, list.stderr).toBe(0);
+      const listed = JSON.parse(list.stdout) as { boards: Array<{ name: string; sshOk: boolean; version: string }> };
+      expect(listed.boards).toMatchObject([{ name: 'pty-board', sshOk: true, version: BASE_RELEASE }]);
+
+      // No cycle command in the inventory: reset is off, a second, on; the next boot is followed.
+      await board.reset();
+      await board.waitForOs({ timeoutMs: 240_000 });
+      expect(board.state.history().filter((t) => t.to === 'os-ready').length).toBe(2);
+
+      await board.powerOff({ clean: true, timeoutMs: 60_000 });
+      expect(board.state.current).toBe('off');
+      expect(board.console.text(0)).toMatch(/reboot: Power down|System halted/);
+      expect(vmRunning(b.dir)).toBe(false);
+    } finally {
+      await board.force('off');
+      await board.close();
+    }
+  });
+
+  test('a board behind a TCP serial server: booted, reached, and its power cut', async ({ lab }) => {
+    test.setTimeout(10 * 60_000);
+    const b = await makeBoard(lab, 'tcp-board', 'tcp');
+    const board = new BoardDevice({ board: b.inventory.boards[0]!, dir: join(lab.dir, 'boards', 'tcp-board'), sshKeyPath: lab.key.privateKeyPath });
+    try {
+      await board.flash(b.image);
+      await board.powerOn();
+      await board.waitForOs({ timeoutMs: 240_000 });
+      expect(board.console.text(0)).toContain(`[huplab] os ready: version ${BASE_RELEASE}`);
+      expect((await (await board.ssh()).execOk('cat /proc/cmdline'))).toContain('resin-rootA');
+      await board.powerCut();
+      expect(board.state.current).toBe('off');
+      expect(vmRunning(b.dir)).toBe(false);
+    } finally {
+      await board.force('off');
+      await board.close();
+    }
+  });
+});
+
+function vmRunning(dir: string): boolean {
+  const pidFile = join(dir, 'vm', 'qemu.pid');
+  if (!existsSync(pidFile)) return false;
+  return isOurProcess(Number(readFileSync(pidFile, 'utf8').trim()), join(dir, 'vm'));
+}

@@ -3,6 +3,7 @@ import type { DeviceOptions } from './suites/fixtures.ts';
 import { readdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { inventoryPath, loadInventory } from './harness/board/inventory.ts';
 
 /**
  * HIL suites: one Playwright project per device profile, so that `--project raspberrypi3-64`
@@ -10,6 +11,15 @@ import { join } from 'node:path';
  * guest wants about one core), so the default is one worker per core, at most two.
  */
 const profiles = readdirSync(new URL('./devices', import.meta.url)).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
+
+/**
+ * Real boards: with HUPLAB_INVENTORY set, one project per profile found in the lab inventory
+ * (`--project board-raspberrypi3-64`), each worker driving one board of it. The same suites run;
+ * those that only an emulated device can serve (@emulated: host-side disk edits, volatile-cache
+ * power cuts) are left out.
+ */
+const inventory = process.env.HUPLAB_INVENTORY ? await loadInventory(inventoryPath()) : undefined;
+const boardProfiles = [...new Set(inventory?.boards.map((b) => b.profile) ?? [])];
 
 /**
  * Where a run's reports go: `huplab qualify` gives each run a folder of its own; a plain
@@ -36,6 +46,7 @@ export default defineConfig<DeviceOptions>({
   reporter,
   projects: [
     ...profiles.map((name) => ({ name, use: { deviceProfile: name } })),
+    ...boardProfiles.map((name) => ({ name: `board-${name}`, grepInvert: /@emulated/, use: { deviceProfile: name, driver: 'board' as const } })),
     // The huplab report in a real browser (`npm run report:browser`): Debian's chromium, since
     // Playwright's own browser download is not available here (scripts/bootstrap.sh installs it).
     {

@@ -3,7 +3,7 @@ import { isHuplabError } from '../lib/errors.ts';
 import { readPartitions } from '../lib/partition/index.ts';
 import { BASE_RELEASE, expect, test } from './fixtures.ts';
 
-test.describe('bad input', () => {
+test.describe('bad input', { tag: '@emulated' }, () => {
   test('a device that never boots an OS fails with what was awaited and the last console lines', async ({ flash }) => {
     const { device } = await flash({ release: BASE_RELEASE, noBoot: true });
     // Destroy the root filesystem's superblock: GRUB finds no bootable root and resets, forever.

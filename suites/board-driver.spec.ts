@@ -1,11 +1,11 @@
 import { execa } from 'execa';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BoardDevice } from '../harness/board/board-device.ts';
 import { loadInventory, type Inventory } from '../harness/board/inventory.ts';
 import { buildImage } from '../images/builder/index.ts';
 import { flashDevice } from '../harness/device/provision.ts';
-import { freePort } from '../harness/qemu/ports.ts';
+import { qemuBoardEntry } from '../harness/board/qemu-board.ts';
 import { isOurProcess } from '../harness/qemu/process.ts';
 import { loadProfile } from '../lib/profile.ts';
 import { repoRoot } from '../lib/paths.ts';
@@ -18,35 +18,18 @@ import { BASE_RELEASE, expect, test } from './fixtures.ts';
  * a ser2net server serves one), its power switched by inventory commands that start and kill
  * QEMU, and its "SD card" written through the SD-mux flash path.
  */
-const TSX = join(repoRoot, 'node_modules', '.bin', 'tsx');
-const QEMU_BOARD = join(repoRoot, 'harness', 'board', 'qemu-board.ts');
-
-async function makeBoard(lab: Lab, name: string, console: 'pty' | 'tcp'): Promise<{ inventory: Inventory; file: string; dir: string; image: string; sshPort: number }> {
-  const dir = join(lab.dir, 'rack', name);
-  mkdirSync(dir, { recursive: true });
+async function makeBoard(lab: Lab, name: string, console: 'pty' | 'tcp'): Promise<{ inventory: Inventory; file: string; dir: string; image: string }> {
+  const rack = join(lab.dir, 'rack');
+  const entry = await qemuBoardEntry(rack, name, 'generic-amd64', console);
+  const file = join(rack, `${name}.json`);
+  writeFileSync(file, JSON.stringify({ lab: 'test-rack', boards: [entry] }, null, 2));
   // The image a release engineer flashes: built, then configured with the lab's key (config.json).
   const built = await buildImage({ device: 'generic-amd64', release: BASE_RELEASE });
   const configured = await flashDevice({ lab: lab.dir, name: `${name}-image`, profile: await loadProfile('generic-amd64'), imagePath: built.disk, release: BASE_RELEASE, sshPublicKey: lab.key.publicKey });
-  const sshPort = await freePort();
-  const sd = join(dir, 'sd.img');
-  const tcpPort = console === 'tcp' ? await freePort() : 0;
-  writeFileSync(join(dir, 'qemu-board.json'), JSON.stringify({ profile: 'generic-amd64', disk: sd, sshPort, ...(console === 'tcp' ? { console: { tcpPort } } : {}) }));
-  const file = join(dir, 'inventory.json');
-  writeFileSync(file, JSON.stringify({
-    lab: 'test-rack',
-    boards: [{
-      name, profile: 'generic-amd64',
-      serial: console === 'tcp' ? { tcp: `127.0.0.1:${tcpPort}` } : { path: join(dir, 'tty'), baud: 115200 },
-      ssh: { host: '127.0.0.1', port: sshPort },
-      power: { on: `${TSX} ${QEMU_BOARD} on ${dir}`, off: `${TSX} ${QEMU_BOARD} off ${dir}` },
-      // The SD mux: "switching the card to the host" makes it appear; the driver writes it with dd.
-      flash: { sdMux: { toHost: `touch ${sd}`, toDevice: 'true', hostDevice: sd } },
-    }],
-  }, null, 2));
-  return { inventory: await loadInventory(file), file, dir, image: configured.disk, sshPort };
+  return { inventory: await loadInventory(file), file, dir: join(rack, name), image: configured.disk };
 }
 
-test.describe('board driver', () => {
+test.describe('board driver', { tag: '@emulated' }, () => {
   test('a board on a serial tty: flashed through its SD mux, booted, reached, typed at, power-cycled, switched off', async ({ lab }) => {
     test.setTimeout(10 * 60_000);
     const b = await makeBoard(lab, 'pty-board', 'pty');
@@ -71,7 +54,7 @@ test.describe('board driver', () => {
       await board.console.expect(/login:/, { since: mark, timeoutMs: 20_000, what: 'a login prompt after Enter' });
 
       // `huplab lab list` sees it answer.
-      const list = await execa(TSX, [join(repoRoot, 'harness/cli/main.ts'), 'lab', 'list', '--inventory', b.file, '--json'], { env: { HUPLAB_HOME: lab.dir }, reject: false });
+      const list = await execa(join(repoRoot, 'node_modules', '.bin', 'tsx'), [join(repoRoot, 'harness/cli/main.ts'), 'lab', 'list', '--inventory', b.file, '--json'], { env: { HUPLAB_HOME: lab.dir }, reject: false });
       expect(list.exitCode, list.stderr).toBe(0);
       const listed = JSON.parse(list.stdout) as { boards: Array<{ name: string; sshOk: boolean; version: string }> };
       expect(listed.boards).toMatchObject([{ name: 'pty-board', sshOk: true, version: BASE_RELEASE }]);

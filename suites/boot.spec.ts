@@ -5,7 +5,7 @@ import { runDetached } from '../harness/hup/detached-run.ts';
 import { silentProgress } from '../lib/progress.ts';
 import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
 
-test.describe('boot', () => {
+test.describe('boot', { tag: '@emulated' }, () => {
   test('reaches a login on the serial console and answers over SSH', async ({ baseDevice }) => {
     const { device } = baseDevice;
     expect(device.state.current).toBe('os-ready');

@@ -5,10 +5,16 @@ import { join } from 'node:path';
 import { openLab, type Lab } from '../harness/lab.ts';
 import { SUITE_RELEASES } from '../harness/hup/suite-releases.ts';
 import { startDevice, type StartOptions, type StartedDevice } from '../harness/device/session.ts';
+import type { DeviceDriver } from '../harness/board/driver.ts';
+import { inventoryPath, loadInventory, type InventoryBoard } from '../harness/board/inventory.ts';
+import { startBoard } from '../harness/board/start-board.ts';
+import { HuplabError } from '../lib/errors.ts';
 
 export interface DeviceOptions {
   /** Device profile of this Playwright project (playwright.config.ts). */
   deviceProfile: string;
+  /** Emulated devices (qemu), or the real boards of the lab inventory (HUPLAB_INVENTORY). */
+  driver: 'qemu' | 'board';
 }
 
 interface WorkerFixtures {
@@ -19,8 +25,11 @@ interface WorkerFixtures {
 }
 
 interface TestFixtures {
-  /** Flash and boot (or only flash, with noBoot) a device for this test alone. */
-  flash: (opts: Omit<StartOptions, 'lab' | 'device'>) => Promise<StartedDevice>;
+  /**
+   * Flash and boot (or only flash, with noBoot) a device for this test alone. On a board project
+   * it is this worker's board from the inventory, reflashed for the test.
+   */
+  flash: (opts: Omit<StartOptions, 'lab' | 'device'>) => Promise<StartedDevice<DeviceDriver>>;
 }
 
 export const BASE_RELEASE = SUITE_RELEASES.base;
@@ -28,6 +37,8 @@ export const NEXT_RELEASE = SUITE_RELEASES.next;
 
 export const test = base.extend<TestFixtures & { _attachConsoles: void }, WorkerFixtures & DeviceOptions>({
   deviceProfile: ['generic-amd64', { option: true, scope: 'worker' }],
+  driver: ['qemu', { option: true, scope: 'worker' }],
+
 
   lab: [async ({}, use, workerInfo) => {
     const dir = mkdtempSync(join(tmpdir(), `huplab-lab-w${workerInfo.workerIndex}-`));
@@ -43,9 +54,14 @@ export const test = base.extend<TestFixtures & { _attachConsoles: void }, Worker
     started.device.close();
   }, { scope: 'worker', timeout: 10 * 60_000 }],
 
-  flash: async ({ lab, deviceProfile }, use, testInfo) => {
-    const started: StartedDevice[] = [];
+  flash: async ({ lab, deviceProfile, driver }, use, testInfo) => {
+    const started: Array<StartedDevice<DeviceDriver>> = [];
     await use(async (opts) => {
+      if (driver === 'board') {
+        const s = await startBoard({ lab, board: await workerBoard(deviceProfile, testInfo.parallelIndex, opts), release: opts.release!, ...(opts.config ? { config: opts.config } : {}) });
+        started.push(s);
+        return s;
+      }
       const name = opts.name ?? `t${testInfo.testId.slice(0, 8)}-${started.length}`;
       const s = await startDevice({ lab, device: deviceProfile, ...opts, name });
       started.push(s);
@@ -54,7 +70,7 @@ export const test = base.extend<TestFixtures & { _attachConsoles: void }, Worker
     for (const s of started) {
       await testInfo.attach(`${s.device.name}-serial.log`, { path: s.device.paths.serialLog, contentType: 'text/plain' }).catch(() => {});
       await s.device.force('off').catch(() => {});
-      s.device.close();
+      await s.device.close();
     }
   },
 
@@ -68,5 +84,21 @@ export const test = base.extend<TestFixtures & { _attachConsoles: void }, Worker
     } catch { /* this test did not use the shared device */ }
   }, { auto: true }],
 });
+
+/**
+ * The board a worker drives: one board per worker, in inventory order, so that no two tests ever
+ * share one. What only an emulated device can do (edit its disk before boot, a volatile-cache
+ * disk) is refused with the reason; such tests carry @emulated and board projects skip them.
+ */
+async function workerBoard(profile: string, parallelIndex: number, opts: Omit<StartOptions, 'lab' | 'device'>): Promise<InventoryBoard> {
+  const emulatedOnly = (['noBoot', 'rootB', 'disk', 'volatileCache'] as const).filter((k) => opts[k] !== undefined);
+  if (emulatedOnly.length) throw new HuplabError('emulated-only', `this test needs an emulated device (${emulatedOnly.join(', ')}); tag it @emulated`);
+  if (!opts.release) throw new HuplabError('release-required', 'a board is flashed with a release: pass release');
+  const inv = await loadInventory(inventoryPath());
+  const boards = inv.boards.filter((b) => b.profile === profile);
+  const board = boards[parallelIndex];
+  if (!board) throw new HuplabError('no-board-for-worker', `worker ${parallelIndex} has no ${profile} board: ${inv.file} has ${boards.length}`, { hint: `run with --workers ${Math.max(1, boards.length)} or fewer (HUPLAB_WORKERS)` });
+  return board;
+}
 
 export { expect };

@@ -1,5 +1,6 @@
 import { basename, join } from 'node:path';
 import type { StartedDevice } from '../harness/device/session.ts';
+import type { DeviceDriver } from '../harness/board/driver.ts';
 import type { Fault } from '../harness/faults/index.ts';
 import { runScenario, scenarioReleases, type ScenarioResult } from '../harness/faults/scenario.ts';
 import { startLabBackend, updateDevice, type DeviceHooks, type LabBackend, type UpdateOutcome } from '../harness/hup/run-hup.ts';
@@ -31,9 +32,9 @@ async function attachUpdate(outcome: UpdateOutcome, verdict: Verdict | undefined
  */
 export function useLabBackend(): {
   lab: () => LabBackend;
-  device: (flash: (o: object) => Promise<StartedDevice>) => Promise<StartedDevice>;
-  update: (d: StartedDevice, to: string, logs?: string, hooks?: DeviceHooks) => Promise<UpdateOutcome>;
-  fault: (fault: Fault, flash: (o: object) => Promise<StartedDevice>) => Promise<ScenarioResult>;
+  device: (flash: (o: object) => Promise<StartedDevice<DeviceDriver>>) => Promise<StartedDevice<DeviceDriver>>;
+  update: (d: StartedDevice<DeviceDriver>, to: string, logs?: string, hooks?: DeviceHooks) => Promise<UpdateOutcome>;
+  fault: (fault: Fault, flash: (o: object) => Promise<StartedDevice<DeviceDriver>>) => Promise<ScenarioResult>;
 } {
   let lab: LabBackend | undefined;
   test.beforeAll(async ({ deviceProfile }) => {

@@ -22,7 +22,7 @@ const POINTS: Array<{ kind: CampaignKind; point: string; title: string }> = [
   ...ROLLBACK_POINTS.map((point) => ({ kind: 'rollback' as const, point, title: `power cut at ${point} on the ${SCENARIO.get(point)} rollback path: the old OS boots, its rollback recorded, env consistent, /data intact, the update then completes` })),
 ];
 
-test.describe('powercut', () => {
+test.describe('powercut', { tag: '@emulated' }, () => {
   test.describe.configure({ mode: 'parallel' });
   const h = useLabBackend();
   for (const { kind, point, title } of POINTS) {

@@ -5,6 +5,10 @@
  *
  *   tsx harness/board/qemu-board.ts on  DIR    # starts QEMU; DIR/tty -> its /dev/pts/N
  *   tsx harness/board/qemu-board.ts off DIR    # the power switch: QEMU killed at once
+ *   tsx harness/board/qemu-board.ts rack DIR N [PROFILE]   # N such boards and their inventory
+ *
+ * A rack lets the board projects (`HUPLAB_INVENTORY=DIR/inventory.json playwright test --project
+ * board-generic-amd64`) be tried on this machine with no hardware.
  *
  * DIR/qemu-board.json says what to run: { "profile": "generic-amd64", "disk": "/abs/disk.img",
  * "sshPort": 2222x, "console"?: "pty" | { "tcpPort": N } } (a TCP console stands in for ser2net). The console is not logged here: the driver logs what it reads from the tty.
@@ -19,6 +23,8 @@ import { probeAccelerator } from '../qemu/kvm-probe.ts';
 import { devicePaths } from '../qemu/paths.ts';
 import { isOurProcess, waitPidExit } from '../qemu/process.ts';
 import { withQmp } from '../qemu/qmp.ts';
+import { freePort } from '../qemu/ports.ts';
+import { repoRoot } from '../../lib/paths.ts';
 
 export interface QemuBoardConfig {
   profile: string;
@@ -62,13 +68,59 @@ export async function qemuBoardOff(dir: string): Promise<string> {
   return 'off';
 }
 
+const TSX = path.join(repoRoot, 'node_modules', '.bin', 'tsx');
+const SELF = path.join(repoRoot, 'harness', 'board', 'qemu-board.ts');
+
+/**
+ * Writes one stand-in board (DIR/NAME/qemu-board.json) and returns its inventory entry: power by
+ * this script, console on a pty (or TCP), SSH forwarded to a free port, its "SD card" a file
+ * that the SD-mux flash path writes.
+ */
+export async function qemuBoardEntry(rack: string, name: string, profile: string, console: 'pty' | 'tcp' = 'pty'): Promise<Record<string, unknown>> {
+  const dir = path.join(path.resolve(rack), name);
+  fs.mkdirSync(dir, { recursive: true });
+  const sd = path.join(dir, 'sd.img');
+  const sshPort = await freePort();
+  const tcpPort = console === 'tcp' ? await freePort() : 0;
+  const cfg: QemuBoardConfig = { profile, disk: sd, sshPort, ...(console === 'tcp' ? { console: { tcpPort } } : {}) };
+  fs.writeFileSync(path.join(dir, 'qemu-board.json'), JSON.stringify(cfg, null, 2));
+  return {
+    name, profile,
+    serial: console === 'tcp' ? { tcp: `127.0.0.1:${tcpPort}` } : { path: path.join(dir, 'tty'), baud: 115200 },
+    ssh: { host: '127.0.0.1', port: sshPort },
+    power: { on: `${TSX} ${SELF} on ${dir}`, off: `${TSX} ${SELF} off ${dir}` },
+    network: { down: `${TSX} ${SELF} link-down ${dir}`, up: `${TSX} ${SELF} link-up ${dir}` },
+    // The SD mux: switching the card to the host makes it appear; the driver writes it with dd.
+    flash: { sdMux: { toHost: `touch ${sd}`, toDevice: 'true', hostDevice: sd } },
+    tags: ['qemu-stand-in'],
+  };
+}
+
+export async function writeQemuRack(rack: string, count: number, profile = 'generic-amd64'): Promise<string> {
+  const boards = [];
+  for (let i = 1; i <= count; i++) boards.push(await qemuBoardEntry(rack, `qemu-board-${i}`, profile));
+  const file = path.join(path.resolve(rack), 'inventory.json');
+  fs.writeFileSync(file, JSON.stringify({ lab: `stand-in rack ${path.basename(rack)}`, boards }, null, 2));
+  return file;
+}
+
+async function setLink(dir: string, up: boolean): Promise<string> {
+  await withQmp(devicePaths(path.join(dir, 'vm')).qmpSock, (q) => q.setLink('n0', up), { timeoutMs: 5000 });
+  return `link ${up ? 'up' : 'down'}`;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const [what, dir] = process.argv.slice(2);
-  if ((what !== 'on' && what !== 'off') || !dir) {
-    process.stderr.write('usage: qemu-board.ts on|off DIR\n');
+  const [what, dir, n, profile] = process.argv.slice(2);
+  const actions: Record<string, () => Promise<string>> = {
+    on: () => qemuBoardOn(dir!), off: () => qemuBoardOff(dir!),
+    'link-down': () => setLink(dir!, false), 'link-up': () => setLink(dir!, true),
+    rack: async () => `inventory: ${await writeQemuRack(dir!, Number(n ?? 2), profile)}`,
+  };
+  if (!what || !actions[what] || !dir) {
+    process.stderr.write('usage: qemu-board.ts on|off|link-down|link-up DIR | rack DIR N [PROFILE]\n');
     process.exit(2);
   }
-  (what === 'on' ? qemuBoardOn(dir) : qemuBoardOff(dir)).then((m) => process.stdout.write(`${m}\n`), (err: Error) => {
+  actions[what]!().then((m) => process.stdout.write(`${m}\n`), (err: Error) => {
     process.stderr.write(`qemu-board: ${err.message}\n`);
     process.exit(1);
   });

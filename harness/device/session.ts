@@ -6,6 +6,7 @@ import { HuplabError } from '../../lib/errors.ts';
 import { loadProfile, type Profile } from '../../lib/profile.ts';
 import { silentProgress, type Progress } from '../../lib/progress.ts';
 import type { TransitionListener } from '../board/state.ts';
+import type { DeviceDriver } from '../board/driver.ts';
 import type { Lab } from '../lab.ts';
 import { QemuDevice } from '../qemu/driver.ts';
 import { adoptDisk, deviceDir, flashDevice, type ConfigJson, type DeviceRecord } from './provision.ts';
@@ -30,8 +31,8 @@ export interface StartOptions {
   volatileCache?: { cacheBytes?: number };
 }
 
-export interface StartedDevice {
-  device: QemuDevice;
+export interface StartedDevice<D extends DeviceDriver = QemuDevice> {
+  device: D;
   record: DeviceRecord;
   profile: Profile;
   image?: ImageBuild;
@@ -88,7 +89,7 @@ export async function startDevice(opts: StartOptions): Promise<StartedDevice> {
 }
 
 /** Powers on and waits for SSH, recording when each boot stage was first seen on the console. */
-export async function bootAndTime(device: QemuDevice, progress: Progress, timeoutMs: number | undefined, timings: Record<string, number>): Promise<void> {
+export async function bootAndTime(device: DeviceDriver, progress: Progress, timeoutMs: number | undefined, timings: Record<string, number>): Promise<void> {
   const since = device.console.mark();
   const t0 = Date.now();
   await progress.step(`power on ${device.name}`, () => device.powerOn());
@@ -101,7 +102,7 @@ export async function bootAndTime(device: QemuDevice, progress: Progress, timeou
   }
 }
 
-function watchStages(device: QemuDevice, since: number, t0: number, timings: Record<string, number>): { stop(): void } {
+function watchStages(device: DeviceDriver, since: number, t0: number, timings: Record<string, number>): { stop(): void } {
   const stages: Array<[string, RegExp]> = [
     ['firstSerialByte', /\S/],
     ['bootloader', /\[huplab\] bootloader: booting/],

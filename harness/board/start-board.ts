@@ -1,0 +1,44 @@
+/**
+ * A board from the lab inventory made ready for a test, the way startDevice makes an emulated one:
+ * the release's image built, configured for this lab (a fresh uuid, the lab's SSH key, the lab's
+ * endpoints in config.json), written to the board (SD mux or its running OS), and booted to SSH.
+ */
+import { join } from 'node:path';
+import { buildImage } from '../../images/builder/index.ts';
+import { loadProfile } from '../../lib/profile.ts';
+import { silentProgress, type Progress } from '../../lib/progress.ts';
+import { flashDevice, type ConfigJson } from '../device/provision.ts';
+import { bootAndTime, type StartedDevice } from '../device/session.ts';
+import type { Lab } from '../lab.ts';
+import { BoardDevice } from './board-device.ts';
+import type { InventoryBoard } from './inventory.ts';
+
+export async function startBoard(opts: {
+  lab: Lab; board: InventoryBoard; release: string; config?: Partial<ConfigJson>; progress?: Progress; timeoutMs?: number;
+}): Promise<StartedDevice<BoardDevice>> {
+  const progress = opts.progress ?? silentProgress;
+  const profile = await loadProfile(opts.board.profile);
+  const image = await buildImage({ device: profile.name, release: opts.release, progress });
+  const record = await progress.step(`configure ${opts.release} for ${opts.board.name}`, () => flashDevice({
+    lab: opts.lab.dir, name: opts.board.name, profile, imagePath: image.disk, release: opts.release, sshPublicKey: opts.lab.key.publicKey,
+    ...(opts.config ? { config: opts.config } : {}),
+  }));
+  const device = new BoardDevice({ board: opts.board, dir: join(opts.lab.dir, 'boards', opts.board.name), sshKeyPath: opts.lab.key.privateKeyPath });
+  const timings: Record<string, number> = {};
+  try {
+    await progress.step(`flash ${opts.board.name}`, () => device.flash(record.disk));
+    // The new image brings a new SSH host key.
+    device.forgetHostKey();
+    if (device.state.current === 'firmware') {
+      // Flashed from its running OS: it is already rebooting into the new image.
+      await device.openConsole();
+      await progress.step(`boot ${opts.board.name} to SSH`, () => device.waitForOs({ ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) }));
+    } else {
+      await bootAndTime(device, progress, opts.timeoutMs, timings);
+    }
+  } catch (err) {
+    await device.close();
+    throw err;
+  }
+  return { device, record, profile, image, timings };
+}

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
@@ -64,7 +64,7 @@ export async function flashDevice(opts: {
   };
   const boot = await BootPartition.open(tmp);
   await boot.write('/config.json', JSON.stringify(config, null, 2) + '\n');
-  await (await import('node:fs/promises')).rename(tmp, disk);
+  await rename(tmp, disk);
   const record: DeviceRecord = {
     name: opts.name, profile: opts.profile.name, deviceType: opts.profile.deviceType, release: opts.release,
     ...(opts.rootB ? { rootB: opts.rootB } : {}), uuid, disk, image: opts.imagePath, flashedAt: new Date().toISOString(),

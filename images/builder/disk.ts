@@ -1,4 +1,4 @@
-import { open, rm } from 'node:fs/promises';
+import { open, rm, stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { HuplabError } from '../../lib/errors.ts';
 import { writePartitionTable } from '../../lib/partition/index.ts';
@@ -18,7 +18,7 @@ export async function assembleDisk(opts: { output: string; profile: Profile; see
     for (const slot of slots) {
       const image = opts.filesystems[slot.label];
       if (!image) continue;
-      const size = (await open(image, 'r').then(async (f) => { const s = await f.stat(); await f.close(); return s.size; }));
+      const size = (await stat(image)).size;
       if (size > slot.sizeBytes) {
         throw new HuplabError('partition-too-small', `${slot.label}: filesystem is ${size} bytes but the partition holds ${slot.sizeBytes}`, {
           hint: 'raise its sizeMiB in the device profile',

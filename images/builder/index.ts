@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HuplabError } from '../../lib/errors.ts';
 import { cacheDir } from '../../lib/paths.ts';
@@ -84,7 +84,7 @@ export async function buildImage(opts: { device: string; release: string; rootB?
     });
     await progress.step('assemble disk image', () => assembleDisk({ output: join(work, 'disk.img'), profile, seed: key, filesystems: fs }));
     for (const f of Object.values(fs)) await rm(f);
-    const sizeBytes = (await import('node:fs')).statSync(join(work, 'disk.img')).size;
+    const sizeBytes = (await stat(join(work, 'disk.img'))).size;
     await writeFile(join(work, 'image.json'), JSON.stringify({
       device: profile.name, release: opts.release, rootB: opts.rootB ?? null, sizeBytes,
       releases: builds.map((b) => ({ version: b.version, key: b.key, hostapp: b.hostapp.manifest.digest })),

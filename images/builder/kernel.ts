@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
@@ -57,7 +57,6 @@ export async function moduleLoadOrder(kernel: KernelTree, wanted: string[]): Pro
 
 async function isBuiltin(kernel: KernelTree, name: string): Promise<boolean> {
   try {
-    const { readFile } = await import('node:fs/promises');
     const builtin = await readFile(join(kernel.modulesDir, 'modules.builtin'), 'utf8');
     return builtin.split('\n').some((l) => normalise(l.replace(/^.*\//, '').replace(/\.ko$/, '')) === name);
   } catch {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findBoard, inventoryPath, loadInventory, validateInventory } from '../harness/board/inventory.ts';
 import { isHuplabError } from '../lib/errors.ts';
+import { writeQemuRack } from '../harness/board/qemu-board.ts';
 
 const PROFILES = ['generic-amd64', 'raspberrypi3-64'];
 const board = {
@@ -65,4 +66,16 @@ t.test('files: YAML or JSON; a missing file or bad syntax says so', async (t) =>
   delete process.env.HUPLAB_INVENTORY;
   t.match(error(() => inventoryPath()).message, /no lab inventory given/);
   if (saved !== undefined) process.env.HUPLAB_INVENTORY = saved;
+});
+
+t.test('a QEMU stand-in rack is a valid inventory: pty consoles, power by the stand-in script, SD-mux flashing', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'huplab-rack-'));
+  const inv = await loadInventory(await writeQemuRack(dir, 2));
+  t.same(inv.boards.map((b) => b.name), ['qemu-board-1', 'qemu-board-2']);
+  for (const b of inv.boards) {
+    t.match(b.serial, { path: join(dir, b.name, 'tty'), baud: 115200 });
+    t.match(b.power.on, /qemu-board\.ts on /);
+    t.ok(b.flash && 'sdMux' in b.flash && b.flash.sdMux.hostDevice === join(dir, b.name, 'sd.img'));
+  }
+  t.not(inv.boards[0]!.ssh.port, inv.boards[1]!.ssh.port, 'each board its own SSH port');
 });

@@ -7,4 +7,9 @@
 export const BOOT_FILES_DIR = '/usr/share/huplab/boot-files';
 export const KEPT_BACK = ['/config.json', '/config.txt', '/splash/balena-logo.png', '/configfs.json', '/hw_intfc.conf', '/bootenv',
   '/EFI/BOOT/grubenv', '/resinOS_uEnv.txt', '/bootcount.env'];
+/**
+ * Files the bootloader reads in place to choose a root: whatever is in place decided the boot,
+ * so an interrupted write of one is dropped, not finished (lib/fat/atomic-write.ts keepInPlace).
+ */
+export const BOOTLOADER_ENV_FILES = ['/EFI/BOOT/grubenv', '/resinOS_uEnv.txt', '/bootcount.env'];
 export const COPY_IF_ABSENT = ['/extra_uEnv.txt', '/grub/grub_extraenv', '/EFI/BOOT/grub_extraenv'];

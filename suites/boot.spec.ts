@@ -2,6 +2,9 @@ import { BootPartition } from '../harness/device/boot-partition.ts';
 import { bootAndTime } from '../harness/device/session.ts';
 import { inspectDevice } from '../harness/device/inspect.ts';
 import { runDetached } from '../harness/hup/detached-run.ts';
+import { createHash } from 'node:crypto';
+import { checksumFileName } from '../lib/fat/atomic-write.ts';
+import { decodeGrubenv, encodeGrubenv } from '../lib/grubenv.ts';
 import { silentProgress } from '../lib/progress.ts';
 import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
 
@@ -107,5 +110,27 @@ test.describe('boot', { tag: '@emulated' }, () => {
     expect(r.stdout).toContain('[hup] step reboot done');
     expect(device.console.text(mark)).toContain('[huplab] bootloader: booting');
     await device.waitForOs({ since: mark, timeoutMs: 240_000 });
+  });
+
+  // Regression (found by the power-cut campaign, bootloader-switch@50%): the env switch was cut
+  // once its journal (the checksum file of the atomic FAT write) was durable; GRUB booted the old
+  // root with the env in place, and the boot-files guard's repair then finished the switch behind
+  // the running OS's back. The env in place decided the boot: the journal must be dropped.
+  test('an env switch cut after its journal was written is dropped at the next boot, not finished', async ({ flash }) => {
+    const { device } = await flash({ release: BASE_RELEASE });
+    const ssh = await device.ssh();
+    const env = '/mnt/boot/EFI/BOOT/grubenv';
+    const switched = encodeGrubenv({ ...decodeGrubenv(Buffer.from(await ssh.execOk(`cat ${env}`), 'latin1')), resin_root_part: 'B', upgrade_available: '1', bootcount: '0' });
+    const journal = `/mnt/boot/EFI/BOOT/${checksumFileName('grubenv', createHash('sha256').update(switched).digest('hex'))}`;
+    // Where the updater was when the power went: breadcrumbs made, the new env's journal durable, no rename yet.
+    await ssh.execOk(`cat > '${journal}' && touch /mnt/state/rollback-health-breadcrumb /mnt/state/rollback-altboot-breadcrumb && sync`, { stdin: switched });
+    const mark = device.console.mark();
+    await ssh.exec('sync; (sleep 1; reboot) >/dev/null 2>&1 &');
+    await device.waitForOs({ since: mark, timeoutMs: 240_000 });
+    const facts = await inspectDevice(device);
+    expect(facts.root).toBe('resin-rootA');
+    expect(facts.bootEnv).toMatchObject({ resin_root_part: 'A', upgrade_available: '0' });
+    expect((await (await device.ssh()).exec(`ls -a /mnt/boot/EFI/BOOT/ | grep -c '^\\.grubenv\\.' || true`)).stdout.trim()).toBe('0');
+    expect((await (await device.ssh()).exec('ls /mnt/state/ | grep breadcrumb')).stdout.trim()).toBe('');
   });
 });

@@ -58,6 +58,33 @@ t.test('an interrupted write is not undone by a later repair after a newer write
   t.strictSame(readdirSync(dir), ['grubenv']);
 });
 
+// Regression (found by the power-cut campaign, bootloader-switch@50%): the env switch was cut
+// after its journal was durable; GRUB booted the old root with the env in place; the next boot's
+// repair then finished the switch behind the running OS's back.
+t.test('the bootloader env: an interrupted write is dropped when the env in place is whole, finished when it is missing', async (t) => {
+  for (const cutAt of ['checksum-written', 'tmp-partial', 'tmp-written'] as const) {
+    const dir = freshDir();
+    writeFileSync(join(dir, 'grubenv'), OLD);
+    await t.rejects(atomicWriteFile(join(dir, 'grubenv'), NEW, { _hooks: { afterStep: (s: string) => { if (s === cutAt) throw new PowerCut(s); } } }));
+    const r = await repairInterrupted(dir, { keepInPlace: ['GRUBENV'] });
+    t.ok(readFileSync(join(dir, 'grubenv')).equals(OLD), `cut at ${cutAt}: the env the bootloader used stays`);
+    t.strictSame(r.completed, [], `cut at ${cutAt}: nothing finished`);
+    t.strictSame(readdirSync(dir), ['grubenv'], `cut at ${cutAt}: the journal and .tmp are gone`);
+  }
+  // Without keepInPlace the same leftovers are finished (every other boot file).
+  const other = freshDir();
+  writeFileSync(join(other, 'grub.cfg'), OLD);
+  await t.rejects(atomicWriteFile(join(other, 'grub.cfg'), NEW, { _hooks: { afterStep: (s: string) => { if (s === 'checksum-written') throw new PowerCut(s); } } }));
+  t.strictSame((await repairInterrupted(other, { keepInPlace: ['grubenv'] })).completed, ['grub.cfg']);
+  t.ok(readFileSync(join(other, 'grub.cfg')).equals(NEW));
+  // A missing env cannot have decided anything: the journal is all there is, so it is finished.
+  const gone = freshDir();
+  const sha = (await import('node:crypto')).createHash('sha256').update(NEW).digest('hex');
+  writeFileSync(join(gone, checksumFileName('grubenv', sha)), NEW);
+  t.strictSame((await repairInterrupted(gone, { keepInPlace: ['grubenv'] })).completed, ['grubenv']);
+  t.ok(readFileSync(join(gone, 'grubenv')).equals(NEW));
+});
+
 t.test('repair: damaged journals are dropped, stale .tmp removed, other files untouched', async (t) => {
   const dir = freshDir();
   writeFileSync(join(dir, 'grubenv'), OLD);

@@ -130,8 +130,15 @@ async function install(fs: FatFs, dir: string, name: string, sumFile: string, sh
  * Finishes or clears interrupted atomic writes in `dir` (see the top of this file). Safe to run
  * at any time, and itself interruptible: it keeps the checksum file until the target is whole.
  * `only` limits it to one target name (compared without case, as FAT does).
+ *
+ * `keepInPlace` names files whose whole content in place wins over an interrupted write: files a
+ * bootloader reads in place (the boot env). The bootloader decided this boot with what it found,
+ * never with the checksum file; finishing that write afterwards would switch the env behind the
+ * running OS's back (found by the power-cut campaign: a cut in the middle of the env switch, the
+ * old root booted, and the next boot's repair completed the switch to the new one). Such a
+ * write is dropped; it is still finished when its target is missing.
  */
-export async function repairInterrupted(dir: string, opts: AtomicOptions & { only?: string } = {}): Promise<RepairResult> {
+export async function repairInterrupted(dir: string, opts: AtomicOptions & { only?: string; keepInPlace?: string[] } = {}): Promise<RepairResult> {
   const fs = opts.fs ?? nodeFatFs;
   const result: RepairResult = { completed: [], removed: [] };
   const files = await fs.list(dir);
@@ -157,10 +164,11 @@ export async function repairInterrupted(dir: string, opts: AtomicOptions & { onl
     complete.sort((a, b) => b.mtimeMs - a.mtimeMs || a.file.localeCompare(b.file));
     const [winner, ...superseded] = complete;
     for (const c of superseded) await remove(c.file);
+    const inPlaceWins = opts.keepInPlace?.some((n) => n.toLowerCase() === name.toLowerCase()) ?? false;
     if (winner) {
       const target = join(dir, name);
       const current = (await fs.stat(target)) ? await sha256Of(fs.read(target)) : undefined;
-      if (current !== winner.sha) {
+      if (current !== winner.sha && !(inPlaceWins && current !== undefined)) {
         await install(fs, dir, name, join(dir, winner.file), winner.sha, opts);
         result.completed.push(name);
       } else {

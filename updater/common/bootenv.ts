@@ -21,8 +21,9 @@ export function readBootEnv(path = GRUBENV): BootEnv {
 
 /** Changes some variables, keeping the others, with an atomic write on the FAT partition. */
 export async function updateBootEnv(vars: BootEnv, path = GRUBENV): Promise<BootEnv> {
-  // Finish (or drop) a write of the env that a power cut interrupted, before reading it.
-  await repairInterrupted(dirname(path), { only: basename(path) });
+  // A write of the env that a power cut interrupted is dropped, not finished: the bootloader
+  // chose this boot with the env in place, so that is the env to change.
+  await repairInterrupted(dirname(path), { only: basename(path), keepInPlace: [basename(path)] });
   const next: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...readBootEnv(path), ...vars })) if (v !== undefined) next[k] = v;
   await atomicWriteFile(path, encodeGrubenv(next));

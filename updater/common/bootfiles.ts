@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, statfsSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { HuplabError } from '../../lib/errors.ts';
 import { atomicCopyFile, repairInterrupted } from '../../lib/fat/atomic-write.ts';
-import { BOOT_FILES_DIR, COPY_IF_ABSENT, KEPT_BACK } from '../../lib/boot-files.ts';
+import { BOOT_FILES_DIR, BOOTLOADER_ENV_FILES, COPY_IF_ABSENT, KEPT_BACK } from '../../lib/boot-files.ts';
 
 export { BOOT_FILES_DIR, COPY_IF_ABSENT, KEPT_BACK };
 
@@ -47,7 +47,8 @@ export async function installBootFiles(fromRoot: string, bootMount = '/mnt/boot'
   // Interrupted atomic writes of an earlier run are completed or dropped first, so that the
   // comparison below sees whole files.
   for (const dir of new Set([bootMount, ...listFiles(join(fromRoot, BOOT_FILES_DIR)).map((p) => dirname(join(bootMount, p)))])) {
-    if (existsSync(dir)) await repairInterrupted(dir);
+    // The bootloader's env is not finished behind its back: see BOOTLOADER_ENV_FILES.
+    if (existsSync(dir)) await repairInterrupted(dir, { keepInPlace: BOOTLOADER_ENV_FILES.map((p) => basename(p)) });
   }
   const plan = planBootFiles(fromRoot, bootMount);
   const src = join(fromRoot, BOOT_FILES_DIR);

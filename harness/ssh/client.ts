@@ -110,9 +110,8 @@ export class DeviceSsh {
   }
 
   async exec(cmd: string, opts: ExecOptions & { connectTimeoutMs?: number } = {}): Promise<ExecResult> {
-    const conn = await this.connection(opts.connectTimeoutMs);
     const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
-    const stream = await this.openExec(conn, cmd);
+    const stream = await this.openExecRetrying(cmd, opts.connectTimeoutMs);
     return new Promise<ExecResult>((resolve, reject) => {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
@@ -279,6 +278,23 @@ export class DeviceSsh {
    * as the channel confirmation, before any awaiting caller could attach a listener, and would be
    * lost (the command would look killed). So the status is captured synchronously here.
    */
+  /**
+   * A busy device's sshd may refuse a session now and then ("Unable to exec": it could not fork
+   * a session just then): the command never started, so it is safe to ask again, twice at most.
+   * The connection stays: other commands may be running on it.
+   */
+  private async openExecRetrying(cmd: string, connectTimeoutMs?: number): Promise<ClientChannel & { exitStatus: ExitStatus }> {
+    for (let attempt = 1; ; attempt++) {
+      const conn = await this.connection(connectTimeoutMs);
+      try {
+        return await this.openExec(conn, cmd);
+      } catch (err) {
+        if (attempt >= 3 || !/Unable to exec|Channel open failure/i.test((err as Error).message)) throw err;
+        await new Promise((r) => setTimeout(r, 500 * attempt));
+      }
+    }
+  }
+
   private openExec(conn: Conn, cmd: string): Promise<ClientChannel & { exitStatus: ExitStatus }> {
     return new Promise((resolve, reject) => {
       conn.exec(cmd, (err, stream) => {

@@ -49,7 +49,7 @@ function summaryRow(r: CampaignResult): string[] {
 function pointTable(r: CampaignResult): string {
   return table([
     ['cut point', 'cut at', 'lost blocks', 'OS booted', 'recovered in', 'env', '/data', 'rollback', 'retry', 'result'],
-    ...r.points.map((o) => [
+    ...r.points.map((o) => o.notRun ? [o.point, '-', '-', 'not run', '-', 'not checked', 'not checked', '-', '-', `NOT RUN: ${o.problems.join('; ')}`] : [
       o.point, Number.isFinite(o.cutAtSeconds) ? `${o.cutAtSeconds.toFixed(1)} s` : '-', String(o.lostBlocks), o.booted === 'none' ? 'NONE' : `${o.booted} ${o.version}`,
       Number.isFinite(o.recoverSeconds) ? `${o.recoverSeconds.toFixed(1)} s` : '-', o.envConsistent ? 'consistent' : 'INCONSISTENT', o.dataIntact ? 'intact' : 'LOST',
       o.rollback, o.retry, o.ok ? 'ok' : `FAILED: ${o.problems.join('; ')}`,

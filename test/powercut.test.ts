@@ -67,6 +67,10 @@ t.test('the campaign table says what failed and how to replay it', async (t) => 
   t.match(text, /2 cut points, 1 failure\(s\)/);
   t.match(text, /commit: no OS came back/);
   t.match(text, /replay: huplab device start --device generic-amd64 --disk \/x\/cut-commit\/disk\.img/);
+  const notRun: CutOutcome = { ...bad, point: 'bc-refused', notRun: true, problems: ['the campaign could not run this point: Unable to exec'] };
+  const row = campaignText({ ...r, points: [notRun] }).join('\n');
+  t.match(row, /bc-refused .*not run .*not checked +not checked .*NOT RUN/, 'a point the lab could not run shows no device result');
+  t.notMatch(row, /LOST|INCONSISTENT|NONE/, 'and never claims data lost or an env inconsistent');
   const html = campaignHtml(r);
   t.match(html, /&lt;timeout&gt;/, 'escaped');
   t.notMatch(html, /<script|https?:\/\//, 'self-contained');

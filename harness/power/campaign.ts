@@ -49,6 +49,11 @@ export interface CutOutcome {
   dataDetail: string;
   /** Which rollback the device recorded (rollback-*-triggered), if any. */
   rollback: 'health' | 'altboot' | 'none';
+  /**
+   * The point could not be run (the lab failed, not the device: an SSH hiccup before the cut, a
+   * backend that went away). Counted as a failure, never shown as a device result.
+   */
+  notRun?: boolean;
   /** After a comeback on the old OS: the same update again. */
   retry: 'ok' | 'failed' | 'not needed';
   ok: boolean;
@@ -249,7 +254,7 @@ async function cutOnce(opts: CampaignOptions, lab: LabBackend, point: CutPoint, 
   } catch (err) {
     clearInterval(watch);
     problems.push(`the campaign could not run this point: ${(err as Error).message.split('\n')[0]}`);
-    return await finish(opts, d, point, { cutAtSeconds, lostBlocks, booted: 'none', version: '', root: '', recoverSeconds: NaN, env: '', envConsistent: false, dataIntact: false, dataDetail: 'not checked', rollback: 'none', retry: 'not needed', problems });
+    return await finish(opts, d, point, { notRun: true, cutAtSeconds, lostBlocks, booted: 'none', version: '', root: '', recoverSeconds: NaN, env: '', envConsistent: false, dataIntact: false, dataDetail: 'not checked', rollback: 'none', retry: 'not needed', problems });
   }
 }
 

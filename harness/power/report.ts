@@ -10,6 +10,8 @@ const UPDATE_TEXT = (r: CampaignResult) => `Each point: a fresh device on ${r.fr
 const ROLLBACK_TEXT = (r: CampaignResult) => `Each point: a fresh device on ${r.from}, the standard HUP to ${r.to} with a fault that sends it down a rollback path (health-fail: rollback-health; unbootable-root: GRUB's boot counting, then rollback-altboot), the power cut inside that rollback (QEMU killed; the disk's unflushed writes lost), powered on again with no help. Must hold: the old OS boots, the device has recorded its rollback, the bootloader env agrees with the running root, the boot partition carries the old OS's boot files, /data holds every record flushed before the cut, and the update (without the fault) then succeeds.`;
 
 function cells(o: CutOutcome): string[] {
+  // A point the lab could not run says so in every column: nothing about the device is known.
+  if (o.notRun) return [o.point, o.scenario ? `${o.phase} (${o.scenario})` : o.phase, '-', '-', 'not run', '-', 'not checked', 'not checked', '-', '-', 'NOT RUN'];
   return [
     o.point, o.scenario ? `${o.phase} (${o.scenario})` : o.phase, Number.isFinite(o.cutAtSeconds) ? `${o.cutAtSeconds.toFixed(1)} s` : '-', `${o.lostBlocks} blk`,
     o.booted === 'none' ? 'NONE' : `${o.booted} (${o.version}, ${o.root})`, Number.isFinite(o.recoverSeconds) ? `${o.recoverSeconds.toFixed(1)} s` : '-',

@@ -92,6 +92,33 @@ test.describe('board driver', { tag: '@emulated' }, () => {
       await board.close();
     }
   });
+
+  // A board with no SD mux is reflashed by its own running OS (the image streamed over SSH,
+  // compressed, into its disk, then a forced reboot). In qualify only: about 1 min of streaming.
+  test('a board reflashed from its running OS comes back with the new image', { tag: '@qualify' }, async ({ lab }) => {
+    test.setTimeout(12 * 60_000);
+    const b = await makeBoard(lab, 'os-board', 'pty');
+    const viaMux = new BoardDevice({ board: b.inventory.boards[0]!, dir: join(lab.dir, 'boards', 'os-board'), sshKeyPath: lab.key.privateKeyPath });
+    await viaMux.flash(b.image);
+    await viaMux.powerOn();
+    await viaMux.waitForOs({ timeoutMs: 240_000 });
+    await viaMux.close();
+    // The same board, now known to the inventory by its disk only; a new configuration (new uuid).
+    const board = new BoardDevice({ board: { ...b.inventory.boards[0]!, flash: { fromRunningOs: { disk: '/dev/vda' } } }, dir: join(lab.dir, 'boards', 'os-board'), sshKeyPath: lab.key.privateKeyPath });
+    try {
+      await board.openConsole();
+      board.state.force('os-ready', 'running since the SD-mux flash');
+      const next = await flashDevice({ lab: lab.dir, name: 'os-board-image-2', profile: await loadProfile('generic-amd64'), imagePath: (await buildImage({ device: 'generic-amd64', release: BASE_RELEASE })).disk, release: BASE_RELEASE, sshPublicKey: lab.key.publicKey });
+      await board.flash(next.disk);
+      expect(board.state.current).toBe('firmware');
+      board.forgetHostKey();
+      await board.waitForOs({ timeoutMs: 300_000 });
+      expect((await (await board.ssh()).execOk('cat /mnt/boot/config.json'))).toContain(`"uuid": "${next.uuid}"`);
+    } finally {
+      await board.force('off');
+      await board.close();
+    }
+  });
 });
 
 function vmRunning(dir: string): boolean {

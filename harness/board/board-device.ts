@@ -5,6 +5,7 @@
  * Suites do not know which driver they have.
  */
 import fs from 'node:fs';
+import zlib from 'node:zlib';
 import path from 'node:path';
 import { execa } from 'execa';
 import { HuplabError, isHuplabError } from '../../lib/errors.ts';
@@ -224,7 +225,12 @@ export class BoardDevice implements DeviceDriver {
     const disk = how.fromRunningOs.disk;
     await ssh.execOk(`test -b ${shq(disk)}`);
     const mark = this.console.mark();
-    await ssh.execOk(`cat > ${shq(disk)} && sync && echo 1 > /proc/sys/kernel/sysrq && (sleep 1; echo b > /proc/sysrq-trigger) >/dev/null 2>&1 &`, { stdin: fs.createReadStream(image), timeoutMs: 60 * 60_000 });
+    // Compressed on the way (an image is mostly empty space; the link is the slow part), written
+    // by the board's own gunzip. Only the reboot goes to the background: the copy and its sync
+    // must be over before this returns.
+    await ssh.execOk(`gunzip -c > ${shq(disk)} && sync && echo 1 > /proc/sys/kernel/sysrq && { (sleep 1; echo b > /proc/sysrq-trigger) >/dev/null 2>&1 & }`, {
+      stdin: fs.createReadStream(image).pipe(zlib.createGzip({ level: 1 })), timeoutMs: 60 * 60_000,
+    });
     this.bootOffset = mark;
     this.dropSsh();
     this.state.transition('firmware', 'flashed from the running OS: rebooting');

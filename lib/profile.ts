@@ -40,6 +40,8 @@ export interface KernelSpec {
   debianPackage: string;
   modules: string[];
   cmdline: string;
+  /** Relative to the kernel package's dtb directory; copied to resin-boot under its base name. */
+  dtb?: string;
 }
 
 export interface ConsoleSpec {
@@ -76,6 +78,8 @@ export interface Profile {
   deviceType: string;
   description: string;
   arch: Arch;
+  /** The partition layout id of the profile's OS line; releases must carry the same one. */
+  layout: string;
   bootloader: Bootloader;
   partitionTable: PartitionTableKind;
   partitions: PartitionSpec[];

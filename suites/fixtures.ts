@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openLab, type Lab } from '../harness/lab.ts';
-import { SUITE_RELEASES } from '../harness/hup/suite-releases.ts';
+import { SUITE_RELEASES, suiteReleasesFor } from '../harness/hup/suite-releases.ts';
 import { startDevice, type StartOptions, type StartedDevice } from '../harness/device/session.ts';
 import type { DeviceDriver } from '../harness/board/driver.ts';
 import { inventoryPath, loadInventory, type InventoryBoard } from '../harness/board/inventory.ts';
@@ -32,21 +32,34 @@ interface TestFixtures {
   flash: (opts: Omit<StartOptions, 'lab' | 'device'>) => Promise<StartedDevice<DeviceDriver>>;
 }
 
-export const BASE_RELEASE = SUITE_RELEASES.base;
-export const NEXT_RELEASE = SUITE_RELEASES.next;
+/**
+ * The releases of this worker's profile (harness/hup/suite-releases.ts). A Playwright worker only
+ * ever runs tests of one project, so the `_releases` worker fixture sets these once, before any
+ * test or other worker fixture uses them; suites read them as ES module live bindings.
+ */
+export let BASE_RELEASE = SUITE_RELEASES.base;
+export let NEXT_RELEASE = SUITE_RELEASES.next;
+export let PATCH_RELEASE = SUITE_RELEASES.patch;
 
-export const test = base.extend<TestFixtures & { _attachConsoles: void }, WorkerFixtures & DeviceOptions>({
+export const test = base.extend<TestFixtures & { _attachConsoles: void }, WorkerFixtures & DeviceOptions & { _releases: void }>({
   deviceProfile: ['generic-amd64', { option: true, scope: 'worker' }],
   driver: ['qemu', { option: true, scope: 'worker' }],
 
 
-  lab: [async ({}, use, workerInfo) => {
+  _releases: [async ({ deviceProfile }, use) => {
+    ({ base: BASE_RELEASE, next: NEXT_RELEASE, patch: PATCH_RELEASE } = suiteReleasesFor(deviceProfile));
+    await use();
+  }, { scope: 'worker', auto: true }],
+
+  lab: [async ({ _releases }, use, workerInfo) => {
+    void _releases;
     const dir = mkdtempSync(join(tmpdir(), `huplab-lab-w${workerInfo.workerIndex}-`));
     await use(openLab(dir));
     if (!process.env.HUPLAB_KEEP_LABS) rmSync(dir, { recursive: true, force: true });
   }, { scope: 'worker' }],
 
-  baseDevice: [async ({ lab, deviceProfile }, use) => {
+  baseDevice: [async ({ lab, deviceProfile, _releases }, use) => {
+    void _releases;
     const started = await startDevice({ lab, device: deviceProfile, release: BASE_RELEASE, name: 'base' });
     await use(started);
     // force, not powerCut: a device whose board state machine failed must still be switched off.

@@ -5,10 +5,9 @@ import type { Fault } from '../harness/faults/index.ts';
 import { runScenario, scenarioReleases, type ScenarioResult } from '../harness/faults/scenario.ts';
 import { startLabBackend, updateDevice, type DeviceHooks, type LabBackend, type UpdateOutcome } from '../harness/hup/run-hup.ts';
 import { expectSuccess, type Verdict } from '../harness/hup/verdict.ts';
-import { SUITE_RELEASES } from '../harness/hup/suite-releases.ts';
-import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
+import { BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE, expect, test } from './fixtures.ts';
 
-export const PATCH_RELEASE = SUITE_RELEASES.patch;
+export { PATCH_RELEASE };
 
 /** Every standard HUP that should succeed must satisfy the same verdict; show why when not. */
 export function expectCommitted(o: UpdateOutcome): void {

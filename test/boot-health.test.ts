@@ -1,8 +1,9 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_BOOTLOADER, parseUEnv, type BootloaderDescription } from '../lib/bootenv/index.ts';
 import { decodeGrubenv, encodeGrubenv } from '../lib/grubenv.ts';
 import { checkBootEnv, findings, fsckFindings } from '../updater/common/boot-health.ts';
 import { LOST_CLUSTERS_SCRIPT } from '../harness/faults/fat-damage.ts';
@@ -10,21 +11,85 @@ import { LOST_CLUSTERS_SCRIPT } from '../harness/faults/fat-damage.ts';
 t.test('a garbled bootloader env is rewritten for the running root, a sound one is left alone', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'huplab-env-'));
   const path = join(dir, 'grubenv');
+  const opts = { bootDir: dir, description: { ...DEFAULT_BOOTLOADER, envFile: '/grubenv' } };
   const sound = encodeGrubenv({ resin_root_part: 'B', upgrade_available: '0', bootcount: '0', extra: 'kept' });
   writeFileSync(path, sound);
   const logs: string[] = [];
-  const a = await checkBootEnv('B', (m) => logs.push(m), path);
+  const a = await checkBootEnv('B', (m) => logs.push(m), opts);
   t.equal(a.repaired, false);
   t.same(readFileSync(path), sound, 'untouched');
   t.same(logs, []);
 
   for (const garbage of [Buffer.alloc(1024, 0x5a), Buffer.alloc(0), sound.subarray(0, 600)]) {
     writeFileSync(path, garbage);
-    const r = await checkBootEnv('A', (m) => logs.push(m), path);
+    const r = await checkBootEnv('A', (m) => logs.push(m), opts);
     t.equal(r.repaired, true, `${garbage.length} bytes of garbage`);
     t.same(decodeGrubenv(readFileSync(path)), { resin_root_part: 'A', upgrade_available: '0', bootcount: '0' });
   }
   t.match(logs.at(-1), /was unreadable .*rewritten for the running root: resin_root_part=A upgrade_available=0 bootcount=0/);
+});
+
+// A Jetson-like layout: the roots are partitions 11 and 12, "b" and "c" in the env file.
+const uboot: BootloaderDescription = { kind: 'u-boot', envFile: '/resinOS_uEnv.txt', countFile: '/bootcount.env', bootCountLimit: 3, rootPartitions: { A: 11, B: 12 } };
+
+t.test('u-boot: an unreadable env file or counter is rewritten (both files) for the running root', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'huplab-uenv-'));
+  const env = join(dir, 'resinOS_uEnv.txt');
+  const count = join(dir, 'bootcount.env');
+  const opts = { bootDir: dir, description: uboot };
+  const sound = 'custom_fdt_file=my.dtb\nresin_root_part=c\nupgrade_available=1\n';
+  writeFileSync(env, sound);
+  rmSync(count, { force: true });
+  const logs: string[] = [];
+  const ok = await checkBootEnv('B', (m) => logs.push(m), opts);
+  t.same(ok, { env: { resin_root_part: 'B', upgrade_available: '1', bootcount: '0', custom_fdt_file: 'my.dtb' }, repaired: false }, 'a missing U-Boot counter is bootcount 0');
+  t.equal(readFileSync(env, 'utf8'), sound, 'untouched');
+  t.notOk(existsSync(count), 'U-Boot creates its counter itself: not written');
+  t.same(logs, []);
+
+  const garbage: [string, string | Buffer | undefined, string | Buffer | undefined][] = [
+    ['binary env', Buffer.alloc(1024, 0xff), 'bootcount=2\n'],
+    ['env line without =', 'resin_root_part=c\ngarbage\n', 'bootcount=2\n'],
+    ['env without resin_root_part', 'upgrade_available=1\n', undefined],
+    ['env missing', undefined, 'bootcount=2\n'],
+    ['a partition that is neither root', 'resin_root_part=5\nupgrade_available=1\n', 'bootcount=2\n'],
+    ['garbled counter', sound, Buffer.from([0x62, 0, 0xfe, 0x3d])],
+  ];
+  for (const [what, envData, countData] of garbage) {
+    rmSync(env, { force: true });
+    rmSync(count, { force: true });
+    if (envData !== undefined) writeFileSync(env, envData);
+    if (countData !== undefined) writeFileSync(count, countData);
+    const r = await checkBootEnv('A', (m) => logs.push(m), opts);
+    t.equal(r.repaired, true, what);
+    t.same(r.env, { resin_root_part: 'A', upgrade_available: '0', bootcount: '0' }, what);
+    // The env file's other variables survive when only the counter was garbled.
+    const kept = what === 'garbled counter' ? { custom_fdt_file: 'my.dtb' } : {};
+    t.same(parseUEnv(readFileSync(env)), { ...kept, resin_root_part: 'b', upgrade_available: '0' }, what);
+    t.equal(readFileSync(count, 'utf8'), 'bootcount=0\n', what);
+  }
+  t.match(logs.at(-1), /resinOS_uEnv\.txt \+ .*bootcount\.env was unreadable \(.*bootcount\.env.*\); rewritten for the running root: resin_root_part=A upgrade_available=0 bootcount=0/);
+  t.match(logs.at(-2), /neither resin-rootA \(partition 11\) nor resin-rootB \(partition 12\)/);
+});
+
+t.test('uefi-launcher: a missing counter is recreated as a grubenv block (the launcher cannot create it)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'huplab-uenv-'));
+  const env = join(dir, 'resinOS_uEnv.txt');
+  const count = join(dir, 'bootcount.env');
+  const opts = { bootDir: dir, description: { ...uboot, kind: 'uefi-launcher' as const } };
+  writeFileSync(env, 'resin_root_part=b\nupgrade_available=0\n');
+  const logs: string[] = [];
+  const r = await checkBootEnv('A', (m) => logs.push(m), opts);
+  t.equal(r.repaired, true);
+  t.equal(readFileSync(env, 'utf8'), 'resin_root_part=b\nupgrade_available=0\n', 'the env is left alone');
+  t.same(decodeGrubenv(readFileSync(count)), { bootcount: '0' });
+  t.match(logs, [/bootcount\.env was missing .*created with bootcount=0/]);
+  const again = await checkBootEnv('A', (m) => logs.push(m), opts);
+  t.equal(again.repaired, false, 'present now: nothing to do');
+  // A garbled block is rewritten with the env, as for u-boot, and stays a block.
+  writeFileSync(count, Buffer.alloc(1024, 0x5a));
+  t.equal((await checkBootEnv('A', (m) => logs.push(m), opts)).repaired, true);
+  t.same(decodeGrubenv(readFileSync(count)), { bootcount: '0' });
 });
 
 // The boot-corrupt-fat fault's injector, run on a real FAT16 filesystem: fsck.fat must see the

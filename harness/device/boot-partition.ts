@@ -1,5 +1,8 @@
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
+import {
+  bootEnvWriteOrder, decodeBootEnv, encodeBootEnv, mergeBootEnv, type BootEnvFiles, type BootloaderDescription, type LogicalBootEnv,
+} from '../../lib/bootenv/index.ts';
 import { decodeGrubenv, encodeGrubenv } from '../../lib/grubenv.ts';
 import { readPartitions } from '../../lib/partition/index.ts';
 
@@ -17,10 +20,20 @@ export class BootPartition {
     return new BootPartition(`${diskPath}@@${boot.startBytes}`);
   }
 
+  /** The exact bytes (execa would strip a text file's final newline by default). */
   async read(path: string): Promise<Buffer> {
-    const r = await execa('mtype', ['-i', this.target, `::${path}`], { encoding: 'buffer', reject: false, env: { MTOOLS_SKIP_CHECK: '1' } });
+    const r = await execa('mtype', ['-i', this.target, `::${path}`], { encoding: 'buffer', reject: false, stripFinalNewline: false, env: { MTOOLS_SKIP_CHECK: '1' } });
     if (r.exitCode !== 0) throw new HuplabError('boot-file-missing', `cannot read ${path} from the boot partition: ${Buffer.from(r.stderr).toString().trim()}`);
     return Buffer.from(r.stdout);
+  }
+
+  /** Like read, but a file that does not exist is undefined (a U-Boot counter before any boot). */
+  async readIfExists(path: string): Promise<Buffer | undefined> {
+    const r = await execa('mtype', ['-i', this.target, `::${path}`], { encoding: 'buffer', reject: false, stripFinalNewline: false, env: { MTOOLS_SKIP_CHECK: '1' } });
+    if (r.exitCode === 0) return Buffer.from(r.stdout);
+    const why = Buffer.from(r.stderr).toString().trim();
+    if (/not found/i.test(why)) return undefined;
+    throw new HuplabError('boot-file-missing', `cannot read ${path} from the boot partition: ${why}`);
   }
 
   async write(path: string, data: Buffer | string): Promise<void> {
@@ -36,6 +49,36 @@ export class BootPartition {
   async updateGrubenv(vars: Record<string, string>, path = '/EFI/BOOT/grubenv'): Promise<Record<string, string>> {
     const next = { ...(await this.readGrubenv(path)), ...vars };
     await this.write(path, encodeGrubenv(next));
+    return next;
+  }
+
+  /** The bootloader's files as they are on the partition (the count file may be missing). */
+  async readBootEnvFiles(desc: BootloaderDescription): Promise<BootEnvFiles> {
+    const files: BootEnvFiles = { env: await this.read(desc.envFile) };
+    const count = desc.countFile === undefined ? undefined : await this.readIfExists(desc.countFile);
+    if (count !== undefined) files.count = count;
+    return files;
+  }
+
+  /** The logical env (resin_root_part A|B) of any bootloader kind; see lib/bootenv/. */
+  async readBootEnv(desc: BootloaderDescription): Promise<LogicalBootEnv> {
+    return decodeBootEnv(desc, await this.readBootEnvFiles(desc));
+  }
+
+  /**
+   * Changes some logical variables, keeping the others, in the files of any bootloader kind, in
+   * the same order as the updater (the VM is off, but a test may cut between the writes).
+   */
+  async updateBootEnv(desc: BootloaderDescription, vars: LogicalBootEnv): Promise<Record<string, string>> {
+    const files = await this.readBootEnvFiles(desc);
+    const previous = decodeBootEnv(desc, files);
+    const next = mergeBootEnv(previous, vars);
+    const out = encodeBootEnv(desc, next, files);
+    for (const role of bootEnvWriteOrder(desc, previous, next)) {
+      const path = role === 'env' ? desc.envFile : desc.countFile;
+      const data = out[role];
+      if (path !== undefined && data !== undefined) await this.write(path, data);
+    }
     return next;
   }
 }

@@ -1,5 +1,9 @@
 import type { DeviceDriver } from '../board/driver.ts';
-import { decodeGrubenv } from '../../lib/grubenv.ts';
+import {
+  BOOTLOADER_DESCRIPTION_PATH, DEFAULT_BOOTLOADER, bootloaderDescription, decodeBootEnv, parseBootloaderDescription,
+  type BootEnvFiles, type BootloaderDescription, type BootloaderProfile,
+} from '../../lib/bootenv/index.ts';
+import type { DeviceSsh } from '../ssh/client.ts';
 import { BOOT_FILES_DIR, COPY_IF_ABSENT, KEPT_BACK } from '../../lib/boot-files.ts';
 
 /** What a running device reports about itself: the facts suites and reports assert on. */
@@ -17,7 +21,40 @@ export interface DeviceFacts {
   bootFilesMismatch: string[];
 }
 
-export async function inspectDevice(device: DeviceDriver): Promise<DeviceFacts> {
+export interface InspectOptions {
+  /** The device's bootloader, to decode its env files with. */
+  bootloader?: BootloaderDescription;
+  /** Or the profile it is built from (used when `bootloader` is not given). */
+  profile?: BootloaderProfile;
+}
+
+const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * Without a profile: the description the image carries, as the updater reads it; an image
+ * without one is a generic-amd64 GRUB image.
+ */
+async function deviceBootloader(ssh: DeviceSsh, opts: InspectOptions): Promise<BootloaderDescription> {
+  if (opts.bootloader) return opts.bootloader;
+  if (opts.profile) return bootloaderDescription(opts.profile);
+  const r = await ssh.exec(`cat ${BOOTLOADER_DESCRIPTION_PATH}`);
+  return r.code === 0 ? parseBootloaderDescription(r.stdout, `device ${BOOTLOADER_DESCRIPTION_PATH}`) : structuredClone(DEFAULT_BOOTLOADER) as BootloaderDescription;
+}
+
+/** The logical boot env (resin_root_part A|B whatever the bootloader); undefined if the env file cannot be read. */
+async function readDeviceBootEnv(ssh: DeviceSsh, desc: BootloaderDescription): Promise<Record<string, string> | undefined> {
+  const env = await ssh.exec(`cat ${quote(`/mnt/boot${desc.envFile}`)}`);
+  if (env.code !== 0) return undefined;
+  // The files are text (name=value lines, or a grubenv block of them): exact through UTF-8.
+  const files: BootEnvFiles = { env: Buffer.from(env.stdout, 'utf8') };
+  if (desc.countFile !== undefined) {
+    const count = await ssh.exec(`cat ${quote(`/mnt/boot${desc.countFile}`)}`);
+    if (count.code === 0) files.count = Buffer.from(count.stdout, 'utf8');
+  }
+  return decodeBootEnv(desc, files) as Record<string, string>;
+}
+
+export async function inspectDevice(device: DeviceDriver, opts: InspectOptions = {}): Promise<DeviceFacts> {
   const ssh = await device.ssh();
   const run = (cmd: string) => ssh.execOk(cmd).then((s) => s.trim());
   const version = /^VERSION="?([^"\n]*)"?$/m.exec(await run('cat /etc/os-release'))?.[1] ?? '';
@@ -27,10 +64,9 @@ export async function inspectDevice(device: DeviceDriver): Promise<DeviceFacts> 
   const labels = await run('for l in resin-rootA resin-rootB; do echo "$l $(findfs LABEL=$l 2>/dev/null)"; done');
   const root = labels.split('\n').map((l) => l.split(' ')).find(([, dev]) => dev === rootDev)?.[0] ?? '';
   const cmdlineRoot = /root=LABEL=(\S+)/.exec(await run('cat /proc/cmdline'))?.[1] ?? '';
-  const env = await ssh.exec('cat /mnt/boot/EFI/BOOT/grubenv');
   // A garbled env (a fault, a power cut) is a fact to report, not a reason to fail the inspection.
   let bootEnv: Record<string, string> = {};
-  try { if (env.code === 0) bootEnv = decodeGrubenv(Buffer.from(env.stdout, 'latin1')); } catch (err) { bootEnv = { unreadable: (err as Error).message }; }
+  try { bootEnv = (await readDeviceBootEnv(ssh, await deviceBootloader(ssh, opts))) ?? {}; } catch (err) { bootEnv = { unreadable: (err as Error).message }; }
   const records = await ssh.exec('wc -l < /mnt/data/demo-app/records.log; tail -n 1 /mnt/data/demo-app/records.log');
   const [count, last] = records.stdout.trim().split('\n');
   const supervisorVersion = /SUPERVISOR_VERSION=(\S+)/.exec(await run('cat /etc/balena-supervisor/supervisor.conf'))?.[1] ?? '';

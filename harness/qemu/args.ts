@@ -52,7 +52,8 @@ export function buildQemuArgs(l: QemuLaunch): string[] {
     args.push('-drive', `if=pflash,format=raw,unit=0${ro},file=${qemuOptValue(code)}`);
     if (q.firmware.vars) args.push('-drive', `if=pflash,format=raw,unit=1,file=${qemuOptValue(p.varsFile)}`);
   }
-  if (q.dtb) args.push('-dtb', q.dtb);
+  // The copy the driver read off resin-boot: a Pi's firmware loads the device tree from there.
+  if (q.dtb) args.push('-dtb', p.dtbFile);
 
   args.push(...diskArgs(q.disk.interface, l.diskPath, l.diskSocket));
 

@@ -19,6 +19,7 @@ import { buildQemuArgs } from './args.ts';
 import { VolatileDisk, type CutResult } from '../power/volatile-disk.ts';
 import { readDeviceRecord, writeDeviceRecord, type DeviceRecord } from './device-record.ts';
 import { probeAccelerator, qemuMissing, type Accel } from './kvm-probe.ts';
+import { BootPartition } from '../device/boot-partition.ts';
 import { devicePaths, MAX_SOCKET_PATH, type DevicePaths } from './paths.ts';
 import { freePort } from './ports.ts';
 import { isOurProcess, waitPidExit } from './process.ts';
@@ -131,6 +132,7 @@ export class QemuDevice implements DeviceDriver {
     const diskPath = path.resolve(this.opts.diskPath);
     this.prepareFolder(diskPath);
     const accel = this.opts.accel ?? (await this.pickAccel());
+    if (q.dtb) await this.readDeviceTree(diskPath, q.dtb);
     const sshKeyPath = this.sshKeyPath();
     if (this.opts.volatileCache && !this.vdisk) {
       const vdisk = new VolatileDisk({ imagePath: diskPath, socketPath: path.join(this.paths.dir, 'nbd.sock'), ...this.opts.volatileCache });
@@ -361,7 +363,22 @@ export class QemuDevice implements DeviceDriver {
     // Copied once and kept: firmware variables (boot entries) persist across power cycles, and a
     // writable flash keeps what the guest wrote to it, as on the real board.
     if (fw?.vars) copyOnce(fw.vars, this.paths.varsFile, this.name);
-    if (fw?.writableFlash) copyOnce(fw.code, this.paths.flashFile, this.name);
+    if (fw?.writableFlash) copyOnce(fw.code, this.paths.flashFile, this.name, fw.loadAs === 'kernel' ? 0 : PFLASH_BANK_BYTES);
+  }
+
+  /**
+   * A Raspberry Pi's GPU firmware loads the device tree from the boot partition before the
+   * bootloader runs; QEMU plays that part with -dtb, so the file is read off the disk at every
+   * power-on and an update that ships a new device tree is booted with it, as on the board.
+   */
+  private async readDeviceTree(diskPath: string, dtb: string): Promise<void> {
+    const boot = await BootPartition.open(diskPath);
+    const data = await boot.read(`/${dtb}`).catch((err: unknown) => {
+      throw new HuplabError('dtb-missing', `${this.name}: the boot partition has no device tree /${dtb} (${err instanceof HuplabError ? err.message : String(err)})`, {
+        hint: 'the board would not boot either: re-flash the device, or fix qemu.dtb / kernel.dtb in the profile',
+      });
+    });
+    fs.writeFileSync(this.paths.dtbFile, data);
   }
 
   private async pickAccel(): Promise<Accel> {
@@ -437,10 +454,18 @@ function stateFromConsole(text: string): Exclude<BoardState, 'failed'> {
   return 'firmware';
 }
 
-function copyOnce(src: string, dest: string, name: string): void {
+/**
+ * QEMU's arm `virt` maps each flash bank as exactly 64 MiB and refuses a smaller file; firmware
+ * such as U-Boot's u-boot.bin is much smaller, so the device's copy is padded, as the rest of a
+ * board's boot flash is.
+ */
+const PFLASH_BANK_BYTES = 64 * 1024 * 1024;
+
+function copyOnce(src: string, dest: string, name: string, padTo = 0): void {
   if (fs.existsSync(dest)) return;
   try {
     fs.copyFileSync(src, `${dest}.tmp`);
+    if (padTo > 0 && fs.statSync(`${dest}.tmp`).size < padTo) fs.truncateSync(`${dest}.tmp`, padTo);
   } catch (err) {
     throw new HuplabError('firmware-missing', `firmware file ${src} for ${name} cannot be read`, {
       hint: 'install the firmware package (ovmf, qemu-efi-aarch64, u-boot-qemu) or fix the profile',

@@ -17,6 +17,8 @@ export interface DevicePaths {
   flashFile: string;
   /** QEMU's stderr of the last start attempt. */
   startLog: string;
+  /** The device tree QEMU hands the board's firmware, read from resin-boot at each power-on. */
+  dtbFile: string;
 }
 
 export function devicePaths(dir: string): DevicePaths {
@@ -33,6 +35,7 @@ export function devicePaths(dir: string): DevicePaths {
     varsFile: path.join(d, 'firmware-vars.fd'),
     flashFile: path.join(d, 'firmware-flash.fd'),
     startLog: path.join(d, 'qemu-start.log'),
+    dtbFile: path.join(d, 'board.dtb'),
   };
 }
 

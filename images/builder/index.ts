@@ -40,6 +40,11 @@ export async function buildImage(opts: { device: string; release: string; rootB?
         hint: `add "${profile.deviceType}" to deviceTypes in images/releases/${r.version}.json or pick another release`,
       });
     }
+    if (r.layout !== profile.layout) {
+      throw new HuplabError('release-not-for-device', `release ${r.version} has layout ${r.layout} but profile ${profile.name} has layout ${profile.layout}`, {
+        hint: `pick a release of the ${profile.layout} line for ${profile.name}, or the profile of ${profile.deviceType} with layout ${r.layout}`,
+      });
+    }
   }
   const builds: ReleaseBuild[] = [];
   for (const r of recipes) builds.push(await buildRelease(profile, r, progress));

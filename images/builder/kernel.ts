@@ -8,6 +8,8 @@ export interface KernelTree {
   release: string;
   vmlinuz: string;
   modulesDir: string;
+  /** Device trees of the package (arm64): /usr/lib/linux-image-<release>/<vendor>/<board>.dtb. */
+  dtbDir: string;
 }
 
 export async function findKernel(extracted: string): Promise<KernelTree> {
@@ -15,7 +17,10 @@ export async function findKernel(extracted: string): Promise<KernelTree> {
   const image = boot.find((f) => f.startsWith('vmlinuz-') || f.startsWith('vmlinux-'));
   if (!image) throw new HuplabError('kernel-invalid', `no kernel image in the kernel package (${extracted}/boot)`);
   const release = image.replace(/^vmlinu[zx]-/, '');
-  return { release, vmlinuz: join(extracted, 'boot', image), modulesDir: join(extracted, 'lib', 'modules', release) };
+  return {
+    release, vmlinuz: join(extracted, 'boot', image), modulesDir: join(extracted, 'lib', 'modules', release),
+    dtbDir: join(extracted, 'usr', 'lib', `linux-image-${release}`),
+  };
 }
 
 const normalise = (name: string) => name.replace(/-/g, '_');

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { createHash } from 'node:crypto';
 import { COPY_IF_ABSENT, KEPT_BACK } from '../../lib/boot-files.ts';
+import { BOOTLOADER_DESCRIPTION_PATH, bootloaderDescription } from '../../lib/bootenv/index.ts';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
 import { deviceFilesDir } from '../../lib/paths.ts';
@@ -98,6 +99,9 @@ export async function assembleRootfs(opts: {
   await writeFile(join(root, 'etc', 'os-release'), osRelease(recipe, profile));
   await mkdir(join(root, 'etc', 'balena-supervisor'), { recursive: true });
   await writeFile(join(root, 'etc', 'balena-supervisor', 'supervisor.conf'), `SUPERVISOR_IMAGE=balena/${profile.arch}-supervisor\nSUPERVISOR_VERSION=${recipe.supervisorVersion}\n`);
+  // How this device type's bootloader keeps its A/B env: the updater reads it (updater/common/bootenv.ts).
+  await mkdir(join(root, 'etc', 'huplab'), { recursive: true });
+  await writeFile(join(root, BOOTLOADER_DESCRIPTION_PATH), JSON.stringify(bootloaderDescription(profile), null, 2) + '\n');
   await writeFile(join(root, 'etc', 'huplab-release.json'), JSON.stringify({
     version: recipe.version,
     supervisorVersion: recipe.supervisorVersion,

@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { HuplabError } from '../../lib/errors.ts';
-import { atomicWriteFile } from '../../lib/fat/atomic-write.ts';
-import { encodeGrubenv } from '../../lib/grubenv.ts';
-import { GRUBENV, readBootEnv, type BootEnv } from './bootenv.ts';
+import { bootEnvWriteOrder, decodeBootEnv, encodeBootEnv, type BootEnvFiles } from '../../lib/bootenv/index.ts';
+import {
+  bootEnvTarget, dropInterruptedBootEnvWrites, readBootEnvFiles, writeBootEnvFiles, type BootEnv, type BootEnvOptions,
+} from './bootenv.ts';
 import { deviceForLabel } from './partitions.ts';
 import { run } from './run.ts';
 
@@ -72,18 +73,46 @@ export function checkBootFilesystem(log: (m: string) => void, mountpoint = '/mnt
 }
 
 /**
- * Reads the bootloader env; when it cannot be read (garbled, truncated, missing) it is rewritten
- * for the root this OS runs from with nothing pending, which is the only state known to be true.
+ * Reads the bootloader env; when it cannot be read (garbled, truncated, missing, naming a
+ * partition that is neither root, or a garbled boot counter) both files are rewritten for the
+ * root this OS runs from with nothing pending, which is the only state known to be true. The env
+ * file's other variables are kept when that file itself still parses.
+ *
+ * On uefi-launcher devices a missing count file is also recreated (bootcount=0): GRUB cannot
+ * create it, so without it the new root's boots would never be counted and never fall back.
  */
-export async function checkBootEnv(activeSlot: string, log: (m: string) => void, path = GRUBENV): Promise<{ env: BootEnv; repaired: boolean }> {
+export async function checkBootEnv(activeSlot: string, log: (m: string) => void, opts: BootEnvOptions = {}): Promise<{ env: BootEnv; repaired: boolean }> {
+  const t = bootEnvTarget(opts);
+  let files: BootEnvFiles | undefined;
+  let current: BootEnv | undefined;
+  let why = '';
   try {
-    return { env: readBootEnv(path), repaired: false };
+    files = readBootEnvFiles(t);
+    current = decodeBootEnv(t.desc, files);
   } catch (err) {
-    const why = err instanceof HuplabError ? err.oneLine() : (err as Error).message;
-    const env = { resin_root_part: activeSlot, upgrade_available: '0', bootcount: '0' };
-    await atomicWriteFile(path, encodeGrubenv(env));
-    run('sync', []);
-    log(`bootloader env ${path} was unreadable (${why}); rewritten for the running root: resin_root_part=${activeSlot} upgrade_available=0 bootcount=0`);
-    return { env, repaired: true };
+    why = err instanceof HuplabError ? err.oneLine() : (err as Error).message;
   }
+  if (files && current) {
+    if (t.desc.kind === 'uefi-launcher' && files.count === undefined) {
+      await dropInterruptedBootEnvWrites(t);
+      await writeBootEnvFiles(t, { count: encodeBootEnv(t.desc, current, files).count }, ['count']);
+      run('sync', []);
+      log(`boot counter ${t.count} was missing (the launcher cannot create it); created with bootcount=${current.bootcount}`);
+      return { env: current, repaired: true };
+    }
+    return { env: current, repaired: false };
+  }
+  const env = { resin_root_part: activeSlot, upgrade_available: '0', bootcount: '0' };
+  let fresh: BootEnvFiles;
+  try {
+    fresh = encodeBootEnv(t.desc, env, { env: files?.env });
+  } catch {
+    fresh = encodeBootEnv(t.desc, env);
+  }
+  await dropInterruptedBootEnvWrites(t);
+  await writeBootEnvFiles(t, fresh, bootEnvWriteOrder(t.desc, undefined, env));
+  run('sync', []);
+  const where = [t.env, t.count].filter(Boolean).join(' + ');
+  log(`bootloader env ${where} was unreadable (${why}); rewritten for the running root: resin_root_part=${activeSlot} upgrade_available=0 bootcount=0`);
+  return { env, repaired: true };
 }

@@ -42,7 +42,7 @@ t.test('bad --from', async (t) => {
 });
 
 t.test('no release to update from', async (t) => {
-  oneError(t, ['--device', 'generic-amd64', '--release', '2.101.0'], /no release older than 2\.101\.0 has a recipe for generic-amd64 to update from \(known releases: 2\.101\.0, 2\.102\.0, 2\.102\.1; pass --from/);
+  oneError(t, ['--device', 'generic-amd64', '--release', '2.101.0'], /no release older than 2\.101\.0 has a recipe for generic-amd64 \(generic-amd64, layout balena-ab-v1\) to update from \(releases of this line: 2\.101\.0, 2\.102\.0, 2\.102\.1; pass --from/);
   // A recipe that does not list the device type does not count as a base.
   const releases = mkdtempSync(join(tmpdir(), 'huplab-releases-'));
   for (const f of readdirSync(join(repoRoot, 'images', 'releases'))) {
@@ -50,7 +50,7 @@ t.test('no release to update from', async (t) => {
     if (r.version === '2.101.0') r.deviceTypes = ['raspberrypi3'];
     writeFileSync(join(releases, f), JSON.stringify(r));
   }
-  oneError(t, ['--device', 'generic-amd64', '--release', '2.102.0', '--from', '2.101.0'], /--from 2\.101\.0 has no recipe for generic-amd64 \(releases to update from: none\)/, { HUPLAB_RELEASES: releases });
+  oneError(t, ['--device', 'generic-amd64', '--release', '2.102.0', '--from', '2.101.0'], /--from 2\.101\.0 has no recipe for generic-amd64 \(generic-amd64, layout balena-ab-v1\) \(releases to update from: none\)/, { HUPLAB_RELEASES: releases });
   oneError(t, ['--device', 'generic-amd64', '--release', '2.101.0'], /release 2\.101\.0 has no build for generic-amd64 \(its device types: raspberrypi3\)/, { HUPLAB_RELEASES: releases });
 });
 

@@ -37,12 +37,12 @@ t.test('raspi3b-like: console on the second serial, sd card, firmware as -kernel
       net: { device: 'usb-net' },
       serialIndex: 1,
       tcgThread: 'single',
-      dtb: '/fw/bcm2837-rpi-3-b.dtb',
+      dtb: 'bcm2837-rpi-3-b.dtb',
     },
   };
   const s = joined(buildQemuArgs({ name: 'pi', profile: rpi, diskPath: '/d/sd.img', sshPort: 1, accel: 'tcg', paths: devicePaths('/d') }));
   t.match(s, / -accel tcg,thread=single /);
-  t.match(s, / -kernel \/fw\/u-boot\.bin -dtb \/fw\/bcm2837-rpi-3-b\.dtb /);
+  t.match(s, / -kernel \/fw\/u-boot\.bin -dtb \/d\/board\.dtb /);
   t.match(s, / -drive file=\/d\/sd\.img,format=raw,cache=writeback,if=sd /);
   t.match(s, / -serial null -serial chardev:ser0 /);
   t.match(s, / -device usb-net,netdev=n0 /, 'no romfile on a USB NIC');

@@ -46,7 +46,7 @@ const raspberrypi3 = {
   partitionTable: 'mbr',
   partitions: RPI3_PARTITIONS.map((p) => ({ ...p })),
   alignMiB: 4,
-  kernel: { debianPackage: 'linux-image-arm64', modules: ['dwc2', 'usbnet', 'cdc_ether', 'bcm2835_wdt'], cmdline: 'console=ttyAMA0,115200' },
+  kernel: { debianPackage: 'linux-image-arm64', modules: ['dwc2', 'usbnet', 'cdc_ether', 'bcm2835_wdt'], cmdline: 'console=ttyAMA0,115200', dtb: 'broadcom/bcm2837-rpi-3-b.dtb' },
   console: { device: 'ttyAMA0', baud: 115200 },
   qemu: {
     binary: 'qemu-system-aarch64',
@@ -55,7 +55,7 @@ const raspberrypi3 = {
     memoryMiB: 1024,
     smp: 4,
     firmware: { code: '/usr/lib/u-boot/rpi_3/u-boot.bin', debianPackage: 'u-boot-rpi', loadAs: 'kernel' },
-    dtb: 'broadcom/bcm2837-rpi-3-b.dtb',
+    dtb: 'bcm2837-rpi-3-b.dtb',
     disk: { interface: 'sd' },
     net: { device: 'usb-net' },
     serialIndex: 1,

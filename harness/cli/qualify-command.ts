@@ -6,7 +6,7 @@ import { buildImage } from '../../images/builder/index.ts';
 import { listReleases, loadRelease } from '../../images/recipe.ts';
 import { HuplabError, isInfrastructureError } from '../../lib/errors.ts';
 import { repoRoot } from '../../lib/paths.ts';
-import { loadProfile } from '../../lib/profile.ts';
+import { loadProfile, type Profile } from '../../lib/profile.ts';
 import type { Progress } from '../../lib/progress.ts';
 import { compareVersions } from '../../lib/versions.ts';
 import type { Summary } from '../report/model.ts';
@@ -36,28 +36,33 @@ export interface QualifyPlan {
   grep?: string;
 }
 
-/** A release can update a device only if its recipe lists the profile's device type. */
-async function releasesFor(deviceType: string): Promise<string[]> {
+/**
+ * A release can update a device by the standard path only if its recipe lists the profile's
+ * device type and carries the profile's partition layout (crossing layouts is the advanced path).
+ */
+async function releasesFor(profile: Pick<Profile, 'deviceType' | 'layout'>): Promise<string[]> {
   const all = await listReleases();
   const recipes = await Promise.all(all.map((v) => loadRelease(v)));
-  return recipes.filter((r) => r.deviceTypes.includes(deviceType)).map((r) => r.version);
+  return recipes.filter((r) => r.deviceTypes.includes(profile.deviceType) && r.layout === profile.layout).map((r) => r.version);
 }
 
-/** --from, checked; by default the newest release older than --release with a recipe for the device. */
-export async function baseRelease(release: string, deviceType: string, from?: string): Promise<string> {
-  const older = (await releasesFor(deviceType)).filter((v) => compareVersions(v, release) < 0); // sorted oldest first
+/** --from, checked; by default the newest release older than --release of the profile's OS line. */
+export async function baseRelease(release: string, profile: Pick<Profile, 'name' | 'deviceType' | 'layout'>, from?: string): Promise<string> {
+  const line = await releasesFor(profile);
+  const older = line.filter((v) => compareVersions(v, release) < 0); // sorted oldest first
+  const what = `${profile.name} (${profile.deviceType}, layout ${profile.layout})`;
   if (from === undefined) {
     const newest = older.at(-1);
     if (!newest) {
-      throw new HuplabError('no-base-release', `no release older than ${release} has a recipe for ${deviceType} to update from`, {
-        hint: `known releases: ${(await listReleases()).join(', ')}; pass --from or add a recipe in images/releases/`,
+      throw new HuplabError('no-base-release', `no release older than ${release} has a recipe for ${what} to update from`, {
+        hint: `releases of this line: ${line.join(', ') || 'none'}; pass --from or add a recipe in images/releases/`,
       });
     }
     return newest;
   }
   await loadRelease(from); // an unknown version gets the one-line error naming the known ones
   if (!older.includes(from)) {
-    const why = compareVersions(from, release) >= 0 ? `is not older than --release ${release}` : `has no recipe for ${deviceType}`;
+    const why = compareVersions(from, release) >= 0 ? `is not older than --release ${release}` : `has no recipe for ${what}`;
     throw new HuplabError('bad-base-release', `--from ${from} ${why}`, { hint: `releases to update from: ${older.join(', ') || 'none'}` });
   }
   return from;
@@ -84,7 +89,7 @@ export async function planQualify(o: QualifyOptions, now = new Date()): Promise<
       hint: `its device types: ${recipe.deviceTypes.join(', ')}`,
     });
   }
-  const from = await baseRelease(o.release, profile.deviceType, o.from);
+  const from = await baseRelease(o.release, profile, o.from);
   const workers = count('workers', o.workers, 1);
   const out = o.out ? (isAbsolute(o.out) ? o.out : resolve(o.out)) : join(repoRoot, 'reports', `qualify-${o.device}-${o.release}-${utcStamp(now)}`);
   return {

@@ -7,7 +7,11 @@ set -eu
 say() { printf '[huplab setup] %s\n' "$*" >&2; }
 
 DEBIAN_PACKAGES="qemu-system-x86 qemu-utils ovmf grub-efi-amd64-bin grub-common mtools dosfstools fdisk \
-e2fsprogs cpio kmod binutils fakeroot zstd xdelta3 openssh-client chromium"
+e2fsprogs cpio kmod binutils fakeroot zstd xdelta3 openssh-client chromium \
+qemu-system-arm qemu-efi-aarch64 u-boot-qemu u-boot-tools"
+# The arm64 profiles (Raspberry Pi 3, Jetson): the Pi's U-Boot and GRUB's arm64 EFI modules only
+# exist as arm64 packages; they hold no code for the host, only files for the device.
+FOREIGN_PACKAGES="u-boot-rpi:arm64 grub-efi-arm64-bin:arm64"
 
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$node_major" -lt 20 ]; then
@@ -15,8 +19,13 @@ if [ "$node_major" -lt 20 ]; then
 	exit 1
 fi
 
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+	say "adding the arm64 architecture to dpkg (arm64 kernels, busybox and firmware for the emulated boards)"
+	if [ "$(id -u)" -eq 0 ]; then dpkg --add-architecture arm64; else sudo dpkg --add-architecture arm64; fi
+	need_update=1
+fi
 missing=""
-for p in $DEBIAN_PACKAGES; do
+for p in $DEBIAN_PACKAGES $FOREIGN_PACKAGES; do
 	dpkg-query -W -f '${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
@@ -25,14 +34,15 @@ if [ -n "$missing" ]; then
 	fi
 	say "installing Debian packages:$missing"
 	$sudo apt-get update -q >&2
+	need_update=0
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends $missing >&2
 else
 	say "Debian packages: all present"
 fi
 # The image builder asks apt for the packages that go into the device (kernel, busybox,
 # dropbear, libraries); an apt that never ran `update` knows none of them.
-if [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep _Packages)" ]; then
-	say "apt package lists are empty: running apt-get update"
+if [ "${need_update:-0}" = 1 ] || [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep _binary-arm64_Packages)" ]; then
+	say "apt package lists are empty or lack arm64: running apt-get update"
 	if [ "$(id -u)" -eq 0 ]; then apt-get update -q >&2; else sudo apt-get update -q >&2; fi
 fi
 

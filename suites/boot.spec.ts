@@ -6,6 +6,8 @@ import { createHash } from 'node:crypto';
 import { checksumFileName } from '../lib/fat/atomic-write.ts';
 import { decodeGrubenv, encodeGrubenv } from '../lib/grubenv.ts';
 import { silentProgress } from '../lib/progress.ts';
+import { bootloaderDescription } from '../lib/bootenv/index.ts';
+import { loadProfile } from '../lib/profile.ts';
 import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
 
 test.describe('boot', { tag: '@emulated' }, () => {
@@ -50,11 +52,12 @@ test.describe('boot', { tag: '@emulated' }, () => {
     expect(Math.abs(deviceNow - Number(last[1]))).toBeLessThan(5_000);
   });
 
-  test('a GRUB env change made from the host boots the other root', async ({ flash }) => {
+  test('a bootloader env change made from the host boots the other root', async ({ flash, deviceProfile }) => {
+    const desc = bootloaderDescription(await loadProfile(deviceProfile));
     const { device } = await flash({ release: BASE_RELEASE, rootB: NEXT_RELEASE, noBoot: true });
     const boot = await BootPartition.open(device.paths.dir + '/disk.img');
-    expect(await boot.readGrubenv()).toMatchObject({ resin_root_part: 'A' });
-    await boot.updateGrubenv({ resin_root_part: 'B' });
+    expect(await boot.readBootEnv(desc)).toMatchObject({ resin_root_part: 'A' });
+    await boot.updateBootEnv(desc, { resin_root_part: 'B' });
     await bootAndTime(device, silentProgress, undefined, {});
     const facts = await inspectDevice(device);
     expect(facts.root).toBe('resin-rootB');
@@ -63,18 +66,25 @@ test.describe('boot', { tag: '@emulated' }, () => {
     expect(facts.bootEnv.resin_root_part).toBe('B');
   });
 
-  test('GRUB counts boots of a pending update and at bootcount 2 boots the other root', async ({ flash }) => {
+  test('the bootloader counts boots of a pending update and past its limit boots the other root', async ({ flash, deviceProfile }) => {
+    const desc = bootloaderDescription(await loadProfile(deviceProfile));
+    // GRUB gives up when the count reaches its limit (2), U-Boot and the JetPack 5 launcher when
+    // it goes above os_bc_lim (3). The new OS (B) has used up its tries but one: this boot is the
+    // last, so the bootloader must boot the old root A and leave the count for rollback-altboot.
+    const grub = desc.kind === 'grub-efi';
+    const before = grub ? desc.bootCountLimit - 1 : desc.bootCountLimit;
+    const after = String(before + 1);
     const { device } = await flash({ release: BASE_RELEASE, rootB: NEXT_RELEASE, noBoot: true });
     const boot = await BootPartition.open(device.paths.dir + '/disk.img');
-    // The new OS (B) failed to commit once already: this boot is the second try, so GRUB must
-    // give up on B and boot the old root A, leaving the count at 2 for rollback-altboot to see.
-    await boot.updateGrubenv({ resin_root_part: 'B', upgrade_available: '1', bootcount: '1' });
+    await boot.updateBootEnv(desc, { resin_root_part: 'B', upgrade_available: '1', bootcount: String(before) });
     await bootAndTime(device, silentProgress, undefined, {});
     const facts = await inspectDevice(device);
     expect(facts.root).toBe('resin-rootA');
     expect(facts.version).toBe(BASE_RELEASE);
-    expect(facts.bootEnv).toMatchObject({ resin_root_part: 'B', upgrade_available: '1', bootcount: '2' });
-    expect(device.console.text(0)).toContain('[huplab] bootloader: env resin_root_part=B upgrade_available=1 bootcount=2\n[huplab] bootloader: booting resin-rootA');
+    expect(facts.bootEnv).toMatchObject({ resin_root_part: 'B', upgrade_available: '1', bootcount: after });
+    // The bootloader prints the env as it has it: a slot letter in grubenv, a hex partition number in resinOS_uEnv.txt.
+    const printed = grub ? 'B' : desc.rootPartitions.B.toString(16);
+    expect(device.console.text(0)).toContain(`[huplab] bootloader: env resin_root_part=${printed} upgrade_available=1 bootcount=${after}\n[huplab] bootloader: booting resin-rootA`);
   });
 
   // Regression (found by the power-cut campaign): a cut between the boot files copy and the env

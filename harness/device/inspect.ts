@@ -54,6 +54,12 @@ async function readDeviceBootEnv(ssh: DeviceSsh, desc: BootloaderDescription): P
   return decodeBootEnv(desc, files) as Record<string, string>;
 }
 
+/** The device's boot env as the updater sees it (resin_root_part A|B), whatever its bootloader. */
+export async function readLogicalBootEnv(device: DeviceDriver): Promise<Record<string, string>> {
+  const ssh = await device.ssh();
+  return (await readDeviceBootEnv(ssh, await deviceBootloader(ssh, {}))) ?? {};
+}
+
 export async function inspectDevice(device: DeviceDriver, opts: InspectOptions = {}): Promise<DeviceFacts> {
   const ssh = await device.ssh();
   const run = (cmd: string) => ssh.execOk(cmd).then((s) => s.trim());

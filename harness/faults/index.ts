@@ -4,6 +4,7 @@ import type { DeviceDriver } from '../board/driver.ts';
 import { apiMessages, INACTIVE_ROOT_SH, secondsUntilShutdown, setAppLock, sh, shuttingDownSince, waitForApiMessage } from './device-actions.ts';
 import { LOST_CLUSTERS_SCRIPT } from './fat-damage.ts';
 import { findings as fsckReportFindings } from '../../updater/common/boot-health.ts';
+import { readLogicalBootEnv } from '../device/inspect.ts';
 
 /**
  * Faults as data: each has a name, the suite family it belongs to, what it does to the lab and
@@ -116,14 +117,15 @@ export const FAULTS: Fault[] = [
   {
     name: 'unbootable-root',
     family: 'rollback',
-    description: 'the new root cannot boot (its /sbin/init removed before the reboot): GRUB boot counting and rollback-altboot must bring the old OS back',
+    description: 'the new root cannot boot (its /sbin/init removed before the reboot): the bootloader\'s boot counting and rollback-altboot must bring the old OS back',
     device: {
       beforeReboot: (d) => sh(d, `${INACTIVE_ROOT_SH}; mkdir -p /run/fault && mount -t ext4 "$dev" /run/fault && rm -f /run/fault/sbin/init && umount /run/fault && sync`).then(() => {}),
     },
     expect: 'rollback-altboot',
     checks: (o) => [
       check('the initramfs refused the broken root', /no \/sbin\/init on resin-root/.test(o.console), 'console'),
-      check('GRUB counted to 2 and booted the old root', /bootcount=2\n\[huplab\] bootloader: booting resin-rootA/.test(o.console), 'console'),
+      // GRUB (generic-amd64) gives up at bootcount 2, U-Boot and the JetPack 5 launcher above os_bc_lim (3).
+      check('the bootloader counted the failed boots and booted the old root', /bootcount=([2-9]|1\d)\n\[huplab\] bootloader: booting resin-rootA/.test(o.console), 'console'),
     ],
     followUp: rollbackReported,
   },
@@ -139,7 +141,8 @@ export const FAULTS: Fault[] = [
         await waitForApiMessage(ctx.lab, ctx.uuid, REBOOT_WAITING, 5 * 60_000, ctx.updaterExited);
         // Held on purpose for longer than two of the updater's 5 s rounds: it must not give up.
         await sleep(12_000);
-        const env = await sh(d, 'cat /mnt/boot/EFI/BOOT/grubenv | grep -a -E "^(resin_root_part|upgrade_available)="');
+        const logical = await readLogicalBootEnv(d);
+        const env = `resin_root_part=${logical.resin_root_part ?? '?'}\nupgrade_available=${logical.upgrade_available ?? '?'}`;
         const rebootedWhileHeld = shuttingDownSince(d, ctx.since);
         const mark = d.console.mark();
         const released = Date.now();
@@ -273,8 +276,9 @@ export const FAULTS: Fault[] = [
     name: 'boot-corrupt-env',
     qualifyOnly: true,
     family: 'faults',
-    description: 'the bootloader env (grubenv) garbled: GRUB falls back to its defaults and boots; the updater rewrites the env for the running root and the update succeeds',
-    device: { beforeUpdate: (d) => sh(d, 'dd if=/dev/urandom of=/run/junk bs=1024 count=1 2>/dev/null && cat /run/junk > /mnt/boot/EFI/BOOT/grubenv && sync').then(() => {}) },
+    description: 'the bootloader env (grubenv, or resinOS_uEnv.txt) garbled: the bootloader falls back to its defaults and boots; the updater rewrites the env for the running root and the update succeeds',
+    // The env file of this device's bootloader, from the description the image carries.
+    device: { beforeUpdate: (d) => sh(d, `f=$(sed -n 's/.*"envFile": *"\\([^"]*\\)".*/\\1/p' /etc/huplab/bootloader.json); f=\${f:-/EFI/BOOT/grubenv}; dd if=/dev/urandom of=/run/junk bs=1024 count=1 2>/dev/null && cat /run/junk > "/mnt/boot$f" && sync`).then(() => {}) },
     expect: 'success',
     checks: (o) => [
       check('the updater rewrote the env for the running root', /bootloader env \S+ was unreadable .*rewritten for the running root: resin_root_part=A/.test(o.updaterOutput), 'updater output'),

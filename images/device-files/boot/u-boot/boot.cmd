@@ -27,13 +27,15 @@ if test "${upgrade_available}" = "1" && test ${bootcount} -gt ${os_bc_lim}; then
 	setenv boot_label ${other_label}; setenv boot_part ${other_part}
 	setenv other_label ${swap_label}; setenv other_part ${swap_part}
 fi
+# Before the env line: U-Boot's load prints a line, and the harness reads the env line and the
+# "booting" line as a pair.
+setenv fdt_file @@FDT_FILE@@
+if test -n "${fdt_file}" && load ${devtype} ${bootpart} ${fdt_addr_r} /${fdt_file}; then setenv fdt ${fdt_addr_r}; else setenv fdt ${fdtcontroladdr}; fi
 echo "[huplab] bootloader: env resin_root_part=${resin_root_part} upgrade_available=${upgrade_available} bootcount=${bootcount}"
 # booti unpacks a gzip kernel through kernel_comp_addr_r; 128 MiB above kernel_addr_r is free
 # RAM on both boards (the ramdisk and the device tree sit below it on the Pi, above on virt).
 setexpr kernel_comp_addr_r ${kernel_addr_r} + 0x8000000
 setenv kernel_comp_size 0x2000000
-setenv fdt_file @@FDT_FILE@@
-if test -n "${fdt_file}" && load ${devtype} ${bootpart} ${fdt_addr_r} /${fdt_file}; then setenv fdt ${fdt_addr_r}; else setenv fdt ${fdtcontroladdr}; fi
 echo "[huplab] bootloader: booting ${boot_label}"
 setenv bootargs "root=LABEL=${boot_label} ro panic=5 @@CMDLINE@@"
 if load ${devtype} ${devnum}:${boot_part} ${ramdisk_addr_r} /boot/initrd.img; then

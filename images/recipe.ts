@@ -16,7 +16,7 @@ export interface ReleaseRecipe {
   variant: 'development' | 'production';
   deviceTypes: string[];
   debianPackages: Array<string | { name: string; paths: string[] }>;
-  node: { version: string; integrity: Record<string, string> };
+  node: { version: string; integrity: Record<string, string>; versions?: Record<string, string> };
   files: Record<string, string>;
 }
 

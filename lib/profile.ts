@@ -42,6 +42,8 @@ export interface KernelSpec {
   cmdline: string;
   /** Relative to the kernel package's dtb directory; copied to resin-boot under its base name. */
   dtb?: string;
+  /** The kernel's architecture when it is not the userland's. */
+  arch?: Arch;
 }
 
 export interface ConsoleSpec {

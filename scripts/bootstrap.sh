@@ -19,11 +19,14 @@ if [ "$node_major" -lt 20 ]; then
 	exit 1
 fi
 
-if ! dpkg --print-foreign-architectures | grep -qx arm64; then
-	say "adding the arm64 architecture to dpkg (arm64 kernels, busybox and firmware for the emulated boards)"
-	if [ "$(id -u)" -eq 0 ]; then dpkg --add-architecture arm64; else sudo dpkg --add-architecture arm64; fi
-	need_update=1
-fi
+# arm64: kernels, busybox and firmware of the emulated boards; armhf: the 32-bit Raspberry Pi OS.
+for arch in arm64 armhf; do
+	if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+		say "adding the $arch architecture to dpkg (packages for the emulated boards' OS)"
+		if [ "$(id -u)" -eq 0 ]; then dpkg --add-architecture "$arch"; else sudo dpkg --add-architecture "$arch"; fi
+		need_update=1
+	fi
+done
 missing=""
 for p in $DEBIAN_PACKAGES $FOREIGN_PACKAGES; do
 	dpkg-query -W -f '${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
@@ -41,8 +44,8 @@ else
 fi
 # The image builder asks apt for the packages that go into the device (kernel, busybox,
 # dropbear, libraries); an apt that never ran `update` knows none of them.
-if [ "${need_update:-0}" = 1 ] || [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep _binary-arm64_Packages)" ]; then
-	say "apt package lists are empty or lack arm64: running apt-get update"
+if [ "${need_update:-0}" = 1 ] || [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep _binary-armhf_Packages)" ]; then
+	say "apt package lists are empty or lack a foreign architecture: running apt-get update"
 	if [ "$(id -u)" -eq 0 ]; then apt-get update -q >&2; else sudo apt-get update -q >&2; fi
 fi
 

@@ -20,6 +20,9 @@ import { fetchNpmTarball } from './npm-blob.ts';
 import { normaliseTimes } from './reproducible.ts';
 import { assembleRootfs } from './rootfs.ts';
 
+/** Node.js's names for the Debian architectures (npm packages node-linux-<name>). */
+const NODE_ARCH: Record<string, string> = { amd64: 'x64', arm64: 'arm64', armhf: 'armv7l' };
+
 /** One release built for one device type: the pieces every disk image of it is made from. */
 export interface ReleaseBuild {
   key: string;
@@ -38,7 +41,8 @@ export async function buildRelease(profile: Profile, recipe: ReleaseRecipe, prog
   const arch = profile.arch;
   const packages = await progress.step(`resolve Debian packages for ${recipe.version} (${arch})`, async () => {
     const list = await resolvePackages(recipe.debianPackages.map(packageName), arch);
-    list.push(await resolveKernelPackage(profile.kernel.debianPackage, arch));
+    // The kernel may be of another architecture than the userland (a 32-bit Pi OS on the 64-bit board kernel).
+    list.push(await resolveKernelPackage(profile.kernel.debianPackage, profile.kernel.arch ?? arch));
     return list;
   });
   const integrity = recipe.node.integrity[arch];
@@ -74,8 +78,9 @@ export async function buildRelease(profile: Profile, recipe: ReleaseRecipe, prog
       for (const p of packages) paths.push(await fetchPackage(p, cacheDir()));
       return paths;
     });
-    const nodeTarball = await progress.step(`fetch Node.js ${recipe.node.version} for ${arch} (integrity-checked)`, () =>
-      fetchNpmTarball(`node-linux-${arch === 'amd64' ? 'x64' : arch}@${recipe.node.version}`, integrity, cacheDir()));
+    const nodeVersion = recipe.node.versions?.[arch] ?? recipe.node.version;
+    const nodeTarball = await progress.step(`fetch Node.js ${nodeVersion} for ${arch} (integrity-checked)`, () =>
+      fetchNpmTarball(`node-linux-${NODE_ARCH[arch] ?? arch}@${nodeVersion}`, integrity, cacheDir()));
 
     const kernelDeb = debs.at(-1)!;
     const kernelDir = join(work, 'kernel');

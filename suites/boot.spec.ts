@@ -4,9 +4,9 @@ import { inspectDevice } from '../harness/device/inspect.ts';
 import { runDetached } from '../harness/hup/detached-run.ts';
 import { createHash } from 'node:crypto';
 import { checksumFileName } from '../lib/fat/atomic-write.ts';
-import { decodeGrubenv, encodeGrubenv } from '../lib/grubenv.ts';
 import { silentProgress } from '../lib/progress.ts';
-import { bootloaderDescription } from '../lib/bootenv/index.ts';
+import { bootloaderDescription, encodeBootEnv } from '../lib/bootenv/index.ts';
+import { posix } from 'node:path';
 import { loadProfile } from '../lib/profile.ts';
 import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
 
@@ -126,12 +126,16 @@ test.describe('boot', { tag: '@emulated' }, () => {
   // once its journal (the checksum file of the atomic FAT write) was durable; GRUB booted the old
   // root with the env in place, and the boot-files guard's repair then finished the switch behind
   // the running OS's back. The env in place decided the boot: the journal must be dropped.
-  test('an env switch cut after its journal was written is dropped at the next boot, not finished', async ({ flash }) => {
+  test('an env switch cut after its journal was written is dropped at the next boot, not finished', async ({ flash, deviceProfile }) => {
+    const desc = bootloaderDescription(await loadProfile(deviceProfile));
     const { device } = await flash({ release: BASE_RELEASE });
     const ssh = await device.ssh();
-    const env = '/mnt/boot/EFI/BOOT/grubenv';
-    const switched = encodeGrubenv({ ...decodeGrubenv(Buffer.from(await ssh.execOk(`cat ${env}`), 'latin1')), resin_root_part: 'B', upgrade_available: '1', bootcount: '0' });
-    const journal = `/mnt/boot/EFI/BOOT/${checksumFileName('grubenv', createHash('sha256').update(switched).digest('hex'))}`;
+    const env = `/mnt/boot${desc.envFile}`;
+    const dir = posix.dirname(env);
+    const name = posix.basename(env);
+    const current = Buffer.from(await ssh.execOk(`cat ${env}`), 'latin1');
+    const switched = encodeBootEnv(desc, { resin_root_part: 'B', upgrade_available: '1', bootcount: '0' }, { env: current }).env;
+    const journal = `${dir}/${checksumFileName(name, createHash('sha256').update(switched).digest('hex'))}`;
     // Where the updater was when the power went: breadcrumbs made, the new env's journal durable, no rename yet.
     await ssh.execOk(`cat > '${journal}' && touch /mnt/state/rollback-health-breadcrumb /mnt/state/rollback-altboot-breadcrumb && sync`, { stdin: switched });
     const mark = device.console.mark();
@@ -140,7 +144,7 @@ test.describe('boot', { tag: '@emulated' }, () => {
     const facts = await inspectDevice(device);
     expect(facts.root).toBe('resin-rootA');
     expect(facts.bootEnv).toMatchObject({ resin_root_part: 'A', upgrade_available: '0' });
-    expect((await (await device.ssh()).exec(`ls -a /mnt/boot/EFI/BOOT/ | grep -c '^\\.grubenv\\.' || true`)).stdout.trim()).toBe('0');
+    expect((await (await device.ssh()).exec(`ls -a ${dir}/ | grep -c '^\\.${name.replace(/\./g, '\\.')}\\.' || true`)).stdout.trim()).toBe('0');
     expect((await (await device.ssh()).exec('ls /mnt/state/ | grep breadcrumb')).stdout.trim()).toBe('');
   });
 });

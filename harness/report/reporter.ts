@@ -8,7 +8,7 @@
  * (HUPLAB_NEXT_RELEASE), from (HUPLAB_BASE_RELEASE), device (HUPLAB_DEVICE; by default the one
  * project that ran), maxLogBytes (per inlined log, default 1 MB).
  */
-import { SUITE_RELEASES } from '../hup/suite-releases.ts';
+import { SUITE_RELEASES, suiteReleasesFor } from '../hup/suite-releases.ts';
 import { rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { FullConfig, FullResult, Reporter, Suite, TestError } from '@playwright/test/reporter';
@@ -75,14 +75,29 @@ export default class HuplabReporter implements Reporter {
     }
   }
 
+  /**
+   * The device profile of the run when it is one (a single device project ran tests), so that the
+   * report names that profile's releases rather than generic-amd64's.
+   */
+  private runProfile(): string | undefined {
+    const profiles = new Set<string>();
+    for (const project of this.root?.suites ?? []) {
+      const profile = (project.project()?.use as { deviceProfile?: string } | undefined)?.deviceProfile;
+      if (profile && project.allTests().length > 0) profiles.add(profile);
+    }
+    return profiles.size === 1 ? [...profiles][0] : undefined;
+  }
+
   private write(result: FullResult): void {
     const reportDir = this.reportDir;
+    const profile = this.runProfile();
+    const releases = profile ? suiteReleasesFor(profile) : SUITE_RELEASES;
     const summary = collectSummary(this.root!, {
       reportDir,
       baseDir: this.baseDir,
-      release: this.options.release ?? SUITE_RELEASES.next,
-      from: this.options.from ?? SUITE_RELEASES.base,
-      device: this.options.device ?? process.env.HUPLAB_DEVICE ?? null,
+      release: this.options.release ?? releases.next,
+      from: this.options.from ?? releases.base,
+      device: this.options.device ?? process.env.HUPLAB_DEVICE ?? profile ?? null,
       workers: this.config!.workers,
       shard: this.config!.shard,
       result,

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openLab, type Lab } from '../harness/lab.ts';
-import { SUITE_RELEASES, suiteReleasesFor } from '../harness/hup/suite-releases.ts';
+import { defaultSuiteReleases, suiteReleasesFor } from '../harness/hup/suite-releases.ts';
 import { startDevice, type StartOptions, type StartedDevice } from '../harness/device/session.ts';
 import type { DeviceDriver } from '../harness/board/driver.ts';
 import { inventoryPath, loadInventory, type InventoryBoard } from '../harness/board/inventory.ts';
@@ -37,9 +37,9 @@ interface TestFixtures {
  * ever runs tests of one project, so the `_releases` worker fixture sets these once, before any
  * test or other worker fixture uses them; suites read them as ES module live bindings.
  */
-export let BASE_RELEASE = SUITE_RELEASES.base;
-export let NEXT_RELEASE = SUITE_RELEASES.next;
-export let PATCH_RELEASE = SUITE_RELEASES.patch;
+export let BASE_RELEASE = defaultSuiteReleases().base;
+export let NEXT_RELEASE = defaultSuiteReleases().next;
+export let PATCH_RELEASE = defaultSuiteReleases().patch;
 
 export const test = base.extend<TestFixtures & { _attachConsoles: void }, WorkerFixtures & DeviceOptions & { _releases: void }>({
   deviceProfile: ['generic-amd64', { option: true, scope: 'worker' }],

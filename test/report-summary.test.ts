@@ -1,4 +1,4 @@
-import { SUITE_RELEASES } from '../harness/hup/suite-releases.ts';
+import { defaultSuiteReleases } from '../harness/hup/suite-releases.ts';
 import t from 'tap';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -99,7 +99,7 @@ t.test('an interrupted run and interrupted attempts are the lab\'s', async (t) =
   t.equal(s.tests[0]!.attempts[0]!.classification, 'infrastructure');
   t.equal(s.tests[0]!.outcome, 'skipped', 'Playwright does not count an interrupted attempt');
   t.same(s.errors.map((e) => e.classification), ['infrastructure']);
-  t.equal(s.release, SUITE_RELEASES.next, "release from the environment, else the suites' default");
+  t.equal(s.release, defaultSuiteReleases().next, "release from the environment, else the suites' default");
 });
 
 t.test('a report that cannot be written does not throw into Playwright', async (t) => {

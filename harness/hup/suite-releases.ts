@@ -39,4 +39,6 @@ export function suiteReleasesFor(profileName: string): SuiteReleases {
 }
 
 /** The generic-amd64 line, for callers with no profile at hand (the report's default). */
-export const SUITE_RELEASES: SuiteReleases = suiteReleasesFor('generic-amd64');
+export function defaultSuiteReleases(): SuiteReleases {
+  return suiteReleasesFor('generic-amd64');
+}

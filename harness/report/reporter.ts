@@ -8,7 +8,7 @@
  * (HUPLAB_NEXT_RELEASE), from (HUPLAB_BASE_RELEASE), device (HUPLAB_DEVICE; by default the one
  * project that ran), maxLogBytes (per inlined log, default 1 MB).
  */
-import { SUITE_RELEASES, suiteReleasesFor } from '../hup/suite-releases.ts';
+import { defaultSuiteReleases, suiteReleasesFor } from '../hup/suite-releases.ts';
 import { rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { FullConfig, FullResult, Reporter, Suite, TestError } from '@playwright/test/reporter';
@@ -91,7 +91,7 @@ export default class HuplabReporter implements Reporter {
   private write(result: FullResult): void {
     const reportDir = this.reportDir;
     const profile = this.runProfile();
-    const releases = profile ? suiteReleasesFor(profile) : SUITE_RELEASES;
+    const releases = profile ? suiteReleasesFor(profile) : defaultSuiteReleases();
     const summary = collectSummary(this.root!, {
       reportDir,
       baseDir: this.baseDir,

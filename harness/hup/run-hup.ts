@@ -141,10 +141,14 @@ export async function followUntilSettled(device: DeviceDriver, deadline: number,
     const files = await stateFiles(device).catch(() => undefined);
     if (files && !files.includes('rollback-health-breadcrumb') && !files.includes('rollback-altboot-breadcrumb')) {
       const committed = !files.some((f) => f.endsWith('triggered') || f.endsWith('failed'));
-      // A rollback may still be on its way down: let its reboot happen and be followed.
-      if (!committed && /\[huplab\] shutting down/.test(device.console.text(seen)) === false) {
-        await new Promise((res) => setTimeout(res, 5_000));
-        if (/\[huplab\] (shutting down|bootloader: booting)/.test(device.console.text(seen))) continue;
+      // A rollback reboots once it has cleared its breadcrumbs: let that reboot happen and follow
+      // it (the top of the loop), or whoever uses the device next meets it going down. (It used
+      // to return at once when the shutdown was already on the console: seen on jetson-xavier-jp4,
+      // whose rollback-health reboots sooner after clearing than GRUB's timing had shown.)
+      const rebooting = () => /\[huplab\] (shutting down|bootloader: booting)/.test(device.console.text(seen));
+      if (!committed) {
+        if (!rebooting()) await new Promise((res) => setTimeout(res, 5_000));
+        if (rebooting()) continue;
       }
       return committed;
     }

@@ -6,15 +6,16 @@ import { HUP_STEPS, rollbackCutPoints, type CampaignKind } from '../harness/powe
 
 /**
  * Power cuts during the update and during its rollbacks, each on a fresh device whose disk loses
- * its unflushed writes. `npm test` cuts at two points (the env switch, and the start of
- * rollback-health's restore); `huplab qualify` (HUPLAB_POWERCUT=steps) at every updater
+ * its unflushed writes. `npm test` cuts at one point (the env switch; the rollback path's cuts,
+ * 4.7 min each, do not fit CI's 25-minute budget: the atomic-write unit tests cover the defect
+ * they found); `huplab qualify` (HUPLAB_POWERCUT=steps) at every updater
  * step, across the reboot and the commit, and at every part of both rollback paths. The full
  * campaigns, with points inside long steps and seeded random ones, are `huplab powercut`
  * (`--campaign update|rollback`).
  */
 const STEPS = process.env.HUPLAB_POWERCUT === 'steps';
 const UPDATE_POINTS = STEPS ? [...HUP_STEPS, 'shutdown', 'new-bootloader', 'new-os-ready', 'health-check', 'commit', 'committed'] : ['bootloader-switch'];
-const ROLLBACK_POINTS = STEPS ? ['rh-waiting', 'rh-boot-files', 'rh-switch', 'rh-rolled-back', 'bc-first-boot', 'bc-give-up', 'altboot', 'altboot-switch'] : ['rh-boot-files'];
+const ROLLBACK_POINTS = STEPS ? ['rh-waiting', 'rh-boot-files', 'rh-switch', 'rh-rolled-back', 'bc-first-boot', 'bc-give-up', 'altboot', 'altboot-switch'] : [];
 const SCENARIO = new Map(rollbackCutPoints({}).map((p) => [p.name, p.scenario]));
 
 const POINTS: Array<{ kind: CampaignKind; point: string; title: string }> = [

@@ -10,11 +10,16 @@ export async function sh(device: DeviceDriver, cmd: string): Promise<string> {
 
 export async function pollUntil<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 500, signal?: AbortSignal): Promise<T> {
   const deadline = Date.now() + timeoutMs;
+  let lastError: string | undefined;
   for (;;) {
     if (signal?.aborted) throw new HuplabError('fault-missed', `gave up waiting for ${what}: ${(signal.reason as Error)?.message ?? 'aborted'}`);
-    const v = await probe();
+    // A probe that fails once (an SSH channel refused, an HTTP request reset under load) is asked
+    // again: one transient error must not abandon a fault half way, with a lock still held.
+    const v = await probe().catch((err: unknown) => { lastError = err instanceof HuplabError ? err.oneLine() : String(err); return undefined; });
     if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new HuplabError('fault-timeout', `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
+    if (Date.now() > deadline) {
+      throw new HuplabError('fault-timeout', `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}`);
+    }
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }

@@ -22,18 +22,21 @@ export class BootPartition {
 
   /** The exact bytes (execa would strip a text file's final newline by default). */
   async read(path: string): Promise<Buffer> {
-    const r = await execa('mtype', ['-i', this.target, `::${path}`], { encoding: 'buffer', reject: false, stripFinalNewline: false, env: { MTOOLS_SKIP_CHECK: '1' } });
-    if (r.exitCode !== 0) throw new HuplabError('boot-file-missing', `cannot read ${path} from the boot partition: ${Buffer.from(r.stderr).toString().trim()}`);
-    return Buffer.from(r.stdout);
+    const r = await this.mtype(path);
+    if (r.data === undefined) throw new HuplabError('boot-file-missing', `cannot read ${path} from the boot partition: ${r.why}`);
+    return r.data;
   }
 
   /** Like read, but a file that does not exist is undefined (a U-Boot counter before any boot). */
   async readIfExists(path: string): Promise<Buffer | undefined> {
+    const r = await this.mtype(path);
+    if (r.data !== undefined || /not found/i.test(r.why)) return r.data;
+    throw new HuplabError('boot-file-missing', `cannot read ${path} from the boot partition: ${r.why}`);
+  }
+
+  private async mtype(path: string): Promise<{ data?: Buffer; why: string }> {
     const r = await execa('mtype', ['-i', this.target, `::${path}`], { encoding: 'buffer', reject: false, stripFinalNewline: false, env: { MTOOLS_SKIP_CHECK: '1' } });
-    if (r.exitCode === 0) return Buffer.from(r.stdout);
-    const why = Buffer.from(r.stderr).toString().trim();
-    if (/not found/i.test(why)) return undefined;
-    throw new HuplabError('boot-file-missing', `cannot read ${path} from the boot partition: ${why}`);
+    return r.exitCode === 0 ? { data: Buffer.from(r.stdout), why: '' } : { why: Buffer.from(r.stderr).toString().trim() };
   }
 
   async write(path: string, data: Buffer | string): Promise<void> {

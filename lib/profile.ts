@@ -88,8 +88,17 @@ export interface Profile {
   alignMiB: number;
   kernel: KernelSpec;
   console: ConsoleSpec;
+  /** The board's boot flash and the firmware this OS line ships for it (JetPack 5's QSPI). */
+  bootFlash?: BootFlashSpec;
   /** Absent for a device type tested only on real boards (harness/board/inventory.ts). */
   qemu?: QemuSpec;
+}
+
+export interface BootFlashSpec {
+  firmware: string;
+  debianPackage: string;
+  physBase: number;
+  bankBytes: number;
 }
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -57,4 +57,10 @@ t.test('writable flash and nvme', async (t) => {
   t.match(s, / -device nvme,drive=disk0,serial=huplab0,bootindex=0 /);
   t.match(s, / -accel kvm /);
   t.equal(netDevice('e1000,mac=52:54:00:00:00:01,romfile=/x.rom'), 'e1000,mac=52:54:00:00:00:01,romfile=/x.rom,netdev=n0');
+  // U-Boot in a writable flash, no variable store: bank 1 is still there (the same board as under UEFI).
+  const uboot: QemuProfile = { ...amd64, qemu: { ...amd64.qemu, firmware: { code: '/fw/u-boot.bin', writableFlash: true } } };
+  const u = joined(buildQemuArgs({ name: 'j4', profile: uboot, diskPath: '/d/x.img', sshPort: 2, accel: 'tcg', paths: devicePaths('/d') }));
+  t.match(u, / -drive if=pflash,format=raw,unit=1,file=\/d\/firmware-vars\.fd /, 'bank 1 is the device\'s own, even blank');
+  const ro: QemuProfile = { ...amd64, qemu: { ...amd64.qemu, firmware: { code: '/fw/code.fd', writableFlash: false } } };
+  t.notMatch(joined(buildQemuArgs({ name: 'r', profile: ro, diskPath: '/d/x.img', sshPort: 2, accel: 'tcg', paths: devicePaths('/d') })), /unit=1/, 'read-only firmware without vars: one bank');
 });

@@ -9,6 +9,7 @@ import zlib from 'node:zlib';
 import path from 'node:path';
 import { execa } from 'execa';
 import { HuplabError, isHuplabError } from '../../lib/errors.ts';
+import type { Profile } from '../../lib/profile.ts';
 import { SerialConsole } from '../console/log-console.ts';
 import { DeviceSsh, shq } from '../ssh/client.ts';
 import { readPrivateKey } from '../ssh/keys.ts';
@@ -50,11 +51,14 @@ export class BoardDevice implements DeviceDriver {
   private readonly opts: BoardDeviceOptions;
   private sshClient: DeviceSsh | undefined;
   private bootOffset = 0;
+  /** The profile whose OS the board runs: the inventory's, until an advanced update changes it. */
+  osLine: string;
 
   constructor(opts: BoardDeviceOptions) {
     this.opts = opts;
     this.board = opts.board;
     this.name = opts.board.name;
+    this.osLine = opts.board.profile;
     const dir = path.resolve(opts.dir);
     fs.mkdirSync(dir, { recursive: true });
     this.paths = {
@@ -239,6 +243,15 @@ export class BoardDevice implements DeviceDriver {
   /** Forget the board's SSH host key (a new image has a new one). */
   forgetHostKey(): void {
     fs.rmSync(this.paths.knownHosts, { force: true });
+  }
+
+  /**
+   * A real board's hardware is what the inventory says; after an advanced update its OS is the
+   * new profile's line. The run goes on with it; the inventory is the lab's to update.
+   */
+  async adoptProfile(profile: Profile): Promise<void> {
+    fs.appendFileSync(this.paths.commandLog, `${new Date().toISOString()} OS line is now ${profile.name} (was ${this.osLine}): list the board under it in the lab inventory\n`);
+    this.osLine = profile.name;
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@
  * (a board on a serial adapter with switchable power). Suites, fault injectors and the CLI are
  * written against this, never against QEMU.
  */
+import type { Profile } from '../../lib/profile.ts';
 import type { SerialConsole } from '../console/log-console.ts';
 import type { DeviceSsh } from '../ssh/client.ts';
 import type { BoardStateMachine } from './state.ts';
@@ -48,6 +49,11 @@ export interface DeviceDriver {
   force(state: 'off' | 'os-ready'): Promise<void>;
   /** Unplug (false) or replug (true) the device's network, for network faults. */
   setNetworkLink(up: boolean): Promise<void>;
+  /**
+   * After an advanced update the board runs another profile's OS line (JetPack 4 -> 5, a Pi's
+   * 32 -> 64-bit OS): the same hardware, so the driver checks that and carries on with it.
+   */
+  adoptProfile(profile: Profile): Promise<void>;
   /** Let go of the device's connections (console, SSH); the device itself keeps its state. */
   close(): void | Promise<void>;
 }

@@ -50,7 +50,9 @@ export function buildQemuArgs(l: QemuLaunch): string[] {
     const code = q.firmware.writableFlash ? p.flashFile : q.firmware.code;
     const ro = q.firmware.writableFlash ? '' : ',readonly=on';
     args.push('-drive', `if=pflash,format=raw,unit=0${ro},file=${qemuOptValue(code)}`);
-    if (q.firmware.vars) args.push('-drive', `if=pflash,format=raw,unit=1,file=${qemuOptValue(p.varsFile)}`);
+    // Bank 1: the UEFI variable store; a board whose flash the guest rewrites has it too, blank
+    // until firmware written there uses it, so that the machine is the same whatever it runs.
+    if (q.firmware.vars || q.firmware.writableFlash) args.push('-drive', `if=pflash,format=raw,unit=1,file=${qemuOptValue(p.varsFile)}`);
   }
   // The copy the driver read off resin-boot: a Pi's firmware loads the device tree from there.
   if (q.dtb) args.push('-dtb', p.dtbFile);

@@ -24,6 +24,7 @@ import { devicePaths, MAX_SOCKET_PATH, type DevicePaths } from './paths.ts';
 import { freePort } from './ports.ts';
 import { isOurProcess, waitPidExit } from './process.ts';
 import type { QemuProfile } from './profile.ts';
+import type { Profile } from '../../lib/profile.ts';
 import { withQmp, type QmpClient } from './qmp.ts';
 
 export interface QemuDeviceOptions {
@@ -342,6 +343,21 @@ export class QemuDevice implements DeviceDriver {
     }
   }
 
+  async adoptProfile(profile: Profile): Promise<void> {
+    if (!profile.qemu) throw new HuplabError('not-emulated', `profile ${profile.name} has no QEMU section, so ${this.name} cannot run it`);
+    const mismatch = boardMismatch(this.opts.profile, { qemu: profile.qemu, console: profile.console });
+    if (mismatch) {
+      throw new HuplabError('profile-mismatch', `${this.name} cannot become ${profile.name}: ${mismatch}`, {
+        hint: 'an advanced update changes the OS, not the board: the two profiles must describe the same machine',
+      });
+    }
+    this.opts.profile = { qemu: profile.qemu, console: profile.console };
+    if (this.record) {
+      this.record.profile = this.opts.profile;
+      writeDeviceRecord(this.paths.deviceJson, this.record);
+    }
+  }
+
   // --- internals --------------------------------------------------------------------------
 
   private prepareFolder(diskPath: string): void {
@@ -363,6 +379,7 @@ export class QemuDevice implements DeviceDriver {
     // Copied once and kept: firmware variables (boot entries) persist across power cycles, and a
     // writable flash keeps what the guest wrote to it, as on the real board.
     if (fw?.vars) copyOnce(fw.vars, this.paths.varsFile, this.name);
+    else if (fw?.writableFlash && fw.loadAs !== 'kernel') blankOnce(this.paths.varsFile, PFLASH_BANK_BYTES);
     if (fw?.writableFlash) copyOnce(fw.code, this.paths.flashFile, this.name, fw.loadAs === 'kernel' ? 0 : PFLASH_BANK_BYTES);
   }
 
@@ -443,6 +460,20 @@ export class QemuDevice implements DeviceDriver {
   }
 }
 
+/** What makes two profiles different machines (undefined when they describe the same board). */
+export function boardMismatch(a: QemuProfile, b: QemuProfile): string | undefined {
+  const fields: Array<[string, unknown, unknown]> = [
+    ['qemu.binary', a.qemu.binary, b.qemu.binary], ['qemu.machine', a.qemu.machine, b.qemu.machine],
+    ['qemu.cpu', a.qemu.cpu, b.qemu.cpu], ['qemu.memoryMiB', a.qemu.memoryMiB, b.qemu.memoryMiB],
+    ['qemu.disk.interface', a.qemu.disk.interface, b.qemu.disk.interface], ['qemu.serialIndex', a.qemu.serialIndex, b.qemu.serialIndex],
+    ['console.device', a.console.device, b.console.device],
+    ['qemu.firmware.loadAs', a.qemu.firmware?.loadAs ?? 'pflash', b.qemu.firmware?.loadAs ?? 'pflash'],
+    ['qemu.firmware.writableFlash', !!a.qemu.firmware?.writableFlash, !!b.qemu.firmware?.writableFlash],
+  ];
+  const diff = fields.filter(([, x, y]) => x !== y);
+  return diff.length ? diff.map(([k, x, y]) => `${k} ${String(x)} vs ${String(y)}`).join(', ') : undefined;
+}
+
 /** Best guess of where a running device is, from the console text of its current boot. */
 function stateFromConsole(text: string): Exclude<BoardState, 'failed'> {
   const boot = text.lastIndexOf(MARKERS.bootloaderBooting);
@@ -460,6 +491,14 @@ function stateFromConsole(text: string): Exclude<BoardState, 'failed'> {
  * board's boot flash is.
  */
 const PFLASH_BANK_BYTES = 64 * 1024 * 1024;
+
+/** A blank flash bank (sparse zeros), made once and then kept like the board's flash. */
+function blankOnce(dest: string, bytes: number): void {
+  if (fs.existsSync(dest)) return;
+  fs.writeFileSync(`${dest}.tmp`, '');
+  fs.truncateSync(`${dest}.tmp`, bytes);
+  fs.renameSync(`${dest}.tmp`, dest);
+}
 
 function copyOnce(src: string, dest: string, name: string, padTo = 0): void {
   if (fs.existsSync(dest)) return;

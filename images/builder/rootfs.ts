@@ -9,6 +9,7 @@ import { HuplabError } from '../../lib/errors.ts';
 import { deviceFilesDir } from '../../lib/paths.ts';
 import type { Profile } from '../../lib/profile.ts';
 import type { ReleaseRecipe } from '../recipe.ts';
+import { shipBootFlashFirmware } from './boot-flash.ts';
 
 /** What goes into /etc/os-release and the machine-readable release file the updater reads. */
 export function osRelease(recipe: ReleaseRecipe, profile: Profile): string {
@@ -109,6 +110,8 @@ export async function assembleRootfs(opts: {
     deviceType: profile.deviceType,
     arch: profile.arch,
   }, null, 2) + '\n');
+  // The boot flash firmware this OS line needs (JetPack 5's QSPI), for the advanced update to write.
+  if (profile.bootFlash) await shipBootFlashFirmware(root, profile.bootFlash);
   for (const [path, content] of Object.entries(recipe.files)) {
     const target = join(root, path);
     await mkdir(dirname(target), { recursive: true });

@@ -16,6 +16,16 @@ export interface OsIdentity {
   arch: string;
 }
 
+/** A served raw OS image: the file as downloaded and the disk image it unpacks to. */
+export interface OsImageInfo {
+  compression: 'gzip' | 'none';
+  sha256: string;
+  size: number;
+  /** Of the disk image itself, for checking what was flashed. */
+  rawSha256: string;
+  rawSize: number;
+}
+
 /** A jump the standard path cannot make, which the advanced path may. */
 export interface AdvancedPath {
   name: string;

@@ -20,6 +20,7 @@ t.test('releases: list per device type, one by version, a clear 404 for unknown 
     deviceType: DEVICE, version,
     supervisorVersion: labels(h)['io.balena.supervisor.version'],
     layout: labels(h)['io.huplab.layout'],
+    arch: 'amd64',
     hostapp: { repository: REPO, tag: version, manifestDigest: h.manifest.digest },
   });
   t.same(list, { releases: [expected('2.101.0', r101), expected('2.102.0', r102)] });

@@ -63,7 +63,7 @@ export async function publishedBackend(t: { teardown(fn: () => unknown): void },
   const backend = await startBackend(opts);
   t.teardown(() => backend.stop());
   for (const [version, h] of [['2.101.0', rel.r101], ['2.102.0', rel.r102]] as const) {
-    await backend.publishRelease({ deviceType: DEVICE, version, hostappDir: h.dir, manifestDigest: h.manifest.digest });
+    await backend.publishRelease({ deviceType: DEVICE, arch: 'amd64', version, hostappDir: h.dir, manifestDigest: h.manifest.digest });
   }
   return { backend, ...rel };
 }

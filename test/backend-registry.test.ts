@@ -106,12 +106,12 @@ t.test('publishing with onFallbackToo false leaves the fallback without the rele
   const { r101 } = await releases();
   const backend = await startBackend();
   t.teardown(() => backend.stop());
-  const rec = await backend.publishRelease({ deviceType: DEVICE, version: '2.101.0', hostappDir: r101.dir, manifestDigest: r101.manifest.digest, onFallbackToo: false });
+  const rec = await backend.publishRelease({ deviceType: DEVICE, arch: 'amd64', version: '2.101.0', hostappDir: r101.dir, manifestDigest: r101.manifest.digest, onFallbackToo: false });
   t.same(backend.primary.repositories(), [REPO]);
   t.same(backend.fallback.repositories(), []);
   t.equal(rec.supervisorVersion, JSON.parse(readFileSync(blobPath(r101, JSON.parse(readFileSync(blobPath(r101, r101.manifest.digest), 'utf8')).config.digest), 'utf8')).config.Labels['io.balena.supervisor.version'], 'supervisor version from the hostapp label');
   const res = await fetch(`${backend.urls.fallbackRegistry}/v2/${REPO}/manifests/2.101.0`);
   t.equal(res.status, 404);
-  const wrong = await backend.publishRelease({ deviceType: DEVICE, version: '2.101.0', hostappDir: r101.dir, manifestDigest: `sha256:${'1'.repeat(64)}` }).catch((e: unknown) => e);
+  const wrong = await backend.publishRelease({ deviceType: DEVICE, arch: 'amd64', version: '2.101.0', hostappDir: r101.dir, manifestDigest: `sha256:${'1'.repeat(64)}` }).catch((e: unknown) => e);
   t.ok(isHuplabError(wrong, 'hostapp-invalid'), 'a digest that is not the layout manifest is refused');
 });

@@ -17,6 +17,8 @@ export async function bundleForDevice(entry: string, outFile: string): Promise<v
     target: 'node20',
     format: 'esm',
     legalComments: 'none',
+    // Scripts the device runs outside Node (takeover stage 2) travel inside the bundle as text.
+    loader: { '.sh': 'text' },
     logLevel: 'error',
     // Keep the output stable for the image's content hash (no absolute paths, no timestamps).
     sourcemap: false,
@@ -26,3 +28,6 @@ export async function bundleForDevice(entry: string, outFile: string): Promise<v
 
 /** The standard HUP updater as the backend hands it to devices. */
 export const HUP_ENTRY = 'updater/hup/main.ts';
+
+/** The advanced (takeover) updater. */
+export const ADVANCED_ENTRY = 'updater/advanced/main.ts';

@@ -5,9 +5,12 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { sortVersions } from '../../lib/versions.ts';
+import { chooseUpdateMethod, type OsIdentity, type OsImageInfo } from '../../lib/update-method.ts';
+
+export type { OsImageInfo } from '../../lib/update-method.ts';
 import { stat } from 'node:fs/promises';
 import { HuplabError } from '../../lib/errors.ts';
-import { fileSha256 } from './file-digest.ts';
+import { fileSha256 } from '../../lib/file-digest.ts';
 import { fileReply, json, type Reply } from './reply.ts';
 import type { BackendRequest } from './serve.ts';
 
@@ -17,7 +20,13 @@ export interface ReleaseRecord {
   supervisorVersion: string;
   /** Partition layout id; a change means the advanced update path. */
   layout: string;
+  /** Debian architecture of the OS's userland; a change means the advanced update path. */
+  arch: string;
   hostapp: { repository: string; tag: string; manifestDigest: string };
+  /** The boot flash firmware the OS ships, for an advanced update to write (JetPack 5's QSPI). */
+  bootFlash?: { file: string; sha256: string; size: number; physBase: number; bankBytes: number };
+  /** The raw disk image (advanced update), when the backend serves one: GET /v1/os-images/<type>/<version>. */
+  image?: OsImageInfo;
 }
 
 export interface ProgressReport {
@@ -45,6 +54,10 @@ export interface ApiOptions {
   apiKey?: string;
   /** Served at GET /v1/updater; read at each request, so a rebuilt bundle is picked up. */
   updaterBundlePath?: string;
+  /** Served at GET /v1/updater?method=advanced: the advanced (takeover) updater. */
+  advancedUpdaterPath?: string;
+  /** Takeover's native tools by name (cfi-flash-arm64), served at GET /v1/takeover/<name>, listed at /v1/takeover. */
+  takeoverTools?: Record<string, string>;
 }
 
 export interface AddOsImageOptions {
@@ -53,6 +66,9 @@ export interface AddOsImageOptions {
   file: string;
   /** Hex sha256 when known; otherwise the file is hashed here (seconds for a disk image). */
   sha256?: string;
+  /** A compressed image: how, and what the disk image it unpacks to is (default: the file is the disk image). */
+  compression?: 'gzip';
+  raw?: { sha256: string; size: number };
 }
 
 const JSON_LIMIT = 64 * 1024;
@@ -60,13 +76,17 @@ const JSON_LIMIT = 64 * 1024;
 export class Api {
   private readonly releaseList: ReleaseRecord[] = [];
   private readonly devices = new Map<string, DeviceState>();
-  private readonly osImages = new Map<string, { file: string; sha256: string }>();
+  private readonly osImages = new Map<string, { file: string; info: OsImageInfo }>();
   private readonly apiKey: string | undefined;
   private readonly updaterBundlePath: string | undefined;
+  private readonly advancedUpdaterPath: string | undefined;
+  private readonly takeoverTools: Record<string, string>;
 
   constructor(opts: ApiOptions = {}) {
     this.apiKey = opts.apiKey;
     this.updaterBundlePath = opts.updaterBundlePath;
+    this.advancedUpdaterPath = opts.advancedUpdaterPath;
+    this.takeoverTools = { ...opts.takeoverTools };
   }
 
   /** Adds a release, replacing one with the same device type and version. */
@@ -84,13 +104,38 @@ export class Api {
       .map((r) => structuredClone(r));
   }
 
-  async addOsImage(opts: AddOsImageOptions): Promise<{ sha256: string; size: number }> {
+  async addOsImage(opts: AddOsImageOptions): Promise<OsImageInfo> {
     const size = await stat(opts.file).then((s) => s.size, () => {
       throw new HuplabError('os-image-missing', `OS image ${opts.file} does not exist`, { hint: 'build it with `huplab images build`' });
     });
     const sha256 = opts.sha256 ?? await fileSha256(opts.file);
-    this.osImages.set(`${opts.deviceType}/${opts.version}`, { file: opts.file, sha256 });
-    return { sha256, size };
+    const info: OsImageInfo = {
+      compression: opts.compression ?? 'none', sha256, size,
+      rawSha256: opts.raw?.sha256 ?? sha256, rawSize: opts.raw?.size ?? size,
+    };
+    this.osImages.set(`${opts.deviceType}/${opts.version}`, { file: opts.file, info });
+    return info;
+  }
+
+  /** The method that takes a device on `from` to `to` (of `toDeviceType`), or why none does. */
+  updateMethod(q: { deviceType: string; from: string; to: string; toDeviceType?: string }): { status: number; body: Record<string, unknown> } {
+    const current = this.record(q.deviceType, q.from);
+    const targetType = q.toDeviceType ?? q.deviceType;
+    const target = this.record(targetType, q.to);
+    if (!current) return { status: 404, body: { error: `release ${q.from} is not published for ${q.deviceType}, so the running OS is unknown` } };
+    if (!target) {
+      const known = this.releases(targetType).map((r) => r.version);
+      return { status: 404, body: { error: `release ${q.to} is not published for ${targetType} (published: ${known.length ? known.join(', ') : 'none'})` } };
+    }
+    const choice = chooseUpdateMethod(identity(current), identity(target));
+    return { status: 200, body: { ...choice, current, target } };
+  }
+
+  private record(deviceType: string, version: string): ReleaseRecord | undefined {
+    const r = this.releaseList.find((x) => x.deviceType === deviceType && x.version === version);
+    if (!r) return undefined;
+    const img = this.osImages.get(`${deviceType}/${version}`);
+    return structuredClone(img ? { ...r, image: img.info } : r);
   }
 
   device(uuid: string): DeviceState | undefined {
@@ -107,11 +152,15 @@ export class Api {
     if (p === '/v1/releases') return this.onlyGet(req) ?? this.listReleases(req);
     if ((m = /^\/v1\/releases\/([^/]+)$/.exec(p))) return this.onlyGet(req) ?? this.oneRelease(req, decodeURIComponent(m[1]!));
     if ((m = /^\/v1\/devices\/([^/]+)\/progress$/.exec(p))) {
-      if (req.method !== 'PATCH') return Api.errorReply(405, `${req.method} ${p} is not supported (use PATCH)`);
+      // POST too: takeover's stage 2 reports with busybox wget, which cannot PATCH.
+      if (req.method !== 'PATCH' && req.method !== 'POST') return Api.errorReply(405, `${req.method} ${p} is not supported (use PATCH)`);
       return this.progress(req, decodeURIComponent(m[1]!));
     }
     if ((m = /^\/v1\/devices\/([^/]+)$/.exec(p))) return this.onlyGet(req) ?? this.deviceReply(decodeURIComponent(m[1]!));
+    if (p === '/v1/update-method') return this.onlyGet(req) ?? this.methodReply(req);
     if (p === '/v1/updater') return this.onlyGet(req) ?? this.updater(req);
+    if (p === '/v1/takeover') return this.onlyGet(req) ?? this.listTakeoverTools();
+    if ((m = /^\/v1\/takeover\/([^/]+)$/.exec(p))) return this.onlyGet(req) ?? this.takeoverTool(req, decodeURIComponent(m[1]!));
     if ((m = /^\/v1\/os-images\/([^/]+)\/([^/]+)$/.exec(p))) return this.onlyGet(req) ?? this.osImage(req, decodeURIComponent(m[1]!), decodeURIComponent(m[2]!));
     return Api.errorReply(404, `no such endpoint: ${req.method} ${p}`);
   };
@@ -137,10 +186,18 @@ export class Api {
     return json(200, { releases: this.releases(deviceType) });
   }
 
+  private methodReply(req: BackendRequest): Reply {
+    const [deviceType, from, to] = ['deviceType', 'from', 'to'].map((k) => req.query.get(k) ?? undefined);
+    if (!deviceType || !from || !to) return Api.errorReply(400, 'which update? give ?deviceType=<type>&from=<running version>&to=<target version>[&toDeviceType=<type>]');
+    const toDeviceType = req.query.get('toDeviceType') ?? undefined;
+    const r = this.updateMethod({ deviceType, from, to, ...(toDeviceType ? { toDeviceType } : {}) });
+    return json(r.status, r.body);
+  }
+
   private oneRelease(req: BackendRequest, version: string): Reply {
     const deviceType = req.query.get('deviceType');
     if (!deviceType) return Api.errorReply(400, `which device type? add ?deviceType=<type> to ${req.path}`);
-    const found = this.releaseList.find((r) => r.deviceType === deviceType && r.version === version);
+    const found = this.record(deviceType, version);
     if (found) return json(200, found);
     const known = this.releases(deviceType).map((r) => r.version);
     return Api.errorReply(404, `release ${version} is not published for ${deviceType} (published: ${known.length ? known.join(', ') : 'none'})`);
@@ -176,9 +233,26 @@ export class Api {
     return d ? json(200, d) : Api.errorReply(404, `device ${uuid} has reported no progress`);
   }
 
+  private async listTakeoverTools(): Promise<Reply> {
+    const tools = [];
+    for (const [name, path] of Object.entries(this.takeoverTools)) {
+      const size = await stat(path).then((s) => s.size, () => undefined);
+      if (size !== undefined) tools.push({ name, size, sha256: await fileSha256(path) });
+    }
+    return json(200, { tools });
+  }
+
+  private async takeoverTool(req: BackendRequest, name: string): Promise<Reply> {
+    const path = this.takeoverTools[name];
+    const sha = path ? await fileSha256(path).catch(() => undefined) : undefined;
+    if (!path || !sha) return Api.errorReply(404, `no takeover tool ${name} on this backend (has: ${Object.keys(this.takeoverTools).join(', ') || 'none'})`);
+    return fileReply(path, single(req.headers.range), { 'Content-Type': 'application/octet-stream', 'X-Content-SHA256': sha });
+  }
+
   private async updater(req: BackendRequest): Promise<Reply> {
-    const path = this.updaterBundlePath;
-    if (!path) return Api.errorReply(404, 'this backend has no updater bundle (start it with updaterBundlePath)');
+    const advanced = req.query.get('method') === 'advanced';
+    const path = advanced ? this.advancedUpdaterPath : this.updaterBundlePath;
+    if (!path) return Api.errorReply(404, `this backend has no ${advanced ? 'advanced ' : ''}updater bundle (start it with ${advanced ? 'advancedUpdaterPath' : 'updaterBundlePath'})`);
     const sha = await fileSha256(path).catch(() => undefined);
     if (!sha) return Api.errorReply(404, `the updater bundle ${path} does not exist`);
     return fileReply(path, single(req.headers.range), { 'Content-Type': 'application/javascript', 'X-Content-SHA256': sha });
@@ -187,8 +261,14 @@ export class Api {
   private osImage(req: BackendRequest, deviceType: string, version: string): Promise<Reply> | Reply {
     const img = this.osImages.get(`${deviceType}/${version}`);
     if (!img) return Api.errorReply(404, `no OS image ${version} for ${deviceType} on this backend`);
-    return fileReply(img.file, single(req.headers.range), { 'Content-Type': 'application/octet-stream', 'X-Content-SHA256': img.sha256 });
+    return fileReply(img.file, single(req.headers.range), {
+      'Content-Type': img.info.compression === 'gzip' ? 'application/gzip' : 'application/octet-stream', 'X-Content-SHA256': img.info.sha256,
+    });
   }
+}
+
+function identity(r: ReleaseRecord): OsIdentity {
+  return { version: r.version, deviceType: r.deviceType, layout: r.layout, arch: r.arch };
 }
 
 function single(h: string | string[] | undefined): string | undefined {

@@ -33,6 +33,10 @@ export interface PublishReleaseOptions {
   supervisorVersion?: string;
   /** Default: the hostapp's io.huplab.layout label. */
   layout?: string;
+  /** Debian architecture of the OS's userland (the profile's arch). */
+  arch: string;
+  /** The boot flash firmware the release ships (the build's boot-flash.json), if any. */
+  bootFlash?: ReleaseRecord['bootFlash'];
   /** OCI image layout directory of the release's hostapp. */
   hostappDir: string;
   /** Must be the layout's manifest: guards against publishing the wrong build. */
@@ -112,6 +116,8 @@ export async function startBackend(opts: StartBackendOptions = {}): Promise<Back
         version: p.version,
         supervisorVersion: pick(p.supervisorVersion, 'io.balena.supervisor.version', 'supervisorVersion'),
         layout: pick(p.layout, 'io.huplab.layout', 'layout'),
+        arch: p.arch,
+        ...(p.bootFlash ? { bootFlash: p.bootFlash } : {}),
         hostapp: { repository, tag: p.version, manifestDigest: p.manifestDigest },
       };
       api.addRelease(release);

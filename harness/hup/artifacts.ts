@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { execa } from 'execa';
+import { HuplabError } from '../../lib/errors.ts';
 import { createDelta } from '../../lib/delta/index.ts';
-import { cacheDir } from '../../lib/paths.ts';
+import { cacheDir, repoRoot } from '../../lib/paths.ts';
 import type { ReleaseBuild } from '../../images/builder/index.ts';
 import { bundleForDevice, HUP_ENTRY } from '../../updater/bundle.ts';
 
@@ -27,12 +29,39 @@ export async function deltaBetween(from: ReleaseBuild, to: ReleaseBuild): Promis
   return out;
 }
 
-/** The updater bundle the backend hands to devices, rebuilt when its sources change. */
-export async function updaterBundle(): Promise<{ path: string; sha256: string }> {
-  const tmp = join(cacheDir(), 'updater', `hup-${process.pid}.mjs`);
-  await bundleForDevice(HUP_ENTRY, tmp);
+/** An updater bundle the backend hands to devices (standard or advanced), rebuilt when its sources change. */
+export async function updaterBundle(entry = HUP_ENTRY, name = 'hup'): Promise<{ path: string; sha256: string }> {
+  const tmp = join(cacheDir(), 'updater', `${name}-${process.pid}.mjs`);
+  await bundleForDevice(entry, tmp);
   const sha256 = createHash('sha256').update(readFileSync(tmp)).digest('hex');
-  const path = join(cacheDir(), 'updater', `hup-${sha256.slice(0, 16)}.mjs`);
+  const path = join(cacheDir(), 'updater', `${name}-${sha256.slice(0, 16)}.mjs`);
   await rename(tmp, path);
   return { path, sha256 };
+}
+
+/** Cross compilers for the takeover's native tools, by Debian architecture (bootstrap.sh installs them). */
+const CROSS_CC: Record<string, string> = { arm64: 'aarch64-linux-gnu-gcc' };
+
+/**
+ * The boot flash writer (updater/takeover/cfi-flash.c) for a device architecture: static, so it
+ * runs from the takeover's RAM filesystem; cached by the source's digest.
+ */
+export async function takeoverTool(arch: string): Promise<{ name: string; path: string; sha256: string }> {
+  const cc = CROSS_CC[arch];
+  if (!cc) throw new HuplabError('unsupported-arch', `no cross compiler for ${arch}: the boot flash writer is built for ${Object.keys(CROSS_CC).join(', ')}`);
+  const source = join(repoRoot, 'updater', 'takeover', 'cfi-flash.c');
+  const srcDigest = createHash('sha256').update(readFileSync(source)).digest('hex').slice(0, 16);
+  const name = `cfi-flash-${arch}`;
+  const path = join(cacheDir(), 'updater', `${name}-${srcDigest}`);
+  if (!existsSync(path)) {
+    await mkdir(dirname(path), { recursive: true });
+    const tmp = `${path}.tmp-${process.pid}`;
+    await execa(cc, ['-static', '-Os', '-s', '-Wall', '-Wextra', '-Werror', '-o', tmp, source]).catch((err: unknown) => {
+      throw new HuplabError('build-failed', `cannot build ${name} with ${cc}: ${(err as { shortMessage?: string }).shortMessage ?? String(err)}`, {
+        hint: 'install gcc-aarch64-linux-gnu and libc6-dev-arm64-cross (scripts/bootstrap.sh does)', infrastructure: true,
+      });
+    });
+    await rename(tmp, path);
+  }
+  return { name, path, sha256: createHash('sha256').update(readFileSync(path)).digest('hex') };
 }

@@ -1,4 +1,5 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildImage, type ReleaseBuild } from '../../images/builder/index.ts';
 import { buildRelease } from '../../images/builder/release-build.ts';
@@ -11,7 +12,10 @@ import { startDevice } from '../device/session.ts';
 import { inspectDevice, type DeviceFacts } from '../device/inspect.ts';
 import type { Lab } from '../lab.ts';
 import type { DeviceDriver } from '../board/driver.ts';
-import { deltaBetween, updaterBundle } from './artifacts.ts';
+import { deltaBetween, takeoverTool, updaterBundle } from './artifacts.ts';
+import { ADVANCED_ENTRY } from '../../updater/bundle.ts';
+import { BOOT_FLASH_DIR, type BootFlashManifest } from '../../images/builder/boot-flash.ts';
+import { exportRawImage } from '../../images/builder/raw-image.ts';
 import { parseDownload, parseSteps } from './updater-output.ts';
 import { runDetached } from './detached-run.ts';
 import { analyseRecords, type RecordsAnalysis } from './records.ts';
@@ -30,24 +34,69 @@ export interface LabBackend {
   updater: { path: string; sha256: string };
   /** config.json fields that point a device at this backend. */
   deviceConfig: Record<string, string>;
+  /** The OS line an advanced update leads to, when the lab publishes one. */
+  advanced?: { profile: Profile; builds: Map<string, ReleaseBuild>; updater: { path: string; sha256: string } };
 }
 
-/** Starts the backend with the given releases published (hostapps, deltas between them, updater). */
-export async function startLabBackend(opts: { device: string; releases: string[]; progress?: Progress; deltas?: boolean }): Promise<LabBackend> {
+/**
+ * Starts the backend with the given releases published (hostapps, deltas between them, updater).
+ * With `advanced`, also the releases of another profile of the same board (JetPack 5 for a
+ * JetPack 4 device, a Pi's 64-bit OS for its 32-bit one), each with its raw disk image for the
+ * advanced update, and the advanced updater and its tools.
+ */
+export async function startLabBackend(opts: {
+  device: string; releases: string[]; progress?: Progress; deltas?: boolean;
+  advanced?: { device: string; releases: string[] };
+}): Promise<LabBackend> {
   const progress = opts.progress ?? silentProgress;
   const profile = await loadProfile(opts.device);
-  const builds = new Map<string, ReleaseBuild>();
-  for (const v of opts.releases) builds.set(v, await buildRelease(profile, await loadRelease(v), progress));
+  const target = opts.advanced ? await loadProfile(opts.advanced.device) : undefined;
   const updater = await progress.step('bundle the updater', () => updaterBundle());
-  const backend = await progress.step('start the backend (API, registries, delta service)', () => startBackend({ updaterBundlePath: updater.path }));
+  const advancedUpdater = target ? await progress.step('bundle the advanced updater', () => updaterBundle(ADVANCED_ENTRY, 'hup-advanced')) : undefined;
+  const tool = target?.bootFlash ? await progress.step(`build the boot flash writer for ${profile.arch}`, () => takeoverTool(profile.arch)) : undefined;
+  const backend = await progress.step('start the backend (API, registries, delta service)', () => startBackend({
+    updaterBundlePath: updater.path,
+    ...(advancedUpdater ? { advancedUpdaterPath: advancedUpdater.path } : {}),
+    ...(tool ? { takeoverTools: { [tool.name]: tool.path } } : {}),
+  }));
+  try {
+    const builds = await publishLine(backend, profile, opts.releases, progress, opts.deltas !== false);
+    let advanced: LabBackend['advanced'];
+    if (target && opts.advanced) {
+      const targetBuilds = await publishLine(backend, target, opts.advanced.releases, progress, opts.deltas !== false);
+      for (const version of opts.advanced.releases) {
+        const raw = await progress.step(`raw disk image of ${version} for ${target.name} (advanced update)`, async () =>
+          exportRawImage((await buildImage({ device: target.name, release: version, progress })).disk));
+        await backend.api.addOsImage({ deviceType: target.deviceType, version, file: raw.file, sha256: raw.sha256, compression: 'gzip', raw: { sha256: raw.rawSha256, size: raw.rawSize } });
+      }
+      advanced = { profile: target, builds: targetBuilds, updater: advancedUpdater! };
+    }
+    const g = backend.guestUrls;
+    return {
+      backend, profile, builds, updater, ...(advanced ? { advanced } : {}),
+      deviceConfig: { apiEndpoint: g.api, registryEndpoint: g.primaryRegistry, fallbackRegistryEndpoint: g.fallbackRegistry, deltaEndpoint: g.delta },
+    };
+  } catch (err) {
+    await backend.stop();
+    throw err;
+  }
+}
+
+/** Builds and publishes one profile's releases (hostapps, and the deltas between them). */
+async function publishLine(backend: Backend, profile: Profile, versions: string[], progress: Progress, deltas: boolean): Promise<Map<string, ReleaseBuild>> {
+  const builds = new Map<string, ReleaseBuild>();
+  for (const v of versions) builds.set(v, await buildRelease(profile, await loadRelease(v), progress));
   for (const [version, b] of builds) {
     const recipe = await loadRelease(version);
+    const flashManifest = join(b.rootfsDir, BOOT_FLASH_DIR, 'boot-flash.json');
+    const bootFlash = existsSync(flashManifest) ? JSON.parse(await readFile(flashManifest, 'utf8')) as BootFlashManifest : undefined;
     await backend.publishRelease({
-      deviceType: profile.deviceType, version, supervisorVersion: recipe.supervisorVersion, layout: recipe.layout,
+      deviceType: profile.deviceType, version, supervisorVersion: recipe.supervisorVersion, layout: recipe.layout, arch: profile.arch,
       hostappDir: b.hostapp.dir, manifestDigest: b.hostapp.manifest.digest,
+      ...(bootFlash ? { bootFlash: { file: bootFlash.file, sha256: bootFlash.sha256, size: bootFlash.size, physBase: bootFlash.physBase, bankBytes: bootFlash.bankBytes } } : {}),
     });
   }
-  if (opts.deltas !== false) {
+  if (deltas) {
     const list = [...builds.values()];
     for (const from of list) {
       for (const to of list) {
@@ -57,11 +106,7 @@ export async function startLabBackend(opts: { device: string; releases: string[]
       }
     }
   }
-  const g = backend.guestUrls;
-  return {
-    backend, profile, builds, updater,
-    deviceConfig: { apiEndpoint: g.api, registryEndpoint: g.primaryRegistry, fallbackRegistryEndpoint: g.fallbackRegistry, deltaEndpoint: g.delta },
-  };
+  return builds;
 }
 
 /** What a fault acting during the update can use: the lab, the device's uuid, the console mark of the start. */
@@ -257,7 +302,8 @@ export async function updateDevice(opts: {
   }
 }
 
-async function collectLogs(device: DeviceDriver, dir: string): Promise<string[]> {
+/** Copies the updater logs of /mnt/data/balenahup into `dir`. */
+export async function collectLogs(device: DeviceDriver, dir: string): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const ssh = await device.ssh();
   const list = (await ssh.exec('ls /mnt/data/balenahup/*.log 2>/dev/null')).stdout.trim().split('\n').filter(Boolean);

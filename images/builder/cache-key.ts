@@ -22,7 +22,9 @@ function canonicalJson(v: unknown): string {
  * that changing any of it makes a new cache entry rather than reusing a stale image.
  */
 export async function sourceDigest(): Promise<string> {
-  const roots = ['images/device-files', 'images/builder', 'lib', 'updater'];
+  // What goes into an image: the device services are bundled from updater/services and what they
+  // import; the updaters the harness hands over (updater/hup, advanced, takeover) are not in it.
+  const roots = ['images/device-files', 'images/builder', 'lib', 'updater/common', 'updater/services', 'updater/bundle.ts'];
   const hash = createHash('sha256');
   for (const r of roots) {
     const abs = join(repoRoot, r);

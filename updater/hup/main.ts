@@ -4,7 +4,7 @@
  * everything before has worked, so that an interruption at any point leaves the running OS
  * bootable and untouched. See README "The update" for the step list.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { HuplabError, isHuplabError } from '../../lib/errors.ts';
 import { applyDelta, applyLayer } from '../../lib/delta/index.ts';
@@ -16,6 +16,7 @@ import { downloadVerified } from '../../lib/oci/download.ts';
 import { heldExclusiveLocks, lockOverride } from '../common/locks.ts';
 import { checkBootEnv, checkBootFilesystem } from '../common/boot-health.ts';
 import { UpdateLog } from '../common/log.ts';
+import { reexecUnderUpdateLock } from '../common/exclusive.ts';
 import { findRoots, type Roots } from '../common/partitions.ts';
 import { ProgressReporter } from '../common/progress.ts';
 import { run } from '../common/run.ts';
@@ -23,7 +24,6 @@ import { compareVersions } from '../../lib/versions.ts';
 import { parseArgs, type HupArgs } from './args.ts';
 import { EXIT, STEP_PROGRESS, type HupStep } from './steps.ts';
 
-const LOCK_FILE = '/var/lock/resinhup.lock';
 const WORK = '/mnt/data/balenahup/cache';
 const NEW_ROOT = '/run/hup/inactive';
 const STATE = '/mnt/state';
@@ -282,14 +282,9 @@ async function main(): Promise<number> {
     process.stderr.write(`hup: ${isHuplabError(err) ? err.oneLine() : String(err)}\n`);
     return EXIT.usage;
   }
-  if (!process.env.HUP_LOCKED) {
-    // One update at a time: re-run under an exclusive, non-blocking flock of the field's lock file.
-    const r = spawnSync('flock', ['-n', '-E', String(EXIT.locked), LOCK_FILE, process.execPath, ...process.argv.slice(1)], {
-      stdio: 'inherit', env: { ...process.env, HUP_LOCKED: '1' },
-    });
-    if (r.status === EXIT.locked) process.stderr.write(`hup: another OS update is running (${LOCK_FILE} is locked)\n`);
-    return r.status ?? EXIT.failed;
-  }
+  // One update at a time: re-run under an exclusive, non-blocking flock of the field's lock file.
+  const locked = reexecUnderUpdateLock('hup', EXIT.locked, EXIT.failed);
+  if (locked !== undefined) return locked;
   const log = new UpdateLog('/mnt/data/balenahup', 'upgrade-2.x.sh');
   let config: DeviceConfig;
   try {

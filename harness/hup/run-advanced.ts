@@ -1,0 +1,200 @@
+/**
+ * Runs an advanced update (takeover) on a running device and follows it to the end: the method
+ * is asked of the API first (it must say advanced), the advanced updater is handed over SSH and
+ * run, then the console is followed through takeover's stage 2 (its step markers), the flash and
+ * the reboot, into whichever OS comes up. What the device kept (uuid, SSH host key, network
+ * files) is compared before and after.
+ */
+import { HuplabError } from '../../lib/errors.ts';
+import { silentProgress, type Progress } from '../../lib/progress.ts';
+import type { DeviceDriver } from '../board/driver.ts';
+import { ConsoleTimeline, type TimelineEntry } from '../console/timeline.ts';
+import { inspectDevice, type DeviceFacts } from '../device/inspect.ts';
+import { runDetached } from './detached-run.ts';
+import { collectLogs, type LabBackend, type StepTiming } from './run-hup.ts';
+import { parseDownload, parseSteps } from './updater-output.ts';
+
+/** The network file the harness leaves on the boot partition to see that takeover keeps it. */
+export const PROBE_CONNECTION = 'system-connections/huplab-probe';
+const HOST_KEY = '/mnt/state/root-overlay/etc/dropbear/dropbear_ed25519_host_key';
+
+/** Longest from the handover to the new OS answering: a whole-disk flash and read-back under TCG. */
+const TAKEOVER_TIMEOUT_MS = 20 * 60_000;
+
+export interface MethodDecision { method: 'standard' | 'advanced' | 'refused'; reason: string; hint?: string }
+
+/** What identifies the device and must survive an advanced update. */
+export interface DeviceIdentity { uuid: string; hostKey: string; connection: string; layout: string; arch: string; firmware: 'uefi' | 'other' }
+
+export interface AdvancedOutcome {
+  to: string;
+  toDeviceType: string;
+  method: MethodDecision;
+  exitCode: number | null;
+  before: DeviceFacts;
+  identityBefore: DeviceIdentity;
+  /** Undefined when the device did not come back. */
+  after?: DeviceFacts;
+  identityAfter?: DeviceIdentity;
+  /** Stage 1 ([hup] step) and stage 2 ([takeover] step) timings, in order. */
+  steps: StepTiming[];
+  failedStep?: string;
+  failure?: string;
+  /** Stage 2 started writing the disk: from there on there is no way back. */
+  flashStarted: boolean;
+  /** The power was cut at the named moment (a fault), and the device powered on again. */
+  powerCut?: string;
+  /** Which OS came up at the end. */
+  booted: 'new' | 'old' | 'none';
+  /** What takeover said it kept (stage 2's restore step). */
+  keptReported: string;
+  logs: string[];
+  progress: Array<{ percent: number; message: string; status?: string; at?: string }>;
+  download: { source: string; kind: string; bytes: number } | undefined;
+  seconds: { updater: number; toBoot: number };
+  updaterOutput: string;
+  console: string;
+  timeline: TimelineEntry[];
+}
+
+/** Asks the API which method takes the device from `from` to `to`; the harness never picks one itself. */
+export async function askUpdateMethod(lab: LabBackend, q: { deviceType: string; from: string; to: string; toDeviceType: string }): Promise<MethodDecision> {
+  const r = await fetch(`${lab.backend.urls.api}/v1/update-method?${new URLSearchParams(q)}`);
+  const body = (await r.json()) as MethodDecision & { error?: string };
+  if (!r.ok) throw new HuplabError('method-unknown', `the API cannot decide the update method: ${body.error ?? r.status}`);
+  return { method: body.method, reason: body.reason, ...(body.hint ? { hint: body.hint } : {}) };
+}
+
+export async function readIdentity(device: DeviceDriver): Promise<DeviceIdentity> {
+  const ssh = await device.ssh();
+  const rel = JSON.parse(await ssh.execOk('cat /etc/huplab-release.json')) as { layout: string; arch: string };
+  const uuid = (JSON.parse(await ssh.execOk('cat /mnt/boot/config.json')) as { uuid: string }).uuid;
+  const hostKey = (await ssh.exec(`dropbearkey -y -f ${HOST_KEY} 2>/dev/null | grep '^ssh-'`)).stdout.trim();
+  const connection = (await ssh.exec(`cat /mnt/boot/${PROBE_CONNECTION} 2>/dev/null`)).stdout;
+  const firmware = (await ssh.exec('test -d /sys/firmware/efi')).code === 0 ? 'uefi' : 'other';
+  return { uuid, hostKey, connection, layout: rel.layout, arch: rel.arch, firmware };
+}
+
+export async function advancedUpdateDevice(opts: {
+  device: DeviceDriver; lab: LabBackend; to: string; uuid: string; logsDir: string; progress?: Progress;
+  /** Cut the power when this takeover step starts (a step of stage 1 or 2), then power on again. */
+  powerCutAt?: string;
+}): Promise<AdvancedOutcome> {
+  const progress = opts.progress ?? silentProgress;
+  const { device, lab } = opts;
+  const target = lab.advanced;
+  if (!target) throw new HuplabError('no-advanced-line', 'this lab publishes no target line for an advanced update', { hint: 'start it with startLabBackend({ advanced })' });
+  const ssh = await device.ssh();
+  const before = await inspectDevice(device);
+  // A network configuration as a device in the field has one, to see that takeover keeps it.
+  await ssh.execOk(`mkdir -p /mnt/boot/system-connections && printf '[connection]\\nid=huplab-probe\\nuuid=${opts.uuid}\\ntype=ethernet\\n' > /mnt/boot/${PROBE_CONNECTION} && sync`);
+  const identityBefore = await readIdentity(device);
+  const method = await askUpdateMethod(lab, { deviceType: lab.profile.deviceType, from: before.version, to: opts.to, toDeviceType: target.profile.deviceType });
+  if (method.method !== 'advanced') {
+    throw new HuplabError('not-advanced', `${before.version} -> ${opts.to} (${target.profile.deviceType}) is ${method.method}: ${method.reason}`);
+  }
+  await ssh.putFile(target.updater.path, '/tmp/hup-advanced.mjs');
+  const mark = device.console.mark();
+  const timeline = new ConsoleTimeline(device.paths.serialLog, mark).start();
+  const started = Date.now();
+  try {
+    const cmd = `/usr/bin/node /tmp/hup-advanced.mjs --hostos-version ${opts.to} --device-type ${target.profile.deviceType}`;
+    let cutAt: string | undefined;
+    const cutter = opts.powerCutAt ? watchAndCut(device, mark, opts.powerCutAt).then((c) => { cutAt = c; }) : undefined;
+    const r = await progress.step(`run the advanced updater: ${before.version} -> ${opts.to} (${target.profile.name})`, () =>
+      runDetached(device, cmd, { timeoutMs: 10 * 60_000, pollMs: 500 }).catch((err: unknown) => {
+        if (cutAt === undefined && !opts.powerCutAt) throw err;
+        return { code: null, stdout: '', stderr: String(err), endedByReboot: true };
+      }));
+    const updaterSeconds = (Date.now() - started) / 1000;
+    const handedOver = () => /\[hup\] step handover done/.test(device.console.text(mark));
+    let booted: AdvancedOutcome['booted'] = 'old';
+    if (cutter) {
+      await cutter;
+      await progress.step('power on after the cut and follow the boot', async () => {
+        await device.powerOn();
+        await device.waitForOs({ timeoutMs: 300_000 });
+      });
+    } else if (handedOver()) {
+      await progress.step('follow takeover: stage 2, the flash and the reboot', () => followTakeover(device, mark));
+    }
+    const toBoot = (Date.now() - started) / 1000;
+    const consoleText = device.console.text(mark);
+    let after: DeviceFacts | undefined;
+    let identityAfter: DeviceIdentity | undefined;
+    try {
+      identityAfter = await readIdentity(device);
+      after = await inspectDevice(device);
+      booted = identityAfter.layout === target.profile.layout && identityAfter.arch === target.profile.arch ? 'new' : 'old';
+    } catch (err) {
+      booted = 'none';
+      progress.info?.(`the device does not answer after the update: ${(err as Error).message}`);
+    }
+    if (booted === 'new') await device.adoptProfile(target.profile);
+    const stepsText = `${r.stdout}\n${consoleText}`;
+    const failed = /\[(?:hup|takeover)\] step (\S+) failed (.*)$/m.exec(stepsText);
+    const logs = booted === 'none' ? [] : await collectLogs(device, opts.logsDir);
+    const history = await fetch(`${lab.backend.urls.api}/v1/devices/${opts.uuid}`).then((x) => x.json() as Promise<{ history?: AdvancedOutcome['progress'] }>).then((b) => b.history ?? [], () => []);
+    return {
+      to: opts.to, toDeviceType: target.profile.deviceType, method, exitCode: r.code, before, identityBefore,
+      ...(after ? { after } : {}), ...(identityAfter ? { identityAfter } : {}),
+      steps: uniqueSteps([...parseSteps(r.stdout.includes('[hup] step') ? r.stdout : consoleText), ...parseTakeoverSteps(consoleText)]),
+      ...(failed ? { failedStep: failed[1]!, failure: failed[2]! } : {}),
+      flashStarted: /\[takeover\] step flash start/.test(consoleText),
+      ...(cutAt ? { powerCut: cutAt } : {}),
+      booted, keptReported: /\[takeover\] step restore done/.test(consoleText) ? (/kept: ([^\n]*)/.exec(consoleText)?.[1] ?? '') : '',
+      logs, progress: history, download: parseDownload(r.stdout),
+      seconds: { updater: updaterSeconds, toBoot }, updaterOutput: r.stdout + r.stderr, console: consoleText, timeline: timeline.stop(),
+    };
+  } finally {
+    timeline.stop();
+  }
+}
+
+/** Follows stage 2 on the console until it reboots, then the boot after it, whichever OS that is. */
+async function followTakeover(device: DeviceDriver, mark: number): Promise<void> {
+  const deadline = Date.now() + TAKEOVER_TIMEOUT_MS;
+  let lastStep = 'handover';
+  for (;;) {
+    const text = device.console.text(mark);
+    const steps = [...text.matchAll(/\[takeover\] step (\S+) (start|done|failed)/g)];
+    if (steps.length) lastStep = `${steps.at(-1)![1]} ${steps.at(-1)![2]}`;
+    if (text.includes('[takeover] rebooting')) {
+      // No boot began between the mark and this reboot, so the boot after the mark is the next one.
+      await device.waitForOs({ since: mark, timeoutMs: Math.max(60_000, deadline - Date.now()) });
+      return;
+    }
+    if (Date.now() > deadline) {
+      throw new HuplabError('takeover-timeout', `takeover did not reboot within ${TAKEOVER_TIMEOUT_MS / 60_000} min (last step: ${lastStep})`, {
+        hint: `last console lines:\n${text.split('\n').slice(-12).join('\n')}`,
+      });
+    }
+    await new Promise((res) => setTimeout(res, 2_000));
+  }
+}
+
+/** Waits for `[hup|takeover] step NAME start` on the console, then cuts the power. */
+async function watchAndCut(device: DeviceDriver, mark: number, step: string): Promise<string> {
+  const re = new RegExp(`\\[(?:hup|takeover)\\] step ${step.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} start`);
+  const deadline = Date.now() + TAKEOVER_TIMEOUT_MS;
+  while (!re.test(device.console.text(mark))) {
+    if (Date.now() > deadline) throw new HuplabError('cut-point-missed', `takeover never reached step ${step}`, { hint: `see ${device.paths.serialLog}` });
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  await device.powerCut();
+  return step;
+}
+
+/** Stage 2's step timings from its console markers: `[takeover] step NAME done (12s) detail`. */
+export function parseTakeoverSteps(text: string): StepTiming[] {
+  const out: StepTiming[] = [];
+  for (const m of text.matchAll(/\[takeover\] step (\S+) (done|failed) ?(?:\((\d+)s\))? ?(.*)$/gm)) {
+    out.push({ step: `takeover:${m[1]}`, seconds: Number(m[3] ?? NaN), detail: m[2] === 'failed' ? `failed: ${m[4] ?? ''}` : (m[4] ?? '') });
+  }
+  return out;
+}
+
+function uniqueSteps(steps: StepTiming[]): StepTiming[] {
+  const seen = new Set<string>();
+  return steps.filter((s) => (seen.has(s.step) ? false : (seen.add(s.step), true)));
+}

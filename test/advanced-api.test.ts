@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ const rec = (deviceType: string, version: string, layout: string, arch: string):
   deviceType, version, layout, arch, supervisorVersion: '16.7.1', hostapp: { repository: `huplab/${deviceType}`, tag: version, manifestDigest: `sha256:${'0'.repeat(64)}` },
 });
 
-async function backendWithLines(t: Tap.Test) {
+async function backendWithLines(t: Test) {
   const dir = t.testdir({});
   const tool = join(dir, 'cfi-flash-arm64');
   writeFileSync(tool, 'ELF pretend');

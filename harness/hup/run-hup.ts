@@ -191,9 +191,17 @@ export async function followUntilSettled(device: DeviceDriver, deadline: number,
       // to return at once when the shutdown was already on the console: seen on jetson-xavier-jp4,
       // whose rollback-health reboots sooner after clearing than GRUB's timing had shown.)
       const rebooting = () => /\[huplab\] (shutting down|bootloader: booting)/.test(device.console.text(seen));
+      // rollback-health announces its reboot in its last marker ("...; rebooting"); the shutdown
+      // can come many seconds later on a slow board (raspberrypi3 under load: over 5 s, and the
+      // logs were then read from a data partition being unmounted).
+      const announced = () => /\[hup\] step rollback-[\w-]+ failed [^\n]*rebooting/.test(device.console.text(seen));
       if (!committed) {
-        if (!rebooting()) await new Promise((res) => setTimeout(res, 5_000));
+        const quietUntil = Date.now() + 5_000;
+        while (!rebooting() && (Date.now() < quietUntil || (announced() && Date.now() < deadline))) {
+          await new Promise((res) => setTimeout(res, 1_000));
+        }
         if (rebooting()) continue;
+        if (announced()) throw new HuplabError('commit-timeout', `${what}: rollback-health announced a reboot that did not come`, { hint: `see ${device.paths.serialLog}` });
       }
       return committed;
     }

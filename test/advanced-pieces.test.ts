@@ -1,0 +1,81 @@
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { isHuplabError } from '../lib/errors.ts';
+import { parseAdvancedArgs } from '../updater/advanced/args.ts';
+import { parseTakeoverSteps } from '../harness/hup/run-advanced.ts';
+import { boardMismatch } from '../harness/qemu/driver.ts';
+import { loadProfile } from '../lib/profile.ts';
+import { shipBootFlashFirmware } from '../images/builder/boot-flash.ts';
+import { exportRawImage } from '../images/builder/raw-image.ts';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+t.test('advanced updater flags: the version, the target device type, nothing else', async (t) => {
+  t.same(parseAdvancedArgs(['--hostos-version', '5.1.0']), { hostosVersion: '5.1.0' });
+  t.same(parseAdvancedArgs(['--hostos-version=2.102.0', '--device-type=raspberrypi3-64']), { hostosVersion: '2.102.0', deviceType: 'raspberrypi3-64' });
+  t.ok(isHuplabError((() => { try { parseAdvancedArgs(['--hostos-version', '5.1.0', '--force']); } catch (e) { return e; } })(), 'usage'), 'unknown flag refused');
+  t.throws(() => parseAdvancedArgs([]), /--hostos-version is missing/);
+  t.throws(() => parseAdvancedArgs(['--hostos-version', '5.1.0', '--device-type', 'Rasp Berry']), /not a device type slug/);
+});
+
+t.test("stage 2's console markers give step timings and the failure", async (t) => {
+  const text = [
+    '[takeover] step copy-to-ram start',
+    '[takeover] step copy-to-ram done (20s) 56534955 bytes of image in RAM, digest checked',
+    '[takeover] step flash start',
+    '[takeover] step flash failed writing /dev/vda failed: short write',
+  ].join('\n');
+  t.same(parseTakeoverSteps(text), [
+    { step: 'takeover:copy-to-ram', seconds: 20, detail: '56534955 bytes of image in RAM, digest checked' },
+    { step: 'takeover:flash', seconds: NaN, detail: 'failed: writing /dev/vda failed: short write' },
+  ]);
+});
+
+t.test('the two ends of each advanced path are the same board; other pairs are not', async (t) => {
+  const [jp4, jp5, pi32, pi64, amd] = await Promise.all(['jetson-xavier-jp4', 'jetson-xavier-jp5', 'raspberrypi3', 'raspberrypi3-64', 'generic-amd64'].map((n) => loadProfile(n)));
+  const q = (p: typeof jp4) => ({ qemu: p!.qemu!, console: p!.console });
+  t.equal(boardMismatch(q(jp4), q(jp5)), undefined, 'JetPack 4 and 5 profiles: one Xavier');
+  t.equal(boardMismatch(q(pi32), q(pi64)), undefined, '32- and 64-bit Pi profiles: one Pi 3');
+  t.match(boardMismatch(q(jp4), q(amd)), /qemu\.binary qemu-system-aarch64 vs qemu-system-x86_64/);
+  t.match(boardMismatch(q(pi64), q(jp5)), /qemu\.machine raspi3b vs virt/);
+});
+
+t.test('boot flash firmware: padding cut at a page, digest recorded; one that cannot fit is refused', async (t) => {
+  const dir = t.testdir({});
+  const fw = Buffer.alloc(64 * 1024, 0);
+  fw.fill(0xab, 0, 5000);
+  writeFileSync(join(dir, 'code.fd'), fw);
+  const m = await shipBootFlashFirmware(join(dir, 'root'), { firmware: join(dir, 'code.fd'), debianPackage: 'x', physBase: 0, bankBytes: 1 << 20 });
+  const shipped = readFileSync(join(dir, 'root', 'usr/lib/huplab/firmware/boot-flash.bin'));
+  t.equal(shipped.length, 8192, 'up to the 4 KiB page holding the last byte');
+  t.same(shipped.subarray(0, 5000), fw.subarray(0, 5000));
+  t.same(m, { file: '/usr/lib/huplab/firmware/boot-flash.bin', sha256: sha(shipped), size: 8192, physBase: 0, bankBytes: 1 << 20, source: join(dir, 'code.fd') });
+  t.same(JSON.parse(readFileSync(join(dir, 'root', 'usr/lib/huplab/firmware/boot-flash.json'), 'utf8')), m);
+  await t.rejects(shipBootFlashFirmware(join(dir, 'r2'), { firmware: join(dir, 'code.fd'), debianPackage: 'x', physBase: 0, bankBytes: 4096 }), /do not fit a 4096-byte bank/);
+  const missing = await shipBootFlashFirmware(join(dir, 'r3'), { firmware: join(dir, 'missing.fd'), debianPackage: 'qemu-efi-aarch64', physBase: 0, bankBytes: 4096 }).catch((e: unknown) => e);
+  t.ok(isHuplabError(missing, 'firmware-missing'));
+  t.match((missing as { hint?: string }).hint, /install qemu-efi-aarch64/, 'says which package brings it');
+});
+
+t.test('the raw image: gzip of the disk, digests of both, made once', async (t) => {
+  const dir = t.testdir({});
+  const disk = join(dir, 'disk.img');
+  const data = Buffer.alloc(3 << 20, 0);
+  data.write('huplab disk', 1 << 20);
+  writeFileSync(disk, data);
+  const img = await exportRawImage(disk);
+  const gz = readFileSync(img.file);
+  t.same(gunzipSync(gz), data, 'unpacks to the disk');
+  t.same({ compression: img.compression, sha256: img.sha256, size: img.size, rawSha256: img.rawSha256, rawSize: img.rawSize },
+    { compression: 'gzip', sha256: sha(gz), size: gz.length, rawSha256: sha(data), rawSize: data.length });
+  t.ok(img.size < 64 * 1024, 'zeros cost nothing in the download');
+  t.same(await exportRawImage(disk), img, 'the second call finds it');
+});
+
+t.test('stage 2 is a valid POSIX shell script', async (t) => {
+  t.doesNotThrow(() => execFileSync('sh', ['-n', 'updater/takeover/stage2.sh']));
+});

@@ -5,14 +5,21 @@
  * the reboot, into whichever OS comes up. What the device kept (uuid, SSH host key, network
  * files) is compared before and after.
  */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buildImage } from '../../images/builder/index.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { silentProgress, type Progress } from '../../lib/progress.ts';
 import type { DeviceDriver } from '../board/driver.ts';
 import { ConsoleTimeline, type TimelineEntry } from '../console/timeline.ts';
 import { inspectDevice, type DeviceFacts } from '../device/inspect.ts';
+import { startDevice } from '../device/session.ts';
+import type { Lab } from '../lab.ts';
+import { expectAdvancedSuccess } from './advanced-verdict.ts';
 import { runDetached } from './detached-run.ts';
-import { collectLogs, type LabBackend, type StepTiming } from './run-hup.ts';
+import { collectLogs, readyForUpdate, startLabBackend, type LabBackend, type StepTiming } from './run-hup.ts';
 import { parseDownload, parseSteps } from './updater-output.ts';
+import type { Verdict } from './verdict.ts';
 
 /** The network file the harness leaves on the boot partition to see that takeover keeps it. */
 export const PROBE_CONNECTION = 'system-connections/huplab-probe';
@@ -85,6 +92,8 @@ export async function advancedUpdateDevice(opts: {
   const target = lab.advanced;
   if (!target) throw new HuplabError('no-advanced-line', 'this lab publishes no target line for an advanced update', { hint: 'start it with startLabBackend({ advanced })' });
   const ssh = await device.ssh();
+  // The application writing to /data, so that what the data partition kept (or lost) shows.
+  await readyForUpdate(device);
   const before = await inspectDevice(device);
   // A network configuration as a device in the field has one, to see that takeover keeps it.
   await ssh.execOk(`mkdir -p /mnt/boot/system-connections && printf '[connection]\\nid=huplab-probe\\nuuid=${opts.uuid}\\ntype=ethernet\\n' > /mnt/boot/${PROBE_CONNECTION} && sync`);
@@ -197,4 +206,29 @@ export function parseTakeoverSteps(text: string): StepTiming[] {
 function uniqueSteps(steps: StepTiming[]): StepTiming[] {
   const seen = new Set<string>();
   return steps.filter((s) => (seen.has(s.step) ? false : (seen.add(s.step), true)));
+}
+
+export interface AdvancedHupRun {
+  device: DeviceDriver;
+  lab: LabBackend;
+  outcome: AdvancedOutcome;
+  verdict: Verdict;
+  uuid: string;
+}
+
+/** `huplab hup` on an advanced path: a fresh device on `from`, taken over to `to` of `toDevice`'s line, and judged. */
+export async function runAdvancedHup(opts: { lab: Lab; device: string; toDevice: string; from: string; to: string; name?: string; progress?: Progress }): Promise<AdvancedHupRun> {
+  const progress = opts.progress ?? silentProgress;
+  const lab = await startLabBackend({ device: opts.device, releases: [opts.from], advanced: { device: opts.toDevice, releases: [opts.to] }, progress });
+  try {
+    await buildImage({ device: opts.device, release: opts.from, progress });
+    const started = await startDevice({ lab: opts.lab, device: opts.device, release: opts.from, name: opts.name ?? 'hup', progress, config: lab.deviceConfig });
+    const outcome = await advancedUpdateDevice({ device: started.device, lab, to: opts.to, uuid: started.record.uuid, logsDir: join(started.device.paths.dir, 'logs'), progress });
+    const verdict = expectAdvancedSuccess(outcome, lab.advanced!.profile);
+    await writeFile(join(started.device.paths.dir, 'hup-report.json'), JSON.stringify({ method: 'advanced', outcome, verdict }, null, 2));
+    return { device: started.device, lab, outcome, verdict, uuid: started.record.uuid };
+  } catch (err) {
+    await lab.backend.stop();
+    throw err;
+  }
 }

@@ -19,6 +19,8 @@ export interface OsIdentity {
 /** A served raw OS image: the file as downloaded and the disk image it unpacks to. */
 export interface OsImageInfo {
   compression: 'gzip' | 'none';
+  /** raw: the disk image itself; android-sparse: AOSP's sparse format (zero runs as FILL chunks). */
+  format: 'raw' | 'android-sparse';
   sha256: string;
   size: number;
   /** Of the disk image itself, for checking what was flashed. */

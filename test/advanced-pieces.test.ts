@@ -11,6 +11,7 @@ import { boardMismatch } from '../harness/qemu/driver.ts';
 import { loadProfile } from '../lib/profile.ts';
 import { shipBootFlashFirmware } from '../images/builder/boot-flash.ts';
 import { exportRawImage } from '../images/builder/raw-image.ts';
+import { takeoverTool } from '../harness/hup/artifacts.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -61,19 +62,30 @@ t.test('boot flash firmware: padding cut at a page, digest recorded; one that ca
   t.match((missing as { hint?: string }).hint, /install qemu-efi-aarch64/, 'says which package brings it');
 });
 
-t.test('the raw image: gzip of the disk, digests of both, made once', async (t) => {
+t.test('the served image: gzip of an Android sparse image of the disk, digests of both, made once; simg-flash writes and checks it', async (t) => {
   const dir = t.testdir({});
   const disk = join(dir, 'disk.img');
-  const data = Buffer.alloc(3 << 20, 0);
+  const data = Buffer.alloc(4 << 20, 0);
   data.write('huplab disk', 1 << 20);
+  data.fill(0xff, 3 << 20);
   writeFileSync(disk, data);
   const img = await exportRawImage(disk);
-  const gz = readFileSync(img.file);
-  t.same(gunzipSync(gz), data, 'unpacks to the disk');
-  t.same({ compression: img.compression, sha256: img.sha256, size: img.size, rawSha256: img.rawSha256, rawSize: img.rawSize },
-    { compression: 'gzip', sha256: sha(gz), size: gz.length, rawSha256: sha(data), rawSize: data.length });
-  t.ok(img.size < 64 * 1024, 'zeros cost nothing in the download');
+  const simg = gunzipSync(readFileSync(img.file));
+  t.equal(simg.readUInt32LE(0), 0xed26ff3a, 'sparse magic');
+  t.same({ compression: img.compression, format: img.format, sha256: img.sha256, size: img.size, rawSha256: img.rawSha256, rawSize: img.rawSize },
+    { compression: 'gzip', format: 'android-sparse', sha256: sha(readFileSync(img.file)), size: readFileSync(img.file).length, rawSha256: sha(data), rawSize: data.length });
+  t.ok(simg.length < (1 << 20) + 4096, 'zero and 0xff runs are FILL chunks, not data');
   t.same(await exportRawImage(disk), img, 'the second call finds it');
+  // The device's writer, built for this host, over a disk full of other bytes.
+  const tool = await takeoverTool('simg-flash', 'amd64');
+  const target = join(dir, 'target.img');
+  writeFileSync(target, Buffer.alloc(data.length, 0x5a));
+  execFileSync(tool.path, ['write', target], { input: simg });
+  t.same(readFileSync(target), data, 'every byte of the disk written, the FILL runs included');
+  t.match(execFileSync(tool.path, ['verify', target], { input: simg }).toString(), /verified 4194304 bytes of 4194304/);
+  const bad = readFileSync(target); bad[(3 << 20) + 17] = 0; writeFileSync(target, bad);
+  t.throws(() => execFileSync(tool.path, ['verify', target], { input: simg, stdio: 'pipe' }), /differs from the image's fill in the MiB at byte 3145728/, 'one wrong byte is found');
+  t.throws(() => execFileSync(tool.path, ['write', target], { input: simg.subarray(0, 100), stdio: 'pipe' }), /ends inside/, 'a truncated image is refused');
 });
 
 t.test('stage 2 is a valid POSIX shell script', async (t) => {

@@ -68,6 +68,7 @@ export interface AddOsImageOptions {
   sha256?: string;
   /** A compressed image: how, and what the disk image it unpacks to is (default: the file is the disk image). */
   compression?: 'gzip';
+  format?: OsImageInfo['format'];
   raw?: { sha256: string; size: number };
 }
 
@@ -110,7 +111,7 @@ export class Api {
     });
     const sha256 = opts.sha256 ?? await fileSha256(opts.file);
     const info: OsImageInfo = {
-      compression: opts.compression ?? 'none', sha256, size,
+      compression: opts.compression ?? 'none', format: opts.format ?? 'raw', sha256, size,
       rawSha256: opts.raw?.sha256 ?? sha256, rawSize: opts.raw?.size ?? size,
     };
     this.osImages.set(`${opts.deviceType}/${opts.version}`, { file: opts.file, info });

@@ -39,19 +39,22 @@ export async function updaterBundle(entry = HUP_ENTRY, name = 'hup'): Promise<{ 
   return { path, sha256 };
 }
 
-/** Cross compilers for the takeover's native tools, by Debian architecture (bootstrap.sh installs them). */
-const CROSS_CC: Record<string, string> = { arm64: 'aarch64-linux-gnu-gcc' };
+/** Compilers for takeover's native tools, by Debian architecture (bootstrap.sh installs them). */
+const CC: Record<string, string> = { arm64: 'aarch64-linux-gnu-gcc', amd64: 'gcc' };
+
+/** Takeover's native tools (updater/takeover/<name>.c): the disk writer and the boot flash writer. */
+export const TAKEOVER_TOOLS = ['simg-flash', 'cfi-flash'] as const;
 
 /**
- * The boot flash writer (updater/takeover/cfi-flash.c) for a device architecture: static, so it
- * runs from the takeover's RAM filesystem; cached by the source's digest.
+ * One of takeover's tools built for a device architecture: static, so it runs from the RAM
+ * filesystem once the disk is gone; cached by the source's digest.
  */
-export async function takeoverTool(arch: string): Promise<{ name: string; path: string; sha256: string }> {
-  const cc = CROSS_CC[arch];
-  if (!cc) throw new HuplabError('unsupported-arch', `no cross compiler for ${arch}: the boot flash writer is built for ${Object.keys(CROSS_CC).join(', ')}`);
-  const source = join(repoRoot, 'updater', 'takeover', 'cfi-flash.c');
+export async function takeoverTool(tool: (typeof TAKEOVER_TOOLS)[number], arch: string): Promise<{ name: string; path: string; sha256: string }> {
+  const cc = CC[arch];
+  if (!cc) throw new HuplabError('unsupported-arch', `no compiler for ${arch}: takeover's tools are built for ${Object.keys(CC).join(', ')}`);
+  const source = join(repoRoot, 'updater', 'takeover', `${tool}.c`);
   const srcDigest = createHash('sha256').update(readFileSync(source)).digest('hex').slice(0, 16);
-  const name = `cfi-flash-${arch}`;
+  const name = `${tool}-${arch}`;
   const path = join(cacheDir(), 'updater', `${name}-${srcDigest}`);
   if (!existsSync(path)) {
     await mkdir(dirname(path), { recursive: true });

@@ -12,7 +12,7 @@ import { startDevice } from '../device/session.ts';
 import { inspectDevice, type DeviceFacts } from '../device/inspect.ts';
 import type { Lab } from '../lab.ts';
 import type { DeviceDriver } from '../board/driver.ts';
-import { deltaBetween, takeoverTool, updaterBundle } from './artifacts.ts';
+import { deltaBetween, TAKEOVER_TOOLS, takeoverTool, updaterBundle } from './artifacts.ts';
 import { ADVANCED_ENTRY } from '../../updater/bundle.ts';
 import { BOOT_FLASH_DIR, type BootFlashManifest } from '../../images/builder/boot-flash.ts';
 import { exportRawImage } from '../../images/builder/raw-image.ts';
@@ -46,28 +46,32 @@ export interface LabBackend {
  */
 export async function startLabBackend(opts: {
   device: string; releases: string[]; progress?: Progress; deltas?: boolean;
-  advanced?: { device: string; releases: string[] };
+  /** `images`: the releases to serve raw disk images of (default: all of them). */
+  advanced?: { device: string; releases: string[]; images?: string[] };
 }): Promise<LabBackend> {
   const progress = opts.progress ?? silentProgress;
   const profile = await loadProfile(opts.device);
   const target = opts.advanced ? await loadProfile(opts.advanced.device) : undefined;
   const updater = await progress.step('bundle the updater', () => updaterBundle());
   const advancedUpdater = target ? await progress.step('bundle the advanced updater', () => updaterBundle(ADVANCED_ENTRY, 'hup-advanced')) : undefined;
-  const tool = target?.bootFlash ? await progress.step(`build the boot flash writer for ${profile.arch}`, () => takeoverTool(profile.arch)) : undefined;
+  // Takeover's native tools run on the device's kernel (a 32-bit Pi OS runs on the board's 64-bit kernel here).
+  const kernelArch = profile.kernel.arch ?? profile.arch;
+  const tools = target ? await progress.step(`build takeover's tools for ${kernelArch}`, async () =>
+    Promise.all(TAKEOVER_TOOLS.map((t) => takeoverTool(t, kernelArch)))) : [];
   const backend = await progress.step('start the backend (API, registries, delta service)', () => startBackend({
     updaterBundlePath: updater.path,
     ...(advancedUpdater ? { advancedUpdaterPath: advancedUpdater.path } : {}),
-    ...(tool ? { takeoverTools: { [tool.name]: tool.path } } : {}),
+    ...(tools.length ? { takeoverTools: Object.fromEntries(tools.map((t) => [t.name, t.path])) } : {}),
   }));
   try {
     const builds = await publishLine(backend, profile, opts.releases, progress, opts.deltas !== false);
     let advanced: LabBackend['advanced'];
     if (target && opts.advanced) {
       const targetBuilds = await publishLine(backend, target, opts.advanced.releases, progress, opts.deltas !== false);
-      for (const version of opts.advanced.releases) {
+      for (const version of opts.advanced.images ?? opts.advanced.releases) {
         const raw = await progress.step(`raw disk image of ${version} for ${target.name} (advanced update)`, async () =>
           exportRawImage((await buildImage({ device: target.name, release: version, progress })).disk));
-        await backend.api.addOsImage({ deviceType: target.deviceType, version, file: raw.file, sha256: raw.sha256, compression: 'gzip', raw: { sha256: raw.rawSha256, size: raw.rawSize } });
+        await backend.api.addOsImage({ deviceType: target.deviceType, version, file: raw.file, sha256: raw.sha256, compression: raw.compression === 'gzip' ? 'gzip' : undefined, format: raw.format, raw: { sha256: raw.rawSha256, size: raw.rawSize } });
       }
       advanced = { profile: target, builds: targetBuilds, updater: advancedUpdater! };
     }

@@ -9,18 +9,31 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HuplabError } from '../../lib/errors.ts';
 import { devicesDir, releasesDir } from '../../lib/paths.ts';
-import { sortVersions } from '../../lib/versions.ts';
+import { compareVersions, sortVersions } from '../../lib/versions.ts';
+import { ADVANCED_PATHS } from '../../lib/update-method.ts';
 
 export interface SuiteReleases { base: string; next: string; patch: string }
 
-export function suiteReleasesFor(profileName: string): SuiteReleases {
+interface ProfileLine { deviceType: string; layout: string }
+
+function readLine(profileName: string): ProfileLine {
   const profile = JSON.parse(readFileSync(join(devicesDir, `${profileName}.json`), 'utf8')) as { deviceType: string; layout?: string };
-  const layout = profile.layout ?? 'balena-ab-v1';
-  const line = readdirSync(releasesDir).filter((f) => f.endsWith('.json'))
+  return { deviceType: profile.deviceType, layout: profile.layout ?? 'balena-ab-v1' };
+}
+
+/** The versions of a profile's OS line (releases naming its device type, with its layout), oldest first. */
+function lineVersions(line: ProfileLine): string[] {
+  return readdirSync(releasesDir).filter((f) => f.endsWith('.json'))
     .map((f) => JSON.parse(readFileSync(join(releasesDir, f), 'utf8')) as { version: string; deviceTypes: string[]; layout: string })
-    .filter((r) => r.deviceTypes.includes(profile.deviceType) && r.layout === layout)
+    .filter((r) => r.deviceTypes.includes(line.deviceType) && r.layout === line.layout)
     .map((r) => r.version)
     .sort(sortVersions);
+}
+
+export function suiteReleasesFor(profileName: string): SuiteReleases {
+  const profile = readLine(profileName);
+  const layout = profile.layout;
+  const line = lineVersions(profile);
   const pick = (env: string | undefined, i: number, role: string): string => {
     if (env) return env;
     const v = line[i];
@@ -41,4 +54,28 @@ export function suiteReleasesFor(profileName: string): SuiteReleases {
 /** The generic-amd64 line, for callers with no profile at hand (the report's default). */
 export function defaultSuiteReleases(): SuiteReleases {
   return suiteReleasesFor('generic-amd64');
+}
+
+/** The advanced update the hup-advanced suite makes from a profile: to which profile, from and to which release, and the standard update after it. */
+export interface AdvancedSuite { target: string; from: string; to: string; next: string }
+
+/**
+ * For a profile an advanced path leads away from (lib/update-method.ts): the target profile of
+ * the same board, the profile's base release, the oldest release of the target line newer than
+ * it, and the one after that (a standard update on the new line). Undefined for other profiles.
+ */
+export function advancedSuiteFor(profileName: string): AdvancedSuite | undefined {
+  const from = readLine(profileName);
+  const ends = (end: { deviceType: string; layout?: string }, p: ProfileLine) => end.deviceType === p.deviceType && (end.layout === undefined || end.layout === p.layout);
+  const target = readdirSync(devicesDir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5))
+    .find((name) => name !== profileName && ADVANCED_PATHS.some((a) => ends(a.from, from) && ends(a.to, readLine(name))));
+  if (!target) return undefined;
+  const base = suiteReleasesFor(profileName).base;
+  const newer = lineVersions(readLine(target)).filter((v) => compareVersions(v, base) > 0);
+  if (newer.length < 2) {
+    throw new HuplabError('suite-releases-missing', `the advanced suite from ${profileName} (${base}) needs two releases of ${target}'s line newer than ${base}; it has ${newer.join(', ') || 'none'}`, {
+      hint: `add releases for ${target} in images/releases/`,
+    });
+  }
+  return { target, from: base, to: newer[0]!, next: newer[1]! };
 }

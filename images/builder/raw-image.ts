@@ -2,33 +2,48 @@ import { existsSync } from 'node:fs';
 import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
+import { HuplabError } from '../../lib/errors.ts';
 import { fileSha256 } from '../../lib/file-digest.ts';
 import type { OsImageInfo } from '../../lib/update-method.ts';
 
-/** A release's raw disk image as the API serves it for the advanced update (gzip, as balena's .img.gz). */
+/** A release's disk image as the API serves it for the advanced update. */
 export interface RawImage extends OsImageInfo {
   file: string;
 }
 
+/** Block size of the sparse image: disks are whole MiB (lib/partition/layout.ts aligns them). */
+const SPARSE_BLOCK = 1 << 20;
+
 /**
- * The compressed raw image of a built disk, made once beside it: `gzip -n` (no name or time in
- * the header, so equal disks give equal bytes), with the digests of both the download and the
- * disk it unpacks to, which the device checks after flashing.
+ * The served image of a built disk, made once beside it: an Android sparse image (AOSP's
+ * img2simg: runs of one 32-bit value, the zeros of an empty root or data partition above all,
+ * become FILL chunks) compressed with `gzip -n` (no name or time in the header, so equal disks
+ * give equal bytes). The device inflates only real data and still writes every byte of the disk
+ * (updater/takeover/simg-flash.c). Digests of the download and of the disk it stands for.
  */
 export async function exportRawImage(disk: string): Promise<RawImage> {
   const dir = dirname(disk);
-  const file = join(dir, 'disk.img.gz');
-  const meta = join(dir, 'raw-image.json');
+  const file = join(dir, 'disk.simg.gz');
+  const meta = join(dir, 'sparse-image.json');
   if (existsSync(meta) && existsSync(file)) return { ...(JSON.parse(await readFile(meta, 'utf8')) as OsImageInfo), file };
+  const rawSize = (await stat(disk)).size;
+  if (rawSize % SPARSE_BLOCK !== 0) throw new HuplabError('image-invalid', `${disk} is ${rawSize} bytes, not whole MiB, so it has no sparse form`, { hint: 'rebuild the image' });
+  const simg = `${disk}.simg.tmp-${process.pid}`;
   const tmp = `${file}.tmp-${process.pid}`;
   try {
-    await execa('sh', ['-c', 'gzip -n -6 -c "$IN" > "$OUT"'], { env: { IN: disk, OUT: tmp } });
+    await execa('img2simg', [disk, simg, String(SPARSE_BLOCK)]).catch((err: unknown) => {
+      throw new HuplabError('tool-missing', `img2simg failed: ${(err as { shortMessage?: string }).shortMessage ?? String(err)}`, {
+        hint: 'install android-sdk-libsparse-utils (scripts/bootstrap.sh does)', infrastructure: true,
+      });
+    });
+    await execa('sh', ['-c', 'gzip -n -6 -c "$IN" > "$OUT"'], { env: { IN: simg, OUT: tmp } });
     const [sha256, rawSha256] = await Promise.all([fileSha256(tmp), fileSha256(disk)]);
-    const info: OsImageInfo = { compression: 'gzip', sha256, size: (await stat(tmp)).size, rawSha256, rawSize: (await stat(disk)).size };
+    const info: OsImageInfo = { compression: 'gzip', format: 'android-sparse', sha256, size: (await stat(tmp)).size, rawSha256, rawSize };
     await rename(tmp, file);
     await writeFile(meta, JSON.stringify(info, null, 2) + '\n');
     return { ...info, file };
   } finally {
     await rm(tmp, { force: true });
+    await rm(simg, { force: true });
   }
 }

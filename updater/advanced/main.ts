@@ -57,7 +57,8 @@ interface Ctx {
   image?: OsImageInfo;
   disk?: string;
   imagePath?: string;
-  flashTool?: string;
+  /** Takeover's tools as downloaded (simg-flash, cfi-flash). */
+  tools: string[];
   ramMounted?: boolean;
   inittabBound?: boolean;
 }
@@ -96,6 +97,9 @@ function memAvailable(): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
+/** `uname -m` to the Debian architecture takeover's tools are built for. */
+const KERNEL_ARCH: Record<string, string> = { aarch64: 'arm64', x86_64: 'amd64', armv7l: 'armhf' };
+
 const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 
 const steps: Record<Step, (ctx: Ctx) => Promise<string>> = {
@@ -108,6 +112,9 @@ const steps: Record<Step, (ctx: Ctx) => Promise<string>> = {
     if (answer.method === 'standard') throw new HuplabError('needs-standard', `${answer.reason}: this update takes the standard path, not takeover`);
     const target = answer.target;
     if (!target.image) throw new HuplabError('no-os-image', `the API serves no raw image of ${target.version} for ${target.deviceType}, which the advanced update downloads`);
+    if (target.image.format !== 'android-sparse' || target.image.compression !== 'gzip') {
+      throw new HuplabError('image-format', `the ${target.version} image is ${target.image.format}/${target.image.compression}; takeover flashes gzip'ed Android sparse images`);
+    }
     ctx.target = target;
     ctx.image = target.image;
     ctx.disk = diskOf(mountedRootDevice());
@@ -141,20 +148,25 @@ const steps: Record<Step, (ctx: Ctx) => Promise<string>> = {
       digest: `sha256:${image.sha256}`, destPath: ctx.imagePath, source: `API ${base}`, what: `OS image ${target.version} for ${target.deviceType}`,
       timeoutMs: 30_000, retries: 5, retryDelayMs: 1_000, expectedSize: image.size, ...(key ? { headers: { authorization: `Bearer ${key}` } } : {}),
     });
-    let tool = '';
-    if (target.bootFlash) {
-      const name = `cfi-flash-${ctx.os.arch}`;
-      const tools = await apiJson<{ tools: Array<{ name: string; sha256: string; size: number }> }>(ctx, '/v1/takeover');
-      const t = tools.tools.find((x) => x.name === name);
-      if (!t) throw new HuplabError('no-flash-tool', `the API has no ${name}, which writes ${target.version}'s boot firmware (has: ${tools.tools.map((x) => x.name).join(', ') || 'none'})`);
-      ctx.flashTool = `${WORK_DIR}/${name}`;
+    // Takeover's tools, for the CPU the kernel runs (`uname -m`): the disk writer, and the boot
+    // flash writer when the new OS needs its firmware in the flash.
+    const arch = KERNEL_ARCH[run('uname', ['-m']).stdout.trim()] ?? run('uname', ['-m']).stdout.trim();
+    const wanted = ['simg-flash', ...(target.bootFlash ? ['cfi-flash'] : [])];
+    const listed = await apiJson<{ tools: Array<{ name: string; sha256: string; size: number }> }>(ctx, '/v1/takeover');
+    const tools: string[] = [];
+    for (const tool of wanted) {
+      const name = `${tool}-${arch}`;
+      const t = listed.tools.find((x) => x.name === name);
+      if (!t) throw new HuplabError('no-takeover-tool', `the API has no ${name}, which takeover needs on this ${arch} kernel (has: ${listed.tools.map((x) => x.name).join(', ') || 'none'})`);
+      const path = `${WORK_DIR}/${tool}`;
       await downloadVerified({
-        url: new URL(`${base}/v1/takeover/${name}`), digest: `sha256:${t.sha256}`, destPath: ctx.flashTool, source: `API ${base}`, what: name,
+        url: new URL(`${base}/v1/takeover/${name}`), digest: `sha256:${t.sha256}`, destPath: path, source: `API ${base}`, what: name,
         timeoutMs: 30_000, retries: 3, retryDelayMs: 1_000, expectedSize: t.size, ...(key ? { headers: { authorization: `Bearer ${key}` } } : {}),
       });
-      tool = `; ${name} (${t.size} bytes)`;
+      ctx.tools.push(path);
+      tools.push(`${name} (${t.size} bytes)`);
     }
-    return `OS image ${target.version} (${got.size} bytes, sha256 ${image.sha256.slice(0, 12)}) from the API in ${got.attempts} attempt(s)${tool}`;
+    return `OS image ${target.version} (${got.size} bytes, ${image.format}, sha256 ${image.sha256.slice(0, 12)}) from the API in ${got.attempts} attempt(s); ${tools.join(', ')}`;
   },
 
   async collect(ctx) {
@@ -168,8 +180,8 @@ const steps: Record<Step, (ctx: Ctx) => Promise<string>> = {
     copyFileSync('/bin/busybox', `${RAM}/bin/busybox`);
     run(`${RAM}/bin/busybox`, ['--install', '-s', `${RAM}/bin`]);
     writeFileSync(`${RAM}/stage2.sh`, STAGE2, { mode: 0o755 });
-    if (ctx.flashTool) copyFileSync(ctx.flashTool, `${RAM}/cfi-flash`);
-    run('chmod', ['0755', `${RAM}/bin/busybox`, ...(ctx.flashTool ? [`${RAM}/cfi-flash`] : [])]);
+    for (const t of ctx.tools) copyFileSync(t, `${RAM}/${basename(t)}`);
+    run('chmod', ['0755', `${RAM}/bin/busybox`, ...ctx.tools.map((t) => `${RAM}/${basename(t)}`)]);
     const kept: string[] = ['config.json'];
     mkdirSync(`${RAM}/keep/boot`, { recursive: true });
     copyFileSync('/mnt/boot/config.json', `${RAM}/keep/boot/config.json`);
@@ -201,7 +213,7 @@ const steps: Record<Step, (ctx: Ctx) => Promise<string>> = {
     writeFileSync(`${RAM}/inittab`, [...table.filter(Boolean), `::restart:${RAM}/bin/sh ${RAM}/stage2.sh`, ''].join('\n'));
     run('mount', ['--bind', `${RAM}/inittab`, '/etc/inittab']);
     ctx.inittabBound = true;
-    return `RAM filesystem ${RAM} (${size} MiB) with busybox, stage 2${ctx.flashTool ? ', the flash writer' : ''}; keeping ${kept.join(', ')}; the data partition's other contents will not be kept`;
+    return `RAM filesystem ${RAM} (${size} MiB) with busybox, stage 2, ${ctx.tools.map((t) => basename(t)).join(', ')}; keeping ${kept.join(', ')}; the data partition's other contents will not be kept`;
   },
 
   async handover(ctx) {
@@ -227,7 +239,7 @@ function cleanup(ctx: Ctx): void {
   if (ctx.inittabBound) run('umount', ['/etc/inittab'], { allowFail: true });
   if (ctx.ramMounted) run('umount', [RAM], { allowFail: true });
   if (ctx.imagePath) rmSync(ctx.imagePath, { force: true });
-  if (ctx.flashTool) rmSync(ctx.flashTool, { force: true });
+  for (const t of ctx.tools) rmSync(t, { force: true });
 }
 
 async function main(): Promise<number> {
@@ -250,7 +262,7 @@ async function main(): Promise<number> {
     log.line(`OS update failed: ${why} (the API cannot be told: its address is in config.json)`);
     return EXIT.failed;
   }
-  const ctx: Ctx = { args, config, os: readOsInfo('/'), log, progress: new ProgressReporter(config, (m) => log.line(m)) };
+  const ctx: Ctx = { args, config, os: readOsInfo('/'), log, progress: new ProgressReporter(config, (m) => log.line(m)), tools: [] };
   log.line(`huplab advanced HUP (takeover): ${ctx.os.version} -> ${args.hostosVersion}${args.deviceType ? ` (${args.deviceType})` : ''} on ${config.uuid} (${ctx.os.deviceType}); log ${log.path}`);
   let current: Step = 'checks';
   try {

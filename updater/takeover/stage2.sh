@@ -6,8 +6,8 @@
 # Steps, each marked on the console as "[takeover] step NAME start|done|failed" for the harness:
 #   copy-to-ram  the downloaded image (checked again) and the tools into RAM
 #   pivot        pivot_root into RAM, the disk unmounted
-#   flash        the whole disk written from the image; from here there is no way back
-#   validate     the disk read back and compared with the image's digest
+#   flash        the whole disk written from the image (simg-flash); from here there is no way back
+#   validate     the disk read back, every byte compared with the image
 #   restore      config.json, network files and SSH host keys put on the new partitions
 #   boot-flash   the boot firmware written to the board's flash (where the new OS needs it)
 #   save-log     this log saved as /mnt/data/balenahup/advanced.<datetime>.log on the new disk
@@ -36,7 +36,21 @@ report() { # percent message status
 			--post-data "$body" "$API/v1/devices/$UUID/progress" 2>"$T/wget.err"
 	else
 		wget -q -T 10 -O /dev/null --header "Content-Type: application/json" --post-data "$body" "$API/v1/devices/$UUID/progress" 2>"$T/wget.err"
-	fi || say "progress report failed: $2 ($(tail -n 1 "$T/wget.err"))"
+	fi && return 0
+	say "progress report failed: $2 ($(tail -n 1 "$T/wget.err"))"
+	return 1
+}
+
+# The last word for the API, when stage 2 cannot send it: kept on the state partition of the
+# disk as it is now (the new one after the flash), where the next OS's report-pending finds it.
+pending() { # percent message status
+	mkdir -p "$T/mnt/state"
+	dev="$(part resin-state)" || return 1
+	mount -t ext4 "$dev" "$T/mnt/state" || return 1
+	printf '{"percent":%s,"message":"%s","status":"%s"}' "$1" "$2" "$3" > "$T/mnt/state/hup-pending-report.json"
+	sync
+	umount "$T/mnt/state"
+	say "report kept for the next boot to send: $2"
 }
 
 # The services were stopped (DHCP client included): put the address stage 1 saw back if it went.
@@ -78,7 +92,7 @@ fail() { # step message
 		say "OS update failed before the flash: the disk is untouched, rebooting into the running OS"
 	fi
 	save_log || echo "[takeover] cannot save the log to the data partition" > /dev/console
-	report 100 "OS update failed" failed
+	report 100 "OS update failed" failed || pending 100 "OS update failed" failed
 	finish
 }
 
@@ -122,16 +136,14 @@ pivot() {
 flash() {
 	FLASH_STARTED=1
 	report 60 "Flashing the new OS" updating
-	gunzip -c /image 2>/gunzip.err | dd of="$DISK" bs=1M conv=fsync 2>/dd.err || { echo "writing $DISK failed: $(tail -n 1 /gunzip.err) $(tail -n 1 /dd.err)"; return 1; }
+	gunzip -c /image 2>/gunzip.err | /simg-flash write "$DISK" 2>/simg.err || { echo "$(tail -n 1 /simg.err) $(tail -n 1 /gunzip.err)"; return 1; }
 	sync
-	echo "$(tail -n 1 /dd.err)"
 }
 
 validate() {
+	# Every byte read back from the disk (not the cache) and compared with the image.
 	echo 3 > /proc/sys/vm/drop_caches
-	got="$(head -c "$RAW_SIZE" "$DISK" | sha256sum | cut -d' ' -f1)"
-	[ "$got" = "$RAW_SHA256" ] || { echo "the disk reads back as $got, not the image's $RAW_SHA256"; return 1; }
-	echo "$RAW_SIZE bytes read back, digest matches"
+	gunzip -c /image 2>/gunzip.err | /simg-flash verify "$DISK" 2>/simg.err || { echo "$(tail -n 1 /simg.err) $(tail -n 1 /gunzip.err)"; return 1; }
 }
 
 restore() {
@@ -179,5 +191,5 @@ step restore restore
 if [ -n "$FLASH_FILE" ]; then step boot-flash boot_flash; fi
 say "OS update done: $FROM_VERSION -> $TO_VERSION; kept: $KEPT; not kept: the contents of /mnt/data (the new OS starts with an empty data partition)"
 step save-log save_log
-report 100 "Update successful, rebooting" rebooting
+report 100 "Update successful, rebooting" rebooting || pending 100 "Update successful, rebooting" rebooting
 finish

@@ -1,0 +1,71 @@
+/**
+ * Advanced HUP (takeover) on the pairs the standard path cannot join: JetPack 4 -> 5 and a
+ * Raspberry Pi 3's 32-bit OS -> the 64-bit one (this file runs on the projects an advanced path
+ * leads away from: playwright.config.ts). The device must come back on the new line with what
+ * identifies it; interrupted or refused before the flash, it must keep its old OS untouched; and
+ * after the takeover a standard update on the new line must work.
+ */
+import { basename, join } from 'node:path';
+import { advancedSuiteFor, type AdvancedSuite } from '../harness/hup/suite-releases.ts';
+import { startLabBackend, updateDevice, type LabBackend } from '../harness/hup/run-hup.ts';
+import { advancedUpdateDevice, type AdvancedOutcome } from '../harness/hup/run-advanced.ts';
+import { expectAdvancedLeftOld, expectAdvancedSuccess } from '../harness/hup/advanced-verdict.ts';
+import { expectSuccess, type Verdict } from '../harness/hup/verdict.ts';
+import { expect, test } from './fixtures.ts';
+
+async function attach(o: AdvancedOutcome, v: Verdict): Promise<void> {
+  const info = test.info();
+  for (const l of o.logs) await info.attach(basename(l), { path: l, contentType: 'text/plain' });
+  await info.attach('advanced-outcome.json', { body: JSON.stringify({ outcome: { ...o, console: undefined }, verdict: v }, null, 1), contentType: 'application/json' });
+}
+
+test.describe('hup-advanced', () => {
+  // Each test takes a device of its own over: they spread over the workers.
+  test.describe.configure({ mode: 'parallel' });
+  let lab: LabBackend | undefined;
+  let suite: AdvancedSuite;
+
+  test.beforeAll(async ({ deviceProfile }) => {
+    test.setTimeout(15 * 60_000);
+    suite = advancedSuiteFor(deviceProfile)!;
+    lab = await startLabBackend({ device: deviceProfile, releases: [suite.from], advanced: { device: suite.target, releases: [suite.to, suite.next], images: [suite.to] } });
+  });
+  test.afterAll(async () => { await lab?.backend.stop(); });
+
+  test('takeover onto the new line: new OS, layout and firmware; uuid, SSH host key and network kept; logs in /mnt/data/balenahup; then a standard update on the new line', async ({ flash }) => {
+    test.setTimeout(30 * 60_000);
+    const d = await flash({ release: suite.from, config: lab!.deviceConfig });
+    const o = await advancedUpdateDevice({ device: d.device, lab: lab!, to: suite.to, uuid: d.record.uuid, logsDir: join(d.device.paths.dir, 'logs') });
+    const v = expectAdvancedSuccess(o, lab!.advanced!.profile);
+    await attach(o, v);
+    expect(v.checks.filter((c) => !c.ok), o.failure ?? 'takeover').toEqual([]);
+
+    const std = await updateDevice({ device: d.device, lab: lab!, to: suite.next, uuid: d.record.uuid, logsDir: join(d.device.paths.dir, 'logs-standard') });
+    const sv = expectSuccess(std);
+    await test.info().attach('standard-after-advanced.json', { body: JSON.stringify({ outcome: { ...std, console: undefined }, verdict: sv }, null, 1), contentType: 'application/json' });
+    expect(sv.checks.filter((c) => !c.ok), `standard ${suite.to} -> ${suite.next} after the takeover`).toEqual([]);
+  });
+
+  test('power cut before the flash (takeover copying the image into RAM): the old OS boots, untouched', async ({ flash }) => {
+    test.setTimeout(20 * 60_000);
+    const d = await flash({ release: suite.from, config: lab!.deviceConfig });
+    const o = await advancedUpdateDevice({ device: d.device, lab: lab!, to: suite.to, uuid: d.record.uuid, logsDir: join(d.device.paths.dir, 'logs'), powerCutAt: 'copy-to-ram' });
+    const v = expectAdvancedLeftOld(o, { powerCut: 'copy-to-ram' });
+    await attach(o, v);
+    expect(v.checks.filter((c) => !c.ok)).toEqual([]);
+  });
+
+  test('a corrupt download is refused before anything is flashed: the old OS keeps running', async ({ flash }) => {
+    test.setTimeout(20 * 60_000);
+    const d = await flash({ release: suite.from, config: lab!.deviceConfig });
+    lab!.backend.faults.set('api', { kind: 'corrupt', offset: 1 << 20, path: /\/v1\/os-images\// });
+    try {
+      const o = await advancedUpdateDevice({ device: d.device, lab: lab!, to: suite.to, uuid: d.record.uuid, logsDir: join(d.device.paths.dir, 'logs') });
+      const v = expectAdvancedLeftOld(o, { failedStep: 'download', reason: /hashes to .* not to the digest asked for/ });
+      await attach(o, v);
+      expect(v.checks.filter((c) => !c.ok)).toEqual([]);
+    } finally {
+      lab!.backend.faults.clear();
+    }
+  });
+});

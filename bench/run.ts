@@ -6,8 +6,9 @@ import { benchRollback } from './rollback.ts';
 import { benchQualify } from './qualify.ts';
 import { benchPowercut } from './powercut.ts';
 import { benchProfiles } from './profiles.ts';
+import { benchAdvanced } from './advanced.ts';
 
-/** `npm run bench [-- boot|build|hup|delta|rollback|qualify|powercut|profiles]`: prints each figure as markdown, ready for the README. */
+/** `npm run bench [-- boot|build|hup|delta|rollback|qualify|powercut|profiles|advanced]`: prints each figure as markdown, ready for the README. */
 const which = process.argv[2] ?? 'all';
 const out: string[] = [`huplab benchmarks, ${new Date().toISOString()}, ${process.platform} ${process.arch}`];
 if (which === 'all' || which === 'build') out.push(await benchBuild());
@@ -18,4 +19,5 @@ if (which === 'all' || which === 'rollback') out.push(await benchRollback());
 if (which === 'all' || which === 'qualify') out.push(await benchQualify());
 if (which === 'all' || which === 'powercut') out.push(await benchPowercut());
 if (which === 'all' || which === 'profiles') out.push(await benchProfiles());
+if (which === 'advanced') out.push(await benchAdvanced());
 console.log(out.join('\n\n'));

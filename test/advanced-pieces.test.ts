@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { isHuplabError } from '../lib/errors.ts';
 import { parseAdvancedArgs } from '../updater/advanced/args.ts';
-import { parseTakeoverSteps } from '../harness/hup/run-advanced.ts';
+import { parseAdvancedDownload, parseTakeoverSteps } from '../harness/hup/run-advanced.ts';
 import { boardMismatch } from '../harness/qemu/driver.ts';
 import { loadProfile } from '../lib/profile.ts';
 import { shipBootFlashFirmware } from '../images/builder/boot-flash.ts';
@@ -90,4 +90,10 @@ t.test('the served image: gzip of an Android sparse image of the disk, digests o
 
 t.test('stage 2 is a valid POSIX shell script', async (t) => {
   t.doesNotThrow(() => execFileSync('sh', ['-n', 'updater/takeover/stage2.sh']));
+});
+
+t.test('bytes downloaded by stage 1: the image and the tools', async (t) => {
+  const text = '[hup] step download done (65.9s) OS image 5.1.0 (56534779 bytes, android-sparse, sha256 722dae71e8c8) from the API in 1 attempt(s); simg-flash-arm64 (600096 bytes), cfi-flash-arm64 (600000 bytes)';
+  t.same(parseAdvancedDownload(text), { source: 'API', kind: 'image', bytes: 56534779 + 600096 + 600000 });
+  t.equal(parseAdvancedDownload('[hup] step download failed nope'), undefined);
 });

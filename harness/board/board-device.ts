@@ -245,6 +245,9 @@ export class BoardDevice implements DeviceDriver {
     fs.rmSync(this.paths.knownHosts, { force: true });
   }
 
+  /** A real board's boot ROM reads the flash at every reset: nothing to do. */
+  expectFirmwareReload(): void {}
+
   /**
    * A real board's hardware is what the inventory says; after an advanced update its OS is the
    * new profile's line. The run goes on with it; the inventory is the lab's to update.

@@ -50,6 +50,13 @@ export interface DeviceDriver {
   /** Unplug (false) or replug (true) the device's network, for network faults. */
   setNetworkLink(up: boolean): Promise<void>;
   /**
+   * The OS has rewritten the board's boot flash and is about to reboot: the reset that follows
+   * must run what the flash holds now. A real board's boot ROM reads the flash at every reset;
+   * an emulator may keep the old firmware's translated code across a warm reset (QEMU TCG does:
+   * measured, the CPU spins at an exception vector), so its driver starts the machine afresh.
+   */
+  expectFirmwareReload(): void;
+  /**
    * After an advanced update the board runs another profile's OS line (JetPack 4 -> 5, a Pi's
    * 32 -> 64-bit OS): the same hardware, so the driver checks that and carries on with it.
    */

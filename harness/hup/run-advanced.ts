@@ -18,7 +18,7 @@ import type { Lab } from '../lab.ts';
 import { expectAdvancedSuccess } from './advanced-verdict.ts';
 import { runDetached } from './detached-run.ts';
 import { collectLogs, readyForUpdate, startLabBackend, type LabBackend, type StepTiming } from './run-hup.ts';
-import { parseDownload, parseSteps } from './updater-output.ts';
+import { parseSteps } from './updater-output.ts';
 import type { Verdict } from './verdict.ts';
 
 /** The network file the harness leaves on the boot partition to see that takeover keeps it. */
@@ -152,7 +152,7 @@ export async function advancedUpdateDevice(opts: {
       flashStarted: /\[takeover\] step flash start/.test(consoleText),
       ...(cutAt ? { powerCut: cutAt } : {}),
       booted, keptReported: /\[takeover\] step restore done/.test(consoleText) ? (/kept: ([^\n]*)/.exec(consoleText)?.[1] ?? '') : '',
-      logs, progress: history, download: parseDownload(r.stdout),
+      logs, progress: history, download: parseAdvancedDownload(`${r.stdout}\n${consoleText}`),
       seconds: { updater: updaterSeconds, toBoot }, updaterOutput: r.stdout + r.stderr, console: consoleText, timeline: timeline.stop(),
     };
   } finally {
@@ -169,6 +169,7 @@ async function followTakeover(device: DeviceDriver, mark: number): Promise<void>
     const steps = [...text.matchAll(/\[takeover\] step (\S+) (start|done|failed)/g)];
     if (steps.length) lastStep = `${steps.at(-1)![1]} ${steps.at(-1)![2]}`;
     if (text.includes('[takeover] rebooting')) {
+      if (/\[takeover\] step boot-flash done/.test(text)) device.expectFirmwareReload();
       // No boot began between the mark and this reboot, so the boot after the mark is the next one.
       await device.waitForOs({ since: mark, timeoutMs: Math.max(60_000, deadline - Date.now()) });
       return;
@@ -192,6 +193,15 @@ async function watchAndCut(device: DeviceDriver, mark: number, step: string): Pr
   }
   await device.powerCut();
   return step;
+}
+
+/** What stage 1 downloaded, from its `download` step: the image and takeover's tools, all from the API. */
+export function parseAdvancedDownload(text: string): AdvancedOutcome['download'] {
+  const line = /\[hup\] step download done \([\d.]+s\) (.*)$/m.exec(text)?.[1];
+  if (!line) return undefined;
+  const bytes = [...line.matchAll(/\((\d+) bytes/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+  const source = /from the (API)/.exec(line)?.[1] ?? 'API';
+  return { source, kind: 'image', bytes };
 }
 
 /** Stage 2's step timings from its console markers: `[takeover] step NAME done (12s) detail`. */

@@ -65,6 +65,7 @@ export class QemuDevice implements DeviceDriver {
   /** Console offset where the current boot began: markers before it belong to older boots. */
   private bootOffset = 0;
   private vdisk: VolatileDisk | undefined;
+  private firmwareReloadPending = false;
 
   /** `initial`: where an attached device already is (not a transition, so not logged). */
   constructor(opts: QemuDeviceOptions, initial: BoardState = 'off') {
@@ -253,13 +254,38 @@ export class QemuDevice implements DeviceDriver {
 
   // --- boot -------------------------------------------------------------------------------
 
+  expectFirmwareReload(): void {
+    this.firmwareReloadPending = true;
+  }
+
+  /**
+   * QEMU keeps the translated code of the firmware it ran across a warm reset, so after the guest
+   * rewrote its boot flash the reset hangs in stale code. The board's boot ROM would read the
+   * flash afresh: the driver plays that part by starting QEMU again (same command line, the
+   * flash files as the guest left them) as soon as the guest's reset is on the console.
+   */
+  private async reloadFirmware(since: number, deadline: number): Promise<void> {
+    this.firmwareReloadPending = false;
+    const reset = /reboot: Restarting system|\[takeover\] rebooting/;
+    while (!reset.test(this.console.text(since))) {
+      if (Date.now() > deadline) throw new HuplabError('reset-missing', `${this.name} never reset after its boot flash was rewritten`, { hint: `see ${this.paths.serialLog}` });
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    // The kernel prints its restart line just before the reset: let it happen, then restart.
+    await new Promise((res) => setTimeout(res, 1_000));
+    await this.powerOff({ clean: false });
+    await this.powerOn();
+  }
+
   async waitForOs(opts: WaitForOsOptions = {}): Promise<void> {
     this.state.assertUsable('wait for the OS');
     this.requireRunning('wait for the OS');
     const timeoutMs = opts.timeoutMs ?? DEFAULT_OS_TIMEOUT_MS;
     const deadline = Date.now() + timeoutMs;
     const left = () => Math.max(0, deadline - Date.now());
-    if (opts.since !== undefined) {
+    if (this.firmwareReloadPending) {
+      await this.reloadFirmware(opts.since ?? this.bootOffset, deadline);
+    } else if (opts.since !== undefined) {
       this.setBootOffset(opts.since);
       this.dropSsh();
       if (this.state.current !== 'firmware') this.state.transition('firmware', 'reboot: waiting for the next boot');

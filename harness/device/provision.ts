@@ -47,8 +47,10 @@ export async function flashDevice(opts: {
   const dir = deviceDir(opts.lab, opts.name);
   await mkdir(dir, { recursive: true });
   const disk = join(dir, 'disk.img');
-  // A new disk means a new host key on the device: drop every trace of the previous flash.
-  for (const f of ['disk.img', 'known_hosts', 'serial.log', 'state.log']) await rm(join(dir, f), { force: true });
+  // A new disk means a new host key on the device: drop every trace of the previous flash. The
+  // boot flash and its variables go too: flashing a board (a Jetson in recovery mode) writes its
+  // boot firmware as well, so the profile's firmware is copied afresh at the next power-on.
+  for (const f of ['disk.img', 'known_hosts', 'serial.log', 'state.log', 'firmware-flash.fd', 'firmware-vars.fd']) await rm(join(dir, f), { force: true });
   const tmp = `${disk}.partial`;
   const cp = await execa('cp', ['--sparse=always', '--reflink=auto', opts.imagePath, tmp], { reject: false });
   if (cp.exitCode !== 0) {

@@ -143,7 +143,9 @@ export async function advancedUpdateDevice(opts: {
     const stepsText = `${r.stdout}\n${consoleText}`;
     const failed = /\[(?:hup|takeover)\] step (\S+) failed (.*)$/m.exec(stepsText);
     const logs = booted === 'none' ? [] : await collectLogs(device, opts.logsDir);
-    const history = await fetch(`${lab.backend.urls.api}/v1/devices/${opts.uuid}`).then((x) => x.json() as Promise<{ history?: AdvancedOutcome['progress'] }>).then((b) => b.history ?? [], () => []);
+    // Stage 2's last report may come from the next OS (report-pending sends what stage 2 could
+    // not): give it a minute once stage 2 has run.
+    const history = await finalProgress(lab, opts.uuid, /\[takeover\] step /.test(consoleText) && booted !== 'none' ? 60_000 : 0);
     return {
       to: opts.to, toDeviceType: target.profile.deviceType, method, exitCode: r.code, before, identityBefore,
       ...(after ? { after } : {}), ...(identityAfter ? { identityAfter } : {}),
@@ -157,6 +159,16 @@ export async function advancedUpdateDevice(opts: {
     };
   } finally {
     timeline.stop();
+  }
+}
+
+async function finalProgress(lab: LabBackend, uuid: string, waitMs: number): Promise<AdvancedOutcome['progress']> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const history = await fetch(`${lab.backend.urls.api}/v1/devices/${uuid}`)
+      .then((x) => x.json() as Promise<{ history?: AdvancedOutcome['progress'] }>).then((b) => b.history ?? [], () => []);
+    if (history.at(-1)?.percent === 100 || Date.now() >= deadline) return history;
+    await new Promise((res) => setTimeout(res, 2_000));
   }
 }
 

@@ -84,7 +84,7 @@ t.test('the served image: gzip of an Android sparse image of the disk, digests o
   t.same(readFileSync(target), data, 'every byte of the disk written, the FILL runs included');
   t.match(execFileSync(tool.path, ['verify', target], { input: simg }).toString(), /verified 4194304 bytes of 4194304/);
   const bad = readFileSync(target); bad[(3 << 20) + 17] = 0; writeFileSync(target, bad);
-  t.throws(() => execFileSync(tool.path, ['verify', target], { input: simg, stdio: 'pipe' }), /differs from the image's fill in the MiB at byte 3145728/, 'one wrong byte is found');
+  t.throws(() => execFileSync(tool.path, ['verify', target], { input: simg, stdio: 'pipe' }), /differs from the image in the MiB at byte 3145728/, 'one wrong byte is found');
   t.throws(() => execFileSync(tool.path, ['write', target], { input: simg.subarray(0, 100), stdio: 'pipe' }), /ends inside/, 'a truncated image is refused');
 });
 

@@ -6,7 +6,7 @@
  */
 import type { Profile } from '../../lib/profile.ts';
 import type { AdvancedOutcome } from './run-advanced.ts';
-import type { Verdict } from './verdict.ts';
+import { describeRun, type Verdict } from './verdict.ts';
 
 type Check = Verdict['checks'][number];
 
@@ -73,13 +73,6 @@ export function describeAdvanced(o: AdvancedOutcome, verdict: Verdict): string[]
     `  kept:        ${o.keptReported || 'nothing reported'}; /mnt/data is not kept by the flash`,
     `  time:        stage 1 ${o.seconds.updater.toFixed(1)} s, trigger to the OS answering ${o.seconds.toBoot.toFixed(1)} s`,
     ...(o.powerCut ? [`  power cut:   when ${o.powerCut} started`] : []),
-    '  steps:',
-    ...o.steps.map((s) => `    ${s.step.padEnd(22)} ${Number.isNaN(s.seconds) ? '     -' : s.seconds.toFixed(1).padStart(6)} s  ${s.detail}`),
-    ...(o.failure ? [`  failed at ${o.failedStep}: ${o.failure}`] : []),
-    `  progress:    ${o.progress.map((p) => `${p.percent}% ${p.message}`).join(' | ')}`,
-    '  logs:',
-    ...o.logs.map((l) => `    ${l}`),
-    '  checks:',
-    ...verdict.checks.map((c) => `    ${c.ok ? 'ok  ' : 'FAIL'} ${c.what}: ${c.detail}`),
+    ...describeRun(o, verdict, 22),
   ];
 }

@@ -37,8 +37,18 @@ export function describeOutcome(o: UpdateOutcome, verdict: Verdict): string[] {
     `  application: ${o.records.before} records before, ${o.records.after} after, intact ${o.records.intact}, continuous ${o.records.continuous}, downtime ${o.records.maxGapSeconds.toFixed(1)} s`,
     `  time:        updater ${o.seconds.update.toFixed(1)} s, trigger to committed ${o.seconds.toCommit.toFixed(1)} s; ${o.reboots} boot(s)`,
     ...(Object.keys(o.faultFacts).length ? [`  fault facts: ${Object.entries(o.faultFacts).map(([k, v]) => `${k}=${typeof v === 'number' ? +v.toFixed(1) : v}`).join(' ')}`] : []),
+    ...describeRun(o, verdict, 18),
+  ];
+}
+
+/** The lines every update report ends with: steps, failure, progress at the API, logs, checks. */
+export function describeRun(
+  o: { steps: Array<{ step: string; seconds: number; detail: string }>; failedStep?: string; failure?: string; progress: Array<{ percent: number; message: string }>; logs: string[] },
+  verdict: Verdict, stepWidth: number,
+): string[] {
+  return [
     '  steps:',
-    ...o.steps.map((s) => `    ${s.step.padEnd(18)} ${s.seconds.toFixed(1).padStart(6)} s  ${s.detail}`),
+    ...o.steps.map((s) => `    ${s.step.padEnd(stepWidth)} ${Number.isNaN(s.seconds) ? '     -' : s.seconds.toFixed(1).padStart(6)} s  ${s.detail}`),
     ...(o.failure ? [`  failed at ${o.failedStep}: ${o.failure}`] : []),
     `  progress:    ${o.progress.map((p) => `${p.percent}% ${p.message}`).join(' | ')}`,
     '  logs:',

@@ -15,9 +15,9 @@ import { basename, dirname } from 'node:path';
 import { HuplabError, isHuplabError } from '../../lib/errors.ts';
 import { downloadVerified } from '../../lib/oci/download.ts';
 import type { OsImageInfo } from '../../lib/update-method.ts';
-import { readDeviceConfig, readOsInfo, type DeviceConfig, type OsInfo } from '../common/config.ts';
-import { reexecUnderUpdateLock } from '../common/exclusive.ts';
+import { readOsInfo, type DeviceConfig, type OsInfo } from '../common/config.ts';
 import { UpdateLog } from '../common/log.ts';
+import { startUpdate } from '../common/start.ts';
 import { mountedRootDevice } from '../common/partitions.ts';
 import { ProgressReporter } from '../common/progress.ts';
 import { run } from '../common/run.ts';
@@ -243,25 +243,9 @@ function cleanup(ctx: Ctx): void {
 }
 
 async function main(): Promise<number> {
-  let args: AdvancedArgs;
-  try {
-    args = parseAdvancedArgs(process.argv.slice(2));
-  } catch (err) {
-    process.stderr.write(`hup-advanced: ${isHuplabError(err) ? err.oneLine() : String(err)}\n`);
-    return EXIT.usage;
-  }
-  const locked = reexecUnderUpdateLock('hup-advanced', EXIT.locked, EXIT.failed);
-  if (locked !== undefined) return locked;
-  const log = new UpdateLog(WORK_DIR, 'upgrade-takeover');
-  let config: DeviceConfig;
-  try {
-    config = readDeviceConfig();
-  } catch (err) {
-    const why = isHuplabError(err) ? err.oneLine() : String(err);
-    log.marker('checks', 'failed', why);
-    log.line(`OS update failed: ${why} (the API cannot be told: its address is in config.json)`);
-    return EXIT.failed;
-  }
+  const start = startUpdate('hup-advanced', 'upgrade-takeover', parseAdvancedArgs);
+  if ('exit' in start) return start.exit;
+  const { args, log, config } = start;
   const ctx: Ctx = { args, config, os: readOsInfo('/'), log, progress: new ProgressReporter(config, (m) => log.line(m)), tools: [] };
   log.line(`huplab advanced HUP (takeover): ${ctx.os.version} -> ${args.hostosVersion}${args.deviceType ? ` (${args.deviceType})` : ''} on ${config.uuid} (${ctx.os.deviceType}); log ${log.path}`);
   let current: Step = 'checks';

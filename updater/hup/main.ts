@@ -11,12 +11,12 @@ import { applyDelta, applyLayer } from '../../lib/delta/index.ts';
 import { RegistryClient } from '../../lib/oci/client.ts';
 import { installBootFiles } from '../common/bootfiles.ts';
 import { readBootEnv, updateBootEnv } from '../common/bootenv.ts';
-import { readDeviceConfig, readOsInfo, type DeviceConfig, type OsInfo } from '../common/config.ts';
+import { readOsInfo, type DeviceConfig, type OsInfo } from '../common/config.ts';
 import { downloadVerified } from '../../lib/oci/download.ts';
 import { heldExclusiveLocks, lockOverride } from '../common/locks.ts';
 import { checkBootEnv, checkBootFilesystem } from '../common/boot-health.ts';
 import { UpdateLog } from '../common/log.ts';
-import { reexecUnderUpdateLock } from '../common/exclusive.ts';
+import { startUpdate } from '../common/start.ts';
 import { findRoots, type Roots } from '../common/partitions.ts';
 import { ProgressReporter } from '../common/progress.ts';
 import { run } from '../common/run.ts';
@@ -275,27 +275,9 @@ async function cleanup(ctx: Ctx): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  let args: HupArgs;
-  try {
-    args = parseArgs(process.argv.slice(2));
-  } catch (err) {
-    process.stderr.write(`hup: ${isHuplabError(err) ? err.oneLine() : String(err)}\n`);
-    return EXIT.usage;
-  }
-  // One update at a time: re-run under an exclusive, non-blocking flock of the field's lock file.
-  const locked = reexecUnderUpdateLock('hup', EXIT.locked, EXIT.failed);
-  if (locked !== undefined) return locked;
-  const log = new UpdateLog('/mnt/data/balenahup', 'upgrade-2.x.sh');
-  let config: DeviceConfig;
-  try {
-    config = readDeviceConfig();
-  } catch (err) {
-    // Without config.json there is no API to tell and nothing may be touched: refuse here.
-    const why = isHuplabError(err) ? err.oneLine() : String(err);
-    log.marker('checks', 'failed', why);
-    log.line(`OS update failed: ${why} (the API cannot be told: its address is in config.json)`);
-    return EXIT.failed;
-  }
+  const start = startUpdate('hup', 'upgrade-2.x.sh', parseArgs);
+  if ('exit' in start) return start.exit;
+  const { args, log, config } = start;
   const ctx: Ctx = { args, config, os: readOsInfo('/'), log, progress: new ProgressReporter(config, (m) => log.line(m)), summary: {} };
   log.line(`huplab standard HUP: ${ctx.os.version} -> ${args.hostosVersion} on ${config.uuid} (${ctx.os.deviceType}); log ${log.path}`);
   let current: HupStep = 'checks';

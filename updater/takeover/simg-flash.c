@@ -68,6 +68,18 @@ static int disk_io(int fd, int writing, void *buf, size_t n, off_t at) {
 	return 0;
 }
 
+/* Writes `src` to the disk at `at`, or reads the disk there and compares it with `src`. */
+static int apply(int fd, int writing, uint8_t *src, uint8_t *scratch, size_t n, off_t at, unsigned long long chunk) {
+	unsigned long long pos = (unsigned long long)at;
+	if (writing) {
+		if (disk_io(fd, 1, src, n, at) < 0) return fail("writing the disk at byte %llu failed (errno %llu)", pos, (unsigned long long)errno);
+		return 0;
+	}
+	if (disk_io(fd, 0, scratch, n, at) < 0) return fail("reading the disk at byte %llu failed (errno %llu)", pos, (unsigned long long)errno);
+	if (memcmp(src, scratch, n)) return fail("the disk differs from the image in the MiB at byte %llu (chunk %llu)", pos, chunk);
+	return 0;
+}
+
 int main(int argc, char **argv) {
 	if (argc != 3 || (strcmp(argv[1], "write") && strcmp(argv[1], "verify"))) {
 		fprintf(stderr, "simg-flash: usage: simg-flash write|verify DISK < image.simg\n");
@@ -109,12 +121,7 @@ int main(int argc, char **argv) {
 			for (unsigned long long done = 0; done < bytes;) {
 				size_t step = bytes - done < IO_BYTES ? (size_t)(bytes - done) : IO_BYTES;
 				if (read_exact(buf, step) < 0) return fail("the image ends inside the data of chunk %llu", c);
-				if (writing) {
-					if (disk_io(fd, 1, buf, step, at + (off_t)done) < 0) return fail("writing the disk at byte %llu failed (errno %llu)", (unsigned long long)at + done, (unsigned long long)errno);
-				} else {
-					if (disk_io(fd, 0, disk, step, at + (off_t)done) < 0) return fail("reading the disk at byte %llu failed (errno %llu)", (unsigned long long)at + done, (unsigned long long)errno);
-					if (memcmp(buf, disk, step)) return fail("the disk differs from the image in the MiB at byte %llu (chunk %llu)", (unsigned long long)at + done, c);
-				}
+				if (apply(fd, writing, buf, disk, step, at + (off_t)done, c)) return 1;
 				done += step;
 			}
 		} else if (type == CHUNK_FILL) {
@@ -123,12 +130,7 @@ int main(int argc, char **argv) {
 			for (size_t i = 0; i < IO_BYTES; i += 4) memcpy(pattern + i, v, 4);
 			for (unsigned long long done = 0; done < bytes;) {
 				size_t step = bytes - done < IO_BYTES ? (size_t)(bytes - done) : IO_BYTES;
-				if (writing) {
-					if (disk_io(fd, 1, pattern, step, at + (off_t)done) < 0) return fail("writing the disk at byte %llu failed (errno %llu)", (unsigned long long)at + done, (unsigned long long)errno);
-				} else {
-					if (disk_io(fd, 0, disk, step, at + (off_t)done) < 0) return fail("reading the disk at byte %llu failed (errno %llu)", (unsigned long long)at + done, (unsigned long long)errno);
-					if (memcmp(pattern, disk, step)) return fail("the disk differs from the image's fill in the MiB at byte %llu (chunk %llu)", (unsigned long long)at + done, c);
-				}
+				if (apply(fd, writing, pattern, disk, step, at + (off_t)done, c)) return 1;
 				done += step;
 			}
 		} else if (type == CHUNK_CRC32) {

@@ -1,0 +1,33 @@
+import { HuplabError, isHuplabError } from '../../lib/errors.ts';
+import { EXIT } from '../hup/steps.ts';
+import { readDeviceConfig, type DeviceConfig } from './config.ts';
+import { reexecUnderUpdateLock } from './exclusive.ts';
+import { UpdateLog } from './log.ts';
+
+export type UpdateStart<A> = { exit: number } | { args: A; log: UpdateLog; config: DeviceConfig };
+
+/**
+ * The start the standard and the advanced updater share: their flags (a usage error exits 2),
+ * the update lock (held elsewhere: 75), the log in /mnt/data/balenahup named as in the field,
+ * and config.json, without which nothing may be touched and the API cannot even be told.
+ */
+export function startUpdate<A>(name: string, logPrefix: string, parse: (argv: string[]) => A): UpdateStart<A> {
+  let args: A;
+  try {
+    args = parse(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`${name}: ${isHuplabError(err) ? err.oneLine() : String(err)}\n`);
+    return { exit: EXIT.usage };
+  }
+  const locked = reexecUnderUpdateLock(name, EXIT.locked, EXIT.failed);
+  if (locked !== undefined) return { exit: locked };
+  const log = new UpdateLog('/mnt/data/balenahup', logPrefix);
+  try {
+    return { args, log, config: readDeviceConfig() };
+  } catch (err) {
+    const why = err instanceof HuplabError ? err.oneLine() : String(err);
+    log.marker('checks', 'failed', why);
+    log.line(`OS update failed: ${why} (the API cannot be told: its address is in config.json)`);
+    return { exit: EXIT.failed };
+  }
+}

@@ -61,7 +61,7 @@ export async function takeoverTool(tool: (typeof TAKEOVER_TOOLS)[number], arch: 
     const tmp = `${path}.tmp-${process.pid}`;
     await execa(cc, ['-static', '-Os', '-s', '-Wall', '-Wextra', '-Werror', '-o', tmp, source]).catch((err: unknown) => {
       throw new HuplabError('build-failed', `cannot build ${name} with ${cc}: ${(err as { shortMessage?: string }).shortMessage ?? String(err)}`, {
-        hint: 'install gcc-aarch64-linux-gnu and libc6-dev-arm64-cross (scripts/bootstrap.sh does)', infrastructure: true,
+        hint: `install the compiler: \`sh scripts/bootstrap.sh${arch === 'amd64' ? '' : ' cross'}\``, infrastructure: true,
       });
     });
     await rename(tmp, path);

@@ -35,6 +35,7 @@ export function expectAdvancedSuccess(o: AdvancedOutcome, target: Profile): Verd
       ? { what: 'boot firmware rewritten (UEFI now boots it)', ok: stepDone(o, 'takeover:boot-flash') && a?.firmware === 'uefi', detail: `${o.identityBefore.firmware} -> ${a?.firmware ?? 'unknown'}` }
       : { what: 'boot firmware left alone (the target needs none written)', ok: !o.steps.some((s) => s.step === 'takeover:boot-flash') && a?.firmware === o.identityBefore.firmware, detail: `${o.identityBefore.firmware} -> ${a?.firmware ?? 'unknown'}` },
     ...identityChecks(o),
+    { what: `config.json names the new device type (${target.deviceType})`, ok: a?.deviceType === target.deviceType, detail: `${o.identityBefore.deviceType} -> ${a?.deviceType ?? 'unknown'}` },
     { what: 'takeover said what it kept', ok: /config\.json/.test(o.keptReported), detail: o.keptReported || 'nothing reported' },
     { what: 'advanced.<datetime>.log saved in /mnt/data/balenahup', ok: o.logs.some((l) => /\/advanced\.\d{8}_\d{6}\.log$/.test(l)), detail: o.logs.map((l) => l.split('/').at(-1)).join(' ') || 'no logs' },
     { what: 'success reported to the API', ok: o.progress.some((p) => p.message === 'Update successful, rebooting'), detail: o.progress.map((p) => `${p.percent}% ${p.message}`).join(' | ') || 'nothing' },

@@ -31,7 +31,7 @@ const TAKEOVER_TIMEOUT_MS = 20 * 60_000;
 export interface MethodDecision { method: 'standard' | 'advanced' | 'refused'; reason: string; hint?: string }
 
 /** What identifies the device and must survive an advanced update. */
-export interface DeviceIdentity { uuid: string; hostKey: string; connection: string; layout: string; arch: string; firmware: 'uefi' | 'other' }
+export interface DeviceIdentity { uuid: string; deviceType: string; hostKey: string; connection: string; layout: string; arch: string; firmware: 'uefi' | 'other' }
 
 export interface AdvancedOutcome {
   to: string;
@@ -75,11 +75,11 @@ export async function askUpdateMethod(lab: LabBackend, q: { deviceType: string; 
 export async function readIdentity(device: DeviceDriver): Promise<DeviceIdentity> {
   const ssh = await device.ssh();
   const rel = JSON.parse(await ssh.execOk('cat /etc/huplab-release.json')) as { layout: string; arch: string };
-  const uuid = (JSON.parse(await ssh.execOk('cat /mnt/boot/config.json')) as { uuid: string }).uuid;
+  const { uuid, deviceType } = JSON.parse(await ssh.execOk('cat /mnt/boot/config.json')) as { uuid: string; deviceType: string };
   const hostKey = (await ssh.exec(`dropbearkey -y -f ${HOST_KEY} 2>/dev/null | grep '^ssh-'`)).stdout.trim();
   const connection = (await ssh.exec(`cat /mnt/boot/${PROBE_CONNECTION} 2>/dev/null`)).stdout;
   const firmware = (await ssh.exec('test -d /sys/firmware/efi')).code === 0 ? 'uefi' : 'other';
-  return { uuid, hostKey, connection, layout: rel.layout, arch: rel.arch, firmware };
+  return { uuid, deviceType, hostKey, connection, layout: rel.layout, arch: rel.arch, firmware };
 }
 
 export async function advancedUpdateDevice(opts: {

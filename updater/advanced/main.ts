@@ -184,7 +184,14 @@ const steps: Record<Step, (ctx: Ctx) => Promise<string>> = {
     run('chmod', ['0755', `${RAM}/bin/busybox`, ...ctx.tools.map((t) => `${RAM}/${basename(t)}`)]);
     const kept: string[] = ['config.json'];
     mkdirSync(`${RAM}/keep/boot`, { recursive: true });
-    copyFileSync('/mnt/boot/config.json', `${RAM}/keep/boot/config.json`);
+    // config.json goes to the new OS as it is, but for the device type when the path changes it
+    // (a Pi 3 on the 32-bit OS becomes a raspberrypi3-64): the new OS's updater checks it.
+    const config = JSON.parse(readFileSync('/mnt/boot/config.json', 'utf8')) as Record<string, unknown>;
+    if (config.deviceType !== ctx.target!.deviceType) {
+      kept[0] = `config.json (deviceType ${String(config.deviceType)} -> ${ctx.target!.deviceType})`;
+      config.deviceType = ctx.target!.deviceType;
+    }
+    writeFileSync(`${RAM}/keep/boot/config.json`, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
     for (const d of ['system-connections', 'system-proxy']) {
       if (existsSync(`/mnt/boot/${d}`)) {
         cpSync(`/mnt/boot/${d}`, `${RAM}/keep/boot/${d}`, { recursive: true });

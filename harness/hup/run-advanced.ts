@@ -17,7 +17,7 @@ import { startDevice } from '../device/session.ts';
 import type { Lab } from '../lab.ts';
 import { expectAdvancedSuccess } from './advanced-verdict.ts';
 import { runDetached } from './detached-run.ts';
-import { collectLogs, readyForUpdate, startLabBackend, type LabBackend, type StepTiming } from './run-hup.ts';
+import { collectLogs, fetchProgress, readyForUpdate, startLabBackend, type LabBackend, type StepTiming } from './run-hup.ts';
 import { parseSteps } from './updater-output.ts';
 import type { Verdict } from './verdict.ts';
 
@@ -165,8 +165,7 @@ export async function advancedUpdateDevice(opts: {
 async function finalProgress(lab: LabBackend, uuid: string, waitMs: number): Promise<AdvancedOutcome['progress']> {
   const deadline = Date.now() + waitMs;
   for (;;) {
-    const history = await fetch(`${lab.backend.urls.api}/v1/devices/${uuid}`)
-      .then((x) => x.json() as Promise<{ history?: AdvancedOutcome['progress'] }>).then((b) => b.history ?? [], () => []);
+    const history = await fetchProgress(lab, uuid);
     if (history.at(-1)?.percent === 100 || Date.now() >= deadline) return history;
     await new Promise((res) => setTimeout(res, 2_000));
   }

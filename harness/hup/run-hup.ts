@@ -328,7 +328,8 @@ export async function collectLogs(device: DeviceDriver, dir: string): Promise<st
   return out;
 }
 
-async function fetchProgress(lab: LabBackend, uuid: string): Promise<UpdateOutcome['progress']> {
+/** The progress history the API holds for a device (empty when it cannot be read). */
+export async function fetchProgress(lab: LabBackend, uuid: string): Promise<UpdateOutcome['progress']> {
   try {
     const r = await fetch(`${lab.backend.urls.api}/v1/devices/${uuid}`);
     const body = (await r.json()) as { history?: UpdateOutcome['progress'] };

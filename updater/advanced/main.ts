@@ -150,7 +150,8 @@ const steps: Record<Step, (ctx: Ctx) => Promise<string>> = {
     });
     // Takeover's tools, for the CPU the kernel runs (`uname -m`): the disk writer, and the boot
     // flash writer when the new OS needs its firmware in the flash.
-    const arch = KERNEL_ARCH[run('uname', ['-m']).stdout.trim()] ?? run('uname', ['-m']).stdout.trim();
+    const machine = run('uname', ['-m']).stdout.trim();
+    const arch = KERNEL_ARCH[machine] ?? machine;
     const wanted = ['simg-flash', ...(target.bootFlash ? ['cfi-flash'] : [])];
     const listed = await apiJson<{ tools: Array<{ name: string; sha256: string; size: number }> }>(ctx, '/v1/takeover');
     const tools: string[] = [];

@@ -38,6 +38,13 @@ export function expectAdvancedSuccess(o: AdvancedOutcome, target: Profile): Verd
     { what: `config.json names the new device type (${target.deviceType})`, ok: a?.deviceType === target.deviceType, detail: `${o.identityBefore.deviceType} -> ${a?.deviceType ?? 'unknown'}` },
     { what: 'takeover said what it kept', ok: /config\.json/.test(o.keptReported), detail: o.keptReported || 'nothing reported' },
     { what: 'advanced.<datetime>.log saved in /mnt/data/balenahup', ok: o.logs.some((l) => /\/advanced\.\d{8}_\d{6}\.log$/.test(l)), detail: o.logs.map((l) => l.split('/').at(-1)).join(' ') || 'no logs' },
+    {
+      // Only the last word can wait for the next boot (report-pending); the flash's own report must
+      // reach the API while it happens, or a watcher sees nothing for minutes.
+      what: 'stage 2 reported live ("Flashing the new OS" reached the API)',
+      ok: o.progress.some((p) => p.message === 'Flashing the new OS') && !/\[takeover\] progress report failed/.test(o.console),
+      detail: /\[takeover\] progress report failed[^\n]*/.exec(o.console)?.[0] ?? (o.progress.map((p) => p.message).join(' | ') || 'nothing'),
+    },
     { what: 'success reported to the API', ok: o.progress.some((p) => p.message === 'Update successful, rebooting'), detail: o.progress.map((p) => `${p.percent}% ${p.message}`).join(' | ') || 'nothing' },
     { what: 'nothing pending in the bootloader', ok: o.after?.bootEnv.upgrade_available === '0', detail: Object.entries(o.after?.bootEnv ?? {}).map(([k, v]) => `${k}=${v}`).join(' ') },
   ];

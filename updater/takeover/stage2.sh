@@ -28,16 +28,21 @@ say() {
 }
 
 # Progress to the API, as the updater reports it (busybox wget can only POST; the API takes both).
+# Bounded by `timeout`, not wget's -T: Debian's busybox-static 1.35 wget segfaults whenever -T is
+# given (measured: every run, any URL), which cost stage 2 every live report.
 report() { # percent message status
 	[ -n "$API" ] || return 0
 	body="{\"percent\":$1,\"message\":\"$2\",\"status\":\"$3\"}"
 	if [ -n "$API_KEY" ]; then
-		wget -q -T 10 -O /dev/null --header "Content-Type: application/json" --header "Authorization: Bearer $API_KEY" \
+		timeout "${REPORT_TIMEOUT:-10}" wget -q -O /dev/null --header "Content-Type: application/json" --header "Authorization: Bearer $API_KEY" \
 			--post-data "$body" "$API/v1/devices/$UUID/progress" 2>"$T/wget.err"
 	else
-		wget -q -T 10 -O /dev/null --header "Content-Type: application/json" --post-data "$body" "$API/v1/devices/$UUID/progress" 2>"$T/wget.err"
-	fi && return 0
-	say "progress report failed: $2 ($(tail -n 1 "$T/wget.err"))"
+		timeout "${REPORT_TIMEOUT:-10}" wget -q -O /dev/null --header "Content-Type: application/json" --post-data "$body" "$API/v1/devices/$UUID/progress" 2>"$T/wget.err"
+	fi
+	rc=$?
+	[ "$rc" -eq 0 ] && return 0
+	if [ "$rc" -eq 143 ]; then why="no answer in ${REPORT_TIMEOUT:-10} s"; else why="$(tail -n 1 "$T/wget.err")"; fi
+	say "progress report failed: $2 (${why:-wget exit $rc})"
 	return 1
 }
 

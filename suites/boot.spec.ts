@@ -9,6 +9,7 @@ import { bootloaderDescription, encodeBootEnv } from '../lib/bootenv/index.ts';
 import { posix } from 'node:path';
 import { loadProfile } from '../lib/profile.ts';
 import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
+import { rebootFromShell } from '../harness/faults/device-actions.ts';
 
 test.describe('boot', { tag: '@emulated' }, () => {
   test('reaches a login on the serial console and answers over SSH', async ({ baseDevice }) => {
@@ -98,7 +99,7 @@ test.describe('boot', { tag: '@emulated' }, () => {
       + ' && umount /run/b && touch /mnt/state/rollback-health-breadcrumb /mnt/state/rollback-altboot-breadcrumb && sync');
     expect((await inspectDevice(device)).bootFilesMismatch).toEqual(['os-release']);
     const mark = device.console.mark();
-    await ssh.exec('sync; (sleep 1; reboot) >/dev/null 2>&1 &');
+    await rebootFromShell(device);
     await device.waitForOs({ since: mark, timeoutMs: 240_000 });
     const facts = await inspectDevice(device);
     expect(facts.version).toBe(BASE_RELEASE);
@@ -139,7 +140,7 @@ test.describe('boot', { tag: '@emulated' }, () => {
     // Where the updater was when the power went: breadcrumbs made, the new env's journal durable, no rename yet.
     await ssh.execOk(`cat > '${journal}' && touch /mnt/state/rollback-health-breadcrumb /mnt/state/rollback-altboot-breadcrumb && sync`, { stdin: switched });
     const mark = device.console.mark();
-    await ssh.exec('sync; (sleep 1; reboot) >/dev/null 2>&1 &');
+    await rebootFromShell(device);
     await device.waitForOs({ since: mark, timeoutMs: 240_000 });
     const facts = await inspectDevice(device);
     expect(facts.root).toBe('resin-rootA');

@@ -8,6 +8,15 @@ export async function sh(device: DeviceDriver, cmd: string): Promise<string> {
   return (await device.ssh()).execOk(cmd);
 }
 
+/**
+ * Reboots the device from its own shell, as the updater does: the reboot waits a second in the
+ * background so that the SSH command returns before the connection dies (a reboot in the
+ * foreground leaves the exec hanging until its timeout). Mark the console before calling it.
+ */
+export async function rebootFromShell(device: DeviceDriver): Promise<void> {
+  await (await device.ssh()).exec('sync; (sleep 1; reboot) >/dev/null 2>&1 &');
+}
+
 export async function pollUntil<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 500, signal?: AbortSignal): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: string | undefined;

@@ -1,7 +1,7 @@
 import { HuplabError } from '../../lib/errors.ts';
 import type { DeviceHooks, LabBackend, UpdateOutcome } from '../hup/run-hup.ts';
 import type { DeviceDriver } from '../board/driver.ts';
-import { apiMessages, INACTIVE_ROOT_SH, secondsUntilShutdown, setAppLock, sh, shuttingDownSince, waitForApiMessage } from './device-actions.ts';
+import { apiMessages, INACTIVE_ROOT_SH, rebootFromShell, secondsUntilShutdown, setAppLock, sh, shuttingDownSince, waitForApiMessage } from './device-actions.ts';
 import { LOST_CLUSTERS_SCRIPT } from './fat-damage.ts';
 import { findings as fsckReportFindings } from '../../updater/common/boot-health.ts';
 import { readLogicalBootEnv } from '../device/inspect.ts';
@@ -69,7 +69,7 @@ const REBOOT_AFTER_RELEASE_MAX_S = 10;
  */
 async function rebootsIntoAnOs(device: DeviceDriver, root: string): Promise<Check[]> {
   const mark = device.console.mark();
-  await sh(device, 'sync; (sleep 1; reboot) >/dev/null 2>&1 &');
+  await rebootFromShell(device);
   try {
     const m = await device.console.expect(/\[huplab\] os ready: version (\S+) root (\S+)/, { since: mark, timeoutMs: 240_000, what: 'an OS to come up after the reboot' });
     return [check('the device still boots an OS after the fault', m.groups[1] === root, `booted ${m.groups[1]} version ${m.groups[0]}`)];

@@ -23,6 +23,7 @@ import { findFault } from '../faults/index.ts';
 import { ConsoleTimeline, type TimelineEntry } from '../console/timeline.ts';
 import { runScenario, scenarioReleases } from '../faults/scenario.ts';
 import type { Verdict } from './verdict.ts';
+import { rebootFromShell } from '../faults/device-actions.ts';
 
 /** Shortened rollback-health timings for the lab (the field default is 60 s + 15 x 60 s). */
 export const LAB_ROLLBACK_TIMINGS = { initialDelaySec: 5, intervalSec: 5, attempts: 6 };
@@ -273,7 +274,7 @@ export async function updateDevice(opts: {
     const [r, facts] = await progress.step(`run the updater: ${before.version} -> ${opts.to}`, () => Promise.all([updater, during ?? Promise.resolve()]));
     if (between && r.code === 0) {
       await between(device);
-      await ssh.exec('sync; (sleep 1; reboot) >/dev/null 2>&1 &');
+      await rebootFromShell(device);
       r.stdout += '\n[hup] step reboot done (0.0s) rebooted by the harness after the fault\n';
     }
     const updateSeconds = (Date.now() - started) / 1000;

@@ -15,6 +15,7 @@ import type { Lab } from '../lab.ts';
 import type { QemuDevice } from '../qemu/driver.ts';
 import type { TimelineEntry } from '../console/timeline.ts';
 import { cutPoints, rollbackCutPoints, ROLLBACK_SCENARIOS, selectPoints, type CampaignKind, type CutPoint } from './cut-points.ts';
+import { rebootFromShell } from '../faults/device-actions.ts';
 
 /**
  * The power-cut campaign: the same standard HUP on fresh devices, the power cut at a different
@@ -276,7 +277,7 @@ async function startUpdate(device: QemuDevice, to: string, fault: Fault | undefi
     throw new HuplabError('scenario-failed', `the updater failed before fault ${fault!.name} could act: ${why}`);
   }
   await between(device);
-  await (await device.ssh()).exec('sync; (sleep 1; reboot) >/dev/null 2>&1 &');
+  await rebootFromShell(device);
 }
 
 /**

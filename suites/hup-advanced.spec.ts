@@ -2,14 +2,15 @@
  * Advanced HUP (takeover) on the pairs the standard path cannot join: JetPack 4 -> 5 and a
  * Raspberry Pi 3's 32-bit OS -> the 64-bit one (this file runs on the projects an advanced path
  * leads away from: playwright.config.ts). The device must come back on the new line with what
- * identifies it; interrupted or refused before the flash, it must keep its old OS untouched; and
- * after the takeover a standard update on the new line must work.
+ * identifies it; interrupted or refused before the flash, it must keep its old OS untouched;
+ * interrupted during the flash, there is no way back and the run must say so; and after the
+ * takeover a standard update on the new line must work.
  */
 import { basename, join } from 'node:path';
 import { advancedSuiteFor, type AdvancedSuite } from '../harness/hup/suite-releases.ts';
 import { startLabBackend, updateDevice, type LabBackend } from '../harness/hup/run-hup.ts';
 import { advancedUpdateDevice, type AdvancedOutcome } from '../harness/hup/run-advanced.ts';
-import { expectAdvancedLeftOld, expectAdvancedSuccess } from '../harness/hup/advanced-verdict.ts';
+import { expectAdvancedLeftOld, expectAdvancedNoWayBack, expectAdvancedSuccess } from '../harness/hup/advanced-verdict.ts';
 import { expectSuccess, type Verdict } from '../harness/hup/verdict.ts';
 import { expect, test } from './fixtures.ts';
 
@@ -51,6 +52,17 @@ test.describe('hup-advanced', () => {
     const d = await flash({ release: suite.from, config: lab!.deviceConfig });
     const o = await advancedUpdateDevice({ device: d.device, lab: lab!, to: suite.to, uuid: d.record.uuid, logsDir: join(d.device.paths.dir, 'logs'), powerCutAt: 'copy-to-ram' });
     const v = expectAdvancedLeftOld(o, { powerCut: 'copy-to-ram' });
+    await attach(o, v);
+    expect(v.checks.filter((c) => !c.ok)).toEqual([]);
+  });
+
+  test('power cut during the flash: no way back; no OS comes up, and the run says the device needs flashing again', async ({ flash }) => {
+    test.setTimeout(25 * 60_000);
+    const d = await flash({ release: suite.from, config: lab!.deviceConfig });
+    // 10 s into the flash: the new partition table and the first partitions written, the rest not
+    // (the flash takes 40 s on the Jetson and over 4 min on the Pi's SD card here).
+    const o = await advancedUpdateDevice({ device: d.device, lab: lab!, to: suite.to, uuid: d.record.uuid, logsDir: join(d.device.paths.dir, 'logs'), powerCutAt: 'flash', powerCutAfterMs: 10_000 });
+    const v = expectAdvancedNoWayBack(o, 'flash+10s');
     await attach(o, v);
     expect(v.checks.filter((c) => !c.ok)).toEqual([]);
   });

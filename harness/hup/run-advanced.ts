@@ -51,6 +51,8 @@ export interface AdvancedOutcome {
   flashStarted: boolean;
   /** The power was cut at the named moment (a fault), and the device powered on again. */
   powerCut?: string;
+  /** Why no OS came up after the power came back (what was awaited, the last console lines). */
+  bootFailure?: string;
   /** Which OS came up at the end. */
   booted: 'new' | 'old' | 'none';
   /** What takeover said it kept (stage 2's restore step). */
@@ -86,6 +88,8 @@ export async function advancedUpdateDevice(opts: {
   device: DeviceDriver; lab: LabBackend; to: string; uuid: string; logsDir: string; progress?: Progress;
   /** Cut the power when this takeover step starts (a step of stage 1 or 2), then power on again. */
   powerCutAt?: string;
+  /** How long after the step starts to cut (the flash: some of the disk written, not all). */
+  powerCutAfterMs?: number;
 }): Promise<AdvancedOutcome> {
   const progress = opts.progress ?? silentProgress;
   const { device, lab } = opts;
@@ -109,7 +113,7 @@ export async function advancedUpdateDevice(opts: {
   try {
     const cmd = `/usr/bin/node /tmp/hup-advanced.mjs --hostos-version ${opts.to} --device-type ${target.profile.deviceType}`;
     let cutAt: string | undefined;
-    const cutter = opts.powerCutAt ? watchAndCut(device, mark, opts.powerCutAt).then((c) => { cutAt = c; }) : undefined;
+    const cutter = opts.powerCutAt ? watchAndCut(device, mark, opts.powerCutAt, opts.powerCutAfterMs ?? 0).then((c) => { cutAt = c; }) : undefined;
     const r = await progress.step(`run the advanced updater: ${before.version} -> ${opts.to} (${target.profile.name})`, () =>
       runDetached(device, cmd, { timeoutMs: 10 * 60_000, pollMs: 500 }).catch((err: unknown) => {
         if (cutAt === undefined && !opts.powerCutAt) throw err;
@@ -118,11 +122,17 @@ export async function advancedUpdateDevice(opts: {
     const updaterSeconds = (Date.now() - started) / 1000;
     const handedOver = () => /\[hup\] step handover done/.test(device.console.text(mark));
     let booted: AdvancedOutcome['booted'] = 'old';
+    let bootFailure: string | undefined;
     if (cutter) {
       await cutter;
       await progress.step('power on after the cut and follow the boot', async () => {
         await device.powerOn();
-        await device.waitForOs({ timeoutMs: 300_000 });
+        // A cut during the flash leaves a disk that may boot nothing: that is an outcome to judge
+        // (the seeds: no way back once the flash started), not an error of the run.
+        await device.waitForOs({ timeoutMs: 300_000 }).catch((err: unknown) => {
+          if (!(err instanceof HuplabError)) throw err;
+          bootFailure = err.oneLine();
+        });
       });
     } else if (handedOver()) {
       await progress.step('follow takeover: stage 2, the flash and the reboot', () => followTakeover(device, mark));
@@ -152,7 +162,7 @@ export async function advancedUpdateDevice(opts: {
       steps: uniqueSteps([...parseSteps(r.stdout.includes('[hup] step') ? r.stdout : consoleText), ...parseTakeoverSteps(consoleText)]),
       ...(failed ? { failedStep: failed[1]!, failure: failed[2]! } : {}),
       flashStarted: /\[takeover\] step flash start/.test(consoleText),
-      ...(cutAt ? { powerCut: cutAt } : {}),
+      ...(cutAt ? { powerCut: cutAt } : {}), ...(bootFailure ? { bootFailure } : {}),
       booted, keptReported: /\[takeover\] step restore done/.test(consoleText) ? (/kept: ([^\n]*)/.exec(consoleText)?.[1] ?? '') : '',
       logs, progress: history, download: parseAdvancedDownload(`${r.stdout}\n${consoleText}`),
       seconds: { updater: updaterSeconds, toBoot }, updaterOutput: r.stdout + r.stderr, console: consoleText, timeline: timeline.stop(),
@@ -194,16 +204,17 @@ async function followTakeover(device: DeviceDriver, mark: number): Promise<void>
   }
 }
 
-/** Waits for `[hup|takeover] step NAME start` on the console, then cuts the power. */
-async function watchAndCut(device: DeviceDriver, mark: number, step: string): Promise<string> {
+/** Waits for `[hup|takeover] step NAME start` on the console, then `afterMs`, then cuts the power. */
+async function watchAndCut(device: DeviceDriver, mark: number, step: string, afterMs: number): Promise<string> {
   const re = new RegExp(`\\[(?:hup|takeover)\\] step ${step.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} start`);
   const deadline = Date.now() + TAKEOVER_TIMEOUT_MS;
   while (!re.test(device.console.text(mark))) {
     if (Date.now() > deadline) throw new HuplabError('cut-point-missed', `takeover never reached step ${step}`, { hint: `see ${device.paths.serialLog}` });
     await new Promise((res) => setTimeout(res, 100));
   }
+  if (afterMs > 0) await new Promise((res) => setTimeout(res, afterMs));
   await device.powerCut();
-  return step;
+  return afterMs > 0 ? `${step}+${afterMs / 1000}s` : step;
 }
 
 /** What stage 1 downloaded, from its `download` step: the image and takeover's tools, all from the API. */

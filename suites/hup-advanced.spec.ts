@@ -56,7 +56,7 @@ test.describe('hup-advanced', () => {
     expect(v.checks.filter((c) => !c.ok)).toEqual([]);
   });
 
-  test('power cut during the flash: no way back; no OS comes up, and the run says the device needs flashing again', async ({ flash }) => {
+  test('power cut during the flash: no way back; no working OS comes up, and the run says the device needs flashing again', async ({ flash }) => {
     test.setTimeout(25 * 60_000);
     const d = await flash({ release: suite.from, config: lab!.deviceConfig });
     // 10 s into the flash: the new partition table and the first partitions written, the rest not

@@ -131,7 +131,7 @@ const steps: Record<Step, (ctx: Ctx) => Promise<string>> = {
     const ram = memAvailable();
     if (ram < target.image.size + RAM_SPARE * 2) throw new HuplabError('no-memory', `${mib(ram)} of RAM available; takeover holds the ${mib(target.image.size)} image in RAM and needs ${mib(target.image.size + RAM_SPARE * 2)}`);
     if (target.bootFlash && !existsSync('/dev/mem')) throw new HuplabError('no-flash-access', `${target.version} needs its boot firmware written to the flash, and /dev/mem is missing`);
-    return `${os.deviceType} ${os.version} (${os.layout}, ${os.arch}) -> ${target.deviceType} ${target.version} (${target.layout}, ${target.arch}): ${answer.reason}; disk ${ctx.disk} ${mib(diskBytes)}, ${mib(free)} free on /mnt/data, ${mib(ram)} RAM available`;
+    return `${answer.reason}; disk ${ctx.disk} ${mib(diskBytes)}, ${mib(free)} free on /mnt/data, ${mib(ram)} RAM available`;
   },
 
   async download(ctx) {

@@ -1,11 +1,14 @@
 import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
-import { expectCommitted, useLabBackend } from './hup-helpers.ts';
+import { PATCH_RELEASE, expectCommitted, useLabBackend } from './hup-helpers.ts';
 
 // Standard HUP on generic-amd64: where the new OS comes from (delta, primary, fallback).
 test.describe('hup-standard', () => {
   const h = useLabBackend();
 
-  test('with a delta: root switched, version changed, /data intact, breadcrumbs cleared, progress at the API', async ({ flash }) => {
+  // One device, two updates: the second, from resin-rootB, must go back to resin-rootA (the
+  // other half of the A/B scheme), and it costs one update instead of a flash, a boot and two.
+  test('with a delta: root switched, version changed, /data intact, breadcrumbs cleared, progress at the API; then A -> B -> A: a second update goes back to the first partition', async ({ flash }) => {
+    test.setTimeout(25 * 60_000); // two updates on a Raspberry Pi under TCG (hil:profiles)
     const d = await h.device(flash);
     const o = await h.update(d, NEXT_RELEASE);
     expectCommitted(o);
@@ -18,6 +21,13 @@ test.describe('hup-standard', () => {
     expect(log, 'the updater log is in /mnt/data/balenahup').toBeTruthy();
     // Records continue across the reboot; the only gap is the reboot itself.
     expect(o.records.versions).toEqual([BASE_RELEASE, NEXT_RELEASE]);
+    expect(o.after.root).toBe('resin-rootB');
+
+    const second = await h.update(d, PATCH_RELEASE, 'logs2');
+    expectCommitted(second);
+    expect(second.before.root).toBe('resin-rootB');
+    expect(second.after.root).toBe('resin-rootA');
+    expect(second.after.version).toBe(PATCH_RELEASE);
   });
   // Without a delta, with the primary registry down or corrupt: the faults suite (harness/faults).
 });

@@ -24,7 +24,10 @@ export class ProgressReporter {
         if (r.ok) return true;
         this.log(`progress report answered ${r.status}`);
       } catch (err) {
-        this.log(`progress report failed: ${(err as Error).message}`);
+        // fetch's own message is only "fetch failed"; the reason (ECONNRESET, a timeout) is the cause.
+        const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
+        const why = cause ? `${(err as Error).message} (${cause.code ?? cause.message ?? String(cause)})` : (err as Error).message;
+        this.log(`progress report failed (attempt ${i + 1} of ${attempts}): ${why}`);
       }
       await new Promise((res) => setTimeout(res, 1000 * (i + 1)));
     }

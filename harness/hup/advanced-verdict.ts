@@ -76,7 +76,8 @@ export function expectAdvancedLeftOld(o: AdvancedOutcome, why: { failedStep?: st
  * A power cut once the flash has started: there is no way back (the seeds: no rollback after the
  * flash starts). The old OS must not come back as if nothing happened, no working OS is expected
  * (measured on the Jetson 10 s in: the new GPT and boot partition are written, GRUB boots the
- * half-written root, which limps to a login prompt with ext4 errors and no services), and the
+ * half-written root, which limps to a login prompt with ext4 errors and no services; on the Pi
+ * the new OS's services start but config.json is gone, so SSH refuses the lab's key), and the
  * run must say so plainly (what it waited for, and that the device needs flashing again) rather
  * than report an update or a rollback.
  */
@@ -85,7 +86,7 @@ export function expectAdvancedNoWayBack(o: AdvancedOutcome, cutAt: string): Verd
     { what: `power cut at ${cutAt}`, ok: o.powerCut === cutAt, detail: o.powerCut ?? 'no cut' },
     { what: 'the cut landed inside the flash (started, not finished)', ok: o.flashStarted && !o.steps.some((s) => s.step === 'takeover:flash'), detail: o.steps.filter((s) => s.step.startsWith('takeover:')).map((s) => s.step.slice(9)).join(' ') || 'no stage 2 step seen' },
     { what: 'no rollback: the old OS did not come back', ok: o.booted !== 'old', detail: `booted: ${o.booted}` },
-    { what: 'no working OS came up (none reported ready), and the run says what it waited for', ok: o.booted === 'none' && /waiting for|to boot a kernel|to report ready|SSH of/.test(o.bootFailure ?? ''), detail: o.bootFailure ?? `booted: ${o.booted}` },
+    { what: 'no working OS came up (none the harness could reach as this device), and the run says what it waited for', ok: o.booted === 'none' && /waiting for|to boot a kernel|to report ready|SSH of/.test(o.bootFailure ?? ''), detail: o.bootFailure ?? `booted: ${o.booted}` },
     { what: 'the API heard the flash start and no success', ok: o.progress.some((p) => p.message === 'Flashing the new OS') && !o.progress.some((p) => p.message === 'Update successful, rebooting'), detail: o.progress.map((p) => p.message).join(' | ') || 'nothing' },
   ];
   return { ok: checks.every((c) => c.ok), checks };

@@ -33,6 +33,14 @@ export class ProgressReporter {
     }
     return false;
   }
+
+  /**
+   * A step's milestone: two attempts, so that one dropped connection (seen once on the Jetson
+   * under TCG) does not lose it, while a dead API costs the step only a second.
+   */
+  milestone(percent: number, message: string): Promise<boolean> {
+    return this.report(percent, message, 'updating', 2);
+  }
 }
 
 /**

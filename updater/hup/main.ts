@@ -286,7 +286,7 @@ async function main(): Promise<number> {
       current = step;
       const [percent, message] = STEP_PROGRESS[step];
       log.marker(step, 'start');
-      if (step !== 'reboot') await ctx.progress.report(percent, message, 'updating', 2); // a dropped connection must not lose a milestone
+      if (step !== 'reboot') await ctx.progress.milestone(percent, message);
       const started = Date.now();
       const detail = await steps[step](ctx);
       log.marker(step, 'done', `(${((Date.now() - started) / 1000).toFixed(1)}s)${detail ? ` ${detail}` : ''}`);

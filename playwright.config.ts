@@ -11,7 +11,9 @@ import { advancedSuiteFor } from './harness/hup/suite-releases.ts';
  * runs the same suites on another board. Each worker drives its own emulated device (a TCG
  * guest wants about one core), so the default is one worker per core, at most two.
  */
-const profiles = readdirSync(new URL('./devices', import.meta.url)).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
+const profiles = readdirSync(new URL('./devices', import.meta.url))
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => f.slice(0, -5));
 
 /**
  * Real boards: with HUPLAB_INVENTORY set, one project per profile found in the lab inventory
@@ -32,7 +34,9 @@ const reportDir = process.env.HUPLAB_REPORT_DIR ?? 'reports';
 const reporter: ReporterDescription[] = [
   ['list'],
   ['junit', { outputFile: join(reportDir, 'junit.xml') }],
-  ...(process.env.HUPLAB_PLAYWRIGHT_HTML === '0' ? [] : [['html', { outputFolder: join(reportDir, 'html'), open: 'never' }] as ReporterDescription]),
+  ...(process.env.HUPLAB_PLAYWRIGHT_HTML === '0'
+    ? []
+    : [['html', { outputFolder: join(reportDir, 'html'), open: 'never' }] as ReporterDescription]),
   ['./harness/report/reporter.ts', { outputDir: reportDir }],
 ];
 
@@ -47,8 +51,16 @@ export default defineConfig<DeviceOptions>({
   reporter,
   projects: [
     // hup-advanced runs where an advanced path leads away from the profile (JetPack 4, a 32-bit Pi).
-    ...profiles.map((name) => ({ name, use: { deviceProfile: name }, ...(advancedSuiteFor(name) ? {} : { testIgnore: /hup-advanced\.spec\.ts$/ }) })),
-    ...boardProfiles.map((name) => ({ name: `board-${name}`, grepInvert: /@emulated/, use: { deviceProfile: name, driver: 'board' as const } })),
+    ...profiles.map((name) => ({
+      name,
+      use: { deviceProfile: name },
+      ...(advancedSuiteFor(name) ? {} : { testIgnore: /hup-advanced\.spec\.ts$/ }),
+    })),
+    ...boardProfiles.map((name) => ({
+      name: `board-${name}`,
+      grepInvert: /@emulated/,
+      use: { deviceProfile: name, driver: 'board' as const },
+    })),
     // The huplab report in a real browser (`npm run report:browser`): Debian's chromium, since
     // Playwright's own browser download is not available here (scripts/bootstrap.sh installs it).
     {
@@ -56,7 +68,10 @@ export default defineConfig<DeviceOptions>({
       testDir: './test/browser',
       testMatch: '*.spec.ts',
       timeout: 60_000,
-      use: { browserName: 'chromium', launchOptions: { executablePath: process.env.HUPLAB_CHROMIUM ?? '/usr/bin/chromium' } },
+      use: {
+        browserName: 'chromium',
+        launchOptions: { executablePath: process.env.HUPLAB_CHROMIUM ?? '/usr/bin/chromium' },
+      },
     },
   ],
 });

@@ -27,18 +27,43 @@ export async function benchAdvanced(): Promise<string> {
       await s.lab.backend.stop();
       await s.device.powerCut();
       s.device.close();
-      const a = await runAdvancedHup({ lab, device: name, toDevice: pair.target, from: pair.from, to: pair.to, name: `adv-${name}` });
+      const a = await runAdvancedHup({
+        lab,
+        device: name,
+        toDevice: pair.target,
+        from: pair.from,
+        to: pair.to,
+        name: `adv-${name}`,
+      });
       await a.lab.backend.stop();
       await a.device.powerCut();
       a.device.close();
-      if (!a.verdict.ok) throw new Error(`the advanced update ${name} -> ${pair.target} failed: ${a.verdict.checks.filter((c) => !c.ok).map((c) => c.what).join(', ')}`);
-      const std = { t: s.outcome.seconds.toCommit * 1000, bytes: s.outcome.download?.bytes ?? 0, kind: s.outcome.download?.kind ?? '-' };
+      if (!a.verdict.ok)
+        throw new Error(
+          `the advanced update ${name} -> ${pair.target} failed: ${a.verdict.checks
+            .filter((c) => !c.ok)
+            .map((c) => c.what)
+            .join(', ')}`,
+        );
+      const std = {
+        t: s.outcome.seconds.toCommit * 1000,
+        bytes: s.outcome.download?.bytes ?? 0,
+        kind: s.outcome.download?.kind ?? '-',
+      };
       const adv = { t: a.outcome.seconds.toBoot * 1000, bytes: a.outcome.download?.bytes ?? 0 };
-      const stage2 = a.outcome.steps.filter((x) => x.step.startsWith('takeover:')).map((x) => `${x.step.slice(9)} ${Number.isNaN(x.seconds) ? '-' : x.seconds} s`).join(', ');
+      const stage2 = a.outcome.steps
+        .filter((x) => x.step.startsWith('takeover:'))
+        .map((x) => `${x.step.slice(9)} ${Number.isNaN(x.seconds) ? '-' : x.seconds} s`)
+        .join(', ');
       rows.push([
-        `${name} ${pair.from} -> ${pair.target} ${pair.to}`, seconds(adv.t), `${adv.bytes} bytes`,
-        `${base} -> ${next}: ${seconds(std.t)}`, `${std.kind}, ${std.bytes} bytes`,
-        (adv.t / std.t).toFixed(2), (adv.bytes / Math.max(1, std.bytes)).toFixed(0), stage2,
+        `${name} ${pair.from} -> ${pair.target} ${pair.to}`,
+        seconds(adv.t),
+        `${adv.bytes} bytes`,
+        `${base} -> ${next}: ${seconds(std.t)}`,
+        `${std.kind}, ${std.bytes} bytes`,
+        (adv.t / std.t).toFixed(2),
+        (adv.bytes / Math.max(1, std.bytes)).toFixed(0),
+        stage2,
       ]);
     }
   } finally {
@@ -47,7 +72,16 @@ export async function benchAdvanced(): Promise<string> {
   return [
     '## Advanced update per pair, next to the standard update on the same profile (TCG, one run)',
     table([
-      ['advanced pair', 'advanced: trigger to new OS up', 'downloaded', 'standard on the source profile', 'downloaded', 'time x standard', 'bytes x standard', 'takeover stage 2'],
+      [
+        'advanced pair',
+        'advanced: trigger to new OS up',
+        'downloaded',
+        'standard on the source profile',
+        'downloaded',
+        'time x standard',
+        'bytes x standard',
+        'takeover stage 2',
+      ],
       ...rows,
     ]),
   ].join('\n');

@@ -26,7 +26,10 @@ export async function benchBoot(runs = Number(process.env.BENCH_BOOT_RUNS ?? 3))
     rmSync(lab.dir, { recursive: true, force: true });
   }
   const stages = ['firstSerialByte', 'bootloader', 'initramfs', 'osReady', 'sshReady'] as const;
-  const med = Object.fromEntries(stages.map((k) => [k, median(samples.map((s) => s[k] ?? NaN))])) as Record<(typeof stages)[number], number>;
+  const med = Object.fromEntries(stages.map((k) => [k, median(samples.map((s) => s[k] ?? NaN))])) as Record<
+    (typeof stages)[number],
+    number
+  >;
   const rows = [['stage (from QEMU start)', ...samples.map((_, i) => `run ${i + 1}`), 'median']];
   for (const k of stages) rows.push([k, ...samples.map((s) => seconds(s[k])), seconds(med[k])]);
   return [

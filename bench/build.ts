@@ -7,9 +7,13 @@ import { seconds, table } from './stats.ts';
 
 async function timeBuild(cache: string): Promise<number> {
   const started = Date.now();
-  await execa(join(import.meta.dirname, '..', 'bin', 'huplab'), ['images', 'build', '--device', 'generic-amd64', '--release', '2.101.0', '--json'], {
-    env: { HUPLAB_CACHE: cache, HUPLAB_QUIET: '1' },
-  });
+  await execa(
+    join(import.meta.dirname, '..', 'bin', 'huplab'),
+    ['images', 'build', '--device', 'generic-amd64', '--release', '2.101.0', '--json'],
+    {
+      env: { HUPLAB_CACHE: cache, HUPLAB_QUIET: '1' },
+    },
+  );
   return Date.now() - started;
 }
 
@@ -22,7 +26,8 @@ export async function benchBuild(): Promise<string> {
   const seeded = mkdtempSync(join(tmpdir(), 'huplab-bench-cache-'));
   try {
     const cold = await timeBuild(fresh);
-    for (const d of ['debs', 'npm']) if (existsSync(join(fresh, d))) cpSync(join(fresh, d), join(seeded, d), { recursive: true });
+    for (const d of ['debs', 'npm'])
+      if (existsSync(join(fresh, d))) cpSync(join(fresh, d), join(seeded, d), { recursive: true });
     const coldBuildOnly = await timeBuild(seeded);
     const cached = await timeBuild(seeded);
     return [

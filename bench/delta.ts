@@ -1,4 +1,15 @@
-import { createReadStream, createWriteStream, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -15,7 +26,9 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }>
 }
 
 async function release(version: string) {
-  const b = (await buildImage({ device: 'generic-amd64', release: version })).releaseBuilds.find((x) => x.version === version)!;
+  const b = (await buildImage({ device: 'generic-amd64', release: version })).releaseBuilds.find(
+    (x) => x.version === version,
+  )!;
   return { ...b, layerPath: join(b.hostapp.dir, 'blobs', 'sha256', b.hostapp.layer.digest.slice('sha256:'.length)) };
 }
 
@@ -70,21 +83,42 @@ export async function benchDelta(fromVersion = '2.102.0', toVersion = '2.102.1')
     // (--long=27 is 128 MiB; the decoder needs the same flag).
     const windowLog = Math.max(27, Math.ceil(Math.log2(Math.max(statSync(oldTar).size, statSync(newTar).size))));
     const zst = join(work, 'new.zst');
-    const zMake = await timed(() => execa('zstd', ['-q', '-f', '-19', `--long=${windowLog}`, `--patch-from=${oldTar}`, newTar, '-o', zst]));
+    const zMake = await timed(() =>
+      execa('zstd', ['-q', '-f', '-19', `--long=${windowLog}`, `--patch-from=${oldTar}`, newTar, '-o', zst]),
+    );
     const zOut = join(work, 'new.zst.tar');
-    const zApply = await timed(() => execa('zstd', ['-q', '-f', '-d', `--long=${windowLog}`, `--patch-from=${oldTar}`, zst, '-o', zOut]));
+    const zApply = await timed(() =>
+      execa('zstd', ['-q', '-f', '-d', `--long=${windowLog}`, `--patch-from=${oldTar}`, zst, '-o', zOut]),
+    );
 
     const ok = (b: boolean) => (b ? 'yes' : 'NO');
-    const row = (name: string, bytes: number, make: number | undefined, apply: number | undefined, verified: string) =>
-      [name, bytes.toLocaleString('en-US'), (bytes / full).toFixed(4), seconds(make), seconds(apply), verified];
+    const row = (
+      name: string,
+      bytes: number,
+      make: number | undefined,
+      apply: number | undefined,
+      verified: string,
+    ) => [name, bytes.toLocaleString('en-US'), (bytes / full).toFixed(4), seconds(make), seconds(apply), verified];
     return [
       `## Update size, generic-amd64 ${fromVersion} -> ${toVersion} (patch-level change, one run)`,
       table([
         ['artifact', 'bytes', 'vs full layer', 'make', 'apply', `rebuilds ${toVersion}`],
         row(`full ${toVersion} layer (tar.gz)`, full, undefined, undefined, '-'),
-        row('huplab delta (file-level, tar.gz)', made.value.deltaBytes, made.ms, applied.ms, ok(sameTree(target, to.rootfsDir))),
+        row(
+          'huplab delta (file-level, tar.gz)',
+          made.value.deltaBytes,
+          made.ms,
+          applied.ms,
+          ok(sameTree(target, to.rootfsDir)),
+        ),
         row('xdelta3 -e -9 -s old.tar new.tar', statSync(xd).size, xdMake.ms, xdApply.ms, ok(sameFile(xdOut, newTar))),
-        row(`zstd -19 --long=${windowLog} --patch-from=old.tar new.tar`, statSync(zst).size, zMake.ms, zApply.ms, ok(sameFile(zOut, newTar))),
+        row(
+          `zstd -19 --long=${windowLog} --patch-from=old.tar new.tar`,
+          statSync(zst).size,
+          zMake.ms,
+          zApply.ms,
+          ok(sameFile(zOut, newTar)),
+        ),
       ]),
       `huplab delta: ${made.value.filesFromDelta} files shipped (${made.value.blobBytes.toLocaleString('en-US')} bytes before gzip), ` +
         `${made.value.filesFromBase} copied from the running root and checked; "apply" writes the whole new root ` +

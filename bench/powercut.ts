@@ -16,20 +16,46 @@ import { table } from './stats.ts';
  */
 export async function benchPowercut(from = '2.101.0', to = '2.102.0'): Promise<string> {
   const random = Number(process.env.HUPLAB_BENCH_POINTS ?? 2);
-  const only = process.env.HUPLAB_BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
+  const only = process.env.HUPLAB_BENCH_ONLY?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const outDir = resolve('reports', `bench-powercut-${new Date().toISOString().slice(0, 10)}`);
   mkdirSync(outDir, { recursive: true });
   for (const release of [from, to]) await buildImage({ device: 'generic-amd64', release });
   const lab = openLab();
-  const results = await Promise.all((['update', 'rollback'] as const).map((kind) => runCampaign({
-    lab, device: 'generic-amd64', from, to, kind, random, seed: 1, outDir: join(outDir, kind), ...(only ? { only } : {}),
-    onPoint: (p, i, n) => process.stderr.write(`[${kind} ${i + 1}/${n}] ${p.point}: ${p.ok ? 'ok' : `FAILED ${p.problems.join('; ')}`}\n`),
-  })));
+  const results = await Promise.all(
+    (['update', 'rollback'] as const).map((kind) =>
+      runCampaign({
+        lab,
+        device: 'generic-amd64',
+        from,
+        to,
+        kind,
+        random,
+        seed: 1,
+        outDir: join(outDir, kind),
+        ...(only ? { only } : {}),
+        onPoint: (p, i, n) =>
+          process.stderr.write(
+            `[${kind} ${i + 1}/${n}] ${p.point}: ${p.ok ? 'ok' : `FAILED ${p.problems.join('; ')}`}\n`,
+          ),
+      }),
+    ),
+  );
   for (const r of results) writeFileSync(join(outDir, r.kind, 'powercut.html'), campaignHtml(r));
   return [
     `## Power-cut campaigns, generic-amd64 ${from} -> ${to} (TCG, 2 cores, both campaigns side by side)`,
     table([
-      ['campaign', 'cut points tried', 'survived', 'failures', 'wall time', 'per point', 'uncut reference run', 'per point / reference'],
+      [
+        'campaign',
+        'cut points tried',
+        'survived',
+        'failures',
+        'wall time',
+        'per point',
+        'uncut reference run',
+        'per point / reference',
+      ],
       ...results.map(summaryRow),
     ]),
     ...results.map((r) => [`### ${r.kind} campaign: every point`, pointTable(r)].join('\n')),
@@ -41,18 +67,46 @@ function summaryRow(r: CampaignResult): string[] {
   const perPoint = r.wallSeconds / Math.max(1, r.points.length);
   const ref = r.references.reduce((a, x) => a + x.seconds, 0) / Math.max(1, r.references.length);
   return [
-    r.kind, String(r.points.length), String(r.points.length - r.failures), String(r.failures), `${(r.wallSeconds / 60).toFixed(1)} min`,
-    `${perPoint.toFixed(0)} s`, r.references.map((x) => `${x.scenario} ${x.seconds.toFixed(0)} s`).join(', '), ref > 0 ? `${(perPoint / ref).toFixed(2)}x` : '-',
+    r.kind,
+    String(r.points.length),
+    String(r.points.length - r.failures),
+    String(r.failures),
+    `${(r.wallSeconds / 60).toFixed(1)} min`,
+    `${perPoint.toFixed(0)} s`,
+    r.references.map((x) => `${x.scenario} ${x.seconds.toFixed(0)} s`).join(', '),
+    ref > 0 ? `${(perPoint / ref).toFixed(2)}x` : '-',
   ];
 }
 
 function pointTable(r: CampaignResult): string {
   return table([
     ['cut point', 'cut at', 'lost blocks', 'OS booted', 'recovered in', 'env', '/data', 'rollback', 'retry', 'result'],
-    ...r.points.map((o) => o.notRun ? [o.point, '-', '-', 'not run', '-', 'not checked', 'not checked', '-', '-', `NOT RUN: ${o.problems.join('; ')}`] : [
-      o.point, Number.isFinite(o.cutAtSeconds) ? `${o.cutAtSeconds.toFixed(1)} s` : '-', String(o.lostBlocks), o.booted === 'none' ? 'NONE' : `${o.booted} ${o.version}`,
-      Number.isFinite(o.recoverSeconds) ? `${o.recoverSeconds.toFixed(1)} s` : '-', o.envConsistent ? 'consistent' : 'INCONSISTENT', o.dataIntact ? 'intact' : 'LOST',
-      o.rollback, o.retry, o.ok ? 'ok' : `FAILED: ${o.problems.join('; ')}`,
-    ]),
+    ...r.points.map((o) =>
+      o.notRun
+        ? [
+            o.point,
+            '-',
+            '-',
+            'not run',
+            '-',
+            'not checked',
+            'not checked',
+            '-',
+            '-',
+            `NOT RUN: ${o.problems.join('; ')}`,
+          ]
+        : [
+            o.point,
+            Number.isFinite(o.cutAtSeconds) ? `${o.cutAtSeconds.toFixed(1)} s` : '-',
+            String(o.lostBlocks),
+            o.booted === 'none' ? 'NONE' : `${o.booted} ${o.version}`,
+            Number.isFinite(o.recoverSeconds) ? `${o.recoverSeconds.toFixed(1)} s` : '-',
+            o.envConsistent ? 'consistent' : 'INCONSISTENT',
+            o.dataIntact ? 'intact' : 'LOST',
+            o.rollback,
+            o.retry,
+            o.ok ? 'ok' : `FAILED: ${o.problems.join('; ')}`,
+          ],
+    ),
   ]);
 }

@@ -21,7 +21,16 @@ export async function benchProfiles(): Promise<string> {
   for (const n of await listProfiles()) if ((await loadProfile(n)).qemu) names.push(n);
   const chosen = ['generic-amd64', ...names.filter((n) => n !== 'generic-amd64' && (!wanted || wanted.includes(n)))];
   const lab = openLab(mkdtempSync(join(tmpdir(), 'huplab-bench-profiles-')));
-  const rows: Array<{ name: string; from: string; to: string; boot: number; hup: number; update: number; bytes: number; kind: string }> = [];
+  const rows: Array<{
+    name: string;
+    from: string;
+    to: string;
+    boot: number;
+    hup: number;
+    update: number;
+    bytes: number;
+    kind: string;
+  }> = [];
   try {
     for (const name of chosen) {
       const { base, next } = suiteReleasesFor(name);
@@ -34,7 +43,16 @@ export async function benchProfiles(): Promise<string> {
       await r.lab.backend.stop();
       await r.device.powerCut();
       r.device.close();
-      rows.push({ name, from: base, to: next, boot, hup: o.seconds.toCommit * 1000, update: o.seconds.update * 1000, bytes: o.download?.bytes ?? 0, kind: o.download?.kind ?? '-' });
+      rows.push({
+        name,
+        from: base,
+        to: next,
+        boot,
+        hup: o.seconds.toCommit * 1000,
+        update: o.seconds.update * 1000,
+        bytes: o.download?.bytes ?? 0,
+        kind: o.download?.kind ?? '-',
+      });
     }
   } finally {
     rmSync(lab.dir, { recursive: true, force: true });
@@ -43,8 +61,26 @@ export async function benchProfiles(): Promise<string> {
   return [
     `## Boot-to-SSH and standard HUP per profile (TCG, one run, profiles one after the other)`,
     table([
-      ['profile', 'releases', 'boot to SSH', 'x generic-amd64', 'HUP trigger to committed', 'x generic-amd64', 'updater (to reboot)', 'download'],
-      ...rows.map((r) => [r.name, `${r.from} -> ${r.to}`, seconds(r.boot), (r.boot / ref.boot).toFixed(2), seconds(r.hup), (r.hup / ref.hup).toFixed(2), seconds(r.update), `${r.kind}, ${r.bytes} bytes`]),
+      [
+        'profile',
+        'releases',
+        'boot to SSH',
+        'x generic-amd64',
+        'HUP trigger to committed',
+        'x generic-amd64',
+        'updater (to reboot)',
+        'download',
+      ],
+      ...rows.map((r) => [
+        r.name,
+        `${r.from} -> ${r.to}`,
+        seconds(r.boot),
+        (r.boot / ref.boot).toFixed(2),
+        seconds(r.hup),
+        (r.hup / ref.hup).toFixed(2),
+        seconds(r.update),
+        `${r.kind}, ${r.bytes} bytes`,
+      ]),
     ]),
   ].join('\n');
 }

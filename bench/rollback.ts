@@ -24,26 +24,52 @@ const FIELD = { initialDelaySec: 60, intervalSec: 60, attempts: 15 };
  */
 export async function benchRollback(from = '2.101.0', to = '2.102.0'): Promise<string> {
   const lab = openLab(mkdtempSync(join(tmpdir(), 'huplab-bench-rollback-')));
-  const rows: string[][] = [['rollback', 'from', 'to the old OS ready again', 'health timings', 'with the field defaults']];
+  const rows: string[][] = [
+    ['rollback', 'from', 'to the old OS ready again', 'health timings', 'with the field defaults'],
+  ];
   try {
-    for (const [fault, kind] of [['health-fail', 'health'], ['unbootable-root', 'altboot']] as const) {
+    for (const [fault, kind] of [
+      ['health-fail', 'health'],
+      ['unbootable-root', 'altboot'],
+    ] as const) {
       const r = await runHup({ lab, device: 'generic-amd64', from, to, name: `bench-${kind}`, fault });
       await r.lab.backend.stop();
       await r.device.powerCut();
       r.device.close();
-      if (!r.verdict.ok) throw new Error(`${fault}: the rollback did not happen as expected: ${r.verdict.checks.filter((c) => !c.ok).map((c) => c.what).join('; ')}`);
+      if (!r.verdict.ok)
+        throw new Error(
+          `${fault}: the rollback did not happen as expected: ${r.verdict.checks
+            .filter((c) => !c.ok)
+            .map((c) => c.what)
+            .join('; ')}`,
+        );
       const tl = r.outcome.timeline;
-      const start = kind === 'health'
-        ? ConsoleTimeline.find(tl, new RegExp(`os ready: version ${to.replace(/\./g, '\\.')}`))
-        : ConsoleTimeline.find(tl, /bootloader: booting resin-rootB/);
+      const start =
+        kind === 'health'
+          ? ConsoleTimeline.find(tl, new RegExp(`os ready: version ${to.replace(/\./g, '\\.')}`))
+          : ConsoleTimeline.find(tl, /bootloader: booting resin-rootB/);
       const back = lastMatch(tl, new RegExp(`os ready: version ${from.replace(/\./g, '\\.')}`));
       if (!start || !back) throw new Error(`${fault}: the console timeline lacks its markers`);
       const took = back.at - start.at;
       const labWindow = healthWindowSec(LAB_ROLLBACK_TIMINGS);
       const field = healthWindowSec(FIELD);
-      rows.push(kind === 'health'
-        ? ['rollback-health', 'new OS ready', `${took.toFixed(1)} s`, `lab: ${LAB_ROLLBACK_TIMINGS.initialDelaySec} s + ${LAB_ROLLBACK_TIMINGS.attempts - 1} x ${LAB_ROLLBACK_TIMINGS.intervalSec} s = ${labWindow} s`, `${((took - labWindow + field) / 60).toFixed(1)} min (window ${field / 60} min; field scripts: 16 min)`]
-        : ['rollback-altboot', 'first boot of the new root', `${took.toFixed(1)} s`, 'not involved', `${took.toFixed(1)} s (no timer)`]);
+      rows.push(
+        kind === 'health'
+          ? [
+              'rollback-health',
+              'new OS ready',
+              `${took.toFixed(1)} s`,
+              `lab: ${LAB_ROLLBACK_TIMINGS.initialDelaySec} s + ${LAB_ROLLBACK_TIMINGS.attempts - 1} x ${LAB_ROLLBACK_TIMINGS.intervalSec} s = ${labWindow} s`,
+              `${((took - labWindow + field) / 60).toFixed(1)} min (window ${field / 60} min; field scripts: 16 min)`,
+            ]
+          : [
+              'rollback-altboot',
+              'first boot of the new root',
+              `${took.toFixed(1)} s`,
+              'not involved',
+              `${took.toFixed(1)} s (no timer)`,
+            ],
+      );
     }
     return [
       '## Rollback times, generic-amd64 (TCG, one run each)',

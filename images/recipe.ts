@@ -24,7 +24,10 @@ const validate = compileSchema<ReleaseRecipe>(join(repoRoot, 'images', 'release.
 
 export async function listReleases(dir = releasesDir): Promise<string[]> {
   const names = await readdir(dir);
-  return names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).sort(sortVersions);
+  return names
+    .filter((n) => n.endsWith('.json'))
+    .map((n) => n.slice(0, -5))
+    .sort(sortVersions);
 }
 
 /** Loads and validates a release recipe; unknown versions and bad files get one-line errors. */
@@ -43,7 +46,9 @@ export async function loadRelease(version: string, dir = releasesDir): Promise<R
   try {
     data = JSON.parse(text);
   } catch (err) {
-    throw new HuplabError('release-invalid', `${file}: not valid JSON: ${(err as Error).message}`, { hint: 'fix the recipe' });
+    throw new HuplabError('release-invalid', `${file}: not valid JSON: ${(err as Error).message}`, {
+      hint: 'fix the recipe',
+    });
   }
   if (!validate(data)) {
     throw new HuplabError('release-invalid', `${file}: ${describeSchemaError(validate.errors)}`, {
@@ -51,9 +56,13 @@ export async function loadRelease(version: string, dir = releasesDir): Promise<R
     });
   }
   if (data.version !== version) {
-    throw new HuplabError('release-invalid', `${file}: /version is "${data.version}" but the file is named for ${version}`, {
-      hint: 'the file name must be <version>.json',
-    });
+    throw new HuplabError(
+      'release-invalid',
+      `${file}: /version is "${data.version}" but the file is named for ${version}`,
+      {
+        hint: 'the file name must be <version>.json',
+      },
+    );
   }
   return data;
 }

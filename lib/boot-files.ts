@@ -5,8 +5,17 @@
  * field's list plus the env files) or only created when absent (COPY_IF_ABSENT).
  */
 export const BOOT_FILES_DIR = '/usr/share/huplab/boot-files';
-export const KEPT_BACK = ['/config.json', '/config.txt', '/splash/balena-logo.png', '/configfs.json', '/hw_intfc.conf', '/bootenv',
-  '/EFI/BOOT/grubenv', '/resinOS_uEnv.txt', '/bootcount.env'];
+export const KEPT_BACK = [
+  '/config.json',
+  '/config.txt',
+  '/splash/balena-logo.png',
+  '/configfs.json',
+  '/hw_intfc.conf',
+  '/bootenv',
+  '/EFI/BOOT/grubenv',
+  '/resinOS_uEnv.txt',
+  '/bootcount.env',
+];
 /**
  * Files the bootloader reads in place to choose a root: whatever is in place decided the boot,
  * so an interrupted write of one is dropped, not finished (lib/fat/atomic-write.ts keepInPlace).

@@ -54,7 +54,8 @@ export class HuplabError extends Error {
   constructor(a: string, b: string | (HuplabErrorOptions & { code: string }), c: HuplabErrorOptions = {}) {
     const [code, message, options] = typeof b === 'string' ? [a, b, c] : [b.code, a, b];
     const infrastructure = options.infrastructure ?? INFRASTRUCTURE_CODES.has(code);
-    const text = infrastructure && !message.startsWith(INFRASTRUCTURE_PREFIX) ? `${INFRASTRUCTURE_PREFIX}${message}` : message;
+    const text =
+      infrastructure && !message.startsWith(INFRASTRUCTURE_PREFIX) ? `${INFRASTRUCTURE_PREFIX}${message}` : message;
     super(text, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'HuplabError';
     this.code = code;

@@ -16,7 +16,8 @@ export function describeSchemaError(errors: ErrorObject[] | null | undefined): s
   const e = errors?.[0];
   if (!e) return 'is invalid';
   const where = e.instancePath || '/';
-  if (e.keyword === 'additionalProperties') return `${where} has unknown field "${String(e.params.additionalProperty)}"`;
+  if (e.keyword === 'additionalProperties')
+    return `${where} has unknown field "${String(e.params.additionalProperty)}"`;
   if (e.keyword === 'required') return `${where} is missing required field "${String(e.params.missingProperty)}"`;
   return problemText(schemaProblems([e])[0] ?? { pointer: where, message: e.message ?? 'is invalid' });
 }
@@ -92,7 +93,10 @@ export function schemaProblems(errors: ErrorObject[]): SchemaProblem[] {
     const params = e.params as Record<string, unknown>;
     switch (e.keyword) {
       case 'required':
-        problems.push({ pointer: `${e.instancePath}/${pointerToken(String(params.missingProperty))}`, message: 'is required' });
+        problems.push({
+          pointer: `${e.instancePath}/${pointerToken(String(params.missingProperty))}`,
+          message: 'is required',
+        });
         break;
       case 'additionalProperties': {
         const known = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
@@ -115,7 +119,10 @@ export function schemaProblems(errors: ErrorObject[]): SchemaProblem[] {
         problems.push({ pointer: e.instancePath, message: `must be ${String(params.type)}, not ${describe(e.data)}` });
         break;
       case 'pattern':
-        problems.push({ pointer: e.instancePath, message: `must match ${String(params.pattern)}, not ${describe(e.data)}` });
+        problems.push({
+          pointer: e.instancePath,
+          message: `must match ${String(params.pattern)}, not ${describe(e.data)}`,
+        });
         break;
       case 'false schema':
         problems.push({ pointer: e.instancePath, message: 'is not allowed here' });
@@ -133,5 +140,3 @@ export function schemaProblems(errors: ErrorObject[]): SchemaProblem[] {
     return true;
   });
 }
-
-

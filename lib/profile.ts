@@ -152,7 +152,10 @@ function crossFieldProblems(p: Profile, file: string): ProfileProblem[] {
   const problems: ProfileProblem[] = [];
   const expectedName = path.basename(file).replace(/\.json$/, '');
   if (p.name !== expectedName) {
-    problems.push({ pointer: '/name', message: `is ${JSON.stringify(p.name)} but must equal the file name ${JSON.stringify(expectedName)}` });
+    problems.push({
+      pointer: '/name',
+      message: `is ${JSON.stringify(p.name)} but must equal the file name ${JSON.stringify(expectedName)}`,
+    });
   }
 
   const firstSeen = new Map<string, number>();
@@ -163,7 +166,10 @@ function crossFieldProblems(p: Profile, file: string): ProfileProblem[] {
       firstSeen.set(part.label, i);
     } else {
       duplicates = true;
-      problems.push({ pointer: `/partitions/${i}/label`, message: `${JSON.stringify(part.label)} is already used by /partitions/${before}` });
+      problems.push({
+        pointer: `/partitions/${i}/label`,
+        message: `${JSON.stringify(part.label)} is already used by /partitions/${before}`,
+      });
     }
   });
   const balenaLabels: readonly string[] = BALENA_PARTITIONS.map((b) => b.label);
@@ -178,7 +184,10 @@ function crossFieldProblems(p: Profile, file: string): ProfileProblem[] {
     p.partitions.forEach((part, i) => {
       if (i < first) {
         if (part.fs !== 'raw') {
-          problems.push({ pointer: `/partitions/${i}/fs`, message: `must be "raw": only vendor partitions may come before resin-boot` });
+          problems.push({
+            pointer: `/partitions/${i}/fs`,
+            message: `must be "raw": only vendor partitions may come before resin-boot`,
+          });
         }
         return;
       }
@@ -191,7 +200,10 @@ function crossFieldProblems(p: Profile, file: string): ProfileProblem[] {
           : `${JSON.stringify(part.label)} must come before resin-boot: the balenaOS partitions come last`;
         problems.push({ pointer: `/partitions/${i}/label`, message });
       } else if (part.fs !== want.fs) {
-        problems.push({ pointer: `/partitions/${i}/fs`, message: `must be ${JSON.stringify(want.fs)} for ${want.label}` });
+        problems.push({
+          pointer: `/partitions/${i}/fs`,
+          message: `must be ${JSON.stringify(want.fs)} for ${want.label}`,
+        });
       }
     });
   }
@@ -199,7 +211,10 @@ function crossFieldProblems(p: Profile, file: string): ProfileProblem[] {
   if (p.qemu) {
     const ok = QEMU_FOR_ARCH[p.arch];
     if (!ok.includes(p.qemu.binary)) {
-      problems.push({ pointer: '/qemu/binary', message: `${p.qemu.binary} does not run arch ${p.arch} (use ${ok.join(' or ')})` });
+      problems.push({
+        pointer: '/qemu/binary',
+        message: `${p.qemu.binary} does not run arch ${p.arch} (use ${ok.join(' or ')})`,
+      });
     }
   }
   return problems;
@@ -252,7 +267,10 @@ export async function listProfiles(dir: string = DEVICES_DIR): Promise<string[]>
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-  return entries.filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length)).sort();
+  return entries
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -'.json'.length))
+    .sort();
 }
 
 function displayPath(file: string): string {

@@ -64,31 +64,64 @@ const matches = (end: { deviceType: string; layout?: string }, os: OsIdentity) =
  * The method, or the reason there is none. `allowDowngrade` is the standard path's own opt-in
  * (balena's --allow-downgrade); the advanced path never goes back, as it cannot roll back.
  */
-export function chooseUpdateMethod(current: OsIdentity, target: OsIdentity, opts: { allowDowngrade?: boolean } = {}): UpdateMethod {
+export function chooseUpdateMethod(
+  current: OsIdentity,
+  target: OsIdentity,
+  opts: { allowDowngrade?: boolean } = {},
+): UpdateMethod {
   const order = compareVersions(target.version, current.version);
-  const sameLine = current.deviceType === target.deviceType && current.layout === target.layout && current.arch === target.arch;
+  const sameLine =
+    current.deviceType === target.deviceType && current.layout === target.layout && current.arch === target.arch;
   if (sameLine) {
-    if (order === 0) return { method: 'refused', reason: `the device already runs ${current.version}`, hint: 'pick a newer release' };
+    if (order === 0)
+      return { method: 'refused', reason: `the device already runs ${current.version}`, hint: 'pick a newer release' };
     if (order < 0 && !opts.allowDowngrade) {
-      return { method: 'refused', reason: `${target.version} is older than the running ${current.version}; downgrades are refused`, hint: 'pick a newer release, or allow the downgrade explicitly' };
+      return {
+        method: 'refused',
+        reason: `${target.version} is older than the running ${current.version}; downgrades are refused`,
+        hint: 'pick a newer release, or allow the downgrade explicitly',
+      };
     }
-    return { method: 'standard', reason: `same device type (${current.deviceType}), layout (${current.layout}) and architecture (${current.arch})` };
+    return {
+      method: 'standard',
+      reason: `same device type (${current.deviceType}), layout (${current.layout}) and architecture (${current.arch})`,
+    };
   }
   const path = ADVANCED_PATHS.find((p) => matches(p.from, current) && matches(p.to, target));
   if (path) {
     if (order < 0) {
-      return { method: 'refused', reason: `${target.version} is older than the running ${current.version}; the advanced path never goes back`, hint: `pick a release of ${target.deviceType} (${target.layout}) newer than ${current.version}` };
+      return {
+        method: 'refused',
+        reason: `${target.version} is older than the running ${current.version}; the advanced path never goes back`,
+        hint: `pick a release of ${target.deviceType} (${target.layout}) newer than ${current.version}`,
+      };
     }
-    return { method: 'advanced', reason: `${describe(current)} -> ${describe(target)}: ${path.crosses}, which the standard path cannot make`, path };
+    return {
+      method: 'advanced',
+      reason: `${describe(current)} -> ${describe(target)}: ${path.crosses}, which the standard path cannot make`,
+      path,
+    };
   }
   const back = ADVANCED_PATHS.find((p) => matches(p.to, current) && matches(p.from, target));
   if (back) {
-    return { method: 'refused', reason: `no way back from ${describe(current)} to ${describe(target)}: the advanced path only goes ${back.crosses.split(' (')[0]}`, hint: `pick a release of ${current.deviceType} (${current.layout})` };
+    return {
+      method: 'refused',
+      reason: `no way back from ${describe(current)} to ${describe(target)}: the advanced path only goes ${back.crosses.split(' (')[0]}`,
+      hint: `pick a release of ${current.deviceType} (${current.layout})`,
+    };
   }
   if (current.deviceType !== target.deviceType) {
-    return { method: 'refused', reason: `${target.version} is built for ${target.deviceType}, this device is ${current.deviceType}, and no advanced path joins them`, hint: `pick a release of ${current.deviceType}` };
+    return {
+      method: 'refused',
+      reason: `${target.version} is built for ${target.deviceType}, this device is ${current.deviceType}, and no advanced path joins them`,
+      hint: `pick a release of ${current.deviceType}`,
+    };
   }
-  return { method: 'refused', reason: `${describe(current)} -> ${describe(target)}: the layout or architecture changes and no advanced path covers it`, hint: `pick a release of the ${current.layout} line` };
+  return {
+    method: 'refused',
+    reason: `${describe(current)} -> ${describe(target)}: the layout or architecture changes and no advanced path covers it`,
+    hint: `pick a release of the ${current.layout} line`,
+  };
 }
 
 function describe(os: OsIdentity): string {

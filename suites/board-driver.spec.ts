@@ -18,22 +18,39 @@ import { BASE_RELEASE, expect, test } from './fixtures.ts';
  * a ser2net server serves one), its power switched by inventory commands that start and kill
  * QEMU, and its "SD card" written through the SD-mux flash path.
  */
-async function makeBoard(lab: Lab, name: string, console: 'pty' | 'tcp'): Promise<{ inventory: Inventory; file: string; dir: string; image: string }> {
+async function makeBoard(
+  lab: Lab,
+  name: string,
+  console: 'pty' | 'tcp',
+): Promise<{ inventory: Inventory; file: string; dir: string; image: string }> {
   const rack = join(lab.dir, 'rack');
   const entry = await qemuBoardEntry(rack, name, 'generic-amd64', console);
   const file = join(rack, `${name}.json`);
   writeFileSync(file, JSON.stringify({ lab: 'test-rack', boards: [entry] }, null, 2));
   // The image a release engineer flashes: built, then configured with the lab's key (config.json).
   const built = await buildImage({ device: 'generic-amd64', release: BASE_RELEASE });
-  const configured = await flashDevice({ lab: lab.dir, name: `${name}-image`, profile: await loadProfile('generic-amd64'), imagePath: built.disk, release: BASE_RELEASE, sshPublicKey: lab.key.publicKey });
+  const configured = await flashDevice({
+    lab: lab.dir,
+    name: `${name}-image`,
+    profile: await loadProfile('generic-amd64'),
+    imagePath: built.disk,
+    release: BASE_RELEASE,
+    sshPublicKey: lab.key.publicKey,
+  });
   return { inventory: await loadInventory(file), file, dir: join(rack, name), image: configured.disk };
 }
 
 test.describe('board driver', { tag: '@emulated' }, () => {
-  test('a board on a serial tty: flashed through its SD mux, booted, reached, typed at, power-cycled, switched off', async ({ lab }) => {
+  test('a board on a serial tty: flashed through its SD mux, booted, reached, typed at, power-cycled, switched off', async ({
+    lab,
+  }) => {
     test.setTimeout(10 * 60_000);
     const b = await makeBoard(lab, 'pty-board', 'pty');
-    const board = new BoardDevice({ board: b.inventory.boards[0]!, dir: join(lab.dir, 'boards', 'pty-board'), sshKeyPath: lab.key.privateKeyPath });
+    const board = new BoardDevice({
+      board: b.inventory.boards[0]!,
+      dir: join(lab.dir, 'boards', 'pty-board'),
+      sshKeyPath: lab.key.privateKeyPath,
+    });
     try {
       await board.flash(b.image);
       expect(existsSync(join(b.dir, 'sd.img'))).toBe(true);
@@ -54,7 +71,11 @@ test.describe('board driver', { tag: '@emulated' }, () => {
       await board.console.expect(/login:/, { since: mark, timeoutMs: 20_000, what: 'a login prompt after Enter' });
 
       // `huplab lab list` sees it answer.
-      const list = await execa(join(repoRoot, 'node_modules', '.bin', 'tsx'), [join(repoRoot, 'harness/cli/main.ts'), 'lab', 'list', '--inventory', b.file, '--json'], { env: { HUPLAB_HOME: lab.dir }, reject: false });
+      const list = await execa(
+        join(repoRoot, 'node_modules', '.bin', 'tsx'),
+        [join(repoRoot, 'harness/cli/main.ts'), 'lab', 'list', '--inventory', b.file, '--json'],
+        { env: { HUPLAB_HOME: lab.dir }, reject: false },
+      );
       expect(list.exitCode, list.stderr).toBe(0);
       const listed = JSON.parse(list.stdout) as { boards: Array<{ name: string; sshOk: boolean; version: string }> };
       expect(listed.boards).toMatchObject([{ name: 'pty-board', sshOk: true, version: BASE_RELEASE }]);
@@ -77,13 +98,17 @@ test.describe('board driver', { tag: '@emulated' }, () => {
   test('a board behind a TCP serial server: booted, reached, and its power cut', async ({ lab }) => {
     test.setTimeout(10 * 60_000);
     const b = await makeBoard(lab, 'tcp-board', 'tcp');
-    const board = new BoardDevice({ board: b.inventory.boards[0]!, dir: join(lab.dir, 'boards', 'tcp-board'), sshKeyPath: lab.key.privateKeyPath });
+    const board = new BoardDevice({
+      board: b.inventory.boards[0]!,
+      dir: join(lab.dir, 'boards', 'tcp-board'),
+      sshKeyPath: lab.key.privateKeyPath,
+    });
     try {
       await board.flash(b.image);
       await board.powerOn();
       await board.waitForOs({ timeoutMs: 240_000 });
       expect(board.console.text(0)).toContain(`[huplab] os ready: version ${BASE_RELEASE}`);
-      expect((await (await board.ssh()).execOk('cat /proc/cmdline'))).toContain('resin-rootA');
+      expect(await (await board.ssh()).execOk('cat /proc/cmdline')).toContain('resin-rootA');
       await board.powerCut();
       expect(board.state.current).toBe('off');
       expect(vmRunning(b.dir)).toBe(false);
@@ -98,22 +123,37 @@ test.describe('board driver', { tag: '@emulated' }, () => {
   test('a board reflashed from its running OS comes back with the new image', { tag: '@qualify' }, async ({ lab }) => {
     test.setTimeout(12 * 60_000);
     const b = await makeBoard(lab, 'os-board', 'pty');
-    const viaMux = new BoardDevice({ board: b.inventory.boards[0]!, dir: join(lab.dir, 'boards', 'os-board'), sshKeyPath: lab.key.privateKeyPath });
+    const viaMux = new BoardDevice({
+      board: b.inventory.boards[0]!,
+      dir: join(lab.dir, 'boards', 'os-board'),
+      sshKeyPath: lab.key.privateKeyPath,
+    });
     await viaMux.flash(b.image);
     await viaMux.powerOn();
     await viaMux.waitForOs({ timeoutMs: 240_000 });
     await viaMux.close();
     // The same board, now known to the inventory by its disk only; a new configuration (new uuid).
-    const board = new BoardDevice({ board: { ...b.inventory.boards[0]!, flash: { fromRunningOs: { disk: '/dev/vda' } } }, dir: join(lab.dir, 'boards', 'os-board'), sshKeyPath: lab.key.privateKeyPath });
+    const board = new BoardDevice({
+      board: { ...b.inventory.boards[0]!, flash: { fromRunningOs: { disk: '/dev/vda' } } },
+      dir: join(lab.dir, 'boards', 'os-board'),
+      sshKeyPath: lab.key.privateKeyPath,
+    });
     try {
       await board.openConsole();
       board.state.force('os-ready', 'running since the SD-mux flash');
-      const next = await flashDevice({ lab: lab.dir, name: 'os-board-image-2', profile: await loadProfile('generic-amd64'), imagePath: (await buildImage({ device: 'generic-amd64', release: BASE_RELEASE })).disk, release: BASE_RELEASE, sshPublicKey: lab.key.publicKey });
+      const next = await flashDevice({
+        lab: lab.dir,
+        name: 'os-board-image-2',
+        profile: await loadProfile('generic-amd64'),
+        imagePath: (await buildImage({ device: 'generic-amd64', release: BASE_RELEASE })).disk,
+        release: BASE_RELEASE,
+        sshPublicKey: lab.key.publicKey,
+      });
       await board.flash(next.disk);
       expect(board.state.current).toBe('firmware');
       board.forgetHostKey();
       await board.waitForOs({ timeoutMs: 300_000 });
-      expect((await (await board.ssh()).execOk('cat /mnt/boot/config.json'))).toContain(`"uuid": "${next.uuid}"`);
+      expect(await (await board.ssh()).execOk('cat /mnt/boot/config.json')).toContain(`"uuid": "${next.uuid}"`);
     } finally {
       await board.force('off');
       await board.close();

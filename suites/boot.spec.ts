@@ -36,8 +36,14 @@ test.describe('boot', { tag: '@emulated' }, () => {
   test('the demo application appends a record to /mnt/data every second', async ({ baseDevice }) => {
     const ssh = await baseDevice.device.ssh();
     // The application starts after SSH (a cold Node.js start under TCG takes seconds).
-    await expect.poll(async () => (await ssh.exec('test -s /mnt/data/demo-app/records.log')).code, { timeout: 60_000 }).toBe(0);
-    const read = async () => (await ssh.execOk('cat /mnt/data/demo-app/records.log')).trim().split('\n').map((l) => l.split(' '));
+    await expect
+      .poll(async () => (await ssh.exec('test -s /mnt/data/demo-app/records.log')).code, { timeout: 60_000 })
+      .toBe(0);
+    const read = async () =>
+      (await ssh.execOk('cat /mnt/data/demo-app/records.log'))
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' '));
     const before = await read();
     await new Promise((r) => setTimeout(r, 4_000));
     const after = await read();
@@ -56,7 +62,7 @@ test.describe('boot', { tag: '@emulated' }, () => {
   test('a bootloader env change made from the host boots the other root', async ({ flash, deviceProfile }) => {
     const desc = bootloaderDescription(await loadProfile(deviceProfile));
     const { device } = await flash({ release: BASE_RELEASE, rootB: NEXT_RELEASE, noBoot: true });
-    const boot = await BootPartition.open(device.paths.dir + '/disk.img');
+    const boot = await BootPartition.open(`${device.paths.dir}/disk.img`);
     expect(await boot.readBootEnv(desc)).toMatchObject({ resin_root_part: 'A' });
     await boot.updateBootEnv(desc, { resin_root_part: 'B' });
     await bootAndTime(device, silentProgress, undefined, {});
@@ -67,7 +73,10 @@ test.describe('boot', { tag: '@emulated' }, () => {
     expect(facts.bootEnv.resin_root_part).toBe('B');
   });
 
-  test('the bootloader counts boots of a pending update and past its limit boots the other root', async ({ flash, deviceProfile }) => {
+  test('the bootloader counts boots of a pending update and past its limit boots the other root', async ({
+    flash,
+    deviceProfile,
+  }) => {
     const desc = bootloaderDescription(await loadProfile(deviceProfile));
     // GRUB gives up when the count reaches its limit (2), U-Boot and the JetPack 5 launcher when
     // it goes above os_bc_lim (3). The new OS (B) has used up its tries but one: this boot is the
@@ -76,7 +85,7 @@ test.describe('boot', { tag: '@emulated' }, () => {
     const before = grub ? desc.bootCountLimit - 1 : desc.bootCountLimit;
     const after = String(before + 1);
     const { device } = await flash({ release: BASE_RELEASE, rootB: NEXT_RELEASE, noBoot: true });
-    const boot = await BootPartition.open(device.paths.dir + '/disk.img');
+    const boot = await BootPartition.open(`${device.paths.dir}/disk.img`);
     await boot.updateBootEnv(desc, { resin_root_part: 'B', upgrade_available: '1', bootcount: String(before) });
     await bootAndTime(device, silentProgress, undefined, {});
     const facts = await inspectDevice(device);
@@ -85,18 +94,24 @@ test.describe('boot', { tag: '@emulated' }, () => {
     expect(facts.bootEnv).toMatchObject({ resin_root_part: 'B', upgrade_available: '1', bootcount: after });
     // The bootloader prints the env as it has it: a slot letter in grubenv, a hex partition number in resinOS_uEnv.txt.
     const printed = grub ? 'B' : desc.rootPartitions.B.toString(16);
-    expect(device.console.text(0)).toContain(`[huplab] bootloader: env resin_root_part=${printed} upgrade_available=1 bootcount=${after}\n[huplab] bootloader: booting resin-rootA`);
+    expect(device.console.text(0)).toContain(
+      `[huplab] bootloader: env resin_root_part=${printed} upgrade_available=1 bootcount=${after}\n[huplab] bootloader: booting resin-rootA`,
+    );
   });
 
   // Regression (found by the power-cut campaign): a cut between the boot files copy and the env
   // switch left the old OS running with the new OS's boot files, and its breadcrumbs made
   // rollback-health "commit" the old OS. At boot the OS now checks and restores its own.
-  test('boot files an interrupted update left behind are replaced by the running OS\'s at the next boot', async ({ flash }) => {
+  test("boot files an interrupted update left behind are replaced by the running OS's at the next boot", async ({
+    flash,
+  }) => {
     const { device } = await flash({ release: BASE_RELEASE, rootB: NEXT_RELEASE });
     const ssh = await device.ssh();
     // Where the update was when the power went: new boot files copied, breadcrumbs made, no switch.
-    await ssh.execOk('mkdir -p /run/b && mount -o ro "$(findfs LABEL=resin-rootB)" /run/b && cp /run/b/usr/share/huplab/boot-files/os-release /mnt/boot/os-release'
-      + ' && umount /run/b && touch /mnt/state/rollback-health-breadcrumb /mnt/state/rollback-altboot-breadcrumb && sync');
+    await ssh.execOk(
+      'mkdir -p /run/b && mount -o ro "$(findfs LABEL=resin-rootB)" /run/b && cp /run/b/usr/share/huplab/boot-files/os-release /mnt/boot/os-release' +
+        ' && umount /run/b && touch /mnt/state/rollback-health-breadcrumb /mnt/state/rollback-altboot-breadcrumb && sync',
+    );
     expect((await inspectDevice(device)).bootFilesMismatch).toEqual(['os-release']);
     const mark = device.console.mark();
     await rebootFromShell(device);
@@ -104,14 +119,18 @@ test.describe('boot', { tag: '@emulated' }, () => {
     const facts = await inspectDevice(device);
     expect(facts.version).toBe(BASE_RELEASE);
     expect(facts.bootFilesMismatch).toEqual([]);
-    expect(device.console.text(mark)).toMatch(/\[hup\] step boot-files-guard done nothing pending on root A .*an update stopped before its switch; restored/);
+    expect(device.console.text(mark)).toMatch(
+      /\[hup\] step boot-files-guard done nothing pending on root A .*an update stopped before its switch; restored/,
+    );
     expect((await (await device.ssh()).exec('ls /mnt/state/ | grep breadcrumb')).stdout.trim()).toBe('');
   });
 
   // Regression (CI, lock-held): the updater reboots 2 s after its last step; under load that
   // reboot could stop the wrapper before it recorded the exit status, and the harness waited for
   // a status that would never come. A reboot now ends the wait, with the command's output.
-  test('a detached command stopped by a reboot before its status is recorded ends with its output', async ({ flash }) => {
+  test('a detached command stopped by a reboot before its status is recorded ends with its output', async ({
+    flash,
+  }) => {
     const { device } = await flash({ release: BASE_RELEASE });
     const mark = device.console.mark();
     // reboot -f: no shutdown, so the wrapper never gets to record an exit status.
@@ -127,7 +146,10 @@ test.describe('boot', { tag: '@emulated' }, () => {
   // once its journal (the checksum file of the atomic FAT write) was durable; GRUB booted the old
   // root with the env in place, and the boot-files guard's repair then finished the switch behind
   // the running OS's back. The env in place decided the boot: the journal must be dropped.
-  test('an env switch cut after its journal was written is dropped at the next boot, not finished', async ({ flash, deviceProfile }) => {
+  test('an env switch cut after its journal was written is dropped at the next boot, not finished', async ({
+    flash,
+    deviceProfile,
+  }) => {
     const desc = bootloaderDescription(await loadProfile(deviceProfile));
     const { device } = await flash({ release: BASE_RELEASE });
     const ssh = await device.ssh();
@@ -135,17 +157,28 @@ test.describe('boot', { tag: '@emulated' }, () => {
     const dir = posix.dirname(env);
     const name = posix.basename(env);
     const current = Buffer.from(await ssh.execOk(`cat ${env}`), 'latin1');
-    const switched = encodeBootEnv(desc, { resin_root_part: 'B', upgrade_available: '1', bootcount: '0' }, { env: current }).env;
+    const switched = encodeBootEnv(
+      desc,
+      { resin_root_part: 'B', upgrade_available: '1', bootcount: '0' },
+      { env: current },
+    ).env;
     const journal = `${dir}/${checksumFileName(name, createHash('sha256').update(switched).digest('hex'))}`;
     // Where the updater was when the power went: breadcrumbs made, the new env's journal durable, no rename yet.
-    await ssh.execOk(`cat > '${journal}' && touch /mnt/state/rollback-health-breadcrumb /mnt/state/rollback-altboot-breadcrumb && sync`, { stdin: switched });
+    await ssh.execOk(
+      `cat > '${journal}' && touch /mnt/state/rollback-health-breadcrumb /mnt/state/rollback-altboot-breadcrumb && sync`,
+      { stdin: switched },
+    );
     const mark = device.console.mark();
     await rebootFromShell(device);
     await device.waitForOs({ since: mark, timeoutMs: 240_000 });
     const facts = await inspectDevice(device);
     expect(facts.root).toBe('resin-rootA');
     expect(facts.bootEnv).toMatchObject({ resin_root_part: 'A', upgrade_available: '0' });
-    expect((await (await device.ssh()).exec(`ls -a ${dir}/ | grep -c '^\\.${name.replace(/\./g, '\\.')}\\.' || true`)).stdout.trim()).toBe('0');
+    expect(
+      (
+        await (await device.ssh()).exec(`ls -a ${dir}/ | grep -c '^\\.${name.replace(/\./g, '\\.')}\\.' || true`)
+      ).stdout.trim(),
+    ).toBe('0');
     expect((await (await device.ssh()).exec('ls /mnt/state/ | grep breadcrumb')).stdout.trim()).toBe('');
   });
 });

@@ -41,37 +41,53 @@ export let BASE_RELEASE = defaultSuiteReleases().base;
 export let NEXT_RELEASE = defaultSuiteReleases().next;
 export let PATCH_RELEASE = defaultSuiteReleases().patch;
 
-export const test = base.extend<TestFixtures & { _attachConsoles: void }, WorkerFixtures & DeviceOptions & { _releases: void }>({
+export const test = base.extend<
+  TestFixtures & { _attachConsoles: void },
+  WorkerFixtures & DeviceOptions & { _releases: void }
+>({
   deviceProfile: ['generic-amd64', { option: true, scope: 'worker' }],
   driver: ['qemu', { option: true, scope: 'worker' }],
 
+  _releases: [
+    async ({ deviceProfile }, use) => {
+      ({ base: BASE_RELEASE, next: NEXT_RELEASE, patch: PATCH_RELEASE } = suiteReleasesFor(deviceProfile));
+      await use();
+    },
+    { scope: 'worker', auto: true },
+  ],
 
-  _releases: [async ({ deviceProfile }, use) => {
-    ({ base: BASE_RELEASE, next: NEXT_RELEASE, patch: PATCH_RELEASE } = suiteReleasesFor(deviceProfile));
-    await use();
-  }, { scope: 'worker', auto: true }],
+  lab: [
+    async ({ _releases }, use, workerInfo) => {
+      void _releases;
+      const dir = mkdtempSync(join(tmpdir(), `huplab-lab-w${workerInfo.workerIndex}-`));
+      await use(openLab(dir));
+      if (!process.env.HUPLAB_KEEP_LABS) rmSync(dir, { recursive: true, force: true });
+    },
+    { scope: 'worker' },
+  ],
 
-  lab: [async ({ _releases }, use, workerInfo) => {
-    void _releases;
-    const dir = mkdtempSync(join(tmpdir(), `huplab-lab-w${workerInfo.workerIndex}-`));
-    await use(openLab(dir));
-    if (!process.env.HUPLAB_KEEP_LABS) rmSync(dir, { recursive: true, force: true });
-  }, { scope: 'worker' }],
-
-  baseDevice: [async ({ lab, deviceProfile, _releases }, use) => {
-    void _releases;
-    const started = await startDevice({ lab, device: deviceProfile, release: BASE_RELEASE, name: 'base' });
-    await use(started);
-    // force, not powerCut: a device whose board state machine failed must still be switched off.
-    await started.device.force('off').catch(() => {});
-    started.device.close();
-  }, { scope: 'worker', timeout: 10 * 60_000 }],
+  baseDevice: [
+    async ({ lab, deviceProfile, _releases }, use) => {
+      void _releases;
+      const started = await startDevice({ lab, device: deviceProfile, release: BASE_RELEASE, name: 'base' });
+      await use(started);
+      // force, not powerCut: a device whose board state machine failed must still be switched off.
+      await started.device.force('off').catch(() => {});
+      started.device.close();
+    },
+    { scope: 'worker', timeout: 10 * 60_000 },
+  ],
 
   flash: async ({ lab, deviceProfile, driver }, use, testInfo) => {
     const started: Array<StartedDevice<DeviceDriver>> = [];
     await use(async (opts) => {
       if (driver === 'board') {
-        const s = await startBoard({ lab, board: await workerBoard(deviceProfile, testInfo.parallelIndex, opts), release: opts.release!, ...(opts.config ? { config: opts.config } : {}) });
+        const s = await startBoard({
+          lab,
+          board: await workerBoard(deviceProfile, testInfo.parallelIndex, opts),
+          release: opts.release!,
+          ...(opts.config ? { config: opts.config } : {}),
+        });
         started.push(s);
         return s;
       }
@@ -81,7 +97,9 @@ export const test = base.extend<TestFixtures & { _attachConsoles: void }, Worker
       return s;
     });
     for (const s of started) {
-      await testInfo.attach(`${s.device.name}-serial.log`, { path: s.device.paths.serialLog, contentType: 'text/plain' }).catch(() => {});
+      await testInfo
+        .attach(`${s.device.name}-serial.log`, { path: s.device.paths.serialLog, contentType: 'text/plain' })
+        .catch(() => {});
       await s.device.force('off').catch(() => {});
       await s.device.close();
     }
@@ -89,13 +107,18 @@ export const test = base.extend<TestFixtures & { _attachConsoles: void }, Worker
 
   // Every test gets the serial log of the shared device attached, whatever the outcome, so a
   // failure can be read from the report alone.
-  _attachConsoles: [async ({ lab }, use, testInfo) => {
-    await use();
-    const log = join(lab.dir, 'devices', 'base', 'serial.log');
-    try {
-      await testInfo.attach('base-serial.log', { body: readFileSync(log), contentType: 'text/plain' });
-    } catch { /* this test did not use the shared device */ }
-  }, { auto: true }],
+  _attachConsoles: [
+    async ({ lab }, use, testInfo) => {
+      await use();
+      const log = join(lab.dir, 'devices', 'base', 'serial.log');
+      try {
+        await testInfo.attach('base-serial.log', { body: readFileSync(log), contentType: 'text/plain' });
+      } catch {
+        /* this test did not use the shared device */
+      }
+    },
+    { auto: true },
+  ],
 });
 
 /**
@@ -103,14 +126,27 @@ export const test = base.extend<TestFixtures & { _attachConsoles: void }, Worker
  * share one. What only an emulated device can do (edit its disk before boot, a volatile-cache
  * disk) is refused with the reason; such tests carry @emulated and board projects skip them.
  */
-async function workerBoard(profile: string, parallelIndex: number, opts: Omit<StartOptions, 'lab' | 'device'>): Promise<InventoryBoard> {
+async function workerBoard(
+  profile: string,
+  parallelIndex: number,
+  opts: Omit<StartOptions, 'lab' | 'device'>,
+): Promise<InventoryBoard> {
   const emulatedOnly = (['noBoot', 'rootB', 'disk', 'volatileCache'] as const).filter((k) => opts[k] !== undefined);
-  if (emulatedOnly.length) throw new HuplabError('emulated-only', `this test needs an emulated device (${emulatedOnly.join(', ')}); tag it @emulated`);
+  if (emulatedOnly.length)
+    throw new HuplabError(
+      'emulated-only',
+      `this test needs an emulated device (${emulatedOnly.join(', ')}); tag it @emulated`,
+    );
   if (!opts.release) throw new HuplabError('release-required', 'a board is flashed with a release: pass release');
   const inv = await loadInventory(inventoryPath());
   const boards = inv.boards.filter((b) => b.profile === profile);
   const board = boards[parallelIndex];
-  if (!board) throw new HuplabError('no-board-for-worker', `worker ${parallelIndex} has no ${profile} board: ${inv.file} has ${boards.length}`, { hint: `run with --workers ${Math.max(1, boards.length)} or fewer (HUPLAB_WORKERS)` });
+  if (!board)
+    throw new HuplabError(
+      'no-board-for-worker',
+      `worker ${parallelIndex} has no ${profile} board: ${inv.file} has ${boards.length}`,
+      { hint: `run with --workers ${Math.max(1, boards.length)} or fewer (HUPLAB_WORKERS)` },
+    );
   return board;
 }
 

@@ -10,14 +10,21 @@ import { basename, join } from 'node:path';
 import { advancedSuiteFor, type AdvancedSuite } from '../harness/hup/suite-releases.ts';
 import { startLabBackend, updateDevice, type LabBackend } from '../harness/hup/run-hup.ts';
 import { advancedUpdateDevice, type AdvancedOutcome } from '../harness/hup/run-advanced.ts';
-import { expectAdvancedLeftOld, expectAdvancedNoWayBack, expectAdvancedSuccess } from '../harness/hup/advanced-verdict.ts';
+import {
+  expectAdvancedLeftOld,
+  expectAdvancedNoWayBack,
+  expectAdvancedSuccess,
+} from '../harness/hup/advanced-verdict.ts';
 import { expectSuccess, type Verdict } from '../harness/hup/verdict.ts';
 import { expect, test } from './fixtures.ts';
 
 async function attach(o: AdvancedOutcome, v: Verdict): Promise<void> {
   const info = test.info();
   for (const l of o.logs) await info.attach(basename(l), { path: l, contentType: 'text/plain' });
-  await info.attach('advanced-outcome.json', { body: JSON.stringify({ outcome: { ...o, console: undefined }, verdict: v }, null, 1), contentType: 'application/json' });
+  await info.attach('advanced-outcome.json', {
+    body: JSON.stringify({ outcome: { ...o, console: undefined }, verdict: v }, null, 1),
+    contentType: 'application/json',
+  });
 }
 
 test.describe('hup-advanced', () => {
@@ -29,39 +36,87 @@ test.describe('hup-advanced', () => {
   test.beforeAll(async ({ deviceProfile }) => {
     test.setTimeout(15 * 60_000);
     suite = advancedSuiteFor(deviceProfile)!;
-    lab = await startLabBackend({ device: deviceProfile, releases: [suite.from], advanced: { device: suite.target, releases: [suite.to, suite.next], images: [suite.to] } });
+    lab = await startLabBackend({
+      device: deviceProfile,
+      releases: [suite.from],
+      advanced: { device: suite.target, releases: [suite.to, suite.next], images: [suite.to] },
+    });
   });
-  test.afterAll(async () => { await lab?.backend.stop(); });
+  test.afterAll(async () => {
+    await lab?.backend.stop();
+  });
 
-  test('takeover onto the new line: new OS, layout and firmware; uuid, SSH host key and network kept; logs in /mnt/data/balenahup; then a standard update on the new line', async ({ flash }) => {
+  test('takeover onto the new line: new OS, layout and firmware; uuid, SSH host key and network kept; logs in /mnt/data/balenahup; then a standard update on the new line', async ({
+    flash,
+  }) => {
     test.setTimeout(30 * 60_000);
     const d = await flash({ release: suite.from, config: lab!.deviceConfig });
-    const o = await advancedUpdateDevice({ device: d.device, lab: lab!, to: suite.to, uuid: d.record.uuid, logsDir: join(d.device.paths.dir, 'logs') });
+    const o = await advancedUpdateDevice({
+      device: d.device,
+      lab: lab!,
+      to: suite.to,
+      uuid: d.record.uuid,
+      logsDir: join(d.device.paths.dir, 'logs'),
+    });
     const v = expectAdvancedSuccess(o, lab!.advanced!.profile);
     await attach(o, v);
-    expect(v.checks.filter((c) => !c.ok), o.failure ?? 'takeover').toEqual([]);
+    expect(
+      v.checks.filter((c) => !c.ok),
+      o.failure ?? 'takeover',
+    ).toEqual([]);
 
-    const std = await updateDevice({ device: d.device, lab: lab!, to: suite.next, uuid: d.record.uuid, logsDir: join(d.device.paths.dir, 'logs-standard') });
+    const std = await updateDevice({
+      device: d.device,
+      lab: lab!,
+      to: suite.next,
+      uuid: d.record.uuid,
+      logsDir: join(d.device.paths.dir, 'logs-standard'),
+    });
     const sv = expectSuccess(std);
-    await test.info().attach('standard-after-advanced.json', { body: JSON.stringify({ outcome: { ...std, console: undefined }, verdict: sv }, null, 1), contentType: 'application/json' });
-    expect(sv.checks.filter((c) => !c.ok), `standard ${suite.to} -> ${suite.next} after the takeover`).toEqual([]);
+    await test.info().attach('standard-after-advanced.json', {
+      body: JSON.stringify({ outcome: { ...std, console: undefined }, verdict: sv }, null, 1),
+      contentType: 'application/json',
+    });
+    expect(
+      sv.checks.filter((c) => !c.ok),
+      `standard ${suite.to} -> ${suite.next} after the takeover`,
+    ).toEqual([]);
   });
 
-  test('power cut before the flash (takeover copying the image into RAM): the old OS boots, untouched', async ({ flash }) => {
+  test('power cut before the flash (takeover copying the image into RAM): the old OS boots, untouched', async ({
+    flash,
+  }) => {
     test.setTimeout(20 * 60_000);
     const d = await flash({ release: suite.from, config: lab!.deviceConfig });
-    const o = await advancedUpdateDevice({ device: d.device, lab: lab!, to: suite.to, uuid: d.record.uuid, logsDir: join(d.device.paths.dir, 'logs'), powerCutAt: 'copy-to-ram' });
+    const o = await advancedUpdateDevice({
+      device: d.device,
+      lab: lab!,
+      to: suite.to,
+      uuid: d.record.uuid,
+      logsDir: join(d.device.paths.dir, 'logs'),
+      powerCutAt: 'copy-to-ram',
+    });
     const v = expectAdvancedLeftOld(o, { powerCut: 'copy-to-ram' });
     await attach(o, v);
     expect(v.checks.filter((c) => !c.ok)).toEqual([]);
   });
 
-  test('power cut during the flash: no way back; no working OS comes up, and the run says the device needs flashing again', async ({ flash }) => {
+  test('power cut during the flash: no way back; no working OS comes up, and the run says the device needs flashing again', async ({
+    flash,
+  }) => {
     test.setTimeout(25 * 60_000);
     const d = await flash({ release: suite.from, config: lab!.deviceConfig });
     // 10 s into the flash: the new partition table and the first partitions written, the rest not
     // (the flash takes 40 s on the Jetson and over 4 min on the Pi's SD card here).
-    const o = await advancedUpdateDevice({ device: d.device, lab: lab!, to: suite.to, uuid: d.record.uuid, logsDir: join(d.device.paths.dir, 'logs'), powerCutAt: 'flash', powerCutAfterMs: 10_000 });
+    const o = await advancedUpdateDevice({
+      device: d.device,
+      lab: lab!,
+      to: suite.to,
+      uuid: d.record.uuid,
+      logsDir: join(d.device.paths.dir, 'logs'),
+      powerCutAt: 'flash',
+      powerCutAfterMs: 10_000,
+    });
     const v = expectAdvancedNoWayBack(o, 'flash+10s');
     await attach(o, v);
     expect(v.checks.filter((c) => !c.ok)).toEqual([]);
@@ -72,8 +127,17 @@ test.describe('hup-advanced', () => {
     const d = await flash({ release: suite.from, config: lab!.deviceConfig });
     lab!.backend.faults.set('api', { kind: 'corrupt', offset: 1 << 20, path: /\/v1\/os-images\// });
     try {
-      const o = await advancedUpdateDevice({ device: d.device, lab: lab!, to: suite.to, uuid: d.record.uuid, logsDir: join(d.device.paths.dir, 'logs') });
-      const v = expectAdvancedLeftOld(o, { failedStep: 'download', reason: /hashes to .* not to the digest asked for/ });
+      const o = await advancedUpdateDevice({
+        device: d.device,
+        lab: lab!,
+        to: suite.to,
+        uuid: d.record.uuid,
+        logsDir: join(d.device.paths.dir, 'logs'),
+      });
+      const v = expectAdvancedLeftOld(o, {
+        failedStep: 'download',
+        reason: /hashes to .* not to the digest asked for/,
+      });
       await attach(o, v);
       expect(v.checks.filter((c) => !c.ok)).toEqual([]);
     } finally {

@@ -3,7 +3,13 @@ import type { StartedDevice } from '../harness/device/session.ts';
 import type { DeviceDriver } from '../harness/board/driver.ts';
 import type { Fault } from '../harness/faults/index.ts';
 import { runScenario, scenarioReleases, type ScenarioResult } from '../harness/faults/scenario.ts';
-import { startLabBackend, updateDevice, type DeviceHooks, type LabBackend, type UpdateOutcome } from '../harness/hup/run-hup.ts';
+import {
+  startLabBackend,
+  updateDevice,
+  type DeviceHooks,
+  type LabBackend,
+  type UpdateOutcome,
+} from '../harness/hup/run-hup.ts';
 import { expectSuccess, type Verdict } from '../harness/hup/verdict.ts';
 import { BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE, expect, test } from './fixtures.ts';
 
@@ -12,7 +18,10 @@ export { PATCH_RELEASE };
 /** Every standard HUP that should succeed must satisfy the same verdict; show why when not. */
 export function expectCommitted(o: UpdateOutcome): void {
   const v = expectSuccess(o);
-  expect(v.checks.filter((c) => !c.ok), JSON.stringify(o.steps)).toEqual([]);
+  expect(
+    v.checks.filter((c) => !c.ok),
+    JSON.stringify(o.steps),
+  ).toEqual([]);
 }
 
 /**
@@ -22,7 +31,10 @@ export function expectCommitted(o: UpdateOutcome): void {
 async function attachUpdate(outcome: UpdateOutcome, verdict: Verdict | undefined, fault?: string): Promise<void> {
   const info = test.info();
   for (const l of outcome.logs) await info.attach(basename(l), { path: l, contentType: 'text/plain' });
-  await info.attach('hup-outcome.json', { body: JSON.stringify({ ...(fault ? { fault } : {}), outcome, verdict: verdict ?? expectSuccess(outcome) }, null, 1), contentType: 'application/json' });
+  await info.attach('hup-outcome.json', {
+    body: JSON.stringify({ ...(fault ? { fault } : {}), outcome, verdict: verdict ?? expectSuccess(outcome) }, null, 1),
+    contentType: 'application/json',
+  });
 }
 
 /**
@@ -40,13 +52,24 @@ export function useLabBackend(): {
     test.setTimeout(10 * 60_000);
     lab = await startLabBackend({ device: deviceProfile, releases: [BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE] });
   });
-  test.afterAll(async () => { await lab?.backend.stop(); });
-  test.afterEach(async () => { lab?.backend.faults.clear(); });
+  test.afterAll(async () => {
+    await lab?.backend.stop();
+  });
+  test.afterEach(async () => {
+    lab?.backend.faults.clear();
+  });
   return {
     lab: () => lab!,
     device: (flash) => flash({ release: BASE_RELEASE, config: lab!.deviceConfig }),
     update: async (d, to, logs = 'logs', hooks) => {
-      const o = await updateDevice({ device: d.device, lab: lab!, to, uuid: d.record.uuid, logsDir: join(d.device.paths.dir, logs), ...(hooks ? { hooks } : {}) });
+      const o = await updateDevice({
+        device: d.device,
+        lab: lab!,
+        to,
+        uuid: d.record.uuid,
+        logsDir: join(d.device.paths.dir, logs),
+        ...(hooks ? { hooks } : {}),
+      });
       await attachUpdate(o, undefined);
       return o;
     },
@@ -55,10 +78,22 @@ export function useLabBackend(): {
       test.info().annotations.push({ type: 'fault', description: fault.name });
       const { start, target } = scenarioReleases(fault, BASE_RELEASE, NEXT_RELEASE);
       const d = await flash({ release: start, config: lab!.deviceConfig });
-      const r = await runScenario({ device: d.device, lab: lab!, uuid: d.record.uuid, fault, to: target, logsDir: join(d.device.paths.dir, 'logs') });
+      const r = await runScenario({
+        device: d.device,
+        lab: lab!,
+        uuid: d.record.uuid,
+        fault,
+        to: target,
+        logsDir: join(d.device.paths.dir, 'logs'),
+      });
       await attachUpdate(r.outcome, r.verdict, fault.name);
-      for (const o of r.followUps) for (const l of o.logs) await test.info().attach(`follow-up-${basename(l)}`, { path: l, contentType: 'text/plain' });
-      expect(r.verdict.checks.filter((c) => !c.ok), `${fault.name}: ${fault.description}`).toEqual([]);
+      for (const o of r.followUps)
+        for (const l of o.logs)
+          await test.info().attach(`follow-up-${basename(l)}`, { path: l, contentType: 'text/plain' });
+      expect(
+        r.verdict.checks.filter((c) => !c.ok),
+        `${fault.name}: ${fault.description}`,
+      ).toEqual([]);
       return r;
     },
   };

@@ -5,7 +5,9 @@ import { useLabBackend } from './hup-helpers.ts';
 test.describe('hup-standard', () => {
   const h = useLabBackend();
 
-  test('a refused update reports "OS update failed", leaves the device untouched and the application running', async ({ flash }) => {
+  test('a refused update reports "OS update failed", leaves the device untouched and the application running', async ({
+    flash,
+  }) => {
     const d = await h.device(flash);
     const o = await h.update(d, BASE_RELEASE);
     expect(o.exitCode).toBe(1);

@@ -7,16 +7,30 @@ test.describe('hup-standard', () => {
 
   // One device, two updates: the second, from resin-rootB, must go back to resin-rootA (the
   // other half of the A/B scheme), and it costs one update instead of a flash, a boot and two.
-  test('with a delta: root switched, version changed, /data intact, breadcrumbs cleared, progress at the API; then A -> B -> A: a second update goes back to the first partition', async ({ flash }) => {
+  test('with a delta: root switched, version changed, /data intact, breadcrumbs cleared, progress at the API; then A -> B -> A: a second update goes back to the first partition', async ({
+    flash,
+  }) => {
     test.setTimeout(25 * 60_000); // two updates on a Raspberry Pi under TCG (hil:profiles)
     const d = await h.device(flash);
     const o = await h.update(d, NEXT_RELEASE);
     expectCommitted(o);
     expect(o.download?.kind).toBe('delta');
     expect(o.download!.bytes).toBeLessThan(300_000);
-    expect(o.steps.map((s) => s.step)).toEqual(['checks', 'stop-supervisor', 'fetch', 'write-root', 'boot-files', 'breadcrumbs', 'supervisor-update', 'bootloader-switch', 'reboot']);
+    expect(o.steps.map((s) => s.step)).toEqual([
+      'checks',
+      'stop-supervisor',
+      'fetch',
+      'write-root',
+      'boot-files',
+      'breadcrumbs',
+      'supervisor-update',
+      'bootloader-switch',
+      'reboot',
+    ]);
     expect(o.after.supervisorVersion).not.toBe(o.before.supervisorVersion);
-    expect(o.progress.map((p) => `${p.percent} ${p.message}`)).toEqual(expect.arrayContaining(['25 Preparing OS update', '50 Running OS update', '100 Update successful, rebooting']));
+    expect(o.progress.map((p) => `${p.percent} ${p.message}`)).toEqual(
+      expect.arrayContaining(['25 Preparing OS update', '50 Running OS update', '100 Update successful, rebooting']),
+    );
     const log = o.logs.find((l) => /upgrade-2\.x\.sh\.\d{8}_\d{6}\.log$/.test(l));
     expect(log, 'the updater log is in /mnt/data/balenahup').toBeTruthy();
     // Records continue across the reboot; the only gap is the reboot itself.

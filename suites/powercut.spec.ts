@@ -14,13 +14,34 @@ import { HUP_STEPS, rollbackCutPoints, type CampaignKind } from '../harness/powe
  * (`--campaign update|rollback`).
  */
 const STEPS = process.env.HUPLAB_POWERCUT === 'steps';
-const UPDATE_POINTS = STEPS ? [...HUP_STEPS, 'shutdown', 'new-bootloader', 'new-os-ready', 'health-check', 'commit', 'committed'] : ['bootloader-switch'];
-const ROLLBACK_POINTS = STEPS ? ['rh-waiting', 'rh-boot-files', 'rh-switch', 'rh-rolled-back', 'bc-first-boot', 'bc-give-up', 'altboot', 'altboot-switch'] : [];
+const UPDATE_POINTS = STEPS
+  ? [...HUP_STEPS, 'shutdown', 'new-bootloader', 'new-os-ready', 'health-check', 'commit', 'committed']
+  : ['bootloader-switch'];
+const ROLLBACK_POINTS = STEPS
+  ? [
+      'rh-waiting',
+      'rh-boot-files',
+      'rh-switch',
+      'rh-rolled-back',
+      'bc-first-boot',
+      'bc-give-up',
+      'altboot',
+      'altboot-switch',
+    ]
+  : [];
 const SCENARIO = new Map(rollbackCutPoints({}).map((p) => [p.name, p.scenario]));
 
 const POINTS: Array<{ kind: CampaignKind; point: string; title: string }> = [
-  ...UPDATE_POINTS.map((point) => ({ kind: 'update' as const, point, title: `power cut at ${point}: an OS boots, env consistent, /data intact, the update completes` })),
-  ...ROLLBACK_POINTS.map((point) => ({ kind: 'rollback' as const, point, title: `power cut at ${point} on the ${SCENARIO.get(point)} rollback path: the old OS boots, its rollback recorded, env consistent, /data intact, the update then completes` })),
+  ...UPDATE_POINTS.map((point) => ({
+    kind: 'update' as const,
+    point,
+    title: `power cut at ${point}: an OS boots, env consistent, /data intact, the update completes`,
+  })),
+  ...ROLLBACK_POINTS.map((point) => ({
+    kind: 'rollback' as const,
+    point,
+    title: `power cut at ${point} on the ${SCENARIO.get(point)} rollback path: the old OS boots, its rollback recorded, env consistent, /data intact, the update then completes`,
+  })),
 ];
 
 test.describe('powercut', { tag: '@emulated' }, () => {
@@ -30,12 +51,24 @@ test.describe('powercut', { tag: '@emulated' }, () => {
     test(title, async ({ lab, deviceProfile }, testInfo) => {
       test.setTimeout(14 * 60_000);
       const r = await runCampaign({
-        lab, device: deviceProfile, from: BASE_RELEASE, to: NEXT_RELEASE, kind, only: [point], reference: false, backend: h.lab(), outDir: testInfo.outputPath('powercut'),
+        lab,
+        device: deviceProfile,
+        from: BASE_RELEASE,
+        to: NEXT_RELEASE,
+        kind,
+        only: [point],
+        reference: false,
+        backend: h.lab(),
+        outDir: testInfo.outputPath('powercut'),
       });
-      for (const p of r.points) await testInfo.attach(`${p.point}-serial.log`, { path: p.serialLog, contentType: 'text/plain' });
+      for (const p of r.points)
+        await testInfo.attach(`${p.point}-serial.log`, { path: p.serialLog, contentType: 'text/plain' });
       await testInfo.attach('powercut.html', { body: campaignHtml(r), contentType: 'text/html' });
       expect(r.points.length).toBe(1);
-      expect(r.points.flatMap((p) => p.problems), campaignText(r).join('\n')).toEqual([]);
+      expect(
+        r.points.flatMap((p) => p.problems),
+        campaignText(r).join('\n'),
+      ).toEqual([]);
       expect(r.points[0]!.booted).not.toBe('none');
       if (kind === 'rollback') expect(r.points[0]!.rollback).not.toBe('none');
     });

@@ -10,14 +10,21 @@ const hex = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
 /** The labels the builder put in the hostapp's config, read from the layout directly. */
 function labels(h: Releases['r101']): Record<string, string> {
   const manifest = JSON.parse(readFileSync(blobPath(h, h.manifest.digest), 'utf8')) as { config: { digest: string } };
-  return (JSON.parse(readFileSync(blobPath(h, manifest.config.digest), 'utf8')) as { config: { Labels: Record<string, string> } }).config.Labels;
+  return (
+    JSON.parse(readFileSync(blobPath(h, manifest.config.digest), 'utf8')) as {
+      config: { Labels: Record<string, string> };
+    }
+  ).config.Labels;
 }
 
 t.test('releases: list per device type, one by version, a clear 404 for unknown ones', async (t) => {
   const { backend, r101, r102 } = await publishedBackend(t);
-  const list = await (await fetch(`${backend.urls.api}/v1/releases?deviceType=${DEVICE}`)).json() as { releases: unknown[] };
+  const list = (await (await fetch(`${backend.urls.api}/v1/releases?deviceType=${DEVICE}`)).json()) as {
+    releases: unknown[];
+  };
   const expected = (version: string, h: Releases['r101']) => ({
-    deviceType: DEVICE, version,
+    deviceType: DEVICE,
+    version,
     supervisorVersion: labels(h)['io.balena.supervisor.version'],
     layout: labels(h)['io.huplab.layout'],
     arch: 'amd64',
@@ -41,9 +48,12 @@ t.test('releases: list per device type, one by version, a clear 404 for unknown 
 t.test('progress: every report is kept with a server time stamp', async (t) => {
   const { backend } = await publishedBackend(t);
   const uuid = 'a1b2c3d4e5f6';
-  const patch = (body: unknown) => fetch(`${backend.urls.api}/v1/devices/${uuid}/progress`, {
-    method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
-  });
+  const patch = (body: unknown) =>
+    fetch(`${backend.urls.api}/v1/devices/${uuid}/progress`, {
+      method: 'PATCH',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
   t.equal((await fetch(`${backend.urls.api}/v1/devices/${uuid}`)).status, 404, 'unknown before any report');
   const before = Date.now();
   t.equal((await patch({ percent: 25, message: 'Preparing OS update', status: 'updating' })).status, 200);
@@ -55,15 +65,27 @@ t.test('progress: every report is kept with a server time stamp', async (t) => {
   t.match(await bad.json(), { error: /percent/ });
   t.equal((await patch({ percent: 10 })).status, 400, 'message is required');
 
-  const state = await (await fetch(`${backend.urls.api}/v1/devices/${uuid}`)).json() as {
-    percent: number; message: string; status: string; history: Array<{ percent: number; message: string; status?: string; at: string }>;
+  const state = (await (await fetch(`${backend.urls.api}/v1/devices/${uuid}`)).json()) as {
+    percent: number;
+    message: string;
+    status: string;
+    history: Array<{ percent: number; message: string; status?: string; at: string }>;
   };
   t.match(state, { uuid, percent: 100, message: 'Update successful, rebooting', status: 'rebooting' });
-  t.same(state.history.map((h) => [h.percent, h.message, h.status]), [
-    [25, 'Preparing OS update', 'updating'], [50, 'Running OS update', undefined], [100, 'Update successful, rebooting', 'rebooting'],
-  ], 'whole history, in order, invalid reports left out');
+  t.same(
+    state.history.map((h) => [h.percent, h.message, h.status]),
+    [
+      [25, 'Preparing OS update', 'updating'],
+      [50, 'Running OS update', undefined],
+      [100, 'Update successful, rebooting', 'rebooting'],
+    ],
+    'whole history, in order, invalid reports left out',
+  );
   const times = state.history.map((h) => Date.parse(h.at));
-  t.ok(times.every((x, i) => x >= before && x <= after && (i === 0 || x >= times[i - 1]!)), `server times within the run and ordered: ${state.history.map((h) => h.at).join(', ')}`);
+  t.ok(
+    times.every((x, i) => x >= before && x <= after && (i === 0 || x >= times[i - 1]!)),
+    `server times within the run and ordered: ${state.history.map((h) => h.at).join(', ')}`,
+  );
   t.same(backend.api.device(uuid)?.history.length, 3);
 });
 
@@ -74,7 +96,10 @@ t.test('with an API key, requests without it or with a wrong one get 401', async
   t.equal(none.status, 401);
   t.same(await none.json(), { error: 'missing or wrong API key' });
   t.equal((await fetch(url, { headers: { Authorization: 'Bearer nope' } })).status, 401);
-  const patched = await fetch(`${backend.urls.api}/v1/devices/d1/progress`, { method: 'PATCH', body: JSON.stringify({ percent: 1, message: 'm' }) });
+  const patched = await fetch(`${backend.urls.api}/v1/devices/d1/progress`, {
+    method: 'PATCH',
+    body: JSON.stringify({ percent: 1, message: 'm' }),
+  });
   t.equal(patched.status, 401);
   t.equal(backend.api.device('d1'), undefined, 'a refused report is not recorded');
   const ok = await fetch(url, { headers: { Authorization: 'Bearer s3cret' } });
@@ -93,7 +118,11 @@ t.test('the updater bundle and OS images are served with their sha256', async (t
   t.equal(first.headers.get('x-content-sha256'), hex(readFileSync(bundle)));
   t.equal(await first.text(), 'console.log("updater v1");\n');
   writeFileSync(bundle, 'console.log("updater version 2");\n');
-  t.equal((await fetch(`${backend.urls.api}/v1/updater`)).headers.get('x-content-sha256'), hex('console.log("updater version 2");\n'), 'a rebuilt bundle gets its new hash');
+  t.equal(
+    (await fetch(`${backend.urls.api}/v1/updater`)).headers.get('x-content-sha256'),
+    hex('console.log("updater version 2");\n'),
+    'a rebuilt bundle gets its new hash',
+  );
 
   const image = join(dir, 'disk.img');
   const content = Buffer.alloc(300_000, 7);
@@ -103,7 +132,9 @@ t.test('the updater bundle and OS images are served with their sha256', async (t
   const full = await fetch(`${backend.urls.api}/v1/os-images/${DEVICE}/2.102.0`);
   t.equal(full.headers.get('x-content-sha256'), hex(content));
   t.ok(Buffer.from(await full.arrayBuffer()).equals(content));
-  const part = await fetch(`${backend.urls.api}/v1/os-images/${DEVICE}/2.102.0`, { headers: { Range: 'bytes=1000-1005' } });
+  const part = await fetch(`${backend.urls.api}/v1/os-images/${DEVICE}/2.102.0`, {
+    headers: { Range: 'bytes=1000-1005' },
+  });
   t.equal(part.status, 206);
   t.equal(await part.text(), 'huplab');
   const missing = await fetch(`${backend.urls.api}/v1/os-images/${DEVICE}/9.9.9`);
@@ -120,6 +151,9 @@ t.test('guest URLs are the same ports at 10.0.2.2', async (t) => {
   t.teardown(() => backend.stop());
   const ports = Object.values(backend.urls).map((u) => new URL(u).port);
   t.equal(new Set(ports).size, 4, 'four servers, four ports');
-  t.same(Object.values(backend.guestUrls), ports.map((p) => `http://10.0.2.2:${p}`));
+  t.same(
+    Object.values(backend.guestUrls),
+    ports.map((p) => `http://10.0.2.2:${p}`),
+  );
   t.ok(Object.values(backend.urls).every((u) => u.startsWith('http://127.0.0.1:')));
 });

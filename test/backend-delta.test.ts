@@ -22,8 +22,12 @@ t.test('a registered delta is found (200) and served; other pairs get 404 "no de
 
   const found = await fetch(query(backend.urls.delta, r101.manifest.digest, r102.manifest.digest));
   t.equal(found.status, 200);
-  const answer = await found.json() as { digest: string; size: number; url: string };
-  t.same(answer, { digest: sha256Digest(content), size: content.length, url: `${backend.urls.delta}/v1/deltas/blobs/${sha256Digest(content)}` });
+  const answer = (await found.json()) as { digest: string; size: number; url: string };
+  t.same(answer, {
+    digest: sha256Digest(content),
+    size: content.length,
+    url: `${backend.urls.delta}/v1/deltas/blobs/${sha256Digest(content)}`,
+  });
 
   const reverse = await fetch(query(backend.urls.delta, r102.manifest.digest, r101.manifest.digest));
   t.equal(reverse.status, 404, 'deltas have a direction');
@@ -35,12 +39,25 @@ t.test('a registered delta is found (200) and served; other pairs get 404 "no de
   backend.faults.set('delta', { kind: 'truncate', bytes: 500_000, times: 1, path: '/blobs/' });
   const dest = join(dir, 'got.bin');
   const got = await downloadVerified({
-    url: new URL(answer.url), digest: answer.digest, destPath: dest, source: `delta service ${backend.urls.delta}`,
-    what: 'delta', timeoutMs: 5000, retries: 1, retryDelayMs: 10, expectedSize: answer.size,
+    url: new URL(answer.url),
+    digest: answer.digest,
+    destPath: dest,
+    source: `delta service ${backend.urls.delta}`,
+    what: 'delta',
+    timeoutMs: 5000,
+    retries: 1,
+    retryDelayMs: 10,
+    expectedSize: answer.size,
   });
   t.equal(got.resumes, 1);
   t.ok(readFileSync(dest).equals(content), 'the delta bytes, whole');
-  t.same(backend.log('delta').slice(-2).map((e) => e.status), [200, 206]);
+  t.same(
+    backend
+      .log('delta')
+      .slice(-2)
+      .map((e) => e.status),
+    [200, 206],
+  );
 });
 
 t.test('missing-delta turns a registered delta into 404 until cleared', async (t) => {
@@ -54,7 +71,10 @@ t.test('missing-delta turns a registered delta into 404 until cleared', async (t
   t.same(await missing.json(), { error: 'no delta' });
   backend.faults.clear('delta');
   t.equal((await fetch(query(backend.urls.delta, r101.manifest.digest, r102.manifest.digest))).status, 200);
-  t.same(backend.log('delta').map((e) => e.fault), ['missing-delta', undefined]);
+  t.same(
+    backend.log('delta').map((e) => e.fault),
+    ['missing-delta', undefined],
+  );
 });
 
 t.test('the delta URL is absolute for whoever asked: the guest gets 10.0.2.2', async (t) => {
@@ -66,11 +86,19 @@ t.test('the delta URL is absolute for whoever asked: the guest gets 10.0.2.2', a
   t.equal(backend.guestUrls.delta, `http://${GUEST_HOST}:${port}`);
   // QEMU user networking keeps the guest's Host header when it forwards to 127.0.0.1.
   const body = await new Promise<string>((resolve, reject) => {
-    http.get(query(backend.urls.delta, r101.manifest.digest, r102.manifest.digest), { headers: { Host: `${GUEST_HOST}:${port}` } }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => { text += c.toString(); });
-      res.on('end', () => resolve(text));
-    }).on('error', reject);
+    http
+      .get(
+        query(backend.urls.delta, r101.manifest.digest, r102.manifest.digest),
+        { headers: { Host: `${GUEST_HOST}:${port}` } },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => {
+            text += c.toString();
+          });
+          res.on('end', () => resolve(text));
+        },
+      )
+      .on('error', reject);
   });
   t.equal((JSON.parse(body) as { url: string }).url, `http://${GUEST_HOST}:${port}/v1/deltas/blobs/${digest}`);
 });

@@ -15,10 +15,19 @@ t.test('corrupt: one flipped byte gives digest-mismatch and leaves no file', asy
   const dir = t.testdir();
   const err = await client.fetchBlob(REPO, r102.layer.digest, join(dir, 'layer')).catch((e: unknown) => e);
   t.ok(isHuplabError(err, 'digest-mismatch'), `digest-mismatch, got ${String(err)}`);
-  t.match((err as Error).message, new RegExp(`^registry ${backend.urls.primaryRegistry}: blob sha256:${r102.layer.digest.slice(7, 19)} of ${REPO} hashes to sha256:[0-9a-f]{12} over ${r102.layer.size} bytes`));
+  t.match(
+    (err as Error).message,
+    new RegExp(
+      `^registry ${backend.urls.primaryRegistry}: blob sha256:${r102.layer.digest.slice(7, 19)} of ${REPO} hashes to sha256:[0-9a-f]{12} over ${r102.layer.size} bytes`,
+    ),
+  );
   t.same(readdirSync(dir), [], 'neither the blob nor a temporary file is left');
   const blobs = backend.log('primary').filter((e) => e.path.includes('/blobs/'));
-  t.same(blobs.map((e) => [e.fault, e.bytesSent]), [['corrupt', r102.layer.size]], 'one request, full length sent: a mismatch is not retried');
+  t.same(
+    blobs.map((e) => [e.fault, e.bytesSent]),
+    [['corrupt', r102.layer.size]],
+    'one request, full length sent: a mismatch is not retried',
+  );
 });
 
 t.test('truncate once: the client resumes with Range and gets the right blob', async (t) => {
@@ -75,7 +84,10 @@ t.test('a stalled body ends with a timeout that says so, for manifests and blobs
   const client = new RegistryClient(backend.urls.primaryRegistry, { retries: 0, timeoutMs: 300 });
   const err = await client.getManifest(REPO, '2.102.0').catch((e: unknown) => e);
   t.ok(isHuplabError(err, 'unreachable'));
-  t.equal((err as Error).message, `registry ${backend.urls.primaryRegistry}: GET /v2/${REPO}/manifests/2.102.0 failed: no data for 300 ms (ETIMEDOUT)`);
+  t.equal(
+    (err as Error).message,
+    `registry ${backend.urls.primaryRegistry}: GET /v2/${REPO}/manifests/2.102.0 failed: no data for 300 ms (ETIMEDOUT)`,
+  );
   const dir = t.testdir();
   const blobErr = await client.fetchBlob(REPO, r102.layer.digest, join(dir, 'layer')).catch((e: unknown) => e);
   t.ok(isHuplabError(blobErr, 'blob-truncated'));
@@ -88,14 +100,20 @@ t.test('http-error with times: the first request fails, the client retries and s
   backend.faults.set('primary', { kind: 'http-error', status: 503, times: 1 });
   const retrying = new RegistryClient(backend.urls.primaryRegistry, { retries: 1, retryDelayMs: 10 });
   t.equal((await retrying.getManifest(REPO, '2.102.0')).digest, r102.manifest.digest);
-  t.same(backend.log('primary').map((e) => e.status), [503, 200]);
+  t.same(
+    backend.log('primary').map((e) => e.status),
+    [503, 200],
+  );
   t.match(backend.faults.list(), [{ group: 'primary', kind: 'http-error', status: 503, times: 1, fired: 1 }]);
 
   backend.faults.set('primary', { kind: 'http-error', status: 500 });
   const once = new RegistryClient(backend.urls.primaryRegistry, { retries: 0 });
   const err = await once.getManifest(REPO, '2.102.0').catch((e: unknown) => e);
   t.ok(isHuplabError(err, 'http-error'));
-  t.equal((err as Error).message, `registry ${backend.urls.primaryRegistry}: GET /v2/${REPO}/manifests/2.102.0 answered 500: UNKNOWN: injected fault: http-error 500`);
+  t.equal(
+    (err as Error).message,
+    `registry ${backend.urls.primaryRegistry}: GET /v2/${REPO}/manifests/2.102.0 answered 500: UNKNOWN: injected fault: http-error 500`,
+  );
 
   backend.faults.set('api', { kind: 'http-error', status: 502 });
   const api = await fetch(`${backend.urls.api}/v1/releases`);
@@ -114,13 +132,26 @@ t.test('down on the API: the connection is reset', async (t) => {
   const err = await fetch(`${backend.urls.api}/v1/releases`).catch((e: unknown) => e as Error);
   t.match((err as Error & { cause?: { code?: string } }).cause?.code, /ECONNRESET|UND_ERR_SOCKET/);
   t.equal((await fetch(`${backend.urls.api}/v1/devices/x`)).status, 404, 'paths outside the regex pass');
-  t.same(backend.log('api').map((e) => [e.path, e.fault]), [['/v1/releases', 'down'], ['/v1/devices/x', undefined]]);
+  t.same(
+    backend.log('api').map((e) => [e.path, e.fault]),
+    [
+      ['/v1/releases', 'down'],
+      ['/v1/devices/x', undefined],
+    ],
+  );
 });
 
 t.test('fault specs are validated; times and path scope are honoured', async (t) => {
   const f = new Faults();
   const invalid = (fn: () => void, re: RegExp) => {
-    const err = (() => { try { fn(); } catch (e) { return e; } return undefined; })();
+    const err = (() => {
+      try {
+        fn();
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
     t.ok(isHuplabError(err, 'fault-invalid'), `fault-invalid for ${re}`);
     t.match((err as Error | undefined)?.message, re);
   };
@@ -135,9 +166,17 @@ t.test('fault specs are validated; times and path scope are honoured', async (t)
   f.set('delta', { kind: 'truncate', bytes: 10, times: 2, path: /\/blobs\//g });
   t.equal(f.take('delta', '/v1/deltas?src=x'), undefined, 'outside the path');
   t.same(f.take('delta', '/v1/deltas/blobs/a'), { kind: 'truncate', bytes: 10 });
-  t.same(f.take('delta', '/v1/deltas/blobs/a'), { kind: 'truncate', bytes: 10 }, 'a /g regex still matches twice in a row');
+  t.same(
+    f.take('delta', '/v1/deltas/blobs/a'),
+    { kind: 'truncate', bytes: 10 },
+    'a /g regex still matches twice in a row',
+  );
   t.equal(f.take('delta', '/v1/deltas/blobs/a'), undefined, 'spent after times');
   t.same(f.list(), [{ kind: 'truncate', bytes: 10, group: 'delta', path: '\\/blobs\\/', times: 2, fired: 2 }]);
   f.set('delta', { kind: 'missing-delta' });
-  t.same(f.list().map((x) => x.kind), ['missing-delta'], 'set replaces the group fault');
+  t.same(
+    f.list().map((x) => x.kind),
+    ['missing-delta'],
+    'set replaces the group fault',
+  );
 });

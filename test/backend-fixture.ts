@@ -45,7 +45,10 @@ async function buildLocked<T>(fn: () => Promise<T>): Promise<T> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       // A lock left by a killed run must not block for ever.
-      const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+      const age = await stat(lock).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
       if (age > 5 * 60_000) await rmdir(lock).catch(() => {});
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -58,12 +61,24 @@ async function buildLocked<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** A backend with both releases published to both registries, stopped at the end of the test. */
-export async function publishedBackend(t: { teardown(fn: () => unknown): void }, opts: ApiOptions = {}): Promise<{ backend: Backend } & Releases> {
+export async function publishedBackend(
+  t: { teardown(fn: () => unknown): void },
+  opts: ApiOptions = {},
+): Promise<{ backend: Backend } & Releases> {
   const rel = await releases();
   const backend = await startBackend(opts);
   t.teardown(() => backend.stop());
-  for (const [version, h] of [['2.101.0', rel.r101], ['2.102.0', rel.r102]] as const) {
-    await backend.publishRelease({ deviceType: DEVICE, arch: 'amd64', version, hostappDir: h.dir, manifestDigest: h.manifest.digest });
+  for (const [version, h] of [
+    ['2.101.0', rel.r101],
+    ['2.102.0', rel.r102],
+  ] as const) {
+    await backend.publishRelease({
+      deviceType: DEVICE,
+      arch: 'amd64',
+      version,
+      hostappDir: h.dir,
+      manifestDigest: h.manifest.digest,
+    });
   }
   return { backend, ...rel };
 }

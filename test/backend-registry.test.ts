@@ -27,7 +27,9 @@ t.test('the layer downloads verified, and both sides count its bytes', async (t)
   let lastProgress = [0, 0 as number | undefined];
   const got = await client.fetchBlob(REPO, r101.layer.digest, dest, {
     expectedSize: r101.layer.size,
-    onProgress: (bytes, total) => { lastProgress = [bytes, total]; },
+    onProgress: (bytes, total) => {
+      lastProgress = [bytes, total];
+    },
   });
   t.equal(await fileDigest(dest), r101.layer.digest, 'file content hashes to the layer digest');
   t.same(got, { path: dest, digest: r101.layer.digest, size: r101.layer.size, attempts: 1, resumes: 0 });
@@ -65,7 +67,9 @@ t.test('blob endpoint: HEAD, Range, digest header; unknown names give OCI errors
 
   const unknownRepo = await fetch(`${backend.urls.primaryRegistry}/v2/huplab/nope/manifests/2.102.0`);
   t.equal(unknownRepo.status, 404);
-  t.same(await unknownRepo.json(), { errors: [{ code: 'NAME_UNKNOWN', message: 'repository huplab/nope is not known to this registry' }] });
+  t.same(await unknownRepo.json(), {
+    errors: [{ code: 'NAME_UNKNOWN', message: 'repository huplab/nope is not known to this registry' }],
+  });
   const unknownTag = await fetch(`${base}/manifests/9.9.9`);
   t.match(await unknownTag.json(), { errors: [{ code: 'MANIFEST_UNKNOWN' }] });
   const unknownBlob = await fetch(`${base}/blobs/sha256:${'0'.repeat(64)}`);
@@ -74,7 +78,10 @@ t.test('blob endpoint: HEAD, Range, digest header; unknown names give OCI errors
   const client = new RegistryClient(backend.urls.primaryRegistry, { retries: 0 });
   const err = await client.getManifest('huplab/nope', '2.102.0').catch((e: unknown) => e);
   t.ok(isHuplabError(err, 'not-found'), 'client reports not-found');
-  t.equal((err as Error).message, `registry ${backend.urls.primaryRegistry}: GET /v2/huplab/nope/manifests/2.102.0 answered 404: NAME_UNKNOWN: repository huplab/nope is not known to this registry`);
+  t.equal(
+    (err as Error).message,
+    `registry ${backend.urls.primaryRegistry}: GET /v2/huplab/nope/manifests/2.102.0 answered 404: NAME_UNKNOWN: repository huplab/nope is not known to this registry`,
+  );
 });
 
 t.test('with the primary down, the client says so in one line and the fallback serves the release', async (t) => {
@@ -88,8 +95,18 @@ t.test('with the primary down, the client says so in one line and the fallback s
   backend.clearLog('primary');
   const err = await primary.getManifest(REPO, '2.102.0').catch((e: unknown) => e);
   t.ok(isHuplabError(err, 'unreachable'), `unreachable, got ${String(err)}`);
-  t.equal((err as Error).message, `registry ${backend.urls.primaryRegistry}: GET /v2/${REPO}/manifests/2.102.0 failed after 2 attempts: connection reset (ECONNRESET)`);
-  t.same(backend.log('primary').map((e) => [e.status, e.fault]), [[0, 'down'], [0, 'down']], 'both attempts hit the fault');
+  t.equal(
+    (err as Error).message,
+    `registry ${backend.urls.primaryRegistry}: GET /v2/${REPO}/manifests/2.102.0 failed after 2 attempts: connection reset (ECONNRESET)`,
+  );
+  t.same(
+    backend.log('primary').map((e) => [e.status, e.fault]),
+    [
+      [0, 'down'],
+      [0, 'down'],
+    ],
+    'both attempts hit the fault',
+  );
 
   const fallback = new RegistryClient(backend.urls.fallbackRegistry, { retries: 0 });
   const m = await fallback.getManifest(REPO, '2.102.0');
@@ -98,7 +115,7 @@ t.test('with the primary down, the client says so in one line and the fallback s
   await fallback.fetchBlob(REPO, m.manifest.layers[0]!.digest, dest, { expectedSize: m.manifest.layers[0]!.size });
   t.equal(await fileDigest(dest), r102.layer.digest);
   t.equal(fallback.bytesDownloaded, r102.manifest.size + r102.layer.size);
-  t.equal(primary.bytesDownloaded, 2, 'nothing but the first ping\'s {} came from the primary');
+  t.equal(primary.bytesDownloaded, 2, "nothing but the first ping's {} came from the primary");
   t.equal(backend.log('fallback').length, 2);
 });
 
@@ -106,12 +123,36 @@ t.test('publishing with onFallbackToo false leaves the fallback without the rele
   const { r101 } = await releases();
   const backend = await startBackend();
   t.teardown(() => backend.stop());
-  const rec = await backend.publishRelease({ deviceType: DEVICE, arch: 'amd64', version: '2.101.0', hostappDir: r101.dir, manifestDigest: r101.manifest.digest, onFallbackToo: false });
+  const rec = await backend.publishRelease({
+    deviceType: DEVICE,
+    arch: 'amd64',
+    version: '2.101.0',
+    hostappDir: r101.dir,
+    manifestDigest: r101.manifest.digest,
+    onFallbackToo: false,
+  });
   t.same(backend.primary.repositories(), [REPO]);
   t.same(backend.fallback.repositories(), []);
-  t.equal(rec.supervisorVersion, JSON.parse(readFileSync(blobPath(r101, JSON.parse(readFileSync(blobPath(r101, r101.manifest.digest), 'utf8')).config.digest), 'utf8')).config.Labels['io.balena.supervisor.version'], 'supervisor version from the hostapp label');
+  t.equal(
+    rec.supervisorVersion,
+    JSON.parse(
+      readFileSync(
+        blobPath(r101, JSON.parse(readFileSync(blobPath(r101, r101.manifest.digest), 'utf8')).config.digest),
+        'utf8',
+      ),
+    ).config.Labels['io.balena.supervisor.version'],
+    'supervisor version from the hostapp label',
+  );
   const res = await fetch(`${backend.urls.fallbackRegistry}/v2/${REPO}/manifests/2.101.0`);
   t.equal(res.status, 404);
-  const wrong = await backend.publishRelease({ deviceType: DEVICE, arch: 'amd64', version: '2.101.0', hostappDir: r101.dir, manifestDigest: `sha256:${'1'.repeat(64)}` }).catch((e: unknown) => e);
+  const wrong = await backend
+    .publishRelease({
+      deviceType: DEVICE,
+      arch: 'amd64',
+      version: '2.101.0',
+      hostappDir: r101.dir,
+      manifestDigest: `sha256:${'1'.repeat(64)}`,
+    })
+    .catch((e: unknown) => e);
   t.ok(isHuplabError(wrong, 'hostapp-invalid'), 'a digest that is not the layout manifest is refused');
 });

@@ -1,6 +1,16 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_BOOTLOADER, parseUEnv, type BootloaderDescription } from '../lib/bootenv/index.ts';
@@ -26,11 +36,20 @@ t.test('a garbled bootloader env is rewritten for the running root, a sound one 
     t.equal(r.repaired, true, `${garbage.length} bytes of garbage`);
     t.same(decodeGrubenv(readFileSync(path)), { resin_root_part: 'A', upgrade_available: '0', bootcount: '0' });
   }
-  t.match(logs.at(-1), /was unreadable .*rewritten for the running root: resin_root_part=A upgrade_available=0 bootcount=0/);
+  t.match(
+    logs.at(-1),
+    /was unreadable .*rewritten for the running root: resin_root_part=A upgrade_available=0 bootcount=0/,
+  );
 });
 
 // A Jetson-like layout: the roots are partitions 11 and 12, "b" and "c" in the env file.
-const uboot: BootloaderDescription = { kind: 'u-boot', envFile: '/resinOS_uEnv.txt', countFile: '/bootcount.env', bootCountLimit: 3, rootPartitions: { A: 11, B: 12 } };
+const uboot: BootloaderDescription = {
+  kind: 'u-boot',
+  envFile: '/resinOS_uEnv.txt',
+  countFile: '/bootcount.env',
+  bootCountLimit: 3,
+  rootPartitions: { A: 11, B: 12 },
+};
 
 t.test('u-boot: an unreadable env file or counter is rewritten (both files) for the running root', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'huplab-uenv-'));
@@ -42,7 +61,14 @@ t.test('u-boot: an unreadable env file or counter is rewritten (both files) for 
   rmSync(count, { force: true });
   const logs: string[] = [];
   const ok = await checkBootEnv('B', (m) => logs.push(m), opts);
-  t.same(ok, { env: { resin_root_part: 'B', upgrade_available: '1', bootcount: '0', custom_fdt_file: 'my.dtb' }, repaired: false }, 'a missing U-Boot counter is bootcount 0');
+  t.same(
+    ok,
+    {
+      env: { resin_root_part: 'B', upgrade_available: '1', bootcount: '0', custom_fdt_file: 'my.dtb' },
+      repaired: false,
+    },
+    'a missing U-Boot counter is bootcount 0',
+  );
   t.equal(readFileSync(env, 'utf8'), sound, 'untouched');
   t.notOk(existsSync(count), 'U-Boot creates its counter itself: not written');
   t.same(logs, []);
@@ -68,29 +94,35 @@ t.test('u-boot: an unreadable env file or counter is rewritten (both files) for 
     t.same(parseUEnv(readFileSync(env)), { ...kept, resin_root_part: 'b', upgrade_available: '0' }, what);
     t.equal(readFileSync(count, 'utf8'), 'bootcount=0\n', what);
   }
-  t.match(logs.at(-1), /resinOS_uEnv\.txt \+ .*bootcount\.env was unreadable \(.*bootcount\.env.*\); rewritten for the running root: resin_root_part=A upgrade_available=0 bootcount=0/);
+  t.match(
+    logs.at(-1),
+    /resinOS_uEnv\.txt \+ .*bootcount\.env was unreadable \(.*bootcount\.env.*\); rewritten for the running root: resin_root_part=A upgrade_available=0 bootcount=0/,
+  );
   t.match(logs.at(-2), /neither resin-rootA \(partition 11\) nor resin-rootB \(partition 12\)/);
 });
 
-t.test('uefi-launcher: a missing counter is recreated as a grubenv block (the launcher cannot create it)', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'huplab-uenv-'));
-  const env = join(dir, 'resinOS_uEnv.txt');
-  const count = join(dir, 'bootcount.env');
-  const opts = { bootDir: dir, description: { ...uboot, kind: 'uefi-launcher' as const } };
-  writeFileSync(env, 'resin_root_part=b\nupgrade_available=0\n');
-  const logs: string[] = [];
-  const r = await checkBootEnv('A', (m) => logs.push(m), opts);
-  t.equal(r.repaired, true);
-  t.equal(readFileSync(env, 'utf8'), 'resin_root_part=b\nupgrade_available=0\n', 'the env is left alone');
-  t.same(decodeGrubenv(readFileSync(count)), { bootcount: '0' });
-  t.match(logs, [/bootcount\.env was missing .*created with bootcount=0/]);
-  const again = await checkBootEnv('A', (m) => logs.push(m), opts);
-  t.equal(again.repaired, false, 'present now: nothing to do');
-  // A garbled block is rewritten with the env, as for u-boot, and stays a block.
-  writeFileSync(count, Buffer.alloc(1024, 0x5a));
-  t.equal((await checkBootEnv('A', (m) => logs.push(m), opts)).repaired, true);
-  t.same(decodeGrubenv(readFileSync(count)), { bootcount: '0' });
-});
+t.test(
+  'uefi-launcher: a missing counter is recreated as a grubenv block (the launcher cannot create it)',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'huplab-uenv-'));
+    const env = join(dir, 'resinOS_uEnv.txt');
+    const count = join(dir, 'bootcount.env');
+    const opts = { bootDir: dir, description: { ...uboot, kind: 'uefi-launcher' as const } };
+    writeFileSync(env, 'resin_root_part=b\nupgrade_available=0\n');
+    const logs: string[] = [];
+    const r = await checkBootEnv('A', (m) => logs.push(m), opts);
+    t.equal(r.repaired, true);
+    t.equal(readFileSync(env, 'utf8'), 'resin_root_part=b\nupgrade_available=0\n', 'the env is left alone');
+    t.same(decodeGrubenv(readFileSync(count)), { bootcount: '0' });
+    t.match(logs, [/bootcount\.env was missing .*created with bootcount=0/]);
+    const again = await checkBootEnv('A', (m) => logs.push(m), opts);
+    t.equal(again.repaired, false, 'present now: nothing to do');
+    // A garbled block is rewritten with the env, as for u-boot, and stays a block.
+    writeFileSync(count, Buffer.alloc(1024, 0x5a));
+    t.equal((await checkBootEnv('A', (m) => logs.push(m), opts)).repaired, true);
+    t.same(decodeGrubenv(readFileSync(count)), { bootcount: '0' });
+  },
+);
 
 // The boot-corrupt-fat fault's injector, run on a real FAT16 filesystem: fsck.fat must see the
 // damage it makes and be able to repair it, or the fault would prove nothing.
@@ -143,5 +175,8 @@ t.test("fsck.fat's noise on the device is not a finding", async (t) => {
     '/dev/vda1: 9 files, 2044/32695 clusters',
   ].join('\n');
   t.equal(findings(device), '');
-  t.equal(findings(device.replace('Leaving', 'Reclaimed 16 unused clusters (32768 bytes) in 1 chain.\nLeaving')), 'Reclaimed 16 unused clusters (32768 bytes) in 1 chain.');
+  t.equal(
+    findings(device.replace('Leaving', 'Reclaimed 16 unused clusters (32768 bytes) in 1 chain.\nLeaving')),
+    'Reclaimed 16 unused clusters (32768 bytes) in 1 chain.',
+  );
 });

@@ -8,7 +8,9 @@ import { writePartitionTable } from '../lib/partition/index.ts';
 import { BootPartition } from '../harness/device/boot-partition.ts';
 
 const profile: BootloaderProfile = {
-  name: 'raspberrypi3', partitionTable: 'mbr', alignMiB: 1,
+  name: 'raspberrypi3',
+  partitionTable: 'mbr',
+  alignMiB: 1,
   bootloader: { kind: 'u-boot', envFile: '/resinOS_uEnv.txt', countFile: '/bootcount.env', bootCountLimit: 3 },
   partitions: [
     { label: 'resin-boot', fs: 'vfat', sizeMiB: 8 },
@@ -37,10 +39,18 @@ t.test('the harness reads and switches a U-Boot env on a disk image, with or wit
   await boot.write('/resinOS_uEnv.txt', 'resin_root_part=2\nupgrade_available=0\n');
   t.equal(await boot.readIfExists('/bootcount.env'), undefined, 'no counter yet');
   t.same(await boot.readBootEnv(desc), { resin_root_part: 'A', upgrade_available: '0', bootcount: '0' });
-  t.same(await boot.updateBootEnv(desc, { resin_root_part: 'B', upgrade_available: '1', bootcount: '1' }), { resin_root_part: 'B', upgrade_available: '1', bootcount: '1' });
+  t.same(await boot.updateBootEnv(desc, { resin_root_part: 'B', upgrade_available: '1', bootcount: '1' }), {
+    resin_root_part: 'B',
+    upgrade_available: '1',
+    bootcount: '1',
+  });
   t.equal((await boot.read('/resinOS_uEnv.txt')).toString(), 'resin_root_part=3\nupgrade_available=1\n');
   t.equal((await boot.read('/bootcount.env')).toString(), 'bootcount=1\n');
-  t.same(decodeBootEnv(desc, { env: await boot.read('/resinOS_uEnv.txt'), count: await boot.read('/bootcount.env') }).resin_root_part, 'B');
+  t.same(
+    decodeBootEnv(desc, { env: await boot.read('/resinOS_uEnv.txt'), count: await boot.read('/bootcount.env') })
+      .resin_root_part,
+    'B',
+  );
   await t.rejects(boot.read('/missing.txt'), { code: 'boot-file-missing' });
   // The grubenv methods still work as before.
   await boot.write('/grubenv', encodeGrubenv({ resin_root_part: 'A' }));

@@ -15,7 +15,11 @@ t.test('boot script variables: root partition numbers in hex, as U-Boot reads de
 });
 
 t.test('every template variable of the shipped boot scripts is filled', async (t) => {
-  const vars = { ...bootTemplateVars(await loadProfile('jetson-xavier-jp4')), FDT_FILE: '', COUNT_STEPS: countSteps(3) };
+  const vars = {
+    ...bootTemplateVars(await loadProfile('jetson-xavier-jp4')),
+    FDT_FILE: '',
+    COUNT_STEPS: countSteps(3),
+  };
   for (const f of ['images/device-files/boot/u-boot/boot.cmd', 'images/device-files/boot/uefi-launcher/launcher.cfg']) {
     const out = fillTemplate(readFileSync(f, 'utf8'), vars, f);
     t.notMatch(out, /@@/, f);
@@ -28,7 +32,8 @@ t.test('the launcher counts boots 0..limit+1 with string steps and flags the cou
   const steps = countSteps(3);
   // Simulate GRUB's chain on each starting value.
   const run = (bootcount: string) => {
-    let next = bootcount; let over = '0';
+    let next = bootcount;
+    let over = '0';
     const lines = steps.split('\n').map((l) => l.trim());
     let matched = false;
     for (let i = 0; i < lines.length; i++) {
@@ -52,7 +57,11 @@ t.test('the launcher counts boots 0..limit+1 with string steps and flags the cou
 });
 
 t.test("U-Boot's built-in env is read out of the binary", async (t) => {
-  const bin = Buffer.concat([Buffer.from('junk\0more junk\0'), Buffer.from('bootcmd=run distro_bootcmd\0preboot=usb start\0bootdelay=2\0\0'), Buffer.from('tail')]);
+  const bin = Buffer.concat([
+    Buffer.from('junk\0more junk\0'),
+    Buffer.from('bootcmd=run distro_bootcmd\0preboot=usb start\0bootdelay=2\0\0'),
+    Buffer.from('tail'),
+  ]);
   t.same(builtinEnv(bin, 'u-boot.bin'), ['bootcmd=run distro_bootcmd', 'preboot=usb start', 'bootdelay=2']);
   t.throws(() => builtinEnv(Buffer.from('no env here'), 'u-boot.bin'), HuplabError);
   t.throws(() => builtinEnv(Buffer.from('\0bootcmd=x\0\x01\x02garbage\0\0'), 'u-boot.bin'), /does not parse/);

@@ -15,7 +15,11 @@ import { repoRoot } from '../lib/paths.ts';
 const bin = join(import.meta.dirname, '..', 'bin', 'huplab');
 const lab = mkdtempSync(join(tmpdir(), 'huplab-cli-qualify-'));
 function huplab(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(bin, ['qualify', ...args], { env: { ...process.env, HUPLAB_HOME: lab, ...env }, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(bin, ['qualify', ...args], {
+    env: { ...process.env, HUPLAB_HOME: lab, ...env },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   const errLines = r.stderr.split('\n').filter((l) => l.startsWith('huplab: error:'));
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, errLines };
 }
@@ -28,21 +32,45 @@ function oneError(t: Test, args: string[], re: RegExp, env: Record<string, strin
 }
 
 t.test('unknown device names the known ones', async (t) => {
-  oneError(t, ['--device', 'nope', '--release', '2.102.0'], /^huplab: error: unknown device "nope"; known: generic-amd64/);
+  oneError(
+    t,
+    ['--device', 'nope', '--release', '2.102.0'],
+    /^huplab: error: unknown device "nope"; known: generic-amd64/,
+  );
 });
 
 t.test('unknown release names the known ones', async (t) => {
-  oneError(t, ['--device', 'generic-amd64', '--release', '9.9.9'], /^huplab: error: unknown release "9\.9\.9" \(known releases: 2\.101\.0, 2\.102\.0/);
+  oneError(
+    t,
+    ['--device', 'generic-amd64', '--release', '9.9.9'],
+    /^huplab: error: unknown release "9\.9\.9" \(known releases: 2\.101\.0, 2\.102\.0/,
+  );
 });
 
 t.test('bad --from', async (t) => {
-  oneError(t, ['--device', 'generic-amd64', '--release', '2.102.0', '--from', '1.0.0'], /unknown release "1\.0\.0" \(known releases: 2\.101\.0/);
-  oneError(t, ['--device', 'generic-amd64', '--release', '2.102.0', '--from', '2.102.1'], /--from 2\.102\.1 is not older than --release 2\.102\.0 \(releases to update from: 2\.101\.0\)/);
-  oneError(t, ['--device', 'generic-amd64', '--release', '2.102.0', '--from', '2.102.0'], /--from 2\.102\.0 is not older than/);
+  oneError(
+    t,
+    ['--device', 'generic-amd64', '--release', '2.102.0', '--from', '1.0.0'],
+    /unknown release "1\.0\.0" \(known releases: 2\.101\.0/,
+  );
+  oneError(
+    t,
+    ['--device', 'generic-amd64', '--release', '2.102.0', '--from', '2.102.1'],
+    /--from 2\.102\.1 is not older than --release 2\.102\.0 \(releases to update from: 2\.101\.0\)/,
+  );
+  oneError(
+    t,
+    ['--device', 'generic-amd64', '--release', '2.102.0', '--from', '2.102.0'],
+    /--from 2\.102\.0 is not older than/,
+  );
 });
 
 t.test('no release to update from', async (t) => {
-  oneError(t, ['--device', 'generic-amd64', '--release', '2.101.0'], /no release older than 2\.101\.0 has a recipe for generic-amd64 \(generic-amd64, layout balena-ab-v1\) to update from \(releases of this line: 2\.101\.0, 2\.102\.0, 2\.102\.1; pass --from/);
+  oneError(
+    t,
+    ['--device', 'generic-amd64', '--release', '2.101.0'],
+    /no release older than 2\.101\.0 has a recipe for generic-amd64 \(generic-amd64, layout balena-ab-v1\) to update from \(releases of this line: 2\.101\.0, 2\.102\.0, 2\.102\.1; pass --from/,
+  );
   // A recipe that does not list the device type does not count as a base.
   const releases = mkdtempSync(join(tmpdir(), 'huplab-releases-'));
   for (const f of readdirSync(join(repoRoot, 'images', 'releases'))) {
@@ -50,13 +78,31 @@ t.test('no release to update from', async (t) => {
     if (r.version === '2.101.0') r.deviceTypes = ['raspberrypi3'];
     writeFileSync(join(releases, f), JSON.stringify(r));
   }
-  oneError(t, ['--device', 'generic-amd64', '--release', '2.102.0', '--from', '2.101.0'], /--from 2\.101\.0 has no recipe for generic-amd64 \(generic-amd64, layout balena-ab-v1\) \(releases to update from: none\)/, { HUPLAB_RELEASES: releases });
-  oneError(t, ['--device', 'generic-amd64', '--release', '2.101.0'], /release 2\.101\.0 has no build for generic-amd64 \(its device types: raspberrypi3\)/, { HUPLAB_RELEASES: releases });
+  oneError(
+    t,
+    ['--device', 'generic-amd64', '--release', '2.102.0', '--from', '2.101.0'],
+    /--from 2\.101\.0 has no recipe for generic-amd64 \(generic-amd64, layout balena-ab-v1\) \(releases to update from: none\)/,
+    { HUPLAB_RELEASES: releases },
+  );
+  oneError(
+    t,
+    ['--device', 'generic-amd64', '--release', '2.101.0'],
+    /release 2\.101\.0 has no build for generic-amd64 \(its device types: raspberrypi3\)/,
+    { HUPLAB_RELEASES: releases },
+  );
 });
 
 t.test('bad counts', async (t) => {
-  oneError(t, ['--device', 'generic-amd64', '--release', '2.102.0', '--workers', '0'], /--workers must be a whole number >= 1, not "0"/);
-  oneError(t, ['--device', 'generic-amd64', '--release', '2.102.0', '--retries', 'two'], /--retries must be a whole number >= 0, not "two"/);
+  oneError(
+    t,
+    ['--device', 'generic-amd64', '--release', '2.102.0', '--workers', '0'],
+    /--workers must be a whole number >= 1, not "0"/,
+  );
+  oneError(
+    t,
+    ['--device', 'generic-amd64', '--release', '2.102.0', '--retries', 'two'],
+    /--retries must be a whole number >= 0, not "two"/,
+  );
 });
 
 t.test('errors as JSON for scripts', async (t) => {
@@ -68,58 +114,145 @@ t.test('errors as JSON for scripts', async (t) => {
 t.test('the plan: defaults', async (t) => {
   const now = new Date('2026-11-23T10:15:00.123Z');
   const p = await planQualify({ device: 'generic-amd64', release: '2.102.0' }, now);
-  t.same(p, { device: 'generic-amd64', release: '2.102.0', from: '2.101.0', retries: 1, out: join(repoRoot, 'reports', 'qualify-generic-amd64-2.102.0-20261123T101500Z') });
-  t.equal((await planQualify({ device: 'generic-amd64', release: '2.102.1' }, now)).from, '2.102.0', 'the newest older release');
+  t.same(p, {
+    device: 'generic-amd64',
+    release: '2.102.0',
+    from: '2.101.0',
+    retries: 1,
+    out: join(repoRoot, 'reports', 'qualify-generic-amd64-2.102.0-20261123T101500Z'),
+  });
+  t.equal(
+    (await planQualify({ device: 'generic-amd64', release: '2.102.1' }, now)).from,
+    '2.102.0',
+    'the newest older release',
+  );
   t.equal(utcStamp(now), '20261123T101500Z');
-  const q = await planQualify({ device: 'generic-amd64', release: '2.102.1', from: '2.101.0', workers: '2', retries: '0', out: 'x/y', grep: 'rollback' });
+  const q = await planQualify({
+    device: 'generic-amd64',
+    release: '2.102.1',
+    from: '2.101.0',
+    workers: '2',
+    retries: '0',
+    out: 'x/y',
+    grep: 'rollback',
+  });
   t.match(q, { from: '2.101.0', workers: 2, retries: 0, grep: 'rollback' });
   t.equal(q.out, join(process.cwd(), 'x/y'), 'relative to where the command runs');
 });
 
 t.test('the Playwright command', async (t) => {
-  const c = playwrightCommand({ device: 'generic-amd64', release: '2.102.0', from: '2.101.0', retries: 1, workers: 2, out: '/r/q', grep: 'boot' });
+  const c = playwrightCommand({
+    device: 'generic-amd64',
+    release: '2.102.0',
+    from: '2.101.0',
+    retries: 1,
+    workers: 2,
+    out: '/r/q',
+    grep: 'boot',
+  });
   t.equal(c.file, join(repoRoot, 'node_modules', '.bin', 'playwright'));
   t.same(c.args, ['test', '--project', 'generic-amd64', '--grep', 'boot']);
   t.same(c.env, {
-    HUPLAB_BASE_RELEASE: '2.101.0', HUPLAB_NEXT_RELEASE: '2.102.0', HUPLAB_RETRIES: '1', HUPLAB_WORKERS: '2',
-    HUPLAB_DEVICE: 'generic-amd64', HUPLAB_POWERCUT: 'steps', HUPLAB_REPORT_DIR: '/r/q', HUPLAB_PLAYWRIGHT_HTML: '0',
+    HUPLAB_BASE_RELEASE: '2.101.0',
+    HUPLAB_NEXT_RELEASE: '2.102.0',
+    HUPLAB_RETRIES: '1',
+    HUPLAB_WORKERS: '2',
+    HUPLAB_DEVICE: 'generic-amd64',
+    HUPLAB_POWERCUT: 'steps',
+    HUPLAB_REPORT_DIR: '/r/q',
+    HUPLAB_PLAYWRIGHT_HTML: '0',
   });
 });
 
-const totals = (o: Partial<Summary['totals']>): Summary['totals'] => ({ tests: 3, passed: 3, failed: 0, infrastructure: 0, flaky: 0, skipped: 0, attempts: 3, ...o });
+const totals = (o: Partial<Summary['totals']>): Summary['totals'] => ({
+  tests: 3,
+  passed: 3,
+  failed: 0,
+  infrastructure: 0,
+  flaky: 0,
+  skipped: 0,
+  attempts: 3,
+  ...o,
+});
 
 t.test('exit status: 0 passed (flaky included), 1 product, 2 infrastructure only', async (t) => {
   t.equal(runVerdict({ totals: totals({}), errors: [] }), 'passed');
   t.equal(runVerdict({ totals: totals({ passed: 2, flaky: 1 }), errors: [] }), 'passed');
   t.equal(runVerdict({ totals: totals({ passed: 1, failed: 1, infrastructure: 1 }), errors: [] }), 'product');
   t.equal(runVerdict({ totals: totals({ passed: 2, infrastructure: 1 }), errors: [] }), 'infrastructure');
-  t.equal(runVerdict({ totals: totals({}), errors: [{ message: 'worker teardown', location: null, classification: 'infrastructure' }] }), 'infrastructure');
-  t.equal(runVerdict({ totals: totals({}), errors: [{ message: 'x', location: null, classification: 'product' }] }), 'product');
+  t.equal(
+    runVerdict({
+      totals: totals({}),
+      errors: [{ message: 'worker teardown', location: null, classification: 'infrastructure' }],
+    }),
+    'infrastructure',
+  );
+  t.equal(
+    runVerdict({ totals: totals({}), errors: [{ message: 'x', location: null, classification: 'product' }] }),
+    'product',
+  );
   t.same(EXIT_STATUS, { passed: 0, product: 1, infrastructure: 2 });
 });
 
 t.test('the printed summary names flaky and failed tests', async (t) => {
-  const test = (title: string, outcome: Summary['tests'][number]['outcome']) => ({ titlePath: ['generic-amd64', 'x.spec.ts', title], outcome }) as Summary['tests'][number];
-  const s = { totals: totals({ passed: 1, flaky: 1, infrastructure: 1 }), errors: [], wallSeconds: 120, workers: 2, tests: [test('a', 'passed'), test('b', 'flaky'), test('c', 'infrastructure')] } as unknown as Summary;
+  const test = (title: string, outcome: Summary['tests'][number]['outcome']) =>
+    ({ titlePath: ['generic-amd64', 'x.spec.ts', title], outcome }) as Summary['tests'][number];
+  const s = {
+    totals: totals({ passed: 1, flaky: 1, infrastructure: 1 }),
+    errors: [],
+    wallSeconds: 120,
+    workers: 2,
+    tests: [test('a', 'passed'), test('b', 'flaky'), test('c', 'infrastructure')],
+  } as unknown as Summary;
   const lines = describeRun({ device: 'generic-amd64', from: '2.101.0', release: '2.102.0' }, s, 'infrastructure');
   t.match(lines[0], /^qualify generic-amd64 2\.101\.0 -> 2\.102\.0: NOT QUALIFIED: infrastructure errors only/);
-  t.match(lines[1], /3: 1 passed, 1 flaky, 0 product failures, 1 infrastructure, 0 skipped \(3 attempts, 2\.0 min, 2 workers\)/);
-  t.same(lines.slice(2), ['  flaky (passed after a retry):', '    - x.spec.ts › b', '  infrastructure:', '    - x.spec.ts › c']);
+  t.match(
+    lines[1],
+    /3: 1 passed, 1 flaky, 0 product failures, 1 infrastructure, 0 skipped \(3 attempts, 2\.0 min, 2 workers\)/,
+  );
+  t.same(lines.slice(2), [
+    '  flaky (passed after a retry):',
+    '    - x.spec.ts › b',
+    '  infrastructure:',
+    '    - x.spec.ts › c',
+  ]);
 });
 
 // The whole chain (CLI -> Playwright -> playwright.config.ts -> huplab reporter -> summary) on a
 // pattern that selects no test, so nothing boots.
 t.test('a run that selects no test still writes its reports', async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'huplab-qualify-out-'));
-  const r = huplab(['--device', 'generic-amd64', '--release', '2.102.0', '--grep', 'no-test-is-called-this', '--no-build', '--out', out, '--json']);
+  const r = huplab([
+    '--device',
+    'generic-amd64',
+    '--release',
+    '2.102.0',
+    '--grep',
+    'no-test-is-called-this',
+    '--no-build',
+    '--out',
+    out,
+    '--json',
+  ]);
   t.equal(r.status, 1, 'no test ran: not a pass');
   const doc = JSON.parse(r.stdout);
-  t.match(doc, { ok: true, verdict: 'product', exitStatus: 1, files: { html: join(out, 'report.html'), summary: join(out, 'summary.json'), junit: join(out, 'junit.xml') } });
+  t.match(doc, {
+    ok: true,
+    verdict: 'product',
+    exitStatus: 1,
+    files: { html: join(out, 'report.html'), summary: join(out, 'summary.json'), junit: join(out, 'junit.xml') },
+  });
   const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
   t.same(doc.summary, summary, 'stdout carries summary.json');
   const validate = compileSchema(SUMMARY_SCHEMA);
   t.ok(validate(summary), describeSchemaError(validate.errors));
-  t.match(summary, { device: 'generic-amd64', release: '2.102.0', from: '2.101.0', totals: { tests: 0 }, errors: [{ message: /No tests found/ }] });
+  t.match(summary, {
+    device: 'generic-amd64',
+    release: '2.102.0',
+    from: '2.101.0',
+    totals: { tests: 0 },
+    errors: [{ message: /No tests found/ }],
+  });
   t.match(readFileSync(join(out, 'report.html'), 'utf8'), /No tests found/);
   t.match(readFileSync(join(out, 'junit.xml'), 'utf8'), /<testsuites/);
 });

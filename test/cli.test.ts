@@ -9,7 +9,11 @@ import { join } from 'node:path';
 const bin = join(import.meta.dirname, '..', 'bin', 'huplab');
 const lab = mkdtempSync(join(tmpdir(), 'huplab-cli-'));
 function huplab(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(bin, args, { env: { ...process.env, HUPLAB_HOME: lab, ...env }, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(bin, args, {
+    env: { ...process.env, HUPLAB_HOME: lab, ...env },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   const errLines = r.stderr.split('\n').filter((l) => l.startsWith('huplab: error:'));
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, errLines };
 }
@@ -35,7 +39,9 @@ t.test('malformed profile names the file and the field', async (t) => {
   const good = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'devices', 'generic-amd64.json'), 'utf8'));
   good.qemu.memoryMiB = 'lots';
   writeFileSync(join(devices, 'generic-amd64.json'), JSON.stringify(good));
-  const r = huplab(['images', 'build', '--device', 'generic-amd64', '--release', '2.101.0'], { HUPLAB_DEVICES: devices });
+  const r = huplab(['images', 'build', '--device', 'generic-amd64', '--release', '2.101.0'], {
+    HUPLAB_DEVICES: devices,
+  });
   t.equal(r.status, 1);
   t.equal(r.errLines.length, 1);
   t.match(r.errLines[0], /generic-amd64\.json.*\/qemu\/memoryMiB/);
@@ -45,13 +51,29 @@ t.test('a port in use for SSH is refused before anything boots', async (t) => {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  const r = huplab(['device', 'start', '--device', 'generic-amd64', '--release', '2.101.0', '--name', 'busyport', '--ssh-port', String(port), '--detach']);
+  const r = huplab([
+    'device',
+    'start',
+    '--device',
+    'generic-amd64',
+    '--release',
+    '2.101.0',
+    '--name',
+    'busyport',
+    '--ssh-port',
+    String(port),
+    '--detach',
+  ]);
   server.close();
   t.equal(r.status, 1);
   t.equal(r.errLines.length, 1);
   t.match(r.errLines[0], new RegExp(`port ${port}.*in use`));
   const list = huplab(['device', 'list', '--json']);
-  t.same(JSON.parse(list.stdout).devices.filter((d: { running: boolean }) => d.running), [], 'nothing left running');
+  t.same(
+    JSON.parse(list.stdout).devices.filter((d: { running: boolean }) => d.running),
+    [],
+    'nothing left running',
+  );
 });
 
 t.test('QEMU missing', async (t) => {
@@ -59,13 +81,24 @@ t.test('QEMU missing', async (t) => {
   const bins = mkdtempSync(join(tmpdir(), 'huplab-path-'));
   for (const dir of (process.env.PATH ?? '').split(':').filter(Boolean)) {
     let names: string[] = [];
-    try { names = readdirSync(dir); } catch { continue; }
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
     for (const n of names) {
       if (n.startsWith('qemu-system-') || existsSync(join(bins, n))) continue;
-      try { symlinkSync(join(dir, n), join(bins, n)); } catch { /* raced or unreadable */ }
+      try {
+        symlinkSync(join(dir, n), join(bins, n));
+      } catch {
+        /* raced or unreadable */
+      }
     }
   }
-  const r = huplab(['device', 'start', '--device', 'generic-amd64', '--release', '2.101.0', '--name', 'noqemu', '--detach'], { PATH: bins });
+  const r = huplab(
+    ['device', 'start', '--device', 'generic-amd64', '--release', '2.101.0', '--name', 'noqemu', '--detach'],
+    { PATH: bins },
+  );
   t.equal(r.status, 1);
   t.equal(r.errLines.length, 1);
   t.match(r.errLines[0], /qemu-system-x86_64/);

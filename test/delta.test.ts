@@ -1,6 +1,19 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, mkdtempSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyDelta, applyLayer, createDelta, readDeltaManifest } from '../lib/delta/index.ts';
@@ -13,7 +26,11 @@ t.setTimeout(900_000);
 const scratch = mkdtempSync(join(tmpdir(), 'huplab-delta-'));
 t.teardown(() => spawnSync('rm', ['-rf', scratch]));
 let n = 0;
-const fresh = (name: string) => { const d = join(scratch, `${name}-${n++}`); mkdirSync(d); return d; };
+const fresh = (name: string) => {
+  const d = join(scratch, `${name}-${n++}`);
+  mkdirSync(d);
+  return d;
+};
 
 const LONG = `usr/share/${'long-directory-name-'.repeat(4)}/${'x'.repeat(40)}`; // > 100 chars
 
@@ -68,7 +85,10 @@ function makeRoot(v: 1 | 2): string {
 /** A layer the way images/builder/hostapp.ts makes one (owners kept: they are under test here). */
 function layerOf(root: string): string {
   const out = join(fresh('layer'), 'layer.tar.gz');
-  const r = spawnSync('sh', ['-c', `tar --sort=name --numeric-owner --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime --format=posix -C '${root}' -cf - . | gzip -n > '${out}'`]);
+  const r = spawnSync('sh', [
+    '-c',
+    `tar --sort=name --numeric-owner --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime --format=posix -C '${root}' -cf - . | gzip -n > '${out}'`,
+  ]);
   if (r.status !== 0) throw new Error(String(r.stderr));
   return out;
 }
@@ -89,7 +109,11 @@ t.test('synthetic roots: the delta rebuilds the target exactly', async (t) => {
   t.equal(byPath.get('etc/new.conf')?.source, 'delta', 'added file shipped');
   t.equal(byPath.get('etc/motd')?.source, 'base', 'owner change only: content from the base');
   t.match(byPath.get('bin/tool'), { source: 'base', mode: 0o700 }, 'mode change only');
-  t.match(byPath.get('opt/new-name.bin'), { source: 'base', basePath: 'opt/old-name.bin' }, 'a moved file costs nothing');
+  t.match(
+    byPath.get('opt/new-name.bin'),
+    { source: 'base', basePath: 'opt/old-name.bin' },
+    'a moved file costs nothing',
+  );
   t.match(byPath.get('usr/lib/libfoo.so'), { type: 'symlink', linkname: 'libfoo.so.2' });
   t.match(byPath.get('usr/bin/b'), { type: 'hardlink', linkname: 'usr/bin/a' });
   t.equal(byPath.get('.')?.type, 'directory');
@@ -102,7 +126,12 @@ t.test('synthetic roots: the delta rebuilds the target exactly', async (t) => {
   const target = fresh('target');
   mkdirSync(join(target, 'lost+found')); // as in a freshly made ext4
   const progress: number[] = [];
-  const r = await applyDelta({ delta, baseRoot: base, targetRoot: target, onProgress: (p) => progress.push(p.bytesWritten) });
+  const r = await applyDelta({
+    delta,
+    baseRoot: base,
+    targetRoot: target,
+    onProgress: (p) => progress.push(p.bytesWritten),
+  });
   t.equal(r.filesFromDelta, made.filesFromDelta);
   t.equal(r.filesFromBase, made.filesFromBase);
   t.equal(r.bytesWritten, progress.at(-1));
@@ -116,17 +145,32 @@ t.test('a base that differs from what the delta expects is detected, and the tar
   const delta = join(fresh('delta'), 'd.tar.gz');
   await createDelta({ fromLayer: layer1, toLayer: layer2, out: delta });
   const cases: [string, (base: string) => void, RegExp][] = [
-    ['same size, different content', (b) => writeFileSync(join(b, `${LONG}/unchanged.txt`), 'deep and UNCHANGED'), /unchanged\.txt has different content/],
+    [
+      'same size, different content',
+      (b) => writeFileSync(join(b, `${LONG}/unchanged.txt`), 'deep and UNCHANGED'),
+      /unchanged\.txt has different content/,
+    ],
     ['different size', (b) => writeFileSync(join(b, 'etc/motd'), 'welcome!\n'), /\/etc\/motd has 9 bytes, expected 8/],
     ['missing', (b) => spawnSync('rm', [join(b, 'usr/lib/libfoo.so.1')]), /libfoo\.so\.1 is missing/],
-    ['replaced by a symlink', (b) => { spawnSync('rm', [join(b, 'etc/empty')]); symlinkSync('/dev/zero', join(b, 'etc/empty')); }, /etc\/empty is not a regular file/],
+    [
+      'replaced by a symlink',
+      (b) => {
+        spawnSync('rm', [join(b, 'etc/empty')]);
+        symlinkSync('/dev/zero', join(b, 'etc/empty'));
+      },
+      /etc\/empty is not a regular file/,
+    ],
   ];
   for (const [name, damage, message] of cases) {
     const base = fresh('base');
     cpSync(v1, base, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
     damage(base);
     const target = fresh('target');
-    await t.rejects(applyDelta({ delta, baseRoot: base, targetRoot: target }), { code: 'delta-base-mismatch', message }, name);
+    await t.rejects(
+      applyDelta({ delta, baseRoot: base, targetRoot: target }),
+      { code: 'delta-base-mismatch', message },
+      name,
+    );
     t.strictSame(readdirSync(target), [], `${name}: nothing left in the target`);
   }
 });
@@ -143,7 +187,13 @@ t.test('refusals: non-empty target, unknown format', async (t) => {
   const { pipeline } = await import('node:stream/promises');
   const { createGzip } = await import('node:zlib');
   const { createWriteStream } = await import('node:fs');
-  await pipeline(writeTar([{ path: 'delta.json', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: json.length, body: json }]), createGzip(), createWriteStream(future));
+  await pipeline(
+    writeTar([
+      { path: 'delta.json', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: json.length, body: json },
+    ]),
+    createGzip(),
+    createWriteStream(future),
+  );
   await t.rejects(applyDelta({ delta: future, baseRoot: v1, targetRoot: fresh('t') }), { code: 'delta-format' });
 });
 
@@ -157,7 +207,9 @@ t.test('applyLayer writes the full tree', async (t) => {
 t.test('real releases: 2.101.0 -> 2.102.0', async (t) => {
   const { buildImage } = await import('../images/builder/index.ts');
   const release = async (version: string) => {
-    const b = (await buildImage({ device: 'generic-amd64', release: version })).releaseBuilds.find((x) => x.version === version)!;
+    const b = (await buildImage({ device: 'generic-amd64', release: version })).releaseBuilds.find(
+      (x) => x.version === version,
+    )!;
     return { ...b, layerPath: join(b.hostapp.dir, 'blobs', 'sha256', b.hostapp.layer.digest.slice('sha256:'.length)) };
   };
   const from = await release('2.101.0');
@@ -166,8 +218,13 @@ t.test('real releases: 2.101.0 -> 2.102.0', async (t) => {
   const made = await createDelta({ fromLayer: from.layerPath, toLayer: to.layerPath, out: delta });
   t.equal(made.from, from.hostapp.layer.diffId);
   t.equal(made.to, to.hostapp.layer.diffId);
-  t.ok(made.deltaBytes * 10 < to.hostapp.layer.size, `delta ${made.deltaBytes} bytes vs layer ${to.hostapp.layer.size}`);
-  t.comment(`delta ${made.deltaBytes} B, ${made.filesFromDelta} files shipped (${made.blobBytes} B raw), ${made.filesFromBase} from the base; layer ${to.hostapp.layer.size} B`);
+  t.ok(
+    made.deltaBytes * 10 < to.hostapp.layer.size,
+    `delta ${made.deltaBytes} bytes vs layer ${to.hostapp.layer.size}`,
+  );
+  t.comment(
+    `delta ${made.deltaBytes} B, ${made.filesFromDelta} files shipped (${made.blobBytes} B raw), ${made.filesFromBase} from the base; layer ${to.hostapp.layer.size} B`,
+  );
 
   const target = fresh('real-target');
   const r = await applyDelta({ delta, baseRoot: from.rootfsDir, targetRoot: target });

@@ -1,8 +1,17 @@
 import t from 'tap';
-import { HuplabError, INFRASTRUCTURE_CODES, INFRASTRUCTURE_PREFIX, hasInfrastructurePrefix, isHuplabError, isInfrastructureError } from '../lib/errors.ts';
+import {
+  HuplabError,
+  INFRASTRUCTURE_CODES,
+  INFRASTRUCTURE_PREFIX,
+  hasInfrastructurePrefix,
+  isHuplabError,
+  isInfrastructureError,
+} from '../lib/errors.ts';
 
 t.test('oneLine appends the hint in parentheses', async (t) => {
-  const e = new HuplabError('profile-invalid', 'devices/x.json: /arch must be one of amd64', { hint: 'fix the profile' });
+  const e = new HuplabError('profile-invalid', 'devices/x.json: /arch must be one of amd64', {
+    hint: 'fix the profile',
+  });
   t.equal(e.oneLine(), 'devices/x.json: /arch must be one of amd64 (fix the profile)');
   t.equal(e.code, 'profile-invalid');
   t.equal(e.hint, 'fix the profile');
@@ -35,13 +44,20 @@ t.test('isHuplabError narrows by code', async (t) => {
 });
 
 t.test('an infrastructure error says so at the start of its message', async (t) => {
-  const e = new HuplabError('port-in-use', 'port 2222 on 127.0.0.1 is in use', { hint: 'pick another', infrastructure: true });
+  const e = new HuplabError('port-in-use', 'port 2222 on 127.0.0.1 is in use', {
+    hint: 'pick another',
+    infrastructure: true,
+  });
   t.equal(INFRASTRUCTURE_PREFIX, 'infrastructure: ', 'the documented prefix');
   t.equal(e.message, 'infrastructure: port 2222 on 127.0.0.1 is in use');
   t.equal(e.oneLine(), 'infrastructure: port 2222 on 127.0.0.1 is in use (pick another)');
   t.equal(e.infrastructure, true);
   t.ok(isInfrastructureError(e));
-  t.equal(new HuplabError('x', 'infrastructure: already', { infrastructure: true }).message, 'infrastructure: already', 'not doubled');
+  t.equal(
+    new HuplabError('x', 'infrastructure: already', { infrastructure: true }).message,
+    'infrastructure: already',
+    'not doubled',
+  );
 });
 
 t.test('other errors are not infrastructure', async (t) => {
@@ -51,11 +67,21 @@ t.test('other errors are not infrastructure', async (t) => {
   t.notOk(isInfrastructureError(e));
   t.notOk(isInfrastructureError(new Error('plain')));
   t.notOk(isInfrastructureError('infrastructure: a string is not an error'));
-  t.equal(new HuplabError('npm-download-failed', 'm', { infrastructure: false }).infrastructure, false, 'a call site may opt out');
+  t.equal(
+    new HuplabError('npm-download-failed', 'm', { infrastructure: false }).infrastructure,
+    false,
+    'a call site may opt out',
+  );
 });
 
 t.test('codes thrown by unmarked code (the image builder) are infrastructure by code', async (t) => {
-  for (const code of ['debian-download-failed', 'npm-download-failed', 'debian-package-missing', 'grub-failed', 'flash-failed']) {
+  for (const code of [
+    'debian-download-failed',
+    'npm-download-failed',
+    'debian-package-missing',
+    'grub-failed',
+    'flash-failed',
+  ]) {
     t.ok(INFRASTRUCTURE_CODES.has(code), code);
     const e = new HuplabError(code, 'could not download x');
     t.ok(e.infrastructure, code);

@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
-  atomicCopyFile, atomicWriteFile, checksumFileName, nodeFatFs, parseChecksumFileName, repairInterrupted, tmpFileName,
+  atomicCopyFile,
+  atomicWriteFile,
+  checksumFileName,
+  nodeFatFs,
+  parseChecksumFileName,
+  repairInterrupted,
+  tmpFileName,
 } from '../lib/fat/atomic-write.ts';
 import { crashEverywhere, NEW, OLD, PowerCut, type FatDir } from './helpers/fat-crash.ts';
 
@@ -13,7 +19,11 @@ import { crashEverywhere, NEW, OLD, PowerCut, type FatDir } from './helpers/fat-
 const scratch = mkdtempSync(join(tmpdir(), 'huplab-fat-'));
 t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
 let n = 0;
-const freshDir = () => { const d = join(scratch, `d${n++}`); mkdirSync(d); return d; };
+const freshDir = () => {
+  const d = join(scratch, `d${n++}`);
+  mkdirSync(d);
+  return d;
+};
 
 async function fresh(): Promise<FatDir> {
   const dir = freshDir();
@@ -49,7 +59,11 @@ t.test('a power cut at any step leaves the old or the new content, never a mix o
 t.test('an interrupted write is not undone by a later repair after a newer write', async (t) => {
   const dir = freshDir();
   writeFileSync(join(dir, 'grubenv'), OLD);
-  const cutAfterJournal = { afterStep: (s: string) => { if (s === 'checksum-written') throw new PowerCut(s); } };
+  const cutAfterJournal = {
+    afterStep: (s: string) => {
+      if (s === 'checksum-written') throw new PowerCut(s);
+    },
+  };
   await t.rejects(atomicWriteFile(join(dir, 'grubenv'), NEW, { _hooks: cutAfterJournal }));
   // The next write repairs first (installing NEW), then writes its own content.
   await atomicWriteFile(join(dir, 'grubenv'), 'newest');
@@ -61,29 +75,48 @@ t.test('an interrupted write is not undone by a later repair after a newer write
 // Regression (found by the power-cut campaign, bootloader-switch@50%): the env switch was cut
 // after its journal was durable; GRUB booted the old root with the env in place; the next boot's
 // repair then finished the switch behind the running OS's back.
-t.test('the bootloader env: an interrupted write is dropped when the env in place is whole, finished when it is missing', async (t) => {
-  for (const cutAt of ['checksum-written', 'tmp-partial', 'tmp-written'] as const) {
-    const dir = freshDir();
-    writeFileSync(join(dir, 'grubenv'), OLD);
-    await t.rejects(atomicWriteFile(join(dir, 'grubenv'), NEW, { _hooks: { afterStep: (s: string) => { if (s === cutAt) throw new PowerCut(s); } } }));
-    const r = await repairInterrupted(dir, { keepInPlace: ['GRUBENV'] });
-    t.ok(readFileSync(join(dir, 'grubenv')).equals(OLD), `cut at ${cutAt}: the env the bootloader used stays`);
-    t.strictSame(r.completed, [], `cut at ${cutAt}: nothing finished`);
-    t.strictSame(readdirSync(dir), ['grubenv'], `cut at ${cutAt}: the journal and .tmp are gone`);
-  }
-  // Without keepInPlace the same leftovers are finished (every other boot file).
-  const other = freshDir();
-  writeFileSync(join(other, 'grub.cfg'), OLD);
-  await t.rejects(atomicWriteFile(join(other, 'grub.cfg'), NEW, { _hooks: { afterStep: (s: string) => { if (s === 'checksum-written') throw new PowerCut(s); } } }));
-  t.strictSame((await repairInterrupted(other, { keepInPlace: ['grubenv'] })).completed, ['grub.cfg']);
-  t.ok(readFileSync(join(other, 'grub.cfg')).equals(NEW));
-  // A missing env cannot have decided anything: the journal is all there is, so it is finished.
-  const gone = freshDir();
-  const sha = (await import('node:crypto')).createHash('sha256').update(NEW).digest('hex');
-  writeFileSync(join(gone, checksumFileName('grubenv', sha)), NEW);
-  t.strictSame((await repairInterrupted(gone, { keepInPlace: ['grubenv'] })).completed, ['grubenv']);
-  t.ok(readFileSync(join(gone, 'grubenv')).equals(NEW));
-});
+t.test(
+  'the bootloader env: an interrupted write is dropped when the env in place is whole, finished when it is missing',
+  async (t) => {
+    for (const cutAt of ['checksum-written', 'tmp-partial', 'tmp-written'] as const) {
+      const dir = freshDir();
+      writeFileSync(join(dir, 'grubenv'), OLD);
+      await t.rejects(
+        atomicWriteFile(join(dir, 'grubenv'), NEW, {
+          _hooks: {
+            afterStep: (s: string) => {
+              if (s === cutAt) throw new PowerCut(s);
+            },
+          },
+        }),
+      );
+      const r = await repairInterrupted(dir, { keepInPlace: ['GRUBENV'] });
+      t.ok(readFileSync(join(dir, 'grubenv')).equals(OLD), `cut at ${cutAt}: the env the bootloader used stays`);
+      t.strictSame(r.completed, [], `cut at ${cutAt}: nothing finished`);
+      t.strictSame(readdirSync(dir), ['grubenv'], `cut at ${cutAt}: the journal and .tmp are gone`);
+    }
+    // Without keepInPlace the same leftovers are finished (every other boot file).
+    const other = freshDir();
+    writeFileSync(join(other, 'grub.cfg'), OLD);
+    await t.rejects(
+      atomicWriteFile(join(other, 'grub.cfg'), NEW, {
+        _hooks: {
+          afterStep: (s: string) => {
+            if (s === 'checksum-written') throw new PowerCut(s);
+          },
+        },
+      }),
+    );
+    t.strictSame((await repairInterrupted(other, { keepInPlace: ['grubenv'] })).completed, ['grub.cfg']);
+    t.ok(readFileSync(join(other, 'grub.cfg')).equals(NEW));
+    // A missing env cannot have decided anything: the journal is all there is, so it is finished.
+    const gone = freshDir();
+    const sha = (await import('node:crypto')).createHash('sha256').update(NEW).digest('hex');
+    writeFileSync(join(gone, checksumFileName('grubenv', sha)), NEW);
+    t.strictSame((await repairInterrupted(gone, { keepInPlace: ['grubenv'] })).completed, ['grubenv']);
+    t.ok(readFileSync(join(gone, 'grubenv')).equals(NEW));
+  },
+);
 
 t.test('repair: damaged journals are dropped, stale .tmp removed, other files untouched', async (t) => {
   const dir = freshDir();
@@ -107,7 +140,17 @@ t.test('repair: damaged journals are dropped, stale .tmp removed, other files un
 
 t.test('names: parse back, never collide without case, refuse our own temporaries', async (t) => {
   const seen = new Map<string, string>();
-  const names = ['grubenv', 'config.json', 'CONFIG.TXT', 'a.b.c', '.hidden', 'x.0123456789abcdef', 'résumé.txt', 'bootcount.env', 'resinOS_uEnv.txt'];
+  const names = [
+    'grubenv',
+    'config.json',
+    'CONFIG.TXT',
+    'a.b.c',
+    '.hidden',
+    'x.0123456789abcdef',
+    'résumé.txt',
+    'bootcount.env',
+    'resinOS_uEnv.txt',
+  ];
   for (const name of names) {
     t.equal(tmpFileName(name), `${name}.tmp`);
     for (let i = 0; i < 50; i++) {
@@ -137,7 +180,11 @@ t.test('a source that changes during the copy is refused and cleaned up', async 
   // Larger than one read, so that the part read after the change differs.
   writeFileSync(src, Buffer.alloc(300_000, 'a'));
   writeFileSync(join(dir, 'target'), 'before');
-  const flip = { afterStep: (s: string) => { if (s === 'checksum-partial') writeFileSync(src, Buffer.alloc(300_000, 'b')); } };
+  const flip = {
+    afterStep: (s: string) => {
+      if (s === 'checksum-partial') writeFileSync(src, Buffer.alloc(300_000, 'b'));
+    },
+  };
   await t.rejects(atomicCopyFile(src, join(dir, 'target'), { _hooks: flip }), { code: 'fat-source-changed' });
   t.equal(readFileSync(join(dir, 'target'), 'utf8'), 'before');
   t.strictSame(readdirSync(dir), ['target']);

@@ -56,13 +56,19 @@ function mtoolsFs(img: string): FatFs {
     async list(dir) {
       const r = run('mdir', ['-i', img, '-a', '-b', m(dir)], true);
       const prefix = m(dir.endsWith('/') ? dir : `${dir}/`);
-      return r.stdout.toString().split('\n').filter((l) => l.startsWith(prefix) && !l.endsWith('/')).map((l) => l.slice(prefix.length));
+      return r.stdout
+        .toString()
+        .split('\n')
+        .filter((l) => l.startsWith(prefix) && !l.endsWith('/'))
+        .map((l) => l.slice(prefix.length));
     },
     async stat(p) {
       if (!exists(p)) return undefined;
       return { size: run('mcopy', ['-n', '-i', img, m(p), '-']).stdout.length, mtimeMs: 0 };
     },
-    async syncDir() { /* every mtools command ends with the image written */ },
+    async syncDir() {
+      /* every mtools command ends with the image written */
+    },
   };
 }
 
@@ -81,9 +87,16 @@ function fatDir(img: string, dir: string): FatDir {
   return {
     fs,
     dir,
-    read: async (name) => ((await fs.stat(path(name))) ? run('mcopy', ['-n', '-i', img, `::${path(name)}`, '-']).stdout : undefined),
+    read: async (name) =>
+      (await fs.stat(path(name))) ? run('mcopy', ['-n', '-i', img, `::${path(name)}`, '-']).stdout : undefined,
     list: () => fs.list(dir),
-    seed: (name, data) => fs.writeFile(path(name), (async function* () { yield data; })()),
+    seed: (name, data) =>
+      fs.writeFile(
+        path(name),
+        (async function* () {
+          yield data;
+        })(),
+      ),
     remove: (name) => fs.unlink(path(name)),
   };
 }
@@ -101,12 +114,23 @@ t.test('names differing only in case are one file on FAT: one entry at the end',
     const img = freshImage();
     const d = fatDir(img, '/EFI/BOOT');
     await d.seed('GRUBENV', OLD);
-    await atomicWriteFile('/EFI/BOOT/grubenv', NEW, { fs: d.fs, _hooks: { afterStep: (s) => { if (s === cutAt) throw new PowerCut(s); } } }).catch((err) => {
+    await atomicWriteFile('/EFI/BOOT/grubenv', NEW, {
+      fs: d.fs,
+      _hooks: {
+        afterStep: (s) => {
+          if (s === cutAt) throw new PowerCut(s);
+        },
+      },
+    }).catch((err) => {
       if (!(err instanceof PowerCut)) throw err;
     });
     await repairInterrupted('/EFI/BOOT', { fs: d.fs });
     const files = await d.list();
-    t.strictSame(files.filter((f) => f.toLowerCase() === 'grubenv'), [files.find((f) => f.toLowerCase() === 'grubenv')], `cut after ${cutAt ?? 'nothing'}: one entry`);
+    t.strictSame(
+      files.filter((f) => f.toLowerCase() === 'grubenv'),
+      [files.find((f) => f.toLowerCase() === 'grubenv')],
+      `cut after ${cutAt ?? 'nothing'}: one entry`,
+    );
     t.ok((await d.read('grubenv'))?.equals(NEW), `cut after ${cutAt ?? 'nothing'}: new content`);
     t.strictSame(leftovers(files, 'grubenv'), []);
   }

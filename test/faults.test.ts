@@ -4,29 +4,91 @@ import { scenarioReleases, verdictFor } from '../harness/faults/scenario.ts';
 import type { LabBackend, UpdateOutcome } from '../harness/hup/run-hup.ts';
 import { isHuplabError } from '../lib/errors.ts';
 
-const lab = { deviceConfig: { registryEndpoint: 'http://10.0.2.2:1', fallbackRegistryEndpoint: 'http://10.0.2.2:2' } } as unknown as LabBackend;
+const lab = {
+  deviceConfig: { registryEndpoint: 'http://10.0.2.2:1', fallbackRegistryEndpoint: 'http://10.0.2.2:2' },
+} as unknown as LabBackend;
 const env = (root: string, pending = '0') => ({ resin_root_part: root, upgrade_available: pending, bootcount: '0' });
-const facts = (root: string, version: string) => ({ version, root: `resin-root${root}`, cmdlineRoot: `resin-root${root}`, bootEnv: env(root), appRecords: 10, lastRecord: '', supervisorVersion: '1', bootFilesMismatch: [] as string[] });
+const facts = (root: string, version: string) => ({
+  version,
+  root: `resin-root${root}`,
+  cmdlineRoot: `resin-root${root}`,
+  bootEnv: env(root),
+  appRecords: 10,
+  lastRecord: '',
+  supervisorVersion: '1',
+  bootFilesMismatch: [] as string[],
+});
 
 /** A committed standard HUP 2.101.0 (A) -> 2.102.0 (B) by delta, as updateDevice reports it. */
 function committed(over: Partial<UpdateOutcome> = {}): UpdateOutcome {
   return {
-    to: '2.102.0', exitCode: 0, exitRecorded: true, before: facts('A', '2.101.0'), after: facts('B', '2.102.0'), steps: [], rebooted: true, reboots: 1, committed: true,
-    rollback: { health: false, altboot: false, healthFailed: false }, breadcrumbs: [], download: { kind: 'delta', bytes: 9000, source: 'http://10.0.2.2:3' },
-    progress: [{ percent: 100, message: 'Update successful, rebooting' }], records: { before: 10, after: 40, intact: true, continuous: true, maxGapSeconds: 25, versions: ['2.101.0', '2.102.0'] },
-    logs: [], seconds: { update: 20, toCommit: 55 }, updaterOutput: '', faultFacts: {}, console: '', timeline: [], ...over,
+    to: '2.102.0',
+    exitCode: 0,
+    exitRecorded: true,
+    before: facts('A', '2.101.0'),
+    after: facts('B', '2.102.0'),
+    steps: [],
+    rebooted: true,
+    reboots: 1,
+    committed: true,
+    rollback: { health: false, altboot: false, healthFailed: false },
+    breadcrumbs: [],
+    download: { kind: 'delta', bytes: 9000, source: 'http://10.0.2.2:3' },
+    progress: [{ percent: 100, message: 'Update successful, rebooting' }],
+    records: {
+      before: 10,
+      after: 40,
+      intact: true,
+      continuous: true,
+      maxGapSeconds: 25,
+      versions: ['2.101.0', '2.102.0'],
+    },
+    logs: [],
+    seconds: { update: 20, toCommit: 55 },
+    updaterOutput: '',
+    faultFacts: {},
+    console: '',
+    timeline: [],
+    ...over,
   };
 }
-const failing = (o: UpdateOutcome, name?: string) => verdictFor(name ? findFault(name) : undefined, o, lab).checks.filter((c) => !c.ok).map((c) => c.what);
+const failing = (o: UpdateOutcome, name?: string) =>
+  verdictFor(name ? findFault(name) : undefined, o, lab)
+    .checks.filter((c) => !c.ok)
+    .map((c) => c.what);
 
 t.test('the fault list: unique names, a family each, refusals say what their reason is', async (t) => {
   t.equal(new Set(FAULTS.map((f) => f.name)).size, FAULTS.length);
   for (const family of ['rollback', 'locks', 'faults'] as const) t.ok(faultsOf(family).length > 0, family);
   for (const f of FAULTS.filter((x) => x.expect === 'refused')) t.ok(f.reason, `${f.name} names its reason`);
-  for (const name of ['unbootable-root', 'health-fail', 'lock-held', 'data-full', 'boot-corrupt-config', 'boot-corrupt-fat', 'boot-corrupt-env', 'registry-down', 'blob-corrupt', 'delta-missing', 'network-drop', 'wrong-device-type', 'downgrade', 'same-version']) {
-    t.ok(FAULTS.some((f) => f.name === name), `the issue's ${name} is there`);
+  for (const name of [
+    'unbootable-root',
+    'health-fail',
+    'lock-held',
+    'data-full',
+    'boot-corrupt-config',
+    'boot-corrupt-fat',
+    'boot-corrupt-env',
+    'registry-down',
+    'blob-corrupt',
+    'delta-missing',
+    'network-drop',
+    'wrong-device-type',
+    'downgrade',
+    'same-version',
+  ]) {
+    t.ok(
+      FAULTS.some((f) => f.name === name),
+      `the issue's ${name} is there`,
+    );
   }
-  const err = (() => { try { findFault('gremlins'); } catch (e) { return e; } })();
+  const err = (() => {
+    try {
+      findFault('gremlins');
+    } catch (e) {
+      return e;
+    }
+  })();
   t.ok(isHuplabError(err, 'unknown-fault'));
   t.match((err as Error & { oneLine(): string }).oneLine(), /unknown fault "gremlins" \(known faults: .*lock-held/);
 });
@@ -42,18 +104,81 @@ t.test('a success verdict fails on each thing that can go wrong', async (t) => {
   t.same(failing(committed({ reboots: 2 })), ['one reboot']);
   t.same(failing(committed({ after: facts('A', '2.101.0') })), ['device rebooted into the new OS', 'root switched']);
   t.same(failing(committed({ committed: false, breadcrumbs: ['rollback-health-breadcrumb'] })), ['update committed']);
-  t.same(failing(committed({ records: { before: 10, after: 9, intact: false, continuous: true, maxGapSeconds: 1, versions: [] } })), ['/data records intact']);
-  t.same(failing(committed({ after: { ...facts('B', '2.102.0'), bootFilesMismatch: ['EFI/BOOT/grub.cfg'] } })), ['boot files are those of the new OS']);
-  t.same(failing(committed(), 'delta-missing'), ['OS downloaded as full from http://10.0.2.2:1'], 'the fault wants the full image from the primary');
+  t.same(
+    failing(
+      committed({ records: { before: 10, after: 9, intact: false, continuous: true, maxGapSeconds: 1, versions: [] } }),
+    ),
+    ['/data records intact'],
+  );
+  t.same(failing(committed({ after: { ...facts('B', '2.102.0'), bootFilesMismatch: ['EFI/BOOT/grub.cfg'] } })), [
+    'boot files are those of the new OS',
+  ]);
+  t.same(
+    failing(committed(), 'delta-missing'),
+    ['OS downloaded as full from http://10.0.2.2:1'],
+    'the fault wants the full image from the primary',
+  );
 });
 
 t.test('the lock faults judge what they measured, not only the end state', async (t) => {
-  const waited = { progress: [{ percent: 100, message: 'Reboot waiting on application lock' }, { percent: 100, message: 'Update successful, rebooting' }], updaterOutput: 'reboot waiting on application lock: /tmp/balena-supervisor/services/1/demo-app/updates.lock\n' };
-  const good = committed({ ...waited, faultFacts: { rebootedWhileHeld: false, envWhileWaiting: 'resin_root_part=B upgrade_available=1', rebootSecondsAfterRelease: 6.2 } });
+  const waited = {
+    progress: [
+      { percent: 100, message: 'Reboot waiting on application lock' },
+      { percent: 100, message: 'Update successful, rebooting' },
+    ],
+    updaterOutput: 'reboot waiting on application lock: /tmp/balena-supervisor/services/1/demo-app/updates.lock\n',
+  };
+  const good = committed({
+    ...waited,
+    faultFacts: {
+      rebootedWhileHeld: false,
+      envWhileWaiting: 'resin_root_part=B upgrade_available=1',
+      rebootSecondsAfterRelease: 6.2,
+    },
+  });
   t.same(failing(good, 'lock-held'), []);
-  t.same(failing(committed({ ...waited, faultFacts: { rebootedWhileHeld: true, envWhileWaiting: 'resin_root_part=B upgrade_available=1', rebootSecondsAfterRelease: 6 } }), 'lock-held'), ['no reboot while the lock was held']);
-  t.same(failing(committed({ ...waited, faultFacts: { rebootedWhileHeld: false, envWhileWaiting: 'resin_root_part=A upgrade_available=0', rebootSecondsAfterRelease: 6 } }), 'lock-held'), ['the update was written before the wait (bootloader already switched)']);
-  t.same(failing(committed({ ...waited, faultFacts: { rebootedWhileHeld: false, envWhileWaiting: 'resin_root_part=B upgrade_available=1', rebootSecondsAfterRelease: 31 } }), 'lock-held'), ['reboot within 10 s of the release']);
+  t.same(
+    failing(
+      committed({
+        ...waited,
+        faultFacts: {
+          rebootedWhileHeld: true,
+          envWhileWaiting: 'resin_root_part=B upgrade_available=1',
+          rebootSecondsAfterRelease: 6,
+        },
+      }),
+      'lock-held',
+    ),
+    ['no reboot while the lock was held'],
+  );
+  t.same(
+    failing(
+      committed({
+        ...waited,
+        faultFacts: {
+          rebootedWhileHeld: false,
+          envWhileWaiting: 'resin_root_part=A upgrade_available=0',
+          rebootSecondsAfterRelease: 6,
+        },
+      }),
+      'lock-held',
+    ),
+    ['the update was written before the wait (bootloader already switched)'],
+  );
+  t.same(
+    failing(
+      committed({
+        ...waited,
+        faultFacts: {
+          rebootedWhileHeld: false,
+          envWhileWaiting: 'resin_root_part=B upgrade_available=1',
+          rebootSecondsAfterRelease: 31,
+        },
+      }),
+      'lock-held',
+    ),
+    ['reboot within 10 s of the release'],
+  );
   t.same(failing(committed({ faultFacts: {} }), 'lock-held').length, 5, 'no measurements: every lock check fails');
   t.same(failing(committed(), 'lock-shared'), []);
   t.same(failing(committed(waited), 'lock-shared'), ['no "Reboot waiting on application lock"']);
@@ -61,23 +186,57 @@ t.test('the lock faults judge what they measured, not only the end state', async
 
 t.test('refusals: untouched device, reason in the log, and the API told when it can be', async (t) => {
   const refused = committed({
-    exitCode: 1, exitRecorded: true, failedStep: 'checks', failure: 'the device already runs 2.101.0', rebooted: false, reboots: 0, committed: false, download: undefined,
-    after: facts('A', '2.101.0'), progress: [{ percent: 25, message: 'Preparing OS update' }, { percent: 100, message: 'OS update failed' }],
+    exitCode: 1,
+    exitRecorded: true,
+    failedStep: 'checks',
+    failure: 'the device already runs 2.101.0',
+    rebooted: false,
+    reboots: 0,
+    committed: false,
+    download: undefined,
+    after: facts('A', '2.101.0'),
+    progress: [
+      { percent: 25, message: 'Preparing OS update' },
+      { percent: 100, message: 'OS update failed' },
+    ],
     updaterOutput: 'OS update failed: the device already runs 2.101.0\n',
   });
   t.same(failing(refused, 'same-version'), []);
-  t.same(failing({ ...refused, after: { ...refused.after, bootEnv: env('B', '1') } }, 'same-version'), ['bootloader untouched']);
+  t.same(failing({ ...refused, after: { ...refused.after, bootEnv: env('B', '1') } }, 'same-version'), [
+    'bootloader untouched',
+  ]);
   t.same(failing({ ...refused, reboots: 1 }, 'same-version'), ['no reboot']);
-  const noConfig = { ...refused, progress: [], failure: 'cannot read /mnt/boot/config.json: Unexpected end of JSON input', updaterOutput: 'OS update failed: cannot read /mnt/boot/config.json: Unexpected end of JSON input\n' };
+  const noConfig = {
+    ...refused,
+    progress: [],
+    failure: 'cannot read /mnt/boot/config.json: Unexpected end of JSON input',
+    updaterOutput: 'OS update failed: cannot read /mnt/boot/config.json: Unexpected end of JSON input\n',
+  };
   t.same(failing(noConfig, 'boot-corrupt-config'), [], 'config.json broken: nothing can reach the API');
-  t.same(failing(noConfig, 'same-version'), ['refused by the coherence checks', '"OS update failed" at the API', '"OS update failed" and the reason in the updater log']);
+  t.same(failing(noConfig, 'same-version'), [
+    'refused by the coherence checks',
+    '"OS update failed" at the API',
+    '"OS update failed" and the reason in the updater log',
+  ]);
 });
 
 t.test("the updater's output: steps and what was downloaded from where", async (t) => {
   const { parseDownload, parseSteps } = await import('../harness/hup/updater-output.ts');
-  const full = '2026-11-23T16:30:00.000Z [hup] step fetch done (15.7s) full image sha256:4b88 (56776804 bytes) from http://10.0.2.2:45379; 2 attempt(s), 1 resume(s)\n';
+  const full =
+    '2026-11-23T16:30:00.000Z [hup] step fetch done (15.7s) full image sha256:4b88 (56776804 bytes) from http://10.0.2.2:45379; 2 attempt(s), 1 resume(s)\n';
   t.same(parseDownload(full), { kind: 'full', bytes: 56776804, source: 'http://10.0.2.2:45379' });
-  t.same(parseDownload('[hup] step fetch done (0.8s) delta sha256:892d (9538 bytes) from http://10.0.2.2:38081\n'), { kind: 'delta', bytes: 9538, source: 'http://10.0.2.2:38081' });
+  t.same(parseDownload('[hup] step fetch done (0.8s) delta sha256:892d (9538 bytes) from http://10.0.2.2:38081\n'), {
+    kind: 'delta',
+    bytes: 9538,
+    source: 'http://10.0.2.2:38081',
+  });
   t.equal(parseDownload('[hup] step fetch failed no registry delivered the new OS'), undefined);
-  t.same(parseSteps(`[hup] step checks done (1.5s) device ok\n${full}`), [{ step: 'checks', seconds: 1.5, detail: 'device ok' }, { step: 'fetch', seconds: 15.7, detail: 'full image sha256:4b88 (56776804 bytes) from http://10.0.2.2:45379; 2 attempt(s), 1 resume(s)' }]);
+  t.same(parseSteps(`[hup] step checks done (1.5s) device ok\n${full}`), [
+    { step: 'checks', seconds: 1.5, detail: 'device ok' },
+    {
+      step: 'fetch',
+      seconds: 15.7,
+      detail: 'full image sha256:4b88 (56776804 bytes) from http://10.0.2.2:45379; 2 attempt(s), 1 resume(s)',
+    },
+  ]);
 });

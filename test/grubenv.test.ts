@@ -22,7 +22,15 @@ t.test('encoding is a 1024-byte block: header, lines, # padding', async (t) => {
 });
 
 t.test('round trip, including escapes, "=" in values, UTF-8 and empty values', async (t) => {
-  const vars = { a: 'b', path: 'C:\\dir\\x', multi: 'one\ntwo\\\nthree', eq: 'k=v=w', empty: '', utf: 'grüße ✓', __proto__x: 'y' };
+  const vars = {
+    a: 'b',
+    path: 'C:\\dir\\x',
+    multi: 'one\ntwo\\\nthree',
+    eq: 'k=v=w',
+    empty: '',
+    utf: 'grüße ✓',
+    __proto__x: 'y',
+  };
   t.strictSame(decodeGrubenv(encodeGrubenv(vars)), vars);
   t.strictSame(decodeGrubenv(encodeGrubenv({})), {});
 });
@@ -38,7 +46,9 @@ t.test('grub-editenv lists what we encoded', async (t) => {
   const file = path.join(dir, 'grubenv');
   const vars = { ...abState, back: 'a\\b', nl: 'x\ny' };
   await writeFile(file, encodeGrubenv(vars));
-  const expected = Object.entries(vars).map(([k, v]) => `${k}=${v}`).join('\n');
+  const expected = Object.entries(vars)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n');
   t.equal(await editenvList(file), expected);
 });
 

@@ -43,7 +43,12 @@ function terminal() {
 t.test('keys to the device, output to the terminal, ctrl-] detaches', async (t) => {
   const { sockPath, state } = await fakeSerial(t);
   const term = terminal();
-  const session = attachTerminal(sockPath, { name: 'dev1', stdin: term.stdin, stdout: term.stdout, stderr: term.stderr });
+  const session = attachTerminal(sockPath, {
+    name: 'dev1',
+    stdin: term.stdin,
+    stdout: term.stdout,
+    stderr: term.stderr,
+  });
   await until(() => term.out.stdout.includes('hello from guest'));
   t.equal(term.out.stderr, '[huplab] attached to dev1 console; ctrl-] to detach\r\n');
   term.stdin.write('ls\r');
@@ -58,7 +63,12 @@ t.test('keys to the device, output to the terminal, ctrl-] detaches', async (t) 
 t.test('the device going away ends the session', async (t) => {
   const { sockPath, state } = await fakeSerial(t);
   const term = terminal();
-  const session = attachTerminal(sockPath, { name: 'dev2', stdin: term.stdin, stdout: term.stdout, stderr: term.stderr });
+  const session = attachTerminal(sockPath, {
+    name: 'dev2',
+    stdin: term.stdin,
+    stdout: term.stdout,
+    stderr: term.stderr,
+  });
   await until(() => state.client !== undefined);
   state.client!.destroy();
   t.equal(await session, 'closed');
@@ -66,8 +76,16 @@ t.test('the device going away ends the session', async (t) => {
 
 t.test('attaching to a device that is not running is a clear error', async (t) => {
   const term = terminal();
-  await t.rejects(attachTerminal('/tmp/huplab-no-such.sock', { name: 'dev3', stdin: term.stdin, stdout: term.stdout, stderr: term.stderr }), {
-    code: 'console-connect',
-    message: /dev3/,
-  });
+  await t.rejects(
+    attachTerminal('/tmp/huplab-no-such.sock', {
+      name: 'dev3',
+      stdin: term.stdin,
+      stdout: term.stdout,
+      stderr: term.stderr,
+    }),
+    {
+      code: 'console-connect',
+      message: /dev3/,
+    },
+  );
 });

@@ -51,7 +51,11 @@ t.test('since: old output is ignored by default, found with an earlier offset', 
   const { con, append } = setup(t);
   append('first boot: [huplab] bootloader: booting resin-rootA\n');
   const mark = con.mark();
-  await t.rejects(con.expect('bootloader: booting', { timeoutMs: 200, what: 'the bootloader' }), { code: 'console-timeout' }, 'default since = now');
+  await t.rejects(
+    con.expect('bootloader: booting', { timeoutMs: 200, what: 'the bootloader' }),
+    { code: 'console-timeout' },
+    'default since = now',
+  );
   const r = await con.expect('bootloader: booting', { timeoutMs: 200, since: 0, what: 'the bootloader' });
   t.ok(r.offset <= mark);
 
@@ -66,16 +70,25 @@ t.test('since: old output is ignored by default, found with an earlier offset', 
 t.test('timeout error names what was awaited and shows the last lines', async (t) => {
   const { con, append, logPath } = setup(t);
   for (let i = 1; i <= 30; i++) append(`\x1b[0mline ${i}\r\n`);
-  const err = (await con.expect('never', { timeoutMs: 300, what: 'the OS to report ready' }).catch((e: unknown) => e)) as ConsoleTimeoutError;
+  const err = (await con
+    .expect('never', { timeoutMs: 300, what: 'the OS to report ready' })
+    .catch((e: unknown) => e)) as ConsoleTimeoutError;
   t.ok(err instanceof ConsoleTimeoutError);
   t.equal(err.code, 'console-timeout');
-  t.match(err.message, /^timed out after 0\.\ds waiting for the OS to report ready \("never"\) on dev1\/ttyS0; last console lines:\n/);
-  t.match(err.message, /line 16\nline 17\n[^]*line 30$/);
+  t.match(
+    err.message,
+    /^timed out after 0\.\ds waiting for the OS to report ready \("never"\) on dev1\/ttyS0; last console lines:\n/,
+  );
+  t.match(err.message, /line 16\nline 17\n[\s\S]*line 30$/);
   t.notMatch(err.message, /line 15\n/, 'only the last 15 lines');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for escape characters
   t.notMatch(err.message, /\x1b|\r/, 'escape sequences stripped');
   const one = err.oneLine();
   t.notMatch(one, /\n/, 'oneLine is one line');
-  t.match(one, /waiting for the OS to report ready .* last console line: "line 30" \(full console log: .*serial\.log\)/);
+  t.match(
+    one,
+    /waiting for the OS to report ready .* last console line: "line 30" \(full console log: .*serial\.log\)/,
+  );
   t.equal(err.hint, `full console log: ${logPath}`);
 });
 

@@ -41,7 +41,10 @@ t.test('on these machines /dev/kvm exists but a guest cannot run: tcg, cached', 
   fs.writeFileSync(cacheFile, JSON.stringify({ ...cache, accel: 'kvm' }));
   t.equal(await probeAccelerator({ labDir }), 'kvm', 'cache hit');
   // ... but not after 24 h, nor for another QEMU version.
-  fs.writeFileSync(cacheFile, JSON.stringify({ ...cache, accel: 'kvm', probedAt: new Date(Date.now() - 25 * 3600e3).toISOString() }));
+  fs.writeFileSync(
+    cacheFile,
+    JSON.stringify({ ...cache, accel: 'kvm', probedAt: new Date(Date.now() - 25 * 3600e3).toISOString() }),
+  );
   t.equal(await probeAccelerator({ labDir }), 'tcg', 'expired cache re-probed');
   fs.writeFileSync(cacheFile, JSON.stringify({ ...cache, accel: 'kvm', key: 'qemu|QEMU emulator version 6.0.0|x' }));
   t.equal(await probeAccelerator({ labDir }), 'tcg', 'other QEMU version re-probed');
@@ -53,5 +56,8 @@ t.test('a missing QEMU binary is a clear error', async (t) => {
     t.pass('needs /dev/kvm to get past the first check');
     return;
   }
-  await t.rejects(probeAccelerator({ labDir, qemuBinary: 'qemu-system-nonexistent' }), { code: 'qemu-missing', hint: 'apt-get install qemu-system-x86' });
+  await t.rejects(probeAccelerator({ labDir, qemuBinary: 'qemu-system-nonexistent' }), {
+    code: 'qemu-missing',
+    hint: 'apt-get install qemu-system-x86',
+  });
 });

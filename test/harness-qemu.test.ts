@@ -49,7 +49,10 @@ t.test('power on, firmware console, QMP, reset, attach, port clash, power cut', 
 
   const mark = dev.console.mark();
   await dev.reset();
-  t.same(dev.state.history().map((x) => `${x.from}->${x.to}`), ['off->firmware', 'firmware->firmware']);
+  t.same(
+    dev.state.history().map((x) => `${x.from}->${x.to}`),
+    ['off->firmware', 'firmware->firmware'],
+  );
   await dev.console.expect('BdsDxe', { since: mark, timeoutMs: 40_000, what: 'OVMF after reset' });
   t.match(await dev.qmp((q) => q.queryStatus()), { running: true });
 
@@ -62,7 +65,10 @@ t.test('power on, firmware console, QMP, reset, attach, port clash, power cut', 
 
   // A second VM cannot take the same forwarded port.
   const clash = makeDevice('d2', { sshPort: dev.sshPort! });
-  await t.rejects(clash.powerOn(), { code: 'port-in-use', message: new RegExp(`port ${dev.sshPort} on 127\\.0\\.0\\.1 is in use`) });
+  await t.rejects(clash.powerOn(), {
+    code: 'port-in-use',
+    message: new RegExp(`port ${dev.sshPort} on 127\\.0\\.0\\.1 is in use`),
+  });
   t.notOk(clash.isRunning());
   t.equal(clash.state.current, 'off');
 
@@ -75,35 +81,59 @@ t.test('power on, firmware console, QMP, reset, attach, port clash, power cut', 
   t.match(fs.readFileSync(path.join(root, 'd1', 'state.log'), 'utf8'), /d1 firmware -> off \(power cut\)/);
 });
 
-t.test('waitForOs on a disk that does not boot: failed, sticky, force(off) recovers', { timeout: 60_000 }, async (t) => {
-  const dev = makeDevice('d3');
-  await dev.powerOn();
-  const err = (await dev.waitForOs({ timeoutMs: 12_000 }).catch((e: unknown) => e)) as { code: string; message: string; oneLine(): string };
-  t.equal(err.code, 'console-timeout');
-  t.match(err.message, /waiting for the bootloader of d3 to boot a kernel .* on d3\/ttyS0; last console lines:\n/);
-  t.equal(dev.state.current, 'failed');
-  t.match(dev.state.failedBy?.reason, /waitForOs: timed out/);
-  await t.rejects(dev.reset(), { code: 'board-failed' });
-  await t.rejects(dev.powerOn(), { code: 'board-failed' });
-  const pid = dev.pid!;
-  await dev.force('off');
-  t.notOk(isPidAlive(pid));
-  t.equal(dev.state.current, 'off');
-});
+t.test(
+  'waitForOs on a disk that does not boot: failed, sticky, force(off) recovers',
+  { timeout: 60_000 },
+  async (t) => {
+    const dev = makeDevice('d3');
+    await dev.powerOn();
+    const err = (await dev.waitForOs({ timeoutMs: 12_000 }).catch((e: unknown) => e)) as {
+      code: string;
+      message: string;
+      oneLine(): string;
+    };
+    t.equal(err.code, 'console-timeout');
+    t.match(err.message, /waiting for the bootloader of d3 to boot a kernel .* on d3\/ttyS0; last console lines:\n/);
+    t.equal(dev.state.current, 'failed');
+    t.match(dev.state.failedBy?.reason, /waitForOs: timed out/);
+    await t.rejects(dev.reset(), { code: 'board-failed' });
+    await t.rejects(dev.powerOn(), { code: 'board-failed' });
+    const pid = dev.pid!;
+    await dev.force('off');
+    t.notOk(isPidAlive(pid));
+    t.equal(dev.state.current, 'off');
+  },
+);
 
-t.test('console input reaches the guest; clean power off falls back when the guest ignores ACPI', { timeout: 60_000 }, async (t) => {
-  const dev = makeDevice('d4', { accel: 'tcg' });
-  await dev.powerOn();
-  // Typing reaches the guest: skip the shell's startup countdown, then run a command.
-  const countdown = await dev.console.expect('Press', { since: 0, timeoutMs: 40_000, what: 'the UEFI shell countdown' });
-  await dev.console.write('\x1b');
-  const prompt = await dev.console.expect('Shell>', { since: countdown.offset, timeoutMs: 15_000, what: 'the UEFI shell prompt' });
-  await dev.console.write('echo huplab-typed\r');
-  await dev.console.expect(/\nhuplab-typed\n/, { since: prompt.offset, timeoutMs: 15_000, what: 'the echoed text' });
-  dev.console.close();
-  const pid = dev.pid!;
-  await dev.powerOff({ timeoutMs: 2000 });
-  t.notOk(isPidAlive(pid));
-  t.equal(dev.state.current, 'off');
-  t.match(dev.state.history().at(-1)?.reason, /did not power off within 2s: QEMU stopped/, 'OVMF shell ignores the power button');
-});
+t.test(
+  'console input reaches the guest; clean power off falls back when the guest ignores ACPI',
+  { timeout: 60_000 },
+  async (t) => {
+    const dev = makeDevice('d4', { accel: 'tcg' });
+    await dev.powerOn();
+    // Typing reaches the guest: skip the shell's startup countdown, then run a command.
+    const countdown = await dev.console.expect('Press', {
+      since: 0,
+      timeoutMs: 40_000,
+      what: 'the UEFI shell countdown',
+    });
+    await dev.console.write('\x1b');
+    const prompt = await dev.console.expect('Shell>', {
+      since: countdown.offset,
+      timeoutMs: 15_000,
+      what: 'the UEFI shell prompt',
+    });
+    await dev.console.write('echo huplab-typed\r');
+    await dev.console.expect(/\nhuplab-typed\n/, { since: prompt.offset, timeoutMs: 15_000, what: 'the echoed text' });
+    dev.console.close();
+    const pid = dev.pid!;
+    await dev.powerOff({ timeoutMs: 2000 });
+    t.notOk(isPidAlive(pid));
+    t.equal(dev.state.current, 'off');
+    t.match(
+      dev.state.history().at(-1)?.reason,
+      /did not power off within 2s: QEMU stopped/,
+      'OVMF shell ignores the power button',
+    );
+  },
+);

@@ -7,7 +7,10 @@ import { QmpClient, QmpError, type QmpEvent } from '../harness/qemu/qmp.ts';
  * A fake QMP server that answers like QEMU but writes its replies in awkward pieces: several
  * messages in one chunk, one message split over chunks, and an event between reply fragments.
  */
-async function fakeQmp(dir: string, received: Record<string, unknown>[]): Promise<{ sock: string; server: net.Server }> {
+async function fakeQmp(
+  dir: string,
+  received: Record<string, unknown>[],
+): Promise<{ sock: string; server: net.Server }> {
   const sock = path.join(dir, 'qmp.sock');
   const server = net.createServer((c) => {
     // One queue for the whole connection: fragments of two replies must never interleave.
@@ -31,8 +34,7 @@ async function fakeQmp(dir: string, received: Record<string, unknown>[]): Promis
     let buf = '';
     c.on('data', (d) => {
       buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
         const msg = JSON.parse(buf.slice(0, nl)) as { execute: string; id?: string; arguments?: unknown };
         buf = buf.slice(nl + 1);
         received.push(msg);
@@ -48,7 +50,9 @@ async function fakeQmp(dir: string, received: Record<string, unknown>[]): Promis
           }
           case 'system_reset':
             // event and reply in one chunk, followed by a second event
-            send(`{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "RESET", "data": {"guest": false, "reason": "host-qmp-system-reset"}}\r\n{"return": {}, "id": ${id}}\r\n{"event": "STOP", "timestamp": {"seconds": 1, "microseconds": 3}}\r\n`);
+            send(
+              `{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "RESET", "data": {"guest": false, "reason": "host-qmp-system-reset"}}\r\n{"return": {}, "id": ${id}}\r\n{"event": "STOP", "timestamp": {"seconds": 1, "microseconds": 3}}\r\n`,
+            );
             break;
           case 'set_link':
             send(`{"error": {"class": "DeviceNotFound", "desc": "Device 'nope' not found"}, "id": ${id}}\r\n`);
@@ -57,7 +61,9 @@ async function fakeQmp(dir: string, received: Record<string, unknown>[]): Promis
             c.destroy(); // QEMU may exit before its reply reaches us
             break;
           default:
-            send(`{"error": {"class": "CommandNotFound", "desc": "The command ${msg.execute} has not been found"}, "id": ${id}}\r\n`);
+            send(
+              `{"error": {"class": "CommandNotFound", "desc": "The command ${msg.execute} has not been found"}, "id": ${id}}\r\n`,
+            );
         }
       }
     });
@@ -85,7 +91,11 @@ t.test('QMP client over a fragmenting server', async (t) => {
   await qmp.systemReset();
   t.match(await resetData, { reason: 'host-qmp-system-reset' }, 'named event emitted with its data');
   await stop;
-  t.same(events.map((e) => e.event), ['RESET', 'STOP'], 'all messages of one chunk handled, in order');
+  t.same(
+    events.map((e) => e.event),
+    ['RESET', 'STOP'],
+    'all messages of one chunk handled, in order',
+  );
 
   const err = await qmp.setLink('nope', false).catch((e: unknown) => e);
   t.ok(err instanceof QmpError, 'QMP error reply rejects with QmpError');
@@ -101,11 +111,17 @@ t.test('QMP client over a fragmenting server', async (t) => {
   t.same(b, {});
 
   await qmp.quit();
-  t.ok(qmp.isClosed || (await new Promise((r) => qmp.once('close', () => r(true)))), 'quit treats a closed socket as success');
+  t.ok(
+    qmp.isClosed || (await new Promise((r) => qmp.once('close', () => r(true)))),
+    'quit treats a closed socket as success',
+  );
   await t.rejects(qmp.queryStatus(), { code: 'qmp-closed' }, 'commands after close are refused');
 });
 
 t.test('connect to a missing socket gives a clear error', async (t) => {
   const dir = t.testdir();
-  await t.rejects(QmpClient.connect(path.join(dir, 'none.sock'), { timeoutMs: 300 }), { code: 'qmp-connect', message: /none\.sock/ });
+  await t.rejects(QmpClient.connect(path.join(dir, 'none.sock'), { timeoutMs: 300 }), {
+    code: 'qmp-connect',
+    message: /none\.sock/,
+  });
 });

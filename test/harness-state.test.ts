@@ -25,7 +25,10 @@ t.test('legal boot path, logged with timestamps', async (t) => {
   t.equal(log[1], '2026-11-01T10:00:08.000Z dev1 firmware -> kernel (bootloader: booting resin-rootA)');
   t.same(seen, log, 'listener gets the same lines');
   const h = sm.history();
-  t.same(h.map((x) => x.to), ['firmware', 'kernel', 'os-ready', 'firmware', 'off']);
+  t.same(
+    h.map((x) => x.to),
+    ['firmware', 'kernel', 'os-ready', 'firmware', 'off'],
+  );
   t.equal(h[2]!.atMs - h[0]!.atMs, 14500, 'history gives boot time');
   t.equal(sm.lastDuration('firmware', 'os-ready'), 14500);
   h[0]!.reason = 'mutated';
@@ -48,9 +51,16 @@ t.test('failure is sticky until force', async (t) => {
   sm.fail('timed out waiting for the bootloader');
   t.equal(sm.current, 'failed');
   for (const to of ['off', 'firmware', 'kernel', 'os-ready', 'failed'] as const) {
-    t.throws(() => sm.transition(to, 'try'), { code: 'board-failed', message: /timed out waiting for the bootloader/ }, `-> ${to} refused`);
+    t.throws(
+      () => sm.transition(to, 'try'),
+      { code: 'board-failed', message: /timed out waiting for the bootloader/ },
+      `-> ${to} refused`,
+    );
   }
-  t.throws(() => sm.assertUsable('reset'), { code: 'board-failed', message: /dev3 is failed since .*refusing to reset/ });
+  t.throws(() => sm.assertUsable('reset'), {
+    code: 'board-failed',
+    message: /dev3 is failed since .*refusing to reset/,
+  });
   t.equal(sm.failedBy?.reason, 'timed out waiting for the bootloader');
   sm.force('off', 'operator');
   t.equal(sm.current, 'off');

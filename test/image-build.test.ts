@@ -14,20 +14,40 @@ import { loadProfile } from '../lib/profile.ts';
 
 // These tests build real images (no VM): the first run fills the cache, later runs reuse it.
 const debugfsCat = (disk: string, offset: number, path: string) =>
-  execFileSync('debugfs', ['-R', `cat ${path}`, `${disk}?offset=${offset}`], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+  execFileSync('debugfs', ['-R', `cat ${path}`, `${disk}?offset=${offset}`], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  }).toString();
 const mtype = (disk: string, offset: number, path: string) =>
-  execFileSync('mtype', ['-i', `${disk}@@${offset}`, `::${path}`], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' }, maxBuffer: 64 << 20 });
+  execFileSync('mtype', ['-i', `${disk}@@${offset}`, `::${path}`], {
+    env: { ...process.env, MTOOLS_SKIP_CHECK: '1' },
+    maxBuffer: 64 << 20,
+  });
 
 t.test('a built image has the balenaOS partitions, GRUB, its grubenv and the release in resin-rootA', async (t) => {
   const img = await buildImage({ device: 'generic-amd64', release: '2.101.0' });
   const parts = await readPartitions(img.disk);
-  t.same(parts.map((p) => p.label ?? p.name), ['resin-boot', 'resin-rootA', 'resin-rootB', 'resin-state', 'resin-data']);
-  t.same(parts.map((p) => p.fs), ['vfat', 'ext4', undefined, 'ext4', 'ext4'], 'resin-rootB is empty on a fresh image');
+  t.same(
+    parts.map((p) => p.label ?? p.name),
+    ['resin-boot', 'resin-rootA', 'resin-rootB', 'resin-state', 'resin-data'],
+  );
+  t.same(
+    parts.map((p) => p.fs),
+    ['vfat', 'ext4', undefined, 'ext4', 'ext4'],
+    'resin-rootB is empty on a fresh image',
+  );
   const profile = await loadProfile('generic-amd64');
-  for (const [i, p] of profile.partitions.entries()) t.equal(parts[i]!.sizeBytes, p.sizeMiB * 2 ** 20, `${p.label} size from the profile`);
+  for (const [i, p] of profile.partitions.entries())
+    t.equal(parts[i]!.sizeBytes, p.sizeMiB * 2 ** 20, `${p.label} size from the profile`);
   const boot = parts[0]!.startBytes;
-  t.same(decodeGrubenv(mtype(img.disk, boot, '/EFI/BOOT/grubenv')), { resin_root_part: 'A', upgrade_available: '0', bootcount: '0' });
-  t.ok(mtype(img.disk, boot, '/EFI/BOOT/BOOTX64.EFI').subarray(0, 2).equals(Buffer.from('MZ')), 'GRUB EFI binary at the removable-media path');
+  t.same(decodeGrubenv(mtype(img.disk, boot, '/EFI/BOOT/grubenv')), {
+    resin_root_part: 'A',
+    upgrade_available: '0',
+    bootcount: '0',
+  });
+  t.ok(
+    mtype(img.disk, boot, '/EFI/BOOT/BOOTX64.EFI').subarray(0, 2).equals(Buffer.from('MZ')),
+    'GRUB EFI binary at the removable-media path',
+  );
   t.match(mtype(img.disk, boot, '/EFI/BOOT/grub.cfg').toString(), /save_env -f \/EFI\/BOOT\/grubenv bootcount/);
   const root = parts[1]!.startBytes;
   t.match(debugfsCat(img.disk, root, '/etc/os-release'), /^VERSION="2\.101\.0"$/m);
@@ -40,7 +60,10 @@ t.test('a second build of the same release is served from the cache', async (t) 
   const started = Date.now();
   const again = await buildImage({ device: 'generic-amd64', release: '2.101.0' });
   t.ok(again.cached, 'cached');
-  t.ok(again.releaseBuilds.every((b) => b.cached), 'release pieces cached');
+  t.ok(
+    again.releaseBuilds.every((b) => b.cached),
+    'release pieces cached',
+  );
   t.ok(Date.now() - started < 2_000, `cached build took ${Date.now() - started} ms`);
 });
 
@@ -67,7 +90,13 @@ t.test('the hostapp layer is reproducible: the same root gives the same digest',
   const profile = await loadProfile('generic-amd64');
   const recipe = await loadRelease('2.101.0');
   const epoch = Date.parse(recipe.date) / 1000;
-  const again = await buildHostapp({ rootfs: rb.rootfsDir, outDir: mkdtempSync(join(tmpdir(), 'huplab-hostapp-')), recipe, profile, epoch });
+  const again = await buildHostapp({
+    rootfs: rb.rootfsDir,
+    outDir: mkdtempSync(join(tmpdir(), 'huplab-hostapp-')),
+    recipe,
+    profile,
+    epoch,
+  });
   t.equal(again.layer.digest, rb.hostapp.layer.digest);
   t.equal(again.manifest.digest, rb.hostapp.manifest.digest);
 });
@@ -75,7 +104,10 @@ t.test('the hostapp layer is reproducible: the same root gives the same digest',
 t.test('a failed build leaves nothing where a good image is expected', async (t) => {
   const releases = mkdtempSync(join(tmpdir(), 'huplab-releases-'));
   const good = await loadRelease('2.101.0');
-  writeFileSync(join(releases, '7.0.0.json'), JSON.stringify({ ...good, version: '7.0.0', debianPackages: [...good.debianPackages, 'no-such-package-huplab'] }));
+  writeFileSync(
+    join(releases, '7.0.0.json'),
+    JSON.stringify({ ...good, version: '7.0.0', debianPackages: [...good.debianPackages, 'no-such-package-huplab'] }),
+  );
   const before = existsSync(join(cacheDir(), 'releases')) ? readdirSync(join(cacheDir(), 'releases')) : [];
   const { loadRelease: load } = await import('../images/recipe.ts');
   const recipe = await load('7.0.0', releases);
@@ -84,7 +116,11 @@ t.test('a failed build leaves nothing where a good image is expected', async (t)
   t.ok(isHuplabError(err, 'debian-package-missing'), 'missing Debian package is named');
   if (isHuplabError(err)) t.match(err.oneLine(), /no-such-package-huplab:amd64 is not known to apt/);
   const after = existsSync(join(cacheDir(), 'releases')) ? readdirSync(join(cacheDir(), 'releases')) : [];
-  t.same(after.filter((d) => !before.includes(d)), [], 'no new cache entry, no temp dir left');
+  t.same(
+    after.filter((d) => !before.includes(d)),
+    [],
+    'no new cache entry, no temp dir left',
+  );
 });
 
 t.test('unknown device and unknown release are clear errors', async (t) => {

@@ -20,8 +20,22 @@ const rpi3: DiskSizeInput = {
   partitions: RPI3_PARTITIONS.map((p) => ({ ...p })),
 };
 
-interface SfdiskPart { node: string; start: number; size: number; type: string; uuid?: string; name?: string; bootable?: boolean }
-interface SfdiskTable { label: string; id: string; firstlba?: number; lastlba?: number; partitions: SfdiskPart[] }
+interface SfdiskPart {
+  node: string;
+  start: number;
+  size: number;
+  type: string;
+  uuid?: string;
+  name?: string;
+  bootable?: boolean;
+}
+interface SfdiskTable {
+  label: string;
+  id: string;
+  firstlba?: number;
+  lastlba?: number;
+  partitions: SfdiskPart[];
+}
 
 async function sfdiskJson(file: string): Promise<SfdiskTable> {
   const { stdout } = await execa('sfdisk', ['-J', file]);
@@ -70,7 +84,10 @@ t.test('layout of generic-amd64: 4 MiB aligned, GPT tail reserved', async (t) =>
     ],
   );
   t.equal(diskSizeBytes(profile), (856 + 256 + 4) * MiB);
-  t.notOk(slots.some((s) => 'ebrBytes' in s), 'no EBRs on GPT');
+  t.notOk(
+    slots.some((s) => 'ebrBytes' in s),
+    'no EBRs on GPT',
+  );
 });
 
 t.test('layout: unaligned sizes push the next start to the boundary', async (t) => {
@@ -82,13 +99,22 @@ t.test('layout: unaligned sizes push the next start to the boundary', async (t) 
       { label: 'resin-rootA', fs: 'ext4', sizeMiB: 8 },
     ],
   });
-  t.same(slots.map((s) => s.startBytes / MiB), [4, 16]);
+  t.same(
+    slots.map((s) => s.startBytes / MiB),
+    [4, 16],
+  );
 });
 
 t.test('layout of a Pi-style MBR: extended slot 4, logical 5 and 6 behind their EBRs', async (t) => {
   const slots = partitionLayout(rpi3);
   t.same(
-    slots.map((s) => [s.index, s.label, s.startBytes / MiB, s.sizeBytes / MiB, s.ebrBytes === undefined ? null : s.ebrBytes / MiB]),
+    slots.map((s) => [
+      s.index,
+      s.label,
+      s.startBytes / MiB,
+      s.sizeBytes / MiB,
+      s.ebrBytes === undefined ? null : s.ebrBytes / MiB,
+    ]),
     [
       [1, 'resin-boot', 4, 40, null],
       [2, 'resin-rootA', 44, 320, null],
@@ -117,7 +143,14 @@ t.test('generic-amd64 GPT, checked by sfdisk', async (t) => {
   t.equal(table.firstlba, 34);
   t.equal(table.lastlba, diskSizeBytes(profile) / SECTOR - 34);
   t.same(
-    table.partitions.map((p) => ({ node: p.node, start: p.start, size: p.size, type: p.type, name: p.name, uuid: p.uuid })),
+    table.partitions.map((p) => ({
+      node: p.node,
+      start: p.start,
+      size: p.size,
+      type: p.type,
+      name: p.name,
+      uuid: p.uuid,
+    })),
     slots.map((s) => ({
       node: `${file}${s.index}`,
       start: s.startBytes / SECTOR,
@@ -127,7 +160,10 @@ t.test('generic-amd64 GPT, checked by sfdisk', async (t) => {
       uuid: guidFromSeed(`seed-1:partition:${s.label}`),
     })),
   );
-  t.same(table.partitions.map((p) => p.start), [8192, 139264, 925696, 1712128, 1753088]);
+  t.same(
+    table.partitions.map((p) => p.start),
+    [8192, 139264, 925696, 1712128, 1753088],
+  );
   await sfdiskVerify(t, file);
 
   t.same(
@@ -199,13 +235,16 @@ t.test('readPartitions finds filesystem labels on MBR, and the table leaves part
 
   await writePartitionTable(file, rpi3, 'seed');
   const parts = await readPartitions(file);
-  t.same(parts.map((p) => [p.index, p.fs, p.label]), [
-    [1, 'vfat', 'RESIN-BOOT'],
-    [2, undefined, undefined],
-    [3, undefined, undefined],
-    [5, 'ext4', 'resin-state'],
-    [6, undefined, undefined],
-  ]);
+  t.same(
+    parts.map((p) => [p.index, p.fs, p.label]),
+    [
+      [1, 'vfat', 'RESIN-BOOT'],
+      [2, undefined, undefined],
+      [3, undefined, undefined],
+      [5, 'ext4', 'resin-state'],
+      [6, undefined, undefined],
+    ],
+  );
   const img = await open(file, 'r');
   const after = Buffer.alloc(before.length);
   await img.read(after, 0, after.length, state.startBytes);
@@ -231,11 +270,25 @@ t.test('decodeGpt rejects corrupted CRCs and signatures', async (t) => {
   const gpt = encodeGpt({
     diskSizeBytes: 64 * MiB,
     diskGuid: guidFromSeed('d'),
-    partitions: [{ name: 'resin-boot', typeGuid: GPT_TYPE.efiSystem, uniqueGuid: guidFromSeed('p'), firstLba: 2048, lastLba: 4095 }],
+    partitions: [
+      {
+        name: 'resin-boot',
+        typeGuid: GPT_TYPE.efiSystem,
+        uniqueGuid: guidFromSeed('p'),
+        firstLba: 2048,
+        lastLba: 4095,
+      },
+    ],
   });
   const decoded = decodeGpt(gpt.primary);
   t.equal(decoded.partitions.length, 1);
-  t.match(decoded.partitions[0], { index: 1, name: 'resin-boot', firstLba: 2048, lastLba: 4095, typeGuid: GPT_TYPE.efiSystem });
+  t.match(decoded.partitions[0], {
+    index: 1,
+    name: 'resin-boot',
+    firstLba: 2048,
+    lastLba: 4095,
+    typeGuid: GPT_TYPE.efiSystem,
+  });
   t.equal(decoded.alternateLba, (64 * MiB) / SECTOR - 1);
 
   const badHeader = Buffer.from(gpt.primary);
@@ -271,25 +324,53 @@ t.test('backup GPT mirrors the primary with its own header CRC', async (t) => {
 
 t.test('encodeGpt rejects overlapping or out-of-range partitions', async (t) => {
   const base = { diskSizeBytes: 64 * MiB, diskGuid: guidFromSeed('d') };
-  const p = (name: string, firstLba: number, lastLba: number) => ({ name, typeGuid: GPT_TYPE.linuxFilesystem, uniqueGuid: guidFromSeed(name), firstLba, lastLba });
-  t.throws(() => encodeGpt({ ...base, partitions: [p('a', 2048, 4095), p('b', 4095, 8191)] }), { code: 'partition-table-invalid', message: /overlap/ });
-  t.throws(() => encodeGpt({ ...base, partitions: [p('a', 33, 4095)] }), { code: 'partition-table-invalid', message: /outside/ });
-  t.throws(() => encodeGpt({ ...base, partitions: [p('a', 2048, (64 * MiB) / SECTOR - 33)] }), { code: 'partition-table-invalid', message: /outside/ });
-  t.throws(() => encodeGpt({ ...base, partitions: [p('x'.repeat(37), 2048, 4095)] }), { code: 'partition-table-invalid', message: /longer/ });
-  t.throws(() => encodeGpt({ ...base, diskSizeBytes: 64 * MiB + 1, partitions: [] }), { code: 'partition-table-invalid' });
+  const p = (name: string, firstLba: number, lastLba: number) => ({
+    name,
+    typeGuid: GPT_TYPE.linuxFilesystem,
+    uniqueGuid: guidFromSeed(name),
+    firstLba,
+    lastLba,
+  });
+  t.throws(() => encodeGpt({ ...base, partitions: [p('a', 2048, 4095), p('b', 4095, 8191)] }), {
+    code: 'partition-table-invalid',
+    message: /overlap/,
+  });
+  t.throws(() => encodeGpt({ ...base, partitions: [p('a', 33, 4095)] }), {
+    code: 'partition-table-invalid',
+    message: /outside/,
+  });
+  t.throws(() => encodeGpt({ ...base, partitions: [p('a', 2048, (64 * MiB) / SECTOR - 33)] }), {
+    code: 'partition-table-invalid',
+    message: /outside/,
+  });
+  t.throws(() => encodeGpt({ ...base, partitions: [p('x'.repeat(37), 2048, 4095)] }), {
+    code: 'partition-table-invalid',
+    message: /longer/,
+  });
+  t.throws(() => encodeGpt({ ...base, diskSizeBytes: 64 * MiB + 1, partitions: [] }), {
+    code: 'partition-table-invalid',
+  });
 });
 
 t.test('encodeMbr refuses a fourth primary next to logical partitions, and misplaced EBRs', async (t) => {
   const prim = (firstLba: number) => ({ type: 0x83, firstLba, sectors: 2048 });
   t.throws(
-    () => encodeMbr({ diskSignature: 1, primary: [prim(2048), prim(4096), prim(6144), prim(8192)], logical: [{ ...prim(12288), ebrLba: 10240 }] }),
+    () =>
+      encodeMbr({
+        diskSignature: 1,
+        primary: [prim(2048), prim(4096), prim(6144), prim(8192)],
+        logical: [{ ...prim(12288), ebrLba: 10240 }],
+      }),
     { code: 'partition-table-invalid', message: /at most 3/ },
   );
   t.throws(() => encodeMbr({ diskSignature: 1, primary: [prim(2048)], logical: [{ ...prim(12288), ebrLba: 12288 }] }), {
     code: 'partition-table-invalid',
     message: /EBR/,
   });
-  t.throws(() => encodeMbr({ diskSignature: 1, primary: [prim(2048), prim(3000)] }), { code: 'partition-table-invalid', message: /overlap/ });
+  t.throws(() => encodeMbr({ diskSignature: 1, primary: [prim(2048), prim(3000)] }), {
+    code: 'partition-table-invalid',
+    message: /overlap/,
+  });
 });
 
 t.test('readMbrPartitions stops on an EBR chain that loops', async (t) => {
@@ -301,16 +382,22 @@ t.test('readMbrPartitions stops on an EBR chain that loops', async (t) => {
       { type: 0x83, firstLba: 10240, sectors: 2048, ebrLba: 8192 },
     ],
   });
-  const sectors = new Map<number, Buffer>([[0, enc.mbr], ...enc.ebrs.map((e) => [e.offset / SECTOR, e.data] as [number, Buffer])]);
+  const sectors = new Map<number, Buffer>([
+    [0, enc.mbr],
+    ...enc.ebrs.map((e) => [e.offset / SECTOR, e.data] as [number, Buffer]),
+  ]);
   const read = async (lba: number) => sectors.get(lba) ?? Buffer.alloc(SECTOR);
   const good = await readMbrPartitions(read);
   t.equal(good.diskSignature, 0x1234);
-  t.same(good.partitions.map((p) => [p.index, p.type, p.firstLba, p.sectors, p.isExtended]), [
-    [1, 0x0c, 2048, 2048, false],
-    [2, 0x0f, 4096, 8192, true],
-    [5, 0x83, 6144, 2048, false],
-    [6, 0x83, 10240, 2048, false],
-  ]);
+  t.same(
+    good.partitions.map((p) => [p.index, p.type, p.firstLba, p.sectors, p.isExtended]),
+    [
+      [1, 0x0c, 2048, 2048, false],
+      [2, 0x0f, 4096, 8192, true],
+      [5, 0x83, 6144, 2048, false],
+      [6, 0x83, 10240, 2048, false],
+    ],
+  );
   t.equal(decodeMbr(enc.mbr).entries.length, 2);
 
   // Point the second EBR's link back at the first one.

@@ -2,16 +2,10 @@ import { RPI3_PARTITIONS } from './helpers/rpi3-layout.ts';
 import t, { type Test } from 'tap';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  DEVICES_DIR,
-  listProfiles,
-  loadProfile,
-  ProfileError,
-  validateProfile,
-  type Profile,
-} from '../lib/profile.ts';
+import { DEVICES_DIR, listProfiles, loadProfile, ProfileError, validateProfile, type Profile } from '../lib/profile.ts';
 import { HuplabError } from '../lib/errors.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: a shipped profile as JSON, mutated field by field by the cases
 const shippedJson = async (name: string): Promise<Record<string, any>> =>
   JSON.parse(await readFile(path.join(DEVICES_DIR, `${name}.json`), 'utf8'));
 
@@ -46,7 +40,12 @@ const raspberrypi3 = {
   partitionTable: 'mbr',
   partitions: RPI3_PARTITIONS.map((p) => ({ ...p })),
   alignMiB: 4,
-  kernel: { debianPackage: 'linux-image-arm64', modules: ['dwc2', 'usbnet', 'cdc_ether', 'bcm2835_wdt'], cmdline: 'console=ttyAMA0,115200', dtb: 'broadcom/bcm2837-rpi-3-b.dtb' },
+  kernel: {
+    debianPackage: 'linux-image-arm64',
+    modules: ['dwc2', 'usbnet', 'cdc_ether', 'bcm2835_wdt'],
+    cmdline: 'console=ttyAMA0,115200',
+    dtb: 'broadcom/bcm2837-rpi-3-b.dtb',
+  },
   console: { device: 'ttyAMA0', baud: 115200 },
   qemu: {
     binary: 'qemu-system-aarch64',
@@ -90,7 +89,12 @@ const jetsonJp5 = {
     cpu: 'cortex-a53',
     memoryMiB: 1024,
     smp: 2,
-    firmware: { code: '/usr/share/AAVMF/AAVMF_CODE.fd', vars: '/usr/share/AAVMF/AAVMF_VARS.fd', debianPackage: 'qemu-efi-aarch64', writableFlash: true },
+    firmware: {
+      code: '/usr/share/AAVMF/AAVMF_CODE.fd',
+      vars: '/usr/share/AAVMF/AAVMF_VARS.fd',
+      debianPackage: 'qemu-efi-aarch64',
+      writableFlash: true,
+    },
     disk: { interface: 'virtio' },
     net: { device: 'virtio-net-pci' },
   },
@@ -102,7 +106,10 @@ const jetsonJp4 = {
   deviceType: 'jetson-xavier',
   description: 'Jetson AGX Xavier, JetPack 4: QEMU virt + U-Boot in pflash',
   bootloader: { kind: 'u-boot', envFile: '/resinOS_uEnv.txt', countFile: '/bootcount.env', bootCountLimit: 3 },
-  qemu: { ...jetsonJp5.qemu, firmware: { code: '/usr/lib/u-boot/qemu_arm64/u-boot.bin', debianPackage: 'u-boot-qemu', writableFlash: true } },
+  qemu: {
+    ...jetsonJp5.qemu,
+    firmware: { code: '/usr/lib/u-boot/qemu_arm64/u-boot.bin', debianPackage: 'u-boot-qemu', writableFlash: true },
+  },
 };
 
 // A device type tested only on real boards: no QEMU section (its boards are in a lab inventory).
@@ -127,15 +134,24 @@ t.test('generic-amd64 has the values the image builder relies on', async (t) => 
     partitionTable: 'gpt',
     alignMiB: 4,
     console: { device: 'ttyS0', baud: 115200 },
-    qemu: { machine: 'q35', memoryMiB: 1024, serialIndex: 0, disk: { interface: 'virtio' }, firmware: { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', loadAs: 'pflash', writableFlash: false } },
+    qemu: {
+      machine: 'q35',
+      memoryMiB: 1024,
+      serialIndex: 0,
+      disk: { interface: 'virtio' },
+      firmware: { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', loadAs: 'pflash', writableFlash: false },
+    },
   });
-  t.same(p.partitions.map((x) => [x.label, x.fs, x.sizeMiB]), [
-    ['resin-boot', 'vfat', 64],
-    ['resin-rootA', 'ext4', 384],
-    ['resin-rootB', 'ext4', 384],
-    ['resin-state', 'ext4', 20],
-    ['resin-data', 'ext4', 256],
-  ]);
+  t.same(
+    p.partitions.map((x) => [x.label, x.fs, x.sizeMiB]),
+    [
+      ['resin-boot', 'vfat', 64],
+      ['resin-rootA', 'ext4', 384],
+      ['resin-rootB', 'ext4', 384],
+      ['resin-state', 'ext4', 20],
+      ['resin-data', 'ext4', 256],
+    ],
+  );
 });
 
 t.test('the schema describes a Raspberry Pi 3, Jetsons and a type with real boards only', async (t) => {
@@ -148,10 +164,14 @@ t.test('the schema describes a Raspberry Pi 3, Jetsons and a type with real boar
   t.same(jp5.qemu?.extraArgs, [], 'default filled in');
   t.same(jp5.kernel.modules, [], 'default filled in');
   validateProfile(jetsonJp4, 'devices/jetson-xavier.json');
-  t.equal(validateProfile(boardOnly, 'devices/raspberrypi3-lab.json').qemu, undefined, 'no QEMU section: real boards only');
+  t.equal(
+    validateProfile(boardOnly, 'devices/raspberrypi3-lab.json').qemu,
+    undefined,
+    'no QEMU section: real boards only',
+  );
 });
 
-t.test('validation fills defaults into a copy, not into the caller\'s object', async (t) => {
+t.test("validation fills defaults into a copy, not into the caller's object", async (t) => {
   const input = structuredClone(jetsonJp5);
   validateProfile(input, 'jetson-agx-orin-devkit.json');
   t.same(input, jetsonJp5);
@@ -160,6 +180,7 @@ t.test('validation fills defaults into a copy, not into the caller\'s object', a
 
 interface BadCase {
   what: string;
+  // biome-ignore lint/suspicious/noExplicitAny: see shippedJson
   mutate: (p: Record<string, any>) => void;
   field: string;
   says: RegExp;
@@ -167,27 +188,72 @@ interface BadCase {
 
 const badCases: BadCase[] = [
   { what: 'missing field', mutate: (p) => delete p.kernel, field: '/kernel', says: /\/kernel is required/ },
-  { what: 'missing nested field', mutate: (p) => delete p.qemu.memoryMiB, field: '/qemu/memoryMiB', says: /\/qemu\/memoryMiB is required/ },
-  { what: 'wrong type', mutate: (p) => (p.qemu.memoryMiB = '1024'), field: '/qemu/memoryMiB', says: /\/qemu\/memoryMiB must be integer, not "1024"/ },
-  { what: 'unknown key (typo)', mutate: (p) => (p.qemu.memoryMB = 1024), field: '/qemu/memoryMB', says: /\/qemu\/memoryMB is not a known field \(known: binary, .*memoryMiB/ },
-  { what: 'unknown top-level key', mutate: (p) => (p.bootLoader = {}), field: '/bootLoader', says: /\/bootLoader is not a known field/ },
-  { what: 'unknown key in a partition', mutate: (p) => (p.partitions[2].size = 3), field: '/partitions/2/size', says: /is not a known field/ },
-  { what: 'enum', mutate: (p) => (p.arch = 'x86_64'), field: '/arch', says: /\/arch must be one of "amd64", "arm64", "armhf", not "x86_64"/ },
-  { what: 'too small a partition', mutate: (p) => (p.partitions[1].sizeMiB = 2), field: '/partitions/1/sizeMiB', says: /\/partitions\/1\/sizeMiB must be >= 8/ },
+  {
+    what: 'missing nested field',
+    mutate: (p) => delete p.qemu.memoryMiB,
+    field: '/qemu/memoryMiB',
+    says: /\/qemu\/memoryMiB is required/,
+  },
+  {
+    what: 'wrong type',
+    mutate: (p) => (p.qemu.memoryMiB = '1024'),
+    field: '/qemu/memoryMiB',
+    says: /\/qemu\/memoryMiB must be integer, not "1024"/,
+  },
+  {
+    what: 'unknown key (typo)',
+    mutate: (p) => (p.qemu.memoryMB = 1024),
+    field: '/qemu/memoryMB',
+    says: /\/qemu\/memoryMB is not a known field \(known: binary, .*memoryMiB/,
+  },
+  {
+    what: 'unknown top-level key',
+    mutate: (p) => (p.bootLoader = {}),
+    field: '/bootLoader',
+    says: /\/bootLoader is not a known field/,
+  },
+  {
+    what: 'unknown key in a partition',
+    mutate: (p) => (p.partitions[2].size = 3),
+    field: '/partitions/2/size',
+    says: /is not a known field/,
+  },
+  {
+    what: 'enum',
+    mutate: (p) => (p.arch = 'x86_64'),
+    field: '/arch',
+    says: /\/arch must be one of "amd64", "arm64", "armhf", not "x86_64"/,
+  },
+  {
+    what: 'too small a partition',
+    mutate: (p) => (p.partitions[1].sizeMiB = 2),
+    field: '/partitions/1/sizeMiB',
+    says: /\/partitions\/1\/sizeMiB must be >= 8/,
+  },
   {
     what: 'duplicate resin-rootA',
     mutate: (p) => (p.partitions[2].label = 'resin-rootA'),
     field: '/partitions/2/label',
     says: /\/partitions\/2\/label "resin-rootA" is already used by \/partitions\/1/,
   },
-  { what: 'missing resin-state', mutate: (p) => p.partitions.splice(3, 1), field: '/partitions', says: /\/partitions must contain a partition labelled "resin-state"/ },
+  {
+    what: 'missing resin-state',
+    mutate: (p) => p.partitions.splice(3, 1),
+    field: '/partitions',
+    says: /\/partitions must contain a partition labelled "resin-state"/,
+  },
   {
     what: 'balenaOS partitions out of order',
     mutate: (p) => ([p.partitions[1].label, p.partitions[2].label] = [p.partitions[2].label, p.partitions[1].label]),
     field: '/partitions/1/label',
     says: /\/partitions\/1\/label must be "resin-rootA"/,
   },
-  { what: 'wrong fs for resin-boot', mutate: (p) => (p.partitions[0].fs = 'ext4'), field: '/partitions/0/fs', says: /must be "vfat" for resin-boot/ },
+  {
+    what: 'wrong fs for resin-boot',
+    mutate: (p) => (p.partitions[0].fs = 'ext4'),
+    field: '/partitions/0/fs',
+    says: /must be "vfat" for resin-boot/,
+  },
   {
     what: 'vendor partition that is not raw',
     mutate: (p) => p.partitions.unshift({ label: 'vendor', fs: 'ext4', sizeMiB: 8 }),
@@ -200,11 +266,36 @@ const badCases: BadCase[] = [
     field: '/partitions/5/label',
     says: /\/partitions\/5\/label "vendor" must come before resin-boot/,
   },
-  { what: 'countFile with GRUB', mutate: (p) => (p.bootloader.countFile = '/bootcount.env'), field: '/bootloader/countFile', says: /\/bootloader\/countFile is not allowed/ },
-  { what: 'u-boot without countFile', mutate: (p) => (p.bootloader.kind = 'u-boot'), field: '/bootloader/countFile', says: /\/bootloader\/countFile is required/ },
-  { what: 'QEMU binary for another arch', mutate: (p) => (p.arch = 'arm64'), field: '/qemu/binary', says: /\/qemu\/binary qemu-system-x86_64 does not run arch arm64 \(use qemu-system-aarch64\)/ },
-  { what: 'a board section (boards live in the lab inventory)', mutate: (p) => (p.board = { ssh: { host: 'h' } }), field: '/board', says: /\/board is not a known field/ },
-  { what: 'bad pattern', mutate: (p) => (p.bootloader.envFile = 'EFI/BOOT/grubenv'), field: '/bootloader/envFile', says: /\/bootloader\/envFile must match/ },
+  {
+    what: 'countFile with GRUB',
+    mutate: (p) => (p.bootloader.countFile = '/bootcount.env'),
+    field: '/bootloader/countFile',
+    says: /\/bootloader\/countFile is not allowed/,
+  },
+  {
+    what: 'u-boot without countFile',
+    mutate: (p) => (p.bootloader.kind = 'u-boot'),
+    field: '/bootloader/countFile',
+    says: /\/bootloader\/countFile is required/,
+  },
+  {
+    what: 'QEMU binary for another arch',
+    mutate: (p) => (p.arch = 'arm64'),
+    field: '/qemu/binary',
+    says: /\/qemu\/binary qemu-system-x86_64 does not run arch arm64 \(use qemu-system-aarch64\)/,
+  },
+  {
+    what: 'a board section (boards live in the lab inventory)',
+    mutate: (p) => (p.board = { ssh: { host: 'h' } }),
+    field: '/board',
+    says: /\/board is not a known field/,
+  },
+  {
+    what: 'bad pattern',
+    mutate: (p) => (p.bootloader.envFile = 'EFI/BOOT/grubenv'),
+    field: '/bootloader/envFile',
+    says: /\/bootloader\/envFile must match/,
+  },
 ];
 
 for (const c of badCases) {
@@ -220,7 +311,10 @@ for (const c of badCases) {
     t.match(line, c.says);
     t.match(line, /\(fix the profile; see lib\/profile\.schema\.json\)$/);
     t.notMatch(line, /\n/);
-    t.ok(err instanceof ProfileError && err.problems.some((p) => `${p.pointer} ${p.message}`.includes(c.field) || p.message.includes(c.field)));
+    t.ok(
+      err instanceof ProfileError &&
+        err.problems.some((p) => `${p.pointer} ${p.message}`.includes(c.field) || p.message.includes(c.field)),
+    );
   });
 }
 
@@ -270,7 +364,10 @@ t.test('a misplaced partition is reported once, not for every partition after it
   const data = await shippedJson('generic-amd64');
   data.partitions.splice(3, 0, { label: 'vendor', fs: 'raw', sizeMiB: 1 });
   const err = validationError(data, 'devices/generic-amd64.json');
-  t.same(err.problems.map((p) => p.pointer), ['/partitions/3/label']);
+  t.same(
+    err.problems.map((p) => p.pointer),
+    ['/partitions/3/label'],
+  );
   t.match(err.problems[0]?.message, /must be "resin-state"/);
 });
 

@@ -15,17 +15,26 @@ async function flakyFront(api: URL, drops: number) {
   const sockets: Socket[] = [];
   const server = createServer((client) => {
     sockets.push(client);
-    if (seen++ < drops) { client.resetAndDestroy(); return; }
+    if (seen++ < drops) {
+      client.resetAndDestroy();
+      return;
+    }
     const upstream = new Socket();
     sockets.push(upstream);
-    upstream.connect(Number(api.port), api.hostname, () => { client.pipe(upstream); upstream.pipe(client); });
+    upstream.connect(Number(api.port), api.hostname, () => {
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
     upstream.on('error', () => client.destroy());
     client.on('error', () => upstream.destroy());
   });
   await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    stop: () => { sockets.forEach((s) => s.destroy()); server.close(); },
+    stop: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
   };
 }
 

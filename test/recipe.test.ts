@@ -28,7 +28,11 @@ t.test('bad recipes are rejected with the file and the field', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'huplab-recipes-'));
   const good = await loadRelease('2.101.0');
   const cases: Array<[string, unknown, RegExp]> = [
-    ['3.0.0', { ...good, version: '3.0.0', supervisorVersion: 'latest' }, /3\.0\.0\.json: \/supervisorVersion must match/],
+    [
+      '3.0.0',
+      { ...good, version: '3.0.0', supervisorVersion: 'latest' },
+      /3\.0\.0\.json: \/supervisorVersion must match/,
+    ],
     ['3.0.1', { ...good, version: '3.0.1', typo: 1 }, /unknown field "typo"/],
     ['3.0.2', { ...good, version: '3.0.3' }, /\/version is "3\.0\.3" but the file is named for 3\.0\.2/],
     ['3.0.4', (({ node: _n, ...rest }) => ({ ...rest, version: '3.0.4' }))(good), /missing required field "node"/],

@@ -20,7 +20,8 @@ t.test('one self-contained file: no external resource, no script', async (t) => 
   t.notMatch(html, /\bsrc\s*=/i, 'nothing loaded at all');
   t.notMatch(html, /<script|<link|<iframe|@import|url\(/i, 'no script, stylesheet link or CSS url()');
   t.match(html, /<style>[^<]*\.timeline[^<]*<\/style>/, 'CSS inline');
-  for (const href of html.match(/href="[^"]*"/g) ?? []) t.match(href, /^href="#t-[\w-]+"$/, 'only links inside the page');
+  for (const href of html.match(/href="[^"]*"/g) ?? [])
+    t.match(href, /^href="#t-[\w-]+"$/, 'only links inside the page');
   t.equal((html.match(/<details/g) ?? []).length, (html.match(/<\/details>/g) ?? []).length, 'details balanced');
 });
 
@@ -28,6 +29,7 @@ t.test('logs are inlined, escaped and free of terminal escapes', async (t) => {
   t.notMatch(html, /<script>alert/);
   t.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt; &amp; more/);
   t.match(html, /boot OK\n/, 'ANSI colour codes removed');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for escape characters
   t.notMatch(html, /\x1b/);
   t.match(html, /2026-11-23 10:00:00 \[hup\] step checks start/, 'the updater log too');
   t.match(html, /<summary>upgrade-2\.x\.sh\.20261123_100000\.log \(\d+ B\)<\/summary>/);
@@ -39,7 +41,10 @@ t.test('an over-long log keeps its head and tail and says what was cut', async (
   t.match(s, /line 000 &lt;tag&gt;/, 'head kept');
   t.match(s, /line 059 &lt;tag&gt;/, 'tail kept');
   t.notMatch(s, /line 030 /, 'middle cut');
-  t.match(s, /<span class="cut">\[… \d+ kB \(\d+ lines\) cut from the middle of this 61 kB log; the whole log: \/[^<]*long-serial\.log …\]<\/span>/);
+  t.match(
+    s,
+    /<span class="cut">\[… \d+ kB \(\d+ lines\) cut from the middle of this 61 kB log; the whole log: \/[^<]*long-serial\.log …\]<\/span>/,
+  );
   t.ok(s.length < 20_000, 'the section stays small');
 });
 
@@ -48,8 +53,14 @@ t.test('a failed test opens with its failed attempts; a passed one stays folded'
   t.match(section('qemu never starts'), /^<details class="test o-infrastructure" id="t-[\w-]+" open>/);
   t.match(section('boots to os ready'), /^<details class="test o-passed" id="t-[\w-]+">/);
   const flaky = section('passes on retry');
-  t.match(flaky, /<details class="attempt" open data-retry="0"><summary>attempt 1: <span class="badge b-timedOut">timedOut<\/span> <span class="badge b-product">product<\/span>/);
-  t.match(flaky, /<details class="attempt" data-retry="1"><summary>attempt 2 \(retry 1\): <span class="badge b-passed">passed<\/span>/);
+  t.match(
+    flaky,
+    /<details class="attempt" open data-retry="0"><summary>attempt 1: <span class="badge b-timedOut">timedOut<\/span> <span class="badge b-product">product<\/span>/,
+  );
+  t.match(
+    flaky,
+    /<details class="attempt" data-retry="1"><summary>attempt 2 \(retry 1\): <span class="badge b-passed">passed<\/span>/,
+  );
   t.match(section('qemu never starts'), /<pre class="error">HuplabError: infrastructure: QEMU failed to start/);
 });
 
@@ -65,11 +76,21 @@ t.test('updates: verdict checks and a timeline proportional to the steps', async
   t.equal((s.match(/<div class="timeline"/g) ?? []).length, 2, 'one timeline per update');
   t.match(s, /with fault <code>registry-down<\/code>/);
   // write-root took 12.4 s of 15.7 s, after 1.9 s of earlier steps
-  t.match(s, /data-step="write-root" data-seconds="12.4"><span class="tl-name">write-root<\/span><span class="tl-track"><span class="tl-bar" style="left:12\.10%;width:78\.98%"/);
+  t.match(
+    s,
+    /data-step="write-root" data-seconds="12.4"><span class="tl-name">write-root<\/span><span class="tl-track"><span class="tl-bar" style="left:12\.10%;width:78\.98%"/,
+  );
   t.match(s, /<span class="tl-detail">write-root &lt;done&gt; &amp; fine<\/span>/, 'details escaped');
   t.match(s, /updater steps: 15\.7 s in all/);
-  t.match(s, /<summary>console markers \(3\), seconds since the update began<\/summary><table><tbody><tr><td class="tl-sec">0\.4 s<\/td><td><code>\[hup\] step checks start<\/code><\/td><\/tr><tr><td class="tl-sec">21\.2 s<\/td><td><code>\[huplab\] shutting down &lt;reboot&gt;<\/code>/);
-  t.match(s, /<summary>updater output \(\d+ B\)<\/summary><p class="muted">attachments\/[^<]*hup-outcome\.json<\/p><pre>\[hup\] step checks start\n\[hup\] step checks done \(0\.7s\) &lt;ok&gt;\n<\/pre>/, 'the updater\'s own output');
+  t.match(
+    s,
+    /<summary>console markers \(3\), seconds since the update began<\/summary><table><tbody><tr><td class="tl-sec">0\.4 s<\/td><td><code>\[hup\] step checks start<\/code><\/td><\/tr><tr><td class="tl-sec">21\.2 s<\/td><td><code>\[huplab\] shutting down &lt;reboot&gt;<\/code>/,
+  );
+  t.match(
+    s,
+    /<summary>updater output \(\d+ B\)<\/summary><p class="muted">attachments\/[^<]*hup-outcome\.json<\/p><pre>\[hup\] step checks start\n\[hup\] step checks done \(0\.7s\) &lt;ok&gt;\n<\/pre>/,
+    "the updater's own output",
+  );
   const failed = section('data-full is refused');
   t.match(failed, /<td class="check-fail">FAIL<\/td><td>device rebooted into the new OS<\/td>/);
   t.match(failed, /<div class="tl-row tl-failed" data-step="checks"/, 'the failed step stands out');
@@ -77,7 +98,10 @@ t.test('updates: verdict checks and a timeline proportional to the steps', async
 });
 
 t.test('timeline widths add up to the whole update', async (t) => {
-  const out = renderTimeline([{ step: 'a', seconds: 1, detail: '' }, { step: 'b', seconds: 3, detail: '' }]);
+  const out = renderTimeline([
+    { step: 'a', seconds: 1, detail: '' },
+    { step: 'b', seconds: 3, detail: '' },
+  ]);
   t.match(out, /left:0\.00%;width:25\.00%/);
   t.match(out, /left:25\.00%;width:75\.00%/);
   t.match(renderTimeline([]), /no updater steps/);

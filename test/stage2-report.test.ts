@@ -39,7 +39,10 @@ async function report(bin: string, dir: string, env: Record<string, string>, arg
   const body = `say() { echo "$*" >> "$LOG"; }\n${reportFunction()}\nreport "$@"\n`;
   const r = await run(join(bin, 'sh'), ['-c', body, 'stage2', ...args], {
     env: { PATH: bin, T: dir, LOG: join(dir, 'advanced.log'), ...env },
-  }).then(() => 0, (e: { code?: number }) => e.code ?? -1);
+  }).then(
+    () => 0,
+    (e: { code?: number }) => e.code ?? -1,
+  );
   return r;
 }
 
@@ -52,8 +55,15 @@ t.test("stage 2's reports reach the API through the OS's busybox wget", async (t
   t.equal(await report(bin, dir, env, ['60', 'Flashing the new OS', 'updating']), 0, 'report() says it was sent');
   t.equal(backend.api.device('c0ffee')?.message, 'Flashing the new OS', 'the API has it');
   t.equal(backend.api.device('c0ffee')?.percent, 60);
-  t.equal(await report(bin, dir, { ...env, API_KEY: '' }, ['100', 'Update successful, rebooting', 'rebooting']), 0, 'without a key too');
-  t.same(backend.api.device('c0ffee')?.history.map((h) => h.message), ['Flashing the new OS', 'Update successful, rebooting']);
+  t.equal(
+    await report(bin, dir, { ...env, API_KEY: '' }, ['100', 'Update successful, rebooting', 'rebooting']),
+    0,
+    'without a key too',
+  );
+  t.same(
+    backend.api.device('c0ffee')?.history.map((h) => h.message),
+    ['Flashing the new OS', 'Update successful, rebooting'],
+  );
 });
 
 t.test('a silent API is given up on in REPORT_TIMEOUT seconds, and the log says so', async (t) => {
@@ -62,12 +72,22 @@ t.test('a silent API is given up on in REPORT_TIMEOUT seconds, and the log says 
   const held: Socket[] = [];
   const silent = createServer((s) => held.push(s)); // accepts, never answers
   await new Promise<void>((res) => silent.listen(0, '127.0.0.1', res));
-  t.teardown(() => { held.forEach((s) => s.destroy()); silent.close(); });
+  t.teardown(() => {
+    for (const s of held) s.destroy();
+    silent.close();
+  });
   const port = (silent.address() as { port: number }).port;
   const started = Date.now();
-  const rc = await report(bin, dir, { API: `http://127.0.0.1:${port}`, UUID: 'c0ffee', REPORT_TIMEOUT: '2' }, ['60', 'Flashing the new OS', 'updating']);
+  const rc = await report(bin, dir, { API: `http://127.0.0.1:${port}`, UUID: 'c0ffee', REPORT_TIMEOUT: '2' }, [
+    '60',
+    'Flashing the new OS',
+    'updating',
+  ]);
   const seconds = (Date.now() - started) / 1000;
   t.equal(rc, 1, 'report() fails, so stage 2 keeps the last word for the next boot');
   t.ok(seconds >= 1.5 && seconds < 8, `gave up after ${seconds.toFixed(1)} s`);
-  t.match(readFileSync(join(dir, 'advanced.log'), 'utf8'), /progress report failed: Flashing the new OS \(no answer in 2 s\)/);
+  t.match(
+    readFileSync(join(dir, 'advanced.log'), 'utf8'),
+    /progress report failed: Flashing the new OS \(no answer in 2 s\)/,
+  );
 });

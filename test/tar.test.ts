@@ -1,6 +1,22 @@
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, createReadStream, existsSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  createReadStream,
+  existsSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +28,11 @@ const IS_ROOT = process.getuid?.() === 0;
 const scratch = mkdtempSync(join(tmpdir(), 'huplab-tar-'));
 t.teardown(() => spawnSync('rm', ['-rf', scratch]));
 let n = 0;
-const fresh = (name: string) => { const d = join(scratch, `${name}-${n++}`); mkdirSync(d); return d; };
+const fresh = (name: string) => {
+  const d = join(scratch, `${name}-${n++}`);
+  mkdirSync(d);
+  return d;
+};
 
 function gnuTar(args: string[], cwd?: string): string {
   const r = spawnSync('tar', args, { cwd, encoding: 'utf8' });
@@ -80,7 +100,14 @@ function* membersOf(root: string): Generator<TarWriteEntry> {
   const visit = function* (rel: string): Generator<TarWriteEntry> {
     const abs = rel ? join(root, rel) : root;
     const st = lstatSync(abs);
-    const base = { path: rel ? `./${rel}` : './', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtimeMs / 1000, size: 0 };
+    const base = {
+      path: rel ? `./${rel}` : './',
+      mode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+      mtime: st.mtimeMs / 1000,
+      size: 0,
+    };
     if (st.isDirectory()) {
       yield { ...base, type: 'directory' };
       for (const name of readdirSync(abs).sort()) yield* visit(rel ? `${rel}/${name}` : name);
@@ -105,7 +132,10 @@ for (const format of ['posix', 'gnu', 'ustar'] as const) {
     if (format === 'ustar') {
       // ustar cannot store names > 255 or link targets > 100: GNU tar refuses; use a subset.
       const sub = fresh('ustar-src');
-      spawnSync('sh', ['-c', `tar -C '${fixture}' -cf - --exclude '${LONG_NAME}' --exclude link-long --exclude 'hard-h*' --exclude 'grüße' . | tar -C '${sub}' -xpf -`]);
+      spawnSync('sh', [
+        '-c',
+        `tar -C '${fixture}' -cf - --exclude '${LONG_NAME}' --exclude link-long --exclude 'hard-h*' --exclude 'grüße' . | tar -C '${sub}' -xpf -`,
+      ]);
       gnuTar(['--format=ustar', '-C', sub, '-cf', archive, '.']);
       const dest = fresh('dest');
       await extractTar(createReadStream(archive), dest);
@@ -145,8 +175,28 @@ t.test('our writer -> GNU tar extracts the same tree, and tar --compare agrees',
 
 t.test('our writer -> our reader round trip keeps every header field', async (t) => {
   const entries: TarWriteEntry[] = [
-    { path: 'a', type: 'file', mode: 0o6755, uid: 3_000_000, gid: 9_999_999, mtime: 1.25, size: 3, body: Buffer.from('abc'), uname: 'u'.repeat(40), gname: 'g' },
-    { path: `x/${'y'.repeat(300)}`, type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 8_589_934_592, size: 0, linkname: 'z'.repeat(200) },
+    {
+      path: 'a',
+      type: 'file',
+      mode: 0o6755,
+      uid: 3_000_000,
+      gid: 9_999_999,
+      mtime: 1.25,
+      size: 3,
+      body: Buffer.from('abc'),
+      uname: 'u'.repeat(40),
+      gname: 'g',
+    },
+    {
+      path: `x/${'y'.repeat(300)}`,
+      type: 'symlink',
+      mode: 0o777,
+      uid: 0,
+      gid: 0,
+      mtime: 8_589_934_592,
+      size: 0,
+      linkname: 'z'.repeat(200),
+    },
     { path: 'd', type: 'directory', mode: 0o1777, uid: 0, gid: 0, mtime: 0, size: 0 },
   ];
   const got = [];
@@ -156,7 +206,17 @@ t.test('our writer -> our reader round trip keeps every header field', async (t)
     for await (const c of body) parts.push(c);
     got.push({ ...h, content: Buffer.concat(parts).toString() });
   }
-  t.match(got[0], { path: 'a', type: 'file', mode: 0o6755, uid: 3_000_000, gid: 9_999_999, mtime: 1.25, size: 3, content: 'abc', uname: 'u'.repeat(40) });
+  t.match(got[0], {
+    path: 'a',
+    type: 'file',
+    mode: 0o6755,
+    uid: 3_000_000,
+    gid: 9_999_999,
+    mtime: 1.25,
+    size: 3,
+    content: 'abc',
+    uname: 'u'.repeat(40),
+  });
   t.match(got[1], { path: `x/${'y'.repeat(300)}`, type: 'symlink', linkname: 'z'.repeat(200), mtime: 8_589_934_592 });
   t.match(got[2], { path: 'd/', type: 'directory', mode: 0o1777 });
 });
@@ -181,7 +241,16 @@ async function refuses(t: Test, entries: TarWriteEntry[], code: string, outside?
   if (outside) t.notOk(existsSync(outside), `${outside} was not written`);
 }
 
-const file = (path: string, data = 'pwned'): TarWriteEntry => ({ path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: data.length, body: Buffer.from(data) });
+const file = (path: string, data = 'pwned'): TarWriteEntry => ({
+  path,
+  type: 'file',
+  mode: 0o644,
+  uid: 0,
+  gid: 0,
+  mtime: 0,
+  size: data.length,
+  body: Buffer.from(data),
+});
 
 t.test('members that would escape the target are refused', async (t) => {
   const outside = join(scratch, `outside-${Date.now()}`);
@@ -190,9 +259,20 @@ t.test('members that would escape the target are refused', async (t) => {
   await refuses(t, [file('ok/../../escape2')], 'tar-unsafe-path', join(scratch, 'escape2'));
   await refuses(t, [file(join(outside, 'abs'))], 'tar-unsafe-path', join(outside, 'abs'));
   // A symlink member pointing outside, then a member written "through" it.
-  await refuses(t, [{ path: 'sneaky', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 0, size: 0, linkname: outside }, file('sneaky/planted')],
-    'tar-unsafe-path', join(outside, 'planted'));
-  await refuses(t, [{ path: 'hl', type: 'hardlink', mode: 0, uid: 0, gid: 0, mtime: 0, size: 0, linkname: '../../etc/passwd' }], 'tar-unsafe-path');
+  await refuses(
+    t,
+    [
+      { path: 'sneaky', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 0, size: 0, linkname: outside },
+      file('sneaky/planted'),
+    ],
+    'tar-unsafe-path',
+    join(outside, 'planted'),
+  );
+  await refuses(
+    t,
+    [{ path: 'hl', type: 'hardlink', mode: 0, uid: 0, gid: 0, mtime: 0, size: 0, linkname: '../../etc/passwd' }],
+    'tar-unsafe-path',
+  );
   // A file member replaces a symlink in place instead of writing through it.
   const dest = fresh('replace');
   symlinkSync(join(outside, 'victim'), join(dest, 'name'));

@@ -8,12 +8,21 @@ import { findUpdateLocks, heldExclusiveLocks, lockOverride } from '../updater/co
 // Real flock(1) holders on the host, as the demo application holds them on the device.
 function hold(file: string, mode: '-x' | '-s'): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const c = spawn('flock', [mode, '-o', file, '-c', 'echo locked; exec sleep 60'], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+    const c = spawn('flock', [mode, '-o', file, '-c', 'echo locked; exec sleep 60'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      detached: true,
+    });
     c.stdout!.once('data', () => resolve(c));
     c.once('error', reject);
   });
 }
-const release = (c: ChildProcess) => { try { process.kill(-c.pid!, 'SIGKILL'); } catch { /* gone */ } };
+const release = (c: ChildProcess) => {
+  try {
+    process.kill(-c.pid!, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
+};
 
 function lockTree(): { root: string; legacy: string; app: string; other: string } {
   const base = mkdtempSync(join(tmpdir(), 'huplab-locks-'));
@@ -53,9 +62,16 @@ t.test('the override, in either name and either format, and nothing else', async
   const f = join(dir, 'target-state-config');
   t.equal(lockOverride(f), false, 'no file');
   for (const [text, want] of [
-    ['{"SUPERVISOR_OVERRIDE_LOCK":"1"}', true], ['{"SUPERVISOR_OVERRIDE_LOCK":true}', true], ['{"RESIN_OVERRIDE_LOCK":"true"}', true],
-    ['{"SUPERVISOR_OVERRIDE_LOCK":"0"}', false], ['{"SUPERVISOR_OVERRIDE_LOCK":false}', false], ['{}', false],
-    ['SUPERVISOR_OVERRIDE_LOCK=1\n', true], ['RESIN_OVERRIDE_LOCK=true\n', true], ['SUPERVISOR_OVERRIDE_LOCK=0\n', false], ['garbage', false],
+    ['{"SUPERVISOR_OVERRIDE_LOCK":"1"}', true],
+    ['{"SUPERVISOR_OVERRIDE_LOCK":true}', true],
+    ['{"RESIN_OVERRIDE_LOCK":"true"}', true],
+    ['{"SUPERVISOR_OVERRIDE_LOCK":"0"}', false],
+    ['{"SUPERVISOR_OVERRIDE_LOCK":false}', false],
+    ['{}', false],
+    ['SUPERVISOR_OVERRIDE_LOCK=1\n', true],
+    ['RESIN_OVERRIDE_LOCK=true\n', true],
+    ['SUPERVISOR_OVERRIDE_LOCK=0\n', false],
+    ['garbage', false],
   ] as const) {
     writeFileSync(f, text);
     t.equal(lockOverride(f), want, text.trim());

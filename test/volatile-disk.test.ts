@@ -36,7 +36,11 @@ t.test('a full cache spills its oldest blocks to the medium, as a device does', 
   const d = new VolatileDisk({ imagePath: img.path, socketPath: img.sock, cacheBytes: 2 * BLOCK });
   for (let i = 0; i < 4; i++) d.write(i * BLOCK, Buffer.alloc(BLOCK, i + 1));
   t.equal(d.stats.spilledBlocks, 2);
-  t.same(onMedium(img.path, 0, 2 * BLOCK), Buffer.concat([Buffer.alloc(BLOCK, 1), Buffer.alloc(BLOCK, 2)]), 'the two oldest reached the medium');
+  t.same(
+    onMedium(img.path, 0, 2 * BLOCK),
+    Buffer.concat([Buffer.alloc(BLOCK, 1), Buffer.alloc(BLOCK, 2)]),
+    'the two oldest reached the medium',
+  );
   d.cut();
   t.same(onMedium(img.path, 2 * BLOCK, 2 * BLOCK), Buffer.alloc(2 * BLOCK), 'the two newest were lost');
   await d.close();
@@ -67,7 +71,21 @@ t.test('QEMU speaks NBD to it: writes, reads, FUA and flush', async (t) => {
   await d.listen();
   t.teardown(() => d.close({ flush: false }).catch(() => {}));
   const url = `nbd+unix:///?socket=${img.sock}`;
-  const r = await execa('qemu-io', ['-f', 'raw', url, '-c', 'write -P 0x5a 4096 65536', '-c', 'read -P 0x5a 4096 65536', '-c', 'write -f -P 0x33 1048576 4096'], { reject: false });
+  const r = await execa(
+    'qemu-io',
+    [
+      '-f',
+      'raw',
+      url,
+      '-c',
+      'write -P 0x5a 4096 65536',
+      '-c',
+      'read -P 0x5a 4096 65536',
+      '-c',
+      'write -f -P 0x33 1048576 4096',
+    ],
+    { reject: false },
+  );
   t.equal(r.exitCode, 0, r.stderr);
   t.match(r.stdout, /wrote 65536\/65536 bytes/);
   t.match(r.stdout, /read 65536\/65536 bytes/);
@@ -79,7 +97,11 @@ t.test('QEMU speaks NBD to it: writes, reads, FUA and flush', async (t) => {
 
   // A writer that is cut before it flushes loses its write (qemu-io's default cache mode is
   // writethrough, which flushes after every write; a guest's disk is writeback).
-  const slow = execa('qemu-io', ['-t', 'writeback', '-f', 'raw', url, '-c', 'write -P 0x77 2097152 8192', '-c', 'sleep 20000'], { reject: false });
+  const slow = execa(
+    'qemu-io',
+    ['-t', 'writeback', '-f', 'raw', url, '-c', 'write -P 0x77 2097152 8192', '-c', 'sleep 20000'],
+    { reject: false },
+  );
   const deadline = Date.now() + 20_000;
   while (d.stats.dirtyBlocks < 2 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
   t.equal(d.stats.dirtyBlocks, 2, 'the write is acknowledged into the cache');

@@ -106,27 +106,48 @@ export class Api {
   }
 
   async addOsImage(opts: AddOsImageOptions): Promise<OsImageInfo> {
-    const size = await stat(opts.file).then((s) => s.size, () => {
-      throw new HuplabError('os-image-missing', `OS image ${opts.file} does not exist`, { hint: 'build it with `huplab images build`' });
-    });
-    const sha256 = opts.sha256 ?? await fileSha256(opts.file);
+    const size = await stat(opts.file).then(
+      (s) => s.size,
+      () => {
+        throw new HuplabError('os-image-missing', `OS image ${opts.file} does not exist`, {
+          hint: 'build it with `huplab images build`',
+        });
+      },
+    );
+    const sha256 = opts.sha256 ?? (await fileSha256(opts.file));
     const info: OsImageInfo = {
-      compression: opts.compression ?? 'none', format: opts.format ?? 'raw', sha256, size,
-      rawSha256: opts.raw?.sha256 ?? sha256, rawSize: opts.raw?.size ?? size,
+      compression: opts.compression ?? 'none',
+      format: opts.format ?? 'raw',
+      sha256,
+      size,
+      rawSha256: opts.raw?.sha256 ?? sha256,
+      rawSize: opts.raw?.size ?? size,
     };
     this.osImages.set(`${opts.deviceType}/${opts.version}`, { file: opts.file, info });
     return info;
   }
 
   /** The method that takes a device on `from` to `to` (of `toDeviceType`), or why none does. */
-  updateMethod(q: { deviceType: string; from: string; to: string; toDeviceType?: string }): { status: number; body: Record<string, unknown> } {
+  updateMethod(q: { deviceType: string; from: string; to: string; toDeviceType?: string }): {
+    status: number;
+    body: Record<string, unknown>;
+  } {
     const current = this.record(q.deviceType, q.from);
     const targetType = q.toDeviceType ?? q.deviceType;
     const target = this.record(targetType, q.to);
-    if (!current) return { status: 404, body: { error: `release ${q.from} is not published for ${q.deviceType}, so the running OS is unknown` } };
+    if (!current)
+      return {
+        status: 404,
+        body: { error: `release ${q.from} is not published for ${q.deviceType}, so the running OS is unknown` },
+      };
     if (!target) {
       const known = this.releases(targetType).map((r) => r.version);
-      return { status: 404, body: { error: `release ${q.to} is not published for ${targetType} (published: ${known.length ? known.join(', ') : 'none'})` } };
+      return {
+        status: 404,
+        body: {
+          error: `release ${q.to} is not published for ${targetType} (published: ${known.length ? known.join(', ') : 'none'})`,
+        },
+      };
     }
     const choice = chooseUpdateMethod(identity(current), identity(target));
     return { status: 200, body: { ...choice, current, target } };
@@ -149,20 +170,31 @@ export class Api {
       return json(401, { error: 'missing or wrong API key' }, { 'WWW-Authenticate': 'Bearer realm="huplab"' });
     }
     const p = req.path;
-    let m: RegExpExecArray | null;
+    // The path's parameters when it matches the route, decoded; undefined when it does not.
+    const at = (route: RegExp): string[] | undefined =>
+      route
+        .exec(p)
+        ?.slice(1)
+        .map((s) => decodeURIComponent(s));
     if (p === '/v1/releases') return this.onlyGet(req) ?? this.listReleases(req);
-    if ((m = /^\/v1\/releases\/([^/]+)$/.exec(p))) return this.onlyGet(req) ?? this.oneRelease(req, decodeURIComponent(m[1]!));
-    if ((m = /^\/v1\/devices\/([^/]+)\/progress$/.exec(p))) {
+    const release = at(/^\/v1\/releases\/([^/]+)$/);
+    if (release) return this.onlyGet(req) ?? this.oneRelease(req, release[0]!);
+    const progress = at(/^\/v1\/devices\/([^/]+)\/progress$/);
+    if (progress) {
       // POST too: takeover's stage 2 reports with busybox wget, which cannot PATCH.
-      if (req.method !== 'PATCH' && req.method !== 'POST') return Api.errorReply(405, `${req.method} ${p} is not supported (use PATCH)`);
-      return this.progress(req, decodeURIComponent(m[1]!));
+      if (req.method !== 'PATCH' && req.method !== 'POST')
+        return Api.errorReply(405, `${req.method} ${p} is not supported (use PATCH)`);
+      return this.progress(req, progress[0]!);
     }
-    if ((m = /^\/v1\/devices\/([^/]+)$/.exec(p))) return this.onlyGet(req) ?? this.deviceReply(decodeURIComponent(m[1]!));
+    const device = at(/^\/v1\/devices\/([^/]+)$/);
+    if (device) return this.onlyGet(req) ?? this.deviceReply(device[0]!);
     if (p === '/v1/update-method') return this.onlyGet(req) ?? this.methodReply(req);
     if (p === '/v1/updater') return this.onlyGet(req) ?? this.updater(req);
     if (p === '/v1/takeover') return this.onlyGet(req) ?? this.listTakeoverTools();
-    if ((m = /^\/v1\/takeover\/([^/]+)$/.exec(p))) return this.onlyGet(req) ?? this.takeoverTool(req, decodeURIComponent(m[1]!));
-    if ((m = /^\/v1\/os-images\/([^/]+)\/([^/]+)$/.exec(p))) return this.onlyGet(req) ?? this.osImage(req, decodeURIComponent(m[1]!), decodeURIComponent(m[2]!));
+    const tool = at(/^\/v1\/takeover\/([^/]+)$/);
+    if (tool) return this.onlyGet(req) ?? this.takeoverTool(req, tool[0]!);
+    const image = at(/^\/v1\/os-images\/([^/]+)\/([^/]+)$/);
+    if (image) return this.onlyGet(req) ?? this.osImage(req, image[0]!, image[1]!);
     return Api.errorReply(404, `no such endpoint: ${req.method} ${p}`);
   };
 
@@ -179,7 +211,9 @@ export class Api {
   }
 
   private onlyGet(req: BackendRequest): Reply | undefined {
-    return req.method === 'GET' || req.method === 'HEAD' ? undefined : Api.errorReply(405, `${req.method} ${req.path} is not supported`);
+    return req.method === 'GET' || req.method === 'HEAD'
+      ? undefined
+      : Api.errorReply(405, `${req.method} ${req.path} is not supported`);
   }
 
   private listReleases(req: BackendRequest): Reply {
@@ -189,7 +223,11 @@ export class Api {
 
   private methodReply(req: BackendRequest): Reply {
     const [deviceType, from, to] = ['deviceType', 'from', 'to'].map((k) => req.query.get(k) ?? undefined);
-    if (!deviceType || !from || !to) return Api.errorReply(400, 'which update? give ?deviceType=<type>&from=<running version>&to=<target version>[&toDeviceType=<type>]');
+    if (!deviceType || !from || !to)
+      return Api.errorReply(
+        400,
+        'which update? give ?deviceType=<type>&from=<running version>&to=<target version>[&toDeviceType=<type>]',
+      );
     const toDeviceType = req.query.get('toDeviceType') ?? undefined;
     const r = this.updateMethod({ deviceType, from, to, ...(toDeviceType ? { toDeviceType } : {}) });
     return json(r.status, r.body);
@@ -201,7 +239,10 @@ export class Api {
     const found = this.record(deviceType, version);
     if (found) return json(200, found);
     const known = this.releases(deviceType).map((r) => r.version);
-    return Api.errorReply(404, `release ${version} is not published for ${deviceType} (published: ${known.length ? known.join(', ') : 'none'})`);
+    return Api.errorReply(
+      404,
+      `release ${version} is not published for ${deviceType} (published: ${known.length ? known.join(', ') : 'none'})`,
+    );
   }
 
   private async progress(req: BackendRequest, uuid: string): Promise<Reply> {
@@ -216,13 +257,24 @@ export class Api {
     if (!r || typeof r.percent !== 'number' || !Number.isFinite(r.percent) || r.percent < 0 || r.percent > 100) {
       return Api.errorReply(400, 'progress needs "percent", a number from 0 to 100');
     }
-    if (typeof r.message !== 'string' || r.message.length > 1000) return Api.errorReply(400, 'progress needs "message", a string of at most 1000 characters');
-    if (r.status !== undefined && typeof r.status !== 'string') return Api.errorReply(400, '"status" must be a string when given');
-    const entry: ProgressEntry = { percent: r.percent, message: r.message, ...(r.status !== undefined ? { status: r.status } : {}), at: new Date().toISOString() };
+    if (typeof r.message !== 'string' || r.message.length > 1000)
+      return Api.errorReply(400, 'progress needs "message", a string of at most 1000 characters');
+    if (r.status !== undefined && typeof r.status !== 'string')
+      return Api.errorReply(400, '"status" must be a string when given');
+    const entry: ProgressEntry = {
+      percent: r.percent,
+      message: r.message,
+      ...(r.status !== undefined ? { status: r.status } : {}),
+      at: new Date().toISOString(),
+    };
     const prev = this.devices.get(uuid);
     const status = entry.status ?? prev?.status;
     const state: DeviceState = {
-      uuid, percent: entry.percent, message: entry.message, ...(status !== undefined ? { status } : {}), updatedAt: entry.at,
+      uuid,
+      percent: entry.percent,
+      message: entry.message,
+      ...(status !== undefined ? { status } : {}),
+      updatedAt: entry.at,
       history: [...(prev?.history ?? []), entry],
     };
     this.devices.set(uuid, state);
@@ -237,7 +289,10 @@ export class Api {
   private async listTakeoverTools(): Promise<Reply> {
     const tools = [];
     for (const [name, path] of Object.entries(this.takeoverTools)) {
-      const size = await stat(path).then((s) => s.size, () => undefined);
+      const size = await stat(path).then(
+        (s) => s.size,
+        () => undefined,
+      );
       if (size !== undefined) tools.push({ name, size, sha256: await fileSha256(path) });
     }
     return json(200, { tools });
@@ -246,24 +301,39 @@ export class Api {
   private async takeoverTool(req: BackendRequest, name: string): Promise<Reply> {
     const path = this.takeoverTools[name];
     const sha = path ? await fileSha256(path).catch(() => undefined) : undefined;
-    if (!path || !sha) return Api.errorReply(404, `no takeover tool ${name} on this backend (has: ${Object.keys(this.takeoverTools).join(', ') || 'none'})`);
-    return fileReply(path, single(req.headers.range), { 'Content-Type': 'application/octet-stream', 'X-Content-SHA256': sha });
+    if (!path || !sha)
+      return Api.errorReply(
+        404,
+        `no takeover tool ${name} on this backend (has: ${Object.keys(this.takeoverTools).join(', ') || 'none'})`,
+      );
+    return fileReply(path, single(req.headers.range), {
+      'Content-Type': 'application/octet-stream',
+      'X-Content-SHA256': sha,
+    });
   }
 
   private async updater(req: BackendRequest): Promise<Reply> {
     const advanced = req.query.get('method') === 'advanced';
     const path = advanced ? this.advancedUpdaterPath : this.updaterBundlePath;
-    if (!path) return Api.errorReply(404, `this backend has no ${advanced ? 'advanced ' : ''}updater bundle (start it with ${advanced ? 'advancedUpdaterPath' : 'updaterBundlePath'})`);
+    if (!path)
+      return Api.errorReply(
+        404,
+        `this backend has no ${advanced ? 'advanced ' : ''}updater bundle (start it with ${advanced ? 'advancedUpdaterPath' : 'updaterBundlePath'})`,
+      );
     const sha = await fileSha256(path).catch(() => undefined);
     if (!sha) return Api.errorReply(404, `the updater bundle ${path} does not exist`);
-    return fileReply(path, single(req.headers.range), { 'Content-Type': 'application/javascript', 'X-Content-SHA256': sha });
+    return fileReply(path, single(req.headers.range), {
+      'Content-Type': 'application/javascript',
+      'X-Content-SHA256': sha,
+    });
   }
 
   private osImage(req: BackendRequest, deviceType: string, version: string): Promise<Reply> | Reply {
     const img = this.osImages.get(`${deviceType}/${version}`);
     if (!img) return Api.errorReply(404, `no OS image ${version} for ${deviceType} on this backend`);
     return fileReply(img.file, single(req.headers.range), {
-      'Content-Type': img.info.compression === 'gzip' ? 'application/gzip' : 'application/octet-stream', 'X-Content-SHA256': img.info.sha256,
+      'Content-Type': img.info.compression === 'gzip' ? 'application/gzip' : 'application/octet-stream',
+      'X-Content-SHA256': img.info.sha256,
     });
   }
 }
@@ -275,4 +345,3 @@ function identity(r: ReleaseRecord): OsIdentity {
 function single(h: string | string[] | undefined): string | undefined {
   return Array.isArray(h) ? undefined : h;
 }
-

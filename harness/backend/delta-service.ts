@@ -39,12 +39,22 @@ export class DeltaService {
 
   /** Hashes the file (once, here) and serves it for this src -> dest pair. */
   async addDelta(opts: AddDeltaOptions): Promise<RegisteredDelta> {
-    for (const [name, value] of [['src', opts.src], ['dest', opts.dest]] as const) {
-      if (!isDigest(value)) throw new HuplabError('delta-invalid', `delta ${name} "${value}" is not a manifest digest (sha256:<64 hex digits>)`);
+    for (const [name, value] of [
+      ['src', opts.src],
+      ['dest', opts.dest],
+    ] as const) {
+      if (!isDigest(value))
+        throw new HuplabError(
+          'delta-invalid',
+          `delta ${name} "${value}" is not a manifest digest (sha256:<64 hex digits>)`,
+        );
     }
-    const size = await stat(opts.file).then((s) => s.size, () => {
-      throw new HuplabError('delta-invalid', `delta file ${opts.file} does not exist`);
-    });
+    const size = await stat(opts.file).then(
+      (s) => s.size,
+      () => {
+        throw new HuplabError('delta-invalid', `delta file ${opts.file} does not exist`);
+      },
+    );
     const hash = createHash('sha256');
     for await (const chunk of createReadStream(opts.file)) hash.update(chunk as Buffer);
     const delta = { src: opts.src, dest: opts.dest, digest: `sha256:${hash.digest('hex')}`, size };
@@ -58,14 +68,20 @@ export class DeltaService {
   }
 
   readonly handle = async (req: BackendRequest): Promise<Reply> => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return DeltaService.errorReply(405, `${req.method} is not supported`);
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return DeltaService.errorReply(405, `${req.method} is not supported`);
     if (req.path === '/v1/deltas') {
       const src = req.query.get('src') ?? '';
       const dest = req.query.get('dest') ?? '';
-      if (!isDigest(src) || !isDigest(dest)) return DeltaService.errorReply(400, 'src and dest must be manifest digests (sha256:<64 hex digits>)');
+      if (!isDigest(src) || !isDigest(dest))
+        return DeltaService.errorReply(400, 'src and dest must be manifest digests (sha256:<64 hex digits>)');
       const delta = this.byPair.get(pairKey(src, dest));
       if (!delta) return DeltaService.errorReply(404, 'no delta');
-      const answer: DeltaAnswer = { digest: delta.digest, size: delta.size, url: `${req.origin}/v1/deltas/blobs/${delta.digest}` };
+      const answer: DeltaAnswer = {
+        digest: delta.digest,
+        size: delta.size,
+        url: `${req.origin}/v1/deltas/blobs/${delta.digest}`,
+      };
       return json(200, answer);
     }
     const m = /^\/v1\/deltas\/blobs\/([^/]+)$/.exec(req.path);

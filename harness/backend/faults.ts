@@ -44,12 +44,18 @@ export class Faults {
   /** Arms `spec` on `group`, replacing the group's previous fault. */
   set(group: FaultGroup, spec: FaultSpec): void {
     if (!FAULT_GROUPS.includes(group)) {
-      throw new HuplabError('fault-invalid', `unknown fault group "${String(group)}"`, { hint: `use one of ${FAULT_GROUPS.join(', ')}` });
+      throw new HuplabError('fault-invalid', `unknown fault group "${String(group)}"`, {
+        hint: `use one of ${FAULT_GROUPS.join(', ')}`,
+      });
     }
     validate(group, spec);
     // Without g/y: a global regex's test() is stateful and would match every other request.
-    const path = spec.path === undefined ? undefined
-      : typeof spec.path === 'string' ? new RegExp(spec.path) : new RegExp(spec.path.source, spec.path.flags.replace(/[gy]/g, ''));
+    const path =
+      spec.path === undefined
+        ? undefined
+        : typeof spec.path === 'string'
+          ? new RegExp(spec.path)
+          : new RegExp(spec.path.source, spec.path.flags.replace(/[gy]/g, ''));
     this.armed.set(group, { spec: { ...spec }, ...(path ? { path } : {}), fired: 0 });
   }
 
@@ -90,13 +96,15 @@ export class Faults {
 function validate(group: FaultGroup, spec: FaultSpec): void {
   const bad = (why: string) => new HuplabError('fault-invalid', `fault ${spec.kind} on ${group}: ${why}`);
   const count = (v: unknown, name: string, min: number) => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw bad(`${name} must be an integer >= ${min}, got ${String(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min)
+      throw bad(`${name} must be an integer >= ${min}, got ${String(v)}`);
   };
   switch (spec.kind) {
     case 'down':
       break;
     case 'http-error':
-      if (spec.status !== undefined && (!Number.isInteger(spec.status) || spec.status < 400 || spec.status > 599)) throw bad(`status must be 400-599, got ${spec.status}`);
+      if (spec.status !== undefined && (!Number.isInteger(spec.status) || spec.status < 400 || spec.status > 599))
+        throw bad(`status must be 400-599, got ${spec.status}`);
       break;
     case 'slow':
       count(spec.bytesPerSecond, 'bytesPerSecond', 1);

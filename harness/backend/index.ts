@@ -86,14 +86,24 @@ export async function startBackend(opts: StartBackendOptions = {}): Promise<Back
     };
   } catch (err) {
     await Promise.all(servers.map((s) => s.close()));
-    throw new HuplabError('backend-start-failed', `cannot start the update backend on 127.0.0.1: ${(err as Error).message}`, { cause: err, infrastructure: true });
+    throw new HuplabError(
+      'backend-start-failed',
+      `cannot start the update backend on 127.0.0.1: ${(err as Error).message}`,
+      { cause: err, infrastructure: true },
+    );
   }
   const guestUrls = Object.fromEntries(
     Object.entries(urls).map(([k, v]) => [k, v.replace('//127.0.0.1:', `//${GUEST_HOST}:`)]),
   ) as unknown as BackendUrls;
 
   return {
-    api, primary, fallback, delta, faults, urls, guestUrls,
+    api,
+    primary,
+    fallback,
+    delta,
+    faults,
+    urls,
+    guestUrls,
     log: (group) => requests.list(group),
     clearLog: (group) => requests.clear(group),
     async publishRelease(p) {
@@ -101,13 +111,21 @@ export async function startBackend(opts: StartBackendOptions = {}): Promise<Back
       const targets = p.onFallbackToo === false ? [primary] : [primary, fallback];
       let labels: Record<string, string> = {};
       for (const registry of targets) {
-        const image = await registry.addHostapp({ repository, tag: p.version, layoutDir: p.hostappDir, manifestDigest: p.manifestDigest });
+        const image = await registry.addHostapp({
+          repository,
+          tag: p.version,
+          layoutDir: p.hostappDir,
+          manifestDigest: p.manifestDigest,
+        });
         labels = image.labels;
       }
       const pick = (given: string | undefined, label: string, what: string) => {
         const value = given ?? labels[label];
         if (!value) {
-          throw new HuplabError('release-invalid', `cannot publish ${p.version} for ${p.deviceType}: no ${what} given and the hostapp has no ${label} label`);
+          throw new HuplabError(
+            'release-invalid',
+            `cannot publish ${p.version} for ${p.deviceType}: no ${what} given and the hostapp has no ${label} label`,
+          );
         }
         return value;
       };

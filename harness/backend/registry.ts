@@ -40,44 +40,69 @@ interface Repo {
   blobs: Map<string, string>;
 }
 
-interface Descriptor { mediaType: string; digest: string; size: number }
+interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+}
 
 export class Registry {
   private readonly repos = new Map<string, Repo>();
 
   /** Reads the layout's index and manifest, checks that the blobs it names are there, and serves them. */
   async addHostapp(opts: AddHostappOptions): Promise<RegisteredImage> {
-    const bad = (why: string) => new HuplabError('hostapp-invalid', `hostapp ${opts.layoutDir}: ${why}`, {
-      hint: 'rebuild it with `huplab images build`',
-    });
+    const bad = (why: string) =>
+      new HuplabError('hostapp-invalid', `hostapp ${opts.layoutDir}: ${why}`, {
+        hint: 'rebuild it with `huplab images build`',
+      });
     const blobPath = (digest: string) => join(opts.layoutDir, 'blobs', 'sha256', digest.slice(7));
-    const index = await readJson(join(opts.layoutDir, 'index.json')).catch((err: Error) => { throw bad(`cannot read index.json: ${err.message}`); }) as { manifests?: Descriptor[] };
-    const candidates = (index.manifests ?? []).filter((m) => m.mediaType === OCI_MANIFEST && (!opts.manifestDigest || m.digest === opts.manifestDigest));
+    const index = (await readJson(join(opts.layoutDir, 'index.json')).catch((err: Error) => {
+      throw bad(`cannot read index.json: ${err.message}`);
+    })) as { manifests?: Descriptor[] };
+    const candidates = (index.manifests ?? []).filter(
+      (m) => m.mediaType === OCI_MANIFEST && (!opts.manifestDigest || m.digest === opts.manifestDigest),
+    );
     if (candidates.length !== 1) {
-      throw bad(opts.manifestDigest ? `index.json lists no manifest ${opts.manifestDigest}` : `index.json lists ${candidates.length} image manifests, expected one`);
+      throw bad(
+        opts.manifestDigest
+          ? `index.json lists no manifest ${opts.manifestDigest}`
+          : `index.json lists ${candidates.length} image manifests, expected one`,
+      );
     }
     const desc = candidates[0]!;
     if (!isDigest(desc.digest)) throw bad(`index.json names "${desc.digest}", not a sha256 digest`);
-    const manifestBytes = await readFile(blobPath(desc.digest)).catch(() => { throw bad(`manifest blob ${desc.digest} is missing`); });
-    if (sha256Digest(manifestBytes) !== desc.digest) throw bad(`manifest blob ${desc.digest} does not hash to its name`);
+    const manifestBytes = await readFile(blobPath(desc.digest)).catch(() => {
+      throw bad(`manifest blob ${desc.digest} is missing`);
+    });
+    if (sha256Digest(manifestBytes) !== desc.digest)
+      throw bad(`manifest blob ${desc.digest} does not hash to its name`);
     let manifest: { config: Descriptor; layers: Descriptor[] };
     try {
       manifest = JSON.parse(manifestBytes.toString('utf8')) as typeof manifest;
     } catch {
       throw bad(`manifest blob ${desc.digest} is not JSON`);
     }
-    if (!manifest.config || !Array.isArray(manifest.layers)) throw bad(`manifest ${desc.digest} has no config or layers`);
+    if (!manifest.config || !Array.isArray(manifest.layers))
+      throw bad(`manifest ${desc.digest} has no config or layers`);
     const blobs = new Map<string, string>();
     for (const d of [manifest.config, ...manifest.layers]) {
       if (!isDigest(d.digest)) throw bad(`manifest names "${d.digest}", not a sha256 digest`);
-      const size = await stat(blobPath(d.digest)).then((s) => s.size, () => { throw bad(`blob ${d.digest} is missing`); });
+      const size = await stat(blobPath(d.digest)).then(
+        (s) => s.size,
+        () => {
+          throw bad(`blob ${d.digest} is missing`);
+        },
+      );
       // Sizes only: hashing every layer here would cost seconds per publish; clients verify anyway.
       if (size !== d.size) throw bad(`blob ${d.digest} is ${size} bytes, the manifest says ${d.size}`);
       blobs.set(d.digest, blobPath(d.digest));
     }
     const configBytes = await readFile(blobPath(manifest.config.digest));
-    if (sha256Digest(configBytes) !== manifest.config.digest) throw bad(`config blob ${manifest.config.digest} does not hash to its name`);
-    const labels = (JSON.parse(configBytes.toString('utf8')) as { config?: { Labels?: Record<string, string> } }).config?.Labels ?? {};
+    if (sha256Digest(configBytes) !== manifest.config.digest)
+      throw bad(`config blob ${manifest.config.digest} does not hash to its name`);
+    const labels =
+      (JSON.parse(configBytes.toString('utf8')) as { config?: { Labels?: Record<string, string> } }).config?.Labels ??
+      {};
 
     const repo = this.repos.get(opts.repository) ?? { tags: new Map(), manifests: new Map(), blobs: new Map() };
     repo.tags.set(opts.tag, desc.digest);
@@ -100,8 +125,10 @@ export class Registry {
   }
 
   readonly handle = async (req: BackendRequest): Promise<Reply> => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return ociError(405, 'UNSUPPORTED', `${req.method} is not supported by this read-only registry`);
-    if (req.path === '/v2/' || req.path === '/v2') return json(200, {}, { 'Docker-Distribution-API-Version': 'registry/2.0' });
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return ociError(405, 'UNSUPPORTED', `${req.method} is not supported by this read-only registry`);
+    if (req.path === '/v2/' || req.path === '/v2')
+      return json(200, {}, { 'Docker-Distribution-API-Version': 'registry/2.0' });
     const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(req.path);
     if (!m) return ociError(404, 'NOT_FOUND', `no such endpoint: ${req.path}`);
     const [, name, kind, ref] = m as unknown as [string, string, string, string];
@@ -110,7 +137,8 @@ export class Registry {
     if (kind === 'manifests') {
       const digest = isDigest(ref) ? ref : repo.tags.get(ref);
       const found = digest ? repo.manifests.get(digest) : undefined;
-      if (!digest || !found) return ociError(404, 'MANIFEST_UNKNOWN', `manifest ${name}:${ref} is not known to this registry`);
+      if (!digest || !found)
+        return ociError(404, 'MANIFEST_UNKNOWN', `manifest ${name}:${ref} is not known to this registry`);
       return bytes(200, found.bytes, found.mediaType, { 'Docker-Content-Digest': digest });
     }
     if (!isDigest(ref)) return ociError(400, 'DIGEST_INVALID', `"${ref}" is not a sha256 digest`);

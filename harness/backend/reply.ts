@@ -18,15 +18,31 @@ export interface Reply {
 
 export function json(status: number, value: unknown, headers: Record<string, string | number> = {}): Reply {
   const data = Buffer.from(JSON.stringify(value));
-  return { status, headers: { 'Content-Type': 'application/json', 'Content-Length': data.length, ...headers }, body: { kind: 'buffer', data } };
+  return {
+    status,
+    headers: { 'Content-Type': 'application/json', 'Content-Length': data.length, ...headers },
+    body: { kind: 'buffer', data },
+  };
 }
 
-export function bytes(status: number, data: Buffer, contentType: string, headers: Record<string, string | number> = {}): Reply {
-  return { status, headers: { 'Content-Type': contentType, 'Content-Length': data.length, ...headers }, body: { kind: 'buffer', data } };
+export function bytes(
+  status: number,
+  data: Buffer,
+  contentType: string,
+  headers: Record<string, string | number> = {},
+): Reply {
+  return {
+    status,
+    headers: { 'Content-Type': contentType, 'Content-Length': data.length, ...headers },
+    body: { kind: 'buffer', data },
+  };
 }
 
 /** A single byte range asked for with `Range`, resolved against the size; 'unsatisfiable' or undefined (whole). */
-export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+export function parseRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | 'unsatisfiable' | undefined {
   if (!header) return undefined;
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   // Several ranges or another unit: answering with the whole body is allowed (RFC 9110 14.2).
@@ -43,7 +59,11 @@ export function parseRange(header: string | undefined, size: number): { start: n
 }
 
 /** A file, whole or the asked-for range (206), with Accept-Ranges so clients know they can resume. */
-export async function fileReply(path: string, rangeHeader: string | undefined, headers: Record<string, string | number>): Promise<Reply> {
+export async function fileReply(
+  path: string,
+  rangeHeader: string | undefined,
+  headers: Record<string, string | number>,
+): Promise<Reply> {
   const { size } = await stat(path);
   const range = parseRange(rangeHeader, size);
   const common = { 'Accept-Ranges': 'bytes', ...headers };
@@ -51,11 +71,19 @@ export async function fileReply(path: string, rangeHeader: string | undefined, h
     return { status: 416, headers: { ...common, 'Content-Range': `bytes */${size}`, 'Content-Length': 0 } };
   }
   if (range === undefined) {
-    return { status: 200, headers: { ...common, 'Content-Length': size }, body: { kind: 'file', path, start: 0, end: size - 1 } };
+    return {
+      status: 200,
+      headers: { ...common, 'Content-Length': size },
+      body: { kind: 'file', path, start: 0, end: size - 1 },
+    };
   }
   return {
     status: 206,
-    headers: { ...common, 'Content-Range': `bytes ${range.start}-${range.end}/${size}`, 'Content-Length': range.end - range.start + 1 },
+    headers: {
+      ...common,
+      'Content-Range': `bytes ${range.start}-${range.end}/${size}`,
+      'Content-Length': range.end - range.start + 1,
+    },
     body: { kind: 'file', path, start: range.start, end: range.end },
   };
 }

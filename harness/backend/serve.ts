@@ -60,11 +60,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   return {
     url: `http://127.0.0.1:${port}`,
     port,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      // In-flight responses (a throttled blob) would keep close() waiting for ever.
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // In-flight responses (a throttled blob) would keep close() waiting for ever.
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -72,10 +73,16 @@ async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.
   const url = new URL(req.url ?? '/', 'http://localhost');
   const method = req.method ?? 'GET';
   const entry = opts.log.start(opts.group, {
-    method, path: url.pathname + url.search, status: 0, bytesSent: 0, time: Date.now(),
+    method,
+    path: url.pathname + url.search,
+    status: 0,
+    bytesSent: 0,
+    time: Date.now(),
     ...(req.headers.range ? { range: req.headers.range } : {}),
   });
-  res.on('close', () => { entry.durationMs = Date.now() - entry.time; });
+  res.on('close', () => {
+    entry.durationMs = Date.now() - entry.time;
+  });
 
   const fault = opts.faults.take(opts.group, url.pathname + url.search);
   if (fault) entry.fault = fault.kind;
@@ -118,17 +125,25 @@ async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.
 }
 
 /** Sends the body, shaped by the fault: throttled, cut short, or with one byte flipped. */
-async function pump(body: ReplyBody, res: http.ServerResponse, fault: FaultKind | undefined, entry: RequestLogEntry): Promise<void> {
-  const source: AsyncIterable<Buffer> = body.kind === 'buffer'
-    ? slices(body.data)
-    : createReadStream(body.path, { start: body.start, end: body.end, highWaterMark: CHUNK });
+async function pump(
+  body: ReplyBody,
+  res: http.ServerResponse,
+  fault: FaultKind | undefined,
+  entry: RequestLogEntry,
+): Promise<void> {
+  const source: AsyncIterable<Buffer> =
+    body.kind === 'buffer'
+      ? slices(body.data)
+      : createReadStream(body.path, { start: body.start, end: body.end, highWaterMark: CHUNK });
   const limit = fault?.kind === 'truncate' ? fault.bytes : Infinity;
   const corruptAt = fault?.kind === 'corrupt' ? fault.offset : -1;
   const rate = fault?.kind === 'slow' ? fault.bytesPerSecond : 0;
   const started = Date.now();
   let sent = 0;
   let closed = false;
-  res.once('close', () => { closed = true; });
+  res.once('close', () => {
+    closed = true;
+  });
   // Headers go out at once, as a real server's would; a throttled body must not look like a
   // server that never answered.
   res.flushHeaders();
@@ -172,7 +187,11 @@ async function* slices(data: Buffer): AsyncGenerator<Buffer> {
 
 function drained(res: http.ServerResponse): Promise<void> {
   return new Promise((resolve) => {
-    const done = () => { res.off('drain', done); res.off('close', done); resolve(); };
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
     res.on('drain', done);
     res.on('close', done);
   });

@@ -62,12 +62,27 @@ export class BoardDevice implements DeviceDriver {
     const dir = path.resolve(opts.dir);
     fs.mkdirSync(dir, { recursive: true });
     this.paths = {
-      dir, serialLog: path.join(dir, 'serial.log'), serialSock: path.join(dir, 'serial.sock'), stateLog: path.join(dir, 'state.log'),
-      knownHosts: path.join(dir, 'known_hosts'), commandLog: path.join(dir, 'commands.log'),
+      dir,
+      serialLog: path.join(dir, 'serial.log'),
+      serialSock: path.join(dir, 'serial.sock'),
+      stateLog: path.join(dir, 'state.log'),
+      knownHosts: path.join(dir, 'known_hosts'),
+      commandLog: path.join(dir, 'commands.log'),
     };
-    this.state = new BoardStateMachine(this.name, { logFile: this.paths.stateLog, initial: 'off', ...(opts.onTransition ? { listener: opts.onTransition } : {}) });
-    this.bridge = new SerialBridge({ name: this.name, source: opts.board.serial, logPath: this.paths.serialLog, socketPath: this.paths.serialSock });
-    this.console = new SerialConsole(this.paths.serialLog, this.paths.serialSock, { name: `${this.name}/${this.bridge.describe}` });
+    this.state = new BoardStateMachine(this.name, {
+      logFile: this.paths.stateLog,
+      initial: 'off',
+      ...(opts.onTransition ? { listener: opts.onTransition } : {}),
+    });
+    this.bridge = new SerialBridge({
+      name: this.name,
+      source: opts.board.serial,
+      logPath: this.paths.serialLog,
+      socketPath: this.paths.serialSock,
+    });
+    this.console = new SerialConsole(this.paths.serialLog, this.paths.serialSock, {
+      name: `${this.name}/${this.bridge.describe}`,
+    });
   }
 
   /** Opens the console without touching the power (to watch a board that is already on). */
@@ -100,10 +115,13 @@ export class BoardDevice implements DeviceDriver {
     // The console first: a board prints its firmware banner in its first second. Some boards
     // power their own USB-serial bridge (Jetson devkits), some consoles are served by the board's
     // own controller: then the console appears with the power.
-    const early = await this.bridge.start().then(() => true, (err: unknown) => {
-      if (consoleNotThereYet(err)) return false;
-      throw err;
-    });
+    const early = await this.bridge.start().then(
+      () => true,
+      (err: unknown) => {
+        if (consoleNotThereYet(err)) return false;
+        throw err;
+      },
+    );
     this.bootOffset = this.console.mark();
     this.dropSsh();
     await this.command('power on', this.board.power.on);
@@ -117,11 +135,20 @@ export class BoardDevice implements DeviceDriver {
       // As a person would: ask the OS to power off, wait until it says so, then switch off.
       const mark = this.console.mark();
       const ssh = await this.ssh();
-      const asked = await ssh.exec('(sleep 1; poweroff) >/dev/null 2>&1 &', { timeoutMs: 10_000, connectTimeoutMs: 10_000 }).then(() => true, () => false);
+      const asked = await ssh
+        .exec('(sleep 1; poweroff) >/dev/null 2>&1 &', { timeoutMs: 10_000, connectTimeoutMs: 10_000 })
+        .then(
+          () => true,
+          () => false,
+        );
       if (asked) {
-        await this.console.expect(/reboot: (Power down|System halted)|\[huplab\] shutting down[\s\S]*\n.*(Power down|halted)/, {
-          since: mark, timeoutMs: opts.timeoutMs ?? 60_000, what: `${this.name} to power down`,
-        }).catch(() => undefined);
+        await this.console
+          .expect(/reboot: (Power down|System halted)|\[huplab\] shutting down[\s\S]*\n.*(Power down|halted)/, {
+            since: mark,
+            timeoutMs: opts.timeoutMs ?? 60_000,
+            what: `${this.name} to power down`,
+          })
+          .catch(() => undefined);
       }
     }
     await this.command('power off', this.board.power.off);
@@ -154,7 +181,9 @@ export class BoardDevice implements DeviceDriver {
   /** Unplug or replug the board's network (the inventory's network commands). */
   async setNetworkLink(up: boolean): Promise<void> {
     if (!this.board.network) {
-      throw new HuplabError('board-no-network-switch', `${this.name} has no network commands in the inventory`, { hint: 'add network.down and network.up (a managed switch port) to run network faults on it' });
+      throw new HuplabError('board-no-network-switch', `${this.name} has no network commands in the inventory`, {
+        hint: 'add network.down and network.up (a managed switch port) to run network faults on it',
+      });
     }
     await this.command(up ? 'network up' : 'network down', up ? this.board.network.up : this.board.network.down);
   }
@@ -173,8 +202,12 @@ export class BoardDevice implements DeviceDriver {
 
   async ssh(): Promise<DeviceSsh> {
     this.sshClient ??= new DeviceSsh({
-      host: this.board.ssh.host, port: this.board.ssh.port, user: this.board.ssh.user,
-      privateKey: readPrivateKey(this.opts.sshKeyPath), knownHostsFile: this.paths.knownHosts, hostKeyAlias: this.name,
+      host: this.board.ssh.host,
+      port: this.board.ssh.port,
+      user: this.board.ssh.user,
+      privateKey: readPrivateKey(this.opts.sshKeyPath),
+      knownHostsFile: this.paths.knownHosts,
+      hostKeyAlias: this.name,
     });
     return this.sshClient;
   }
@@ -212,14 +245,29 @@ export class BoardDevice implements DeviceDriver {
   async flash(image: string): Promise<void> {
     this.state.assertUsable('flash');
     const how = this.board.flash;
-    if (!how) throw new HuplabError('board-no-flash', `${this.name} has no flash method in the inventory`, { hint: 'add flash.sdMux or flash.fromRunningOs' });
-    if (!fs.existsSync(image)) throw new HuplabError('image-missing', `image ${image} does not exist`, { hint: 'build it first (`huplab images build`)' });
+    if (!how)
+      throw new HuplabError('board-no-flash', `${this.name} has no flash method in the inventory`, {
+        hint: 'add flash.sdMux or flash.fromRunningOs',
+      });
+    if (!fs.existsSync(image))
+      throw new HuplabError('image-missing', `image ${image} does not exist`, {
+        hint: 'build it first (`huplab images build`)',
+      });
     if ('sdMux' in how) {
       await this.command('power off', this.board.power.off);
       this.markOff('flash: powered off');
       await this.command('SD mux to host', how.sdMux.toHost, { HUPLAB_IMAGE: image });
-      await waitFor(() => fs.existsSync(how.sdMux.hostDevice), 30_000, `the SD card of ${this.name} to appear as ${how.sdMux.hostDevice}`);
-      await this.run('write the image', 'dd', [`if=${image}`, `of=${how.sdMux.hostDevice}`, 'bs=4M', 'conv=fsync,notrunc', 'status=none'], 30 * 60_000);
+      await waitFor(
+        () => fs.existsSync(how.sdMux.hostDevice),
+        30_000,
+        `the SD card of ${this.name} to appear as ${how.sdMux.hostDevice}`,
+      );
+      await this.run(
+        'write the image',
+        'dd',
+        [`if=${image}`, `of=${how.sdMux.hostDevice}`, 'bs=4M', 'conv=fsync,notrunc', 'status=none'],
+        30 * 60_000,
+      );
       await this.command('SD mux to board', how.sdMux.toDevice, { HUPLAB_IMAGE: image });
       return;
     }
@@ -232,9 +280,13 @@ export class BoardDevice implements DeviceDriver {
     // Compressed on the way (an image is mostly empty space; the link is the slow part), written
     // by the board's own gunzip. Only the reboot goes to the background: the copy and its sync
     // must be over before this returns.
-    await ssh.execOk(`gunzip -c > ${shq(disk)} && sync && echo 1 > /proc/sys/kernel/sysrq && { (sleep 1; echo b > /proc/sysrq-trigger) >/dev/null 2>&1 & }`, {
-      stdin: fs.createReadStream(image).pipe(zlib.createGzip({ level: 1 })), timeoutMs: 60 * 60_000,
-    });
+    await ssh.execOk(
+      `gunzip -c > ${shq(disk)} && sync && echo 1 > /proc/sys/kernel/sysrq && { (sleep 1; echo b > /proc/sysrq-trigger) >/dev/null 2>&1 & }`,
+      {
+        stdin: fs.createReadStream(image).pipe(zlib.createGzip({ level: 1 })),
+        timeoutMs: 60 * 60_000,
+      },
+    );
     this.bootOffset = mark;
     this.dropSsh();
     this.state.transition('firmware', 'flashed from the running OS: rebooting');
@@ -253,7 +305,10 @@ export class BoardDevice implements DeviceDriver {
    * new profile's line. The run goes on with it; the inventory is the lab's to update.
    */
   async adoptProfile(profile: Profile): Promise<void> {
-    fs.appendFileSync(this.paths.commandLog, `${new Date().toISOString()} OS line is now ${profile.name} (was ${this.osLine}): list the board under it in the lab inventory\n`);
+    fs.appendFileSync(
+      this.paths.commandLog,
+      `${new Date().toISOString()} OS line is now ${profile.name} (was ${this.osLine}): list the board under it in the lab inventory\n`,
+    );
     this.osLine = profile.name;
   }
 
@@ -269,22 +324,41 @@ export class BoardDevice implements DeviceDriver {
   private async command(what: string, cmd: string, env: Record<string, string> = {}): Promise<void> {
     const started = Date.now();
     const r = await execa('sh', ['-c', cmd], {
-      reject: false, timeout: this.opts.commandTimeoutMs ?? 120_000, stdin: 'ignore', all: true,
+      reject: false,
+      timeout: this.opts.commandTimeoutMs ?? 120_000,
+      stdin: 'ignore',
+      all: true,
       env: { HUPLAB_BOARD: this.name, HUPLAB_BOARD_DIR: this.paths.dir, ...env },
     });
-    fs.appendFileSync(this.paths.commandLog, `${new Date().toISOString()} ${what}: ${cmd} -> ${r.timedOut ? 'timed out' : `exit ${r.exitCode}`} (${Date.now() - started} ms)\n${r.all ? `${String(r.all).trimEnd()}\n` : ''}`);
+    fs.appendFileSync(
+      this.paths.commandLog,
+      `${new Date().toISOString()} ${what}: ${cmd} -> ${r.timedOut ? 'timed out' : `exit ${r.exitCode}`} (${Date.now() - started} ms)\n${r.all ? `${String(r.all).trimEnd()}\n` : ''}`,
+    );
     if (r.timedOut || r.exitCode !== 0) {
-      const last = String(r.all ?? '').trim().split('\n').at(-1) ?? '';
-      throw new HuplabError('board-command-failed', `${what} of ${this.name} failed (${r.timedOut ? 'timed out' : `exit ${r.exitCode}`}): ${cmd}${last ? `: ${last}` : ''}`, {
-        hint: `check the command in the inventory; output in ${this.paths.commandLog}`, infrastructure: true,
-      });
+      const last =
+        String(r.all ?? '')
+          .trim()
+          .split('\n')
+          .at(-1) ?? '';
+      throw new HuplabError(
+        'board-command-failed',
+        `${what} of ${this.name} failed (${r.timedOut ? 'timed out' : `exit ${r.exitCode}`}): ${cmd}${last ? `: ${last}` : ''}`,
+        {
+          hint: `check the command in the inventory; output in ${this.paths.commandLog}`,
+          infrastructure: true,
+        },
+      );
     }
   }
 
   private async run(what: string, file: string, args: string[], timeoutMs: number): Promise<void> {
     const r = await execa(file, args, { reject: false, timeout: timeoutMs, stdin: 'ignore' });
     if (r.exitCode !== 0 || r.timedOut) {
-      throw new HuplabError('board-flash-failed', `${what} on ${this.name} failed: ${String(r.stderr).trim().split('\n').at(-1) || `exit ${r.exitCode}`}`, { hint: 'is the SD mux switched to this host and the device right?', infrastructure: true });
+      throw new HuplabError(
+        'board-flash-failed',
+        `${what} on ${this.name} failed: ${String(r.stderr).trim().split('\n').at(-1) || `exit ${r.exitCode}`}`,
+        { hint: 'is the SD mux switched to this host and the device right?', infrastructure: true },
+      );
     }
   }
 
@@ -306,7 +380,12 @@ function consoleNotThereYet(err: unknown): boolean {
 async function waitFor(probe: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!probe()) {
-    if (Date.now() > deadline) throw new HuplabError('board-flash-failed', `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`, { hint: 'check the SD mux command and hostDevice in the inventory', infrastructure: true });
+    if (Date.now() > deadline)
+      throw new HuplabError(
+        'board-flash-failed',
+        `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`,
+        { hint: 'check the SD mux command and hostDevice in the inventory', infrastructure: true },
+      );
     await new Promise((r) => setTimeout(r, 250));
   }
 }

@@ -16,10 +16,20 @@ export interface BoardCheck {
   version?: string;
 }
 
-export async function checkBoard(board: InventoryBoard, opts: { dir: string; sshKeyPath: string; listenMs?: number }): Promise<BoardCheck> {
+export async function checkBoard(
+  board: InventoryBoard,
+  opts: { dir: string; sshKeyPath: string; listenMs?: number },
+): Promise<BoardCheck> {
   const d = new BoardDevice({ board, dir: opts.dir, sshKeyPath: opts.sshKeyPath });
   const where = 'tcp' in board.serial ? `tcp ${board.serial.tcp}` : board.serial.path;
-  const out: BoardCheck = { name: board.name, profile: board.profile, console: '', consoleOk: false, ssh: '', sshOk: false };
+  const out: BoardCheck = {
+    name: board.name,
+    profile: board.profile,
+    console: '',
+    consoleOk: false,
+    ssh: '',
+    sshOk: false,
+  };
   try {
     try {
       await d.openConsole();
@@ -45,9 +55,13 @@ export async function checkBoard(board: InventoryBoard, opts: { dir: string; ssh
   return out;
 }
 
-export async function checkInventory(inv: Inventory, opts: { boardsDir: (name: string) => string; sshKeyPath: string }): Promise<BoardCheck[]> {
+export async function checkInventory(
+  inv: Inventory,
+  opts: { boardsDir: (name: string) => string; sshKeyPath: string },
+): Promise<BoardCheck[]> {
   // One at a time: boards may share a serial server, and the output reads in inventory order.
   const out: BoardCheck[] = [];
-  for (const b of inv.boards) out.push(await checkBoard(b, { dir: opts.boardsDir(b.name), sshKeyPath: opts.sshKeyPath }));
+  for (const b of inv.boards)
+    out.push(await checkBoard(b, { dir: opts.boardsDir(b.name), sshKeyPath: opts.sshKeyPath }));
   return out;
 }

@@ -23,8 +23,14 @@ export interface WaitForOsOptions {
   since?: number;
 }
 
-export interface PowerCutOptions { keep?: 'none' | 'random'; seed?: number }
-export interface PowerCutResult { lostBlocks: number; keptBlocks: number }
+export interface PowerCutOptions {
+  keep?: 'none' | 'random';
+  seed?: number;
+}
+export interface PowerCutResult {
+  lostBlocks: number;
+  keptBlocks: number;
+}
 
 export interface DeviceDriver {
   readonly name: string;

@@ -15,7 +15,9 @@ import { problemText, schemaProblems, type SchemaProblem } from '../../lib/json-
 import { listProfiles } from '../../lib/profile.ts';
 
 export type BoardSerial = { path: string; baud: number } | { tcp: string };
-export type BoardFlash = { sdMux: { toHost: string; toDevice: string; hostDevice: string } } | { fromRunningOs: { disk: string } };
+export type BoardFlash =
+  | { sdMux: { toHost: string; toDevice: string; hostDevice: string } }
+  | { fromRunningOs: { disk: string } };
 
 export interface InventoryBoard {
   name: string;
@@ -40,15 +42,23 @@ const HINT = 'fix the inventory; see harness/board/inventory.schema.json';
 
 let validator: ValidateFunction | undefined;
 function getValidator(): ValidateFunction {
-  validator ??= new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true, strictRequired: false })
-    .compile(JSON.parse(readFileSync(INVENTORY_SCHEMA_PATH, 'utf8')) as object);
+  validator ??= new Ajv({
+    allErrors: true,
+    useDefaults: true,
+    verbose: true,
+    strict: true,
+    strictRequired: false,
+  }).compile(JSON.parse(readFileSync(INVENTORY_SCHEMA_PATH, 'utf8')) as object);
   return validator;
 }
 
 /** The inventory named on the command line, or by HUPLAB_INVENTORY. */
 export function inventoryPath(given?: string): string {
   const p = given ?? process.env.HUPLAB_INVENTORY;
-  if (!p) throw new HuplabError('inventory-missing', 'no lab inventory given', { hint: 'pass --inventory FILE or set HUPLAB_INVENTORY (see harness/board/inventory.schema.json)' });
+  if (!p)
+    throw new HuplabError('inventory-missing', 'no lab inventory given', {
+      hint: 'pass --inventory FILE or set HUPLAB_INVENTORY (see harness/board/inventory.schema.json)',
+    });
   return path.resolve(p);
 }
 
@@ -58,17 +68,29 @@ export async function loadInventory(file: string, profilesDir?: string): Promise
     text = await readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new HuplabError('inventory-missing', `cannot read the lab inventory ${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`, { hint: 'pass --inventory FILE or set HUPLAB_INVENTORY' });
+    throw new HuplabError(
+      'inventory-missing',
+      `cannot read the lab inventory ${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+      { hint: 'pass --inventory FILE or set HUPLAB_INVENTORY' },
+    );
   }
-  return validateInventory(parseInventoryText(text, file), file, await listProfiles(...(profilesDir ? [profilesDir] : [])));
+  return validateInventory(
+    parseInventoryText(text, file),
+    file,
+    await listProfiles(...(profilesDir ? [profilesDir] : [])),
+  );
 }
 
 export function parseInventoryText(text: string, file: string): unknown {
   try {
-    return /\.ya?ml$/i.test(file) ? parseYaml(text) as unknown : JSON.parse(text) as unknown;
+    return /\.ya?ml$/i.test(file) ? (parseYaml(text) as unknown) : (JSON.parse(text) as unknown);
   } catch (err) {
     const why = (err as Error).message.split('\n')[0];
-    throw new HuplabError('inventory-invalid', `${file}: not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${why}`, { hint: HINT });
+    throw new HuplabError(
+      'inventory-invalid',
+      `${file}: not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${why}`,
+      { hint: HINT },
+    );
   }
 }
 
@@ -82,9 +104,14 @@ export function validateInventory(data: unknown, file: string, knownProfiles: st
   const seen = new Map<string, number>();
   inv.boards.forEach((b, i) => {
     const first = seen.get(b.name);
-    if (first !== undefined) problems.push({ pointer: `/boards/${i}/name`, message: `"${b.name}" is already the name of /boards/${first}` });
+    if (first !== undefined)
+      problems.push({ pointer: `/boards/${i}/name`, message: `"${b.name}" is already the name of /boards/${first}` });
     else seen.set(b.name, i);
-    if (!knownProfiles.includes(b.profile)) problems.push({ pointer: `/boards/${i}/profile`, message: `"${b.profile}" is not a device profile (known: ${knownProfiles.join(', ') || 'none'})` });
+    if (!knownProfiles.includes(b.profile))
+      problems.push({
+        pointer: `/boards/${i}/profile`,
+        message: `"${b.profile}" is not a device profile (known: ${knownProfiles.join(', ') || 'none'})`,
+      });
   });
   if (problems.length) throw invalid(file, problems);
   return { file, ...inv };
@@ -97,6 +124,11 @@ function invalid(file: string, problems: SchemaProblem[]): HuplabError {
 /** One board by name, or a one-line error listing the inventory's boards. */
 export function findBoard(inv: Inventory, name: string): InventoryBoard {
   const b = inv.boards.find((x) => x.name === name);
-  if (!b) throw new HuplabError('unknown-board', `no board "${name}" in ${inv.file}; boards: ${inv.boards.map((x) => x.name).join(', ')}`, { hint: 'pick one of those, or add it to the inventory' });
+  if (!b)
+    throw new HuplabError(
+      'unknown-board',
+      `no board "${name}" in ${inv.file}; boards: ${inv.boards.map((x) => x.name).join(', ')}`,
+      { hint: 'pick one of those, or add it to the inventory' },
+    );
   return b;
 }

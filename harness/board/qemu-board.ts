@@ -40,16 +40,30 @@ export async function qemuBoardOn(dir: string): Promise<string> {
   if (!profile.qemu) throw new HuplabError('not-emulated', `profile ${cfg.profile} has no QEMU section`);
   const paths = devicePaths(path.join(dir, 'vm'));
   fs.mkdirSync(paths.dir, { recursive: true });
-  if (fs.existsSync(paths.pidFile) && isOurProcess(Number(fs.readFileSync(paths.pidFile, 'utf8')), paths.dir)) return 'already on';
+  if (fs.existsSync(paths.pidFile) && isOurProcess(Number(fs.readFileSync(paths.pidFile, 'utf8')), paths.dir))
+    return 'already on';
   const fw = profile.qemu.firmware;
   if (fw?.vars && !fs.existsSync(paths.varsFile)) fs.copyFileSync(fw.vars, paths.varsFile);
   const accel = /x86_64/.test(profile.qemu.binary) && process.arch === 'x64' ? await probeAccelerator() : 'tcg';
-  const args = buildQemuArgs({ name: path.basename(dir), profile: { qemu: profile.qemu, console: profile.console }, diskPath: path.resolve(cfg.disk), sshPort: cfg.sshPort, accel, paths, serial: cfg.console ?? 'pty' });
+  const args = buildQemuArgs({
+    name: path.basename(dir),
+    profile: { qemu: profile.qemu, console: profile.console },
+    diskPath: path.resolve(cfg.disk),
+    sshPort: cfg.sshPort,
+    accel,
+    paths,
+    serial: cfg.console ?? 'pty',
+  });
   const r = await execa(profile.qemu.binary, args, { reject: false, stdin: 'ignore' });
-  if (r.exitCode !== 0) throw new HuplabError('qemu-start-failed', `QEMU failed: ${String(r.stderr).trim().split('\n')[0]}`);
+  if (r.exitCode !== 0)
+    throw new HuplabError('qemu-start-failed', `QEMU failed: ${String(r.stderr).trim().split('\n')[0]}`);
   if (typeof cfg.console === 'object') return `on: console on 127.0.0.1:${cfg.console.tcpPort}`;
   // Where the pty is: QMP knows (the "char device redirected" line is gone with -daemonize).
-  const chardevs = await withQmp(paths.qmpSock, (q) => q.execute<Array<{ label: string; filename: string }>>('query-chardev'), { timeoutMs: 5000 });
+  const chardevs = await withQmp(
+    paths.qmpSock,
+    (q) => q.execute<Array<{ label: string; filename: string }>>('query-chardev'),
+    { timeoutMs: 5000 },
+  );
   const pty = chardevs.find((c) => c.label === 'ser0')?.filename.replace(/^pty:/, '');
   if (!pty) throw new HuplabError('qemu-board-no-pty', 'QEMU reports no pty for ser0');
   const link = path.join(dir, 'tty');
@@ -76,7 +90,12 @@ const SELF = path.join(repoRoot, 'harness', 'board', 'qemu-board.ts');
  * this script, console on a pty (or TCP), SSH forwarded to a free port, its "SD card" a file
  * that the SD-mux flash path writes.
  */
-export async function qemuBoardEntry(rack: string, name: string, profile: string, console: 'pty' | 'tcp' = 'pty'): Promise<Record<string, unknown>> {
+export async function qemuBoardEntry(
+  rack: string,
+  name: string,
+  profile: string,
+  console: 'pty' | 'tcp' = 'pty',
+): Promise<Record<string, unknown>> {
   const dir = path.join(path.resolve(rack), name);
   fs.mkdirSync(dir, { recursive: true });
   const sd = path.join(dir, 'sd.img');
@@ -85,7 +104,8 @@ export async function qemuBoardEntry(rack: string, name: string, profile: string
   const cfg: QemuBoardConfig = { profile, disk: sd, sshPort, ...(console === 'tcp' ? { console: { tcpPort } } : {}) };
   fs.writeFileSync(path.join(dir, 'qemu-board.json'), JSON.stringify(cfg, null, 2));
   return {
-    name, profile,
+    name,
+    profile,
     serial: console === 'tcp' ? { tcp: `127.0.0.1:${tcpPort}` } : { path: path.join(dir, 'tty'), baud: 115200 },
     ssh: { host: '127.0.0.1', port: sshPort },
     power: { on: `${TSX} ${SELF} on ${dir}`, off: `${TSX} ${SELF} off ${dir}` },
@@ -112,16 +132,21 @@ async function setLink(dir: string, up: boolean): Promise<string> {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [what, dir, n, profile] = process.argv.slice(2);
   const actions: Record<string, () => Promise<string>> = {
-    on: () => qemuBoardOn(dir!), off: () => qemuBoardOff(dir!),
-    'link-down': () => setLink(dir!, false), 'link-up': () => setLink(dir!, true),
+    on: () => qemuBoardOn(dir!),
+    off: () => qemuBoardOff(dir!),
+    'link-down': () => setLink(dir!, false),
+    'link-up': () => setLink(dir!, true),
     rack: async () => `inventory: ${await writeQemuRack(dir!, Number(n ?? 2), profile)}`,
   };
   if (!what || !actions[what] || !dir) {
     process.stderr.write('usage: qemu-board.ts on|off|link-down|link-up DIR | rack DIR N [PROFILE]\n');
     process.exit(2);
   }
-  actions[what]!().then((m) => process.stdout.write(`${m}\n`), (err: Error) => {
-    process.stderr.write(`qemu-board: ${err.message}\n`);
-    process.exit(1);
-  });
+  actions[what]!().then(
+    (m) => process.stdout.write(`${m}\n`),
+    (err: Error) => {
+      process.stderr.write(`qemu-board: ${err.message}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -59,7 +59,10 @@ export class SerialBridge {
 
   /** Sends bytes to the board. */
   write(data: Buffer | string): void {
-    if (!this.source) throw new HuplabError('console-closed', `the console of ${this.opts.name} is not open`, { hint: 'power the board on first' });
+    if (!this.source)
+      throw new HuplabError('console-closed', `the console of ${this.opts.name} is not open`, {
+        hint: 'power the board on first',
+      });
     this.source.write(Buffer.isBuffer(data) ? data : Buffer.from(data));
   }
 
@@ -101,7 +104,9 @@ export class SerialBridge {
   }
 
   private open(): Promise<Source> {
-    return 'tcp' in this.opts.source ? this.openTcp(this.opts.source.tcp) : this.openPort(this.opts.source.path, this.opts.source.baud);
+    return 'tcp' in this.opts.source
+      ? this.openTcp(this.opts.source.tcp)
+      : this.openPort(this.opts.source.path, this.opts.source.baud);
   }
 
   private lost(why: string): void {
@@ -109,25 +114,50 @@ export class SerialBridge {
     this.source = undefined;
     // Keep trying: a board being power-cycled may take its USB-serial adapter with it.
     this.reconnectTimer = setTimeout(() => {
-      this.open().then((s) => { if (this.closed || this.source) void s.close(); else this.source = s; }, () => this.lost(why));
+      this.open().then(
+        (s) => {
+          if (this.closed || this.source) void s.close();
+          else this.source = s;
+        },
+        () => this.lost(why),
+      );
     }, this.opts.reconnectMs ?? 1000);
   }
 
   private async openPort(path: string, baudRate: number): Promise<Source> {
     const port = new SerialPort({ path, baudRate, autoOpen: false });
-    await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve()))).catch((err: Error) => {
-      const code = /ENOENT|No such file/i.test(err.message) ? 'serial-missing' : /EACCES|Permission/i.test(err.message) ? 'serial-denied' : 'serial-failed';
-      const hint = code === 'serial-missing' ? 'is the adapter plugged in? `ls -l /dev/serial/by-id/` lists them; fix serial.path in the inventory'
-        : code === 'serial-denied' ? 'run as root or add this user to the dialout group'
-          : 'is another program (minicom, screen) holding the port?';
-      throw new HuplabError(code, `cannot open the console ${path} of ${this.opts.name}: ${err.message}`, { hint, infrastructure: true });
-    });
+    await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve()))).catch(
+      (err: Error) => {
+        const code = /ENOENT|No such file/i.test(err.message)
+          ? 'serial-missing'
+          : /EACCES|Permission/i.test(err.message)
+            ? 'serial-denied'
+            : 'serial-failed';
+        const hint =
+          code === 'serial-missing'
+            ? 'is the adapter plugged in? `ls -l /dev/serial/by-id/` lists them; fix serial.path in the inventory'
+            : code === 'serial-denied'
+              ? 'run as root or add this user to the dialout group'
+              : 'is another program (minicom, screen) holding the port?';
+        throw new HuplabError(code, `cannot open the console ${path} of ${this.opts.name}: ${err.message}`, {
+          hint,
+          infrastructure: true,
+        });
+      },
+    );
     port.on('data', (d: Buffer) => this.received(d));
     port.on('close', () => this.lost('port closed'));
     port.on('error', () => undefined);
     return {
-      write: (d) => { port.write(d); },
-      close: () => new Promise<void>((r) => { port.removeAllListeners('close'); if (port.isOpen) port.close(() => r()); else r(); }),
+      write: (d) => {
+        port.write(d);
+      },
+      close: () =>
+        new Promise<void>((r) => {
+          port.removeAllListeners('close');
+          if (port.isOpen) port.close(() => r());
+          else r();
+        }),
     };
   }
 
@@ -138,20 +168,40 @@ export class SerialBridge {
     const sock = await new Promise<net.Socket>((resolve, reject) => {
       const s = net.connect({ host, port });
       const timer = setTimeout(() => s.destroy(new Error('connect timed out after 5 s')), 5000);
-      s.once('connect', () => { clearTimeout(timer); s.off('error', reject); resolve(s); });
-      s.once('error', (err) => { clearTimeout(timer); reject(err); });
-    }).catch((err: Error) => {
-      throw new HuplabError('serial-server-unreachable', `cannot reach the console server ${hostPort} of ${this.opts.name}: ${err.message}`, {
-        hint: 'is the serial server (ser2net) running and the port right? fix serial.tcp in the inventory', infrastructure: true,
+      s.once('connect', () => {
+        clearTimeout(timer);
+        s.off('error', reject);
+        resolve(s);
       });
+      s.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    }).catch((err: Error) => {
+      throw new HuplabError(
+        'serial-server-unreachable',
+        `cannot reach the console server ${hostPort} of ${this.opts.name}: ${err.message}`,
+        {
+          hint: 'is the serial server (ser2net) running and the port right? fix serial.tcp in the inventory',
+          infrastructure: true,
+        },
+      );
     });
     sock.setNoDelay(true);
     sock.on('data', (d) => this.received(d));
     sock.on('error', () => sock.destroy());
     sock.on('close', () => this.lost('connection closed'));
     return {
-      write: (d) => { sock.write(d); },
-      close: () => new Promise<void>((r) => { sock.removeAllListeners('close'); sock.end(() => r()); sock.destroy(); r(); }),
+      write: (d) => {
+        sock.write(d);
+      },
+      close: () =>
+        new Promise<void>((r) => {
+          sock.removeAllListeners('close');
+          sock.end(() => r());
+          sock.destroy();
+          r();
+        }),
     };
   }
 }

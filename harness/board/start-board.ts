@@ -14,16 +14,32 @@ import { BoardDevice } from './board-device.ts';
 import type { InventoryBoard } from './inventory.ts';
 
 export async function startBoard(opts: {
-  lab: Lab; board: InventoryBoard; release: string; config?: Partial<ConfigJson>; progress?: Progress; timeoutMs?: number;
+  lab: Lab;
+  board: InventoryBoard;
+  release: string;
+  config?: Partial<ConfigJson>;
+  progress?: Progress;
+  timeoutMs?: number;
 }): Promise<StartedDevice<BoardDevice>> {
   const progress = opts.progress ?? silentProgress;
   const profile = await loadProfile(opts.board.profile);
   const image = await buildImage({ device: profile.name, release: opts.release, progress });
-  const record = await progress.step(`configure ${opts.release} for ${opts.board.name}`, () => flashDevice({
-    lab: opts.lab.dir, name: opts.board.name, profile, imagePath: image.disk, release: opts.release, sshPublicKey: opts.lab.key.publicKey,
-    ...(opts.config ? { config: opts.config } : {}),
-  }));
-  const device = new BoardDevice({ board: opts.board, dir: join(opts.lab.dir, 'boards', opts.board.name), sshKeyPath: opts.lab.key.privateKeyPath });
+  const record = await progress.step(`configure ${opts.release} for ${opts.board.name}`, () =>
+    flashDevice({
+      lab: opts.lab.dir,
+      name: opts.board.name,
+      profile,
+      imagePath: image.disk,
+      release: opts.release,
+      sshPublicKey: opts.lab.key.publicKey,
+      ...(opts.config ? { config: opts.config } : {}),
+    }),
+  );
+  const device = new BoardDevice({
+    board: opts.board,
+    dir: join(opts.lab.dir, 'boards', opts.board.name),
+    sshKeyPath: opts.lab.key.privateKeyPath,
+  });
   const timings: Record<string, number> = {};
   try {
     await progress.step(`flash ${opts.board.name}`, () => device.flash(record.disk));
@@ -32,7 +48,9 @@ export async function startBoard(opts: {
     if (device.state.current === 'firmware') {
       // Flashed from its running OS: it is already rebooting into the new image.
       await device.openConsole();
-      await progress.step(`boot ${opts.board.name} to SSH`, () => device.waitForOs({ ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) }));
+      await progress.step(`boot ${opts.board.name} to SSH`, () =>
+        device.waitForOs({ ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) }),
+      );
     } else {
       await bootAndTime(device, progress, opts.timeoutMs, timings);
     }

@@ -83,16 +83,22 @@ export class BoardStateMachine {
     throw new HuplabError(
       'board-failed',
       `${this.name} is failed since ${this.failure.at} (${this.failure.reason}); refusing to ${operation}`,
-      { hint: `bring it to a known state with force('off') or force('os-ready'), e.g. \`huplab device reset ${this.name}\`` },
+      {
+        hint: `bring it to a known state with force('off') or force('os-ready'), e.g. \`huplab device reset ${this.name}\``,
+      },
     );
   }
 
   transition(to: BoardState, reason: string): Transition {
     this.assertUsable(`go to ${to} (${reason})`);
     if (to !== 'failed' && !LEGAL[this.state as Exclude<BoardState, 'failed'>].includes(to)) {
-      throw new HuplabError('board-illegal-transition', `${this.name}: illegal transition ${this.state} -> ${to} (${reason})`, {
-        hint: 'this is a harness bug or the device did something unexpected; force() the board to a known state',
-      });
+      throw new HuplabError(
+        'board-illegal-transition',
+        `${this.name}: illegal transition ${this.state} -> ${to} (${reason})`,
+        {
+          hint: 'this is a harness bug or the device did something unexpected; force() the board to a known state',
+        },
+      );
     }
     return this.record(to, reason, false);
   }
@@ -134,7 +140,7 @@ export class BoardStateMachine {
     const line = `${t.at} ${this.name} ${t.from} -> ${t.to} (${forced ? 'forced: ' : ''}${reason.replace(/\s*\n\s*/g, ' ')})`;
     if (this.opts.logFile) {
       fs.mkdirSync(path.dirname(this.opts.logFile), { recursive: true });
-      fs.appendFileSync(this.opts.logFile, line + '\n');
+      fs.appendFileSync(this.opts.logFile, `${line}\n`);
     }
     for (const l of this.listeners) l({ ...t }, line);
     return t;

@@ -10,24 +10,37 @@ import { run } from './run.ts';
  * the next one with the standard HUP, followed across its reboot to the commit, and reported.
  */
 export function registerDemo(program: Command): void {
-  program.command('demo')
+  program
+    .command('demo')
     .description('update an emulated generic-amd64 device from 2.101.0 to 2.102.0 and report what happened')
     .option('--from <version>', 'release the device starts on', '2.101.0')
     .option('--to <version>', 'release to update to', '2.102.0')
     .option('--keep', 'leave the device running')
     .option('--json', 'print the report as JSON')
-    .action(run(async (o: { from: string; to: string; keep?: boolean; json?: boolean }) => {
-      const out = makeOutput(!!o.json);
-      const r = await runHup({ lab: openLab(), device: 'generic-amd64', from: o.from, to: o.to, name: 'demo', progress: out.progress });
-      const { verdict } = r;
-      out.result({ verdict, outcome: r.outcome, bootTimingsMs: r.bootTimingsMs, serialLog: r.device.paths.serialLog }, () => [
-        ...describeOutcome(r.outcome, verdict),
-        `  console log: ${r.device.paths.serialLog}`,
-        o.keep ? '  device left running: huplab device ssh --name demo' : '  device powered off',
-      ]);
-      await r.lab.backend.stop();
-      if (!o.keep) await r.device.powerOff({ clean: true, timeoutMs: 60_000 }).catch(() => r.device.powerCut());
-      r.device.close();
-      return verdict.ok ? 0 : 1;
-    }));
+    .action(
+      run(async (o: { from: string; to: string; keep?: boolean; json?: boolean }) => {
+        const out = makeOutput(!!o.json);
+        const r = await runHup({
+          lab: openLab(),
+          device: 'generic-amd64',
+          from: o.from,
+          to: o.to,
+          name: 'demo',
+          progress: out.progress,
+        });
+        const { verdict } = r;
+        out.result(
+          { verdict, outcome: r.outcome, bootTimingsMs: r.bootTimingsMs, serialLog: r.device.paths.serialLog },
+          () => [
+            ...describeOutcome(r.outcome, verdict),
+            `  console log: ${r.device.paths.serialLog}`,
+            o.keep ? '  device left running: huplab device ssh --name demo' : '  device powered off',
+          ],
+        );
+        await r.lab.backend.stop();
+        if (!o.keep) await r.device.powerOff({ clean: true, timeoutMs: 60_000 }).catch(() => r.device.powerCut());
+        r.device.close();
+        return verdict.ok ? 0 : 1;
+      }),
+    );
 }

@@ -9,15 +9,25 @@ import { makeOutput } from './output.ts';
 import { run } from './run.ts';
 
 interface StartOpts {
-  device: string; release?: string; rootB?: string; disk?: string; name?: string; sshPort?: string;
-  timeout?: string; detach?: boolean; json?: boolean;
+  device: string;
+  release?: string;
+  rootB?: string;
+  disk?: string;
+  name?: string;
+  sshPort?: string;
+  timeout?: string;
+  detach?: boolean;
+  json?: boolean;
 }
 
 export function registerDevice(program: Command): void {
   const device = program.command('device').description('start, reach and stop emulated devices');
 
-  device.command('start')
-    .description('flash a device with a release, boot it, and attach to its serial console (ctrl-] detaches, the VM keeps running)')
+  device
+    .command('start')
+    .description(
+      'flash a device with a release, boot it, and attach to its serial console (ctrl-] detaches, the VM keeps running)',
+    )
     .requiredOption('--device <profile>', 'device profile, e.g. generic-amd64')
     .option('--release <version>', 'OS release to flash, e.g. 2.101.0')
     .option('--root-b <version>', 'also fill resin-rootB with this release')
@@ -27,105 +37,161 @@ export function registerDevice(program: Command): void {
     .option('--timeout <seconds>', 'how long to wait for the OS', '180')
     .option('--detach', 'do not attach to the console; leave the device running')
     .option('--json', 'print the result as JSON (implies --detach)')
-    .action(run(async (o: StartOpts) => {
-      const out = makeOutput(!!o.json);
-      const lab = openLab();
-      const sshPort = o.sshPort ? parsePort(o.sshPort) : undefined;
-      const started = await startDevice({
-        lab, device: o.device, progress: out.progress, timeoutMs: Number(o.timeout) * 1000,
-        ...(o.release ? { release: o.release } : {}), ...(o.rootB ? { rootB: o.rootB } : {}), ...(o.disk ? { disk: o.disk } : {}),
-        ...(o.name ? { name: o.name } : {}), ...(sshPort ? { sshPort } : {}),
-      });
-      const d = started.device;
-      out.result({
-        name: d.name, release: started.record.release, uuid: started.record.uuid, sshPort: d.sshPort, pid: d.pid, accel: d.accel,
-        dir: d.paths.dir, serialLog: d.paths.serialLog, timingsMs: started.timings,
-      }, () => [
-        `${d.name} is up: release ${started.record.release}, uuid ${started.record.uuid}`,
-        `  ssh:     huplab device ssh --name ${d.name}   (127.0.0.1:${d.sshPort})`,
-        `  console: huplab device console --name ${d.name}   (log: ${d.paths.serialLog})`,
-        `  stop:    huplab device stop --name ${d.name}`,
-        `  boot: SSH ready ${((started.timings.sshReady ?? 0) / 1000).toFixed(1)} s after power-on (${d.accel})`,
-      ]);
-      // The VM lives on; this process lets go of its console and SSH connections.
-      d.close();
-      if (!o.detach && !o.json && process.stdin.isTTY) await attachTerminal(d.paths.serialSock, { name: d.name });
-    }));
+    .action(
+      run(async (o: StartOpts) => {
+        const out = makeOutput(!!o.json);
+        const lab = openLab();
+        const sshPort = o.sshPort ? parsePort(o.sshPort) : undefined;
+        const started = await startDevice({
+          lab,
+          device: o.device,
+          progress: out.progress,
+          timeoutMs: Number(o.timeout) * 1000,
+          ...(o.release ? { release: o.release } : {}),
+          ...(o.rootB ? { rootB: o.rootB } : {}),
+          ...(o.disk ? { disk: o.disk } : {}),
+          ...(o.name ? { name: o.name } : {}),
+          ...(sshPort ? { sshPort } : {}),
+        });
+        const d = started.device;
+        out.result(
+          {
+            name: d.name,
+            release: started.record.release,
+            uuid: started.record.uuid,
+            sshPort: d.sshPort,
+            pid: d.pid,
+            accel: d.accel,
+            dir: d.paths.dir,
+            serialLog: d.paths.serialLog,
+            timingsMs: started.timings,
+          },
+          () => [
+            `${d.name} is up: release ${started.record.release}, uuid ${started.record.uuid}`,
+            `  ssh:     huplab device ssh --name ${d.name}   (127.0.0.1:${d.sshPort})`,
+            `  console: huplab device console --name ${d.name}   (log: ${d.paths.serialLog})`,
+            `  stop:    huplab device stop --name ${d.name}`,
+            `  boot: SSH ready ${((started.timings.sshReady ?? 0) / 1000).toFixed(1)} s after power-on (${d.accel})`,
+          ],
+        );
+        // The VM lives on; this process lets go of its console and SSH connections.
+        d.close();
+        if (!o.detach && !o.json && process.stdin.isTTY) await attachTerminal(d.paths.serialSock, { name: d.name });
+      }),
+    );
 
-  device.command('console')
+  device
+    .command('console')
     .description('attach the terminal to a running device serial console (ctrl-] detaches)')
     .option('--name <name>', 'device name', 'generic-amd64')
-    .action(run(async (o: { name: string }) => {
-      const d = openDevice(openLab(), o.name);
-      if (!d.isRunning()) throw notRunning(o.name);
-      d.close();
-      await attachTerminal(d.paths.serialSock, { name: d.name });
-    }));
+    .action(
+      run(async (o: { name: string }) => {
+        const d = openDevice(openLab(), o.name);
+        if (!d.isRunning()) throw notRunning(o.name);
+        d.close();
+        await attachTerminal(d.paths.serialSock, { name: d.name });
+      }),
+    );
 
-  device.command('ssh')
+  device
+    .command('ssh')
     .description('run a command on a device over SSH, or open a shell when none is given')
     .option('--name <name>', 'device name', 'generic-amd64')
     .argument('[command...]', 'command to run on the device')
-    .action(run(async (command: string[], o: { name: string }) => {
-      const lab = openLab();
-      const d = openDevice(lab, o.name);
-      if (!d.isRunning()) throw notRunning(o.name);
-      if (command.length === 0) {
-        // A person's shell: the system ssh client gives the full terminal experience.
-        const r = await execa('ssh', ['-i', lab.key.privateKeyPath, '-p', String(d.sshPort), '-o', `UserKnownHostsFile=${join(d.paths.dir, 'ssh_known_hosts')}`,
-          '-o', 'StrictHostKeyChecking=accept-new', '-o', 'LogLevel=ERROR', 'root@127.0.0.1'], { stdio: 'inherit', reject: false });
-        return r.exitCode ?? 1;
-      }
-      const ssh = await d.ssh();
-      try {
-        const r = await ssh.exec(command.join(' '), { timeoutMs: 10 * 60_000 });
-        process.stdout.write(r.stdout);
-        process.stderr.write(r.stderr);
-        return r.code ?? 1;
-      } finally {
-        ssh.close();
-        d.close();
-      }
-    }));
+    .action(
+      run(async (command: string[], o: { name: string }) => {
+        const lab = openLab();
+        const d = openDevice(lab, o.name);
+        if (!d.isRunning()) throw notRunning(o.name);
+        if (command.length === 0) {
+          // A person's shell: the system ssh client gives the full terminal experience.
+          const r = await execa(
+            'ssh',
+            [
+              '-i',
+              lab.key.privateKeyPath,
+              '-p',
+              String(d.sshPort),
+              '-o',
+              `UserKnownHostsFile=${join(d.paths.dir, 'ssh_known_hosts')}`,
+              '-o',
+              'StrictHostKeyChecking=accept-new',
+              '-o',
+              'LogLevel=ERROR',
+              'root@127.0.0.1',
+            ],
+            { stdio: 'inherit', reject: false },
+          );
+          return r.exitCode ?? 1;
+        }
+        const ssh = await d.ssh();
+        try {
+          const r = await ssh.exec(command.join(' '), { timeoutMs: 10 * 60_000 });
+          process.stdout.write(r.stdout);
+          process.stderr.write(r.stderr);
+          return r.code ?? 1;
+        } finally {
+          ssh.close();
+          d.close();
+        }
+      }),
+    );
 
-  device.command('stop')
+  device
+    .command('stop')
     .description('power a device off: cleanly (the OS shuts down) or, with --force, by cutting the power')
     .option('--name <name>', 'device name', 'generic-amd64')
     .option('--force', 'cut the power (SIGKILL of QEMU): unflushed writes are lost, as on a real device')
     .option('--json', 'print the result as JSON')
-    .action(run(async (o: { name: string; force?: boolean; json?: boolean }) => {
-      const out = makeOutput(!!o.json);
-      const d = openDevice(openLab(), o.name);
-      const wasRunning = d.isRunning();
-      if (wasRunning) {
-        if (o.force) await out.progress.step(`cut power of ${o.name}`, () => d.powerCut());
-        else await out.progress.step(`shut ${o.name} down`, () => d.powerOff({ clean: true, timeoutMs: 60_000 }));
-      }
-      d.close();
-      out.result({ name: o.name, wasRunning, how: o.force ? 'power-cut' : 'clean' }, () => [wasRunning ? `${o.name} is off` : `${o.name} was not running`]);
-    }));
+    .action(
+      run(async (o: { name: string; force?: boolean; json?: boolean }) => {
+        const out = makeOutput(!!o.json);
+        const d = openDevice(openLab(), o.name);
+        const wasRunning = d.isRunning();
+        if (wasRunning) {
+          if (o.force) await out.progress.step(`cut power of ${o.name}`, () => d.powerCut());
+          else await out.progress.step(`shut ${o.name} down`, () => d.powerOff({ clean: true, timeoutMs: 60_000 }));
+        }
+        d.close();
+        out.result({ name: o.name, wasRunning, how: o.force ? 'power-cut' : 'clean' }, () => [
+          wasRunning ? `${o.name} is off` : `${o.name} was not running`,
+        ]);
+      }),
+    );
 
-  device.command('list')
+  device
+    .command('list')
     .description('list the devices of the lab')
     .option('--json', 'print the result as JSON')
-    .action(run(async (o: { json?: boolean }) => {
-      const out = makeOutput(!!o.json);
-      const lab = openLab();
-      const devices = await listDevices(lab);
-      out.result({ lab: lab.dir, devices }, () => devices.length === 0
-        ? [`no devices in ${lab.dir}`]
-        : devices.map((d) => `${d.name.padEnd(20)} ${(d.running ? `running  ssh 127.0.0.1:${d.sshPort}` : 'off').padEnd(28)} ${d.release ?? ''}`));
-    }));
+    .action(
+      run(async (o: { json?: boolean }) => {
+        const out = makeOutput(!!o.json);
+        const lab = openLab();
+        const devices = await listDevices(lab);
+        out.result({ lab: lab.dir, devices }, () =>
+          devices.length === 0
+            ? [`no devices in ${lab.dir}`]
+            : devices.map(
+                (d) =>
+                  `${d.name.padEnd(20)} ${(d.running ? `running  ssh 127.0.0.1:${d.sshPort}` : 'off').padEnd(28)} ${d.release ?? ''}`,
+              ),
+        );
+      }),
+    );
 }
 
 function parsePort(text: string): number {
   const port = Number(text);
   if (!Number.isInteger(port) || port < 1024 || port > 65535) {
-    throw new HuplabError('bad-port', `--ssh-port ${text} is not a usable port`, { hint: 'give a number from 1024 to 65535, or leave it out for a free one' });
+    throw new HuplabError('bad-port', `--ssh-port ${text} is not a usable port`, {
+      hint: 'give a number from 1024 to 65535, or leave it out for a free one',
+    });
   }
   return port;
 }
 
 function notRunning(name: string): HuplabError {
-  return new HuplabError('device-not-running', `device "${name}" is not running`, { hint: `start it with \`huplab device start --device <profile> --release <version> --name ${name}\`` });
+  return new HuplabError('device-not-running', `device "${name}" is not running`, {
+    hint: `start it with \`huplab device start --device <profile> --release <version> --name ${name}\``,
+  });
 }

@@ -13,54 +13,128 @@ import { makeOutput } from './output.ts';
 import { run } from './run.ts';
 import { FAULTS, findFault } from '../faults/index.ts';
 
-interface HupOptions { device: string; from: string; to: string; toDevice?: string; name: string; fault?: string; keep?: boolean; json?: boolean; plan?: boolean }
+interface HupOptions {
+  device: string;
+  from: string;
+  to: string;
+  toDevice?: string;
+  name: string;
+  fault?: string;
+  keep?: boolean;
+  json?: boolean;
+  plan?: boolean;
+}
 
 export function registerHup(program: Command): void {
-  program.command('hup')
-    .description('flash a fresh emulated device with --from, update it to --to through the backend, follow it to the end and report; the method (standard or advanced) is decided from the two releases and the device type and printed first')
+  program
+    .command('hup')
+    .description(
+      'flash a fresh emulated device with --from, update it to --to through the backend, follow it to the end and report; the method (standard or advanced) is decided from the two releases and the device type and printed first',
+    )
     .requiredOption('--device <profile>', 'device profile, e.g. generic-amd64')
     .requiredOption('--from <version>', 'release the device starts on')
     .requiredOption('--to <version>', 'release to update to')
-    .option('--to-device <profile>', 'profile of the target OS line when it is another one of the same board (e.g. raspberrypi3-64 for a raspberrypi3; found by itself for the Jetson JetPack lines)')
+    .option(
+      '--to-device <profile>',
+      'profile of the target OS line when it is another one of the same board (e.g. raspberrypi3-64 for a raspberrypi3; found by itself for the Jetson JetPack lines)',
+    )
     .option('--plan', 'only say which update method would run, and why')
     .option('--name <name>', 'device name in the lab', 'hup')
-    .option('--fault <name>', `inject a fault and check its expected outcome (standard path: ${FAULTS.map((f) => f.name).join(', ')})`)
+    .option(
+      '--fault <name>',
+      `inject a fault and check its expected outcome (standard path: ${FAULTS.map((f) => f.name).join(', ')})`,
+    )
     .option('--keep', 'leave the device running and attach to its console at the end')
     .option('--json', 'print the report as JSON')
-    .action(run(async (o: HupOptions) => {
-      const out = makeOutput(!!o.json);
-      const plan = await planUpdate({ device: o.device, from: o.from, to: o.to, ...(o.toDevice ? { toDevice: o.toDevice } : {}) });
-      if (o.plan) {
-        out.result({ plan: { method: plan.decision.method, reason: plan.decision.reason, device: plan.device.name, target: plan.target.name } }, () => [describePlan(plan)]);
-        return plan.decision.method === 'refused' ? 1 : 0;
-      }
-      if (plan.decision.method === 'refused') {
-        throw new HuplabError('update-refused', `${o.device} ${o.from} -> ${plan.target.name} ${o.to}: ${plan.decision.reason}`, { hint: plan.decision.hint });
-      }
-      out.progress.info?.(describePlan(plan));
-      const lab = openLab();
-      let r: { device: DeviceDriver; lab: { backend: Backend }; verdict: { ok: boolean } };
-      if (plan.decision.method === 'advanced') {
-        if (o.fault) throw new HuplabError('fault-invalid', `--fault ${o.fault} is a fault of the standard path; the advanced path's faults run in the hup-advanced suite`, { hint: 'drop --fault, or run `npx playwright test suites/hup-advanced.spec.ts`' });
-        const a = await runAdvancedHup({ lab, device: o.device, toDevice: plan.target.name, from: o.from, to: o.to, name: o.name, progress: out.progress });
-        out.result({ method: 'advanced', verdict: a.verdict, outcome: a.outcome, device: a.device.name, serialLog: a.device.paths.serialLog }, () => [
-          ...describeAdvanced(a.outcome, a.verdict),
-          `  console log: ${a.device.paths.serialLog}`,
-        ]);
-        r = a;
-      } else {
-        const fault = o.fault ? findFault(o.fault) : undefined;
-        const s = await runHup({ lab, device: o.device, from: o.from, to: o.to, name: o.name, progress: out.progress, ...(fault ? { fault: fault.name } : {}) });
-        out.result({ method: 'standard', verdict: s.verdict, outcome: s.outcome, device: s.device.name, serialLog: s.device.paths.serialLog }, () => [
-          ...describeOutcome(s.outcome, s.verdict),
-          `  console log: ${s.device.paths.serialLog}`,
-        ]);
-        r = s;
-      }
-      await r.lab.backend.stop();
-      if (!o.keep) await r.device.powerCut();
-      r.device.close();
-      if (o.keep && !o.json && process.stdin.isTTY) await attachTerminal(r.device.paths.serialSock, { name: r.device.name });
-      return r.verdict.ok ? 0 : 1;
-    }));
+    .action(
+      run(async (o: HupOptions) => {
+        const out = makeOutput(!!o.json);
+        const plan = await planUpdate({
+          device: o.device,
+          from: o.from,
+          to: o.to,
+          ...(o.toDevice ? { toDevice: o.toDevice } : {}),
+        });
+        if (o.plan) {
+          out.result(
+            {
+              plan: {
+                method: plan.decision.method,
+                reason: plan.decision.reason,
+                device: plan.device.name,
+                target: plan.target.name,
+              },
+            },
+            () => [describePlan(plan)],
+          );
+          return plan.decision.method === 'refused' ? 1 : 0;
+        }
+        if (plan.decision.method === 'refused') {
+          throw new HuplabError(
+            'update-refused',
+            `${o.device} ${o.from} -> ${plan.target.name} ${o.to}: ${plan.decision.reason}`,
+            { hint: plan.decision.hint },
+          );
+        }
+        out.progress.info?.(describePlan(plan));
+        const lab = openLab();
+        let r: { device: DeviceDriver; lab: { backend: Backend }; verdict: { ok: boolean } };
+        if (plan.decision.method === 'advanced') {
+          if (o.fault)
+            throw new HuplabError(
+              'fault-invalid',
+              `--fault ${o.fault} is a fault of the standard path; the advanced path's faults run in the hup-advanced suite`,
+              { hint: 'drop --fault, or run `npx playwright test suites/hup-advanced.spec.ts`' },
+            );
+          const a = await runAdvancedHup({
+            lab,
+            device: o.device,
+            toDevice: plan.target.name,
+            from: o.from,
+            to: o.to,
+            name: o.name,
+            progress: out.progress,
+          });
+          out.result(
+            {
+              method: 'advanced',
+              verdict: a.verdict,
+              outcome: a.outcome,
+              device: a.device.name,
+              serialLog: a.device.paths.serialLog,
+            },
+            () => [...describeAdvanced(a.outcome, a.verdict), `  console log: ${a.device.paths.serialLog}`],
+          );
+          r = a;
+        } else {
+          const fault = o.fault ? findFault(o.fault) : undefined;
+          const s = await runHup({
+            lab,
+            device: o.device,
+            from: o.from,
+            to: o.to,
+            name: o.name,
+            progress: out.progress,
+            ...(fault ? { fault: fault.name } : {}),
+          });
+          out.result(
+            {
+              method: 'standard',
+              verdict: s.verdict,
+              outcome: s.outcome,
+              device: s.device.name,
+              serialLog: s.device.paths.serialLog,
+            },
+            () => [...describeOutcome(s.outcome, s.verdict), `  console log: ${s.device.paths.serialLog}`],
+          );
+          r = s;
+        }
+        await r.lab.backend.stop();
+        if (!o.keep) await r.device.powerCut();
+        r.device.close();
+        if (o.keep && !o.json && process.stdin.isTTY)
+          await attachTerminal(r.device.paths.serialSock, { name: r.device.name });
+        return r.verdict.ok ? 0 : 1;
+      }),
+    );
 }

@@ -8,37 +8,84 @@ import { run } from './run.ts';
 export function registerImages(program: Command): void {
   const images = program.command('images').description('build OS images and list what can be built');
 
-  images.command('build')
+  images
+    .command('build')
     .description('build the disk image (and the hostapp artifact) of a release for a device type')
     .requiredOption('--device <profile>', 'device profile, e.g. generic-amd64')
     .requiredOption('--release <version>', 'OS release, e.g. 2.101.0')
     .option('--root-b <version>', 'also fill resin-rootB with this release (both roots bootable)')
     .option('--json', 'print the result as JSON')
-    .action(run(async (o: { device: string; release: string; rootB?: string; json?: boolean }) => {
-      const out = makeOutput(!!o.json);
-      const started = Date.now();
-      const b = await buildImage({ device: o.device, release: o.release, ...(o.rootB ? { rootB: o.rootB } : {}), progress: out.progress });
-      const seconds = (Date.now() - started) / 1000;
-      out.result({
-        device: b.device, release: b.release, rootB: b.rootB ?? null, disk: b.disk, sizeBytes: b.sizeBytes, cached: b.cached, seconds,
-        hostapps: b.releaseBuilds.map((r) => ({ version: r.version, dir: r.hostapp.dir, manifest: r.hostapp.manifest.digest, layer: r.hostapp.layer.digest, layerBytes: r.hostapp.layer.size })),
-      }, () => [
-        `disk image: ${b.disk}${b.cached ? ' (cached)' : ''}`,
-        ...b.releaseBuilds.map((r) => `hostapp ${r.version}: ${r.hostapp.dir} (manifest ${r.hostapp.manifest.digest})`),
-        `${(b.sizeBytes / 2 ** 20).toFixed(0)} MiB, built in ${seconds.toFixed(1)} s`,
-      ]);
-    }));
+    .action(
+      run(async (o: { device: string; release: string; rootB?: string; json?: boolean }) => {
+        const out = makeOutput(!!o.json);
+        const started = Date.now();
+        const b = await buildImage({
+          device: o.device,
+          release: o.release,
+          ...(o.rootB ? { rootB: o.rootB } : {}),
+          progress: out.progress,
+        });
+        const seconds = (Date.now() - started) / 1000;
+        out.result(
+          {
+            device: b.device,
+            release: b.release,
+            rootB: b.rootB ?? null,
+            disk: b.disk,
+            sizeBytes: b.sizeBytes,
+            cached: b.cached,
+            seconds,
+            hostapps: b.releaseBuilds.map((r) => ({
+              version: r.version,
+              dir: r.hostapp.dir,
+              manifest: r.hostapp.manifest.digest,
+              layer: r.hostapp.layer.digest,
+              layerBytes: r.hostapp.layer.size,
+            })),
+          },
+          () => [
+            `disk image: ${b.disk}${b.cached ? ' (cached)' : ''}`,
+            ...b.releaseBuilds.map(
+              (r) => `hostapp ${r.version}: ${r.hostapp.dir} (manifest ${r.hostapp.manifest.digest})`,
+            ),
+            `${(b.sizeBytes / 2 ** 20).toFixed(0)} MiB, built in ${seconds.toFixed(1)} s`,
+          ],
+        );
+      }),
+    );
 
-  images.command('list')
+  images
+    .command('list')
     .description('list the device profiles and OS releases')
     .option('--json', 'print the result as JSON')
-    .action(run(async (o: { json?: boolean }) => {
-      const out = makeOutput(!!o.json);
-      const devices = await Promise.all((await listProfiles()).map(async (n) => { const p = await loadProfile(n); return { name: p.name, arch: p.arch, description: p.description }; }));
-      const releases = await Promise.all((await listReleases()).map(async (v) => { const r = await loadRelease(v); return { version: r.version, supervisor: r.supervisorVersion, layout: r.layout, deviceTypes: r.deviceTypes }; }));
-      out.result({ devices, releases }, () => [
-        'devices:', ...devices.map((d) => `  ${d.name.padEnd(18)} ${d.arch.padEnd(6)} ${d.description}`),
-        'releases:', ...releases.map((r) => `  ${r.version.padEnd(10)} supervisor ${r.supervisor.padEnd(8)} ${r.deviceTypes.join(', ')}`),
-      ]);
-    }));
+    .action(
+      run(async (o: { json?: boolean }) => {
+        const out = makeOutput(!!o.json);
+        const devices = await Promise.all(
+          (await listProfiles()).map(async (n) => {
+            const p = await loadProfile(n);
+            return { name: p.name, arch: p.arch, description: p.description };
+          }),
+        );
+        const releases = await Promise.all(
+          (await listReleases()).map(async (v) => {
+            const r = await loadRelease(v);
+            return {
+              version: r.version,
+              supervisor: r.supervisorVersion,
+              layout: r.layout,
+              deviceTypes: r.deviceTypes,
+            };
+          }),
+        );
+        out.result({ devices, releases }, () => [
+          'devices:',
+          ...devices.map((d) => `  ${d.name.padEnd(18)} ${d.arch.padEnd(6)} ${d.description}`),
+          'releases:',
+          ...releases.map(
+            (r) => `  ${r.version.padEnd(10)} supervisor ${r.supervisor.padEnd(8)} ${r.deviceTypes.join(', ')}`,
+          ),
+        ]);
+      }),
+    );
 }

@@ -13,38 +13,86 @@ import { run } from './run.ts';
 function count(name: string, v: string | undefined, fallback: number): number {
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new HuplabError('option-invalid', `--${name} must be a whole number, not "${v}"`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new HuplabError('option-invalid', `--${name} must be a whole number, not "${v}"`);
   return n;
 }
 
 export function registerPowercut(program: Command): void {
-  program.command('powercut')
-    .description('power-cut campaign: the standard HUP on fresh devices, the power cut at every step, inside the long ones, across the reboot and the commit, and at seeded random moments (or, with --campaign rollback, inside the rollback paths); each device must come back usable')
+  program
+    .command('powercut')
+    .description(
+      'power-cut campaign: the standard HUP on fresh devices, the power cut at every step, inside the long ones, across the reboot and the commit, and at seeded random moments (or, with --campaign rollback, inside the rollback paths); each device must come back usable',
+    )
     .requiredOption('--device <profile>', 'device profile, e.g. generic-amd64')
     .requiredOption('--from <version>', 'release the devices start on')
     .requiredOption('--to <version>', 'release to update to')
-    .option('--campaign <kind>', 'update: cuts across the update; rollback: cuts inside rollback-health, GRUB\'s boot counting and rollback-altboot (driven there by the health-fail and unbootable-root faults)', 'update')
+    .option(
+      '--campaign <kind>',
+      "update: cuts across the update; rollback: cuts inside rollback-health, GRUB's boot counting and rollback-altboot (driven there by the health-fail and unbootable-root faults)",
+      'update',
+    )
     .option('--points <n>', 'seeded random cut points added to the fixed ones (update campaign)', '4')
     .option('--seed <n>', 'seed of the random points and of --keep-random', '1')
-    .option('--only <names>', 'only these points, comma-separated (a trailing * matches a prefix), e.g. "write-root*,commit"')
-    .option('--keep-random', "a cut keeps a seeded random half of the disk's unflushed writes instead of losing them all")
-    .option('--out <dir>', 'where powercut.json, powercut.html and the failures\' disks and logs go')
+    .option(
+      '--only <names>',
+      'only these points, comma-separated (a trailing * matches a prefix), e.g. "write-root*,commit"',
+    )
+    .option(
+      '--keep-random',
+      "a cut keeps a seeded random half of the disk's unflushed writes instead of losing them all",
+    )
+    .option('--out <dir>', "where powercut.json, powercut.html and the failures' disks and logs go")
     .option('--json', 'print the result as JSON')
-    .action(run(async (o: { device: string; from: string; to: string; campaign: string; points: string; seed: string; only?: string; keepRandom?: boolean; out?: string; json?: boolean }) => {
-      const out = makeOutput(!!o.json);
-      if (o.campaign !== 'update' && o.campaign !== 'rollback') throw new HuplabError('option-invalid', `--campaign must be update or rollback, not "${o.campaign}"`);
-      const kind: CampaignKind = o.campaign;
-      const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, 'Z');
-      const outDir = resolve(o.out ?? join('reports', `powercut-${kind}-${o.device}-${o.from}-${o.to}-${stamp}`));
-      await buildImage({ device: o.device, release: o.from, progress: out.progress });
-      const result = await runCampaign({
-        lab: openLab(), device: o.device, from: o.from, to: o.to, kind, random: count('points', o.points, 4), seed: count('seed', o.seed, 1),
-        ...(o.only ? { only: o.only.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
-        keep: o.keepRandom ? 'random' : 'none', outDir, progress: out.progress,
-        onPoint: (p, i, n) => out.progress.info(`[${i + 1}/${n}] ${campaignRow(p)}`),
-      });
-      await writeFile(join(outDir, 'powercut.html'), campaignHtml(result));
-      out.result({ ...result, html: join(outDir, 'powercut.html') }, () => [...campaignText(result), `report: ${join(outDir, 'powercut.html')} (and powercut.json)`]);
-      return result.failures === 0 ? 0 : 1;
-    }));
+    .action(
+      run(
+        async (o: {
+          device: string;
+          from: string;
+          to: string;
+          campaign: string;
+          points: string;
+          seed: string;
+          only?: string;
+          keepRandom?: boolean;
+          out?: string;
+          json?: boolean;
+        }) => {
+          const out = makeOutput(!!o.json);
+          if (o.campaign !== 'update' && o.campaign !== 'rollback')
+            throw new HuplabError('option-invalid', `--campaign must be update or rollback, not "${o.campaign}"`);
+          const kind: CampaignKind = o.campaign;
+          const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, 'Z');
+          const outDir = resolve(o.out ?? join('reports', `powercut-${kind}-${o.device}-${o.from}-${o.to}-${stamp}`));
+          await buildImage({ device: o.device, release: o.from, progress: out.progress });
+          const result = await runCampaign({
+            lab: openLab(),
+            device: o.device,
+            from: o.from,
+            to: o.to,
+            kind,
+            random: count('points', o.points, 4),
+            seed: count('seed', o.seed, 1),
+            ...(o.only
+              ? {
+                  only: o.only
+                    .split(',')
+                    .map((s) => s.trim())
+                    .filter(Boolean),
+                }
+              : {}),
+            keep: o.keepRandom ? 'random' : 'none',
+            outDir,
+            progress: out.progress,
+            onPoint: (p, i, n) => out.progress.info(`[${i + 1}/${n}] ${campaignRow(p)}`),
+          });
+          await writeFile(join(outDir, 'powercut.html'), campaignHtml(result));
+          out.result({ ...result, html: join(outDir, 'powercut.html') }, () => [
+            ...campaignText(result),
+            `report: ${join(outDir, 'powercut.html')} (and powercut.json)`,
+          ]);
+          return result.failures === 0 ? 0 : 1;
+        },
+      ),
+    );
 }

@@ -43,27 +43,40 @@ export interface QualifyPlan {
 async function releasesFor(profile: Pick<Profile, 'deviceType' | 'layout'>): Promise<string[]> {
   const all = await listReleases();
   const recipes = await Promise.all(all.map((v) => loadRelease(v)));
-  return recipes.filter((r) => r.deviceTypes.includes(profile.deviceType) && r.layout === profile.layout).map((r) => r.version);
+  return recipes
+    .filter((r) => r.deviceTypes.includes(profile.deviceType) && r.layout === profile.layout)
+    .map((r) => r.version);
 }
 
 /** --from, checked; by default the newest release older than --release of the profile's OS line. */
-export async function baseRelease(release: string, profile: Pick<Profile, 'name' | 'deviceType' | 'layout'>, from?: string): Promise<string> {
+export async function baseRelease(
+  release: string,
+  profile: Pick<Profile, 'name' | 'deviceType' | 'layout'>,
+  from?: string,
+): Promise<string> {
   const line = await releasesFor(profile);
   const older = line.filter((v) => compareVersions(v, release) < 0); // sorted oldest first
   const what = `${profile.name} (${profile.deviceType}, layout ${profile.layout})`;
   if (from === undefined) {
     const newest = older.at(-1);
     if (!newest) {
-      throw new HuplabError('no-base-release', `no release older than ${release} has a recipe for ${what} to update from`, {
-        hint: `releases of this line: ${line.join(', ') || 'none'}; pass --from or add a recipe in images/releases/`,
-      });
+      throw new HuplabError(
+        'no-base-release',
+        `no release older than ${release} has a recipe for ${what} to update from`,
+        {
+          hint: `releases of this line: ${line.join(', ') || 'none'}; pass --from or add a recipe in images/releases/`,
+        },
+      );
     }
     return newest;
   }
   await loadRelease(from); // an unknown version gets the one-line error naming the known ones
   if (!older.includes(from)) {
-    const why = compareVersions(from, release) >= 0 ? `is not older than --release ${release}` : `has no recipe for ${what}`;
-    throw new HuplabError('bad-base-release', `--from ${from} ${why}`, { hint: `releases to update from: ${older.join(', ') || 'none'}` });
+    const why =
+      compareVersions(from, release) >= 0 ? `is not older than --release ${release}` : `has no recipe for ${what}`;
+    throw new HuplabError('bad-base-release', `--from ${from} ${why}`, {
+      hint: `releases to update from: ${older.join(', ') || 'none'}`,
+    });
   }
   return from;
 }
@@ -71,13 +84,17 @@ export async function baseRelease(release: string, profile: Pick<Profile, 'name'
 function count(name: string, value: string | undefined, min: number): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new HuplabError('bad-option', `--${name} must be a whole number >= ${min}, not "${value}"`);
+  if (!Number.isInteger(n) || n < min)
+    throw new HuplabError('bad-option', `--${name} must be a whole number >= ${min}, not "${value}"`);
   return n;
 }
 
 /** 20261123T101500Z: sorts by time and is safe in a folder name. */
 export function utcStamp(d: Date): string {
-  return d.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
+  return d
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/[-:]/g, '');
 }
 
 /** Checks every option before anything runs, so a mistake costs no time. */
@@ -91,10 +108,19 @@ export async function planQualify(o: QualifyOptions, now = new Date()): Promise<
   }
   const from = await baseRelease(o.release, profile, o.from);
   const workers = count('workers', o.workers, 1);
-  const out = o.out ? (isAbsolute(o.out) ? o.out : resolve(o.out)) : join(repoRoot, 'reports', `qualify-${o.device}-${o.release}-${utcStamp(now)}`);
+  const out = o.out
+    ? isAbsolute(o.out)
+      ? o.out
+      : resolve(o.out)
+    : join(repoRoot, 'reports', `qualify-${o.device}-${o.release}-${utcStamp(now)}`);
   return {
-    device: o.device, release: o.release, from, retries: count('retries', o.retries, 0) ?? 1, out,
-    ...(workers !== undefined ? { workers } : {}), ...(o.grep ? { grep: o.grep } : {}),
+    device: o.device,
+    release: o.release,
+    from,
+    retries: count('retries', o.retries, 0) ?? 1,
+    out,
+    ...(workers !== undefined ? { workers } : {}),
+    ...(o.grep ? { grep: o.grep } : {}),
   };
 }
 
@@ -140,9 +166,15 @@ async function runPlaywright(plan: QualifyPlan, json: boolean): Promise<number> 
   process.on('SIGINT', ignore);
   try {
     const r = await execa(cmd.file, cmd.args, {
-      cwd: repoRoot, env: cmd.env, stdin: 'ignore', stdout: json ? 2 : 'inherit', stderr: 'inherit', reject: false,
+      cwd: repoRoot,
+      env: cmd.env,
+      stdin: 'ignore',
+      stdout: json ? 2 : 'inherit',
+      stderr: 'inherit',
+      reject: false,
     });
-    if (r.failed && r.exitCode === undefined) throw new HuplabError('playwright-failed', `cannot run ${cmd.file}: ${r.shortMessage}`, { hint: 'run `npm ci`' });
+    if (r.failed && r.exitCode === undefined)
+      throw new HuplabError('playwright-failed', `cannot run ${cmd.file}: ${r.shortMessage}`, { hint: 'run `npm ci`' });
     return r.exitCode ?? 1;
   } finally {
     process.off('SIGINT', ignore);
@@ -153,30 +185,51 @@ async function readSummary(out: string, playwrightStatus: number): Promise<Summa
   try {
     return JSON.parse(await readFile(reportFiles(out).summary, 'utf8')) as Summary;
   } catch {
-    throw new HuplabError('report-missing', `Playwright exited with status ${playwrightStatus} without writing ${reportFiles(out).summary}`, {
-      hint: 'see its output above',
-    });
+    throw new HuplabError(
+      'report-missing',
+      `Playwright exited with status ${playwrightStatus} without writing ${reportFiles(out).summary}`,
+      {
+        hint: 'see its output above',
+      },
+    );
   }
 }
 
-export function describeRun(plan: Pick<QualifyPlan, 'device' | 'from' | 'release'>, s: Summary, verdict: RunVerdict): string[] {
+export function describeRun(
+  plan: Pick<QualifyPlan, 'device' | 'from' | 'release'>,
+  s: Summary,
+  verdict: RunVerdict,
+): string[] {
   const t = s.totals;
-  const titles = (o: string) => s.tests.filter((x) => x.outcome === o).map((x) => `    - ${x.titlePath.slice(1).join(' › ')}`);
-  const headline = t.tests === 0 ? 'FAILED: no test ran (check --grep)' : { passed: 'PASSED', product: 'FAILED: product failures', infrastructure: 'NOT QUALIFIED: infrastructure errors only (fix the lab and run again)' }[verdict];
+  const titles = (o: string) =>
+    s.tests.filter((x) => x.outcome === o).map((x) => `    - ${x.titlePath.slice(1).join(' › ')}`);
+  const headline =
+    t.tests === 0
+      ? 'FAILED: no test ran (check --grep)'
+      : {
+          passed: 'PASSED',
+          product: 'FAILED: product failures',
+          infrastructure: 'NOT QUALIFIED: infrastructure errors only (fix the lab and run again)',
+        }[verdict];
   return [
     `qualify ${plan.device} ${plan.from} -> ${plan.release}: ${headline}`,
-    `  tests: ${t.tests}: ${t.passed} passed, ${t.flaky} flaky, ${t.failed} product failures, ${t.infrastructure} infrastructure, ${t.skipped} skipped`
-    + ` (${t.attempts} attempts, ${(s.wallSeconds / 60).toFixed(1)} min, ${s.workers} workers)`,
+    `  tests: ${t.tests}: ${t.passed} passed, ${t.flaky} flaky, ${t.failed} product failures, ${t.infrastructure} infrastructure, ${t.skipped} skipped` +
+      ` (${t.attempts} attempts, ${(s.wallSeconds / 60).toFixed(1)} min, ${s.workers} workers)`,
     ...(t.flaky ? ['  flaky (passed after a retry):', ...titles('flaky')] : []),
     ...(t.failed ? ['  product failures:', ...titles('product')] : []),
     ...(t.infrastructure ? ['  infrastructure:', ...titles('infrastructure')] : []),
-    ...(s.errors.length ? ['  errors outside tests:', ...s.errors.map((e) => `    - [${e.classification}] ${e.message.split('\n')[0]}`)] : []),
+    ...(s.errors.length
+      ? ['  errors outside tests:', ...s.errors.map((e) => `    - [${e.classification}] ${e.message.split('\n')[0]}`)]
+      : []),
   ];
 }
 
 export function registerQualify(program: Command): void {
-  program.command('qualify')
-    .description('qualify a release on a device: every HIL suite, with retries, JUnit XML, an HTML report and a JSON summary')
+  program
+    .command('qualify')
+    .description(
+      'qualify a release on a device: every HIL suite, with retries, JUnit XML, an HTML report and a JSON summary',
+    )
     .requiredOption('--device <profile>', 'device profile (Playwright project), e.g. generic-amd64')
     .requiredOption('--release <version>', 'release to qualify, e.g. 2.102.0')
     .option('--from <version>', 'release the devices start on (default: the newest older release with a recipe)')
@@ -185,30 +238,34 @@ export function registerQualify(program: Command): void {
     .option('--out <dir>', 'report folder (default: reports/qualify-<device>-<release>-<UTC time>/)')
     .option('--grep <pattern>', 'only the tests whose title matches')
     .option('--no-build', 'do not build the disk images first')
-    .option('--json', 'print the summary as JSON on stdout (Playwright\'s output goes to stderr)')
-    .action(run(async (o: QualifyOptions) => {
-      const out = makeOutput(!!o.json);
-      const plan = await planQualify(o);
-      if (o.build !== false) {
-        try {
-          await buildImages(plan, out.progress);
-        } catch (err) {
-          // A lab problem (a download, a host tool) is exit 2, as it would be inside the run.
-          const status = reportError(err, !!o.json);
-          return isInfrastructureError(err) ? EXIT_STATUS.infrastructure : status;
+    .option('--json', "print the summary as JSON on stdout (Playwright's output goes to stderr)")
+    .action(
+      run(async (o: QualifyOptions) => {
+        const out = makeOutput(!!o.json);
+        const plan = await planQualify(o);
+        if (o.build !== false) {
+          try {
+            await buildImages(plan, out.progress);
+          } catch (err) {
+            // A lab problem (a download, a host tool) is exit 2, as it would be inside the run.
+            const status = reportError(err, !!o.json);
+            return isInfrastructureError(err) ? EXIT_STATUS.infrastructure : status;
+          }
         }
-      }
-      out.progress.info(`running the suites on ${plan.device}: ${plan.from} -> ${plan.release}, reports in ${plan.out}`);
-      const status = await runPlaywright(plan, !!o.json);
-      const summary = await readSummary(plan.out, status);
-      const verdict = runVerdict(summary);
-      const files = reportFiles(plan.out);
-      out.result({ verdict, exitStatus: EXIT_STATUS[verdict], files, summary }, () => [
-        ...describeRun(plan, summary, verdict),
-        `  report:  ${files.html}`,
-        `  summary: ${files.summary}`,
-        `  junit:   ${files.junit}`,
-      ]);
-      return EXIT_STATUS[verdict];
-    }));
+        out.progress.info(
+          `running the suites on ${plan.device}: ${plan.from} -> ${plan.release}, reports in ${plan.out}`,
+        );
+        const status = await runPlaywright(plan, !!o.json);
+        const summary = await readSummary(plan.out, status);
+        const verdict = runVerdict(summary);
+        const files = reportFiles(plan.out);
+        out.result({ verdict, exitStatus: EXIT_STATUS[verdict], files, summary }, () => [
+          ...describeRun(plan, summary, verdict),
+          `  report:  ${files.html}`,
+          `  summary: ${files.summary}`,
+          `  junit:   ${files.junit}`,
+        ]);
+        return EXIT_STATUS[verdict];
+      }),
+    );
 }

@@ -61,7 +61,11 @@ export async function attachTerminal(sockPath: string, opts: AttachOptions = {})
       sock.destroy();
       restore();
       process.off('exit', restore);
-      stderr.write(how === 'detached' ? `\r\n[huplab] detached from ${name}; it keeps running\r\n` : `\r\n[huplab] console of ${name} closed\r\n`);
+      stderr.write(
+        how === 'detached'
+          ? `\r\n[huplab] detached from ${name}; it keeps running\r\n`
+          : `\r\n[huplab] console of ${name} closed\r\n`,
+      );
       resolve(how);
     };
     const onInput = (chunk: Buffer | string) => {

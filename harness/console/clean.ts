@@ -43,7 +43,8 @@ export class ConsoleCleaner {
         case 'esc':
           if (b === 0x5b /* [ */) this.mode = 'csi';
           else if (b === 0x5d /* ] */) this.mode = 'osc';
-          else if (b >= 0x20 && b <= 0x2f) this.mode = 'esc-intermediate'; // e.g. ESC ( B
+          else if (b >= 0x20 && b <= 0x2f)
+            this.mode = 'esc-intermediate'; // e.g. ESC ( B
           else this.mode = 'text'; // two-byte sequence such as ESC 7 / ESC c
           break;
         case 'esc-intermediate':

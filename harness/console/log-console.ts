@@ -57,7 +57,8 @@ export class ConsoleTimeoutError extends HuplabError {
 
   override oneLine(): string {
     const last = [...this.lastLines].reverse().find((l) => l.trim() !== '');
-    const tail = last === undefined ? 'console silent' : `last console line: ${JSON.stringify(last.trim().slice(0, 160))}`;
+    const tail =
+      last === undefined ? 'console silent' : `last console line: ${JSON.stringify(last.trim().slice(0, 160))}`;
     return `${this.summary}; ${tail} (${this.hint})`.replace(/\s*\r?\n\s*/g, ' ');
   }
 }
@@ -223,10 +224,14 @@ export class SerialConsole implements ConsoleLike {
       const onError = (err: Error) => {
         clearTimeout(timer);
         reject(
-          new HuplabError('console-connect', `cannot open the console socket of ${this.name} (${this.sockPath}): ${err.message}`, {
-            hint: 'is the device running?',
-            cause: err,
-          }),
+          new HuplabError(
+            'console-connect',
+            `cannot open the console socket of ${this.name} (${this.sockPath}): ${err.message}`,
+            {
+              hint: 'is the device running?',
+              cause: err,
+            },
+          ),
         );
       };
       s.once('error', onError);

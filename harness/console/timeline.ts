@@ -1,7 +1,10 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { cleanConsoleText } from './clean.ts';
 
-export interface TimelineEntry { at: number; line: string }
+export interface TimelineEntry {
+  at: number;
+  line: string;
+}
 
 /** Console lines that mark a moment worth a time stamp: the bootloader, the OS, the updater's steps. */
 export const TIMELINE_LINE = /\[(huplab|hup)\] /;
@@ -18,7 +21,12 @@ export class ConsoleTimeline {
   private timer: NodeJS.Timeout | undefined;
   private t0 = Date.now();
 
-  constructor(private readonly logPath: string, since: number, private readonly pattern = TIMELINE_LINE, private readonly everyMs = 250) {
+  constructor(
+    private readonly logPath: string,
+    since: number,
+    private readonly pattern = TIMELINE_LINE,
+    private readonly everyMs = 250,
+  ) {
     this.offset = since;
   }
 
@@ -32,7 +40,11 @@ export class ConsoleTimeline {
   /** Reads what the log gained since the last look; whole lines only, the rest waits. */
   poll(): void {
     let fd: number;
-    try { fd = openSync(this.logPath, 'r'); } catch { return; }
+    try {
+      fd = openSync(this.logPath, 'r');
+    } catch {
+      return;
+    }
     try {
       const buf = Buffer.alloc(256 * 1024);
       let n: number;

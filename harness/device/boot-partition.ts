@@ -1,7 +1,13 @@
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
 import {
-  bootEnvWriteOrder, decodeBootEnv, encodeBootEnv, mergeBootEnv, type BootEnvFiles, type BootloaderDescription, type LogicalBootEnv,
+  bootEnvWriteOrder,
+  decodeBootEnv,
+  encodeBootEnv,
+  mergeBootEnv,
+  type BootEnvFiles,
+  type BootloaderDescription,
+  type LogicalBootEnv,
 } from '../../lib/bootenv/index.ts';
 import { decodeGrubenv, encodeGrubenv } from '../../lib/grubenv.ts';
 import { readPartitions } from '../../lib/partition/index.ts';
@@ -16,14 +22,18 @@ export class BootPartition {
   static async open(diskPath: string): Promise<BootPartition> {
     const parts = await readPartitions(diskPath);
     const boot = parts.find((p) => p.label === 'resin-boot' || p.name === 'resin-boot') ?? parts[0];
-    if (!boot) throw new HuplabError('disk-invalid', `${diskPath} has no partitions`, { hint: 'rebuild or re-flash the device' });
+    if (!boot)
+      throw new HuplabError('disk-invalid', `${diskPath} has no partitions`, {
+        hint: 'rebuild or re-flash the device',
+      });
     return new BootPartition(`${diskPath}@@${boot.startBytes}`);
   }
 
   /** The exact bytes (execa would strip a text file's final newline by default). */
   async read(path: string): Promise<Buffer> {
     const r = await this.mtype(path);
-    if (r.data === undefined) throw new HuplabError('boot-file-missing', `cannot read ${path} from the boot partition: ${r.why}`);
+    if (r.data === undefined)
+      throw new HuplabError('boot-file-missing', `cannot read ${path} from the boot partition: ${r.why}`);
     return r.data;
   }
 
@@ -35,13 +45,25 @@ export class BootPartition {
   }
 
   private async mtype(path: string): Promise<{ data?: Buffer; why: string }> {
-    const r = await execa('mtype', ['-i', this.target, `::${path}`], { encoding: 'buffer', reject: false, stripFinalNewline: false, env: { MTOOLS_SKIP_CHECK: '1' } });
-    return r.exitCode === 0 ? { data: Buffer.from(r.stdout), why: '' } : { why: Buffer.from(r.stderr).toString().trim() };
+    const r = await execa('mtype', ['-i', this.target, `::${path}`], {
+      encoding: 'buffer',
+      reject: false,
+      stripFinalNewline: false,
+      env: { MTOOLS_SKIP_CHECK: '1' },
+    });
+    return r.exitCode === 0
+      ? { data: Buffer.from(r.stdout), why: '' }
+      : { why: Buffer.from(r.stderr).toString().trim() };
   }
 
   async write(path: string, data: Buffer | string): Promise<void> {
-    const r = await execa('mcopy', ['-o', '-i', this.target, '-', `::${path}`], { input: data, reject: false, env: { MTOOLS_SKIP_CHECK: '1' } });
-    if (r.exitCode !== 0) throw new HuplabError('boot-write-failed', `cannot write ${path} on the boot partition: ${r.stderr.trim()}`);
+    const r = await execa('mcopy', ['-o', '-i', this.target, '-', `::${path}`], {
+      input: data,
+      reject: false,
+      env: { MTOOLS_SKIP_CHECK: '1' },
+    });
+    if (r.exitCode !== 0)
+      throw new HuplabError('boot-write-failed', `cannot write ${path} on the boot partition: ${r.stderr.trim()}`);
   }
 
   async readGrubenv(path = '/EFI/BOOT/grubenv'): Promise<Record<string, string>> {

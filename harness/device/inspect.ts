@@ -1,7 +1,13 @@
 import type { DeviceDriver } from '../board/driver.ts';
 import {
-  BOOTLOADER_DESCRIPTION_PATH, DEFAULT_BOOTLOADER, bootloaderDescription, decodeBootEnv, parseBootloaderDescription,
-  type BootEnvFiles, type BootloaderDescription, type BootloaderProfile,
+  BOOTLOADER_DESCRIPTION_PATH,
+  DEFAULT_BOOTLOADER,
+  bootloaderDescription,
+  decodeBootEnv,
+  parseBootloaderDescription,
+  type BootEnvFiles,
+  type BootloaderDescription,
+  type BootloaderProfile,
 } from '../../lib/bootenv/index.ts';
 import type { DeviceSsh } from '../ssh/client.ts';
 import { BOOT_FILES_DIR, COPY_IF_ABSENT, KEPT_BACK } from '../../lib/boot-files.ts';
@@ -38,11 +44,16 @@ async function deviceBootloader(ssh: DeviceSsh, opts: InspectOptions): Promise<B
   if (opts.bootloader) return opts.bootloader;
   if (opts.profile) return bootloaderDescription(opts.profile);
   const r = await ssh.exec(`cat ${BOOTLOADER_DESCRIPTION_PATH}`);
-  return r.code === 0 ? parseBootloaderDescription(r.stdout, `device ${BOOTLOADER_DESCRIPTION_PATH}`) : structuredClone(DEFAULT_BOOTLOADER) as BootloaderDescription;
+  return r.code === 0
+    ? parseBootloaderDescription(r.stdout, `device ${BOOTLOADER_DESCRIPTION_PATH}`)
+    : (structuredClone(DEFAULT_BOOTLOADER) as BootloaderDescription);
 }
 
 /** The logical boot env (resin_root_part A|B whatever the bootloader); undefined if the env file cannot be read. */
-async function readDeviceBootEnv(ssh: DeviceSsh, desc: BootloaderDescription): Promise<Record<string, string> | undefined> {
+async function readDeviceBootEnv(
+  ssh: DeviceSsh,
+  desc: BootloaderDescription,
+): Promise<Record<string, string> | undefined> {
   const env = await ssh.exec(`cat ${quote(`/mnt/boot${desc.envFile}`)}`);
   if (env.code !== 0) return undefined;
   // The files are text (name=value lines, or a grubenv block of them): exact through UTF-8.
@@ -66,18 +77,41 @@ export async function inspectDevice(device: DeviceDriver, opts: InspectOptions =
   const version = /^VERSION="?([^"\n]*)"?$/m.exec(await run('cat /etc/os-release'))?.[1] ?? '';
   // Which labelled partition is mounted at /: busybox has findfs but no blkid, so resolve each
   // root label to its device and compare with the mounted one.
-  const rootDev = await run("awk '$2 == \"/\" && $1 ~ /^\\/dev\\// { print $1 }' /proc/mounts | tail -n 1");
+  const rootDev = await run('awk \'$2 == "/" && $1 ~ /^\\/dev\\// { print $1 }\' /proc/mounts | tail -n 1');
   const labels = await run('for l in resin-rootA resin-rootB; do echo "$l $(findfs LABEL=$l 2>/dev/null)"; done');
-  const root = labels.split('\n').map((l) => l.split(' ')).find(([, dev]) => dev === rootDev)?.[0] ?? '';
+  const root =
+    labels
+      .split('\n')
+      .map((l) => l.split(' '))
+      .find(([, dev]) => dev === rootDev)?.[0] ?? '';
   const cmdlineRoot = /root=LABEL=(\S+)/.exec(await run('cat /proc/cmdline'))?.[1] ?? '';
   // A garbled env (a fault, a power cut) is a fact to report, not a reason to fail the inspection.
   let bootEnv: Record<string, string> = {};
-  try { bootEnv = (await readDeviceBootEnv(ssh, await deviceBootloader(ssh, opts))) ?? {}; } catch (err) { bootEnv = { unreadable: (err as Error).message }; }
+  try {
+    bootEnv = (await readDeviceBootEnv(ssh, await deviceBootloader(ssh, opts))) ?? {};
+  } catch (err) {
+    bootEnv = { unreadable: (err as Error).message };
+  }
   const records = await ssh.exec('wc -l < /mnt/data/demo-app/records.log; tail -n 1 /mnt/data/demo-app/records.log');
   const [count, last] = records.stdout.trim().split('\n');
-  const supervisorVersion = /SUPERVISOR_VERSION=(\S+)/.exec(await run('cat /etc/balena-supervisor/supervisor.conf'))?.[1] ?? '';
+  const supervisorVersion =
+    /SUPERVISOR_VERSION=(\S+)/.exec(await run('cat /etc/balena-supervisor/supervisor.conf'))?.[1] ?? '';
   const skip = [...KEPT_BACK, ...COPY_IF_ABSENT].map((p) => `.${p}`).join('|');
-  const mismatch = await ssh.exec(`cd ${BOOT_FILES_DIR} && find . -type f | while read -r f; do case "$f" in ${skip}) continue ;; esac; cmp -s "$f" "/mnt/boot/$f" || echo "\${f#./}"; done`);
-  const bootFilesMismatch = mismatch.code === 0 ? mismatch.stdout.trim().split('\n').filter(Boolean) : [`(cannot compare: ${mismatch.stderr.trim()})`];
-  return { version, root, cmdlineRoot, bootEnv, appRecords: Number(count ?? 0), lastRecord: last ?? '', supervisorVersion, bootFilesMismatch };
+  const mismatch = await ssh.exec(
+    `cd ${BOOT_FILES_DIR} && find . -type f | while read -r f; do case "$f" in ${skip}) continue ;; esac; cmp -s "$f" "/mnt/boot/$f" || echo "\${f#./}"; done`,
+  );
+  const bootFilesMismatch =
+    mismatch.code === 0
+      ? mismatch.stdout.trim().split('\n').filter(Boolean)
+      : [`(cannot compare: ${mismatch.stderr.trim()})`];
+  return {
+    version,
+    root,
+    cmdlineRoot,
+    bootEnv,
+    appRecords: Number(count ?? 0),
+    lastRecord: last ?? '',
+    supervisorVersion,
+    bootFilesMismatch,
+  };
 }

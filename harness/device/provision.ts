@@ -41,8 +41,14 @@ export interface ConfigJson {
  * provisioning does. Nothing of an earlier flash survives except what the caller keeps.
  */
 export async function flashDevice(opts: {
-  lab: string; name: string; profile: Profile; imagePath: string; release: string; rootB?: string;
-  sshPublicKey: string; config?: Partial<ConfigJson>;
+  lab: string;
+  name: string;
+  profile: Profile;
+  imagePath: string;
+  release: string;
+  rootB?: string;
+  sshPublicKey: string;
+  config?: Partial<ConfigJson>;
 }): Promise<DeviceRecord> {
   const dir = deviceDir(opts.lab, opts.name);
   await mkdir(dir, { recursive: true });
@@ -50,12 +56,15 @@ export async function flashDevice(opts: {
   // A new disk means a new host key on the device: drop every trace of the previous flash. The
   // boot flash and its variables go too: flashing a board (a Jetson in recovery mode) writes its
   // boot firmware as well, so the profile's firmware is copied afresh at the next power-on.
-  for (const f of ['disk.img', 'known_hosts', 'serial.log', 'state.log', 'firmware-flash.fd', 'firmware-vars.fd']) await rm(join(dir, f), { force: true });
+  for (const f of ['disk.img', 'known_hosts', 'serial.log', 'state.log', 'firmware-flash.fd', 'firmware-vars.fd'])
+    await rm(join(dir, f), { force: true });
   const tmp = `${disk}.partial`;
   const cp = await execa('cp', ['--sparse=always', '--reflink=auto', opts.imagePath, tmp], { reject: false });
   if (cp.exitCode !== 0) {
     await rm(tmp, { force: true });
-    throw new HuplabError('flash-failed', `cannot copy ${opts.imagePath} to ${tmp}: ${cp.stderr.trim()}`, { hint: 'check free space in the lab directory' });
+    throw new HuplabError('flash-failed', `cannot copy ${opts.imagePath} to ${tmp}: ${cp.stderr.trim()}`, {
+      hint: 'check free space in the lab directory',
+    });
   }
   const uuid = randomBytes(16).toString('hex');
   const config: ConfigJson = {
@@ -65,19 +74,35 @@ export async function flashDevice(opts: {
     os: { ...(opts.config?.os ?? {}), sshKeys: [opts.sshPublicKey.trim()] },
   };
   const boot = await BootPartition.open(tmp);
-  await boot.write('/config.json', JSON.stringify(config, null, 2) + '\n');
+  await boot.write('/config.json', `${JSON.stringify(config, null, 2)}\n`);
   await rename(tmp, disk);
   const record: DeviceRecord = {
-    name: opts.name, profile: opts.profile.name, deviceType: opts.profile.deviceType, release: opts.release,
-    ...(opts.rootB ? { rootB: opts.rootB } : {}), uuid, disk, image: opts.imagePath, flashedAt: new Date().toISOString(),
+    name: opts.name,
+    profile: opts.profile.name,
+    deviceType: opts.profile.deviceType,
+    release: opts.release,
+    ...(opts.rootB ? { rootB: opts.rootB } : {}),
+    uuid,
+    disk,
+    image: opts.imagePath,
+    flashedAt: new Date().toISOString(),
   };
-  await writeFile(join(dir, 'provision.json'), JSON.stringify(record, null, 2) + '\n');
+  await writeFile(join(dir, 'provision.json'), `${JSON.stringify(record, null, 2)}\n`);
   return record;
 }
 
 /** Adopts an existing disk image file (e.g. one kept by a failed campaign) as a device. */
-export async function adoptDisk(opts: { lab: string; name: string; profile: Profile; diskFile: string; sshPublicKey: string }): Promise<DeviceRecord> {
-  if (!existsSync(opts.diskFile)) throw new HuplabError('disk-missing', `disk image ${opts.diskFile} does not exist`, { hint: 'give the path of a kept disk image' });
+export async function adoptDisk(opts: {
+  lab: string;
+  name: string;
+  profile: Profile;
+  diskFile: string;
+  sshPublicKey: string;
+}): Promise<DeviceRecord> {
+  if (!existsSync(opts.diskFile))
+    throw new HuplabError('disk-missing', `disk image ${opts.diskFile} does not exist`, {
+      hint: 'give the path of a kept disk image',
+    });
   const dir = deviceDir(opts.lab, opts.name);
   await mkdir(dir, { recursive: true });
   const disk = join(dir, 'disk.img');
@@ -94,10 +119,18 @@ export async function adoptDisk(opts: { lab: string; name: string; profile: Prof
   }
   const keys = new Set([...(config.os?.sshKeys ?? []), opts.sshPublicKey.trim()]);
   config = { ...config, os: { ...config.os, sshKeys: [...keys] } };
-  await boot.write('/config.json', JSON.stringify(config, null, 2) + '\n');
+  await boot.write('/config.json', `${JSON.stringify(config, null, 2)}\n`);
   const uuid = config.uuid;
-  const record: DeviceRecord = { name: opts.name, profile: opts.profile.name, deviceType: opts.profile.deviceType, release: 'from-disk', uuid, disk, flashedAt: new Date().toISOString() };
-  await writeFile(join(dir, 'provision.json'), JSON.stringify(record, null, 2) + '\n');
+  const record: DeviceRecord = {
+    name: opts.name,
+    profile: opts.profile.name,
+    deviceType: opts.profile.deviceType,
+    release: 'from-disk',
+    uuid,
+    disk,
+    flashedAt: new Date().toISOString(),
+  };
+  await writeFile(join(dir, 'provision.json'), `${JSON.stringify(record, null, 2)}\n`);
   return record;
 }
 

@@ -61,14 +61,32 @@ export async function startDevice(opts: StartOptions): Promise<StartedDevice> {
   let image: ImageBuild | undefined;
   let record: DeviceRecord;
   if (opts.disk) {
-    record = await progress.step(`adopt disk ${opts.disk}`, () => adoptDisk({ lab: opts.lab.dir, name, profile, diskFile: opts.disk!, sshPublicKey: opts.lab.key.publicKey }));
+    record = await progress.step(`adopt disk ${opts.disk}`, () =>
+      adoptDisk({ lab: opts.lab.dir, name, profile, diskFile: opts.disk!, sshPublicKey: opts.lab.key.publicKey }),
+    );
   } else {
-    if (!opts.release) throw new HuplabError('release-required', 'no release given', { hint: 'pass --release <version> (see `huplab images list`) or --disk FILE' });
-    image = await buildImage({ device: profile.name, release: opts.release, ...(opts.rootB ? { rootB: opts.rootB } : {}), progress });
-    record = await progress.step(`flash ${name} with ${opts.release}`, () => flashDevice({
-      lab: opts.lab.dir, name, profile, imagePath: image!.disk, release: opts.release!,
-      ...(opts.rootB ? { rootB: opts.rootB } : {}), sshPublicKey: opts.lab.key.publicKey, ...(opts.config ? { config: opts.config } : {}),
-    }));
+    if (!opts.release)
+      throw new HuplabError('release-required', 'no release given', {
+        hint: 'pass --release <version> (see `huplab images list`) or --disk FILE',
+      });
+    image = await buildImage({
+      device: profile.name,
+      release: opts.release,
+      ...(opts.rootB ? { rootB: opts.rootB } : {}),
+      progress,
+    });
+    record = await progress.step(`flash ${name} with ${opts.release}`, () =>
+      flashDevice({
+        lab: opts.lab.dir,
+        name,
+        profile,
+        imagePath: image!.disk,
+        release: opts.release!,
+        ...(opts.rootB ? { rootB: opts.rootB } : {}),
+        sshPublicKey: opts.lab.key.publicKey,
+        ...(opts.config ? { config: opts.config } : {}),
+      }),
+    );
   }
   const qemu = profile.qemu;
   if (!qemu) {
@@ -77,7 +95,12 @@ export async function startDevice(opts: StartOptions): Promise<StartedDevice> {
     });
   }
   const device = new QemuDevice({
-    name, dir, profile: { qemu, console: profile.console }, diskPath: record.disk, labDir: opts.lab.dir, sshKeyPath: opts.lab.key.privateKeyPath,
+    name,
+    dir,
+    profile: { qemu, console: profile.console },
+    diskPath: record.disk,
+    labDir: opts.lab.dir,
+    sshKeyPath: opts.lab.key.privateKeyPath,
     ...(opts.sshPort ? { sshPort: opts.sshPort } : {}),
     ...(opts.onTransition ? { onTransition: opts.onTransition } : {}),
     ...(opts.volatileCache ? { volatileCache: opts.volatileCache } : {}),
@@ -89,20 +112,32 @@ export async function startDevice(opts: StartOptions): Promise<StartedDevice> {
 }
 
 /** Powers on and waits for SSH, recording when each boot stage was first seen on the console. */
-export async function bootAndTime(device: DeviceDriver, progress: Progress, timeoutMs: number | undefined, timings: Record<string, number>): Promise<void> {
+export async function bootAndTime(
+  device: DeviceDriver,
+  progress: Progress,
+  timeoutMs: number | undefined,
+  timings: Record<string, number>,
+): Promise<void> {
   const since = device.console.mark();
   const t0 = Date.now();
   await progress.step(`power on ${device.name}`, () => device.powerOn());
   const watch = watchStages(device, since, t0, timings);
   try {
-    await progress.step(`boot ${device.name} to SSH (TCG is slow: 15-60 s)`, () => device.waitForOs({ ...(timeoutMs ? { timeoutMs } : {}), since }));
+    await progress.step(`boot ${device.name} to SSH (TCG is slow: 15-60 s)`, () =>
+      device.waitForOs({ ...(timeoutMs ? { timeoutMs } : {}), since }),
+    );
     timings.sshReady = Date.now() - t0;
   } finally {
     watch.stop();
   }
 }
 
-function watchStages(device: DeviceDriver, since: number, t0: number, timings: Record<string, number>): { stop(): void } {
+function watchStages(
+  device: DeviceDriver,
+  since: number,
+  t0: number,
+  timings: Record<string, number>,
+): { stop(): void } {
   const stages: Array<[string, RegExp]> = [
     ['firstSerialByte', /\S/],
     ['bootloader', /\[huplab\] bootloader: booting/],
@@ -126,23 +161,39 @@ export function openDevice(lab: Lab, name: string): QemuDevice {
   return QemuDevice.attach(dir);
 }
 
-export async function listDevices(lab: Lab): Promise<Array<{ name: string; running: boolean; sshPort?: number; release?: string }>> {
+export async function listDevices(
+  lab: Lab,
+): Promise<Array<{ name: string; running: boolean; sshPort?: number; release?: string }>> {
   const root = join(lab.dir, 'devices');
   if (!existsSync(root)) return [];
   const out = [];
   for (const name of (await readdir(root)).sort()) {
     const dir = join(root, name);
     let release: string | undefined;
-    try { release = (JSON.parse(await readFile(join(dir, 'provision.json'), 'utf8')) as DeviceRecord).release; } catch { /* never flashed */ }
-    if (!existsSync(join(dir, 'device.json'))) { out.push({ name, running: false, ...(release ? { release } : {}) }); continue; }
+    try {
+      release = (JSON.parse(await readFile(join(dir, 'provision.json'), 'utf8')) as DeviceRecord).release;
+    } catch {
+      /* never flashed */
+    }
+    if (!existsSync(join(dir, 'device.json'))) {
+      out.push({ name, running: false, ...(release ? { release } : {}) });
+      continue;
+    }
     const dev = QemuDevice.attach(dir);
-    out.push({ name, running: dev.isRunning(), ...(dev.sshPort ? { sshPort: dev.sshPort } : {}), ...(release ? { release } : {}) });
+    out.push({
+      name,
+      running: dev.isRunning(),
+      ...(dev.sshPort ? { sshPort: dev.sshPort } : {}),
+      ...(release ? { release } : {}),
+    });
   }
   return out;
 }
 
 function validateName(name: string): void {
   if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,39}$/.test(name)) {
-    throw new HuplabError('bad-device-name', `device name "${name}" is not usable`, { hint: 'use letters, digits, ".", "_" or "-", at most 40 characters' });
+    throw new HuplabError('bad-device-name', `device name "${name}" is not usable`, {
+      hint: 'use letters, digits, ".", "_" or "-", at most 40 characters',
+    });
   }
 }

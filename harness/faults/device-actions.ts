@@ -17,17 +17,33 @@ export async function rebootFromShell(device: DeviceDriver): Promise<void> {
   await (await device.ssh()).exec('sync; (sleep 1; reboot) >/dev/null 2>&1 &');
 }
 
-export async function pollUntil<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 500, signal?: AbortSignal): Promise<T> {
+export async function pollUntil<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+  everyMs = 500,
+  signal?: AbortSignal,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: string | undefined;
   for (;;) {
-    if (signal?.aborted) throw new HuplabError('fault-missed', `gave up waiting for ${what}: ${(signal.reason as Error)?.message ?? 'aborted'}`);
+    if (signal?.aborted)
+      throw new HuplabError(
+        'fault-missed',
+        `gave up waiting for ${what}: ${(signal.reason as Error)?.message ?? 'aborted'}`,
+      );
     // A probe that fails once (an SSH channel refused, an HTTP request reset under load) is asked
     // again: one transient error must not abandon a fault half way, with a lock still held.
-    const v = await probe().catch((err: unknown) => { lastError = err instanceof HuplabError ? err.oneLine() : String(err); return undefined; });
+    const v = await probe().catch((err: unknown) => {
+      lastError = err instanceof HuplabError ? err.oneLine() : String(err);
+      return undefined;
+    });
     if (v !== undefined) return v;
     if (Date.now() > deadline) {
-      throw new HuplabError('fault-timeout', `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}`);
+      throw new HuplabError(
+        'fault-timeout',
+        `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
@@ -36,10 +52,15 @@ export async function pollUntil<T>(what: string, probe: () => Promise<T | undefi
 /** Asks the demo application to hold (or release) its update lock and waits until it does. */
 export async function setAppLock(device: DeviceDriver, mode: 'exclusive' | 'shared' | 'none'): Promise<void> {
   await sh(device, mode === 'none' ? 'rm -f /run/demo-app/lock-request' : `echo ${mode} > /run/demo-app/lock-request`);
-  await pollUntil(`the demo application to hold lock "${mode}"`, async () => {
-    const state = (await sh(device, 'cat /run/demo-app/lock-state 2>/dev/null || echo missing')).trim();
-    return state === mode ? state : undefined;
-  }, 20_000, 200);
+  await pollUntil(
+    `the demo application to hold lock "${mode}"`,
+    async () => {
+      const state = (await sh(device, 'cat /run/demo-app/lock-state 2>/dev/null || echo missing')).trim();
+      return state === mode ? state : undefined;
+    },
+    20_000,
+    200,
+  );
 }
 
 /** The messages the API received for a device, in order. */
@@ -49,8 +70,20 @@ export async function apiMessages(lab: LabBackend, uuid: string): Promise<string
   return body.history?.map((h) => h.message) ?? [];
 }
 
-export function waitForApiMessage(lab: LabBackend, uuid: string, message: string, timeoutMs: number, signal?: AbortSignal): Promise<true> {
-  return pollUntil(`"${message}" at the API`, async () => ((await apiMessages(lab, uuid)).includes(message) ? true : undefined), timeoutMs, 500, signal);
+export function waitForApiMessage(
+  lab: LabBackend,
+  uuid: string,
+  message: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<true> {
+  return pollUntil(
+    `"${message}" at the API`,
+    async () => ((await apiMessages(lab, uuid)).includes(message) ? true : undefined),
+    timeoutMs,
+    500,
+    signal,
+  );
 }
 
 /** Seconds from now until the OS starts shutting down for a reboot, as the console shows it. */

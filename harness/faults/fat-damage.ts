@@ -5,7 +5,7 @@
  * whole, so the OS still boots; fsck.fat reports the damage, and a writer that trusted the FAT's
  * free-space accounting would be working on a filesystem known to be wrong.
  */
-export const LOST_CLUSTERS_SCRIPT = String.raw`
+export const LOST_CLUSTERS_SCRIPT = `
 const fs = require('fs');
 // Run as a file or with -e, the last two arguments are the device and the cluster count.
 const [dev, count] = [process.argv.at(-2), Number(process.argv.at(-1))];

@@ -1,7 +1,16 @@
 import { HuplabError } from '../../lib/errors.ts';
 import type { DeviceHooks, LabBackend, UpdateOutcome } from '../hup/run-hup.ts';
 import type { DeviceDriver } from '../board/driver.ts';
-import { apiMessages, INACTIVE_ROOT_SH, rebootFromShell, secondsUntilShutdown, setAppLock, sh, shuttingDownSince, waitForApiMessage } from './device-actions.ts';
+import {
+  apiMessages,
+  INACTIVE_ROOT_SH,
+  rebootFromShell,
+  secondsUntilShutdown,
+  setAppLock,
+  sh,
+  shuttingDownSince,
+  waitForApiMessage,
+} from './device-actions.ts';
 import { LOST_CLUSTERS_SCRIPT } from './fat-damage.ts';
 import { findings as fsckReportFindings } from '../../updater/common/boot-health.ts';
 import { readLogicalBootEnv } from '../device/inspect.ts';
@@ -11,7 +20,11 @@ import { readLogicalBootEnv } from '../device/inspect.ts';
  * the device, and what must hold afterwards. Adding a fault is a new entry here, not a new suite:
  * the suites (suites/<family>.spec.ts), `huplab hup --fault` and `huplab qualify` read this list.
  */
-export interface Check { what: string; ok: boolean; detail: string }
+export interface Check {
+  what: string;
+  ok: boolean;
+  detail: string;
+}
 
 export type Expectation = 'success' | 'rollback-health' | 'rollback-altboot' | 'refused';
 
@@ -71,8 +84,18 @@ async function rebootsIntoAnOs(device: DeviceDriver, root: string): Promise<Chec
   const mark = device.console.mark();
   await rebootFromShell(device);
   try {
-    const m = await device.console.expect(/\[huplab\] os ready: version (\S+) root (\S+)/, { since: mark, timeoutMs: 240_000, what: 'an OS to come up after the reboot' });
-    return [check('the device still boots an OS after the fault', m.groups[1] === root, `booted ${m.groups[1]} version ${m.groups[0]}`)];
+    const m = await device.console.expect(/\[huplab\] os ready: version (\S+) root (\S+)/, {
+      since: mark,
+      timeoutMs: 240_000,
+      what: 'an OS to come up after the reboot',
+    });
+    return [
+      check(
+        'the device still boots an OS after the fault',
+        m.groups[1] === root,
+        `booted ${m.groups[1]} version ${m.groups[0]}`,
+      ),
+    ];
   } catch (err) {
     return [check('the device still boots an OS after the fault', false, (err as Error).message.split('\n')[0]!)];
   }
@@ -80,7 +103,13 @@ async function rebootsIntoAnOs(device: DeviceDriver, root: string): Promise<Chec
 
 async function updatesAfterwards(f: FollowUp, what: string): Promise<Check[]> {
   const again = await f.update(f.outcome.to, 'logs-again');
-  return [check(what, again.committed && again.after.version === f.outcome.to, `then ${again.before.version} -> ${again.after.version}, committed ${again.committed}`)];
+  return [
+    check(
+      what,
+      again.committed && again.after.version === f.outcome.to,
+      `then ${again.before.version} -> ${again.after.version}, committed ${again.committed}`,
+    ),
+  ];
 }
 
 async function rollbackReported(f: FollowUp): Promise<Check[]> {
@@ -92,7 +121,13 @@ async function rollbackReported(f: FollowUp): Promise<Check[]> {
     if (last.some((m) => /^OS update failed: rolled back/.test(m))) break;
     await sleep(2_000);
   }
-  return [check('the API hears of the rollback', last.some((m) => /^OS update failed: rolled back/.test(m)), last.at(-1) ?? 'nothing')];
+  return [
+    check(
+      'the API hears of the rollback',
+      last.some((m) => /^OS update failed: rolled back/.test(m)),
+      last.at(-1) ?? 'nothing',
+    ),
+  ];
 }
 
 const num = (v: unknown) => (typeof v === 'number' ? v : NaN);
@@ -110,22 +145,35 @@ export const FAULTS: Fault[] = [
     },
     expect: 'rollback-health',
     checks: (o) => [
-      check('rollback-health logged why', o.logs.some((l) => /rollback-health/.test(l)), o.logs.map((l) => l.split('/').at(-1)).join(' ')),
+      check(
+        'rollback-health logged why',
+        o.logs.some((l) => /rollback-health/.test(l)),
+        o.logs.map((l) => l.split('/').at(-1)).join(' '),
+      ),
     ],
     followUp: rollbackReported,
   },
   {
     name: 'unbootable-root',
     family: 'rollback',
-    description: 'the new root cannot boot (its /sbin/init removed before the reboot): the bootloader\'s boot counting and rollback-altboot must bring the old OS back',
+    description:
+      "the new root cannot boot (its /sbin/init removed before the reboot): the bootloader's boot counting and rollback-altboot must bring the old OS back",
     device: {
-      beforeReboot: (d) => sh(d, `${INACTIVE_ROOT_SH}; mkdir -p /run/fault && mount -t ext4 "$dev" /run/fault && rm -f /run/fault/sbin/init && umount /run/fault && sync`).then(() => {}),
+      beforeReboot: (d) =>
+        sh(
+          d,
+          `${INACTIVE_ROOT_SH}; mkdir -p /run/fault && mount -t ext4 "$dev" /run/fault && rm -f /run/fault/sbin/init && umount /run/fault && sync`,
+        ).then(() => {}),
     },
     expect: 'rollback-altboot',
     checks: (o) => [
       check('the initramfs refused the broken root', /no \/sbin\/init on resin-root/.test(o.console), 'console'),
       // GRUB (generic-amd64) gives up at bootcount 2, U-Boot and the JetPack 5 launcher above os_bc_lim (3).
-      check('the bootloader counted the failed boots and booted the old root', /bootcount=([2-9]|1\d)\n\[huplab\] bootloader: booting resin-rootA/.test(o.console), 'console'),
+      check(
+        'the bootloader counted the failed boots and booted the old root',
+        /bootcount=([2-9]|1\d)\n\[huplab\] bootloader: booting resin-rootA/.test(o.console),
+        'console',
+      ),
     ],
     followUp: rollbackReported,
   },
@@ -134,7 +182,8 @@ export const FAULTS: Fault[] = [
   {
     name: 'lock-held',
     family: 'locks',
-    description: 'the application holds an exclusive lock on its updates.lock: the update is written, the reboot waits ("Reboot waiting on application lock") and happens within seconds of the release',
+    description:
+      'the application holds an exclusive lock on its updates.lock: the update is written, the reboot waits ("Reboot waiting on application lock") and happens within seconds of the release',
     device: {
       beforeUpdate: (d) => setAppLock(d, 'exclusive'),
       whileUpdating: async (d, ctx) => {
@@ -151,7 +200,11 @@ export const FAULTS: Fault[] = [
           released = true;
           await setAppLock(d, 'none');
           await secondsUntilShutdown(d, mark, 60_000);
-          return { rebootedWhileHeld, envWhileWaiting: env, rebootSecondsAfterRelease: (Date.now() - releasedAt) / 1000 };
+          return {
+            rebootedWhileHeld,
+            envWhileWaiting: env,
+            rebootSecondsAfterRelease: (Date.now() - releasedAt) / 1000,
+          };
         } finally {
           // Whatever failed above, the lock goes: an updater left waiting on it would run into its
           // 6-minute timeout and hide this hook's own error (seen in CI as "did not finish in 360 s").
@@ -161,29 +214,58 @@ export const FAULTS: Fault[] = [
     },
     expect: 'success',
     checks: (o) => [
-      check(`"${REBOOT_WAITING}" reported`, o.progress.some((p) => p.message === REBOOT_WAITING), o.progress.map((p) => p.message).join(' | ')),
-      check('no reboot while the lock was held', o.faultFacts.rebootedWhileHeld === false, String(o.faultFacts.rebootedWhileHeld)),
-      check('the update was written before the wait (bootloader already switched)', /upgrade_available=1/.test(String(o.faultFacts.envWhileWaiting)) && !String(o.faultFacts.envWhileWaiting).includes(`resin_root_part=${o.before.bootEnv.resin_root_part}`), String(o.faultFacts.envWhileWaiting)),
-      check(`reboot within ${REBOOT_AFTER_RELEASE_MAX_S} s of the release`, num(o.faultFacts.rebootSecondsAfterRelease) <= REBOOT_AFTER_RELEASE_MAX_S, `${num(o.faultFacts.rebootSecondsAfterRelease).toFixed(1)} s`),
-      check('the updater log names the lock', /reboot waiting on application lock: \/tmp\/balena-supervisor\/services\/\S+\/updates\.lock/.test(o.updaterOutput), 'updater output'),
+      check(
+        `"${REBOOT_WAITING}" reported`,
+        o.progress.some((p) => p.message === REBOOT_WAITING),
+        o.progress.map((p) => p.message).join(' | '),
+      ),
+      check(
+        'no reboot while the lock was held',
+        o.faultFacts.rebootedWhileHeld === false,
+        String(o.faultFacts.rebootedWhileHeld),
+      ),
+      check(
+        'the update was written before the wait (bootloader already switched)',
+        /upgrade_available=1/.test(String(o.faultFacts.envWhileWaiting)) &&
+          !String(o.faultFacts.envWhileWaiting).includes(`resin_root_part=${o.before.bootEnv.resin_root_part}`),
+        String(o.faultFacts.envWhileWaiting),
+      ),
+      check(
+        `reboot within ${REBOOT_AFTER_RELEASE_MAX_S} s of the release`,
+        num(o.faultFacts.rebootSecondsAfterRelease) <= REBOOT_AFTER_RELEASE_MAX_S,
+        `${num(o.faultFacts.rebootSecondsAfterRelease).toFixed(1)} s`,
+      ),
+      check(
+        'the updater log names the lock',
+        /reboot waiting on application lock: \/tmp\/balena-supervisor\/services\/\S+\/updates\.lock/.test(
+          o.updaterOutput,
+        ),
+        'updater output',
+      ),
     ],
   },
   {
     name: 'lock-shared',
     qualifyOnly: true,
     family: 'locks',
-    description: 'the application holds only a shared lock on its updates.lock: HUP does not respect shared locks and reboots at once',
+    description:
+      'the application holds only a shared lock on its updates.lock: HUP does not respect shared locks and reboots at once',
     device: { beforeUpdate: (d) => setAppLock(d, 'shared') },
     expect: 'success',
     checks: (o) => [
-      check(`no "${REBOOT_WAITING}"`, !o.progress.some((p) => p.message === REBOOT_WAITING), o.progress.map((p) => p.message).join(' | ')),
+      check(
+        `no "${REBOOT_WAITING}"`,
+        !o.progress.some((p) => p.message === REBOOT_WAITING),
+        o.progress.map((p) => p.message).join(' | '),
+      ),
     ],
   },
   {
     name: 'lock-override',
     qualifyOnly: true,
     family: 'locks',
-    description: 'the application holds its lock and SUPERVISOR_OVERRIDE_LOCK is then set in target-state-config: the waiting reboot happens at once, lock or not',
+    description:
+      'the application holds its lock and SUPERVISOR_OVERRIDE_LOCK is then set in target-state-config: the waiting reboot happens at once, lock or not',
     device: {
       beforeUpdate: (d) => setAppLock(d, 'exclusive'),
       whileUpdating: async (d, ctx) => {
@@ -198,10 +280,26 @@ export const FAULTS: Fault[] = [
     },
     expect: 'success',
     checks: (o) => [
-      check(`"${REBOOT_WAITING}" reported first`, o.progress.some((p) => p.message === REBOOT_WAITING), o.progress.map((p) => p.message).join(' | ')),
-      check('the lock was still held when the override was set', o.faultFacts.lockAtOverride === 'exclusive', String(o.faultFacts.lockAtOverride)),
-      check(`reboot within ${REBOOT_AFTER_RELEASE_MAX_S} s of the override`, num(o.faultFacts.rebootSecondsAfterOverride) <= REBOOT_AFTER_RELEASE_MAX_S, `${num(o.faultFacts.rebootSecondsAfterOverride).toFixed(1)} s`),
-      check('the updater log says the override decided', /lock override set: rebooting now/.test(o.updaterOutput), 'updater output'),
+      check(
+        `"${REBOOT_WAITING}" reported first`,
+        o.progress.some((p) => p.message === REBOOT_WAITING),
+        o.progress.map((p) => p.message).join(' | '),
+      ),
+      check(
+        'the lock was still held when the override was set',
+        o.faultFacts.lockAtOverride === 'exclusive',
+        String(o.faultFacts.lockAtOverride),
+      ),
+      check(
+        `reboot within ${REBOOT_AFTER_RELEASE_MAX_S} s of the override`,
+        num(o.faultFacts.rebootSecondsAfterOverride) <= REBOOT_AFTER_RELEASE_MAX_S,
+        `${num(o.faultFacts.rebootSecondsAfterOverride).toFixed(1)} s`,
+      ),
+      check(
+        'the updater log says the override decided',
+        /lock override set: rebooting now/.test(o.updaterOutput),
+        'updater output',
+      ),
     ],
   },
 
@@ -229,18 +327,33 @@ export const FAULTS: Fault[] = [
     name: 'wrong-device-type',
     family: 'faults',
     description: "the device's config.json names another device type: refused, device untouched",
-    device: { beforeUpdate: (d) => sh(d, "sed -i 's/\"deviceType\": *\"[^\"]*\"/\"deviceType\": \"raspberrypi3\"/' /mnt/boot/config.json && sync").then(() => {}) },
+    device: {
+      beforeUpdate: (d) =>
+        sh(d, 'sed -i \'s/"deviceType": *"[^"]*"/"deviceType": "raspberrypi3"/\' /mnt/boot/config.json && sync').then(
+          () => {},
+        ),
+    },
     expect: 'refused',
     reason: /device type raspberrypi3 but the OS is built for/,
   },
   {
     name: 'data-full',
     family: 'faults',
-    description: '/mnt/data is full before the update: refused before anything is touched; once space is freed the update succeeds',
-    device: { beforeUpdate: (d) => sh(d, 'dd if=/dev/zero of=/mnt/data/huplab-filler bs=1M 2>/dev/null; sync; true').then(() => {}) },
+    description:
+      '/mnt/data is full before the update: refused before anything is touched; once space is freed the update succeeds',
+    device: {
+      beforeUpdate: (d) =>
+        sh(d, 'dd if=/dev/zero of=/mnt/data/huplab-filler bs=1M 2>/dev/null; sync; true').then(() => {}),
+    },
     expect: 'refused',
     reason: /\/mnt\/data has .* MiB free/,
-    checks: (o) => [check('the reason is in the updater log', /OS update failed: .*\/mnt\/data has/.test(o.updaterOutput), 'updater output')],
+    checks: (o) => [
+      check(
+        'the reason is in the updater log',
+        /OS update failed: .*\/mnt\/data has/.test(o.updaterOutput),
+        'updater output',
+      ),
+    ],
     followUp: async (f) => {
       await sh(f.device, 'rm -f /mnt/data/huplab-filler && sync');
       return updatesAfterwards(f, 'with space freed, the same update succeeds');
@@ -252,8 +365,15 @@ export const FAULTS: Fault[] = [
     name: 'boot-corrupt-config',
     qualifyOnly: true,
     family: 'faults',
-    description: 'config.json (a kept-back boot file) truncated: refused before anything is touched, and the device still boots',
-    device: { beforeUpdate: (d) => sh(d, 'head -c 37 /mnt/boot/config.json > /run/config.head && cat /run/config.head > /mnt/boot/config.json && sync').then(() => {}) },
+    description:
+      'config.json (a kept-back boot file) truncated: refused before anything is touched, and the device still boots',
+    device: {
+      beforeUpdate: (d) =>
+        sh(
+          d,
+          'head -c 37 /mnt/boot/config.json > /run/config.head && cat /run/config.head > /mnt/boot/config.json && sync',
+        ).then(() => {}),
+    },
     expect: 'refused',
     reason: /cannot read \/mnt\/boot\/config\.json/,
     // The API's address is in the file that is broken: the refusal can only be in the log.
@@ -263,33 +383,59 @@ export const FAULTS: Fault[] = [
   {
     name: 'boot-corrupt-fat',
     family: 'faults',
-    description: "the boot partition's FAT damaged (a lost cluster chain in every FAT copy): repaired by fsck.fat before the boot files are written; the update succeeds",
+    description:
+      "the boot partition's FAT damaged (a lost cluster chain in every FAT copy): repaired by fsck.fat before the boot files are written; the update succeeds",
     device: {
       beforeUpdate: async (d) => {
-        await sh(d, `cat > /run/fat-damage.cjs <<'EOF'\n${LOST_CLUSTERS_SCRIPT}\nEOF\nsync; /usr/bin/node /run/fat-damage.cjs "$(findfs LABEL=resin-boot)" 16 && ! /sbin/fsck.fat -n "$(findfs LABEL=resin-boot)" >/dev/null`);
+        await sh(
+          d,
+          `cat > /run/fat-damage.cjs <<'EOF'\n${LOST_CLUSTERS_SCRIPT}\nEOF\nsync; /usr/bin/node /run/fat-damage.cjs "$(findfs LABEL=resin-boot)" 16 && ! /sbin/fsck.fat -n "$(findfs LABEL=resin-boot)" >/dev/null`,
+        );
       },
     },
     expect: 'success',
     checks: (o) => [
-      check('the updater found and repaired the damage', /boot partition \S+ has filesystem errors: .*repairing it unmounted/.test(o.updaterOutput) && /boot partition repaired/.test(o.updaterOutput), 'updater output'),
+      check(
+        'the updater found and repaired the damage',
+        /boot partition \S+ has filesystem errors: .*repairing it unmounted/.test(o.updaterOutput) &&
+          /boot partition repaired/.test(o.updaterOutput),
+        'updater output',
+      ),
     ],
     followUp: async (f) => {
       // Judged as the updater judges it: the dirty bit of the mounted FAT is not damage.
       const r = await (await f.device.ssh()).exec('/sbin/fsck.fat -n "$(findfs LABEL=resin-boot)"');
       const left = fsckReportFindings(r.stdout + r.stderr);
-      return [check('the boot filesystem is clean afterwards', left === '' && r.code !== null && r.code <= 1, left || r.stdout.trim().split('\n').slice(-1)[0] || '')];
+      return [
+        check(
+          'the boot filesystem is clean afterwards',
+          left === '' && r.code !== null && r.code <= 1,
+          left || r.stdout.trim().split('\n').slice(-1)[0] || '',
+        ),
+      ];
     },
   },
   {
     name: 'boot-corrupt-env',
     qualifyOnly: true,
     family: 'faults',
-    description: 'the bootloader env (grubenv, or resinOS_uEnv.txt) garbled: the bootloader falls back to its defaults and boots; the updater rewrites the env for the running root and the update succeeds',
+    description:
+      'the bootloader env (grubenv, or resinOS_uEnv.txt) garbled: the bootloader falls back to its defaults and boots; the updater rewrites the env for the running root and the update succeeds',
     // The env file of this device's bootloader, from the description the image carries.
-    device: { beforeUpdate: (d) => sh(d, `f=$(sed -n 's/.*"envFile": *"\\([^"]*\\)".*/\\1/p' /etc/huplab/bootloader.json); f=\${f:-/EFI/BOOT/grubenv}; dd if=/dev/urandom of=/run/junk bs=1024 count=1 2>/dev/null && cat /run/junk > "/mnt/boot$f" && sync`).then(() => {}) },
+    device: {
+      beforeUpdate: (d) =>
+        sh(
+          d,
+          `f=$(sed -n 's/.*"envFile": *"\\([^"]*\\)".*/\\1/p' /etc/huplab/bootloader.json); f=\${f:-/EFI/BOOT/grubenv}; dd if=/dev/urandom of=/run/junk bs=1024 count=1 2>/dev/null && cat /run/junk > "/mnt/boot$f" && sync`,
+        ).then(() => {}),
+    },
     expect: 'success',
     checks: (o) => [
-      check('the updater rewrote the env for the running root', /bootloader env \S+ was unreadable .*rewritten for the running root: resin_root_part=A/.test(o.updaterOutput), 'updater output'),
+      check(
+        'the updater rewrote the env for the running root',
+        /bootloader env \S+ was unreadable .*rewritten for the running root: resin_root_part=A/.test(o.updaterOutput),
+        'updater output',
+      ),
     ],
   },
 
@@ -308,25 +454,45 @@ export const FAULTS: Fault[] = [
     qualifyOnly: true,
     family: 'faults',
     description: 'no delta and the primary registry is down: the fallback registry delivers',
-    inject: (lab) => { lab.backend.faults.set('delta', { kind: 'missing-delta' }); lab.backend.faults.set('primary', { kind: 'down' }); },
+    inject: (lab) => {
+      lab.backend.faults.set('delta', { kind: 'missing-delta' });
+      lab.backend.faults.set('primary', { kind: 'down' });
+    },
     expect: 'success',
     expectDownload: 'full-fallback',
-    checks: (o) => [check('the updater says why it used the fallback', /registry .* failed: .*trying the fallback registry/.test(o.updaterOutput), 'updater output')],
+    checks: (o) => [
+      check(
+        'the updater says why it used the fallback',
+        /registry .* failed: .*trying the fallback registry/.test(o.updaterOutput),
+        'updater output',
+      ),
+    ],
   },
   {
     name: 'blob-corrupt',
     qualifyOnly: true,
     family: 'faults',
-    description: 'no delta and the primary registry serves a corrupted layer: the digest check rejects it and the fallback delivers',
-    inject: (lab) => { lab.backend.faults.set('delta', { kind: 'missing-delta' }); lab.backend.faults.set('primary', { kind: 'corrupt', offset: 4096, path: '/blobs/' }); },
+    description:
+      'no delta and the primary registry serves a corrupted layer: the digest check rejects it and the fallback delivers',
+    inject: (lab) => {
+      lab.backend.faults.set('delta', { kind: 'missing-delta' });
+      lab.backend.faults.set('primary', { kind: 'corrupt', offset: 4096, path: '/blobs/' });
+    },
     expect: 'success',
     expectDownload: 'full-fallback',
-    checks: (o) => [check('the digest check rejected the primary copy', /registry .* failed: .*(digest|hashes to)/.test(o.updaterOutput), 'updater output')],
+    checks: (o) => [
+      check(
+        'the digest check rejected the primary copy',
+        /registry .* failed: .*(digest|hashes to)/.test(o.updaterOutput),
+        'updater output',
+      ),
+    ],
   },
   {
     name: 'network-drop',
     family: 'faults',
-    description: "the device's link goes down (QMP set_link) for 40 s in the middle of the full image download: the download resumes where it stopped and the update succeeds, never booting a partly written OS",
+    description:
+      "the device's link goes down (QMP set_link) for 40 s in the middle of the full image download: the download resumes where it stopped and the update succeeds, never booting a partly written OS",
     inject: (lab) => {
       lab.backend.faults.set('delta', { kind: 'missing-delta' });
       // Slowed so that the download is surely in flight when the link drops.
@@ -334,7 +500,12 @@ export const FAULTS: Fault[] = [
     },
     device: {
       whileUpdating: async (d, ctx) => {
-        await d.console.expect('[hup] step fetch start', { since: ctx.since, timeoutMs: 5 * 60_000, what: 'the updater to start downloading', signal: ctx.updaterExited });
+        await d.console.expect('[hup] step fetch start', {
+          since: ctx.since,
+          timeoutMs: 5 * 60_000,
+          what: 'the updater to start downloading',
+          signal: ctx.updaterExited,
+        });
         await sleep(4_000);
         await d.setNetworkLink(false);
         const down = Date.now();
@@ -346,15 +517,26 @@ export const FAULTS: Fault[] = [
     expect: 'success',
     expectDownload: 'full-primary',
     checks: (o) => [
-      check('the link was down for 40 s during the update', num(o.faultFacts.linkDownSeconds) >= 40, `${num(o.faultFacts.linkDownSeconds).toFixed(1)} s`),
-      check('the download resumed rather than starting over', /download of \S+ resumed \d+ time\(s\)/.test(o.updaterOutput), o.steps.find((s) => s.step === 'fetch')?.detail ?? 'no fetch step'),
+      check(
+        'the link was down for 40 s during the update',
+        num(o.faultFacts.linkDownSeconds) >= 40,
+        `${num(o.faultFacts.linkDownSeconds).toFixed(1)} s`,
+      ),
+      check(
+        'the download resumed rather than starting over',
+        /download of \S+ resumed \d+ time\(s\)/.test(o.updaterOutput),
+        o.steps.find((s) => s.step === 'fetch')?.detail ?? 'no fetch step',
+      ),
     ],
   },
 ];
 
 export function findFault(name: string): Fault {
   const f = FAULTS.find((x) => x.name === name);
-  if (!f) throw new HuplabError('unknown-fault', `unknown fault "${name}"`, { hint: `known faults: ${FAULTS.map((x) => x.name).join(', ')}` });
+  if (!f)
+    throw new HuplabError('unknown-fault', `unknown fault "${name}"`, {
+      hint: `known faults: ${FAULTS.map((x) => x.name).join(', ')}`,
+    });
   return f;
 }
 

@@ -11,43 +11,73 @@ import type { Fault } from './index.ts';
  */
 
 /** The releases a scenario really uses: some faults start elsewhere or aim elsewhere. */
-export function scenarioReleases(fault: Fault | undefined, from: string, to: string): { start: string; target: string } {
+export function scenarioReleases(
+  fault: Fault | undefined,
+  from: string,
+  to: string,
+): { start: string; target: string } {
   return { start: fault?.start?.(from, to) ?? from, target: fault?.target?.(from, to) ?? to };
 }
 
 /** The download a fault's scenario expects, in terms of this lab's endpoints. */
-export function expectedDownload(fault: Fault | undefined, lab: LabBackend): { kind: 'delta' | 'full'; source?: string } {
+export function expectedDownload(
+  fault: Fault | undefined,
+  lab: LabBackend,
+): { kind: 'delta' | 'full'; source?: string } {
   switch (fault?.expectDownload ?? 'delta') {
-    case 'full-primary': return { kind: 'full', source: lab.deviceConfig.registryEndpoint! };
-    case 'full-fallback': return { kind: 'full', source: lab.deviceConfig.fallbackRegistryEndpoint! };
-    default: return { kind: 'delta' };
+    case 'full-primary':
+      return { kind: 'full', source: lab.deviceConfig.registryEndpoint! };
+    case 'full-fallback':
+      return { kind: 'full', source: lab.deviceConfig.fallbackRegistryEndpoint! };
+    default:
+      return { kind: 'delta' };
   }
 }
 
 /** The verdict for an outcome: the expectation's checks, then the fault's own. */
 export function verdictFor(fault: Fault | undefined, o: UpdateOutcome, lab: LabBackend): Verdict {
-  const base = fault?.expect === 'rollback-health' ? expectRollback(o, 'health')
-    : fault?.expect === 'rollback-altboot' ? expectRollback(o, 'altboot')
-      : fault?.expect === 'refused' ? expectRefused(o, fault.reason ?? /./, { reportsToApi: fault.reportsToApi !== false })
-        : expectSuccess(o, expectedDownload(fault, lab));
+  const base =
+    fault?.expect === 'rollback-health'
+      ? expectRollback(o, 'health')
+      : fault?.expect === 'rollback-altboot'
+        ? expectRollback(o, 'altboot')
+        : fault?.expect === 'refused'
+          ? expectRefused(o, fault.reason ?? /./, { reportsToApi: fault.reportsToApi !== false })
+          : expectSuccess(o, expectedDownload(fault, lab));
   const hook = o.faultFacts.hookError;
   const checks = [
     ...(hook !== undefined ? [{ what: 'the fault acted as planned', ok: false, detail: String(hook) }] : []),
-    ...base.checks, ...(fault?.checks?.(o) ?? []),
+    ...base.checks,
+    ...(fault?.checks?.(o) ?? []),
   ];
   return { ok: checks.every((c) => c.ok), checks };
 }
 
-export interface ScenarioResult { outcome: UpdateOutcome; verdict: Verdict; followUps: UpdateOutcome[] }
+export interface ScenarioResult {
+  outcome: UpdateOutcome;
+  verdict: Verdict;
+  followUps: UpdateOutcome[];
+}
 
 export async function runScenario(opts: {
-  device: DeviceDriver; lab: LabBackend; uuid: string; fault?: Fault; to: string; logsDir: string; progress?: Progress;
+  device: DeviceDriver;
+  lab: LabBackend;
+  uuid: string;
+  fault?: Fault;
+  to: string;
+  logsDir: string;
+  progress?: Progress;
 }): Promise<ScenarioResult> {
   const { fault, lab } = opts;
   if (fault?.inject) await fault.inject(lab);
   const outcome = await updateDevice({
-    device: opts.device, lab, to: opts.to, uuid: opts.uuid, logsDir: opts.logsDir,
-    ...(opts.progress ? { progress: opts.progress } : {}), ...(fault?.device ? { hooks: fault.device } : {}),
+    device: opts.device,
+    lab,
+    to: opts.to,
+    uuid: opts.uuid,
+    logsDir: opts.logsDir,
+    ...(opts.progress ? { progress: opts.progress } : {}),
+    ...(fault?.device ? { hooks: fault.device } : {}),
   });
   const verdict = verdictFor(fault, outcome, lab);
   const followUps: UpdateOutcome[] = [];
@@ -55,9 +85,19 @@ export async function runScenario(opts: {
     // A follow-up runs without the fault: what is checked is the recovery.
     lab.backend.faults.clear();
     const more = await fault.followUp({
-      device: opts.device, lab, uuid: opts.uuid, outcome,
+      device: opts.device,
+      lab,
+      uuid: opts.uuid,
+      outcome,
       update: async (to, logs) => {
-        const o = await updateDevice({ device: opts.device, lab, to, uuid: opts.uuid, logsDir: join(opts.logsDir, '..', logs), ...(opts.progress ? { progress: opts.progress } : {}) });
+        const o = await updateDevice({
+          device: opts.device,
+          lab,
+          to,
+          uuid: opts.uuid,
+          logsDir: join(opts.logsDir, '..', logs),
+          ...(opts.progress ? { progress: opts.progress } : {}),
+        });
         followUps.push(o);
         return o;
       },

@@ -10,15 +10,32 @@ import { describeRun, type Verdict } from './verdict.ts';
 
 type Check = Verdict['checks'][number];
 
-const stepDone = (o: AdvancedOutcome, step: string) => o.steps.some((s) => s.step === step && !s.detail.startsWith('failed'));
+const stepDone = (o: AdvancedOutcome, step: string) =>
+  o.steps.some((s) => s.step === step && !s.detail.startsWith('failed'));
 
 function identityChecks(o: AdvancedOutcome): Check[] {
   const a = o.identityAfter;
   const b = o.identityBefore;
   return [
     { what: 'uuid kept', ok: !!a && a.uuid === b.uuid, detail: `${b.uuid} -> ${a?.uuid ?? 'unknown'}` },
-    { what: 'SSH host key kept', ok: !!a && a.hostKey !== '' && a.hostKey === b.hostKey, detail: a ? (a.hostKey === b.hostKey ? 'same key' : `was ${b.hostKey.slice(0, 40)}..., now ${a.hostKey.slice(0, 40) || 'none'}...`) : 'device did not answer' },
-    { what: 'network configuration kept', ok: !!a && b.connection !== '' && a.connection === b.connection, detail: a ? (a.connection === b.connection ? 'system-connections file identical' : 'system-connections file differs or is gone') : 'device did not answer' },
+    {
+      what: 'SSH host key kept',
+      ok: !!a && a.hostKey !== '' && a.hostKey === b.hostKey,
+      detail: a
+        ? a.hostKey === b.hostKey
+          ? 'same key'
+          : `was ${b.hostKey.slice(0, 40)}..., now ${a.hostKey.slice(0, 40) || 'none'}...`
+        : 'device did not answer',
+    },
+    {
+      what: 'network configuration kept',
+      ok: !!a && b.connection !== '' && a.connection === b.connection,
+      detail: a
+        ? a.connection === b.connection
+          ? 'system-connections file identical'
+          : 'system-connections file differs or is gone'
+        : 'device did not answer',
+    },
   ];
 }
 
@@ -26,27 +43,85 @@ function identityChecks(o: AdvancedOutcome): Check[] {
 export function expectAdvancedSuccess(o: AdvancedOutcome, target: Profile): Verdict {
   const a = o.identityAfter;
   const checks: Check[] = [
-    { what: 'the method was advanced (decided by the API)', ok: o.method.method === 'advanced', detail: `${o.method.method}: ${o.method.reason}` },
-    { what: 'stage 1 handed over to takeover', ok: stepDone(o, 'handover'), detail: o.failure ? `${o.failedStep}: ${o.failure}` : `exit ${o.exitCode}` },
-    { what: 'disk flashed and read back', ok: stepDone(o, 'takeover:flash') && stepDone(o, 'takeover:validate'), detail: o.steps.filter((s) => s.step.startsWith('takeover:')).map((s) => s.step.slice(9)).join(' ') || 'no stage 2 step seen' },
-    { what: 'device came back on the new OS', ok: o.booted === 'new' && o.after?.version === o.to, detail: `${o.before.version} -> ${o.after?.version ?? 'no answer'} (${o.booted})` },
-    { what: `new line: ${target.layout}, ${target.arch}`, ok: a?.layout === target.layout && a.arch === target.arch, detail: `${o.identityBefore.layout}/${o.identityBefore.arch} -> ${a ? `${a.layout}/${a.arch}` : 'unknown'}` },
+    {
+      what: 'the method was advanced (decided by the API)',
+      ok: o.method.method === 'advanced',
+      detail: `${o.method.method}: ${o.method.reason}`,
+    },
+    {
+      what: 'stage 1 handed over to takeover',
+      ok: stepDone(o, 'handover'),
+      detail: o.failure ? `${o.failedStep}: ${o.failure}` : `exit ${o.exitCode}`,
+    },
+    {
+      what: 'disk flashed and read back',
+      ok: stepDone(o, 'takeover:flash') && stepDone(o, 'takeover:validate'),
+      detail:
+        o.steps
+          .filter((s) => s.step.startsWith('takeover:'))
+          .map((s) => s.step.slice(9))
+          .join(' ') || 'no stage 2 step seen',
+    },
+    {
+      what: 'device came back on the new OS',
+      ok: o.booted === 'new' && o.after?.version === o.to,
+      detail: `${o.before.version} -> ${o.after?.version ?? 'no answer'} (${o.booted})`,
+    },
+    {
+      what: `new line: ${target.layout}, ${target.arch}`,
+      ok: a?.layout === target.layout && a.arch === target.arch,
+      detail: `${o.identityBefore.layout}/${o.identityBefore.arch} -> ${a ? `${a.layout}/${a.arch}` : 'unknown'}`,
+    },
     target.bootFlash
-      ? { what: 'boot firmware rewritten (UEFI now boots it)', ok: stepDone(o, 'takeover:boot-flash') && a?.firmware === 'uefi', detail: `${o.identityBefore.firmware} -> ${a?.firmware ?? 'unknown'}` }
-      : { what: 'boot firmware left alone (the target needs none written)', ok: !o.steps.some((s) => s.step === 'takeover:boot-flash') && a?.firmware === o.identityBefore.firmware, detail: `${o.identityBefore.firmware} -> ${a?.firmware ?? 'unknown'}` },
+      ? {
+          what: 'boot firmware rewritten (UEFI now boots it)',
+          ok: stepDone(o, 'takeover:boot-flash') && a?.firmware === 'uefi',
+          detail: `${o.identityBefore.firmware} -> ${a?.firmware ?? 'unknown'}`,
+        }
+      : {
+          what: 'boot firmware left alone (the target needs none written)',
+          ok: !o.steps.some((s) => s.step === 'takeover:boot-flash') && a?.firmware === o.identityBefore.firmware,
+          detail: `${o.identityBefore.firmware} -> ${a?.firmware ?? 'unknown'}`,
+        },
     ...identityChecks(o),
-    { what: `config.json names the new device type (${target.deviceType})`, ok: a?.deviceType === target.deviceType, detail: `${o.identityBefore.deviceType} -> ${a?.deviceType ?? 'unknown'}` },
-    { what: 'takeover said what it kept', ok: /config\.json/.test(o.keptReported), detail: o.keptReported || 'nothing reported' },
-    { what: 'advanced.<datetime>.log saved in /mnt/data/balenahup', ok: o.logs.some((l) => /\/advanced\.\d{8}_\d{6}\.log$/.test(l)), detail: o.logs.map((l) => l.split('/').at(-1)).join(' ') || 'no logs' },
+    {
+      what: `config.json names the new device type (${target.deviceType})`,
+      ok: a?.deviceType === target.deviceType,
+      detail: `${o.identityBefore.deviceType} -> ${a?.deviceType ?? 'unknown'}`,
+    },
+    {
+      what: 'takeover said what it kept',
+      ok: /config\.json/.test(o.keptReported),
+      detail: o.keptReported || 'nothing reported',
+    },
+    {
+      what: 'advanced.<datetime>.log saved in /mnt/data/balenahup',
+      ok: o.logs.some((l) => /\/advanced\.\d{8}_\d{6}\.log$/.test(l)),
+      detail: o.logs.map((l) => l.split('/').at(-1)).join(' ') || 'no logs',
+    },
     {
       // Only the last word can wait for the next boot (report-pending); the flash's own report must
       // reach the API while it happens, or a watcher sees nothing for minutes.
       what: 'stage 2 reported live ("Flashing the new OS" reached the API)',
-      ok: o.progress.some((p) => p.message === 'Flashing the new OS') && !/\[takeover\] progress report failed/.test(o.console),
-      detail: /\[takeover\] progress report failed[^\n]*/.exec(o.console)?.[0] ?? (o.progress.map((p) => p.message).join(' | ') || 'nothing'),
+      ok:
+        o.progress.some((p) => p.message === 'Flashing the new OS') &&
+        !/\[takeover\] progress report failed/.test(o.console),
+      detail:
+        /\[takeover\] progress report failed[^\n]*/.exec(o.console)?.[0] ??
+        (o.progress.map((p) => p.message).join(' | ') || 'nothing'),
     },
-    { what: 'success reported to the API', ok: o.progress.some((p) => p.message === 'Update successful, rebooting'), detail: o.progress.map((p) => `${p.percent}% ${p.message}`).join(' | ') || 'nothing' },
-    { what: 'nothing pending in the bootloader', ok: o.after?.bootEnv.upgrade_available === '0', detail: Object.entries(o.after?.bootEnv ?? {}).map(([k, v]) => `${k}=${v}`).join(' ') },
+    {
+      what: 'success reported to the API',
+      ok: o.progress.some((p) => p.message === 'Update successful, rebooting'),
+      detail: o.progress.map((p) => `${p.percent}% ${p.message}`).join(' | ') || 'nothing',
+    },
+    {
+      what: 'nothing pending in the bootloader',
+      ok: o.after?.bootEnv.upgrade_available === '0',
+      detail: Object.entries(o.after?.bootEnv ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' '),
+    },
   ];
   return { ok: checks.every((c) => c.ok), checks };
 }
@@ -55,19 +130,55 @@ export function expectAdvancedSuccess(o: AdvancedOutcome, target: Profile): Verd
  * The old OS runs as before: nothing was flashed (a power cut before the flash, or a refusal such
  * as a corrupt download), the device is who it was and its data partition is intact.
  */
-export function expectAdvancedLeftOld(o: AdvancedOutcome, why: { failedStep?: string; reason?: RegExp; powerCut?: string }): Verdict {
+export function expectAdvancedLeftOld(
+  o: AdvancedOutcome,
+  why: { failedStep?: string; reason?: RegExp; powerCut?: string },
+): Verdict {
   const checks: Check[] = [
-    { what: 'nothing flashed', ok: !o.flashStarted, detail: o.flashStarted ? 'stage 2 started the flash' : 'the flash never started' },
-    { what: 'the old OS runs', ok: o.booted === 'old' && o.after?.version === o.before.version && o.after.root === o.before.root, detail: `${o.before.version} on ${o.before.root} -> ${o.after?.version ?? 'no answer'} on ${o.after?.root ?? '?'}` },
-    { what: 'same line and firmware', ok: o.identityAfter?.layout === o.identityBefore.layout && o.identityAfter.firmware === o.identityBefore.firmware, detail: `${o.identityBefore.layout}/${o.identityBefore.firmware} -> ${o.identityAfter ? `${o.identityAfter.layout}/${o.identityAfter.firmware}` : 'unknown'}` },
+    {
+      what: 'nothing flashed',
+      ok: !o.flashStarted,
+      detail: o.flashStarted ? 'stage 2 started the flash' : 'the flash never started',
+    },
+    {
+      what: 'the old OS runs',
+      ok: o.booted === 'old' && o.after?.version === o.before.version && o.after.root === o.before.root,
+      detail: `${o.before.version} on ${o.before.root} -> ${o.after?.version ?? 'no answer'} on ${o.after?.root ?? '?'}`,
+    },
+    {
+      what: 'same line and firmware',
+      ok: o.identityAfter?.layout === o.identityBefore.layout && o.identityAfter.firmware === o.identityBefore.firmware,
+      detail: `${o.identityBefore.layout}/${o.identityBefore.firmware} -> ${o.identityAfter ? `${o.identityAfter.layout}/${o.identityAfter.firmware}` : 'unknown'}`,
+    },
     ...identityChecks(o),
-    { what: '/data kept', ok: (o.after?.appRecords ?? 0) >= o.before.appRecords && o.before.appRecords > 0, detail: `${o.before.appRecords} application records before, ${o.after?.appRecords ?? '?'} after` },
+    {
+      what: '/data kept',
+      ok: (o.after?.appRecords ?? 0) >= o.before.appRecords && o.before.appRecords > 0,
+      detail: `${o.before.appRecords} application records before, ${o.after?.appRecords ?? '?'} after`,
+    },
   ];
-  if (why.powerCut) checks.push({ what: `power cut at ${why.powerCut}`, ok: o.powerCut === why.powerCut, detail: o.powerCut ?? 'no cut' });
+  if (why.powerCut)
+    checks.push({
+      what: `power cut at ${why.powerCut}`,
+      ok: o.powerCut === why.powerCut,
+      detail: o.powerCut ?? 'no cut',
+    });
   if (why.failedStep) {
-    checks.push({ what: `refused at ${why.failedStep}`, ok: o.failedStep === why.failedStep && (!why.reason || why.reason.test(o.failure ?? '')), detail: `${o.failedStep ?? '-'}: ${o.failure ?? '-'}` });
-    checks.push({ what: '"OS update failed" at the API', ok: o.progress.at(-1)?.message === 'OS update failed', detail: o.progress.at(-1)?.message ?? 'nothing' });
-    checks.push({ what: 'upgrade-takeover.<datetime>.log says why', ok: o.logs.some((l) => /\/upgrade-takeover\.\d{8}_\d{6}\.log$/.test(l)), detail: o.logs.map((l) => l.split('/').at(-1)).join(' ') || 'no logs' });
+    checks.push({
+      what: `refused at ${why.failedStep}`,
+      ok: o.failedStep === why.failedStep && (!why.reason || why.reason.test(o.failure ?? '')),
+      detail: `${o.failedStep ?? '-'}: ${o.failure ?? '-'}`,
+    });
+    checks.push({
+      what: '"OS update failed" at the API',
+      ok: o.progress.at(-1)?.message === 'OS update failed',
+      detail: o.progress.at(-1)?.message ?? 'nothing',
+    });
+    checks.push({
+      what: 'upgrade-takeover.<datetime>.log says why',
+      ok: o.logs.some((l) => /\/upgrade-takeover\.\d{8}_\d{6}\.log$/.test(l)),
+      detail: o.logs.map((l) => l.split('/').at(-1)).join(' ') || 'no logs',
+    });
   }
   return { ok: checks.every((c) => c.ok), checks };
 }
@@ -84,10 +195,28 @@ export function expectAdvancedLeftOld(o: AdvancedOutcome, why: { failedStep?: st
 export function expectAdvancedNoWayBack(o: AdvancedOutcome, cutAt: string): Verdict {
   const checks: Check[] = [
     { what: `power cut at ${cutAt}`, ok: o.powerCut === cutAt, detail: o.powerCut ?? 'no cut' },
-    { what: 'the cut landed inside the flash (started, not finished)', ok: o.flashStarted && !o.steps.some((s) => s.step === 'takeover:flash'), detail: o.steps.filter((s) => s.step.startsWith('takeover:')).map((s) => s.step.slice(9)).join(' ') || 'no stage 2 step seen' },
+    {
+      what: 'the cut landed inside the flash (started, not finished)',
+      ok: o.flashStarted && !o.steps.some((s) => s.step === 'takeover:flash'),
+      detail:
+        o.steps
+          .filter((s) => s.step.startsWith('takeover:'))
+          .map((s) => s.step.slice(9))
+          .join(' ') || 'no stage 2 step seen',
+    },
     { what: 'no rollback: the old OS did not come back', ok: o.booted !== 'old', detail: `booted: ${o.booted}` },
-    { what: 'no working OS came up (none the harness could reach as this device), and the run says what it waited for', ok: o.booted === 'none' && /waiting for|to boot a kernel|to report ready|SSH of/.test(o.bootFailure ?? ''), detail: o.bootFailure ?? `booted: ${o.booted}` },
-    { what: 'the API heard the flash start and no success', ok: o.progress.some((p) => p.message === 'Flashing the new OS') && !o.progress.some((p) => p.message === 'Update successful, rebooting'), detail: o.progress.map((p) => p.message).join(' | ') || 'nothing' },
+    {
+      what: 'no working OS came up (none the harness could reach as this device), and the run says what it waited for',
+      ok: o.booted === 'none' && /waiting for|to boot a kernel|to report ready|SSH of/.test(o.bootFailure ?? ''),
+      detail: o.bootFailure ?? `booted: ${o.booted}`,
+    },
+    {
+      what: 'the API heard the flash start and no success',
+      ok:
+        o.progress.some((p) => p.message === 'Flashing the new OS') &&
+        !o.progress.some((p) => p.message === 'Update successful, rebooting'),
+      detail: o.progress.map((p) => p.message).join(' | ') || 'nothing',
+    },
   ];
   return { ok: checks.every((c) => c.ok), checks };
 }
@@ -101,7 +230,11 @@ export function describeAdvanced(o: AdvancedOutcome, verdict: Verdict): string[]
     `  kept:        ${o.keptReported || 'nothing reported'}; /mnt/data is not kept by the flash`,
     `  time:        stage 1 ${o.seconds.updater.toFixed(1)} s, trigger to the OS answering ${o.seconds.toBoot.toFixed(1)} s`,
     ...(o.powerCut ? [`  power cut:   at ${o.powerCut}`] : []),
-    ...(o.booted === 'none' ? [`  device:      no working OS came up${o.flashStarted ? ': the flash had started, so the disk is partly written; flash the device again (an emulated one: huplab device start --release <version>)' : ''}${o.bootFailure ? ` (${o.bootFailure})` : ''}`] : []),
+    ...(o.booted === 'none'
+      ? [
+          `  device:      no working OS came up${o.flashStarted ? ': the flash had started, so the disk is partly written; flash the device again (an emulated one: huplab device start --release <version>)' : ''}${o.bootFailure ? ` (${o.bootFailure})` : ''}`,
+        ]
+      : []),
     ...describeRun(o, verdict, 22),
   ];
 }

@@ -49,9 +49,16 @@ export const TAKEOVER_TOOLS = ['simg-flash', 'cfi-flash'] as const;
  * One of takeover's tools built for a device architecture: static, so it runs from the RAM
  * filesystem once the disk is gone; cached by the source's digest.
  */
-export async function takeoverTool(tool: (typeof TAKEOVER_TOOLS)[number], arch: string): Promise<{ name: string; path: string; sha256: string }> {
+export async function takeoverTool(
+  tool: (typeof TAKEOVER_TOOLS)[number],
+  arch: string,
+): Promise<{ name: string; path: string; sha256: string }> {
   const cc = CC[arch];
-  if (!cc) throw new HuplabError('unsupported-arch', `no compiler for ${arch}: takeover's tools are built for ${Object.keys(CC).join(', ')}`);
+  if (!cc)
+    throw new HuplabError(
+      'unsupported-arch',
+      `no compiler for ${arch}: takeover's tools are built for ${Object.keys(CC).join(', ')}`,
+    );
   const source = join(repoRoot, 'updater', 'takeover', `${tool}.c`);
   const srcDigest = createHash('sha256').update(readFileSync(source)).digest('hex').slice(0, 16);
   const name = `${tool}-${arch}`;
@@ -59,11 +66,18 @@ export async function takeoverTool(tool: (typeof TAKEOVER_TOOLS)[number], arch: 
   if (!existsSync(path)) {
     await mkdir(dirname(path), { recursive: true });
     const tmp = `${path}.tmp-${process.pid}`;
-    await execa(cc, ['-static', '-Os', '-s', '-Wall', '-Wextra', '-Werror', '-o', tmp, source]).catch((err: unknown) => {
-      throw new HuplabError('build-failed', `cannot build ${name} with ${cc}: ${(err as { shortMessage?: string }).shortMessage ?? String(err)}`, {
-        hint: `install the compiler: \`sh scripts/bootstrap.sh${arch === 'amd64' ? '' : ' cross'}\``, infrastructure: true,
-      });
-    });
+    await execa(cc, ['-static', '-Os', '-s', '-Wall', '-Wextra', '-Werror', '-o', tmp, source]).catch(
+      (err: unknown) => {
+        throw new HuplabError(
+          'build-failed',
+          `cannot build ${name} with ${cc}: ${(err as { shortMessage?: string }).shortMessage ?? String(err)}`,
+          {
+            hint: `install the compiler: \`sh scripts/bootstrap.sh${arch === 'amd64' ? '' : ' cross'}\``,
+            infrastructure: true,
+          },
+        );
+      },
+    );
     await rename(tmp, path);
   }
   return { name, path, sha256: createHash('sha256').update(readFileSync(path)).digest('hex') };

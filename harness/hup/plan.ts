@@ -34,26 +34,56 @@ export async function targetProfile(device: Profile, to: string, toDevice?: stri
   }
   if (candidates.length === 1) return candidates[0]!;
   if (candidates.length > 1) {
-    throw new HuplabError('target-ambiguous', `release ${to} runs on ${candidates.map((c) => c.name).join(' and ')}, both reached from ${device.name}`, { hint: 'name the target profile with --to-device' });
+    throw new HuplabError(
+      'target-ambiguous',
+      `release ${to} runs on ${candidates.map((c) => c.name).join(' and ')}, both reached from ${device.name}`,
+      { hint: 'name the target profile with --to-device' },
+    );
   }
-  throw new HuplabError('release-not-for-device', `release ${to} (${recipe.layout}, for ${recipe.deviceTypes.join(', ')}) does not run on ${device.name} (${device.deviceType}, ${device.layout}) and no advanced path leads there from it`, {
-    hint: `pick a release of ${device.name}'s line (\`huplab images list\`)`,
-  });
+  throw new HuplabError(
+    'release-not-for-device',
+    `release ${to} (${recipe.layout}, for ${recipe.deviceTypes.join(', ')}) does not run on ${device.name} (${device.deviceType}, ${device.layout}) and no advanced path leads there from it`,
+    {
+      hint: `pick a release of ${device.name}'s line (\`huplab images list\`)`,
+    },
+  );
 }
 
-export async function planUpdate(opts: { device: string; from: string; to: string; toDevice?: string }): Promise<UpdatePlan> {
+export async function planUpdate(opts: {
+  device: string;
+  from: string;
+  to: string;
+  toDevice?: string;
+}): Promise<UpdatePlan> {
   const device = await loadProfile(opts.device);
   const target = await targetProfile(device, opts.to, opts.toDevice);
   const [fromRecipe, toRecipe] = [await loadRelease(opts.from), await loadRelease(opts.to)];
-  for (const [r, p] of [[fromRecipe, device], [toRecipe, target]] as const) {
+  for (const [r, p] of [
+    [fromRecipe, device],
+    [toRecipe, target],
+  ] as const) {
     if (!r.deviceTypes.includes(p.deviceType) || r.layout !== p.layout) {
-      throw new HuplabError('release-not-for-device', `release ${r.version} (${r.layout}, for ${r.deviceTypes.join(', ')}) does not run on ${p.name} (${p.deviceType}, ${p.layout})`, {
-        hint: `pick a release of ${p.name}'s line (\`huplab images list\`)`,
-      });
+      throw new HuplabError(
+        'release-not-for-device',
+        `release ${r.version} (${r.layout}, for ${r.deviceTypes.join(', ')}) does not run on ${p.name} (${p.deviceType}, ${p.layout})`,
+        {
+          hint: `pick a release of ${p.name}'s line (\`huplab images list\`)`,
+        },
+      );
     }
   }
-  const current: OsIdentity = { version: opts.from, deviceType: device.deviceType, layout: device.layout, arch: device.arch };
-  const next: OsIdentity = { version: opts.to, deviceType: target.deviceType, layout: target.layout, arch: target.arch };
+  const current: OsIdentity = {
+    version: opts.from,
+    deviceType: device.deviceType,
+    layout: device.layout,
+    arch: device.arch,
+  };
+  const next: OsIdentity = {
+    version: opts.to,
+    deviceType: target.deviceType,
+    layout: target.layout,
+    arch: target.arch,
+  };
   return { device, target, current, next, decision: chooseUpdateMethod(current, next) };
 }
 

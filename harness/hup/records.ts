@@ -15,10 +15,13 @@ export interface RecordsAnalysis {
 }
 
 export function parseRecords(text: string): Array<{ seq: number; ms: number; boot: string; version: string }> {
-  return text.split('\n').filter((l) => /^\d+ \d+ \S+ \S+$/.test(l)).map((l) => {
-    const [seq, ms, boot, version] = l.split(' ');
-    return { seq: Number(seq), ms: Number(ms), boot: boot!, version: version! };
-  });
+  return text
+    .split('\n')
+    .filter((l) => /^\d+ \d+ \S+ \S+$/.test(l))
+    .map((l) => {
+      const [seq, ms, boot, version] = l.split(' ');
+      return { seq: Number(seq), ms: Number(ms), boot: boot!, version: version! };
+    });
 }
 
 export function analyseRecords(beforeText: string, afterText: string): RecordsAnalysis {
@@ -28,5 +31,12 @@ export function analyseRecords(beforeText: string, afterText: string): RecordsAn
   const continuous = after.every((r, i) => i === 0 || r.seq === after[i - 1]!.seq + 1);
   let maxGap = 0;
   for (let i = 1; i < after.length; i++) maxGap = Math.max(maxGap, (after[i]!.ms - after[i - 1]!.ms) / 1000);
-  return { before: before.length, after: after.length, intact, continuous, maxGapSeconds: maxGap, versions: [...new Set(after.map((r) => r.version))] };
+  return {
+    before: before.length,
+    after: after.length,
+    intact,
+    continuous,
+    maxGapSeconds: maxGap,
+    versions: [...new Set(after.map((r) => r.version))],
+  };
 }

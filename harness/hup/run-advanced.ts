@@ -17,7 +17,14 @@ import { startDevice } from '../device/session.ts';
 import type { Lab } from '../lab.ts';
 import { expectAdvancedSuccess } from './advanced-verdict.ts';
 import { runDetached } from './detached-run.ts';
-import { collectLogs, fetchProgress, readyForUpdate, startLabBackend, type LabBackend, type StepTiming } from './run-hup.ts';
+import {
+  collectLogs,
+  fetchProgress,
+  readyForUpdate,
+  startLabBackend,
+  type LabBackend,
+  type StepTiming,
+} from './run-hup.ts';
 import { parseSteps } from './updater-output.ts';
 import type { Verdict } from './verdict.ts';
 
@@ -28,10 +35,22 @@ const HOST_KEY = '/mnt/state/root-overlay/etc/dropbear/dropbear_ed25519_host_key
 /** Longest from the handover to the new OS answering: a whole-disk flash and read-back under TCG. */
 const TAKEOVER_TIMEOUT_MS = 20 * 60_000;
 
-export interface MethodDecision { method: 'standard' | 'advanced' | 'refused'; reason: string; hint?: string }
+export interface MethodDecision {
+  method: 'standard' | 'advanced' | 'refused';
+  reason: string;
+  hint?: string;
+}
 
 /** What identifies the device and must survive an advanced update. */
-export interface DeviceIdentity { uuid: string; deviceType: string; hostKey: string; connection: string; layout: string; arch: string; firmware: 'uefi' | 'other' }
+export interface DeviceIdentity {
+  uuid: string;
+  deviceType: string;
+  hostKey: string;
+  connection: string;
+  layout: string;
+  arch: string;
+  firmware: 'uefi' | 'other';
+}
 
 export interface AdvancedOutcome {
   to: string;
@@ -67,17 +86,24 @@ export interface AdvancedOutcome {
 }
 
 /** Asks the API which method takes the device from `from` to `to`; the harness never picks one itself. */
-export async function askUpdateMethod(lab: LabBackend, q: { deviceType: string; from: string; to: string; toDeviceType: string }): Promise<MethodDecision> {
+export async function askUpdateMethod(
+  lab: LabBackend,
+  q: { deviceType: string; from: string; to: string; toDeviceType: string },
+): Promise<MethodDecision> {
   const r = await fetch(`${lab.backend.urls.api}/v1/update-method?${new URLSearchParams(q)}`);
   const body = (await r.json()) as MethodDecision & { error?: string };
-  if (!r.ok) throw new HuplabError('method-unknown', `the API cannot decide the update method: ${body.error ?? r.status}`);
+  if (!r.ok)
+    throw new HuplabError('method-unknown', `the API cannot decide the update method: ${body.error ?? r.status}`);
   return { method: body.method, reason: body.reason, ...(body.hint ? { hint: body.hint } : {}) };
 }
 
 export async function readIdentity(device: DeviceDriver): Promise<DeviceIdentity> {
   const ssh = await device.ssh();
   const rel = JSON.parse(await ssh.execOk('cat /etc/huplab-release.json')) as { layout: string; arch: string };
-  const { uuid, deviceType } = JSON.parse(await ssh.execOk('cat /mnt/boot/config.json')) as { uuid: string; deviceType: string };
+  const { uuid, deviceType } = JSON.parse(await ssh.execOk('cat /mnt/boot/config.json')) as {
+    uuid: string;
+    deviceType: string;
+  };
   const hostKey = (await ssh.exec(`dropbearkey -y -f ${HOST_KEY} 2>/dev/null | grep '^ssh-'`)).stdout.trim();
   const connection = (await ssh.exec(`cat /mnt/boot/${PROBE_CONNECTION} 2>/dev/null`)).stdout;
   const firmware = (await ssh.exec('test -d /sys/firmware/efi')).code === 0 ? 'uefi' : 'other';
@@ -85,7 +111,12 @@ export async function readIdentity(device: DeviceDriver): Promise<DeviceIdentity
 }
 
 export async function advancedUpdateDevice(opts: {
-  device: DeviceDriver; lab: LabBackend; to: string; uuid: string; logsDir: string; progress?: Progress;
+  device: DeviceDriver;
+  lab: LabBackend;
+  to: string;
+  uuid: string;
+  logsDir: string;
+  progress?: Progress;
   /** Cut the power when this takeover step starts (a step of stage 1 or 2), then power on again. */
   powerCutAt?: string;
   /** How long after the step starts to cut (the flash: some of the disk written, not all). */
@@ -94,17 +125,30 @@ export async function advancedUpdateDevice(opts: {
   const progress = opts.progress ?? silentProgress;
   const { device, lab } = opts;
   const target = lab.advanced;
-  if (!target) throw new HuplabError('no-advanced-line', 'this lab publishes no target line for an advanced update', { hint: 'start it with startLabBackend({ advanced })' });
+  if (!target)
+    throw new HuplabError('no-advanced-line', 'this lab publishes no target line for an advanced update', {
+      hint: 'start it with startLabBackend({ advanced })',
+    });
   const ssh = await device.ssh();
   // The application writing to /data, so that what the data partition kept (or lost) shows.
   await readyForUpdate(device);
   const before = await inspectDevice(device);
   // A network configuration as a device in the field has one, to see that takeover keeps it.
-  await ssh.execOk(`mkdir -p /mnt/boot/system-connections && printf '[connection]\\nid=huplab-probe\\nuuid=${opts.uuid}\\ntype=ethernet\\n' > /mnt/boot/${PROBE_CONNECTION} && sync`);
+  await ssh.execOk(
+    `mkdir -p /mnt/boot/system-connections && printf '[connection]\\nid=huplab-probe\\nuuid=${opts.uuid}\\ntype=ethernet\\n' > /mnt/boot/${PROBE_CONNECTION} && sync`,
+  );
   const identityBefore = await readIdentity(device);
-  const method = await askUpdateMethod(lab, { deviceType: lab.profile.deviceType, from: before.version, to: opts.to, toDeviceType: target.profile.deviceType });
+  const method = await askUpdateMethod(lab, {
+    deviceType: lab.profile.deviceType,
+    from: before.version,
+    to: opts.to,
+    toDeviceType: target.profile.deviceType,
+  });
   if (method.method !== 'advanced') {
-    throw new HuplabError('not-advanced', `${before.version} -> ${opts.to} (${target.profile.deviceType}) is ${method.method}: ${method.reason}`);
+    throw new HuplabError(
+      'not-advanced',
+      `${before.version} -> ${opts.to} (${target.profile.deviceType}) is ${method.method}: ${method.reason}`,
+    );
   }
   await ssh.putFile(target.updater.path, '/tmp/hup-advanced.mjs');
   const mark = device.console.mark();
@@ -113,12 +157,19 @@ export async function advancedUpdateDevice(opts: {
   try {
     const cmd = `/usr/bin/node /tmp/hup-advanced.mjs --hostos-version ${opts.to} --device-type ${target.profile.deviceType}`;
     let cutAt: string | undefined;
-    const cutter = opts.powerCutAt ? watchAndCut(device, mark, opts.powerCutAt, opts.powerCutAfterMs ?? 0).then((c) => { cutAt = c; }) : undefined;
-    const r = await progress.step(`run the advanced updater: ${before.version} -> ${opts.to} (${target.profile.name})`, () =>
-      runDetached(device, cmd, { timeoutMs: 10 * 60_000, pollMs: 500 }).catch((err: unknown) => {
-        if (cutAt === undefined && !opts.powerCutAt) throw err;
-        return { code: null, stdout: '', stderr: String(err), endedByReboot: true };
-      }));
+    const cutter = opts.powerCutAt
+      ? watchAndCut(device, mark, opts.powerCutAt, opts.powerCutAfterMs ?? 0).then((c) => {
+          cutAt = c;
+        })
+      : undefined;
+    const r = await progress.step(
+      `run the advanced updater: ${before.version} -> ${opts.to} (${target.profile.name})`,
+      () =>
+        runDetached(device, cmd, { timeoutMs: 10 * 60_000, pollMs: 500 }).catch((err: unknown) => {
+          if (cutAt === undefined && !opts.powerCutAt) throw err;
+          return { code: null, stdout: '', stderr: String(err), endedByReboot: true };
+        }),
+    );
     const updaterSeconds = (Date.now() - started) / 1000;
     const handedOver = () => /\[hup\] step handover done/.test(device.console.text(mark));
     let booted: AdvancedOutcome['booted'] = 'old';
@@ -144,7 +195,8 @@ export async function advancedUpdateDevice(opts: {
     try {
       identityAfter = await readIdentity(device);
       after = await inspectDevice(device);
-      booted = identityAfter.layout === target.profile.layout && identityAfter.arch === target.profile.arch ? 'new' : 'old';
+      booted =
+        identityAfter.layout === target.profile.layout && identityAfter.arch === target.profile.arch ? 'new' : 'old';
     } catch (err) {
       booted = 'none';
       progress.info?.(`the device does not answer after the update: ${(err as Error).message}`);
@@ -155,17 +207,39 @@ export async function advancedUpdateDevice(opts: {
     const logs = booted === 'none' ? [] : await collectLogs(device, opts.logsDir);
     // Stage 2's last report may come from the next OS (report-pending sends what stage 2 could
     // not): give it a minute once stage 2 has run.
-    const history = await finalProgress(lab, opts.uuid, /\[takeover\] step /.test(consoleText) && booted !== 'none' ? 60_000 : 0);
+    const history = await finalProgress(
+      lab,
+      opts.uuid,
+      /\[takeover\] step /.test(consoleText) && booted !== 'none' ? 60_000 : 0,
+    );
     return {
-      to: opts.to, toDeviceType: target.profile.deviceType, method, exitCode: r.code, before, identityBefore,
-      ...(after ? { after } : {}), ...(identityAfter ? { identityAfter } : {}),
-      steps: uniqueSteps([...parseSteps(r.stdout.includes('[hup] step') ? r.stdout : consoleText), ...parseTakeoverSteps(consoleText)]),
+      to: opts.to,
+      toDeviceType: target.profile.deviceType,
+      method,
+      exitCode: r.code,
+      before,
+      identityBefore,
+      ...(after ? { after } : {}),
+      ...(identityAfter ? { identityAfter } : {}),
+      steps: uniqueSteps([
+        ...parseSteps(r.stdout.includes('[hup] step') ? r.stdout : consoleText),
+        ...parseTakeoverSteps(consoleText),
+      ]),
       ...(failed ? { failedStep: failed[1]!, failure: failed[2]! } : {}),
       flashStarted: /\[takeover\] step flash start/.test(consoleText),
-      ...(cutAt ? { powerCut: cutAt } : {}), ...(bootFailure ? { bootFailure } : {}),
-      booted, keptReported: /\[takeover\] step restore done/.test(consoleText) ? (/kept: ([^\n]*)/.exec(consoleText)?.[1] ?? '') : '',
-      logs, progress: history, download: parseAdvancedDownload(`${r.stdout}\n${consoleText}`),
-      seconds: { updater: updaterSeconds, toBoot }, updaterOutput: r.stdout + r.stderr, console: consoleText, timeline: timeline.stop(),
+      ...(cutAt ? { powerCut: cutAt } : {}),
+      ...(bootFailure ? { bootFailure } : {}),
+      booted,
+      keptReported: /\[takeover\] step restore done/.test(consoleText)
+        ? (/kept: ([^\n]*)/.exec(consoleText)?.[1] ?? '')
+        : '',
+      logs,
+      progress: history,
+      download: parseAdvancedDownload(`${r.stdout}\n${consoleText}`),
+      seconds: { updater: updaterSeconds, toBoot },
+      updaterOutput: r.stdout + r.stderr,
+      console: consoleText,
+      timeline: timeline.stop(),
     };
   } finally {
     timeline.stop();
@@ -196,9 +270,13 @@ async function followTakeover(device: DeviceDriver, mark: number): Promise<void>
       return;
     }
     if (Date.now() > deadline) {
-      throw new HuplabError('takeover-timeout', `takeover did not reboot within ${TAKEOVER_TIMEOUT_MS / 60_000} min (last step: ${lastStep})`, {
-        hint: `last console lines:\n${text.split('\n').slice(-12).join('\n')}`,
-      });
+      throw new HuplabError(
+        'takeover-timeout',
+        `takeover did not reboot within ${TAKEOVER_TIMEOUT_MS / 60_000} min (last step: ${lastStep})`,
+        {
+          hint: `last console lines:\n${text.split('\n').slice(-12).join('\n')}`,
+        },
+      );
     }
     await new Promise((res) => setTimeout(res, 2_000));
   }
@@ -209,7 +287,10 @@ async function watchAndCut(device: DeviceDriver, mark: number, step: string, aft
   const re = new RegExp(`\\[(?:hup|takeover)\\] step ${step.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} start`);
   const deadline = Date.now() + TAKEOVER_TIMEOUT_MS;
   while (!re.test(device.console.text(mark))) {
-    if (Date.now() > deadline) throw new HuplabError('cut-point-missed', `takeover never reached step ${step}`, { hint: `see ${device.paths.serialLog}` });
+    if (Date.now() > deadline)
+      throw new HuplabError('cut-point-missed', `takeover never reached step ${step}`, {
+        hint: `see ${device.paths.serialLog}`,
+      });
     await new Promise((res) => setTimeout(res, 100));
   }
   if (afterMs > 0) await new Promise((res) => setTimeout(res, afterMs));
@@ -230,14 +311,22 @@ export function parseAdvancedDownload(text: string): AdvancedOutcome['download']
 export function parseTakeoverSteps(text: string): StepTiming[] {
   const out: StepTiming[] = [];
   for (const m of text.matchAll(/\[takeover\] step (\S+) (done|failed) ?(?:\((\d+)s\))? ?(.*)$/gm)) {
-    out.push({ step: `takeover:${m[1]}`, seconds: Number(m[3] ?? NaN), detail: m[2] === 'failed' ? `failed: ${m[4] ?? ''}` : (m[4] ?? '') });
+    out.push({
+      step: `takeover:${m[1]}`,
+      seconds: Number(m[3] ?? NaN),
+      detail: m[2] === 'failed' ? `failed: ${m[4] ?? ''}` : (m[4] ?? ''),
+    });
   }
   return out;
 }
 
 function uniqueSteps(steps: StepTiming[]): StepTiming[] {
   const seen = new Set<string>();
-  return steps.filter((s) => (seen.has(s.step) ? false : (seen.add(s.step), true)));
+  return steps.filter((s) => {
+    if (seen.has(s.step)) return false;
+    seen.add(s.step);
+    return true;
+  });
 }
 
 export interface AdvancedHupRun {
@@ -249,15 +338,45 @@ export interface AdvancedHupRun {
 }
 
 /** `huplab hup` on an advanced path: a fresh device on `from`, taken over to `to` of `toDevice`'s line, and judged. */
-export async function runAdvancedHup(opts: { lab: Lab; device: string; toDevice: string; from: string; to: string; name?: string; progress?: Progress }): Promise<AdvancedHupRun> {
+export async function runAdvancedHup(opts: {
+  lab: Lab;
+  device: string;
+  toDevice: string;
+  from: string;
+  to: string;
+  name?: string;
+  progress?: Progress;
+}): Promise<AdvancedHupRun> {
   const progress = opts.progress ?? silentProgress;
-  const lab = await startLabBackend({ device: opts.device, releases: [opts.from], advanced: { device: opts.toDevice, releases: [opts.to] }, progress });
+  const lab = await startLabBackend({
+    device: opts.device,
+    releases: [opts.from],
+    advanced: { device: opts.toDevice, releases: [opts.to] },
+    progress,
+  });
   try {
     await buildImage({ device: opts.device, release: opts.from, progress });
-    const started = await startDevice({ lab: opts.lab, device: opts.device, release: opts.from, name: opts.name ?? 'hup', progress, config: lab.deviceConfig });
-    const outcome = await advancedUpdateDevice({ device: started.device, lab, to: opts.to, uuid: started.record.uuid, logsDir: join(started.device.paths.dir, 'logs'), progress });
+    const started = await startDevice({
+      lab: opts.lab,
+      device: opts.device,
+      release: opts.from,
+      name: opts.name ?? 'hup',
+      progress,
+      config: lab.deviceConfig,
+    });
+    const outcome = await advancedUpdateDevice({
+      device: started.device,
+      lab,
+      to: opts.to,
+      uuid: started.record.uuid,
+      logsDir: join(started.device.paths.dir, 'logs'),
+      progress,
+    });
     const verdict = expectAdvancedSuccess(outcome, lab.advanced!.profile);
-    await writeFile(join(started.device.paths.dir, 'hup-report.json'), JSON.stringify({ method: 'advanced', outcome, verdict }, null, 2));
+    await writeFile(
+      join(started.device.paths.dir, 'hup-report.json'),
+      JSON.stringify({ method: 'advanced', outcome, verdict }, null, 2),
+    );
     return { device: started.device, lab, outcome, verdict, uuid: started.record.uuid };
   } catch (err) {
     await lab.backend.stop();

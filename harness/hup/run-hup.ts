@@ -46,7 +46,10 @@ export interface LabBackend {
  * advanced update, and the advanced updater and its tools.
  */
 export async function startLabBackend(opts: {
-  device: string; releases: string[]; progress?: Progress; deltas?: boolean;
+  device: string;
+  releases: string[];
+  progress?: Progress;
+  deltas?: boolean;
   /** `images`: the releases to serve raw disk images of (default: all of them). */
   advanced?: { device: string; releases: string[]; images?: string[] };
 }): Promise<LabBackend> {
@@ -54,16 +57,23 @@ export async function startLabBackend(opts: {
   const profile = await loadProfile(opts.device);
   const target = opts.advanced ? await loadProfile(opts.advanced.device) : undefined;
   const updater = await progress.step('bundle the updater', () => updaterBundle());
-  const advancedUpdater = target ? await progress.step('bundle the advanced updater', () => updaterBundle(ADVANCED_ENTRY, 'hup-advanced')) : undefined;
+  const advancedUpdater = target
+    ? await progress.step('bundle the advanced updater', () => updaterBundle(ADVANCED_ENTRY, 'hup-advanced'))
+    : undefined;
   // Takeover's native tools run on the device's kernel (a 32-bit Pi OS runs on the board's 64-bit kernel here).
   const kernelArch = profile.kernel.arch ?? profile.arch;
-  const tools = target ? await progress.step(`build takeover's tools for ${kernelArch}`, async () =>
-    Promise.all(TAKEOVER_TOOLS.map((t) => takeoverTool(t, kernelArch)))) : [];
-  const backend = await progress.step('start the backend (API, registries, delta service)', () => startBackend({
-    updaterBundlePath: updater.path,
-    ...(advancedUpdater ? { advancedUpdaterPath: advancedUpdater.path } : {}),
-    ...(tools.length ? { takeoverTools: Object.fromEntries(tools.map((t) => [t.name, t.path])) } : {}),
-  }));
+  const tools = target
+    ? await progress.step(`build takeover's tools for ${kernelArch}`, async () =>
+        Promise.all(TAKEOVER_TOOLS.map((t) => takeoverTool(t, kernelArch))),
+      )
+    : [];
+  const backend = await progress.step('start the backend (API, registries, delta service)', () =>
+    startBackend({
+      updaterBundlePath: updater.path,
+      ...(advancedUpdater ? { advancedUpdaterPath: advancedUpdater.path } : {}),
+      ...(tools.length ? { takeoverTools: Object.fromEntries(tools.map((t) => [t.name, t.path])) } : {}),
+    }),
+  );
   try {
     const builds = await publishLine(backend, profile, opts.releases, progress, opts.deltas !== false);
     let advanced: LabBackend['advanced'];
@@ -71,15 +81,33 @@ export async function startLabBackend(opts: {
       const targetBuilds = await publishLine(backend, target, opts.advanced.releases, progress, opts.deltas !== false);
       for (const version of opts.advanced.images ?? opts.advanced.releases) {
         const raw = await progress.step(`raw disk image of ${version} for ${target.name} (advanced update)`, async () =>
-          exportRawImage((await buildImage({ device: target.name, release: version, progress })).disk));
-        await backend.api.addOsImage({ deviceType: target.deviceType, version, file: raw.file, sha256: raw.sha256, compression: raw.compression === 'gzip' ? 'gzip' : undefined, format: raw.format, raw: { sha256: raw.rawSha256, size: raw.rawSize } });
+          exportRawImage((await buildImage({ device: target.name, release: version, progress })).disk),
+        );
+        await backend.api.addOsImage({
+          deviceType: target.deviceType,
+          version,
+          file: raw.file,
+          sha256: raw.sha256,
+          compression: raw.compression === 'gzip' ? 'gzip' : undefined,
+          format: raw.format,
+          raw: { sha256: raw.rawSha256, size: raw.rawSize },
+        });
       }
       advanced = { profile: target, builds: targetBuilds, updater: advancedUpdater! };
     }
     const g = backend.guestUrls;
     return {
-      backend, profile, builds, updater, ...(advanced ? { advanced } : {}),
-      deviceConfig: { apiEndpoint: g.api, registryEndpoint: g.primaryRegistry, fallbackRegistryEndpoint: g.fallbackRegistry, deltaEndpoint: g.delta },
+      backend,
+      profile,
+      builds,
+      updater,
+      ...(advanced ? { advanced } : {}),
+      deviceConfig: {
+        apiEndpoint: g.api,
+        registryEndpoint: g.primaryRegistry,
+        fallbackRegistryEndpoint: g.fallbackRegistry,
+        deltaEndpoint: g.delta,
+      },
     };
   } catch (err) {
     await backend.stop();
@@ -88,17 +116,40 @@ export async function startLabBackend(opts: {
 }
 
 /** Builds and publishes one profile's releases (hostapps, and the deltas between them). */
-async function publishLine(backend: Backend, profile: Profile, versions: string[], progress: Progress, deltas: boolean): Promise<Map<string, ReleaseBuild>> {
+async function publishLine(
+  backend: Backend,
+  profile: Profile,
+  versions: string[],
+  progress: Progress,
+  deltas: boolean,
+): Promise<Map<string, ReleaseBuild>> {
   const builds = new Map<string, ReleaseBuild>();
   for (const v of versions) builds.set(v, await buildRelease(profile, await loadRelease(v), progress));
   for (const [version, b] of builds) {
     const recipe = await loadRelease(version);
     const flashManifest = join(b.rootfsDir, BOOT_FLASH_DIR, 'boot-flash.json');
-    const bootFlash = existsSync(flashManifest) ? JSON.parse(await readFile(flashManifest, 'utf8')) as BootFlashManifest : undefined;
+    const bootFlash = existsSync(flashManifest)
+      ? (JSON.parse(await readFile(flashManifest, 'utf8')) as BootFlashManifest)
+      : undefined;
     await backend.publishRelease({
-      deviceType: profile.deviceType, version, supervisorVersion: recipe.supervisorVersion, layout: recipe.layout, arch: profile.arch,
-      hostappDir: b.hostapp.dir, manifestDigest: b.hostapp.manifest.digest,
-      ...(bootFlash ? { bootFlash: { file: bootFlash.file, sha256: bootFlash.sha256, size: bootFlash.size, physBase: bootFlash.physBase, bankBytes: bootFlash.bankBytes } } : {}),
+      deviceType: profile.deviceType,
+      version,
+      supervisorVersion: recipe.supervisorVersion,
+      layout: recipe.layout,
+      arch: profile.arch,
+      hostappDir: b.hostapp.dir,
+      manifestDigest: b.hostapp.manifest.digest,
+      ...(bootFlash
+        ? {
+            bootFlash: {
+              file: bootFlash.file,
+              sha256: bootFlash.sha256,
+              size: bootFlash.size,
+              physBase: bootFlash.physBase,
+              bankBytes: bootFlash.bankBytes,
+            },
+          }
+        : {}),
     });
   }
   if (deltas) {
@@ -106,7 +157,9 @@ async function publishLine(backend: Backend, profile: Profile, versions: string[
     for (const from of list) {
       for (const to of list) {
         if (from === to) continue;
-        const file = await progress.step(`make the delta ${from.version} -> ${to.version}`, () => deltaBetween(from, to));
+        const file = await progress.step(`make the delta ${from.version} -> ${to.version}`, () =>
+          deltaBetween(from, to),
+        );
         await backend.delta.addDelta({ src: from.hostapp.manifest.digest, dest: to.hostapp.manifest.digest, file });
       }
     }
@@ -116,7 +169,9 @@ async function publishLine(backend: Backend, profile: Profile, versions: string[
 
 /** What a fault acting during the update can use: the lab, the device's uuid, the console mark of the start. */
 export interface UpdateContext {
-  lab: LabBackend; uuid: string; since: number;
+  lab: LabBackend;
+  uuid: string;
+  since: number;
   /** Aborted when the updater exits: a hook waiting for a moment that will never come stops. */
   updaterExited: AbortSignal;
 }
@@ -135,7 +190,11 @@ export interface DeviceHooks {
   undo?: (device: DeviceDriver) => Promise<void>;
 }
 
-export interface StepTiming { step: string; seconds: number; detail: string }
+export interface StepTiming {
+  step: string;
+  seconds: number;
+  detail: string;
+}
 
 export interface UpdateOutcome {
   to: string;
@@ -174,7 +233,13 @@ export interface UpdateOutcome {
  */
 const UPDATER_TIMEOUT_MS = 6 * 60_000;
 
-const STATE_FILES = ['rollback-health-breadcrumb', 'rollback-altboot-breadcrumb', 'rollback-health-triggered', 'rollback-altboot-triggered', 'rollback-health-failed'];
+const STATE_FILES = [
+  'rollback-health-breadcrumb',
+  'rollback-altboot-breadcrumb',
+  'rollback-health-triggered',
+  'rollback-altboot-triggered',
+  'rollback-health-failed',
+];
 
 /**
  * Follows the device until no rollback breadcrumb is left (rollback-health committed, or a
@@ -206,11 +271,17 @@ export async function followUntilSettled(device: DeviceDriver, deadline: number,
           await new Promise((res) => setTimeout(res, 1_000));
         }
         if (rebooting()) continue;
-        if (announced()) throw new HuplabError('commit-timeout', `${what}: rollback-health announced a reboot that did not come`, { hint: `see ${device.paths.serialLog}` });
+        if (announced())
+          throw new HuplabError('commit-timeout', `${what}: rollback-health announced a reboot that did not come`, {
+            hint: `see ${device.paths.serialLog}`,
+          });
       }
       return committed;
     }
-    if (Date.now() > deadline) throw new HuplabError('commit-timeout', `${what} neither committed nor rolled back in time`, { hint: `see ${device.paths.serialLog}` });
+    if (Date.now() > deadline)
+      throw new HuplabError('commit-timeout', `${what} neither committed nor rolled back in time`, {
+        hint: `see ${device.paths.serialLog}`,
+      });
     await new Promise((res) => setTimeout(res, 3_000));
   }
 }
@@ -230,8 +301,15 @@ export async function readyForUpdate(device: DeviceDriver, timings = LAB_ROLLBAC
   const ssh = await device.ssh();
   await ssh.execOk(`printf '%s' '${JSON.stringify(timings)}' > /mnt/state/rollback-health.json && sync`);
   const appDeadline = Date.now() + 90_000;
-  while (Number((await ssh.exec('wc -l < /mnt/data/demo-app/records.log 2>/dev/null || echo 0')).stdout.trim() || 0) < 3) {
-    if (Date.now() > appDeadline) throw new HuplabError('app-not-running', 'the demo application wrote fewer than 3 records in 90 s before the update', { hint: `see ${device.paths.serialLog}` });
+  while (
+    Number((await ssh.exec('wc -l < /mnt/data/demo-app/records.log 2>/dev/null || echo 0')).stdout.trim() || 0) < 3
+  ) {
+    if (Date.now() > appDeadline)
+      throw new HuplabError(
+        'app-not-running',
+        'the demo application wrote fewer than 3 records in 90 s before the update',
+        { hint: `see ${device.paths.serialLog}` },
+      );
     await new Promise((res) => setTimeout(res, 1_000));
   }
 }
@@ -242,8 +320,14 @@ export async function readyForUpdate(device: DeviceDriver, timings = LAB_ROLLBAC
  * new OS commits (or a rollback brings the old one back), and everything is collected.
  */
 export async function updateDevice(opts: {
-  device: DeviceDriver; lab: LabBackend; to: string; uuid: string; progress?: Progress;
-  timings?: typeof LAB_ROLLBACK_TIMINGS; commitTimeoutMs?: number; logsDir: string;
+  device: DeviceDriver;
+  lab: LabBackend;
+  to: string;
+  uuid: string;
+  progress?: Progress;
+  timings?: typeof LAB_ROLLBACK_TIMINGS;
+  commitTimeoutMs?: number;
+  logsDir: string;
   /** Fault hooks: before the updater runs, and between the updater and the reboot. */
   hooks?: DeviceHooks;
 }): Promise<UpdateOutcome> {
@@ -264,14 +348,20 @@ export async function updateDevice(opts: {
     // and reboots the device itself, the way the updater would have.
     const between = opts.hooks?.beforeReboot;
     const exited = new AbortController();
-    const updater = runDetached(device, `/usr/bin/node /tmp/hup.mjs --hostos-version ${opts.to}${between ? ' --no-reboot' : ''}`, { timeoutMs: UPDATER_TIMEOUT_MS })
-      .finally(() => exited.abort(new HuplabError('updater-exited', 'the updater exited before the fault could act')));
+    const updater = runDetached(
+      device,
+      `/usr/bin/node /tmp/hup.mjs --hostos-version ${opts.to}${between ? ' --no-reboot' : ''}`,
+      { timeoutMs: UPDATER_TIMEOUT_MS },
+    ).finally(() => exited.abort(new HuplabError('updater-exited', 'the updater exited before the fault could act')));
     // A hook that fails does not hide the update's outcome: its error becomes a fact the verdict fails on.
-    const during = opts.hooks?.whileUpdating?.(device, { lab: opts.lab, uuid: opts.uuid, since: mark, updaterExited: exited.signal })
+    const during = opts.hooks
+      ?.whileUpdating?.(device, { lab: opts.lab, uuid: opts.uuid, since: mark, updaterExited: exited.signal })
       .catch((err: unknown): FaultFacts => ({ hookError: err instanceof HuplabError ? err.oneLine() : String(err) }));
     // Whatever the hook does, the updater's end is awaited too, so that a failing hook never leaves
     // an update running unobserved.
-    const [r, facts] = await progress.step(`run the updater: ${before.version} -> ${opts.to}`, () => Promise.all([updater, during ?? Promise.resolve()]));
+    const [r, facts] = await progress.step(`run the updater: ${before.version} -> ${opts.to}`, () =>
+      Promise.all([updater, during ?? Promise.resolve()]),
+    );
     if (between && r.code === 0) {
       await between(device);
       await rebootFromShell(device);
@@ -286,11 +376,16 @@ export async function updateDevice(opts: {
     let rebooted = false;
     let committed = false;
     if (exitCode === 0 && /\[hup\] step reboot done/.test(r.stdout)) {
-      await progress.step('follow the reboot into the new OS', () => device.waitForOs({ since: mark, timeoutMs: 240_000 }));
+      await progress.step('follow the reboot into the new OS', () =>
+        device.waitForOs({ since: mark, timeoutMs: 240_000 }),
+      );
       rebooted = true;
-      const deadline = Date.now() + (opts.commitTimeoutMs ?? (timings.initialDelaySec + timings.attempts * timings.intervalSec + 120) * 1000);
+      const deadline =
+        Date.now() +
+        (opts.commitTimeoutMs ?? (timings.initialDelaySec + timings.attempts * timings.intervalSec + 120) * 1000);
       committed = await progress.step('wait for rollback-health to commit or roll back', () =>
-        followUntilSettled(device, deadline, `the update to ${opts.to}`));
+        followUntilSettled(device, deadline, `the update to ${opts.to}`),
+      );
     }
     const toCommit = (Date.now() - started) / 1000;
     const consoleTimeline = timeline.stop();
@@ -303,12 +398,31 @@ export async function updateDevice(opts: {
     const consoleText = device.console.text(mark);
     const reboots = consoleText.match(/\[huplab\] bootloader: booting/g)?.length ?? 0;
     return {
-      to: opts.to, exitCode, exitRecorded: !r.endedByReboot, before, after, steps, rebooted, reboots, committed, faultFacts: facts ?? {}, console: consoleText, timeline: consoleTimeline,
+      to: opts.to,
+      exitCode,
+      exitRecorded: !r.endedByReboot,
+      before,
+      after,
+      steps,
+      rebooted,
+      reboots,
+      committed,
+      faultFacts: facts ?? {},
+      console: consoleText,
+      timeline: consoleTimeline,
       ...(failed ? { failedStep: failed[1]!, failure: failed[2]! } : {}),
-      rollback: { health: files.includes('rollback-health-triggered'), altboot: files.includes('rollback-altboot-triggered'), healthFailed: files.includes('rollback-health-failed') },
+      rollback: {
+        health: files.includes('rollback-health-triggered'),
+        altboot: files.includes('rollback-altboot-triggered'),
+        healthFailed: files.includes('rollback-health-failed'),
+      },
       breadcrumbs: files.filter((f) => f.endsWith('breadcrumb')),
-      download, progress: history, records: analyseRecords(recordsBefore, recordsAfter), logs,
-      seconds: { update: updateSeconds, toCommit }, updaterOutput: r.stdout + r.stderr,
+      download,
+      progress: history,
+      records: analyseRecords(recordsBefore, recordsAfter),
+      logs,
+      seconds: { update: updateSeconds, toCommit },
+      updaterOutput: r.stdout + r.stderr,
     };
   } finally {
     timeline.stop();
@@ -350,7 +464,15 @@ export interface HupRun {
 }
 
 /** `huplab hup`: a fresh device on `from`, updated to `to` (with a fault, if named), followed to the end and judged. */
-export async function runHup(opts: { lab: Lab; device: string; from: string; to: string; name?: string; progress?: Progress; fault?: string }): Promise<HupRun> {
+export async function runHup(opts: {
+  lab: Lab;
+  device: string;
+  from: string;
+  to: string;
+  name?: string;
+  progress?: Progress;
+  fault?: string;
+}): Promise<HupRun> {
   const progress = opts.progress ?? silentProgress;
   const fault = opts.fault ? findFault(opts.fault) : undefined;
   const { start, target } = scenarioReleases(fault, opts.from, opts.to);
@@ -358,14 +480,27 @@ export async function runHup(opts: { lab: Lab; device: string; from: string; to:
   try {
     await buildImage({ device: opts.device, release: start, progress });
     const started = await startDevice({
-      lab: opts.lab, device: opts.device, release: start, name: opts.name ?? 'hup', progress, config: lab.deviceConfig,
+      lab: opts.lab,
+      device: opts.device,
+      release: start,
+      name: opts.name ?? 'hup',
+      progress,
+      config: lab.deviceConfig,
     });
     if (fault) progress.info?.(`fault ${fault.name}: ${fault.description}`);
     const { outcome, verdict } = await runScenario({
-      device: started.device, lab, uuid: started.record.uuid, to: target, progress, logsDir: join(started.device.paths.dir, 'logs'),
+      device: started.device,
+      lab,
+      uuid: started.record.uuid,
+      to: target,
+      progress,
+      logsDir: join(started.device.paths.dir, 'logs'),
       ...(fault ? { fault } : {}),
     });
-    await writeFile(join(started.device.paths.dir, 'hup-report.json'), JSON.stringify({ fault: fault?.name, outcome, verdict }, null, 2));
+    await writeFile(
+      join(started.device.paths.dir, 'hup-report.json'),
+      JSON.stringify({ fault: fault?.name, outcome, verdict }, null, 2),
+    );
     return { device: started.device, lab, outcome, verdict, uuid: started.record.uuid, bootTimingsMs: started.timings };
   } catch (err) {
     await lab.backend.stop();

@@ -12,19 +12,37 @@ import { devicesDir, releasesDir } from '../../lib/paths.ts';
 import { compareVersions, sortVersions } from '../../lib/versions.ts';
 import { ADVANCED_PATHS } from '../../lib/update-method.ts';
 
-export interface SuiteReleases { base: string; next: string; patch: string }
+export interface SuiteReleases {
+  base: string;
+  next: string;
+  patch: string;
+}
 
-interface ProfileLine { deviceType: string; layout: string }
+interface ProfileLine {
+  deviceType: string;
+  layout: string;
+}
 
 function readLine(profileName: string): ProfileLine {
-  const profile = JSON.parse(readFileSync(join(devicesDir, `${profileName}.json`), 'utf8')) as { deviceType: string; layout?: string };
+  const profile = JSON.parse(readFileSync(join(devicesDir, `${profileName}.json`), 'utf8')) as {
+    deviceType: string;
+    layout?: string;
+  };
   return { deviceType: profile.deviceType, layout: profile.layout ?? 'balena-ab-v1' };
 }
 
 /** The versions of a profile's OS line (releases naming its device type, with its layout), oldest first. */
 function lineVersions(line: ProfileLine): string[] {
-  return readdirSync(releasesDir).filter((f) => f.endsWith('.json'))
-    .map((f) => JSON.parse(readFileSync(join(releasesDir, f), 'utf8')) as { version: string; deviceTypes: string[]; layout: string })
+  return readdirSync(releasesDir)
+    .filter((f) => f.endsWith('.json'))
+    .map(
+      (f) =>
+        JSON.parse(readFileSync(join(releasesDir, f), 'utf8')) as {
+          version: string;
+          deviceTypes: string[];
+          layout: string;
+        },
+    )
     .filter((r) => r.deviceTypes.includes(line.deviceType) && r.layout === line.layout)
     .map((r) => r.version)
     .sort(sortVersions);
@@ -38,9 +56,13 @@ export function suiteReleasesFor(profileName: string): SuiteReleases {
     if (env) return env;
     const v = line[i];
     if (!v) {
-      throw new HuplabError('suite-releases-missing', `profile ${profileName} has ${line.length} release(s) of layout ${layout} (${line.join(', ') || 'none'}); the suites need a ${role} release`, {
-        hint: `add a release for ${profile.deviceType} with layout ${layout} in images/releases/, or set HUPLAB_${role.toUpperCase()}_RELEASE`,
-      });
+      throw new HuplabError(
+        'suite-releases-missing',
+        `profile ${profileName} has ${line.length} release(s) of layout ${layout} (${line.join(', ') || 'none'}); the suites need a ${role} release`,
+        {
+          hint: `add a release for ${profile.deviceType} with layout ${layout} in images/releases/, or set HUPLAB_${role.toUpperCase()}_RELEASE`,
+        },
+      );
     }
     return v;
   };
@@ -57,7 +79,12 @@ export function defaultSuiteReleases(): SuiteReleases {
 }
 
 /** The advanced update the hup-advanced suite makes from a profile: to which profile, from and to which release, and the standard update after it. */
-export interface AdvancedSuite { target: string; from: string; to: string; next: string }
+export interface AdvancedSuite {
+  target: string;
+  from: string;
+  to: string;
+  next: string;
+}
 
 /**
  * For a profile an advanced path leads away from (lib/update-method.ts): the target profile of
@@ -66,16 +93,25 @@ export interface AdvancedSuite { target: string; from: string; to: string; next:
  */
 export function advancedSuiteFor(profileName: string): AdvancedSuite | undefined {
   const from = readLine(profileName);
-  const ends = (end: { deviceType: string; layout?: string }, p: ProfileLine) => end.deviceType === p.deviceType && (end.layout === undefined || end.layout === p.layout);
-  const target = readdirSync(devicesDir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5))
-    .find((name) => name !== profileName && ADVANCED_PATHS.some((a) => ends(a.from, from) && ends(a.to, readLine(name))));
+  const ends = (end: { deviceType: string; layout?: string }, p: ProfileLine) =>
+    end.deviceType === p.deviceType && (end.layout === undefined || end.layout === p.layout);
+  const target = readdirSync(devicesDir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -5))
+    .find(
+      (name) => name !== profileName && ADVANCED_PATHS.some((a) => ends(a.from, from) && ends(a.to, readLine(name))),
+    );
   if (!target) return undefined;
   const base = suiteReleasesFor(profileName).base;
   const newer = lineVersions(readLine(target)).filter((v) => compareVersions(v, base) > 0);
   if (newer.length < 2) {
-    throw new HuplabError('suite-releases-missing', `the advanced suite from ${profileName} (${base}) needs two releases of ${target}'s line newer than ${base}; it has ${newer.join(', ') || 'none'}`, {
-      hint: `add releases for ${target} in images/releases/`,
-    });
+    throw new HuplabError(
+      'suite-releases-missing',
+      `the advanced suite from ${profileName} (${base}) needs two releases of ${target}'s line newer than ${base}; it has ${newer.join(', ') || 'none'}`,
+      {
+        hint: `add releases for ${target} in images/releases/`,
+      },
+    );
   }
   return { target, from: base, to: newer[0]!, next: newer[1]! };
 }

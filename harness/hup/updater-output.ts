@@ -7,7 +7,8 @@ import type { StepTiming, UpdateOutcome } from './run-hup.ts';
  */
 export function parseSteps(out: string): StepTiming[] {
   const steps: StepTiming[] = [];
-  for (const m of out.matchAll(/\[hup\] step (\S+) done \(([\d.]+)s\) ?(.*)$/gm)) steps.push({ step: m[1]!, seconds: Number(m[2]), detail: m[3] ?? '' });
+  for (const m of out.matchAll(/\[hup\] step (\S+) done \(([\d.]+)s\) ?(.*)$/gm))
+    steps.push({ step: m[1]!, seconds: Number(m[2]), detail: m[3] ?? '' });
   return steps;
 }
 
@@ -15,4 +16,3 @@ export function parseDownload(out: string): UpdateOutcome['download'] {
   const d = /\[hup\] step fetch done \([\d.]+s\) (delta|full image) \S+ \((\d+) bytes\) from ([^\s;]+)/.exec(out);
   return d ? { kind: d[1] === 'delta' ? 'delta' : 'full', bytes: Number(d[2]), source: d[3]! } : undefined;
 }
-

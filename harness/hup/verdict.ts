@@ -1,6 +1,9 @@
 import type { UpdateOutcome } from './run-hup.ts';
 
-export interface Verdict { ok: boolean; checks: Array<{ what: string; ok: boolean; detail: string }> }
+export interface Verdict {
+  ok: boolean;
+  checks: Array<{ what: string; ok: boolean; detail: string }>;
+}
 
 /**
  * What must hold after a successful standard HUP: the new OS runs from the other root, it has
@@ -10,18 +13,44 @@ export interface Verdict { ok: boolean; checks: Array<{ what: string; ok: boolea
 export function expectSuccess(o: UpdateOutcome, expectDownload?: { kind: 'delta' | 'full'; source?: string }): Verdict {
   const checks = [
     { what: 'updater exited 0', ok: o.exitCode === 0, detail: exitDetail(o) },
-    { what: 'device rebooted into the new OS', ok: o.after.version === o.to, detail: `version ${o.before.version} -> ${o.after.version}` },
-    { what: 'root switched', ok: o.before.root !== o.after.root && o.after.root !== '', detail: `${o.before.root} -> ${o.after.root}` },
-    { what: 'update committed', ok: o.committed && o.breadcrumbs.length === 0 && o.after.bootEnv.upgrade_available === '0', detail: `breadcrumbs: ${o.breadcrumbs.join(' ') || 'none'}, upgrade_available=${o.after.bootEnv.upgrade_available}` },
+    {
+      what: 'device rebooted into the new OS',
+      ok: o.after.version === o.to,
+      detail: `version ${o.before.version} -> ${o.after.version}`,
+    },
+    {
+      what: 'root switched',
+      ok: o.before.root !== o.after.root && o.after.root !== '',
+      detail: `${o.before.root} -> ${o.after.root}`,
+    },
+    {
+      what: 'update committed',
+      ok: o.committed && o.breadcrumbs.length === 0 && o.after.bootEnv.upgrade_available === '0',
+      detail: `breadcrumbs: ${o.breadcrumbs.join(' ') || 'none'}, upgrade_available=${o.after.bootEnv.upgrade_available}`,
+    },
     { what: 'no rollback', ok: !o.rollback.health && !o.rollback.altboot, detail: JSON.stringify(o.rollback) },
     { what: 'one reboot', ok: o.reboots === 1, detail: `${o.reboots} boot(s) seen on the console` },
     bootFilesCheck(o, 'the new OS'),
-    { what: '/data records intact', ok: o.records.intact, detail: `${o.records.before} before, ${o.records.after} after` },
-    { what: '/data records continuous', ok: o.records.continuous, detail: `largest gap ${o.records.maxGapSeconds.toFixed(1)} s` },
+    {
+      what: '/data records intact',
+      ok: o.records.intact,
+      detail: `${o.records.before} before, ${o.records.after} after`,
+    },
+    {
+      what: '/data records continuous',
+      ok: o.records.continuous,
+      detail: `largest gap ${o.records.maxGapSeconds.toFixed(1)} s`,
+    },
   ];
   if (expectDownload) {
-    const ok = o.download?.kind === expectDownload.kind && (!expectDownload.source || o.download.source === expectDownload.source);
-    checks.push({ what: `OS downloaded as ${expectDownload.kind}${expectDownload.source ? ` from ${expectDownload.source}` : ''}`, ok, detail: o.download ? `${o.download.kind} from ${o.download.source}` : 'nothing downloaded' });
+    const ok =
+      o.download?.kind === expectDownload.kind &&
+      (!expectDownload.source || o.download.source === expectDownload.source);
+    checks.push({
+      what: `OS downloaded as ${expectDownload.kind}${expectDownload.source ? ` from ${expectDownload.source}` : ''}`,
+      ok,
+      detail: o.download ? `${o.download.kind} from ${o.download.source}` : 'nothing downloaded',
+    });
   }
   return { ok: checks.every((c) => c.ok), checks };
 }
@@ -32,23 +61,41 @@ export function describeOutcome(o: UpdateOutcome, verdict: Verdict): string[] {
     `  method:      standard (delta first, then the registries)`,
     `  download:    ${o.download ? `${o.download.kind}, ${o.download.bytes} bytes from ${o.download.source}` : 'none'}`,
     `  root:        ${o.before.root} -> ${o.after.root}; version ${o.before.version} -> ${o.after.version}`,
-    `  bootenv:     ${Object.entries(o.after.bootEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+    `  bootenv:     ${Object.entries(o.after.bootEnv)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
     `  rollback:    health ${o.rollback.health ? 'TRIGGERED' : 'no'}, altboot ${o.rollback.altboot ? 'TRIGGERED' : 'no'}; breadcrumbs ${o.breadcrumbs.join(' ') || 'none'}`,
     `  application: ${o.records.before} records before, ${o.records.after} after, intact ${o.records.intact}, continuous ${o.records.continuous}, downtime ${o.records.maxGapSeconds.toFixed(1)} s`,
     `  time:        updater ${o.seconds.update.toFixed(1)} s, trigger to committed ${o.seconds.toCommit.toFixed(1)} s; ${o.reboots} boot(s)`,
-    ...(Object.keys(o.faultFacts).length ? [`  fault facts: ${Object.entries(o.faultFacts).map(([k, v]) => `${k}=${typeof v === 'number' ? +v.toFixed(1) : v}`).join(' ')}`] : []),
+    ...(Object.keys(o.faultFacts).length
+      ? [
+          `  fault facts: ${Object.entries(o.faultFacts)
+            .map(([k, v]) => `${k}=${typeof v === 'number' ? +v.toFixed(1) : v}`)
+            .join(' ')}`,
+        ]
+      : []),
     ...describeRun(o, verdict, 18),
   ];
 }
 
 /** The lines every update report ends with: steps, failure, progress at the API, logs, checks. */
 export function describeRun(
-  o: { steps: Array<{ step: string; seconds: number; detail: string }>; failedStep?: string; failure?: string; progress: Array<{ percent: number; message: string }>; logs: string[] },
-  verdict: Verdict, stepWidth: number,
+  o: {
+    steps: Array<{ step: string; seconds: number; detail: string }>;
+    failedStep?: string;
+    failure?: string;
+    progress: Array<{ percent: number; message: string }>;
+    logs: string[];
+  },
+  verdict: Verdict,
+  stepWidth: number,
 ): string[] {
   return [
     '  steps:',
-    ...o.steps.map((s) => `    ${s.step.padEnd(stepWidth)} ${Number.isNaN(s.seconds) ? '     -' : s.seconds.toFixed(1).padStart(6)} s  ${s.detail}`),
+    ...o.steps.map(
+      (s) =>
+        `    ${s.step.padEnd(stepWidth)} ${Number.isNaN(s.seconds) ? '     -' : s.seconds.toFixed(1).padStart(6)} s  ${s.detail}`,
+    ),
     ...(o.failure ? [`  failed at ${o.failedStep}: ${o.failure}`] : []),
     `  progress:    ${o.progress.map((p) => `${p.percent}% ${p.message}`).join(' | ')}`,
     '  logs:',
@@ -69,15 +116,39 @@ export function expectRollback(o: UpdateOutcome, kind: 'health' | 'altboot'): Ve
     { what: 'updater exited 0 (the failure comes after the reboot)', ok: o.exitCode === 0, detail: exitDetail(o) },
     { what: 'device rebooted', ok: o.rebooted, detail: String(o.rebooted) },
     // health: into the new OS, then back; altboot: the new root fails at least once before GRUB gives up on it.
-    { what: kind === 'health' ? 'two boots (new OS, old OS)' : 'at least two boots (failed new root, old root)', ok: kind === 'health' ? o.reboots === 2 : o.reboots >= 2, detail: `${o.reboots} boot(s) seen on the console` },
-    { what: 'back on the old OS', ok: o.after.version === o.before.version, detail: `version ${o.before.version} -> ${o.after.version}` },
+    {
+      what: kind === 'health' ? 'two boots (new OS, old OS)' : 'at least two boots (failed new root, old root)',
+      ok: kind === 'health' ? o.reboots === 2 : o.reboots >= 2,
+      detail: `${o.reboots} boot(s) seen on the console`,
+    },
+    {
+      what: 'back on the old OS',
+      ok: o.after.version === o.before.version,
+      detail: `version ${o.before.version} -> ${o.after.version}`,
+    },
     { what: 'back on the old root', ok: o.after.root === o.before.root, detail: `${o.before.root} -> ${o.after.root}` },
     { what: `rollback-${kind}-triggered exists`, ok: o.rollback[kind], detail: JSON.stringify(o.rollback) },
-    { what: `no rollback-${other}`, ok: !o.rollback[other] && !o.rollback.healthFailed, detail: JSON.stringify(o.rollback) },
-    { what: 'bootloader settled on the old root', ok: o.after.bootEnv.upgrade_available === '0' && o.after.bootEnv.resin_root_part === o.before.bootEnv.resin_root_part, detail: Object.entries(o.after.bootEnv).map(([k, v]) => `${k}=${v}`).join(' ') },
+    {
+      what: `no rollback-${other}`,
+      ok: !o.rollback[other] && !o.rollback.healthFailed,
+      detail: JSON.stringify(o.rollback),
+    },
+    {
+      what: 'bootloader settled on the old root',
+      ok:
+        o.after.bootEnv.upgrade_available === '0' &&
+        o.after.bootEnv.resin_root_part === o.before.bootEnv.resin_root_part,
+      detail: Object.entries(o.after.bootEnv)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' '),
+    },
     { what: 'no breadcrumbs left', ok: o.breadcrumbs.length === 0, detail: o.breadcrumbs.join(' ') || 'none' },
     bootFilesCheck(o, 'the old OS (restored)'),
-    { what: '/data records intact', ok: o.records.intact, detail: `${o.records.before} before, ${o.records.after} after` },
+    {
+      what: '/data records intact',
+      ok: o.records.intact,
+      detail: `${o.records.before} before, ${o.records.after} after`,
+    },
   ];
   return { ok: checks.every((c) => c.ok), checks };
 }
@@ -90,17 +161,47 @@ export function expectRollback(o: UpdateOutcome, kind: 'health' | 'altboot'): Ve
 export function expectRefused(o: UpdateOutcome, reason: RegExp, opts: { reportsToApi?: boolean } = {}): Verdict {
   const checks = [
     { what: 'updater failed', ok: o.exitCode === 1, detail: `exit ${o.exitCode}` },
-    { what: 'refused by the coherence checks', ok: o.failedStep === 'checks' && reason.test(o.failure ?? ''), detail: `${o.failedStep ?? '-'}: ${o.failure ?? '-'}` },
+    {
+      what: 'refused by the coherence checks',
+      ok: o.failedStep === 'checks' && reason.test(o.failure ?? ''),
+      detail: `${o.failedStep ?? '-'}: ${o.failure ?? '-'}`,
+    },
     { what: 'no reboot', ok: !o.rebooted && o.reboots === 0, detail: `${o.reboots} boot(s) seen on the console` },
-    { what: 'same OS and root', ok: o.after.version === o.before.version && o.after.root === o.before.root, detail: `${o.before.root} ${o.before.version} -> ${o.after.root} ${o.after.version}` },
-    { what: 'bootloader untouched', ok: JSON.stringify(o.after.bootEnv) === JSON.stringify(o.before.bootEnv), detail: Object.entries(o.after.bootEnv).map(([k, v]) => `${k}=${v}`).join(' ') },
+    {
+      what: 'same OS and root',
+      ok: o.after.version === o.before.version && o.after.root === o.before.root,
+      detail: `${o.before.root} ${o.before.version} -> ${o.after.root} ${o.after.version}`,
+    },
+    {
+      what: 'bootloader untouched',
+      ok: JSON.stringify(o.after.bootEnv) === JSON.stringify(o.before.bootEnv),
+      detail: Object.entries(o.after.bootEnv)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' '),
+    },
     { what: 'no breadcrumbs', ok: o.breadcrumbs.length === 0, detail: o.breadcrumbs.join(' ') || 'none' },
     bootFilesCheck(o, 'the running OS (untouched)'),
     opts.reportsToApi === false
-      ? { what: 'nothing reported to the API (it cannot be reached)', ok: o.progress.length === 0, detail: o.progress.map((p) => p.message).join(' | ') || 'nothing' }
-      : { what: '"OS update failed" at the API', ok: o.progress.at(-1)?.message === 'OS update failed', detail: o.progress.at(-1)?.message ?? 'nothing' },
-    { what: '"OS update failed" and the reason in the updater log', ok: /OS update failed: /.test(o.updaterOutput) && reason.test(o.updaterOutput), detail: /OS update failed: .*/.exec(o.updaterOutput)?.[0] ?? 'no such line' },
-    { what: '/data records intact', ok: o.records.intact, detail: `${o.records.before} before, ${o.records.after} after` },
+      ? {
+          what: 'nothing reported to the API (it cannot be reached)',
+          ok: o.progress.length === 0,
+          detail: o.progress.map((p) => p.message).join(' | ') || 'nothing',
+        }
+      : {
+          what: '"OS update failed" at the API',
+          ok: o.progress.at(-1)?.message === 'OS update failed',
+          detail: o.progress.at(-1)?.message ?? 'nothing',
+        },
+    {
+      what: '"OS update failed" and the reason in the updater log',
+      ok: /OS update failed: /.test(o.updaterOutput) && reason.test(o.updaterOutput),
+      detail: /OS update failed: .*/.exec(o.updaterOutput)?.[0] ?? 'no such line',
+    },
+    {
+      what: '/data records intact',
+      ok: o.records.intact,
+      detail: `${o.records.before} before, ${o.records.after} after`,
+    },
   ];
   return { ok: checks.every((c) => c.ok), checks };
 }
@@ -108,7 +209,11 @@ export function expectRefused(o: UpdateOutcome, reason: RegExp, opts: { reportsT
 /** The boot partition must carry the boot files of the OS that runs, whatever happened. */
 function bootFilesCheck(o: UpdateOutcome, whose: string): { what: string; ok: boolean; detail: string } {
   const m = o.after.bootFilesMismatch;
-  return { what: `boot files are those of ${whose}`, ok: m.length === 0, detail: m.length ? `differ: ${m.join(' ')}` : 'all match' };
+  return {
+    what: `boot files are those of ${whose}`,
+    ok: m.length === 0,
+    detail: m.length ? `differ: ${m.join(' ')}` : 'all match',
+  };
 }
 
 function exitDetail(o: UpdateOutcome): string {

@@ -6,7 +6,14 @@ import { silentProgress, type Progress } from '../../lib/progress.ts';
 import { startDevice, type StartedDevice } from '../device/session.ts';
 import { inspectDevice } from '../device/inspect.ts';
 import { runDetached, startDetached } from '../hup/detached-run.ts';
-import { followUntilSettled, readyForUpdate, startLabBackend, stateFiles, updateDevice, type LabBackend } from '../hup/run-hup.ts';
+import {
+  followUntilSettled,
+  readyForUpdate,
+  startLabBackend,
+  stateFiles,
+  updateDevice,
+  type LabBackend,
+} from '../hup/run-hup.ts';
 import { FAULTS, type Fault } from '../faults/index.ts';
 import { verdictFor } from '../faults/scenario.ts';
 import { expectSuccess } from '../hup/verdict.ts';
@@ -14,7 +21,14 @@ import { parseRecords } from '../hup/records.ts';
 import type { Lab } from '../lab.ts';
 import type { QemuDevice } from '../qemu/driver.ts';
 import type { TimelineEntry } from '../console/timeline.ts';
-import { cutPoints, rollbackCutPoints, ROLLBACK_SCENARIOS, selectPoints, type CampaignKind, type CutPoint } from './cut-points.ts';
+import {
+  cutPoints,
+  rollbackCutPoints,
+  ROLLBACK_SCENARIOS,
+  selectPoints,
+  type CampaignKind,
+  type CutPoint,
+} from './cut-points.ts';
 import { rebootFromShell } from '../faults/device-actions.ts';
 
 /**
@@ -64,7 +78,10 @@ export interface CutOutcome {
 }
 
 /** An uncut run of a campaign's scenario: from the updater's start to committed (or rolled back). */
-export interface ReferenceRun { scenario: string; seconds: number }
+export interface ReferenceRun {
+  scenario: string;
+  seconds: number;
+}
 
 export interface CampaignResult {
   kind: CampaignKind;
@@ -114,28 +131,45 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   const seed = opts.seed ?? 1;
   const started = Date.now();
   await mkdir(opts.outDir, { recursive: true });
-  const lab = opts.backend ?? await startLabBackend({ device: opts.device, releases: [opts.from, opts.to], progress });
+  const lab =
+    opts.backend ?? (await startLabBackend({ device: opts.device, releases: [opts.from, opts.to], progress }));
   try {
     const kind = opts.kind ?? 'update';
     const references: ReferenceRun[] = [];
     let all: CutPoint[];
     if (kind === 'update') {
-      all = cutPoints(await reference(opts, lab, undefined, progress, references), { to: opts.to, random: opts.random ?? 0, seed });
+      all = cutPoints(await reference(opts, lab, undefined, progress, references), {
+        to: opts.to,
+        random: opts.random ?? 0,
+        seed,
+      });
     } else {
       const refs: Partial<Record<(typeof ROLLBACK_SCENARIOS)[number], TimelineEntry[]>> = {};
-      for (const name of ROLLBACK_SCENARIOS) refs[name] = await reference(opts, lab, faultNamed(name), progress, references);
+      for (const name of ROLLBACK_SCENARIOS)
+        refs[name] = await reference(opts, lab, faultNamed(name), progress, references);
       all = rollbackCutPoints(refs);
     }
     const points = selectPoints(all, opts.only);
     const outcomes: CutOutcome[] = [];
     for (const [i, point] of points.entries()) {
-      const o = await progress.step(`cut ${i + 1}/${points.length}: ${point.name} (${point.describe})`, () => cutOnce(opts, lab, point, seed + i));
+      const o = await progress.step(`cut ${i + 1}/${points.length}: ${point.name} (${point.describe})`, () =>
+        cutOnce(opts, lab, point, seed + i),
+      );
       outcomes.push(o);
       opts.onPoint?.(o, i, points.length);
     }
     const result: CampaignResult = {
-      kind, references, device: opts.device, from: opts.from, to: opts.to, seed, keep: opts.keep ?? 'none', startedAt: new Date(started).toISOString(),
-      wallSeconds: (Date.now() - started) / 1000, points: outcomes, failures: outcomes.filter((o) => !o.ok).length,
+      kind,
+      references,
+      device: opts.device,
+      from: opts.from,
+      to: opts.to,
+      seed,
+      keep: opts.keep ?? 'none',
+      startedAt: new Date(started).toISOString(),
+      wallSeconds: (Date.now() - started) / 1000,
+      points: outcomes,
+      failures: outcomes.filter((o) => !o.ok).length,
     };
     await writeFile(join(opts.outDir, 'powercut.json'), JSON.stringify(result, null, 2));
     return result;
@@ -146,7 +180,11 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
 
 function faultNamed(name: string): Fault {
   const f = FAULTS.find((x) => x.name === name);
-  if (!f) throw new HuplabError('unknown-fault', `the rollback campaign needs fault ${name}, which harness/faults does not define`);
+  if (!f)
+    throw new HuplabError(
+      'unknown-fault',
+      `the rollback campaign needs fault ${name}, which harness/faults does not define`,
+    );
   return f;
 }
 
@@ -154,25 +192,56 @@ function faultNamed(name: string): Fault {
  * The reference run: the same scenario uncut, whose console timeline places the points inside
  * long steps. It must do what it should (succeed, or roll back for a fault), or no cut can be judged.
  */
-async function reference(opts: CampaignOptions, lab: LabBackend, fault: Fault | undefined, progress: Progress, refs: ReferenceRun[]): Promise<TimelineEntry[]> {
+async function reference(
+  opts: CampaignOptions,
+  lab: LabBackend,
+  fault: Fault | undefined,
+  progress: Progress,
+  refs: ReferenceRun[],
+): Promise<TimelineEntry[]> {
   if (opts.reference === false) return [];
   const what = fault ? `${fault.name} (${fault.expect})` : 'the update';
-  return progress.step(`reference run of ${what}, no cut: the console timeline that places the cut points`, async () => {
-    const d = await fresh(opts, lab, `ref-${fault?.name ?? 'update'}`);
-    try {
-      const o = await updateDevice({ device: d.device, lab, to: opts.to, uuid: d.record.uuid, logsDir: join(opts.outDir, `ref-${fault?.name ?? 'update'}-logs`), ...(fault?.device ? { hooks: fault.device } : {}) });
-      const v = fault ? verdictFor(fault, o, lab) : expectSuccess(o);
-      refs.push({ scenario: fault?.name ?? 'update', seconds: o.seconds.toCommit });
-      if (!v.ok) throw new HuplabError('reference-failed', `the uncut ${what} ${opts.from} -> ${opts.to} does not go as it should: ${v.checks.filter((c) => !c.ok).map((c) => `${c.what} (${c.detail})`).join('; ')}`, { hint: 'fix that first: `huplab hup`' });
-      return o.timeline;
-    } finally {
-      await retire(d);
-    }
-  });
+  return progress.step(
+    `reference run of ${what}, no cut: the console timeline that places the cut points`,
+    async () => {
+      const d = await fresh(opts, lab, `ref-${fault?.name ?? 'update'}`);
+      try {
+        const o = await updateDevice({
+          device: d.device,
+          lab,
+          to: opts.to,
+          uuid: d.record.uuid,
+          logsDir: join(opts.outDir, `ref-${fault?.name ?? 'update'}-logs`),
+          ...(fault?.device ? { hooks: fault.device } : {}),
+        });
+        const v = fault ? verdictFor(fault, o, lab) : expectSuccess(o);
+        refs.push({ scenario: fault?.name ?? 'update', seconds: o.seconds.toCommit });
+        if (!v.ok)
+          throw new HuplabError(
+            'reference-failed',
+            `the uncut ${what} ${opts.from} -> ${opts.to} does not go as it should: ${v.checks
+              .filter((c) => !c.ok)
+              .map((c) => `${c.what} (${c.detail})`)
+              .join('; ')}`,
+            { hint: 'fix that first: `huplab hup`' },
+          );
+        return o.timeline;
+      } finally {
+        await retire(d);
+      }
+    },
+  );
 }
 
 async function fresh(opts: CampaignOptions, lab: LabBackend, name: string): Promise<StartedDevice> {
-  return startDevice({ lab: opts.lab, device: opts.device, release: opts.from, name, config: lab.deviceConfig, volatileCache: {} });
+  return startDevice({
+    lab: opts.lab,
+    device: opts.device,
+    release: opts.from,
+    name,
+    config: lab.deviceConfig,
+    volatileCache: {},
+  });
 }
 
 async function retire(d: StartedDevice): Promise<void> {
@@ -197,14 +266,24 @@ async function cutOnce(opts: CampaignOptions, lab: LabBackend, point: CutPoint, 
   // writes the next one only after its fsync), so all of those must survive any cut.
   let lastSeen = 0;
   const watch = setInterval(() => {
-    void device.ssh().then((s) => s.exec('tail -n 1 /mnt/data/demo-app/records.log', { timeoutMs: 3000, connectTimeoutMs: 3000 }))
-      .then((r) => { const seq = Number(r.stdout.split(' ')[0]); if (seq > lastSeen) lastSeen = seq; }).catch(() => undefined);
+    void device
+      .ssh()
+      .then((s) => s.exec('tail -n 1 /mnt/data/demo-app/records.log', { timeoutMs: 3000, connectTimeoutMs: 3000 }))
+      .then((r) => {
+        const seq = Number(r.stdout.split(' ')[0]);
+        if (seq > lastSeen) lastSeen = seq;
+      })
+      .catch(() => undefined);
   }, 1000);
   let cutAtSeconds = NaN;
   let lostBlocks = 0;
   try {
     await startUpdate(device, opts.to, fault);
-    await device.console.expect(point.marker, { since: mark, timeoutMs: 8 * 60_000, what: `cut point ${point.name} (${point.marker})` });
+    await device.console.expect(point.marker, {
+      since: mark,
+      timeoutMs: 8 * 60_000,
+      what: `cut point ${point.name} (${point.marker})`,
+    });
     await sleep(point.delayMs);
     clearInterval(watch);
     const safeSeq = lastSeen - 1;
@@ -221,7 +300,21 @@ async function cutOnce(opts: CampaignOptions, lab: LabBackend, point: CutPoint, 
       await followUntilSettled(device, Date.now() + 5 * 60_000, `the device after a cut at ${point.name}`);
     } catch (err) {
       problems.push(`no OS came back: ${(err as Error).message.split('\n')[0]}`);
-      return await finish(opts, d, point, { cutAtSeconds, lostBlocks, booted: 'none', version: '', root: '', recoverSeconds: (Date.now() - on) / 1000, env: '', envConsistent: false, dataIntact: false, dataDetail: 'not checked', rollback: 'none', retry: 'not needed', problems });
+      return await finish(opts, d, point, {
+        cutAtSeconds,
+        lostBlocks,
+        booted: 'none',
+        version: '',
+        root: '',
+        recoverSeconds: (Date.now() - on) / 1000,
+        env: '',
+        envConsistent: false,
+        dataIntact: false,
+        dataDetail: 'not checked',
+        rollback: 'none',
+        retry: 'not needed',
+        problems,
+      });
     }
     const recoverSeconds = (Date.now() - on) / 1000;
     const facts = await inspectDevice(device);
@@ -229,33 +322,89 @@ async function cutOnce(opts: CampaignOptions, lab: LabBackend, point: CutPoint, 
     if (booted === 'none') problems.push(`runs ${facts.version}, neither ${opts.from} nor ${opts.to}`);
     const slot = facts.root.slice(-1);
     const envConsistent = facts.bootEnv.resin_root_part === slot && facts.bootEnv.upgrade_available === '0';
-    const env = Object.entries(facts.bootEnv).map(([k, v]) => `${k}=${v}`).join(' ');
+    const env = Object.entries(facts.bootEnv)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
     if (!envConsistent) problems.push(`bootloader env (${env}) does not settle on the running root ${facts.root}`);
-    if (facts.bootFilesMismatch.length) problems.push(`boot files are not those of the running OS: ${facts.bootFilesMismatch.join(' ')}`);
-    const data = checkRecords((await (await device.ssh()).execOk('cat /mnt/data/demo-app/records.log')), safeSeq);
+    if (facts.bootFilesMismatch.length)
+      problems.push(`boot files are not those of the running OS: ${facts.bootFilesMismatch.join(' ')}`);
+    const data = checkRecords(await (await device.ssh()).execOk('cat /mnt/data/demo-app/records.log'), safeSeq);
     if (!data.ok) problems.push(`/data: ${data.detail}`);
     const files = await stateFiles(device);
-    const rollback = files.includes('rollback-health-triggered') ? 'health' : files.includes('rollback-altboot-triggered') ? 'altboot' : 'none';
+    const rollback = files.includes('rollback-health-triggered')
+      ? 'health'
+      : files.includes('rollback-altboot-triggered')
+        ? 'altboot'
+        : 'none';
     if (fault) {
       // On a rollback path the new OS is broken: only the old one is a good end, and the device
       // must know it rolled back, or nobody hears that the update failed.
-      if (booted !== 'old') problems.push(`came back on ${facts.version || 'nothing'}: after a cut on the ${fault.name} rollback path only ${opts.from} is right`);
-      if (rollback === 'none') problems.push(`no rollback recorded (rollback-*-triggered): ${files.join(' ') || 'no state files'}`);
+      if (booted !== 'old')
+        problems.push(
+          `came back on ${facts.version || 'nothing'}: after a cut on the ${fault.name} rollback path only ${opts.from} is right`,
+        );
+      if (rollback === 'none')
+        problems.push(`no rollback recorded (rollback-*-triggered): ${files.join(' ') || 'no state files'}`);
     }
     let retry: CutOutcome['retry'] = 'not needed';
     if (booted === 'old') {
       // The retry is the update itself: whatever the fault did to the device is taken away first.
       if (fault?.device?.undo) await fault.device.undo(device);
-      const again = await updateDevice({ device, lab, to: opts.to, uuid: d.record.uuid, logsDir: join(opts.outDir, name, 'retry-logs') }).catch((err: Error) => err);
+      const again = await updateDevice({
+        device,
+        lab,
+        to: opts.to,
+        uuid: d.record.uuid,
+        logsDir: join(opts.outDir, name, 'retry-logs'),
+      }).catch((err: Error) => err);
       const v = again instanceof Error ? undefined : expectSuccess(again);
       retry = v?.ok ? 'ok' : 'failed';
-      if (!v?.ok) problems.push(`the same update again failed: ${again instanceof Error ? again.message.split('\n')[0] : v!.checks.filter((c) => !c.ok).map((c) => `${c.what} (${c.detail})`).join('; ')}`);
+      if (!v?.ok)
+        problems.push(
+          `the same update again failed: ${
+            again instanceof Error
+              ? again.message.split('\n')[0]
+              : v!.checks
+                  .filter((c) => !c.ok)
+                  .map((c) => `${c.what} (${c.detail})`)
+                  .join('; ')
+          }`,
+        );
     }
-    return await finish(opts, d, point, { cutAtSeconds, lostBlocks, booted, version: facts.version, root: facts.root, recoverSeconds, env, envConsistent, dataIntact: data.ok, dataDetail: data.detail, rollback, retry, problems });
+    return await finish(opts, d, point, {
+      cutAtSeconds,
+      lostBlocks,
+      booted,
+      version: facts.version,
+      root: facts.root,
+      recoverSeconds,
+      env,
+      envConsistent,
+      dataIntact: data.ok,
+      dataDetail: data.detail,
+      rollback,
+      retry,
+      problems,
+    });
   } catch (err) {
     clearInterval(watch);
     problems.push(`the campaign could not run this point: ${(err as Error).message.split('\n')[0]}`);
-    return await finish(opts, d, point, { notRun: true, cutAtSeconds, lostBlocks, booted: 'none', version: '', root: '', recoverSeconds: NaN, env: '', envConsistent: false, dataIntact: false, dataDetail: 'not checked', rollback: 'none', retry: 'not needed', problems });
+    return await finish(opts, d, point, {
+      notRun: true,
+      cutAtSeconds,
+      lostBlocks,
+      booted: 'none',
+      version: '',
+      root: '',
+      recoverSeconds: NaN,
+      env: '',
+      envConsistent: false,
+      dataIntact: false,
+      dataDetail: 'not checked',
+      rollback: 'none',
+      retry: 'not needed',
+      problems,
+    });
   }
 }
 
@@ -273,7 +422,11 @@ async function startUpdate(device: QemuDevice, to: string, fault: Fault | undefi
   }
   const r = await runDetached(device, `${cmd} --no-reboot`, { timeoutMs: 6 * 60_000 });
   if (r.code !== 0) {
-    const why = r.stdout.split('\n').filter((l) => / failed /.test(l)).at(-1) ?? `exit ${r.code}`;
+    const why =
+      r.stdout
+        .split('\n')
+        .filter((l) => / failed /.test(l))
+        .at(-1) ?? `exit ${r.code}`;
     throw new HuplabError('scenario-failed', `the updater failed before fault ${fault!.name} could act: ${why}`);
   }
   await between(device);
@@ -300,7 +453,12 @@ export function checkRecords(text: string, safeSeq: number): { ok: boolean; deta
   return { ok, detail };
 }
 
-async function finish(opts: CampaignOptions, d: StartedDevice, point: CutPoint, r: Omit<CutOutcome, 'point' | 'phase' | 'describe' | 'ok' | 'serialLog'>): Promise<CutOutcome> {
+async function finish(
+  opts: CampaignOptions,
+  d: StartedDevice,
+  point: CutPoint,
+  r: Omit<CutOutcome, 'point' | 'phase' | 'describe' | 'ok' | 'serialLog'>,
+): Promise<CutOutcome> {
   const ok = r.problems.length === 0;
   const dir = join(opts.outDir, `cut-${point.name.replace(/[^a-z0-9-]/gi, '_')}`);
   await mkdir(dir, { recursive: true });
@@ -311,9 +469,20 @@ async function finish(opts: CampaignOptions, d: StartedDevice, point: CutPoint, 
   if (!ok) {
     // For a person to replay: `huplab device start --disk <file>`.
     keptDisk = join(dir, 'disk.img');
-    await execa('cp', ['--sparse=always', d.record.disk, keptDisk]).catch(() => { keptDisk = undefined; });
+    await execa('cp', ['--sparse=always', d.record.disk, keptDisk]).catch(() => {
+      keptDisk = undefined;
+    });
   }
   d.device.close();
   await rm(d.device.paths.dir, { recursive: true, force: true }).catch(() => undefined);
-  return { point: point.name, phase: point.phase, ...(point.scenario ? { scenario: point.scenario } : {}), describe: point.describe, ...r, ok, serialLog, ...(keptDisk ? { keptDisk } : {}) };
+  return {
+    point: point.name,
+    phase: point.phase,
+    ...(point.scenario ? { scenario: point.scenario } : {}),
+    describe: point.describe,
+    ...r,
+    ok,
+    serialLog,
+    ...(keptDisk ? { keptDisk } : {}),
+  };
 }

@@ -9,7 +9,16 @@ import { seededRandom } from './volatile-disk.ts';
  */
 export interface CutPoint {
   name: string;
-  phase: 'update' | 'reboot' | 'first-boot' | 'health' | 'commit' | 'random' | 'rollback-health' | 'boot-count' | 'rollback-altboot';
+  phase:
+    | 'update'
+    | 'reboot'
+    | 'first-boot'
+    | 'health'
+    | 'commit'
+    | 'random'
+    | 'rollback-health'
+    | 'boot-count'
+    | 'rollback-altboot';
   /** The fault (harness/faults) whose scenario is cut, for points on a rollback path. */
   scenario?: string;
   /** Literal console text to wait for, from the updater's start. */
@@ -19,9 +28,23 @@ export interface CutPoint {
 }
 
 /** The updater's steps in order (updater/hup/steps.ts). */
-export const HUP_STEPS = ['checks', 'stop-supervisor', 'fetch', 'write-root', 'boot-files', 'breadcrumbs', 'supervisor-update', 'bootloader-switch', 'reboot'];
+export const HUP_STEPS = [
+  'checks',
+  'stop-supervisor',
+  'fetch',
+  'write-root',
+  'boot-files',
+  'breadcrumbs',
+  'supervisor-update',
+  'bootloader-switch',
+  'reboot',
+];
 /** Steps long enough to be cut in their middle too. */
-const LONG_STEPS: Record<string, number[]> = { 'write-root': [0.25, 0.5, 0.75], 'boot-files': [0.5], 'bootloader-switch': [0.5] };
+const LONG_STEPS: Record<string, number[]> = {
+  'write-root': [0.25, 0.5, 0.75],
+  'boot-files': [0.5],
+  'bootloader-switch': [0.5],
+};
 
 function at(ref: TimelineEntry[], text: string): number | undefined {
   return ref.find((e) => e.line.includes(text))?.at;
@@ -31,23 +54,83 @@ export function cutPoints(ref: TimelineEntry[], opts: { to: string; random: numb
   const points: CutPoint[] = [];
   for (const step of HUP_STEPS) {
     const start = `[hup] step ${step} start`;
-    points.push({ name: `${step}`, phase: 'update', marker: start, delayMs: 0, describe: `as the updater starts ${step}` });
+    points.push({
+      name: `${step}`,
+      phase: 'update',
+      marker: start,
+      delayMs: 0,
+      describe: `as the updater starts ${step}`,
+    });
     const t0 = at(ref, start);
     const t1 = at(ref, `[hup] step ${step} done`);
     for (const f of LONG_STEPS[step] ?? []) {
       if (t0 === undefined || t1 === undefined) continue;
-      points.push({ name: `${step}@${Math.round(f * 100)}%`, phase: 'update', marker: start, delayMs: Math.round((t1 - t0) * f * 1000), describe: `${Math.round(f * 100)} % into ${step} (${(t1 - t0).toFixed(1)} s in the reference run)` });
+      points.push({
+        name: `${step}@${Math.round(f * 100)}%`,
+        phase: 'update',
+        marker: start,
+        delayMs: Math.round((t1 - t0) * f * 1000),
+        describe: `${Math.round(f * 100)} % into ${step} (${(t1 - t0).toFixed(1)} s in the reference run)`,
+      });
     }
   }
   points.push(
-    { name: 'reboot-pending', phase: 'reboot', marker: '[hup] step reboot done', delayMs: 1000, describe: 'after the updater decided to reboot, before the OS goes down' },
-    { name: 'shutdown', phase: 'reboot', marker: '[huplab] shutting down', delayMs: 300, describe: 'while the old OS shuts down for the reboot' },
-    { name: 'new-bootloader', phase: 'first-boot', marker: '[huplab] bootloader: booting resin-root', delayMs: 0, describe: 'as GRUB boots the new root for the first time (bootcount just saved)' },
-    { name: 'new-initramfs', phase: 'first-boot', marker: '[huplab] initramfs: root', delayMs: 0, describe: "as the new OS's initramfs mounts its root" },
-    { name: 'new-os-ready', phase: 'first-boot', marker: `[huplab] os ready: version ${opts.to}`, delayMs: 0, describe: 'as the new OS comes up' },
-    { name: 'health-check', phase: 'health', marker: '[hup] step rollback-health start', delayMs: 1000, describe: 'while rollback-health waits to check the new OS' },
-    { name: 'commit', phase: 'commit', marker: '[hup] step commit start', delayMs: 0, describe: 'as rollback-health commits (env and breadcrumbs)' },
-    { name: 'committed', phase: 'commit', marker: '[hup] step commit done', delayMs: 0, describe: 'just after the commit' },
+    {
+      name: 'reboot-pending',
+      phase: 'reboot',
+      marker: '[hup] step reboot done',
+      delayMs: 1000,
+      describe: 'after the updater decided to reboot, before the OS goes down',
+    },
+    {
+      name: 'shutdown',
+      phase: 'reboot',
+      marker: '[huplab] shutting down',
+      delayMs: 300,
+      describe: 'while the old OS shuts down for the reboot',
+    },
+    {
+      name: 'new-bootloader',
+      phase: 'first-boot',
+      marker: '[huplab] bootloader: booting resin-root',
+      delayMs: 0,
+      describe: 'as GRUB boots the new root for the first time (bootcount just saved)',
+    },
+    {
+      name: 'new-initramfs',
+      phase: 'first-boot',
+      marker: '[huplab] initramfs: root',
+      delayMs: 0,
+      describe: "as the new OS's initramfs mounts its root",
+    },
+    {
+      name: 'new-os-ready',
+      phase: 'first-boot',
+      marker: `[huplab] os ready: version ${opts.to}`,
+      delayMs: 0,
+      describe: 'as the new OS comes up',
+    },
+    {
+      name: 'health-check',
+      phase: 'health',
+      marker: '[hup] step rollback-health start',
+      delayMs: 1000,
+      describe: 'while rollback-health waits to check the new OS',
+    },
+    {
+      name: 'commit',
+      phase: 'commit',
+      marker: '[hup] step commit start',
+      delayMs: 0,
+      describe: 'as rollback-health commits (env and breadcrumbs)',
+    },
+    {
+      name: 'committed',
+      phase: 'commit',
+      marker: '[hup] step commit done',
+      delayMs: 0,
+      describe: 'just after the commit',
+    },
   );
   // Seeded random moments over the whole update, from the updater's start to the commit.
   const end = at(ref, '[hup] step commit done') ?? at(ref, `[huplab] os ready: version ${opts.to}`);
@@ -56,7 +139,13 @@ export function cutPoints(ref: TimelineEntry[], opts: { to: string; random: numb
     const rnd = seededRandom(opts.seed);
     for (let k = 0; k < opts.random; k++) {
       const delay = Math.round(rnd() * (end - begin) * 1000);
-      points.push({ name: `random-${opts.seed}-${k + 1}`, phase: 'random', marker: '[hup] step checks start', delayMs: delay, describe: `${(delay / 1000).toFixed(1)} s after the updater started (seed ${opts.seed})` });
+      points.push({
+        name: `random-${opts.seed}-${k + 1}`,
+        phase: 'random',
+        marker: '[hup] step checks start',
+        delayMs: delay,
+        describe: `${(delay / 1000).toFixed(1)} s after the updater started (seed ${opts.seed})`,
+      });
     }
   }
   return points;
@@ -75,7 +164,9 @@ export const ROLLBACK_SCENARIOS = ['health-fail', 'unbootable-root'] as const;
  * the new one B. `refs` holds each scenario's reference timeline (for the points in the middle
  * of a restore).
  */
-export function rollbackCutPoints(refs: Partial<Record<(typeof ROLLBACK_SCENARIOS)[number], TimelineEntry[]>>): CutPoint[] {
+export function rollbackCutPoints(
+  refs: Partial<Record<(typeof ROLLBACK_SCENARIOS)[number], TimelineEntry[]>>,
+): CutPoint[] {
   const middle = (ref: TimelineEntry[] | undefined, from: string, to: string): number | undefined => {
     const t0 = ref && at(ref, from);
     const t1 = ref && at(ref, to);
@@ -84,25 +175,118 @@ export function rollbackCutPoints(refs: Partial<Record<(typeof ROLLBACK_SCENARIO
   const health = 'health-fail';
   const altboot = 'unbootable-root';
   const points: CutPoint[] = [
-    { name: 'rh-waiting', scenario: health, phase: 'rollback-health', marker: '[hup] step rollback-health start', delayMs: 1000, describe: 'while rollback-health waits on the unhealthy new OS (its first boot counted)' },
-    { name: 'rh-boot-files', scenario: health, phase: 'rollback-health', marker: '[hup] step rollback-boot-files start', delayMs: 0, describe: "as rollback-health starts putting the old OS's boot files back" },
+    {
+      name: 'rh-waiting',
+      scenario: health,
+      phase: 'rollback-health',
+      marker: '[hup] step rollback-health start',
+      delayMs: 1000,
+      describe: 'while rollback-health waits on the unhealthy new OS (its first boot counted)',
+    },
+    {
+      name: 'rh-boot-files',
+      scenario: health,
+      phase: 'rollback-health',
+      marker: '[hup] step rollback-boot-files start',
+      delayMs: 0,
+      describe: "as rollback-health starts putting the old OS's boot files back",
+    },
   ];
   const rhMid = middle(refs[health], '[hup] step rollback-boot-files start', '[hup] step rollback-switch start');
-  if (rhMid !== undefined) points.push({ name: 'rh-boot-files@50%', scenario: health, phase: 'rollback-health', marker: '[hup] step rollback-boot-files start', delayMs: rhMid, describe: `half way through restoring the old boot files (${(rhMid / 500).toFixed(1)} s in the reference run)` });
+  if (rhMid !== undefined)
+    points.push({
+      name: 'rh-boot-files@50%',
+      scenario: health,
+      phase: 'rollback-health',
+      marker: '[hup] step rollback-boot-files start',
+      delayMs: rhMid,
+      describe: `half way through restoring the old boot files (${(rhMid / 500).toFixed(1)} s in the reference run)`,
+    });
   points.push(
-    { name: 'rh-switch', scenario: health, phase: 'rollback-health', marker: '[hup] step rollback-switch start', delayMs: 0, describe: 'as rollback-health switches the bootloader env back to the old root' },
-    { name: 'rh-rolled-back', scenario: health, phase: 'rollback-health', marker: '[hup] step rollback-health failed', delayMs: 0, describe: 'rolled back, before the reboot into the old OS' },
-    { name: 'rh-old-boot', scenario: health, phase: 'rollback-health', marker: '[huplab] bootloader: booting resin-rootA', delayMs: 0, describe: 'as GRUB boots the old root after the rollback' },
-    { name: 'bc-first-boot', scenario: altboot, phase: 'boot-count', marker: '[huplab] bootloader: env resin_root_part=B upgrade_available=1 bootcount=1', delayMs: 0, describe: 'as GRUB, its first count saved, boots the new root that cannot boot' },
-    { name: 'bc-refused', scenario: altboot, phase: 'boot-count', marker: 'no /sbin/init on resin-rootB', delayMs: 0, describe: "as the new root's initramfs gives up on it" },
-    { name: 'bc-give-up', scenario: altboot, phase: 'boot-count', marker: '[huplab] bootloader: env resin_root_part=B upgrade_available=1 bootcount=2', delayMs: 0, describe: 'as GRUB, at count 2, gives up on the new root and boots the old one' },
-    { name: 'altboot', scenario: altboot, phase: 'rollback-altboot', marker: '[hup] step rollback-altboot start', delayMs: 0, describe: "as rollback-altboot starts putting the old OS's boot files back" },
+    {
+      name: 'rh-switch',
+      scenario: health,
+      phase: 'rollback-health',
+      marker: '[hup] step rollback-switch start',
+      delayMs: 0,
+      describe: 'as rollback-health switches the bootloader env back to the old root',
+    },
+    {
+      name: 'rh-rolled-back',
+      scenario: health,
+      phase: 'rollback-health',
+      marker: '[hup] step rollback-health failed',
+      delayMs: 0,
+      describe: 'rolled back, before the reboot into the old OS',
+    },
+    {
+      name: 'rh-old-boot',
+      scenario: health,
+      phase: 'rollback-health',
+      marker: '[huplab] bootloader: booting resin-rootA',
+      delayMs: 0,
+      describe: 'as GRUB boots the old root after the rollback',
+    },
+    {
+      name: 'bc-first-boot',
+      scenario: altboot,
+      phase: 'boot-count',
+      marker: '[huplab] bootloader: env resin_root_part=B upgrade_available=1 bootcount=1',
+      delayMs: 0,
+      describe: 'as GRUB, its first count saved, boots the new root that cannot boot',
+    },
+    {
+      name: 'bc-refused',
+      scenario: altboot,
+      phase: 'boot-count',
+      marker: 'no /sbin/init on resin-rootB',
+      delayMs: 0,
+      describe: "as the new root's initramfs gives up on it",
+    },
+    {
+      name: 'bc-give-up',
+      scenario: altboot,
+      phase: 'boot-count',
+      marker: '[huplab] bootloader: env resin_root_part=B upgrade_available=1 bootcount=2',
+      delayMs: 0,
+      describe: 'as GRUB, at count 2, gives up on the new root and boots the old one',
+    },
+    {
+      name: 'altboot',
+      scenario: altboot,
+      phase: 'rollback-altboot',
+      marker: '[hup] step rollback-altboot start',
+      delayMs: 0,
+      describe: "as rollback-altboot starts putting the old OS's boot files back",
+    },
   );
   const abMid = middle(refs[altboot], '[hup] step rollback-altboot start', '[hup] step rollback-altboot-switch start');
-  if (abMid !== undefined) points.push({ name: 'altboot@50%', scenario: altboot, phase: 'rollback-altboot', marker: '[hup] step rollback-altboot start', delayMs: abMid, describe: `half way through restoring the old boot files (${(abMid / 500).toFixed(1)} s in the reference run)` });
+  if (abMid !== undefined)
+    points.push({
+      name: 'altboot@50%',
+      scenario: altboot,
+      phase: 'rollback-altboot',
+      marker: '[hup] step rollback-altboot start',
+      delayMs: abMid,
+      describe: `half way through restoring the old boot files (${(abMid / 500).toFixed(1)} s in the reference run)`,
+    });
   points.push(
-    { name: 'altboot-switch', scenario: altboot, phase: 'rollback-altboot', marker: '[hup] step rollback-altboot-switch start', delayMs: 0, describe: 'as rollback-altboot switches the bootloader env back to the old root' },
-    { name: 'altboot-done', scenario: altboot, phase: 'rollback-altboot', marker: '[hup] step rollback-altboot done', delayMs: 0, describe: 'rolled back, before the reboot into a clean old OS' },
+    {
+      name: 'altboot-switch',
+      scenario: altboot,
+      phase: 'rollback-altboot',
+      marker: '[hup] step rollback-altboot-switch start',
+      delayMs: 0,
+      describe: 'as rollback-altboot switches the bootloader env back to the old root',
+    },
+    {
+      name: 'altboot-done',
+      scenario: altboot,
+      phase: 'rollback-altboot',
+      marker: '[hup] step rollback-altboot done',
+      delayMs: 0,
+      describe: 'rolled back, before the reboot into a clean old OS',
+    },
   );
   return points;
 }
@@ -110,10 +294,16 @@ export function rollbackCutPoints(refs: Partial<Record<(typeof ROLLBACK_SCENARIO
 /** The points named by `only` (exact names or prefixes ending in '*'), in campaign order. */
 export function selectPoints(all: CutPoint[], only: string[] | undefined): CutPoint[] {
   if (!only || only.length === 0) return all;
-  const picked = all.filter((p) => only.some((o) => (o.endsWith('*') ? p.name.startsWith(o.slice(0, -1)) : p.name === o)));
-  const unknown = only.filter((o) => !all.some((p) => (o.endsWith('*') ? p.name.startsWith(o.slice(0, -1)) : p.name === o)));
+  const picked = all.filter((p) =>
+    only.some((o) => (o.endsWith('*') ? p.name.startsWith(o.slice(0, -1)) : p.name === o)),
+  );
+  const unknown = only.filter(
+    (o) => !all.some((p) => (o.endsWith('*') ? p.name.startsWith(o.slice(0, -1)) : p.name === o)),
+  );
   if (unknown.length) {
-    throw new HuplabError('unknown-cut-point', `unknown cut point(s): ${unknown.join(', ')}`, { hint: `known: ${all.map((p) => p.name).join(', ')}` });
+    throw new HuplabError('unknown-cut-point', `unknown cut point(s): ${unknown.join(', ')}`, {
+      hint: `known: ${all.map((p) => p.name).join(', ')}`,
+    });
   }
   return picked;
 }

@@ -29,7 +29,8 @@ const FLAG_FIXED_NEWSTYLE = 1;
 const FLAG_NO_ZEROES = 2;
 const OPT = { EXPORT_NAME: 1, ABORT: 2, INFO: 6, GO: 7 } as const;
 const REP = { ACK: 1, INFO: 3, ERR_UNSUP: 0x80000001 } as const;
-const TX_FLAGS = 1 /* HAS_FLAGS */ | 4 /* SEND_FLUSH */ | 8 /* SEND_FUA */ | 32 /* SEND_TRIM */ | 64 /* SEND_WRITE_ZEROES */;
+const TX_FLAGS =
+  1 /* HAS_FLAGS */ | 4 /* SEND_FLUSH */ | 8 /* SEND_FUA */ | 32 /* SEND_TRIM */ | 64 /* SEND_WRITE_ZEROES */;
 const CMD = { READ: 0, WRITE: 1, DISC: 2, FLUSH: 3, TRIM: 4, WRITE_ZEROES: 6 } as const;
 const CMD_FLAG_FUA = 1;
 const EIO = 5;
@@ -45,9 +46,17 @@ export interface VolatileDiskOptions {
   cacheBytes?: number;
 }
 
-export interface CacheStats { dirtyBlocks: number; flushes: number; spilledBlocks: number; fuaWrites: number }
+export interface CacheStats {
+  dirtyBlocks: number;
+  flushes: number;
+  spilledBlocks: number;
+  fuaWrites: number;
+}
 
-export interface CutResult { lostBlocks: number; keptBlocks: number }
+export interface CutResult {
+  lostBlocks: number;
+  keptBlocks: number;
+}
 
 /** Deterministic PRNG (mulberry32) so that a cut that keeps a random part can be replayed from its seed. */
 export function seededRandom(seed: number): () => number {
@@ -74,7 +83,8 @@ export class VolatileDisk {
   constructor(private readonly opts: VolatileDiskOptions) {
     this.fd = openSync(opts.imagePath, 'r+');
     this.size = fstatSync(this.fd).size;
-    if (this.size % BLOCK !== 0) throw new HuplabError('disk-size', `${opts.imagePath} is ${this.size} bytes, not a multiple of ${BLOCK}`);
+    if (this.size % BLOCK !== 0)
+      throw new HuplabError('disk-size', `${opts.imagePath} is ${this.size} bytes, not a multiple of ${BLOCK}`);
     this.maxBlocks = Math.max(1, Math.floor((opts.cacheBytes ?? 8 * 2 ** 20) / BLOCK));
   }
 
@@ -83,7 +93,13 @@ export class VolatileDisk {
     await rm(this.opts.socketPath, { force: true });
     this.server = createServer((s) => this.serve(s));
     await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', (err) => reject(new HuplabError('nbd-listen', `cannot listen on ${this.opts.socketPath}: ${err.message}`, { infrastructure: true })));
+      this.server!.once('error', (err) =>
+        reject(
+          new HuplabError('nbd-listen', `cannot listen on ${this.opts.socketPath}: ${err.message}`, {
+            infrastructure: true,
+          }),
+        ),
+      );
       this.server!.listen(this.opts.socketPath, () => resolve());
     });
   }
@@ -100,7 +116,7 @@ export class VolatileDisk {
 
   read(offset: number, length: number): Buffer {
     const out = Buffer.alloc(length);
-    for (let pos = offset; pos < offset + length;) {
+    for (let pos = offset; pos < offset + length; ) {
       const i = Math.floor(pos / BLOCK);
       const within = pos - i * BLOCK;
       const n = Math.min(BLOCK - within, offset + length - pos);
@@ -112,7 +128,7 @@ export class VolatileDisk {
 
   write(offset: number, data: Buffer, fua = false): void {
     const touched: number[] = [];
-    for (let pos = offset; pos < offset + data.length;) {
+    for (let pos = offset; pos < offset + data.length; ) {
       const i = Math.floor(pos / BLOCK);
       const within = pos - i * BLOCK;
       const n = Math.min(BLOCK - within, offset + data.length - pos);
@@ -168,7 +184,13 @@ export class VolatileDisk {
     let kept = 0;
     let lost = 0;
     for (const i of [...this.cache.keys()]) {
-      if (opts.keep === 'random' && rnd() < 0.5) { this.writeBack(i); kept++; } else { this.cache.delete(i); lost++; }
+      if (opts.keep === 'random' && rnd() < 0.5) {
+        this.writeBack(i);
+        kept++;
+      } else {
+        this.cache.delete(i);
+        lost++;
+      }
     }
     fsyncSync(this.fd);
     this.stats.dirtyBlocks = 0;
@@ -225,7 +247,11 @@ export class VolatileDisk {
         if (option === OPT.GO) break;
         continue;
       }
-      if (option === OPT.ABORT) { socket.write(optReply(option, REP.ACK)); socket.end(); return; }
+      if (option === OPT.ABORT) {
+        socket.write(optReply(option, REP.ACK));
+        socket.end();
+        return;
+      }
       void data;
       socket.write(optReply(option, REP.ERR_UNSUP));
     }
@@ -241,7 +267,9 @@ export class VolatileDisk {
       const inRange = offset + length <= this.size;
       switch (type) {
         case CMD.READ:
-          socket.write(inRange ? Buffer.concat([simpleReply(0, handle), this.read(offset, length)]) : simpleReply(EINVAL, handle));
+          socket.write(
+            inRange ? Buffer.concat([simpleReply(0, handle), this.read(offset, length)]) : simpleReply(EINVAL, handle),
+          );
           break;
         case CMD.WRITE: {
           const data = await r.take(length);
@@ -254,7 +282,12 @@ export class VolatileDisk {
           socket.write(simpleReply(inRange ? 0 : EINVAL, handle));
           break;
         case CMD.FLUSH:
-          try { this.flush(); socket.write(simpleReply(0, handle)); } catch { socket.write(simpleReply(EIO, handle)); }
+          try {
+            this.flush();
+            socket.write(simpleReply(0, handle));
+          } catch {
+            socket.write(simpleReply(EIO, handle));
+          }
           break;
         case CMD.TRIM:
           socket.write(simpleReply(0, handle));
@@ -294,14 +327,23 @@ class ByteReader {
   private ended = false;
 
   constructor(socket: Socket) {
-    socket.on('data', (d: Buffer) => { this.chunks.push(d); this.have += d.length; this.waiting?.(); });
-    socket.on('close', () => { this.ended = true; this.waiting?.(); });
+    socket.on('data', (d: Buffer) => {
+      this.chunks.push(d);
+      this.have += d.length;
+      this.waiting?.();
+    });
+    socket.on('close', () => {
+      this.ended = true;
+      this.waiting?.();
+    });
   }
 
   async take(n: number): Promise<Buffer> {
     while (this.have < n) {
       if (this.ended) throw new Error('connection closed');
-      await new Promise<void>((r) => { this.waiting = r; });
+      await new Promise<void>((r) => {
+        this.waiting = r;
+      });
       this.waiting = undefined;
     }
     // Only as many chunks as the request needs are joined: a large write arrives in many pieces.
@@ -309,7 +351,15 @@ class ByteReader {
     let need = n;
     while (need > 0) {
       const c = this.chunks[0]!;
-      if (c.length <= need) { parts.push(c); this.chunks.shift(); need -= c.length; } else { parts.push(c.subarray(0, need)); this.chunks[0] = c.subarray(need); need = 0; }
+      if (c.length <= need) {
+        parts.push(c);
+        this.chunks.shift();
+        need -= c.length;
+      } else {
+        parts.push(c.subarray(0, need));
+        this.chunks[0] = c.subarray(need);
+        need = 0;
+      }
     }
     this.have -= n;
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);

@@ -52,7 +52,8 @@ export function buildQemuArgs(l: QemuLaunch): string[] {
     args.push('-drive', `if=pflash,format=raw,unit=0${ro},file=${qemuOptValue(code)}`);
     // Bank 1: the UEFI variable store; a board whose flash the guest rewrites has it too, blank
     // until firmware written there uses it, so that the machine is the same whatever it runs.
-    if (q.firmware.vars || q.firmware.writableFlash) args.push('-drive', `if=pflash,format=raw,unit=1,file=${qemuOptValue(p.varsFile)}`);
+    if (q.firmware.vars || q.firmware.writableFlash)
+      args.push('-drive', `if=pflash,format=raw,unit=1,file=${qemuOptValue(p.varsFile)}`);
   }
   // The copy the driver read off resin-boot: a Pi's firmware loads the device tree from there.
   if (q.dtb) args.push('-dtb', p.dtbFile);
@@ -62,9 +63,14 @@ export function buildQemuArgs(l: QemuLaunch): string[] {
   args.push('-netdev', `user,id=${NETDEV_ID},hostfwd=tcp:127.0.0.1:${l.sshPort}-:${GUEST_SSH_PORT}`);
   args.push('-device', netDevice(q.net.device));
 
-  args.push('-chardev', l.serial === 'pty' ? 'pty,id=ser0'
-    : typeof l.serial === 'object' ? `socket,id=ser0,host=127.0.0.1,port=${l.serial.tcpPort},server=on,wait=off,nodelay=on`
-      : `socket,id=ser0,path=${qemuOptValue(p.serialSock)},server=on,wait=off,logfile=${qemuOptValue(p.serialLog)},logappend=on`);
+  args.push(
+    '-chardev',
+    l.serial === 'pty'
+      ? 'pty,id=ser0'
+      : typeof l.serial === 'object'
+        ? `socket,id=ser0,host=127.0.0.1,port=${l.serial.tcpPort},server=on,wait=off,nodelay=on`
+        : `socket,id=ser0,path=${qemuOptValue(p.serialSock)},server=on,wait=off,logfile=${qemuOptValue(p.serialLog)},logappend=on`,
+  );
   // Serial ports are assigned in order; earlier ports get a sink so the console lands on its index.
   for (let i = 0; i < q.serialIndex; i++) args.push('-serial', 'null');
   args.push('-serial', 'chardev:ser0');

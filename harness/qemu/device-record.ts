@@ -28,7 +28,9 @@ export function readDeviceRecord(file: string): DeviceRecord {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch {
-    throw new HuplabError('device-unknown', `no device record at ${file}`, { hint: 'start the device first (`huplab device start`)' });
+    throw new HuplabError('device-unknown', `no device record at ${file}`, {
+      hint: 'start the device first (`huplab device start`)',
+    });
   }
   try {
     return JSON.parse(text) as DeviceRecord;
@@ -43,6 +45,6 @@ export function readDeviceRecord(file: string): DeviceRecord {
 export function writeDeviceRecord(file: string, rec: DeviceRecord): void {
   // Readers in other processes must never see half a record.
   const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(rec, null, 2) + '\n');
+  fs.writeFileSync(tmp, `${JSON.stringify(rec, null, 2)}\n`);
   fs.renameSync(tmp, file);
 }

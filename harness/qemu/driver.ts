@@ -137,7 +137,11 @@ export class QemuDevice implements DeviceDriver {
     if (q.dtb) await this.readDeviceTree(diskPath, q.dtb);
     const sshKeyPath = this.sshKeyPath();
     if (this.opts.volatileCache && !this.vdisk) {
-      const vdisk = new VolatileDisk({ imagePath: diskPath, socketPath: path.join(this.paths.dir, 'nbd.sock'), ...this.opts.volatileCache });
+      const vdisk = new VolatileDisk({
+        imagePath: diskPath,
+        socketPath: path.join(this.paths.dir, 'nbd.sock'),
+        ...this.opts.volatileCache,
+      });
       await vdisk.listen();
       this.vdisk = vdisk;
     }
@@ -146,7 +150,15 @@ export class QemuDevice implements DeviceDriver {
     const attempts = this.opts.sshPort === undefined ? START_ATTEMPTS_WITH_FREE_PORT : 1;
     for (let attempt = 1; ; attempt++) {
       const sshPort = this.opts.sshPort ?? (await freePort());
-      const args = buildQemuArgs({ name: this.name, profile: this.opts.profile, diskPath, ...(diskSocket ? { diskSocket } : {}), sshPort, accel, paths: this.paths });
+      const args = buildQemuArgs({
+        name: this.name,
+        profile: this.opts.profile,
+        diskPath,
+        ...(diskSocket ? { diskSocket } : {}),
+        sshPort,
+        accel,
+        paths: this.paths,
+      });
       fs.rmSync(this.paths.pidFile, { force: true });
       const bootOffset = this.console.mark();
       // With -daemonize the parent returns once the VM is set up; its stderr has any setup error.
@@ -157,10 +169,14 @@ export class QemuDevice implements DeviceDriver {
         fs.writeFileSync(this.paths.startLog, `${q.binary} ${args.join(' ')}\n\n${stderr}\n`);
         if (/Could not set up host forwarding rule/i.test(stderr)) {
           if (attempt < attempts) continue; // our free port was taken meanwhile: pick another
-          throw new HuplabError('port-in-use', `cannot forward SSH of ${this.name}: port ${sshPort} on 127.0.0.1 is in use`, {
-            hint: `choose another sshPort or leave it unset to get a free one; \`ss -ltnp 'sport = :${sshPort}'\` shows who holds it`,
-            infrastructure: true,
-          });
+          throw new HuplabError(
+            'port-in-use',
+            `cannot forward SSH of ${this.name}: port ${sshPort} on 127.0.0.1 is in use`,
+            {
+              hint: `choose another sshPort or leave it unset to get a free one; \`ss -ltnp 'sport = :${sshPort}'\` shows who holds it`,
+              infrastructure: true,
+            },
+          );
         }
         const first = stderr.split('\n').find((l) => l.trim() !== '') ?? res.shortMessage ?? 'no output';
         throw new HuplabError('qemu-start-failed', `QEMU failed to start ${this.name}: ${first}`, {
@@ -208,7 +224,9 @@ export class QemuDevice implements DeviceDriver {
       }
     }
     await this.stopNow(pid);
-    this.markOff(clean ? `the OS did not power off within ${Math.round(timeoutMs / 1000)}s: QEMU stopped` : 'QEMU stopped');
+    this.markOff(
+      clean ? `the OS did not power off within ${Math.round(timeoutMs / 1000)}s: QEMU stopped` : 'QEMU stopped',
+    );
   }
 
   /**
@@ -226,7 +244,9 @@ export class QemuDevice implements DeviceDriver {
         infrastructure: true,
       });
     }
-    this.markOff(lost ? `power cut: ${lost.lostBlocks} unflushed 4 KiB blocks lost, ${lost.keptBlocks} kept` : 'power cut');
+    this.markOff(
+      lost ? `power cut: ${lost.lostBlocks} unflushed 4 KiB blocks lost, ${lost.keptBlocks} kept` : 'power cut',
+    );
     return lost;
   }
 
@@ -268,7 +288,10 @@ export class QemuDevice implements DeviceDriver {
     this.firmwareReloadPending = false;
     const reset = /reboot: Restarting system|\[takeover\] rebooting/;
     while (!reset.test(this.console.text(since))) {
-      if (Date.now() > deadline) throw new HuplabError('reset-missing', `${this.name} never reset after its boot flash was rewritten`, { hint: `see ${this.paths.serialLog}` });
+      if (Date.now() > deadline)
+        throw new HuplabError('reset-missing', `${this.name} never reset after its boot flash was rewritten`, {
+          hint: `see ${this.paths.serialLog}`,
+        });
       await new Promise((res) => setTimeout(res, 200));
     }
     // The kernel prints its restart line just before the reset: let it happen, then restart.
@@ -311,7 +334,9 @@ export class QemuDevice implements DeviceDriver {
 
   async ssh(): Promise<DeviceSsh> {
     if (!this.record) {
-      throw new HuplabError('device-not-running', `${this.name} has never been started here`, { hint: 'power it on first' });
+      throw new HuplabError('device-not-running', `${this.name} has never been started here`, {
+        hint: 'power it on first',
+      });
     }
     this.sshClient ??= new DeviceSsh({
       host: '127.0.0.1',
@@ -362,7 +387,10 @@ export class QemuDevice implements DeviceDriver {
     this.console.close();
     if (this.vdisk) {
       // The disk cannot outlive this process: a VM still running loses its power with it.
-      if (this.isRunning()) { this.kill(); this.vdisk.cut(); }
+      if (this.isRunning()) {
+        this.kill();
+        this.vdisk.cut();
+      }
       const vdisk = this.vdisk;
       this.vdisk = undefined;
       void vdisk.close({ flush: false }).catch(() => {});
@@ -370,7 +398,11 @@ export class QemuDevice implements DeviceDriver {
   }
 
   async adoptProfile(profile: Profile): Promise<void> {
-    if (!profile.qemu) throw new HuplabError('not-emulated', `profile ${profile.name} has no QEMU section, so ${this.name} cannot run it`);
+    if (!profile.qemu)
+      throw new HuplabError(
+        'not-emulated',
+        `profile ${profile.name} has no QEMU section, so ${this.name} cannot run it`,
+      );
     const mismatch = boardMismatch(this.opts.profile, { qemu: profile.qemu, console: profile.console });
     if (mismatch) {
       throw new HuplabError('profile-mismatch', `${this.name} cannot become ${profile.name}: ${mismatch}`, {
@@ -390,10 +422,14 @@ export class QemuDevice implements DeviceDriver {
     fs.mkdirSync(this.paths.dir, { recursive: true });
     for (const sock of [this.paths.serialSock, this.paths.qmpSock]) {
       if (Buffer.byteLength(sock) > MAX_SOCKET_PATH) {
-        throw new HuplabError('socket-path-too-long', `socket path ${sock} is longer than the ${MAX_SOCKET_PATH} bytes unix sockets allow`, {
-          hint: 'use a shorter lab directory (HUPLAB_LAB_DIR) or device name',
-          infrastructure: true,
-        });
+        throw new HuplabError(
+          'socket-path-too-long',
+          `socket path ${sock} is longer than the ${MAX_SOCKET_PATH} bytes unix sockets allow`,
+          {
+            hint: 'use a shorter lab directory (HUPLAB_LAB_DIR) or device name',
+            infrastructure: true,
+          },
+        );
       }
     }
     if (!fs.existsSync(diskPath)) {
@@ -406,7 +442,8 @@ export class QemuDevice implements DeviceDriver {
     // writable flash keeps what the guest wrote to it, as on the real board.
     if (fw?.vars) copyOnce(fw.vars, this.paths.varsFile, this.name);
     else if (fw?.writableFlash && fw.loadAs !== 'kernel') blankOnce(this.paths.varsFile, PFLASH_BANK_BYTES);
-    if (fw?.writableFlash) copyOnce(fw.code, this.paths.flashFile, this.name, fw.loadAs === 'kernel' ? 0 : PFLASH_BANK_BYTES);
+    if (fw?.writableFlash)
+      copyOnce(fw.code, this.paths.flashFile, this.name, fw.loadAs === 'kernel' ? 0 : PFLASH_BANK_BYTES);
   }
 
   /**
@@ -417,9 +454,13 @@ export class QemuDevice implements DeviceDriver {
   private async readDeviceTree(diskPath: string, dtb: string): Promise<void> {
     const boot = await BootPartition.open(diskPath);
     const data = await boot.read(`/${dtb}`).catch((err: unknown) => {
-      throw new HuplabError('dtb-missing', `${this.name}: the boot partition has no device tree /${dtb} (${err instanceof HuplabError ? err.message : String(err)})`, {
-        hint: 'the board would not boot either: re-flash the device, or fix qemu.dtb / kernel.dtb in the profile',
-      });
+      throw new HuplabError(
+        'dtb-missing',
+        `${this.name}: the boot partition has no device tree /${dtb} (${err instanceof HuplabError ? err.message : String(err)})`,
+        {
+          hint: 'the board would not boot either: re-flash the device, or fix qemu.dtb / kernel.dtb in the profile',
+        },
+      );
     });
     fs.writeFileSync(this.paths.dtbFile, data);
   }
@@ -442,7 +483,9 @@ export class QemuDevice implements DeviceDriver {
 
   private requireRunning(what: string): void {
     if (!this.isRunning()) {
-      throw new HuplabError('device-not-running', `cannot ${what}: ${this.name} is not running`, { hint: 'power it on first' });
+      throw new HuplabError('device-not-running', `cannot ${what}: ${this.name} is not running`, {
+        hint: 'power it on first',
+      });
     }
   }
 
@@ -489,9 +532,12 @@ export class QemuDevice implements DeviceDriver {
 /** What makes two profiles different machines (undefined when they describe the same board). */
 export function boardMismatch(a: QemuProfile, b: QemuProfile): string | undefined {
   const fields: Array<[string, unknown, unknown]> = [
-    ['qemu.binary', a.qemu.binary, b.qemu.binary], ['qemu.machine', a.qemu.machine, b.qemu.machine],
-    ['qemu.cpu', a.qemu.cpu, b.qemu.cpu], ['qemu.memoryMiB', a.qemu.memoryMiB, b.qemu.memoryMiB],
-    ['qemu.disk.interface', a.qemu.disk.interface, b.qemu.disk.interface], ['qemu.serialIndex', a.qemu.serialIndex, b.qemu.serialIndex],
+    ['qemu.binary', a.qemu.binary, b.qemu.binary],
+    ['qemu.machine', a.qemu.machine, b.qemu.machine],
+    ['qemu.cpu', a.qemu.cpu, b.qemu.cpu],
+    ['qemu.memoryMiB', a.qemu.memoryMiB, b.qemu.memoryMiB],
+    ['qemu.disk.interface', a.qemu.disk.interface, b.qemu.disk.interface],
+    ['qemu.serialIndex', a.qemu.serialIndex, b.qemu.serialIndex],
     ['console.device', a.console.device, b.console.device],
     ['qemu.firmware.loadAs', a.qemu.firmware?.loadAs ?? 'pflash', b.qemu.firmware?.loadAs ?? 'pflash'],
     ['qemu.firmware.writableFlash', !!a.qemu.firmware?.writableFlash, !!b.qemu.firmware?.writableFlash],
@@ -540,4 +586,3 @@ function copyOnce(src: string, dest: string, name: string, padTo = 0): void {
   }
   fs.renameSync(`${dest}.tmp`, dest);
 }
-

@@ -54,7 +54,7 @@ export async function probeAccelerator(opts: ProbeOptions = {}): Promise<Accel> 
   }
   const accel: Accel = (await guestRunsUnderKvm(binary, opts)) ? 'kvm' : 'tcg';
   await fs.mkdir(path.dirname(cachePath), { recursive: true });
-  await fs.writeFile(cachePath, JSON.stringify({ key, accel, probedAt: new Date().toISOString() }, null, 2) + '\n');
+  await fs.writeFile(cachePath, `${JSON.stringify({ key, accel, probedAt: new Date().toISOString() }, null, 2)}\n`);
   return accel;
 }
 
@@ -82,7 +82,10 @@ export async function qemuVersion(binary: string): Promise<string> {
 
 export function qemuMissing(binary: string): HuplabError {
   const pkg = /aarch64|arm/.test(binary) ? 'qemu-system-arm' : 'qemu-system-x86';
-  return new HuplabError('qemu-missing', `QEMU binary ${binary} not found`, { hint: `apt-get install ${pkg}`, infrastructure: true });
+  return new HuplabError('qemu-missing', `QEMU binary ${binary} not found`, {
+    hint: `apt-get install ${pkg}`,
+    infrastructure: true,
+  });
 }
 
 async function readCache(file: string, key: string): Promise<Accel | undefined> {
@@ -110,11 +113,24 @@ async function guestRunsUnderKvm(binary: string, opts: ProbeOptions): Promise<bo
       return false; // without firmware we cannot prove KVM works; TCG is always safe
     }
     const args = [
-      '-accel', 'kvm', '-machine', 'q35', '-m', '128', '-nodefaults', '-no-user-config',
-      '-display', 'none', '-vga', 'none',
-      '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${code}`,
-      '-drive', `if=pflash,format=raw,unit=1,file=${vars}`,
-      '-serial', 'stdio',
+      '-accel',
+      'kvm',
+      '-machine',
+      'q35',
+      '-m',
+      '128',
+      '-nodefaults',
+      '-no-user-config',
+      '-display',
+      'none',
+      '-vga',
+      'none',
+      '-drive',
+      `if=pflash,format=raw,unit=0,readonly=on,file=${code}`,
+      '-drive',
+      `if=pflash,format=raw,unit=1,file=${vars}`,
+      '-serial',
+      'stdio',
     ];
     return await new Promise<boolean>((resolve) => {
       const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -130,7 +146,8 @@ async function guestRunsUnderKvm(binary: string, opts: ProbeOptions): Promise<bo
       child.stdout.on('data', () => finish(true));
       // A broken KVM reports itself on stderr long before the timeout: stop waiting then.
       child.stderr.on('data', (d: Buffer) => {
-        if (/KVM internal error|emulation failure|failed to initialize kvm|Could not access KVM/i.test(d.toString())) finish(false);
+        if (/KVM internal error|emulation failure|failed to initialize kvm|Could not access KVM/i.test(d.toString()))
+          finish(false);
       });
       child.on('error', () => finish(false));
       child.on('exit', () => finish(false));

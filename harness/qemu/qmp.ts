@@ -55,7 +55,10 @@ export class QmpClient extends EventEmitter {
   /** The server's greeting (`{ QMP: { version, capabilities } }`). */
   greeting: unknown;
 
-  private constructor(socket: net.Socket, readonly sockPath: string) {
+  private constructor(
+    socket: net.Socket,
+    readonly sockPath: string,
+  ) {
     super();
     this.socket = socket;
     socket.setEncoding('utf8'); // the decoder keeps multi-byte characters split across chunks whole
@@ -109,8 +112,7 @@ export class QmpClient extends EventEmitter {
 
   private onData(chunk: string): void {
     this.buffer += chunk;
-    let nl: number;
-    while ((nl = this.buffer.indexOf('\n')) >= 0) {
+    for (let nl = this.buffer.indexOf('\n'); nl >= 0; nl = this.buffer.indexOf('\n')) {
       const line = this.buffer.slice(0, nl).trim();
       this.buffer = this.buffer.slice(nl + 1);
       if (line) this.onMessage(line);
@@ -155,7 +157,10 @@ export class QmpClient extends EventEmitter {
   private onClose(err?: Error): void {
     if (this.closed) return;
     this.closed = true;
-    const reason = new HuplabError('qmp-closed', `QMP connection to ${this.sockPath} closed${err ? `: ${err.message}` : ''}`);
+    const reason = new HuplabError(
+      'qmp-closed',
+      `QMP connection to ${this.sockPath} closed${err ? `: ${err.message}` : ''}`,
+    );
     this.greetingWaiter?.reject(reason);
     this.greetingWaiter = undefined;
     for (const p of this.pending.values()) p.reject(reason);
@@ -177,7 +182,7 @@ export class QmpClient extends EventEmitter {
       this.pending.set(id, { command, resolve: resolve as (v: unknown) => void, reject });
       const msg: Record<string, unknown> = { execute: command, id };
       if (args !== undefined) msg.arguments = args;
-      this.socket.write(JSON.stringify(msg) + '\n');
+      this.socket.write(`${JSON.stringify(msg)}\n`);
     });
   }
 
@@ -246,7 +251,11 @@ function connectOnce(sockPath: string): Promise<net.Socket> {
 }
 
 /** Connect, run `fn`, always disconnect: keeps the monitor free for other processes. */
-export async function withQmp<T>(sockPath: string, fn: (qmp: QmpClient) => Promise<T>, opts?: QmpConnectOptions): Promise<T> {
+export async function withQmp<T>(
+  sockPath: string,
+  fn: (qmp: QmpClient) => Promise<T>,
+  opts?: QmpConnectOptions,
+): Promise<T> {
   const qmp = await QmpClient.connect(sockPath, opts);
   try {
     return await fn(qmp);

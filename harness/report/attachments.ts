@@ -12,7 +12,10 @@ export type Attachment = TestResult['attachments'][number];
 
 /** A file name that is safe in any folder: no separators, no dot-dot, not empty. */
 export function safeFileName(name: string): string {
-  const s = name.replace(/[^\w.+@-]+/g, '_').replace(/^\.+/, '_').slice(0, 120);
+  const s = name
+    .replace(/[^\w.+@-]+/g, '_')
+    .replace(/^\.+/, '_')
+    .slice(0, 120);
   return s === '' ? 'attachment' : s;
 }
 
@@ -32,7 +35,11 @@ export function openPath(reportDir: string, recorded: string): string {
  * needed). Names repeat within an attempt (one hup-outcome.json per update): later ones get -2,
  * -3 before the extension.
  */
-export function materializeAttachments(attachments: Attachment[], reportDir: string, attemptDir: string): AttachmentRecord[] {
+export function materializeAttachments(
+  attachments: Attachment[],
+  reportDir: string,
+  attemptDir: string,
+): AttachmentRecord[] {
   const used = new Set<string>();
   return attachments.map((a) => {
     if (a.path) return { name: a.name, contentType: a.contentType, path: reportPath(reportDir, a.path) };

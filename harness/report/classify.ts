@@ -33,7 +33,10 @@ export function isInfrastructureFailure(error: TestError | undefined, depth = 0)
   return isInfrastructureFailure(error.cause, depth + 1);
 }
 
-export function classifyAttempt(result: Pick<TestResult, 'status' | 'errors' | 'error'>, expectedStatus: TestResult['status']): Classification {
+export function classifyAttempt(
+  result: Pick<TestResult, 'status' | 'errors' | 'error'>,
+  expectedStatus: TestResult['status'],
+): Classification {
   if (result.status === 'skipped') return 'skipped';
   if (result.status === expectedStatus) return 'passed';
   if (result.status === 'interrupted') return 'infrastructure';
@@ -45,12 +48,19 @@ export function classifyAttempt(result: Pick<TestResult, 'status' | 'errors' | '
  * A test that failed every attempt is a product failure if any attempt failed for the product:
  * a retry that then hit a lab problem must not hide it.
  */
-export function classifyTest(playwrightOutcome: 'skipped' | 'expected' | 'unexpected' | 'flaky', attempts: Classification[]): TestOutcome {
+export function classifyTest(
+  playwrightOutcome: 'skipped' | 'expected' | 'unexpected' | 'flaky',
+  attempts: Classification[],
+): TestOutcome {
   switch (playwrightOutcome) {
-    case 'skipped': return 'skipped';
-    case 'expected': return 'passed';
-    case 'flaky': return 'flaky';
-    case 'unexpected': return attempts.includes('product') || !attempts.includes('infrastructure') ? 'product' : 'infrastructure';
+    case 'skipped':
+      return 'skipped';
+    case 'expected':
+      return 'passed';
+    case 'flaky':
+      return 'flaky';
+    case 'unexpected':
+      return attempts.includes('product') || !attempts.includes('infrastructure') ? 'product' : 'infrastructure';
   }
 }
 

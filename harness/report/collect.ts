@@ -30,7 +30,10 @@ export interface RunInfo {
 export const ATTACHMENTS_DIR = 'attachments';
 
 export function errorRecord(e: TestError, baseDir: string): ErrorRecord {
-  return { message: stripAnsi(e.message ?? e.value ?? 'unknown error').trimEnd(), location: e.location ? where(e.location, baseDir) : null };
+  return {
+    message: stripAnsi(e.message ?? e.value ?? 'unknown error').trimEnd(),
+    location: e.location ? where(e.location, baseDir) : null,
+  };
 }
 
 function where(l: Location, baseDir: string): string {
@@ -45,7 +48,11 @@ export function faultOf(test: TestCase, attempts: AttemptRecord[]): string | nul
   return annotations.find((a) => a.type === 'fault' && a.description)?.description ?? null;
 }
 
-export function attemptRecord(test: TestCase, result: TestResult, info: Pick<RunInfo, 'reportDir' | 'baseDir'>): AttemptRecord {
+export function attemptRecord(
+  test: TestCase,
+  result: TestResult,
+  info: Pick<RunInfo, 'reportDir' | 'baseDir'>,
+): AttemptRecord {
   const dir = join(info.reportDir, ATTACHMENTS_DIR, safeFileName(test.id), `attempt-${result.retry}`);
   const attachments = materializeAttachments(result.attachments, info.reportDir, dir);
   const updates = attachments.filter(isHupOutcome).map((a) => {
@@ -77,7 +84,10 @@ export function testRecord(test: TestCase, info: Pick<RunInfo, 'reportDir' | 'ba
     line: test.location.line,
     fault: faultOf(test, attempts),
     expectedStatus: test.expectedStatus,
-    outcome: classifyTest(test.outcome(), attempts.map((a) => a.classification)),
+    outcome: classifyTest(
+      test.outcome(),
+      attempts.map((a) => a.classification),
+    ),
     attempts,
   };
 }
@@ -103,16 +113,27 @@ export function totalsOf(tests: TestRecord[]): Totals {
 
 /** Errors outside tests, plus the run itself when it was stopped before its end. */
 function runErrors(info: RunInfo): RunErrorRecord[] {
-  const errors: RunErrorRecord[] = info.runErrors.map((e) => ({ ...errorRecord(e, info.baseDir), classification: classifyRunError(e) }));
+  const errors: RunErrorRecord[] = info.runErrors.map((e) => ({
+    ...errorRecord(e, info.baseDir),
+    classification: classifyRunError(e),
+  }));
   // Stopped from outside (Ctrl-C, SIGTERM): nothing the product did.
-  if (info.result.status === 'interrupted') errors.push({ message: 'the run was interrupted before it ended', location: null, classification: 'infrastructure' });
-  if (info.result.status === 'timedout') errors.push({ message: 'the run reached its global timeout', location: null, classification: 'product' });
+  if (info.result.status === 'interrupted')
+    errors.push({
+      message: 'the run was interrupted before it ended',
+      location: null,
+      classification: 'infrastructure',
+    });
+  if (info.result.status === 'timedout')
+    errors.push({ message: 'the run reached its global timeout', location: null, classification: 'product' });
   return errors;
 }
 
 export function collectSummary(root: Suite, info: RunInfo): Summary {
   const tests = root.allTests().map((t) => testRecord(t, info));
-  const projects = [...new Set(root.suites.filter((s) => s.type === 'project' && s.allTests().length > 0).map((s) => s.title))];
+  const projects = [
+    ...new Set(root.suites.filter((s) => s.type === 'project' && s.allTests().length > 0).map((s) => s.title)),
+  ];
   const device = projects.length === 1 ? deviceOf(root, projects[0]!) : projects.length === 0 ? info.device : null;
   const start = info.result.startTime;
   return {

@@ -27,16 +27,23 @@ export function parseHupOutcome(text: string): { doc: HupOutcomeDoc } | { proble
   if (!isObject(data)) return { problem: 'not a JSON object' };
   const { outcome, verdict, fault } = data;
   if (fault !== undefined && typeof fault !== 'string') return { problem: '/fault is not a string' };
-  if (!isObject(verdict) || typeof verdict.ok !== 'boolean' || !Array.isArray(verdict.checks)) return { problem: '/verdict must be { ok: boolean, checks: [...] }' };
-  if (!verdict.checks.every((c) => isObject(c) && typeof c.what === 'string' && typeof c.ok === 'boolean')) return { problem: '/verdict/checks must be { what, ok, detail } objects' };
+  if (!isObject(verdict) || typeof verdict.ok !== 'boolean' || !Array.isArray(verdict.checks))
+    return { problem: '/verdict must be { ok: boolean, checks: [...] }' };
+  if (!verdict.checks.every((c) => isObject(c) && typeof c.what === 'string' && typeof c.ok === 'boolean'))
+    return { problem: '/verdict/checks must be { what, ok, detail } objects' };
   if (!isObject(outcome) || !Array.isArray(outcome.steps)) return { problem: '/outcome/steps is missing' };
-  if (!outcome.steps.every((s) => isObject(s) && typeof s.step === 'string' && typeof s.seconds === 'number')) return { problem: '/outcome/steps must be { step, seconds, detail } objects' };
+  if (!outcome.steps.every((s) => isObject(s) && typeof s.step === 'string' && typeof s.seconds === 'number'))
+    return { problem: '/outcome/steps must be { step, seconds, detail } objects' };
   return { doc: data as unknown as HupOutcomeDoc };
 }
 
 /** The few facts summary.json keeps of an update. */
-export function updateRecord(path: string | null, parsed: ReturnType<typeof parseHupOutcome> | { problem: string }): UpdateRecord {
-  if ('problem' in parsed) return { path, fault: null, from: null, to: null, ok: null, failedChecks: [], problem: parsed.problem };
+export function updateRecord(
+  path: string | null,
+  parsed: ReturnType<typeof parseHupOutcome> | { problem: string },
+): UpdateRecord {
+  if ('problem' in parsed)
+    return { path, fault: null, from: null, to: null, ok: null, failedChecks: [], problem: parsed.problem };
   const { doc } = parsed;
   return {
     path,

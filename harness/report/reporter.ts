@@ -57,7 +57,9 @@ export default class HuplabReporter implements Reporter {
     // otherwise pile up; the folder is this reporter's alone.
     try {
       rmSync(join(this.reportDir, ATTACHMENTS_DIR), { recursive: true, force: true });
-    } catch { /* an unusable folder is reported once, at the end */ }
+    } catch {
+      /* an unusable folder is reported once, at the end */
+    }
   }
 
   onError(error: TestError): void {
@@ -71,7 +73,9 @@ export default class HuplabReporter implements Reporter {
     try {
       this.write(result);
     } catch (err) {
-      process.stderr.write(`huplab report: could not be written to ${this.reportDir}: ${(err as Error).stack ?? err}\n`);
+      process.stderr.write(
+        `huplab report: could not be written to ${this.reportDir}: ${(err as Error).stack ?? err}\n`,
+      );
     }
   }
 

@@ -10,7 +10,8 @@ export type RunVerdict = 'passed' | 'product' | 'infrastructure';
 
 export function runVerdict(s: Pick<Summary, 'totals' | 'errors'>): RunVerdict {
   if (s.totals.failed > 0 || s.errors.some((e) => e.classification === 'product')) return 'product';
-  if (s.totals.infrastructure > 0 || s.errors.some((e) => e.classification === 'infrastructure')) return 'infrastructure';
+  if (s.totals.infrastructure > 0 || s.errors.some((e) => e.classification === 'infrastructure'))
+    return 'infrastructure';
   return 'passed';
 }
 

@@ -12,17 +12,19 @@ export function escapeHtml(text: string): string {
  * A CR before LF is dropped; a lone CR (a console redrawing its line) becomes a newline.
  */
 export function stripAnsi(text: string): string {
-  return text
-    // eslint-disable-next-line no-control-regex
-    .replace(/\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?/g, '') // OSC ... BEL or ST
-    // eslint-disable-next-line no-control-regex
-    .replace(/\x1b\[[0-?]*[ -/]*[@-~]/g, '') // CSI (colours, cursor)
-    // eslint-disable-next-line no-control-regex
-    .replace(/\x1b[@-Z\\-_]/g, '') // two-byte escapes
-    .replace(/\r\n/g, '\n')
-    .replace(/\r/g, '\n')
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '');
+  return (
+    text
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is this function's job
+      .replace(/\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?/g, '') // OSC ... BEL or ST
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is this function's job
+      .replace(/\x1b\[[0-?]*[ -/]*[@-~]/g, '') // CSI (colours, cursor)
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is this function's job
+      .replace(/\x1b[@-Z\\-_]/g, '') // two-byte escapes
+      .replace(/\r\n/g, '\n')
+      .replace(/\r/g, '\n')
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is this function's job
+      .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '')
+  );
 }
 
 export interface Clipped {

@@ -18,12 +18,16 @@ export function renderTimeline(steps: StepTiming[], failedStep?: string): string
     const width = total > 0 ? (seconds / total) * 100 : 0;
     start += seconds;
     const failed = s.step === failedStep;
-    return `<div class="tl-row${failed ? ' tl-failed' : ''}" data-step="${h(s.step)}" data-seconds="${seconds}">`
-      + `<span class="tl-name">${h(s.step)}</span>`
-      + `<span class="tl-track"><span class="tl-bar" style="left:${pct(left)};width:${pct(width)}" title="${h(`${s.step}: ${seconds.toFixed(1)} s ${s.detail ?? ''}`)}"></span></span>`
-      + `<span class="tl-sec">${seconds.toFixed(1)} s</span>`
-      + `<span class="tl-detail">${h(s.detail ?? '')}</span></div>`;
+    return (
+      `<div class="tl-row${failed ? ' tl-failed' : ''}" data-step="${h(s.step)}" data-seconds="${seconds}">` +
+      `<span class="tl-name">${h(s.step)}</span>` +
+      `<span class="tl-track"><span class="tl-bar" style="left:${pct(left)};width:${pct(width)}" title="${h(`${s.step}: ${seconds.toFixed(1)} s ${s.detail ?? ''}`)}"></span></span>` +
+      `<span class="tl-sec">${seconds.toFixed(1)} s</span>` +
+      `<span class="tl-detail">${h(s.detail ?? '')}</span></div>`
+    );
   });
-  return `<div class="timeline" aria-label="updater steps, ${total.toFixed(1)} s in all">${rows.join('')}`
-    + `<div class="tl-total">updater steps: ${total.toFixed(1)} s in all</div></div>`;
+  return (
+    `<div class="timeline" aria-label="updater steps, ${total.toFixed(1)} s in all">${rows.join('')}` +
+    `<div class="tl-total">updater steps: ${total.toFixed(1)} s in all</div></div>`
+  );
 }

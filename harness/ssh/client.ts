@@ -88,7 +88,10 @@ export class DeviceSsh {
     while (true) {
       const left = deadline - Date.now();
       try {
-        const r = await this.exec('true', { timeoutMs: Math.max(1000, Math.min(left, 15_000)), connectTimeoutMs: Math.max(1000, Math.min(left, 15_000)) });
+        const r = await this.exec('true', {
+          timeoutMs: Math.max(1000, Math.min(left, 15_000)),
+          connectTimeoutMs: Math.max(1000, Math.min(left, 15_000)),
+        });
         if (r.code === 0) return;
         lastErr = new Error(`\`true\` exited with ${r.code}: ${r.stderr.trim()}`);
       } catch (err) {
@@ -105,7 +108,10 @@ export class DeviceSsh {
     throw new HuplabError(
       'ssh-timeout',
       `timed out after ${secs}s waiting for ${opts.what ?? 'SSH'} on ${this.address}; last error: ${why}`,
-      { hint: 'check the console log: did the device boot and start dropbear? is the lab key in config.json os.sshKeys?', cause: lastErr },
+      {
+        hint: 'check the console log: did the device boot and start dropbear? is the lab key in config.json os.sshKeys?',
+        cause: lastErr,
+      },
     );
   }
 
@@ -120,9 +126,13 @@ export class DeviceSsh {
       const timer = setTimeout(() => {
         stream.close();
         reject(
-          new HuplabError('ssh-exec-timeout', `command timed out after ${Math.round(timeoutMs / 1000)}s on ${this.address}: ${cmd}`, {
-            hint: 'the device may be hung or rebooting; see its console log',
-          }),
+          new HuplabError(
+            'ssh-exec-timeout',
+            `command timed out after ${Math.round(timeoutMs / 1000)}s on ${this.address}: ${cmd}`,
+            {
+              hint: 'the device may be hung or rebooting; see its console log',
+            },
+          ),
         );
       }, timeoutMs);
       stream.on('data', (d: Buffer) => out.push(d));
@@ -131,7 +141,11 @@ export class DeviceSsh {
         clearTimeout(timer);
         code = stream.exitStatus.code;
         signal = stream.exitStatus.signal;
-        const res: ExecResult = { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), code };
+        const res: ExecResult = {
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr: Buffer.concat(err).toString('utf8'),
+          code,
+        };
         if (signal !== undefined) res.signal = signal;
         resolve(res);
       });
@@ -174,7 +188,9 @@ export class DeviceSsh {
   async getFile(remotePath: string, localPath: string): Promise<void> {
     if (await this.useSftp()) {
       try {
-        await this.withSftp((sftp) => new Promise<void>((res, rej) => sftp.fastGet(remotePath, localPath, (e) => (e ? rej(e) : res()))));
+        await this.withSftp(
+          (sftp) => new Promise<void>((res, rej) => sftp.fastGet(remotePath, localPath, (e) => (e ? rej(e) : res()))),
+        );
         return;
       } catch (err) {
         if (!this.fallBackFromSftp(err)) throw err;
@@ -283,7 +299,10 @@ export class DeviceSsh {
    * a session just then): the command never started, so it is safe to ask again, twice at most.
    * The connection stays: other commands may be running on it.
    */
-  private async openExecRetrying(cmd: string, connectTimeoutMs?: number): Promise<ClientChannel & { exitStatus: ExitStatus }> {
+  private async openExecRetrying(
+    cmd: string,
+    connectTimeoutMs?: number,
+  ): Promise<ClientChannel & { exitStatus: ExitStatus }> {
     for (let attempt = 1; ; attempt++) {
       const conn = await this.connection(connectTimeoutMs);
       try {
@@ -317,10 +336,15 @@ export class DeviceSsh {
       const err: Buffer[] = [];
       if (!stdoutConsumed) stream.on('data', (d: Buffer) => out.push(d));
       stream.stderr.on('data', (d: Buffer) => err.push(d));
-      stream.on('close', () => resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), code: stream.exitStatus.code }));
+      stream.on('close', () =>
+        resolve({
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr: Buffer.concat(err).toString('utf8'),
+          code: stream.exitStatus.code,
+        }),
+      );
     });
   }
-
 
   // --- sftp -------------------------------------------------------------------------------
 

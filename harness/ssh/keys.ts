@@ -56,7 +56,9 @@ export function generateUsableKeyPair(comment: string, attempts = 20): { private
     if (sig instanceof Error || p.verify(data, sig) !== true) continue;
     return pair;
   }
-  throw new HuplabError('ssh-keygen-failed', `could not generate a usable ed25519 key in ${attempts} attempts`, { hint: 'check the ssh2 package installation' });
+  throw new HuplabError('ssh-keygen-failed', `could not generate a usable ed25519 key in ${attempts} attempts`, {
+    hint: 'check the ssh2 package installation',
+  });
 }
 
 /** The private key of a lab key file, checked to be parsable. */
@@ -64,9 +66,13 @@ export function readPrivateKey(privateKeyPath: string): Buffer {
   const key = fs.readFileSync(privateKeyPath);
   const parsed = ssh2.utils.parseKey(key);
   if (parsed instanceof Error) {
-    throw new HuplabError('ssh-key-invalid', `SSH key ${privateKeyPath} is not a usable private key: ${parsed.message}`, {
-      hint: `delete ${privateKeyPath} (and its .pub) to generate a new lab key, then rebuild the device images`,
-    });
+    throw new HuplabError(
+      'ssh-key-invalid',
+      `SSH key ${privateKeyPath} is not a usable private key: ${parsed.message}`,
+      {
+        hint: `delete ${privateKeyPath} (and its .pub) to generate a new lab key, then rebuild the device images`,
+      },
+    );
   }
   return key;
 }

@@ -39,11 +39,9 @@ export function verifyHostKey(file: string, alias: string, hostKey: Buffer): voi
   const known = readKnownHosts(file).get(alias);
   if (known === fp) return;
   if (known !== undefined) {
-    throw new HuplabError(
-      'ssh-hostkey-changed',
-      `host key of ${alias} changed: expected ${known}, got ${fp}`,
-      { hint: `the device was re-flashed? delete ${file} to trust the new key` },
-    );
+    throw new HuplabError('ssh-hostkey-changed', `host key of ${alias} changed: expected ${known}, got ${fp}`, {
+      hint: `the device was re-flashed? delete ${file} to trust the new key`,
+    });
   }
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.appendFileSync(file, `${alias} ${fp}\n`, { mode: 0o600 });

@@ -40,7 +40,9 @@ async function memoAgainstAptLists<T>(key: unknown, compute: () => Promise<T>): 
       state.push([f, st.mtimeMs, st.size]);
     }
     if (state.length === 0) return compute();
-    const id = createHash('sha256').update(JSON.stringify([key, state])).digest('hex');
+    const id = createHash('sha256')
+      .update(JSON.stringify([key, state]))
+      .digest('hex');
     memo = join(cacheDir(), 'apt-resolve', `${id}.json`);
   } catch {
     return compute();
@@ -71,9 +73,10 @@ async function resolveWithAptCache(names: string[], arch: string): Promise<Debia
     const pkg = found.get(name);
     if (!pkg) {
       throw new HuplabError('debian-package-missing', `Debian package ${name}:${arch} is not known to apt`, {
-        hint: arch === hostArch()
-          ? 'run `apt-get update`, or check the package name in the recipe or profile'
-          : `run \`dpkg --add-architecture ${arch} && apt-get update\``,
+        hint:
+          arch === hostArch()
+            ? 'run `apt-get update`, or check the package name in the recipe or profile'
+            : `run \`dpkg --add-architecture ${arch} && apt-get update\``,
       });
     }
     return pkg;
@@ -117,22 +120,34 @@ export async function fetchPackage(pkg: DebianPackage, cache: string): Promise<s
   await mkdir(work);
   try {
     // apt-get download writes into the current directory; -o keeps it from trying to drop to _apt.
-    const r = await execa('apt-get', ['download', '-q', '-o', 'APT::Sandbox::User=root', `${pkg.name}:${pkg.arch}=${pkg.version}`], {
-      cwd: work,
-      reject: false,
-    });
+    const r = await execa(
+      'apt-get',
+      ['download', '-q', '-o', 'APT::Sandbox::User=root', `${pkg.name}:${pkg.arch}=${pkg.version}`],
+      {
+        cwd: work,
+        reject: false,
+      },
+    );
     const files = (await readdir(work)).filter((f) => f.endsWith('.deb'));
     if (r.exitCode !== 0 || files.length !== 1) {
-      throw new HuplabError('debian-download-failed', `could not download ${pkg.name} ${pkg.version} (${pkg.arch}): ${lastLine(r.stderr)}`, {
-        hint: 'check the network to the Debian mirror and run `apt-get update`',
-      });
+      throw new HuplabError(
+        'debian-download-failed',
+        `could not download ${pkg.name} ${pkg.version} (${pkg.arch}): ${lastLine(r.stderr)}`,
+        {
+          hint: 'check the network to the Debian mirror and run `apt-get update`',
+        },
+      );
     }
     const file = join(work, files[0]!);
     const digest = await sha256File(file);
     if (digest !== pkg.sha256) {
-      throw new HuplabError('digest-mismatch', `${pkg.name} ${pkg.version}: SHA256 ${digest} does not match the archive index (${pkg.sha256})`, {
-        hint: 'the download was corrupted or tampered with; run `apt-get update` and retry',
-      });
+      throw new HuplabError(
+        'digest-mismatch',
+        `${pkg.name} ${pkg.version}: SHA256 ${digest} does not match the archive index (${pkg.sha256})`,
+        {
+          hint: 'the download was corrupted or tampered with; run `apt-get update` and retry',
+        },
+      );
     }
     await rename(file, target);
     return target;

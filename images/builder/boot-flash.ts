@@ -26,18 +26,26 @@ const PAGE = 4096;
  */
 export async function shipBootFlashFirmware(root: string, spec: BootFlashSpec): Promise<BootFlashManifest> {
   const data = await readFile(spec.firmware).catch((err: unknown) => {
-    throw new HuplabError('firmware-missing', `boot flash firmware ${spec.firmware} cannot be read: ${(err as Error).message}`, {
-      hint: `install ${spec.debianPackage} (scripts/bootstrap.sh does) or fix bootFlash.firmware in the profile`,
-      infrastructure: true,
-    });
+    throw new HuplabError(
+      'firmware-missing',
+      `boot flash firmware ${spec.firmware} cannot be read: ${(err as Error).message}`,
+      {
+        hint: `install ${spec.debianPackage} (scripts/bootstrap.sh does) or fix bootFlash.firmware in the profile`,
+        infrastructure: true,
+      },
+    );
   });
   let end = data.length;
   while (end > 0 && data[end - 1] === 0) end--;
   end = Math.min(data.length, Math.ceil(end / PAGE) * PAGE);
   if (end === 0 || end > spec.bankBytes) {
-    throw new HuplabError('profile-invalid', `boot flash firmware ${spec.firmware} holds ${end} bytes, which do not fit a ${spec.bankBytes}-byte bank`, {
-      hint: 'fix bootFlash in the profile',
-    });
+    throw new HuplabError(
+      'profile-invalid',
+      `boot flash firmware ${spec.firmware} holds ${end} bytes, which do not fit a ${spec.bankBytes}-byte bank`,
+      {
+        hint: 'fix bootFlash in the profile',
+      },
+    );
   }
   const image = data.subarray(0, end);
   const dir = join(root, BOOT_FLASH_DIR);
@@ -51,6 +59,6 @@ export async function shipBootFlashFirmware(root: string, spec: BootFlashSpec): 
     bankBytes: spec.bankBytes,
     source: spec.firmware,
   };
-  await writeFile(join(dir, 'boot-flash.json'), JSON.stringify(manifest, null, 2) + '\n');
+  await writeFile(join(dir, 'boot-flash.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
 }

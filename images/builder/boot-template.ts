@@ -11,8 +11,10 @@ const hexPart = (n: number): string => n.toString(16);
 export function bootTemplateVars(profile: Profile): Record<string, string> {
   const roots = bootloaderDescription(profile).rootPartitions;
   return {
-    ROOT_A: hexPart(roots.A), ROOT_B: hexPart(roots.B),
-    LIMIT: String(profile.bootloader.bootCountLimit), CMDLINE: profile.kernel.cmdline,
+    ROOT_A: hexPart(roots.A),
+    ROOT_B: hexPart(roots.B),
+    LIMIT: String(profile.bootloader.bootCountLimit),
+    CMDLINE: profile.kernel.cmdline,
   };
 }
 

@@ -14,4 +14,3 @@ export async function publish(work: string, dir: string): Promise<void> {
     else throw err;
   }
 }
-

@@ -12,7 +12,10 @@ export function hashInputs(inputs: unknown): string {
 function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
   if (v && typeof v === 'object') {
-    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v);
 }
@@ -24,13 +27,29 @@ function canonicalJson(v: unknown): string {
 export async function sourceDigest(): Promise<string> {
   // What goes into an image: the device services are bundled from updater/services and what they
   // import; the updaters the harness hands over (updater/hup, advanced, takeover) are not in it.
-  const roots = ['images/device-files', 'images/builder', 'lib', 'updater/common', 'updater/services', 'updater/bundle.ts'];
+  const roots = [
+    'images/device-files',
+    'images/builder',
+    'lib',
+    'updater/common',
+    'updater/services',
+    'updater/bundle.ts',
+  ];
   const hash = createHash('sha256');
   for (const r of roots) {
     const abs = join(repoRoot, r);
-    const files = r.endsWith('.ts') ? [abs] : (await readdir(abs, { recursive: true, withFileTypes: true }))
-      .filter((d) => d.isFile()).map((d) => join(d.parentPath ?? (d as unknown as { path: string }).path, d.name)).sort();
-    for (const f of files) hash.update(relative(repoRoot, f)).update('\0').update(await readFile(f)).update('\0');
+    const files = r.endsWith('.ts')
+      ? [abs]
+      : (await readdir(abs, { recursive: true, withFileTypes: true }))
+          .filter((d) => d.isFile())
+          .map((d) => join(d.parentPath ?? (d as unknown as { path: string }).path, d.name))
+          .sort();
+    for (const f of files)
+      hash
+        .update(relative(repoRoot, f))
+        .update('\0')
+        .update(await readFile(f))
+        .update('\0');
   }
   return hash.digest('hex');
 }
@@ -38,8 +57,15 @@ export async function sourceDigest(): Promise<string> {
 /** Versions of the host tools whose output lands in the image. */
 export async function toolVersions(): Promise<Record<string, string>> {
   const pkgs = ['grub-efi-amd64-bin', 'grub-common', 'e2fsprogs', 'dosfstools', 'mtools', 'ovmf'];
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format, not a template
   const { stdout } = await execa('dpkg-query', ['-W', '-f', '${Package} ${Version}\n', ...pkgs], { reject: false });
-  return Object.fromEntries(stdout.trim().split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]));
+  return Object.fromEntries(
+    stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(' ') as [string, string]),
+  );
 }
 
 /** A stable UUID (RFC 4122 layout, version 4 bits) derived from a seed, for reproducible filesystems. */

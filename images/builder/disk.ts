@@ -9,7 +9,12 @@ import { partitionLayout, type Profile } from '../../lib/profile.ts';
  * offset. Zero blocks are skipped, so the image stays sparse and a 1 GiB disk costs what its
  * files weigh.
  */
-export async function assembleDisk(opts: { output: string; profile: Profile; seed: string; filesystems: Record<string, string> }): Promise<void> {
+export async function assembleDisk(opts: {
+  output: string;
+  profile: Profile;
+  seed: string;
+  filesystems: Record<string, string>;
+}): Promise<void> {
   await rm(opts.output, { force: true });
   await writePartitionTable(opts.output, opts.profile, opts.seed);
   const slots = partitionLayout(opts.profile);
@@ -20,9 +25,13 @@ export async function assembleDisk(opts: { output: string; profile: Profile; see
       if (!image) continue;
       const size = (await stat(image)).size;
       if (size > slot.sizeBytes) {
-        throw new HuplabError('partition-too-small', `${slot.label}: filesystem is ${size} bytes but the partition holds ${slot.sizeBytes}`, {
-          hint: 'raise its sizeMiB in the device profile',
-        });
+        throw new HuplabError(
+          'partition-too-small',
+          `${slot.label}: filesystem is ${size} bytes but the partition holds ${slot.sizeBytes}`,
+          {
+            hint: 'raise its sizeMiB in the device profile',
+          },
+        );
       }
       await copySparse(image, disk, slot.startBytes);
     }

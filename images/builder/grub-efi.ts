@@ -6,12 +6,35 @@ import { deviceFilesDir } from '../../lib/paths.ts';
 import type { Profile } from '../../lib/profile.ts';
 import { bootTemplateVars, fillTemplate, writeInitialBootEnv } from './boot-template.ts';
 
-const GRUB_MODULES = ['part_gpt', 'part_msdos', 'fat', 'ext2', 'search', 'search_label', 'loadenv', 'test', 'echo',
-  'linux', 'normal', 'configfile', 'sleep', 'reboot', 'serial', 'terminal', 'efi_gop', 'all_video'];
+const GRUB_MODULES = [
+  'part_gpt',
+  'part_msdos',
+  'fat',
+  'ext2',
+  'search',
+  'search_label',
+  'loadenv',
+  'test',
+  'echo',
+  'linux',
+  'normal',
+  'configfile',
+  'sleep',
+  'reboot',
+  'serial',
+  'terminal',
+  'efi_gop',
+  'all_video',
+];
 
 const GRUB_TARGET: Record<string, { format: string; file: string; dir: string; package: string }> = {
   amd64: { format: 'x86_64-efi', file: 'BOOTX64.EFI', dir: '/usr/lib/grub/x86_64-efi', package: 'grub-efi-amd64-bin' },
-  arm64: { format: 'arm64-efi', file: 'BOOTAA64.EFI', dir: '/usr/lib/grub/arm64-efi', package: 'grub-efi-arm64-bin:arm64' },
+  arm64: {
+    format: 'arm64-efi',
+    file: 'BOOTAA64.EFI',
+    dir: '/usr/lib/grub/arm64-efi',
+    package: 'grub-efi-arm64-bin:arm64',
+  },
 };
 
 /**
@@ -24,18 +47,33 @@ const GRUB_TARGET: Record<string, { format: string; file: string; dir: string; p
  */
 export async function populateGrubEfiBoot(bootDir: string, profile: Profile, workDir: string): Promise<void> {
   const target = GRUB_TARGET[profile.arch];
-  if (!target) throw new HuplabError('profile-invalid', `GRUB EFI is not supported for arch ${profile.arch}`, { hint: 'use a u-boot profile' });
+  if (!target)
+    throw new HuplabError('profile-invalid', `GRUB EFI is not supported for arch ${profile.arch}`, {
+      hint: 'use a u-boot profile',
+    });
   const flavour = profile.bootloader.kind === 'uefi-launcher' ? 'uefi-launcher' : 'grub-efi';
   const templates = join(deviceFilesDir, 'boot', flavour);
   const efiDir = join(bootDir, 'EFI', 'BOOT');
   await mkdir(efiDir, { recursive: true });
   // grub-mkimage with an embedded early config (no memdisk): unlike grub-mkstandalone, whose
   // memdisk tar carries the build time, its output depends on the inputs only.
-  await execa('grub-mkimage', [
-    '-O', target.format, '-d', target.dir, '-p', '/EFI/BOOT',
-    '-c', join(templates, 'embedded.cfg'),
-    '-o', join(efiDir, target.file), ...GRUB_MODULES,
-  ], { cwd: workDir }).catch((err: { stderr?: string }) => {
+  await execa(
+    'grub-mkimage',
+    [
+      '-O',
+      target.format,
+      '-d',
+      target.dir,
+      '-p',
+      '/EFI/BOOT',
+      '-c',
+      join(templates, 'embedded.cfg'),
+      '-o',
+      join(efiDir, target.file),
+      ...GRUB_MODULES,
+    ],
+    { cwd: workDir },
+  ).catch((err: { stderr?: string }) => {
     throw new HuplabError('grub-failed', `grub-mkimage failed: ${err.stderr?.split('\n')[0] ?? err}`, {
       hint: `apt-get install ${target.package} grub-common`,
     });
@@ -44,9 +82,14 @@ export async function populateGrubEfiBoot(bootDir: string, profile: Profile, wor
     const cfg = (await readFile(join(templates, 'grub.cfg'), 'utf8')).replaceAll('@@CMDLINE@@', profile.kernel.cmdline);
     await writeFile(join(efiDir, 'grub.cfg'), cfg);
   } else {
-    const cfg = fillTemplate(await readFile(join(templates, 'launcher.cfg'), 'utf8'), {
-      ...bootTemplateVars(profile), COUNT_STEPS: countSteps(profile.bootloader.bootCountLimit),
-    }, 'launcher.cfg');
+    const cfg = fillTemplate(
+      await readFile(join(templates, 'launcher.cfg'), 'utf8'),
+      {
+        ...bootTemplateVars(profile),
+        COUNT_STEPS: countSteps(profile.bootloader.bootCountLimit),
+      },
+      'launcher.cfg',
+    );
     await writeFile(join(efiDir, 'launcher.cfg'), cfg);
   }
   await writeInitialBootEnv(bootDir, profile);

@@ -13,7 +13,12 @@ export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 export const OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
-export interface Descriptor { mediaType: string; digest: string; size: number; annotations?: Record<string, string> }
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+}
 
 export interface HostappArtifact {
   /** OCI image layout directory (oci-layout, index.json, blobs/sha256/...). */
@@ -26,7 +31,11 @@ const OCI_ARCH: Record<string, string> = { amd64: 'amd64', arm64: 'arm64', armhf
 
 function hashing(hash: ReturnType<typeof createHash>, count: { n: number }): Transform {
   return new Transform({
-    transform(chunk: Buffer, _enc, cb) { hash.update(chunk); count.n += chunk.length; cb(null, chunk); },
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      count.n += chunk.length;
+      cb(null, chunk);
+    },
   });
 }
 
@@ -35,20 +44,49 @@ function hashing(hash: ReturnType<typeof createHash>, count: { n: number }): Tra
  * registries serve and the updater writes to the spare root. The layer is a reproducible tar
  * (sorted, fixed owner and times) so that its digest depends on the content only.
  */
-export async function buildHostapp(opts: { rootfs: string; outDir: string; recipe: ReleaseRecipe; profile: Profile; epoch: number }): Promise<HostappArtifact> {
+export async function buildHostapp(opts: {
+  rootfs: string;
+  outDir: string;
+  recipe: ReleaseRecipe;
+  profile: Profile;
+  epoch: number;
+}): Promise<HostappArtifact> {
   const blobs = join(opts.outDir, 'blobs', 'sha256');
   await mkdir(blobs, { recursive: true });
   const tmpLayer = join(blobs, '.layer.tmp');
-  const tar = execa('tar', ['--sort=name', `--mtime=@${opts.epoch}`, '--owner=0', '--group=0', '--numeric-owner',
-    '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime', '--format=posix', '-C', opts.rootfs, '-cf', '-', '.'], {
-    buffer: false, stdout: 'pipe',
-  });
+  const tar = execa(
+    'tar',
+    [
+      '--sort=name',
+      `--mtime=@${opts.epoch}`,
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime',
+      '--format=posix',
+      '-C',
+      opts.rootfs,
+      '-cf',
+      '-',
+      '.',
+    ],
+    {
+      buffer: false,
+      stdout: 'pipe',
+    },
+  );
   const diff = createHash('sha256');
   const blob = createHash('sha256');
   const rawSize = { n: 0 };
   const gzSize = { n: 0 };
   await Promise.all([
-    pipeline(tar.stdout!, hashing(diff, rawSize), createGzip({ level: 6 }), hashing(blob, gzSize), createWriteStream(tmpLayer)),
+    pipeline(
+      tar.stdout!,
+      hashing(diff, rawSize),
+      createGzip({ level: 6 }),
+      hashing(blob, gzSize),
+      createWriteStream(tmpLayer),
+    ),
     tar,
   ]);
   const layerDigest = `sha256:${blob.digest('hex')}`;
@@ -62,29 +100,49 @@ export async function buildHostapp(opts: { rootfs: string; outDir: string; recip
     'io.balena.supervisor.version': opts.recipe.supervisorVersion,
     'io.huplab.layout': opts.recipe.layout,
   };
-  const config = Buffer.from(JSON.stringify({
-    created: opts.recipe.date,
-    architecture: OCI_ARCH[opts.profile.arch] ?? opts.profile.arch,
-    os: 'linux',
-    config: { Labels: labels },
-    rootfs: { type: 'layers', diff_ids: [diffId] },
-  }));
+  const config = Buffer.from(
+    JSON.stringify({
+      created: opts.recipe.date,
+      architecture: OCI_ARCH[opts.profile.arch] ?? opts.profile.arch,
+      os: 'linux',
+      config: { Labels: labels },
+      rootfs: { type: 'layers', diff_ids: [diffId] },
+    }),
+  );
   const configDesc = await writeBlob(blobs, config, OCI_CONFIG);
-  const layer = { mediaType: OCI_LAYER_GZIP, digest: layerDigest, size: gzSize.n, diffId, annotations: { 'io.huplab.uncompressed-size': String(rawSize.n) } };
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    config: configDesc,
-    layers: [{ mediaType: layer.mediaType, digest: layer.digest, size: layer.size, annotations: layer.annotations }],
-    annotations: { 'org.opencontainers.image.version': opts.recipe.version, 'org.opencontainers.image.created': opts.recipe.date },
-  }));
+  const layer = {
+    mediaType: OCI_LAYER_GZIP,
+    digest: layerDigest,
+    size: gzSize.n,
+    diffId,
+    annotations: { 'io.huplab.uncompressed-size': String(rawSize.n) },
+  };
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: configDesc,
+      layers: [{ mediaType: layer.mediaType, digest: layer.digest, size: layer.size, annotations: layer.annotations }],
+      annotations: {
+        'org.opencontainers.image.version': opts.recipe.version,
+        'org.opencontainers.image.created': opts.recipe.date,
+      },
+    }),
+  );
   const manifestDesc = await writeBlob(blobs, manifest, OCI_MANIFEST);
   const ref = `${opts.profile.deviceType}-${opts.recipe.version}`;
   await writeFile(join(opts.outDir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  await writeFile(join(opts.outDir, 'index.json'), JSON.stringify({
-    schemaVersion: 2,
-    manifests: [{ ...manifestDesc, annotations: { 'org.opencontainers.image.ref.name': ref } }],
-  }, null, 2));
+  await writeFile(
+    join(opts.outDir, 'index.json'),
+    JSON.stringify(
+      {
+        schemaVersion: 2,
+        manifests: [{ ...manifestDesc, annotations: { 'org.opencontainers.image.ref.name': ref } }],
+      },
+      null,
+      2,
+    ),
+  );
   return { dir: opts.outDir, manifest: manifestDesc, layer };
 }
 

@@ -30,20 +30,33 @@ export interface ImageBuild {
  * Builds (or finds in the cache) the disk image of `release` for `device`: resin-rootA holds the
  * release; resin-rootB is empty, or holds `rootB` when given (for tests that boot either root).
  */
-export async function buildImage(opts: { device: string; release: string; rootB?: string; progress?: Progress }): Promise<ImageBuild> {
+export async function buildImage(opts: {
+  device: string;
+  release: string;
+  rootB?: string;
+  progress?: Progress;
+}): Promise<ImageBuild> {
   const progress = opts.progress ?? silentProgress;
   const profile = await loadProfile(opts.device);
   const recipes = [await loadRelease(opts.release), ...(opts.rootB ? [await loadRelease(opts.rootB)] : [])];
   for (const r of recipes) {
     if (!r.deviceTypes.includes(profile.deviceType)) {
-      throw new HuplabError('release-not-for-device', `release ${r.version} is not built for ${profile.deviceType} (it supports ${r.deviceTypes.join(', ')})`, {
-        hint: `add "${profile.deviceType}" to deviceTypes in images/releases/${r.version}.json or pick another release`,
-      });
+      throw new HuplabError(
+        'release-not-for-device',
+        `release ${r.version} is not built for ${profile.deviceType} (it supports ${r.deviceTypes.join(', ')})`,
+        {
+          hint: `add "${profile.deviceType}" to deviceTypes in images/releases/${r.version}.json or pick another release`,
+        },
+      );
     }
     if (r.layout !== profile.layout) {
-      throw new HuplabError('release-not-for-device', `release ${r.version} has layout ${r.layout} but profile ${profile.name} has layout ${profile.layout}`, {
-        hint: `pick a release of the ${profile.layout} line for ${profile.name}, or the profile of ${profile.deviceType} with layout ${r.layout}`,
-      });
+      throw new HuplabError(
+        'release-not-for-device',
+        `release ${r.version} has layout ${r.layout} but profile ${profile.name} has layout ${profile.layout}`,
+        {
+          hint: `pick a release of the ${profile.layout} line for ${profile.name}, or the profile of ${profile.deviceType} with layout ${r.layout}`,
+        },
+      );
     }
   }
   const builds: ReleaseBuild[] = [];
@@ -53,7 +66,13 @@ export async function buildImage(opts: { device: string; release: string; rootB?
   const dir = join(cacheDir(), 'images', key);
   const disk = join(dir, 'disk.img');
   const result = (cached: boolean): ImageBuild => ({
-    key, disk, device: profile.name, release: opts.release, ...(opts.rootB ? { rootB: opts.rootB } : {}), releaseBuilds: builds, cached,
+    key,
+    disk,
+    device: profile.name,
+    release: opts.release,
+    ...(opts.rootB ? { rootB: opts.rootB } : {}),
+    releaseBuilds: builds,
+    cached,
     sizeBytes: 0,
   });
   if (existsSync(join(dir, 'image.json'))) {
@@ -74,11 +93,25 @@ export async function buildImage(opts: { device: string; release: string; rootB?
         const out = join(work, `${part.label}.img`);
         const seed = `${key}:${part.label}`;
         if (part.label === 'resin-boot') {
-          await makeVfat({ dir: builds[0]!.bootDir, output: out, label: part.label, sizeMiB: part.sizeMiB, volumeId: uuidFromSeed(seed).slice(0, 8), epoch });
+          await makeVfat({
+            dir: builds[0]!.bootDir,
+            output: out,
+            label: part.label,
+            sizeMiB: part.sizeMiB,
+            volumeId: uuidFromSeed(seed).slice(0, 8),
+            epoch,
+          });
         } else if (part.label === 'resin-rootA' || part.label === 'resin-rootB') {
           const b = part.label === 'resin-rootA' ? builds[0] : builds[1];
           if (!b) continue; // an empty spare root, as on a freshly flashed device
-          await makeExt4({ dir: b.rootfsDir, output: out, label: part.label, sizeMiB: part.sizeMiB, uuid: uuidFromSeed(seed), epoch });
+          await makeExt4({
+            dir: b.rootfsDir,
+            output: out,
+            label: part.label,
+            sizeMiB: part.sizeMiB,
+            uuid: uuidFromSeed(seed),
+            epoch,
+          });
         } else if (part.fs === 'ext4') {
           await makeExt4({ output: out, label: part.label, sizeMiB: part.sizeMiB, uuid: uuidFromSeed(seed), epoch });
         } else {
@@ -87,13 +120,25 @@ export async function buildImage(opts: { device: string; release: string; rootB?
         fs[part.label] = out;
       }
     });
-    await progress.step('assemble disk image', () => assembleDisk({ output: join(work, 'disk.img'), profile, seed: key, filesystems: fs }));
+    await progress.step('assemble disk image', () =>
+      assembleDisk({ output: join(work, 'disk.img'), profile, seed: key, filesystems: fs }),
+    );
     for (const f of Object.values(fs)) await rm(f);
     const sizeBytes = (await stat(join(work, 'disk.img'))).size;
-    await writeFile(join(work, 'image.json'), JSON.stringify({
-      device: profile.name, release: opts.release, rootB: opts.rootB ?? null, sizeBytes,
-      releases: builds.map((b) => ({ version: b.version, key: b.key, hostapp: b.hostapp.manifest.digest })),
-    }, null, 2));
+    await writeFile(
+      join(work, 'image.json'),
+      JSON.stringify(
+        {
+          device: profile.name,
+          release: opts.release,
+          rootB: opts.rootB ?? null,
+          sizeBytes,
+          releases: builds.map((b) => ({ version: b.version, key: b.key, hostapp: b.hostapp.manifest.digest })),
+        },
+        null,
+        2,
+      ),
+    );
     await publish(work, dir);
     return { ...result(false), sizeBytes };
   } catch (err) {
@@ -105,4 +150,3 @@ export async function buildImage(opts: { device: string; release: string; rootB?
 function describe(opts: { release: string; rootB?: string }): string {
   return opts.rootB ? `${opts.release} (rootB ${opts.rootB})` : opts.release;
 }
-

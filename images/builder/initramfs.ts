@@ -18,18 +18,24 @@ export async function buildInitramfs(opts: {
   epoch: number;
 }): Promise<{ modules: string[] }> {
   const root = join(opts.workDir, 'initramfs');
-  for (const d of ['bin', 'etc', 'lib/modules', 'dev', 'proc', 'sys', 'newroot']) await mkdir(join(root, d), { recursive: true });
+  for (const d of ['bin', 'etc', 'lib/modules', 'dev', 'proc', 'sys', 'newroot'])
+    await mkdir(join(root, d), { recursive: true });
   await copyFile(opts.busybox, join(root, 'bin', 'busybox'));
   await chmod(join(root, 'bin', 'busybox'), 0o755);
   await copyFile(join(deviceFilesDir, 'initramfs', 'init'), join(root, 'init'));
   await chmod(join(root, 'init'), 0o755);
   const order = await moduleLoadOrder(opts.kernel, opts.modules);
-  for (const m of order) await copyFile(join(opts.kernel.modulesDir, m.path), join(root, 'lib', 'modules', `${m.name}.ko`));
-  await writeFile(join(root, 'etc', 'modules.order'), order.map((m) => m.name).join('\n') + '\n');
+  for (const m of order)
+    await copyFile(join(opts.kernel.modulesDir, m.path), join(root, 'lib', 'modules', `${m.name}.ko`));
+  await writeFile(join(root, 'etc', 'modules.order'), `${order.map((m) => m.name).join('\n')}\n`);
   await normaliseTimes(root, opts.epoch);
-  await execa('sh', ['-c', `find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --reproducible -R 0:0 --quiet | gzip -9 -n > "$OUT"`], {
-    cwd: root,
-    env: { OUT: opts.output },
-  });
+  await execa(
+    'sh',
+    ['-c', `find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --reproducible -R 0:0 --quiet | gzip -9 -n > "$OUT"`],
+    {
+      cwd: root,
+      env: { OUT: opts.output },
+    },
+  );
   return { modules: order.map((m) => m.name) };
 }

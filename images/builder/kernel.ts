@@ -18,7 +18,9 @@ export async function findKernel(extracted: string): Promise<KernelTree> {
   if (!image) throw new HuplabError('kernel-invalid', `no kernel image in the kernel package (${extracted}/boot)`);
   const release = image.replace(/^vmlinu[zx]-/, '');
   return {
-    release, vmlinuz: join(extracted, 'boot', image), modulesDir: join(extracted, 'lib', 'modules', release),
+    release,
+    vmlinuz: join(extracted, 'boot', image),
+    modulesDir: join(extracted, 'lib', 'modules', release),
     dtbDir: join(extracted, 'usr', 'lib', `linux-image-${release}`),
   };
 }
@@ -30,7 +32,10 @@ const normalise = (name: string) => name.replace(/-/g, '_');
  * relative to the modules tree. Debian ships no modules.dep in the package, so the dependencies
  * are read from each module with modinfo.
  */
-export async function moduleLoadOrder(kernel: KernelTree, wanted: string[]): Promise<Array<{ name: string; path: string }>> {
+export async function moduleLoadOrder(
+  kernel: KernelTree,
+  wanted: string[],
+): Promise<Array<{ name: string; path: string }>> {
   const index = new Map<string, string>();
   for (const entry of await readdir(kernel.modulesDir, { recursive: true })) {
     const m = /([^/]+)\.ko$/.exec(entry);
@@ -41,12 +46,16 @@ export async function moduleLoadOrder(kernel: KernelTree, wanted: string[]): Pro
   const visit = async (raw: string, chain: string[]) => {
     const name = normalise(raw);
     if (seen.has(name)) return;
-    if (chain.includes(name)) throw new HuplabError('kernel-invalid', `module dependency cycle: ${[...chain, name].join(' -> ')}`);
+    if (chain.includes(name))
+      throw new HuplabError('kernel-invalid', `module dependency cycle: ${[...chain, name].join(' -> ')}`);
     const path = index.get(name);
     if (!path) {
       // Built into this kernel (e.g. ext4), so there is nothing to load; only a wanted module
       // that is neither a file nor built in is an error.
-      if (await isBuiltin(kernel, name)) { seen.add(name); return; }
+      if (await isBuiltin(kernel, name)) {
+        seen.add(name);
+        return;
+      }
       throw new HuplabError('kernel-module-missing', `kernel ${kernel.release} has no module "${raw}"`, {
         hint: 'fix kernel.modules in the device profile',
       });

@@ -28,11 +28,17 @@ export async function fetchNpmTarball(spec: string, integrity: string, cache: st
       });
     }
     const file = join(work, files[0]!);
-    const actual = createHash(algo).update(await readFile(file)).digest('base64');
+    const actual = createHash(algo)
+      .update(await readFile(file))
+      .digest('base64');
     if (actual !== expected) {
-      throw new HuplabError('digest-mismatch', `${spec}: ${algo} ${actual} does not match the recipe's integrity ${expected}`, {
-        hint: 'the recipe pins the runtime; update its node.integrity only after checking the new tarball',
-      });
+      throw new HuplabError(
+        'digest-mismatch',
+        `${spec}: ${algo} ${actual} does not match the recipe's integrity ${expected}`,
+        {
+          hint: 'the recipe pins the runtime; update its node.integrity only after checking the new tarball',
+        },
+      );
     }
     await rename(file, target);
     return target;

@@ -25,22 +25,38 @@ export async function exportRawImage(disk: string): Promise<RawImage> {
   const dir = dirname(disk);
   const file = join(dir, 'disk.simg.gz');
   const meta = join(dir, 'sparse-image.json');
-  if (existsSync(meta) && existsSync(file)) return { ...(JSON.parse(await readFile(meta, 'utf8')) as OsImageInfo), file };
+  if (existsSync(meta) && existsSync(file))
+    return { ...(JSON.parse(await readFile(meta, 'utf8')) as OsImageInfo), file };
   const rawSize = (await stat(disk)).size;
-  if (rawSize % SPARSE_BLOCK !== 0) throw new HuplabError('image-invalid', `${disk} is ${rawSize} bytes, not whole MiB, so it has no sparse form`, { hint: 'rebuild the image' });
+  if (rawSize % SPARSE_BLOCK !== 0)
+    throw new HuplabError('image-invalid', `${disk} is ${rawSize} bytes, not whole MiB, so it has no sparse form`, {
+      hint: 'rebuild the image',
+    });
   const simg = `${disk}.simg.tmp-${process.pid}`;
   const tmp = `${file}.tmp-${process.pid}`;
   try {
     await execa('img2simg', [disk, simg, String(SPARSE_BLOCK)]).catch((err: unknown) => {
-      throw new HuplabError('tool-missing', `img2simg failed: ${(err as { shortMessage?: string }).shortMessage ?? String(err)}`, {
-        hint: 'install android-sdk-libsparse-utils (scripts/bootstrap.sh does)', infrastructure: true,
-      });
+      throw new HuplabError(
+        'tool-missing',
+        `img2simg failed: ${(err as { shortMessage?: string }).shortMessage ?? String(err)}`,
+        {
+          hint: 'install android-sdk-libsparse-utils (scripts/bootstrap.sh does)',
+          infrastructure: true,
+        },
+      );
     });
     await execa('sh', ['-c', 'gzip -n -6 -c "$IN" > "$OUT"'], { env: { IN: simg, OUT: tmp } });
     const [sha256, rawSha256] = await Promise.all([fileSha256(tmp), fileSha256(disk)]);
-    const info: OsImageInfo = { compression: 'gzip', format: 'android-sparse', sha256, size: (await stat(tmp)).size, rawSha256, rawSize };
+    const info: OsImageInfo = {
+      compression: 'gzip',
+      format: 'android-sparse',
+      sha256,
+      size: (await stat(tmp)).size,
+      rawSha256,
+      rawSize,
+    };
     await rename(tmp, file);
-    await writeFile(meta, JSON.stringify(info, null, 2) + '\n');
+    await writeFile(meta, `${JSON.stringify(info, null, 2)}\n`);
     return { ...info, file };
   } finally {
     await rm(tmp, { force: true });

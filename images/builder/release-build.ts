@@ -8,7 +8,14 @@ import { cacheDir } from '../../lib/paths.ts';
 import type { Profile } from '../../lib/profile.ts';
 import { silentProgress, type Progress } from '../../lib/progress.ts';
 import { packageName, type ReleaseRecipe } from '../recipe.ts';
-import { fetchPackage, hostArch, resolveKernelPackage, resolvePackage, resolvePackages, type DebianPackage } from './apt.ts';
+import {
+  fetchPackage,
+  hostArch,
+  resolveKernelPackage,
+  resolvePackage,
+  resolvePackages,
+  type DebianPackage,
+} from './apt.ts';
 import { BUILDER_FORMAT, publish } from './cache-entry.ts';
 import { hashInputs, sourceDigest, toolVersions } from './cache-key.ts';
 import { populateGrubEfiBoot } from './grub-efi.ts';
@@ -37,7 +44,11 @@ export interface ReleaseBuild {
 }
 
 /** Builds the release's root filesystem tree, boot files and hostapp for one device type. */
-export async function buildRelease(profile: Profile, recipe: ReleaseRecipe, progress: Progress = silentProgress): Promise<ReleaseBuild> {
+export async function buildRelease(
+  profile: Profile,
+  recipe: ReleaseRecipe,
+  progress: Progress = silentProgress,
+): Promise<ReleaseBuild> {
   const arch = profile.arch;
   const packages = await progress.step(`resolve Debian packages for ${recipe.version} (${arch})`, async () => {
     const list = await resolvePackages(recipe.debianPackages.map(packageName), arch);
@@ -52,14 +63,26 @@ export async function buildRelease(profile: Profile, recipe: ReleaseRecipe, prog
     });
   }
   const key = hashInputs({
-    format: BUILDER_FORMAT, recipe, profile, packages, node: integrity,
-    source: await sourceDigest(), tools: await toolVersions(),
+    format: BUILDER_FORMAT,
+    recipe,
+    profile,
+    packages,
+    node: integrity,
+    source: await sourceDigest(),
+    tools: await toolVersions(),
   });
   const dir = join(cacheDir(), 'releases', key);
   const meta = join(dir, 'release.json');
   const shape = (hostapp: HostappArtifact, cached: boolean): ReleaseBuild => ({
-    key, dir, version: recipe.version, deviceType: profile.deviceType,
-    rootfsDir: join(dir, 'rootfs'), bootDir: join(dir, 'boot'), hostapp, packages, cached,
+    key,
+    dir,
+    version: recipe.version,
+    deviceType: profile.deviceType,
+    rootfsDir: join(dir, 'rootfs'),
+    bootDir: join(dir, 'boot'),
+    hostapp,
+    packages,
+    cached,
   });
   if (existsSync(meta)) {
     const { hostapp } = JSON.parse(await readFile(meta, 'utf8')) as { hostapp: HostappArtifact };
@@ -80,57 +103,92 @@ export async function buildRelease(profile: Profile, recipe: ReleaseRecipe, prog
     });
     const nodeVersion = recipe.node.versions?.[arch] ?? recipe.node.version;
     const nodeTarball = await progress.step(`fetch Node.js ${nodeVersion} for ${arch} (integrity-checked)`, () =>
-      fetchNpmTarball(`node-linux-${NODE_ARCH[arch] ?? arch}@${nodeVersion}`, integrity, cacheDir()));
+      fetchNpmTarball(`node-linux-${NODE_ARCH[arch] ?? arch}@${nodeVersion}`, integrity, cacheDir()),
+    );
 
     const kernelDeb = debs.at(-1)!;
     const kernelDir = join(work, 'kernel');
     await execa('dpkg-deb', ['-x', kernelDeb, kernelDir]);
     const kernel = await findKernel(kernelDir);
     const busyboxDir = join(work, 'busybox');
-    await execa('dpkg-deb', ['-x', debs[recipe.debianPackages.map(packageName).indexOf('busybox-static')] ?? '', busyboxDir]).catch(() => {
-      throw new HuplabError('release-invalid', `release ${recipe.version} must include busybox-static in debianPackages`, { hint: 'the init, shell and tools come from it' });
+    await execa('dpkg-deb', [
+      '-x',
+      debs[recipe.debianPackages.map(packageName).indexOf('busybox-static')] ?? '',
+      busyboxDir,
+    ]).catch(() => {
+      throw new HuplabError(
+        'release-invalid',
+        `release ${recipe.version} must include busybox-static in debianPackages`,
+        { hint: 'the init, shell and tools come from it' },
+      );
     });
     const busybox = join(busyboxDir, 'bin', 'busybox');
     const initramfs = join(work, 'initrd.img');
     const initramfsEpoch = Math.floor((await stat(kernel.vmlinuz)).mtimeMs / 1000);
     await progress.step(`build initramfs (kernel ${kernel.release})`, () =>
       buildInitramfs({
-        kernel, modules: profile.kernel.modules, busybox, workDir: work, output: initramfs,
+        kernel,
+        modules: profile.kernel.modules,
+        busybox,
+        workDir: work,
+        output: initramfs,
         // Not the release date: the initramfs depends on the kernel and busybox only, and must be
         // byte-identical across releases that share them, or every delta would carry it.
         epoch: initramfsEpoch,
-      }));
+      }),
+    );
 
     const bootDir = join(work, 'boot');
     await progress.step('prepare boot files', async () => {
       await mkdir(bootDir, { recursive: true });
       if (profile.bootloader.kind === 'u-boot') await populateUBootBoot(bootDir, profile, kernel, work, epoch);
       else await populateGrubEfiBoot(bootDir, profile, work);
-      await writeFile(join(bootDir, 'config.json'), JSON.stringify({ deviceType: profile.deviceType, os: { sshKeys: [] } }, null, 2) + '\n');
+      await writeFile(
+        join(bootDir, 'config.json'),
+        `${JSON.stringify({ deviceType: profile.deviceType, os: { sshKeys: [] } }, null, 2)}\n`,
+      );
       await writeFile(join(bootDir, 'os-release'), `VERSION="${recipe.version}"\n`);
       await normaliseTimes(bootDir, epoch);
     });
     const rootfsDir = join(work, 'rootfs');
     await progress.step(`assemble root filesystem of ${recipe.version}`, async () => {
       await assembleRootfs({
-        root: rootfsDir, recipe, profile, nodeTarball, bootDir,
-        debs: debs.slice(0, -1).map((path, i) => { const e = recipe.debianPackages[i]!; return typeof e === 'string' ? { path } : { path, paths: e.paths }; }),
+        root: rootfsDir,
+        recipe,
+        profile,
+        nodeTarball,
+        bootDir,
+        debs: debs.slice(0, -1).map((path, i) => {
+          const e = recipe.debianPackages[i]!;
+          return typeof e === 'string' ? { path } : { path, paths: e.paths };
+        }),
         busyboxApplets: await busyboxApplets(busybox, arch),
-        kernelImage: await kernelForBootloader(profile, kernel.vmlinuz, work), initramfs,
+        kernelImage: await kernelForBootloader(profile, kernel.vmlinuz, work),
+        initramfs,
       });
       await normaliseTimes(rootfsDir, epoch);
     });
     const hostapp = await progress.step(`build hostapp artifact of ${recipe.version} (OCI image)`, () =>
-      buildHostapp({ rootfs: rootfsDir, outDir: join(work, 'hostapp'), recipe, profile, epoch }));
+      buildHostapp({ rootfs: rootfsDir, outDir: join(work, 'hostapp'), recipe, profile, epoch }),
+    );
     await rm(kernelDir, { recursive: true });
     await rm(busyboxDir, { recursive: true });
     await rm(initramfs);
     await rm(join(work, 'initramfs'), { recursive: true, force: true });
-    await writeFile(join(work, 'release.json'), JSON.stringify({
-      version: recipe.version, deviceType: profile.deviceType, kernel: kernel.release,
-      packages: packages.map((p) => `${p.name}=${p.version} sha256:${p.sha256}`),
-      hostapp: { manifest: hostapp.manifest, layer: hostapp.layer },
-    }, null, 2));
+    await writeFile(
+      join(work, 'release.json'),
+      JSON.stringify(
+        {
+          version: recipe.version,
+          deviceType: profile.deviceType,
+          kernel: kernel.release,
+          packages: packages.map((p) => `${p.name}=${p.version} sha256:${p.sha256}`),
+          hostapp: { manifest: hostapp.manifest, layer: hostapp.layer },
+        },
+        null,
+        2,
+      ),
+    );
     await publish(work, dir);
     // Another process may have published the same build first: describe what is on disk.
     const published = JSON.parse(await readFile(meta, 'utf8')) as { hostapp: HostappArtifact };
@@ -159,7 +217,7 @@ async function kernelForBootloader(profile: Profile, vmlinuz: string, work: stri
  * foreign architecture the same Debian version built for this host answers instead.
  */
 async function busyboxApplets(busybox: string, arch: string): Promise<string[]> {
-  let binary = busybox;
+  const binary = busybox;
   if (arch !== hostArch()) {
     const pkg = await resolvePackage('busybox-static', hostArch());
     const dir = join(cacheDir(), `tmp-busybox-host-${randomBytes(4).toString('hex')}`);

@@ -29,7 +29,15 @@ export function osRelease(recipe: ReleaseRecipe, profile: Profile): string {
   ].join('\n');
 }
 
-const PRUNE = ['usr/share/doc', 'usr/share/man', 'usr/share/info', 'usr/share/locale', 'usr/share/lintian', 'usr/share/bug', 'usr/share/gdb'];
+const PRUNE = [
+  'usr/share/doc',
+  'usr/share/man',
+  'usr/share/info',
+  'usr/share/locale',
+  'usr/share/lintian',
+  'usr/share/bug',
+  'usr/share/gdb',
+];
 
 /**
  * Assembles the root filesystem tree: Debian packages unpacked, the Node.js runtime, busybox
@@ -51,18 +59,28 @@ export async function assembleRootfs(opts: {
   const { root, recipe, profile } = opts;
   await mkdir(root, { recursive: true });
   for (const deb of opts.debs) {
-    if (!deb.paths) { await execa('dpkg-deb', ['-x', deb.path, root]); continue; }
+    if (!deb.paths) {
+      await execa('dpkg-deb', ['-x', deb.path, root]);
+      continue;
+    }
     const part = join(root, '.deb-partial');
     await execa('dpkg-deb', ['-x', deb.path, part]);
     for (const p of deb.paths) {
-      if (!existsSync(join(part, p))) throw new HuplabError('release-invalid', `${deb.path} has no ${p}`, { hint: 'fix the paths of this package in the release recipe' });
+      if (!existsSync(join(part, p)))
+        throw new HuplabError('release-invalid', `${deb.path} has no ${p}`, {
+          hint: 'fix the paths of this package in the release recipe',
+        });
       await mkdir(dirname(join(root, p)), { recursive: true });
       await cp(join(part, p), join(root, p), { verbatimSymlinks: true });
     }
     await rm(part, { recursive: true });
   }
   for (const p of PRUNE) await rm(join(root, p), { recursive: true, force: true });
-  for (const gconv of ['usr/lib/x86_64-linux-gnu/gconv', 'usr/lib/aarch64-linux-gnu/gconv', 'usr/lib/arm-linux-gnueabihf/gconv']) {
+  for (const gconv of [
+    'usr/lib/x86_64-linux-gnu/gconv',
+    'usr/lib/aarch64-linux-gnu/gconv',
+    'usr/lib/arm-linux-gnueabihf/gconv',
+  ]) {
     await rm(join(root, gconv), { recursive: true, force: true });
   }
 
@@ -89,7 +107,19 @@ export async function assembleRootfs(opts: {
     BAUD: String(profile.console.baud),
   });
 
-  for (const d of ['proc', 'sys', 'dev', 'run', 'tmp', 'mnt/boot', 'mnt/state', 'mnt/data', 'var/volatile', 'home/root', 'boot']) {
+  for (const d of [
+    'proc',
+    'sys',
+    'dev',
+    'run',
+    'tmp',
+    'mnt/boot',
+    'mnt/state',
+    'mnt/data',
+    'var/volatile',
+    'home/root',
+    'boot',
+  ]) {
     await mkdir(join(root, d), { recursive: true });
   }
   await replaceWithSymlink(join(root, 'var', 'run'), '/run');
@@ -99,17 +129,30 @@ export async function assembleRootfs(opts: {
 
   await writeFile(join(root, 'etc', 'os-release'), osRelease(recipe, profile));
   await mkdir(join(root, 'etc', 'balena-supervisor'), { recursive: true });
-  await writeFile(join(root, 'etc', 'balena-supervisor', 'supervisor.conf'), `SUPERVISOR_IMAGE=balena/${profile.arch}-supervisor\nSUPERVISOR_VERSION=${recipe.supervisorVersion}\n`);
+  await writeFile(
+    join(root, 'etc', 'balena-supervisor', 'supervisor.conf'),
+    `SUPERVISOR_IMAGE=balena/${profile.arch}-supervisor\nSUPERVISOR_VERSION=${recipe.supervisorVersion}\n`,
+  );
   // How this device type's bootloader keeps its A/B env: the updater reads it (updater/common/bootenv.ts).
   await mkdir(join(root, 'etc', 'huplab'), { recursive: true });
-  await writeFile(join(root, BOOTLOADER_DESCRIPTION_PATH), JSON.stringify(bootloaderDescription(profile), null, 2) + '\n');
-  await writeFile(join(root, 'etc', 'huplab-release.json'), JSON.stringify({
-    version: recipe.version,
-    supervisorVersion: recipe.supervisorVersion,
-    layout: recipe.layout,
-    deviceType: profile.deviceType,
-    arch: profile.arch,
-  }, null, 2) + '\n');
+  await writeFile(
+    join(root, BOOTLOADER_DESCRIPTION_PATH),
+    `${JSON.stringify(bootloaderDescription(profile), null, 2)}\n`,
+  );
+  await writeFile(
+    join(root, 'etc', 'huplab-release.json'),
+    `${JSON.stringify(
+      {
+        version: recipe.version,
+        supervisorVersion: recipe.supervisorVersion,
+        layout: recipe.layout,
+        deviceType: profile.deviceType,
+        arch: profile.arch,
+      },
+      null,
+      2,
+    )}\n`,
+  );
   // The boot flash firmware this OS line needs (JetPack 5's QSPI), for the advanced update to write.
   if (profile.bootFlash) await shipBootFlashFirmware(root, profile.bootFlash);
   for (const [path, content] of Object.entries(recipe.files)) {
@@ -138,7 +181,12 @@ export async function bootFilesManifest(bootDir: string): Promise<string> {
     .filter((p) => !KEPT_BACK.includes(p) && !COPY_IF_ABSENT.includes(p))
     .sort();
   const lines: string[] = [];
-  for (const p of owned) lines.push(`${createHash('sha256').update(await readFile(join(bootDir, p))).digest('hex')}  .${p}`);
+  for (const p of owned)
+    lines.push(
+      `${createHash('sha256')
+        .update(await readFile(join(bootDir, p)))
+        .digest('hex')}  .${p}`,
+    );
   return `${lines.join('\n')}\n`;
 }
 
@@ -172,7 +220,8 @@ async function replaceWithSymlink(path: string, target: string): Promise<void> {
 async function renderTemplate(path: string, vars: Record<string, string>): Promise<void> {
   let text = await readFile(path, 'utf8');
   for (const [k, v] of Object.entries(vars)) text = text.replaceAll(`@@${k}@@`, v);
-  if (/@@[A-Z_]+@@/.test(text)) throw new HuplabError('template-invalid', `${path}: unfilled template variable ${/@@[A-Z_]+@@/.exec(text)![0]}`);
+  if (/@@[A-Z_]+@@/.test(text))
+    throw new HuplabError('template-invalid', `${path}: unfilled template variable ${/@@[A-Z_]+@@/.exec(text)![0]}`);
   await writeFile(path, text);
 }
 
@@ -206,8 +255,12 @@ export async function checkSharedLibraries(root: string): Promise<void> {
     }
   }
   if (missing.length) {
-    throw new HuplabError('rootfs-missing-library', `the root filesystem lacks shared libraries: ${missing.join('; ')}`, {
-      hint: 'add the Debian package that ships them to debianPackages in the release recipe',
-    });
+    throw new HuplabError(
+      'rootfs-missing-library',
+      `the root filesystem lacks shared libraries: ${missing.join('; ')}`,
+      {
+        hint: 'add the Debian package that ships them to debianPackages in the release recipe',
+      },
+    );
   }
 }

@@ -58,22 +58,32 @@ export function mergeBootEnv(env: LogicalBootEnv, vars: LogicalBootEnv): Record<
 function slotOfPartition(desc: BootloaderDescription, raw: string): 'A' | 'B' {
   // U-Boot's strtoul(…, 16) also takes a 0x prefix and upper case (balena's Jetson default is "C").
   if (!/^(0x)?[0-9a-f]+$/i.test(raw)) {
-    throw new HuplabError('bootenv-invalid', `${desc.envFile}: resin_root_part=${JSON.stringify(raw)} is not a hex partition number`, {
-      hint: 'the env is damaged; the updater rewrites it for the running root (boot-health check)',
-    });
+    throw new HuplabError(
+      'bootenv-invalid',
+      `${desc.envFile}: resin_root_part=${JSON.stringify(raw)} is not a hex partition number`,
+      {
+        hint: 'the env is damaged; the updater rewrites it for the running root (boot-health check)',
+      },
+    );
   }
   const n = parseInt(raw, 16);
   const { A, B } = desc.rootPartitions;
   if (n === A) return 'A';
   if (n === B) return 'B';
-  throw new HuplabError('bootenv-unknown-root', `${desc.envFile}: resin_root_part=${raw} is partition ${n}, neither resin-rootA (partition ${A}) nor resin-rootB (partition ${B})`, {
-    hint: `the env and ${BOOTLOADER_DESCRIPTION_PATH} disagree: fix rootPartitions in the device profile and rebuild, or rewrite the env`,
-  });
+  throw new HuplabError(
+    'bootenv-unknown-root',
+    `${desc.envFile}: resin_root_part=${raw} is partition ${n}, neither resin-rootA (partition ${A}) nor resin-rootB (partition ${B})`,
+    {
+      hint: `the env and ${BOOTLOADER_DESCRIPTION_PATH} disagree: fix rootPartitions in the device profile and rebuild, or rewrite the env`,
+    },
+  );
 }
 
 function partitionOfSlot(desc: BootloaderDescription, slot: string): string {
   if (slot !== 'A' && slot !== 'B') {
-    throw new HuplabError('bootenv-invalid-value', `resin_root_part must be A or B, not ${JSON.stringify(slot)}`, { hint: 'pass the slot letter; the partition number comes from the bootloader description' });
+    throw new HuplabError('bootenv-invalid-value', `resin_root_part must be A or B, not ${JSON.stringify(slot)}`, {
+      hint: 'pass the slot letter; the partition number comes from the bootloader description',
+    });
   }
   return desc.rootPartitions[slot].toString(16);
 }
@@ -94,7 +104,9 @@ function countBroken(desc: BootloaderDescription, reason: string, cause?: unknow
 /** The count file's variables as stored, in either format. */
 function parseCountFile(desc: BootloaderDescription, buf: Buffer): Record<string, string> {
   try {
-    return buf.subarray(0, GRUBENV_SIGNATURE.length).toString('latin1') === GRUBENV_SIGNATURE ? decodeGrubenv(buf) : parseUEnv(buf, desc.countFile);
+    return buf.subarray(0, GRUBENV_SIGNATURE.length).toString('latin1') === GRUBENV_SIGNATURE
+      ? decodeGrubenv(buf)
+      : parseUEnv(buf, desc.countFile);
   } catch (err) {
     throw countBroken(desc, err instanceof HuplabError ? err.message.replace(/^[^:]*: /, '') : String(err), err);
   }
@@ -103,7 +115,11 @@ function parseCountFile(desc: BootloaderDescription, buf: Buffer): Record<string
 function countToDecimal(desc: BootloaderDescription, raw: string, where: string): string {
   const base = countBase(desc);
   const ok = base === 16 ? /^(0x)?[0-9a-f]+$/i.test(raw) : /^[0-9]+$/.test(raw);
-  if (!ok) throw countBroken(desc, `bootcount=${JSON.stringify(raw)} (${where}) is not a ${base === 16 ? 'hex' : 'decimal'} number`);
+  if (!ok)
+    throw countBroken(
+      desc,
+      `bootcount=${JSON.stringify(raw)} (${where}) is not a ${base === 16 ? 'hex' : 'decimal'} number`,
+    );
   return String(parseInt(raw, base));
 }
 
@@ -117,12 +133,17 @@ function countFromDecimal(desc: BootloaderDescription, value: string): string {
 // --- decode / encode -----------------------------------------------------------------------
 
 /** Reads the logical env from the files; throws a HuplabError if either is garbled. */
-export function decodeBootEnv(desc: BootloaderDescription, files: { env: Buffer; count?: Buffer | undefined }): LogicalBootEnv {
+export function decodeBootEnv(
+  desc: BootloaderDescription,
+  files: { env: Buffer; count?: Buffer | undefined },
+): LogicalBootEnv {
   if (desc.kind === 'grub-efi') return decodeGrubenv(files.env);
   const stored = parseUEnv(files.env, desc.envFile);
   if (stored.resin_root_part === undefined) {
     // The updater always writes it; without it U-Boot would boot its built-in default root.
-    throw new HuplabError('bootenv-invalid', `${desc.envFile} has no resin_root_part`, { hint: 'the env is damaged; the updater rewrites it for the running root (boot-health check)' });
+    throw new HuplabError('bootenv-invalid', `${desc.envFile} has no resin_root_part`, {
+      hint: 'the env is damaged; the updater rewrites it for the running root (boot-health check)',
+    });
   }
   const out: Record<string, string> = {};
   put(out, 'resin_root_part', slotOfPartition(desc, stored.resin_root_part));
@@ -142,7 +163,11 @@ export function decodeBootEnv(desc: BootloaderDescription, files: { env: Buffer;
  * mention: their other variables and their order (keys set to undefined in `logical` are removed).
  * For u-boot and uefi-launcher a count file is always returned, so a missing one is created.
  */
-export function encodeBootEnv(desc: BootloaderDescription, logical: LogicalBootEnv, previous: { env?: Buffer | undefined; count?: Buffer | undefined } = {}): BootEnvFiles {
+export function encodeBootEnv(
+  desc: BootloaderDescription,
+  logical: LogicalBootEnv,
+  previous: { env?: Buffer | undefined; count?: Buffer | undefined } = {},
+): BootEnvFiles {
   if (desc.kind === 'grub-efi') {
     return { env: encodeGrubenv(mergeBootEnv(previous.env ? decodeGrubenv(previous.env) : {}, logical)) };
   }
@@ -155,7 +180,9 @@ export function encodeBootEnv(desc: BootloaderDescription, logical: LogicalBootE
     else put(env, k, k === 'resin_root_part' ? partitionOfSlot(desc, v) : v);
   }
   if (env.resin_root_part === undefined) {
-    throw new HuplabError('bootenv-invalid-value', `${desc.envFile}: resin_root_part must be set`, { hint: 'without it the bootloader boots its built-in default root' });
+    throw new HuplabError('bootenv-invalid-value', `${desc.envFile}: resin_root_part must be set`, {
+      hint: 'without it the bootloader boots its built-in default root',
+    });
   }
   const count = previous.count ? parseCountFile(desc, previous.count) : {};
   if (logical.bootcount !== undefined) put(count, 'bootcount', countFromDecimal(desc, logical.bootcount));
@@ -179,7 +206,11 @@ export function encodeBootEnv(desc: BootloaderDescription, logical: LogicalBootE
  *   in between: nothing pending, so the stale counter is ignored. Count first would give a root
  *   that failed its health check (still pending in the env) a fresh round of boots.
  */
-export function bootEnvWriteOrder(desc: BootloaderDescription, previous: LogicalBootEnv | undefined, next: LogicalBootEnv): BootEnvFileRole[] {
+export function bootEnvWriteOrder(
+  desc: BootloaderDescription,
+  previous: LogicalBootEnv | undefined,
+  next: LogicalBootEnv,
+): BootEnvFileRole[] {
   if (desc.kind === 'grub-efi') return ['env'];
   const clears = previous !== undefined && previous.upgrade_available === '1' && next.upgrade_available !== '1';
   const arms = next.upgrade_available === '1';

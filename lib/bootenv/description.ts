@@ -55,9 +55,11 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  */
 export function validateBootloaderDescription(data: unknown, source = 'bootloader description'): BootloaderDescription {
   const FIX = `rebuild the image (the builder writes ${BOOTLOADER_DESCRIPTION_PATH} from the device profile)`;
-  if (!isObject(data)) throw invalid(source, 'the description', `must be a JSON object, not ${JSON.stringify(data)?.slice(0, 40)}`, FIX);
+  if (!isObject(data))
+    throw invalid(source, 'the description', `must be a JSON object, not ${JSON.stringify(data)?.slice(0, 40)}`, FIX);
   const extra = Object.keys(data).find((k) => !KEYS.includes(k));
-  if (extra !== undefined) throw invalid(source, `/${extra}`, 'is not a known field', `remove it; known fields: ${KEYS.join(', ')}`);
+  if (extra !== undefined)
+    throw invalid(source, `/${extra}`, 'is not a known field', `remove it; known fields: ${KEYS.join(', ')}`);
 
   const { kind, envFile, countFile, bootCountLimit, rootPartitions } = data;
   if (!BOOTLOADER_KINDS.includes(kind as BootloaderKind)) {
@@ -65,39 +67,83 @@ export function validateBootloaderDescription(data: unknown, source = 'bootloade
   }
   const checkPath = (field: string, v: unknown) => {
     if (typeof v !== 'string' || !BOOT_PATH.test(v)) {
-      throw invalid(source, field, `is ${JSON.stringify(v)}, not a file path on the boot partition`, 'use an absolute path such as /resinOS_uEnv.txt');
+      throw invalid(
+        source,
+        field,
+        `is ${JSON.stringify(v)}, not a file path on the boot partition`,
+        'use an absolute path such as /resinOS_uEnv.txt',
+      );
     }
   };
   checkPath('/envFile', envFile);
   if (kind === 'grub-efi') {
-    if (countFile !== undefined) throw invalid(source, '/countFile', 'is set, but grub-efi keeps bootcount in envFile', 'remove countFile');
+    if (countFile !== undefined)
+      throw invalid(source, '/countFile', 'is set, but grub-efi keeps bootcount in envFile', 'remove countFile');
   } else {
-    if (countFile === undefined) throw invalid(source, '/countFile', `is missing; ${kind as string} keeps bootcount in its own file`, 'set it, e.g. "/bootcount.env"');
+    if (countFile === undefined)
+      throw invalid(
+        source,
+        '/countFile',
+        `is missing; ${kind as string} keeps bootcount in its own file`,
+        'set it, e.g. "/bootcount.env"',
+      );
     checkPath('/countFile', countFile);
     if ((countFile as string).toLowerCase() === (envFile as string).toLowerCase()) {
       // FAT compares names without case: these would be one file.
-      throw invalid(source, '/countFile', `is the same file as envFile (${envFile as string})`, 'use a separate file, e.g. "/bootcount.env"');
+      throw invalid(
+        source,
+        '/countFile',
+        `is the same file as envFile (${envFile as string})`,
+        'use a separate file, e.g. "/bootcount.env"',
+      );
     }
   }
   if (!Number.isInteger(bootCountLimit) || (bootCountLimit as number) < 1 || (bootCountLimit as number) > 16) {
-    throw invalid(source, '/bootCountLimit', `is ${JSON.stringify(bootCountLimit)}`, 'use a whole number from 1 to 16 (GRUB: 2, U-Boot os_bc_lim: 3)');
+    throw invalid(
+      source,
+      '/bootCountLimit',
+      `is ${JSON.stringify(bootCountLimit)}`,
+      'use a whole number from 1 to 16 (GRUB: 2, U-Boot os_bc_lim: 3)',
+    );
   }
   if (!isObject(rootPartitions)) {
-    throw invalid(source, '/rootPartitions', `is ${JSON.stringify(rootPartitions)}`, 'give the partition numbers of both roots, e.g. {"A": 2, "B": 3}');
+    throw invalid(
+      source,
+      '/rootPartitions',
+      `is ${JSON.stringify(rootPartitions)}`,
+      'give the partition numbers of both roots, e.g. {"A": 2, "B": 3}',
+    );
   }
   const roots = { A: 0, B: 0 };
   for (const slot of ['A', 'B'] as const) {
     const n = rootPartitions[slot];
     if (!Number.isInteger(n) || (n as number) < 1 || (n as number) > MAX_PARTITION) {
-      throw invalid(source, `/rootPartitions/${slot}`, `is ${JSON.stringify(n)}`, `use the decimal partition number of resin-root${slot} (1-${MAX_PARTITION})`);
+      throw invalid(
+        source,
+        `/rootPartitions/${slot}`,
+        `is ${JSON.stringify(n)}`,
+        `use the decimal partition number of resin-root${slot} (1-${MAX_PARTITION})`,
+      );
     }
     roots[slot] = n as number;
   }
   const odd = Object.keys(rootPartitions).find((k) => k !== 'A' && k !== 'B');
-  if (odd !== undefined) throw invalid(source, `/rootPartitions/${odd}`, 'is not a root slot', 'only A and B are allowed');
-  if (roots.A === roots.B) throw invalid(source, '/rootPartitions', `gives both roots partition ${roots.A}`, 'resin-rootA and resin-rootB are different partitions');
+  if (odd !== undefined)
+    throw invalid(source, `/rootPartitions/${odd}`, 'is not a root slot', 'only A and B are allowed');
+  if (roots.A === roots.B)
+    throw invalid(
+      source,
+      '/rootPartitions',
+      `gives both roots partition ${roots.A}`,
+      'resin-rootA and resin-rootB are different partitions',
+    );
 
-  const desc: BootloaderDescription = { kind: kind as BootloaderKind, envFile: envFile as string, bootCountLimit: bootCountLimit as number, rootPartitions: roots };
+  const desc: BootloaderDescription = {
+    kind: kind as BootloaderKind,
+    envFile: envFile as string,
+    bootCountLimit: bootCountLimit as number,
+    rootPartitions: roots,
+  };
   if (countFile !== undefined) desc.countFile = countFile as string;
   return desc;
 }

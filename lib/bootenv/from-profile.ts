@@ -16,15 +16,21 @@ export function bootloaderDescription(profile: BootloaderProfile): BootloaderDes
   const layout = partitionLayout(profile);
   const number = (label: string): number => {
     const slot = layout.find((s) => s.label === label);
-    if (!slot) throw new HuplabError('profile-invalid', `${profile.name}: no partition labelled ${label}`, { hint: 'fix the profile; see lib/profile.schema.json' });
+    if (!slot)
+      throw new HuplabError('profile-invalid', `${profile.name}: no partition labelled ${label}`, {
+        hint: 'fix the profile; see lib/profile.schema.json',
+      });
     return slot.index;
   };
   const { kind, envFile, bootCountLimit } = profile.bootloader;
-  return validateBootloaderDescription({
-    kind,
-    envFile,
-    ...('countFile' in profile.bootloader ? { countFile: profile.bootloader.countFile } : {}),
-    bootCountLimit,
-    rootPartitions: { A: number('resin-rootA'), B: number('resin-rootB') },
-  }, `profile ${profile.name} /bootloader`);
+  return validateBootloaderDescription(
+    {
+      kind,
+      envFile,
+      ...('countFile' in profile.bootloader ? { countFile: profile.bootloader.countFile } : {}),
+      bootCountLimit,
+      rootPartitions: { A: number('resin-rootA'), B: number('resin-rootB') },
+    },
+    `profile ${profile.name} /bootloader`,
+  );
 }

@@ -20,6 +20,7 @@ import { HuplabError } from '../errors.ts';
  */
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Control characters other than tab: binary data, or a CR that U-Boot (without -r) would keep. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -46,13 +47,23 @@ export function parseUEnv(buf: Uint8Array, file = 'uEnv text'): Record<string, s
     if (line === '' || line.startsWith('#')) return;
     const where = `line ${i + 1}`;
     const bad = CONTROL.exec(line);
-    if (bad) throw garbled(file, `${where} contains control character 0x${bad[0].charCodeAt(0).toString(16).padStart(2, '0')}`);
+    if (bad)
+      throw garbled(
+        file,
+        `${where} contains control character 0x${bad[0].charCodeAt(0).toString(16).padStart(2, '0')}`,
+      );
     const eq = line.indexOf('=');
     if (eq === -1) throw garbled(file, `${where} has no "=": ${JSON.stringify(line.slice(0, 40))}`);
     const name = line.slice(0, eq);
-    if (!NAME.test(name)) throw garbled(file, `${where} has an invalid variable name ${JSON.stringify(name.slice(0, 40))}`);
+    if (!NAME.test(name))
+      throw garbled(file, `${where} has an invalid variable name ${JSON.stringify(name.slice(0, 40))}`);
     // defineProperty: a variable called __proto__ stays data (as in decodeGrubenv).
-    Object.defineProperty(vars, name, { value: line.slice(eq + 1), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(vars, name, {
+      value: line.slice(eq + 1),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   });
   return vars;
 }
@@ -67,9 +78,13 @@ export function encodeUEnv(vars: Record<string, string>, file = 'uEnv text'): Bu
       });
     }
     if (typeof value !== 'string' || CONTROL.test(value)) {
-      throw new HuplabError('uenv-invalid-value', `${file}: value of ${name} must be a string on one line without control characters`, {
-        hint: 'a text env holds one name=value per line',
-      });
+      throw new HuplabError(
+        'uenv-invalid-value',
+        `${file}: value of ${name} must be a string on one line without control characters`,
+        {
+          hint: 'a text env holds one name=value per line',
+        },
+      );
     }
     text += `${name}=${value}\n`;
   }

@@ -8,7 +8,11 @@ import { clearTargetRoot, emptyTargetRoot } from './target-root.ts';
  * layer's blob digest is the caller's to check before; the diffId computed on the way is
  * returned for the record. On failure the target is emptied again.
  */
-export async function applyLayer(opts: { layer: string; targetRoot: string; onEntry?: (entry: TarEntryHeader) => void }): Promise<{ entries: number; bytesWritten: number; diffId: string }> {
+export async function applyLayer(opts: {
+  layer: string;
+  targetRoot: string;
+  onEntry?: (entry: TarEntryHeader) => void;
+}): Promise<{ entries: number; bytesWritten: number; diffId: string }> {
   const target = await emptyTargetRoot(opts.targetRoot);
   const layer = gunzipFile(opts.layer);
   try {

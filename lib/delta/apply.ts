@@ -32,8 +32,15 @@ export async function readDeltaManifest(delta: string): Promise<DeltaManifest> {
   const { entries } = openGzipTar(delta);
   try {
     const first = await entries.next();
-    if (first.done || first.value.path !== MANIFEST_NAME || first.value.type !== 'file' || first.value.size > MAX_MANIFEST) {
-      throw new HuplabError('delta-corrupt', `${delta} does not start with ${MANIFEST_NAME}`, { hint: 'the delta is damaged or was not made by huplab; use the full image' });
+    if (
+      first.done ||
+      first.value.path !== MANIFEST_NAME ||
+      first.value.type !== 'file' ||
+      first.value.size > MAX_MANIFEST
+    ) {
+      throw new HuplabError('delta-corrupt', `${delta} does not start with ${MANIFEST_NAME}`, {
+        hint: 'the delta is damaged or was not made by huplab; use the full image',
+      });
     }
     const parts: Buffer[] = [];
     for await (const chunk of first.value.body) parts.push(chunk);
@@ -56,7 +63,10 @@ export async function readDeltaManifest(delta: string): Promise<DeltaManifest> {
  * directories' own metadata (writing into a directory changes its mtime).
  */
 export async function applyDelta(opts: {
-  delta: string; baseRoot: string; targetRoot: string; onProgress?: (p: ApplyProgress) => void;
+  delta: string;
+  baseRoot: string;
+  targetRoot: string;
+  onProgress?: (p: ApplyProgress) => void;
 }): Promise<ApplyDeltaResult> {
   const manifest = await readDeltaManifest(opts.delta);
   const target = await emptyTargetRoot(opts.targetRoot);
@@ -112,23 +122,26 @@ class DeltaWriter {
   private async copyFromBase(e: DeltaEntry): Promise<void> {
     const rel = e.basePath ?? e.path;
     const src = join(this.baseRoot, rel);
-    const mismatch = (why: string) => new HuplabError('delta-base-mismatch', `running root differs from what the delta expects: /${rel} ${why}`, {
-      hint: 'the delta cannot be applied to this device; use the full image',
-    });
+    const mismatch = (why: string) =>
+      new HuplabError('delta-base-mismatch', `running root differs from what the delta expects: /${rel} ${why}`, {
+        hint: 'the delta cannot be applied to this device; use the full image',
+      });
     const st = await lstat(src).catch(() => undefined);
     if (!st?.isFile()) throw mismatch(st ? 'is not a regular file' : 'is missing');
     if (st.size !== e.size) throw mismatch(`has ${st.size} bytes, expected ${e.size}`);
     // Read at most one byte more than expected: enough to notice growth, bounded for odd files.
     const body = createReadStream(src, { start: 0, end: e.size, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
     const got = await this.write(e, body);
-    if (got.bytes !== e.size || got.sha256 !== e.sha256) throw mismatch(got.bytes !== e.size ? `changed size while being read` : 'has different content (sha256)');
+    if (got.bytes !== e.size || got.sha256 !== e.sha256)
+      throw mismatch(got.bytes !== e.size ? `changed size while being read` : 'has different content (sha256)');
   }
 
   /** Streams the delta's blobs into the files that need them; copies for repeated contents. */
   private async unpackBlobs(delta: string, fromDelta: DeltaEntry[]): Promise<void> {
     const bySha = new Map<string, DeltaEntry[]>();
     for (const e of fromDelta) bySha.set(e.sha256!, [...(bySha.get(e.sha256!) ?? []), e]);
-    const corrupt = (what: string) => new HuplabError('delta-corrupt', `${delta}: ${what}`, { hint: 'the delta is damaged; use the full image' });
+    const corrupt = (what: string) =>
+      new HuplabError('delta-corrupt', `${delta}: ${what}`, { hint: 'the delta is damaged; use the full image' });
     const { entries } = openGzipTar(delta);
     let first = true;
     for await (const m of entries) {
@@ -142,13 +155,17 @@ class DeltaWriter {
       bySha.delete(sha!);
       const [head, ...rest] = users;
       const got = await this.write(head!, m.body);
-      if (got.sha256 !== sha || got.bytes !== head!.size) throw corrupt(`content of ${head!.path} does not match its hash`);
+      if (got.sha256 !== sha || got.bytes !== head!.size)
+        throw corrupt(`content of ${head!.path} does not match its hash`);
       for (const e of rest) {
         const copy = await this.write(e, createReadStream(join(this.target, head!.path)) as AsyncIterable<Buffer>);
         if (copy.sha256 !== sha) throw corrupt(`copy of ${e.path} does not match its hash`);
       }
     }
-    if (bySha.size) throw corrupt(`${bySha.size} contents listed in the manifest are missing, e.g. for ${bySha.values().next().value![0]!.path}`);
+    if (bySha.size)
+      throw corrupt(
+        `${bySha.size} contents listed in the manifest are missing, e.g. for ${bySha.values().next().value![0]!.path}`,
+      );
   }
 
   private async write(e: DeltaEntry, body: AsyncIterable<Buffer>): Promise<{ bytes: number; sha256?: string }> {
@@ -156,7 +173,13 @@ class DeltaWriter {
     const got = await writeMember(abs, body, meta(e), { maxBytes: e.size });
     this.bytesWritten += Math.min(got.bytes, e.size);
     this.filesDone++;
-    this.onProgress?.({ path: e.path, filesDone: this.filesDone, filesTotal: this.files.length, bytesWritten: this.bytesWritten, bytesTotal: this.bytesTotal });
+    this.onProgress?.({
+      path: e.path,
+      filesDone: this.filesDone,
+      filesTotal: this.files.length,
+      bytesWritten: this.bytesWritten,
+      bytesTotal: this.bytesTotal,
+    });
     return got;
   }
 }

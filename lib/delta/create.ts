@@ -6,7 +6,14 @@ import { createGzip } from 'node:zlib';
 import { HuplabError } from '../errors.ts';
 import type { TarWriteEntry } from '../tar/writer.ts';
 import { writeTar } from '../tar/writer.ts';
-import { blobName, DELTA_FORMAT, MANIFEST_NAME, type DeltaEntry, type DeltaManifest, type LayerEntry } from './format.ts';
+import {
+  blobName,
+  DELTA_FORMAT,
+  MANIFEST_NAME,
+  type DeltaEntry,
+  type DeltaManifest,
+  type LayerEntry,
+} from './format.ts';
 import { listLayer, openGzipTar, toLayerEntry } from './layer.ts';
 
 export interface CreateDeltaResult {
@@ -27,12 +34,18 @@ export interface CreateDeltaResult {
  * (both gzip tar layers). Three streaming passes, nothing held in memory but the listings:
  * list the base, list the target, then copy the new contents out of the target layer.
  */
-export async function createDelta(opts: { fromLayer: string; toLayer: string; out: string }): Promise<CreateDeltaResult> {
+export async function createDelta(opts: {
+  fromLayer: string;
+  toLayer: string;
+  out: string;
+}): Promise<CreateDeltaResult> {
   const from = await listLayer(opts.fromLayer);
   const to = await listLayer(opts.toLayer);
   const manifest = planDelta(from, to);
   // Each distinct new content once, taken from its first file in the target layer.
-  const needed = new Set(manifest.entries.filter((e) => e.type === 'file' && e.source === 'delta').map((e) => e.sha256!));
+  const needed = new Set(
+    manifest.entries.filter((e) => e.type === 'file' && e.source === 'delta').map((e) => e.sha256!),
+  );
 
   const shaByPath = new Map(to.entries.filter((e) => e.type === 'file').map((e) => [e.path, e.sha256!]));
   const tmp = `${opts.out}.tmp-${process.pid}`;
@@ -47,15 +60,30 @@ export async function createDelta(opts: { fromLayer: string; toLayer: string; ou
       if (sha === undefined || !needed.has(sha)) continue;
       needed.delete(sha);
       // Fixed metadata: the delta's bytes depend on the two layers only.
-      yield { path: blobName(sha), type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: e.size, body: checked(e.body, sha, path) };
+      yield {
+        path: blobName(sha),
+        type: 'file',
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        mtime: 0,
+        size: e.size,
+        body: checked(e.body, sha, path),
+      };
     }
   }
   try {
     await pipeline(writeTar(members()), createGzip({ level: 9 }), createWriteStream(tmp));
     if (layer.diffId() !== to.diffId) {
-      throw new HuplabError('delta-source-changed', `${opts.toLayer} changed while the delta was being made`, { hint: 'run it again' });
+      throw new HuplabError('delta-source-changed', `${opts.toLayer} changed while the delta was being made`, {
+        hint: 'run it again',
+      });
     }
-    if (needed.size) throw new HuplabError('delta-source-changed', `${opts.toLayer}: ${needed.size} contents listed but not found on the second read`);
+    if (needed.size)
+      throw new HuplabError(
+        'delta-source-changed',
+        `${opts.toLayer}: ${needed.size} contents listed but not found on the second read`,
+      );
     await rename(tmp, opts.out);
   } catch (err) {
     await rm(tmp, { force: true });
@@ -80,7 +108,10 @@ export async function createDelta(opts: { fromLayer: string; toLayer: string; ou
  * Decides, for every target file, whether the base already has its content (same path
  * preferred, else any path with the same hash) or the delta must carry it.
  */
-export function planDelta(from: { diffId: string; entries: LayerEntry[] }, to: { diffId: string; entries: LayerEntry[] }): DeltaManifest {
+export function planDelta(
+  from: { diffId: string; entries: LayerEntry[] },
+  to: { diffId: string; entries: LayerEntry[] },
+): DeltaManifest {
   const basePaths = new Map<string, string>();
   const fromByPath = new Map(from.entries.map((e) => [e.path, e]));
   for (const e of from.entries) if (e.type === 'file' && !basePaths.has(e.sha256!)) basePaths.set(e.sha256!, e.path);
@@ -108,5 +139,8 @@ async function* checked(body: AsyncIterable<Buffer>, sha256: string, path: strin
     h.update(chunk);
     yield chunk;
   }
-  if (h.digest('hex') !== sha256) throw new HuplabError('delta-source-changed', `${path} changed while the delta was being made`, { hint: 'run it again' });
+  if (h.digest('hex') !== sha256)
+    throw new HuplabError('delta-source-changed', `${path} changed while the delta was being made`, {
+      hint: 'run it again',
+    });
 }

@@ -83,7 +83,10 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
  * by the caller, but a manifest that names unsafe paths is refused here anyway.
  */
 export function parseManifest(text: string): DeltaManifest {
-  const bad = (what: string) => new HuplabError('delta-corrupt', `delta manifest: ${what}`, { hint: 'the delta is damaged or was not made by huplab; use the full image' });
+  const bad = (what: string) =>
+    new HuplabError('delta-corrupt', `delta manifest: ${what}`, {
+      hint: 'the delta is damaged or was not made by huplab; use the full image',
+    });
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -93,11 +96,16 @@ export function parseManifest(text: string): DeltaManifest {
   const m = doc as Partial<DeltaManifest>;
   if (typeof m !== 'object' || m === null) throw bad('not an object');
   if (m.format !== DELTA_FORMAT) {
-    throw new HuplabError('delta-format', `delta format ${JSON.stringify(m.format)} is not supported (this updater reads format ${DELTA_FORMAT})`, {
-      hint: 'use the full image',
-    });
+    throw new HuplabError(
+      'delta-format',
+      `delta format ${JSON.stringify(m.format)} is not supported (this updater reads format ${DELTA_FORMAT})`,
+      {
+        hint: 'use the full image',
+      },
+    );
   }
-  if (typeof m.from !== 'string' || !DIGEST.test(m.from) || typeof m.to !== 'string' || !DIGEST.test(m.to)) throw bad('from/to must be sha256 digests');
+  if (typeof m.from !== 'string' || !DIGEST.test(m.from) || typeof m.to !== 'string' || !DIGEST.test(m.to))
+    throw bad('from/to must be sha256 digests');
   if (!Array.isArray(m.entries) || !Array.isArray(m.removed)) throw bad('entries and removed must be arrays');
   const seen = new Set<string>();
   for (const e of m.entries) {
@@ -113,12 +121,17 @@ export function parseManifest(text: string): DeltaManifest {
     if (e.source !== 'base' && e.source !== 'delta') throw bad(`${where}: source must be base or delta`);
     if (e.type === 'file') {
       if (typeof e.sha256 !== 'string' || !HEX64.test(e.sha256)) throw bad(`${where}: sha256 must be 64 hex digits`);
-      if (e.basePath !== undefined && (typeof e.basePath !== 'string' || normalizeMemberPath(e.basePath) !== e.basePath)) throw bad(`${where}: bad basePath`);
+      if (
+        e.basePath !== undefined &&
+        (typeof e.basePath !== 'string' || normalizeMemberPath(e.basePath) !== e.basePath)
+      )
+        throw bad(`${where}: bad basePath`);
     } else if (e.source !== 'delta') {
       throw bad(`${where}: only files come from the base`);
     }
     if (e.type === 'symlink' && typeof e.linkname !== 'string') throw bad(`${where}: symlink without linkname`);
-    if (e.type === 'hardlink' && (typeof e.linkname !== 'string' || normalizeMemberPath(e.linkname) !== e.linkname)) throw bad(`${where}: bad hard link target`);
+    if (e.type === 'hardlink' && (typeof e.linkname !== 'string' || normalizeMemberPath(e.linkname) !== e.linkname))
+      throw bad(`${where}: bad hard link target`);
   }
   return m as DeltaManifest;
 }

@@ -5,5 +5,12 @@
 export { applyDelta, readDeltaManifest, type ApplyDeltaResult, type ApplyProgress } from './apply.ts';
 export { applyLayer } from './apply-layer.ts';
 export { createDelta, planDelta, type CreateDeltaResult } from './create.ts';
-export { DELTA_FORMAT, MANIFEST_NAME, parseManifest, type DeltaEntry, type DeltaManifest, type LayerEntry } from './format.ts';
+export {
+  DELTA_FORMAT,
+  MANIFEST_NAME,
+  parseManifest,
+  type DeltaEntry,
+  type DeltaManifest,
+  type LayerEntry,
+} from './format.ts';
 export { listLayer } from './layer.ts';

@@ -16,7 +16,11 @@ export function gunzipFile(path: string): { chunks: AsyncGenerator<Buffer>; diff
   const hash = createHash('sha256');
   // The callback form of pipeline destroys every stage on error, so a missing file or a
   // corrupt gzip surfaces as an error from the iteration below instead of a hang.
-  const gunzipped = pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), createGunzip({ chunkSize: 1 << 18 }), () => {});
+  const gunzipped = pipeline(
+    createReadStream(path, { highWaterMark: 1 << 20 }),
+    createGunzip({ chunkSize: 1 << 18 }),
+    () => {},
+  );
   async function* tap(): AsyncGenerator<Buffer> {
     for await (const chunk of gunzipped as AsyncIterable<Buffer>) {
       hash.update(chunk);
@@ -66,7 +70,9 @@ export async function listLayer(path: string): Promise<{ diffId: string; entries
     const entry = toLayerEntry(e);
     if (e.type === 'file') entry.sha256 = await sha256Of(e.body);
     if (byPath.has(entry.path)) {
-      throw new HuplabError('delta-layer-invalid', `${path}: ${entry.path} appears twice in the layer`, { hint: 'build the layer from a single directory tree' });
+      throw new HuplabError('delta-layer-invalid', `${path}: ${entry.path} appears twice in the layer`, {
+        hint: 'build the layer from a single directory tree',
+      });
     }
     byPath.set(entry.path, entry);
   }

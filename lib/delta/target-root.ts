@@ -11,13 +11,19 @@ const FS_OWNED = new Set(['lost+found']);
  */
 export async function emptyTargetRoot(targetRoot: string): Promise<string> {
   const abs = await realpath(targetRoot).catch((err: NodeJS.ErrnoException) => {
-    throw new HuplabError('target-missing', `${targetRoot} does not exist (${err.code})`, { hint: 'mount the spare root there first' });
+    throw new HuplabError('target-missing', `${targetRoot} does not exist (${err.code})`, {
+      hint: 'mount the spare root there first',
+    });
   });
   const extra = (await readdir(abs)).filter((n) => !FS_OWNED.has(n));
   if (extra.length) {
-    throw new HuplabError('target-not-empty', `${targetRoot} is not empty (${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ', ...' : ''})`, {
-      hint: 'format the spare root before writing the new OS into it',
-    });
+    throw new HuplabError(
+      'target-not-empty',
+      `${targetRoot} is not empty (${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ', ...' : ''})`,
+      {
+        hint: 'format the spare root before writing the new OS into it',
+      },
+    );
   }
   return abs;
 }

@@ -36,7 +36,14 @@ export type AtomicStep =
   | 'renamed' //          <name> has the new content; the checksum file is still there
   | 'done'; //            the checksum file is gone
 
-export const ATOMIC_STEPS: readonly AtomicStep[] = ['checksum-partial', 'checksum-written', 'tmp-partial', 'tmp-written', 'renamed', 'done'];
+export const ATOMIC_STEPS: readonly AtomicStep[] = [
+  'checksum-partial',
+  'checksum-written',
+  'tmp-partial',
+  'tmp-written',
+  'renamed',
+  'done',
+];
 
 export interface AtomicOptions {
   /** The filesystem operations; the mounted filesystem by default. */
@@ -80,13 +87,23 @@ export async function atomicWriteFile(path: string, data: Buffer | string, opts:
 /** Copies `src` (any filesystem) over `dest` (FAT), atomically; `src` is read twice, streaming. */
 export async function atomicCopyFile(src: string, dest: string, opts: AtomicOptions = {}): Promise<void> {
   const sha = await sha256Of(createReadStream(src) as AsyncIterable<Buffer>);
-  const reread = verified(createReadStream(src) as AsyncIterable<Buffer>, sha, () => new HuplabError('fat-source-changed', `${src} changed while it was being copied to ${dest}`, {
-    hint: 'nothing else may write the source during the update; run it again',
-  }));
+  const reread = verified(
+    createReadStream(src) as AsyncIterable<Buffer>,
+    sha,
+    () =>
+      new HuplabError('fat-source-changed', `${src} changed while it was being copied to ${dest}`, {
+        hint: 'nothing else may write the source during the update; run it again',
+      }),
+  );
   await writeAtomically(dest, sha, () => midway(reread, hookFor(opts, 'checksum-partial', basename(dest))), opts);
 }
 
-async function writeAtomically(path: string, sha: string, content: () => AsyncIterable<Buffer>, opts: AtomicOptions): Promise<void> {
+async function writeAtomically(
+  path: string,
+  sha: string,
+  content: () => AsyncIterable<Buffer>,
+  opts: AtomicOptions,
+): Promise<void> {
   const fs = opts.fs ?? nodeFatFs;
   const dir = dirname(path);
   const name = basename(path);
@@ -110,11 +127,23 @@ async function writeAtomically(path: string, sha: string, content: () => AsyncIt
 }
 
 /** Steps 2-4: from a complete checksum file to the target. */
-async function install(fs: FatFs, dir: string, name: string, sumFile: string, sha: string, opts: AtomicOptions): Promise<void> {
+async function install(
+  fs: FatFs,
+  dir: string,
+  name: string,
+  sumFile: string,
+  sha: string,
+  opts: AtomicOptions,
+): Promise<void> {
   const tmp = join(dir, tmpFileName(name));
-  const readBack = verified(fs.read(sumFile), sha, () => new HuplabError('fat-write-failed', `${sumFile} does not read back as written`, {
-    hint: 'the boot partition may be failing; check it with fsck.vfat',
-  }));
+  const readBack = verified(
+    fs.read(sumFile),
+    sha,
+    () =>
+      new HuplabError('fat-write-failed', `${sumFile} does not read back as written`, {
+        hint: 'the boot partition may be failing; check it with fsck.vfat',
+      }),
+  );
   await fs.writeFile(tmp, midway(readBack, hookFor(opts, 'tmp-partial', name)));
   await fs.syncDir(dir);
   await step(opts, 'tmp-written', name);
@@ -138,11 +167,17 @@ async function install(fs: FatFs, dir: string, name: string, sumFile: string, sh
  * old root booted, and the next boot's repair completed the switch to the new one). Such a
  * write is dropped; it is still finished when its target is missing.
  */
-export async function repairInterrupted(dir: string, opts: AtomicOptions & { only?: string; keepInPlace?: string[] } = {}): Promise<RepairResult> {
+export async function repairInterrupted(
+  dir: string,
+  opts: AtomicOptions & { only?: string; keepInPlace?: string[] } = {},
+): Promise<RepairResult> {
   const fs = opts.fs ?? nodeFatFs;
   const result: RepairResult = { completed: [], removed: [] };
   const files = await fs.list(dir);
-  const groups = new Map<string, { name: string; complete: { file: string; sha: string; mtimeMs: number }[]; incomplete: string[] }>();
+  const groups = new Map<
+    string,
+    { name: string; complete: { file: string; sha: string; mtimeMs: number }[]; incomplete: string[] }
+  >();
   for (const file of files) {
     const parsed = parseChecksumFileName(file);
     if (!parsed || (opts.only !== undefined && parsed.name.toLowerCase() !== opts.only.toLowerCase())) continue;
@@ -150,7 +185,8 @@ export async function repairInterrupted(dir: string, opts: AtomicOptions & { onl
     const group = groups.get(key) ?? { name: parsed.name, complete: [], incomplete: [] };
     groups.set(key, group);
     const sha = await sha256Of(fs.read(join(dir, file)));
-    if (sha.startsWith(parsed.prefix)) group.complete.push({ file, sha, mtimeMs: (await fs.stat(join(dir, file)))?.mtimeMs ?? 0 });
+    if (sha.startsWith(parsed.prefix))
+      group.complete.push({ file, sha, mtimeMs: (await fs.stat(join(dir, file)))?.mtimeMs ?? 0 });
     else group.incomplete.push(file);
   }
   for (const { name, complete, incomplete } of groups.values()) {
@@ -185,11 +221,19 @@ export async function repairInterrupted(dir: string, opts: AtomicOptions & { onl
 function checkName(name: string): void {
   if (!name || name === '.' || name === '..') throw new HuplabError('fat-name-invalid', `"${name}" is not a file name`);
   if (name.length > MAX_NAME) {
-    throw new HuplabError('fat-name-invalid', `${name} is too long for an atomic FAT write (at most ${MAX_NAME} characters)`, { hint: 'use a shorter file name' });
+    throw new HuplabError(
+      'fat-name-invalid',
+      `${name} is too long for an atomic FAT write (at most ${MAX_NAME} characters)`,
+      { hint: 'use a shorter file name' },
+    );
   }
   // Names the protocol uses for its own temporaries would be taken for leftovers and removed.
   if (parseChecksumFileName(name) || name.toLowerCase().endsWith('.tmp')) {
-    throw new HuplabError('fat-name-invalid', `${name} looks like a leftover of an atomic write and cannot be a target`, { hint: 'rename the file' });
+    throw new HuplabError(
+      'fat-name-invalid',
+      `${name} looks like a leftover of an atomic write and cannot be a target`,
+      { hint: 'rename the file' },
+    );
   }
 }
 
@@ -205,7 +249,10 @@ function hookFor(opts: AtomicOptions, s: AtomicStep, name: string): () => Promis
  * Yields the content with `hook` called once about halfway into the first chunk, so a test can
  * cut the power while a file is partly written.
  */
-async function* midway(chunks: Iterable<Buffer> | AsyncIterable<Buffer>, hook: () => Promise<void>): AsyncGenerator<Buffer> {
+async function* midway(
+  chunks: Iterable<Buffer> | AsyncIterable<Buffer>,
+  hook: () => Promise<void>,
+): AsyncGenerator<Buffer> {
   let called = false;
   for await (const chunk of chunks) {
     if (called) {

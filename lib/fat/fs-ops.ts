@@ -28,7 +28,7 @@ export const nodeFatFs: FatFs = {
     const fh = await open(path, 'w');
     try {
       for await (const chunk of chunks) {
-        for (let off = 0; off < chunk.length;) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+        for (let off = 0; off < chunk.length; ) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
       }
       await fh.sync();
     } finally {

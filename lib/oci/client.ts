@@ -76,10 +76,14 @@ export class RegistryClient {
     try {
       url = new URL(baseUrl);
     } catch {
-      throw new HuplabError('registry-url-invalid', `registry URL "${baseUrl}" is not a URL`, { hint: 'use e.g. http://10.0.2.2:5000' });
+      throw new HuplabError('registry-url-invalid', `registry URL "${baseUrl}" is not a URL`, {
+        hint: 'use e.g. http://10.0.2.2:5000',
+      });
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new HuplabError('registry-url-invalid', `registry URL "${baseUrl}" is not http(s)`, { hint: 'use e.g. http://10.0.2.2:5000' });
+      throw new HuplabError('registry-url-invalid', `registry URL "${baseUrl}" is not http(s)`, {
+        hint: 'use e.g. http://10.0.2.2:5000',
+      });
     }
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.base = new URL(`${this.baseUrl}/`);
@@ -109,30 +113,50 @@ export class RegistryClient {
     checkName(this.baseUrl, repo);
     const byDigest = reference.startsWith('sha256:');
     if (byDigest ? !isDigest(reference) : !TAG.test(reference)) {
-      throw new HuplabError('reference-invalid', `registry ${this.baseUrl}: "${reference}" is neither a tag nor a sha256 digest`);
+      throw new HuplabError(
+        'reference-invalid',
+        `registry ${this.baseUrl}: "${reference}" is neither a tag nor a sha256 digest`,
+      );
     }
     const path = `v2/${repo}/manifests/${reference}`;
-    const { bytes, headers } = await this.small(path, { Accept: `${OCI_MANIFEST_MEDIA_TYPE}, ${DOCKER_MANIFEST_MEDIA_TYPE}` });
+    const { bytes, headers } = await this.small(path, {
+      Accept: `${OCI_MANIFEST_MEDIA_TYPE}, ${DOCKER_MANIFEST_MEDIA_TYPE}`,
+    });
     const digest = sha256Digest(bytes);
     const what = `manifest ${repo}:${reference}`;
     const announced = headers['docker-content-digest'];
     if (byDigest && digest !== reference) {
-      throw new HuplabError('digest-mismatch', `registry ${this.baseUrl}: ${what} hashes to ${shortDigest(digest)}, not to the digest asked for`, {
-        hint: 'the registry or the network corrupted it; try another registry',
-      });
+      throw new HuplabError(
+        'digest-mismatch',
+        `registry ${this.baseUrl}: ${what} hashes to ${shortDigest(digest)}, not to the digest asked for`,
+        {
+          hint: 'the registry or the network corrupted it; try another registry',
+        },
+      );
     }
     if (typeof announced === 'string' && isDigest(announced) && announced !== digest) {
-      throw new HuplabError('digest-mismatch', `registry ${this.baseUrl}: ${what} hashes to ${shortDigest(digest)} but the registry says ${shortDigest(announced)}`, {
-        hint: 'the registry or the network corrupted it; try another registry',
-      });
+      throw new HuplabError(
+        'digest-mismatch',
+        `registry ${this.baseUrl}: ${what} hashes to ${shortDigest(digest)} but the registry says ${shortDigest(announced)}`,
+        {
+          hint: 'the registry or the network corrupted it; try another registry',
+        },
+      );
     }
-    const contentType = String(headers['content-type'] ?? '').split(';')[0]!.trim();
+    const contentType = String(headers['content-type'] ?? '')
+      .split(';')[0]!
+      .trim();
     const manifest = parseManifest(this.baseUrl, what, bytes, contentType);
     return { manifest, digest, bytes, mediaType: manifest.mediaType ?? contentType };
   }
 
   /** Streams a blob to `destPath`, verified against `digest`; see downloadVerified. */
-  async fetchBlob(repo: string, digest: string, destPath: string, opts: FetchBlobOptions = {}): Promise<FetchBlobResult> {
+  async fetchBlob(
+    repo: string,
+    digest: string,
+    destPath: string,
+    opts: FetchBlobOptions = {},
+  ): Promise<FetchBlobResult> {
     checkName(this.baseUrl, repo);
     const url = new URL(`v2/${repo}/blobs/${digest}`, this.base);
     const key = url.href;
@@ -158,7 +182,10 @@ export class RegistryClient {
   }
 
   /** A GET with a small body, retried on network failures and 5xx. */
-  private async small(path: string, headers: Record<string, string>): Promise<{ bytes: Buffer; headers: Record<string, string | string[] | undefined> }> {
+  private async small(
+    path: string,
+    headers: Record<string, string>,
+  ): Promise<{ bytes: Buffer; headers: Record<string, string | string[] | undefined> }> {
     const url = new URL(path, this.base);
     const ctx: RequestContext = { source: `registry ${this.baseUrl}`, method: 'GET', path: url.pathname };
     for (let attempts = 1; ; attempts++) {
@@ -177,7 +204,10 @@ export class RegistryClient {
       } catch (err) {
         if (err instanceof HuplabError) throw err;
         if ((err as { code?: string }).code === 'E2BIG') {
-          throw new HuplabError('manifest-invalid', `${ctx.source}: GET ${ctx.path} answered more than ${MANIFEST_LIMIT} bytes, too large for a manifest`);
+          throw new HuplabError(
+            'manifest-invalid',
+            `${ctx.source}: GET ${ctx.path} answered more than ${MANIFEST_LIMIT} bytes, too large for a manifest`,
+          );
         }
         // A timeout mid-body surfaces as a reset; say what really happened.
         const why = timedOut() ? new NetworkError(`no data for ${this.timeoutMs} ms`, 'ETIMEDOUT') : err;
@@ -192,7 +222,10 @@ export class RegistryClient {
 
 function checkName(baseUrl: string, repo: string): void {
   if (!NAME.test(repo)) {
-    throw new HuplabError('reference-invalid', `registry ${baseUrl}: "${repo}" is not a repository name (lower case, e.g. huplab/generic-amd64)`);
+    throw new HuplabError(
+      'reference-invalid',
+      `registry ${baseUrl}: "${repo}" is not a repository name (lower case, e.g. huplab/generic-amd64)`,
+    );
   }
 }
 
@@ -212,7 +245,13 @@ function parseManifest(baseUrl: string, what: string, bytes: Buffer, contentType
   if (m.schemaVersion !== 2) throw bad(`has schemaVersion ${String(m.schemaVersion)}, expected 2`);
   const okDescriptor = (d: unknown): d is OciDescriptor => {
     const x = d as Partial<OciDescriptor> | null;
-    return !!x && typeof x.digest === 'string' && isDigest(x.digest) && typeof x.size === 'number' && typeof x.mediaType === 'string';
+    return (
+      !!x &&
+      typeof x.digest === 'string' &&
+      isDigest(x.digest) &&
+      typeof x.size === 'number' &&
+      typeof x.mediaType === 'string'
+    );
   };
   if (!okDescriptor(m.config)) throw bad('has no valid config descriptor');
   if (!Array.isArray(m.layers) || !m.layers.every(okDescriptor)) throw bad('has invalid layer descriptors');

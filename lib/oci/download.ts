@@ -49,7 +49,10 @@ interface Progress {
 
 export async function downloadVerified(opts: DownloadOptions): Promise<DownloadResult> {
   if (!isDigest(opts.digest)) {
-    throw new HuplabError('digest-invalid', `${opts.source}: "${opts.digest}" is not a sha256 digest (sha256:<64 hex digits>)`);
+    throw new HuplabError(
+      'digest-invalid',
+      `${opts.source}: "${opts.digest}" is not a sha256 digest (sha256:<64 hex digits>)`,
+    );
   }
   const ctx: RequestContext = { source: opts.source, method: 'GET', path: opts.url.pathname + opts.url.search };
   const tmp = `${opts.destPath}.part-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -71,9 +74,13 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
     }
     const digest = `sha256:${p.hash.digest('hex')}`;
     if (digest !== opts.digest) {
-      throw new HuplabError('digest-mismatch', `${opts.source}: ${opts.what} hashes to ${shortDigest(digest)} over ${p.received} bytes, not to the digest asked for; nothing was kept`, {
-        hint: 'the server or the network corrupted it; try another source',
-      });
+      throw new HuplabError(
+        'digest-mismatch',
+        `${opts.source}: ${opts.what} hashes to ${shortDigest(digest)} over ${p.received} bytes, not to the digest asked for; nothing was kept`,
+        {
+          hint: 'the server or the network corrupted it; try another source',
+        },
+      );
     }
     // fsync before the rename: on a device a power cut right after must not leave a named but empty file.
     await fh.sync();
@@ -92,7 +99,14 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
 type Outcome = 'complete' | { error: HuplabError };
 
 /** One request: either the body completes, or a retryable failure is returned, or it throws. */
-async function attempt(opts: DownloadOptions, ctx: RequestContext, fh: FileHandle, p: Progress, resuming: boolean, attempts: number): Promise<Outcome> {
+async function attempt(
+  opts: DownloadOptions,
+  ctx: RequestContext,
+  fh: FileHandle,
+  p: Progress,
+  resuming: boolean,
+  attempts: number,
+): Promise<Outcome> {
   // identity: a transparently compressed body would not hash to the blob's digest.
   const headers: Record<string, string> = { ...opts.headers, 'Accept-Encoding': 'identity' };
   if (resuming) headers.Range = `bytes=${p.received}-`;
@@ -109,7 +123,10 @@ async function attempt(opts: DownloadOptions, ctx: RequestContext, fh: FileHandl
     const range = parseContentRange(res.headers['content-range']);
     if (!range || range.start !== p.received) {
       res.destroy();
-      throw new HuplabError('http-error', `${ctx.source}: ${ctx.method} ${ctx.path} answered a range starting at ${range?.start ?? '?'} when asked for ${p.received}`);
+      throw new HuplabError(
+        'http-error',
+        `${ctx.source}: ${ctx.method} ${ctx.path} answered a range starting at ${range?.start ?? '?'} when asked for ${p.received}`,
+      );
     }
     if (range.total !== undefined) checkSize(opts, p, range.total);
   } else if (status === 200) {
@@ -132,7 +149,10 @@ async function attempt(opts: DownloadOptions, ctx: RequestContext, fh: FileHandl
     for await (const chunk of res as AsyncIterable<Buffer>) {
       if (p.total !== undefined && p.received + chunk.length > p.total) {
         res.destroy();
-        throw new HuplabError('blob-size-mismatch', `${opts.source}: ${opts.what} is longer than the ${p.total} bytes announced; nothing was kept`);
+        throw new HuplabError(
+          'blob-size-mismatch',
+          `${opts.source}: ${opts.what} is longer than the ${p.total} bytes announced; nothing was kept`,
+        );
       }
       p.hash.update(chunk);
       await writeAt(opts, fh, chunk, p.received);
@@ -147,15 +167,20 @@ async function attempt(opts: DownloadOptions, ctx: RequestContext, fh: FileHandl
     throw unreachable(ctx, err, attempts);
   }
   // A body that ended "cleanly" but short is a truncation too (a proxy, a length-less response).
-  if (p.total !== undefined && p.received < p.total) return { error: truncated(opts, p, attempts, new Error('body ended early')) };
+  if (p.total !== undefined && p.received < p.total)
+    return { error: truncated(opts, p, attempts, new Error('body ended early')) };
   return 'complete';
 }
 
 function checkSize(opts: DownloadOptions, p: Progress, total: number): void {
   if (p.total !== undefined && p.total !== total) {
-    throw new HuplabError('blob-size-mismatch', `${opts.source}: ${opts.what} is announced as ${total} bytes, expected ${p.total}; nothing was kept`, {
-      hint: 'the server holds different content under this digest',
-    });
+    throw new HuplabError(
+      'blob-size-mismatch',
+      `${opts.source}: ${opts.what} is announced as ${total} bytes, expected ${p.total}; nothing was kept`,
+      {
+        hint: 'the server holds different content under this digest',
+      },
+    );
   }
   p.total = total;
 }
@@ -164,22 +189,32 @@ async function writeAt(opts: DownloadOptions, fh: FileHandle, chunk: Buffer, pos
   try {
     await fh.write(chunk, 0, chunk.length, position);
   } catch (err) {
-    throw new HuplabError('download-write-failed', `cannot write ${opts.what} to ${opts.destPath}: ${(err as Error).message}`, {
-      hint: 'check free space and permissions there',
-      cause: err,
-    });
+    throw new HuplabError(
+      'download-write-failed',
+      `cannot write ${opts.what} to ${opts.destPath}: ${(err as Error).message}`,
+      {
+        hint: 'check free space and permissions there',
+        cause: err,
+      },
+    );
   }
 }
 
 function truncated(opts: DownloadOptions, p: Progress, attempts: number, why: unknown): HuplabError {
   const of = p.total !== undefined ? ` of ${p.total}` : '';
-  return new HuplabError('blob-truncated', `${opts.source}: ${opts.what} ended after ${p.received}${of} bytes (${attempts} attempt${attempts > 1 ? 's' : ''}, last: ${describeNetworkError(why)}); nothing was kept`, {
-    hint: 'the connection keeps dropping; try another source',
-  });
+  return new HuplabError(
+    'blob-truncated',
+    `${opts.source}: ${opts.what} ended after ${p.received}${of} bytes (${attempts} attempt${attempts > 1 ? 's' : ''}, last: ${describeNetworkError(why)}); nothing was kept`,
+    {
+      hint: 'the connection keeps dropping; try another source',
+    },
+  );
 }
 
 /** `bytes <start>-<end>/<total|*>` */
-export function parseContentRange(header: string | undefined): { start: number; end: number; total?: number } | undefined {
+export function parseContentRange(
+  header: string | undefined,
+): { start: number; end: number; total?: number } | undefined {
   const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header ?? '');
   if (!m) return undefined;
   return { start: Number(m[1]), end: Number(m[2]), ...(m[3] === '*' ? {} : { total: Number(m[3]) }) };

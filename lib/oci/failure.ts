@@ -16,19 +16,27 @@ export interface RequestContext {
 
 /** The server could not be reached or the connection failed before an answer. */
 export function unreachable(ctx: RequestContext, err: unknown, attempts: number): HuplabError {
-  return new HuplabError('unreachable', `${ctx.source}: ${ctx.method} ${ctx.path} failed${tries(attempts)}: ${describeNetworkError(err)}`, {
-    hint: 'check that the server is up and reachable from here',
-    cause: err,
-  });
+  return new HuplabError(
+    'unreachable',
+    `${ctx.source}: ${ctx.method} ${ctx.path} failed${tries(attempts)}: ${describeNetworkError(err)}`,
+    {
+      hint: 'check that the server is up and reachable from here',
+      cause: err,
+    },
+  );
 }
 
 /** The server answered with a status that is not a success. */
 export function statusError(ctx: RequestContext, status: number, body: Buffer, attempts = 1): HuplabError {
   const code = status === 404 ? 'not-found' : status === 401 || status === 403 ? 'unauthorized' : 'http-error';
   const detail = errorDetail(body);
-  return new HuplabError(code, `${ctx.source}: ${ctx.method} ${ctx.path} answered ${status}${tries(attempts)}${detail ? `: ${detail}` : ''}`, {
-    ...(code === 'unauthorized' ? { hint: 'check the API key or registry credentials' } : {}),
-  });
+  return new HuplabError(
+    code,
+    `${ctx.source}: ${ctx.method} ${ctx.path} answered ${status}${tries(attempts)}${detail ? `: ${detail}` : ''}`,
+    {
+      ...(code === 'unauthorized' ? { hint: 'check the API key or registry credentials' } : {}),
+    },
+  );
 }
 
 /**
@@ -39,7 +47,11 @@ export function errorDetail(body: Buffer): string {
   const text = body.toString('utf8').trim();
   if (!text) return '';
   try {
-    const json = JSON.parse(text) as { errors?: Array<{ code?: string; message?: string }>; error?: unknown; message?: unknown };
+    const json = JSON.parse(text) as {
+      errors?: Array<{ code?: string; message?: string }>;
+      error?: unknown;
+      message?: unknown;
+    };
     if (Array.isArray(json.errors) && json.errors.length > 0) {
       return json.errors.map((e) => [e.code, e.message].filter(Boolean).join(': ')).join('; ');
     }

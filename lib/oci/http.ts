@@ -43,7 +43,9 @@ export function httpRequest(url: URL, opts: HttpRequestOptions): Promise<HttpExc
       timedOut = true;
       req.destroy(new NetworkError(`no data for ${opts.timeoutMs} ms`, 'ETIMEDOUT'));
     });
-    req.on('error', (err) => reject(timedOut ? new NetworkError(`no data for ${opts.timeoutMs} ms`, 'ETIMEDOUT', { cause: err }) : err));
+    req.on('error', (err) =>
+      reject(timedOut ? new NetworkError(`no data for ${opts.timeoutMs} ms`, 'ETIMEDOUT', { cause: err }) : err),
+    );
     req.end();
   });
 }
@@ -83,5 +85,17 @@ export function describeNetworkError(err: unknown): string {
 /** Errors worth another attempt: the network failed, not the server's judgement. */
 export function isTransient(err: unknown): boolean {
   const code = (err as { code?: string }).code;
-  return code !== undefined && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED'].includes(code);
+  return (
+    code !== undefined &&
+    [
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'EPIPE',
+      'ETIMEDOUT',
+      'EAI_AGAIN',
+      'EHOSTUNREACH',
+      'ENETUNREACH',
+      'ECONNABORTED',
+    ].includes(code)
+  );
 }

@@ -27,5 +27,4 @@ export function crc32Table(data: Uint8Array): number {
 
 const native = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
 
-export const crc32: Crc32Fn =
-  typeof native === 'function' ? (data) => native(data) >>> 0 : crc32Table;
+export const crc32: Crc32Fn = typeof native === 'function' ? (data) => native(data) >>> 0 : crc32Table;

@@ -79,7 +79,8 @@ function corrupt(message: string): HuplabError {
 }
 
 function encodeEntries(spec: GptSpec, firstUsable: number, lastUsable: number): Buffer {
-  if (spec.partitions.length > GPT_ENTRY_COUNT) throw invalid(`${spec.partitions.length} partitions, at most ${GPT_ENTRY_COUNT}`);
+  if (spec.partitions.length > GPT_ENTRY_COUNT)
+    throw invalid(`${spec.partitions.length} partitions, at most ${GPT_ENTRY_COUNT}`);
   const entries = Buffer.alloc(ENTRY_SECTORS * SECTOR);
   const sorted = [...spec.partitions].sort((a, b) => a.firstLba - b.firstLba);
   sorted.forEach((p, i) => {
@@ -91,9 +92,12 @@ function encodeEntries(spec: GptSpec, firstUsable: number, lastUsable: number): 
       throw invalid(`partition ${p.name}: bad range ${p.firstLba}..${p.lastLba}`);
     }
     if (p.firstLba < firstUsable || p.lastLba > lastUsable) {
-      throw invalid(`partition ${p.name} (${p.firstLba}..${p.lastLba}) is outside the usable sectors ${firstUsable}..${lastUsable}`);
+      throw invalid(
+        `partition ${p.name} (${p.firstLba}..${p.lastLba}) is outside the usable sectors ${firstUsable}..${lastUsable}`,
+      );
     }
-    if (p.name.length > NAME_UNITS) throw invalid(`partition name ${JSON.stringify(p.name)} is longer than ${NAME_UNITS} characters`);
+    if (p.name.length > NAME_UNITS)
+      throw invalid(`partition name ${JSON.stringify(p.name)} is longer than ${NAME_UNITS} characters`);
     const e = entries.subarray(i * GPT_ENTRY_SIZE, (i + 1) * GPT_ENTRY_SIZE);
     guidToBytes(p.typeGuid).copy(e, 0);
     guidToBytes(p.uniqueGuid).copy(e, 16);
@@ -137,7 +141,8 @@ export function encodeGpt(spec: GptSpec): EncodedGpt {
     throw invalid(`disk size ${diskSizeBytes} is not a whole number of ${SECTOR}-byte sectors`);
   }
   const totalSectors = diskSizeBytes / SECTOR;
-  if (totalSectors < GPT_PRIMARY_SECTORS + GPT_BACKUP_SECTORS + 1) throw invalid(`disk of ${diskSizeBytes} bytes is too small`);
+  if (totalSectors < GPT_PRIMARY_SECTORS + GPT_BACKUP_SECTORS + 1)
+    throw invalid(`disk of ${diskSizeBytes} bytes is too small`);
   const lastLba = totalSectors - 1;
   const firstUsable = GPT_PRIMARY_SECTORS;
   const lastUsable = lastLba - GPT_BACKUP_SECTORS;
@@ -189,7 +194,8 @@ export function decodeGpt(buf: Uint8Array): DecodedGpt {
   const entriesLba = u64(h, 72, 'entry array LBA');
   const count = h.readUInt32LE(80);
   const size = h.readUInt32LE(84);
-  if (size < GPT_ENTRY_SIZE || size % 8 !== 0 || count > 4096) throw corrupt(`entry array of ${count} x ${size} bytes is invalid`);
+  if (size < GPT_ENTRY_SIZE || size % 8 !== 0 || count > 4096)
+    throw corrupt(`entry array of ${count} x ${size} bytes is invalid`);
   const start = entriesLba * SECTOR;
   const end = start + count * size;
   if (end > b.length) throw corrupt(`entry array ends at byte ${end}, beyond the ${b.length} bytes given`);

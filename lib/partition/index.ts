@@ -46,7 +46,12 @@ function diskSignatureFromSeed(seed: string): number {
 
 const lba = (bytes: number): number => bytes / SECTOR;
 
-function tableWrites(slots: PartitionSlot[], input: DiskSizeInput, size: number, seed: string): Array<{ offset: number; data: Buffer }> {
+function tableWrites(
+  slots: PartitionSlot[],
+  input: DiskSizeInput,
+  size: number,
+  seed: string,
+): Array<{ offset: number; data: Buffer }> {
   if (input.partitionTable === 'gpt') {
     const gpt = encodeGpt({
       diskSizeBytes: size,
@@ -67,7 +72,12 @@ function tableWrites(slots: PartitionSlot[], input: DiskSizeInput, size: number,
   const primary: MbrPartitionSpec[] = [];
   const logical: MbrLogicalSpec[] = [];
   for (const s of slots) {
-    const p = { type: mbrTypeFor(s.fs), firstLba: lba(s.startBytes), sectors: lba(s.sizeBytes), bootable: s.label === 'resin-boot' };
+    const p = {
+      type: mbrTypeFor(s.fs),
+      firstLba: lba(s.startBytes),
+      sectors: lba(s.sizeBytes),
+      bootable: s.label === 'resin-boot',
+    };
     if (s.ebrBytes === undefined) primary.push(p);
     else logical.push({ ...p, ebrLba: lba(s.ebrBytes) });
   }
@@ -91,7 +101,11 @@ async function writeAll(fh: FileHandle, data: Buffer, position: number): Promise
  * before the first partition, the EBR slots and, for GPT, the tail reserved for the backup.
  * The seed makes GUIDs and the disk signature reproducible. Returns the layout it wrote.
  */
-export async function writePartitionTable(imagePath: string, profile: DiskSizeInput, seed: string): Promise<PartitionSlot[]> {
+export async function writePartitionTable(
+  imagePath: string,
+  profile: DiskSizeInput,
+  seed: string,
+): Promise<PartitionSlot[]> {
   const slots = partitionLayout(profile);
   const size = diskSizeBytes(profile);
   const writes = tableWrites(slots, profile, size, seed);
@@ -100,9 +114,13 @@ export async function writePartitionTable(imagePath: string, profile: DiskSizeIn
     const current = (await fh.stat()).size;
     if (current > size) {
       // A GPT backup must sit in the last sectors; truncating could drop data someone put there.
-      throw new HuplabError('image-too-large', `${imagePath} is ${current} bytes, larger than the ${size} bytes the profile's layout needs`, {
-        hint: 'start from an empty file or check that the profile matches the image',
-      });
+      throw new HuplabError(
+        'image-too-large',
+        `${imagePath} is ${current} bytes, larger than the ${size} bytes the profile's layout needs`,
+        {
+          hint: 'start from an empty file or check that the profile matches the image',
+        },
+      );
     }
     if (current < size) await fh.truncate(size);
     for (const w of writes) await writeAll(fh, w.data, w.offset);
@@ -163,7 +181,10 @@ export async function readPartitions(imagePath: string): Promise<ImagePartition[
     return parts;
   } catch (err) {
     if (err instanceof HuplabError && !err.message.startsWith(imagePath)) {
-      throw new HuplabError(err.code, `${imagePath}: ${err.message}`, { ...(err.hint ? { hint: err.hint } : {}), cause: err });
+      throw new HuplabError(err.code, `${imagePath}: ${err.message}`, {
+        ...(err.hint ? { hint: err.hint } : {}),
+        cause: err,
+      });
     }
     throw err;
   } finally {

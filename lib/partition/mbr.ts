@@ -111,21 +111,25 @@ export function encodeMbr(spec: MbrSpec): EncodedMbr {
   const logical = spec.logical ?? [];
   const maxPrimary = logical.length ? 3 : 4;
   if (spec.primary.length > maxPrimary) {
-    throw invalid(`${spec.primary.length} primary partitions, at most ${maxPrimary}${logical.length ? ' with logical partitions' : ''}`);
+    throw invalid(
+      `${spec.primary.length} primary partitions, at most ${maxPrimary}${logical.length ? ' with logical partitions' : ''}`,
+    );
   }
-  spec.primary.forEach((p, i) => checkRange(`partition ${i + 1}`, p));
+  for (const [i, p] of spec.primary.entries()) checkRange(`partition ${i + 1}`, p);
   let previousEnd = 0;
   logical.forEach((p, i) => {
     checkRange(`partition ${i + 5}`, p);
     if (!Number.isInteger(p.ebrLba) || p.ebrLba <= previousEnd || p.ebrLba >= p.firstLba) {
-      throw invalid(`partition ${i + 5}: its EBR at LBA ${p.ebrLba} must lie after the previous partition and before its start`);
+      throw invalid(
+        `partition ${i + 5}: its EBR at LBA ${p.ebrLba} must lie after the previous partition and before its start`,
+      );
     }
     previousEnd = p.firstLba + p.sectors - 1;
   });
 
   const mbr = Buffer.alloc(SECTOR);
   mbr.writeUInt32LE(spec.diskSignature >>> 0, 440);
-  spec.primary.forEach((p, i) => writeMbrEntry(mbr, i, p));
+  for (const [i, p] of spec.primary.entries()) writeMbrEntry(mbr, i, p);
 
   const ebrs: EncodedMbr['ebrs'] = [];
   const first = logical[0];
@@ -134,16 +138,25 @@ export function encodeMbr(spec: MbrSpec): EncodedMbr {
     const extStart = first.ebrLba;
     const extEnd = last.firstLba + last.sectors;
     for (const p of spec.primary) {
-      if (p.firstLba < extEnd && p.firstLba + p.sectors > extStart) throw invalid('a primary partition overlaps the logical ones');
+      if (p.firstLba < extEnd && p.firstLba + p.sectors > extStart)
+        throw invalid('a primary partition overlaps the logical ones');
     }
-    writeMbrEntry(mbr, spec.primary.length, { type: MBR_TYPE.extendedLba, firstLba: extStart, sectors: extEnd - extStart });
+    writeMbrEntry(mbr, spec.primary.length, {
+      type: MBR_TYPE.extendedLba,
+      firstLba: extStart,
+      sectors: extEnd - extStart,
+    });
     logical.forEach((p, i) => {
       const ebr = Buffer.alloc(SECTOR);
       // The logical partition is relative to its own EBR, the link relative to the extended start.
       writeMbrEntry(ebr, 0, { ...p, firstLba: p.firstLba - p.ebrLba }, p.firstLba);
       const next = logical[i + 1];
       if (next) {
-        const link = { type: MBR_TYPE.extendedChs, firstLba: next.ebrLba - extStart, sectors: next.firstLba + next.sectors - next.ebrLba };
+        const link = {
+          type: MBR_TYPE.extendedChs,
+          firstLba: next.ebrLba - extStart,
+          sectors: next.firstLba + next.sectors - next.ebrLba,
+        };
         writeMbrEntry(ebr, 1, link, next.ebrLba);
       }
       ebr.writeUInt16LE(0xaa55, 510);
@@ -181,7 +194,15 @@ export function decodeMbr(sector0: Uint8Array): { diskSignature: number; entries
   const entries: MbrEntry[] = [];
   for (let slot = 0; slot < 4; slot++) {
     const e = readEntry(b, slot);
-    if (e) entries.push({ index: slot + 1, type: e.type, bootable: !!e.bootable, firstLba: e.firstLba, sectors: e.sectors, isExtended: isExtendedType(e.type) });
+    if (e)
+      entries.push({
+        index: slot + 1,
+        type: e.type,
+        bootable: !!e.bootable,
+        firstLba: e.firstLba,
+        sectors: e.sectors,
+        isExtended: isExtendedType(e.type),
+      });
   }
   return { diskSignature: b.readUInt32LE(440), entries };
 }
@@ -214,10 +235,22 @@ export async function readMbrPartitions(
     let index = 5;
     // Each link must move forward inside the container, so a corrupt chain cannot loop.
     while (ebrLba !== undefined) {
-      if (ebrLba < ext.firstLba || ebrLba >= extEnd) throw corrupt(`EBR at LBA ${ebrLba} is outside the extended partition`);
-      const { logical, nextEbrLba }: ReturnType<typeof decodeEbr> = decodeEbr(await readSector(ebrLba), ebrLba, ext.firstLba);
+      if (ebrLba < ext.firstLba || ebrLba >= extEnd)
+        throw corrupt(`EBR at LBA ${ebrLba} is outside the extended partition`);
+      const { logical, nextEbrLba }: ReturnType<typeof decodeEbr> = decodeEbr(
+        await readSector(ebrLba),
+        ebrLba,
+        ext.firstLba,
+      );
       if (logical) {
-        partitions.push({ index: index++, type: logical.type, bootable: !!logical.bootable, firstLba: logical.firstLba, sectors: logical.sectors, isExtended: false });
+        partitions.push({
+          index: index++,
+          type: logical.type,
+          bootable: !!logical.bootable,
+          firstLba: logical.firstLba,
+          sectors: logical.sectors,
+          isExtended: false,
+        });
       }
       if (nextEbrLba !== undefined && nextEbrLba <= ebrLba) throw corrupt(`EBR chain goes backwards at LBA ${ebrLba}`);
       ebrLba = nextEbrLba;

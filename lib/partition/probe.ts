@@ -30,7 +30,10 @@ export function probeFilesystem(head: Uint8Array): ProbedFs | undefined {
   }
   if (b.length >= 512 && b.readUInt16LE(510) === 0xaa55) {
     // The extended BPB sits at a different offset for FAT32 than for FAT12/16; 0x29 marks it.
-    for (const [sigAt, labelAt, typeAt] of [[66, 71, 82], [38, 43, 54]] as const) {
+    for (const [sigAt, labelAt, typeAt] of [
+      [66, 71, 82],
+      [38, 43, 54],
+    ] as const) {
       if (b[sigAt] === 0x29 && b.toString('latin1', typeAt, typeAt + 3) === 'FAT') {
         const label = trimLabel(b.toString('latin1', labelAt, labelAt + 11));
         return label === undefined ? { fs: 'vfat' } : { fs: 'vfat', label };

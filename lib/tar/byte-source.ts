@@ -24,7 +24,10 @@ export class ByteSource {
       this.ended = true;
       return false;
     }
-    const chunk = typeof r.value === 'string' ? Buffer.from(r.value) : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
+    const chunk =
+      typeof r.value === 'string'
+        ? Buffer.from(r.value)
+        : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
     this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     return true;
   }
@@ -56,7 +59,9 @@ export class ByteSource {
   }
 
   async skip(n: number): Promise<void> {
-    for await (const _ of this.stream(n)) { /* discard */ }
+    for await (const _ of this.stream(n)) {
+      /* discard */
+    }
   }
 
   /** Reads to the end: lets a hashing tap upstream see every byte (tar pads past its end marker). */
@@ -67,5 +72,7 @@ export class ByteSource {
 }
 
 function truncated(): HuplabError {
-  return new HuplabError('tar-truncated', 'tar archive ends in the middle of an entry', { hint: 'the download or file is incomplete' });
+  return new HuplabError('tar-truncated', 'tar archive ends in the middle of an entry', {
+    hint: 'the download or file is incomplete',
+  });
 }

@@ -25,7 +25,11 @@ export interface ExtractResult {
  * not escape destDir: absolute paths and '..' are refused, and so is writing through a symlink
  * that an earlier member (or the existing tree) put where a parent directory is expected.
  */
-export async function extractTar(source: TarSource, destDir: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
+export async function extractTar(
+  source: TarSource,
+  destDir: string,
+  opts: ExtractOptions = {},
+): Promise<ExtractResult> {
   const root = await realpath(destDir);
   const owner = opts.preserveOwner ?? IS_ROOT;
   const tree = new SafeTree(root);
@@ -76,7 +80,7 @@ export class SafeTree {
     const st = await lstat(abs).catch(notFound);
     if (asDirectory) {
       if (st && !st.isDirectory()) await rm(abs, { force: true });
-      if (!st || !st.isDirectory()) await mkdir(abs, { mode: 0o700 });
+      if (!st?.isDirectory()) await mkdir(abs, { mode: 0o700 });
       this.dirs.add(rel);
     } else if (st) {
       // The archive says this path is not a directory: whatever was there goes.
@@ -92,7 +96,9 @@ export class SafeTree {
     const abs = join(this.root, rel);
     const st = await lstat(abs).catch(notFound);
     if (!st || st.isDirectory()) {
-      throw new HuplabError('tar-bad-link', `hard link target ${rel} is missing or a directory`, { hint: 'a hard link must follow the file it points to in the archive' });
+      throw new HuplabError('tar-bad-link', `hard link target ${rel} is missing or a directory`, {
+        hint: 'a hard link must follow the file it points to in the archive',
+      });
     }
     return abs;
   }
@@ -112,10 +118,14 @@ export class SafeTree {
       const st = await lstat(abs).catch(notFound);
       if (!st && create) {
         await mkdir(abs, { mode: 0o755 });
-      } else if (!st || !st.isDirectory()) {
-        throw new HuplabError('tar-unsafe-path', `${rel}: parent ${cur} is ${st?.isSymbolicLink() ? 'a symlink' : st ? 'not a directory' : 'missing'}`, {
-          hint: 'refusing to write through it, which could leave the target directory',
-        });
+      } else if (!st?.isDirectory()) {
+        throw new HuplabError(
+          'tar-unsafe-path',
+          `${rel}: parent ${cur} is ${st?.isSymbolicLink() ? 'a symlink' : st ? 'not a directory' : 'missing'}`,
+          {
+            hint: 'refusing to write through it, which could leave the target directory',
+          },
+        );
       }
       this.dirs.add(cur);
     }

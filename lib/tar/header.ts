@@ -25,9 +25,22 @@ export interface RawHeader {
 
 // Offsets and widths from the POSIX ustar definition.
 const F = {
-  name: [0, 100], mode: [100, 8], uid: [108, 8], gid: [116, 8], size: [124, 12], mtime: [136, 12],
-  chksum: [148, 8], typeflag: [156, 1], linkname: [157, 100], magic: [257, 6], version: [263, 2],
-  uname: [265, 32], gname: [297, 32], devmajor: [329, 8], devminor: [337, 8], prefix: [345, 155],
+  name: [0, 100],
+  mode: [100, 8],
+  uid: [108, 8],
+  gid: [116, 8],
+  size: [124, 12],
+  mtime: [136, 12],
+  chksum: [148, 8],
+  typeflag: [156, 1],
+  linkname: [157, 100],
+  magic: [257, 6],
+  version: [263, 2],
+  uname: [265, 32],
+  gname: [297, 32],
+  devmajor: [329, 8],
+  devminor: [337, 8],
+  prefix: [345, 155],
 } as const;
 type Field = keyof typeof F;
 
@@ -49,9 +62,13 @@ function number(block: Buffer, field: Field): number {
     if (!Number.isSafeInteger(v)) throw new HuplabError('tar-corrupt', `tar header: ${field} is too large`);
     return v;
   }
-  const s = raw.toString('latin1').replace(/[\0 ]+$/, '').replace(/^[ ]+/, '');
+  const s = raw
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .replace(/^[ ]+/, '');
   if (s === '') return 0;
-  if (!/^[0-7]+$/.test(s)) throw new HuplabError('tar-corrupt', `tar header: ${field} is not an octal number (${JSON.stringify(s)})`);
+  if (!/^[0-7]+$/.test(s))
+    throw new HuplabError('tar-corrupt', `tar header: ${field} is not an octal number (${JSON.stringify(s)})`);
   return parseInt(s, 8);
 }
 
@@ -77,7 +94,9 @@ export function decodeHeader(block: Buffer): RawHeader {
   const sum = checksumOf(block);
   // Some historic tars summed signed bytes; both are accepted, as GNU tar does.
   if (stored !== sum.unsigned && stored !== sum.signed) {
-    throw new HuplabError('tar-corrupt', 'tar header checksum mismatch', { hint: 'the archive is damaged or not a tar file' });
+    throw new HuplabError('tar-corrupt', 'tar header checksum mismatch', {
+      hint: 'the archive is damaged or not a tar file',
+    });
   }
   const magic = block.subarray(257, 263).toString('latin1');
   // Only POSIX ustar ("ustar\0") has a prefix field; GNU ("ustar  ") keeps other data there.
@@ -101,7 +120,11 @@ export function decodeHeader(block: Buffer): RawHeader {
 
 /** Largest value each numeric field holds in octal; larger values need a pax record. */
 export const OCTAL_MAX = {
-  mode: 0o7777777, uid: 0o7777777, gid: 0o7777777, size: 0o77777777777, mtime: 0o77777777777,
+  mode: 0o7777777,
+  uid: 0o7777777,
+  gid: 0o7777777,
+  size: 0o77777777777,
+  mtime: 0o77777777777,
 } as const;
 
 function putText(block: Buffer, field: Field, value: string): void {
@@ -114,13 +137,22 @@ function putText(block: Buffer, field: Field, value: string): void {
 function putOctal(block: Buffer, field: Field, value: number): void {
   const [off, len] = F[field];
   // len - 1 digits and a terminating NUL, the form every reader accepts.
-  block.write(value.toString(8).padStart(len - 1, '0') + '\0', off, len, 'latin1');
+  block.write(`${value.toString(8).padStart(len - 1, '0')}\0`, off, len, 'latin1');
 }
 
 /** Encodes one ustar block; the caller guarantees every field fits (see OCTAL_MAX, splitName). */
 export function encodeHeader(h: {
-  name: string; prefix?: string; mode: number; uid: number; gid: number; size: number; mtime: number;
-  typeflag: string; linkname?: string; uname?: string; gname?: string;
+  name: string;
+  prefix?: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  typeflag: string;
+  linkname?: string;
+  uname?: string;
+  gname?: string;
 }): Buffer {
   const block = Buffer.alloc(BLOCK);
   putText(block, 'name', h.name);
@@ -138,7 +170,7 @@ export function encodeHeader(h: {
   putOctal(block, 'devminor', 0);
   putText(block, 'prefix', h.prefix ?? '');
   const { unsigned } = checksumOf(block);
-  block.write(unsigned.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+  block.write(`${unsigned.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
   return block;
 }
 
@@ -152,7 +184,8 @@ export function splitName(path: string): { prefix: string; name: string } | unde
   if (bytes !== path.length) return undefined;
   if (bytes <= 100) return { prefix: '', name: path };
   for (let i = path.indexOf('/'); i !== -1; i = path.indexOf('/', i + 1)) {
-    if (i <= 155 && bytes - i - 1 <= 100 && i > 0 && i < bytes - 1) return { prefix: path.slice(0, i), name: path.slice(i + 1) };
+    if (i <= 155 && bytes - i - 1 <= 100 && i > 0 && i < bytes - 1)
+      return { prefix: path.slice(0, i), name: path.slice(i + 1) };
   }
   return undefined;
 }

@@ -5,11 +5,21 @@ import { BLOCK, decodeHeader, isZeroBlock, padding } from './header.ts';
 import { parsePax } from './pax.ts';
 
 const TYPES: Record<string, TarEntryType> = {
-  '0': 'file', '\0': 'file', '7': 'file', '1': 'hardlink', '2': 'symlink', '5': 'directory',
+  '0': 'file',
+  '\0': 'file',
+  '7': 'file',
+  '1': 'hardlink',
+  '2': 'symlink',
+  '5': 'directory',
 };
 const TYPE_NAMES: Record<string, string> = {
-  '3': 'character device', '4': 'block device', '6': 'FIFO', 'S': 'GNU sparse file', 'D': 'GNU dump directory',
-  'M': 'GNU multi-volume continuation', 'V': 'GNU volume label',
+  '3': 'character device',
+  '4': 'block device',
+  '6': 'FIFO',
+  S: 'GNU sparse file',
+  D: 'GNU dump directory',
+  M: 'GNU multi-volume continuation',
+  V: 'GNU volume label',
 };
 // Extension records are small; a huge one means a damaged archive, not a long name.
 const MAX_META = 1 << 20;
@@ -28,7 +38,10 @@ export async function* readTar(source: TarSource): AsyncGenerator<TarEntry> {
   let gnuLink: string | undefined;
   for (;;) {
     const block = await src.read(BLOCK);
-    if (!block) throw new HuplabError('tar-truncated', 'tar archive has no end-of-archive marker', { hint: 'the download or file is incomplete' });
+    if (!block)
+      throw new HuplabError('tar-truncated', 'tar archive has no end-of-archive marker', {
+        hint: 'the download or file is incomplete',
+      });
     if (isZeroBlock(block)) {
       // The second zero block is optional for lenient readers; whatever follows is padding.
       await src.drain();
@@ -37,9 +50,13 @@ export async function* readTar(source: TarSource): AsyncGenerator<TarEntry> {
     const raw = decodeHeader(block);
     const flag = raw.typeflag;
     if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
-      if (raw.size > MAX_META) throw new HuplabError('tar-corrupt', `tar extension record of ${raw.size} bytes is implausibly large`);
+      if (raw.size > MAX_META)
+        throw new HuplabError('tar-corrupt', `tar extension record of ${raw.size} bytes is implausibly large`);
       const record = await src.read(raw.size + padding(raw.size));
-      if (!record) throw new HuplabError('tar-truncated', 'tar archive ends after an extension header', { hint: 'the download or file is incomplete' });
+      if (!record)
+        throw new HuplabError('tar-truncated', 'tar archive ends after an extension header', {
+          hint: 'the download or file is incomplete',
+        });
       const data = record.subarray(0, raw.size);
       if (flag === 'x') local = { ...local, ...parsePax(data) };
       else if (flag === 'g') globals = { ...globals, ...parsePax(data) };
@@ -59,7 +76,10 @@ export async function* readTar(source: TarSource): AsyncGenerator<TarEntry> {
     gnuLink = undefined;
     const type = TYPES[flag];
     if (!type) {
-      throw new HuplabError('tar-unsupported', `tar member ${path}: ${TYPE_NAMES[flag] ?? `type '${flag}'`} is not supported`);
+      throw new HuplabError(
+        'tar-unsupported',
+        `tar member ${path}: ${TYPE_NAMES[flag] ?? `type '${flag}'`} is not supported`,
+      );
     }
     if (Object.keys(pax).some((k) => k.startsWith('GNU.sparse.'))) {
       throw new HuplabError('tar-unsupported', `tar member ${path}: sparse files are not supported`);
@@ -68,7 +88,7 @@ export async function* readTar(source: TarSource): AsyncGenerator<TarEntry> {
     // Pre-POSIX tars mark directories only by a trailing slash on a regular-file entry.
     const isOldDir = type === 'file' && flag !== '7' && path.endsWith('/');
     const entryType: TarEntryType = isOldDir ? 'directory' : type;
-    if (entryType === 'directory' && path.length > 1) path = path.replace(/\/+$/, '') + '/';
+    if (entryType === 'directory' && path.length > 1) path = `${path.replace(/\/+$/, '')}/`;
 
     const content = entryType === 'file' ? bodyOf(src, size) : undefined;
     const entry: TarEntry = {
@@ -109,10 +129,18 @@ function bodyOf(src: ByteSource, size: number): { body: AsyncIterable<Buffer>; c
       }
     },
   };
-  return { body, close: () => { opened = true; return left; } };
+  return {
+    body,
+    close: () => {
+      opened = true;
+      return left;
+    },
+  };
 }
 
-async function* empty(): AsyncGenerator<Buffer> { /* no content */ }
+async function* empty(): AsyncGenerator<Buffer> {
+  /* no content */
+}
 
 function paxNumber(pax: Record<string, string>, key: string, fractional = false): number | undefined {
   const v = pax[key];

@@ -7,14 +7,19 @@ import { HuplabError } from '../errors.ts';
  */
 export function normalizeMemberPath(path: string): string {
   if (path.startsWith('/')) {
-    throw new HuplabError('tar-unsafe-path', `archive member ${JSON.stringify(path)} is absolute`, { hint: 'refusing to write outside the target directory' });
+    throw new HuplabError('tar-unsafe-path', `archive member ${JSON.stringify(path)} is absolute`, {
+      hint: 'refusing to write outside the target directory',
+    });
   }
-  if (path.includes('\0')) throw new HuplabError('tar-unsafe-path', `archive member ${JSON.stringify(path)} contains a NUL byte`);
+  if (path.includes('\0'))
+    throw new HuplabError('tar-unsafe-path', `archive member ${JSON.stringify(path)} contains a NUL byte`);
   const parts: string[] = [];
   for (const part of path.split('/')) {
     if (part === '' || part === '.') continue;
     if (part === '..') {
-      throw new HuplabError('tar-unsafe-path', `archive member ${JSON.stringify(path)} contains '..'`, { hint: 'refusing to write outside the target directory' });
+      throw new HuplabError('tar-unsafe-path', `archive member ${JSON.stringify(path)} contains '..'`, {
+        hint: 'refusing to write outside the target directory',
+      });
     }
     parts.push(part);
   }

@@ -15,7 +15,9 @@ const TYPEFLAG = { file: '0', hardlink: '1', symlink: '2', directory: '5' } as c
  * extended header before a member when a path, link target, owner name or number does not.
  * Yields the archive as chunks, so it plugs into `pipeline(writeTar(...), gzip, file)`.
  */
-export async function* writeTar(entries: Iterable<TarWriteEntry> | AsyncIterable<TarWriteEntry>): AsyncGenerator<Buffer> {
+export async function* writeTar(
+  entries: Iterable<TarWriteEntry> | AsyncIterable<TarWriteEntry>,
+): AsyncGenerator<Buffer> {
   for await (const e of entries) {
     const size = e.type === 'file' ? e.size : 0;
     const path = e.type === 'directory' && !e.path.endsWith('/') ? `${e.path}/` : e.path;
@@ -42,15 +44,30 @@ export async function* writeTar(entries: Iterable<TarWriteEntry> | AsyncIterable
       const records = encodePax(pax);
       // GNU tar's naming for the extension member, so other tools list it sensibly.
       const name = `PaxHeaders.0/${asciiPrefix(basename(path) || 'root', 86)}`;
-      yield encodeHeader({ name, mode: 0o644, uid: 0, gid: 0, size: records.length, mtime: clamp(mtime), typeflag: 'x' });
+      yield encodeHeader({
+        name,
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        size: records.length,
+        mtime: clamp(mtime),
+        typeflag: 'x',
+      });
       yield records;
       yield Buffer.alloc(padding(records.length));
     }
     yield encodeHeader({
-      name: split.name, prefix: split.prefix, mode: e.mode & 0o7777,
-      uid: Math.min(e.uid, OCTAL_MAX.uid), gid: Math.min(e.gid, OCTAL_MAX.gid),
-      size: Math.min(size, OCTAL_MAX.size), mtime: clamp(mtime), typeflag: TYPEFLAG[e.type], linkname,
-      uname: pax.uname === undefined ? e.uname : '', gname: pax.gname === undefined ? e.gname : '',
+      name: split.name,
+      prefix: split.prefix,
+      mode: e.mode & 0o7777,
+      uid: Math.min(e.uid, OCTAL_MAX.uid),
+      gid: Math.min(e.gid, OCTAL_MAX.gid),
+      size: Math.min(size, OCTAL_MAX.size),
+      mtime: clamp(mtime),
+      typeflag: TYPEFLAG[e.type],
+      linkname,
+      uname: pax.uname === undefined ? e.uname : '',
+      gname: pax.gname === undefined ? e.gname : '',
     });
     if (size > 0 || e.body) {
       let written = 0;

@@ -13,7 +13,9 @@ const section = (title: string) => `#t-${summary.tests.find((x) => x.title === t
 
 test.beforeEach(async ({ page }) => {
   const external: string[] = [];
-  page.on('request', (r) => { if (!r.url().startsWith('file:')) external.push(r.url()); });
+  page.on('request', (r) => {
+    if (!r.url().startsWith('file:')) external.push(r.url());
+  });
   await page.goto(url);
   test.info().annotations.push({ type: 'external requests', description: external.join(' ') || 'none' });
   expect(external).toEqual([]);
@@ -55,14 +57,16 @@ test('timeline bars are as wide as their steps', async ({ page }) => {
   expect(track!.width).toBeGreaterThan(100);
   // 12.4 s of 15.7 s; 0.9 s of 15.7 s (the smallest steps are drawn at least 2 px wide)
   expect(widths['write-root']! / track!.width).toBeCloseTo(12.4 / 15.7, 2);
-  expect(widths['fetch']! / track!.width).toBeCloseTo(0.9 / 15.7, 2);
-  expect(widths['write-root']!).toBeGreaterThan(widths['checks']! * 10);
-  expect(widths['reboot']!).toBeGreaterThanOrEqual(2);
+  expect(widths.fetch! / track!.width).toBeCloseTo(0.9 / 15.7, 2);
+  expect(widths['write-root']!).toBeGreaterThan(widths.checks! * 10);
+  expect(widths.reboot!).toBeGreaterThanOrEqual(2);
   // Bars follow each other: write-root starts where fetch ends.
   const fetch = await timeline.locator('[data-step="fetch"] .tl-bar').boundingBox();
   const write = await timeline.locator('[data-step="write-root"] .tl-bar').boundingBox();
   expect(write!.x).toBeCloseTo(fetch!.x + fetch!.width, 0);
-  await test.info().attach('report.png', { body: await page.screenshot({ fullPage: false }), contentType: 'image/png' });
+  await test
+    .info()
+    .attach('report.png', { body: await page.screenshot({ fullPage: false }), contentType: 'image/png' });
 });
 
 test('logs read as text: markup shown, not run; the cut says so', async ({ page }) => {

@@ -1,7 +1,15 @@
 import type { Test } from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ATOMIC_STEPS, atomicCopyFile, atomicWriteFile, parseChecksumFileName, repairInterrupted, type AtomicStep, type FatFs } from '../../lib/fat/atomic-write.ts';
+import {
+  ATOMIC_STEPS,
+  atomicCopyFile,
+  atomicWriteFile,
+  parseChecksumFileName,
+  repairInterrupted,
+  type AtomicStep,
+  type FatFs,
+} from '../../lib/fat/atomic-write.ts';
 
 /** A directory on some filesystem, reached through the same operations the algorithm uses. */
 export interface FatDir {
@@ -26,7 +34,12 @@ const NEW = Buffer.concat([Buffer.alloc(5000, 'NEW CONTENT! '), Buffer.from('end
  * the old content or entirely the new one, the new one once the checksum file was complete,
  * and nothing of the protocol may be left in the directory.
  */
-export async function crashEverywhere(t: Test, fresh: () => Promise<FatDir>, scratch: string, name = 'grubenv'): Promise<void> {
+export async function crashEverywhere(
+  t: Test,
+  fresh: () => Promise<FatDir>,
+  scratch: string,
+  name = 'grubenv',
+): Promise<void> {
   const src = join(scratch, `src-${Date.now()}`);
   writeFileSync(src, NEW);
   const modes = ['write', 'copy'] as const;
@@ -37,13 +50,21 @@ export async function crashEverywhere(t: Test, fresh: () => Promise<FatDir>, scr
           const label = `${mode}, ${hadOld ? 'old file' : 'no old file'}, power cut after ${at}${tornRename ? ' + target lost by the rename' : ''}`;
           const d = await fresh();
           if (hadOld) await d.seed(name, OLD);
-          const cut = { afterStep: (s: AtomicStep) => { if (s === at) throw new PowerCut(at); } };
-          const run = mode === 'write'
-            ? atomicWriteFile(join(d.dir, name), NEW, { fs: d.fs, _hooks: cut })
-            : atomicCopyFile(src, join(d.dir, name), { fs: d.fs, _hooks: cut });
-          await run.then(() => t.equal(at, 'done', `${label}: completes only when nothing cut it`), (err) => {
-            if (!(err instanceof PowerCut)) throw err;
-          });
+          const cut = {
+            afterStep: (s: AtomicStep) => {
+              if (s === at) throw new PowerCut(at);
+            },
+          };
+          const run =
+            mode === 'write'
+              ? atomicWriteFile(join(d.dir, name), NEW, { fs: d.fs, _hooks: cut })
+              : atomicCopyFile(src, join(d.dir, name), { fs: d.fs, _hooks: cut });
+          await run.then(
+            () => t.equal(at, 'done', `${label}: completes only when nothing cut it`),
+            (err) => {
+              if (!(err instanceof PowerCut)) throw err;
+            },
+          );
           if (tornRename) await d.remove(name);
           await repairInterrupted(d.dir, { fs: d.fs });
           const got = await d.read(name);
@@ -60,8 +81,22 @@ export async function crashEverywhere(t: Test, fresh: () => Promise<FatDir>, scr
   for (const at of ['tmp-partial', 'tmp-written', 'renamed', 'done'] as const) {
     const d = await fresh();
     await d.seed(name, OLD);
-    await atomicWriteFile(join(d.dir, name), NEW, { fs: d.fs, _hooks: { afterStep: (s) => { if (s === 'checksum-written') throw new PowerCut(s); } } }).catch(() => {});
-    await repairInterrupted(d.dir, { fs: d.fs, _hooks: { afterStep: (s) => { if (s === at) throw new PowerCut(s); } } }).catch((err) => {
+    await atomicWriteFile(join(d.dir, name), NEW, {
+      fs: d.fs,
+      _hooks: {
+        afterStep: (s) => {
+          if (s === 'checksum-written') throw new PowerCut(s);
+        },
+      },
+    }).catch(() => {});
+    await repairInterrupted(d.dir, {
+      fs: d.fs,
+      _hooks: {
+        afterStep: (s) => {
+          if (s === at) throw new PowerCut(s);
+        },
+      },
+    }).catch((err) => {
       if (!(err instanceof PowerCut)) throw err;
     });
     await repairInterrupted(d.dir, { fs: d.fs });
@@ -72,7 +107,11 @@ export async function crashEverywhere(t: Test, fresh: () => Promise<FatDir>, scr
 
 /** Protocol files (checksum files, .tmp) still present for `name`. */
 export function leftovers(files: string[], name: string): string[] {
-  return files.filter((f) => parseChecksumFileName(f)?.name.toLowerCase() === name.toLowerCase() || f.toLowerCase() === `${name}.tmp`.toLowerCase());
+  return files.filter(
+    (f) =>
+      parseChecksumFileName(f)?.name.toLowerCase() === name.toLowerCase() ||
+      f.toLowerCase() === `${name}.tmp`.toLowerCase(),
+  );
 }
 
 export { NEW, OLD, PowerCut };

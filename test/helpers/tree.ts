@@ -13,7 +13,10 @@ export interface TreeNode {
   link?: string;
 }
 
-export function snapshotTree(root: string, opts: { owners?: boolean; mtimes?: boolean } = {}): Record<string, TreeNode> {
+export function snapshotTree(
+  root: string,
+  opts: { owners?: boolean; mtimes?: boolean } = {},
+): Record<string, TreeNode> {
   const owners = opts.owners ?? process.getuid?.() === 0;
   const out: Record<string, TreeNode> = {};
   const inodes = new Map<number, string>();

@@ -20,10 +20,14 @@ export function parseAdvancedArgs(argv: string[]): AdvancedArgs {
     else throw new HuplabError('usage', `unknown option ${a}`, { hint: USAGE });
   }
   if (!/^\d+\.\d+\.\d+/.test(out.hostosVersion)) {
-    throw new HuplabError('usage', `--hostos-version is missing or not a version: "${out.hostosVersion}"`, { hint: 'e.g. --hostos-version 5.1.0' });
+    throw new HuplabError('usage', `--hostos-version is missing or not a version: "${out.hostosVersion}"`, {
+      hint: 'e.g. --hostos-version 5.1.0',
+    });
   }
   if (out.deviceType !== undefined && !/^[a-z0-9][a-z0-9-]*$/.test(out.deviceType)) {
-    throw new HuplabError('usage', `--device-type "${out.deviceType}" is not a device type slug`, { hint: 'e.g. --device-type raspberrypi3-64' });
+    throw new HuplabError('usage', `--device-type "${out.deviceType}" is not a device type slug`, {
+      hint: 'e.g. --device-type raspberrypi3-64',
+    });
   }
   return out;
 }

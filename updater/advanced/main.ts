@@ -10,13 +10,24 @@
  * program undoes its own changes, and stage 2 reboots into the old OS.
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  statfsSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { HuplabError, isHuplabError } from '../../lib/errors.ts';
 import { downloadVerified } from '../../lib/oci/download.ts';
 import type { OsImageInfo } from '../../lib/update-method.ts';
 import { readOsInfo, type DeviceConfig, type OsInfo } from '../common/config.ts';
-import { UpdateLog } from '../common/log.ts';
+import type { UpdateLog } from '../common/log.ts';
 import { startUpdate } from '../common/start.ts';
 import { mountedRootDevice } from '../common/partitions.ts';
 import { ProgressReporter } from '../common/progress.ts';
@@ -41,11 +52,19 @@ const STEP_PROGRESS: Record<Step, [number, string]> = {
 };
 
 interface TargetRelease {
-  version: string; deviceType: string; layout: string; arch: string;
+  version: string;
+  deviceType: string;
+  layout: string;
+  arch: string;
   image?: OsImageInfo;
   bootFlash?: { file: string; sha256: string; size: number; physBase: number; bankBytes: number };
 }
-interface MethodAnswer { method: 'standard' | 'advanced' | 'refused'; reason: string; hint?: string; target: TargetRelease }
+interface MethodAnswer {
+  method: 'standard' | 'advanced' | 'refused';
+  reason: string;
+  hint?: string;
+  target: TargetRelease;
+}
 
 interface Ctx {
   args: AdvancedArgs;
@@ -67,14 +86,21 @@ async function apiGet(ctx: Ctx, path: string): Promise<Response> {
   const base = ctx.config.apiEndpoint;
   if (!base) throw new HuplabError('config-invalid', 'config.json has no apiEndpoint');
   const key = ctx.config.deviceApiKey ?? ctx.config.apiKey;
-  return fetch(`${base.replace(/\/$/, '')}${path}`, { headers: key ? { authorization: `Bearer ${key}` } : {}, signal: AbortSignal.timeout(30_000) });
+  return fetch(`${base.replace(/\/$/, '')}${path}`, {
+    headers: key ? { authorization: `Bearer ${key}` } : {},
+    signal: AbortSignal.timeout(30_000),
+  });
 }
 
 async function apiJson<T>(ctx: Ctx, path: string): Promise<T> {
   const r = await apiGet(ctx, path);
   const body = await r.text();
   let parsed: unknown;
-  try { parsed = JSON.parse(body); } catch { parsed = undefined; }
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    parsed = undefined;
+  }
   if (!r.ok) {
     const why = (parsed as { error?: string } | undefined)?.error ?? body.slice(0, 200);
     throw new HuplabError('api-error', `API ${path.split('?')[0]} answered ${r.status}: ${why}`);
@@ -105,32 +131,65 @@ const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 const steps: Record<Step, (ctx: Ctx) => Promise<string>> = {
   async checks(ctx) {
     const { config, os, args } = ctx;
-    if (config.deviceType !== os.deviceType) throw new HuplabError('wrong-device-type', `config.json says device type ${config.deviceType} but the OS is built for ${os.deviceType}`);
-    const q = new URLSearchParams({ deviceType: os.deviceType, from: os.version, to: args.hostosVersion, toDeviceType: args.deviceType ?? os.deviceType });
+    if (config.deviceType !== os.deviceType)
+      throw new HuplabError(
+        'wrong-device-type',
+        `config.json says device type ${config.deviceType} but the OS is built for ${os.deviceType}`,
+      );
+    const q = new URLSearchParams({
+      deviceType: os.deviceType,
+      from: os.version,
+      to: args.hostosVersion,
+      toDeviceType: args.deviceType ?? os.deviceType,
+    });
     const answer = await apiJson<MethodAnswer>(ctx, `/v1/update-method?${q}`);
-    if (answer.method === 'refused') throw new HuplabError('update-refused', `${answer.reason}${answer.hint ? ` (${answer.hint})` : ''}`);
-    if (answer.method === 'standard') throw new HuplabError('needs-standard', `${answer.reason}: this update takes the standard path, not takeover`);
+    if (answer.method === 'refused')
+      throw new HuplabError('update-refused', `${answer.reason}${answer.hint ? ` (${answer.hint})` : ''}`);
+    if (answer.method === 'standard')
+      throw new HuplabError('needs-standard', `${answer.reason}: this update takes the standard path, not takeover`);
     const target = answer.target;
-    if (!target.image) throw new HuplabError('no-os-image', `the API serves no raw image of ${target.version} for ${target.deviceType}, which the advanced update downloads`);
+    if (!target.image)
+      throw new HuplabError(
+        'no-os-image',
+        `the API serves no raw image of ${target.version} for ${target.deviceType}, which the advanced update downloads`,
+      );
     if (target.image.format !== 'android-sparse' || target.image.compression !== 'gzip') {
-      throw new HuplabError('image-format', `the ${target.version} image is ${target.image.format}/${target.image.compression}; takeover flashes gzip'ed Android sparse images`);
+      throw new HuplabError(
+        'image-format',
+        `the ${target.version} image is ${target.image.format}/${target.image.compression}; takeover flashes gzip'ed Android sparse images`,
+      );
     }
     ctx.target = target;
     ctx.image = target.image;
     ctx.disk = diskOf(mountedRootDevice());
     const diskBytes = blockDeviceBytes(ctx.disk);
     if (target.image.rawSize > diskBytes) {
-      throw new HuplabError('disk-too-small', `the ${target.version} image is ${mib(target.image.rawSize)} but ${ctx.disk} holds ${mib(diskBytes)}`);
+      throw new HuplabError(
+        'disk-too-small',
+        `the ${target.version} image is ${mib(target.image.rawSize)} but ${ctx.disk} holds ${mib(diskBytes)}`,
+      );
     }
     const mounts = readFileSync('/proc/mounts', 'utf8');
-    if (!/^\S+ \/mnt\/data ext4 rw[, ]/m.test(mounts)) throw new HuplabError('data-unusable', '/mnt/data is not mounted read-write: the image has nowhere to go');
+    if (!/^\S+ \/mnt\/data ext4 rw[, ]/m.test(mounts))
+      throw new HuplabError('data-unusable', '/mnt/data is not mounted read-write: the image has nowhere to go');
     const data = statfsSync('/mnt/data');
     const free = data.bavail * data.bsize;
     const need = target.image.size + 16 * 2 ** 20;
-    if (free < need) throw new HuplabError('no-space', `/mnt/data has ${mib(free)} free; the image needs ${mib(need)}`, { hint: 'free space on the data partition and retry' });
+    if (free < need)
+      throw new HuplabError('no-space', `/mnt/data has ${mib(free)} free; the image needs ${mib(need)}`, {
+        hint: 'free space on the data partition and retry',
+      });
     const ram = memAvailable();
-    if (ram < target.image.size + RAM_SPARE * 2) throw new HuplabError('no-memory', `${mib(ram)} of RAM available; takeover holds the ${mib(target.image.size)} image in RAM and needs ${mib(target.image.size + RAM_SPARE * 2)}`);
-    if (target.bootFlash && !existsSync('/dev/mem')) throw new HuplabError('no-flash-access', `${target.version} needs its boot firmware written to the flash, and /dev/mem is missing`);
+    if (ram < target.image.size + RAM_SPARE * 2)
+      throw new HuplabError(
+        'no-memory',
+        `${mib(ram)} of RAM available; takeover holds the ${mib(target.image.size)} image in RAM and needs ${mib(target.image.size + RAM_SPARE * 2)}`,
+      );
+    if (target.bootFlash && !existsSync('/dev/mem'))
+      throw new HuplabError(
+        'no-flash-access',
+        `${target.version} needs its boot firmware written to the flash, and /dev/mem is missing`,
+      );
     return `${answer.reason}; disk ${ctx.disk} ${mib(diskBytes)}, ${mib(free)} free on /mnt/data, ${mib(ram)} RAM available`;
   },
 
@@ -139,14 +198,24 @@ const steps: Record<Step, (ctx: Ctx) => Promise<string>> = {
     const image = ctx.image!;
     mkdirSync(WORK_DIR, { recursive: true });
     // A leftover of an earlier attempt (interrupted before the flash) only takes space.
-    for (const f of readdirSync(WORK_DIR)) if (/^os-image-.*\.img\.gz/.test(f)) rmSync(`${WORK_DIR}/${f}`, { force: true });
+    for (const f of readdirSync(WORK_DIR))
+      if (/^os-image-.*\.img\.gz/.test(f)) rmSync(`${WORK_DIR}/${f}`, { force: true });
     ctx.imagePath = `${WORK_DIR}/os-image-${target.deviceType}-${target.version}.img.gz`;
     const base = ctx.config.apiEndpoint!.replace(/\/$/, '');
     const key = ctx.config.deviceApiKey ?? ctx.config.apiKey;
     const got = await downloadVerified({
-      url: new URL(`${base}/v1/os-images/${encodeURIComponent(target.deviceType)}/${encodeURIComponent(target.version)}`),
-      digest: `sha256:${image.sha256}`, destPath: ctx.imagePath, source: `API ${base}`, what: `OS image ${target.version} for ${target.deviceType}`,
-      timeoutMs: 30_000, retries: 5, retryDelayMs: 1_000, expectedSize: image.size, ...(key ? { headers: { authorization: `Bearer ${key}` } } : {}),
+      url: new URL(
+        `${base}/v1/os-images/${encodeURIComponent(target.deviceType)}/${encodeURIComponent(target.version)}`,
+      ),
+      digest: `sha256:${image.sha256}`,
+      destPath: ctx.imagePath,
+      source: `API ${base}`,
+      what: `OS image ${target.version} for ${target.deviceType}`,
+      timeoutMs: 30_000,
+      retries: 5,
+      retryDelayMs: 1_000,
+      expectedSize: image.size,
+      ...(key ? { headers: { authorization: `Bearer ${key}` } } : {}),
     });
     // Takeover's tools, for the CPU the kernel runs (`uname -m`): the disk writer, and the boot
     // flash writer when the new OS needs its firmware in the flash.
@@ -158,11 +227,23 @@ const steps: Record<Step, (ctx: Ctx) => Promise<string>> = {
     for (const tool of wanted) {
       const name = `${tool}-${arch}`;
       const t = listed.tools.find((x) => x.name === name);
-      if (!t) throw new HuplabError('no-takeover-tool', `the API has no ${name}, which takeover needs on this ${arch} kernel (has: ${listed.tools.map((x) => x.name).join(', ') || 'none'})`);
+      if (!t)
+        throw new HuplabError(
+          'no-takeover-tool',
+          `the API has no ${name}, which takeover needs on this ${arch} kernel (has: ${listed.tools.map((x) => x.name).join(', ') || 'none'})`,
+        );
       const path = `${WORK_DIR}/${tool}`;
       await downloadVerified({
-        url: new URL(`${base}/v1/takeover/${name}`), digest: `sha256:${t.sha256}`, destPath: path, source: `API ${base}`, what: name,
-        timeoutMs: 30_000, retries: 3, retryDelayMs: 1_000, expectedSize: t.size, ...(key ? { headers: { authorization: `Bearer ${key}` } } : {}),
+        url: new URL(`${base}/v1/takeover/${name}`),
+        digest: `sha256:${t.sha256}`,
+        destPath: path,
+        source: `API ${base}`,
+        what: name,
+        timeoutMs: 30_000,
+        retries: 3,
+        retryDelayMs: 1_000,
+        expectedSize: t.size,
+        ...(key ? { headers: { authorization: `Bearer ${key}` } } : {}),
       });
       ctx.tools.push(path);
       tools.push(`${name} (${t.size} bytes)`);
@@ -192,7 +273,7 @@ const steps: Record<Step, (ctx: Ctx) => Promise<string>> = {
       kept[0] = `config.json (deviceType ${String(config.deviceType)} -> ${ctx.target!.deviceType})`;
       config.deviceType = ctx.target!.deviceType;
     }
-    writeFileSync(`${RAM}/keep/boot/config.json`, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
+    writeFileSync(`${RAM}/keep/boot/config.json`, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
     for (const d of ['system-connections', 'system-proxy']) {
       if (existsSync(`/mnt/boot/${d}`)) {
         cpSync(`/mnt/boot/${d}`, `${RAM}/keep/boot/${d}`, { recursive: true });
@@ -206,19 +287,39 @@ const steps: Record<Step, (ctx: Ctx) => Promise<string>> = {
     const target = ctx.target!;
     const env: Record<string, string | number> = {
       STAMP: ctx.log.path.replace(/^.*\.(\d{8}_\d{6})\.log$/, '$1'),
-      FROM_VERSION: ctx.os.version, TO_VERSION: target.version, TO_DEVICE_TYPE: target.deviceType,
-      DISK: ctx.disk!, IMAGE_REL: ctx.imagePath!.replace(/^\/mnt\/data\//, ''), IMAGE_SHA256: image.sha256,
-      RAW_SIZE: image.rawSize, RAW_SHA256: image.rawSha256,
-      FLASH_FILE: target.bootFlash?.file ?? '', FLASH_SHA256: target.bootFlash?.sha256 ?? '',
-      FLASH_BASE: target.bootFlash ? `0x${target.bootFlash.physBase.toString(16)}` : '', FLASH_BANK: target.bootFlash ? `0x${target.bootFlash.bankBytes.toString(16)}` : '',
+      FROM_VERSION: ctx.os.version,
+      TO_VERSION: target.version,
+      TO_DEVICE_TYPE: target.deviceType,
+      DISK: ctx.disk!,
+      IMAGE_REL: ctx.imagePath!.replace(/^\/mnt\/data\//, ''),
+      IMAGE_SHA256: image.sha256,
+      RAW_SIZE: image.rawSize,
+      RAW_SHA256: image.rawSha256,
+      FLASH_FILE: target.bootFlash?.file ?? '',
+      FLASH_SHA256: target.bootFlash?.sha256 ?? '',
+      FLASH_BASE: target.bootFlash ? `0x${target.bootFlash.physBase.toString(16)}` : '',
+      FLASH_BANK: target.bootFlash ? `0x${target.bootFlash.bankBytes.toString(16)}` : '',
       ...networkNow(),
-      API: ctx.config.apiEndpoint?.replace(/\/$/, '') ?? '', API_KEY: ctx.config.deviceApiKey ?? ctx.config.apiKey ?? '', UUID: ctx.config.uuid,
+      API: ctx.config.apiEndpoint?.replace(/\/$/, '') ?? '',
+      API_KEY: ctx.config.deviceApiKey ?? ctx.config.apiKey ?? '',
+      UUID: ctx.config.uuid,
     };
-    writeFileSync(`${RAM}/takeover.env`, Object.entries(env).map(([k, v]) => `${k}='${String(v).replace(/'/g, `'\\''`)}'`).join('\n') + '\n', { mode: 0o600 });
+    writeFileSync(
+      `${RAM}/takeover.env`,
+      `${Object.entries(env)
+        .map(([k, v]) => `${k}='${String(v).replace(/'/g, `'\\''`)}'`)
+        .join('\n')}\n`,
+      { mode: 0o600 },
+    );
     // busybox init re-reads its table on SIGHUP and, on SIGQUIT, stops everything (its shutdown
     // action, then TERM and KILL to every process) and execs the restart action as PID 1.
-    const table = readFileSync('/etc/inittab', 'utf8').split('\n').filter((l) => !/^[^#]*:restart:/.test(l));
-    writeFileSync(`${RAM}/inittab`, [...table.filter(Boolean), `::restart:${RAM}/bin/sh ${RAM}/stage2.sh`, ''].join('\n'));
+    const table = readFileSync('/etc/inittab', 'utf8')
+      .split('\n')
+      .filter((l) => !/^[^#]*:restart:/.test(l));
+    writeFileSync(
+      `${RAM}/inittab`,
+      [...table.filter(Boolean), `::restart:${RAM}/bin/sh ${RAM}/stage2.sh`, ''].join('\n'),
+    );
     run('mount', ['--bind', `${RAM}/inittab`, '/etc/inittab']);
     ctx.inittabBound = true;
     return `RAM filesystem ${RAM} (${size} MiB) with busybox, stage 2, ${ctx.tools.map((t) => basename(t)).join(', ')}; keeping ${kept.join(', ')}; the data partition's other contents will not be kept`;
@@ -238,7 +339,8 @@ function networkNow(): { NET_IF: string; NET_ADDR: string; NET_GW: string } {
   const route = run('ip', ['-4', 'route', 'show', 'default'], { allowFail: true }).stdout;
   const m = /default via (\S+) dev (\S+)/.exec(route);
   if (!m) return { NET_IF: '', NET_ADDR: '', NET_GW: '' };
-  const addr = /inet (\S+)/.exec(run('ip', ['-4', 'addr', 'show', 'dev', m[2]!], { allowFail: true }).stdout)?.[1] ?? '';
+  const addr =
+    /inet (\S+)/.exec(run('ip', ['-4', 'addr', 'show', 'dev', m[2]!], { allowFail: true }).stdout)?.[1] ?? '';
   return { NET_IF: addr ? m[2]! : '', NET_ADDR: addr, NET_GW: m[1]! };
 }
 
@@ -254,8 +356,17 @@ async function main(): Promise<number> {
   const start = startUpdate('hup-advanced', 'upgrade-takeover', parseAdvancedArgs);
   if ('exit' in start) return start.exit;
   const { args, log, config } = start;
-  const ctx: Ctx = { args, config, os: readOsInfo('/'), log, progress: new ProgressReporter(config, (m) => log.line(m)), tools: [] };
-  log.line(`huplab advanced HUP (takeover): ${ctx.os.version} -> ${args.hostosVersion}${args.deviceType ? ` (${args.deviceType})` : ''} on ${config.uuid} (${ctx.os.deviceType}); log ${log.path}`);
+  const ctx: Ctx = {
+    args,
+    config,
+    os: readOsInfo('/'),
+    log,
+    progress: new ProgressReporter(config, (m) => log.line(m)),
+    tools: [],
+  };
+  log.line(
+    `huplab advanced HUP (takeover): ${ctx.os.version} -> ${args.hostosVersion}${args.deviceType ? ` (${args.deviceType})` : ''} on ${config.uuid} (${ctx.os.deviceType}); log ${log.path}`,
+  );
   let current: Step = 'checks';
   try {
     for (const step of ADVANCED_STEPS) {
@@ -278,7 +389,10 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => process.exit(code), (err: unknown) => {
-  process.stderr.write(`hup-advanced: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(EXIT.failed);
-});
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`hup-advanced: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(EXIT.failed);
+  },
+);

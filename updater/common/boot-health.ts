@@ -2,7 +2,12 @@ import { existsSync } from 'node:fs';
 import { HuplabError } from '../../lib/errors.ts';
 import { bootEnvWriteOrder, decodeBootEnv, encodeBootEnv, type BootEnvFiles } from '../../lib/bootenv/index.ts';
 import {
-  bootEnvTarget, dropInterruptedBootEnvWrites, readBootEnvFiles, writeBootEnvFiles, type BootEnv, type BootEnvOptions,
+  bootEnvTarget,
+  dropInterruptedBootEnvWrites,
+  readBootEnvFiles,
+  writeBootEnvFiles,
+  type BootEnv,
+  type BootEnvOptions,
 } from './bootenv.ts';
 import { deviceForLabel } from './partitions.ts';
 import { run } from './run.ts';
@@ -27,14 +32,22 @@ function fsckPath(): string | undefined {
  * and the codepage notices of a system without iconv modules (the device has none).
  */
 const NOT_FINDINGS = [
-  /^fsck\.fat \d/, /^Leaving filesystem/, /\b\d+ files, \d+\/\d+ clusters$/, /^Dirty bit is set/, /^Automatically removing dirty bit/,
-  /^Cannot initialize conversion from/, /^Using internal CP\d+ conversion table/,
+  /^fsck\.fat \d/,
+  /^Leaving filesystem/,
+  /\b\d+ files, \d+\/\d+ clusters$/,
+  /^Dirty bit is set/,
+  /^Automatically removing dirty bit/,
+  /^Cannot initialize conversion from/,
+  /^Using internal CP\d+ conversion table/,
 ];
 
 export function findings(out: string): string {
-  return out.split('\n').map((l) => l.trim())
+  return out
+    .split('\n')
+    .map((l) => l.trim())
     .filter((l) => l && !NOT_FINDINGS.some((re) => re.test(l)))
-    .slice(0, 4).join('; ');
+    .slice(0, 4)
+    .join('; ');
 }
 
 /** fsck.fat -n: its exit status alone would count the dirty bit of a mounted filesystem. */
@@ -44,21 +57,36 @@ export function fsckFindings(fsck: string, device: string): string {
   return findings(r.stdout + r.stderr) || (r.code > 1 ? `fsck.fat exit ${r.code}: ${r.stderr.trim()}` : '');
 }
 
-export interface BootPartitionCheck { device: string; repaired: boolean; findings: string }
+export interface BootPartitionCheck {
+  device: string;
+  repaired: boolean;
+  findings: string;
+}
 
 export function checkBootFilesystem(log: (m: string) => void, mountpoint = '/mnt/boot'): BootPartitionCheck {
   const device = deviceForLabel('resin-boot');
-  if (!device) throw new HuplabError('boot-partition-missing', 'no partition labelled resin-boot', { hint: 'the boot partition is damaged; re-flash the device' });
+  if (!device)
+    throw new HuplabError('boot-partition-missing', 'no partition labelled resin-boot', {
+      hint: 'the boot partition is damaged; re-flash the device',
+    });
   const fsck = fsckPath();
-  if (!fsck) { log('fsck.fat is not in this OS: the boot partition is not checked'); return { device, repaired: false, findings: '' }; }
+  if (!fsck) {
+    log('fsck.fat is not in this OS: the boot partition is not checked');
+    return { device, repaired: false, findings: '' };
+  }
   run('sync', []);
   const found = fsckFindings(fsck, device);
   if (!found) return { device, repaired: false, findings: '' };
   log(`boot partition ${device} has filesystem errors: ${found}; repairing it unmounted`);
   // The repair needs the filesystem unmounted; it is mounted again whatever happens.
   const umount = run('umount', [mountpoint], { allowFail: true });
-  if (umount.code !== 0) throw new HuplabError('boot-partition-damaged', `boot partition ${device} has filesystem errors (${found}) and cannot be unmounted to repair it: ${umount.stderr.trim()}`, { hint: 'reboot the device (the boot check repairs it) and retry' });
-  let repair;
+  if (umount.code !== 0)
+    throw new HuplabError(
+      'boot-partition-damaged',
+      `boot partition ${device} has filesystem errors (${found}) and cannot be unmounted to repair it: ${umount.stderr.trim()}`,
+      { hint: 'reboot the device (the boot check repairs it) and retry' },
+    );
+  let repair: ReturnType<typeof run>;
   try {
     repair = run(fsck, ['-a', '-w', device], { allowFail: true });
   } finally {
@@ -66,7 +94,11 @@ export function checkBootFilesystem(log: (m: string) => void, mountpoint = '/mnt
   }
   const left = fsckFindings(fsck, device);
   if (left) {
-    throw new HuplabError('boot-partition-damaged', `boot partition ${device} still has filesystem errors after fsck.fat -a (${left}); nothing was written`, { hint: 're-flash the boot partition or repair it by hand' });
+    throw new HuplabError(
+      'boot-partition-damaged',
+      `boot partition ${device} still has filesystem errors after fsck.fat -a (${left}); nothing was written`,
+      { hint: 're-flash the boot partition or repair it by hand' },
+    );
   }
   log(`boot partition repaired (fsck.fat -a exit ${repair.code}): ${findings(repair.stdout) || 'clean now'}`);
   return { device, repaired: true, findings: found };
@@ -81,7 +113,11 @@ export function checkBootFilesystem(log: (m: string) => void, mountpoint = '/mnt
  * On uefi-launcher devices a missing count file is also recreated (bootcount=0): GRUB cannot
  * create it, so without it the new root's boots would never be counted and never fall back.
  */
-export async function checkBootEnv(activeSlot: string, log: (m: string) => void, opts: BootEnvOptions = {}): Promise<{ env: BootEnv; repaired: boolean }> {
+export async function checkBootEnv(
+  activeSlot: string,
+  log: (m: string) => void,
+  opts: BootEnvOptions = {},
+): Promise<{ env: BootEnv; repaired: boolean }> {
   const t = bootEnvTarget(opts);
   let files: BootEnvFiles | undefined;
   let current: BootEnv | undefined;
@@ -97,7 +133,9 @@ export async function checkBootEnv(activeSlot: string, log: (m: string) => void,
       await dropInterruptedBootEnvWrites(t);
       await writeBootEnvFiles(t, { count: encodeBootEnv(t.desc, current, files).count }, ['count']);
       run('sync', []);
-      log(`boot counter ${t.count} was missing (the launcher cannot create it); created with bootcount=${current.bootcount}`);
+      log(
+        `boot counter ${t.count} was missing (the launcher cannot create it); created with bootcount=${current.bootcount}`,
+      );
       return { env: current, repaired: true };
     }
     return { env: current, repaired: false };
@@ -113,6 +151,8 @@ export async function checkBootEnv(activeSlot: string, log: (m: string) => void,
   await writeBootEnvFiles(t, fresh, bootEnvWriteOrder(t.desc, undefined, env));
   run('sync', []);
   const where = [t.env, t.count].filter(Boolean).join(' + ');
-  log(`bootloader env ${where} was unreadable (${why}); rewritten for the running root: resin_root_part=${activeSlot} upgrade_available=0 bootcount=0`);
+  log(
+    `bootloader env ${where} was unreadable (${why}); rewritten for the running root: resin_root_part=${activeSlot} upgrade_available=0 bootcount=0`,
+  );
   return { env, repaired: true };
 }

@@ -8,8 +8,17 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import {
-  BOOTLOADER_DESCRIPTION_PATH, DEFAULT_BOOTLOADER, bootEnvWriteOrder, decodeBootEnv, encodeBootEnv, mergeBootEnv, parseBootloaderDescription,
-  type BootEnvFileRole, type BootEnvFiles, type BootloaderDescription, type LogicalBootEnv,
+  BOOTLOADER_DESCRIPTION_PATH,
+  DEFAULT_BOOTLOADER,
+  bootEnvWriteOrder,
+  decodeBootEnv,
+  encodeBootEnv,
+  mergeBootEnv,
+  parseBootloaderDescription,
+  type BootEnvFileRole,
+  type BootEnvFiles,
+  type BootloaderDescription,
+  type LogicalBootEnv,
 } from '../../lib/bootenv/index.ts';
 import { HuplabError, isHuplabError } from '../../lib/errors.ts';
 import { atomicWriteFile, repairInterrupted } from '../../lib/fat/atomic-write.ts';
@@ -47,14 +56,21 @@ export interface BootEnvTarget {
 export function bootEnvTarget(opts: BootEnvOptions = {}): BootEnvTarget {
   const desc = opts.description ?? loadBootloaderDescription(opts.descriptionPath);
   const dir = opts.bootDir ?? BOOT_DIR;
-  const target: BootEnvTarget = { desc, env: join(dir, desc.envFile), write: opts.write ?? ((p, d) => atomicWriteFile(p, d)) };
+  const target: BootEnvTarget = {
+    desc,
+    env: join(dir, desc.envFile),
+    write: opts.write ?? ((p, d) => atomicWriteFile(p, d)),
+  };
   if (desc.countFile !== undefined) target.count = join(dir, desc.countFile);
   return target;
 }
 
 /** The files' bytes; a missing count file is `count: undefined`, a missing env file an error. */
 export function readBootEnvFiles(t: BootEnvTarget): BootEnvFiles {
-  if (!existsSync(t.env)) throw new HuplabError('bootenv-missing', `${t.env} does not exist`, { hint: 'the boot partition is damaged; re-flash or repair it' });
+  if (!existsSync(t.env))
+    throw new HuplabError('bootenv-missing', `${t.env} does not exist`, {
+      hint: 'the boot partition is damaged; re-flash or repair it',
+    });
   const files: BootEnvFiles = { env: readFileSync(t.env) };
   if (t.count !== undefined && existsSync(t.count)) files.count = readFileSync(t.count);
   return files;
@@ -66,12 +82,17 @@ export function readBootEnvFiles(t: BootEnvTarget): BootEnvFiles {
  */
 export async function dropInterruptedBootEnvWrites(t: BootEnvTarget): Promise<void> {
   for (const path of [t.env, t.count]) {
-    if (path !== undefined) await repairInterrupted(dirname(path), { only: basename(path), keepInPlace: [basename(path)] });
+    if (path !== undefined)
+      await repairInterrupted(dirname(path), { only: basename(path), keepInPlace: [basename(path)] });
   }
 }
 
 /** Writes the files in the given order, each atomically (order: see bootEnvWriteOrder). */
-export async function writeBootEnvFiles(t: BootEnvTarget, files: Partial<BootEnvFiles>, order: BootEnvFileRole[]): Promise<void> {
+export async function writeBootEnvFiles(
+  t: BootEnvTarget,
+  files: Partial<BootEnvFiles>,
+  order: BootEnvFileRole[],
+): Promise<void> {
   for (const role of order) {
     const path = role === 'env' ? t.env : t.count;
     const data = files[role];

@@ -19,12 +19,20 @@ export function readDeviceConfig(path = CONFIG_JSON): DeviceConfig {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as DeviceConfig;
   } catch (err) {
-    throw new HuplabError('config-unreadable', `cannot read ${path}: ${(err as Error).message}`, { hint: 'the boot partition is damaged or not mounted' });
+    throw new HuplabError('config-unreadable', `cannot read ${path}: ${(err as Error).message}`, {
+      hint: 'the boot partition is damaged or not mounted',
+    });
   }
 }
 
 /** The running OS, from /etc/os-release and the release file the image builder writes. */
-export interface OsInfo { version: string; supervisorVersion: string; layout: string; deviceType: string; arch: string }
+export interface OsInfo {
+  version: string;
+  supervisorVersion: string;
+  layout: string;
+  deviceType: string;
+  arch: string;
+}
 
 export function readOsInfo(root = '/'): OsInfo {
   const rel = JSON.parse(readFileSync(`${root}/etc/huplab-release.json`, 'utf8')) as OsInfo;

@@ -10,9 +10,15 @@ export const UPDATE_LOCK_FILE = '/var/lock/resinhup.lock';
  */
 export function reexecUnderUpdateLock(name: string, lockedStatus: number, failedStatus: number): number | undefined {
   if (process.env.HUP_LOCKED) return undefined;
-  const r = spawnSync('flock', ['-n', '-E', String(lockedStatus), UPDATE_LOCK_FILE, process.execPath, ...process.argv.slice(1)], {
-    stdio: 'inherit', env: { ...process.env, HUP_LOCKED: '1' },
-  });
-  if (r.status === lockedStatus) process.stderr.write(`${name}: another OS update is running (${UPDATE_LOCK_FILE} is locked)\n`);
+  const r = spawnSync(
+    'flock',
+    ['-n', '-E', String(lockedStatus), UPDATE_LOCK_FILE, process.execPath, ...process.argv.slice(1)],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, HUP_LOCKED: '1' },
+    },
+  );
+  if (r.status === lockedStatus)
+    process.stderr.write(`${name}: another OS update is running (${UPDATE_LOCK_FILE} is locked)\n`);
   return r.status ?? failedStatus;
 }

@@ -10,11 +10,19 @@ export class UpdateLog {
   private console: number | undefined;
 
   constructor(dir: string, prefix: string, now = new Date()) {
-    try { mkdirSync(dir, { recursive: true }); } catch { /* reported on the first line written */ }
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch {
+      /* reported on the first line written */
+    }
     const p = (n: number) => String(n).padStart(2, '0');
     const stamp = `${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}_${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}`;
     this.path = `${dir}/${prefix}.${stamp}.log`;
-    try { this.console = openSync('/dev/console', 'w'); } catch { this.console = undefined; }
+    try {
+      this.console = openSync('/dev/console', 'w');
+    } catch {
+      this.console = undefined;
+    }
   }
 
   line(message: string): void {
@@ -28,7 +36,11 @@ export class UpdateLog {
         this.fallback = `/run/${this.path.split('/').at(-1)}`;
         process.stdout.write(`cannot write ${this.path} (${(err as Error).message}); logging to ${this.fallback}\n`);
       }
-      try { appendFileSync(this.fallback, text); } catch { /* stdout still has it */ }
+      try {
+        appendFileSync(this.fallback, text);
+      } catch {
+        /* stdout still has it */
+      }
     }
     process.stdout.write(text);
   }
@@ -40,7 +52,11 @@ export class UpdateLog {
     const text = `[hup] step ${step} ${phase}${detail ? ` ${detail}` : ''}`;
     this.line(text);
     if (this.console !== undefined) {
-      try { writeSync(this.console, `${text}\n`); } catch { /* console gone: the file has it */ }
+      try {
+        writeSync(this.console, `${text}\n`);
+      } catch {
+        /* console gone: the file has it */
+      }
     }
   }
 }

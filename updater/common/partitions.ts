@@ -17,7 +17,9 @@ export function deviceForLabel(label: string): string | undefined {
 
 /** The device mounted at / (the root the bootloader booted). */
 export function mountedRootDevice(): string {
-  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' '));
+  const mounts = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' '));
   const dev = mounts.filter((m) => m[1] === '/' && m[0]?.startsWith('/dev/')).at(-1)?.[0];
   if (!dev) throw new HuplabError('root-unknown', 'cannot tell which device is mounted at /');
   return realpathSync(dev);
@@ -30,7 +32,10 @@ export function mountedRootDevice(): string {
  */
 export function findRoots(): Roots {
   const resolve = (d: string | undefined) => (d ? realpathSync(d) : undefined);
-  return chooseRoots(mountedRootDevice(), { A: resolve(deviceForLabel('resin-rootA')), B: resolve(deviceForLabel('resin-rootB')) });
+  return chooseRoots(mountedRootDevice(), {
+    A: resolve(deviceForLabel('resin-rootA')),
+    B: resolve(deviceForLabel('resin-rootB')),
+  });
 }
 
 /** The decision itself, apart from the system calls, so that it can be tested on the host. */
@@ -38,7 +43,11 @@ export function chooseRoots(mounted: string, labelled: { A?: string | undefined;
   let active: RootSlot;
   if (labelled.A === mounted) active = 'A';
   else if (labelled.B === mounted) active = 'B';
-  else throw new HuplabError('root-unknown', `the mounted root ${mounted} is neither resin-rootA (${labelled.A ?? 'none'}) nor resin-rootB (${labelled.B ?? 'none'})`);
+  else
+    throw new HuplabError(
+      'root-unknown',
+      `the mounted root ${mounted} is neither resin-rootA (${labelled.A ?? 'none'}) nor resin-rootB (${labelled.B ?? 'none'})`,
+    );
   // rootA is the partition right after resin-boot and rootB the one after it, on GPT and MBR.
   const m = /^(.*?)(p?)(\d+)$/.exec(mounted);
   if (!m) throw new HuplabError('root-unknown', `cannot read a partition number from ${mounted}`);
@@ -47,7 +56,13 @@ export function chooseRoots(mounted: string, labelled: { A?: string | undefined;
   const inactiveDev = `${base}${sep}${inactiveNo}`;
   const other = active === 'A' ? labelled.B : labelled.A;
   if (inactiveDev === mounted || (other !== undefined && other !== inactiveDev)) {
-    throw new HuplabError('root-unknown', `the spare root is ambiguous (position says ${inactiveDev}, label says ${other}); refusing to update`);
+    throw new HuplabError(
+      'root-unknown',
+      `the spare root is ambiguous (position says ${inactiveDev}, label says ${other}); refusing to update`,
+    );
   }
-  return { active: { slot: active, device: mounted }, inactive: { slot: active === 'A' ? 'B' : 'A', device: inactiveDev } };
+  return {
+    active: { slot: active, device: mounted },
+    inactive: { slot: active === 'A' ? 'B' : 'A', device: inactiveDev },
+  };
 }

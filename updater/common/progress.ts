@@ -7,7 +7,10 @@ import type { DeviceConfig } from './config.ts';
  * "OS update failed", which is retried until the API has it or the attempts run out.
  */
 export class ProgressReporter {
-  constructor(private readonly config: DeviceConfig, private readonly log: (m: string) => void) {}
+  constructor(
+    private readonly config: DeviceConfig,
+    private readonly log: (m: string) => void,
+  ) {}
 
   async report(percent: number, message: string, status = 'updating', attempts = 3): Promise<boolean> {
     if (!this.config.apiEndpoint) return false;
@@ -26,7 +29,9 @@ export class ProgressReporter {
       } catch (err) {
         // fetch's own message is only "fetch failed"; the reason (ECONNRESET, a timeout) is the cause.
         const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
-        const why = cause ? `${(err as Error).message} (${cause.code ?? cause.message ?? String(cause)})` : (err as Error).message;
+        const why = cause
+          ? `${(err as Error).message} (${cause.code ?? cause.message ?? String(cause)})`
+          : (err as Error).message;
         this.log(`progress report failed (attempt ${i + 1} of ${attempts}): ${why}`);
       }
       await new Promise((res) => setTimeout(res, 1000 * (i + 1)));

@@ -16,10 +16,15 @@ export function parseArgs(argv: string[]): HupArgs {
     else if (a.startsWith('--hostos-version=')) out.hostosVersion = a.slice(17);
     else if (a === '--no-reboot') out.noReboot = true;
     else if (a === '--allow-downgrade') out.allowDowngrade = true;
-    else throw new HuplabError('usage', `unknown option ${a}`, { hint: 'usage: hup --hostos-version VERSION [--no-reboot] [--allow-downgrade]' });
+    else
+      throw new HuplabError('usage', `unknown option ${a}`, {
+        hint: 'usage: hup --hostos-version VERSION [--no-reboot] [--allow-downgrade]',
+      });
   }
   if (!/^\d+\.\d+\.\d+/.test(out.hostosVersion)) {
-    throw new HuplabError('usage', `--hostos-version is missing or not a version: "${out.hostosVersion}"`, { hint: 'e.g. --hostos-version 2.102.0' });
+    throw new HuplabError('usage', `--hostos-version is missing or not a version: "${out.hostosVersion}"`, {
+      hint: 'e.g. --hostos-version 2.102.0',
+    });
   }
   return out;
 }

@@ -15,7 +15,7 @@ import { readOsInfo, type DeviceConfig, type OsInfo } from '../common/config.ts'
 import { downloadVerified } from '../../lib/oci/download.ts';
 import { heldExclusiveLocks, lockOverride } from '../common/locks.ts';
 import { checkBootEnv, checkBootFilesystem } from '../common/boot-health.ts';
-import { UpdateLog } from '../common/log.ts';
+import type { UpdateLog } from '../common/log.ts';
 import { startUpdate } from '../common/start.ts';
 import { findRoots, type Roots } from '../common/partitions.ts';
 import { ProgressReporter } from '../common/progress.ts';
@@ -29,7 +29,13 @@ const NEW_ROOT = '/run/hup/inactive';
 const STATE = '/mnt/state';
 const MIN_VERSION = '2.0.0';
 
-interface Release { version: string; supervisorVersion: string; layout: string; deviceType: string; hostapp: { repository: string; tag: string; manifestDigest: string } }
+interface Release {
+  version: string;
+  supervisorVersion: string;
+  layout: string;
+  deviceType: string;
+  hostapp: { repository: string; tag: string; manifestDigest: string };
+}
 
 interface Ctx {
   args: HupArgs;
@@ -51,7 +57,10 @@ async function api<T>(ctx: Ctx, path: string): Promise<T> {
   const base = ctx.config.apiEndpoint;
   if (!base) throw new HuplabError('config-invalid', 'config.json has no apiEndpoint');
   const key = ctx.config.deviceApiKey ?? ctx.config.apiKey;
-  const r = await fetch(`${base.replace(/\/$/, '')}${path}`, { headers: key ? { authorization: `Bearer ${key}` } : {}, signal: AbortSignal.timeout(30_000) });
+  const r = await fetch(`${base.replace(/\/$/, '')}${path}`, {
+    headers: key ? { authorization: `Bearer ${key}` } : {},
+    signal: AbortSignal.timeout(30_000),
+  });
   const body = await r.text();
   if (!r.ok) throw new HuplabError('api-error', `API ${path} answered ${r.status}: ${body.slice(0, 200)}`);
   return JSON.parse(body) as T;
@@ -60,29 +69,66 @@ async function api<T>(ctx: Ctx, path: string): Promise<T> {
 const steps: Record<HupStep, (ctx: Ctx) => Promise<string | void>> = {
   async checks(ctx) {
     const { config, os, args } = ctx;
-    if (config.deviceType !== os.deviceType) throw new HuplabError('wrong-device-type', `config.json says device type ${config.deviceType} but the OS is built for ${os.deviceType}`);
-    const target = await api<Release>(ctx, `/v1/releases/${encodeURIComponent(args.hostosVersion)}?deviceType=${encodeURIComponent(os.deviceType)}`)
-      .catch((err: unknown) => { throw new HuplabError('release-not-found', `target release ${args.hostosVersion} for ${os.deviceType}: ${isHuplabError(err) ? err.message : String(err)}`); });
-    if (target.deviceType && target.deviceType !== os.deviceType) throw new HuplabError('wrong-device-type', `release ${target.version} is for ${target.deviceType}, this device is ${os.deviceType}`);
-    if (compareVersions(os.version, MIN_VERSION) < 0) throw new HuplabError('version-unsupported', `running OS ${os.version} is older than ${MIN_VERSION}, which this updater needs`);
+    if (config.deviceType !== os.deviceType)
+      throw new HuplabError(
+        'wrong-device-type',
+        `config.json says device type ${config.deviceType} but the OS is built for ${os.deviceType}`,
+      );
+    const target = await api<Release>(
+      ctx,
+      `/v1/releases/${encodeURIComponent(args.hostosVersion)}?deviceType=${encodeURIComponent(os.deviceType)}`,
+    ).catch((err: unknown) => {
+      throw new HuplabError(
+        'release-not-found',
+        `target release ${args.hostosVersion} for ${os.deviceType}: ${isHuplabError(err) ? err.message : String(err)}`,
+      );
+    });
+    if (target.deviceType && target.deviceType !== os.deviceType)
+      throw new HuplabError(
+        'wrong-device-type',
+        `release ${target.version} is for ${target.deviceType}, this device is ${os.deviceType}`,
+      );
+    if (compareVersions(os.version, MIN_VERSION) < 0)
+      throw new HuplabError(
+        'version-unsupported',
+        `running OS ${os.version} is older than ${MIN_VERSION}, which this updater needs`,
+      );
     const order = compareVersions(target.version, os.version);
     if (order === 0) throw new HuplabError('same-version', `the device already runs ${os.version}`);
-    if (order < 0 && !args.allowDowngrade) throw new HuplabError('downgrade', `target ${target.version} is older than the running ${os.version}; downgrades are refused`);
+    if (order < 0 && !args.allowDowngrade)
+      throw new HuplabError(
+        'downgrade',
+        `target ${target.version} is older than the running ${os.version}; downgrades are refused`,
+      );
     if (target.layout !== os.layout) {
-      throw new HuplabError('needs-advanced', `target layout ${target.layout} differs from the running ${os.layout}: this update needs the advanced (takeover) path`);
+      throw new HuplabError(
+        'needs-advanced',
+        `target layout ${target.layout} differs from the running ${os.layout}: this update needs the advanced (takeover) path`,
+      );
     }
     ctx.target = target;
-    ctx.current = await api<Release>(ctx, `/v1/releases/${encodeURIComponent(os.version)}?deviceType=${encodeURIComponent(os.deviceType)}`).catch(() => undefined);
+    ctx.current = await api<Release>(
+      ctx,
+      `/v1/releases/${encodeURIComponent(os.version)}?deviceType=${encodeURIComponent(os.deviceType)}`,
+    ).catch(() => undefined);
     ctx.roots = findRoots();
     // The boot partition must be sound before anything is written to it (see boot-health.ts).
     const fat = checkBootFilesystem((m) => ctx.log.line(m));
     const env = await checkBootEnv(ctx.roots.active.slot, (m) => ctx.log.line(m));
-    const repaired = [fat.repaired ? 'boot filesystem repaired' : '', env.repaired ? 'bootloader env rewritten' : ''].filter(Boolean);
+    const repaired = [
+      fat.repaired ? 'boot filesystem repaired' : '',
+      env.repaired ? 'bootloader env rewritten' : '',
+    ].filter(Boolean);
     const data = statfsSync('/mnt/data');
     const free = data.bavail * data.bsize;
     // The full layer (worst case) and room to spare; the field checks space before anything else.
     const need = 96 * 2 ** 20;
-    if (free < need) throw new HuplabError('no-space', `/mnt/data has ${(free / 2 ** 20).toFixed(1)} MiB free; the update needs ${need / 2 ** 20} MiB`, { hint: 'free space on the data partition and retry' });
+    if (free < need)
+      throw new HuplabError(
+        'no-space',
+        `/mnt/data has ${(free / 2 ** 20).toFixed(1)} MiB free; the update needs ${need / 2 ** 20} MiB`,
+        { hint: 'free space on the data partition and retry' },
+      );
     const regs = [config.registryEndpoint, config.fallbackRegistryEndpoint].filter(Boolean) as string[];
     if (regs.length === 0) throw new HuplabError('config-invalid', 'config.json names no registry');
     return `device ${os.deviceType}, ${os.version} -> ${target.version}, running root ${ctx.roots.active.slot} (${ctx.roots.active.device}), writing ${ctx.roots.inactive.slot} (${ctx.roots.inactive.device}), ${(free / 2 ** 20).toFixed(0)} MiB free on /mnt/data${repaired.length ? `; ${repaired.join(', ')}` : ''}`;
@@ -100,13 +146,22 @@ const steps: Record<HupStep, (ctx: Ctx) => Promise<string | void>> = {
     if (ctx.config.deltaEndpoint && ctx.current) {
       try {
         const q = `src=${encodeURIComponent(ctx.current.hostapp.manifestDigest)}&dest=${encodeURIComponent(target.hostapp.manifestDigest)}`;
-        const r = await fetch(`${ctx.config.deltaEndpoint.replace(/\/$/, '')}/v1/deltas?${q}`, { signal: AbortSignal.timeout(30_000) });
+        const r = await fetch(`${ctx.config.deltaEndpoint.replace(/\/$/, '')}/v1/deltas?${q}`, {
+          signal: AbortSignal.timeout(30_000),
+        });
         if (r.ok) {
           const d = (await r.json()) as { digest: string; size: number; url: string };
           const path = `${WORK}/delta-${d.digest.slice(7, 19)}`;
           const got = await downloadVerified({
-            url: new URL(d.url), digest: d.digest, destPath: path, source: `delta service ${ctx.config.deltaEndpoint}`, what: `delta ${d.digest.slice(0, 19)}`,
-            timeoutMs: 30_000, retries: 5, retryDelayMs: 1_000, expectedSize: d.size,
+            url: new URL(d.url),
+            digest: d.digest,
+            destPath: path,
+            source: `delta service ${ctx.config.deltaEndpoint}`,
+            what: `delta ${d.digest.slice(0, 19)}`,
+            timeoutMs: 30_000,
+            retries: 5,
+            retryDelayMs: 1_000,
+            expectedSize: d.size,
           });
           const bytes = got.size;
           ctx.artifact = { kind: 'delta', path, source: ctx.config.deltaEndpoint, bytes };
@@ -114,7 +169,9 @@ const steps: Record<HupStep, (ctx: Ctx) => Promise<string | void>> = {
         }
         ctx.log.line(`no delta from ${ctx.current.version} to ${target.version} (${r.status}); pulling the full image`);
       } catch (err) {
-        ctx.log.line(`delta failed (${isHuplabError(err) ? err.oneLine() : (err as Error).message}); pulling the full image`);
+        ctx.log.line(
+          `delta failed (${isHuplabError(err) ? err.oneLine() : (err as Error).message}); pulling the full image`,
+        );
       }
     }
     return fetchFull(ctx);
@@ -124,7 +181,10 @@ const steps: Record<HupStep, (ctx: Ctx) => Promise<string | void>> = {
     const { inactive } = ctx.roots!;
     const label = `resin-root${inactive.slot}`;
     const format = () => {
-      if (ctx.mounted) { run('umount', [NEW_ROOT]); ctx.mounted = false; }
+      if (ctx.mounted) {
+        run('umount', [NEW_ROOT]);
+        ctx.mounted = false;
+      }
       run('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', label, inactive.device]);
       mkdirSync(NEW_ROOT, { recursive: true });
       run('mount', ['-t', 'ext4', inactive.device, NEW_ROOT]);
@@ -137,7 +197,9 @@ const steps: Record<HupStep, (ctx: Ctx) => Promise<string | void>> = {
         const r = await applyDelta({ delta: ctx.artifact!.path, baseRoot: '/', targetRoot: NEW_ROOT });
         how = `delta applied: ${r.filesFromDelta} files from the delta, ${r.filesFromBase} from the running root`;
       } catch (err) {
-        ctx.log.line(`delta could not be applied (${isHuplabError(err) ? err.oneLine() : (err as Error).message}); falling back to the full image`);
+        ctx.log.line(
+          `delta could not be applied (${isHuplabError(err) ? err.oneLine() : (err as Error).message}); falling back to the full image`,
+        );
         await fetchFull(ctx);
         format();
         await applyLayer({ layer: ctx.artifact!.path, targetRoot: NEW_ROOT });
@@ -150,7 +212,10 @@ const steps: Record<HupStep, (ctx: Ctx) => Promise<string | void>> = {
     run('sync', []);
     const written = readOsInfo(NEW_ROOT);
     if (written.version !== ctx.target!.version || !existsSync(`${NEW_ROOT}/sbin/init`)) {
-      throw new HuplabError('write-root-invalid', `the written root says version ${written.version}, expected ${ctx.target!.version}`);
+      throw new HuplabError(
+        'write-root-invalid',
+        `the written root says version ${written.version}, expected ${ctx.target!.version}`,
+      );
     }
     rmSync(ctx.artifact!.path, { force: true });
     return `${how} to ${label} (${inactive.device})`;
@@ -163,8 +228,12 @@ const steps: Record<HupStep, (ctx: Ctx) => Promise<string | void>> = {
   },
 
   async breadcrumbs(ctx) {
-    for (const f of ['rollback-health-triggered', 'rollback-altboot-triggered', 'rollback-health-failed']) rmSync(`${STATE}/${f}`, { force: true });
-    writeFileSync(`${STATE}/rollback-health-variables`, `FROM_VERSION=${ctx.os.version}\nTO_VERSION=${ctx.target!.version}\nOLD_ROOT=${ctx.roots!.active.slot}\n`);
+    for (const f of ['rollback-health-triggered', 'rollback-altboot-triggered', 'rollback-health-failed'])
+      rmSync(`${STATE}/${f}`, { force: true });
+    writeFileSync(
+      `${STATE}/rollback-health-variables`,
+      `FROM_VERSION=${ctx.os.version}\nTO_VERSION=${ctx.target!.version}\nOLD_ROOT=${ctx.roots!.active.slot}\n`,
+    );
     writeFileSync(`${STATE}/rollback-health-breadcrumb`, '');
     writeFileSync(`${STATE}/rollback-altboot-breadcrumb`, '');
     run('sync', []);
@@ -191,8 +260,15 @@ const steps: Record<HupStep, (ctx: Ctx) => Promise<string | void>> = {
   },
 
   async 'bootloader-switch'(ctx) {
-    if (ctx.mounted) { run('umount', [NEW_ROOT]); ctx.mounted = false; }
-    const env = await updateBootEnv({ resin_root_part: ctx.roots!.inactive.slot, upgrade_available: '1', bootcount: '0' });
+    if (ctx.mounted) {
+      run('umount', [NEW_ROOT]);
+      ctx.mounted = false;
+    }
+    const env = await updateBootEnv({
+      resin_root_part: ctx.roots!.inactive.slot,
+      upgrade_available: '1',
+      bootcount: '0',
+    });
     run('sync', []);
     return `bootloader env: resin_root_part=${env.resin_root_part} upgrade_available=${env.upgrade_available} bootcount=${env.bootcount}`;
   },
@@ -204,7 +280,10 @@ const steps: Record<HupStep, (ctx: Ctx) => Promise<string | void>> = {
     }
     let waited = false;
     for (;;) {
-      if (lockOverride()) { if (waited) ctx.log.line('lock override set: rebooting now'); break; }
+      if (lockOverride()) {
+        if (waited) ctx.log.line('lock override set: rebooting now');
+        break;
+      }
       const held = heldExclusiveLocks();
       if (held.length === 0) break;
       if (!waited) ctx.log.line(`reboot waiting on application lock: ${held.join(' ')}`);
@@ -233,13 +312,16 @@ async function fetchFull(ctx: Ctx): Promise<string> {
       const layer = (manifest as { layers: Array<{ digest: string; size: number }> }).layers[0]!;
       const path = `${WORK}/layer-${layer.digest.slice(7, 19)}.tar.gz`;
       const got = await client.fetchBlob(repository, layer.digest, path, { expectedSize: layer.size });
-      if (got.resumes > 0) ctx.log.line(`download of ${layer.digest} resumed ${got.resumes} time(s) in ${got.attempts} attempts`);
+      if (got.resumes > 0)
+        ctx.log.line(`download of ${layer.digest} resumed ${got.resumes} time(s) in ${got.attempts} attempts`);
       ctx.artifact = { kind: 'full', path, source: reg, bytes: client.bytesDownloaded };
       return `full image ${layer.digest} (${layer.size} bytes) from ${reg}; ${got.attempts} attempt(s), ${got.resumes} resume(s)`;
     } catch (err) {
       const why = isHuplabError(err) ? err.oneLine() : (err as Error).message;
       errors.push(`${reg}: ${why}`);
-      ctx.log.line(`registry ${reg} failed: ${why}${reg !== registries.at(-1) ? '; trying the fallback registry' : ''}`);
+      ctx.log.line(
+        `registry ${reg} failed: ${why}${reg !== registries.at(-1) ? '; trying the fallback registry' : ''}`,
+      );
     }
   }
   throw new HuplabError('fetch-failed', `no registry delivered the new OS: ${errors.join('; ')}`);
@@ -266,11 +348,20 @@ async function cleanup(ctx: Ctx): Promise<void> {
       ctx.log.line(`could not restore the boot files: ${(err as Error).message}`);
     }
   }
-  const env = (() => { try { return readBootEnv(); } catch { return undefined; } })();
+  const env = (() => {
+    try {
+      return readBootEnv();
+    } catch {
+      return undefined;
+    }
+  })();
   if (env && env.upgrade_available === '1' && env.resin_root_part !== ctx.roots?.active.slot) {
-    await updateBootEnv({ resin_root_part: ctx.roots!.active.slot, upgrade_available: '0', bootcount: '0' }).catch(() => {});
+    await updateBootEnv({ resin_root_part: ctx.roots!.active.slot, upgrade_available: '0', bootcount: '0' }).catch(
+      () => {},
+    );
   }
-  for (const f of ['rollback-health-breadcrumb', 'rollback-altboot-breadcrumb']) rmSync(`${STATE}/${f}`, { force: true });
+  for (const f of ['rollback-health-breadcrumb', 'rollback-altboot-breadcrumb'])
+    rmSync(`${STATE}/${f}`, { force: true });
   if (ctx.supervisorStopped) run('service', ['start', 'balena-supervisor'], { allowFail: true });
 }
 
@@ -278,8 +369,17 @@ async function main(): Promise<number> {
   const start = startUpdate('hup', 'upgrade-2.x.sh', parseArgs);
   if ('exit' in start) return start.exit;
   const { args, log, config } = start;
-  const ctx: Ctx = { args, config, os: readOsInfo('/'), log, progress: new ProgressReporter(config, (m) => log.line(m)), summary: {} };
-  log.line(`huplab standard HUP: ${ctx.os.version} -> ${args.hostosVersion} on ${config.uuid} (${ctx.os.deviceType}); log ${log.path}`);
+  const ctx: Ctx = {
+    args,
+    config,
+    os: readOsInfo('/'),
+    log,
+    progress: new ProgressReporter(config, (m) => log.line(m)),
+    summary: {},
+  };
+  log.line(
+    `huplab standard HUP: ${ctx.os.version} -> ${args.hostosVersion} on ${config.uuid} (${ctx.os.deviceType}); log ${log.path}`,
+  );
   let current: HupStep = 'checks';
   try {
     for (const step of Object.keys(steps) as HupStep[]) {
@@ -302,7 +402,10 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => process.exit(code), (err: unknown) => {
-  process.stderr.write(`hup: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(EXIT.failed);
-});
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`hup: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(EXIT.failed);
+  },
+);

@@ -1,7 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { run } from '../common/run.ts';
 
-export interface HealthResult { healthy: boolean; reasons: string[] }
+export interface HealthResult {
+  healthy: boolean;
+  reasons: string[];
+}
 
 /**
  * The health tests rollback-health runs on a freshly updated OS: the supervisor is up with a
@@ -13,11 +16,14 @@ export function checkHealth(): HealthResult {
   if (existsSync('/mnt/state/huplab-fault-health')) reasons.push('forced unhealthy by /mnt/state/huplab-fault-health');
   try {
     const s = JSON.parse(readFileSync('/run/balena-supervisor/state.json', 'utf8')) as { heartbeat: number };
-    if (Date.now() - s.heartbeat > 15_000) reasons.push(`supervisor heartbeat is ${Math.round((Date.now() - s.heartbeat) / 1000)} s old`);
+    if (Date.now() - s.heartbeat > 15_000)
+      reasons.push(`supervisor heartbeat is ${Math.round((Date.now() - s.heartbeat) / 1000)} s old`);
   } catch {
     reasons.push('supervisor has not reported (no /run/balena-supervisor/state.json)');
   }
-  if (run('service', ['status', 'balena-supervisor'], { allowFail: true }).code !== 0) reasons.push('supervisor service is not running');
-  if (run('service', ['status', 'demo-app'], { allowFail: true }).code !== 0) reasons.push('application is not running');
+  if (run('service', ['status', 'balena-supervisor'], { allowFail: true }).code !== 0)
+    reasons.push('supervisor service is not running');
+  if (run('service', ['status', 'demo-app'], { allowFail: true }).code !== 0)
+    reasons.push('application is not running');
   return { healthy: reasons.length === 0, reasons };
 }

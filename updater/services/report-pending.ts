@@ -9,7 +9,12 @@ import { PENDING_REPORT, ProgressReporter } from '../common/progress.ts';
 async function main(): Promise<void> {
   if (!existsSync(PENDING_REPORT)) return;
   const r = JSON.parse(readFileSync(PENDING_REPORT, 'utf8')) as { percent: number; message: string; status: string };
-  const sent = await new ProgressReporter(readDeviceConfig(), (m) => process.stderr.write(`${m}\n`)).report(r.percent, r.message, r.status, 10);
+  const sent = await new ProgressReporter(readDeviceConfig(), (m) => process.stderr.write(`${m}\n`)).report(
+    r.percent,
+    r.message,
+    r.status,
+    10,
+  );
   if (sent) rmSync(PENDING_REPORT, { force: true });
 }
 

@@ -26,14 +26,17 @@ async function main(): Promise<void> {
   if (!existsSync(`${STATE}/rollback-altboot-breadcrumb`)) return;
   if (env.resin_root_part === running) return; // the new OS is up: rollback-health decides
   const log = new UpdateLog('/mnt/data/balenahup', 'rollback-altboot');
-  log.line(`rollback-altboot: booted root ${running} but the update switched to ${env.resin_root_part} (bootcount ${env.bootcount}): the new OS did not boot; restoring ${running}`);
+  log.line(
+    `rollback-altboot: booted root ${running} but the update switched to ${env.resin_root_part} (bootcount ${env.bootcount}): the new OS did not boot; restoring ${running}`,
+  );
   // Markers before each part, so that the power-cut campaign can cut inside the rollback itself.
   log.marker('rollback-altboot', 'start', `restoring the boot files of root ${running}`);
   await installBootFiles('/', '/mnt/boot', (m) => log.line(m));
   log.marker('rollback-altboot-switch', 'start', `bootloader env back to root ${running}`);
   await updateBootEnv({ resin_root_part: running, upgrade_available: '0', bootcount: '0' });
   writeFileSync(`${STATE}/rollback-altboot-triggered`, `${new Date().toISOString()}\n`);
-  for (const f of ['rollback-altboot-breadcrumb', 'rollback-health-breadcrumb']) rmSync(`${STATE}/${f}`, { force: true });
+  for (const f of ['rollback-altboot-breadcrumb', 'rollback-health-breadcrumb'])
+    rmSync(`${STATE}/${f}`, { force: true });
   run('sync', []);
   log.marker('rollback-altboot', 'done', `restored root ${running}; rebooting`);
   // This runs before the network is up: the report goes out after the reboot (report-pending).
@@ -52,14 +55,21 @@ async function repairInterrupted(running: string): Promise<void> {
   const log = new UpdateLog('/mnt/data/balenahup', 'rollback-altboot');
   const fixed: string[] = [];
   await installBootFiles('/', '/mnt/boot', (m) => fixed.push(m));
-  const crumbs = ['rollback-altboot-breadcrumb', 'rollback-health-breadcrumb'].filter((f) => existsSync(`${STATE}/${f}`));
+  const crumbs = ['rollback-altboot-breadcrumb', 'rollback-health-breadcrumb'].filter((f) =>
+    existsSync(`${STATE}/${f}`),
+  );
   for (const f of crumbs) rmSync(`${STATE}/${f}`, { force: true });
   run('sync', []);
   if (fixed.length === 0 && crumbs.length === 0) return;
   const os = readOsInfo('/');
-  log.marker('boot-files-guard', 'done', `nothing pending on root ${running} (${os.version}), yet ${fixed.length} boot file(s) were not this OS's${crumbs.length ? ` and ${crumbs.join(', ')} was left` : ''}: an update stopped before its switch; restored`);
+  log.marker(
+    'boot-files-guard',
+    'done',
+    `nothing pending on root ${running} (${os.version}), yet ${fixed.length} boot file(s) were not this OS's${crumbs.length ? ` and ${crumbs.join(', ')} was left` : ''}: an update stopped before its switch; restored`,
+  );
   for (const m of fixed) log.line(m);
-  if (crumbs.length) savePendingReport(100, `OS update failed: interrupted before the switch; ${os.version} still runs`, 'failed');
+  if (crumbs.length)
+    savePendingReport(100, `OS update failed: interrupted before the switch; ${os.version} still runs`, 'failed');
 }
 
 main().catch((err: unknown) => {

@@ -20,7 +20,10 @@ export const DEFAULT_TIMINGS = { initialDelaySec: 60, intervalSec: 60, attempts:
 
 function timings(): typeof DEFAULT_TIMINGS {
   try {
-    return { ...DEFAULT_TIMINGS, ...(JSON.parse(readFileSync(`${STATE}/rollback-health.json`, 'utf8')) as Partial<typeof DEFAULT_TIMINGS>) };
+    return {
+      ...DEFAULT_TIMINGS,
+      ...(JSON.parse(readFileSync(`${STATE}/rollback-health.json`, 'utf8')) as Partial<typeof DEFAULT_TIMINGS>),
+    };
   } catch {
     return DEFAULT_TIMINGS;
   }
@@ -35,7 +38,11 @@ async function main(): Promise<void> {
   const t = timings();
   const os = readOsInfo('/');
   // Markers on the console, so that the harness can aim power cuts at the health check and the commit.
-  log.marker('rollback-health', 'start', `checking ${os.version}: first check in ${t.initialDelaySec} s, then up to ${t.attempts} checks ${t.intervalSec} s apart`);
+  log.marker(
+    'rollback-health',
+    'start',
+    `checking ${os.version}: first check in ${t.initialDelaySec} s, then up to ${t.attempts} checks ${t.intervalSec} s apart`,
+  );
   await sleep(t.initialDelaySec);
   let last: string[] = [];
   for (let i = 1; i <= t.attempts; i++) {
@@ -43,7 +50,8 @@ async function main(): Promise<void> {
     if (h.healthy) {
       log.marker('commit', 'start');
       await updateBootEnv({ upgrade_available: '0', bootcount: '0' });
-      for (const f of ['rollback-health-breadcrumb', 'rollback-altboot-breadcrumb', 'rollback-health-variables']) rmSync(`${STATE}/${f}`, { force: true });
+      for (const f of ['rollback-health-breadcrumb', 'rollback-altboot-breadcrumb', 'rollback-health-variables'])
+        rmSync(`${STATE}/${f}`, { force: true });
       run('sync', []);
       log.marker('commit', 'done');
       log.marker('rollback-health', 'done', `healthy at check ${i}: update to ${os.version} committed`);
@@ -79,8 +87,12 @@ async function rollBack(log: UpdateLog): Promise<void> {
   }
   log.marker('rollback-switch', 'start', `bootloader env back to root ${old.slot}`);
   await updateBootEnv({ resin_root_part: old.slot, upgrade_available: '0', bootcount: '0' });
-  writeFileSync(`${STATE}/${restored ? 'rollback-health-triggered' : 'rollback-health-failed'}`, `${new Date().toISOString()}\n`);
-  for (const f of ['rollback-health-breadcrumb', 'rollback-altboot-breadcrumb']) rmSync(`${STATE}/${f}`, { force: true });
+  writeFileSync(
+    `${STATE}/${restored ? 'rollback-health-triggered' : 'rollback-health-failed'}`,
+    `${new Date().toISOString()}\n`,
+  );
+  for (const f of ['rollback-health-breadcrumb', 'rollback-altboot-breadcrumb'])
+    rmSync(`${STATE}/${f}`, { force: true });
   run('sync', []);
   log.marker('rollback-health', 'failed', `rolled back to root ${old.slot}; rebooting`);
 }

@@ -15,6 +15,6 @@ execFileSync('hostname', [hostname]);
 
 const keys = Array.isArray(config.os?.sshKeys) ? config.os.sshKeys.filter((k) => typeof k === 'string') : [];
 mkdirSync('/home/root/.ssh', { recursive: true, mode: 0o700 });
-writeFileSync('/home/root/.ssh/authorized_keys', keys.map((k) => k.trim()).join('\n') + '\n', { mode: 0o600 });
+writeFileSync('/home/root/.ssh/authorized_keys', `${keys.map((k) => k.trim()).join('\n')}\n`, { mode: 0o600 });
 chmodSync('/home/root/.ssh', 0o700);
 console.log(`[huplab] os-config: hostname ${hostname}, ${keys.length} ssh key(s)`);

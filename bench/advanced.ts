@@ -24,7 +24,7 @@ export async function benchAdvanced(): Promise<string> {
       if (!pair || (wanted && !wanted.includes(name))) continue;
       const { base, next } = suiteReleasesFor(name);
       const s = await runHup({ lab, device: name, from: base, to: next, name: `std-${name}` });
-      await s.lab.backend.stop();
+      await s.backend.services.stop();
       await s.device.powerCut();
       s.device.close();
       const a = await runAdvancedHup({
@@ -35,7 +35,7 @@ export async function benchAdvanced(): Promise<string> {
         to: pair.to,
         name: `adv-${name}`,
       });
-      await a.lab.backend.stop();
+      await a.backend.services.stop();
       await a.device.powerCut();
       a.device.close();
       if (!a.verdict.ok)

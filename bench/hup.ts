@@ -26,7 +26,7 @@ export async function benchHup(from = '2.101.0', to = '2.102.0'): Promise<string
     await new Promise((res) => setTimeout(res, 15_000));
     const after = await (await r.device.ssh()).execOk('cat /mnt/data/demo-app/records.log');
     const plain = analyseRecords(before, after);
-    await r.lab.backend.stop();
+    await r.backend.services.stop();
     await r.device.powerCut();
     r.device.close();
     return [

@@ -40,7 +40,7 @@ export async function benchProfiles(): Promise<string> {
       s.device.close();
       const r = await runHup({ lab, device: name, from: base, to: next, name: `hup-${name}` });
       const o = r.outcome;
-      await r.lab.backend.stop();
+      await r.backend.services.stop();
       await r.device.powerCut();
       r.device.close();
       rows.push({

@@ -33,7 +33,7 @@ export async function benchRollback(from = '2.101.0', to = '2.102.0'): Promise<s
       ['unbootable-root', 'altboot'],
     ] as const) {
       const r = await runHup({ lab, device: 'generic-amd64', from, to, name: `bench-${kind}`, fault });
-      await r.lab.backend.stop();
+      await r.backend.services.stop();
       await r.device.powerCut();
       r.device.close();
       if (!r.verdict.ok)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Set-up for a fresh Debian 12 machine, run by `npm start`, `npm test` and `npm run qualify`:
+# Set-up for a fresh Debian 12 machine, run by `npm start`, `npm test`, `npm run check` and `npm run qualify`:
 # installs the Debian packages and npm packages huplab needs, once; later runs only check.
 # (chromium: the browser test of the HTML report, `npm run report:browser`; Playwright's own
 # browser download is not used.)
@@ -24,6 +24,17 @@ if [ "$node_major" -lt 20 ]; then
 	say "Node.js 20 or newer is required (found: $(node --version 2>/dev/null || echo none)); install it and retry"
 	exit 1
 fi
+
+npm_packages() {
+	if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+		say "installing npm packages (npm ci)"
+		npm ci --no-audit --no-fund >&2
+	else
+		say "npm packages: up to date"
+	fi
+}
+# `bootstrap.sh npm`: only the npm packages (the type check and the lint need nothing else).
+if [ "${1:-}" = npm ]; then npm_packages; exit 0; fi
 
 # arm64: kernels, busybox and firmware of the emulated boards; armhf: the 32-bit Raspberry Pi OS.
 for arch in arm64 armhf; do
@@ -55,9 +66,4 @@ if [ "${need_update:-0}" = 1 ] || [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | g
 	if [ "$(id -u)" -eq 0 ]; then apt-get update -q >&2; else sudo apt-get update -q >&2; fi
 fi
 
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-	say "installing npm packages (npm ci)"
-	npm ci --no-audit --no-fund >&2
-else
-	say "npm packages: up to date"
-fi
+npm_packages

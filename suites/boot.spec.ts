@@ -4,7 +4,7 @@ import { inspectDevice } from '../harness/device/inspect.ts';
 import { runDetached } from '../harness/hup/detached-run.ts';
 import { createHash } from 'node:crypto';
 import { checksumFileName } from '../lib/fat/atomic-write.ts';
-import { silentProgress } from '../lib/progress.ts';
+import { silentNarrator } from '../lib/narrator.ts';
 import { bootloaderDescription, encodeBootEnv } from '../lib/bootenv/index.ts';
 import { posix } from 'node:path';
 import { loadProfile } from '../lib/profile.ts';
@@ -65,7 +65,7 @@ test.describe('boot', { tag: '@emulated' }, () => {
     const boot = await BootPartition.open(`${device.paths.dir}/disk.img`);
     expect(await boot.readBootEnv(desc)).toMatchObject({ resin_root_part: 'A' });
     await boot.updateBootEnv(desc, { resin_root_part: 'B' });
-    await bootAndTime(device, silentProgress, undefined, {});
+    await bootAndTime(device, silentNarrator, undefined, {});
     const facts = await inspectDevice(device);
     expect(facts.root).toBe('resin-rootB');
     expect(facts.cmdlineRoot).toBe('resin-rootB');
@@ -87,7 +87,7 @@ test.describe('boot', { tag: '@emulated' }, () => {
     const { device } = await flash({ release: BASE_RELEASE, rootB: NEXT_RELEASE, noBoot: true });
     const boot = await BootPartition.open(`${device.paths.dir}/disk.img`);
     await boot.updateBootEnv(desc, { resin_root_part: 'B', upgrade_available: '1', bootcount: String(before) });
-    await bootAndTime(device, silentProgress, undefined, {});
+    await bootAndTime(device, silentNarrator, undefined, {});
     const facts = await inspectDevice(device);
     expect(facts.root).toBe('resin-rootA');
     expect(facts.version).toBe(BASE_RELEASE);

@@ -8,7 +8,7 @@
  */
 import { basename, join } from 'node:path';
 import { advancedSuiteFor, type AdvancedSuite } from '../harness/hup/suite-releases.ts';
-import { startLabBackend, updateDevice, type LabBackend } from '../harness/hup/run-hup.ts';
+import { startUpdateBackend, updateDevice, type UpdateBackend } from '../harness/hup/run-hup.ts';
 import { advancedUpdateDevice, type AdvancedOutcome } from '../harness/hup/run-advanced.ts';
 import {
   expectAdvancedLeftOld,
@@ -30,35 +30,35 @@ async function attach(o: AdvancedOutcome, v: Verdict): Promise<void> {
 test.describe('hup-advanced', () => {
   // Each test takes a device of its own over: they spread over the workers.
   test.describe.configure({ mode: 'parallel' });
-  let lab: LabBackend | undefined;
+  let backend: UpdateBackend | undefined;
   let suite: AdvancedSuite;
 
   test.beforeAll(async ({ deviceProfile }) => {
     test.setTimeout(15 * 60_000);
     suite = advancedSuiteFor(deviceProfile)!;
-    lab = await startLabBackend({
+    backend = await startUpdateBackend({
       device: deviceProfile,
       releases: [suite.from],
       advanced: { device: suite.target, releases: [suite.to, suite.next], images: [suite.to] },
     });
   });
   test.afterAll(async () => {
-    await lab?.backend.stop();
+    await backend?.services.stop();
   });
 
   test('takeover onto the new line: new OS, layout and firmware; uuid, SSH host key and network kept; logs in /mnt/data/balenahup; then a standard update on the new line', async ({
     flash,
   }) => {
     test.setTimeout(30 * 60_000);
-    const d = await flash({ release: suite.from, config: lab!.deviceConfig });
+    const d = await flash({ release: suite.from, config: backend!.deviceConfig });
     const o = await advancedUpdateDevice({
       device: d.device,
-      lab: lab!,
+      backend: backend!,
       to: suite.to,
       uuid: d.record.uuid,
       logsDir: join(d.device.paths.dir, 'logs'),
     });
-    const v = expectAdvancedSuccess(o, lab!.advanced!.profile);
+    const v = expectAdvancedSuccess(o, backend!.advanced!.profile);
     await attach(o, v);
     expect(
       v.checks.filter((c) => !c.ok),
@@ -67,7 +67,7 @@ test.describe('hup-advanced', () => {
 
     const std = await updateDevice({
       device: d.device,
-      lab: lab!,
+      backend: backend!,
       to: suite.next,
       uuid: d.record.uuid,
       logsDir: join(d.device.paths.dir, 'logs-standard'),
@@ -87,10 +87,10 @@ test.describe('hup-advanced', () => {
     flash,
   }) => {
     test.setTimeout(20 * 60_000);
-    const d = await flash({ release: suite.from, config: lab!.deviceConfig });
+    const d = await flash({ release: suite.from, config: backend!.deviceConfig });
     const o = await advancedUpdateDevice({
       device: d.device,
-      lab: lab!,
+      backend: backend!,
       to: suite.to,
       uuid: d.record.uuid,
       logsDir: join(d.device.paths.dir, 'logs'),
@@ -105,12 +105,12 @@ test.describe('hup-advanced', () => {
     flash,
   }) => {
     test.setTimeout(25 * 60_000);
-    const d = await flash({ release: suite.from, config: lab!.deviceConfig });
+    const d = await flash({ release: suite.from, config: backend!.deviceConfig });
     // 10 s into the flash: the new partition table and the first partitions written, the rest not
     // (the flash takes 40 s on the Jetson and over 4 min on the Pi's SD card here).
     const o = await advancedUpdateDevice({
       device: d.device,
-      lab: lab!,
+      backend: backend!,
       to: suite.to,
       uuid: d.record.uuid,
       logsDir: join(d.device.paths.dir, 'logs'),
@@ -124,12 +124,12 @@ test.describe('hup-advanced', () => {
 
   test('a corrupt download is refused before anything is flashed: the old OS keeps running', async ({ flash }) => {
     test.setTimeout(20 * 60_000);
-    const d = await flash({ release: suite.from, config: lab!.deviceConfig });
-    lab!.backend.faults.set('api', { kind: 'corrupt', offset: 1 << 20, path: /\/v1\/os-images\// });
+    const d = await flash({ release: suite.from, config: backend!.deviceConfig });
+    backend!.services.faults.set('api', { kind: 'corrupt', offset: 1 << 20, path: /\/v1\/os-images\// });
     try {
       const o = await advancedUpdateDevice({
         device: d.device,
-        lab: lab!,
+        backend: backend!,
         to: suite.to,
         uuid: d.record.uuid,
         logsDir: join(d.device.paths.dir, 'logs'),
@@ -141,7 +141,7 @@ test.describe('hup-advanced', () => {
       await attach(o, v);
       expect(v.checks.filter((c) => !c.ok)).toEqual([]);
     } finally {
-      lab!.backend.faults.clear();
+      backend!.services.faults.clear();
     }
   });
 });

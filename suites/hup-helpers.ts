@@ -4,10 +4,10 @@ import type { DeviceDriver } from '../harness/board/driver.ts';
 import type { Fault } from '../harness/faults/index.ts';
 import { runScenario, scenarioReleases, type ScenarioResult } from '../harness/faults/scenario.ts';
 import {
-  startLabBackend,
+  startUpdateBackend,
   updateDevice,
   type DeviceHooks,
-  type LabBackend,
+  type UpdateBackend,
   type UpdateOutcome,
 } from '../harness/hup/run-hup.ts';
 import { expectSuccess, type Verdict } from '../harness/hup/verdict.ts';
@@ -42,29 +42,32 @@ async function attachUpdate(outcome: UpdateOutcome, verdict: Verdict | undefined
  * (each worker that runs them starts its own). Faults set by a test are cleared after it.
  */
 export function useLabBackend(): {
-  lab: () => LabBackend;
+  backend: () => UpdateBackend;
   device: (flash: (o: object) => Promise<StartedDevice<DeviceDriver>>) => Promise<StartedDevice<DeviceDriver>>;
   update: (d: StartedDevice<DeviceDriver>, to: string, logs?: string, hooks?: DeviceHooks) => Promise<UpdateOutcome>;
   fault: (fault: Fault, flash: (o: object) => Promise<StartedDevice<DeviceDriver>>) => Promise<ScenarioResult>;
 } {
-  let lab: LabBackend | undefined;
+  let backend: UpdateBackend | undefined;
   test.beforeAll(async ({ deviceProfile }) => {
     test.setTimeout(10 * 60_000);
-    lab = await startLabBackend({ device: deviceProfile, releases: [BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE] });
+    backend = await startUpdateBackend({
+      device: deviceProfile,
+      releases: [BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE],
+    });
   });
   test.afterAll(async () => {
-    await lab?.backend.stop();
+    await backend?.services.stop();
   });
   test.afterEach(async () => {
-    lab?.backend.faults.clear();
+    backend?.services.faults.clear();
   });
   return {
-    lab: () => lab!,
-    device: (flash) => flash({ release: BASE_RELEASE, config: lab!.deviceConfig }),
+    backend: () => backend!,
+    device: (flash) => flash({ release: BASE_RELEASE, config: backend!.deviceConfig }),
     update: async (d, to, logs = 'logs', hooks) => {
       const o = await updateDevice({
         device: d.device,
-        lab: lab!,
+        backend: backend!,
         to,
         uuid: d.record.uuid,
         logsDir: join(d.device.paths.dir, logs),
@@ -77,10 +80,10 @@ export function useLabBackend(): {
     fault: async (fault, flash) => {
       test.info().annotations.push({ type: 'fault', description: fault.name });
       const { start, target } = scenarioReleases(fault, BASE_RELEASE, NEXT_RELEASE);
-      const d = await flash({ release: start, config: lab!.deviceConfig });
+      const d = await flash({ release: start, config: backend!.deviceConfig });
       const r = await runScenario({
         device: d.device,
-        lab: lab!,
+        backend: backend!,
         uuid: d.record.uuid,
         fault,
         to: target,

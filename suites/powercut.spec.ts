@@ -58,7 +58,7 @@ test.describe('powercut', { tag: '@emulated' }, () => {
         kind,
         only: [point],
         reference: false,
-        backend: h.lab(),
+        backend: h.backend(),
         outDir: testInfo.outputPath('powercut'),
       });
       for (const p of r.points)

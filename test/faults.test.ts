@@ -1,12 +1,12 @@
 import t from 'tap';
 import { FAULTS, faultsOf, findFault } from '../harness/faults/index.ts';
 import { scenarioReleases, verdictFor } from '../harness/faults/scenario.ts';
-import type { LabBackend, UpdateOutcome } from '../harness/hup/run-hup.ts';
+import type { UpdateBackend, UpdateOutcome } from '../harness/hup/run-hup.ts';
 import { isHuplabError } from '../lib/errors.ts';
 
 const lab = {
   deviceConfig: { registryEndpoint: 'http://10.0.2.2:1', fallbackRegistryEndpoint: 'http://10.0.2.2:2' },
-} as unknown as LabBackend;
+} as unknown as UpdateBackend;
 const env = (root: string, pending = '0') => ({ resin_root_part: root, upgrade_available: pending, bootcount: '0' });
 const facts = (root: string, version: string) => ({
   version,

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { buildImage } from '../../images/builder/index.ts';
 import { loadProfile } from '../../lib/profile.ts';
-import { silentProgress, type Progress } from '../../lib/progress.ts';
+import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { flashDevice, type ConfigJson } from '../device/provision.ts';
 import { bootAndTime, type StartedDevice } from '../device/session.ts';
 import type { Lab } from '../lab.ts';
@@ -18,13 +18,13 @@ export async function startBoard(opts: {
   board: InventoryBoard;
   release: string;
   config?: Partial<ConfigJson>;
-  progress?: Progress;
+  narrator?: Narrator;
   timeoutMs?: number;
 }): Promise<StartedDevice<BoardDevice>> {
-  const progress = opts.progress ?? silentProgress;
+  const narrator = opts.narrator ?? silentNarrator;
   const profile = await loadProfile(opts.board.profile);
-  const image = await buildImage({ device: profile.name, release: opts.release, progress });
-  const record = await progress.step(`configure ${opts.release} for ${opts.board.name}`, () =>
+  const image = await buildImage({ device: profile.name, release: opts.release, narrator });
+  const record = await narrator.step(`configure ${opts.release} for ${opts.board.name}`, () =>
     flashDevice({
       lab: opts.lab.dir,
       name: opts.board.name,
@@ -42,17 +42,17 @@ export async function startBoard(opts: {
   });
   const timings: Record<string, number> = {};
   try {
-    await progress.step(`flash ${opts.board.name}`, () => device.flash(record.disk));
+    await narrator.step(`flash ${opts.board.name}`, () => device.flash(record.disk));
     // The new image brings a new SSH host key.
     device.forgetHostKey();
     if (device.state.current === 'firmware') {
       // Flashed from its running OS: it is already rebooting into the new image.
       await device.openConsole();
-      await progress.step(`boot ${opts.board.name} to SSH`, () =>
+      await narrator.step(`boot ${opts.board.name} to SSH`, () =>
         device.waitForOs({ ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) }),
       );
     } else {
-      await bootAndTime(device, progress, opts.timeoutMs, timings);
+      await bootAndTime(device, narrator, opts.timeoutMs, timings);
     }
   } catch (err) {
     await device.close();

@@ -26,7 +26,7 @@ export function registerDemo(program: Command): void {
           from: o.from,
           to: o.to,
           name: 'demo',
-          progress: out.progress,
+          narrator: out.narrator,
         });
         const { verdict } = r;
         out.result(
@@ -37,7 +37,7 @@ export function registerDemo(program: Command): void {
             o.keep ? '  device left running: huplab device ssh --name demo' : '  device powered off',
           ],
         );
-        await r.lab.backend.stop();
+        await r.backend.services.stop();
         if (!o.keep) await r.device.powerOff({ clean: true, timeoutMs: 60_000 }).catch(() => r.device.powerCut());
         r.device.close();
         return verdict.ok ? 0 : 1;

@@ -45,7 +45,7 @@ export function registerDevice(program: Command): void {
         const started = await startDevice({
           lab,
           device: o.device,
-          progress: out.progress,
+          narrator: out.narrator,
           timeoutMs: Number(o.timeout) * 1000,
           ...(o.release ? { release: o.release } : {}),
           ...(o.rootB ? { rootB: o.rootB } : {}),
@@ -149,8 +149,8 @@ export function registerDevice(program: Command): void {
         const d = openDevice(openLab(), o.name);
         const wasRunning = d.isRunning();
         if (wasRunning) {
-          if (o.force) await out.progress.step(`cut power of ${o.name}`, () => d.powerCut());
-          else await out.progress.step(`shut ${o.name} down`, () => d.powerOff({ clean: true, timeoutMs: 60_000 }));
+          if (o.force) await out.narrator.step(`cut power of ${o.name}`, () => d.powerCut());
+          else await out.narrator.step(`shut ${o.name} down`, () => d.powerOff({ clean: true, timeoutMs: 60_000 }));
         }
         d.close();
         out.result({ name: o.name, wasRunning, how: o.force ? 'power-cut' : 'clean' }, () => [

@@ -8,7 +8,7 @@ import { describePlan, planUpdate } from '../hup/plan.ts';
 import { describeOutcome } from '../hup/verdict.ts';
 import { attachTerminal } from '../console/attach.ts';
 import type { DeviceDriver } from '../board/driver.ts';
-import type { Backend } from '../backend/index.ts';
+import type { UpdateBackend } from '../hup/run-hup.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
 import { FAULTS, findFault } from '../faults/index.ts';
@@ -76,9 +76,9 @@ export function registerHup(program: Command): void {
             { hint: plan.decision.hint },
           );
         }
-        out.progress.info?.(describePlan(plan));
+        out.narrator.info?.(describePlan(plan));
         const lab = openLab();
-        let r: { device: DeviceDriver; lab: { backend: Backend }; verdict: { ok: boolean } };
+        let r: { device: DeviceDriver; backend: UpdateBackend; verdict: { ok: boolean } };
         if (plan.decision.method === 'advanced') {
           if (o.fault)
             throw new HuplabError(
@@ -93,7 +93,7 @@ export function registerHup(program: Command): void {
             from: o.from,
             to: o.to,
             name: o.name,
-            progress: out.progress,
+            narrator: out.narrator,
           });
           out.result(
             {
@@ -114,7 +114,7 @@ export function registerHup(program: Command): void {
             from: o.from,
             to: o.to,
             name: o.name,
-            progress: out.progress,
+            narrator: out.narrator,
             ...(fault ? { fault: fault.name } : {}),
           });
           out.result(
@@ -129,7 +129,7 @@ export function registerHup(program: Command): void {
           );
           r = s;
         }
-        await r.lab.backend.stop();
+        await r.backend.services.stop();
         if (!o.keep) await r.device.powerCut();
         r.device.close();
         if (o.keep && !o.json && process.stdin.isTTY)

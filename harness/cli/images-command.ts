@@ -23,7 +23,7 @@ export function registerImages(program: Command): void {
           device: o.device,
           release: o.release,
           ...(o.rootB ? { rootB: o.rootB } : {}),
-          progress: out.progress,
+          narrator: out.narrator,
         });
         const seconds = (Date.now() - started) / 1000;
         out.result(

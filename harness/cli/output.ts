@@ -1,10 +1,10 @@
 import { isHuplabError } from '../../lib/errors.ts';
-import { lineProgress, silentProgress, type Progress } from '../../lib/progress.ts';
+import { lineNarrator, silentNarrator, type Narrator } from '../../lib/narrator.ts';
 
 /** How a command talks: human lines on stderr, or one JSON document on stdout with --json. */
 export interface Output {
   json: boolean;
-  progress: Progress;
+  narrator: Narrator;
   /** The command's result: pretty lines for people, the object itself for --json. */
   result(data: unknown, human: () => string[]): void;
 }
@@ -12,9 +12,9 @@ export interface Output {
 export function makeOutput(json: boolean): Output {
   return {
     json,
-    // Progress still goes to stderr with --json, so a script's stdout stays one JSON document
+    // The narration still goes to stderr with --json, so a script's stdout stays one JSON document
     // while a person watching the job sees it move.
-    progress: process.env.HUPLAB_QUIET ? silentProgress : lineProgress(),
+    narrator: process.env.HUPLAB_QUIET ? silentNarrator : lineNarrator(),
     result(data, human) {
       if (json) process.stdout.write(`${JSON.stringify({ ok: true, ...(data as object) }, null, 2)}\n`);
       else for (const line of human()) process.stdout.write(`${line}\n`);

@@ -64,7 +64,7 @@ export function registerPowercut(program: Command): void {
           const kind: CampaignKind = o.campaign;
           const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, 'Z');
           const outDir = resolve(o.out ?? join('reports', `powercut-${kind}-${o.device}-${o.from}-${o.to}-${stamp}`));
-          await buildImage({ device: o.device, release: o.from, progress: out.progress });
+          await buildImage({ device: o.device, release: o.from, narrator: out.narrator });
           const result = await runCampaign({
             lab: openLab(),
             device: o.device,
@@ -83,8 +83,8 @@ export function registerPowercut(program: Command): void {
               : {}),
             keep: o.keepRandom ? 'random' : 'none',
             outDir,
-            progress: out.progress,
-            onPoint: (p, i, n) => out.progress.info(`[${i + 1}/${n}] ${campaignRow(p)}`),
+            narrator: out.narrator,
+            onPoint: (p, i, n) => out.narrator.info(`[${i + 1}/${n}] ${campaignRow(p)}`),
           });
           await writeFile(join(outDir, 'powercut.html'), campaignHtml(result));
           out.result({ ...result, html: join(outDir, 'powercut.html') }, () => [

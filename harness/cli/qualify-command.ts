@@ -7,7 +7,7 @@ import { listReleases, loadRelease } from '../../images/recipe.ts';
 import { HuplabError, isInfrastructureError } from '../../lib/errors.ts';
 import { repoRoot } from '../../lib/paths.ts';
 import { loadProfile, type Profile } from '../../lib/profile.ts';
-import type { Progress } from '../../lib/progress.ts';
+import type { Narrator } from '../../lib/narrator.ts';
 import { compareVersions } from '../../lib/versions.ts';
 import type { Summary } from '../report/model.ts';
 import { EXIT_STATUS, runVerdict, type RunVerdict } from '../report/run-verdict.ts';
@@ -150,9 +150,9 @@ export function reportFiles(out: string) {
  * The disk images the suites flash (the base release with the new one in resin-rootB, and the
  * new one), built before the run so that no test spends its time limit building.
  */
-async function buildImages(plan: QualifyPlan, progress: Progress): Promise<void> {
-  await buildImage({ device: plan.device, release: plan.from, rootB: plan.release, progress });
-  await buildImage({ device: plan.device, release: plan.release, progress });
+async function buildImages(plan: QualifyPlan, narrator: Narrator): Promise<void> {
+  await buildImage({ device: plan.device, release: plan.from, rootB: plan.release, narrator });
+  await buildImage({ device: plan.device, release: plan.release, narrator });
 }
 
 /**
@@ -245,14 +245,14 @@ export function registerQualify(program: Command): void {
         const plan = await planQualify(o);
         if (o.build !== false) {
           try {
-            await buildImages(plan, out.progress);
+            await buildImages(plan, out.narrator);
           } catch (err) {
             // A lab problem (a download, a host tool) is exit 2, as it would be inside the run.
             const status = reportError(err, !!o.json);
             return isInfrastructureError(err) ? EXIT_STATUS.infrastructure : status;
           }
         }
-        out.progress.info(
+        out.narrator.info(
           `running the suites on ${plan.device}: ${plan.from} -> ${plan.release}, reports in ${plan.out}`,
         );
         const status = await runPlaywright(plan, !!o.json);

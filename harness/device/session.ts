@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { buildImage, type ImageBuild } from '../../images/builder/index.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { loadProfile, type Profile } from '../../lib/profile.ts';
-import { silentProgress, type Progress } from '../../lib/progress.ts';
+import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import type { TransitionListener } from '../board/state.ts';
 import type { DeviceDriver } from '../board/driver.ts';
 import type { Lab } from '../lab.ts';
@@ -21,7 +21,7 @@ export interface StartOptions {
   name?: string;
   sshPort?: number;
   timeoutMs?: number;
-  progress?: Progress;
+  narrator?: Narrator;
   onTransition?: TransitionListener;
   /** Flash, but leave it off (tests that edit the disk before the first boot). */
   noBoot?: boolean;
@@ -45,7 +45,7 @@ export interface StartedDevice<D extends DeviceDriver = QemuDevice> {
  * answers over SSH: the one path the CLI, the suites and the benchmarks all take.
  */
 export async function startDevice(opts: StartOptions): Promise<StartedDevice> {
-  const progress = opts.progress ?? silentProgress;
+  const narrator = opts.narrator ?? silentNarrator;
   const profile = await loadProfile(opts.device);
   const name = opts.name ?? profile.name;
   validateName(name);
@@ -61,7 +61,7 @@ export async function startDevice(opts: StartOptions): Promise<StartedDevice> {
   let image: ImageBuild | undefined;
   let record: DeviceRecord;
   if (opts.disk) {
-    record = await progress.step(`adopt disk ${opts.disk}`, () =>
+    record = await narrator.step(`adopt disk ${opts.disk}`, () =>
       adoptDisk({ lab: opts.lab.dir, name, profile, diskFile: opts.disk!, sshPublicKey: opts.lab.key.publicKey }),
     );
   } else {
@@ -73,9 +73,9 @@ export async function startDevice(opts: StartOptions): Promise<StartedDevice> {
       device: profile.name,
       release: opts.release,
       ...(opts.rootB ? { rootB: opts.rootB } : {}),
-      progress,
+      narrator,
     });
-    record = await progress.step(`flash ${name} with ${opts.release}`, () =>
+    record = await narrator.step(`flash ${name} with ${opts.release}`, () =>
       flashDevice({
         lab: opts.lab.dir,
         name,
@@ -107,23 +107,23 @@ export async function startDevice(opts: StartOptions): Promise<StartedDevice> {
   });
   const timings: Record<string, number> = {};
   if (opts.noBoot) return { device, record, profile, ...(image ? { image } : {}), timings };
-  await bootAndTime(device, progress, opts.timeoutMs, timings);
+  await bootAndTime(device, narrator, opts.timeoutMs, timings);
   return { device, record, profile, ...(image ? { image } : {}), timings };
 }
 
 /** Powers on and waits for SSH, recording when each boot stage was first seen on the console. */
 export async function bootAndTime(
   device: DeviceDriver,
-  progress: Progress,
+  narrator: Narrator,
   timeoutMs: number | undefined,
   timings: Record<string, number>,
 ): Promise<void> {
   const since = device.console.mark();
   const t0 = Date.now();
-  await progress.step(`power on ${device.name}`, () => device.powerOn());
+  await narrator.step(`power on ${device.name}`, () => device.powerOn());
   const watch = watchStages(device, since, t0, timings);
   try {
-    await progress.step(`boot ${device.name} to SSH (TCG is slow: 15-60 s)`, () =>
+    await narrator.step(`boot ${device.name} to SSH (TCG is slow: 15-60 s)`, () =>
       device.waitForOs({ ...(timeoutMs ? { timeoutMs } : {}), since }),
     );
     timings.sshReady = Date.now() - t0;

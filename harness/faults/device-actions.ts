@@ -1,8 +1,8 @@
 import { HuplabError } from '../../lib/errors.ts';
-import type { LabBackend } from '../hup/run-hup.ts';
+import type { UpdateBackend } from '../hup/run-hup.ts';
 import type { DeviceDriver } from '../board/driver.ts';
 
-/** Small actions faults take on a device or the lab; each waits for its effect, with a named timeout. */
+/** Small actions faults take on a device or the backend; each waits for its effect, with a named timeout. */
 
 export async function sh(device: DeviceDriver, cmd: string): Promise<string> {
   return (await device.ssh()).execOk(cmd);
@@ -64,14 +64,14 @@ export async function setAppLock(device: DeviceDriver, mode: 'exclusive' | 'shar
 }
 
 /** The messages the API received for a device, in order. */
-export async function apiMessages(lab: LabBackend, uuid: string): Promise<string[]> {
-  const r = await fetch(`${lab.backend.urls.api}/v1/devices/${uuid}`);
+export async function apiMessages(backend: UpdateBackend, uuid: string): Promise<string[]> {
+  const r = await fetch(`${backend.services.urls.api}/v1/devices/${uuid}`);
   const body = (await r.json()) as { history?: Array<{ message: string }> };
   return body.history?.map((h) => h.message) ?? [];
 }
 
 export function waitForApiMessage(
-  lab: LabBackend,
+  backend: UpdateBackend,
   uuid: string,
   message: string,
   timeoutMs: number,
@@ -79,7 +79,7 @@ export function waitForApiMessage(
 ): Promise<true> {
   return pollUntil(
     `"${message}" at the API`,
-    async () => ((await apiMessages(lab, uuid)).includes(message) ? true : undefined),
+    async () => ((await apiMessages(backend, uuid)).includes(message) ? true : undefined),
     timeoutMs,
     500,
     signal,

@@ -1,5 +1,5 @@
 import { HuplabError } from '../../lib/errors.ts';
-import type { DeviceHooks, LabBackend, UpdateOutcome } from '../hup/run-hup.ts';
+import type { DeviceHooks, UpdateBackend, UpdateOutcome } from '../hup/run-hup.ts';
 import type { DeviceDriver } from '../board/driver.ts';
 import {
   apiMessages,
@@ -16,7 +16,7 @@ import { findings as fsckReportFindings } from '../../updater/common/boot-health
 import { readLogicalBootEnv } from '../device/inspect.ts';
 
 /**
- * Faults as data: each has a name, the suite family it belongs to, what it does to the lab and
+ * Faults as data: each has a name, the suite family it belongs to, what it does to the backend and
  * the device, and what must hold afterwards. Adding a fault is a new entry here, not a new suite:
  * the suites (suites/<family>.spec.ts), `huplab hup --fault` and `huplab qualify` read this list.
  */
@@ -31,7 +31,7 @@ export type Expectation = 'success' | 'rollback-health' | 'rollback-altboot' | '
 /** What a fault's follow-up can use once the update is over. */
 export interface FollowUp {
   device: DeviceDriver;
-  lab: LabBackend;
+  backend: UpdateBackend;
   uuid: string;
   outcome: UpdateOutcome;
   /** Runs another update of the same device (no fault), e.g. to show it recovers. */
@@ -43,7 +43,7 @@ export interface Fault {
   family: 'rollback' | 'locks' | 'faults';
   description: string;
   /** What it does to the backend before the update. */
-  inject?(lab: LabBackend): void | Promise<void>;
+  inject?(backend: UpdateBackend): void | Promise<void>;
   /** What it does to the device around the updater run. */
   device?: DeviceHooks;
   /** The outcome the scenario expects. */
@@ -117,7 +117,7 @@ async function rollbackReported(f: FollowUp): Promise<Check[]> {
   const deadline = Date.now() + 60_000;
   let last: string[] = [];
   while (Date.now() < deadline) {
-    last = await apiMessages(f.lab, f.uuid);
+    last = await apiMessages(f.backend, f.uuid);
     if (last.some((m) => /^OS update failed: rolled back/.test(m))) break;
     await sleep(2_000);
   }
@@ -189,7 +189,7 @@ export const FAULTS: Fault[] = [
       whileUpdating: async (d, ctx) => {
         let released = false;
         try {
-          await waitForApiMessage(ctx.lab, ctx.uuid, REBOOT_WAITING, 5 * 60_000, ctx.updaterExited);
+          await waitForApiMessage(ctx.backend, ctx.uuid, REBOOT_WAITING, 5 * 60_000, ctx.updaterExited);
           // Held on purpose for longer than two of the updater's 5 s rounds: it must not give up.
           await sleep(12_000);
           const logical = await readLogicalBootEnv(d);
@@ -269,7 +269,7 @@ export const FAULTS: Fault[] = [
     device: {
       beforeUpdate: (d) => setAppLock(d, 'exclusive'),
       whileUpdating: async (d, ctx) => {
-        await waitForApiMessage(ctx.lab, ctx.uuid, REBOOT_WAITING, 5 * 60_000, ctx.updaterExited);
+        await waitForApiMessage(ctx.backend, ctx.uuid, REBOOT_WAITING, 5 * 60_000, ctx.updaterExited);
         const mark = d.console.mark();
         const set = Date.now();
         await sh(d, `printf '%s' '{"SUPERVISOR_OVERRIDE_LOCK":"1"}' > /tmp/balena-supervisor/target-state-config`);
@@ -445,7 +445,7 @@ export const FAULTS: Fault[] = [
     qualifyOnly: true,
     family: 'faults',
     description: 'the delta service has no delta: the full image comes from the primary registry',
-    inject: (lab) => lab.backend.faults.set('delta', { kind: 'missing-delta' }),
+    inject: (backend) => backend.services.faults.set('delta', { kind: 'missing-delta' }),
     expect: 'success',
     expectDownload: 'full-primary',
   },
@@ -454,9 +454,9 @@ export const FAULTS: Fault[] = [
     qualifyOnly: true,
     family: 'faults',
     description: 'no delta and the primary registry is down: the fallback registry delivers',
-    inject: (lab) => {
-      lab.backend.faults.set('delta', { kind: 'missing-delta' });
-      lab.backend.faults.set('primary', { kind: 'down' });
+    inject: (backend) => {
+      backend.services.faults.set('delta', { kind: 'missing-delta' });
+      backend.services.faults.set('primary', { kind: 'down' });
     },
     expect: 'success',
     expectDownload: 'full-fallback',
@@ -474,9 +474,9 @@ export const FAULTS: Fault[] = [
     family: 'faults',
     description:
       'no delta and the primary registry serves a corrupted layer: the digest check rejects it and the fallback delivers',
-    inject: (lab) => {
-      lab.backend.faults.set('delta', { kind: 'missing-delta' });
-      lab.backend.faults.set('primary', { kind: 'corrupt', offset: 4096, path: '/blobs/' });
+    inject: (backend) => {
+      backend.services.faults.set('delta', { kind: 'missing-delta' });
+      backend.services.faults.set('primary', { kind: 'corrupt', offset: 4096, path: '/blobs/' });
     },
     expect: 'success',
     expectDownload: 'full-fallback',
@@ -493,10 +493,10 @@ export const FAULTS: Fault[] = [
     family: 'faults',
     description:
       "the device's link goes down (QMP set_link) for 40 s in the middle of the full image download: the download resumes where it stopped and the update succeeds, never booting a partly written OS",
-    inject: (lab) => {
-      lab.backend.faults.set('delta', { kind: 'missing-delta' });
+    inject: (backend) => {
+      backend.services.faults.set('delta', { kind: 'missing-delta' });
       // Slowed so that the download is surely in flight when the link drops.
-      lab.backend.faults.set('primary', { kind: 'slow', bytesPerSecond: 4 * 2 ** 20, path: '/blobs/' });
+      backend.services.faults.set('primary', { kind: 'slow', bytesPerSecond: 4 * 2 ** 20, path: '/blobs/' });
     },
     device: {
       whileUpdating: async (d, ctx) => {

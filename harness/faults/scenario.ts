@@ -1,7 +1,7 @@
 import { expectRefused, expectRollback, expectSuccess, type Verdict } from '../hup/verdict.ts';
-import { updateDevice, type LabBackend, type UpdateOutcome } from '../hup/run-hup.ts';
+import { updateDevice, type UpdateBackend, type UpdateOutcome } from '../hup/run-hup.ts';
 import type { DeviceDriver } from '../board/driver.ts';
-import type { Progress } from '../../lib/progress.ts';
+import type { Narrator } from '../../lib/narrator.ts';
 import { join } from 'node:path';
 import type { Fault } from './index.ts';
 
@@ -19,23 +19,23 @@ export function scenarioReleases(
   return { start: fault?.start?.(from, to) ?? from, target: fault?.target?.(from, to) ?? to };
 }
 
-/** The download a fault's scenario expects, in terms of this lab's endpoints. */
+/** The download a fault's scenario expects, in terms of this backend's endpoints. */
 export function expectedDownload(
   fault: Fault | undefined,
-  lab: LabBackend,
+  backend: UpdateBackend,
 ): { kind: 'delta' | 'full'; source?: string } {
   switch (fault?.expectDownload ?? 'delta') {
     case 'full-primary':
-      return { kind: 'full', source: lab.deviceConfig.registryEndpoint! };
+      return { kind: 'full', source: backend.deviceConfig.registryEndpoint! };
     case 'full-fallback':
-      return { kind: 'full', source: lab.deviceConfig.fallbackRegistryEndpoint! };
+      return { kind: 'full', source: backend.deviceConfig.fallbackRegistryEndpoint! };
     default:
       return { kind: 'delta' };
   }
 }
 
 /** The verdict for an outcome: the expectation's checks, then the fault's own. */
-export function verdictFor(fault: Fault | undefined, o: UpdateOutcome, lab: LabBackend): Verdict {
+export function verdictFor(fault: Fault | undefined, o: UpdateOutcome, backend: UpdateBackend): Verdict {
   const base =
     fault?.expect === 'rollback-health'
       ? expectRollback(o, 'health')
@@ -43,7 +43,7 @@ export function verdictFor(fault: Fault | undefined, o: UpdateOutcome, lab: LabB
         ? expectRollback(o, 'altboot')
         : fault?.expect === 'refused'
           ? expectRefused(o, fault.reason ?? /./, { reportsToApi: fault.reportsToApi !== false })
-          : expectSuccess(o, expectedDownload(fault, lab));
+          : expectSuccess(o, expectedDownload(fault, backend));
   const hook = o.faultFacts.hookError;
   const checks = [
     ...(hook !== undefined ? [{ what: 'the fault acted as planned', ok: false, detail: String(hook) }] : []),
@@ -61,42 +61,42 @@ export interface ScenarioResult {
 
 export async function runScenario(opts: {
   device: DeviceDriver;
-  lab: LabBackend;
+  backend: UpdateBackend;
   uuid: string;
   fault?: Fault;
   to: string;
   logsDir: string;
-  progress?: Progress;
+  narrator?: Narrator;
 }): Promise<ScenarioResult> {
-  const { fault, lab } = opts;
-  if (fault?.inject) await fault.inject(lab);
+  const { fault, backend } = opts;
+  if (fault?.inject) await fault.inject(backend);
   const outcome = await updateDevice({
     device: opts.device,
-    lab,
+    backend,
     to: opts.to,
     uuid: opts.uuid,
     logsDir: opts.logsDir,
-    ...(opts.progress ? { progress: opts.progress } : {}),
+    ...(opts.narrator ? { progress: opts.narrator } : {}),
     ...(fault?.device ? { hooks: fault.device } : {}),
   });
-  const verdict = verdictFor(fault, outcome, lab);
+  const verdict = verdictFor(fault, outcome, backend);
   const followUps: UpdateOutcome[] = [];
   if (fault?.followUp) {
     // A follow-up runs without the fault: what is checked is the recovery.
-    lab.backend.faults.clear();
+    backend.services.faults.clear();
     const more = await fault.followUp({
       device: opts.device,
-      lab,
+      backend,
       uuid: opts.uuid,
       outcome,
       update: async (to, logs) => {
         const o = await updateDevice({
           device: opts.device,
-          lab,
+          backend,
           to,
           uuid: opts.uuid,
           logsDir: join(opts.logsDir, '..', logs),
-          ...(opts.progress ? { progress: opts.progress } : {}),
+          ...(opts.narrator ? { progress: opts.narrator } : {}),
         });
         followUps.push(o);
         return o;

@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildImage } from '../../images/builder/index.ts';
 import { HuplabError } from '../../lib/errors.ts';
-import { silentProgress, type Progress } from '../../lib/progress.ts';
+import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import type { DeviceDriver } from '../board/driver.ts';
 import { ConsoleTimeline, type TimelineEntry } from '../console/timeline.ts';
 import { inspectDevice, type DeviceFacts } from '../device/inspect.ts';
@@ -21,8 +21,8 @@ import {
   collectLogs,
   fetchProgress,
   readyForUpdate,
-  startLabBackend,
-  type LabBackend,
+  startUpdateBackend,
+  type UpdateBackend,
   type StepTiming,
 } from './run-hup.ts';
 import { parseSteps } from './updater-output.ts';
@@ -87,10 +87,10 @@ export interface AdvancedOutcome {
 
 /** Asks the API which method takes the device from `from` to `to`; the harness never picks one itself. */
 export async function askUpdateMethod(
-  lab: LabBackend,
+  backend: UpdateBackend,
   q: { deviceType: string; from: string; to: string; toDeviceType: string },
 ): Promise<MethodDecision> {
-  const r = await fetch(`${lab.backend.urls.api}/v1/update-method?${new URLSearchParams(q)}`);
+  const r = await fetch(`${backend.services.urls.api}/v1/update-method?${new URLSearchParams(q)}`);
   const body = (await r.json()) as MethodDecision & { error?: string };
   if (!r.ok)
     throw new HuplabError('method-unknown', `the API cannot decide the update method: ${body.error ?? r.status}`);
@@ -112,22 +112,22 @@ export async function readIdentity(device: DeviceDriver): Promise<DeviceIdentity
 
 export async function advancedUpdateDevice(opts: {
   device: DeviceDriver;
-  lab: LabBackend;
+  backend: UpdateBackend;
   to: string;
   uuid: string;
   logsDir: string;
-  progress?: Progress;
+  narrator?: Narrator;
   /** Cut the power when this takeover step starts (a step of stage 1 or 2), then power on again. */
   powerCutAt?: string;
   /** How long after the step starts to cut (the flash: some of the disk written, not all). */
   powerCutAfterMs?: number;
 }): Promise<AdvancedOutcome> {
-  const progress = opts.progress ?? silentProgress;
-  const { device, lab } = opts;
-  const target = lab.advanced;
+  const narrator = opts.narrator ?? silentNarrator;
+  const { device, backend } = opts;
+  const target = backend.advanced;
   if (!target)
     throw new HuplabError('no-advanced-line', 'this lab publishes no target line for an advanced update', {
-      hint: 'start it with startLabBackend({ advanced })',
+      hint: 'start it with startUpdateBackend({ advanced })',
     });
   const ssh = await device.ssh();
   // The application writing to /data, so that what the data partition kept (or lost) shows.
@@ -138,8 +138,8 @@ export async function advancedUpdateDevice(opts: {
     `mkdir -p /mnt/boot/system-connections && printf '[connection]\\nid=huplab-probe\\nuuid=${opts.uuid}\\ntype=ethernet\\n' > /mnt/boot/${PROBE_CONNECTION} && sync`,
   );
   const identityBefore = await readIdentity(device);
-  const method = await askUpdateMethod(lab, {
-    deviceType: lab.profile.deviceType,
+  const method = await askUpdateMethod(backend, {
+    deviceType: backend.profile.deviceType,
     from: before.version,
     to: opts.to,
     toDeviceType: target.profile.deviceType,
@@ -162,7 +162,7 @@ export async function advancedUpdateDevice(opts: {
           cutAt = c;
         })
       : undefined;
-    const r = await progress.step(
+    const r = await narrator.step(
       `run the advanced updater: ${before.version} -> ${opts.to} (${target.profile.name})`,
       () =>
         runDetached(device, cmd, { timeoutMs: 10 * 60_000, pollMs: 500 }).catch((err: unknown) => {
@@ -176,7 +176,7 @@ export async function advancedUpdateDevice(opts: {
     let bootFailure: string | undefined;
     if (cutter) {
       await cutter;
-      await progress.step('power on after the cut and follow the boot', async () => {
+      await narrator.step('power on after the cut and follow the boot', async () => {
         await device.powerOn();
         // A cut during the flash leaves a disk that may boot nothing: that is an outcome to judge
         // (the seeds: no way back once the flash started), not an error of the run.
@@ -186,7 +186,7 @@ export async function advancedUpdateDevice(opts: {
         });
       });
     } else if (handedOver()) {
-      await progress.step('follow takeover: stage 2, the flash and the reboot', () => followTakeover(device, mark));
+      await narrator.step('follow takeover: stage 2, the flash and the reboot', () => followTakeover(device, mark));
     }
     const toBoot = (Date.now() - started) / 1000;
     const consoleText = device.console.text(mark);
@@ -199,7 +199,7 @@ export async function advancedUpdateDevice(opts: {
         identityAfter.layout === target.profile.layout && identityAfter.arch === target.profile.arch ? 'new' : 'old';
     } catch (err) {
       booted = 'none';
-      progress.info?.(`the device does not answer after the update: ${(err as Error).message}`);
+      narrator.info?.(`the device does not answer after the update: ${(err as Error).message}`);
     }
     if (booted === 'new') await device.adoptProfile(target.profile);
     const stepsText = `${r.stdout}\n${consoleText}`;
@@ -208,7 +208,7 @@ export async function advancedUpdateDevice(opts: {
     // Stage 2's last report may come from the next OS (report-pending sends what stage 2 could
     // not): give it a minute once stage 2 has run.
     const history = await finalProgress(
-      lab,
+      backend,
       opts.uuid,
       /\[takeover\] step /.test(consoleText) && booted !== 'none' ? 60_000 : 0,
     );
@@ -246,10 +246,14 @@ export async function advancedUpdateDevice(opts: {
   }
 }
 
-async function finalProgress(lab: LabBackend, uuid: string, waitMs: number): Promise<AdvancedOutcome['progress']> {
+async function finalProgress(
+  backend: UpdateBackend,
+  uuid: string,
+  waitMs: number,
+): Promise<AdvancedOutcome['progress']> {
   const deadline = Date.now() + waitMs;
   for (;;) {
-    const history = await fetchProgress(lab, uuid);
+    const history = await fetchProgress(backend, uuid);
     if (history.at(-1)?.percent === 100 || Date.now() >= deadline) return history;
     await new Promise((res) => setTimeout(res, 2_000));
   }
@@ -331,7 +335,7 @@ function uniqueSteps(steps: StepTiming[]): StepTiming[] {
 
 export interface AdvancedHupRun {
   device: DeviceDriver;
-  lab: LabBackend;
+  backend: UpdateBackend;
   outcome: AdvancedOutcome;
   verdict: Verdict;
   uuid: string;
@@ -345,41 +349,41 @@ export async function runAdvancedHup(opts: {
   from: string;
   to: string;
   name?: string;
-  progress?: Progress;
+  narrator?: Narrator;
 }): Promise<AdvancedHupRun> {
-  const progress = opts.progress ?? silentProgress;
-  const lab = await startLabBackend({
+  const narrator = opts.narrator ?? silentNarrator;
+  const backend = await startUpdateBackend({
     device: opts.device,
     releases: [opts.from],
     advanced: { device: opts.toDevice, releases: [opts.to] },
-    progress,
+    narrator,
   });
   try {
-    await buildImage({ device: opts.device, release: opts.from, progress });
+    await buildImage({ device: opts.device, release: opts.from, narrator });
     const started = await startDevice({
       lab: opts.lab,
       device: opts.device,
       release: opts.from,
       name: opts.name ?? 'hup',
-      progress,
-      config: lab.deviceConfig,
+      narrator,
+      config: backend.deviceConfig,
     });
     const outcome = await advancedUpdateDevice({
       device: started.device,
-      lab,
+      backend,
       to: opts.to,
       uuid: started.record.uuid,
       logsDir: join(started.device.paths.dir, 'logs'),
-      progress,
+      narrator,
     });
-    const verdict = expectAdvancedSuccess(outcome, lab.advanced!.profile);
+    const verdict = expectAdvancedSuccess(outcome, backend.advanced!.profile);
     await writeFile(
       join(started.device.paths.dir, 'hup-report.json'),
       JSON.stringify({ method: 'advanced', outcome, verdict }, null, 2),
     );
-    return { device: started.device, lab, outcome, verdict, uuid: started.record.uuid };
+    return { device: started.device, backend, outcome, verdict, uuid: started.record.uuid };
   } catch (err) {
-    await lab.backend.stop();
+    await backend.services.stop();
     throw err;
   }
 }

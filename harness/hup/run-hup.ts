@@ -6,7 +6,7 @@ import { buildRelease } from '../../images/builder/release-build.ts';
 import { loadRelease } from '../../images/recipe.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { loadProfile, type Profile } from '../../lib/profile.ts';
-import { silentProgress, type Progress } from '../../lib/progress.ts';
+import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { startBackend, type Backend } from '../backend/index.ts';
 import { startDevice } from '../device/session.ts';
 import { inspectDevice, type DeviceFacts } from '../device/inspect.ts';
@@ -28,8 +28,9 @@ import { rebootFromShell } from '../faults/device-actions.ts';
 /** Shortened rollback-health timings for the lab (the field default is 60 s + 15 x 60 s). */
 export const LAB_ROLLBACK_TIMINGS = { initialDelaySec: 5, intervalSec: 5, attempts: 6 };
 
-export interface LabBackend {
-  backend: Backend;
+export interface UpdateBackend {
+  /** The API, the registries and the delta service. */
+  services: Backend;
   profile: Profile;
   builds: Map<string, ReleaseBuild>;
   updater: { path: string; sha256: string };
@@ -45,29 +46,29 @@ export interface LabBackend {
  * JetPack 4 device, a Pi's 64-bit OS for its 32-bit one), each with its raw disk image for the
  * advanced update, and the advanced updater and its tools.
  */
-export async function startLabBackend(opts: {
+export async function startUpdateBackend(opts: {
   device: string;
   releases: string[];
-  progress?: Progress;
+  narrator?: Narrator;
   deltas?: boolean;
   /** `images`: the releases to serve raw disk images of (default: all of them). */
   advanced?: { device: string; releases: string[]; images?: string[] };
-}): Promise<LabBackend> {
-  const progress = opts.progress ?? silentProgress;
+}): Promise<UpdateBackend> {
+  const narrator = opts.narrator ?? silentNarrator;
   const profile = await loadProfile(opts.device);
   const target = opts.advanced ? await loadProfile(opts.advanced.device) : undefined;
-  const updater = await progress.step('bundle the updater', () => updaterBundle());
+  const updater = await narrator.step('bundle the updater', () => updaterBundle());
   const advancedUpdater = target
-    ? await progress.step('bundle the advanced updater', () => updaterBundle(ADVANCED_ENTRY, 'hup-advanced'))
+    ? await narrator.step('bundle the advanced updater', () => updaterBundle(ADVANCED_ENTRY, 'hup-advanced'))
     : undefined;
   // Takeover's native tools run on the device's kernel (a 32-bit Pi OS runs on the board's 64-bit kernel here).
   const kernelArch = profile.kernel.arch ?? profile.arch;
   const tools = target
-    ? await progress.step(`build takeover's tools for ${kernelArch}`, async () =>
+    ? await narrator.step(`build takeover's tools for ${kernelArch}`, async () =>
         Promise.all(TAKEOVER_TOOLS.map((t) => takeoverTool(t, kernelArch))),
       )
     : [];
-  const backend = await progress.step('start the backend (API, registries, delta service)', () =>
+  const backend = await narrator.step('start the backend (API, registries, delta service)', () =>
     startBackend({
       updaterBundlePath: updater.path,
       ...(advancedUpdater ? { advancedUpdaterPath: advancedUpdater.path } : {}),
@@ -75,13 +76,13 @@ export async function startLabBackend(opts: {
     }),
   );
   try {
-    const builds = await publishLine(backend, profile, opts.releases, progress, opts.deltas !== false);
-    let advanced: LabBackend['advanced'];
+    const builds = await publishLine(backend, profile, opts.releases, narrator, opts.deltas !== false);
+    let advanced: UpdateBackend['advanced'];
     if (target && opts.advanced) {
-      const targetBuilds = await publishLine(backend, target, opts.advanced.releases, progress, opts.deltas !== false);
+      const targetBuilds = await publishLine(backend, target, opts.advanced.releases, narrator, opts.deltas !== false);
       for (const version of opts.advanced.images ?? opts.advanced.releases) {
-        const raw = await progress.step(`raw disk image of ${version} for ${target.name} (advanced update)`, async () =>
-          exportRawImage((await buildImage({ device: target.name, release: version, progress })).disk),
+        const raw = await narrator.step(`raw disk image of ${version} for ${target.name} (advanced update)`, async () =>
+          exportRawImage((await buildImage({ device: target.name, release: version, narrator })).disk),
         );
         await backend.api.addOsImage({
           deviceType: target.deviceType,
@@ -97,7 +98,7 @@ export async function startLabBackend(opts: {
     }
     const g = backend.guestUrls;
     return {
-      backend,
+      services: backend,
       profile,
       builds,
       updater,
@@ -120,11 +121,11 @@ async function publishLine(
   backend: Backend,
   profile: Profile,
   versions: string[],
-  progress: Progress,
+  narrator: Narrator,
   deltas: boolean,
 ): Promise<Map<string, ReleaseBuild>> {
   const builds = new Map<string, ReleaseBuild>();
-  for (const v of versions) builds.set(v, await buildRelease(profile, await loadRelease(v), progress));
+  for (const v of versions) builds.set(v, await buildRelease(profile, await loadRelease(v), narrator));
   for (const [version, b] of builds) {
     const recipe = await loadRelease(version);
     const flashManifest = join(b.rootfsDir, BOOT_FLASH_DIR, 'boot-flash.json');
@@ -157,7 +158,7 @@ async function publishLine(
     for (const from of list) {
       for (const to of list) {
         if (from === to) continue;
-        const file = await progress.step(`make the delta ${from.version} -> ${to.version}`, () =>
+        const file = await narrator.step(`make the delta ${from.version} -> ${to.version}`, () =>
           deltaBetween(from, to),
         );
         await backend.delta.addDelta({ src: from.hostapp.manifest.digest, dest: to.hostapp.manifest.digest, file });
@@ -169,7 +170,7 @@ async function publishLine(
 
 /** What a fault acting during the update can use: the lab, the device's uuid, the console mark of the start. */
 export interface UpdateContext {
-  lab: LabBackend;
+  backend: UpdateBackend;
   uuid: string;
   since: number;
   /** Aborted when the updater exits: a hook waiting for a moment that will never come stops. */
@@ -321,24 +322,24 @@ export async function readyForUpdate(device: DeviceDriver, timings = LAB_ROLLBAC
  */
 export async function updateDevice(opts: {
   device: DeviceDriver;
-  lab: LabBackend;
+  backend: UpdateBackend;
   to: string;
   uuid: string;
-  progress?: Progress;
+  narrator?: Narrator;
   timings?: typeof LAB_ROLLBACK_TIMINGS;
   commitTimeoutMs?: number;
   logsDir: string;
   /** Fault hooks: before the updater runs, and between the updater and the reboot. */
   hooks?: DeviceHooks;
 }): Promise<UpdateOutcome> {
-  const progress = opts.progress ?? silentProgress;
+  const narrator = opts.narrator ?? silentNarrator;
   const { device } = opts;
   const timings = opts.timings ?? LAB_ROLLBACK_TIMINGS;
   const ssh = await device.ssh();
   await readyForUpdate(device, timings);
   const before = await inspectDevice(device);
   const recordsBefore = await ssh.execOk('cat /mnt/data/demo-app/records.log 2>/dev/null || true');
-  await ssh.putFile(opts.lab.updater.path, '/tmp/hup.mjs');
+  await ssh.putFile(opts.backend.updater.path, '/tmp/hup.mjs');
   if (opts.hooks?.beforeUpdate) await opts.hooks.beforeUpdate(device);
   const mark = device.console.mark();
   const timeline = new ConsoleTimeline(device.paths.serialLog, mark).start();
@@ -355,11 +356,11 @@ export async function updateDevice(opts: {
     ).finally(() => exited.abort(new HuplabError('updater-exited', 'the updater exited before the fault could act')));
     // A hook that fails does not hide the update's outcome: its error becomes a fact the verdict fails on.
     const during = opts.hooks
-      ?.whileUpdating?.(device, { lab: opts.lab, uuid: opts.uuid, since: mark, updaterExited: exited.signal })
+      ?.whileUpdating?.(device, { backend: opts.backend, uuid: opts.uuid, since: mark, updaterExited: exited.signal })
       .catch((err: unknown): FaultFacts => ({ hookError: err instanceof HuplabError ? err.oneLine() : String(err) }));
     // Whatever the hook does, the updater's end is awaited too, so that a failing hook never leaves
     // an update running unobserved.
-    const [r, facts] = await progress.step(`run the updater: ${before.version} -> ${opts.to}`, () =>
+    const [r, facts] = await narrator.step(`run the updater: ${before.version} -> ${opts.to}`, () =>
       Promise.all([updater, during ?? Promise.resolve()]),
     );
     if (between && r.code === 0) {
@@ -376,14 +377,14 @@ export async function updateDevice(opts: {
     let rebooted = false;
     let committed = false;
     if (exitCode === 0 && /\[hup\] step reboot done/.test(r.stdout)) {
-      await progress.step('follow the reboot into the new OS', () =>
+      await narrator.step('follow the reboot into the new OS', () =>
         device.waitForOs({ since: mark, timeoutMs: 240_000 }),
       );
       rebooted = true;
       const deadline =
         Date.now() +
         (opts.commitTimeoutMs ?? (timings.initialDelaySec + timings.attempts * timings.intervalSec + 120) * 1000);
-      committed = await progress.step('wait for rollback-health to commit or roll back', () =>
+      committed = await narrator.step('wait for rollback-health to commit or roll back', () =>
         followUntilSettled(device, deadline, `the update to ${opts.to}`),
       );
     }
@@ -393,7 +394,7 @@ export async function updateDevice(opts: {
     const files = await stateFiles(device);
     const logs = await collectLogs(device, opts.logsDir);
     const recordsAfter = await (await device.ssh()).execOk('cat /mnt/data/demo-app/records.log');
-    const history = await fetchProgress(opts.lab, opts.uuid);
+    const history = await fetchProgress(opts.backend, opts.uuid);
     const download = parseDownload(r.stdout);
     const consoleText = device.console.text(mark);
     const reboots = consoleText.match(/\[huplab\] bootloader: booting/g)?.length ?? 0;
@@ -444,9 +445,9 @@ export async function collectLogs(device: DeviceDriver, dir: string): Promise<st
 }
 
 /** The progress history the API holds for a device (empty when it cannot be read). */
-export async function fetchProgress(lab: LabBackend, uuid: string): Promise<UpdateOutcome['progress']> {
+export async function fetchProgress(backend: UpdateBackend, uuid: string): Promise<UpdateOutcome['progress']> {
   try {
-    const r = await fetch(`${lab.backend.urls.api}/v1/devices/${uuid}`);
+    const r = await fetch(`${backend.services.urls.api}/v1/devices/${uuid}`);
     const body = (await r.json()) as { history?: UpdateOutcome['progress'] };
     return body.history ?? [];
   } catch {
@@ -456,7 +457,7 @@ export async function fetchProgress(lab: LabBackend, uuid: string): Promise<Upda
 
 export interface HupRun {
   device: DeviceDriver;
-  lab: LabBackend;
+  backend: UpdateBackend;
   outcome: UpdateOutcome;
   verdict: Verdict;
   uuid: string;
@@ -470,30 +471,30 @@ export async function runHup(opts: {
   from: string;
   to: string;
   name?: string;
-  progress?: Progress;
+  narrator?: Narrator;
   fault?: string;
 }): Promise<HupRun> {
-  const progress = opts.progress ?? silentProgress;
+  const narrator = opts.narrator ?? silentNarrator;
   const fault = opts.fault ? findFault(opts.fault) : undefined;
   const { start, target } = scenarioReleases(fault, opts.from, opts.to);
-  const lab = await startLabBackend({ device: opts.device, releases: [...new Set([start, target])], progress });
+  const backend = await startUpdateBackend({ device: opts.device, releases: [...new Set([start, target])], narrator });
   try {
-    await buildImage({ device: opts.device, release: start, progress });
+    await buildImage({ device: opts.device, release: start, narrator });
     const started = await startDevice({
       lab: opts.lab,
       device: opts.device,
       release: start,
       name: opts.name ?? 'hup',
-      progress,
-      config: lab.deviceConfig,
+      narrator,
+      config: backend.deviceConfig,
     });
-    if (fault) progress.info?.(`fault ${fault.name}: ${fault.description}`);
+    if (fault) narrator.info?.(`fault ${fault.name}: ${fault.description}`);
     const { outcome, verdict } = await runScenario({
       device: started.device,
-      lab,
+      backend,
       uuid: started.record.uuid,
       to: target,
-      progress,
+      narrator,
       logsDir: join(started.device.paths.dir, 'logs'),
       ...(fault ? { fault } : {}),
     });
@@ -501,9 +502,16 @@ export async function runHup(opts: {
       join(started.device.paths.dir, 'hup-report.json'),
       JSON.stringify({ fault: fault?.name, outcome, verdict }, null, 2),
     );
-    return { device: started.device, lab, outcome, verdict, uuid: started.record.uuid, bootTimingsMs: started.timings };
+    return {
+      device: started.device,
+      backend,
+      outcome,
+      verdict,
+      uuid: started.record.uuid,
+      bootTimingsMs: started.timings,
+    };
   } catch (err) {
-    await lab.backend.stop();
+    await backend.services.stop();
     throw err;
   }
 }

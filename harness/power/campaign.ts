@@ -2,17 +2,17 @@ import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
-import { silentProgress, type Progress } from '../../lib/progress.ts';
+import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { startDevice, type StartedDevice } from '../device/session.ts';
 import { inspectDevice } from '../device/inspect.ts';
 import { runDetached, startDetached } from '../hup/detached-run.ts';
 import {
   followUntilSettled,
   readyForUpdate,
-  startLabBackend,
+  startUpdateBackend,
   stateFiles,
   updateDevice,
-  type LabBackend,
+  type UpdateBackend,
 } from '../hup/run-hup.ts';
 import { FAULTS, type Fault } from '../faults/index.ts';
 import { verdictFor } from '../faults/scenario.ts';
@@ -112,14 +112,14 @@ export interface CampaignOptions {
   /** What happens to the unflushed cache at a cut: lost, or a seeded random half kept. */
   keep?: 'none' | 'random';
   outDir: string;
-  progress?: Progress;
+  narrator?: Narrator;
   /**
    * Run the uncut reference update first (default), which places the points inside long steps and
    * the random ones; without it only the points at console markers exist.
    */
   reference?: boolean;
   /** Reuse a started backend (suites); otherwise one is started and stopped here. */
-  backend?: LabBackend;
+  backend?: UpdateBackend;
   /** Called with each outcome as it is known (live table). */
   onPoint?: (o: CutOutcome, index: number, total: number) => void;
 }
@@ -127,18 +127,18 @@ export interface CampaignOptions {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult> {
-  const progress = opts.progress ?? silentProgress;
+  const narrator = opts.narrator ?? silentNarrator;
   const seed = opts.seed ?? 1;
   const started = Date.now();
   await mkdir(opts.outDir, { recursive: true });
-  const lab =
-    opts.backend ?? (await startLabBackend({ device: opts.device, releases: [opts.from, opts.to], progress }));
+  const backend =
+    opts.backend ?? (await startUpdateBackend({ device: opts.device, releases: [opts.from, opts.to], narrator }));
   try {
     const kind = opts.kind ?? 'update';
     const references: ReferenceRun[] = [];
     let all: CutPoint[];
     if (kind === 'update') {
-      all = cutPoints(await reference(opts, lab, undefined, progress, references), {
+      all = cutPoints(await reference(opts, backend, undefined, narrator, references), {
         to: opts.to,
         random: opts.random ?? 0,
         seed,
@@ -146,14 +146,14 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     } else {
       const refs: Partial<Record<(typeof ROLLBACK_SCENARIOS)[number], TimelineEntry[]>> = {};
       for (const name of ROLLBACK_SCENARIOS)
-        refs[name] = await reference(opts, lab, faultNamed(name), progress, references);
+        refs[name] = await reference(opts, backend, faultNamed(name), narrator, references);
       all = rollbackCutPoints(refs);
     }
     const points = selectPoints(all, opts.only);
     const outcomes: CutOutcome[] = [];
     for (const [i, point] of points.entries()) {
-      const o = await progress.step(`cut ${i + 1}/${points.length}: ${point.name} (${point.describe})`, () =>
-        cutOnce(opts, lab, point, seed + i),
+      const o = await narrator.step(`cut ${i + 1}/${points.length}: ${point.name} (${point.describe})`, () =>
+        cutOnce(opts, backend, point, seed + i),
       );
       outcomes.push(o);
       opts.onPoint?.(o, i, points.length);
@@ -174,7 +174,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     await writeFile(join(opts.outDir, 'powercut.json'), JSON.stringify(result, null, 2));
     return result;
   } finally {
-    if (!opts.backend) await lab.backend.stop();
+    if (!opts.backend) await backend.services.stop();
   }
 }
 
@@ -194,27 +194,27 @@ function faultNamed(name: string): Fault {
  */
 async function reference(
   opts: CampaignOptions,
-  lab: LabBackend,
+  backend: UpdateBackend,
   fault: Fault | undefined,
-  progress: Progress,
+  narrator: Narrator,
   refs: ReferenceRun[],
 ): Promise<TimelineEntry[]> {
   if (opts.reference === false) return [];
   const what = fault ? `${fault.name} (${fault.expect})` : 'the update';
-  return progress.step(
+  return narrator.step(
     `reference run of ${what}, no cut: the console timeline that places the cut points`,
     async () => {
-      const d = await fresh(opts, lab, `ref-${fault?.name ?? 'update'}`);
+      const d = await fresh(opts, backend, `ref-${fault?.name ?? 'update'}`);
       try {
         const o = await updateDevice({
           device: d.device,
-          lab,
+          backend: backend,
           to: opts.to,
           uuid: d.record.uuid,
           logsDir: join(opts.outDir, `ref-${fault?.name ?? 'update'}-logs`),
           ...(fault?.device ? { hooks: fault.device } : {}),
         });
-        const v = fault ? verdictFor(fault, o, lab) : expectSuccess(o);
+        const v = fault ? verdictFor(fault, o, backend) : expectSuccess(o);
         refs.push({ scenario: fault?.name ?? 'update', seconds: o.seconds.toCommit });
         if (!v.ok)
           throw new HuplabError(
@@ -233,13 +233,13 @@ async function reference(
   );
 }
 
-async function fresh(opts: CampaignOptions, lab: LabBackend, name: string): Promise<StartedDevice> {
+async function fresh(opts: CampaignOptions, backend: UpdateBackend, name: string): Promise<StartedDevice> {
   return startDevice({
     lab: opts.lab,
     device: opts.device,
     release: opts.from,
     name,
-    config: lab.deviceConfig,
+    config: backend.deviceConfig,
     volatileCache: {},
   });
 }
@@ -250,15 +250,20 @@ async function retire(d: StartedDevice): Promise<void> {
   await rm(d.device.paths.dir, { recursive: true, force: true }).catch(() => undefined);
 }
 
-async function cutOnce(opts: CampaignOptions, lab: LabBackend, point: CutPoint, seed: number): Promise<CutOutcome> {
+async function cutOnce(
+  opts: CampaignOptions,
+  backend: UpdateBackend,
+  point: CutPoint,
+  seed: number,
+): Promise<CutOutcome> {
   const name = `cut-${point.name.replace(/[^a-z0-9-]/gi, '_')}`;
-  const d = await fresh(opts, lab, name);
+  const d = await fresh(opts, backend, name);
   const { device } = d;
   const problems: string[] = [];
   const fault = point.scenario ? faultNamed(point.scenario) : undefined;
   // The application must be writing before the update starts: its records are the data checked.
   await readyForUpdate(device);
-  await (await device.ssh()).putFile(lab.updater.path, '/tmp/hup.mjs');
+  await (await device.ssh()).putFile(backend.updater.path, '/tmp/hup.mjs');
   if (fault?.device?.beforeUpdate) await fault.device.beforeUpdate(device);
   const mark = device.console.mark();
   const t0 = Date.now();
@@ -352,7 +357,7 @@ async function cutOnce(opts: CampaignOptions, lab: LabBackend, point: CutPoint, 
       if (fault?.device?.undo) await fault.device.undo(device);
       const again = await updateDevice({
         device,
-        lab,
+        backend: backend,
         to: opts.to,
         uuid: d.record.uuid,
         logsDir: join(opts.outDir, name, 'retry-logs'),

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { HuplabError } from '../../lib/errors.ts';
 import { cacheDir } from '../../lib/paths.ts';
 import { loadProfile } from '../../lib/profile.ts';
-import { silentProgress, type Progress } from '../../lib/progress.ts';
+import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { loadRelease } from '../recipe.ts';
 import { BUILDER_FORMAT, publish } from './cache-entry.ts';
 import { hashInputs, uuidFromSeed } from './cache-key.ts';
@@ -34,9 +34,9 @@ export async function buildImage(opts: {
   device: string;
   release: string;
   rootB?: string;
-  progress?: Progress;
+  narrator?: Narrator;
 }): Promise<ImageBuild> {
-  const progress = opts.progress ?? silentProgress;
+  const narrator = opts.narrator ?? silentNarrator;
   const profile = await loadProfile(opts.device);
   const recipes = [await loadRelease(opts.release), ...(opts.rootB ? [await loadRelease(opts.rootB)] : [])];
   for (const r of recipes) {
@@ -60,7 +60,7 @@ export async function buildImage(opts: {
     }
   }
   const builds: ReleaseBuild[] = [];
-  for (const r of recipes) builds.push(await buildRelease(profile, r, progress));
+  for (const r of recipes) builds.push(await buildRelease(profile, r, narrator));
 
   const key = hashInputs({ format: BUILDER_FORMAT, profile, releases: builds.map((b) => b.key) });
   const dir = join(cacheDir(), 'images', key);
@@ -77,7 +77,7 @@ export async function buildImage(opts: {
   });
   if (existsSync(join(dir, 'image.json'))) {
     const meta = JSON.parse(await readFile(join(dir, 'image.json'), 'utf8')) as { sizeBytes: number };
-    progress.info(`image ${profile.name} ${describe(opts)} cached: ${disk}`);
+    narrator.info(`image ${profile.name} ${describe(opts)} cached: ${disk}`);
     return { ...result(true), sizeBytes: meta.sizeBytes };
   }
   // Unique per build, not per process: two builds of the same entry can run in one process
@@ -88,7 +88,7 @@ export async function buildImage(opts: {
   try {
     const epoch = Math.max(...recipes.map((r) => Date.parse(r.date) / 1000));
     const fs: Record<string, string> = {};
-    await progress.step(`make filesystems for ${profile.name} ${describe(opts)}`, async () => {
+    await narrator.step(`make filesystems for ${profile.name} ${describe(opts)}`, async () => {
       for (const part of profile.partitions) {
         const out = join(work, `${part.label}.img`);
         const seed = `${key}:${part.label}`;
@@ -120,7 +120,7 @@ export async function buildImage(opts: {
         fs[part.label] = out;
       }
     });
-    await progress.step('assemble disk image', () =>
+    await narrator.step('assemble disk image', () =>
       assembleDisk({ output: join(work, 'disk.img'), profile, seed: key, filesystems: fs }),
     );
     for (const f of Object.values(fs)) await rm(f);

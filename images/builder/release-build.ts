@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
 import { cacheDir } from '../../lib/paths.ts';
 import type { Profile } from '../../lib/profile.ts';
-import { silentProgress, type Progress } from '../../lib/progress.ts';
+import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { packageName, type ReleaseRecipe } from '../recipe.ts';
 import {
   fetchPackage,
@@ -47,10 +47,10 @@ export interface ReleaseBuild {
 export async function buildRelease(
   profile: Profile,
   recipe: ReleaseRecipe,
-  progress: Progress = silentProgress,
+  narrator: Narrator = silentNarrator,
 ): Promise<ReleaseBuild> {
   const arch = profile.arch;
-  const packages = await progress.step(`resolve Debian packages for ${recipe.version} (${arch})`, async () => {
+  const packages = await narrator.step(`resolve Debian packages for ${recipe.version} (${arch})`, async () => {
     const list = await resolvePackages(recipe.debianPackages.map(packageName), arch);
     // The kernel may be of another architecture than the userland (a 32-bit Pi OS on the 64-bit board kernel).
     list.push(await resolveKernelPackage(profile.kernel.debianPackage, profile.kernel.arch ?? arch));
@@ -96,13 +96,13 @@ export async function buildRelease(
   await mkdir(work, { recursive: true });
   try {
     const epoch = Math.floor(Date.parse(recipe.date) / 1000);
-    const debs = await progress.step(`fetch ${packages.length} Debian packages (digest-checked)`, async () => {
+    const debs = await narrator.step(`fetch ${packages.length} Debian packages (digest-checked)`, async () => {
       const paths: string[] = [];
       for (const p of packages) paths.push(await fetchPackage(p, cacheDir()));
       return paths;
     });
     const nodeVersion = recipe.node.versions?.[arch] ?? recipe.node.version;
-    const nodeTarball = await progress.step(`fetch Node.js ${nodeVersion} for ${arch} (integrity-checked)`, () =>
+    const nodeTarball = await narrator.step(`fetch Node.js ${nodeVersion} for ${arch} (integrity-checked)`, () =>
       fetchNpmTarball(`node-linux-${NODE_ARCH[arch] ?? arch}@${nodeVersion}`, integrity, cacheDir()),
     );
 
@@ -125,7 +125,7 @@ export async function buildRelease(
     const busybox = join(busyboxDir, 'bin', 'busybox');
     const initramfs = join(work, 'initrd.img');
     const initramfsEpoch = Math.floor((await stat(kernel.vmlinuz)).mtimeMs / 1000);
-    await progress.step(`build initramfs (kernel ${kernel.release})`, () =>
+    await narrator.step(`build initramfs (kernel ${kernel.release})`, () =>
       buildInitramfs({
         kernel,
         modules: profile.kernel.modules,
@@ -139,7 +139,7 @@ export async function buildRelease(
     );
 
     const bootDir = join(work, 'boot');
-    await progress.step('prepare boot files', async () => {
+    await narrator.step('prepare boot files', async () => {
       await mkdir(bootDir, { recursive: true });
       if (profile.bootloader.kind === 'u-boot') await populateUBootBoot(bootDir, profile, kernel, work, epoch);
       else await populateGrubEfiBoot(bootDir, profile, work);
@@ -151,7 +151,7 @@ export async function buildRelease(
       await normaliseTimes(bootDir, epoch);
     });
     const rootfsDir = join(work, 'rootfs');
-    await progress.step(`assemble root filesystem of ${recipe.version}`, async () => {
+    await narrator.step(`assemble root filesystem of ${recipe.version}`, async () => {
       await assembleRootfs({
         root: rootfsDir,
         recipe,
@@ -168,7 +168,7 @@ export async function buildRelease(
       });
       await normaliseTimes(rootfsDir, epoch);
     });
-    const hostapp = await progress.step(`build hostapp artifact of ${recipe.version} (OCI image)`, () =>
+    const hostapp = await narrator.step(`build hostapp artifact of ${recipe.version} (OCI image)`, () =>
       buildHostapp({ rootfs: rootfsDir, outDir: join(work, 'hostapp'), recipe, profile, epoch }),
     );
     await rm(kernelDir, { recursive: true });

@@ -6,8 +6,8 @@ import net from 'node:net';
 import path from 'node:path';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
-import { DeviceSsh } from '../harness/ssh/client.ts';
-import { ensureLabKey } from '../harness/ssh/keys.ts';
+import { DeviceSsh } from '../../harness/ssh/client.ts';
+import { ensureLabKey } from '../../harness/ssh/keys.ts';
 
 type SshServer = InstanceType<typeof ssh2.Server>;
 

@@ -10,9 +10,9 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startBackend } from '../harness/backend/index.ts';
-import { extractPackage, fetchPackage, hostArch, resolvePackage } from '../images/builder/apt.ts';
-import { cacheDir } from '../lib/paths.ts';
+import { startBackend } from '../../harness/backend/index.ts';
+import { extractPackage, fetchPackage, hostArch, resolvePackage } from '../../images/builder/apt.ts';
+import { cacheDir } from '../../lib/paths.ts';
 
 const run = promisify(execFile);
 

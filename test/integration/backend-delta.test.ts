@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { downloadVerified } from '../lib/oci/download.ts';
-import { sha256Digest } from '../lib/oci/digest.ts';
-import { GUEST_HOST } from '../harness/backend/index.ts';
+import { downloadVerified } from '../../lib/oci/download.ts';
+import { sha256Digest } from '../../lib/oci/digest.ts';
+import { GUEST_HOST } from '../../harness/backend/index.ts';
 import { publishedBackend } from './backend-fixture.ts';
 
 const query = (base: string, src: string, dest: string) => `${base}/v1/deltas?src=${src}&dest=${dest}`;

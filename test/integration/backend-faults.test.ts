@@ -1,9 +1,9 @@
 import t from 'tap';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { RegistryClient } from '../lib/oci/client.ts';
-import { isHuplabError } from '../lib/errors.ts';
-import { Faults } from '../harness/backend/faults.ts';
+import { RegistryClient } from '../../lib/oci/client.ts';
+import { isHuplabError } from '../../lib/errors.ts';
+import { Faults } from '../../harness/backend/faults.ts';
 import { fileDigest, publishedBackend, REPO } from './backend-fixture.ts';
 
 t.test('corrupt: one flipped byte gives digest-mismatch and leaves no file', async (t) => {

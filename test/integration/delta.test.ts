@@ -16,9 +16,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyDelta, applyLayer, createDelta, readDeltaManifest } from '../lib/delta/index.ts';
-import { writeTar } from '../lib/tar/index.ts';
-import { snapshotTree } from './helpers/tree.ts';
+import { applyDelta, applyLayer, createDelta, readDeltaManifest } from '../../lib/delta/index.ts';
+import { writeTar } from '../../lib/tar/index.ts';
+import { snapshotTree } from '../helpers/tree.ts';
 
 const IS_ROOT = process.getuid?.() === 0;
 // The real-release test builds both releases when the cache does not have them yet.
@@ -205,7 +205,7 @@ t.test('applyLayer writes the full tree', async (t) => {
 });
 
 t.test('real releases: 2.101.0 -> 2.102.0', async (t) => {
-  const { buildImage } = await import('../images/builder/index.ts');
+  const { buildImage } = await import('../../images/builder/index.ts');
   const release = async (version: string) => {
     const b = (await buildImage({ device: 'generic-amd64', release: version })).releaseBuilds.find(
       (x) => x.version === version,

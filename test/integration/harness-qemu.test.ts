@@ -5,10 +5,10 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { QemuDevice } from '../harness/qemu/driver.ts';
-import { isPidAlive } from '../harness/qemu/process.ts';
-import type { QemuProfile } from '../harness/qemu/profile.ts';
-import { q35Profile } from './helpers/qemu-profile.ts';
+import { QemuDevice } from '../../harness/qemu/driver.ts';
+import { isPidAlive } from '../../harness/qemu/process.ts';
+import type { QemuProfile } from '../../harness/qemu/profile.ts';
+import { q35Profile } from '../helpers/qemu-profile.ts';
 
 const profile: QemuProfile = q35Profile(256);
 

@@ -1,9 +1,9 @@
 import t from 'tap';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { RegistryClient } from '../lib/oci/client.ts';
-import { isHuplabError } from '../lib/errors.ts';
-import { startBackend } from '../harness/backend/index.ts';
+import { RegistryClient } from '../../lib/oci/client.ts';
+import { isHuplabError } from '../../lib/errors.ts';
+import { startBackend } from '../../harness/backend/index.ts';
 import { blobPath, DEVICE, fileDigest, publishedBackend, releases, REPO } from './backend-fixture.ts';
 
 t.test('manifest by tag and by digest: the published bytes, verified', async (t) => {

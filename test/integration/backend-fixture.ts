@@ -7,10 +7,10 @@ import { createReadStream } from 'node:fs';
 import { mkdir, rmdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildImage } from '../images/builder/index.ts';
-import type { HostappArtifact } from '../images/builder/hostapp.ts';
-import { startBackend, type Backend } from '../harness/backend/index.ts';
-import type { ApiOptions } from '../harness/backend/api.ts';
+import { buildImage } from '../../images/builder/index.ts';
+import type { HostappArtifact } from '../../images/builder/hostapp.ts';
+import { startBackend, type Backend } from '../../harness/backend/index.ts';
+import type { ApiOptions } from '../../harness/backend/api.ts';
 
 export const DEVICE = 'generic-amd64';
 export const REPO = `huplab/${DEVICE}`;

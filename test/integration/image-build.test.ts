@@ -3,14 +3,14 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildImage } from '../images/builder/index.ts';
-import { buildHostapp } from '../images/builder/hostapp.ts';
-import { loadRelease } from '../images/recipe.ts';
-import { isHuplabError } from '../lib/errors.ts';
-import { decodeGrubenv } from '../lib/grubenv.ts';
-import { readPartitions } from '../lib/partition/index.ts';
-import { cacheDir } from '../lib/paths.ts';
-import { loadProfile } from '../lib/profile.ts';
+import { buildImage } from '../../images/builder/index.ts';
+import { buildHostapp } from '../../images/builder/hostapp.ts';
+import { loadRelease } from '../../images/recipe.ts';
+import { isHuplabError } from '../../lib/errors.ts';
+import { decodeGrubenv } from '../../lib/grubenv.ts';
+import { readPartitions } from '../../lib/partition/index.ts';
+import { cacheDir } from '../../lib/paths.ts';
+import { loadProfile } from '../../lib/profile.ts';
 
 // These tests build real images (no VM): the first run fills the cache, later runs reuse it.
 const debugfsCat = (disk: string, offset: number, path: string) =>
@@ -109,9 +109,9 @@ t.test('a failed build leaves nothing where a good image is expected', async (t)
     JSON.stringify({ ...good, version: '7.0.0', debianPackages: [...good.debianPackages, 'no-such-package-huplab'] }),
   );
   const before = existsSync(join(cacheDir(), 'releases')) ? readdirSync(join(cacheDir(), 'releases')) : [];
-  const { loadRelease: load } = await import('../images/recipe.ts');
+  const { loadRelease: load } = await import('../../images/recipe.ts');
   const recipe = await load('7.0.0', releases);
-  const { buildRelease } = await import('../images/builder/release-build.ts');
+  const { buildRelease } = await import('../../images/builder/release-build.ts');
   const err = await buildRelease(await loadProfile('generic-amd64'), recipe).catch((e: unknown) => e);
   t.ok(isHuplabError(err, 'debian-package-missing'), 'missing Debian package is named');
   if (isHuplabError(err)) t.match(err.oneLine(), /no-such-package-huplab:amd64 is not known to apt/);

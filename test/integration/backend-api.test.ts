@@ -2,7 +2,7 @@ import t from 'tap';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startBackend } from '../harness/backend/index.ts';
+import { startBackend } from '../../harness/backend/index.ts';
 import { blobPath, DEVICE, publishedBackend, REPO, type Releases } from './backend-fixture.ts';
 
 const hex = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');

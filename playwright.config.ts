@@ -4,7 +4,7 @@ import { readdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { inventoryPath, loadInventory } from './harness/board/inventory.ts';
-import { advancedSuiteFor } from './harness/hup/suite-releases.ts';
+import { advancedSuiteFor } from './harness/update/suite-releases.ts';
 
 /**
  * HIL suites: one Playwright project per device profile, so that `--project raspberrypi3-64`

@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runAdvancedHup } from '../harness/hup/run-advanced.ts';
-import { runHup } from '../harness/hup/run-hup.ts';
-import { advancedSuiteFor, suiteReleasesFor } from '../harness/hup/suite-releases.ts';
+import { runAdvancedHup } from '../harness/update/run-advanced.ts';
+import { runHup } from '../harness/update/run-hup.ts';
+import { advancedSuiteFor, suiteReleasesFor } from '../harness/update/suite-releases.ts';
 import { openLab } from '../harness/lab.ts';
 import { listProfiles } from '../lib/profile.ts';
 import { seconds, table } from './stats.ts';

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runHup } from '../harness/hup/run-hup.ts';
-import { analyseRecords } from '../harness/hup/records.ts';
+import { runHup } from '../harness/update/run-hup.ts';
+import { analyseRecords } from '../harness/update/records.ts';
 import { openLab } from '../harness/lab.ts';
 import { seconds, table } from './stats.ts';
 

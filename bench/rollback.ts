@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConsoleTimeline, type TimelineEntry } from '../harness/console/timeline.ts';
-import { LAB_ROLLBACK_TIMINGS, runHup } from '../harness/hup/run-hup.ts';
+import { LAB_ROLLBACK_TIMINGS, runHup } from '../harness/update/run-hup.ts';
 import { openLab } from '../harness/lab.ts';
 import { table } from './stats.ts';
 

@@ -5,7 +5,7 @@ import { BoardDevice } from '../harness/board/board-device.ts';
 import { loadInventory, type Inventory } from '../harness/board/inventory.ts';
 import { buildImage } from '../images/builder/index.ts';
 import { flashDevice } from '../harness/device/provision.ts';
-import { qemuBoardEntry } from '../harness/board/qemu-board.ts';
+import { qemuBoardEntry } from '../harness/qemu/stand-in-board.ts';
 import { isOurProcess } from '../harness/qemu/process.ts';
 import { loadProfile } from '../lib/profile.ts';
 import { repoRoot } from '../lib/paths.ts';

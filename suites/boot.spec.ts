@@ -1,7 +1,7 @@
 import { BootPartition } from '../harness/device/boot-partition.ts';
 import { bootAndTime } from '../harness/device/session.ts';
 import { inspectDevice } from '../harness/device/inspect.ts';
-import { runDetached } from '../harness/hup/detached-run.ts';
+import { runDetached } from '../harness/device/detached-run.ts';
 import { createHash } from 'node:crypto';
 import { checksumFileName } from '../lib/fat/atomic-write.ts';
 import { silentNarrator } from '../lib/narrator.ts';

@@ -3,11 +3,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openLab, type Lab } from '../harness/lab.ts';
-import { defaultSuiteReleases, suiteReleasesFor } from '../harness/hup/suite-releases.ts';
+import { defaultSuiteReleases, suiteReleasesFor } from '../harness/update/suite-releases.ts';
 import { startDevice, type StartOptions, type StartedDevice } from '../harness/device/session.ts';
-import type { DeviceDriver } from '../harness/board/driver.ts';
+import type { DeviceDriver } from '../harness/driver/driver.ts';
 import { inventoryPath, loadInventory, type InventoryBoard } from '../harness/board/inventory.ts';
-import { startBoard } from '../harness/board/start-board.ts';
+import { startBoard } from '../harness/device/start-board.ts';
 import { HuplabError } from '../lib/errors.ts';
 
 export interface DeviceOptions {
@@ -33,7 +33,7 @@ interface TestFixtures {
 }
 
 /**
- * The releases of this worker's profile (harness/hup/suite-releases.ts). A Playwright worker only
+ * The releases of this worker's profile (harness/update/suite-releases.ts). A Playwright worker only
  * ever runs tests of one project, so the `_releases` worker fixture sets these once, before any
  * test or other worker fixture uses them; suites read them as ES module live bindings.
  */

@@ -7,15 +7,15 @@
  * takeover a standard update on the new line must work.
  */
 import { basename, join } from 'node:path';
-import { advancedSuiteFor, type AdvancedSuite } from '../harness/hup/suite-releases.ts';
-import { startUpdateBackend, updateDevice, type UpdateBackend } from '../harness/hup/run-hup.ts';
-import { advancedUpdateDevice, type AdvancedOutcome } from '../harness/hup/run-advanced.ts';
+import { advancedSuiteFor, type AdvancedSuite } from '../harness/update/suite-releases.ts';
+import { startUpdateBackend, updateDevice, type UpdateBackend } from '../harness/update/run-hup.ts';
+import { advancedUpdateDevice, type AdvancedOutcome } from '../harness/update/run-advanced.ts';
 import {
   expectAdvancedLeftOld,
   expectAdvancedNoWayBack,
   expectAdvancedSuccess,
-} from '../harness/hup/advanced-verdict.ts';
-import { expectSuccess, type Verdict } from '../harness/hup/verdict.ts';
+} from '../harness/update/advanced-verdict.ts';
+import { expectSuccess, type Verdict } from '../harness/update/verdict.ts';
 import { expect, test } from './fixtures.ts';
 
 async function attach(o: AdvancedOutcome, v: Verdict): Promise<void> {

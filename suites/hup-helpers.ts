@@ -1,6 +1,6 @@
 import { basename, join } from 'node:path';
 import type { StartedDevice } from '../harness/device/session.ts';
-import type { DeviceDriver } from '../harness/board/driver.ts';
+import type { DeviceDriver } from '../harness/driver/driver.ts';
 import type { Fault } from '../harness/faults/index.ts';
 import { runScenario, scenarioReleases, type ScenarioResult } from '../harness/faults/scenario.ts';
 import {
@@ -9,8 +9,8 @@ import {
   type DeviceHooks,
   type UpdateBackend,
   type UpdateOutcome,
-} from '../harness/hup/run-hup.ts';
-import { expectSuccess, type Verdict } from '../harness/hup/verdict.ts';
+} from '../harness/update/run-hup.ts';
+import { expectSuccess, type Verdict } from '../harness/update/verdict.ts';
 import { BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE, expect, test } from './fixtures.ts';
 
 export { PATCH_RELEASE };

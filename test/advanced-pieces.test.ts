@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { isHuplabError } from '../lib/errors.ts';
 import { parseAdvancedArgs } from '../updater/advanced/args.ts';
-import { parseAdvancedDownload, parseTakeoverSteps } from '../harness/hup/run-advanced.ts';
+import { parseAdvancedDownload, parseTakeoverSteps } from '../harness/update/run-advanced.ts';
 import { boardMismatch } from '../harness/qemu/driver.ts';
 import { loadProfile } from '../lib/profile.ts';
 import { shipBootFlashFirmware } from '../images/builder/boot-flash.ts';
 import { exportRawImage } from '../images/builder/raw-image.ts';
-import { takeoverTool } from '../harness/hup/artifacts.ts';
+import { takeoverTool } from '../harness/backend/artifacts.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 

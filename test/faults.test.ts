@@ -1,7 +1,7 @@
 import t from 'tap';
 import { FAULTS, faultsOf, findFault } from '../harness/faults/index.ts';
 import { scenarioReleases, verdictFor } from '../harness/faults/scenario.ts';
-import type { UpdateBackend, UpdateOutcome } from '../harness/hup/run-hup.ts';
+import type { UpdateBackend, UpdateOutcome } from '../harness/update/run-hup.ts';
 import { isHuplabError } from '../lib/errors.ts';
 
 const lab = {
@@ -221,7 +221,7 @@ t.test('refusals: untouched device, reason in the log, and the API told when it 
 });
 
 t.test("the updater's output: steps and what was downloaded from where", async (t) => {
-  const { parseDownload, parseSteps } = await import('../harness/hup/updater-output.ts');
+  const { parseDownload, parseSteps } = await import('../harness/update/updater-output.ts');
   const full =
     '2026-11-23T16:30:00.000Z [hup] step fetch done (15.7s) full image sha256:4b88 (56776804 bytes) from http://10.0.2.2:45379; 2 attempt(s), 1 resume(s)\n';
   t.same(parseDownload(full), { kind: 'full', bytes: 56776804, source: 'http://10.0.2.2:45379' });

@@ -1,7 +1,7 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BoardStateMachine } from '../harness/board/state.ts';
+import { BoardStateMachine } from '../harness/driver/state.ts';
 
 t.test('legal boot path, logged with timestamps', async (t) => {
   const dir = t.testdir();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findBoard, inventoryPath, loadInventory, validateInventory } from '../harness/board/inventory.ts';
 import { isHuplabError } from '../lib/errors.ts';
-import { writeQemuRack } from '../harness/board/qemu-board.ts';
+import { writeQemuRack } from '../harness/qemu/stand-in-board.ts';
 
 const PROFILES = ['generic-amd64', 'raspberrypi3-64'];
 const board = {
@@ -135,7 +135,7 @@ t.test(
     );
     for (const b of inv.boards) {
       t.match(b.serial, { path: join(dir, b.name, 'tty'), baud: 115200 });
-      t.match(b.power.on, /qemu-board\.ts on /);
+      t.match(b.power.on, /stand-in-board\.ts on /);
       t.ok(b.flash && 'sdMux' in b.flash && b.flash.sdMux.hostDevice === join(dir, b.name, 'sd.img'));
     }
     t.not(inv.boards[0]!.ssh.port, inv.boards[1]!.ssh.port, 'each board its own SSH port');

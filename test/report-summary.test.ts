@@ -1,4 +1,4 @@
-import { defaultSuiteReleases } from '../harness/hup/suite-releases.ts';
+import { defaultSuiteReleases } from '../harness/update/suite-releases.ts';
 import t from 'tap';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -16,7 +16,7 @@ function releasesOf(
       '--import',
       'tsx',
       '-e',
-      `import('./harness/hup/suite-releases.ts').then((m) => console.log(JSON.stringify(m.suiteReleasesFor(${JSON.stringify(profile)})))).catch((e) => { console.error(e.message); process.exit(3); })`,
+      `import('./harness/update/suite-releases.ts').then((m) => console.log(JSON.stringify(m.suiteReleasesFor(${JSON.stringify(profile)})))).catch((e) => { console.error(e.message); process.exit(3); })`,
     ],
     { encoding: 'utf8', env: { ...process.env, ...env } },
   );

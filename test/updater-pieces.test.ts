@@ -7,7 +7,7 @@ import { BOOT_FILES_DIR, installBootFiles, planBootFiles } from '../updater/comm
 import { chooseRoots } from '../updater/common/partitions.ts';
 import { compareVersions } from '../lib/versions.ts';
 import { parseArgs } from '../updater/hup/args.ts';
-import { analyseRecords } from '../harness/hup/records.ts';
+import { analyseRecords } from '../harness/update/records.ts';
 
 t.test('partition choice: the spare root is the other one, by position, on GPT and MBR names', async (t) => {
   t.same(chooseRoots('/dev/vda2', { A: '/dev/vda2', B: '/dev/vda3' }).inactive, { slot: 'B', device: '/dev/vda3' });

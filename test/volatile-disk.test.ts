@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BLOCK, VolatileDisk, seededRandom } from '../harness/power/volatile-disk.ts';
+import { BLOCK, VolatileDisk, seededRandom } from '../harness/qemu/volatile-disk.ts';
 
 function image(size = 4 * 2 ** 20): { dir: string; path: string; sock: string } {
   const dir = mkdtempSync(join(tmpdir(), 'huplab-vdisk-'));

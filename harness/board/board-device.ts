@@ -13,11 +13,11 @@ import type { Profile } from '../../lib/profile.ts';
 import { SerialConsole } from '../console/log-console.ts';
 import { DeviceSsh, shq } from '../ssh/client.ts';
 import { readPrivateKey } from '../ssh/keys.ts';
-import type { DeviceDriver, PowerOffOptions, WaitForOsOptions } from './driver.ts';
-import { followBoot } from './follow-boot.ts';
+import type { DeviceDriver, PowerOffOptions, WaitForOsOptions } from '../driver/driver.ts';
+import { followBoot } from '../driver/follow-boot.ts';
 import type { InventoryBoard } from './inventory.ts';
 import { SerialBridge } from './serial-bridge.ts';
-import { BoardStateMachine, type TransitionListener } from './state.ts';
+import { BoardStateMachine, type TransitionListener } from '../driver/state.ts';
 
 export interface BoardPaths {
   dir: string;

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { openLab } from '../lab.ts';
-import { runHup } from '../hup/run-hup.ts';
-import { describeOutcome } from '../hup/verdict.ts';
+import { runHup } from '../update/run-hup.ts';
+import { describeOutcome } from '../update/verdict.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
 

@@ -1,4 +1,4 @@
-import type { DeviceDriver } from '../board/driver.ts';
+import type { DeviceDriver } from '../driver/driver.ts';
 import {
   BOOTLOADER_DESCRIPTION_PATH,
   DEFAULT_BOOTLOADER,

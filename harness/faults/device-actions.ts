@@ -1,6 +1,6 @@
 import { HuplabError } from '../../lib/errors.ts';
-import type { UpdateBackend } from '../hup/run-hup.ts';
-import type { DeviceDriver } from '../board/driver.ts';
+import type { UpdateBackend } from '../update/run-hup.ts';
+import type { DeviceDriver } from '../driver/driver.ts';
 
 /** Small actions faults take on a device or the backend; each waits for its effect, with a named timeout. */
 

@@ -1,6 +1,6 @@
 import { HuplabError } from '../../lib/errors.ts';
-import type { DeviceHooks, UpdateBackend, UpdateOutcome } from '../hup/run-hup.ts';
-import type { DeviceDriver } from '../board/driver.ts';
+import type { DeviceHooks, UpdateBackend, UpdateOutcome } from '../update/run-hup.ts';
+import type { DeviceDriver } from '../driver/driver.ts';
 import {
   apiMessages,
   INACTIVE_ROOT_SH,

@@ -1,6 +1,6 @@
-import { expectRefused, expectRollback, expectSuccess, type Verdict } from '../hup/verdict.ts';
-import { updateDevice, type UpdateBackend, type UpdateOutcome } from '../hup/run-hup.ts';
-import type { DeviceDriver } from '../board/driver.ts';
+import { expectRefused, expectRollback, expectSuccess, type Verdict } from '../update/verdict.ts';
+import { updateDevice, type UpdateBackend, type UpdateOutcome } from '../update/run-hup.ts';
+import type { DeviceDriver } from '../driver/driver.ts';
 import type { Narrator } from '../../lib/narrator.ts';
 import { join } from 'node:path';
 import type { Fault } from './index.ts';

@@ -5,7 +5,7 @@ import { HuplabError } from '../../lib/errors.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { startDevice, type StartedDevice } from '../device/session.ts';
 import { inspectDevice } from '../device/inspect.ts';
-import { runDetached, startDetached } from '../hup/detached-run.ts';
+import { runDetached, startDetached } from '../device/detached-run.ts';
 import {
   followUntilSettled,
   readyForUpdate,
@@ -13,11 +13,11 @@ import {
   stateFiles,
   updateDevice,
   type UpdateBackend,
-} from '../hup/run-hup.ts';
+} from '../update/run-hup.ts';
 import { FAULTS, type Fault } from '../faults/index.ts';
 import { verdictFor } from '../faults/scenario.ts';
-import { expectSuccess } from '../hup/verdict.ts';
-import { parseRecords } from '../hup/records.ts';
+import { expectSuccess } from '../update/verdict.ts';
+import { parseRecords } from '../update/records.ts';
 import type { Lab } from '../lab.ts';
 import type { QemuDevice } from '../qemu/driver.ts';
 import type { TimelineEntry } from '../console/timeline.ts';

@@ -17,7 +17,7 @@ export interface QemuLaunch {
   paths: DevicePaths;
   /**
    * socket (default): the console on a unix socket and logged by QEMU. pty: on a pseudo-terminal,
-   * a real tty for the board driver to open through `serialport` (qemu-board.ts), logged by it.
+   * a real tty for the board driver to open through `serialport` (stand-in-board.ts), logged by it.
    * tcpPort: served raw on 127.0.0.1:port, as a TCP serial server (ser2net) serves a board's.
    */
   serial?: 'socket' | 'pty' | { tcpPort: number };

@@ -8,15 +8,15 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
 import { MARKERS } from '../../lib/markers.ts';
-import type { DeviceDriver, PowerCutOptions, PowerOffOptions, WaitForOsOptions } from '../board/driver.ts';
-import { BoardStateMachine, type BoardState, type TransitionListener } from '../board/state.ts';
-import { followBoot } from '../board/follow-boot.ts';
+import type { DeviceDriver, PowerCutOptions, PowerOffOptions, WaitForOsOptions } from '../driver/driver.ts';
+import { BoardStateMachine, type BoardState, type TransitionListener } from '../driver/state.ts';
+import { followBoot } from '../driver/follow-boot.ts';
 import { SerialConsole } from '../console/log-console.ts';
 import { labDir as defaultLabDir } from '../../lib/paths.ts';
 import { DeviceSsh } from '../ssh/client.ts';
 import { ensureLabKey, readPrivateKey } from '../ssh/keys.ts';
 import { buildQemuArgs } from './args.ts';
-import { VolatileDisk, type CutResult } from '../power/volatile-disk.ts';
+import { VolatileDisk, type CutResult } from './volatile-disk.ts';
 import { readDeviceRecord, writeDeviceRecord, type DeviceRecord } from './device-record.ts';
 import { probeAccelerator, qemuMissing, type Accel } from './kvm-probe.ts';
 import { BootPartition } from '../device/boot-partition.ts';
@@ -44,7 +44,7 @@ export interface QemuDeviceOptions {
   sshKeyPath?: string;
   onTransition?: TransitionListener;
   /**
-   * Serve the disk through a volatile write cache (harness/power/volatile-disk.ts), so that a
+   * Serve the disk through a volatile write cache (harness/qemu/volatile-disk.ts), so that a
    * power cut loses the writes the guest never flushed, as on a real device. The disk then lives
    * with this process: close() cuts the power of a VM still running.
    */

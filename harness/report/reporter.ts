@@ -8,7 +8,7 @@
  * (HUPLAB_NEXT_RELEASE), from (HUPLAB_BASE_RELEASE), device (HUPLAB_DEVICE; by default the one
  * project that ran), maxLogBytes (per inlined log, default 1 MB).
  */
-import { defaultSuiteReleases, suiteReleasesFor } from '../hup/suite-releases.ts';
+import { defaultSuiteReleases, suiteReleasesFor } from '../update/suite-releases.ts';
 import { rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { FullConfig, FullResult, Reporter, Suite, TestError } from '@playwright/test/reporter';

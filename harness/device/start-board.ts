@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { buildImage } from '../../images/builder/index.ts';
 import { loadProfile } from '../../lib/profile.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
-import { flashDevice, type ConfigJson } from '../device/provision.ts';
-import { bootAndTime, type StartedDevice } from '../device/session.ts';
+import { flashDevice, type ConfigJson } from './provision.ts';
+import { bootAndTime, type StartedDevice } from './session.ts';
 import type { Lab } from '../lab.ts';
-import { BoardDevice } from './board-device.ts';
-import type { InventoryBoard } from './inventory.ts';
+import { BoardDevice } from '../board/board-device.ts';
+import type { InventoryBoard } from '../board/inventory.ts';
 
 export async function startBoard(opts: {
   lab: Lab;

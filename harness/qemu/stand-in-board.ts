@@ -3,9 +3,9 @@
  * commands: QEMU with its console on a pseudo-terminal (a real tty, opened by the driver through
  * `serialport`, the code path of a USB-serial adapter), its power switched by these commands.
  *
- *   tsx harness/board/qemu-board.ts on  DIR    # starts QEMU; DIR/tty -> its /dev/pts/N
- *   tsx harness/board/qemu-board.ts off DIR    # the power switch: QEMU killed at once
- *   tsx harness/board/qemu-board.ts rack DIR N [PROFILE]   # N such boards and their inventory
+ *   tsx harness/qemu/stand-in-board.ts on  DIR    # starts QEMU; DIR/tty -> its /dev/pts/N
+ *   tsx harness/qemu/stand-in-board.ts off DIR    # the power switch: QEMU killed at once
+ *   tsx harness/qemu/stand-in-board.ts rack DIR N [PROFILE]   # N such boards and their inventory
  *
  * A rack lets the board projects (`HUPLAB_INVENTORY=DIR/inventory.json playwright test --project
  * board-generic-amd64`) be tried on this machine with no hardware.
@@ -18,12 +18,12 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
 import { loadProfile } from '../../lib/profile.ts';
-import { buildQemuArgs } from '../qemu/args.ts';
-import { probeAccelerator } from '../qemu/kvm-probe.ts';
-import { devicePaths } from '../qemu/paths.ts';
-import { isOurProcess, waitPidExit } from '../qemu/process.ts';
-import { withQmp } from '../qemu/qmp.ts';
-import { freePort } from '../qemu/ports.ts';
+import { buildQemuArgs } from './args.ts';
+import { probeAccelerator } from './kvm-probe.ts';
+import { devicePaths } from './paths.ts';
+import { isOurProcess, waitPidExit } from './process.ts';
+import { withQmp } from './qmp.ts';
+import { freePort } from './ports.ts';
 import { repoRoot } from '../../lib/paths.ts';
 
 export interface QemuBoardConfig {
@@ -83,7 +83,7 @@ export async function qemuBoardOff(dir: string): Promise<string> {
 }
 
 const TSX = path.join(repoRoot, 'node_modules', '.bin', 'tsx');
-const SELF = path.join(repoRoot, 'harness', 'board', 'qemu-board.ts');
+const SELF = path.join(repoRoot, 'harness', 'qemu', 'stand-in-board.ts');
 
 /**
  * Writes one stand-in board (DIR/NAME/qemu-board.json) and returns its inventory entry: power by
@@ -139,13 +139,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     rack: async () => `inventory: ${await writeQemuRack(dir!, Number(n ?? 2), profile)}`,
   };
   if (!what || !actions[what] || !dir) {
-    process.stderr.write('usage: qemu-board.ts on|off|link-down|link-up DIR | rack DIR N [PROFILE]\n');
+    process.stderr.write('usage: stand-in-board.ts on|off|link-down|link-up DIR | rack DIR N [PROFILE]\n');
     process.exit(2);
   }
   actions[what]!().then(
     (m) => process.stdout.write(`${m}\n`),
     (err: Error) => {
-      process.stderr.write(`qemu-board: ${err.message}\n`);
+      process.stderr.write(`stand-in-board: ${err.message}\n`);
       process.exit(1);
     },
   );

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { HuplabError } from '../../lib/errors.ts';
 import type { ExecResult } from '../ssh/client.ts';
-import type { DeviceDriver } from '../board/driver.ts';
+import type { DeviceDriver } from '../driver/driver.ts';
 
 /**
  * Runs a command on the device detached from the SSH session that starts it, as the field runs

@@ -10,13 +10,13 @@ import { join } from 'node:path';
 import { buildImage } from '../../images/builder/index.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
-import type { DeviceDriver } from '../board/driver.ts';
+import type { DeviceDriver } from '../driver/driver.ts';
 import { ConsoleTimeline, type TimelineEntry } from '../console/timeline.ts';
 import { inspectDevice, type DeviceFacts } from '../device/inspect.ts';
 import { startDevice } from '../device/session.ts';
 import type { Lab } from '../lab.ts';
 import { expectAdvancedSuccess } from './advanced-verdict.ts';
-import { runDetached } from './detached-run.ts';
+import { runDetached } from '../device/detached-run.ts';
 import {
   collectLogs,
   fetchProgress,

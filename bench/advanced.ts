@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runAdvancedHup } from '../harness/update/run-advanced.ts';
-import { runHup } from '../harness/update/run-hup.ts';
 import { advancedSuiteFor, suiteReleasesFor } from '../harness/update/suite-releases.ts';
 import { openLab } from '../harness/lab.ts';
 import { listProfiles } from '../lib/profile.ts';
 import { seconds, table } from './stats.ts';
+import { runAdvancedHup } from '../harness/jobs/advanced.ts';
+import { runHup } from '../harness/jobs/hup.ts';
 
 /**
  * Per advanced pair (a profile an advanced path leads away from), in one run, one after the

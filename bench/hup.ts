@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runHup } from '../harness/update/run-hup.ts';
 import { analyseRecords } from '../harness/update/records.ts';
 import { openLab } from '../harness/lab.ts';
 import { seconds, table } from './stats.ts';
+import { runHup } from '../harness/jobs/hup.ts';
 
 /**
  * A full standard HUP on generic-amd64 (trigger to committed), and the application's downtime

@@ -2,9 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConsoleTimeline, type TimelineEntry } from '../harness/console/timeline.ts';
-import { LAB_ROLLBACK_TIMINGS, runHup } from '../harness/update/run-hup.ts';
 import { openLab } from '../harness/lab.ts';
 import { table } from './stats.ts';
+import { LAB_ROLLBACK_TIMINGS } from '../harness/update/follow.ts';
+import { runHup } from '../harness/jobs/hup.ts';
 
 /** rollback-health's decision time: the first check after the delay, the last one (attempts - 1) intervals later. */
 export function healthWindowSec(t: { initialDelaySec: number; intervalSec: number; attempts: number }): number {

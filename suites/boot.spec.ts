@@ -9,7 +9,7 @@ import { bootloaderDescription, encodeBootEnv } from '../lib/bootenv/index.ts';
 import { posix } from 'node:path';
 import { loadProfile } from '../lib/profile.ts';
 import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
-import { rebootFromShell } from '../harness/faults/device-actions.ts';
+import { rebootFromShell } from '../harness/device/shell.ts';
 
 test.describe('boot', { tag: '@emulated' }, () => {
   test('reaches a login on the serial console and answers over SSH', async ({ baseDevice }) => {

@@ -8,15 +8,17 @@
  */
 import { basename, join } from 'node:path';
 import { advancedSuiteFor, type AdvancedSuite } from '../harness/update/suite-releases.ts';
-import { startUpdateBackend, updateDevice, type UpdateBackend } from '../harness/update/run-hup.ts';
-import { advancedUpdateDevice, type AdvancedOutcome } from '../harness/update/run-advanced.ts';
+import { advancedUpdateDevice } from '../harness/update/advanced.ts';
 import {
   expectAdvancedLeftOld,
   expectAdvancedNoWayBack,
   expectAdvancedSuccess,
 } from '../harness/update/advanced-verdict.ts';
-import { expectSuccess, type Verdict } from '../harness/update/verdict.ts';
+import { expectSuccess } from '../harness/update/verdict.ts';
 import { expect, test } from './fixtures.ts';
+import { startUpdateBackend, type UpdateBackend } from '../harness/backend/update-backend.ts';
+import { updateDevice } from '../harness/update/standard.ts';
+import type { AdvancedOutcome, Verdict } from '../harness/update/types.ts';
 
 async function attach(o: AdvancedOutcome, v: Verdict): Promise<void> {
   const info = test.info();

@@ -3,15 +3,11 @@ import type { StartedDevice } from '../harness/device/session.ts';
 import type { DeviceDriver } from '../harness/driver/driver.ts';
 import type { Fault } from '../harness/faults/index.ts';
 import { runScenario, scenarioReleases, type ScenarioResult } from '../harness/faults/scenario.ts';
-import {
-  startUpdateBackend,
-  updateDevice,
-  type DeviceHooks,
-  type UpdateBackend,
-  type UpdateOutcome,
-} from '../harness/update/run-hup.ts';
-import { expectSuccess, type Verdict } from '../harness/update/verdict.ts';
+import { expectSuccess } from '../harness/update/verdict.ts';
 import { BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE, expect, test } from './fixtures.ts';
+import { startUpdateBackend, type UpdateBackend } from '../harness/backend/update-backend.ts';
+import { updateDevice } from '../harness/update/standard.ts';
+import type { DeviceHooks, UpdateOutcome, Verdict } from '../harness/update/types.ts';
 
 export { PATCH_RELEASE };
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { isHuplabError } from '../lib/errors.ts';
 import { parseAdvancedArgs } from '../updater/advanced/args.ts';
-import { parseAdvancedDownload, parseTakeoverSteps } from '../harness/update/run-advanced.ts';
+import { parseAdvancedDownload, parseTakeoverSteps } from '../harness/update/advanced.ts';
 import { boardMismatch } from '../harness/qemu/driver.ts';
 import { loadProfile } from '../lib/profile.ts';
 import { shipBootFlashFirmware } from '../images/builder/boot-flash.ts';

@@ -1,8 +1,9 @@
 import t from 'tap';
 import { FAULTS, faultsOf, findFault } from '../harness/faults/index.ts';
 import { scenarioReleases, verdictFor } from '../harness/faults/scenario.ts';
-import type { UpdateBackend, UpdateOutcome } from '../harness/update/run-hup.ts';
 import { isHuplabError } from '../lib/errors.ts';
+import type { UpdateBackend } from '../harness/backend/update-backend.ts';
+import type { UpdateOutcome } from '../harness/update/types.ts';
 
 const lab = {
   deviceConfig: { registryEndpoint: 'http://10.0.2.2:1', fallbackRegistryEndpoint: 'http://10.0.2.2:2' },

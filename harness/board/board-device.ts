@@ -13,6 +13,7 @@ import type { Profile } from '../../lib/profile.ts';
 import { SerialConsole } from '../console/log-console.ts';
 import { DeviceSsh, shq } from '../ssh/client.ts';
 import { readPrivateKey } from '../ssh/keys.ts';
+import type { Capabilities } from '../driver/capabilities.ts';
 import type { DeviceDriver, PowerOffOptions, WaitForOsOptions } from '../driver/driver.ts';
 import { followBoot } from '../driver/follow-boot.ts';
 import type { InventoryBoard } from './inventory.ts';
@@ -43,6 +44,9 @@ const DEFAULT_OS_TIMEOUT_MS = 300_000; // real boards: firmware, U-Boot from SD,
 
 export class BoardDevice implements DeviceDriver {
   readonly name: string;
+  readonly kind = 'board';
+  /** A network link only where the inventory has the switch's commands. */
+  readonly capabilities: Partial<Capabilities>;
   readonly state: BoardStateMachine;
   readonly console: SerialConsole;
   readonly paths: BoardPaths;
@@ -59,6 +63,12 @@ export class BoardDevice implements DeviceDriver {
     this.board = opts.board;
     this.name = opts.board.name;
     this.osLine = opts.board.profile;
+    this.capabilities = {
+      ...(opts.board.network ? { networkLink: { setLink: (up: boolean) => this.setNetworkLink(up) } } : {}),
+      // A real board's boot ROM reads the flash at every reset: nothing to do.
+      firmwareFlash: { expectFirmwareReload: () => {} },
+      profileChange: { adoptProfile: (profile) => this.adoptProfile(profile) },
+    };
     const dir = path.resolve(opts.dir);
     fs.mkdirSync(dir, { recursive: true });
     this.paths = {
@@ -156,11 +166,10 @@ export class BoardDevice implements DeviceDriver {
   }
 
   /** The power switched off with no warning. What a board's storage loses is up to the board. */
-  async powerCut(): Promise<undefined> {
+  async powerCut(): Promise<void> {
     this.state.assertUsable('cut power');
     await this.command('power off', this.board.power.off);
     this.markOff('power cut');
-    return undefined;
   }
 
   async reset(): Promise<void> {
@@ -179,12 +188,8 @@ export class BoardDevice implements DeviceDriver {
   }
 
   /** Unplug or replug the board's network (the inventory's network commands). */
-  async setNetworkLink(up: boolean): Promise<void> {
-    if (!this.board.network) {
-      throw new HuplabError('board-no-network-switch', `${this.name} has no network commands in the inventory`, {
-        hint: 'add network.down and network.up (a managed switch port) to run network faults on it',
-      });
-    }
+  private async setNetworkLink(up: boolean): Promise<void> {
+    if (!this.board.network) throw new HuplabError('board-no-network-switch', `${this.name} has no network commands`);
     await this.command(up ? 'network up' : 'network down', up ? this.board.network.up : this.board.network.down);
   }
 
@@ -297,14 +302,11 @@ export class BoardDevice implements DeviceDriver {
     fs.rmSync(this.paths.knownHosts, { force: true });
   }
 
-  /** A real board's boot ROM reads the flash at every reset: nothing to do. */
-  expectFirmwareReload(): void {}
-
   /**
    * A real board's hardware is what the inventory says; after an advanced update its OS is the
    * new profile's line. The run goes on with it; the inventory is the lab's to update.
    */
-  async adoptProfile(profile: Profile): Promise<void> {
+  private async adoptProfile(profile: Profile): Promise<void> {
     fs.appendFileSync(
       this.paths.commandLog,
       `${new Date().toISOString()} OS line is now ${profile.name} (was ${this.osLine}): list the board under it in the lab inventory\n`,

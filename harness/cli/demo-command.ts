@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { openLab } from '../lab.ts';
-import { runHup } from '../update/run-hup.ts';
 import { describeOutcome } from '../update/verdict.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
+import { runHup } from '../jobs/hup.ts';
 
 /**
  * `npm start`: the main job. An emulated generic-amd64 device on the first release is updated to

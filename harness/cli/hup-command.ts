@@ -1,17 +1,17 @@
 import type { Command } from 'commander';
 import { HuplabError } from '../../lib/errors.ts';
 import { openLab } from '../lab.ts';
-import { runHup } from '../update/run-hup.ts';
-import { runAdvancedHup } from '../update/run-advanced.ts';
 import { describeAdvanced } from '../update/advanced-verdict.ts';
 import { describePlan, planUpdate } from '../update/plan.ts';
 import { describeOutcome } from '../update/verdict.ts';
 import { attachTerminal } from '../console/attach.ts';
 import type { DeviceDriver } from '../driver/driver.ts';
-import type { UpdateBackend } from '../update/run-hup.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
 import { FAULTS, findFault } from '../faults/index.ts';
+import { runHup } from '../jobs/hup.ts';
+import { runAdvancedHup } from '../jobs/advanced.ts';
+import type { UpdateBackend } from '../backend/update-backend.ts';
 
 interface HupOptions {
   device: string;

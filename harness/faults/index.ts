@@ -1,19 +1,20 @@
 import { HuplabError } from '../../lib/errors.ts';
-import type { DeviceHooks, UpdateBackend, UpdateOutcome } from '../update/run-hup.ts';
+import { capability, type Capabilities } from '../driver/capabilities.ts';
 import type { DeviceDriver } from '../driver/driver.ts';
+import { LOST_CLUSTERS_SCRIPT } from './fat-damage.ts';
+import { findings as fsckReportFindings } from '../../updater/common/boot-health.ts';
+import { readLogicalBootEnv } from '../device/inspect.ts';
+import type { DeviceHooks, UpdateOutcome } from '../update/types.ts';
+import type { UpdateBackend } from '../backend/update-backend.ts';
+import { apiMessages, waitForApiMessage } from '../update/api-progress.ts';
 import {
-  apiMessages,
   INACTIVE_ROOT_SH,
   rebootFromShell,
   secondsUntilShutdown,
   setAppLock,
   sh,
   shuttingDownSince,
-  waitForApiMessage,
-} from './device-actions.ts';
-import { LOST_CLUSTERS_SCRIPT } from './fat-damage.ts';
-import { findings as fsckReportFindings } from '../../updater/common/boot-health.ts';
-import { readLogicalBootEnv } from '../device/inspect.ts';
+} from '../device/shell.ts';
 
 /**
  * Faults as data: each has a name, the suite family it belongs to, what it does to the backend and
@@ -46,6 +47,8 @@ export interface Fault {
   inject?(backend: UpdateBackend): void | Promise<void>;
   /** What it does to the device around the updater run. */
   device?: DeviceHooks;
+  /** The device capabilities it acts through: a device without one is refused before anything starts. */
+  needs?: Array<keyof Capabilities>;
   /** The outcome the scenario expects. */
   expect: Expectation;
   /** For refusals: what the updater's reason must say. */
@@ -498,8 +501,10 @@ export const FAULTS: Fault[] = [
       // Slowed so that the download is surely in flight when the link drops.
       backend.services.faults.set('primary', { kind: 'slow', bytesPerSecond: 4 * 2 ** 20, path: '/blobs/' });
     },
+    needs: ['networkLink'],
     device: {
       whileUpdating: async (d, ctx) => {
+        const link = capability(d, 'networkLink');
         await d.console.expect('[hup] step fetch start', {
           since: ctx.since,
           timeoutMs: 5 * 60_000,
@@ -507,10 +512,10 @@ export const FAULTS: Fault[] = [
           signal: ctx.updaterExited,
         });
         await sleep(4_000);
-        await d.setNetworkLink(false);
+        await link.setLink(false);
         const down = Date.now();
         await sleep(40_000);
-        await d.setNetworkLink(true);
+        await link.setLink(true);
         return { linkDownSeconds: (Date.now() - down) / 1000 };
       },
     },

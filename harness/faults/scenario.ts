@@ -1,9 +1,12 @@
-import { expectRefused, expectRollback, expectSuccess, type Verdict } from '../update/verdict.ts';
-import { updateDevice, type UpdateBackend, type UpdateOutcome } from '../update/run-hup.ts';
+import { expectRefused, expectRollback, expectSuccess } from '../update/verdict.ts';
+import { capability } from '../driver/capabilities.ts';
 import type { DeviceDriver } from '../driver/driver.ts';
 import type { Narrator } from '../../lib/narrator.ts';
 import { join } from 'node:path';
 import type { Fault } from './index.ts';
+import type { UpdateOutcome, Verdict } from '../update/types.ts';
+import { updateDevice } from '../update/standard.ts';
+import type { UpdateBackend } from '../backend/update-backend.ts';
 
 /**
  * One fault scenario, the same for the CLI (`huplab hup --fault`), the suites and `huplab
@@ -69,6 +72,7 @@ export async function runScenario(opts: {
   narrator?: Narrator;
 }): Promise<ScenarioResult> {
   const { fault, backend } = opts;
+  for (const need of fault?.needs ?? []) capability(opts.device, need);
   if (fault?.inject) await fault.inject(backend);
   const outcome = await updateDevice({
     device: opts.device,

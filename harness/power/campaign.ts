@@ -5,21 +5,14 @@ import { HuplabError } from '../../lib/errors.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { startDevice, type StartedDevice } from '../device/session.ts';
 import { inspectDevice } from '../device/inspect.ts';
-import { runDetached, startDetached } from '../device/detached-run.ts';
-import {
-  followUntilSettled,
-  readyForUpdate,
-  startUpdateBackend,
-  stateFiles,
-  updateDevice,
-  type UpdateBackend,
-} from '../update/run-hup.ts';
 import { FAULTS, type Fault } from '../faults/index.ts';
 import { verdictFor } from '../faults/scenario.ts';
 import { expectSuccess } from '../update/verdict.ts';
 import { parseRecords } from '../update/records.ts';
 import type { Lab } from '../lab.ts';
-import type { QemuDevice } from '../qemu/driver.ts';
+import { capability } from '../driver/capabilities.ts';
+import type { DeviceDriver } from '../driver/driver.ts';
+import { installUpdater, rebootAsTheUpdater, runUpdater, startUpdater } from '../update/launch.ts';
 import type { TimelineEntry } from '../console/timeline.ts';
 import {
   cutPoints,
@@ -29,7 +22,9 @@ import {
   type CampaignKind,
   type CutPoint,
 } from './cut-points.ts';
-import { rebootFromShell } from '../faults/device-actions.ts';
+import { followUntilSettled, readyForUpdate, stateFiles } from '../update/follow.ts';
+import { startUpdateBackend, type UpdateBackend } from '../backend/update-backend.ts';
+import { updateDevice } from '../update/standard.ts';
 
 /**
  * The power-cut campaign: the same standard HUP on fresh devices, the power cut at a different
@@ -263,7 +258,7 @@ async function cutOnce(
   const fault = point.scenario ? faultNamed(point.scenario) : undefined;
   // The application must be writing before the update starts: its records are the data checked.
   await readyForUpdate(device);
-  await (await device.ssh()).putFile(backend.updater.path, '/tmp/hup.mjs');
+  await installUpdater(device, backend.updater, 'standard');
   if (fault?.device?.beforeUpdate) await fault.device.beforeUpdate(device);
   const mark = device.console.mark();
   const t0 = Date.now();
@@ -292,9 +287,9 @@ async function cutOnce(
     await sleep(point.delayMs);
     clearInterval(watch);
     const safeSeq = lastSeen - 1;
-    const cut = await device.powerCut({ keep: opts.keep ?? 'none', seed });
+    const cut = await capability(device, 'volatileDisk').powerCut({ keep: opts.keep ?? 'none', seed });
     cutAtSeconds = (Date.now() - t0) / 1000;
-    lostBlocks = cut?.lostBlocks ?? 0;
+    lostBlocks = cut.lostBlocks;
 
     // Power on again, with no help, and let the device settle.
     const on = Date.now();
@@ -418,14 +413,13 @@ async function cutOnce(
  * between the updater and its reboot, the updater without its reboot, the fault, then the reboot
  * the updater would have made.
  */
-async function startUpdate(device: QemuDevice, to: string, fault: Fault | undefined): Promise<void> {
-  const cmd = `/usr/bin/node /tmp/hup.mjs --hostos-version ${to}`;
+async function startUpdate(device: DeviceDriver, to: string, fault: Fault | undefined): Promise<void> {
   const between = fault?.device?.beforeReboot;
   if (!between) {
-    await startDetached(device, cmd);
+    await startUpdater(device, { kind: 'standard', to });
     return;
   }
-  const r = await runDetached(device, `${cmd} --no-reboot`, { timeoutMs: 6 * 60_000 });
+  const r = await runUpdater(device, { kind: 'standard', to, noReboot: true }, { timeoutMs: 6 * 60_000 });
   if (r.code !== 0) {
     const why =
       r.stdout
@@ -435,7 +429,7 @@ async function startUpdate(device: QemuDevice, to: string, fault: Fault | undefi
     throw new HuplabError('scenario-failed', `the updater failed before fault ${fault!.name} could act: ${why}`);
   }
   await between(device);
-  await rebootFromShell(device);
+  await rebootAsTheUpdater(device, r);
 }
 
 /**

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
 import { MARKERS } from '../../lib/markers.ts';
-import type { DeviceDriver, PowerCutOptions, PowerOffOptions, WaitForOsOptions } from '../driver/driver.ts';
+import type { Capabilities, PowerCutOptions } from '../driver/capabilities.ts';
+import type { DeviceDriver, PowerOffOptions, WaitForOsOptions } from '../driver/driver.ts';
 import { BoardStateMachine, type BoardState, type TransitionListener } from '../driver/state.ts';
 import { followBoot } from '../driver/follow-boot.ts';
 import { SerialConsole } from '../console/log-console.ts';
@@ -56,6 +57,9 @@ const START_ATTEMPTS_WITH_FREE_PORT = 3;
 
 export class QemuDevice implements DeviceDriver {
   readonly name: string;
+  readonly kind = 'qemu';
+  /** Every emulated board can drop its link and reload its flash; a volatile disk only when asked for. */
+  readonly capabilities: Partial<Capabilities>;
   readonly state: BoardStateMachine;
   readonly console: SerialConsole;
   readonly paths: DevicePaths;
@@ -72,6 +76,14 @@ export class QemuDevice implements DeviceDriver {
     this.opts = opts;
     this.name = opts.name;
     this.paths = devicePaths(opts.dir);
+    this.capabilities = {
+      networkLink: { setLink: (up) => this.setNetworkLink(up) },
+      firmwareFlash: { expectFirmwareReload: () => this.expectFirmwareReload() },
+      profileChange: { adoptProfile: (profile) => this.adoptProfile(profile) },
+      ...(opts.volatileCache
+        ? { volatileDisk: { powerCut: async (o) => (await this.cutPower(o)) ?? { lostBlocks: 0, keptBlocks: 0 } } }
+        : {}),
+    };
     const stateOpts: ConstructorParameters<typeof BoardStateMachine>[1] = { logFile: this.paths.stateLog, initial };
     if (opts.onTransition) stateOpts.listener = opts.onTransition;
     this.state = new BoardStateMachine(opts.name, stateOpts);
@@ -233,7 +245,11 @@ export class QemuDevice implements DeviceDriver {
    * SIGKILL of QEMU: the guest's RAM is gone; with a volatile-cache disk, so are the writes it
    * never flushed (all of them, or a seeded random part with `keep: 'random'`).
    */
-  async powerCut(opts: PowerCutOptions = {}): Promise<CutResult | undefined> {
+  async powerCut(): Promise<void> {
+    await this.cutPower();
+  }
+
+  private async cutPower(opts: PowerCutOptions = {}): Promise<CutResult | undefined> {
     this.state.assertUsable('cut power');
     this.kill();
     const dead = !this.record || (await waitPidExit(this.record.pid, 10_000));
@@ -261,7 +277,7 @@ export class QemuDevice implements DeviceDriver {
   }
 
   /** Plug or unplug the virtual network cable (fault injection: network drop). */
-  async setNetworkLink(up: boolean): Promise<void> {
+  private async setNetworkLink(up: boolean): Promise<void> {
     this.state.assertUsable(`${up ? 'connect' : 'disconnect'} the network`);
     this.requireRunning('change the network link');
     await this.qmp((q) => q.setLink('n0', up));
@@ -274,7 +290,7 @@ export class QemuDevice implements DeviceDriver {
 
   // --- boot -------------------------------------------------------------------------------
 
-  expectFirmwareReload(): void {
+  private expectFirmwareReload(): void {
     this.firmwareReloadPending = true;
   }
 
@@ -397,7 +413,7 @@ export class QemuDevice implements DeviceDriver {
     }
   }
 
-  async adoptProfile(profile: Profile): Promise<void> {
+  private async adoptProfile(profile: Profile): Promise<void> {
     if (!profile.qemu)
       throw new HuplabError(
         'not-emulated',

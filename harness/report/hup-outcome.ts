@@ -4,9 +4,8 @@
  * report must never fail because one attachment is odd: parsing checks only what the report
  * uses and says what is wrong otherwise.
  */
-import type { UpdateOutcome } from '../update/run-hup.ts';
-import type { Verdict } from '../update/verdict.ts';
 import type { UpdateRecord } from './model.ts';
+import type { UpdateOutcome, Verdict } from '../update/types.ts';
 
 export interface HupOutcomeDoc {
   fault?: string;

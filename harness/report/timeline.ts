@@ -3,8 +3,8 @@
  * as wide as it lasted, in percent of the whole update, so bar widths are proportional to the
  * step's seconds. Plain HTML and CSS: no script is needed to read it.
  */
-import type { StepTiming } from '../update/run-hup.ts';
 import { escapeHtml as h } from './text.ts';
+import type { StepTiming } from '../update/types.ts';
 
 const pct = (n: number) => `${n.toFixed(2)}%`;
 

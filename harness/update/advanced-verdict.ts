@@ -5,8 +5,8 @@
  * started, and before it the old OS comes back untouched.
  */
 import type { Profile } from '../../lib/profile.ts';
-import type { AdvancedOutcome } from './run-advanced.ts';
-import { describeRun, type Verdict } from './verdict.ts';
+import { describeRun } from './verdict.ts';
+import type { AdvancedOutcome, Verdict } from './types.ts';
 
 type Check = Verdict['checks'][number];
 

@@ -1,4 +1,4 @@
-import type { StepTiming, UpdateOutcome } from './run-hup.ts';
+import type { StepTiming, UpdateOutcome } from './types.ts';
 
 /**
  * What the harness reads from the updater's output: its step markers (`[hup] step NAME done (Ns)

@@ -1,9 +1,4 @@
-import type { UpdateOutcome } from './run-hup.ts';
-
-export interface Verdict {
-  ok: boolean;
-  checks: Array<{ what: string; ok: boolean; detail: string }>;
-}
+import type { UpdateOutcome, Verdict } from './types.ts';
 
 /**
  * What must hold after a successful standard HUP: the new OS runs from the other root, it has

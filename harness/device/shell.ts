@@ -1,8 +1,11 @@
 import { HuplabError } from '../../lib/errors.ts';
-import type { UpdateBackend } from '../update/run-hup.ts';
 import type { DeviceDriver } from '../driver/driver.ts';
 
-/** Small actions faults take on a device or the backend; each waits for its effect, with a named timeout. */
+/**
+ * Small actions on a device's shell and console (a command, a reboot as the OS makes it, the
+ * demo application's lock, the shutdown on the console), each waiting for its effect with a named
+ * timeout; used by the update runners and by the faults.
+ */
 
 export async function sh(device: DeviceDriver, cmd: string): Promise<string> {
   return (await device.ssh()).execOk(cmd);
@@ -60,29 +63,6 @@ export async function setAppLock(device: DeviceDriver, mode: 'exclusive' | 'shar
     },
     20_000,
     200,
-  );
-}
-
-/** The messages the API received for a device, in order. */
-export async function apiMessages(backend: UpdateBackend, uuid: string): Promise<string[]> {
-  const r = await fetch(`${backend.services.urls.api}/v1/devices/${uuid}`);
-  const body = (await r.json()) as { history?: Array<{ message: string }> };
-  return body.history?.map((h) => h.message) ?? [];
-}
-
-export function waitForApiMessage(
-  backend: UpdateBackend,
-  uuid: string,
-  message: string,
-  timeoutMs: number,
-  signal?: AbortSignal,
-): Promise<true> {
-  return pollUntil(
-    `"${message}" at the API`,
-    async () => ((await apiMessages(backend, uuid)).includes(message) ? true : undefined),
-    timeoutMs,
-    500,
-    signal,
   );
 }
 

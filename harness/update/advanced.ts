@@ -5,28 +5,19 @@
  * the reboot, into whichever OS comes up. What the device kept (uuid, SSH host key, network
  * files) is compared before and after.
  */
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { buildImage } from '../../images/builder/index.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
+import { capability } from '../driver/capabilities.ts';
 import type { DeviceDriver } from '../driver/driver.ts';
-import { ConsoleTimeline, type TimelineEntry } from '../console/timeline.ts';
+import { ConsoleTimeline } from '../console/timeline.ts';
 import { inspectDevice, type DeviceFacts } from '../device/inspect.ts';
-import { startDevice } from '../device/session.ts';
-import type { Lab } from '../lab.ts';
-import { expectAdvancedSuccess } from './advanced-verdict.ts';
-import { runDetached } from '../device/detached-run.ts';
-import {
-  collectLogs,
-  fetchProgress,
-  readyForUpdate,
-  startUpdateBackend,
-  type UpdateBackend,
-  type StepTiming,
-} from './run-hup.ts';
+import { installUpdater, runUpdater } from './launch.ts';
 import { parseSteps } from './updater-output.ts';
-import type { Verdict } from './verdict.ts';
+import { collectLogs } from './collect.ts';
+import { fetchProgress } from './api-progress.ts';
+import { readyForUpdate } from './follow.ts';
+import type { UpdateBackend } from '../backend/update-backend.ts';
+import type { AdvancedOutcome, DeviceIdentity, MethodDecision, StepTiming } from './types.ts';
 
 /** The network file the harness leaves on the boot partition to see that takeover keeps it. */
 export const PROBE_CONNECTION = 'system-connections/huplab-probe';
@@ -34,56 +25,6 @@ const HOST_KEY = '/mnt/state/root-overlay/etc/dropbear/dropbear_ed25519_host_key
 
 /** Longest from the handover to the new OS answering: a whole-disk flash and read-back under TCG. */
 const TAKEOVER_TIMEOUT_MS = 20 * 60_000;
-
-export interface MethodDecision {
-  method: 'standard' | 'advanced' | 'refused';
-  reason: string;
-  hint?: string;
-}
-
-/** What identifies the device and must survive an advanced update. */
-export interface DeviceIdentity {
-  uuid: string;
-  deviceType: string;
-  hostKey: string;
-  connection: string;
-  layout: string;
-  arch: string;
-  firmware: 'uefi' | 'other';
-}
-
-export interface AdvancedOutcome {
-  to: string;
-  toDeviceType: string;
-  method: MethodDecision;
-  exitCode: number | null;
-  before: DeviceFacts;
-  identityBefore: DeviceIdentity;
-  /** Undefined when the device did not come back. */
-  after?: DeviceFacts;
-  identityAfter?: DeviceIdentity;
-  /** Stage 1 ([hup] step) and stage 2 ([takeover] step) timings, in order. */
-  steps: StepTiming[];
-  failedStep?: string;
-  failure?: string;
-  /** Stage 2 started writing the disk: from there on there is no way back. */
-  flashStarted: boolean;
-  /** The power was cut at the named moment (a fault), and the device powered on again. */
-  powerCut?: string;
-  /** Why no OS came up after the power came back (what was awaited, the last console lines). */
-  bootFailure?: string;
-  /** Which OS came up at the end. */
-  booted: 'new' | 'old' | 'none';
-  /** What takeover said it kept (stage 2's restore step). */
-  keptReported: string;
-  logs: string[];
-  progress: Array<{ percent: number; message: string; status?: string; at?: string }>;
-  download: { source: string; kind: string; bytes: number } | undefined;
-  seconds: { updater: number; toBoot: number };
-  updaterOutput: string;
-  console: string;
-  timeline: TimelineEntry[];
-}
 
 /** Asks the API which method takes the device from `from` to `to`; the harness never picks one itself. */
 export async function askUpdateMethod(
@@ -150,12 +91,11 @@ export async function advancedUpdateDevice(opts: {
       `${before.version} -> ${opts.to} (${target.profile.deviceType}) is ${method.method}: ${method.reason}`,
     );
   }
-  await ssh.putFile(target.updater.path, '/tmp/hup-advanced.mjs');
+  await installUpdater(device, target.updater, 'advanced');
   const mark = device.console.mark();
   const timeline = new ConsoleTimeline(device.paths.serialLog, mark).start();
   const started = Date.now();
   try {
-    const cmd = `/usr/bin/node /tmp/hup-advanced.mjs --hostos-version ${opts.to} --device-type ${target.profile.deviceType}`;
     let cutAt: string | undefined;
     const cutter = opts.powerCutAt
       ? watchAndCut(device, mark, opts.powerCutAt, opts.powerCutAfterMs ?? 0).then((c) => {
@@ -165,7 +105,11 @@ export async function advancedUpdateDevice(opts: {
     const r = await narrator.step(
       `run the advanced updater: ${before.version} -> ${opts.to} (${target.profile.name})`,
       () =>
-        runDetached(device, cmd, { timeoutMs: 10 * 60_000, pollMs: 500 }).catch((err: unknown) => {
+        runUpdater(
+          device,
+          { kind: 'advanced', to: opts.to, deviceType: target.profile.deviceType },
+          { timeoutMs: 10 * 60_000, pollMs: 500 },
+        ).catch((err: unknown) => {
           if (cutAt === undefined && !opts.powerCutAt) throw err;
           return { code: null, stdout: '', stderr: String(err), endedByReboot: true };
         }),
@@ -201,7 +145,7 @@ export async function advancedUpdateDevice(opts: {
       booted = 'none';
       narrator.info?.(`the device does not answer after the update: ${(err as Error).message}`);
     }
-    if (booted === 'new') await device.adoptProfile(target.profile);
+    if (booted === 'new') await capability(device, 'profileChange').adoptProfile(target.profile);
     const stepsText = `${r.stdout}\n${consoleText}`;
     const failed = /\[(?:hup|takeover)\] step (\S+) failed (.*)$/m.exec(stepsText);
     const logs = booted === 'none' ? [] : await collectLogs(device, opts.logsDir);
@@ -268,7 +212,7 @@ async function followTakeover(device: DeviceDriver, mark: number): Promise<void>
     const steps = [...text.matchAll(/\[takeover\] step (\S+) (start|done|failed)/g)];
     if (steps.length) lastStep = `${steps.at(-1)![1]} ${steps.at(-1)![2]}`;
     if (text.includes('[takeover] rebooting')) {
-      if (/\[takeover\] step boot-flash done/.test(text)) device.expectFirmwareReload();
+      if (/\[takeover\] step boot-flash done/.test(text)) capability(device, 'firmwareFlash').expectFirmwareReload();
       // No boot began between the mark and this reboot, so the boot after the mark is the next one.
       await device.waitForOs({ since: mark, timeoutMs: Math.max(60_000, deadline - Date.now()) });
       return;
@@ -331,59 +275,4 @@ function uniqueSteps(steps: StepTiming[]): StepTiming[] {
     seen.add(s.step);
     return true;
   });
-}
-
-export interface AdvancedHupRun {
-  device: DeviceDriver;
-  backend: UpdateBackend;
-  outcome: AdvancedOutcome;
-  verdict: Verdict;
-  uuid: string;
-}
-
-/** `huplab hup` on an advanced path: a fresh device on `from`, taken over to `to` of `toDevice`'s line, and judged. */
-export async function runAdvancedHup(opts: {
-  lab: Lab;
-  device: string;
-  toDevice: string;
-  from: string;
-  to: string;
-  name?: string;
-  narrator?: Narrator;
-}): Promise<AdvancedHupRun> {
-  const narrator = opts.narrator ?? silentNarrator;
-  const backend = await startUpdateBackend({
-    device: opts.device,
-    releases: [opts.from],
-    advanced: { device: opts.toDevice, releases: [opts.to] },
-    narrator,
-  });
-  try {
-    await buildImage({ device: opts.device, release: opts.from, narrator });
-    const started = await startDevice({
-      lab: opts.lab,
-      device: opts.device,
-      release: opts.from,
-      name: opts.name ?? 'hup',
-      narrator,
-      config: backend.deviceConfig,
-    });
-    const outcome = await advancedUpdateDevice({
-      device: started.device,
-      backend,
-      to: opts.to,
-      uuid: started.record.uuid,
-      logsDir: join(started.device.paths.dir, 'logs'),
-      narrator,
-    });
-    const verdict = expectAdvancedSuccess(outcome, backend.advanced!.profile);
-    await writeFile(
-      join(started.device.paths.dir, 'hup-report.json'),
-      JSON.stringify({ method: 'advanced', outcome, verdict }, null, 2),
-    );
-    return { device: started.device, backend, outcome, verdict, uuid: started.record.uuid };
-  } catch (err) {
-    await backend.services.stop();
-    throw err;
-  }
 }

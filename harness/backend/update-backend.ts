@@ -1,0 +1,159 @@
+/**
+ * The backend of one update run: the API, the registries and the delta service started with a
+ * set of releases published (hostapps, deltas between them, the updater bundles), and the
+ * config.json fields that point a device at it. `huplab hup`, the suites, the power-cut campaigns
+ * and the benchmarks each start one for the length of their run.
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BOOT_FLASH_DIR, type BootFlashManifest } from '../../images/builder/boot-flash.ts';
+import { buildImage, type ReleaseBuild } from '../../images/builder/index.ts';
+import { exportRawImage } from '../../images/builder/raw-image.ts';
+import { buildRelease } from '../../images/builder/release-build.ts';
+import { loadRelease } from '../../images/recipe.ts';
+import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
+import { loadProfile, type Profile } from '../../lib/profile.ts';
+import { ADVANCED_ENTRY } from '../../updater/bundle.ts';
+import { deltaBetween, TAKEOVER_TOOLS, takeoverTool, updaterBundle } from './artifacts.ts';
+import { startBackend, type Backend } from './index.ts';
+
+export interface UpdateBackend {
+  /** The API, the registries and the delta service. */
+  services: Backend;
+  profile: Profile;
+  builds: Map<string, ReleaseBuild>;
+  updater: { path: string; sha256: string };
+  /** config.json fields that point a device at this backend. */
+  deviceConfig: Record<string, string>;
+  /** The OS line an advanced update leads to, when the lab publishes one. */
+  advanced?: { profile: Profile; builds: Map<string, ReleaseBuild>; updater: { path: string; sha256: string } };
+}
+
+/**
+ * Starts the backend with the given releases published (hostapps, deltas between them, updater).
+ * With `advanced`, also the releases of another profile of the same board (JetPack 5 for a
+ * JetPack 4 device, a Pi's 64-bit OS for its 32-bit one), each with its raw disk image for the
+ * advanced update, and the advanced updater and its tools.
+ */
+export async function startUpdateBackend(opts: {
+  device: string;
+  releases: string[];
+  narrator?: Narrator;
+  deltas?: boolean;
+  /** `images`: the releases to serve raw disk images of (default: all of them). */
+  advanced?: { device: string; releases: string[]; images?: string[] };
+}): Promise<UpdateBackend> {
+  const narrator = opts.narrator ?? silentNarrator;
+  const profile = await loadProfile(opts.device);
+  const target = opts.advanced ? await loadProfile(opts.advanced.device) : undefined;
+  const updater = await narrator.step('bundle the updater', () => updaterBundle());
+  const advancedUpdater = target
+    ? await narrator.step('bundle the advanced updater', () => updaterBundle(ADVANCED_ENTRY, 'hup-advanced'))
+    : undefined;
+  // Takeover's native tools run on the device's kernel (a 32-bit Pi OS runs on the board's 64-bit kernel here).
+  const kernelArch = profile.kernel.arch ?? profile.arch;
+  const tools = target
+    ? await narrator.step(`build takeover's tools for ${kernelArch}`, async () =>
+        Promise.all(TAKEOVER_TOOLS.map((t) => takeoverTool(t, kernelArch))),
+      )
+    : [];
+  const backend = await narrator.step('start the backend (API, registries, delta service)', () =>
+    startBackend({
+      updaterBundlePath: updater.path,
+      ...(advancedUpdater ? { advancedUpdaterPath: advancedUpdater.path } : {}),
+      ...(tools.length ? { takeoverTools: Object.fromEntries(tools.map((t) => [t.name, t.path])) } : {}),
+    }),
+  );
+  try {
+    const builds = await publishLine(backend, profile, opts.releases, narrator, opts.deltas !== false);
+    let advanced: UpdateBackend['advanced'];
+    if (target && opts.advanced) {
+      const targetBuilds = await publishLine(backend, target, opts.advanced.releases, narrator, opts.deltas !== false);
+      for (const version of opts.advanced.images ?? opts.advanced.releases) {
+        const raw = await narrator.step(`raw disk image of ${version} for ${target.name} (advanced update)`, async () =>
+          exportRawImage((await buildImage({ device: target.name, release: version, narrator })).disk),
+        );
+        await backend.api.addOsImage({
+          deviceType: target.deviceType,
+          version,
+          file: raw.file,
+          sha256: raw.sha256,
+          compression: raw.compression === 'gzip' ? 'gzip' : undefined,
+          format: raw.format,
+          raw: { sha256: raw.rawSha256, size: raw.rawSize },
+        });
+      }
+      advanced = { profile: target, builds: targetBuilds, updater: advancedUpdater! };
+    }
+    const g = backend.guestUrls;
+    return {
+      services: backend,
+      profile,
+      builds,
+      updater,
+      ...(advanced ? { advanced } : {}),
+      deviceConfig: {
+        apiEndpoint: g.api,
+        registryEndpoint: g.primaryRegistry,
+        fallbackRegistryEndpoint: g.fallbackRegistry,
+        deltaEndpoint: g.delta,
+      },
+    };
+  } catch (err) {
+    await backend.stop();
+    throw err;
+  }
+}
+
+/** Builds and publishes one profile's releases (hostapps, and the deltas between them). */
+async function publishLine(
+  backend: Backend,
+  profile: Profile,
+  versions: string[],
+  narrator: Narrator,
+  deltas: boolean,
+): Promise<Map<string, ReleaseBuild>> {
+  const builds = new Map<string, ReleaseBuild>();
+  for (const v of versions) builds.set(v, await buildRelease(profile, await loadRelease(v), narrator));
+  for (const [version, b] of builds) {
+    const recipe = await loadRelease(version);
+    const flashManifest = join(b.rootfsDir, BOOT_FLASH_DIR, 'boot-flash.json');
+    const bootFlash = existsSync(flashManifest)
+      ? (JSON.parse(await readFile(flashManifest, 'utf8')) as BootFlashManifest)
+      : undefined;
+    await backend.publishRelease({
+      deviceType: profile.deviceType,
+      version,
+      supervisorVersion: recipe.supervisorVersion,
+      layout: recipe.layout,
+      arch: profile.arch,
+      hostappDir: b.hostapp.dir,
+      manifestDigest: b.hostapp.manifest.digest,
+      ...(bootFlash
+        ? {
+            bootFlash: {
+              file: bootFlash.file,
+              sha256: bootFlash.sha256,
+              size: bootFlash.size,
+              physBase: bootFlash.physBase,
+              bankBytes: bootFlash.bankBytes,
+            },
+          }
+        : {}),
+    });
+  }
+  if (deltas) {
+    const list = [...builds.values()];
+    for (const from of list) {
+      for (const to of list) {
+        if (from === to) continue;
+        const file = await narrator.step(`make the delta ${from.version} -> ${to.version}`, () =>
+          deltaBetween(from, to),
+        );
+        await backend.delta.addDelta({ src: from.hostapp.manifest.digest, dest: to.hostapp.manifest.digest, file });
+      }
+    }
+  }
+  return builds;
+}

@@ -1,0 +1,77 @@
+/**
+ * `huplab hup` on the standard path: a backend with the two releases, a fresh device on `from`,
+ * the update to `to` (with a fault, if named) as the fault's scenario, judged; the report kept in
+ * the device's folder.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buildImage } from '../../images/builder/index.ts';
+import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
+import { startUpdateBackend, type UpdateBackend } from '../backend/update-backend.ts';
+import { startDevice } from '../device/session.ts';
+import type { DeviceDriver } from '../driver/driver.ts';
+import { findFault } from '../faults/index.ts';
+import { runScenario, scenarioReleases } from '../faults/scenario.ts';
+import type { Lab } from '../lab.ts';
+import type { UpdateOutcome, Verdict } from '../update/types.ts';
+
+export interface HupRun {
+  device: DeviceDriver;
+  backend: UpdateBackend;
+  outcome: UpdateOutcome;
+  verdict: Verdict;
+  uuid: string;
+  bootTimingsMs: Record<string, number>;
+}
+
+/** `huplab hup`: a fresh device on `from`, updated to `to` (with a fault, if named), followed to the end and judged. */
+export async function runHup(opts: {
+  lab: Lab;
+  device: string;
+  from: string;
+  to: string;
+  name?: string;
+  narrator?: Narrator;
+  fault?: string;
+}): Promise<HupRun> {
+  const narrator = opts.narrator ?? silentNarrator;
+  const fault = opts.fault ? findFault(opts.fault) : undefined;
+  const { start, target } = scenarioReleases(fault, opts.from, opts.to);
+  const backend = await startUpdateBackend({ device: opts.device, releases: [...new Set([start, target])], narrator });
+  try {
+    await buildImage({ device: opts.device, release: start, narrator });
+    const started = await startDevice({
+      lab: opts.lab,
+      device: opts.device,
+      release: start,
+      name: opts.name ?? 'hup',
+      narrator,
+      config: backend.deviceConfig,
+    });
+    if (fault) narrator.info?.(`fault ${fault.name}: ${fault.description}`);
+    const { outcome, verdict } = await runScenario({
+      device: started.device,
+      backend,
+      uuid: started.record.uuid,
+      to: target,
+      narrator,
+      logsDir: join(started.device.paths.dir, 'logs'),
+      ...(fault ? { fault } : {}),
+    });
+    await writeFile(
+      join(started.device.paths.dir, 'hup-report.json'),
+      JSON.stringify({ fault: fault?.name, outcome, verdict }, null, 2),
+    );
+    return {
+      device: started.device,
+      backend,
+      outcome,
+      verdict,
+      uuid: started.record.uuid,
+      bootTimingsMs: started.timings,
+    };
+  } catch (err) {
+    await backend.services.stop();
+    throw err;
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * The standard HUP runner: the updater handed over SSH and run on a running device, fault hooks
+ * around it, then the device followed across its reboot until the new OS commits (or a rollback
+ * brings the old one back), and everything collected into an UpdateOutcome.
+ */
+import type { UpdateBackend } from '../backend/update-backend.ts';
+import { ConsoleTimeline } from '../console/timeline.ts';
+import { inspectDevice } from '../device/inspect.ts';
+import { HuplabError } from '../../lib/errors.ts';
+import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
+import type { DeviceDriver } from '../driver/driver.ts';
+import { fetchProgress } from './api-progress.ts';
+import { collectLogs } from './collect.ts';
+import { followUntilSettled, LAB_ROLLBACK_TIMINGS, readyForUpdate, stateFiles } from './follow.ts';
+import { analyseRecords } from './records.ts';
+import type { DeviceHooks, FaultFacts, UpdateOutcome } from './types.ts';
+import { parseDownload, parseSteps } from './updater-output.ts';
+import { installUpdater, rebootAsTheUpdater, runUpdater } from './launch.ts';
+
+/**
+ * Longest an updater run may take, download retries included: well past the slowest fault seen
+ * (network-drop, about 2.5 min under load) and inside a test's budget, so a hang is reported as
+ * what it is, not as a test timeout.
+ */
+const UPDATER_TIMEOUT_MS = 6 * 60_000;
+
+/**
+ * Runs a standard HUP on a running device through the backend, as the seeds describe: the
+ * updater is handed over SSH and run; then the device is followed across its reboot until the
+ * new OS commits (or a rollback brings the old one back), and everything is collected.
+ */
+export async function updateDevice(opts: {
+  device: DeviceDriver;
+  backend: UpdateBackend;
+  to: string;
+  uuid: string;
+  narrator?: Narrator;
+  timings?: typeof LAB_ROLLBACK_TIMINGS;
+  commitTimeoutMs?: number;
+  logsDir: string;
+  /** Fault hooks: before the updater runs, and between the updater and the reboot. */
+  hooks?: DeviceHooks;
+}): Promise<UpdateOutcome> {
+  const narrator = opts.narrator ?? silentNarrator;
+  const { device } = opts;
+  const timings = opts.timings ?? LAB_ROLLBACK_TIMINGS;
+  const ssh = await device.ssh();
+  await readyForUpdate(device, timings);
+  const before = await inspectDevice(device);
+  const recordsBefore = await ssh.execOk('cat /mnt/data/demo-app/records.log 2>/dev/null || true');
+  await installUpdater(device, opts.backend.updater, 'standard');
+  if (opts.hooks?.beforeUpdate) await opts.hooks.beforeUpdate(device);
+  const mark = device.console.mark();
+  const timeline = new ConsoleTimeline(device.paths.serialLog, mark).start();
+  const started = Date.now();
+  try {
+    // A fault aimed between the updater and the reboot runs the updater with --no-reboot, acts,
+    // and reboots the device itself, the way the updater would have.
+    const between = opts.hooks?.beforeReboot;
+    const exited = new AbortController();
+    const updater = runUpdater(
+      device,
+      { kind: 'standard', to: opts.to, noReboot: !!between },
+      { timeoutMs: UPDATER_TIMEOUT_MS },
+    ).finally(() => exited.abort(new HuplabError('updater-exited', 'the updater exited before the fault could act')));
+    // A hook that fails does not hide the update's outcome: its error becomes a fact the verdict fails on.
+    const during = opts.hooks
+      ?.whileUpdating?.(device, { backend: opts.backend, uuid: opts.uuid, since: mark, updaterExited: exited.signal })
+      .catch((err: unknown): FaultFacts => ({ hookError: err instanceof HuplabError ? err.oneLine() : String(err) }));
+    // Whatever the hook does, the updater's end is awaited too, so that a failing hook never leaves
+    // an update running unobserved.
+    const [r, facts] = await narrator.step(`run the updater: ${before.version} -> ${opts.to}`, () =>
+      Promise.all([updater, during ?? Promise.resolve()]),
+    );
+    if (between && r.code === 0) {
+      await between(device);
+      await rebootAsTheUpdater(device, r);
+    }
+    const updateSeconds = (Date.now() - started) / 1000;
+    // The reboot step is the updater's last: once it is done the updater returns 0. When the
+    // device's reboot outran the wrapper that records the status, that is the status it had.
+    const exitCode = r.code ?? (r.endedByReboot && /\[hup\] step reboot done/.test(r.stdout) ? 0 : null);
+    const steps = parseSteps(r.stdout);
+    const failed = /\[hup\] step (\S+) failed (.*)$/m.exec(r.stdout);
+    let rebooted = false;
+    let committed = false;
+    if (exitCode === 0 && /\[hup\] step reboot done/.test(r.stdout)) {
+      await narrator.step('follow the reboot into the new OS', () =>
+        device.waitForOs({ since: mark, timeoutMs: 240_000 }),
+      );
+      rebooted = true;
+      const deadline =
+        Date.now() +
+        (opts.commitTimeoutMs ?? (timings.initialDelaySec + timings.attempts * timings.intervalSec + 120) * 1000);
+      committed = await narrator.step('wait for rollback-health to commit or roll back', () =>
+        followUntilSettled(device, deadline, `the update to ${opts.to}`),
+      );
+    }
+    const toCommit = (Date.now() - started) / 1000;
+    const consoleTimeline = timeline.stop();
+    const after = await inspectDevice(device);
+    const files = await stateFiles(device);
+    const logs = await collectLogs(device, opts.logsDir);
+    const recordsAfter = await (await device.ssh()).execOk('cat /mnt/data/demo-app/records.log');
+    const history = await fetchProgress(opts.backend, opts.uuid);
+    const download = parseDownload(r.stdout);
+    const consoleText = device.console.text(mark);
+    const reboots = consoleText.match(/\[huplab\] bootloader: booting/g)?.length ?? 0;
+    return {
+      to: opts.to,
+      exitCode,
+      exitRecorded: !r.endedByReboot,
+      before,
+      after,
+      steps,
+      rebooted,
+      reboots,
+      committed,
+      faultFacts: facts ?? {},
+      console: consoleText,
+      timeline: consoleTimeline,
+      ...(failed ? { failedStep: failed[1]!, failure: failed[2]! } : {}),
+      rollback: {
+        health: files.includes('rollback-health-triggered'),
+        altboot: files.includes('rollback-altboot-triggered'),
+        healthFailed: files.includes('rollback-health-failed'),
+      },
+      breadcrumbs: files.filter((f) => f.endsWith('breadcrumb')),
+      download,
+      progress: history,
+      records: analyseRecords(recordsBefore, recordsAfter),
+      logs,
+      seconds: { update: updateSeconds, toCommit },
+      updaterOutput: r.stdout + r.stderr,
+    };
+  } finally {
+    timeline.stop();
+  }
+}

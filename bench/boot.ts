@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDevice } from '../harness/device/session.ts';
 import { openLab } from '../harness/lab.ts';
 import { median, seconds, table } from './stats.ts';
+import { startEmulated } from '../harness/device/emulated.ts';
 
 /**
  * Boot time of generic-amd64 from QEMU start to the first serial line and to SSH ready, over
@@ -16,7 +16,7 @@ export async function benchBoot(runs = Number(process.env.BENCH_BOOT_RUNS ?? 3))
   let accel = '';
   try {
     for (let i = 0; i < runs; i++) {
-      const s = await startDevice({ lab, device: 'generic-amd64', release: '2.101.0', name: `boot${i}` });
+      const s = await startEmulated({ lab, device: 'generic-amd64', release: '2.101.0', name: `boot${i}` });
       accel = s.device.accel ?? '';
       samples.push(s.timings);
       await s.device.powerCut();

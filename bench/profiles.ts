@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDevice } from '../harness/device/session.ts';
 import { suiteReleasesFor } from '../harness/update/suite-releases.ts';
 import { openLab } from '../harness/lab.ts';
 import { listProfiles, loadProfile } from '../lib/profile.ts';
 import { seconds, table } from './stats.ts';
 import { runHup } from '../harness/jobs/hup.ts';
+import { startDevice } from '../harness/device/start.ts';
 
 /**
  * Per emulated profile, in one run and one after the other: boot-to-SSH of a fresh device and a

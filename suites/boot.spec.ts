@@ -1,5 +1,4 @@
 import { BootPartition } from '../harness/device/boot-partition.ts';
-import { bootAndTime } from '../harness/device/session.ts';
 import { inspectDevice } from '../harness/device/inspect.ts';
 import { runDetached } from '../harness/device/detached-run.ts';
 import { createHash } from 'node:crypto';
@@ -10,6 +9,7 @@ import { posix } from 'node:path';
 import { loadProfile } from '../lib/profile.ts';
 import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
 import { rebootFromShell } from '../harness/device/shell.ts';
+import { bootAndTime } from '../harness/device/boot.ts';
 
 test.describe('boot', { tag: '@emulated' }, () => {
   test('reaches a login on the serial console and answers over SSH', async ({ baseDevice }) => {

@@ -4,11 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openLab, type Lab } from '../harness/lab.ts';
 import { defaultSuiteReleases, suiteReleasesFor } from '../harness/update/suite-releases.ts';
-import { startDevice, type StartOptions, type StartedDevice } from '../harness/device/session.ts';
 import type { DeviceDriver } from '../harness/driver/driver.ts';
 import { inventoryPath, loadInventory, type InventoryBoard } from '../harness/board/inventory.ts';
-import { startBoard } from '../harness/device/start-board.ts';
 import { HuplabError } from '../lib/errors.ts';
+import type { EmulatedOptions } from '../harness/device/emulated.ts';
+import { startDevice } from '../harness/device/start.ts';
+import type { StartedDevice } from '../harness/device/boot.ts';
 
 export interface DeviceOptions {
   /** Device profile of this Playwright project (playwright.config.ts). */
@@ -24,12 +25,15 @@ interface WorkerFixtures {
   baseDevice: StartedDevice;
 }
 
+/** What a test asks of the device it flashes (the profile or board is the project's). */
+type FlashOptions = Omit<EmulatedOptions, 'lab' | 'device'>;
+
 interface TestFixtures {
   /**
    * Flash and boot (or only flash, with noBoot) a device for this test alone. On a board project
    * it is this worker's board from the inventory, reflashed for the test.
    */
-  flash: (opts: Omit<StartOptions, 'lab' | 'device'>) => Promise<StartedDevice<DeviceDriver>>;
+  flash: (opts: FlashOptions) => Promise<StartedDevice<DeviceDriver>>;
 }
 
 /**
@@ -81,18 +85,16 @@ export const test = base.extend<
   flash: async ({ lab, deviceProfile, driver }, use, testInfo) => {
     const started: Array<StartedDevice<DeviceDriver>> = [];
     await use(async (opts) => {
-      if (driver === 'board') {
-        const s = await startBoard({
-          lab,
-          board: await workerBoard(deviceProfile, testInfo.parallelIndex, opts),
-          release: opts.release!,
-          ...(opts.config ? { config: opts.config } : {}),
-        });
-        started.push(s);
-        return s;
-      }
-      const name = opts.name ?? `t${testInfo.testId.slice(0, 8)}-${started.length}`;
-      const s = await startDevice({ lab, device: deviceProfile, ...opts, name });
+      // On a board project the factory refuses what only an emulated device can do, with the reason.
+      const s =
+        driver === 'board'
+          ? await startDevice({ lab, ...opts, board: await workerBoard(deviceProfile, testInfo.parallelIndex) })
+          : await startDevice({
+              lab,
+              device: deviceProfile,
+              ...opts,
+              name: opts.name ?? `t${testInfo.testId.slice(0, 8)}-${started.length}`,
+            });
       started.push(s);
       return s;
     });
@@ -123,21 +125,10 @@ export const test = base.extend<
 
 /**
  * The board a worker drives: one board per worker, in inventory order, so that no two tests ever
- * share one. What only an emulated device can do (edit its disk before boot, a volatile-cache
- * disk) is refused with the reason; such tests carry @emulated and board projects skip them.
+ * share one. (What only an emulated device can do, the device factory refuses with the reason;
+ * such tests carry @emulated and board projects skip them.)
  */
-async function workerBoard(
-  profile: string,
-  parallelIndex: number,
-  opts: Omit<StartOptions, 'lab' | 'device'>,
-): Promise<InventoryBoard> {
-  const emulatedOnly = (['noBoot', 'rootB', 'disk', 'volatileCache'] as const).filter((k) => opts[k] !== undefined);
-  if (emulatedOnly.length)
-    throw new HuplabError(
-      'emulated-only',
-      `this test needs an emulated device (${emulatedOnly.join(', ')}); tag it @emulated`,
-    );
-  if (!opts.release) throw new HuplabError('release-required', 'a board is flashed with a release: pass release');
+async function workerBoard(profile: string, parallelIndex: number): Promise<InventoryBoard> {
   const inv = await loadInventory(inventoryPath());
   const boards = inv.boards.filter((b) => b.profile === profile);
   const board = boards[parallelIndex];

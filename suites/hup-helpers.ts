@@ -1,5 +1,4 @@
 import { basename, join } from 'node:path';
-import type { StartedDevice } from '../harness/device/session.ts';
 import type { DeviceDriver } from '../harness/driver/driver.ts';
 import type { Fault } from '../harness/faults/index.ts';
 import { runScenario, scenarioReleases, type ScenarioResult } from '../harness/faults/scenario.ts';
@@ -8,6 +7,7 @@ import { BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE, expect, test } from './fixtu
 import { startUpdateBackend, type UpdateBackend } from '../harness/backend/update-backend.ts';
 import { updateDevice } from '../harness/update/standard.ts';
 import type { DeviceHooks, UpdateOutcome, Verdict } from '../harness/update/types.ts';
+import type { StartedDevice } from '../harness/device/boot.ts';
 
 export { PATCH_RELEASE };
 

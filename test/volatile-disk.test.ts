@@ -3,7 +3,8 @@ import { execa } from 'execa';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BLOCK, VolatileDisk, seededRandom } from '../harness/qemu/volatile-disk.ts';
+import { BLOCK, VolatileDisk } from '../harness/qemu/volatile-disk.ts';
+import { seededRandom } from '../lib/seeded-random.ts';
 
 function image(size = 4 * 2 ** 20): { dir: string; path: string; sock: string } {
   const dir = mkdtempSync(join(tmpdir(), 'huplab-vdisk-'));

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
 import { attachTerminal } from '../console/attach.ts';
-import { listDevices, openDevice, startDevice } from '../device/session.ts';
+import { attachDevice, listDevices, startEmulated } from '../device/emulated.ts';
 import { openLab } from '../lab.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
@@ -42,7 +42,7 @@ export function registerDevice(program: Command): void {
         const out = makeOutput(!!o.json);
         const lab = openLab();
         const sshPort = o.sshPort ? parsePort(o.sshPort) : undefined;
-        const started = await startDevice({
+        const started = await startEmulated({
           lab,
           device: o.device,
           narrator: out.narrator,
@@ -86,7 +86,7 @@ export function registerDevice(program: Command): void {
     .option('--name <name>', 'device name', 'generic-amd64')
     .action(
       run(async (o: { name: string }) => {
-        const d = openDevice(openLab(), o.name);
+        const d = attachDevice(openLab(), o.name);
         if (!d.isRunning()) throw notRunning(o.name);
         d.close();
         await attachTerminal(d.paths.serialSock, { name: d.name });
@@ -101,7 +101,7 @@ export function registerDevice(program: Command): void {
     .action(
       run(async (command: string[], o: { name: string }) => {
         const lab = openLab();
-        const d = openDevice(lab, o.name);
+        const d = attachDevice(lab, o.name);
         if (!d.isRunning()) throw notRunning(o.name);
         if (command.length === 0) {
           // A person's shell: the system ssh client gives the full terminal experience.
@@ -146,7 +146,7 @@ export function registerDevice(program: Command): void {
     .action(
       run(async (o: { name: string; force?: boolean; json?: boolean }) => {
         const out = makeOutput(!!o.json);
-        const d = openDevice(openLab(), o.name);
+        const d = attachDevice(openLab(), o.name);
         const wasRunning = d.isRunning();
         if (wasRunning) {
           if (o.force) await out.narrator.step(`cut power of ${o.name}`, () => d.powerCut());

@@ -8,13 +8,16 @@ import { attachTerminal } from '../console/attach.ts';
 import type { DeviceDriver } from '../driver/driver.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
+import { findBoard, inventoryPath, loadInventory, type InventoryBoard } from '../board/inventory.ts';
 import { FAULTS, findFault } from '../faults/index.ts';
 import { runHup } from '../jobs/hup.ts';
 import { runAdvancedHup } from '../jobs/advanced.ts';
 import type { UpdateBackend } from '../backend/update-backend.ts';
 
 interface HupOptions {
-  device: string;
+  device?: string;
+  board?: string;
+  inventory?: string;
   from: string;
   to: string;
   toDevice?: string;
@@ -29,9 +32,11 @@ export function registerHup(program: Command): void {
   program
     .command('hup')
     .description(
-      'flash a fresh emulated device with --from, update it to --to through the backend, follow it to the end and report; the method (standard or advanced) is decided from the two releases and the device type and printed first',
+      'flash a fresh emulated device (or a board of the lab inventory) with --from, update it to --to through the backend, follow it to the end and report; the method (standard or advanced) is decided from the two releases and the device type and printed first',
     )
-    .requiredOption('--device <profile>', 'device profile, e.g. generic-amd64')
+    .option('--device <profile>', "device profile, e.g. generic-amd64 (with --board: the board's, by default)")
+    .option('--board <name>', 'run on this board of the lab inventory instead of a fresh emulated device')
+    .option('--inventory <file>', 'lab inventory for --board (JSON or YAML); default: $HUPLAB_INVENTORY')
     .requiredOption('--from <version>', 'release the device starts on')
     .requiredOption('--to <version>', 'release to update to')
     .option(
@@ -49,8 +54,9 @@ export function registerHup(program: Command): void {
     .action(
       run(async (o: HupOptions) => {
         const out = makeOutput(!!o.json);
+        const { device, board } = await deviceOrBoard(o);
         const plan = await planUpdate({
-          device: o.device,
+          device,
           from: o.from,
           to: o.to,
           ...(o.toDevice ? { toDevice: o.toDevice } : {}),
@@ -72,7 +78,7 @@ export function registerHup(program: Command): void {
         if (plan.decision.method === 'refused') {
           throw new HuplabError(
             'update-refused',
-            `${o.device} ${o.from} -> ${plan.target.name} ${o.to}: ${plan.decision.reason}`,
+            `${device} ${o.from} -> ${plan.target.name} ${o.to}: ${plan.decision.reason}`,
             { hint: plan.decision.hint },
           );
         }
@@ -88,7 +94,8 @@ export function registerHup(program: Command): void {
             );
           const a = await runAdvancedHup({
             lab,
-            device: o.device,
+            device,
+            ...(board ? { board } : {}),
             toDevice: plan.target.name,
             from: o.from,
             to: o.to,
@@ -110,7 +117,8 @@ export function registerHup(program: Command): void {
           const fault = o.fault ? findFault(o.fault) : undefined;
           const s = await runHup({
             lab,
-            device: o.device,
+            device,
+            ...(board ? { board } : {}),
             from: o.from,
             to: o.to,
             name: o.name,
@@ -131,10 +139,36 @@ export function registerHup(program: Command): void {
         }
         await r.backend.services.stop();
         if (!o.keep) await r.device.powerCut();
-        r.device.close();
-        if (o.keep && !o.json && process.stdin.isTTY)
+        await r.device.close();
+        // A board's console is served by this process (its serial bridge), so only an emulated
+        // device's can be attached to once the run is over.
+        if (o.keep && !board && !o.json && process.stdin.isTTY)
           await attachTerminal(r.device.paths.serialSock, { name: r.device.name });
         return r.verdict.ok ? 0 : 1;
       }),
     );
+}
+
+/**
+ * The profile to update and, with --board, the inventory's board: checked before anything is
+ * built or started.
+ */
+async function deviceOrBoard(o: HupOptions): Promise<{ device: string; board?: InventoryBoard }> {
+  if (o.board === undefined) {
+    if (o.inventory !== undefined)
+      throw new HuplabError('option-invalid', '--inventory goes with --board', {
+        hint: 'name the board: --board NAME',
+      });
+    if (o.device === undefined)
+      throw new HuplabError('option-missing', 'no device given', {
+        hint: 'pass --device <profile> (see `huplab images list`) or --board NAME --inventory FILE',
+      });
+    return { device: o.device };
+  }
+  const board = findBoard(await loadInventory(inventoryPath(o.inventory)), o.board);
+  if (o.device !== undefined && o.device !== board.profile)
+    throw new HuplabError('board-profile-mismatch', `board ${board.name} is a ${board.profile}, not a ${o.device}`, {
+      hint: `drop --device, or pick a ${o.device} board of the inventory`,
+    });
+  return { device: board.profile, board };
 }

@@ -8,10 +8,11 @@ import { buildImage } from '../../images/builder/index.ts';
 import { loadProfile } from '../../lib/profile.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { flashDevice, type ConfigJson } from './provision.ts';
-import { bootAndTime, type StartedDevice } from './session.ts';
+import { bootAndTime, type StartedDevice } from './boot.ts';
 import type { Lab } from '../lab.ts';
 import { BoardDevice } from '../board/board-device.ts';
 import type { InventoryBoard } from '../board/inventory.ts';
+import type { TransitionListener } from '../driver/state.ts';
 
 export async function startBoard(opts: {
   lab: Lab;
@@ -20,6 +21,7 @@ export async function startBoard(opts: {
   config?: Partial<ConfigJson>;
   narrator?: Narrator;
   timeoutMs?: number;
+  onTransition?: TransitionListener;
 }): Promise<StartedDevice<BoardDevice>> {
   const narrator = opts.narrator ?? silentNarrator;
   const profile = await loadProfile(opts.board.profile);
@@ -39,6 +41,7 @@ export async function startBoard(opts: {
     board: opts.board,
     dir: join(opts.lab.dir, 'boards', opts.board.name),
     sshKeyPath: opts.lab.key.privateKeyPath,
+    ...(opts.onTransition ? { onTransition: opts.onTransition } : {}),
   });
   const timings: Record<string, number> = {};
   try {

@@ -4,7 +4,7 @@ import type { DeviceDriver } from '../driver/driver.ts';
 import { LOST_CLUSTERS_SCRIPT } from './fat-damage.ts';
 import { findings as fsckReportFindings } from '../../updater/common/boot-health.ts';
 import { readLogicalBootEnv } from '../device/inspect.ts';
-import type { DeviceHooks, UpdateOutcome } from '../update/types.ts';
+import type { Check, DeviceHooks, UpdateOutcome } from '../update/types.ts';
 import type { UpdateBackend } from '../backend/update-backend.ts';
 import { apiMessages, waitForApiMessage } from '../update/api-progress.ts';
 import {
@@ -21,11 +21,6 @@ import {
  * the device, and what must hold afterwards. Adding a fault is a new entry here, not a new suite:
  * the suites (suites/<family>.spec.ts), `huplab hup --fault` and `huplab qualify` read this list.
  */
-export interface Check {
-  what: string;
-  ok: boolean;
-  detail: string;
-}
 
 export type Expectation = 'success' | 'rollback-health' | 'rollback-altboot' | 'refused';
 

@@ -5,15 +5,15 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildImage } from '../../images/builder/index.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { startUpdateBackend, type UpdateBackend } from '../backend/update-backend.ts';
-import { startDevice } from '../device/session.ts';
 import type { DeviceDriver } from '../driver/driver.ts';
+import type { InventoryBoard } from '../board/inventory.ts';
 import type { Lab } from '../lab.ts';
 import { advancedUpdateDevice } from '../update/advanced.ts';
 import { expectAdvancedSuccess } from '../update/advanced-verdict.ts';
 import type { AdvancedOutcome, Verdict } from '../update/types.ts';
+import { startDevice } from '../device/start.ts';
 
 export interface AdvancedHupRun {
   device: DeviceDriver;
@@ -26,7 +26,10 @@ export interface AdvancedHupRun {
 /** `huplab hup` on an advanced path: a fresh device on `from`, taken over to `to` of `toDevice`'s line, and judged. */
 export async function runAdvancedHup(opts: {
   lab: Lab;
+  /** The device profile; with `board`, the board's own. */
   device: string;
+  /** A board of the lab inventory to run on, instead of a fresh emulated device. */
+  board?: InventoryBoard;
   toDevice: string;
   from: string;
   to: string;
@@ -41,10 +44,9 @@ export async function runAdvancedHup(opts: {
     narrator,
   });
   try {
-    await buildImage({ device: opts.device, release: opts.from, narrator });
     const started = await startDevice({
       lab: opts.lab,
-      device: opts.device,
+      ...(opts.board ? { board: opts.board } : { device: opts.device }),
       release: opts.from,
       name: opts.name ?? 'hup',
       narrator,

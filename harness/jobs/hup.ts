@@ -5,15 +5,15 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildImage } from '../../images/builder/index.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { startUpdateBackend, type UpdateBackend } from '../backend/update-backend.ts';
-import { startDevice } from '../device/session.ts';
 import type { DeviceDriver } from '../driver/driver.ts';
 import { findFault } from '../faults/index.ts';
 import { runScenario, scenarioReleases } from '../faults/scenario.ts';
+import type { InventoryBoard } from '../board/inventory.ts';
 import type { Lab } from '../lab.ts';
 import type { UpdateOutcome, Verdict } from '../update/types.ts';
+import { startDevice } from '../device/start.ts';
 
 export interface HupRun {
   device: DeviceDriver;
@@ -27,7 +27,10 @@ export interface HupRun {
 /** `huplab hup`: a fresh device on `from`, updated to `to` (with a fault, if named), followed to the end and judged. */
 export async function runHup(opts: {
   lab: Lab;
+  /** The device profile; with `board`, the board's own. */
   device: string;
+  /** A board of the lab inventory to run on, instead of a fresh emulated device. */
+  board?: InventoryBoard;
   from: string;
   to: string;
   name?: string;
@@ -39,10 +42,9 @@ export async function runHup(opts: {
   const { start, target } = scenarioReleases(fault, opts.from, opts.to);
   const backend = await startUpdateBackend({ device: opts.device, releases: [...new Set([start, target])], narrator });
   try {
-    await buildImage({ device: opts.device, release: start, narrator });
     const started = await startDevice({
       lab: opts.lab,
-      device: opts.device,
+      ...(opts.board ? { board: opts.board } : { device: opts.device }),
       release: start,
       name: opts.name ?? 'hup',
       narrator,

@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
-import { startDevice, type StartedDevice } from '../device/session.ts';
 import { inspectDevice } from '../device/inspect.ts';
 import { FAULTS, type Fault } from '../faults/index.ts';
 import { verdictFor } from '../faults/scenario.ts';
@@ -25,6 +24,8 @@ import {
 import { followUntilSettled, readyForUpdate, stateFiles } from '../update/follow.ts';
 import { startUpdateBackend, type UpdateBackend } from '../backend/update-backend.ts';
 import { updateDevice } from '../update/standard.ts';
+import { startDevice } from '../device/start.ts';
+import type { StartedDevice } from '../device/boot.ts';
 
 /**
  * The power-cut campaign: the same standard HUP on fresh devices, the power cut at a different

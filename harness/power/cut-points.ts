@@ -1,6 +1,6 @@
 import type { TimelineEntry } from '../console/timeline.ts';
 import { HuplabError } from '../../lib/errors.ts';
-import { seededRandom } from '../qemu/volatile-disk.ts';
+import { seededRandom } from '../../lib/seeded-random.ts';
 
 /**
  * Where a power-cut campaign cuts: a console line to wait for (after the updater starts), then a

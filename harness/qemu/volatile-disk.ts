@@ -18,6 +18,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { HuplabError } from '../../lib/errors.ts';
+import { seededRandom } from '../../lib/seeded-random.ts';
 
 const NBDMAGIC = 0x4e42444d41474943n;
 const IHAVEOPT = 0x49484156454f5054n;
@@ -56,18 +57,6 @@ export interface CacheStats {
 export interface CutResult {
   lostBlocks: number;
   keptBlocks: number;
-}
-
-/** Deterministic PRNG (mulberry32) so that a cut that keeps a random part can be replayed from its seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export class VolatileDisk {

@@ -6,9 +6,7 @@
  */
 import type { Profile } from '../../lib/profile.ts';
 import { describeRun } from './verdict.ts';
-import type { AdvancedOutcome, Verdict } from './types.ts';
-
-type Check = Verdict['checks'][number];
+import type { AdvancedOutcome, Check, Verdict } from './types.ts';
 
 const stepDone = (o: AdvancedOutcome, step: string) =>
   o.steps.some((s) => s.step === step && !s.detail.startsWith('failed'));

@@ -3,15 +3,15 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildImage, type ImageBuild } from '../../images/builder/index.ts';
 import { HuplabError } from '../../lib/errors.ts';
-import { loadProfile, type Profile } from '../../lib/profile.ts';
+import { loadProfile } from '../../lib/profile.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import type { TransitionListener } from '../driver/state.ts';
-import type { DeviceDriver } from '../driver/driver.ts';
 import type { Lab } from '../lab.ts';
 import { QemuDevice } from '../qemu/driver.ts';
+import { bootAndTime, type StartedDevice } from './boot.ts';
 import { adoptDisk, deviceDir, flashDevice, type ConfigJson, type DeviceRecord } from './provision.ts';
 
-export interface StartOptions {
+export interface EmulatedOptions {
   lab: Lab;
   device: string;
   release?: string;
@@ -31,20 +31,11 @@ export interface StartOptions {
   volatileCache?: { cacheBytes?: number };
 }
 
-export interface StartedDevice<D extends DeviceDriver = QemuDevice> {
-  device: D;
-  record: DeviceRecord;
-  profile: Profile;
-  image?: ImageBuild;
-  /** Milliseconds from QEMU start: first console byte, bootloader, kernel/initramfs, os ready, SSH. */
-  timings: Record<string, number>;
-}
-
 /**
- * Builds (or reuses) the image, flashes a device with it, powers it on and waits until the OS
- * answers over SSH: the one path the CLI, the suites and the benchmarks all take.
+ * An emulated device: builds (or reuses) the image, flashes a device folder with it, powers it
+ * on and waits until the OS answers over SSH. harness/device/start.ts chooses this or a board.
  */
-export async function startDevice(opts: StartOptions): Promise<StartedDevice> {
+export async function startEmulated(opts: EmulatedOptions): Promise<StartedDevice<QemuDevice>> {
   const narrator = opts.narrator ?? silentNarrator;
   const profile = await loadProfile(opts.device);
   const name = opts.name ?? profile.name;
@@ -111,47 +102,8 @@ export async function startDevice(opts: StartOptions): Promise<StartedDevice> {
   return { device, record, profile, ...(image ? { image } : {}), timings };
 }
 
-/** Powers on and waits for SSH, recording when each boot stage was first seen on the console. */
-export async function bootAndTime(
-  device: DeviceDriver,
-  narrator: Narrator,
-  timeoutMs: number | undefined,
-  timings: Record<string, number>,
-): Promise<void> {
-  const since = device.console.mark();
-  const t0 = Date.now();
-  await narrator.step(`power on ${device.name}`, () => device.powerOn());
-  const watch = watchStages(device, since, t0, timings);
-  try {
-    await narrator.step(`boot ${device.name} to SSH (TCG is slow: 15-60 s)`, () =>
-      device.waitForOs({ ...(timeoutMs ? { timeoutMs } : {}), since }),
-    );
-    timings.sshReady = Date.now() - t0;
-  } finally {
-    watch.stop();
-  }
-}
-
-function watchStages(
-  device: DeviceDriver,
-  since: number,
-  t0: number,
-  timings: Record<string, number>,
-): { stop(): void } {
-  const stages: Array<[string, RegExp]> = [
-    ['firstSerialByte', /\S/],
-    ['bootloader', /\[huplab\] bootloader: booting/],
-    ['initramfs', /\[huplab\] initramfs: root/],
-    ['osReady', /\[huplab\] os ready/],
-  ];
-  const timer = setInterval(() => {
-    const text = device.console.text(since);
-    for (const [name, re] of stages) if (timings[name] === undefined && re.test(text)) timings[name] = Date.now() - t0;
-  }, 50);
-  return { stop: () => clearInterval(timer) };
-}
-
-export function openDevice(lab: Lab, name: string): QemuDevice {
+/** A handle on an emulated device of the lab, running or not, by its name. */
+export function attachDevice(lab: Lab, name: string): QemuDevice {
   const dir = deviceDir(lab.dir, name);
   if (!existsSync(join(dir, 'device.json'))) {
     throw new HuplabError('unknown-device-name', `no device named "${name}" in the lab ${lab.dir}`, {

@@ -1,0 +1,71 @@
+import { execa } from 'execa';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeQemuRack } from '../harness/qemu/stand-in-board.ts';
+import { isOurProcess } from '../harness/qemu/process.ts';
+import type { UpdateOutcome, Verdict } from '../harness/update/types.ts';
+import { repoRoot } from '../lib/paths.ts';
+import { BASE_RELEASE, expect, NEXT_RELEASE, test } from './fixtures.ts';
+
+/**
+ * `huplab hup --board NAME --inventory FILE` as a lab engineer runs it: the update on a board of
+ * the inventory, here a QEMU stand-in from a rack (its console on a pty read through
+ * `serialport`, its power by inventory commands, its SD card written through the SD-mux path), so
+ * the CLI, the device factory and the board driver are tried together without hardware.
+ */
+test.describe('hup on a board', { tag: '@emulated' }, () => {
+  test('huplab hup --board runs the standard update on a stand-in board of the rack and judges it', async ({
+    lab,
+    deviceProfile,
+  }) => {
+    test.setTimeout(15 * 60_000);
+    const rack = join(lab.dir, 'rack');
+    const inventory = await writeQemuRack(rack, 1, deviceProfile);
+    const r = await execa(
+      join(repoRoot, 'node_modules', '.bin', 'tsx'),
+      [
+        join(repoRoot, 'harness/cli/main.ts'),
+        'hup',
+        '--board',
+        'qemu-board-1',
+        '--inventory',
+        inventory,
+        '--from',
+        BASE_RELEASE,
+        '--to',
+        NEXT_RELEASE,
+        '--json',
+      ],
+      { env: { HUPLAB_HOME: lab.dir, HUPLAB_QUIET: '1' }, reject: false, timeout: 14 * 60_000 },
+    );
+    await test.info().attach('huplab-hup.stderr', { body: r.stderr, contentType: 'text/plain' });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as {
+      ok: boolean;
+      method: string;
+      device: string;
+      serialLog: string;
+      verdict: Verdict;
+      outcome: UpdateOutcome;
+    };
+    expect(report.method).toBe('standard');
+    expect(
+      report.verdict.checks.filter((c) => !c.ok),
+      'every check of the verdict holds',
+    ).toEqual([]);
+    expect(report.verdict.ok).toBe(true);
+    // The board ran it, not an emulated device of the lab: its name, its console log (written by
+    // the board driver from the tty), and its power switched off at the end by the inventory.
+    expect(report.device).toBe('qemu-board-1');
+    expect(report.serialLog).toBe(join(lab.dir, 'boards', 'qemu-board-1', 'serial.log'));
+    expect(readFileSync(report.serialLog, 'utf8')).toContain(`[huplab] os ready: version ${NEXT_RELEASE}`);
+    expect(report.outcome.before.version).toBe(BASE_RELEASE);
+    expect(report.outcome.after.version).toBe(NEXT_RELEASE);
+    expect(existsSync(join(lab.dir, 'devices', 'hup', 'device.json'))).toBe(false);
+    const pidFile = join(rack, 'qemu-board-1', 'vm', 'qemu.pid');
+    const running =
+      existsSync(pidFile) &&
+      isOurProcess(Number(readFileSync(pidFile, 'utf8').trim()), join(rack, 'qemu-board-1', 'vm'));
+    expect(running, 'the board is switched off after the run').toBe(false);
+  });
+});

@@ -10,12 +10,13 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { HuplabError } from './errors.ts';
 import { schemaProblems, type SchemaProblem } from './json-schema.ts';
+import type { PartitionSpec, PartitionTableKind } from './partition/layout.ts';
 
+// The partition types live with the layout that places them, so the layout imports nothing from here.
 export { partitionLayout, diskSizeBytes, type PartitionSlot } from './partition/layout.ts';
+export type { FsKind, PartitionSpec, PartitionTableKind } from './partition/layout.ts';
 
 export type Arch = 'amd64' | 'arm64' | 'armhf';
-export type FsKind = 'vfat' | 'ext4' | 'raw';
-export type PartitionTableKind = 'gpt' | 'mbr';
 
 export interface GrubBootloader {
   kind: 'grub-efi';
@@ -29,12 +30,6 @@ export interface CountingBootloader {
   bootCountLimit: number;
 }
 export type Bootloader = GrubBootloader | CountingBootloader;
-
-export interface PartitionSpec {
-  label: string;
-  fs: FsKind;
-  sizeMiB: number;
-}
 
 export interface KernelSpec {
   debianPackage: string;

@@ -8,9 +8,18 @@
  * are logical partitions numbered from 5, each preceded by its EBR, which takes an alignMiB slot
  * of its own so that the logical partition itself stays aligned.
  */
-import type { FsKind, Profile } from '../profile.ts';
-
 export const MiB = 1024 * 1024;
+
+// A profile's partitions (lib/profile.ts re-exports these types): they are defined here, not
+// there, so that the layout does not import the profile that imports it.
+export type FsKind = 'vfat' | 'ext4' | 'raw';
+export type PartitionTableKind = 'gpt' | 'mbr';
+
+export interface PartitionSpec {
+  label: string;
+  fs: FsKind;
+  sizeMiB: number;
+}
 
 export interface PartitionSlot {
   /** Partition number as the OS names it (sda<index>, mmcblk0p<index>). */
@@ -23,7 +32,12 @@ export interface PartitionSlot {
   ebrBytes?: number;
 }
 
-export type LayoutInput = Pick<Profile, 'partitionTable' | 'partitions' | 'alignMiB'>;
+/** The fields of a Profile that decide the layout. */
+export interface LayoutInput {
+  partitionTable: PartitionTableKind;
+  partitions: PartitionSpec[];
+  alignMiB: number;
+}
 export type DiskSizeInput = LayoutInput & { qemu?: { disk: { interface: string } } | undefined };
 
 /** MBR has four slots; beyond that the fourth becomes the extended container. */

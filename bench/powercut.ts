@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openLab } from '../harness/lab.ts';
 import { runCampaign, type CampaignResult } from '../harness/power/campaign.ts';
-import { campaignHtml } from '../harness/power/report.ts';
+import { campaignHtml } from '../harness/report/powercut.ts';
 import { buildImage } from '../images/builder/index.ts';
 import { table } from './stats.ts';
 

@@ -1,4 +1,4 @@
-import { BootPartition } from '../harness/device/boot-partition.ts';
+import { BootPartition } from '../harness/disk/boot-partition.ts';
 import { inspectDevice } from '../harness/device/inspect.ts';
 import { runDetached } from '../harness/device/detached-run.ts';
 import { createHash } from 'node:crypto';

@@ -1,5 +1,5 @@
 import { runCampaign } from '../harness/power/campaign.ts';
-import { campaignHtml, campaignText } from '../harness/power/report.ts';
+import { campaignHtml, campaignText } from '../harness/report/powercut.ts';
 import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
 import { useLabBackend } from './hup-helpers.ts';
 import { HUP_STEPS, rollbackCutPoints, type CampaignKind } from '../harness/power/cut-points.ts';

@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { bootloaderDescription, decodeBootEnv, type BootloaderProfile } from '../lib/bootenv/index.ts';
 import { decodeGrubenv, encodeGrubenv } from '../lib/grubenv.ts';
 import { writePartitionTable } from '../lib/partition/index.ts';
-import { BootPartition } from '../harness/device/boot-partition.ts';
+import { BootPartition } from '../harness/disk/boot-partition.ts';
 
 const profile: BootloaderProfile = {
   name: 'raspberrypi3',

@@ -20,13 +20,15 @@ import {
  * Harness layers, lowest first: a harness file may import its own folder and any lower layer,
  * never a higher layer or another folder of its own layer. DESIGN: CLI, suites and benchmarks
  * -> faults and campaigns -> the update runner -> drivers -> console, ssh -> lib. The drivers
- * (qemu, board) are peers behind one driver interface, so neither may lean on the other; the
- * device and the backend build on a running driver; the update runner on both; fault injection
+ * (qemu, board) are peers behind one driver interface, so neither may lean on the other; disk
+ * (host-side access to a device's disk image) sits with console and ssh below them; the device
+ * layer (the factory, provisioning, shell actions) builds on the drivers; the backend stands
+ * apart from devices; the update runner builds on both; fault injection
  * and power-cut campaigns on the runner; reports on everything they report about; the CLI on
  * all. A folder listed here need not exist yet; a harness folder missing here fails the test.
  */
 const LAYERS: readonly (readonly string[])[] = [
-  /* 0 */ ['harness/console', 'harness/ssh'],
+  /* 0 */ ['harness/console', 'harness/ssh', 'harness/disk'],
   /* 1 */ ['harness/lab.ts'],
   /* 2 */ ['harness/driver'],
   /* 3 */ ['harness/qemu', 'harness/board'],

@@ -8,7 +8,7 @@ import {
 } from '../harness/power/cut-points.ts';
 import { FAULTS } from '../harness/faults/index.ts';
 import { checkRecords, type CampaignResult, type CutOutcome } from '../harness/power/campaign.ts';
-import { campaignHtml, campaignText } from '../harness/power/report.ts';
+import { campaignHtml, campaignText } from '../harness/report/powercut.ts';
 import { isHuplabError } from '../lib/errors.ts';
 
 // A reference timeline as the console timeline records it (seconds since the updater started).

@@ -6,7 +6,7 @@ import { buildImage } from '../../images/builder/index.ts';
 import { openLab } from '../lab.ts';
 import { runCampaign } from '../power/campaign.ts';
 import type { CampaignKind } from '../power/cut-points.ts';
-import { campaignHtml, campaignRow, campaignText } from '../power/report.ts';
+import { campaignHtml, campaignRow, campaignText } from '../report/powercut.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
 import type { Profile } from '../../lib/profile.ts';
-import { BootPartition } from './boot-partition.ts';
+import { BootPartition } from '../disk/boot-partition.ts';
 
 /** What the lab knows about one device: kept in <lab>/devices/<name>/provision.json. */
 export interface DeviceRecord {

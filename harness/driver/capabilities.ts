@@ -6,7 +6,6 @@
  */
 import { HuplabError } from '../../lib/errors.ts';
 import type { Profile } from '../../lib/profile.ts';
-import type { DeviceDriver } from './driver.ts';
 
 /** Unplug and replug the device's network (network faults). */
 export interface NetworkLink {
@@ -76,12 +75,19 @@ const ABOUT: Record<keyof Capabilities, { can: string; hint: string }> = {
   },
 };
 
-export function hasCapability<K extends keyof Capabilities>(device: DeviceDriver, name: K): boolean {
+/** What capability() needs of a device (DeviceDriver has it; named here so this module stays below driver.ts). */
+export interface Capable {
+  readonly name: string;
+  readonly kind: string;
+  readonly capabilities: Partial<Capabilities>;
+}
+
+export function hasCapability<K extends keyof Capabilities>(device: Capable, name: K): boolean {
   return device.capabilities[name] !== undefined;
 }
 
 /** The named capability of the device, or a one-line error naming the device and the fix. */
-export function capability<K extends keyof Capabilities>(device: DeviceDriver, name: K): Capabilities[K] {
+export function capability<K extends keyof Capabilities>(device: Capable, name: K): Capabilities[K] {
   const c = device.capabilities[name];
   if (c === undefined) {
     throw new HuplabError('capability-missing', `${device.name} (${device.kind}) cannot ${ABOUT[name].can}`, {

@@ -20,7 +20,7 @@ import { buildQemuArgs } from './args.ts';
 import { VolatileDisk, type CutResult } from './volatile-disk.ts';
 import { readDeviceRecord, writeDeviceRecord, type DeviceRecord } from './device-record.ts';
 import { probeAccelerator, qemuMissing, type Accel } from './kvm-probe.ts';
-import { BootPartition } from '../device/boot-partition.ts';
+import { BootPartition } from '../disk/boot-partition.ts';
 import { devicePaths, MAX_SOCKET_PATH, type DevicePaths } from './paths.ts';
 import { freePort } from './ports.ts';
 import { isOurProcess, waitPidExit } from './process.ts';

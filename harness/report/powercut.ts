@@ -1,6 +1,6 @@
-import { escapeHtml as h } from '../report/text.ts';
-import { STYLES } from '../report/styles.ts';
-import type { CampaignResult, CutOutcome } from './campaign.ts';
+import { escapeHtml as h } from './text.ts';
+import { STYLES } from './styles.ts';
+import type { CampaignResult, CutOutcome } from '../power/campaign.ts';
 
 /** The campaign's table, as text (CLI) and as one self-contained HTML page. */
 

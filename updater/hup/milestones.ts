@@ -1,23 +1,10 @@
+import type { HupStep } from '../../lib/contract/step-names.ts';
+
 /**
- * The updater's steps, in order. The names are stable: they are printed as console markers
- * (`[hup] step NAME start|done|failed`), logged, reported, and fault injection aims at them.
+ * Progress reported to the API as each step starts (the field's milestones). The reboot step
+ * has none: it reports itself (waiting on a lock, rebooting).
  */
-export const HUP_STEPS = [
-  'checks',
-  'stop-supervisor',
-  'fetch',
-  'write-root',
-  'boot-files',
-  'breadcrumbs',
-  'supervisor-update',
-  'bootloader-switch',
-  'reboot',
-] as const;
-
-export type HupStep = (typeof HUP_STEPS)[number];
-
-/** Progress percent reported to the API as each step starts (the field's milestones). */
-export const STEP_PROGRESS: Record<HupStep, [number, string]> = {
+export const STEP_MILESTONES: Partial<Record<HupStep, readonly [number, string]>> = {
   checks: [25, 'Preparing OS update'],
   'stop-supervisor': [30, 'Preparing OS update'],
   fetch: [50, 'Running OS update'],
@@ -26,8 +13,4 @@ export const STEP_PROGRESS: Record<HupStep, [number, string]> = {
   breadcrumbs: [85, 'Running OS update'],
   'supervisor-update': [90, 'Updating supervisor'],
   'bootloader-switch': [95, 'Running OS update'],
-  reboot: [100, 'Update successful, rebooting'],
 };
-
-/** Exit statuses the harness tells apart. */
-export const EXIT = { ok: 0, failed: 1, usage: 2, locked: 75 } as const;

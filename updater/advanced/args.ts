@@ -1,3 +1,4 @@
+import { UPDATER_FLAGS as F } from '../../lib/contract/updater-command.ts';
 import { HuplabError } from '../../lib/errors.ts';
 
 export interface AdvancedArgs {
@@ -15,8 +16,8 @@ export function parseAdvancedArgs(argv: string[]): AdvancedArgs {
     const a = argv[i]!;
     const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
     const value = () => inline ?? argv[++i] ?? '';
-    if (flag === '--hostos-version') out.hostosVersion = value();
-    else if (flag === '--device-type') out.deviceType = value();
+    if (flag === F.hostosVersion) out.hostosVersion = value();
+    else if (flag === F.deviceType) out.deviceType = value();
     else throw new HuplabError('usage', `unknown option ${a}`, { hint: USAGE });
   }
   if (!/^\d+\.\d+\.\d+/.test(out.hostosVersion)) {

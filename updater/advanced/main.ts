@@ -23,32 +23,33 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { HuplabError, isHuplabError } from '../../lib/errors.ts';
+import { HuplabError } from '../../lib/errors.ts';
 import { downloadVerified } from '../../lib/oci/download.ts';
 import type { OsImageInfo } from '../../lib/update-method.ts';
 import { readOsInfo, type DeviceConfig, type OsInfo } from '../common/config.ts';
 import type { UpdateLog } from '../common/log.ts';
-import { startUpdate } from '../common/start.ts';
+import { exitWith, startUpdate } from '../common/start.ts';
 import { mountedRootDevice } from '../common/partitions.ts';
 import { ProgressReporter } from '../common/progress.ts';
 import { run } from '../common/run.ts';
-import { EXIT } from '../hup/steps.ts';
+import { runSteps, type UpdateStep } from '../common/step-runner.ts';
+import { ADVANCED_STEPS, type AdvancedStep } from '../../lib/contract/step-names.ts';
+import { STATE_DIR, STATE_FILES } from '../../lib/contract/state-files.ts';
+import { imageDownloadDetail } from '../../lib/contract/download-detail.ts';
 import { parseAdvancedArgs, type AdvancedArgs } from './args.ts';
 import STAGE2 from '../takeover/stage2.sh';
 
 const WORK_DIR = '/mnt/data/balenahup';
 const RAM = '/run/takeover';
-const HOST_KEYS = '/mnt/state/root-overlay/etc/dropbear';
+const HOST_KEYS = `${STATE_DIR}/${STATE_FILES.rootOverlay}/etc/dropbear`;
 /** Room in RAM besides the image: busybox, the flash writer, stage 2's files. */
 const RAM_SPARE = 48 * 2 ** 20;
 
-export const ADVANCED_STEPS = ['checks', 'download', 'collect', 'handover'] as const;
-type Step = (typeof ADVANCED_STEPS)[number];
-const STEP_PROGRESS: Record<Step, [number, string]> = {
+/** Progress reported to the API as each step starts; the handover reports its own. */
+const STEP_MILESTONES: Partial<Record<AdvancedStep, readonly [number, string]>> = {
   checks: [10, 'Preparing OS update'],
   download: [25, 'Downloading OS image'],
   collect: [40, 'Preparing takeover'],
-  handover: [45, 'Handing over to takeover'],
 };
 
 interface TargetRelease {
@@ -128,7 +129,7 @@ const KERNEL_ARCH: Record<string, string> = { aarch64: 'arm64', x86_64: 'amd64',
 
 const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 
-const steps: Record<Step, (ctx: Ctx) => Promise<string>> = {
+const steps: Record<AdvancedStep, (ctx: Ctx) => Promise<string>> = {
   async checks(ctx) {
     const { config, os, args } = ctx;
     if (config.deviceType !== os.deviceType)
@@ -223,7 +224,7 @@ const steps: Record<Step, (ctx: Ctx) => Promise<string>> = {
     const arch = KERNEL_ARCH[machine] ?? machine;
     const wanted = ['simg-flash', ...(target.bootFlash ? ['cfi-flash'] : [])];
     const listed = await apiJson<{ tools: Array<{ name: string; sha256: string; size: number }> }>(ctx, '/v1/takeover');
-    const tools: string[] = [];
+    const tools: Array<{ name: string; bytes: number }> = [];
     for (const tool of wanted) {
       const name = `${tool}-${arch}`;
       const t = listed.tools.find((x) => x.name === name);
@@ -246,9 +247,16 @@ const steps: Record<Step, (ctx: Ctx) => Promise<string>> = {
         ...(key ? { headers: { authorization: `Bearer ${key}` } } : {}),
       });
       ctx.tools.push(path);
-      tools.push(`${name} (${t.size} bytes)`);
+      tools.push({ name, bytes: t.size });
     }
-    return `OS image ${target.version} (${got.size} bytes, ${image.format}, sha256 ${image.sha256.slice(0, 12)}) from the API in ${got.attempts} attempt(s); ${tools.join(', ')}`;
+    return imageDownloadDetail({
+      version: target.version,
+      bytes: got.size,
+      format: image.format,
+      sha256: image.sha256,
+      attempts: got.attempts,
+      tools,
+    });
   },
 
   async collect(ctx) {
@@ -334,6 +342,13 @@ const steps: Record<Step, (ctx: Ctx) => Promise<string>> = {
   },
 };
 
+/** The steps in the contract's order, each with its milestone. */
+const STEPS: UpdateStep<Ctx>[] = ADVANCED_STEPS.map((name) => ({
+  name,
+  ...(STEP_MILESTONES[name] ? { milestone: STEP_MILESTONES[name] } : {}),
+  run: steps[name],
+}));
+
 /** The interface, address and gateway in use, for stage 2 to put back once the services are gone. */
 function networkNow(): { NET_IF: string; NET_ADDR: string; NET_GW: string } {
   const route = run('ip', ['-4', 'route', 'show', 'default'], { allowFail: true }).stdout;
@@ -367,32 +382,10 @@ async function main(): Promise<number> {
   log.line(
     `huplab advanced HUP (takeover): ${ctx.os.version} -> ${args.hostosVersion}${args.deviceType ? ` (${args.deviceType})` : ''} on ${config.uuid} (${ctx.os.deviceType}); log ${log.path}`,
   );
-  let current: Step = 'checks';
-  try {
-    for (const step of ADVANCED_STEPS) {
-      current = step;
-      const [percent, message] = STEP_PROGRESS[step];
-      log.marker(step, 'start');
-      if (step !== 'handover') await ctx.progress.milestone(percent, message);
-      const started = Date.now();
-      const detail = await steps[step](ctx);
-      log.marker(step, 'done', `(${((Date.now() - started) / 1000).toFixed(1)}s) ${detail}`);
-    }
-    return EXIT.ok;
-  } catch (err) {
-    const why = isHuplabError(err) ? err.oneLine() : err instanceof Error ? err.message : String(err);
-    log.marker(current, 'failed', why);
-    log.line(`OS update failed: ${why}; nothing was flashed, the running OS is unchanged`);
-    cleanup(ctx);
-    await ctx.progress.report(100, 'OS update failed', 'failed', 10);
-    return EXIT.failed;
-  }
+  return runSteps(ctx, STEPS, {
+    failedLine: (why) => `OS update failed: ${why}; nothing was flashed, the running OS is unchanged`,
+    cleanup,
+  });
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`hup-advanced: ${err instanceof Error ? err.stack : String(err)}\n`);
-    process.exit(EXIT.failed);
-  },
-);
+exitWith('hup-advanced', main);

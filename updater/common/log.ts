@@ -1,4 +1,5 @@
 import { appendFileSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { stepLine, type StepPhase } from '../../lib/contract/steps.ts';
 
 /**
  * The updater's log: one human-readable line per event with a time stamp, in the file operators
@@ -47,9 +48,9 @@ export class UpdateLog {
 
   private fallback: string | undefined;
 
-  /** A step marker: `[hup] step NAME start|done|failed ...` on the console and in the log. */
-  marker(step: string, phase: 'start' | 'done' | 'failed', detail = ''): void {
-    const text = `[hup] step ${step} ${phase}${detail ? ` ${detail}` : ''}`;
+  /** A step marker (lib/contract/steps.ts) on the console and in the log. */
+  marker(step: string, phase: StepPhase, detail = ''): void {
+    const text = stepLine(step, phase, detail);
     this.line(text);
     if (this.console !== undefined) {
       try {

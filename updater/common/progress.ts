@@ -1,5 +1,6 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import type { DeviceConfig } from './config.ts';
+import { STATE_FILES, statePath } from '../../lib/contract/state-files.ts';
 
 /**
  * Reports update progress to the API (percent + message, as the dashboard's progress bar needs).
@@ -52,7 +53,7 @@ export class ProgressReporter {
  * A report that cannot be sent now (early boot: no network yet) is kept on the state partition
  * and sent by the report-pending service once the network is up.
  */
-export const PENDING_REPORT = '/mnt/state/hup-pending-report.json';
+export const PENDING_REPORT = statePath(STATE_FILES.pendingReport);
 
 export function savePendingReport(percent: number, message: string, status: string): void {
   writeFileSync(`${PENDING_REPORT}.tmp`, JSON.stringify({ percent, message, status }));

@@ -1,5 +1,5 @@
 import { HuplabError, isHuplabError } from '../../lib/errors.ts';
-import { EXIT } from '../hup/steps.ts';
+import { UPDATER_EXIT } from '../../lib/contract/exit-codes.ts';
 import { readDeviceConfig, type DeviceConfig } from './config.ts';
 import { reexecUnderUpdateLock } from './exclusive.ts';
 import { UpdateLog } from './log.ts';
@@ -17,9 +17,9 @@ export function startUpdate<A>(name: string, logPrefix: string, parse: (argv: st
     args = parse(process.argv.slice(2));
   } catch (err) {
     process.stderr.write(`${name}: ${isHuplabError(err) ? err.oneLine() : String(err)}\n`);
-    return { exit: EXIT.usage };
+    return { exit: UPDATER_EXIT.usage };
   }
-  const locked = reexecUnderUpdateLock(name, EXIT.locked, EXIT.failed);
+  const locked = reexecUnderUpdateLock(name, UPDATER_EXIT.locked, UPDATER_EXIT.failed);
   if (locked !== undefined) return { exit: locked };
   const log = new UpdateLog('/mnt/data/balenahup', logPrefix);
   try {
@@ -28,6 +28,17 @@ export function startUpdate<A>(name: string, logPrefix: string, parse: (argv: st
     const why = err instanceof HuplabError ? err.oneLine() : String(err);
     log.marker('checks', 'failed', why);
     log.line(`OS update failed: ${why} (the API cannot be told: its address is in config.json)`);
-    return { exit: EXIT.failed };
+    return { exit: UPDATER_EXIT.failed };
   }
+}
+
+/** Runs an updater's main and exits with its status; an error that escapes it is printed and is a failure. */
+export function exitWith(name: string, main: () => Promise<number>): void {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`${name}: ${err instanceof Error ? err.stack : String(err)}\n`);
+      process.exit(UPDATER_EXIT.failed);
+    },
+  );
 }

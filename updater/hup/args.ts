@@ -1,3 +1,4 @@
+import { UPDATER_FLAGS as F } from '../../lib/contract/updater-command.ts';
 import { HuplabError } from '../../lib/errors.ts';
 
 export interface HupArgs {
@@ -12,10 +13,10 @@ export function parseArgs(argv: string[]): HupArgs {
   const out: HupArgs = { hostosVersion: '', noReboot: false, allowDowngrade: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--hostos-version') out.hostosVersion = argv[++i] ?? '';
-    else if (a.startsWith('--hostos-version=')) out.hostosVersion = a.slice(17);
-    else if (a === '--no-reboot') out.noReboot = true;
-    else if (a === '--allow-downgrade') out.allowDowngrade = true;
+    if (a === F.hostosVersion) out.hostosVersion = argv[++i] ?? '';
+    else if (a.startsWith(`${F.hostosVersion}=`)) out.hostosVersion = a.slice(F.hostosVersion.length + 1);
+    else if (a === F.noReboot) out.noReboot = true;
+    else if (a === F.allowDowngrade) out.allowDowngrade = true;
     else
       throw new HuplabError('usage', `unknown option ${a}`, {
         hint: 'usage: hup --hostos-version VERSION [--no-reboot] [--allow-downgrade]',

@@ -16,17 +16,21 @@ import { downloadVerified } from '../../lib/oci/download.ts';
 import { heldExclusiveLocks, lockOverride } from '../common/locks.ts';
 import { checkBootEnv, checkBootFilesystem } from '../common/boot-health.ts';
 import type { UpdateLog } from '../common/log.ts';
-import { startUpdate } from '../common/start.ts';
+import { exitWith, startUpdate } from '../common/start.ts';
 import { findRoots, type Roots } from '../common/partitions.ts';
 import { ProgressReporter } from '../common/progress.ts';
 import { run } from '../common/run.ts';
 import { compareVersions } from '../../lib/versions.ts';
 import { parseArgs, type HupArgs } from './args.ts';
-import { EXIT, STEP_PROGRESS, type HupStep } from './steps.ts';
+import { STEP_MILESTONES } from './milestones.ts';
+import { runSteps, type UpdateStep } from '../common/step-runner.ts';
+import { HUP_STEPS, type HupStep } from '../../lib/contract/step-names.ts';
+import { BREADCRUMBS, ROLLBACK_RECORDS, STATE_DIR, STATE_FILES } from '../../lib/contract/state-files.ts';
+import { fetchDetail } from '../../lib/contract/download-detail.ts';
 
 const WORK = '/mnt/data/balenahup/cache';
 const NEW_ROOT = '/run/hup/inactive';
-const STATE = '/mnt/state';
+const STATE = STATE_DIR;
 const MIN_VERSION = '2.0.0';
 
 interface Release {
@@ -66,7 +70,7 @@ async function api<T>(ctx: Ctx, path: string): Promise<T> {
   return JSON.parse(body) as T;
 }
 
-const steps: Record<HupStep, (ctx: Ctx) => Promise<string | void>> = {
+const steps: Record<HupStep, UpdateStep<Ctx>['run']> = {
   async checks(ctx) {
     const { config, os, args } = ctx;
     if (config.deviceType !== os.deviceType)
@@ -165,7 +169,7 @@ const steps: Record<HupStep, (ctx: Ctx) => Promise<string | void>> = {
           });
           const bytes = got.size;
           ctx.artifact = { kind: 'delta', path, source: ctx.config.deltaEndpoint, bytes };
-          return `delta ${d.digest} (${bytes} bytes) from ${ctx.config.deltaEndpoint}`;
+          return fetchDetail({ kind: 'delta', digest: d.digest, bytes, source: ctx.config.deltaEndpoint });
         }
         ctx.log.line(`no delta from ${ctx.current.version} to ${target.version} (${r.status}); pulling the full image`);
       } catch (err) {
@@ -228,14 +232,13 @@ const steps: Record<HupStep, (ctx: Ctx) => Promise<string | void>> = {
   },
 
   async breadcrumbs(ctx) {
-    for (const f of ['rollback-health-triggered', 'rollback-altboot-triggered', 'rollback-health-failed'])
-      rmSync(`${STATE}/${f}`, { force: true });
+    for (const f of ROLLBACK_RECORDS) rmSync(`${STATE}/${f}`, { force: true });
     writeFileSync(
-      `${STATE}/rollback-health-variables`,
+      `${STATE}/${STATE_FILES.healthVariables}`,
       `FROM_VERSION=${ctx.os.version}\nTO_VERSION=${ctx.target!.version}\nOLD_ROOT=${ctx.roots!.active.slot}\n`,
     );
-    writeFileSync(`${STATE}/rollback-health-breadcrumb`, '');
-    writeFileSync(`${STATE}/rollback-altboot-breadcrumb`, '');
+    writeFileSync(`${STATE}/${STATE_FILES.healthBreadcrumb}`, '');
+    writeFileSync(`${STATE}/${STATE_FILES.altbootBreadcrumb}`, '');
     run('sync', []);
     return 'rollback-health and rollback-altboot breadcrumbs created';
   },
@@ -248,8 +251,9 @@ const steps: Record<HupStep, (ctx: Ctx) => Promise<string | void>> = {
       const dir = `/mnt/data/balena-supervisor/${newer}`;
       mkdirSync(dir, { recursive: true });
       writeFileSync(`${dir}/supervisor.mjs`, readFileSync(`${NEW_ROOT}/usr/lib/huplab/supervisor.mjs`));
-      writeFileSync(`${STATE}/supervisor.conf.new`, `SUPERVISOR_VERSION=${newer}\n`);
-      run('mv', [`${STATE}/supervisor.conf.new`, `${STATE}/supervisor.conf`]);
+      const conf = `${STATE}/${STATE_FILES.supervisorConf}`;
+      writeFileSync(`${conf}.new`, `SUPERVISOR_VERSION=${newer}\n`);
+      run('mv', [`${conf}.new`, conf]);
       run('sync', []);
       return `supervisor updated ${running} -> ${newer}`;
     } catch (err) {
@@ -299,6 +303,13 @@ const steps: Record<HupStep, (ctx: Ctx) => Promise<string | void>> = {
   },
 };
 
+/** The steps in the contract's order, each with its milestone. */
+const STEPS: UpdateStep<Ctx>[] = HUP_STEPS.map((name) => ({
+  name,
+  ...(STEP_MILESTONES[name] ? { milestone: STEP_MILESTONES[name] } : {}),
+  run: steps[name],
+}));
+
 async function fetchFull(ctx: Ctx): Promise<string> {
   const { repository, manifestDigest } = ctx.target!.hostapp;
   const registries = [ctx.config.registryEndpoint, ctx.config.fallbackRegistryEndpoint].filter(Boolean) as string[];
@@ -315,7 +326,14 @@ async function fetchFull(ctx: Ctx): Promise<string> {
       if (got.resumes > 0)
         ctx.log.line(`download of ${layer.digest} resumed ${got.resumes} time(s) in ${got.attempts} attempts`);
       ctx.artifact = { kind: 'full', path, source: reg, bytes: client.bytesDownloaded };
-      return `full image ${layer.digest} (${layer.size} bytes) from ${reg}; ${got.attempts} attempt(s), ${got.resumes} resume(s)`;
+      return fetchDetail({
+        kind: 'full',
+        digest: layer.digest,
+        bytes: layer.size,
+        source: reg,
+        attempts: got.attempts,
+        resumes: got.resumes,
+      });
     } catch (err) {
       const why = isHuplabError(err) ? err.oneLine() : (err as Error).message;
       errors.push(`${reg}: ${why}`);
@@ -328,7 +346,7 @@ async function fetchFull(ctx: Ctx): Promise<string> {
 }
 
 function readSupervisorVersion(): string {
-  for (const f of [`${STATE}/supervisor.conf`, '/etc/balena-supervisor/supervisor.conf']) {
+  for (const f of [`${STATE}/${STATE_FILES.supervisorConf}`, '/etc/balena-supervisor/supervisor.conf']) {
     if (existsSync(f)) {
       const m = /SUPERVISOR_VERSION=(\S+)/.exec(readFileSync(f, 'utf8'));
       if (m) return m[1]!;
@@ -360,8 +378,7 @@ async function cleanup(ctx: Ctx): Promise<void> {
       () => {},
     );
   }
-  for (const f of ['rollback-health-breadcrumb', 'rollback-altboot-breadcrumb'])
-    rmSync(`${STATE}/${f}`, { force: true });
+  for (const f of BREADCRUMBS) rmSync(`${STATE}/${f}`, { force: true });
   if (ctx.supervisorStopped) run('service', ['start', 'balena-supervisor'], { allowFail: true });
 }
 
@@ -380,32 +397,7 @@ async function main(): Promise<number> {
   log.line(
     `huplab standard HUP: ${ctx.os.version} -> ${args.hostosVersion} on ${config.uuid} (${ctx.os.deviceType}); log ${log.path}`,
   );
-  let current: HupStep = 'checks';
-  try {
-    for (const step of Object.keys(steps) as HupStep[]) {
-      current = step;
-      const [percent, message] = STEP_PROGRESS[step];
-      log.marker(step, 'start');
-      if (step !== 'reboot') await ctx.progress.milestone(percent, message);
-      const started = Date.now();
-      const detail = await steps[step](ctx);
-      log.marker(step, 'done', `(${((Date.now() - started) / 1000).toFixed(1)}s)${detail ? ` ${detail}` : ''}`);
-    }
-    return EXIT.ok;
-  } catch (err) {
-    const why = isHuplabError(err) ? err.oneLine() : err instanceof Error ? `${err.message}` : String(err);
-    log.marker(current, 'failed', why);
-    log.line(`OS update failed: ${why}`);
-    await cleanup(ctx);
-    await ctx.progress.report(100, 'OS update failed', 'failed', 10);
-    return EXIT.failed;
-  }
+  return runSteps(ctx, STEPS, { failedLine: (why) => `OS update failed: ${why}`, cleanup });
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`hup: ${err instanceof Error ? err.stack : String(err)}\n`);
-    process.exit(EXIT.failed);
-  },
-);
+exitWith('hup', main);

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { run } from '../common/run.ts';
+import { STATE_FILES, statePath } from '../../lib/contract/state-files.ts';
 
 export interface HealthResult {
   healthy: boolean;
@@ -13,7 +14,8 @@ export interface HealthResult {
  */
 export function checkHealth(): HealthResult {
   const reasons: string[] = [];
-  if (existsSync('/mnt/state/huplab-fault-health')) reasons.push('forced unhealthy by /mnt/state/huplab-fault-health');
+  const fault = statePath(STATE_FILES.faultHealth);
+  if (existsSync(fault)) reasons.push(`forced unhealthy by ${fault}`);
   try {
     const s = JSON.parse(readFileSync('/run/balena-supervisor/state.json', 'utf8')) as { heartbeat: number };
     if (Date.now() - s.heartbeat > 15_000)

@@ -13,8 +13,10 @@ import { readOsInfo } from '../common/config.ts';
 import { findRoots } from '../common/partitions.ts';
 import { savePendingReport } from '../common/progress.ts';
 import { run } from '../common/run.ts';
+import { BREADCRUMBS, STATE_DIR, STATE_FILES } from '../../lib/contract/state-files.ts';
+import { ROLLBACK_STEPS } from '../../lib/contract/step-names.ts';
 
-const STATE = '/mnt/state';
+const STATE = STATE_DIR;
 
 async function main(): Promise<void> {
   const env = readBootEnv();
@@ -23,22 +25,21 @@ async function main(): Promise<void> {
     await repairInterrupted(running);
     return;
   }
-  if (!existsSync(`${STATE}/rollback-altboot-breadcrumb`)) return;
+  if (!existsSync(`${STATE}/${STATE_FILES.altbootBreadcrumb}`)) return;
   if (env.resin_root_part === running) return; // the new OS is up: rollback-health decides
   const log = new UpdateLog('/mnt/data/balenahup', 'rollback-altboot');
   log.line(
     `rollback-altboot: booted root ${running} but the update switched to ${env.resin_root_part} (bootcount ${env.bootcount}): the new OS did not boot; restoring ${running}`,
   );
   // Markers before each part, so that the power-cut campaign can cut inside the rollback itself.
-  log.marker('rollback-altboot', 'start', `restoring the boot files of root ${running}`);
+  log.marker(ROLLBACK_STEPS.altboot, 'start', `restoring the boot files of root ${running}`);
   await installBootFiles('/', '/mnt/boot', (m) => log.line(m));
-  log.marker('rollback-altboot-switch', 'start', `bootloader env back to root ${running}`);
+  log.marker(ROLLBACK_STEPS.altbootSwitch, 'start', `bootloader env back to root ${running}`);
   await updateBootEnv({ resin_root_part: running, upgrade_available: '0', bootcount: '0' });
-  writeFileSync(`${STATE}/rollback-altboot-triggered`, `${new Date().toISOString()}\n`);
-  for (const f of ['rollback-altboot-breadcrumb', 'rollback-health-breadcrumb'])
-    rmSync(`${STATE}/${f}`, { force: true });
+  writeFileSync(`${STATE}/${STATE_FILES.altbootTriggered}`, `${new Date().toISOString()}\n`);
+  for (const f of BREADCRUMBS) rmSync(`${STATE}/${f}`, { force: true });
   run('sync', []);
-  log.marker('rollback-altboot', 'done', `restored root ${running}; rebooting`);
+  log.marker(ROLLBACK_STEPS.altboot, 'done', `restored root ${running}; rebooting`);
   // This runs before the network is up: the report goes out after the reboot (report-pending).
   savePendingReport(100, 'OS update failed: rolled back (new OS did not boot)', 'failed');
   run('reboot', [], { allowFail: true });
@@ -55,7 +56,7 @@ async function repairInterrupted(running: string): Promise<void> {
   const log = new UpdateLog('/mnt/data/balenahup', 'rollback-altboot');
   const fixed: string[] = [];
   await installBootFiles('/', '/mnt/boot', (m) => fixed.push(m));
-  const crumbs = ['rollback-altboot-breadcrumb', 'rollback-health-breadcrumb'].filter((f) =>
+  const crumbs = [STATE_FILES.altbootBreadcrumb, STATE_FILES.healthBreadcrumb].filter((f) =>
     existsSync(`${STATE}/${f}`),
   );
   for (const f of crumbs) rmSync(`${STATE}/${f}`, { force: true });
@@ -63,7 +64,7 @@ async function repairInterrupted(running: string): Promise<void> {
   if (fixed.length === 0 && crumbs.length === 0) return;
   const os = readOsInfo('/');
   log.marker(
-    'boot-files-guard',
+    ROLLBACK_STEPS.bootFilesGuard,
     'done',
     `nothing pending on root ${running} (${os.version}), yet ${fixed.length} boot file(s) were not this OS's${crumbs.length ? ` and ${crumbs.join(', ')} was left` : ''}: an update stopped before its switch; restored`,
   );

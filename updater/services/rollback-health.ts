@@ -14,15 +14,17 @@ import { findRoots } from '../common/partitions.ts';
 import { ProgressReporter } from '../common/progress.ts';
 import { run } from '../common/run.ts';
 import { checkHealth } from './health.ts';
+import { BREADCRUMBS, STATE_DIR, STATE_FILES } from '../../lib/contract/state-files.ts';
+import { ROLLBACK_STEPS } from '../../lib/contract/step-names.ts';
 
-const STATE = '/mnt/state';
+const STATE = STATE_DIR;
 export const DEFAULT_TIMINGS = { initialDelaySec: 60, intervalSec: 60, attempts: 15 };
 
 function timings(): typeof DEFAULT_TIMINGS {
   try {
     return {
       ...DEFAULT_TIMINGS,
-      ...(JSON.parse(readFileSync(`${STATE}/rollback-health.json`, 'utf8')) as Partial<typeof DEFAULT_TIMINGS>),
+      ...(JSON.parse(readFileSync(`${STATE}/${STATE_FILES.healthTimings}`, 'utf8')) as Partial<typeof DEFAULT_TIMINGS>),
     };
   } catch {
     return DEFAULT_TIMINGS;
@@ -32,14 +34,14 @@ function timings(): typeof DEFAULT_TIMINGS {
 const sleep = (s: number) => new Promise((r) => setTimeout(r, s * 1000));
 
 async function main(): Promise<void> {
-  if (!existsSync(`${STATE}/rollback-health-breadcrumb`)) return;
+  if (!existsSync(`${STATE}/${STATE_FILES.healthBreadcrumb}`)) return;
   const log = new UpdateLog('/mnt/data/balenahup', 'rollback-health');
   const progress = new ProgressReporter(readDeviceConfig(), (m) => log.line(m));
   const t = timings();
   const os = readOsInfo('/');
   // Markers on the console, so that the harness can aim power cuts at the health check and the commit.
   log.marker(
-    'rollback-health',
+    ROLLBACK_STEPS.health,
     'start',
     `checking ${os.version}: first check in ${t.initialDelaySec} s, then up to ${t.attempts} checks ${t.intervalSec} s apart`,
   );
@@ -48,13 +50,12 @@ async function main(): Promise<void> {
   for (let i = 1; i <= t.attempts; i++) {
     const h = checkHealth();
     if (h.healthy) {
-      log.marker('commit', 'start');
+      log.marker(ROLLBACK_STEPS.commit, 'start');
       await updateBootEnv({ upgrade_available: '0', bootcount: '0' });
-      for (const f of ['rollback-health-breadcrumb', 'rollback-altboot-breadcrumb', 'rollback-health-variables'])
-        rmSync(`${STATE}/${f}`, { force: true });
+      for (const f of [...BREADCRUMBS, STATE_FILES.healthVariables]) rmSync(`${STATE}/${f}`, { force: true });
       run('sync', []);
-      log.marker('commit', 'done');
-      log.marker('rollback-health', 'done', `healthy at check ${i}: update to ${os.version} committed`);
+      log.marker(ROLLBACK_STEPS.commit, 'done');
+      log.marker(ROLLBACK_STEPS.health, 'done', `healthy at check ${i}: update to ${os.version} committed`);
       await progress.report(100, `OS update committed: ${os.version}`, 'done', 3);
       return;
     }
@@ -75,7 +76,7 @@ async function rollBack(log: UpdateLog): Promise<void> {
   mkdirSync(mountpoint, { recursive: true });
   let restored = true;
   // Markers before each part, so that the power-cut campaign can cut inside the rollback itself.
-  log.marker('rollback-boot-files', 'start', `restoring the boot files of root ${old.slot}`);
+  log.marker(ROLLBACK_STEPS.bootFiles, 'start', `restoring the boot files of root ${old.slot}`);
   try {
     run('mount', ['-o', 'ro', '-t', 'ext4', old.device, mountpoint]);
     await installBootFiles(mountpoint, '/mnt/boot', (m) => log.line(m));
@@ -85,16 +86,15 @@ async function rollBack(log: UpdateLog): Promise<void> {
   } finally {
     run('umount', [mountpoint], { allowFail: true });
   }
-  log.marker('rollback-switch', 'start', `bootloader env back to root ${old.slot}`);
+  log.marker(ROLLBACK_STEPS.switch, 'start', `bootloader env back to root ${old.slot}`);
   await updateBootEnv({ resin_root_part: old.slot, upgrade_available: '0', bootcount: '0' });
   writeFileSync(
-    `${STATE}/${restored ? 'rollback-health-triggered' : 'rollback-health-failed'}`,
+    `${STATE}/${restored ? STATE_FILES.healthTriggered : STATE_FILES.healthFailed}`,
     `${new Date().toISOString()}\n`,
   );
-  for (const f of ['rollback-health-breadcrumb', 'rollback-altboot-breadcrumb'])
-    rmSync(`${STATE}/${f}`, { force: true });
+  for (const f of BREADCRUMBS) rmSync(`${STATE}/${f}`, { force: true });
   run('sync', []);
-  log.marker('rollback-health', 'failed', `rolled back to root ${old.slot}; rebooting`);
+  log.marker(ROLLBACK_STEPS.health, 'failed', `rolled back to root ${old.slot}; rebooting`);
 }
 
 main().catch((err: unknown) => {

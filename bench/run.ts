@@ -7,8 +7,9 @@ import { benchQualify } from './qualify.ts';
 import { benchPowercut } from './powercut.ts';
 import { benchProfiles } from './profiles.ts';
 import { benchAdvanced } from './advanced.ts';
+import { benchTar } from './tar.ts';
 
-/** `npm run bench [-- boot|build|hup|delta|rollback|qualify|powercut|profiles|advanced]`: prints each figure as markdown, ready for the README. */
+/** `npm run bench [-- boot|build|hup|delta|rollback|qualify|powercut|profiles|advanced|tar]`: prints each figure as markdown, ready for the README. */
 const which = process.argv[2] ?? 'all';
 const out: string[] = [`huplab benchmarks, ${new Date().toISOString()}, ${process.platform} ${process.arch}`];
 if (which === 'all' || which === 'build') out.push(await benchBuild());
@@ -20,4 +21,5 @@ if (which === 'all' || which === 'qualify') out.push(await benchQualify());
 if (which === 'all' || which === 'powercut') out.push(await benchPowercut());
 if (which === 'all' || which === 'profiles') out.push(await benchProfiles());
 if (which === 'advanced') out.push(await benchAdvanced());
+if (which === 'all' || which === 'tar') out.push(await benchTar());
 console.log(out.join('\n\n'));

@@ -1,13 +1,16 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
 import { readFileSync } from 'node:fs';
 
 /**
  * Compiles a JSON Schema file once. Schemas are strict (additionalProperties false) so that a
- * typo in a profile or recipe is an error, not a silently ignored field.
+ * typo in a profile or recipe is an error, not a silently ignored field. Formats come from
+ * ajv-formats (full mode): `date-time` is RFC 3339 with a time zone and a real calendar date,
+ * so 2024-02-30 or 25:00 is refused, not only a wrong shape.
  */
 export function compileSchema<T>(schemaPath: string): ValidateFunction<T> {
   const ajv = new (Ajv as unknown as typeof Ajv.default)({ allErrors: false, strict: false });
-  ajv.addFormat('date-time', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/);
+  (addFormats as unknown as typeof addFormats.default)(ajv);
   return ajv.compile<T>(JSON.parse(readFileSync(schemaPath, 'utf8')));
 }
 

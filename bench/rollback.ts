@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { bootloaderBooting, escapeRegExp, osReadyVersion, STATE_FILES, statePath } from '../lib/contract/index.ts';
 import { ConsoleTimeline, type TimelineEntry } from '../harness/console/timeline.ts';
 import { openLab } from '../harness/lab.ts';
 import { table } from './stats.ts';
@@ -47,9 +48,9 @@ export async function benchRollback(from = '2.101.0', to = '2.102.0'): Promise<s
       const tl = r.outcome.timeline;
       const start =
         kind === 'health'
-          ? ConsoleTimeline.find(tl, new RegExp(`os ready: version ${to.replace(/\./g, '\\.')}`))
-          : ConsoleTimeline.find(tl, /bootloader: booting resin-rootB/);
-      const back = lastMatch(tl, new RegExp(`os ready: version ${from.replace(/\./g, '\\.')}`));
+          ? ConsoleTimeline.find(tl, new RegExp(escapeRegExp(osReadyVersion(to))))
+          : ConsoleTimeline.find(tl, new RegExp(escapeRegExp(bootloaderBooting('resin-rootB'))));
+      const back = lastMatch(tl, new RegExp(escapeRegExp(osReadyVersion(from))));
       if (!start || !back) throw new Error(`${fault}: the console timeline lacks its markers`);
       const took = back.at - start.at;
       const labWindow = healthWindowSec(LAB_ROLLBACK_TIMINGS);
@@ -75,7 +76,7 @@ export async function benchRollback(from = '2.101.0', to = '2.102.0'): Promise<s
     return [
       '## Rollback times, generic-amd64 (TCG, one run each)',
       table(rows),
-      'rollback-health time is dominated by its window; the lab shortens it through /mnt/state/rollback-health.json.',
+      `rollback-health time is dominated by its window; the lab shortens it through ${statePath(STATE_FILES.healthTimings)}.`,
     ].join('\n');
   } finally {
     rmSync(lab.dir, { recursive: true, force: true });

@@ -1,4 +1,5 @@
 import { open } from 'node:fs/promises';
+import { BOOTLOADER_GAVE_UP } from '../lib/contract/index.ts';
 import { isHuplabError } from '../lib/errors.ts';
 import { readPartitions } from '../lib/partition/index.ts';
 import { BASE_RELEASE, expect, test } from './fixtures.ts';
@@ -20,7 +21,7 @@ test.describe('bad input', { tag: '@emulated' }, () => {
     expect(isHuplabError(err, 'console-timeout')).toBe(true);
     const e = err as Error & { oneLine(): string };
     expect(e.message).toMatch(/timed out after 45s waiting for the bootloader of .* to boot a kernel/);
-    expect(e.message).toContain('[huplab] bootloader: no bootable root; resetting');
+    expect(e.message).toContain(BOOTLOADER_GAVE_UP);
     expect(e.oneLine()).not.toContain('\n');
     // Once broken, the board stays failed until someone forces a known state.
     expect(device.state.current).toBe('failed');

@@ -7,6 +7,7 @@ import { buildImage } from '../images/builder/index.ts';
 import { flashDevice } from '../harness/device/provision.ts';
 import { qemuBoardEntry } from '../harness/qemu/stand-in-board.ts';
 import { isOurProcess } from '../harness/qemu/process.ts';
+import { bootloaderBooting, osReadyVersion } from '../lib/contract/index.ts';
 import { loadProfile } from '../lib/profile.ts';
 import { repoRoot } from '../lib/paths.ts';
 import type { Lab } from '../harness/lab.ts';
@@ -61,8 +62,8 @@ test.describe('board driver', { tag: '@emulated' }, () => {
       expect(board.state.current).toBe('os-ready');
       // The console came through the tty: the bootloader's and the OS's markers are in its log.
       const text = board.console.text(0);
-      expect(text).toContain('[huplab] bootloader: booting resin-rootA');
-      expect(text).toContain(`[huplab] os ready: version ${BASE_RELEASE}`);
+      expect(text).toContain(bootloaderBooting('resin-rootA'));
+      expect(text).toContain(osReadyVersion(BASE_RELEASE));
       expect((await (await board.ssh()).execOk('. /etc/os-release; echo $VERSION_ID')).trim()).toBe(BASE_RELEASE);
 
       // Typing reaches the board: Enter at the login prompt brings another prompt.
@@ -107,7 +108,7 @@ test.describe('board driver', { tag: '@emulated' }, () => {
       await board.flash(b.image);
       await board.powerOn();
       await board.waitForOs({ timeoutMs: 240_000 });
-      expect(board.console.text(0)).toContain(`[huplab] os ready: version ${BASE_RELEASE}`);
+      expect(board.console.text(0)).toContain(osReadyVersion(BASE_RELEASE));
       expect(await (await board.ssh()).execOk('cat /proc/cmdline')).toContain('resin-rootA');
       await board.powerCut();
       expect(board.state.current).toBe('off');

@@ -6,6 +6,17 @@ import { checksumFileName } from '../lib/fat/atomic-write.ts';
 import { silentNarrator } from '../lib/narrator.ts';
 import { bootloaderDescription, encodeBootEnv } from '../lib/bootenv/index.ts';
 import { posix } from 'node:path';
+import {
+  bootloaderBooting,
+  bootloaderEnv,
+  BREADCRUMBS,
+  MARKERS,
+  ROLLBACK_STEPS,
+  STATE_DIR,
+  statePath,
+  stepLine,
+  stepRe,
+} from '../lib/contract/index.ts';
 import { loadProfile } from '../lib/profile.ts';
 import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
 import { rebootFromShell } from '../harness/device/shell.ts';
@@ -95,7 +106,7 @@ test.describe('boot', { tag: '@emulated' }, () => {
     // The bootloader prints the env as it has it: a slot letter in grubenv, a hex partition number in resinOS_uEnv.txt.
     const printed = grub ? 'B' : desc.rootPartitions.B.toString(16);
     expect(device.console.text(0)).toContain(
-      `[huplab] bootloader: env resin_root_part=${printed} upgrade_available=1 bootcount=${after}\n[huplab] bootloader: booting resin-rootA`,
+      `${bootloaderEnv({ resin_root_part: printed, upgrade_available: '1', bootcount: after })}\n${bootloaderBooting('resin-rootA')}`,
     );
   });
 
@@ -110,7 +121,7 @@ test.describe('boot', { tag: '@emulated' }, () => {
     // Where the update was when the power went: new boot files copied, breadcrumbs made, no switch.
     await ssh.execOk(
       'mkdir -p /run/b && mount -o ro "$(findfs LABEL=resin-rootB)" /run/b && cp /run/b/usr/share/huplab/boot-files/os-release /mnt/boot/os-release' +
-        ' && umount /run/b && touch /mnt/state/rollback-health-breadcrumb /mnt/state/rollback-altboot-breadcrumb && sync',
+        ` && umount /run/b && touch ${BREADCRUMBS.map((f) => statePath(f)).join(' ')} && sync`,
     );
     expect((await inspectDevice(device)).bootFilesMismatch).toEqual(['os-release']);
     const mark = device.console.mark();
@@ -120,9 +131,13 @@ test.describe('boot', { tag: '@emulated' }, () => {
     expect(facts.version).toBe(BASE_RELEASE);
     expect(facts.bootFilesMismatch).toEqual([]);
     expect(device.console.text(mark)).toMatch(
-      /\[hup\] step boot-files-guard done nothing pending on root A .*an update stopped before its switch; restored/,
+      stepRe({
+        step: ROLLBACK_STEPS.bootFilesGuard,
+        phase: 'done',
+        after: ' nothing pending on root A .*an update stopped before its switch; restored',
+      }),
     );
-    expect((await (await device.ssh()).exec('ls /mnt/state/ | grep breadcrumb')).stdout.trim()).toBe('');
+    expect((await (await device.ssh()).exec(`ls ${STATE_DIR}/ | grep breadcrumb`)).stdout.trim()).toBe('');
   });
 
   // Regression (CI, lock-held): the updater reboots 2 s after its last step; under load that
@@ -134,11 +149,13 @@ test.describe('boot', { tag: '@emulated' }, () => {
     const { device } = await flash({ release: BASE_RELEASE });
     const mark = device.console.mark();
     // reboot -f: no shutdown, so the wrapper never gets to record an exit status.
-    const r = await runDetached(device, "echo '[hup] step reboot done'; sync; reboot -f", { timeoutMs: 180_000 });
+    const r = await runDetached(device, `echo '${stepLine('reboot', 'done')}'; sync; reboot -f`, {
+      timeoutMs: 180_000,
+    });
     expect(r.endedByReboot).toBe(true);
     expect(r.code).toBeNull();
-    expect(r.stdout).toContain('[hup] step reboot done');
-    expect(device.console.text(mark)).toContain('[huplab] bootloader: booting');
+    expect(r.stdout).toContain(stepLine('reboot', 'done'));
+    expect(device.console.text(mark)).toContain(MARKERS.bootloaderBooting.trimEnd());
     await device.waitForOs({ since: mark, timeoutMs: 240_000 });
   });
 
@@ -164,10 +181,9 @@ test.describe('boot', { tag: '@emulated' }, () => {
     ).env;
     const journal = `${dir}/${checksumFileName(name, createHash('sha256').update(switched).digest('hex'))}`;
     // Where the updater was when the power went: breadcrumbs made, the new env's journal durable, no rename yet.
-    await ssh.execOk(
-      `cat > '${journal}' && touch /mnt/state/rollback-health-breadcrumb /mnt/state/rollback-altboot-breadcrumb && sync`,
-      { stdin: switched },
-    );
+    await ssh.execOk(`cat > '${journal}' && touch ${BREADCRUMBS.map((f) => statePath(f)).join(' ')} && sync`, {
+      stdin: switched,
+    });
     const mark = device.console.mark();
     await rebootFromShell(device);
     await device.waitForOs({ since: mark, timeoutMs: 240_000 });
@@ -179,6 +195,6 @@ test.describe('boot', { tag: '@emulated' }, () => {
         await (await device.ssh()).exec(`ls -a ${dir}/ | grep -c '^\\.${name.replace(/\./g, '\\.')}\\.' || true`)
       ).stdout.trim(),
     ).toBe('0');
-    expect((await (await device.ssh()).exec('ls /mnt/state/ | grep breadcrumb')).stdout.trim()).toBe('');
+    expect((await (await device.ssh()).exec(`ls ${STATE_DIR}/ | grep breadcrumb`)).stdout.trim()).toBe('');
   });
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { writeQemuRack } from '../harness/qemu/stand-in-board.ts';
 import { isOurProcess } from '../harness/qemu/process.ts';
 import type { UpdateOutcome, Verdict } from '../harness/update/types.ts';
+import { osReadyVersion } from '../lib/contract/index.ts';
 import { repoRoot } from '../lib/paths.ts';
 import { BASE_RELEASE, expect, NEXT_RELEASE, test } from './fixtures.ts';
 
@@ -58,7 +59,7 @@ test.describe('hup on a board', { tag: '@emulated' }, () => {
     // the board driver from the tty), and its power switched off at the end by the inventory.
     expect(report.device).toBe('qemu-board-1');
     expect(report.serialLog).toBe(join(lab.dir, 'boards', 'qemu-board-1', 'serial.log'));
-    expect(readFileSync(report.serialLog, 'utf8')).toContain(`[huplab] os ready: version ${NEXT_RELEASE}`);
+    expect(readFileSync(report.serialLog, 'utf8')).toContain(osReadyVersion(NEXT_RELEASE));
     expect(report.outcome.before.version).toBe(BASE_RELEASE);
     expect(report.outcome.after.version).toBe(NEXT_RELEASE);
     expect(existsSync(join(lab.dir, 'devices', 'hup', 'device.json'))).toBe(false);

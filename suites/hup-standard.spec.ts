@@ -1,3 +1,4 @@
+import { HUP_STEPS } from '../lib/contract/index.ts';
 import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
 import { PATCH_RELEASE, expectCommitted, useLabBackend } from './hup-helpers.ts';
 
@@ -16,17 +17,7 @@ test.describe('hup-standard', () => {
     expectCommitted(o);
     expect(o.download?.kind).toBe('delta');
     expect(o.download!.bytes).toBeLessThan(300_000);
-    expect(o.steps.map((s) => s.step)).toEqual([
-      'checks',
-      'stop-supervisor',
-      'fetch',
-      'write-root',
-      'boot-files',
-      'breadcrumbs',
-      'supervisor-update',
-      'bootloader-switch',
-      'reboot',
-    ]);
+    expect(o.steps.map((s) => s.step)).toEqual([...HUP_STEPS]);
     expect(o.after.supervisorVersion).not.toBe(o.before.supervisorVersion);
     expect(o.progress.map((p) => `${p.percent} ${p.message}`)).toEqual(
       expect.arrayContaining(['25 Preparing OS update', '50 Running OS update', '100 Update successful, rebooting']),

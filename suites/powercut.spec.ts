@@ -2,7 +2,8 @@ import { runCampaign } from '../harness/power/campaign.ts';
 import { campaignHtml, campaignText } from '../harness/report/powercut.ts';
 import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
 import { useLabBackend } from './hup-helpers.ts';
-import { HUP_STEPS, rollbackCutPoints, type CampaignKind } from '../harness/power/cut-points.ts';
+import { rollbackCutPoints, type CampaignKind } from '../harness/power/cut-points.ts';
+import { HUP_STEPS } from '../lib/contract/index.ts';
 
 /**
  * Power cuts during the update and during its rollbacks, each on a fresh device whose disk loses

@@ -1,11 +1,6 @@
 import t from 'tap';
-import {
-  cutPoints,
-  rollbackCutPoints,
-  selectPoints,
-  HUP_STEPS,
-  ROLLBACK_SCENARIOS,
-} from '../harness/power/cut-points.ts';
+import { cutPoints, rollbackCutPoints, selectPoints, ROLLBACK_SCENARIOS } from '../harness/power/cut-points.ts';
+import { HUP_STEPS } from '../lib/contract/index.ts';
 import { FAULTS } from '../harness/faults/index.ts';
 import { checkRecords, type CampaignResult, type CutOutcome } from '../harness/power/campaign.ts';
 import { campaignHtml, campaignText } from '../harness/report/powercut.ts';

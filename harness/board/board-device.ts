@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import zlib from 'node:zlib';
 import path from 'node:path';
 import { execa } from 'execa';
+import { escapeRegExp, MARKERS } from '../../lib/contract/index.ts';
 import { HuplabError, isHuplabError } from '../../lib/errors.ts';
 import type { Profile } from '../../lib/profile.ts';
 import { SerialConsole } from '../console/log-console.ts';
@@ -18,6 +19,11 @@ import type { DeviceDriver, PowerOffOptions, WaitForOsOptions } from '../driver/
 import { followBoot } from '../driver/follow-boot.ts';
 import type { InventoryBoard } from './inventory.ts';
 import { SerialBridge } from './serial-bridge.ts';
+
+/** The kernel's power-down line, or the OS's shutdown marker followed by the kernel's halt. */
+const POWERED_DOWN = new RegExp(
+  `reboot: (Power down|System halted)|${escapeRegExp(MARKERS.shuttingDown)}[\\s\\S]*\\n.*(Power down|halted)`,
+);
 import { BoardStateMachine, type TransitionListener } from '../driver/state.ts';
 
 export interface BoardPaths {
@@ -153,7 +159,7 @@ export class BoardDevice implements DeviceDriver {
         );
       if (asked) {
         await this.console
-          .expect(/reboot: (Power down|System halted)|\[huplab\] shutting down[\s\S]*\n.*(Power down|halted)/, {
+          .expect(POWERED_DOWN, {
             since: mark,
             timeoutMs: opts.timeoutMs ?? 60_000,
             what: `${this.name} to power down`,

@@ -1,4 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs';
+import { MARKER_LINE } from '../../lib/contract/index.ts';
 import { cleanConsoleText } from './clean.ts';
 
 export interface TimelineEntry {
@@ -7,7 +8,7 @@ export interface TimelineEntry {
 }
 
 /** Console lines that mark a moment worth a time stamp: the bootloader, the OS, the updater's steps. */
-export const TIMELINE_LINE = /\[(huplab|hup)\] /;
+export const TIMELINE_LINE = MARKER_LINE;
 
 /**
  * Time stamps the console's marker lines as they appear, by following the serial log: the log

@@ -1,5 +1,6 @@
 /** Booting a flashed device to SSH, timing each boot stage on its console. */
 import type { ImageBuild } from '../../images/builder/index.ts';
+import { BOOT_STAGES } from '../../lib/contract/index.ts';
 import type { Narrator } from '../../lib/narrator.ts';
 import type { Profile } from '../../lib/profile.ts';
 import type { DeviceDriver } from '../driver/driver.ts';
@@ -44,9 +45,9 @@ function watchStages(
 ): { stop(): void } {
   const stages: Array<[string, RegExp]> = [
     ['firstSerialByte', /\S/],
-    ['bootloader', /\[huplab\] bootloader: booting/],
-    ['initramfs', /\[huplab\] initramfs: root/],
-    ['osReady', /\[huplab\] os ready/],
+    ['bootloader', BOOT_STAGES.bootloader],
+    ['initramfs', BOOT_STAGES.initramfs],
+    ['osReady', BOOT_STAGES.osReady],
   ];
   const timer = setInterval(() => {
     const text = device.console.text(since);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { STATE_FILES, statePath } from '../../lib/contract/index.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import type { ExecResult } from '../ssh/client.ts';
 import type { DeviceDriver } from '../driver/driver.ts';
@@ -15,7 +16,7 @@ import type { DeviceDriver } from '../driver/driver.ts';
  * command still running: once the device has booted again with no status recorded, the run is
  * over, and its output (a clean reboot keeps it) is returned with `endedByReboot`.
  */
-const DIR = '/mnt/state/huplab-runs';
+const DIR = statePath(STATE_FILES.detachedRuns);
 const BOOT_ID = '/proc/sys/kernel/random/boot_id';
 
 export interface DetachedRun {

@@ -1,3 +1,4 @@
+import { MARKERS } from '../../lib/contract/index.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import type { DeviceDriver } from '../driver/driver.ts';
 
@@ -69,12 +70,12 @@ export async function setAppLock(device: DeviceDriver, mode: 'exclusive' | 'shar
 /** Seconds from now until the OS starts shutting down for a reboot, as the console shows it. */
 export async function secondsUntilShutdown(device: DeviceDriver, since: number, timeoutMs: number): Promise<number> {
   const started = Date.now();
-  await device.console.expect('[huplab] shutting down', { since, timeoutMs, what: 'the device to start its reboot' });
+  await device.console.expect(MARKERS.shuttingDown, { since, timeoutMs, what: 'the device to start its reboot' });
   return (Date.now() - started) / 1000;
 }
 
 export function shuttingDownSince(device: DeviceDriver, since: number): boolean {
-  return device.console.text(since).includes('[huplab] shutting down');
+  return device.console.text(since).includes(MARKERS.shuttingDown);
 }
 
 /** The partition device of the root the device is not running from. */

@@ -4,7 +4,7 @@
  * marks the board failed (sticky until force()), with the error that says what was awaited.
  */
 import { HuplabError } from '../../lib/errors.ts';
-import { MARKERS } from '../../lib/markers.ts';
+import { BOOTLOADER_BOOTING_LINE, MARKERS } from '../../lib/contract/index.ts';
 import type { ConsoleLike } from '../console/log-console.ts';
 import type { DeviceSsh } from '../ssh/client.ts';
 import type { BoardStateMachine } from './state.ts';
@@ -25,7 +25,7 @@ export async function followBoot(
   try {
     let offset = opts.offset;
     if (d.state.current === 'firmware') {
-      const m = await d.console.expect(new RegExp(`${escapeRe(MARKERS.bootloaderBooting)}([^\\n]*)\\n`), {
+      const m = await d.console.expect(BOOTLOADER_BOOTING_LINE, {
         since: offset,
         timeoutMs: left(),
         what: `the bootloader of ${d.name} to boot a kernel`,
@@ -50,8 +50,4 @@ export async function followBoot(
       d.state.fail(`waitForOs: ${err instanceof HuplabError ? err.oneLine() : (err as Error).message}`);
     throw err;
   }
-}
-
-export function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -1,3 +1,12 @@
+import {
+  bootloaderBooting,
+  escapeRegExp,
+  noInitOn,
+  OS_READY_LINE,
+  STATE_FILES,
+  statePath,
+  stepLine,
+} from '../../lib/contract/index.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { capability, type Capabilities } from '../driver/capabilities.ts';
 import type { DeviceDriver } from '../driver/driver.ts';
@@ -82,7 +91,7 @@ async function rebootsIntoAnOs(device: DeviceDriver, root: string): Promise<Chec
   const mark = device.console.mark();
   await rebootFromShell(device);
   try {
-    const m = await device.console.expect(/\[huplab\] os ready: version (\S+) root (\S+)/, {
+    const m = await device.console.expect(OS_READY_LINE, {
       since: mark,
       timeoutMs: 240_000,
       what: 'an OS to come up after the reboot',
@@ -128,6 +137,11 @@ async function rollbackReported(f: FollowUp): Promise<Check[]> {
   ];
 }
 
+/** The bootloader's env with the failed boots counted (2 or more), then its boot of the old root. */
+const BOOTCOUNT_THEN_OLD_ROOT = new RegExp(
+  `bootcount=([2-9]|1\\d)\\n${escapeRegExp(bootloaderBooting('resin-rootA'))}`,
+);
+
 const num = (v: unknown) => (typeof v === 'number' ? v : NaN);
 
 export const FAULTS: Fault[] = [
@@ -138,8 +152,8 @@ export const FAULTS: Fault[] = [
     description: 'the new OS boots but never passes its health check: rollback-health must bring the old OS back',
     // The marker lives on the state partition, which both OSes share, so the new OS sees it.
     device: {
-      beforeUpdate: (d) => sh(d, 'touch /mnt/state/huplab-fault-health && sync').then(() => {}),
-      undo: (d) => sh(d, 'rm -f /mnt/state/huplab-fault-health && sync').then(() => {}),
+      beforeUpdate: (d) => sh(d, `touch ${statePath(STATE_FILES.faultHealth)} && sync`).then(() => {}),
+      undo: (d) => sh(d, `rm -f ${statePath(STATE_FILES.faultHealth)} && sync`).then(() => {}),
     },
     expect: 'rollback-health',
     checks: (o) => [
@@ -165,11 +179,11 @@ export const FAULTS: Fault[] = [
     },
     expect: 'rollback-altboot',
     checks: (o) => [
-      check('the initramfs refused the broken root', /no \/sbin\/init on resin-root/.test(o.console), 'console'),
+      check('the initramfs refused the broken root', o.console.includes(noInitOn('resin-root')), 'console'),
       // GRUB (generic-amd64) gives up at bootcount 2, U-Boot and the JetPack 5 launcher above os_bc_lim (3).
       check(
         'the bootloader counted the failed boots and booted the old root',
-        /bootcount=([2-9]|1\d)\n\[huplab\] bootloader: booting resin-rootA/.test(o.console),
+        BOOTCOUNT_THEN_OLD_ROOT.test(o.console),
         'console',
       ),
     ],
@@ -500,7 +514,7 @@ export const FAULTS: Fault[] = [
     device: {
       whileUpdating: async (d, ctx) => {
         const link = capability(d, 'networkLink');
-        await d.console.expect('[hup] step fetch start', {
+        await d.console.expect(stepLine('fetch', 'start'), {
           since: ctx.since,
           timeoutMs: 5 * 60_000,
           what: 'the updater to start downloading',

@@ -1,6 +1,7 @@
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { updateState } from '../../lib/contract/index.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { inspectDevice } from '../device/inspect.ts';
@@ -332,11 +333,8 @@ async function cutOnce(
     const data = checkRecords(await (await device.ssh()).execOk('cat /mnt/data/demo-app/records.log'), safeSeq);
     if (!data.ok) problems.push(`/data: ${data.detail}`);
     const files = await stateFiles(device);
-    const rollback = files.includes('rollback-health-triggered')
-      ? 'health'
-      : files.includes('rollback-altboot-triggered')
-        ? 'altboot'
-        : 'none';
+    const { rolledBack } = updateState(files);
+    const rollback = rolledBack.health ? 'health' : rolledBack.altboot ? 'altboot' : 'none';
     if (fault) {
       // On a rollback path the new OS is broken: only the old one is a good end, and the device
       // must know it rolled back, or nobody hears that the update failed.

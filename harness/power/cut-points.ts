@@ -1,3 +1,13 @@
+import {
+  bootloaderBooting,
+  bootloaderEnv,
+  HUP_STEPS,
+  MARKERS,
+  noInitOn,
+  osReadyVersion,
+  ROLLBACK_STEPS,
+  stepLine,
+} from '../../lib/contract/index.ts';
 import type { TimelineEntry } from '../console/timeline.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { seededRandom } from '../../lib/seeded-random.ts';
@@ -27,18 +37,6 @@ export interface CutPoint {
   describe: string;
 }
 
-/** The updater's steps in order (updater/hup/steps.ts). */
-export const HUP_STEPS = [
-  'checks',
-  'stop-supervisor',
-  'fetch',
-  'write-root',
-  'boot-files',
-  'breadcrumbs',
-  'supervisor-update',
-  'bootloader-switch',
-  'reboot',
-];
 /** Steps long enough to be cut in their middle too. */
 const LONG_STEPS: Record<string, number[]> = {
   'write-root': [0.25, 0.5, 0.75],
@@ -53,7 +51,7 @@ function at(ref: TimelineEntry[], text: string): number | undefined {
 export function cutPoints(ref: TimelineEntry[], opts: { to: string; random: number; seed: number }): CutPoint[] {
   const points: CutPoint[] = [];
   for (const step of HUP_STEPS) {
-    const start = `[hup] step ${step} start`;
+    const start = stepLine(step, 'start');
     points.push({
       name: `${step}`,
       phase: 'update',
@@ -62,7 +60,7 @@ export function cutPoints(ref: TimelineEntry[], opts: { to: string; random: numb
       describe: `as the updater starts ${step}`,
     });
     const t0 = at(ref, start);
-    const t1 = at(ref, `[hup] step ${step} done`);
+    const t1 = at(ref, stepLine(step, 'done'));
     for (const f of LONG_STEPS[step] ?? []) {
       if (t0 === undefined || t1 === undefined) continue;
       points.push({
@@ -78,63 +76,63 @@ export function cutPoints(ref: TimelineEntry[], opts: { to: string; random: numb
     {
       name: 'reboot-pending',
       phase: 'reboot',
-      marker: '[hup] step reboot done',
+      marker: stepLine('reboot', 'done'),
       delayMs: 1000,
       describe: 'after the updater decided to reboot, before the OS goes down',
     },
     {
       name: 'shutdown',
       phase: 'reboot',
-      marker: '[huplab] shutting down',
+      marker: MARKERS.shuttingDown,
       delayMs: 300,
       describe: 'while the old OS shuts down for the reboot',
     },
     {
       name: 'new-bootloader',
       phase: 'first-boot',
-      marker: '[huplab] bootloader: booting resin-root',
+      marker: bootloaderBooting('resin-root'),
       delayMs: 0,
       describe: 'as GRUB boots the new root for the first time (bootcount just saved)',
     },
     {
       name: 'new-initramfs',
       phase: 'first-boot',
-      marker: '[huplab] initramfs: root',
+      marker: MARKERS.initramfsRoot.trimEnd(),
       delayMs: 0,
       describe: "as the new OS's initramfs mounts its root",
     },
     {
       name: 'new-os-ready',
       phase: 'first-boot',
-      marker: `[huplab] os ready: version ${opts.to}`,
+      marker: osReadyVersion(opts.to),
       delayMs: 0,
       describe: 'as the new OS comes up',
     },
     {
       name: 'health-check',
       phase: 'health',
-      marker: '[hup] step rollback-health start',
+      marker: stepLine(ROLLBACK_STEPS.health, 'start'),
       delayMs: 1000,
       describe: 'while rollback-health waits to check the new OS',
     },
     {
       name: 'commit',
       phase: 'commit',
-      marker: '[hup] step commit start',
+      marker: stepLine(ROLLBACK_STEPS.commit, 'start'),
       delayMs: 0,
       describe: 'as rollback-health commits (env and breadcrumbs)',
     },
     {
       name: 'committed',
       phase: 'commit',
-      marker: '[hup] step commit done',
+      marker: stepLine(ROLLBACK_STEPS.commit, 'done'),
       delayMs: 0,
       describe: 'just after the commit',
     },
   );
   // Seeded random moments over the whole update, from the updater's start to the commit.
-  const end = at(ref, '[hup] step commit done') ?? at(ref, `[huplab] os ready: version ${opts.to}`);
-  const begin = at(ref, '[hup] step checks start') ?? 0;
+  const end = at(ref, stepLine(ROLLBACK_STEPS.commit, 'done')) ?? at(ref, osReadyVersion(opts.to));
+  const begin = at(ref, stepLine('checks', 'start')) ?? 0;
   if (opts.random > 0 && end !== undefined) {
     const rnd = seededRandom(opts.seed);
     for (let k = 0; k < opts.random; k++) {
@@ -142,7 +140,7 @@ export function cutPoints(ref: TimelineEntry[], opts: { to: string; random: numb
       points.push({
         name: `random-${opts.seed}-${k + 1}`,
         phase: 'random',
-        marker: '[hup] step checks start',
+        marker: stepLine('checks', 'start'),
         delayMs: delay,
         describe: `${(delay / 1000).toFixed(1)} s after the updater started (seed ${opts.seed})`,
       });
@@ -179,7 +177,7 @@ export function rollbackCutPoints(
       name: 'rh-waiting',
       scenario: health,
       phase: 'rollback-health',
-      marker: '[hup] step rollback-health start',
+      marker: stepLine(ROLLBACK_STEPS.health, 'start'),
       delayMs: 1000,
       describe: 'while rollback-health waits on the unhealthy new OS (its first boot counted)',
     },
@@ -187,18 +185,22 @@ export function rollbackCutPoints(
       name: 'rh-boot-files',
       scenario: health,
       phase: 'rollback-health',
-      marker: '[hup] step rollback-boot-files start',
+      marker: stepLine(ROLLBACK_STEPS.bootFiles, 'start'),
       delayMs: 0,
       describe: "as rollback-health starts putting the old OS's boot files back",
     },
   ];
-  const rhMid = middle(refs[health], '[hup] step rollback-boot-files start', '[hup] step rollback-switch start');
+  const rhMid = middle(
+    refs[health],
+    stepLine(ROLLBACK_STEPS.bootFiles, 'start'),
+    stepLine(ROLLBACK_STEPS.switch, 'start'),
+  );
   if (rhMid !== undefined)
     points.push({
       name: 'rh-boot-files@50%',
       scenario: health,
       phase: 'rollback-health',
-      marker: '[hup] step rollback-boot-files start',
+      marker: stepLine(ROLLBACK_STEPS.bootFiles, 'start'),
       delayMs: rhMid,
       describe: `half way through restoring the old boot files (${(rhMid / 500).toFixed(1)} s in the reference run)`,
     });
@@ -207,7 +209,7 @@ export function rollbackCutPoints(
       name: 'rh-switch',
       scenario: health,
       phase: 'rollback-health',
-      marker: '[hup] step rollback-switch start',
+      marker: stepLine(ROLLBACK_STEPS.switch, 'start'),
       delayMs: 0,
       describe: 'as rollback-health switches the bootloader env back to the old root',
     },
@@ -215,7 +217,7 @@ export function rollbackCutPoints(
       name: 'rh-rolled-back',
       scenario: health,
       phase: 'rollback-health',
-      marker: '[hup] step rollback-health failed',
+      marker: stepLine(ROLLBACK_STEPS.health, 'failed'),
       delayMs: 0,
       describe: 'rolled back, before the reboot into the old OS',
     },
@@ -223,7 +225,7 @@ export function rollbackCutPoints(
       name: 'rh-old-boot',
       scenario: health,
       phase: 'rollback-health',
-      marker: '[huplab] bootloader: booting resin-rootA',
+      marker: bootloaderBooting('resin-rootA'),
       delayMs: 0,
       describe: 'as GRUB boots the old root after the rollback',
     },
@@ -231,7 +233,7 @@ export function rollbackCutPoints(
       name: 'bc-first-boot',
       scenario: altboot,
       phase: 'boot-count',
-      marker: '[huplab] bootloader: env resin_root_part=B upgrade_available=1 bootcount=1',
+      marker: bootloaderEnv({ resin_root_part: 'B', upgrade_available: '1', bootcount: '1' }),
       delayMs: 0,
       describe: 'as GRUB, its first count saved, boots the new root that cannot boot',
     },
@@ -239,7 +241,7 @@ export function rollbackCutPoints(
       name: 'bc-refused',
       scenario: altboot,
       phase: 'boot-count',
-      marker: 'no /sbin/init on resin-rootB',
+      marker: noInitOn('resin-rootB'),
       delayMs: 0,
       describe: "as the new root's initramfs gives up on it",
     },
@@ -247,7 +249,7 @@ export function rollbackCutPoints(
       name: 'bc-give-up',
       scenario: altboot,
       phase: 'boot-count',
-      marker: '[huplab] bootloader: env resin_root_part=B upgrade_available=1 bootcount=2',
+      marker: bootloaderEnv({ resin_root_part: 'B', upgrade_available: '1', bootcount: '2' }),
       delayMs: 0,
       describe: 'as GRUB, at count 2, gives up on the new root and boots the old one',
     },
@@ -255,18 +257,22 @@ export function rollbackCutPoints(
       name: 'altboot',
       scenario: altboot,
       phase: 'rollback-altboot',
-      marker: '[hup] step rollback-altboot start',
+      marker: stepLine(ROLLBACK_STEPS.altboot, 'start'),
       delayMs: 0,
       describe: "as rollback-altboot starts putting the old OS's boot files back",
     },
   );
-  const abMid = middle(refs[altboot], '[hup] step rollback-altboot start', '[hup] step rollback-altboot-switch start');
+  const abMid = middle(
+    refs[altboot],
+    stepLine(ROLLBACK_STEPS.altboot, 'start'),
+    stepLine(ROLLBACK_STEPS.altbootSwitch, 'start'),
+  );
   if (abMid !== undefined)
     points.push({
       name: 'altboot@50%',
       scenario: altboot,
       phase: 'rollback-altboot',
-      marker: '[hup] step rollback-altboot start',
+      marker: stepLine(ROLLBACK_STEPS.altboot, 'start'),
       delayMs: abMid,
       describe: `half way through restoring the old boot files (${(abMid / 500).toFixed(1)} s in the reference run)`,
     });
@@ -275,7 +281,7 @@ export function rollbackCutPoints(
       name: 'altboot-switch',
       scenario: altboot,
       phase: 'rollback-altboot',
-      marker: '[hup] step rollback-altboot-switch start',
+      marker: stepLine(ROLLBACK_STEPS.altbootSwitch, 'start'),
       delayMs: 0,
       describe: 'as rollback-altboot switches the bootloader env back to the old root',
     },
@@ -283,7 +289,7 @@ export function rollbackCutPoints(
       name: 'altboot-done',
       scenario: altboot,
       phase: 'rollback-altboot',
-      marker: '[hup] step rollback-altboot done',
+      marker: stepLine(ROLLBACK_STEPS.altboot, 'done'),
       delayMs: 0,
       describe: 'rolled back, before the reboot into a clean old OS',
     },

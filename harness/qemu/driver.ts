@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
-import { MARKERS } from '../../lib/markers.ts';
+import { escapeRegExp, MARKERS, TAKEOVER_REBOOTING } from '../../lib/contract/index.ts';
 import type { Capabilities, PowerCutOptions } from '../driver/capabilities.ts';
 import type { DeviceDriver, PowerOffOptions, WaitForOsOptions } from '../driver/driver.ts';
 import { BoardStateMachine, type BoardState, type TransitionListener } from '../driver/state.ts';
@@ -302,7 +302,7 @@ export class QemuDevice implements DeviceDriver {
    */
   private async reloadFirmware(since: number, deadline: number): Promise<void> {
     this.firmwareReloadPending = false;
-    const reset = /reboot: Restarting system|\[takeover\] rebooting/;
+    const reset = new RegExp(`reboot: Restarting system|${escapeRegExp(TAKEOVER_REBOOTING)}`);
     while (!reset.test(this.console.text(since))) {
       if (Date.now() > deadline)
         throw new HuplabError('reset-missing', `${this.name} never reset after its boot flash was rewritten`, {

@@ -4,9 +4,13 @@
  * data partition is not kept (the report says what was), there is no rollback once the flash has
  * started, and before it the old OS comes back untouched.
  */
+import { escapeRegExp, TAKEOVER_REPORT_FAILED } from '../../lib/contract/index.ts';
 import type { Profile } from '../../lib/profile.ts';
 import { describeRun } from './verdict.ts';
 import type { AdvancedOutcome, Check, Verdict } from './types.ts';
+
+/** Stage 2's failed progress report, to the end of its line (the message and why). */
+const REPORT_FAILED_LINE = new RegExp(`${escapeRegExp(TAKEOVER_REPORT_FAILED)}[^\\n]*`);
 
 const stepDone = (o: AdvancedOutcome, step: string) =>
   o.steps.some((s) => s.step === step && !s.detail.startsWith('failed'));
@@ -101,12 +105,8 @@ export function expectAdvancedSuccess(o: AdvancedOutcome, target: Profile): Verd
       // Only the last word can wait for the next boot (report-pending); the flash's own report must
       // reach the API while it happens, or a watcher sees nothing for minutes.
       what: 'stage 2 reported live ("Flashing the new OS" reached the API)',
-      ok:
-        o.progress.some((p) => p.message === 'Flashing the new OS') &&
-        !/\[takeover\] progress report failed/.test(o.console),
-      detail:
-        /\[takeover\] progress report failed[^\n]*/.exec(o.console)?.[0] ??
-        (o.progress.map((p) => p.message).join(' | ') || 'nothing'),
+      ok: o.progress.some((p) => p.message === 'Flashing the new OS') && !o.console.includes(TAKEOVER_REPORT_FAILED),
+      detail: REPORT_FAILED_LINE.exec(o.console)?.[0] ?? (o.progress.map((p) => p.message).join(' | ') || 'nothing'),
     },
     {
       what: 'success reported to the API',

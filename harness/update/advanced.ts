@@ -5,6 +5,17 @@
  * the reboot, into whichever OS comes up. What the device kept (uuid, SSH host key, network
  * files) is compared before and after.
  */
+import {
+  findFailedStep,
+  parseImageDownload,
+  parseKept,
+  STATE_FILES,
+  statePath,
+  stepLine,
+  stepPrefix,
+  stepRe,
+  TAKEOVER_REBOOTING,
+} from '../../lib/contract/index.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { capability } from '../driver/capabilities.ts';
@@ -21,7 +32,18 @@ import type { AdvancedOutcome, DeviceIdentity, MethodDecision, StepTiming } from
 
 /** The network file the harness leaves on the boot partition to see that takeover keeps it. */
 export const PROBE_CONNECTION = 'system-connections/huplab-probe';
-const HOST_KEY = '/mnt/state/root-overlay/etc/dropbear/dropbear_ed25519_host_key';
+const HOST_KEY = `${statePath(STATE_FILES.rootOverlay)}/etc/dropbear/dropbear_ed25519_host_key`;
+
+/** Stage 2's step markers, each with its step and phase. */
+const TAKEOVER_STEP = stepRe({ source: 'takeover', flags: 'g' });
+
+/** Stage 2's done and failed markers, with the whole seconds a done one carries and the rest of the line. */
+const TAKEOVER_STEP_END = stepRe({
+  source: 'takeover',
+  phase: ['done', 'failed'],
+  after: String.raw` ?(?:\((\d+)s\))? ?(.*)$`,
+  flags: 'gm',
+});
 
 /** Longest from the handover to the new OS answering: a whole-disk flash and read-back under TCG. */
 const TAKEOVER_TIMEOUT_MS = 20 * 60_000;
@@ -115,7 +137,7 @@ export async function advancedUpdateDevice(opts: {
         }),
     );
     const updaterSeconds = (Date.now() - started) / 1000;
-    const handedOver = () => /\[hup\] step handover done/.test(device.console.text(mark));
+    const handedOver = () => device.console.text(mark).includes(stepLine('handover', 'done'));
     let booted: AdvancedOutcome['booted'] = 'old';
     let bootFailure: string | undefined;
     if (cutter) {
@@ -147,14 +169,14 @@ export async function advancedUpdateDevice(opts: {
     }
     if (booted === 'new') await capability(device, 'profileChange').adoptProfile(target.profile);
     const stepsText = `${r.stdout}\n${consoleText}`;
-    const failed = /\[(?:hup|takeover)\] step (\S+) failed (.*)$/m.exec(stepsText);
+    const failed = findFailedStep(stepsText, 'any');
     const logs = booted === 'none' ? [] : await collectLogs(device, opts.logsDir);
     // Stage 2's last report may come from the next OS (report-pending sends what stage 2 could
     // not): give it a minute once stage 2 has run.
     const history = await finalProgress(
       backend,
       opts.uuid,
-      /\[takeover\] step /.test(consoleText) && booted !== 'none' ? 60_000 : 0,
+      consoleText.includes(stepPrefix('takeover')) && booted !== 'none' ? 60_000 : 0,
     );
     return {
       to: opts.to,
@@ -166,16 +188,16 @@ export async function advancedUpdateDevice(opts: {
       ...(after ? { after } : {}),
       ...(identityAfter ? { identityAfter } : {}),
       steps: uniqueSteps([
-        ...parseSteps(r.stdout.includes('[hup] step') ? r.stdout : consoleText),
+        ...parseSteps(r.stdout.includes(stepPrefix()) ? r.stdout : consoleText),
         ...parseTakeoverSteps(consoleText),
       ]),
-      ...(failed ? { failedStep: failed[1]!, failure: failed[2]! } : {}),
-      flashStarted: /\[takeover\] step flash start/.test(consoleText),
+      ...(failed ? { failedStep: failed.step, failure: failed.why } : {}),
+      flashStarted: consoleText.includes(stepLine('flash', 'start', '', 'takeover')),
       ...(cutAt ? { powerCut: cutAt } : {}),
       ...(bootFailure ? { bootFailure } : {}),
       booted,
-      keptReported: /\[takeover\] step restore done/.test(consoleText)
-        ? (/kept: ([^\n]*)/.exec(consoleText)?.[1] ?? '')
+      keptReported: consoleText.includes(stepLine('restore', 'done', '', 'takeover'))
+        ? (parseKept(consoleText) ?? '')
         : '',
       logs,
       progress: history,
@@ -209,10 +231,11 @@ async function followTakeover(device: DeviceDriver, mark: number): Promise<void>
   let lastStep = 'handover';
   for (;;) {
     const text = device.console.text(mark);
-    const steps = [...text.matchAll(/\[takeover\] step (\S+) (start|done|failed)/g)];
+    const steps = [...text.matchAll(TAKEOVER_STEP)];
     if (steps.length) lastStep = `${steps.at(-1)![1]} ${steps.at(-1)![2]}`;
-    if (text.includes('[takeover] rebooting')) {
-      if (/\[takeover\] step boot-flash done/.test(text)) capability(device, 'firmwareFlash').expectFirmwareReload();
+    if (text.includes(TAKEOVER_REBOOTING)) {
+      if (text.includes(stepLine('boot-flash', 'done', '', 'takeover')))
+        capability(device, 'firmwareFlash').expectFirmwareReload();
       // No boot began between the mark and this reboot, so the boot after the mark is the next one.
       await device.waitForOs({ since: mark, timeoutMs: Math.max(60_000, deadline - Date.now()) });
       return;
@@ -230,9 +253,9 @@ async function followTakeover(device: DeviceDriver, mark: number): Promise<void>
   }
 }
 
-/** Waits for `[hup|takeover] step NAME start` on the console, then `afterMs`, then cuts the power. */
+/** Waits for the start marker of `step` (stage 1's or stage 2's) on the console, then `afterMs`, then cuts the power. */
 async function watchAndCut(device: DeviceDriver, mark: number, step: string, afterMs: number): Promise<string> {
-  const re = new RegExp(`\\[(?:hup|takeover)\\] step ${step.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} start`);
+  const re = stepRe({ source: 'any', step, phase: 'start' });
   const deadline = Date.now() + TAKEOVER_TIMEOUT_MS;
   while (!re.test(device.console.text(mark))) {
     if (Date.now() > deadline)
@@ -248,17 +271,13 @@ async function watchAndCut(device: DeviceDriver, mark: number, step: string, aft
 
 /** What stage 1 downloaded, from its `download` step: the image and takeover's tools, all from the API. */
 export function parseAdvancedDownload(text: string): AdvancedOutcome['download'] {
-  const line = /\[hup\] step download done \([\d.]+s\) (.*)$/m.exec(text)?.[1];
-  if (!line) return undefined;
-  const bytes = [...line.matchAll(/\((\d+) bytes/g)].reduce((sum, m) => sum + Number(m[1]), 0);
-  const source = /from the (API)/.exec(line)?.[1] ?? 'API';
-  return { source, kind: 'image', bytes };
+  return parseImageDownload(text);
 }
 
-/** Stage 2's step timings from its console markers: `[takeover] step NAME done (12s) detail`. */
+/** Stage 2's step timings from its console markers (done ones carry whole seconds: `(12s)`). */
 export function parseTakeoverSteps(text: string): StepTiming[] {
   const out: StepTiming[] = [];
-  for (const m of text.matchAll(/\[takeover\] step (\S+) (done|failed) ?(?:\((\d+)s\))? ?(.*)$/gm)) {
+  for (const m of text.matchAll(TAKEOVER_STEP_END)) {
     out.push({
       step: `takeover:${m[1]}`,
       seconds: Number(m[3] ?? NaN),

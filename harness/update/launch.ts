@@ -3,6 +3,7 @@
  * device runs it from, its command line built from typed options, and the run detached from the
  * SSH session (harness/device/detached-run.ts) as the field runs it.
  */
+import { advancedCommand, hupCommand, stepLine, timedDetail, UPDATER_PATHS } from '../../lib/contract/index.ts';
 import type { DetachedResult } from '../device/detached-run.ts';
 import { runDetached, startDetached } from '../device/detached-run.ts';
 import { rebootFromShell } from '../device/shell.ts';
@@ -20,16 +21,15 @@ export type UpdaterRun =
 
 /** Where each updater's bundle lives on the device (RAM: an update must not leave it on disk). */
 const ON_DEVICE: Record<UpdaterRun['kind'], string> = {
-  standard: '/tmp/hup.mjs',
-  advanced: '/tmp/hup-advanced.mjs',
+  standard: UPDATER_PATHS.hup,
+  advanced: UPDATER_PATHS.advanced,
 };
 
-/** The device's command line for a run. */
+/** The device's command line for a run (the contract's, lib/contract/updater-command.ts). */
 export function updaterCommand(run: UpdaterRun): string {
-  const base = `/usr/bin/node ${ON_DEVICE[run.kind]} --hostos-version ${run.to}`;
   return run.kind === 'advanced'
-    ? `${base} --device-type ${run.deviceType}`
-    : `${base}${run.noReboot ? ' --no-reboot' : ''}`;
+    ? advancedCommand({ hostosVersion: run.to, deviceType: run.deviceType })
+    : hupCommand({ hostosVersion: run.to, noReboot: run.noReboot === true });
 }
 
 /** Copies an updater bundle to where `kind` runs from. */
@@ -42,7 +42,7 @@ export async function installUpdater(
 }
 
 /** Runs the installed updater, detached, and waits for its end (or the reboot that ends it). */
-export function runUpdater(
+export async function runUpdater(
   device: DeviceDriver,
   run: UpdaterRun,
   opts: { timeoutMs: number; pollMs?: number },
@@ -61,5 +61,5 @@ export async function startUpdater(device: DeviceDriver, run: UpdaterRun): Promi
  */
 export async function rebootAsTheUpdater(device: DeviceDriver, r: DetachedResult): Promise<void> {
   await rebootFromShell(device);
-  r.stdout += '\n[hup] step reboot done (0.0s) rebooted by the harness after the fault\n';
+  r.stdout += `\n${stepLine('reboot', 'done', timedDetail(0, 'rebooted by the harness after the fault'))}\n`;
 }

@@ -3,6 +3,7 @@
  * around it, then the device followed across its reboot until the new OS commits (or a rollback
  * brings the old one back), and everything collected into an UpdateOutcome.
  */
+import { countBoots, findFailedStep, stepLine, updateState } from '../../lib/contract/index.ts';
 import type { UpdateBackend } from '../backend/update-backend.ts';
 import { ConsoleTimeline } from '../console/timeline.ts';
 import { inspectDevice } from '../device/inspect.ts';
@@ -79,12 +80,12 @@ export async function updateDevice(opts: {
     const updateSeconds = (Date.now() - started) / 1000;
     // The reboot step is the updater's last: once it is done the updater returns 0. When the
     // device's reboot outran the wrapper that records the status, that is the status it had.
-    const exitCode = r.code ?? (r.endedByReboot && /\[hup\] step reboot done/.test(r.stdout) ? 0 : null);
+    const exitCode = r.code ?? (r.endedByReboot && r.stdout.includes(stepLine('reboot', 'done')) ? 0 : null);
     const steps = parseSteps(r.stdout);
-    const failed = /\[hup\] step (\S+) failed (.*)$/m.exec(r.stdout);
+    const failed = findFailedStep(r.stdout);
     let rebooted = false;
     let committed = false;
-    if (exitCode === 0 && /\[hup\] step reboot done/.test(r.stdout)) {
+    if (exitCode === 0 && r.stdout.includes(stepLine('reboot', 'done'))) {
       await narrator.step('follow the reboot into the new OS', () =>
         device.waitForOs({ since: mark, timeoutMs: 240_000 }),
       );
@@ -105,7 +106,8 @@ export async function updateDevice(opts: {
     const history = await fetchProgress(opts.backend, opts.uuid);
     const download = parseDownload(r.stdout);
     const consoleText = device.console.text(mark);
-    const reboots = consoleText.match(/\[huplab\] bootloader: booting/g)?.length ?? 0;
+    const reboots = countBoots(consoleText);
+    const state = updateState(files);
     return {
       to: opts.to,
       exitCode,
@@ -119,13 +121,9 @@ export async function updateDevice(opts: {
       faultFacts: facts ?? {},
       console: consoleText,
       timeline: consoleTimeline,
-      ...(failed ? { failedStep: failed[1]!, failure: failed[2]! } : {}),
-      rollback: {
-        health: files.includes('rollback-health-triggered'),
-        altboot: files.includes('rollback-altboot-triggered'),
-        healthFailed: files.includes('rollback-health-failed'),
-      },
-      breadcrumbs: files.filter((f) => f.endsWith('breadcrumb')),
+      ...(failed ? { failedStep: failed.step, failure: failed.why } : {}),
+      rollback: state.rolledBack,
+      breadcrumbs: state.breadcrumbs,
       download,
       progress: history,
       records: analyseRecords(recordsBefore, recordsAfter),

@@ -1,3 +1,4 @@
+import { STATE_FILES } from '../../lib/contract/index.ts';
 import type { UpdateOutcome, Verdict } from './types.ts';
 
 /**
@@ -122,7 +123,11 @@ export function expectRollback(o: UpdateOutcome, kind: 'health' | 'altboot'): Ve
       detail: `version ${o.before.version} -> ${o.after.version}`,
     },
     { what: 'back on the old root', ok: o.after.root === o.before.root, detail: `${o.before.root} -> ${o.after.root}` },
-    { what: `rollback-${kind}-triggered exists`, ok: o.rollback[kind], detail: JSON.stringify(o.rollback) },
+    {
+      what: `${kind === 'health' ? STATE_FILES.healthTriggered : STATE_FILES.altbootTriggered} exists`,
+      ok: o.rollback[kind],
+      detail: JSON.stringify(o.rollback),
+    },
     {
       what: `no rollback-${other}`,
       ok: !o.rollback[other] && !o.rollback.healthFailed,

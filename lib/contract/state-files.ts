@@ -28,6 +28,8 @@ export const STATE_FILES = {
   faultHealth: 'huplab-fault-health',
   /** Files of the root filesystem kept across updates (the SSH host keys: etc/dropbear). */
   rootOverlay: 'root-overlay',
+  /** The harness's commands run detached from SSH (an updater): each one's output and exit status. */
+  detachedRuns: 'huplab-runs',
 } as const;
 
 export type StateFile = (typeof STATE_FILES)[keyof typeof STATE_FILES];

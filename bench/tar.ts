@@ -25,7 +25,7 @@ import { gunzipFile } from '../lib/delta/layer.ts';
 import { repoRoot } from '../lib/paths.ts';
 import { extractTar, normalizeMemberPath, SafeTree, type TarWriteEntry, writeTar } from '../lib/tar/index.ts';
 import { applyDirMeta, applySymlinkMeta, type MemberMeta, writeMember } from '../lib/tar/write-member.ts';
-import { snapshotTree } from '../test/helpers/tree.ts';
+import { snapshotTree } from './tree-snapshot.ts';
 import { median, table } from './stats.ts';
 
 /**

@@ -21,7 +21,7 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { snapshotTree } from './helpers/tree.ts';
+import { snapshotTree } from '../bench/tree-snapshot.ts';
 import { extractTar, readTar, writeTar, type TarWriteEntry } from '../lib/tar/index.ts';
 
 const IS_ROOT = process.getuid?.() === 0;

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyDelta, applyLayer, createDelta, readDeltaManifest } from '../../lib/delta/index.ts';
 import { writeTar } from '../../lib/tar/index.ts';
-import { snapshotTree } from '../helpers/tree.ts';
+import { snapshotTree } from '../../bench/tree-snapshot.ts';
 
 const IS_ROOT = process.getuid?.() === 0;
 // The real-release test builds both releases when the cache does not have them yet.

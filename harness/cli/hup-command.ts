@@ -8,6 +8,7 @@ import { attachTerminal } from '../console/attach.ts';
 import type { DeviceDriver } from '../driver/driver.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
+import { checkBoardProfile } from '../device/start.ts';
 import { findBoard, inventoryPath, loadInventory, type InventoryBoard } from '../board/inventory.ts';
 import { FAULTS, findFault } from '../faults/index.ts';
 import { runHup } from '../jobs/hup.ts';
@@ -166,9 +167,6 @@ async function deviceOrBoard(o: HupOptions): Promise<{ device: string; board?: I
     return { device: o.device };
   }
   const board = findBoard(await loadInventory(inventoryPath(o.inventory)), o.board);
-  if (o.device !== undefined && o.device !== board.profile)
-    throw new HuplabError('board-profile-mismatch', `board ${board.name} is a ${board.profile}, not a ${o.device}`, {
-      hint: `drop --device, or pick a ${o.device} board of the inventory`,
-    });
+  checkBoardProfile(board, o.device);
   return { device: board.profile, board };
 }

@@ -21,11 +21,7 @@ const EMULATED_ONLY = ['noBoot', 'rootB', 'disk', 'volatileCache', 'sshPort'] as
 export async function startDevice(opts: StartOptions): Promise<StartedDevice> {
   if (opts.board === undefined) return startEmulated(opts);
   const { board } = opts;
-  if (opts.device !== undefined && opts.device !== board.profile) {
-    throw new HuplabError('board-profile-mismatch', `board ${board.name} is a ${board.profile}, not a ${opts.device}`, {
-      hint: `drop --device, or pick a ${opts.device} board of the inventory`,
-    });
-  }
+  checkBoardProfile(board, opts.device);
   const emulatedOnly = EMULATED_ONLY.filter((k) => opts[k] !== undefined);
   if (emulatedOnly.length) {
     throw new HuplabError(
@@ -48,4 +44,13 @@ export async function startDevice(opts: StartOptions): Promise<StartedDevice> {
     ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
     ...(opts.onTransition ? { onTransition: opts.onTransition } : {}),
   });
+}
+
+/** A board runs its own profile: a profile given beside it must be the same one. */
+export function checkBoardProfile(board: InventoryBoard, device: string | undefined): void {
+  if (device !== undefined && device !== board.profile) {
+    throw new HuplabError('board-profile-mismatch', `board ${board.name} is a ${board.profile}, not a ${device}`, {
+      hint: `drop --device, or pick a ${device} board of the inventory`,
+    });
+  }
 }

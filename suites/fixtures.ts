@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openLab, type Lab } from '../harness/lab.ts';
+import { holdings } from '../harness/holdings.ts';
 import { defaultSuiteReleases, suiteReleasesFor } from '../harness/update/suite-releases.ts';
 import type { DeviceDriver } from '../harness/driver/driver.ts';
 import { inventoryPath, loadInventory, type InventoryBoard } from '../harness/board/inventory.ts';
@@ -65,6 +66,9 @@ export const test = base.extend<
       void _releases;
       const dir = mkdtempSync(join(tmpdir(), `huplab-lab-w${workerInfo.workerIndex}-`));
       await use(openLab(dir));
+      // Whatever this worker started and nobody stopped (a device whose boot failed before a
+      // fixture had it) goes with the lab, so a failing test never leaves a VM behind.
+      await holdings.releaseAll();
       if (!process.env.HUPLAB_KEEP_LABS) rmSync(dir, { recursive: true, force: true });
     },
     { scope: 'worker' },

@@ -29,7 +29,7 @@ import {
  */
 const LAYERS: readonly (readonly string[])[] = [
   /* 0 */ ['harness/console', 'harness/ssh', 'harness/disk'],
-  /* 1 */ ['harness/lab.ts'],
+  /* 1 */ ['harness/lab.ts', 'harness/holdings.ts'],
   /* 2 */ ['harness/driver'],
   /* 3 */ ['harness/qemu', 'harness/board'],
   /* 4 */ ['harness/device'],

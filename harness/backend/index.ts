@@ -4,6 +4,7 @@
  * 10.0.2.2 through QEMU user networking.
  */
 import { HuplabError } from '../../lib/errors.ts';
+import { holdings } from '../holdings.ts';
 import { Api, type ApiOptions, type ReleaseRecord } from './api.ts';
 import { DeltaService } from './delta-service.ts';
 import { Faults, type FaultGroup } from './faults.ts';
@@ -96,7 +97,7 @@ export async function startBackend(opts: StartBackendOptions = {}): Promise<Back
     Object.entries(urls).map(([k, v]) => [k, v.replace('//127.0.0.1:', `//${GUEST_HOST}:`)]),
   ) as unknown as BackendUrls;
 
-  return {
+  const backend: Backend = {
     api,
     primary,
     fallback,
@@ -142,7 +143,11 @@ export async function startBackend(opts: StartBackendOptions = {}): Promise<Back
       return release;
     },
     async stop() {
+      holdings.drop(backend);
       await Promise.all(servers.map((s) => s.close()));
     },
   };
+  // An interrupted command closes it; its open sockets would otherwise keep the process alive.
+  holdings.hold(backend, { what: 'backend', release: () => backend.stop().then(() => 'stopped') });
+  return backend;
 }

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { escapeRegExp, MARKERS } from '../../lib/contract/index.ts';
 import { HuplabError, isHuplabError } from '../../lib/errors.ts';
+import { holdings } from '../holdings.ts';
 import type { Profile } from '../../lib/profile.ts';
 import { SerialConsole } from '../console/log-console.ts';
 import { DeviceSsh, shq } from '../ssh/client.ts';
@@ -141,6 +142,17 @@ export class BoardDevice implements DeviceDriver {
     this.bootOffset = this.console.mark();
     this.dropSsh();
     await this.command('power on', this.board.power.on);
+    // A board left powered by an interrupted run would keep running an update nobody follows.
+    holdings.hold(this, {
+      what: `board ${this.name}`,
+      keepable: true,
+      release: async () => {
+        const was = this.state.current;
+        await this.force('off');
+        await this.close();
+        return `switched off (it was ${was})`;
+      },
+    });
     if (!early) await this.openConsoleWithin(15_000);
     if (this.state.current !== 'firmware') this.state.transition('firmware', 'power on');
   }
@@ -226,6 +238,7 @@ export class BoardDevice implements DeviceDriver {
   async force(state: 'off' | 'os-ready'): Promise<void> {
     if (state === 'off') {
       await this.command('power off', this.board.power.off).catch(() => undefined);
+      holdings.drop(this);
       this.state.force('off', 'force off');
       return;
     }
@@ -371,6 +384,7 @@ export class BoardDevice implements DeviceDriver {
   }
 
   private markOff(reason: string): void {
+    holdings.drop(this);
     this.dropSsh();
     if (this.state.current !== 'off') this.state.transition('off', reason);
   }

@@ -145,6 +145,10 @@ export function registerHup(program: Command): void {
         // device's can be attached to once the run is over.
         if (o.keep && !board && !o.json && process.stdin.isTTY)
           await attachTerminal(r.device.paths.serialSock, { name: r.device.name });
+        else if (o.keep && !board)
+          out.narrator.info?.(
+            `${r.device.name} is still running (--keep): \`huplab device ssh --name ${r.device.name}\`, stop it with \`huplab device stop --name ${r.device.name}\``,
+          );
         return r.verdict.ok ? 0 : 1;
       }),
     );

@@ -240,32 +240,35 @@ export function registerQualify(program: Command): void {
     .option('--no-build', 'do not build the disk images first')
     .option('--json', "print the summary as JSON on stdout (Playwright's output goes to stderr)")
     .action(
-      run(async (o: QualifyOptions) => {
-        const out = makeOutput(!!o.json);
-        const plan = await planQualify(o);
-        if (o.build !== false) {
-          try {
-            await buildImages(plan, out.narrator);
-          } catch (err) {
-            // A lab problem (a download, a host tool) is exit 2, as it would be inside the run.
-            const status = reportError(err, !!o.json);
-            return isInfrastructureError(err) ? EXIT_STATUS.infrastructure : status;
+      run(
+        async (o: QualifyOptions) => {
+          const out = makeOutput(!!o.json);
+          const plan = await planQualify(o);
+          if (o.build !== false) {
+            try {
+              await buildImages(plan, out.narrator);
+            } catch (err) {
+              // A lab problem (a download, a host tool) is exit 2, as it would be inside the run.
+              const status = reportError(err, !!o.json);
+              return isInfrastructureError(err) ? EXIT_STATUS.infrastructure : status;
+            }
           }
-        }
-        out.narrator.info(
-          `running the suites on ${plan.device}: ${plan.from} -> ${plan.release}, reports in ${plan.out}`,
-        );
-        const status = await runPlaywright(plan, !!o.json);
-        const summary = await readSummary(plan.out, status);
-        const verdict = runVerdict(summary);
-        const files = reportFiles(plan.out);
-        out.result({ verdict, exitStatus: EXIT_STATUS[verdict], files, summary }, () => [
-          ...describeRun(plan, summary, verdict),
-          `  report:  ${files.html}`,
-          `  summary: ${files.summary}`,
-          `  junit:   ${files.junit}`,
-        ]);
-        return EXIT_STATUS[verdict];
-      }),
+          out.narrator.info(
+            `running the suites on ${plan.device}: ${plan.from} -> ${plan.release}, reports in ${plan.out}`,
+          );
+          const status = await runPlaywright(plan, !!o.json);
+          const summary = await readSummary(plan.out, status);
+          const verdict = runVerdict(summary);
+          const files = reportFiles(plan.out);
+          out.result({ verdict, exitStatus: EXIT_STATUS[verdict], files, summary }, () => [
+            ...describeRun(plan, summary, verdict),
+            `  report:  ${files.html}`,
+            `  summary: ${files.summary}`,
+            `  junit:   ${files.junit}`,
+          ]);
+          return EXIT_STATUS[verdict];
+        },
+        { interruptions: 'child' },
+      ),
     );
 }

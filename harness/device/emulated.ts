@@ -3,7 +3,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildImage, type ImageBuild } from '../../images/builder/index.ts';
 import { HuplabError } from '../../lib/errors.ts';
-import { loadProfile } from '../../lib/profile.ts';
+import { loadProfile, type Profile } from '../../lib/profile.ts';
+import { lockDeviceName } from './name-lock.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import type { TransitionListener } from '../driver/state.ts';
 import type { Lab } from '../lab.ts';
@@ -41,6 +42,22 @@ export async function startEmulated(opts: EmulatedOptions): Promise<StartedDevic
   const name = opts.name ?? profile.name;
   validateName(name);
   const dir = deviceDir(opts.lab.dir, name);
+  const lock = lockDeviceName(dir, name);
+  try {
+    return await startLocked(opts, profile, name, dir, narrator);
+  } finally {
+    lock.release();
+  }
+}
+
+/** startEmulated once the name is this process's alone. */
+async function startLocked(
+  opts: EmulatedOptions,
+  profile: Profile,
+  name: string,
+  dir: string,
+  narrator: Narrator,
+): Promise<StartedDevice<QemuDevice>> {
   if (existsSync(join(dir, 'device.json'))) {
     const running = QemuDevice.attach(dir);
     if (running.isRunning()) {

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
+import { holdings } from '../holdings.ts';
 import { escapeRegExp, MARKERS, TAKEOVER_REBOOTING } from '../../lib/contract/index.ts';
 import type { Capabilities, PowerCutOptions } from '../driver/capabilities.ts';
 import type { DeviceDriver, PowerOffOptions, WaitForOsOptions } from '../driver/driver.ts';
@@ -212,6 +213,7 @@ export class QemuDevice implements DeviceDriver {
       };
       this.bootOffset = bootOffset;
       writeDeviceRecord(this.paths.deviceJson, this.record);
+      this.holdUntilOff(pid);
       this.dropSsh();
       this.state.transition('firmware', `power on: pid ${pid}, ${accel}, ssh on 127.0.0.1:${sshPort}`);
       return;
@@ -374,6 +376,7 @@ export class QemuDevice implements DeviceDriver {
     if (state === 'off') {
       this.kill();
       if (this.record) await waitPidExit(this.record.pid, 10_000);
+      holdings.drop(this);
       this.state.force('off', 'force off');
       return;
     }
@@ -522,7 +525,33 @@ export class QemuDevice implements DeviceDriver {
     await waitPidExit(pid, 5000);
   }
 
+  /**
+   * The VM is daemonized: it would outlive this process. Until it is powered off, an interrupted
+   * or failed command powers it off (harness/cli/run.ts) unless told to keep it.
+   */
+  private holdUntilOff(pid: number): void {
+    holdings.hold(this, {
+      what: `device ${this.name}`,
+      // Its disk server lives in this process: such a VM cannot be kept running without it.
+      keepable: !this.vdisk,
+      release: async () => {
+        const was = this.state.current;
+        await this.force('off');
+        this.close();
+        return `powered off (it was ${was === 'os-ready' ? 'up' : was === 'off' ? 'off' : `booting: ${was}`})`;
+      },
+      force: () => {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      },
+    });
+  }
+
   private markOff(reason: string): void {
+    holdings.drop(this);
     this.dropSsh();
     if (this.record && !this.record.stoppedAt) {
       this.record.stoppedAt = new Date().toISOString();

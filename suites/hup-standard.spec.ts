@@ -1,3 +1,4 @@
+import { listDevices } from '../harness/device/emulated.ts';
 import { HUP_STEPS } from '../lib/contract/index.ts';
 import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
 import { PATCH_RELEASE, expectCommitted, useLabBackend } from './hup-helpers.ts';
@@ -10,6 +11,7 @@ test.describe('hup-standard', () => {
   // other half of the A/B scheme), and it costs one update instead of a flash, a boot and two.
   test('with a delta: root switched, version changed, /data intact, breadcrumbs cleared, progress at the API; then A -> B -> A: a second update goes back to the first partition', async ({
     flash,
+    lab,
   }) => {
     test.setTimeout(25 * 60_000); // two updates on a Raspberry Pi under TCG (hil:profiles)
     const d = await h.device(flash);
@@ -27,6 +29,11 @@ test.describe('hup-standard', () => {
     // Records continue across the reboot; the only gap is the reboot itself.
     expect(o.records.versions).toEqual([BASE_RELEASE, NEXT_RELEASE]);
     expect(o.after.root).toBe('resin-rootB');
+    if (d.device.kind === 'qemu') {
+      // `huplab device list` says what the device runs now, not what it was flashed with.
+      const listed = (await listDevices(lab)).find((x) => x.name === d.device.name);
+      expect(listed).toMatchObject({ running: true, release: NEXT_RELEASE, flashed: BASE_RELEASE });
+    }
 
     const second = await h.update(d, PATCH_RELEASE, 'logs2');
     expectCommitted(second);

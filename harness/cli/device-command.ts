@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
 import { attachTerminal } from '../console/attach.ts';
-import { attachDevice, listDevices, startEmulated } from '../device/emulated.ts';
+import { attachDevice, type ListedDevice, listDevices, startEmulated } from '../device/emulated.ts';
 import { openLab } from '../lab.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
@@ -173,11 +173,18 @@ export function registerDevice(program: Command): void {
             ? [`no devices in ${lab.dir}`]
             : devices.map(
                 (d) =>
-                  `${d.name.padEnd(20)} ${(d.running ? `running  ssh 127.0.0.1:${d.sshPort}` : 'off').padEnd(28)} ${d.release ?? ''}`,
+                  `${d.name.padEnd(20)} ${(d.running ? `running  ssh 127.0.0.1:${d.sshPort}` : 'off').padEnd(28)} ${nowRunning(d)}`,
               ),
         );
       }),
     );
+}
+
+/** The release column: what it runs now when it said so, else what it was flashed with, marked. */
+function nowRunning(d: ListedDevice): string {
+  if (d.release) return `runs ${d.release}${d.flashed && d.flashed !== d.release ? ` (flashed ${d.flashed})` : ''}`;
+  if (d.flashed) return d.running ? `flashed ${d.flashed} (not answering)` : `flashed ${d.flashed}`;
+  return '';
 }
 
 function parsePort(text: string): number {

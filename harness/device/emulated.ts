@@ -10,6 +10,7 @@ import type { TransitionListener } from '../driver/state.ts';
 import type { Lab } from '../lab.ts';
 import { QemuDevice } from '../qemu/driver.ts';
 import { bootAndTime, type StartedDevice } from './boot.ts';
+import { runningVersion } from './inspect.ts';
 import { adoptDisk, deviceDir, flashDevice, type ConfigJson, type DeviceRecord } from './provision.ts';
 
 export interface EmulatedOptions {
@@ -130,33 +131,47 @@ export function attachDevice(lab: Lab, name: string): QemuDevice {
   return QemuDevice.attach(dir);
 }
 
-export async function listDevices(
-  lab: Lab,
-): Promise<Array<{ name: string; running: boolean; sshPort?: number; release?: string }>> {
+/** A device of the lab as `huplab device list` shows it. */
+export interface ListedDevice {
+  name: string;
+  running: boolean;
+  sshPort?: number;
+  /** The release it runs now, asked over SSH: only for a running device that answered. */
+  release?: string;
+  /** The release it was flashed with ('from-disk' for an adopted disk). */
+  flashed?: string;
+}
+
+export async function listDevices(lab: Lab): Promise<ListedDevice[]> {
   const root = join(lab.dir, 'devices');
   if (!existsSync(root)) return [];
-  const out = [];
-  for (const name of (await readdir(root)).sort()) {
-    const dir = join(root, name);
-    let release: string | undefined;
-    try {
-      release = (JSON.parse(await readFile(join(dir, 'provision.json'), 'utf8')) as DeviceRecord).release;
-    } catch {
-      /* never flashed */
-    }
-    if (!existsSync(join(dir, 'device.json'))) {
-      out.push({ name, running: false, ...(release ? { release } : {}) });
-      continue;
-    }
-    const dev = QemuDevice.attach(dir);
-    out.push({
-      name,
-      running: dev.isRunning(),
+  const names = (await readdir(root)).sort();
+  // Asked in parallel: a device that does not answer costs its timeout once, not once per device.
+  return Promise.all(names.map((name) => listOne(join(root, name), name)));
+}
+
+async function listOne(dir: string, name: string): Promise<ListedDevice> {
+  let flashed: string | undefined;
+  try {
+    flashed = (JSON.parse(await readFile(join(dir, 'provision.json'), 'utf8')) as DeviceRecord).release;
+  } catch {
+    /* never flashed */
+  }
+  const listed: ListedDevice = { name, running: false, ...(flashed ? { flashed } : {}) };
+  if (!existsSync(join(dir, 'device.json'))) return listed;
+  const dev = QemuDevice.attach(dir);
+  try {
+    if (!dev.isRunning()) return listed;
+    const release = await runningVersion(dev);
+    return {
+      ...listed,
+      running: true,
       ...(dev.sshPort ? { sshPort: dev.sshPort } : {}),
       ...(release ? { release } : {}),
-    });
+    };
+  } finally {
+    dev.close();
   }
-  return out;
 }
 
 function validateName(name: string): void {

@@ -71,10 +71,27 @@ export async function readLogicalBootEnv(device: DeviceDriver): Promise<Record<s
   return (await readDeviceBootEnv(ssh, await deviceBootloader(ssh, {}))) ?? {};
 }
 
+const OS_RELEASE = 'cat /etc/os-release';
+const osVersion = (osRelease: string) => /^VERSION="?([^"\n]*)"?$/m.exec(osRelease)?.[1] ?? '';
+
+/**
+ * The release the device runs now (its /etc/os-release), asked within `timeoutMs`; undefined
+ * when it does not answer in time. What was flashed says nothing after an update.
+ */
+export async function runningVersion(device: DeviceDriver, timeoutMs = 5_000): Promise<string | undefined> {
+  try {
+    const ssh = await device.ssh();
+    const r = await ssh.exec(OS_RELEASE, { timeoutMs, connectTimeoutMs: timeoutMs });
+    return r.code === 0 ? osVersion(r.stdout) || undefined : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function inspectDevice(device: DeviceDriver, opts: InspectOptions = {}): Promise<DeviceFacts> {
   const ssh = await device.ssh();
   const run = (cmd: string) => ssh.execOk(cmd).then((s) => s.trim());
-  const version = /^VERSION="?([^"\n]*)"?$/m.exec(await run('cat /etc/os-release'))?.[1] ?? '';
+  const version = osVersion(await run(OS_RELEASE));
   // Which labelled partition is mounted at /: busybox has findfs but no blkid, so resolve each
   // root label to its device and compare with the mounted one.
   const rootDev = await run('awk \'$2 == "/" && $1 ~ /^\\/dev\\// { print $1 }\' /proc/mounts | tail -n 1');

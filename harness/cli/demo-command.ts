@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { openLab } from '../lab.ts';
 import { describeOutcome } from '../update/verdict.ts';
-import { makeOutput } from './output.ts';
+import { makeOutput, verdictFailure } from './output.ts';
 import { run } from './run.ts';
 import { runHup } from '../jobs/hup.ts';
 
@@ -36,6 +36,7 @@ export function registerDemo(program: Command): void {
             `  console log: ${r.device.paths.serialLog}`,
             o.keep ? '  device left running: huplab device ssh --name demo' : '  device powered off',
           ],
+          verdictFailure(verdict),
         );
         await r.backend.services.stop();
         if (!o.keep) await r.device.powerOff({ clean: true, timeoutMs: 60_000 }).catch(() => r.device.powerCut());

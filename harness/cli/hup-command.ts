@@ -6,7 +6,7 @@ import { describePlan, planUpdate } from '../update/plan.ts';
 import { describeOutcome } from '../update/verdict.ts';
 import { attachTerminal } from '../console/attach.ts';
 import type { DeviceDriver } from '../driver/driver.ts';
-import { makeOutput } from './output.ts';
+import { makeOutput, verdictFailure } from './output.ts';
 import { run } from './run.ts';
 import { checkBoardProfile } from '../device/start.ts';
 import { findBoard, inventoryPath, loadInventory, type InventoryBoard } from '../board/inventory.ts';
@@ -73,6 +73,9 @@ export function registerHup(program: Command): void {
               },
             },
             () => [describePlan(plan)],
+            plan.decision.method === 'refused'
+              ? { code: 'update-refused', message: `${plan.decision.reason}${plan.decision.hint ? ` (${plan.decision.hint})` : ''}` }
+              : undefined,
           );
           return plan.decision.method === 'refused' ? 1 : 0;
         }
@@ -112,6 +115,7 @@ export function registerHup(program: Command): void {
               serialLog: a.device.paths.serialLog,
             },
             () => [...describeAdvanced(a.outcome, a.verdict), `  console log: ${a.device.paths.serialLog}`],
+            verdictFailure(a.verdict),
           );
           r = a;
         } else {
@@ -135,6 +139,7 @@ export function registerHup(program: Command): void {
               serialLog: s.device.paths.serialLog,
             },
             () => [...describeOutcome(s.outcome, s.verdict), `  console log: ${s.device.paths.serialLog}`],
+            verdictFailure(s.verdict),
           );
           r = s;
         }

@@ -7,7 +7,7 @@ import { openLab } from '../lab.ts';
 import { runCampaign } from '../power/campaign.ts';
 import type { CampaignKind } from '../power/cut-points.ts';
 import { campaignHtml, campaignRow, campaignText } from '../report/powercut.ts';
-import { makeOutput } from './output.ts';
+import { makeOutput, type ResultFailure } from './output.ts';
 import { run } from './run.ts';
 
 function count(name: string, v: string | undefined, fallback: number): number {
@@ -16,6 +16,15 @@ function count(name: string, v: string | undefined, fallback: number): number {
   if (!Number.isInteger(n) || n < 0)
     throw new HuplabError('option-invalid', `--${name} must be a whole number, not "${v}"`);
   return n;
+}
+
+/** A campaign with failed points exits 1: its JSON document says ok: false. */
+export function powercutFailure(result: { failures: number }): ResultFailure | undefined {
+  if (result.failures === 0) return undefined;
+  return {
+    code: 'powercut-failed',
+    message: `${result.failures} power cut point(s) left the device unusable (see the report)`,
+  };
 }
 
 export function registerPowercut(program: Command): void {
@@ -90,7 +99,7 @@ export function registerPowercut(program: Command): void {
           out.result({ ...result, html: join(outDir, 'powercut.html') }, () => [
             ...campaignText(result),
             `report: ${join(outDir, 'powercut.html')} (and powercut.json)`,
-          ]);
+          ], powercutFailure(result));
           return result.failures === 0 ? 0 : 1;
         },
       ),

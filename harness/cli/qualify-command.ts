@@ -11,7 +11,7 @@ import type { Narrator } from '../../lib/narrator.ts';
 import { compareVersions } from '../../lib/versions.ts';
 import type { Summary } from '../report/model.ts';
 import { EXIT_STATUS, runVerdict, type RunVerdict } from '../report/run-verdict.ts';
-import { makeOutput, reportError } from './output.ts';
+import { makeOutput, reportError, type ResultFailure } from './output.ts';
 import { run } from './run.ts';
 
 export interface QualifyOptions {
@@ -224,6 +224,17 @@ export function describeRun(
   ];
 }
 
+/** A qualification that did not pass exits non-zero: its JSON document says ok: false. */
+export function qualifyFailure(verdict: RunVerdict, s: Pick<Summary, 'totals'>): ResultFailure | undefined {
+  if (EXIT_STATUS[verdict] === 0) return undefined;
+  return verdict === 'infrastructure'
+    ? { code: 'not-qualified', message: 'not qualified: infrastructure errors only (fix the lab and run again)' }
+    : {
+        code: 'qualify-failed',
+        message: `product failures: ${s.totals.failed} test(s) failed, or an error outside the tests (see the report)`,
+      };
+}
+
 export function registerQualify(program: Command): void {
   program
     .command('qualify')
@@ -265,7 +276,7 @@ export function registerQualify(program: Command): void {
             `  report:  ${files.html}`,
             `  summary: ${files.summary}`,
             `  junit:   ${files.junit}`,
-          ]);
+          ], qualifyFailure(verdict, summary));
           return EXIT_STATUS[verdict];
         },
         { interruptions: 'child' },

@@ -1,8 +1,8 @@
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HuplabError } from '../lib/errors.ts';
 import { compileSchema, describeSchemaError } from '../lib/json-schema.ts';
-import { releasesDir, repoRoot } from '../lib/paths.ts';
+import { readConfiguredDir, releasesDir, repoRoot } from '../lib/paths.ts';
 import { sortVersions } from '../lib/versions.ts';
 
 export { compareVersions } from '../lib/versions.ts';
@@ -23,7 +23,7 @@ export interface ReleaseRecipe {
 const validate = compileSchema<ReleaseRecipe>(join(repoRoot, 'images', 'release.schema.json'));
 
 export async function listReleases(dir = releasesDir): Promise<string[]> {
-  const names = await readdir(dir);
+  const names = await readConfiguredDir(dir, 'HUPLAB_RELEASES', 'release recipes');
   return names
     .filter((n) => n.endsWith('.json'))
     .map((n) => n.slice(0, -5))

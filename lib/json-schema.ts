@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
  * so 2024-02-30 or 25:00 is refused, not only a wrong shape.
  */
 export function compileSchema<T>(schemaPath: string): ValidateFunction<T> {
-  const ajv = new (Ajv as unknown as typeof Ajv.default)({ allErrors: false, strict: false });
+  const ajv = new (Ajv as unknown as typeof Ajv.default)({ allErrors: false, strict: false, verbose: true });
   (addFormats as unknown as typeof addFormats.default)(ajv);
   return ajv.compile<T>(JSON.parse(readFileSync(schemaPath, 'utf8')));
 }
@@ -58,6 +58,25 @@ function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
   if (typeof value === 'object') return 'an object';
   return String(value);
+}
+
+/** JSON's name for a value's type, as a schema's `type` spells it. */
+function jsonType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'number';
+  return typeof value;
+}
+
+/**
+ * ", not <type> (<value>)" for a type error: what the field actually is. Empty when the error
+ * carries no data (compiled without `verbose`), rather than "not undefined".
+ */
+function notType(e: ErrorObject): string {
+  if (!('data' in e) || e.data === undefined) return '';
+  const value = e.data;
+  const shown = typeof value === 'object' && value !== null ? '' : ` ${describe(value)}`;
+  return `, not ${jsonType(value)}${shown}`;
 }
 
 /**
@@ -119,7 +138,7 @@ export function schemaProblems(errors: ErrorObject[]): SchemaProblem[] {
         problems.push({ pointer: e.instancePath, message: `must be ${JSON.stringify(params.allowedValue)}` });
         break;
       case 'type':
-        problems.push({ pointer: e.instancePath, message: `must be ${String(params.type)}, not ${describe(e.data)}` });
+        problems.push({ pointer: e.instancePath, message: `must be ${String(params.type)}${notType(e)}` });
         break;
       case 'pattern':
         problems.push({

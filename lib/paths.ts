@@ -1,6 +1,8 @@
+import { readdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HuplabError } from './errors.ts';
 
 /** The repository root, found from this file so that commands work from any directory. */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -25,3 +27,27 @@ export function labDir(): string {
 export const devicesDir = process.env.HUPLAB_DEVICES ?? join(repoRoot, 'devices');
 export const releasesDir = process.env.HUPLAB_RELEASES ?? join(repoRoot, 'images', 'releases');
 export const deviceFilesDir = join(repoRoot, 'images', 'device-files');
+
+/**
+ * The names in a configured folder (HUPLAB_DEVICES, HUPLAB_RELEASES). A missing folder is a
+ * one-line error naming the variable that points at it, not a raw scandir error and not an
+ * empty list that looks like "nothing there".
+ */
+export async function readConfiguredDir(dir: string, variable: string, what: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+    const fromEnv = process.env[variable] !== undefined && resolve(process.env[variable]) === resolve(dir);
+    throw new HuplabError(
+      'folder-missing',
+      fromEnv ? `${variable}=${dir}: no such folder of ${what}` : `${dir}: no such folder of ${what}`,
+      {
+        hint: fromEnv
+          ? `point ${variable} at an existing folder, or unset it to use the repository's`
+          : `create it, or set ${variable} to a folder of ${what}`,
+      },
+    );
+  }
+}

@@ -4,11 +4,12 @@
  * caught when it is loaded, with a message that points at the exact field.
  */
 import { readFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { HuplabError } from './errors.ts';
+import { readConfiguredDir } from './paths.ts';
 import { schemaProblems, type SchemaProblem } from './json-schema.ts';
 import type { PartitionSpec, PartitionTableKind } from './partition/layout.ts';
 
@@ -255,13 +256,7 @@ export function parseProfileJson(text: string, file: string): unknown {
 
 /** Profile names in `dir`, sorted. */
 export async function listProfiles(dir: string = DEVICES_DIR): Promise<string[]> {
-  let entries: string[];
-  try {
-    entries = await readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
+  const entries = await readConfiguredDir(dir, 'HUPLAB_DEVICES', 'device profiles');
   return entries
     .filter((f) => f.endsWith('.json'))
     .map((f) => f.slice(0, -'.json'.length))

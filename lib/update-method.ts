@@ -79,7 +79,7 @@ export function chooseUpdateMethod(
       return {
         method: 'refused',
         reason: `${target.version} is older than the running ${current.version}; downgrades are refused`,
-        hint: 'pick a newer release, or allow the downgrade explicitly',
+        hint: `update to a release newer than ${current.version} (\`huplab images list\` lists them); to watch the refusal, run \`huplab hup --fault downgrade\` with --from older than --to`,
       };
     }
     return {

@@ -22,3 +22,12 @@ t.test('date-time (ajv-formats): RFC 3339 with a time zone and a real calendar d
     t.equal(withDate(bad), '/date must match format "date-time"', bad);
   }
 });
+
+t.test('a type error names the type the field actually has', async (t) => {
+  t.notOk(validate({ ...recipe, deviceTypes: 'generic-amd64' }));
+  t.equal(describeSchemaError(validate.errors), '/deviceTypes must be array, not string "generic-amd64"');
+  t.notOk(validate({ ...recipe, deviceTypes: { a: 1 } }));
+  t.equal(describeSchemaError(validate.errors), '/deviceTypes must be array, not object');
+  t.notOk(validate({ ...recipe, deviceTypes: 3 }));
+  t.equal(describeSchemaError(validate.errors), '/deviceTypes must be array, not integer 3');
+});

@@ -198,7 +198,7 @@ const badCases: BadCase[] = [
     what: 'wrong type',
     mutate: (p) => (p.qemu.memoryMiB = '1024'),
     field: '/qemu/memoryMiB',
-    says: /\/qemu\/memoryMiB must be integer, not "1024"/,
+    says: /\/qemu\/memoryMiB must be integer, not string "1024"/,
   },
   {
     what: 'unknown key (typo)',
@@ -352,7 +352,8 @@ t.test('unknown device names the known ones', async (t) => {
   const sneaky = await loadError(t, files, '../generic-amd64');
   t.equal(sneaky.code, 'unknown-device', 'a path is not a device name');
   t.same(await listProfiles(t.testdir(files)), ['generic-amd64', 'zz-other']);
-  t.same(await listProfiles(path.join(t.testdir(), 'missing')), []);
+  // A missing folder is an error naming it, not an empty list that reads as "no devices".
+  await t.rejects(listProfiles(path.join(t.testdir(), 'missing')), { code: 'folder-missing' });
 });
 
 t.test('the Profile type matches what validation returns', async (t) => {
@@ -375,10 +376,10 @@ t.test('a field that fails in two places of the schema is reported once', async 
   const data = await shippedJson('generic-amd64');
   data.partitions[0].sizeMiB = 'big';
   const err = validationError(data, 'devices/generic-amd64.json');
-  t.same(err.problems, [{ pointer: '/partitions/0/sizeMiB', message: 'must be integer, not "big"' }]);
+  t.same(err.problems, [{ pointer: '/partitions/0/sizeMiB', message: 'must be integer, not string "big"' }]);
 });
 
 t.test('a document that is not an object is rejected', async (t) => {
   const err = validationError([], 'devices/list.json');
-  t.match(err.oneLine(), /^devices\/list\.json: must be object, not an array/);
+  t.match(err.oneLine(), /^devices\/list\.json: must be object, not array/);
 });

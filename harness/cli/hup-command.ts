@@ -74,7 +74,10 @@ export function registerHup(program: Command): void {
             },
             () => [describePlan(plan)],
             plan.decision.method === 'refused'
-              ? { code: 'update-refused', message: `${plan.decision.reason}${plan.decision.hint ? ` (${plan.decision.hint})` : ''}` }
+              ? {
+                  code: 'update-refused',
+                  message: `${plan.decision.reason}${plan.decision.hint ? ` (${plan.decision.hint})` : ''}`,
+                }
               : undefined,
           );
           return plan.decision.method === 'refused' ? 1 : 0;

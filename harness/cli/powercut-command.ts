@@ -96,10 +96,11 @@ export function registerPowercut(program: Command): void {
             onPoint: (p, i, n) => out.narrator.info(`[${i + 1}/${n}] ${campaignRow(p)}`),
           });
           await writeFile(join(outDir, 'powercut.html'), campaignHtml(result));
-          out.result({ ...result, html: join(outDir, 'powercut.html') }, () => [
-            ...campaignText(result),
-            `report: ${join(outDir, 'powercut.html')} (and powercut.json)`,
-          ], powercutFailure(result));
+          out.result(
+            { ...result, html: join(outDir, 'powercut.html') },
+            () => [...campaignText(result), `report: ${join(outDir, 'powercut.html')} (and powercut.json)`],
+            powercutFailure(result),
+          );
           return result.failures === 0 ? 0 : 1;
         },
       ),

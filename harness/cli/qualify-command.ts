@@ -271,12 +271,16 @@ export function registerQualify(program: Command): void {
           const summary = await readSummary(plan.out, status);
           const verdict = runVerdict(summary);
           const files = reportFiles(plan.out);
-          out.result({ verdict, exitStatus: EXIT_STATUS[verdict], files, summary }, () => [
-            ...describeRun(plan, summary, verdict),
-            `  report:  ${files.html}`,
-            `  summary: ${files.summary}`,
-            `  junit:   ${files.junit}`,
-          ], qualifyFailure(verdict, summary));
+          out.result(
+            { verdict, exitStatus: EXIT_STATUS[verdict], files, summary },
+            () => [
+              ...describeRun(plan, summary, verdict),
+              `  report:  ${files.html}`,
+              `  summary: ${files.summary}`,
+              `  junit:   ${files.junit}`,
+            ],
+            qualifyFailure(verdict, summary),
+          );
           return EXIT_STATUS[verdict];
         },
         { interruptions: 'child' },

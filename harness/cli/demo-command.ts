@@ -3,6 +3,8 @@ import { openLab } from '../lab.ts';
 import { describeOutcome } from '../update/verdict.ts';
 import { makeOutput, verdictFailure } from './output.ts';
 import { run } from './run.ts';
+import { HuplabError } from '../../lib/errors.ts';
+import { planUpdate } from '../update/plan.ts';
 import { runHup } from '../jobs/hup.ts';
 
 /**
@@ -20,6 +22,11 @@ export function registerDemo(program: Command): void {
     .action(
       run(async (o: { from: string; to: string; keep?: boolean; json?: boolean }) => {
         const out = makeOutput(!!o.json);
+        const plan = await planUpdate({ device: 'generic-amd64', from: o.from, to: o.to });
+        if (plan.decision.method === 'refused')
+          throw new HuplabError('update-refused', `generic-amd64 ${o.from} -> ${o.to}: ${plan.decision.reason}`, {
+            hint: plan.decision.hint,
+          });
         const r = await runHup({
           lab: openLab(),
           device: 'generic-amd64',

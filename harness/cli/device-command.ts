@@ -1,10 +1,15 @@
 import type { Command } from 'commander';
-import { join } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
 import { attachTerminal } from '../console/attach.ts';
 import { attachDevice, type ListedDevice, listDevices, startEmulated } from '../device/emulated.ts';
 import { openLab } from '../lab.ts';
+import { deviceDir } from '../device/provision.ts';
+import { labDir } from '../../lib/paths.ts';
+import { loadProfile } from '../../lib/profile.ts';
+import { checkDeviceName, checkRelease, existingFile, seconds } from './validate.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
 
@@ -40,17 +45,17 @@ export function registerDevice(program: Command): void {
     .action(
       run(async (o: StartOpts) => {
         const out = makeOutput(!!o.json);
+        const { sshPort, timeoutS } = await checkStart(o);
         const lab = openLab();
-        const sshPort = o.sshPort ? parsePort(o.sshPort) : undefined;
         const started = await startEmulated({
           lab,
           device: o.device,
           narrator: out.narrator,
-          timeoutMs: Number(o.timeout) * 1000,
-          ...(o.release ? { release: o.release } : {}),
-          ...(o.rootB ? { rootB: o.rootB } : {}),
-          ...(o.disk ? { disk: o.disk } : {}),
-          ...(o.name ? { name: o.name } : {}),
+          timeoutMs: timeoutS * 1000,
+          ...(o.release !== undefined ? { release: o.release } : {}),
+          ...(o.rootB !== undefined ? { rootB: o.rootB } : {}),
+          ...(o.disk !== undefined ? { disk: o.disk } : {}),
+          ...(o.name !== undefined ? { name: o.name } : {}),
           ...(sshPort ? { sshPort } : {}),
         });
         const d = started.device;
@@ -86,6 +91,7 @@ export function registerDevice(program: Command): void {
     .option('--name <name>', 'device name', 'generic-amd64')
     .action(
       run(async (o: { name: string }) => {
+        existingDevice(o.name);
         const d = attachDevice(openLab(), o.name);
         if (!d.isRunning()) throw notRunning(o.name);
         d.close();
@@ -100,6 +106,7 @@ export function registerDevice(program: Command): void {
     .argument('[command...]', 'command to run on the device')
     .action(
       run(async (command: string[], o: { name: string }) => {
+        existingDevice(o.name);
         const lab = openLab();
         const d = attachDevice(lab, o.name);
         if (!d.isRunning()) throw notRunning(o.name);
@@ -146,6 +153,7 @@ export function registerDevice(program: Command): void {
     .action(
       run(async (o: { name: string; force?: boolean; json?: boolean }) => {
         const out = makeOutput(!!o.json);
+        existingDevice(o.name);
         const d = attachDevice(openLab(), o.name);
         const wasRunning = d.isRunning();
         if (wasRunning) {
@@ -185,6 +193,60 @@ function nowRunning(d: ListedDevice): string {
   if (d.release) return `runs ${d.release}${d.flashed && d.flashed !== d.release ? ` (flashed ${d.flashed})` : ''}`;
   if (d.flashed) return d.running ? `flashed ${d.flashed} (not answering)` : `flashed ${d.flashed}`;
   return '';
+}
+
+/**
+ * Every option of `device start`, before the lab folder, its key or an image exists: the profile,
+ * the name, the numbers, the release or the disk (not both: the disk carries its own release),
+ * and a disk that is not the very file the device would be flashed into.
+ */
+export async function checkStart(o: StartOpts): Promise<{ sshPort?: number; timeoutS: number }> {
+  const profile = await loadProfile(o.device);
+  const name = checkDeviceName(o.name ?? profile.name);
+  const timeoutS = seconds('timeout', o.timeout ?? '180');
+  const sshPort = o.sshPort !== undefined ? parsePort(o.sshPort) : undefined;
+  if (o.disk !== undefined) {
+    if (o.release !== undefined)
+      throw new HuplabError('option-conflict', '--disk and --release both given: the disk carries its own release', {
+        hint: 'drop --release to boot the disk, or drop --disk to flash the release',
+      });
+    if (o.rootB !== undefined)
+      throw new HuplabError('option-conflict', '--disk and --root-b both given: the disk is booted as it is', {
+        hint: 'drop --root-b, or flash a release with --release and --root-b',
+      });
+    existingFile('disk', o.disk);
+    const own = join(deviceDir(labDir(), name), 'disk.img');
+    if (existsSync(own) && sameFile(o.disk, own))
+      throw new HuplabError('disk-is-own', `--disk ${o.disk} is the disk of device "${name}" itself`, {
+        hint: `copy it elsewhere first (cp --sparse=always ${o.disk} kept.img), or boot it under another --name`,
+      });
+  } else {
+    if (o.release === undefined)
+      throw new HuplabError('release-required', 'no release given', {
+        hint: 'pass --release <version> (see `huplab images list`) or --disk FILE',
+      });
+    await checkRelease('release', o.release);
+    if (o.rootB !== undefined) await checkRelease('root-b', o.rootB);
+  }
+  return { ...(sshPort !== undefined ? { sshPort } : {}), timeoutS };
+}
+
+function sameFile(a: string, b: string): boolean {
+  try {
+    const [x, y] = [statSync(a), statSync(b)];
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return resolve(a) === resolve(b);
+  }
+}
+
+/** A device named on the command line must exist before the lab is opened (which creates it). */
+function existingDevice(name: string): void {
+  checkDeviceName(name);
+  if (!existsSync(deviceDir(labDir(), name)))
+    throw new HuplabError('unknown-device-name', `no device named "${name}" in the lab ${resolve(labDir())}`, {
+      hint: 'see `huplab device list`, or start one with `huplab device start --device generic-amd64 --release 2.101.0`',
+    });
 }
 
 function parsePort(text: string): number {

@@ -8,6 +8,7 @@ import { attachTerminal } from '../console/attach.ts';
 import type { DeviceDriver } from '../driver/driver.ts';
 import { makeOutput, verdictFailure } from './output.ts';
 import { run } from './run.ts';
+import { checkDeviceName, existingFile } from './validate.ts';
 import { checkBoardProfile } from '../device/start.ts';
 import { findBoard, inventoryPath, loadInventory, type InventoryBoard } from '../board/inventory.ts';
 import { FAULTS, findFault } from '../faults/index.ts';
@@ -55,6 +56,9 @@ export function registerHup(program: Command): void {
     .action(
       run(async (o: HupOptions) => {
         const out = makeOutput(!!o.json);
+        // Every option before anything is built or started (the backend, the lab folder).
+        checkDeviceName(o.name);
+        const fault = o.fault !== undefined ? findFault(o.fault) : undefined;
         const { device, board } = await deviceOrBoard(o);
         const plan = await planUpdate({
           device,
@@ -89,16 +93,16 @@ export function registerHup(program: Command): void {
             { hint: plan.decision.hint },
           );
         }
+        if (plan.decision.method === 'advanced' && fault)
+          throw new HuplabError(
+            'fault-invalid',
+            `--fault ${fault.name} is a fault of the standard path; the advanced path's faults run in the hup-advanced suite`,
+            { hint: 'drop --fault, or run `npx playwright test suites/hup-advanced.spec.ts`' },
+          );
         out.narrator.info?.(describePlan(plan));
         const lab = openLab();
         let r: { device: DeviceDriver; backend: UpdateBackend; verdict: { ok: boolean } };
         if (plan.decision.method === 'advanced') {
-          if (o.fault)
-            throw new HuplabError(
-              'fault-invalid',
-              `--fault ${o.fault} is a fault of the standard path; the advanced path's faults run in the hup-advanced suite`,
-              { hint: 'drop --fault, or run `npx playwright test suites/hup-advanced.spec.ts`' },
-            );
           const a = await runAdvancedHup({
             lab,
             device,
@@ -122,7 +126,6 @@ export function registerHup(program: Command): void {
           );
           r = a;
         } else {
-          const fault = o.fault ? findFault(o.fault) : undefined;
           const s = await runHup({
             lab,
             device,
@@ -178,6 +181,7 @@ async function deviceOrBoard(o: HupOptions): Promise<{ device: string; board?: I
       });
     return { device: o.device };
   }
+  if (o.inventory !== undefined) existingFile('inventory', o.inventory);
   const board = findBoard(await loadInventory(inventoryPath(o.inventory)), o.board);
   checkBoardProfile(board, o.device);
   return { device: board.profile, board };

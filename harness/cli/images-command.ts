@@ -4,6 +4,7 @@ import { listReleases, loadRelease } from '../../images/recipe.ts';
 import { listProfiles, loadProfile } from '../../lib/profile.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
+import { checkRelease } from './validate.ts';
 
 export function registerImages(program: Command): void {
   const images = program.command('images').description('build OS images and list what can be built');
@@ -18,11 +19,13 @@ export function registerImages(program: Command): void {
     .action(
       run(async (o: { device: string; release: string; rootB?: string; json?: boolean }) => {
         const out = makeOutput(!!o.json);
+        await checkRelease('release', o.release);
+        if (o.rootB !== undefined) await checkRelease('root-b', o.rootB);
         const started = Date.now();
         const b = await buildImage({
           device: o.device,
           release: o.release,
-          ...(o.rootB ? { rootB: o.rootB } : {}),
+          ...(o.rootB !== undefined ? { rootB: o.rootB } : {}),
           narrator: out.narrator,
         });
         const seconds = (Date.now() - started) / 1000;

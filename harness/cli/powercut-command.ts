@@ -9,14 +9,8 @@ import type { CampaignKind } from '../power/cut-points.ts';
 import { campaignHtml, campaignRow, campaignText } from '../report/powercut.ts';
 import { makeOutput, type ResultFailure } from './output.ts';
 import { run } from './run.ts';
-
-function count(name: string, v: string | undefined, fallback: number): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0)
-    throw new HuplabError('option-invalid', `--${name} must be a whole number, not "${v}"`);
-  return n;
-}
+import { nonEmpty, wholeNumber } from './validate.ts';
+import { planUpdate } from '../update/plan.ts';
 
 /** A campaign with failed points exits 1: its JSON document says ok: false. */
 export function powercutFailure(result: { failures: number }): ResultFailure | undefined {
@@ -69,8 +63,34 @@ export function registerPowercut(program: Command): void {
         }) => {
           const out = makeOutput(!!o.json);
           if (o.campaign !== 'update' && o.campaign !== 'rollback')
-            throw new HuplabError('option-invalid', `--campaign must be update or rollback, not "${o.campaign}"`);
+            throw new HuplabError('option-invalid', `--campaign must be update or rollback, not "${o.campaign}"`, {
+              hint: 'leave it out for the update campaign',
+            });
           const kind: CampaignKind = o.campaign;
+          // Every option before the image build: a mistake costs no time.
+          const random = wholeNumber('points', o.points);
+          const seed = wholeNumber('seed', o.seed);
+          const only =
+            o.only !== undefined
+              ? nonEmpty('only', o.only)
+                  .split(',')
+                  .map((s) => s.trim())
+                  .filter(Boolean)
+              : undefined;
+          if (o.out !== undefined) nonEmpty('out', o.out);
+          const plan = await planUpdate({ device: o.device, from: o.from, to: o.to });
+          if (plan.decision.method === 'refused')
+            throw new HuplabError('update-refused', `${o.device} ${o.from} -> ${o.to}: ${plan.decision.reason}`, {
+              hint: plan.decision.hint,
+            });
+          if (plan.decision.method === 'advanced')
+            throw new HuplabError(
+              'update-refused',
+              `powercut runs the standard update; ${o.device} ${o.from} -> ${o.to} takes the advanced path`,
+              {
+                hint: 'pick --from and --to of the same OS line (see `huplab hup --plan`)',
+              },
+            );
           const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, 'Z');
           const outDir = resolve(o.out ?? join('reports', `powercut-${kind}-${o.device}-${o.from}-${o.to}-${stamp}`));
           await buildImage({ device: o.device, release: o.from, narrator: out.narrator });
@@ -80,16 +100,9 @@ export function registerPowercut(program: Command): void {
             from: o.from,
             to: o.to,
             kind,
-            random: count('points', o.points, 4),
-            seed: count('seed', o.seed, 1),
-            ...(o.only
-              ? {
-                  only: o.only
-                    .split(',')
-                    .map((s) => s.trim())
-                    .filter(Boolean),
-                }
-              : {}),
+            random,
+            seed,
+            ...(only ? { only } : {}),
             keep: o.keepRandom ? 'random' : 'none',
             outDir,
             narrator: out.narrator,

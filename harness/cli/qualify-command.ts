@@ -13,6 +13,7 @@ import type { Summary } from '../report/model.ts';
 import { EXIT_STATUS, runVerdict, type RunVerdict } from '../report/run-verdict.ts';
 import { makeOutput, reportError, type ResultFailure } from './output.ts';
 import { run } from './run.ts';
+import { checkRelease, nonEmpty } from './validate.ts';
 
 export interface QualifyOptions {
   device: string;
@@ -85,7 +86,9 @@ function count(name: string, value: string | undefined, min: number): number | u
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < min)
-    throw new HuplabError('bad-option', `--${name} must be a whole number >= ${min}, not "${value}"`);
+    throw new HuplabError('bad-option', `--${name} must be a whole number >= ${min}, not "${value}"`, {
+      hint: `e.g. --${name} ${Math.max(min, 1)}`,
+    });
   return n;
 }
 
@@ -100,7 +103,10 @@ export function utcStamp(d: Date): string {
 /** Checks every option before anything runs, so a mistake costs no time. */
 export async function planQualify(o: QualifyOptions, now = new Date()): Promise<QualifyPlan> {
   const profile = await loadProfile(o.device);
-  const recipe = await loadRelease(o.release);
+  const recipe = await loadRelease(await checkRelease('release', o.release));
+  if (o.from !== undefined) await checkRelease('from', o.from);
+  if (o.out !== undefined) nonEmpty('out', o.out);
+  if (o.grep !== undefined) nonEmpty('grep', o.grep);
   if (!recipe.deviceTypes.includes(profile.deviceType)) {
     throw new HuplabError('release-not-for-device', `release ${o.release} has no build for ${profile.deviceType}`, {
       hint: `its device types: ${recipe.deviceTypes.join(', ')}`,

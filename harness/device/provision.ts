@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
 import type { Profile } from '../../lib/profile.ts';
@@ -104,8 +104,13 @@ export async function adoptDisk(opts: {
       hint: 'give the path of a kept disk image',
     });
   const dir = deviceDir(opts.lab, opts.name);
-  await mkdir(dir, { recursive: true });
   const disk = join(dir, 'disk.img');
+  // Copying the device's own disk onto itself would fail half-way, after the folder was reset.
+  if (existsSync(disk) && resolve(await realpath(opts.diskFile)) === resolve(await realpath(disk)))
+    throw new HuplabError('disk-is-own', `disk image ${opts.diskFile} is the disk of device "${opts.name}" itself`, {
+      hint: 'copy it elsewhere first, or boot it under another name',
+    });
+  await mkdir(dir, { recursive: true });
   await rm(join(dir, 'known_hosts'), { force: true });
   await execa('cp', ['--sparse=always', '--reflink=auto', opts.diskFile, disk]);
   // Keep the disk's config.json (uuid, endpoints) but authorise this lab's key, or the lab could

@@ -237,7 +237,8 @@ t.test('a run that selects no test still writes its reports', async (t) => {
   t.equal(r.status, 1, 'no test ran: not a pass');
   const doc = JSON.parse(r.stdout);
   t.match(doc, {
-    ok: true,
+    ok: false, // the exit status is not 0
+    error: { code: 'no-test-ran' },
     verdict: 'product',
     exitStatus: 1,
     files: { html: join(out, 'report.html'), summary: join(out, 'summary.json'), junit: join(out, 'junit.xml') },

@@ -233,6 +233,7 @@ export function describeRun(
 /** A qualification that did not pass exits non-zero: its JSON document says ok: false. */
 export function qualifyFailure(verdict: RunVerdict, s: Pick<Summary, 'totals'>): ResultFailure | undefined {
   if (EXIT_STATUS[verdict] === 0) return undefined;
+  if (s.totals.tests === 0) return { code: 'no-test-ran', message: 'no test ran (check --grep)' };
   return verdict === 'infrastructure'
     ? { code: 'not-qualified', message: 'not qualified: infrastructure errors only (fix the lab and run again)' }
     : {

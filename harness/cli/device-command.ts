@@ -202,6 +202,10 @@ function nowRunning(d: ListedDevice): string {
  */
 export async function checkStart(o: StartOpts): Promise<{ sshPort?: number; timeoutS: number }> {
   const profile = await loadProfile(o.device);
+  if (!profile.qemu)
+    throw new HuplabError('not-emulated', `profile ${profile.name} describes a real board, not an emulated one`, {
+      hint: 'real boards are driven through the lab inventory (`huplab hup --board NAME`); pick an emulated profile here',
+    });
   const name = checkDeviceName(o.name ?? profile.name);
   const timeoutS = seconds('timeout', o.timeout ?? '180');
   const sshPort = o.sshPort !== undefined ? parsePort(o.sshPort) : undefined;

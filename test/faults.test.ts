@@ -121,6 +121,28 @@ t.test('a success verdict fails on each thing that can go wrong', async (t) => {
   );
 });
 
+t.test('rollback verdicts fail when the /data records were lost', async (t) => {
+  const lost = { before: 10, after: 4, intact: false, continuous: true, maxGapSeconds: 1, versions: [] };
+  const rolledBack = (kind: 'health' | 'altboot') =>
+    committed({
+      after: facts('A', '2.101.0'),
+      reboots: kind === 'health' ? 2 : 3,
+      committed: false,
+      rollback: { health: kind === 'health', altboot: kind === 'altboot', healthFailed: false },
+      logs: ['/lab/logs/rollback-health.log'],
+    });
+  const health = rolledBack('health');
+  t.same(failing(health, 'health-fail'), [], 'a clean rollback-health passes');
+  t.same(failing({ ...health, records: lost }, 'health-fail'), ['/data records intact']);
+  const altboot = rolledBack('altboot');
+  const altbootChecks = [
+    'the initramfs refused the broken root',
+    'the bootloader counted the failed boots and booted the old root',
+  ];
+  t.same(failing(altboot, 'unbootable-root'), altbootChecks, 'only the console checks fail on a blank console');
+  t.same(failing({ ...altboot, records: lost }, 'unbootable-root'), ['/data records intact', ...altbootChecks]);
+});
+
 t.test('the lock faults judge what they measured, not only the end state', async (t) => {
   const waited = {
     progress: [
@@ -207,6 +229,17 @@ t.test('refusals: untouched device, reason in the log, and the API told when it 
     'bootloader untouched',
   ]);
   t.same(failing({ ...refused, reboots: 1 }, 'same-version'), ['no reboot']);
+  t.same(
+    failing(
+      {
+        ...refused,
+        records: { before: 10, after: 3, intact: false, continuous: true, maxGapSeconds: 1, versions: [] },
+      },
+      'same-version',
+    ),
+    ['/data records intact'],
+    'a refusal that lost records fails',
+  );
   const noConfig = {
     ...refused,
     progress: [],

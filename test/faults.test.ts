@@ -2,6 +2,7 @@ import t from 'tap';
 import { FAULTS, faultsOf, findFault } from '../harness/faults/index.ts';
 import { scenarioReleases, verdictFor } from '../harness/faults/scenario.ts';
 import { isHuplabError } from '../lib/errors.ts';
+import { parseSupervisorUpdated, supervisorUpdatedDetail } from '../lib/contract/index.ts';
 import type { UpdateBackend } from '../harness/backend/update-backend.ts';
 import type { UpdateOutcome } from '../harness/update/types.ts';
 
@@ -17,6 +18,7 @@ const facts = (root: string, version: string) => ({
   appRecords: 10,
   lastRecord: '',
   supervisorVersion: '1',
+  supervisorChoice: '',
   bootFilesMismatch: [] as string[],
 });
 
@@ -119,6 +121,26 @@ t.test('a success verdict fails on each thing that can go wrong', async (t) => {
     ['OS downloaded as full from http://10.0.2.2:1'],
     'the fault wants the full image from the primary',
   );
+});
+
+t.test('the supervisor check reads what the updater installed, not what the new OS ships', async (t) => {
+  const claimed = (after: Partial<UpdateOutcome['after']>) =>
+    committed({
+      steps: [{ step: 'supervisor-update', seconds: 0.1, detail: supervisorUpdatedDetail('16.7.1', '16.8.0') }],
+      after: { ...facts('B', '2.102.0'), ...after },
+    });
+  t.same(failing(claimed({ supervisorChoice: '16.8.0', supervisorVersion: '16.8.0' })), []);
+  // The step said it installed 16.8.0 but did nothing: the new OS's own 16.8.0 runs, no choice recorded.
+  t.same(failing(claimed({ supervisorChoice: '', supervisorVersion: '16.8.0' })), [
+    'supervisor 16.8.0 installed and running',
+  ]);
+  // Recorded, but the old one still runs (not restarted, or its code missing on /data).
+  t.same(failing(claimed({ supervisorChoice: '16.8.0', supervisorVersion: '16.7.1' })), [
+    'supervisor 16.8.0 installed and running',
+  ]);
+  t.same(failing(committed({ after: { ...facts('B', '2.102.0'), supervisorVersion: '' } })), ['a supervisor runs']);
+  t.strictSame(parseSupervisorUpdated(supervisorUpdatedDetail('1.0.0', '2.0.0')), { from: '1.0.0', to: '2.0.0' });
+  t.equal(parseSupervisorUpdated('supervisor 16.7.1 is current (new OS ships 16.7.1)'), undefined);
 });
 
 t.test('rollback verdicts fail when the /data records were lost', async (t) => {

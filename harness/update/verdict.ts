@@ -1,4 +1,4 @@
-import { STATE_FILES } from '../../lib/contract/index.ts';
+import { parseSupervisorUpdated, STATE_FILES, supervisorUpdatedDetail } from '../../lib/contract/index.ts';
 import type { UpdateOutcome, Verdict } from './types.ts';
 
 /**
@@ -27,6 +27,7 @@ export function expectSuccess(o: UpdateOutcome, expectDownload?: { kind: 'delta'
     { what: 'no rollback', ok: !o.rollback.health && !o.rollback.altboot, detail: JSON.stringify(o.rollback) },
     { what: 'one reboot', ok: o.reboots === 1, detail: `${o.reboots} boot(s) seen on the console` },
     bootFilesCheck(o, 'the new OS'),
+    supervisorCheck(o),
     {
       what: '/data records intact',
       ok: o.records.intact,
@@ -204,6 +205,28 @@ export function expectRefused(o: UpdateOutcome, reason: RegExp, opts: { reportsT
     },
   ];
   return { ok: checks.every((c) => c.ok), checks };
+}
+
+/**
+ * The supervisor the updater says it installed must be the state partition's choice and the one
+ * that runs. Read from the device (the choice, the running supervisor's own report), never from
+ * the new OS's supervisor.conf, which the root switch alone changes.
+ */
+export function supervisorCheck(o: UpdateOutcome): { what: string; ok: boolean; detail: string } {
+  const step = o.steps.find((s) => s.step === 'supervisor-update');
+  const claim = step ? parseSupervisorUpdated(step.detail) : undefined;
+  const seen = `state partition chose ${o.after.supervisorChoice || 'none'}, running ${o.after.supervisorVersion || 'none (no report)'}`;
+  if (!claim)
+    return {
+      what: 'a supervisor runs',
+      ok: o.after.supervisorVersion !== '',
+      detail: `${step ? `updater: ${step.detail}` : 'no supervisor update'}; ${seen}`,
+    };
+  return {
+    what: `supervisor ${claim.to} installed and running`,
+    ok: o.after.supervisorChoice === claim.to && o.after.supervisorVersion === claim.to,
+    detail: `updater: ${supervisorUpdatedDetail(claim.from, claim.to)}; ${seen}`,
+  };
 }
 
 /** The boot partition must carry the boot files of the OS that runs, whatever happened. */

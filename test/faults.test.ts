@@ -2,7 +2,13 @@ import t from 'tap';
 import { FAULTS, faultsOf, findFault } from '../harness/faults/index.ts';
 import { scenarioReleases, verdictFor } from '../harness/faults/scenario.ts';
 import { isHuplabError } from '../lib/errors.ts';
-import { parseSupervisorUpdated, supervisorUpdatedDetail } from '../lib/contract/index.ts';
+import {
+  bootloaderBooting,
+  bootloaderEnv,
+  parseSupervisorUpdated,
+  supervisorUpdatedDetail,
+} from '../lib/contract/index.ts';
+import { uncountedPendingBoot } from '../harness/update/verdict.ts';
 import type { UpdateBackend } from '../harness/backend/update-backend.ts';
 import type { UpdateOutcome } from '../harness/update/types.ts';
 
@@ -141,6 +147,27 @@ t.test('the supervisor check reads what the updater installed, not what the new 
   t.same(failing(committed({ after: { ...facts('B', '2.102.0'), supervisorVersion: '' } })), ['a supervisor runs']);
   t.strictSame(parseSupervisorUpdated(supervisorUpdatedDetail('1.0.0', '2.0.0')), { from: '1.0.0', to: '2.0.0' });
   t.equal(parseSupervisorUpdated('supervisor 16.7.1 is current (new OS ships 16.7.1)'), undefined);
+});
+
+t.test('a pending update the bootloader does not count is a verdict line naming the env', async (t) => {
+  const boot = (pending: string, bootcount: string, root: string) =>
+    `${bootloaderEnv({ resin_root_part: 'B', upgrade_available: pending, bootcount })}\n${bootloaderBooting(root)}\n`;
+  const counted = boot('1', '1', 'resin-rootB');
+  t.same(failing(committed({ console: counted })), []);
+  const uncounted = committed({ console: boot('0', '0', 'resin-rootB') });
+  t.same(failing(uncounted), ['the bootloader counted the pending update']);
+  const line = verdictFor(undefined, uncounted, lab).checks.find((c) => !c.ok)!;
+  t.match(line.detail, /resin_root_part=B upgrade_available=0 bootcount=0, booting resin-rootB/);
+  t.match(uncountedPendingBoot(boot('0', '0', 'resin-rootA')), { upgrade_available: '0', booting: 'resin-rootA' });
+  t.equal(uncountedPendingBoot(`${counted}${boot('0', '0', 'resin-rootA')}`), undefined, 'only the first boot counts');
+  // unbootable-root with a switch that leaves upgrade_available=0: the device never comes back,
+  // and the verdict says why instead of a console timeout.
+  const lost = committed({
+    console: boot('0', '0', 'resin-rootB'),
+    after: { ...facts('A', ''), version: '', root: '', bootEnv: { unreadable: 'device unreachable' } },
+    committed: false,
+  });
+  t.ok(failing(lost, 'unbootable-root').includes('the bootloader counted the pending update'));
 });
 
 t.test('rollback verdicts fail when the /data records were lost', async (t) => {

@@ -89,11 +89,13 @@ export async function updateDevice(opts: {
     // A pending update the bootloader does not count is judged as soon as its first boot shows
     // it, not after the boot timeout: the device may never come up, or come up on either root.
     let uncounted = false;
+    let down = false;
     if (exitCode === 0 && r.stdout.includes(stepLine('reboot', 'done'))) {
       rebooted = true;
       const up = await narrator.step('follow the reboot into the new OS', () =>
         followFirstBoot(device, mark, () => (uncounted = true)),
       );
+      down = !up;
       if (up) {
         const deadline =
           Date.now() +
@@ -105,13 +107,25 @@ export async function updateDevice(opts: {
     }
     const toCommit = (Date.now() - started) / 1000;
     const consoleTimeline = timeline.stop();
-    // After an uncounted boot the device may be unreachable: what cannot be read is reported so.
-    const orElse = <T>(p: Promise<T>, fallback: (err: unknown) => T): Promise<T> => (uncounted ? p.catch(fallback) : p);
-    const after = await orElse(inspectDevice(device), (err) => unreachableFacts(before, err));
-    const files = await orElse(stateFiles(device), () => []);
-    const logs = await orElse(collectLogs(device, opts.logsDir), () => []);
+    // After an uncounted boot the device may be unreachable: what cannot be read is reported so,
+    // and a device that did not come up is not asked at all (each SSH attempt would wait out its timeout).
+    const notUp = new HuplabError('device-down', 'the device did not come up after an uncounted boot');
+    const orElse = <T>(read: () => Promise<T>, fallback: (err: unknown) => T): Promise<T> =>
+      down ? Promise.resolve(fallback(notUp)) : uncounted ? read().catch(fallback) : read();
+    const after = await orElse(
+      () => inspectDevice(device),
+      (err) => unreachableFacts(before, err),
+    );
+    const files = await orElse(
+      () => stateFiles(device),
+      () => [],
+    );
+    const logs = await orElse(
+      () => collectLogs(device, opts.logsDir),
+      () => [],
+    );
     const recordsAfter = await orElse(
-      device.ssh().then((ssh) => ssh.execOk('cat /mnt/data/demo-app/records.log')),
+      () => device.ssh().then((ssh) => ssh.execOk('cat /mnt/data/demo-app/records.log')),
       () => '',
     );
     const history = await fetchProgress(opts.backend, opts.uuid);

@@ -20,7 +20,9 @@ test.describe('hup-standard', () => {
     expect(o.download?.kind).toBe('delta');
     expect(o.download!.bytes).toBeLessThan(300_000);
     expect(o.steps.map((s) => s.step)).toEqual([...HUP_STEPS]);
+    // The supervisor that runs is the one the updater installed (the state partition's choice).
     expect(o.after.supervisorVersion).not.toBe(o.before.supervisorVersion);
+    expect(o.after.supervisorChoice).toBe(o.after.supervisorVersion);
     expect(o.progress.map((p) => `${p.percent} ${p.message}`)).toEqual(
       expect.arrayContaining(['25 Preparing OS update', '50 Running OS update', '100 Update successful, rebooting']),
     );

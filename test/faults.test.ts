@@ -2,6 +2,13 @@ import t from 'tap';
 import { FAULTS, faultsOf, findFault } from '../harness/faults/index.ts';
 import { scenarioReleases, verdictFor } from '../harness/faults/scenario.ts';
 import { isHuplabError } from '../lib/errors.ts';
+import {
+  bootloaderBooting,
+  bootloaderEnv,
+  parseSupervisorUpdated,
+  supervisorUpdatedDetail,
+} from '../lib/contract/index.ts';
+import { uncountedPendingBoot } from '../harness/update/verdict.ts';
 import type { UpdateBackend } from '../harness/backend/update-backend.ts';
 import type { UpdateOutcome } from '../harness/update/types.ts';
 
@@ -17,6 +24,7 @@ const facts = (root: string, version: string) => ({
   appRecords: 10,
   lastRecord: '',
   supervisorVersion: '1',
+  supervisorChoice: '',
   bootFilesMismatch: [] as string[],
 });
 
@@ -121,6 +129,69 @@ t.test('a success verdict fails on each thing that can go wrong', async (t) => {
   );
 });
 
+t.test('the supervisor check reads what the updater installed, not what the new OS ships', async (t) => {
+  const claimed = (after: Partial<UpdateOutcome['after']>) =>
+    committed({
+      steps: [{ step: 'supervisor-update', seconds: 0.1, detail: supervisorUpdatedDetail('16.7.1', '16.8.0') }],
+      after: { ...facts('B', '2.102.0'), ...after },
+    });
+  t.same(failing(claimed({ supervisorChoice: '16.8.0', supervisorVersion: '16.8.0' })), []);
+  // The step said it installed 16.8.0 but did nothing: the new OS's own 16.8.0 runs, no choice recorded.
+  t.same(failing(claimed({ supervisorChoice: '', supervisorVersion: '16.8.0' })), [
+    'supervisor 16.8.0 installed and running',
+  ]);
+  // Recorded, but the old one still runs (not restarted, or its code missing on /data).
+  t.same(failing(claimed({ supervisorChoice: '16.8.0', supervisorVersion: '16.7.1' })), [
+    'supervisor 16.8.0 installed and running',
+  ]);
+  t.same(failing(committed({ after: { ...facts('B', '2.102.0'), supervisorVersion: '' } })), ['a supervisor runs']);
+  t.strictSame(parseSupervisorUpdated(supervisorUpdatedDetail('1.0.0', '2.0.0')), { from: '1.0.0', to: '2.0.0' });
+  t.equal(parseSupervisorUpdated('supervisor 16.7.1 is current (new OS ships 16.7.1)'), undefined);
+});
+
+t.test('a pending update the bootloader does not count is a verdict line naming the env', async (t) => {
+  const boot = (pending: string, bootcount: string, root: string) =>
+    `${bootloaderEnv({ resin_root_part: 'B', upgrade_available: pending, bootcount })}\n${bootloaderBooting(root)}\n`;
+  const counted = boot('1', '1', 'resin-rootB');
+  t.same(failing(committed({ console: counted })), []);
+  const uncounted = committed({ console: boot('0', '0', 'resin-rootB') });
+  t.same(failing(uncounted), ['the bootloader counted the pending update']);
+  const line = verdictFor(undefined, uncounted, lab).checks.find((c) => !c.ok)!;
+  t.match(line.detail, /resin_root_part=B upgrade_available=0 bootcount=0, booting resin-rootB/);
+  t.match(uncountedPendingBoot(boot('0', '0', 'resin-rootA')), { upgrade_available: '0', booting: 'resin-rootA' });
+  t.equal(uncountedPendingBoot(`${counted}${boot('0', '0', 'resin-rootA')}`), undefined, 'only the first boot counts');
+  // unbootable-root with a switch that leaves upgrade_available=0: the device never comes back,
+  // and the verdict says why instead of a console timeout.
+  const lost = committed({
+    console: boot('0', '0', 'resin-rootB'),
+    after: { ...facts('A', ''), version: '', root: '', bootEnv: { unreadable: 'device unreachable' } },
+    committed: false,
+  });
+  t.ok(failing(lost, 'unbootable-root').includes('the bootloader counted the pending update'));
+});
+
+t.test('rollback verdicts fail when the /data records were lost', async (t) => {
+  const lost = { before: 10, after: 4, intact: false, continuous: true, maxGapSeconds: 1, versions: [] };
+  const rolledBack = (kind: 'health' | 'altboot') =>
+    committed({
+      after: facts('A', '2.101.0'),
+      reboots: kind === 'health' ? 2 : 3,
+      committed: false,
+      rollback: { health: kind === 'health', altboot: kind === 'altboot', healthFailed: false },
+      logs: ['/lab/logs/rollback-health.log'],
+    });
+  const health = rolledBack('health');
+  t.same(failing(health, 'health-fail'), [], 'a clean rollback-health passes');
+  t.same(failing({ ...health, records: lost }, 'health-fail'), ['/data records intact']);
+  const altboot = rolledBack('altboot');
+  const altbootChecks = [
+    'the initramfs refused the broken root',
+    'the bootloader counted the failed boots and booted the old root',
+  ];
+  t.same(failing(altboot, 'unbootable-root'), altbootChecks, 'only the console checks fail on a blank console');
+  t.same(failing({ ...altboot, records: lost }, 'unbootable-root'), ['/data records intact', ...altbootChecks]);
+});
+
 t.test('the lock faults judge what they measured, not only the end state', async (t) => {
   const waited = {
     progress: [
@@ -207,6 +278,17 @@ t.test('refusals: untouched device, reason in the log, and the API told when it 
     'bootloader untouched',
   ]);
   t.same(failing({ ...refused, reboots: 1 }, 'same-version'), ['no reboot']);
+  t.same(
+    failing(
+      {
+        ...refused,
+        records: { before: 10, after: 3, intact: false, continuous: true, maxGapSeconds: 1, versions: [] },
+      },
+      'same-version',
+    ),
+    ['/data records intact'],
+    'a refusal that lost records fails',
+  );
   const noConfig = {
     ...refused,
     progress: [],

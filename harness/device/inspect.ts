@@ -11,6 +11,12 @@ import {
 } from '../../lib/bootenv/index.ts';
 import type { DeviceSsh } from '../ssh/client.ts';
 import { BOOT_FILES_DIR, COPY_IF_ABSENT, KEPT_BACK } from '../../lib/boot-files.ts';
+import {
+  parseSupervisorConf,
+  parseSupervisorRunState,
+  SUPERVISOR_CHOICE,
+  SUPERVISOR_RUN_STATE,
+} from '../../lib/contract/index.ts';
 
 /** What a running device reports about itself: the facts suites and reports assert on. */
 export interface DeviceFacts {
@@ -22,7 +28,10 @@ export interface DeviceFacts {
   bootEnv: Record<string, string>;
   appRecords: number;
   lastRecord: string;
+  /** The running supervisor's version, as it reports itself; '' when it has not reported. */
   supervisorVersion: string;
+  /** The state partition's supervisor choice (what an updater installed); '' when there is none. */
+  supervisorChoice: string;
   /** Boot partition files that differ from the ones the running OS ships (kept-back ones aside). */
   bootFilesMismatch: string[];
 }
@@ -111,8 +120,7 @@ export async function inspectDevice(device: DeviceDriver, opts: InspectOptions =
   }
   const records = await ssh.exec('wc -l < /mnt/data/demo-app/records.log; tail -n 1 /mnt/data/demo-app/records.log');
   const [count, last] = records.stdout.trim().split('\n');
-  const supervisorVersion =
-    /SUPERVISOR_VERSION=(\S+)/.exec(await run('cat /etc/balena-supervisor/supervisor.conf'))?.[1] ?? '';
+  const { supervisorVersion, supervisorChoice } = await supervisorFacts(ssh);
   const skip = [...KEPT_BACK, ...COPY_IF_ABSENT].map((p) => `.${p}`).join('|');
   const mismatch = await ssh.exec(
     `cd ${BOOT_FILES_DIR} && find . -type f | while read -r f; do case "$f" in ${skip}) continue ;; esac; cmp -s "$f" "/mnt/boot/$f" || echo "\${f#./}"; done`,
@@ -129,6 +137,26 @@ export async function inspectDevice(device: DeviceDriver, opts: InspectOptions =
     appRecords: Number(count ?? 0),
     lastRecord: last ?? '',
     supervisorVersion,
+    supervisorChoice,
     bootFilesMismatch,
   };
 }
+
+/**
+ * Which supervisor the device runs, and which one the state partition chose: asked of the
+ * running supervisor itself, not of the OS's supervisor.conf (an update changes that with the
+ * root switch alone, whether or not a supervisor was installed). A supervisor that has just
+ * started may not have reported yet: it is given a few seconds.
+ */
+async function supervisorFacts(ssh: DeviceSsh): Promise<{ supervisorVersion: string; supervisorChoice: string }> {
+  const r = await ssh.exec(
+    `i=0; while [ ! -s ${SUPERVISOR_RUN_STATE} ] && [ $i -lt 10 ]; do sleep 1; i=$((i+1)); done; cat ${SUPERVISOR_RUN_STATE}; echo; echo ${SEPARATOR}; cat ${SUPERVISOR_CHOICE} 2>/dev/null`,
+  );
+  const [state = '', choice = ''] = r.stdout.split(`${SEPARATOR}\n`);
+  return {
+    supervisorVersion: parseSupervisorRunState(state.trim())?.version ?? '',
+    supervisorChoice: parseSupervisorConf(choice) ?? '',
+  };
+}
+
+const SEPARATOR = '--- supervisor choice ---';

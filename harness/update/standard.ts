@@ -6,7 +6,7 @@
 import { countBoots, findFailedStep, stepLine, updateState } from '../../lib/contract/index.ts';
 import type { UpdateBackend } from '../backend/update-backend.ts';
 import { ConsoleTimeline } from '../console/timeline.ts';
-import { inspectDevice } from '../device/inspect.ts';
+import { inspectDevice, type DeviceFacts } from '../device/inspect.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import type { DeviceDriver } from '../driver/driver.ts';
@@ -15,6 +15,7 @@ import { collectLogs } from './collect.ts';
 import { followUntilSettled, LAB_ROLLBACK_TIMINGS, readyForUpdate, stateFiles } from './follow.ts';
 import { analyseRecords } from './records.ts';
 import type { DeviceHooks, FaultFacts, UpdateOutcome } from './types.ts';
+import { uncountedPendingBoot } from './verdict.ts';
 import { parseDownload, parseSteps } from './updater-output.ts';
 import { installUpdater, rebootAsTheUpdater, runUpdater } from './launch.ts';
 
@@ -85,24 +86,48 @@ export async function updateDevice(opts: {
     const failed = findFailedStep(r.stdout);
     let rebooted = false;
     let committed = false;
+    // A pending update the bootloader does not count is judged as soon as its first boot shows
+    // it, not after the boot timeout: the device may never come up, or come up on either root.
+    let uncounted = false;
+    let down = false;
     if (exitCode === 0 && r.stdout.includes(stepLine('reboot', 'done'))) {
-      await narrator.step('follow the reboot into the new OS', () =>
-        device.waitForOs({ since: mark, timeoutMs: 240_000 }),
-      );
       rebooted = true;
-      const deadline =
-        Date.now() +
-        (opts.commitTimeoutMs ?? (timings.initialDelaySec + timings.attempts * timings.intervalSec + 120) * 1000);
-      committed = await narrator.step('wait for rollback-health to commit or roll back', () =>
-        followUntilSettled(device, deadline, `the update to ${opts.to}`),
+      const up = await narrator.step('follow the reboot into the new OS', () =>
+        followFirstBoot(device, mark, () => (uncounted = true)),
       );
+      down = !up;
+      if (up) {
+        const deadline =
+          Date.now() +
+          (opts.commitTimeoutMs ?? (timings.initialDelaySec + timings.attempts * timings.intervalSec + 120) * 1000);
+        committed = await narrator.step('wait for rollback-health to commit or roll back', () =>
+          followUntilSettled(device, deadline, `the update to ${opts.to}`),
+        );
+      }
     }
     const toCommit = (Date.now() - started) / 1000;
     const consoleTimeline = timeline.stop();
-    const after = await inspectDevice(device);
-    const files = await stateFiles(device);
-    const logs = await collectLogs(device, opts.logsDir);
-    const recordsAfter = await (await device.ssh()).execOk('cat /mnt/data/demo-app/records.log');
+    // After an uncounted boot the device may be unreachable: what cannot be read is reported so,
+    // and a device that did not come up is not asked at all (each SSH attempt would wait out its timeout).
+    const notUp = new HuplabError('device-down', 'the device did not come up after an uncounted boot');
+    const orElse = <T>(read: () => Promise<T>, fallback: (err: unknown) => T): Promise<T> =>
+      down ? Promise.resolve(fallback(notUp)) : uncounted ? read().catch(fallback) : read();
+    const after = await orElse(
+      () => inspectDevice(device),
+      (err) => unreachableFacts(before, err),
+    );
+    const files = await orElse(
+      () => stateFiles(device),
+      () => [],
+    );
+    const logs = await orElse(
+      () => collectLogs(device, opts.logsDir),
+      () => [],
+    );
+    const recordsAfter = await orElse(
+      () => device.ssh().then((ssh) => ssh.execOk('cat /mnt/data/demo-app/records.log')),
+      () => '',
+    );
     const history = await fetchProgress(opts.backend, opts.uuid);
     const download = parseDownload(r.stdout);
     const consoleText = device.console.text(mark);
@@ -134,4 +159,56 @@ export async function updateDevice(opts: {
   } finally {
     timeline.stop();
   }
+}
+
+/** How long a device whose pending boot was not counted is given to come up anyway (on either root). */
+const UNCOUNTED_GRACE_MS = 30_000;
+
+/**
+ * Follows the first boot after the updater's reboot up to SSH. When the bootloader's first env
+ * line shows the pending update is not counted (upgrade_available is not 1), `onUncounted` is
+ * called at once and the device is given a short grace to come up; false when it did not.
+ */
+async function followFirstBoot(device: DeviceDriver, mark: number, onUncounted: () => void): Promise<boolean> {
+  const booting = device.waitForOs({ since: mark, timeoutMs: 240_000 });
+  let stop = false;
+  const watch = (async () => {
+    while (!stop) {
+      if (uncountedPendingBoot(device.console.text(mark))) return 'uncounted' as const;
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    return 'up' as const;
+  })();
+  try {
+    const first = await Promise.race([booting.then(() => 'up' as const), watch]);
+    if (first === 'up') {
+      // The OS came up before the watch saw the console line: judge the line anyway.
+      if (uncountedPendingBoot(device.console.text(mark))) onUncounted();
+      return true;
+    }
+    onUncounted();
+    // The boot wait goes on in the background; its failure is the verdict's, not an error.
+    booting.catch(() => {});
+    const grace = new Promise<false>((res) => setTimeout(() => res(false), UNCOUNTED_GRACE_MS).unref());
+    return await Promise.race([booting.then(() => true).catch(() => false), grace]);
+  } finally {
+    stop = true;
+  }
+}
+
+/** The facts of a device that cannot be asked: the OS and root unknown, the reason kept. */
+function unreachableFacts(before: DeviceFacts, err: unknown): DeviceFacts {
+  const why = err instanceof HuplabError ? err.oneLine() : String(err);
+  return {
+    ...before,
+    version: '',
+    root: '',
+    cmdlineRoot: '',
+    bootEnv: { unreadable: `device unreachable: ${why}` },
+    appRecords: 0,
+    lastRecord: '',
+    supervisorVersion: '',
+    supervisorChoice: '',
+    bootFilesMismatch: [],
+  };
 }

@@ -1,4 +1,9 @@
-import { STATE_FILES } from '../../lib/contract/index.ts';
+import {
+  parseBootMarker,
+  parseSupervisorUpdated,
+  STATE_FILES,
+  supervisorUpdatedDetail,
+} from '../../lib/contract/index.ts';
 import type { UpdateOutcome, Verdict } from './types.ts';
 
 /**
@@ -25,8 +30,10 @@ export function expectSuccess(o: UpdateOutcome, expectDownload?: { kind: 'delta'
       detail: `breadcrumbs: ${o.breadcrumbs.join(' ') || 'none'}, upgrade_available=${o.after.bootEnv.upgrade_available}`,
     },
     { what: 'no rollback', ok: !o.rollback.health && !o.rollback.altboot, detail: JSON.stringify(o.rollback) },
+    pendingBootCheck(o),
     { what: 'one reboot', ok: o.reboots === 1, detail: `${o.reboots} boot(s) seen on the console` },
     bootFilesCheck(o, 'the new OS'),
+    supervisorCheck(o),
     {
       what: '/data records intact',
       ok: o.records.intact,
@@ -111,6 +118,7 @@ export function expectRollback(o: UpdateOutcome, kind: 'health' | 'altboot'): Ve
   const checks = [
     { what: 'updater exited 0 (the failure comes after the reboot)', ok: o.exitCode === 0, detail: exitDetail(o) },
     { what: 'device rebooted', ok: o.rebooted, detail: String(o.rebooted) },
+    pendingBootCheck(o),
     // health: into the new OS, then back; altboot: the new root fails at least once before GRUB gives up on it.
     {
       what: kind === 'health' ? 'two boots (new OS, old OS)' : 'at least two boots (failed new root, old root)',
@@ -204,6 +212,63 @@ export function expectRefused(o: UpdateOutcome, reason: RegExp, opts: { reportsT
     },
   ];
   return { ok: checks.every((c) => c.ok), checks };
+}
+
+/**
+ * The bootloader's env at the first boot after the updater's reboot, when it does not count the
+ * pending update (upgrade_available is not 1: the new root is then never tried as a pending one,
+ * never counted, never rolled back from); undefined when it counts it or no boot is on `console`.
+ */
+export function uncountedPendingBoot(
+  console: string,
+): { resin_root_part: string; upgrade_available: string; bootcount: string; booting: string } | undefined {
+  let env: string[] | undefined;
+  for (const line of console.split('\n')) {
+    const m = parseBootMarker(line.trim());
+    if (!env && m?.name === 'bootloaderEnv') {
+      if (m.fields[1] === '1') return undefined;
+      env = m.fields;
+    } else if (env && m?.name === 'bootloaderBooting') {
+      return { resin_root_part: env[0]!, upgrade_available: env[1]!, bootcount: env[2]!, booting: m.fields[0]! };
+    }
+  }
+  return env ? { resin_root_part: env[0]!, upgrade_available: env[1]!, bootcount: env[2]!, booting: '?' } : undefined;
+}
+
+/** After the updater's reboot, the bootloader must count the pending update's boots. */
+function pendingBootCheck(o: UpdateOutcome): { what: string; ok: boolean; detail: string } {
+  const u = o.rebooted ? uncountedPendingBoot(o.console) : undefined;
+  return {
+    what: 'the bootloader counted the pending update',
+    ok: !u,
+    detail: u
+      ? `first boot after the switch: env resin_root_part=${u.resin_root_part} upgrade_available=${u.upgrade_available} bootcount=${u.bootcount}, booting ${u.booting}: the new root is never tried as pending nor counted`
+      : o.rebooted
+        ? 'upgrade_available=1 at the first boot after the switch (or no env line on the console)'
+        : 'no reboot',
+  };
+}
+
+/**
+ * The supervisor the updater says it installed must be the state partition's choice and the one
+ * that runs. Read from the device (the choice, the running supervisor's own report), never from
+ * the new OS's supervisor.conf, which the root switch alone changes.
+ */
+export function supervisorCheck(o: UpdateOutcome): { what: string; ok: boolean; detail: string } {
+  const step = o.steps.find((s) => s.step === 'supervisor-update');
+  const claim = step ? parseSupervisorUpdated(step.detail) : undefined;
+  const seen = `state partition chose ${o.after.supervisorChoice || 'none'}, running ${o.after.supervisorVersion || 'none (no report)'}`;
+  if (!claim)
+    return {
+      what: 'a supervisor runs',
+      ok: o.after.supervisorVersion !== '',
+      detail: `${step ? `updater: ${step.detail}` : 'no supervisor update'}; ${seen}`,
+    };
+  return {
+    what: `supervisor ${claim.to} installed and running`,
+    ok: o.after.supervisorChoice === claim.to && o.after.supervisorVersion === claim.to,
+    detail: `updater: ${supervisorUpdatedDetail(claim.from, claim.to)}; ${seen}`,
+  };
 }
 
 /** The boot partition must carry the boot files of the OS that runs, whatever happened. */

@@ -10,5 +10,6 @@ export * from './regex.ts';
 export * from './state-files.ts';
 export * from './step-names.ts';
 export * from './steps.ts';
+export * from './supervisor.ts';
 export * from './takeover.ts';
 export * from './updater-command.ts';

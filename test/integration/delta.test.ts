@@ -9,6 +9,7 @@ import {
   lutimesSync,
   mkdirSync,
   mkdtempSync,
+  readFileSync,
   readdirSync,
   statSync,
   symlinkSync,
@@ -16,6 +17,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { applyDelta, applyLayer, createDelta, readDeltaManifest } from '../../lib/delta/index.ts';
 import { writeTar } from '../../lib/tar/index.ts';
 import { snapshotTree } from '../../bench/tree-snapshot.ts';
@@ -174,6 +176,27 @@ t.test('a base that differs from what the delta expects is detected, and the tar
     t.strictSame(readdirSync(target), [], `${name}: nothing left in the target`);
   }
 });
+
+t.test(
+  'a carried file whose content does not match its name (digest) is refused as corrupt, and the target emptied',
+  async (t) => {
+    const delta = join(fresh('delta'), 'd.tar.gz');
+    await createDelta({ fromLayer: layer1, toLayer: layer2, out: delta });
+    // Same size, other bytes: only the content's sha256 can tell (the tar headers stay valid).
+    const tar = gunzipSync(readFileSync(delta));
+    const at = tar.indexOf('added in v2');
+    t.ok(at > 0 && tar.indexOf('added in v2', at + 1) < 0, 'etc/new.conf is carried once in the delta');
+    tar.write('ADDED in v2', at);
+    const damaged = join(fresh('damaged'), 'd.tar.gz');
+    writeFileSync(damaged, gzipSync(tar));
+    const target = fresh('target');
+    await t.rejects(applyDelta({ delta: damaged, baseRoot: v1, targetRoot: target }), {
+      code: 'delta-corrupt',
+      message: /content of etc\/new\.conf does not match its hash/,
+    });
+    t.strictSame(readdirSync(target), [], 'nothing left in the target');
+  },
+);
 
 t.test('refusals: non-empty target, unknown format', async (t) => {
   const delta = join(fresh('delta'), 'd.tar.gz');

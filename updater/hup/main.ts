@@ -5,6 +5,7 @@
  * bootable and untouched. See README "The update" for the step list.
  */
 import { spawn } from 'node:child_process';
+import { dirname } from 'node:path';
 import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { HuplabError, isHuplabError } from '../../lib/errors.ts';
 import { applyDelta, applyLayer } from '../../lib/delta/index.ts';
@@ -27,6 +28,14 @@ import { runSteps, type UpdateStep } from '../common/step-runner.ts';
 import { HUP_STEPS, type HupStep } from '../../lib/contract/step-names.ts';
 import { BREADCRUMBS, ROLLBACK_RECORDS, STATE_DIR, STATE_FILES } from '../../lib/contract/state-files.ts';
 import { fetchDetail } from '../../lib/contract/download-detail.ts';
+import {
+  installedSupervisorCode,
+  OS_SUPERVISOR_CONF,
+  parseSupervisorConf,
+  SUPERVISOR_CHOICE,
+  supervisorConf,
+  supervisorUpdatedDetail,
+} from '../../lib/contract/supervisor.ts';
 
 const WORK = '/mnt/data/balenahup/cache';
 const NEW_ROOT = '/run/hup/inactive';
@@ -248,14 +257,13 @@ const steps: Record<HupStep, UpdateStep<Ctx>['run']> = {
     const running = readSupervisorVersion();
     if (compareVersions(newer, running) <= 0) return `supervisor ${running} is current (new OS ships ${newer})`;
     try {
-      const dir = `/mnt/data/balena-supervisor/${newer}`;
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(`${dir}/supervisor.mjs`, readFileSync(`${NEW_ROOT}/usr/lib/huplab/supervisor.mjs`));
-      const conf = `${STATE}/${STATE_FILES.supervisorConf}`;
-      writeFileSync(`${conf}.new`, `SUPERVISOR_VERSION=${newer}\n`);
-      run('mv', [`${conf}.new`, conf]);
+      const code = installedSupervisorCode(newer);
+      mkdirSync(dirname(code), { recursive: true });
+      writeFileSync(code, readFileSync(`${NEW_ROOT}/usr/lib/huplab/supervisor.mjs`));
+      writeFileSync(`${SUPERVISOR_CHOICE}.new`, supervisorConf(newer));
+      run('mv', [`${SUPERVISOR_CHOICE}.new`, SUPERVISOR_CHOICE]);
       run('sync', []);
-      return `supervisor updated ${running} -> ${newer}`;
+      return supervisorUpdatedDetail(running, newer);
     } catch (err) {
       // As in the field: a supervisor update failure is only a warning.
       ctx.log.line(`warning: supervisor update failed: ${(err as Error).message}`);
@@ -346,11 +354,9 @@ async function fetchFull(ctx: Ctx): Promise<string> {
 }
 
 function readSupervisorVersion(): string {
-  for (const f of [`${STATE}/${STATE_FILES.supervisorConf}`, '/etc/balena-supervisor/supervisor.conf']) {
-    if (existsSync(f)) {
-      const m = /SUPERVISOR_VERSION=(\S+)/.exec(readFileSync(f, 'utf8'));
-      if (m) return m[1]!;
-    }
+  for (const f of [SUPERVISOR_CHOICE, OS_SUPERVISOR_CONF]) {
+    const v = existsSync(f) ? parseSupervisorConf(readFileSync(f, 'utf8')) : undefined;
+    if (v) return v;
   }
   return '0.0.0';
 }

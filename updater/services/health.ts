@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { run } from '../common/run.ts';
 import { STATE_FILES, statePath } from '../../lib/contract/state-files.ts';
+import { parseSupervisorRunState, SUPERVISOR_RUN_STATE } from '../../lib/contract/supervisor.ts';
 
 export interface HealthResult {
   healthy: boolean;
@@ -17,11 +18,12 @@ export function checkHealth(): HealthResult {
   const fault = statePath(STATE_FILES.faultHealth);
   if (existsSync(fault)) reasons.push(`forced unhealthy by ${fault}`);
   try {
-    const s = JSON.parse(readFileSync('/run/balena-supervisor/state.json', 'utf8')) as { heartbeat: number };
+    const s = parseSupervisorRunState(readFileSync(SUPERVISOR_RUN_STATE, 'utf8'));
+    if (!s) throw new Error('not a supervisor state');
     if (Date.now() - s.heartbeat > 15_000)
       reasons.push(`supervisor heartbeat is ${Math.round((Date.now() - s.heartbeat) / 1000)} s old`);
   } catch {
-    reasons.push('supervisor has not reported (no /run/balena-supervisor/state.json)');
+    reasons.push(`supervisor has not reported (no valid ${SUPERVISOR_RUN_STATE})`);
   }
   if (run('service', ['status', 'balena-supervisor'], { allowFail: true }).code !== 0)
     reasons.push('supervisor service is not running');

@@ -4,16 +4,17 @@
  * during an update and installs a newer one when the new OS ships it.
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { SUPERVISOR_RUN_DIR, SUPERVISOR_RUN_STATE, type SupervisorRunState } from '../../lib/contract/supervisor.ts';
 
 const version = process.argv[2] ?? 'unknown';
-const dir = '/run/balena-supervisor';
-mkdirSync(dir, { recursive: true });
+mkdirSync(SUPERVISOR_RUN_DIR, { recursive: true });
 const startedAt = new Date().toISOString();
 
 function beat(): void {
-  const tmp = `${dir}/state.json.tmp`;
-  writeFileSync(tmp, JSON.stringify({ version, pid: process.pid, startedAt, heartbeat: Date.now() }));
-  renameSync(tmp, `${dir}/state.json`);
+  const tmp = `${SUPERVISOR_RUN_STATE}.tmp`;
+  const state: SupervisorRunState = { version, pid: process.pid, startedAt, heartbeat: Date.now() };
+  writeFileSync(tmp, JSON.stringify(state));
+  renameSync(tmp, SUPERVISOR_RUN_STATE);
 }
 beat();
 setInterval(beat, 2_000);

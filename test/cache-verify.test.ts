@@ -79,6 +79,8 @@ function fixture(): string {
   chmodSync(join(dir, 'rootfs', 'bin', 'busybox'), 0o755);
   symlinkSync('busybox', join(dir, 'rootfs', 'bin', 'sh'));
   writeFileSync(join(dir, 'rootfs', 'empty'), '');
+  // As a root filesystem links /var/tmp to /tmp: a link to a directory outside the entry.
+  symlinkSync(mkdtempSync(join(tmpdir(), 'huplab-verify-outside-')), join(dir, 'rootfs', 'tmp'));
   return dir;
 }
 
@@ -127,6 +129,8 @@ t.test('an intact entry passes its check; each kind of damage is found and named
   const dir = fixture();
   await recordEntry(dir);
   t.equal(await checkEntry(dir), undefined, 'intact');
+  writeFileSync(join(dir, 'rootfs', 'tmp', 'elsewhere'), 'x');
+  t.equal(await checkEntry(dir), undefined, 'a link to a directory is recorded as a link, never followed');
   const pristine = `${dir}.pristine`;
   await cp(dir, pristine, { recursive: true, verbatimSymlinks: true });
   for (const [what, damage, why] of damages) {

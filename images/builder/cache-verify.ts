@@ -100,11 +100,24 @@ async function dataRanges(path: string, size: number): Promise<Array<readonly [n
   return out;
 }
 
+/**
+ * Every path under `root`, relative, sorted; symbolic links are listed, never followed (a root
+ * filesystem links /var/tmp to /tmp, which readdir's own recursion would walk into).
+ */
+async function listTree(root: string, skip: ReadonlySet<string>, rel = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const d of await readdir(join(root, rel), { withFileTypes: true })) {
+    const path = rel ? `${rel}/${d.name}` : d.name;
+    if (skip.has(path)) continue;
+    out.push(path);
+    if (d.isDirectory()) out.push(...(await listTree(root, skip, path)));
+  }
+  return rel ? out : out.sort();
+}
+
 async function walk(root: string, skip: ReadonlySet<string>): Promise<RecordedNode[]> {
   const nodes: RecordedNode[] = [];
-  const names = (await readdir(root, { recursive: true })).map(String).sort();
-  for (const rel of names) {
-    if (skip.has(rel)) continue;
+  for (const rel of await listTree(root, skip)) {
     const abs = join(root, rel);
     const st = await lstat(abs);
     if (st.isSymbolicLink()) nodes.push({ type: 'link', path: rel, target: await readlink(abs) });
@@ -139,7 +152,7 @@ export async function checkEntry(dir: string, skip: readonly string[] = []): Pro
   if (record.format !== RECORD_FORMAT || !Array.isArray(record.nodes)) return 'its record is of another format';
   const expected = new Map(record.nodes.map((n) => [n.path, n]));
   const ignored = new Set([ENTRY_RECORD, ...skip]);
-  const present = (await readdir(dir, { recursive: true })).map(String).filter((p) => !ignored.has(p));
+  const present = await listTree(dir, ignored);
   for (const p of present) if (!expected.has(p)) return `${p} is not in its record`;
   const files: Array<Extract<RecordedNode, { type: 'file' }>> = [];
   for (const n of record.nodes) {

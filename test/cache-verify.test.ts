@@ -14,6 +14,7 @@ import {
   symlinkSync,
   truncateSync,
   unlinkSync,
+  utimesSync,
   writeFileSync,
   writeSync,
   readFileSync,
@@ -29,6 +30,7 @@ import {
   contentDigest,
   ENTRY_RECORD,
   FILE_RECORD_SUFFIX,
+  forgetDigests,
   recordEntry,
   recordFile,
   reuse,
@@ -237,4 +239,21 @@ t.test('reuse(): an intact entry is used silently, a damaged one is removed with
     'a record without its file',
   );
   t.notOk(existsSync(`${file}${FILE_RECORD_SUFFIX}`), 'the stray record goes too');
+});
+
+t.test('a file changed after it was hashed is read again in the same process', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'huplab-verify-'));
+  const file = join(dir, 'old.img');
+  writeFileSync(file, randomBytes(200_000));
+  await recordFile(file);
+  // Last changed more than a second before it is read, so its digest is remembered.
+  await new Promise((r) => setTimeout(r, 1100));
+  t.equal(await checkFile(file), undefined, 'intact');
+  t.equal(await checkFile(file), undefined, 'intact, from what this process remembers');
+  const { atime, mtime } = statSync(file);
+  flip(file, 100_000);
+  utimesSync(file, atime, mtime); // as `touch -r` would: only the ctime still tells
+  t.match(await checkFile(file), /old\.img differs from its record/, 'the change is seen: its ctime moved');
+  forgetDigests();
+  t.match(await checkFile(file), /old\.img differs from its record/, 'and read afresh');
 });

@@ -51,7 +51,33 @@ export interface FileRecord {
  * that is not all zeros, then the length. Holes are skipped without being read.
  */
 export async function contentDigest(path: string): Promise<string> {
-  const st = await stat(path);
+  const st = await stat(path, { bigint: true });
+  const seen = `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  const known = digests.get(path);
+  if (known?.seen === seen) return known.digest;
+  const digest = await hashContents(path, Number(st.size), Number(st.blocks));
+  // Remembered only for a file last changed well before it was read: a change in the same clock
+  // tick as the read could leave its times as they were.
+  if (BigInt(Date.now() - 1000) * 1_000_000n > st.ctimeNs) digests.set(path, { seen, digest });
+  return digest;
+}
+
+/**
+ * Digests already computed in this process, by path, with the file's inode, size, mtime and ctime
+ * when it was read. Any write changes the ctime (and no program can set it back), so a file whose
+ * four are unchanged still has the bytes that were hashed: a second hit on the same entry in one
+ * process (a campaign starting many devices) checks the entry by its metadata. A new process
+ * always reads the bytes.
+ */
+const digests = new Map<string, { seen: string; digest: string }>();
+
+/** Forgets the digests of this process, so the next check reads every byte (for benchmarks and tests). */
+export function forgetDigests(): void {
+  digests.clear();
+}
+
+async function hashContents(path: string, size: number, blocks: number): Promise<string> {
+  const st = { size, blocks };
   const hash = createHash('sha256');
   const fh = await open(path, 'r');
   try {

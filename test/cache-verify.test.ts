@@ -19,6 +19,7 @@ import {
   writeSync,
   readFileSync,
   readSync,
+  renameSync,
   statSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -256,4 +257,26 @@ t.test('a file changed after it was hashed is read again in the same process', a
   t.match(await checkFile(file), /old\.img differs from its record/, 'the change is seen: its ctime moved');
   forgetDigests();
   t.match(await checkFile(file), /old\.img differs from its record/, 'and read afresh');
+});
+
+t.test('reuse(): a good entry another process published meanwhile is kept, and checked', async (t) => {
+  const lines: string[] = [];
+  const narrator: Narrator = { step: (_t, fn) => fn(), info: (m) => lines.push(m) };
+  const dir = fixture();
+  await recordEntry(dir);
+  const good = `${dir}.good`;
+  await cp(dir, good, { recursive: true, verbatimSymlinks: true });
+  let calls = 0;
+  const check = async () => {
+    if (calls++ > 0) return checkEntry(dir);
+    // This process finds damage; before it removes the entry, another one has moved it aside
+    // and published its rebuild (made under a temporary name, then renamed into place).
+    renameSync(dir, `${dir}.aside`);
+    await cp(good, `${dir}.tmp`, { recursive: true, verbatimSymlinks: true });
+    renameSync(`${dir}.tmp`, dir);
+    return 'disk.img is 100 bytes, recorded 25165824';
+  };
+  t.equal(await reuse({ what: 'image test', path: dir, check, narrator }), true, 'the new entry is used');
+  t.equal(calls, 2, 'after its own check');
+  t.ok(existsSync(join(dir, 'disk.img')), 'and not removed');
 });

@@ -264,9 +264,14 @@ export async function reuse(opts: {
 }): Promise<boolean> {
   const paths = [opts.path, ...(opts.also ?? [])];
   if (!paths.some((p) => existsSync(p))) return false;
-  const why = existsSync(opts.path) ? await opts.check() : `${basename(opts.path)} is missing`;
+  const checked = await lstat(opts.path, { bigint: true }).catch(() => undefined);
+  const why = checked ? await opts.check() : `${basename(opts.path)} is missing`;
   if (why === undefined) return true;
   opts.narrator.info(`cache: ${opts.what} (${shortName(opts.path)}) is damaged (${why}); rebuilding`);
+  // Another process may have found the same damage and published a good rebuild meanwhile:
+  // only what was checked goes.
+  const now = await lstat(opts.path, { bigint: true }).catch(() => undefined);
+  if (checked && now && (now.ino !== checked.ino || now.ctimeNs !== checked.ctimeNs)) return reuse(opts);
   for (const p of paths) await discard(p);
   return false;
 }

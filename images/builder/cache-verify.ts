@@ -77,14 +77,13 @@ export function forgetDigests(): void {
 }
 
 async function hashContents(path: string, size: number, blocks: number): Promise<string> {
-  const st = { size, blocks };
   const hash = createHash('sha256');
   const fh = await open(path, 'r');
   try {
-    const ranges = st.size >= SPARSE_MIN && st.blocks * 512 < st.size ? await dataRanges(path, st.size) : undefined;
+    const ranges = size >= SPARSE_MIN && blocks * 512 < size ? await dataRanges(path, size) : undefined;
     const buf = Buffer.allocUnsafe(64 * BLOCK);
     const header = Buffer.alloc(8);
-    for (const [start, end] of ranges ?? [[0, st.size] as const]) {
+    for (const [start, end] of ranges ?? [[0, size] as const]) {
       for (let pos = start; pos < end; ) {
         const want = Math.min(buf.length, end - pos);
         const { bytesRead } = await fh.read(buf, 0, want, pos);
@@ -98,7 +97,7 @@ async function hashContents(path: string, size: number, blocks: number): Promise
         pos += bytesRead;
       }
     }
-    header.writeBigUInt64BE(BigInt(st.size));
+    header.writeBigUInt64BE(BigInt(size));
     return hash.update('end').update(header).digest('hex');
   } finally {
     await fh.close();

@@ -134,6 +134,9 @@ t.test('an intact entry passes its check; each kind of damage is found and named
   t.equal(await checkEntry(dir), undefined, 'intact');
   writeFileSync(join(dir, 'rootfs', 'tmp', 'elsewhere'), 'x');
   t.equal(await checkEntry(dir), undefined, 'a link to a directory is recorded as a link, never followed');
+  writeFileSync(join(dir, 'disk.img.simg.tmp-4242'), 'being written by another process');
+  t.equal(await checkEntry(dir), undefined, "another process's work in progress beside the files is not damage");
+  unlinkSync(join(dir, 'disk.img.simg.tmp-4242'));
   const pristine = `${dir}.pristine`;
   await cp(dir, pristine, { recursive: true, verbatimSymlinks: true });
   for (const [what, damage, why] of damages) {

@@ -126,6 +126,12 @@ async function dataRanges(path: string, size: number): Promise<Array<readonly [n
 }
 
 /**
+ * Top-level files another process is writing beside a published entry, to rename into place when
+ * done (`disk.img.simg.tmp-<pid>` while the raw image is exported): not part of the entry.
+ */
+const WORK_IN_PROGRESS = /\.tmp-\d+$/;
+
+/**
  * Every path under `root`, relative, sorted; symbolic links are listed, never followed (a root
  * filesystem links /var/tmp to /tmp, which readdir's own recursion would walk into).
  */
@@ -133,7 +139,7 @@ async function listTree(root: string, skip: ReadonlySet<string>, rel = ''): Prom
   const out: string[] = [];
   for (const d of await readdir(join(root, rel), { withFileTypes: true })) {
     const path = rel ? `${rel}/${d.name}` : d.name;
-    if (skip.has(path)) continue;
+    if (skip.has(path) || (!rel && WORK_IN_PROGRESS.test(d.name))) continue;
     out.push(path);
     if (d.isDirectory()) out.push(...(await listTree(root, skip, path)));
   }

@@ -40,6 +40,19 @@ import type { Narrator } from '../lib/narrator.ts';
 
 const MiB = 1 << 20;
 
+/** A fresh directory, removed with everything beside it when the tests end. */
+const made: string[] = [];
+function scratch(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'huplab-verify-'));
+  made.push(dir);
+  return dir;
+}
+t.teardown(() => {
+  for (const dir of made)
+    for (const d of [dir, `${dir}.pristine`, `${dir}.good`, `${dir}.aside`])
+      rmSync(d, { recursive: true, force: true });
+});
+
 /** Writes `bytes` at `offset` into an existing file, without changing its length. */
 function writeAt(file: string, offset: number, bytes: Buffer): void {
   const fd = openSync(file, 'r+');
@@ -74,7 +87,7 @@ function sparseDisk(path: string): void {
 
 /** An entry like an image's or a release's: files, a sparse disk, a directory, a link. */
 function fixture(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'huplab-verify-'));
+  const dir = scratch();
   writeFileSync(join(dir, 'image.json'), JSON.stringify({ sizeBytes: 24 * MiB }));
   sparseDisk(join(dir, 'disk.img'));
   mkdirSync(join(dir, 'rootfs', 'bin'), { recursive: true });
@@ -83,7 +96,7 @@ function fixture(): string {
   symlinkSync('busybox', join(dir, 'rootfs', 'bin', 'sh'));
   writeFileSync(join(dir, 'rootfs', 'empty'), '');
   // As a root filesystem links /var/tmp to /tmp: a link to a directory outside the entry.
-  symlinkSync(mkdtempSync(join(tmpdir(), 'huplab-verify-outside-')), join(dir, 'rootfs', 'tmp'));
+  symlinkSync(scratch(), join(dir, 'rootfs', 'tmp'));
   return dir;
 }
 
@@ -149,7 +162,7 @@ t.test('an intact entry passes its check; each kind of damage is found and named
 });
 
 t.test("a sparse file's digest covers its bytes, not its layout, and skips the holes", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'huplab-verify-'));
+  const dir = scratch();
   const sparse = join(dir, 'sparse.img');
   sparseDisk(sparse);
   t.ok(statSync(sparse).blocks * 512 < 4 * MiB, 'the fixture really is sparse');
@@ -164,7 +177,7 @@ t.test("a sparse file's digest covers its bytes, not its layout, and skips the h
 });
 
 t.test('a single-file entry is checked against the record beside it', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'huplab-verify-'));
+  const dir = scratch();
   const file = join(dir, 'a.delta');
   const make = async () => {
     writeFileSync(file, randomBytes(300_000));
@@ -186,7 +199,7 @@ t.test('a single-file entry is checked against the record beside it', async (t) 
 });
 
 t.test('a file named by its digest (a .deb, an npm tarball) is checked against it', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'huplab-verify-'));
+  const dir = scratch();
   const file = join(dir, 'x.deb');
   const bytes = randomBytes(100_000);
   writeFileSync(file, bytes);
@@ -225,7 +238,7 @@ t.test('reuse(): an intact entry is used silently, a damaged one is removed with
   t.equal(await reuse({ what: 'image test', path: dir, check, narrator }), false, 'absent: a plain miss');
   t.equal(lines.length, 1, 'and no notice');
 
-  const file = join(mkdtempSync(join(tmpdir(), 'huplab-verify-')), 'x.delta');
+  const file = join(scratch(), 'x.delta');
   writeFileSync(`${file}${FILE_RECORD_SUFFIX}`, '{}');
   t.equal(
     await reuse({
@@ -246,7 +259,7 @@ t.test('reuse(): an intact entry is used silently, a damaged one is removed with
 });
 
 t.test('a file changed after it was hashed is read again in the same process', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'huplab-verify-'));
+  const dir = scratch();
   const file = join(dir, 'old.img');
   writeFileSync(file, randomBytes(200_000));
   await recordFile(file);

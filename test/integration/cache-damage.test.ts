@@ -145,7 +145,7 @@ t.test('a damaged npm tarball is downloaded again, with a notice', async (t) => 
 t.test('a damaged delta and takeover tool are made again, with a notice', async (t) => {
   // Two tiny hostapps: a delta between real layers of two releases takes longer than the point.
   const release = (v: string): ReleaseBuild => {
-    const root = mkdtempSync(join(tmpdir(), 'huplab-cache-damage-root-'));
+    const root = mkdtempSync(join(priv, 'root-'));
     mkdirSync(join(root, 'etc'));
     writeFileSync(join(root, 'etc', 'os-release'), `VERSION="${v}"\n`);
     writeFileSync(join(root, 'etc', 'big'), Buffer.alloc(100_000, v));

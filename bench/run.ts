@@ -1,5 +1,6 @@
 import { benchBoot } from './boot.ts';
 import { benchBuild } from './build.ts';
+import { benchCacheHit } from './cache-hit.ts';
 import { benchDelta } from './delta.ts';
 import { benchHup } from './hup.ts';
 import { benchRollback } from './rollback.ts';
@@ -9,10 +10,11 @@ import { benchProfiles } from './profiles.ts';
 import { benchAdvanced } from './advanced.ts';
 import { benchTar } from './tar.ts';
 
-/** `npm run bench [-- boot|build|hup|delta|rollback|qualify|powercut|profiles|advanced|tar]`: prints each figure as markdown, ready for the README. */
+/** `npm run bench [-- boot|build|cache-hit|hup|delta|rollback|qualify|powercut|profiles|advanced|tar]`: prints each figure as markdown, ready for the README. */
 const which = process.argv[2] ?? 'all';
 const out: string[] = [`huplab benchmarks, ${new Date().toISOString()}, ${process.platform} ${process.arch}`];
 if (which === 'all' || which === 'build') out.push(await benchBuild());
+if (which === 'all' || which === 'cache-hit') out.push(await benchCacheHit());
 if (which === 'all' || which === 'boot') out.push(await benchBoot());
 if (which === 'all' || which === 'delta') out.push(await benchDelta());
 if (which === 'all' || which === 'hup') out.push(await benchHup());

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
@@ -7,21 +7,28 @@ import { HuplabError } from '../../lib/errors.ts';
 import { createDelta } from '../../lib/delta/index.ts';
 import { cacheDir, repoRoot } from '../../lib/paths.ts';
 import type { ReleaseBuild } from '../../images/builder/index.ts';
+import { checkFile, FILE_RECORD_SUFFIX, recordFile, reuse } from '../../images/builder/cache-verify.ts';
+import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { bundleForDevice, HUP_ENTRY } from '../../updater/bundle.ts';
 
 function layerPath(b: ReleaseBuild): string {
   return join(b.hostapp.dir, 'blobs', 'sha256', b.hostapp.layer.digest.slice(7));
 }
 
-/** The delta between two releases' hostapps, made once and cached by the two layer digests. */
-export async function deltaBetween(from: ReleaseBuild, to: ReleaseBuild): Promise<string> {
+/** The delta between two releases' hostapps, made once and cached by the two layer digests (checked at each use). */
+export async function deltaBetween(
+  from: ReleaseBuild,
+  to: ReleaseBuild,
+  narrator: Narrator = silentNarrator,
+): Promise<string> {
   const dir = join(cacheDir(), 'deltas');
   const out = join(dir, `${from.hostapp.layer.digest.slice(7, 23)}-${to.hostapp.layer.digest.slice(7, 23)}.delta`);
-  if (existsSync(out)) return out;
+  if (await reuseFile(`delta ${from.version} -> ${to.version}`, out, narrator)) return out;
   await mkdir(dir, { recursive: true });
   const tmp = `${out}.tmp-${process.pid}`;
   try {
     await createDelta({ fromLayer: layerPath(from), toLayer: layerPath(to), out: tmp });
+    await recordFile(tmp, out);
     await rename(tmp, out);
   } finally {
     await rm(tmp, { force: true });
@@ -52,6 +59,7 @@ export const TAKEOVER_TOOLS = ['simg-flash', 'cfi-flash'] as const;
 export async function takeoverTool(
   tool: (typeof TAKEOVER_TOOLS)[number],
   arch: string,
+  narrator: Narrator = silentNarrator,
 ): Promise<{ name: string; path: string; sha256: string }> {
   const cc = CC[arch];
   if (!cc)
@@ -63,7 +71,7 @@ export async function takeoverTool(
   const srcDigest = createHash('sha256').update(readFileSync(source)).digest('hex').slice(0, 16);
   const name = `${tool}-${arch}`;
   const path = join(cacheDir(), 'updater', `${name}-${srcDigest}`);
-  if (!existsSync(path)) {
+  if (!(await reuseFile(`takeover tool ${name}`, path, narrator))) {
     await mkdir(dirname(path), { recursive: true });
     const tmp = `${path}.tmp-${process.pid}`;
     await execa(cc, ['-static', '-Os', '-s', '-Wall', '-Wextra', '-Werror', '-o', tmp, source]).catch(
@@ -78,7 +86,13 @@ export async function takeoverTool(
         );
       },
     );
+    await recordFile(tmp, path);
     await rename(tmp, path);
   }
   return { name, path, sha256: createHash('sha256').update(readFileSync(path)).digest('hex') };
+}
+
+/** A single-file cache entry with its record beside it: reused only when intact. */
+function reuseFile(what: string, path: string, narrator: Narrator): Promise<boolean> {
+  return reuse({ what, path, also: [`${path}${FILE_RECORD_SUFFIX}`], check: () => checkFile(path), narrator });
 }

@@ -55,7 +55,7 @@ export async function startUpdateBackend(opts: {
   const kernelArch = profile.kernel.arch ?? profile.arch;
   const tools = target
     ? await narrator.step(`build takeover's tools for ${kernelArch}`, async () =>
-        Promise.all(TAKEOVER_TOOLS.map((t) => takeoverTool(t, kernelArch))),
+        Promise.all(TAKEOVER_TOOLS.map((t) => takeoverTool(t, kernelArch, narrator))),
       )
     : [];
   const backend = await narrator.step('start the backend (API, registries, delta service)', () =>
@@ -72,7 +72,7 @@ export async function startUpdateBackend(opts: {
       const targetBuilds = await publishLine(backend, target, opts.advanced.releases, narrator, opts.deltas !== false);
       for (const version of opts.advanced.images ?? opts.advanced.releases) {
         const raw = await narrator.step(`raw disk image of ${version} for ${target.name} (advanced update)`, async () =>
-          exportRawImage((await buildImage({ device: target.name, release: version, narrator })).disk),
+          exportRawImage((await buildImage({ device: target.name, release: version, narrator })).disk, narrator),
         );
         await backend.api.addOsImage({
           deviceType: target.deviceType,
@@ -149,7 +149,7 @@ async function publishLine(
       for (const to of list) {
         if (from === to) continue;
         const file = await narrator.step(`make the delta ${from.version} -> ${to.version}`, () =>
-          deltaBetween(from, to),
+          deltaBetween(from, to, narrator),
         );
         await backend.delta.addDelta({ src: from.hostapp.manifest.digest, dest: to.hostapp.manifest.digest, file });
       }

@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { cacheDir } from '../../lib/paths.ts';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
+import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
+import { checkDigest, checkFile, FILE_RECORD_SUFFIX, recordFile, reuse } from './cache-verify.ts';
 
 /** A Debian package as the archive's signed index describes it. */
 export interface DebianPackage {
@@ -21,15 +23,19 @@ export interface DebianPackage {
  * these, so a Debian security update changes the cache key instead of silently changing a
  * cached image.
  */
-export async function resolvePackages(names: string[], arch: string): Promise<DebianPackage[]> {
-  return memoAgainstAptLists(['packages', names, arch], () => resolveWithAptCache(names, arch));
+export async function resolvePackages(
+  names: string[],
+  arch: string,
+  narrator: Narrator = silentNarrator,
+): Promise<DebianPackage[]> {
+  return memoAgainstAptLists(['packages', names, arch], () => resolveWithAptCache(names, arch), narrator);
 }
 
 /**
  * apt-cache takes about a second a call; its answers only change when the package lists do, so
  * they are memoised against the lists' state (apt-get update rewrites the files in /var/lib/apt/lists).
  */
-async function memoAgainstAptLists<T>(key: unknown, compute: () => Promise<T>): Promise<T> {
+async function memoAgainstAptLists<T>(key: unknown, compute: () => Promise<T>, narrator: Narrator): Promise<T> {
   let memo: string | undefined;
   try {
     const lists = '/var/lib/apt/lists';
@@ -47,10 +53,21 @@ async function memoAgainstAptLists<T>(key: unknown, compute: () => Promise<T>): 
   } catch {
     return compute();
   }
-  if (existsSync(memo)) return JSON.parse(await readFile(memo, 'utf8')) as T;
+  const file = memo;
+  if (
+    await reuse({
+      what: 'apt answer',
+      path: file,
+      also: [`${file}${FILE_RECORD_SUFFIX}`],
+      check: () => checkFile(file),
+      narrator,
+    })
+  )
+    return JSON.parse(await readFile(memo, 'utf8')) as T;
   const value = await compute();
   await mkdir(dirname(memo), { recursive: true });
   await writeFile(`${memo}.${process.pid}.tmp`, JSON.stringify(value));
+  await recordFile(`${memo}.${process.pid}.tmp`, memo);
   await rename(`${memo}.${process.pid}.tmp`, memo);
   return value;
 }
@@ -88,12 +105,20 @@ export async function resolvePackage(name: string, arch: string): Promise<Debian
 }
 
 /** Meta packages (linux-image-cloud-amd64) resolve to the versioned package they depend on. */
-export async function resolveKernelPackage(meta: string, arch: string): Promise<DebianPackage> {
-  return memoAgainstAptLists(['kernel', meta, arch], async () => {
-    const { stdout } = await execa('apt-cache', ['depends', `${meta}:${arch}`], { reject: false });
-    const dep = /Depends: (linux-image-[^\s:]+)/.exec(stdout)?.[1];
-    return (await resolveWithAptCache([dep ?? meta], arch))[0]!;
-  });
+export async function resolveKernelPackage(
+  meta: string,
+  arch: string,
+  narrator: Narrator = silentNarrator,
+): Promise<DebianPackage> {
+  return memoAgainstAptLists(
+    ['kernel', meta, arch],
+    async () => {
+      const { stdout } = await execa('apt-cache', ['depends', `${meta}:${arch}`], { reject: false });
+      const dep = /Depends: (linux-image-[^\s:]+)/.exec(stdout)?.[1];
+      return (await resolveWithAptCache([dep ?? meta], arch))[0]!;
+    },
+    narrator,
+  );
 }
 
 export function hostArch(): string {
@@ -108,12 +133,25 @@ export async function sha256File(path: string): Promise<string> {
 
 /**
  * Downloads a package into the cache (named by its digest) and checks it against the index's
- * SHA256 before it is used; a mismatch deletes the file and fails the build.
+ * SHA256 before it is used; a mismatch deletes the file and fails the build. A cached package is
+ * checked against the same SHA256 at every use, and downloaded again if it does not match.
  */
-export async function fetchPackage(pkg: DebianPackage, cache: string): Promise<string> {
+export async function fetchPackage(
+  pkg: DebianPackage,
+  cache: string,
+  narrator: Narrator = silentNarrator,
+): Promise<string> {
   const dir = join(cache, 'debs');
   const target = join(dir, `${pkg.sha256}.deb`);
-  if (existsSync(target)) return target;
+  if (
+    await reuse({
+      what: `Debian package ${pkg.name} ${pkg.version} (${pkg.arch})`,
+      path: target,
+      check: () => checkDigest(target, 'sha256', pkg.sha256),
+      narrator,
+    })
+  )
+    return target;
   await mkdir(dir, { recursive: true });
   const work = join(dir, `.download-${process.pid}-${pkg.sha256.slice(0, 12)}`);
   await rm(work, { recursive: true, force: true });

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HuplabError } from '../../lib/errors.ts';
@@ -9,6 +8,7 @@ import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { loadRelease } from '../recipe.ts';
 import { BUILDER_FORMAT, publish } from './cache-entry.ts';
 import { hashInputs, uuidFromSeed } from './cache-key.ts';
+import { checkEntry, recordEntry, reuse } from './cache-verify.ts';
 import { assembleDisk } from './disk.ts';
 import { makeExt4, makeVfat } from './filesystems.ts';
 import { buildRelease, type ReleaseBuild } from './release-build.ts';
@@ -75,7 +75,14 @@ export async function buildImage(opts: {
     cached,
     sizeBytes: 0,
   });
-  if (existsSync(join(dir, 'image.json'))) {
+  if (
+    await reuse({
+      what: `image ${profile.name} ${describe(opts)}`,
+      path: dir,
+      check: () => checkEntry(dir, RAW_IMAGE_FILES),
+      narrator,
+    })
+  ) {
     const meta = JSON.parse(await readFile(join(dir, 'image.json'), 'utf8')) as { sizeBytes: number };
     narrator.info(`image ${profile.name} ${describe(opts)} cached: ${disk}`);
     return { ...result(true), sizeBytes: meta.sizeBytes };
@@ -139,6 +146,7 @@ export async function buildImage(opts: {
         2,
       ),
     );
+    await recordEntry(work, RAW_IMAGE_FILES);
     await publish(work, dir);
     return { ...result(false), sizeBytes };
   } catch (err) {
@@ -146,6 +154,9 @@ export async function buildImage(opts: {
     throw err;
   }
 }
+
+/** Made beside the disk later, on demand, with a record of their own (raw-image.ts). */
+const RAW_IMAGE_FILES = ['disk.simg.gz', 'sparse-image.json'];
 
 function describe(opts: { release: string; rootB?: string }): string {
   return opts.rootB ? `${opts.release} (rootB ${opts.rootB})` : opts.release;

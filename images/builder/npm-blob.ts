@@ -1,20 +1,35 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
+import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
+import { checkDigest, reuse } from './cache-verify.ts';
 
 /**
  * Fetches an npm tarball (here: the Node.js runtime for the device, node-linux-<arch>) into the
  * cache and checks it against the integrity pinned in the release recipe, so that the device's
- * runtime is exactly the one the recipe names.
+ * runtime is exactly the one the recipe names. A cached tarball is checked against the same
+ * integrity at every use, and downloaded again if it does not match.
  */
-export async function fetchNpmTarball(spec: string, integrity: string, cache: string): Promise<string> {
+export async function fetchNpmTarball(
+  spec: string,
+  integrity: string,
+  cache: string,
+  narrator: Narrator = silentNarrator,
+): Promise<string> {
   const [algo, expected] = integrity.split('-', 2) as [string, string];
   const dir = join(cache, 'npm');
   const target = join(dir, `${Buffer.from(expected, 'base64').toString('hex').slice(0, 64)}.tgz`);
-  if (existsSync(target)) return target;
+  if (
+    await reuse({
+      what: `npm tarball ${spec}`,
+      path: target,
+      check: () => checkDigest(target, algo, expected, 'base64'),
+      narrator,
+    })
+  )
+    return target;
   await mkdir(dir, { recursive: true });
   const work = join(dir, `.pack-${process.pid}`);
   await rm(work, { recursive: true, force: true });

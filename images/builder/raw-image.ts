@@ -1,10 +1,11 @@
-import { existsSync } from 'node:fs';
 import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
 import { fileSha256 } from '../../lib/file-digest.ts';
+import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import type { OsImageInfo } from '../../lib/update-method.ts';
+import { checkDigest, reuse } from './cache-verify.ts';
 
 /** A release's disk image as the API serves it for the advanced update. */
 export interface RawImage extends OsImageInfo {
@@ -21,11 +22,26 @@ const SPARSE_BLOCK = 1 << 20;
  * give equal bytes). The device inflates only real data and still writes every byte of the disk
  * (updater/takeover/simg-flash.c). Digests of the download and of the disk it stands for.
  */
-export async function exportRawImage(disk: string): Promise<RawImage> {
+export async function exportRawImage(disk: string, narrator: Narrator = silentNarrator): Promise<RawImage> {
   const dir = dirname(disk);
   const file = join(dir, 'disk.simg.gz');
   const meta = join(dir, 'sparse-image.json');
-  if (existsSync(meta) && existsSync(file))
+  // Its record is its own description: the download's size and sha256.
+  const check = async (): Promise<string | undefined> => {
+    const info = await readFile(meta, 'utf8').then(
+      (t) => JSON.parse(t) as OsImageInfo,
+      () => undefined,
+    );
+    if (!info || typeof info.sha256 !== 'string') return 'its record is missing or unreadable';
+    const size = await stat(file).then(
+      (s) => s.size,
+      () => -1,
+    );
+    if (size !== info.size)
+      return size < 0 ? 'disk.simg.gz is missing' : `disk.simg.gz is ${size} bytes, recorded ${info.size}`;
+    return checkDigest(file, 'sha256', info.sha256);
+  };
+  if (await reuse({ what: 'raw disk image', path: file, also: [meta], check, narrator }))
     return { ...(JSON.parse(await readFile(meta, 'utf8')) as OsImageInfo), file };
   const rawSize = (await stat(disk)).size;
   if (rawSize % SPARSE_BLOCK !== 0)

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -18,6 +17,7 @@ import {
 } from './apt.ts';
 import { BUILDER_FORMAT, publish } from './cache-entry.ts';
 import { hashInputs, sourceDigest, toolVersions } from './cache-key.ts';
+import { checkEntry, recordEntry, reuse } from './cache-verify.ts';
 import { populateGrubEfiBoot } from './grub-efi.ts';
 import { populateUBootBoot } from './u-boot.ts';
 import { buildHostapp, type HostappArtifact } from './hostapp.ts';
@@ -51,9 +51,9 @@ export async function buildRelease(
 ): Promise<ReleaseBuild> {
   const arch = profile.arch;
   const packages = await narrator.step(`resolve Debian packages for ${recipe.version} (${arch})`, async () => {
-    const list = await resolvePackages(recipe.debianPackages.map(packageName), arch);
+    const list = await resolvePackages(recipe.debianPackages.map(packageName), arch, narrator);
     // The kernel may be of another architecture than the userland (a 32-bit Pi OS on the 64-bit board kernel).
-    list.push(await resolveKernelPackage(profile.kernel.debianPackage, profile.kernel.arch ?? arch));
+    list.push(await resolveKernelPackage(profile.kernel.debianPackage, profile.kernel.arch ?? arch, narrator));
     return list;
   });
   const integrity = recipe.node.integrity[arch];
@@ -84,7 +84,14 @@ export async function buildRelease(
     packages,
     cached,
   });
-  if (existsSync(meta)) {
+  if (
+    await reuse({
+      what: `release ${recipe.version} for ${profile.deviceType}`,
+      path: dir,
+      check: () => checkEntry(dir),
+      narrator,
+    })
+  ) {
     const { hostapp } = JSON.parse(await readFile(meta, 'utf8')) as { hostapp: HostappArtifact };
     return shape({ ...hostapp, dir: join(dir, 'hostapp') }, true);
   }
@@ -98,12 +105,12 @@ export async function buildRelease(
     const epoch = Math.floor(Date.parse(recipe.date) / 1000);
     const debs = await narrator.step(`fetch ${packages.length} Debian packages (digest-checked)`, async () => {
       const paths: string[] = [];
-      for (const p of packages) paths.push(await fetchPackage(p, cacheDir()));
+      for (const p of packages) paths.push(await fetchPackage(p, cacheDir(), narrator));
       return paths;
     });
     const nodeVersion = recipe.node.versions?.[arch] ?? recipe.node.version;
     const nodeTarball = await narrator.step(`fetch Node.js ${nodeVersion} for ${arch} (integrity-checked)`, () =>
-      fetchNpmTarball(`node-linux-${NODE_ARCH[arch] ?? arch}@${nodeVersion}`, integrity, cacheDir()),
+      fetchNpmTarball(`node-linux-${NODE_ARCH[arch] ?? arch}@${nodeVersion}`, integrity, cacheDir(), narrator),
     );
 
     const kernelDeb = debs.at(-1)!;
@@ -189,6 +196,7 @@ export async function buildRelease(
         2,
       ),
     );
+    await recordEntry(work);
     await publish(work, dir);
     // Another process may have published the same build first: describe what is on disk.
     const published = JSON.parse(await readFile(meta, 'utf8')) as { hostapp: HostappArtifact };

@@ -89,23 +89,53 @@ t.test('progress: every report is kept with a server time stamp', async (t) => {
   t.same(backend.api.device(uuid)?.history.length, 3);
 });
 
-t.test('with an API key, requests without it or with a wrong one get 401', async (t) => {
-  const { backend } = await publishedBackend(t, { apiKey: 's3cret' });
-  const url = `${backend.urls.api}/v1/releases?deviceType=${DEVICE}`;
-  const none = await fetch(url);
-  t.equal(none.status, 401);
-  t.same(await none.json(), { error: 'missing or wrong API key' });
-  t.equal((await fetch(url, { headers: { Authorization: 'Bearer nope' } })).status, 401);
-  const patched = await fetch(`${backend.urls.api}/v1/devices/d1/progress`, {
-    method: 'PATCH',
-    body: JSON.stringify({ percent: 1, message: 'm' }),
-  });
-  t.equal(patched.status, 401);
-  t.equal(backend.api.device('d1'), undefined, 'a refused report is not recorded');
-  const ok = await fetch(url, { headers: { Authorization: 'Bearer s3cret' } });
-  t.equal(ok.status, 200);
-  t.equal(((await ok.json()) as { releases: unknown[] }).releases.length, 2);
-});
+t.test(
+  'authentication: a forged report is refused 401 and changes nothing; a device owns only its record',
+  async (t) => {
+    const { backend } = await publishedBackend(t);
+    const api = backend.urls.api;
+    const op = backend.operatorHeaders();
+    const mine = backend.registerDevice('dev-a');
+    const theirs = backend.registerDevice('dev-b');
+    const bearer = (k: string) => ({ Authorization: `Bearer ${k}` });
+    const patch = (uuid: string, headers: Record<string, string>, message: string) =>
+      fetch(`${api}/v1/devices/${uuid}/progress`, {
+        method: 'PATCH',
+        headers: { 'Content-Type': 'application/json', ...headers },
+        body: JSON.stringify({ percent: 100, message }),
+      });
+    t.equal((await patch('dev-a', bearer(mine), 'genuine')).status, 200);
+    const before = backend.api.device('dev-a');
+
+    const none = await patch('dev-a', {}, 'forged by nobody');
+    t.equal(none.status, 401, 'no credentials');
+    t.match(none.headers.get('www-authenticate'), /^Bearer/);
+    t.equal((await patch('dev-a', bearer('nope'), 'forged by nobody')).status, 401, 'a wrong key');
+    t.equal((await patch('dev-a', bearer(`${mine}x`), 'forged by nobody')).status, 401, 'a key with a byte more');
+    t.equal((await patch('dev-a', bearer(theirs), 'forged by dev-b')).status, 403, "another device's key");
+    t.same(backend.api.device('dev-a'), before, 'the record is unchanged');
+    t.equal(backend.api.device('dev-a')?.history.length, 1);
+
+    t.equal((await fetch(`${api}/v1/devices/dev-a`)).status, 401, 'records are not readable anonymously');
+    t.equal((await fetch(`${api}/v1/devices/dev-a`, { headers: bearer(theirs) })).status, 403);
+    t.equal((await fetch(`${api}/v1/devices/dev-a`, { headers: bearer(mine) })).status, 200, 'a device reads its own');
+    t.equal((await fetch(`${api}/v1/devices/dev-a`, { headers: op })).status, 200, 'the operator reads any');
+    t.equal((await patch('dev-b', op, 'operator note')).status, 200, 'the operator may write any record');
+    t.equal((await fetch(`${api}/v1/updater`)).status, 401, 'the updater is not served anonymously');
+    t.equal((await fetch(`${api}/v1/releases?deviceType=${DEVICE}`)).status, 401);
+    const basic = `Basic ${Buffer.from(`device:${mine}`).toString('base64')}`;
+    t.equal(
+      (await fetch(`${api}/v1/releases?deviceType=${DEVICE}`, { headers: { Authorization: basic } })).status,
+      200,
+      'Basic with the key as password',
+    );
+
+    const logged = JSON.stringify(backend.log('api'));
+    t.notOk(logged.includes(mine), 'the request log holds no device key');
+    t.notOk(logged.includes(backend.auth.operatorToken), 'nor the operator token');
+    t.notOk(logged.toLowerCase().includes('authorization'), 'nor any Authorization header');
+  },
+);
 
 t.test('the updater bundle and OS images are served with their sha256', async (t) => {
   const dir = t.testdir();

@@ -1,7 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { labDir } from '../lib/paths.ts';
-import { newSecret } from './backend/auth.ts';
 import { ensureLabKey, type LabKey } from './ssh/keys.ts';
 
 /** A lab: a folder with its own SSH key, operator token and devices. Never shares either with another lab. */
@@ -21,7 +21,7 @@ export function openLab(dir: string = labDir()): Lab {
 /** The lab's operator token, made on first use: <lab>/operator-token, mode 0600. */
 export function ensureOperatorToken(dir: string): string {
   const file = join(dir, 'operator-token');
-  if (!existsSync(file)) writeFileSync(file, `${newSecret()}\n`, { mode: 0o600, flag: 'wx' });
+  if (!existsSync(file)) writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
   if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
   return readFileSync(file, 'utf8').trim();
 }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBackend } from '../../harness/backend/index.ts';
-import { blobPath, DEVICE, publishedBackend, REPO, type Releases } from './backend-fixture.ts';
+import { blobPath, DEVICE, publishedBackend, REPO, type Releases, asOperator } from './backend-fixture.ts';
 
 const hex = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
@@ -19,6 +19,7 @@ function labels(h: Releases['r101']): Record<string, string> {
 
 t.test('releases: list per device type, one by version, a clear 404 for unknown ones', async (t) => {
   const { backend, r101, r102 } = await publishedBackend(t);
+  const fetch = asOperator(backend);
   const list = (await (await fetch(`${backend.urls.api}/v1/releases?deviceType=${DEVICE}`)).json()) as {
     releases: unknown[];
   };
@@ -47,6 +48,7 @@ t.test('releases: list per device type, one by version, a clear 404 for unknown 
 
 t.test('progress: every report is kept with a server time stamp', async (t) => {
   const { backend } = await publishedBackend(t);
+  const fetch = asOperator(backend);
   const uuid = 'a1b2c3d4e5f6';
   const patch = (body: unknown) =>
     fetch(`${backend.urls.api}/v1/devices/${uuid}/progress`, {
@@ -142,6 +144,7 @@ t.test('the updater bundle and OS images are served with their sha256', async (t
   const bundle = join(dir, 'updater.mjs');
   writeFileSync(bundle, 'console.log("updater v1");\n');
   const backend = await startBackend({ updaterBundlePath: bundle });
+  const fetch = asOperator(backend);
   t.teardown(() => backend.stop());
   const first = await fetch(`${backend.urls.api}/v1/updater`);
   t.equal(first.status, 200);
@@ -173,7 +176,7 @@ t.test('the updater bundle and OS images are served with their sha256', async (t
 
   const bare = await startBackend();
   t.teardown(() => bare.stop());
-  t.equal((await fetch(`${bare.urls.api}/v1/updater`)).status, 404, 'no bundle configured');
+  t.equal((await asOperator(bare)(`${bare.urls.api}/v1/updater`)).status, 404, 'no bundle configured');
 });
 
 t.test('guest URLs are the same ports at 10.0.2.2', async (t) => {

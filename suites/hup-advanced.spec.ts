@@ -52,7 +52,7 @@ test.describe('hup-advanced', () => {
     flash,
   }) => {
     test.setTimeout(30 * 60_000);
-    const d = await flash({ release: suite.from, config: backend!.deviceConfig });
+    const d = await flash({ release: suite.from, config: backend!.newDeviceConfig() });
     const o = await advancedUpdateDevice({
       device: d.device,
       backend: backend!,
@@ -89,7 +89,7 @@ test.describe('hup-advanced', () => {
     flash,
   }) => {
     test.setTimeout(20 * 60_000);
-    const d = await flash({ release: suite.from, config: backend!.deviceConfig });
+    const d = await flash({ release: suite.from, config: backend!.newDeviceConfig() });
     const o = await advancedUpdateDevice({
       device: d.device,
       backend: backend!,
@@ -107,7 +107,7 @@ test.describe('hup-advanced', () => {
     flash,
   }) => {
     test.setTimeout(25 * 60_000);
-    const d = await flash({ release: suite.from, config: backend!.deviceConfig });
+    const d = await flash({ release: suite.from, config: backend!.newDeviceConfig() });
     // 10 s into the flash: the new partition table and the first partitions written, the rest not
     // (the flash takes 40 s on the Jetson and over 4 min on the Pi's SD card here).
     const o = await advancedUpdateDevice({
@@ -126,7 +126,7 @@ test.describe('hup-advanced', () => {
 
   test('a corrupt download is refused before anything is flashed: the old OS keeps running', async ({ flash }) => {
     test.setTimeout(20 * 60_000);
-    const d = await flash({ release: suite.from, config: backend!.deviceConfig });
+    const d = await flash({ release: suite.from, config: backend!.newDeviceConfig() });
     backend!.services.faults.set('api', { kind: 'corrupt', offset: 1 << 20, path: /\/v1\/os-images\// });
     try {
       const o = await advancedUpdateDevice({

@@ -59,7 +59,7 @@ export function useLabBackend(): {
   });
   return {
     backend: () => backend!,
-    device: (flash) => flash({ release: BASE_RELEASE, config: backend!.deviceConfig }),
+    device: (flash) => flash({ release: BASE_RELEASE, config: backend!.newDeviceConfig() }),
     update: async (d, to, logs = 'logs', hooks) => {
       const o = await updateDevice({
         device: d.device,
@@ -76,7 +76,7 @@ export function useLabBackend(): {
     fault: async (fault, flash) => {
       test.info().annotations.push({ type: 'fault', description: fault.name });
       const { start, target } = scenarioReleases(fault, BASE_RELEASE, NEXT_RELEASE);
-      const d = await flash({ release: start, config: backend!.deviceConfig });
+      const d = await flash({ release: start, config: backend!.newDeviceConfig() });
       const r = await runScenario({
         device: d.device,
         backend: backend!,

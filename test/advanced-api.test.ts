@@ -2,7 +2,16 @@ import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startBackend, type ReleaseRecord } from '../harness/backend/index.ts';
+import { type Backend, startBackend, type ReleaseRecord } from '../harness/backend/index.ts';
+
+/** fetch with the lab operator token, as the harness's own calls. */
+const asOperator =
+  (backend: Backend): typeof fetch =>
+  (input, init = {}) =>
+    globalThis.fetch(input, {
+      ...init,
+      headers: { ...backend.operatorHeaders(), ...(init.headers as Record<string, string>) },
+    });
 
 const hex = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const rec = (deviceType: string, version: string, layout: string, arch: string): ReleaseRecord => ({
@@ -40,14 +49,17 @@ async function backendWithLines(t: Test) {
   return { backend, info, tool };
 }
 
+/** The operator headers of the backend the current test started. */
+let operator: Record<string, string> = {};
 const method = async (api: string, q: Record<string, string>) => {
-  const r = await fetch(`${api}/v1/update-method?${new URLSearchParams(q)}`);
+  const r = await globalThis.fetch(`${api}/v1/update-method?${new URLSearchParams(q)}`, { headers: operator });
   // biome-ignore lint/suspicious/noExplicitAny: a JSON body, probed field by field by the assertions
   return { status: r.status, body: (await r.json()) as Record<string, any> };
 };
 
 t.test('the API says which method an update takes before it runs, never the user', async (t) => {
   const { backend, info } = await backendWithLines(t);
+  operator = backend.operatorHeaders();
   const api = backend.urls.api;
   const std = await method(api, { deviceType: 'jetson-xavier', from: '2.113.0', to: '2.114.0' });
   t.equal(std.status, 200);
@@ -81,6 +93,7 @@ t.test('the API says which method an update takes before it runs, never the user
 
 t.test('takeover tools are listed with their digests and served; stage 2 may report progress by POST', async (t) => {
   const { backend, tool } = await backendWithLines(t);
+  const fetch = asOperator(backend);
   const api = backend.urls.api;
   const list = (await (await fetch(`${api}/v1/takeover`)).json()) as {
     tools: Array<{ name: string; sha256: string; size: number }>;

@@ -45,7 +45,12 @@ async function reporterBehindOneDrop(t: Test, uuid: string) {
   const front = await flakyFront(new URL(backend.urls.api), 1);
   t.teardown(front.stop);
   const lines: string[] = [];
-  const config = { uuid, apiEndpoint: front.url, deviceType: 'generic-amd64' } as DeviceConfig;
+  const config = {
+    uuid,
+    apiEndpoint: front.url,
+    deviceType: 'generic-amd64',
+    deviceApiKey: backend.registerDevice(uuid),
+  } as DeviceConfig;
   return { backend, lines, reporter: new ProgressReporter(config, (m) => lines.push(m)) };
 }
 

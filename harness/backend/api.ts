@@ -1,9 +1,8 @@
 /**
  * The backend API the device and the harness talk to (JSON): release lookup, update progress per
- * device, the updater bundle and raw OS images. When built with an API key, every request must
- * carry it as a Bearer token, as a device with its config.json key would.
+ * device, the updater bundle and raw OS images. Requests arrive authenticated (see auth.ts); a
+ * device may read and write only its own record, the operator any.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { sortVersions } from '../../lib/versions.ts';
 import { chooseUpdateMethod, type OsIdentity, type OsImageInfo } from '../../lib/update-method.ts';
 
@@ -51,7 +50,6 @@ export interface DeviceState {
 }
 
 export interface ApiOptions {
-  apiKey?: string;
   /** Served at GET /v1/updater; read at each request, so a rebuilt bundle is picked up. */
   updaterBundlePath?: string;
   /** Served at GET /v1/updater?method=advanced: the advanced (takeover) updater. */
@@ -78,13 +76,11 @@ export class Api {
   private readonly releaseList: ReleaseRecord[] = [];
   private readonly devices = new Map<string, DeviceState>();
   private readonly osImages = new Map<string, { file: string; info: OsImageInfo }>();
-  private readonly apiKey: string | undefined;
   private readonly updaterBundlePath: string | undefined;
   private readonly advancedUpdaterPath: string | undefined;
   private readonly takeoverTools: Record<string, string>;
 
   constructor(opts: ApiOptions = {}) {
-    this.apiKey = opts.apiKey;
     this.updaterBundlePath = opts.updaterBundlePath;
     this.advancedUpdaterPath = opts.advancedUpdaterPath;
     this.takeoverTools = { ...opts.takeoverTools };
@@ -166,9 +162,6 @@ export class Api {
   }
 
   readonly handle = async (req: BackendRequest): Promise<Reply> => {
-    if (this.apiKey !== undefined && !this.authorised(req.headers.authorization)) {
-      return json(401, { error: 'missing or wrong API key' }, { 'WWW-Authenticate': 'Bearer realm="huplab"' });
-    }
     const p = req.path;
     // The path's parameters when it matches the route, decoded; undefined when it does not.
     const at = (route: RegExp): string[] | undefined =>
@@ -184,10 +177,10 @@ export class Api {
       // POST too: takeover's stage 2 reports with busybox wget, which cannot PATCH.
       if (req.method !== 'PATCH' && req.method !== 'POST')
         return Api.errorReply(405, `${req.method} ${p} is not supported (use PATCH)`);
-      return this.progress(req, progress[0]!);
+      return this.notYours(req, progress[0]!) ?? this.progress(req, progress[0]!);
     }
     const device = at(/^\/v1\/devices\/([^/]+)$/);
-    if (device) return this.onlyGet(req) ?? this.deviceReply(device[0]!);
+    if (device) return this.onlyGet(req) ?? this.notYours(req, device[0]!) ?? this.deviceReply(device[0]!);
     if (p === '/v1/update-method') return this.onlyGet(req) ?? this.methodReply(req);
     if (p === '/v1/updater') return this.onlyGet(req) ?? this.updater(req);
     if (p === '/v1/takeover') return this.onlyGet(req) ?? this.listTakeoverTools();
@@ -202,12 +195,11 @@ export class Api {
     return json(status, { error: message });
   }
 
-  private authorised(header: string | undefined): boolean {
-    const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
-    if (!m) return false;
-    const given = Buffer.from(m[1]!.trim());
-    const wanted = Buffer.from(this.apiKey!);
-    return given.length === wanted.length && timingSafeEqual(given, wanted);
+  /** 403 when a device asks for another device's record; the operator may read any. */
+  private notYours(req: BackendRequest, uuid: string): Reply | undefined {
+    const who = req.principal;
+    if (who.kind === 'operator' || who.uuid === uuid) return undefined;
+    return Api.errorReply(403, `device ${who.uuid} may not access the record of device ${uuid}`);
   }
 
   private onlyGet(req: BackendRequest): Reply | undefined {

@@ -6,6 +6,7 @@
 import { HuplabError } from '../../lib/errors.ts';
 import { holdings } from '../holdings.ts';
 import { Api, type ApiOptions, type ReleaseRecord } from './api.ts';
+import { LabAuth } from './auth.ts';
 import { DeltaService } from './delta-service.ts';
 import { Faults, type FaultGroup } from './faults.ts';
 import { Registry } from './registry.ts';
@@ -52,6 +53,12 @@ export interface Backend {
   fallback: Registry;
   delta: DeltaService;
   faults: Faults;
+  /** The operator token and the device keys every request is checked against. */
+  auth: LabAuth;
+  /** Headers that authenticate the harness's own requests (the lab operator token). */
+  operatorHeaders(): Record<string, string>;
+  /** Registers a device and returns its API key (for its config.json). */
+  registerDevice(uuid: string, key?: string): string;
   urls: BackendUrls;
   guestUrls: BackendUrls;
   /** Requests seen by one endpoint group, oldest first. */
@@ -61,11 +68,15 @@ export interface Backend {
   stop(): Promise<void>;
 }
 
-export interface StartBackendOptions extends ApiOptions {}
+export interface StartBackendOptions extends ApiOptions {
+  /** The lab's operator token (default: a fresh random one for this backend). */
+  operatorToken?: string;
+}
 
 export async function startBackend(opts: StartBackendOptions = {}): Promise<Backend> {
   const faults = new Faults();
   const requests = new RequestLog();
+  const auth = new LabAuth(opts.operatorToken);
   const api = new Api(opts);
   const primary = new Registry();
   const fallback = new Registry();
@@ -73,7 +84,7 @@ export async function startBackend(opts: StartBackendOptions = {}): Promise<Back
 
   const servers: RunningServer[] = [];
   const start = async (group: FaultGroup, handler: Handler, errorReply: (s: number, m: string) => Reply) => {
-    const s = await startServer({ group, handler, faults, log: requests, errorReply });
+    const s = await startServer({ group, handler, faults, log: requests, auth, errorReply });
     servers.push(s);
     return s.url;
   };
@@ -103,6 +114,9 @@ export async function startBackend(opts: StartBackendOptions = {}): Promise<Back
     fallback,
     delta,
     faults,
+    auth,
+    operatorHeaders: () => auth.operatorHeaders(),
+    registerDevice: (uuid, key) => auth.registerDevice(uuid, key),
     urls,
     guestUrls,
     log: (group) => requests.list(group),

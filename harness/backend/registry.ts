@@ -150,7 +150,11 @@ export class Registry {
 
   /** Errors in the OCI distribution error format, also used for injected faults. */
   static errorReply(status: number, message: string): Reply {
-    return ociError(status, status === 503 ? 'UNAVAILABLE' : status === 404 ? 'NOT_FOUND' : 'UNKNOWN', message);
+    return ociError(
+      status,
+      status === 503 ? 'UNAVAILABLE' : status === 404 ? 'NOT_FOUND' : status === 401 ? 'UNAUTHORIZED' : 'UNKNOWN',
+      message,
+    );
   }
 }
 

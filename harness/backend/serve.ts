@@ -5,6 +5,7 @@
 import { createReadStream } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { LabAuth, Principal } from './auth.ts';
 import type { Faults, FaultGroup, FaultKind } from './faults.ts';
 import type { Reply, ReplyBody } from './reply.ts';
 import type { RequestLog, RequestLogEntry } from './request-log.ts';
@@ -17,6 +18,8 @@ export interface BackendRequest {
   headers: http.IncomingHttpHeaders;
   /** "http://<Host header>": absolute URLs in answers must work for whoever asked (host or guest). */
   origin: string;
+  /** Who sent it: every request that reaches a handler is authenticated. */
+  principal: Principal;
   readBody(limit: number): Promise<Buffer>;
 }
 
@@ -27,6 +30,8 @@ export interface ServerOptions {
   handler: Handler;
   faults: Faults;
   log: RequestLog;
+  /** Requests without a valid operator token or device key get 401 before any handler sees them. */
+  auth: LabAuth;
   /** The error body this kind of server speaks (OCI error JSON for registries, {error} for the API). */
   errorReply(status: number, message: string): Reply;
 }
@@ -93,8 +98,12 @@ async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.
     return;
   }
 
+  const principal = opts.auth.authenticate(req.headers.authorization);
   let reply: Reply;
-  if (fault?.kind === 'http-error') {
+  if (!principal) {
+    const r = opts.errorReply(401, 'missing or wrong credentials (send the device API key or the lab operator token)');
+    reply = { ...r, headers: { ...r.headers, 'WWW-Authenticate': 'Bearer realm="huplab"' } };
+  } else if (fault?.kind === 'http-error') {
     const status = fault.status ?? 503;
     reply = opts.errorReply(status, `injected fault: http-error ${status}`);
   } else if (fault?.kind === 'missing-delta') {
@@ -106,6 +115,7 @@ async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.
       query: url.searchParams,
       headers: req.headers,
       origin: `http://${req.headers.host ?? `127.0.0.1:${req.socket.localPort}`}`,
+      principal,
       readBody: (limit) => readRequestBody(req, limit),
     };
     try {

@@ -4,6 +4,7 @@
  * config.json fields that point a device at it. `huplab hup`, the suites, the power-cut campaigns
  * and the benchmarks each start one for the length of their run.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,14 +19,24 @@ import { ADVANCED_ENTRY } from '../../updater/bundle.ts';
 import { deltaBetween, TAKEOVER_TOOLS, takeoverTool, updaterBundle } from './artifacts.ts';
 import { startBackend, type Backend } from './index.ts';
 
+export interface DeviceConfig extends Record<string, string> {
+  uuid: string;
+  deviceApiKey: string;
+}
+
 export interface UpdateBackend {
   /** The API, the registries and the delta service. */
   services: Backend;
   profile: Profile;
   builds: Map<string, ReleaseBuild>;
   updater: { path: string; sha256: string };
-  /** config.json fields that point a device at this backend. */
+  /** config.json fields that point a device at this backend (no uuid, no key: see newDeviceConfig). */
   deviceConfig: Record<string, string>;
+  /**
+   * The config.json fields of a device about to be flashed: the endpoints, a fresh uuid and a
+   * fresh device API key registered with the backend. The one way a device gets its key.
+   */
+  newDeviceConfig(): DeviceConfig;
   /** The OS line an advanced update leads to, when the lab publishes one. */
   advanced?: { profile: Profile; builds: Map<string, ReleaseBuild>; updater: { path: string; sha256: string } };
 }
@@ -41,6 +52,8 @@ export async function startUpdateBackend(opts: {
   releases: string[];
   narrator?: Narrator;
   deltas?: boolean;
+  /** The lab's operator token (harness/lab.ts); default: a fresh one for this backend. */
+  operatorToken?: string;
   /** `images`: the releases to serve raw disk images of (default: all of them). */
   advanced?: { device: string; releases: string[]; images?: string[] };
 }): Promise<UpdateBackend> {
@@ -60,6 +73,7 @@ export async function startUpdateBackend(opts: {
     : [];
   const backend = await narrator.step('start the backend (API, registries, delta service)', () =>
     startBackend({
+      ...(opts.operatorToken ? { operatorToken: opts.operatorToken } : {}),
       updaterBundlePath: updater.path,
       ...(advancedUpdater ? { advancedUpdaterPath: advancedUpdater.path } : {}),
       ...(tools.length ? { takeoverTools: Object.fromEntries(tools.map((t) => [t.name, t.path])) } : {}),
@@ -87,17 +101,22 @@ export async function startUpdateBackend(opts: {
       advanced = { profile: target, builds: targetBuilds, updater: advancedUpdater! };
     }
     const g = backend.guestUrls;
+    const deviceConfig = {
+      apiEndpoint: g.api,
+      registryEndpoint: g.primaryRegistry,
+      fallbackRegistryEndpoint: g.fallbackRegistry,
+      deltaEndpoint: g.delta,
+    };
     return {
       services: backend,
       profile,
       builds,
       updater,
       ...(advanced ? { advanced } : {}),
-      deviceConfig: {
-        apiEndpoint: g.api,
-        registryEndpoint: g.primaryRegistry,
-        fallbackRegistryEndpoint: g.fallbackRegistry,
-        deltaEndpoint: g.delta,
+      deviceConfig,
+      newDeviceConfig() {
+        const uuid = randomBytes(16).toString('hex');
+        return { ...deviceConfig, uuid, deviceApiKey: backend.registerDevice(uuid) };
       },
     };
   } catch (err) {

@@ -71,7 +71,14 @@ async function startLocked(
   let record: DeviceRecord;
   if (opts.disk) {
     record = await narrator.step(`adopt disk ${opts.disk}`, () =>
-      adoptDisk({ lab: opts.lab.dir, name, profile, diskFile: opts.disk!, sshPublicKey: opts.lab.key.publicKey }),
+      adoptDisk({
+        lab: opts.lab.dir,
+        name,
+        profile,
+        diskFile: opts.disk!,
+        sshPublicKey: opts.lab.key.publicKey,
+        ...(opts.config ? { config: opts.config } : {}),
+      }),
     );
   } else {
     if (!opts.release)

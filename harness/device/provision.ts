@@ -31,6 +31,8 @@ export interface ConfigJson {
   apiEndpoint?: string;
   registryEndpoint?: string;
   deltaEndpoint?: string;
+  /** The device's own key for the lab backend (registered by UpdateBackend.newDeviceConfig). */
+  deviceApiKey?: string;
   os: { sshKeys: string[] };
   [key: string]: unknown;
 }
@@ -66,7 +68,8 @@ export async function flashDevice(opts: {
       hint: 'check free space in the lab directory',
     });
   }
-  const uuid = randomBytes(16).toString('hex');
+  // The backend's newDeviceConfig() assigns the uuid its key is registered for.
+  const uuid = opts.config?.uuid ?? randomBytes(16).toString('hex');
   const config: ConfigJson = {
     deviceType: opts.profile.deviceType,
     ...opts.config,
@@ -98,6 +101,11 @@ export async function adoptDisk(opts: {
   profile: Profile;
   diskFile: string;
   sshPublicKey: string;
+  /**
+   * This run's backend fields (UpdateBackend.newDeviceConfig): the disk's old key belongs to a
+   * backend that is gone, so the adopted device takes the new uuid, key and endpoints.
+   */
+  config?: Partial<ConfigJson>;
 }): Promise<DeviceRecord> {
   if (!existsSync(opts.diskFile))
     throw new HuplabError('disk-missing', `disk image ${opts.diskFile} does not exist`, {
@@ -123,7 +131,7 @@ export async function adoptDisk(opts: {
     config = { uuid: randomBytes(16).toString('hex'), deviceType: opts.profile.deviceType, os: { sshKeys: [] } };
   }
   const keys = new Set([...(config.os?.sshKeys ?? []), opts.sshPublicKey.trim()]);
-  config = { ...config, os: { ...config.os, sshKeys: [...keys] } };
+  config = { ...config, ...opts.config, os: { ...config.os, sshKeys: [...keys] } };
   await boot.write('/config.json', `${JSON.stringify(config, null, 2)}\n`);
   const uuid = config.uuid;
   const record: DeviceRecord = {

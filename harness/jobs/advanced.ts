@@ -42,6 +42,7 @@ export async function runAdvancedHup(opts: {
     releases: [opts.from],
     advanced: { device: opts.toDevice, releases: [opts.to] },
     narrator,
+    operatorToken: opts.lab.operatorToken,
   });
   try {
     const started = await startDevice({
@@ -50,7 +51,7 @@ export async function runAdvancedHup(opts: {
       release: opts.from,
       name: opts.name ?? 'hup',
       narrator,
-      config: backend.deviceConfig,
+      config: backend.newDeviceConfig(),
     });
     const outcome = await advancedUpdateDevice({
       device: started.device,

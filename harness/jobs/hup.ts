@@ -40,7 +40,12 @@ export async function runHup(opts: {
   const narrator = opts.narrator ?? silentNarrator;
   const fault = opts.fault ? findFault(opts.fault) : undefined;
   const { start, target } = scenarioReleases(fault, opts.from, opts.to);
-  const backend = await startUpdateBackend({ device: opts.device, releases: [...new Set([start, target])], narrator });
+  const backend = await startUpdateBackend({
+    device: opts.device,
+    releases: [...new Set([start, target])],
+    narrator,
+    operatorToken: opts.lab.operatorToken,
+  });
   try {
     const started = await startDevice({
       lab: opts.lab,
@@ -48,7 +53,7 @@ export async function runHup(opts: {
       release: start,
       name: opts.name ?? 'hup',
       narrator,
-      config: backend.deviceConfig,
+      config: backend.newDeviceConfig(),
     });
     if (fault) narrator.info?.(`fault ${fault.name}: ${fault.description}`);
     const { outcome, verdict } = await runScenario({

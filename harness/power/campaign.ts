@@ -236,7 +236,7 @@ async function fresh(opts: CampaignOptions, backend: UpdateBackend, name: string
     device: opts.device,
     release: opts.from,
     name,
-    config: backend.deviceConfig,
+    config: backend.newDeviceConfig(),
     volatileCache: {},
   });
 }

@@ -53,7 +53,9 @@ export async function askUpdateMethod(
   backend: UpdateBackend,
   q: { deviceType: string; from: string; to: string; toDeviceType: string },
 ): Promise<MethodDecision> {
-  const r = await fetch(`${backend.services.urls.api}/v1/update-method?${new URLSearchParams(q)}`);
+  const r = await fetch(`${backend.services.urls.api}/v1/update-method?${new URLSearchParams(q)}`, {
+    headers: backend.services.operatorHeaders(),
+  });
   const body = (await r.json()) as MethodDecision & { error?: string };
   if (!r.ok)
     throw new HuplabError('method-unknown', `the API cannot decide the update method: ${body.error ?? r.status}`);

@@ -8,7 +8,9 @@ import type { ApiProgressEntry } from './types.ts';
 
 /** The device's progress history at the API, in order; throws when the API cannot be read. */
 export async function readApiHistory(backend: UpdateBackend, uuid: string): Promise<ApiProgressEntry[]> {
-  const r = await fetch(`${backend.services.urls.api}/v1/devices/${uuid}`);
+  const r = await fetch(`${backend.services.urls.api}/v1/devices/${uuid}`, {
+    headers: backend.services.operatorHeaders(),
+  });
   const body = (await r.json()) as { history?: ApiProgressEntry[] };
   return body.history ?? [];
 }

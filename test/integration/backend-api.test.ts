@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBackend } from '../../harness/backend/index.ts';
-import { blobPath, DEVICE, publishedBackend, REPO, type Releases } from './backend-fixture.ts';
+import { blobPath, DEVICE, publishedBackend, REPO, type Releases, asOperator } from './backend-fixture.ts';
 
 const hex = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
@@ -19,6 +19,7 @@ function labels(h: Releases['r101']): Record<string, string> {
 
 t.test('releases: list per device type, one by version, a clear 404 for unknown ones', async (t) => {
   const { backend, r101, r102 } = await publishedBackend(t);
+  const fetch = asOperator(backend);
   const list = (await (await fetch(`${backend.urls.api}/v1/releases?deviceType=${DEVICE}`)).json()) as {
     releases: unknown[];
   };
@@ -47,6 +48,7 @@ t.test('releases: list per device type, one by version, a clear 404 for unknown 
 
 t.test('progress: every report is kept with a server time stamp', async (t) => {
   const { backend } = await publishedBackend(t);
+  const fetch = asOperator(backend);
   const uuid = 'a1b2c3d4e5f6';
   const patch = (body: unknown) =>
     fetch(`${backend.urls.api}/v1/devices/${uuid}/progress`, {
@@ -89,29 +91,60 @@ t.test('progress: every report is kept with a server time stamp', async (t) => {
   t.same(backend.api.device(uuid)?.history.length, 3);
 });
 
-t.test('with an API key, requests without it or with a wrong one get 401', async (t) => {
-  const { backend } = await publishedBackend(t, { apiKey: 's3cret' });
-  const url = `${backend.urls.api}/v1/releases?deviceType=${DEVICE}`;
-  const none = await fetch(url);
-  t.equal(none.status, 401);
-  t.same(await none.json(), { error: 'missing or wrong API key' });
-  t.equal((await fetch(url, { headers: { Authorization: 'Bearer nope' } })).status, 401);
-  const patched = await fetch(`${backend.urls.api}/v1/devices/d1/progress`, {
-    method: 'PATCH',
-    body: JSON.stringify({ percent: 1, message: 'm' }),
-  });
-  t.equal(patched.status, 401);
-  t.equal(backend.api.device('d1'), undefined, 'a refused report is not recorded');
-  const ok = await fetch(url, { headers: { Authorization: 'Bearer s3cret' } });
-  t.equal(ok.status, 200);
-  t.equal(((await ok.json()) as { releases: unknown[] }).releases.length, 2);
-});
+t.test(
+  'authentication: a forged report is refused 401 and changes nothing; a device owns only its record',
+  async (t) => {
+    const { backend } = await publishedBackend(t);
+    const api = backend.urls.api;
+    const op = backend.operatorHeaders();
+    const mine = backend.registerDevice('dev-a');
+    const theirs = backend.registerDevice('dev-b');
+    const bearer = (k: string) => ({ Authorization: `Bearer ${k}` });
+    const patch = (uuid: string, headers: Record<string, string>, message: string) =>
+      fetch(`${api}/v1/devices/${uuid}/progress`, {
+        method: 'PATCH',
+        headers: { 'Content-Type': 'application/json', ...headers },
+        body: JSON.stringify({ percent: 100, message }),
+      });
+    t.equal((await patch('dev-a', bearer(mine), 'genuine')).status, 200);
+    const before = backend.api.device('dev-a');
+
+    const none = await patch('dev-a', {}, 'forged by nobody');
+    t.equal(none.status, 401, 'no credentials');
+    t.match(none.headers.get('www-authenticate'), /^Bearer/);
+    t.equal((await patch('dev-a', bearer('nope'), 'forged by nobody')).status, 401, 'a wrong key');
+    t.equal((await patch('dev-a', bearer(`${mine}x`), 'forged by nobody')).status, 401, 'a key with a byte more');
+    t.equal((await patch('dev-a', bearer(theirs), 'forged by dev-b')).status, 403, "another device's key");
+    t.same(backend.api.device('dev-a'), before, 'the record is unchanged');
+    t.equal(backend.api.device('dev-a')?.history.length, 1);
+
+    t.equal((await fetch(`${api}/v1/devices/dev-a`)).status, 401, 'records are not readable anonymously');
+    t.equal((await fetch(`${api}/v1/devices/dev-a`, { headers: bearer(theirs) })).status, 403);
+    t.equal((await fetch(`${api}/v1/devices/dev-a`, { headers: bearer(mine) })).status, 200, 'a device reads its own');
+    t.equal((await fetch(`${api}/v1/devices/dev-a`, { headers: op })).status, 200, 'the operator reads any');
+    t.equal((await patch('dev-b', op, 'operator note')).status, 200, 'the operator may write any record');
+    t.equal((await fetch(`${api}/v1/updater`)).status, 401, 'the updater is not served anonymously');
+    t.equal((await fetch(`${api}/v1/releases?deviceType=${DEVICE}`)).status, 401);
+    const basic = `Basic ${Buffer.from(`device:${mine}`).toString('base64')}`;
+    t.equal(
+      (await fetch(`${api}/v1/releases?deviceType=${DEVICE}`, { headers: { Authorization: basic } })).status,
+      200,
+      'Basic with the key as password',
+    );
+
+    const logged = JSON.stringify(backend.log('api'));
+    t.notOk(logged.includes(mine), 'the request log holds no device key');
+    t.notOk(logged.includes(backend.auth.operatorToken), 'nor the operator token');
+    t.notOk(logged.toLowerCase().includes('authorization'), 'nor any Authorization header');
+  },
+);
 
 t.test('the updater bundle and OS images are served with their sha256', async (t) => {
   const dir = t.testdir();
   const bundle = join(dir, 'updater.mjs');
   writeFileSync(bundle, 'console.log("updater v1");\n');
   const backend = await startBackend({ updaterBundlePath: bundle });
+  const fetch = asOperator(backend);
   t.teardown(() => backend.stop());
   const first = await fetch(`${backend.urls.api}/v1/updater`);
   t.equal(first.status, 200);
@@ -143,7 +176,7 @@ t.test('the updater bundle and OS images are served with their sha256', async (t
 
   const bare = await startBackend();
   t.teardown(() => bare.stop());
-  t.equal((await fetch(`${bare.urls.api}/v1/updater`)).status, 404, 'no bundle configured');
+  t.equal((await asOperator(bare)(`${bare.urls.api}/v1/updater`)).status, 404, 'no bundle configured');
 });
 
 t.test('guest URLs are the same ports at 10.0.2.2', async (t) => {

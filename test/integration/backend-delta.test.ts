@@ -6,12 +6,13 @@ import { join } from 'node:path';
 import { downloadVerified } from '../../lib/oci/download.ts';
 import { sha256Digest } from '../../lib/oci/digest.ts';
 import { GUEST_HOST } from '../../harness/backend/index.ts';
-import { publishedBackend } from './backend-fixture.ts';
+import { publishedBackend, asOperator } from './backend-fixture.ts';
 
 const query = (base: string, src: string, dest: string) => `${base}/v1/deltas?src=${src}&dest=${dest}`;
 
 t.test('a registered delta is found (200) and served; other pairs get 404 "no delta"', async (t) => {
   const { backend, r101, r102 } = await publishedBackend(t);
+  const fetch = asOperator(backend);
   // The delta format belongs to lib/delta/; here it is opaque bytes.
   const content = randomBytes(3_000_000);
   const dir = t.testdir();
@@ -48,6 +49,7 @@ t.test('a registered delta is found (200) and served; other pairs get 404 "no de
     retries: 1,
     retryDelayMs: 10,
     expectedSize: answer.size,
+    headers: backend.operatorHeaders(),
   });
   t.equal(got.resumes, 1);
   t.ok(readFileSync(dest).equals(content), 'the delta bytes, whole');
@@ -62,6 +64,7 @@ t.test('a registered delta is found (200) and served; other pairs get 404 "no de
 
 t.test('missing-delta turns a registered delta into 404 until cleared', async (t) => {
   const { backend, r101, r102 } = await publishedBackend(t);
+  const fetch = asOperator(backend);
   const file = join(t.testdir(), 'delta.bin');
   writeFileSync(file, 'opaque');
   await backend.delta.addDelta({ src: r101.manifest.digest, dest: r102.manifest.digest, file });
@@ -89,7 +92,7 @@ t.test('the delta URL is absolute for whoever asked: the guest gets 10.0.2.2', a
     http
       .get(
         query(backend.urls.delta, r101.manifest.digest, r102.manifest.digest),
-        { headers: { Host: `${GUEST_HOST}:${port}` } },
+        { headers: { Host: `${GUEST_HOST}:${port}`, ...backend.operatorHeaders() } },
         (res) => {
           let text = '';
           res.on('data', (c: Buffer) => {

@@ -4,12 +4,16 @@ import { join } from 'node:path';
 import { RegistryClient } from '../../lib/oci/client.ts';
 import { isHuplabError } from '../../lib/errors.ts';
 import { Faults } from '../../harness/backend/faults.ts';
-import { fileDigest, publishedBackend, REPO } from './backend-fixture.ts';
+import { fileDigest, publishedBackend, REPO, asOperator } from './backend-fixture.ts';
 
 t.test('corrupt: one flipped byte gives digest-mismatch and leaves no file', async (t) => {
   const { backend, r102 } = await publishedBackend(t);
   backend.faults.set('primary', { kind: 'corrupt', offset: 1_234_567, path: /\/blobs\// });
-  const client = new RegistryClient(backend.urls.primaryRegistry, { retries: 2, retryDelayMs: 10 });
+  const client = new RegistryClient(backend.urls.primaryRegistry, {
+    headers: backend.operatorHeaders(),
+    retries: 2,
+    retryDelayMs: 10,
+  });
   const m = await client.getManifest(REPO, '2.102.0');
   t.equal(m.digest, r102.manifest.digest, 'the fault is limited to blobs: the manifest is intact');
   const dir = t.testdir();
@@ -33,7 +37,11 @@ t.test('corrupt: one flipped byte gives digest-mismatch and leaves no file', asy
 t.test('truncate once: the client resumes with Range and gets the right blob', async (t) => {
   const { backend, r101 } = await publishedBackend(t);
   backend.faults.set('primary', { kind: 'truncate', bytes: 3_000_000, times: 1, path: r101.layer.digest });
-  const client = new RegistryClient(backend.urls.primaryRegistry, { retries: 2, retryDelayMs: 10 });
+  const client = new RegistryClient(backend.urls.primaryRegistry, {
+    headers: backend.operatorHeaders(),
+    retries: 2,
+    retryDelayMs: 10,
+  });
   const dest = join(t.testdir(), 'layer');
   const got = await client.fetchBlob(REPO, r101.layer.digest, dest, { expectedSize: r101.layer.size });
   t.equal(got.resumes, 1);
@@ -52,7 +60,11 @@ t.test('truncate once: the client resumes with Range and gets the right blob', a
 t.test('truncate every time: blob-truncated after the retries, no file', async (t) => {
   const { backend, r101 } = await publishedBackend(t);
   backend.faults.set('primary', { kind: 'truncate', bytes: 200_000 });
-  const client = new RegistryClient(backend.urls.primaryRegistry, { retries: 2, retryDelayMs: 10 });
+  const client = new RegistryClient(backend.urls.primaryRegistry, {
+    headers: backend.operatorHeaders(),
+    retries: 2,
+    retryDelayMs: 10,
+  });
   const dir = t.testdir();
   const err = await client.fetchBlob(REPO, r101.layer.digest, join(dir, 'layer')).catch((e: unknown) => e);
   t.ok(isHuplabError(err, 'blob-truncated'), `blob-truncated, got ${String(err)}`);
@@ -63,7 +75,7 @@ t.test('truncate every time: blob-truncated after the retries, no file', async (
 
 t.test('slow: a throttled manifest takes size/rate, an unthrottled one does not', async (t) => {
   const { backend, r102 } = await publishedBackend(t);
-  const client = new RegistryClient(backend.urls.primaryRegistry, { retries: 0 });
+  const client = new RegistryClient(backend.urls.primaryRegistry, { headers: backend.operatorHeaders(), retries: 0 });
   let started = Date.now();
   await client.getManifest(REPO, '2.102.0');
   const fast = Date.now() - started;
@@ -81,7 +93,11 @@ t.test('slow: a throttled manifest takes size/rate, an unthrottled one does not'
 t.test('a stalled body ends with a timeout that says so, for manifests and blobs', async (t) => {
   const { backend, r102 } = await publishedBackend(t);
   backend.faults.set('primary', { kind: 'slow', bytesPerSecond: 1 });
-  const client = new RegistryClient(backend.urls.primaryRegistry, { retries: 0, timeoutMs: 300 });
+  const client = new RegistryClient(backend.urls.primaryRegistry, {
+    headers: backend.operatorHeaders(),
+    retries: 0,
+    timeoutMs: 300,
+  });
   const err = await client.getManifest(REPO, '2.102.0').catch((e: unknown) => e);
   t.ok(isHuplabError(err, 'unreachable'));
   t.equal(
@@ -97,8 +113,13 @@ t.test('a stalled body ends with a timeout that says so, for manifests and blobs
 
 t.test('http-error with times: the first request fails, the client retries and succeeds', async (t) => {
   const { backend, r102 } = await publishedBackend(t);
+  const fetch = asOperator(backend);
   backend.faults.set('primary', { kind: 'http-error', status: 503, times: 1 });
-  const retrying = new RegistryClient(backend.urls.primaryRegistry, { retries: 1, retryDelayMs: 10 });
+  const retrying = new RegistryClient(backend.urls.primaryRegistry, {
+    headers: backend.operatorHeaders(),
+    retries: 1,
+    retryDelayMs: 10,
+  });
   t.equal((await retrying.getManifest(REPO, '2.102.0')).digest, r102.manifest.digest);
   t.same(
     backend.log('primary').map((e) => e.status),
@@ -107,7 +128,7 @@ t.test('http-error with times: the first request fails, the client retries and s
   t.match(backend.faults.list(), [{ group: 'primary', kind: 'http-error', status: 503, times: 1, fired: 1 }]);
 
   backend.faults.set('primary', { kind: 'http-error', status: 500 });
-  const once = new RegistryClient(backend.urls.primaryRegistry, { retries: 0 });
+  const once = new RegistryClient(backend.urls.primaryRegistry, { headers: backend.operatorHeaders(), retries: 0 });
   const err = await once.getManifest(REPO, '2.102.0').catch((e: unknown) => e);
   t.ok(isHuplabError(err, 'http-error'));
   t.equal(
@@ -128,6 +149,7 @@ t.test('http-error with times: the first request fails, the client retries and s
 
 t.test('down on the API: the connection is reset', async (t) => {
   const { backend } = await publishedBackend(t);
+  const fetch = asOperator(backend);
   backend.faults.set('api', { kind: 'down', path: '^/v1/releases' });
   const err = await fetch(`${backend.urls.api}/v1/releases`).catch((e: unknown) => e as Error);
   t.match((err as Error & { cause?: { code?: string } }).cause?.code, /ECONNRESET|UND_ERR_SOCKET/);

@@ -93,3 +93,12 @@ export async function fileDigest(path: string): Promise<string> {
 export function blobPath(h: HostappArtifact, digest: string): string {
   return join(h.dir, 'blobs', 'sha256', digest.slice(7));
 }
+
+/** fetch with the lab operator token: what the harness's own calls send. */
+export function asOperator(backend: Backend): typeof fetch {
+  return (input, init = {}) =>
+    globalThis.fetch(input, {
+      ...init,
+      headers: { ...backend.operatorHeaders(), ...(init.headers as Record<string, string>) },
+    });
+}

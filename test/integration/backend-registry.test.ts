@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { RegistryClient } from '../../lib/oci/client.ts';
 import { isHuplabError } from '../../lib/errors.ts';
 import { startBackend } from '../../harness/backend/index.ts';
-import { blobPath, DEVICE, fileDigest, publishedBackend, releases, REPO } from './backend-fixture.ts';
+import { blobPath, DEVICE, fileDigest, publishedBackend, releases, REPO, asOperator } from './backend-fixture.ts';
 
 t.test('manifest by tag and by digest: the published bytes, verified', async (t) => {
   const { backend, r102 } = await publishedBackend(t);
-  const client = new RegistryClient(backend.urls.primaryRegistry, { retries: 0 });
+  const client = new RegistryClient(backend.urls.primaryRegistry, { headers: backend.operatorHeaders(), retries: 0 });
   const byTag = await client.getManifest(REPO, '2.102.0');
   t.equal(byTag.digest, r102.manifest.digest, 'tag 2.102.0 resolves to the build of 2.102.0');
   t.ok(byTag.bytes.equals(readFileSync(blobPath(r102, r102.manifest.digest))), 'bytes are the layout blob');
@@ -21,7 +21,7 @@ t.test('manifest by tag and by digest: the published bytes, verified', async (t)
 
 t.test('the layer downloads verified, and both sides count its bytes', async (t) => {
   const { backend, r101 } = await publishedBackend(t);
-  const client = new RegistryClient(backend.urls.primaryRegistry, { retries: 0 });
+  const client = new RegistryClient(backend.urls.primaryRegistry, { headers: backend.operatorHeaders(), retries: 0 });
   const dir = t.testdir();
   const dest = join(dir, 'layer.tar.gz');
   let lastProgress = [0, 0 as number | undefined];
@@ -45,6 +45,7 @@ t.test('the layer downloads verified, and both sides count its bytes', async (t)
 
 t.test('blob endpoint: HEAD, Range, digest header; unknown names give OCI errors', async (t) => {
   const { backend, r102 } = await publishedBackend(t);
+  const fetch = asOperator(backend);
   const base = `${backend.urls.primaryRegistry}/v2/${REPO}`;
   const ping = await fetch(`${backend.urls.primaryRegistry}/v2/`);
   t.equal(ping.status, 200);
@@ -75,7 +76,7 @@ t.test('blob endpoint: HEAD, Range, digest header; unknown names give OCI errors
   const unknownBlob = await fetch(`${base}/blobs/sha256:${'0'.repeat(64)}`);
   t.match(await unknownBlob.json(), { errors: [{ code: 'BLOB_UNKNOWN' }] });
 
-  const client = new RegistryClient(backend.urls.primaryRegistry, { retries: 0 });
+  const client = new RegistryClient(backend.urls.primaryRegistry, { headers: backend.operatorHeaders(), retries: 0 });
   const err = await client.getManifest('huplab/nope', '2.102.0').catch((e: unknown) => e);
   t.ok(isHuplabError(err, 'not-found'), 'client reports not-found');
   t.equal(
@@ -86,7 +87,11 @@ t.test('blob endpoint: HEAD, Range, digest header; unknown names give OCI errors
 
 t.test('with the primary down, the client says so in one line and the fallback serves the release', async (t) => {
   const { backend, r102 } = await publishedBackend(t);
-  const primary = new RegistryClient(backend.urls.primaryRegistry, { retries: 1, retryDelayMs: 10 });
+  const primary = new RegistryClient(backend.urls.primaryRegistry, {
+    headers: backend.operatorHeaders(),
+    retries: 1,
+    retryDelayMs: 10,
+  });
   await primary.pingRegistry();
   backend.faults.set('primary', { kind: 'down' });
   backend.clearLog('primary');
@@ -108,7 +113,10 @@ t.test('with the primary down, the client says so in one line and the fallback s
     'both attempts hit the fault',
   );
 
-  const fallback = new RegistryClient(backend.urls.fallbackRegistry, { retries: 0 });
+  const fallback = new RegistryClient(backend.urls.fallbackRegistry, {
+    headers: backend.operatorHeaders(),
+    retries: 0,
+  });
   const m = await fallback.getManifest(REPO, '2.102.0');
   t.equal(m.digest, r102.manifest.digest);
   const dest = join(t.testdir(), 'layer');
@@ -122,6 +130,7 @@ t.test('with the primary down, the client says so in one line and the fallback s
 t.test('publishing with onFallbackToo false leaves the fallback without the release', async (t) => {
   const { r101 } = await releases();
   const backend = await startBackend();
+  const fetch = asOperator(backend);
   t.teardown(() => backend.stop());
   const rec = await backend.publishRelease({
     deviceType: DEVICE,
@@ -155,4 +164,29 @@ t.test('publishing with onFallbackToo false leaves the fallback without the rele
     })
     .catch((e: unknown) => e);
   t.ok(isHuplabError(wrong, 'hostapp-invalid'), 'a digest that is not the layout manifest is refused');
+});
+
+t.test('the registries refuse anonymous pulls; a device key works as Bearer and as Basic', async (t) => {
+  const { backend, r102 } = await publishedBackend(t);
+  const key = backend.registerDevice('puller');
+  for (const reg of [backend.urls.primaryRegistry, backend.urls.fallbackRegistry]) {
+    const manifest = `${reg}/v2/${REPO}/manifests/2.102.0`;
+    const blob = `${reg}/v2/${REPO}/blobs/${r102.layer.digest}`;
+    for (const url of [`${reg}/v2/`, manifest, blob]) {
+      const anonymous = await globalThis.fetch(url);
+      t.equal(anonymous.status, 401, `anonymous ${url}`);
+      t.match(await anonymous.json(), { errors: [{ message: /credentials/ }] });
+      const wrong = await globalThis.fetch(url, { headers: { Authorization: 'Bearer guess' } });
+      t.equal(wrong.status, 401, `a wrong key for ${url}`);
+    }
+    const anon = new RegistryClient(reg, { retries: 0 });
+    await t.rejects(anon.getManifest(REPO, '2.102.0'), 'the client without credentials is refused');
+    const basic = `Basic ${Buffer.from(`huplab:${key}`).toString('base64')}`;
+    const viaBasic = new RegistryClient(reg, { retries: 0, headers: { authorization: basic } });
+    t.equal((await viaBasic.getManifest(REPO, '2.102.0')).digest, r102.manifest.digest, 'Basic with the key');
+    const viaBearer = new RegistryClient(reg, { retries: 0, headers: { authorization: `Bearer ${key}` } });
+    t.equal((await viaBearer.getManifest(REPO, '2.102.0')).digest, r102.manifest.digest, 'Bearer with the key');
+  }
+  const logged = JSON.stringify([backend.log('primary'), backend.log('fallback')]);
+  t.notOk(logged.includes(key), 'the request log holds no key');
 });

@@ -51,18 +51,20 @@ t.test("stage 2's reports reach the API through the OS's busybox wget", async (t
   const bin = await deviceBusybox(dir);
   const backend = await startBackend({});
   t.teardown(() => backend.stop());
-  const env = { API: backend.urls.api, UUID: 'c0ffee', API_KEY: 'lab-key' };
+  const env = { API: backend.urls.api, UUID: 'c0ffee', API_KEY: backend.registerDevice('c0ffee') };
   t.equal(await report(bin, dir, env, ['60', 'Flashing the new OS', 'updating']), 0, 'report() says it was sent');
   t.equal(backend.api.device('c0ffee')?.message, 'Flashing the new OS', 'the API has it');
   t.equal(backend.api.device('c0ffee')?.percent, 60);
+  await report(bin, dir, { ...env, API_KEY: '' }, ['90', 'forged without a key', 'updating']);
   t.equal(
-    await report(bin, dir, { ...env, API_KEY: '' }, ['100', 'Update successful, rebooting', 'rebooting']),
+    await report(bin, dir, env, ['100', 'Update successful, rebooting', 'rebooting']),
     0,
-    'without a key too',
+    'the next keyed report is sent',
   );
   t.same(
     backend.api.device('c0ffee')?.history.map((h) => h.message),
     ['Flashing the new OS', 'Update successful, rebooting'],
+    'the API refused the report without a key',
   );
 });
 

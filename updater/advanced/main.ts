@@ -243,6 +243,7 @@ const steps: Record<AdvancedStep, (ctx: Ctx) => Promise<string>> = {
         timeoutMs: 30_000,
         retries: 3,
         retryDelayMs: 1_000,
+        ...(key ? { headers: { authorization: `Bearer ${key}` } } : {}),
         expectedSize: t.size,
         ...(key ? { headers: { authorization: `Bearer ${key}` } } : {}),
       });

@@ -66,6 +66,12 @@ interface Ctx {
   summary: Record<string, unknown>;
 }
 
+/** The device's API key as a Bearer header: the API, the registries and the delta service all require it. */
+function authHeaders(ctx: Ctx): Record<string, string> {
+  const key = ctx.config.deviceApiKey ?? ctx.config.apiKey;
+  return key ? { authorization: `Bearer ${key}` } : {};
+}
+
 async function api<T>(ctx: Ctx, path: string): Promise<T> {
   const base = ctx.config.apiEndpoint;
   if (!base) throw new HuplabError('config-invalid', 'config.json has no apiEndpoint');
@@ -160,6 +166,7 @@ const steps: Record<HupStep, UpdateStep<Ctx>['run']> = {
       try {
         const q = `src=${encodeURIComponent(ctx.current.hostapp.manifestDigest)}&dest=${encodeURIComponent(target.hostapp.manifestDigest)}`;
         const r = await fetch(`${ctx.config.deltaEndpoint.replace(/\/$/, '')}/v1/deltas?${q}`, {
+          headers: authHeaders(ctx),
           signal: AbortSignal.timeout(30_000),
         });
         if (r.ok) {
@@ -175,6 +182,7 @@ const steps: Record<HupStep, UpdateStep<Ctx>['run']> = {
             retries: 5,
             retryDelayMs: 1_000,
             expectedSize: d.size,
+            headers: authHeaders(ctx),
           });
           const bytes = got.size;
           ctx.artifact = { kind: 'delta', path, source: ctx.config.deltaEndpoint, bytes };
@@ -326,7 +334,7 @@ async function fetchFull(ctx: Ctx): Promise<string> {
     try {
       // 30 s without a byte ends an attempt; the next one resumes where it stopped (Range), so a
       // link that drops for a while costs a retry, not the download.
-      const client = new RegistryClient(reg, { timeoutMs: 30_000, retries: 5 });
+      const client = new RegistryClient(reg, { timeoutMs: 30_000, retries: 5, headers: authHeaders(ctx) });
       const { manifest } = await client.getManifest(repository, manifestDigest);
       const layer = (manifest as { layers: Array<{ digest: string; size: number }> }).layers[0]!;
       const path = `${WORK}/layer-${layer.digest.slice(7, 19)}.tar.gz`;

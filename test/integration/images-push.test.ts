@@ -48,7 +48,17 @@ async function startRegistry(t: Test, dir: string, auth = ''): Promise<string> {
       auth,
     ].join('\n'),
   );
-  const child: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Through a small shell that also stops the registry when this process dies without its
+  // teardown (a tap timeout kills the test process): no registry outlives the test.
+  const watchdog = [
+    'docker-registry serve "$1" & r=$!',
+    "trap 'kill $r 2>/dev/null; wait $r; exit 0' TERM INT",
+    'while kill -0 "$2" 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 1; done',
+    'kill $r 2>/dev/null; wait $r',
+  ].join('\n');
+  const child: ChildProcess = spawn('sh', ['-c', watchdog, 'sh', config, String(process.pid)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();

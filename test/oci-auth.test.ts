@@ -257,6 +257,15 @@ t.test('a blob redirected to another host is followed without the Authorization 
     'the CDN did not',
   );
 
+  // The same registry refuses another token in one line, without asking a token service.
+  const wrong = new RegistryClient(reg.url, { retries: 0, credentials: { token: 'stale-key' } });
+  const err401 = await wrong.getManifest(REPO, '1.0').catch((e: unknown) => e);
+  t.ok(isHuplabError(err401, 'unauthorized'), String(err401));
+  t.match((err401 as Error).message, /answered 401 with the credentials given: UNAUTHORIZED/);
+  const userOnly = new RegistryClient(reg.url, { retries: 0, credentials: { username: 'a', password: 'b' } });
+  const err401b = await userOnly.getManifest(REPO, '1.0').catch((e: unknown) => e);
+  t.match((err401b as Error).message, /answered 401 with the credentials given/, 'no realm URL: nothing to ask');
+
   // A CDN's failure is one line without its HTML page.
   const broken = await serve(t, (_req, res) => {
     res.writeHead(403, { 'Content-Type': 'text/html' });

@@ -90,7 +90,10 @@ export class RegistryAuth {
   async answer(wwwAuthenticate: string | string[] | undefined, scopeHint?: string): Promise<boolean> {
     const refused = this.current;
     const challenges = parseChallenges(wwwAuthenticate);
-    const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params.realm);
+    // A realm that is not a URL (`Bearer realm="huplab"`) names no token service: the registry
+    // wants a bearer token of its own, which only credentials.token can be.
+    const bearer = challenges.find((c) => c.scheme === 'bearer' && isHttpUrl(c.params.realm));
+    const plainBearer = challenges.find((c) => c.scheme === 'bearer');
     const basic = challenges.find((c) => c.scheme === 'basic');
     const c = this.opts.credentials;
     let next: string | undefined;
@@ -106,6 +109,8 @@ export class RegistryAuth {
       }
     } else if (basic && (c?.username !== undefined || c?.password !== undefined)) {
       next = basicHeader(c);
+    } else if (plainBearer && c?.token) {
+      next = `Bearer ${c.token}`;
     }
     if (!next || next === refused) return false;
     this.current = next;
@@ -165,6 +170,10 @@ export class RegistryAuth {
     }
     return token;
   }
+}
+
+function isHttpUrl(value: string | undefined): value is string {
+  return !!value && /^https?:\/\/[^\s]+$/i.test(value);
 }
 
 function basicHeader(c: RegistryCredentials): string {

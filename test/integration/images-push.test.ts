@@ -11,7 +11,7 @@ import { sign } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import http from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { isHuplabError } from '../../lib/errors.ts';
 import { RegistryClient, type RegistryClientOptions } from '../../lib/oci/client.ts';
@@ -30,8 +30,16 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** docker-registry with `auth` (YAML lines, indented) on a free port; stopped at the test's end. */
-async function startRegistry(t: Test, dir: string, auth = ''): Promise<string> {
+/**
+ * docker-registry with `auth` (YAML lines, indented) on a free port, over https when `tls` names
+ * a certificate and key; stopped at the test's end.
+ */
+async function startRegistry(
+  t: Test,
+  dir: string,
+  auth = '',
+  tls?: { certificate: string; key: string },
+): Promise<string> {
   const port = await freePort();
   const config = join(dir, 'config.yml');
   writeFileSync(
@@ -45,6 +53,7 @@ async function startRegistry(t: Test, dir: string, auth = ''): Promise<string> {
       `    rootdirectory: ${join(dir, 'data')}`,
       'http:',
       `  addr: 127.0.0.1:${port}`,
+      ...(tls ? ['  tls:', `    certificate: ${tls.certificate}`, `    key: ${tls.key}`] : []),
       auth,
     ].join('\n'),
   );
@@ -71,12 +80,15 @@ async function startRegistry(t: Test, dir: string, auth = ''): Promise<string> {
         child.kill('SIGTERM');
       }),
   );
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
-    const ok = await fetch(`${url}/v2/`).then(
-      () => true,
-      () => false,
-    );
+    const ok = await new Promise<boolean>((r) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        r(true);
+      });
+      socket.on('error', () => r(false));
+    });
     if (ok) return url;
     if (child.exitCode !== null || i > 100) throw new Error(`docker-registry did not start: ${stderr}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -329,5 +341,76 @@ t.test(
       (anonymous as { oneLine(): string }).oneLine(),
       `registry ${url}: the token service ${tokens.url} refused a token anonymously for repository:${REPO}:pull: 401 UNAUTHORIZED: credentials required (this registry needs credentials)`,
     );
+  },
+);
+
+t.test(
+  'https registry with a CA of its own: --ca-cert for the push, caCertificate for the pull',
+  { skip: !haveRegistry },
+  async (t) => {
+    const dir = t.testdir();
+    const ssl = (...args: string[]) => {
+      const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr}`);
+    };
+    ssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=huplab lab CA',
+    );
+    ssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'server.key',
+      '-out',
+      'server.csr',
+      '-subj',
+      '/CN=127.0.0.1',
+    );
+    writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'server.pem',
+      '-days',
+      '2',
+      '-extfile',
+      'ext.cnf',
+    );
+    const url = await startRegistry(t, dir, '', { certificate: join(dir, 'server.pem'), key: join(dir, 'server.key') });
+    const push = ['images', 'push', '--release', '2.102.0', '--device', 'generic-amd64', '--registry', url];
+
+    const untrusted = await huplab(push);
+    t.equal(untrusted.status, 1);
+    t.equal(untrusted.errLines.length, 1, 'one error line');
+    t.match(
+      untrusted.errLines[0],
+      /registry https:\/\/127\.0\.0\.1:\d+: HEAD .* failed: .*(self[- ]signed|unable to verify|UNABLE_TO_VERIFY)/i,
+    );
+
+    const pushed = await huplab([...push, '--ca-cert', join(dir, 'ca.pem')]);
+    t.equal(pushed.status, 0, pushed.stderr);
+    await pullBack(t, url, { caCertificate: readFileSync(join(dir, 'ca.pem'), 'utf8') });
   },
 );

@@ -63,6 +63,8 @@ export function registerImagesPush(images: Command): void {
           ...(credentials ? { credentials } : {}),
           ...(caCertificate ? { caCertificate } : {}),
         });
+        // The registry and the credentials first: a typo should not wait for a build.
+        await client.pingRegistry();
         const build = await buildRelease(profile, recipe, out.narrator);
         const repository = o.repository ?? `huplab/${profile.deviceType}`;
         const tag = o.tag ?? recipe.version;

@@ -20,7 +20,10 @@ import { releases } from './backend-fixture.ts';
 const bin = join(import.meta.dirname, '..', '..', 'bin', 'huplab');
 const REPO = 'huplab/generic-amd64';
 
-const haveRegistry = spawnSync('docker-registry', ['--version'], { encoding: 'utf8' }).status === 0;
+const noRegistry =
+  spawnSync('docker-registry', ['--version']).status === 0
+    ? false
+    : 'docker-registry is not installed (scripts/bootstrap.sh installs it)';
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -131,7 +134,7 @@ async function pullBack(t: Test, url: string, opts: RegistryClientOptions = {}):
   t.equal(m.manifest.layers[0]!.digest, r102.layer.digest);
 }
 
-t.test('push to an anonymous registry; pulled back, digests unchanged', { skip: !haveRegistry }, async (t) => {
+t.test('push to an anonymous registry; pulled back, digests unchanged', { skip: noRegistry }, async (t) => {
   const { r102 } = await releases();
   const url = await startRegistry(t, t.testdir());
   const args = ['images', 'push', '--release', '2.102.0', '--device', 'generic-amd64', '--registry', url, '--json'];
@@ -169,7 +172,7 @@ t.test('push to an anonymous registry; pulled back, digests unchanged', { skip: 
 
 t.test(
   'htpasswd (Basic) registry: push and pull with credentials, one line without',
-  { skip: !haveRegistry },
+  { skip: noRegistry },
   async (t) => {
     const dir = t.testdir();
     // docker-registry accepts bcrypt only; perl's crypt() is glibc's, which makes bcrypt ($2b$).
@@ -268,82 +271,76 @@ async function startTokenService(
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`, requests };
 }
 
-t.test(
-  'token-auth registry: Bearer tokens from the realm, with credentials only',
-  { skip: !haveRegistry },
-  async (t) => {
-    const dir = t.testdir();
-    const ssl = spawnSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        'token.key',
-        '-out',
-        'token.pem',
-        '-days',
-        '2',
-        '-subj',
-        '/CN=huplab token issuer',
-      ],
-      { cwd: dir, encoding: 'utf8' },
-    );
-    t.equal(ssl.status, 0, ssl.stderr);
-    const service = 'huplab-test-registry';
-    const issuer = 'huplab-test-issuer';
-    const tokens = await startTokenService(
-      t,
-      readFileSync(join(dir, 'token.key'), 'utf8'),
-      readFileSync(join(dir, 'token.pem'), 'utf8'),
-      service,
-      issuer,
-    );
-    const url = await startRegistry(
-      t,
-      dir,
-      [
-        'auth:',
-        '  token:',
-        `    realm: ${tokens.url}`,
-        `    service: ${service}`,
-        `    issuer: ${issuer}`,
-        `    rootcertbundle: ${join(dir, 'token.pem')}`,
-      ].join('\n'),
-    );
-    const push = ['images', 'push', '--release', '2.102.0', '--device', 'generic-amd64', '--registry', url];
-    const pushed = await huplab([...push, '--creds', 'alice:s3cret']);
-    t.equal(pushed.status, 0, pushed.stderr);
-    t.ok(
-      // The registry names the actions in either order.
-      tokens.requests.some((r) => /^basic repository:[^:]+:(pull,push|push,pull)$/.test(r)),
-      `a push token was asked for with credentials: ${tokens.requests.join(' | ')}`,
-    );
-    await pullBack(t, url, { credentials: { username: 'alice', password: 's3cret' } });
+t.test('token-auth registry: Bearer tokens from the realm, with credentials only', { skip: noRegistry }, async (t) => {
+  const dir = t.testdir();
+  const ssl = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'token.key',
+      '-out',
+      'token.pem',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=huplab token issuer',
+    ],
+    { cwd: dir, encoding: 'utf8' },
+  );
+  t.equal(ssl.status, 0, ssl.stderr);
+  const service = 'huplab-test-registry';
+  const issuer = 'huplab-test-issuer';
+  const tokens = await startTokenService(
+    t,
+    readFileSync(join(dir, 'token.key'), 'utf8'),
+    readFileSync(join(dir, 'token.pem'), 'utf8'),
+    service,
+    issuer,
+  );
+  const url = await startRegistry(
+    t,
+    dir,
+    [
+      'auth:',
+      '  token:',
+      `    realm: ${tokens.url}`,
+      `    service: ${service}`,
+      `    issuer: ${issuer}`,
+      `    rootcertbundle: ${join(dir, 'token.pem')}`,
+    ].join('\n'),
+  );
+  const push = ['images', 'push', '--release', '2.102.0', '--device', 'generic-amd64', '--registry', url];
+  const pushed = await huplab([...push, '--creds', 'alice:s3cret']);
+  t.equal(pushed.status, 0, pushed.stderr);
+  t.ok(
+    // The registry names the actions in either order.
+    tokens.requests.some((r) => /^basic repository:[^:]+:(pull,push|push,pull)$/.test(r)),
+    `a push token was asked for with credentials: ${tokens.requests.join(' | ')}`,
+  );
+  await pullBack(t, url, { credentials: { username: 'alice', password: 's3cret' } });
 
-    const wrong = await huplab([...push, '--creds', 'alice:wrong']);
-    t.equal(wrong.status, 1);
-    t.same(wrong.errLines, [
-      `huplab: error: registry ${url}: the token service ${tokens.url} refused a token for user "alice" for the registry: 401 UNAUTHORIZED: credentials required (check the registry credentials)`,
-    ]);
+  const wrong = await huplab([...push, '--creds', 'alice:wrong']);
+  t.equal(wrong.status, 1);
+  t.same(wrong.errLines, [
+    `huplab: error: registry ${url}: the token service ${tokens.url} refused a token for user "alice" for the registry: 401 UNAUTHORIZED: credentials required (check the registry credentials)`,
+  ]);
 
-    const anonymous = await new RegistryClient(url, { retries: 0 })
-      .getManifest(REPO, '2.102.0')
-      .catch((e: unknown) => e);
-    t.ok(isHuplabError(anonymous, 'unauthorized'));
-    t.equal(
-      (anonymous as { oneLine(): string }).oneLine(),
-      `registry ${url}: the token service ${tokens.url} refused a token anonymously for repository:${REPO}:pull: 401 UNAUTHORIZED: credentials required (this registry needs credentials)`,
-    );
-  },
-);
+  const anonymous = await new RegistryClient(url, { retries: 0 }).getManifest(REPO, '2.102.0').catch((e: unknown) => e);
+  t.ok(isHuplabError(anonymous, 'unauthorized'));
+  t.equal(
+    (anonymous as { oneLine(): string }).oneLine(),
+    `registry ${url}: the token service ${tokens.url} refused a token anonymously for repository:${REPO}:pull: 401 UNAUTHORIZED: credentials required (this registry needs credentials)`,
+  );
+});
 
 t.test(
   'https registry with a CA of its own: --ca-cert for the push, caCertificate for the pull',
-  { skip: !haveRegistry },
+  { skip: noRegistry },
   async (t) => {
     const dir = t.testdir();
     const ssl = (...args: string[]) => {

@@ -357,3 +357,51 @@ t.test('https registry with its own CA, given as caCertificate', async (t) => {
   t.ok(isHuplabError(err, 'unreachable'), String(err));
   t.match((err as Error).message, /UNABLE_TO_VERIFY_LEAF_SIGNATURE|self[- ]signed|unable to verify/i);
 });
+
+t.test('an expired token is replaced at the realm, mid-download', async (t) => {
+  let generation = 1;
+  let issued = 0;
+  const auth = await serve(t, (_req, res) => {
+    issued++;
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ access_token: `gen-${generation}` }));
+  });
+  const reg = await serve(
+    t,
+    registry((a) => a === `Bearer gen-${generation}`, `Bearer realm="${auth.url}/token",service="s"`),
+  );
+  const client = new RegistryClient(reg.url, { retries: 0 });
+  await client.getManifest(REPO, '1.0');
+  generation = 2; // the registry now refuses gen-1, as it would an expired token
+  const dest = join(t.testdir(), 'layer');
+  await client.fetchBlob(REPO, LAYER_DIGEST, dest, { expectedSize: LAYER.length });
+  t.ok(readFileSync(dest).equals(LAYER));
+  t.equal(issued, 2, 'one token per generation');
+  t.same(
+    auth.seen.map((s) => new URL(s.url, 'http://x').searchParams.get('scope')),
+    [`repository:${REPO}:pull`, `repository:${REPO}:pull`],
+    'the scope comes from the client when the challenge names none',
+  );
+});
+
+t.test('a redirect within the registry keeps the Authorization header', async (t) => {
+  const token = 'Bearer key';
+  const reg = await serve(t, (req, res, url) => {
+    if (req.headers.authorization !== token) return ociError(res, 401, 'UNAUTHORIZED', 'no', {});
+    if (url.pathname === `/v2/${REPO}/blobs/${LAYER_DIGEST}`) {
+      res.writeHead(302, { Location: '/storage/layer' });
+      return res.end();
+    }
+    res.writeHead(200, { 'Content-Length': LAYER.length });
+    res.end(LAYER);
+  });
+  const client = new RegistryClient(reg.url, { retries: 0, credentials: { token: 'key' } });
+  await client.fetchBlob(REPO, LAYER_DIGEST, join(t.testdir(), 'layer'));
+  t.same(
+    reg.seen.map((s) => [s.url, s.authorization]),
+    [
+      [`/v2/${REPO}/blobs/${LAYER_DIGEST}`, token],
+      ['/storage/layer', token],
+    ],
+  );
+});

@@ -262,6 +262,9 @@ t.test('a blob redirected to another host is followed without the Authorization 
   const err401 = await wrong.getManifest(REPO, '1.0').catch((e: unknown) => e);
   t.ok(isHuplabError(err401, 'unauthorized'), String(err401));
   t.match((err401 as Error).message, /answered 401 with the credentials given: UNAUTHORIZED/);
+  const viaHeaders = new RegistryClient(reg.url, { retries: 0, headers: { Authorization: 'Bearer stale-key' } });
+  const err401c = await viaHeaders.getManifest(REPO, '1.0').catch((e: unknown) => e);
+  t.match((err401c as Error).message, /answered 401 with the credentials given/, 'an Authorization header counts');
   const userOnly = new RegistryClient(reg.url, { retries: 0, credentials: { username: 'a', password: 'b' } });
   const err401b = await userOnly.getManifest(REPO, '1.0').catch((e: unknown) => e);
   t.match((err401b as Error).message, /answered 401 with the credentials given/, 'no realm URL: nothing to ask');

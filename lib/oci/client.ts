@@ -214,11 +214,16 @@ export class RegistryClient {
       ...(this.ca ? { ca: this.ca } : {}),
       onUnauthorized: async (challenge) =>
         (await this.auth.answer(challenge, pullScope(repo))) ? { ...this.headers, ...this.auth.header() } : undefined,
-      unauthorizedError: (ctx, status, body) => authError(ctx, status, body, this.auth.hasCredentials),
+      unauthorizedError: (ctx, status, body) => authError(ctx, status, body, this.sendsCredentials()),
       ...(opts.expectedSize !== undefined ? { expectedSize: opts.expectedSize } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       onBytes: (n) => this.count(key, n),
     });
+  }
+
+  /** Credentials given as options, or an Authorization header among the extra headers. */
+  private sendsCredentials(): boolean {
+    return this.auth.hasCredentials || Object.keys(this.headers).some((k) => k.toLowerCase() === 'authorization');
   }
 
   private count(url: string, n: number): void {
@@ -289,7 +294,7 @@ export class RegistryClient {
           attempts--;
           continue;
         }
-        if (status === 401 || status === 403) throw authError(ctx, status, bytes, this.auth.hasCredentials);
+        if (status === 401 || status === 403) throw authError(ctx, status, bytes, this.sendsCredentials());
         failure = statusError(ctx, status, bytes, attempts);
         if (status < 500) throw failure;
       } catch (err) {

@@ -17,47 +17,62 @@ const run = promisify(execFile);
 const OCI = 'application/vnd.oci.image.manifest.v1+json';
 const DOCKER = 'application/vnd.docker.distribution.manifest.v2+json';
 
+/**
+ * The headers of the lab operator, once the backend checks credentials (operatorHeaders()); none
+ * while it is anonymous. Looked up loosely, so this test runs against either.
+ */
+function operatorHeaders(backend: Backend): Record<string, string> {
+  return (backend as unknown as { operatorHeaders?: () => Record<string, string> }).operatorHeaders?.() ?? {};
+}
+
+function asOperator(backend: Backend): typeof fetch {
+  return (input, init = {}) =>
+    fetch(input, { ...init, headers: { ...operatorHeaders(backend), ...(init.headers as Record<string, string>) } });
+}
+
 t.test('tag list and catalog, with n/last pagination and a Link header', async (t) => {
   const { backend } = await publishedBackend(t);
+  const get = asOperator(backend);
   const base = backend.urls.primaryRegistry;
-  const all = await fetch(`${base}/v2/${REPO}/tags/list`);
+  const all = await get(`${base}/v2/${REPO}/tags/list`);
   t.equal(all.status, 200);
   t.equal(all.headers.get('docker-distribution-api-version'), 'registry/2.0');
   t.same(await all.json(), { name: REPO, tags: ['2.101.0', '2.102.0'] });
 
-  const first = await fetch(`${base}/v2/${REPO}/tags/list?n=1`);
+  const first = await get(`${base}/v2/${REPO}/tags/list?n=1`);
   t.same(await first.json(), { name: REPO, tags: ['2.101.0'] });
   t.equal(first.headers.get('link'), `</v2/${REPO}/tags/list?n=1&last=2.101.0>; rel="next"`);
-  const second = await fetch(`${base}/v2/${REPO}/tags/list?n=1&last=2.101.0`);
+  const second = await get(`${base}/v2/${REPO}/tags/list?n=1&last=2.101.0`);
   t.same(await second.json(), { name: REPO, tags: ['2.102.0'] });
   t.equal(second.headers.get('link'), null, 'no next page after the last tag');
-  const bad = await fetch(`${base}/v2/${REPO}/tags/list?n=x`);
+  const bad = await get(`${base}/v2/${REPO}/tags/list?n=x`);
   t.equal(bad.status, 400);
   t.match(await bad.json(), { errors: [{ code: 'PAGINATION_NUMBER_INVALID' }] });
-  const unknown = await fetch(`${base}/v2/huplab/nope/tags/list`);
+  const unknown = await get(`${base}/v2/huplab/nope/tags/list`);
   t.equal(unknown.status, 404);
   t.match(await unknown.json(), { errors: [{ code: 'NAME_UNKNOWN' }] });
 
-  const catalog = await fetch(`${base}/v2/_catalog`);
+  const catalog = await get(`${base}/v2/_catalog`);
   t.same(await catalog.json(), { repositories: [REPO] });
-  const empty = await fetch(`${base}/v2/_catalog?n=1&last=${encodeURIComponent(REPO)}`);
+  const empty = await get(`${base}/v2/_catalog?n=1&last=${encodeURIComponent(REPO)}`);
   t.same(await empty.json(), { repositories: [] });
 
-  const client = new RegistryClient(base, { retries: 0 });
+  const client = new RegistryClient(base, { retries: 0, headers: operatorHeaders(backend) });
   t.same(await client.listTags(REPO), ['2.101.0', '2.102.0'], 'the client lists them too');
 });
 
 t.test('Accept: OCI clients get OCI, Docker-only clients the Docker form, others MANIFEST_UNKNOWN', async (t) => {
   const { backend, r102 } = await publishedBackend(t);
+  const get = asOperator(backend);
   const url = `${backend.urls.primaryRegistry}/v2/${REPO}/manifests/2.102.0`;
 
   for (const accept of [OCI, `${DOCKER}, ${OCI}`, '*/*', undefined]) {
-    const res = await fetch(url, accept ? { headers: { Accept: accept } } : {});
+    const res = await get(url, accept ? { headers: { Accept: accept } } : {});
     t.equal(res.headers.get('content-type'), OCI, `Accept ${accept ?? '(none)'}: OCI`);
     t.equal(res.headers.get('docker-content-digest'), r102.manifest.digest);
   }
 
-  const res = await fetch(url, { headers: { Accept: DOCKER } });
+  const res = await get(url, { headers: { Accept: DOCKER } });
   t.equal(res.status, 200);
   t.equal(res.headers.get('content-type'), DOCKER);
   const body = Buffer.from(await res.arrayBuffer());
@@ -78,35 +93,36 @@ t.test('Accept: OCI clients get OCI, Docker-only clients the Docker form, others
     'same blobs under Docker media types',
   );
 
-  const head = await fetch(url, { method: 'HEAD', headers: { Accept: DOCKER } });
+  const head = await get(url, { method: 'HEAD', headers: { Accept: DOCKER } });
   t.equal(head.status, 200);
   t.equal(head.headers.get('docker-content-digest'), dockerDigest, 'HEAD names the same digest');
   t.equal(head.headers.get('content-length'), String(body.length), 'and the length of the GET body');
 
-  const byDigest = await fetch(`${backend.urls.primaryRegistry}/v2/${REPO}/manifests/${dockerDigest}`, {
+  const byDigest = await get(`${backend.urls.primaryRegistry}/v2/${REPO}/manifests/${dockerDigest}`, {
     headers: { Accept: DOCKER },
   });
   t.equal(byDigest.status, 200, 'the Docker form is addressable by its digest');
   t.ok(Buffer.from(await byDigest.arrayBuffer()).equals(body));
 
-  const ociByDigestAsDocker = await fetch(
+  const ociByDigestAsDocker = await get(
     `${backend.urls.primaryRegistry}/v2/${REPO}/manifests/${r102.manifest.digest}`,
     { headers: { Accept: DOCKER } },
   );
   t.equal(ociByDigestAsDocker.status, 404, 'a digest names bytes: no conversion');
   t.match(await ociByDigestAsDocker.json(), { errors: [{ code: 'MANIFEST_UNKNOWN' }] });
 
-  const listOnly = await fetch(url, { headers: { Accept: 'application/vnd.oci.image.index.v1+json' } });
+  const listOnly = await get(url, { headers: { Accept: 'application/vnd.oci.image.index.v1+json' } });
   t.equal(listOnly.status, 404);
   t.match(await listOnly.json(), {
     errors: [{ code: 'MANIFEST_UNKNOWN', message: /accept header does not support OCI manifests/ }],
   });
-  const headMissing = await fetch(`${backend.urls.primaryRegistry}/v2/${REPO}/manifests/9.9.9`, { method: 'HEAD' });
+  const headMissing = await get(`${backend.urls.primaryRegistry}/v2/${REPO}/manifests/9.9.9`, { method: 'HEAD' });
   t.equal(headMissing.status, 404);
 });
 
 t.test('an image with OCI-only layers has no Docker form', async (t) => {
   const { backend } = await publishedBackend(t);
+  const get = asOperator(backend);
   const dir = t.testdir();
   const blobs = join(dir, 'blobs', 'sha256');
   mkdirSync(blobs, { recursive: true });
@@ -123,27 +139,30 @@ t.test('an image with OCI-only layers has no Docker form', async (t) => {
   await backend.primary.addHostapp({ repository: 'huplab/zstd', tag: '1.0.0', layoutDir: dir });
 
   const url = `${backend.urls.primaryRegistry}/v2/huplab/zstd/manifests/1.0.0`;
-  const res = await fetch(url, { headers: { Accept: DOCKER } });
+  const res = await get(url, { headers: { Accept: DOCKER } });
   t.equal(res.status, 404);
   t.match(await res.json(), { errors: [{ code: 'MANIFEST_UNKNOWN', message: /has no Docker schema2 form/ }] });
-  const oci = await fetch(url, { headers: { Accept: `${OCI}, ${DOCKER}` } });
+  const oci = await get(url, { headers: { Accept: `${OCI}, ${DOCKER}` } });
   t.equal(oci.status, 200);
   t.equal(oci.headers.get('docker-content-digest'), manifest.digest);
-  t.same(await (await fetch(`${backend.urls.primaryRegistry}/v2/_catalog`)).json(), {
+  t.same(await (await get(`${backend.urls.primaryRegistry}/v2/_catalog`)).json(), {
     repositories: ['huplab/generic-amd64', 'huplab/zstd'],
   });
 });
 
 /**
- * skopeo's credentials for the backend's registry: none while it is anonymous. When the backend
- * checks credentials, this is the one place to say how the test gets them.
+ * skopeo's credentials for the backend's registry: none while it is anonymous; the operator token
+ * once the backend checks credentials (sent as a bearer token: the backend's challenge names no
+ * token service for skopeo to ask).
  */
 async function skopeoCreds(backend: Backend): Promise<string[]> {
   const ping = await fetch(`${backend.urls.primaryRegistry}/v2/`);
   if (ping.status !== 401) return [];
-  const b = backend as unknown as { operatorToken?: string; credentials?: { username: string; password: string } };
-  if (b.credentials) return ['--creds', `${b.credentials.username}:${b.credentials.password}`];
-  if (b.operatorToken) return ['--registry-token', b.operatorToken];
+  const authorization = Object.entries(operatorHeaders(backend)).find(
+    ([k]) => k.toLowerCase() === 'authorization',
+  )?.[1];
+  const token = /^Bearer\s+(\S+)/i.exec(authorization ?? '')?.[1];
+  if (token) return ['--registry-token', token];
   throw new Error('the backend registry asks for credentials: tell skopeoCreds() in this test where they are');
 }
 

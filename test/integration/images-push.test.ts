@@ -17,6 +17,10 @@ import { isHuplabError } from '../../lib/errors.ts';
 import { RegistryClient, type RegistryClientOptions } from '../../lib/oci/client.ts';
 import { releases } from './backend-fixture.ts';
 
+// The first test builds the release when the cache does not have it yet; four registries and
+// eight CLI runs take about 20 s on an idle two-core host, several times that on a busy one.
+t.setTimeout(900_000);
+
 const bin = join(import.meta.dirname, '..', '..', 'bin', 'huplab');
 const REPO = 'huplab/generic-amd64';
 

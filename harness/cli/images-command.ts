@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { buildImage } from '../../images/builder/index.ts';
 import { listReleases, loadRelease } from '../../images/recipe.ts';
 import { listProfiles, loadProfile } from '../../lib/profile.ts';
+import { registerImagesPush } from './images-push.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
 import { checkRelease } from './validate.ts';
@@ -56,6 +57,8 @@ export function registerImages(program: Command): void {
         );
       }),
     );
+
+  registerImagesPush(images);
 
   images
     .command('list')

@@ -8,8 +8,11 @@
 import { HuplabError } from '../errors.ts';
 import { isDigest, sha256Digest, shortDigest } from './digest.ts';
 import { downloadVerified, type DownloadResult } from './download.ts';
-import { statusError, unreachable, type RequestContext } from './failure.ts';
-import { httpRequest, isTransient, NetworkError, readBody } from './http.ts';
+import { RegistryAuth, type RegistryCredentials } from './auth.ts';
+import { authError, statusError, unreachable, type RequestContext } from './failure.ts';
+import { httpRequestFollowing, isTransient, NetworkError, readBody } from './http.ts';
+
+export type { RegistryCredentials } from './auth.ts';
 
 export const OCI_MANIFEST_MEDIA_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 export const DOCKER_MANIFEST_MEDIA_TYPE = 'application/vnd.docker.distribution.manifest.v2+json';
@@ -44,8 +47,35 @@ export interface RegistryClientOptions {
   retries?: number;
   /** Pause before attempt n is n times this (default 250 ms). */
   retryDelayMs?: number;
-  /** Extra headers on every request (e.g. Authorization). */
+  /** Extra headers on every request. */
   headers?: Record<string, string>;
+  /**
+   * Used when the registry asks (401): user and password for Basic challenges and for the
+   * token service of Bearer challenges; a token is sent as `Bearer` from the first request.
+   */
+  credentials?: RegistryCredentials;
+  /** CA certificate (PEM text) trusted for an https registry, besides the system's roots. */
+  caCertificate?: string;
+}
+
+export interface SendOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: Buffer | (() => import('node:stream').Readable);
+  /** Scope to ask a token service for when the challenge names none, e.g. repository:x:pull. */
+  scope?: string;
+  /** Statuses that are an answer rather than a failure (default: 200). */
+  ok?: number[];
+  /** Follow redirects (GET and HEAD only; default true for them). */
+  follow?: boolean;
+  /** Retry network failures and 5xx (default: true for GET and HEAD). */
+  retry?: boolean;
+}
+
+export interface SendResult {
+  status: number;
+  bytes: Buffer;
+  headers: Record<string, string | string[] | undefined>;
 }
 
 export interface FetchBlobOptions {
@@ -68,6 +98,8 @@ export class RegistryClient {
   private readonly retries: number;
   private readonly retryDelayMs: number;
   private readonly headers: Record<string, string>;
+  private readonly ca: string | undefined;
+  private readonly auth: RegistryAuth;
   private readonly perUrl = new Map<string, number>();
   private total = 0;
 
@@ -91,6 +123,13 @@ export class RegistryClient {
     this.retries = opts.retries ?? 3;
     this.retryDelayMs = opts.retryDelayMs ?? 250;
     this.headers = { ...opts.headers };
+    this.ca = opts.caCertificate;
+    this.auth = new RegistryAuth({
+      source: `registry ${this.baseUrl}`,
+      timeoutMs: this.timeoutMs,
+      ...(opts.credentials ? { credentials: opts.credentials } : {}),
+      ...(opts.caCertificate ? { ca: opts.caCertificate } : {}),
+    });
   }
 
   /** Body bytes received from this registry, all requests and attempts included. */
@@ -119,9 +158,11 @@ export class RegistryClient {
       );
     }
     const path = `v2/${repo}/manifests/${reference}`;
-    const { bytes, headers } = await this.small(path, {
-      Accept: `${OCI_MANIFEST_MEDIA_TYPE}, ${DOCKER_MANIFEST_MEDIA_TYPE}`,
-    });
+    const { bytes, headers } = await this.small(
+      path,
+      { Accept: `${OCI_MANIFEST_MEDIA_TYPE}, ${DOCKER_MANIFEST_MEDIA_TYPE}` },
+      pullScope(repo),
+    );
     const digest = sha256Digest(bytes);
     const what = `manifest ${repo}:${reference}`;
     const announced = headers['docker-content-digest'];
@@ -169,11 +210,20 @@ export class RegistryClient {
       timeoutMs: this.timeoutMs,
       retries: this.retries,
       retryDelayMs: this.retryDelayMs,
-      headers: this.headers,
+      headers: { ...this.headers, ...this.auth.header() },
+      ...(this.ca ? { ca: this.ca } : {}),
+      onUnauthorized: async (challenge) =>
+        (await this.auth.answer(challenge, pullScope(repo))) ? { ...this.headers, ...this.auth.header() } : undefined,
+      unauthorizedError: (ctx, status, body) => authError(ctx, status, body, this.sendsCredentials()),
       ...(opts.expectedSize !== undefined ? { expectedSize: opts.expectedSize } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       onBytes: (n) => this.count(key, n),
     });
+  }
+
+  /** Credentials given as options, or an Authorization header among the extra headers. */
+  private sendsCredentials(): boolean {
+    return this.auth.hasCredentials || Object.keys(this.headers).some((k) => k.toLowerCase() === 'authorization');
   }
 
   private count(url: string, n: number): void {
@@ -181,24 +231,70 @@ export class RegistryClient {
     this.perUrl.set(url, (this.perUrl.get(url) ?? 0) + n);
   }
 
-  /** A GET with a small body, retried on network failures and 5xx. */
-  private async small(
-    path: string,
-    headers: Record<string, string>,
-  ): Promise<{ bytes: Buffer; headers: Record<string, string | string[] | undefined> }> {
+  /** Tags of a repository (GET /v2/<name>/tags/list), following `Link` pagination. */
+  async listTags(repo: string): Promise<string[]> {
+    checkName(this.baseUrl, repo);
+    const tags: string[] = [];
+    let path = `v2/${repo}/tags/list`;
+    for (let pages = 0; pages < 1000; pages++) {
+      const { bytes, headers } = await this.small(path, { Accept: 'application/json' }, pullScope(repo));
+      let page: { tags?: unknown };
+      try {
+        page = JSON.parse(bytes.toString('utf8')) as { tags?: unknown };
+      } catch {
+        throw new HuplabError('http-error', `registry ${this.baseUrl}: the tag list of ${repo} is not JSON`);
+      }
+      if (Array.isArray(page.tags)) tags.push(...page.tags.filter((x): x is string => typeof x === 'string'));
+      const next = /<([^>]+)>;\s*rel="?next"?/.exec(String(headers.link ?? ''))?.[1];
+      if (!next) break;
+      const url = new URL(next, this.base);
+      path = `${url.pathname.replace(/^\//, '')}${url.search}`;
+    }
+    return tags;
+  }
+
+  /**
+   * One request to the registry, authenticated as it asks: on a 401 the client answers the
+   * challenge (see RegistryAuth) and repeats the request; network failures and 5xx are retried
+   * for GET and HEAD. A status not in `ok` is a one-line HuplabError. The body is read whole:
+   * this is for manifests, lists and uploads, not for blobs (fetchBlob streams those).
+   */
+  async send(path: string, opts: SendOptions = {}): Promise<SendResult> {
+    const method = opts.method ?? 'GET';
+    const idempotent = method === 'GET' || method === 'HEAD';
     const url = new URL(path, this.base);
-    const ctx: RequestContext = { source: `registry ${this.baseUrl}`, method: 'GET', path: url.pathname };
+    const ctx: RequestContext = {
+      source: `registry ${this.baseUrl}`,
+      method,
+      path: url.pathname + (url.search && !url.searchParams.has('_state') ? url.search : ''),
+    };
+    const ok = opts.ok ?? [200];
+    const retries = (opts.retry ?? idempotent) ? this.retries : 0;
+    let authRounds = 0;
     for (let attempts = 1; ; attempts++) {
       let failure: HuplabError;
       let timedOut = () => false;
       try {
-        const ex = await httpRequest(url, { headers: { ...this.headers, ...headers }, timeoutMs: this.timeoutMs });
+        const ex = await httpRequestFollowing(url, {
+          method,
+          headers: { ...this.headers, ...this.auth.header(), ...opts.headers },
+          timeoutMs: this.timeoutMs,
+          maxRedirects: (opts.follow ?? idempotent) ? 5 : 0,
+          ...(this.ca ? { ca: this.ca } : {}),
+          ...(opts.body ? { body: opts.body } : {}),
+        });
         timedOut = ex.timedOut;
         const { res } = ex;
         const bytes = await readBody(res, MANIFEST_LIMIT);
         this.count(url.href, bytes.length);
         const status = res.statusCode ?? 0;
-        if (status === 200) return { bytes, headers: res.headers };
+        if (ok.includes(status)) return { status, bytes, headers: res.headers };
+        if (status === 401 && authRounds < 2 && (await this.auth.answer(res.headers['www-authenticate'], opts.scope))) {
+          authRounds++;
+          attempts--;
+          continue;
+        }
+        if (status === 401 || status === 403) throw authError(ctx, status, bytes, this.sendsCredentials());
         failure = statusError(ctx, status, bytes, attempts);
         if (status < 500) throw failure;
       } catch (err) {
@@ -206,7 +302,7 @@ export class RegistryClient {
         if ((err as { code?: string }).code === 'E2BIG') {
           throw new HuplabError(
             'manifest-invalid',
-            `${ctx.source}: GET ${ctx.path} answered more than ${MANIFEST_LIMIT} bytes, too large for a manifest`,
+            `${ctx.source}: ${method} ${ctx.path} answered more than ${MANIFEST_LIMIT} bytes, too large for a manifest`,
           );
         }
         // A timeout mid-body surfaces as a reset; say what really happened.
@@ -214,10 +310,23 @@ export class RegistryClient {
         if (!isTransient(why)) throw unreachable(ctx, why, attempts);
         failure = unreachable(ctx, why, attempts);
       }
-      if (attempts > this.retries) throw failure;
+      if (attempts > retries) throw failure;
       await new Promise((r) => setTimeout(r, this.retryDelayMs * attempts));
     }
   }
+
+  /** A GET with a small body, retried on network failures and 5xx. */
+  private async small(
+    path: string,
+    headers: Record<string, string>,
+    scope?: string,
+  ): Promise<{ bytes: Buffer; headers: Record<string, string | string[] | undefined> }> {
+    return this.send(path, { headers, ...(scope ? { scope } : {}) });
+  }
+}
+
+function pullScope(repo: string): string {
+  return `repository:${repo}:pull`;
 }
 
 function checkName(baseUrl: string, repo: string): void {

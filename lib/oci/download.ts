@@ -11,7 +11,14 @@ import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { HuplabError } from '../errors.ts';
 import { isDigest, shortDigest } from './digest.ts';
 import { statusError, unreachable, type RequestContext } from './failure.ts';
-import { describeNetworkError, httpRequest, isTransient, NetworkError, readBody, type HttpExchange } from './http.ts';
+import {
+  describeNetworkError,
+  httpRequestFollowing,
+  isTransient,
+  NetworkError,
+  readBody,
+  type HttpExchange,
+} from './http.ts';
 
 export interface DownloadOptions {
   url: URL;
@@ -26,6 +33,15 @@ export interface DownloadOptions {
   retries: number;
   retryDelayMs: number;
   headers?: Record<string, string>;
+  /** CA certificate (PEM) trusted for https besides the system's roots. */
+  ca?: string;
+  /**
+   * Called on a 401 with the answer's WWW-Authenticate: headers to repeat the request with
+   * (they replace `headers`), or undefined to give up. Without it, a 401 is a failure.
+   */
+  onUnauthorized?(wwwAuthenticate: string | string[] | undefined): Promise<Record<string, string> | undefined>;
+  /** Turns a 401/403 that onUnauthorized could not get past into the error to throw. */
+  unauthorizedError?(ctx: RequestContext, status: number, body: Buffer): HuplabError;
   expectedSize?: number;
   onProgress?(bytes: number, total: number | undefined): void;
   /** Every body byte received, including those of attempts later discarded: what the link carried. */
@@ -62,11 +78,22 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
     const p: Progress = { hash: createHash('sha256'), received: 0, total: opts.expectedSize };
     let attempts = 0;
     let resumes = 0;
+    let authRounds = 0;
+    let current = opts;
     for (;;) {
       attempts++;
       const resuming = p.received > 0;
-      const outcome = await attempt(opts, ctx, fh, p, resuming, attempts);
+      const outcome = await attempt(current, ctx, fh, p, resuming, attempts);
       if (outcome === 'complete') break;
+      if ('challenge' in outcome) {
+        // Not a failed attempt: the registry asked for credentials (or a fresh token).
+        const headers = authRounds < 2 ? await opts.onUnauthorized?.(outcome.challenge) : undefined;
+        if (!headers) throw outcome.error;
+        authRounds++;
+        attempts--;
+        current = { ...opts, headers };
+        continue;
+      }
       // The attempt failed in a way another attempt may fix (network, 5xx, short body).
       if (attempts > opts.retries) throw outcome.error;
       if (p.received > 0) resumes++;
@@ -96,7 +123,7 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
   }
 }
 
-type Outcome = 'complete' | { error: HuplabError };
+type Outcome = 'complete' | { error: HuplabError } | { error: HuplabError; challenge: string | string[] | undefined };
 
 /** One request: either the body completes, or a retryable failure is returned, or it throws. */
 async function attempt(
@@ -112,7 +139,11 @@ async function attempt(
   if (resuming) headers.Range = `bytes=${p.received}-`;
   let ex: HttpExchange;
   try {
-    ex = await httpRequest(opts.url, { headers, timeoutMs: opts.timeoutMs });
+    ex = await httpRequestFollowing(opts.url, {
+      headers,
+      timeoutMs: opts.timeoutMs,
+      ...(opts.ca ? { ca: opts.ca } : {}),
+    });
   } catch (err) {
     if (!isTransient(err)) throw unreachable(ctx, err, attempts);
     return { error: p.received > 0 ? truncated(opts, p, attempts, err) : unreachable(ctx, err, attempts) };
@@ -140,6 +171,11 @@ async function attempt(
     if (res.headers['content-length'] !== undefined && Number.isFinite(length)) checkSize(opts, p, length);
   } else {
     const body = await readBody(res, 64 * 1024).catch(() => Buffer.alloc(0));
+    if ((status === 401 || status === 403) && opts.unauthorizedError) {
+      const error = opts.unauthorizedError(ctx, status, body);
+      if (status === 401 && opts.onUnauthorized) return { error, challenge: res.headers['www-authenticate'] };
+      throw error;
+    }
     const error = statusError(ctx, status, body, attempts);
     if (status >= 500) return { error };
     throw error;

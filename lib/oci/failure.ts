@@ -40,12 +40,40 @@ export function statusError(ctx: RequestContext, status: number, body: Buffer, a
 }
 
 /**
+ * A 401/403 that authentication could not get past: says whether credentials were sent, and
+ * what to do about it.
+ */
+export function authError(ctx: RequestContext, status: number, body: Buffer, credentials: boolean): HuplabError {
+  const detail = errorDetail(body);
+  return new HuplabError(
+    'unauthorized',
+    `${ctx.source}: ${ctx.method} ${ctx.path} answered ${status} ${credentials ? 'with the credentials given' : 'without credentials'}${detail ? `: ${detail}` : ''}`,
+    {
+      hint: credentials
+        ? 'check the registry credentials'
+        : 'this registry needs credentials (e.g. --creds user:password)',
+    },
+  );
+}
+
+/**
  * The useful part of an error body: OCI registries send `{errors:[{code,message}]}`, the huplab
  * API `{error}`; anything else is shown shortened.
  */
 export function errorDetail(body: Buffer): string {
   const text = body.toString('utf8').trim();
   if (!text) return '';
+  // A proxy's or CDN's error page: its title at most, never the markup.
+  if (/^<(?:!doctype|html|\?xml|head|body)/i.test(text)) {
+    const title = /<title[^>]*>([^<]*)<\/title>/i.exec(text)?.[1]?.replace(/\s+/g, ' ').trim();
+    if (/^<\?xml/i.test(text)) {
+      // S3-style XML errors: <Error><Code>AccessDenied</Code><Message>...</Message></Error>
+      const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
+      const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1];
+      if (code || message) return [code, message].filter(Boolean).join(': ').slice(0, 160);
+    }
+    return title ? `an HTML page titled "${title.slice(0, 100)}"` : 'an HTML page';
+  }
   try {
     const json = JSON.parse(text) as {
       errors?: Array<{ code?: string; message?: string }>;
@@ -60,7 +88,8 @@ export function errorDetail(body: Buffer): string {
   } catch {
     // not JSON: fall through to the raw text
   }
-  return text.length > 160 ? `${text.slice(0, 160)}…` : text;
+  const line = text.replace(/\s+/g, ' ');
+  return line.length > 160 ? `${line.slice(0, 160)}…` : line;
 }
 
 function tries(attempts: number): string {

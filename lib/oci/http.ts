@@ -5,12 +5,21 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import type { Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
 
 export interface HttpRequestOptions {
   method?: string;
   headers?: Record<string, string>;
   /** Idle time allowed without any bytes moving (headers or body), not a total deadline. */
   timeoutMs: number;
+  /**
+   * A CA certificate (PEM) trusted for https in addition to the system's roots, e.g. a lab
+   * registry's own CA; the public roots stay trusted so a redirect to a CDN still works.
+   */
+  ca?: string;
+  /** Request body: bytes, or a function opening a fresh stream (a retry needs a new one). */
+  body?: Buffer | (() => Readable);
 }
 
 export interface HttpExchange {
@@ -36,9 +45,14 @@ export function httpRequest(url: URL, opts: HttpRequestOptions): Promise<HttpExc
     let timedOut = false;
     // agent: false gives each exchange its own connection: a pooled keep-alive socket that the
     // server already closed would turn into spurious resets, which would count against retries.
-    const req = mod.request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
-      resolve({ res, timedOut: () => timedOut });
-    });
+    const tls = url.protocol === 'https:' && opts.ca ? { ca: [...rootCertificates, opts.ca] } : {};
+    const req = mod.request(
+      url,
+      { method: opts.method ?? 'GET', headers: opts.headers, agent: false, ...tls },
+      (res) => {
+        resolve({ res, timedOut: () => timedOut });
+      },
+    );
     req.setTimeout(opts.timeoutMs, () => {
       timedOut = true;
       req.destroy(new NetworkError(`no data for ${opts.timeoutMs} ms`, 'ETIMEDOUT'));
@@ -46,8 +60,66 @@ export function httpRequest(url: URL, opts: HttpRequestOptions): Promise<HttpExc
     req.on('error', (err) =>
       reject(timedOut ? new NetworkError(`no data for ${opts.timeoutMs} ms`, 'ETIMEDOUT', { cause: err }) : err),
     );
-    req.end();
+    if (opts.body === undefined) req.end();
+    else if (Buffer.isBuffer(opts.body)) req.end(opts.body);
+    else {
+      const source = opts.body();
+      source.on('error', (err) => req.destroy(err));
+      source.pipe(req);
+    }
   });
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+export interface FollowedExchange extends HttpExchange {
+  /** Where the answer finally came from (the last Location followed). */
+  url: URL;
+  redirects: number;
+}
+
+/**
+ * A GET or HEAD that follows redirects (a registry sending blobs to S3 or a CDN answers 307 or
+ * 302 with a signed URL), at most `maxRedirects` of them. Credentials meant for the registry are
+ * not sent to another host: Authorization is dropped as soon as a Location leaves the origin
+ * of the first request.
+ */
+export async function httpRequestFollowing(
+  url: URL,
+  opts: HttpRequestOptions & { maxRedirects?: number },
+): Promise<FollowedExchange> {
+  const max = opts.maxRedirects ?? 5;
+  let current = url;
+  let headers = { ...opts.headers };
+  for (let redirects = 0; ; redirects++) {
+    const ex = await httpRequest(current, { ...opts, headers });
+    const status = ex.res.statusCode ?? 0;
+    const location = ex.res.headers.location;
+    if (!REDIRECTS.has(status) || !location || max === 0) return { ...ex, url: current, redirects };
+    ex.res.resume();
+    if (redirects >= max)
+      throw new NetworkError(`more than ${max} redirects, last to ${redact(location)}`, 'EREDIRECT');
+    let next: URL;
+    try {
+      next = new URL(location, current);
+    } catch {
+      throw new NetworkError(`redirect to "${redact(location)}", not a URL`, 'EREDIRECT');
+    }
+    if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+      throw new NetworkError(`redirect to a ${next.protocol} URL`, 'EREDIRECT');
+    }
+    if (next.origin !== url.origin) headers = withoutAuthorization(headers);
+    current = next;
+  }
+}
+
+function withoutAuthorization(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'));
+}
+
+/** A URL for a message: without its query, which for a signed CDN URL holds the signature. */
+export function redact(location: string): string {
+  return location.replace(/\?.*$/, '?…').slice(0, 200);
 }
 
 /** Reads a whole (small) body, refusing more than `limit` bytes so a bad server cannot exhaust memory. */

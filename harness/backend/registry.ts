@@ -8,10 +8,10 @@
  * and a `Link` header, `Accept` negotiation for manifests (see negotiate), and
  * Docker-Content-Digest, Content-Type and Content-Length on every manifest and blob, HEAD too.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { HuplabError } from '../../lib/errors.ts';
 import { isDigest, sha256Digest } from '../../lib/oci/digest.ts';
+import { readImageLayout } from '../../lib/oci/layout.ts';
 import { bytes, fileReply, json, type Reply } from './reply.ts';
 import type { BackendRequest } from './serve.ts';
 
@@ -67,55 +67,23 @@ export class Registry {
 
   /** Reads the layout's index and manifest, checks that the blobs it names are there, and serves them. */
   async addHostapp(opts: AddHostappOptions): Promise<RegisteredImage> {
-    const bad = (why: string) =>
-      new HuplabError('hostapp-invalid', `hostapp ${opts.layoutDir}: ${why}`, {
-        hint: 'rebuild it with `huplab images build`',
-      });
-    const blobPath = (digest: string) => join(opts.layoutDir, 'blobs', 'sha256', digest.slice(7));
-    const index = (await readJson(join(opts.layoutDir, 'index.json')).catch((err: Error) => {
-      throw bad(`cannot read index.json: ${err.message}`);
-    })) as { manifests?: Descriptor[] };
-    const candidates = (index.manifests ?? []).filter(
-      (m) => m.mediaType === OCI_MANIFEST && (!opts.manifestDigest || m.digest === opts.manifestDigest),
-    );
-    if (candidates.length !== 1) {
-      throw bad(
-        opts.manifestDigest
-          ? `index.json lists no manifest ${opts.manifestDigest}`
-          : `index.json lists ${candidates.length} image manifests, expected one`,
-      );
-    }
-    const desc = candidates[0]!;
-    if (!isDigest(desc.digest)) throw bad(`index.json names "${desc.digest}", not a sha256 digest`);
-    const manifestBytes = await readFile(blobPath(desc.digest)).catch(() => {
-      throw bad(`manifest blob ${desc.digest} is missing`);
+    const layout = await readImageLayout({
+      layoutDir: opts.layoutDir,
+      manifestTypes: [OCI_MANIFEST],
+      manifestDigest: opts.manifestDigest,
+      what: 'hostapp',
     });
-    if (sha256Digest(manifestBytes) !== desc.digest)
-      throw bad(`manifest blob ${desc.digest} does not hash to its name`);
-    let manifest: { config: Descriptor; layers: Descriptor[] };
-    try {
-      manifest = JSON.parse(manifestBytes.toString('utf8')) as typeof manifest;
-    } catch {
-      throw bad(`manifest blob ${desc.digest} is not JSON`);
-    }
-    if (!manifest.config || !Array.isArray(manifest.layers))
-      throw bad(`manifest ${desc.digest} has no config or layers`);
+    const { manifestDescriptor: desc, manifestBytes, blobPath } = layout;
+    const manifest = { config: layout.config, layers: layout.layers };
     const blobs = new Map<string, string>();
-    for (const d of [manifest.config, ...manifest.layers]) {
-      if (!isDigest(d.digest)) throw bad(`manifest names "${d.digest}", not a sha256 digest`);
-      const size = await stat(blobPath(d.digest)).then(
-        (s) => s.size,
-        () => {
-          throw bad(`blob ${d.digest} is missing`);
-        },
-      );
-      // Sizes only: hashing every layer here would cost seconds per publish; clients verify anyway.
-      if (size !== d.size) throw bad(`blob ${d.digest} is ${size} bytes, the manifest says ${d.size}`);
-      blobs.set(d.digest, blobPath(d.digest));
-    }
+    for (const d of [manifest.config, ...manifest.layers]) blobs.set(d.digest, blobPath(d.digest));
     const configBytes = await readFile(blobPath(manifest.config.digest));
     if (sha256Digest(configBytes) !== manifest.config.digest)
-      throw bad(`config blob ${manifest.config.digest} does not hash to its name`);
+      throw new HuplabError(
+        'hostapp-invalid',
+        `hostapp ${opts.layoutDir}: config blob ${manifest.config.digest} does not hash to its name`,
+        { hint: 'rebuild it with `huplab images build`' },
+      );
     const labels =
       (JSON.parse(configBytes.toString('utf8')) as { config?: { Labels?: Record<string, string> } }).config?.Labels ??
       {};
@@ -284,8 +252,4 @@ function paginated(
     headers.Link = `<${path}?${q}>; rel="next"`;
   }
   return json(200, { ...extra, [key]: page }, headers);
-}
-
-async function readJson(path: string): Promise<unknown> {
-  return JSON.parse(await readFile(path, 'utf8'));
 }

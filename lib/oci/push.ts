@@ -8,11 +8,10 @@
  * is the client's (RegistryClient.send answers the registry's challenges, asking for push scope).
  */
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { HuplabError } from '../errors.ts';
 import { DOCKER_MANIFEST_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE, type RegistryClient } from './client.ts';
-import { isDigest, sha256Digest, shortDigest } from './digest.ts';
+import { shortDigest } from './digest.ts';
+import { readImageLayout } from './layout.ts';
 
 export interface PushLayoutOptions {
   /** OCI image layout directory (oci-layout, index.json, blobs/sha256/...). */
@@ -42,55 +41,18 @@ interface Descriptor {
 }
 
 export async function pushLayout(client: RegistryClient, opts: PushLayoutOptions): Promise<PushResult> {
-  const bad = (why: string) =>
-    new HuplabError('hostapp-invalid', `image layout ${opts.layoutDir}: ${why}`, {
-      hint: 'rebuild it with `huplab images build`',
-    });
-  const blobPath = (digest: string) => join(opts.layoutDir, 'blobs', 'sha256', digest.slice(7));
-  let index: { manifests?: Descriptor[] };
-  try {
-    index = JSON.parse(await readFile(join(opts.layoutDir, 'index.json'), 'utf8')) as typeof index;
-  } catch (err) {
-    throw bad(`cannot read index.json: ${(err as Error).message}`);
-  }
-  const images = (index.manifests ?? []).filter(
-    (m) =>
-      (m.mediaType === OCI_MANIFEST_MEDIA_TYPE || m.mediaType === DOCKER_MANIFEST_MEDIA_TYPE) &&
-      (!opts.manifestDigest || m.digest === opts.manifestDigest),
-  );
-  if (images.length !== 1) {
-    throw bad(
-      opts.manifestDigest
-        ? `index.json lists no manifest ${opts.manifestDigest}`
-        : `index.json lists ${images.length} image manifests, expected one`,
-    );
-  }
-  const desc = images[0]!;
-  if (!isDigest(desc.digest)) throw bad(`index.json names "${desc.digest}", not a sha256 digest`);
-  const manifestBytes = await readFile(blobPath(desc.digest)).catch(() => {
-    throw bad(`manifest blob ${desc.digest} is missing`);
+  const layout = await readImageLayout({
+    layoutDir: opts.layoutDir,
+    manifestTypes: [OCI_MANIFEST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE],
+    manifestDigest: opts.manifestDigest,
+    what: 'image layout',
   });
-  if (sha256Digest(manifestBytes) !== desc.digest) throw bad(`manifest blob ${desc.digest} does not hash to its name`);
-  let manifest: { config?: Descriptor; layers?: Descriptor[] };
-  try {
-    manifest = JSON.parse(manifestBytes.toString('utf8')) as typeof manifest;
-  } catch {
-    throw bad(`manifest ${desc.digest} is not JSON`);
-  }
-  if (!manifest.config || !Array.isArray(manifest.layers)) throw bad(`manifest ${desc.digest} has no config or layers`);
+  const { manifestDescriptor: desc, manifestBytes } = layout;
 
   const scope = `repository:${opts.repository}:pull,push`;
   const blobs: PushResult['blobs'] = [];
-  for (const d of [...manifest.layers, manifest.config]) {
-    if (!isDigest(d.digest)) throw bad(`manifest names "${d.digest}", not a sha256 digest`);
-    const path = blobPath(d.digest);
-    const size = await stat(path).then(
-      (s) => s.size,
-      () => {
-        throw bad(`blob ${d.digest} is missing`);
-      },
-    );
-    if (size !== d.size) throw bad(`blob ${d.digest} is ${size} bytes, the manifest says ${d.size}`);
+  for (const d of [...layout.layers, layout.config]) {
+    const path = layout.blobPath(d.digest);
     const pushed = !(await hasBlob(client, opts.repository, d, scope));
     if (pushed) await uploadBlob(client, opts.repository, d, path, scope);
     blobs.push({ digest: d.digest, size: d.size, pushed });

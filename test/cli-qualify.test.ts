@@ -13,6 +13,9 @@ import { repoRoot } from '../lib/paths.ts';
 // `huplab qualify` as a user runs it: every mistake is one line on stderr and status 1, before
 // anything is built or booted.
 const bin = join(import.meta.dirname, '..', 'bin', 'huplab');
+// Each case starts the CLI as a process (seconds each on a loaded 2-core host, with the other
+// CLI test files running beside this one): the default 120 s per file is too tight for that.
+t.setTimeout(300_000);
 const lab = mkdtempSync(join(tmpdir(), 'huplab-cli-qualify-'));
 function huplab(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(bin, ['qualify', ...args], {

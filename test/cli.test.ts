@@ -7,6 +7,9 @@ import { join } from 'node:path';
 
 // The CLI as a user runs it: every mistake is one line on stderr and a non-zero status.
 const bin = join(import.meta.dirname, '..', 'bin', 'huplab');
+// Each case starts the CLI as a process (seconds each on a loaded 2-core host, with the other
+// CLI test files running beside this one): the default 120 s per file is too tight for that.
+t.setTimeout(300_000);
 const lab = mkdtempSync(join(tmpdir(), 'huplab-cli-'));
 function huplab(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(bin, args, {

@@ -9,7 +9,7 @@ say() { printf '[huplab setup] %s\n' "$*" >&2; }
 DEBIAN_PACKAGES="qemu-system-x86 qemu-utils ovmf grub-efi-amd64-bin grub-common mtools dosfstools fdisk \
 e2fsprogs cpio kmod binutils fakeroot zstd xdelta3 openssh-client chromium \
 qemu-system-arm qemu-efi-aarch64 u-boot-qemu u-boot-tools \
-gcc libc6-dev android-sdk-libsparse-utils docker-registry skopeo"
+gcc libc6-dev android-sdk-libsparse-utils docker-registry skopeo socat"
 # (docker-registry, the reference registry, and skopeo, a standard client: the registry tests
 # push to the one and read the backend's registry with the other.)
 # (img2simg makes the sparse OS images the advanced update downloads; gcc builds takeover's tools,

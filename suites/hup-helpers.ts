@@ -5,6 +5,7 @@ import { runScenario, scenarioReleases, type ScenarioResult } from '../harness/f
 import { expectSuccess } from '../harness/update/verdict.ts';
 import { BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE, expect, test } from './fixtures.ts';
 import { startUpdateBackend, type UpdateBackend } from '../harness/backend/update-backend.ts';
+import { resolveExternalRegistry } from '../harness/backend/external-registry.ts';
 import { updateDevice } from '../harness/update/standard.ts';
 import type { DeviceHooks, UpdateOutcome, Verdict } from '../harness/update/types.ts';
 import type { StartedDevice } from '../harness/device/boot.ts';
@@ -46,9 +47,12 @@ export function useLabBackend(): {
   let backend: UpdateBackend | undefined;
   test.beforeAll(async ({ deviceProfile }) => {
     test.setTimeout(10 * 60_000);
+    // HUPLAB_REGISTRY (set by `huplab qualify --registry`): the lab's registry instead of the built-in one.
+    const external = await resolveExternalRegistry({});
     backend = await startUpdateBackend({
       device: deviceProfile,
       releases: [BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE],
+      ...(external ? { external } : {}),
     });
   });
   test.afterAll(async () => {

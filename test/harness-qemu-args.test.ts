@@ -1,5 +1,5 @@
 import t from 'tap';
-import { buildQemuArgs, netDevice } from '../harness/qemu/args.ts';
+import { buildQemuArgs, netdev, netDevice } from '../harness/qemu/args.ts';
 import { devicePaths } from '../harness/qemu/paths.ts';
 import type { QemuProfile } from '../harness/qemu/profile.ts';
 import { q35Profile } from './helpers/qemu-profile.ts';
@@ -34,7 +34,11 @@ t.test('x86_64 q35 + OVMF command line', async (t) => {
     / -drive file=\/lab\/disk,,1\.img,format=raw,cache=writeback,if=none,id=disk0 -device virtio-blk-pci,drive=disk0,bootindex=0 /,
     'commas escaped',
   );
-  t.match(s, / -netdev user,id=n0,hostfwd=tcp:127\.0\.0\.1:40022-:22222 -device virtio-net-pci,netdev=n0,romfile= /);
+  t.match(
+    s,
+    / -netdev user,id=n0,restrict=on,hostfwd=tcp:127\.0\.0\.1:40022-:22222 -device virtio-net-pci,netdev=n0,romfile= /,
+    'restricted by default: no lab host port forwarded',
+  );
   t.match(
     s,
     / -chardev socket,id=ser0,path=\/lab\/devices\/dev1\/serial\.sock,server=on,wait=off,logfile=\/lab\/devices\/dev1\/serial\.log,logappend=on -serial chardev:ser0 /,
@@ -149,4 +153,16 @@ t.test('writable flash and nvme', async (t) => {
     /unit=1/,
     'read-only firmware without vars: one bank',
   );
+});
+
+t.test('guest network: restricted to the listed lab host ports, or a board on the lab network', async (t) => {
+  const restricted = netdev(40022, { kind: 'restricted', labHostPorts: [41000, 40999, 41000] });
+  t.equal(
+    restricted,
+    'user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:40022-:22222,' +
+      'guestfwd=tcp:10.0.2.100:40999-cmd:socat STDIO TCP4:127.0.0.1:40999,' +
+      'guestfwd=tcp:10.0.2.100:41000-cmd:socat STDIO TCP4:127.0.0.1:41000',
+    'one forward per port, each to the same port on the host loopback',
+  );
+  t.equal(netdev(40022, { kind: 'lan' }), 'user,id=n0,host=10.0.2.100,hostfwd=tcp:127.0.0.1:40022-:22222');
 });

@@ -1,8 +1,10 @@
 /**
  * The update backend on the host: API, primary and fallback registries and the delta service,
- * each on its own 127.0.0.1 port with its own fault switch. The guest reaches the same ports at
- * 10.0.2.2 through QEMU user networking.
+ * each on its own 127.0.0.1 port with its own fault switch. An emulated device reaches the same
+ * ports at LAB_HOST_ADDRESS (lib/contract/lab-host.ts): its restricted QEMU network forwards
+ * exactly these, and nothing else of the host.
  */
+import { LAB_HOST_ADDRESS } from '../../lib/contract/lab-host.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { holdings } from '../holdings.ts';
 import { Api, type ApiOptions, type ReleaseRecord } from './api.ts';
@@ -18,8 +20,8 @@ export type { ReleaseRecord } from './api.ts';
 export type { FaultGroup, FaultSpec, FaultState } from './faults.ts';
 export type { RequestLogEntry } from './request-log.ts';
 
-/** The address of the host as seen from a QEMU user-networking guest. */
-export const GUEST_HOST = '10.0.2.2';
+/** The address of the lab host as an emulated device (and a stand-in board) sees it. */
+export const GUEST_HOST = LAB_HOST_ADDRESS;
 
 export interface BackendUrls {
   api: string;
@@ -43,6 +45,8 @@ export interface PublishReleaseOptions {
   hostappDir: string;
   /** Must be the layout's manifest: guards against publishing the wrong build. */
   manifestDigest: string;
+  /** Repository in the registries and in the release record (default: huplab/<device type>). */
+  repository?: string;
   /** Also push to the fallback registry (default true). */
   onFallbackToo?: boolean;
 }
@@ -61,6 +65,8 @@ export interface Backend {
   registerDevice(uuid: string, key?: string): string;
   urls: BackendUrls;
   guestUrls: BackendUrls;
+  /** The host ports of the services: what an emulated device's network forwards. */
+  ports: number[];
   /** Requests seen by one endpoint group, oldest first. */
   log(group: FaultGroup): RequestLogEntry[];
   clearLog(group?: FaultGroup): void;
@@ -119,10 +125,11 @@ export async function startBackend(opts: StartBackendOptions = {}): Promise<Back
     registerDevice: (uuid, key) => auth.registerDevice(uuid, key),
     urls,
     guestUrls,
+    ports: Object.values(urls).map((u) => Number(new URL(u).port)),
     log: (group) => requests.list(group),
     clearLog: (group) => requests.clear(group),
     async publishRelease(p) {
-      const repository = `huplab/${p.deviceType}`;
+      const repository = p.repository ?? `huplab/${p.deviceType}`;
       const targets = p.onFallbackToo === false ? [primary] : [primary, fallback];
       let labels: Record<string, string> = {};
       for (const registry of targets) {

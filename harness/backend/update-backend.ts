@@ -13,13 +13,30 @@ import { buildImage, type ReleaseBuild } from '../../images/builder/index.ts';
 import { exportRawImage } from '../../images/builder/raw-image.ts';
 import { buildRelease } from '../../images/builder/release-build.ts';
 import { loadRelease } from '../../images/recipe.ts';
+import { LAB_HOST_ADDRESS, type LabHostConfig } from '../../lib/contract/lab-host.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { loadProfile, type Profile } from '../../lib/profile.ts';
 import { ADVANCED_ENTRY } from '../../updater/bundle.ts';
 import { deltaBetween, TAKEOVER_TOOLS, takeoverTool, updaterBundle } from './artifacts.ts';
 import { startBackend, type Backend } from './index.ts';
+import { type ExternalRegistry, loopbackPorts, probeRegistry, type RegistryProbe } from './external-registry.ts';
+import type { RegistryCredentials } from '../../lib/oci/auth.ts';
 
-export interface DeviceConfig extends Record<string, string> {
+/** config.json fields that point a device at a backend. */
+export interface BackendConfig extends Record<string, unknown> {
+  apiEndpoint: string;
+  registryEndpoint: string;
+  deltaEndpoint: string;
+  fallbackRegistryEndpoint?: string;
+  /** How an emulated device reaches these endpoints (lib/contract/lab-host.ts). */
+  labHost: LabHostConfig;
+  /** With a lab registry: what the device answers its challenge with ({} anonymous). */
+  registryCredentials?: RegistryCredentials;
+  /** With a lab registry's own CA: the PEM, base64-encoded (balenaOS's field). */
+  balenaRootCA?: string;
+}
+
+export interface DeviceConfig extends BackendConfig {
   uuid: string;
   deviceApiKey: string;
 }
@@ -31,12 +48,14 @@ export interface UpdateBackend {
   builds: Map<string, ReleaseBuild>;
   updater: { path: string; sha256: string };
   /** config.json fields that point a device at this backend (no uuid, no key: see newDeviceConfig). */
-  deviceConfig: Record<string, string>;
+  deviceConfig: BackendConfig;
   /**
    * The config.json fields of a device about to be flashed: the endpoints, a fresh uuid and a
    * fresh device API key registered with the backend. The one way a device gets its key.
    */
   newDeviceConfig(): DeviceConfig;
+  /** The lab's registry the devices pull hostapps from, when the run was given one. */
+  external?: ExternalRegistry;
   /** The OS line an advanced update leads to, when the lab publishes one. */
   advanced?: { profile: Profile; builds: Map<string, ReleaseBuild>; updater: { path: string; sha256: string } };
 }
@@ -56,6 +75,11 @@ export async function startUpdateBackend(opts: {
   operatorToken?: string;
   /** `images`: the releases to serve raw disk images of (default: all of them). */
   advanced?: { device: string; releases: string[]; images?: string[] };
+  /**
+   * A registry of the lab's to pull hostapps from instead of the built-in ones: each release is
+   * checked there (under the digest it was built with) before the backend is handed out.
+   */
+  external?: ExternalRegistry;
 }): Promise<UpdateBackend> {
   const narrator = opts.narrator ?? silentNarrator;
   const profile = await loadProfile(opts.device);
@@ -80,7 +104,11 @@ export async function startUpdateBackend(opts: {
     }),
   );
   try {
-    const builds = await publishLine(backend, profile, opts.releases, narrator, opts.deltas !== false);
+    const repository = opts.external?.repository ?? `huplab/${profile.deviceType}`;
+    const builds = await publishLine(backend, profile, opts.releases, narrator, opts.deltas !== false, repository);
+    const externalPorts = opts.external
+      ? await checkExternal(opts.external, profile, builds, repository, narrator)
+      : [];
     let advanced: UpdateBackend['advanced'];
     if (target && opts.advanced) {
       const targetBuilds = await publishLine(backend, target, opts.advanced.releases, narrator, opts.deltas !== false);
@@ -101,11 +129,20 @@ export async function startUpdateBackend(opts: {
       advanced = { profile: target, builds: targetBuilds, updater: advancedUpdater! };
     }
     const g = backend.guestUrls;
-    const deviceConfig = {
+    const ext = opts.external;
+    const deviceConfig: BackendConfig = {
       apiEndpoint: g.api,
-      registryEndpoint: g.primaryRegistry,
-      fallbackRegistryEndpoint: g.fallbackRegistry,
       deltaEndpoint: g.delta,
+      labHost: { address: LAB_HOST_ADDRESS, ports: [...backend.ports, ...externalPorts] },
+      ...(ext
+        ? {
+            registryEndpoint: ext.url,
+            ...(ext.fallbackUrl ? { fallbackRegistryEndpoint: ext.fallbackUrl } : {}),
+            // Explicit, even when empty (anonymous): the device's own key is for the lab backend only.
+            registryCredentials: ext.credentials ?? {},
+            ...(ext.caCertificate ? { balenaRootCA: Buffer.from(ext.caCertificate).toString('base64') } : {}),
+          }
+        : { registryEndpoint: g.primaryRegistry, fallbackRegistryEndpoint: g.fallbackRegistry }),
     };
     return {
       services: backend,
@@ -113,6 +150,7 @@ export async function startUpdateBackend(opts: {
       builds,
       updater,
       ...(advanced ? { advanced } : {}),
+      ...(ext ? { external: ext } : {}),
       deviceConfig,
       newDeviceConfig() {
         const uuid = randomBytes(16).toString('hex');
@@ -125,6 +163,35 @@ export async function startUpdateBackend(opts: {
   }
 }
 
+/**
+ * Each release checked at the lab's registries from the host, as a device would pull it; the lab
+ * host ports an emulated device needs for them (registry, token service, blob store).
+ */
+async function checkExternal(
+  ext: ExternalRegistry,
+  profile: Profile,
+  builds: Map<string, ReleaseBuild>,
+  repository: string,
+  narrator: Narrator,
+): Promise<number[]> {
+  const probes: RegistryProbe[] = [];
+  for (const registry of [ext.url, ...(ext.fallbackUrl ? [ext.fallbackUrl] : [])]) {
+    for (const [version, b] of builds) {
+      probes.push(
+        await narrator.step(`check ${version} at ${registry}/${repository}`, () =>
+          probeRegistry(ext, registry, {
+            repository,
+            digest: b.hostapp.manifest.digest,
+            version,
+            device: profile.name,
+          }),
+        ),
+      );
+    }
+  }
+  return loopbackPorts(probes);
+}
+
 /** Builds and publishes one profile's releases (hostapps, and the deltas between them). */
 async function publishLine(
   backend: Backend,
@@ -132,6 +199,7 @@ async function publishLine(
   versions: string[],
   narrator: Narrator,
   deltas: boolean,
+  repository = `huplab/${profile.deviceType}`,
 ): Promise<Map<string, ReleaseBuild>> {
   const builds = new Map<string, ReleaseBuild>();
   for (const v of versions) builds.set(v, await buildRelease(profile, await loadRelease(v), narrator));
@@ -142,6 +210,7 @@ async function publishLine(
       ? (JSON.parse(await readFile(flashManifest, 'utf8')) as BootFlashManifest)
       : undefined;
     await backend.publishRelease({
+      repository,
       deviceType: profile.deviceType,
       version,
       supervisorVersion: recipe.supervisorVersion,

@@ -15,8 +15,10 @@ import { FAULTS, findFault } from '../faults/index.ts';
 import { runHup } from '../jobs/hup.ts';
 import { runAdvancedHup } from '../jobs/advanced.ts';
 import type { UpdateBackend } from '../backend/update-backend.ts';
+import { type ExternalRegistryInput, isLoopback, resolveExternalRegistry } from '../backend/external-registry.ts';
+import { addRegistryOptions, registryInput } from './registry-options.ts';
 
-interface HupOptions {
+interface HupOptions extends ExternalRegistryInput {
   device?: string;
   board?: string;
   inventory?: string;
@@ -31,7 +33,7 @@ interface HupOptions {
 }
 
 export function registerHup(program: Command): void {
-  program
+  const cmd = program
     .command('hup')
     .description(
       'flash a fresh emulated device (or a board of the lab inventory) with --from, update it to --to through the backend, follow it to the end and report; the method (standard or advanced) is decided from the two releases and the device type and printed first',
@@ -52,117 +54,132 @@ export function registerHup(program: Command): void {
       `inject a fault and check its expected outcome (standard path: ${FAULTS.map((f) => f.name).join(', ')})`,
     )
     .option('--keep', 'leave the device running and attach to its console at the end')
-    .option('--json', 'print the report as JSON')
-    .action(
-      run(async (o: HupOptions) => {
-        const out = makeOutput(!!o.json);
-        // Every option before anything is built or started (the backend, the lab folder).
-        checkDeviceName(o.name);
-        const fault = o.fault !== undefined ? findFault(o.fault) : undefined;
-        const { device, board } = await deviceOrBoard(o);
-        const plan = await planUpdate({
+    .option('--json', 'print the report as JSON');
+  addRegistryOptions(cmd).action(
+    run(async (o: HupOptions) => {
+      const out = makeOutput(!!o.json);
+      // Every option before anything is built or started (the backend, the lab folder).
+      checkDeviceName(o.name);
+      const fault = o.fault !== undefined ? findFault(o.fault) : undefined;
+      const { device, board } = await deviceOrBoard(o);
+      const external = await resolveExternalRegistry(registryInput(o));
+      if (external && board && isLoopback(new URL(external.url))) {
+        throw new HuplabError(
+          'registry-not-for-board',
+          `board ${board.name} cannot reach ${external.url}: that is this host's loopback`,
+          { hint: "give the registry's address on the lab network (--registry http://<lab host>:5000)" },
+        );
+      }
+      const plan = await planUpdate({
+        device,
+        from: o.from,
+        to: o.to,
+        ...(o.toDevice ? { toDevice: o.toDevice } : {}),
+      });
+      if (o.plan) {
+        out.result(
+          {
+            plan: {
+              method: plan.decision.method,
+              reason: plan.decision.reason,
+              device: plan.device.name,
+              target: plan.target.name,
+            },
+          },
+          () => [describePlan(plan)],
+          plan.decision.method === 'refused'
+            ? {
+                code: 'update-refused',
+                message: `${plan.decision.reason}${plan.decision.hint ? ` (${plan.decision.hint})` : ''}`,
+              }
+            : undefined,
+        );
+        return plan.decision.method === 'refused' ? 1 : 0;
+      }
+      if (plan.decision.method === 'refused') {
+        throw new HuplabError(
+          'update-refused',
+          `${device} ${o.from} -> ${plan.target.name} ${o.to}: ${plan.decision.reason}`,
+          { hint: plan.decision.hint },
+        );
+      }
+      if (plan.decision.method === 'advanced' && external)
+        throw new HuplabError(
+          'registry-invalid',
+          '--registry serves the standard path; the advanced path downloads its disk image from the API',
+          { hint: 'drop --registry for this update' },
+        );
+      if (plan.decision.method === 'advanced' && fault)
+        throw new HuplabError(
+          'fault-invalid',
+          `--fault ${fault.name} is a fault of the standard path; the advanced path's faults run in the hup-advanced suite`,
+          { hint: 'drop --fault, or run `npx playwright test suites/hup-advanced.spec.ts`' },
+        );
+      out.narrator.info?.(describePlan(plan));
+      const lab = openLab();
+      let r: { device: DeviceDriver; backend: UpdateBackend; verdict: { ok: boolean } };
+      if (plan.decision.method === 'advanced') {
+        const a = await runAdvancedHup({
+          lab,
           device,
+          ...(board ? { board } : {}),
+          toDevice: plan.target.name,
           from: o.from,
           to: o.to,
-          ...(o.toDevice ? { toDevice: o.toDevice } : {}),
+          name: o.name,
+          narrator: out.narrator,
         });
-        if (o.plan) {
-          out.result(
-            {
-              plan: {
-                method: plan.decision.method,
-                reason: plan.decision.reason,
-                device: plan.device.name,
-                target: plan.target.name,
-              },
-            },
-            () => [describePlan(plan)],
-            plan.decision.method === 'refused'
-              ? {
-                  code: 'update-refused',
-                  message: `${plan.decision.reason}${plan.decision.hint ? ` (${plan.decision.hint})` : ''}`,
-                }
-              : undefined,
-          );
-          return plan.decision.method === 'refused' ? 1 : 0;
-        }
-        if (plan.decision.method === 'refused') {
-          throw new HuplabError(
-            'update-refused',
-            `${device} ${o.from} -> ${plan.target.name} ${o.to}: ${plan.decision.reason}`,
-            { hint: plan.decision.hint },
-          );
-        }
-        if (plan.decision.method === 'advanced' && fault)
-          throw new HuplabError(
-            'fault-invalid',
-            `--fault ${fault.name} is a fault of the standard path; the advanced path's faults run in the hup-advanced suite`,
-            { hint: 'drop --fault, or run `npx playwright test suites/hup-advanced.spec.ts`' },
-          );
-        out.narrator.info?.(describePlan(plan));
-        const lab = openLab();
-        let r: { device: DeviceDriver; backend: UpdateBackend; verdict: { ok: boolean } };
-        if (plan.decision.method === 'advanced') {
-          const a = await runAdvancedHup({
-            lab,
-            device,
-            ...(board ? { board } : {}),
-            toDevice: plan.target.name,
-            from: o.from,
-            to: o.to,
-            name: o.name,
-            narrator: out.narrator,
-          });
-          out.result(
-            {
-              method: 'advanced',
-              verdict: a.verdict,
-              outcome: a.outcome,
-              device: a.device.name,
-              serialLog: a.device.paths.serialLog,
-            },
-            () => [...describeAdvanced(a.outcome, a.verdict), `  console log: ${a.device.paths.serialLog}`],
-            verdictFailure(a.verdict),
-          );
-          r = a;
-        } else {
-          const s = await runHup({
-            lab,
-            device,
-            ...(board ? { board } : {}),
-            from: o.from,
-            to: o.to,
-            name: o.name,
-            narrator: out.narrator,
-            ...(fault ? { fault: fault.name } : {}),
-          });
-          out.result(
-            {
-              method: 'standard',
-              verdict: s.verdict,
-              outcome: s.outcome,
-              device: s.device.name,
-              serialLog: s.device.paths.serialLog,
-            },
-            () => [...describeOutcome(s.outcome, s.verdict), `  console log: ${s.device.paths.serialLog}`],
-            verdictFailure(s.verdict),
-          );
-          r = s;
-        }
-        await r.backend.services.stop();
-        if (!o.keep) await r.device.powerCut();
-        await r.device.close();
-        // A board's console is served by this process (its serial bridge), so only an emulated
-        // device's can be attached to once the run is over.
-        if (o.keep && !board && !o.json && process.stdin.isTTY)
-          await attachTerminal(r.device.paths.serialSock, { name: r.device.name });
-        else if (o.keep && !board)
-          out.narrator.info?.(
-            `${r.device.name} is still running (--keep): \`huplab device ssh --name ${r.device.name}\`, stop it with \`huplab device stop --name ${r.device.name}\``,
-          );
-        return r.verdict.ok ? 0 : 1;
-      }),
-    );
+        out.result(
+          {
+            method: 'advanced',
+            verdict: a.verdict,
+            outcome: a.outcome,
+            device: a.device.name,
+            serialLog: a.device.paths.serialLog,
+          },
+          () => [...describeAdvanced(a.outcome, a.verdict), `  console log: ${a.device.paths.serialLog}`],
+          verdictFailure(a.verdict),
+        );
+        r = a;
+      } else {
+        const s = await runHup({
+          lab,
+          device,
+          ...(board ? { board } : {}),
+          from: o.from,
+          to: o.to,
+          name: o.name,
+          narrator: out.narrator,
+          ...(fault ? { fault: fault.name } : {}),
+          ...(external ? { external } : {}),
+        });
+        out.result(
+          {
+            method: 'standard',
+            verdict: s.verdict,
+            outcome: s.outcome,
+            device: s.device.name,
+            serialLog: s.device.paths.serialLog,
+          },
+          () => [...describeOutcome(s.outcome, s.verdict), `  console log: ${s.device.paths.serialLog}`],
+          verdictFailure(s.verdict),
+        );
+        r = s;
+      }
+      await r.backend.services.stop();
+      if (!o.keep) await r.device.powerCut();
+      await r.device.close();
+      // A board's console is served by this process (its serial bridge), so only an emulated
+      // device's can be attached to once the run is over.
+      if (o.keep && !board && !o.json && process.stdin.isTTY)
+        await attachTerminal(r.device.paths.serialSock, { name: r.device.name });
+      else if (o.keep && !board)
+        out.narrator.info?.(
+          `${r.device.name} is still running (--keep): \`huplab device ssh --name ${r.device.name}\`, stop it with \`huplab device stop --name ${r.device.name}\``,
+        );
+      return r.verdict.ok ? 0 : 1;
+    }),
+  );
 }
 
 /**

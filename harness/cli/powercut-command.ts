@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { type ExternalRegistryInput, resolveExternalRegistry } from '../backend/external-registry.ts';
+import { addRegistryOptions, registryInput } from './registry-options.ts';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { HuplabError } from '../../lib/errors.ts';
@@ -22,7 +24,7 @@ export function powercutFailure(result: { failures: number }): ResultFailure | u
 }
 
 export function registerPowercut(program: Command): void {
-  program
+  const cmd = program
     .command('powercut')
     .description(
       'power-cut campaign: the standard HUP on fresh devices, the power cut at every step, inside the long ones, across the reboot and the commit, and at seeded random moments (or, with --campaign rollback, inside the rollback paths); each device must come back usable',
@@ -46,10 +48,11 @@ export function registerPowercut(program: Command): void {
       "a cut keeps a seeded random half of the disk's unflushed writes instead of losing them all",
     )
     .option('--out <dir>', "where powercut.json, powercut.html and the failures' disks and logs go")
-    .option('--json', 'print the result as JSON')
-    .action(
-      run(
-        async (o: {
+    .option('--json', 'print the result as JSON');
+  addRegistryOptions(cmd).action(
+    run(
+      async (
+        o: {
           device: string;
           from: string;
           to: string;
@@ -60,62 +63,65 @@ export function registerPowercut(program: Command): void {
           keepRandom?: boolean;
           out?: string;
           json?: boolean;
-        }) => {
-          const out = makeOutput(!!o.json);
-          if (o.campaign !== 'update' && o.campaign !== 'rollback')
-            throw new HuplabError('option-invalid', `--campaign must be update or rollback, not "${o.campaign}"`, {
-              hint: 'leave it out for the update campaign',
-            });
-          const kind: CampaignKind = o.campaign;
-          // Every option before the image build: a mistake costs no time.
-          const random = wholeNumber('points', o.points);
-          const seed = wholeNumber('seed', o.seed);
-          const only =
-            o.only !== undefined
-              ? nonEmpty('only', o.only)
-                  .split(',')
-                  .map((s) => s.trim())
-                  .filter(Boolean)
-              : undefined;
-          if (o.out !== undefined) nonEmpty('out', o.out);
-          const plan = await planUpdate({ device: o.device, from: o.from, to: o.to });
-          if (plan.decision.method === 'refused')
-            throw new HuplabError('update-refused', `${o.device} ${o.from} -> ${o.to}: ${plan.decision.reason}`, {
-              hint: plan.decision.hint,
-            });
-          if (plan.decision.method === 'advanced')
-            throw new HuplabError(
-              'update-refused',
-              `powercut runs the standard update; ${o.device} ${o.from} -> ${o.to} takes the advanced path`,
-              {
-                hint: 'pick --from and --to of the same OS line (see `huplab hup --plan`)',
-              },
-            );
-          const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, 'Z');
-          const outDir = resolve(o.out ?? join('reports', `powercut-${kind}-${o.device}-${o.from}-${o.to}-${stamp}`));
-          await buildImage({ device: o.device, release: o.from, narrator: out.narrator });
-          const result = await runCampaign({
-            lab: openLab(),
-            device: o.device,
-            from: o.from,
-            to: o.to,
-            kind,
-            random,
-            seed,
-            ...(only ? { only } : {}),
-            keep: o.keepRandom ? 'random' : 'none',
-            outDir,
-            narrator: out.narrator,
-            onPoint: (p, i, n) => out.narrator.info(`[${i + 1}/${n}] ${campaignRow(p)}`),
+        } & ExternalRegistryInput,
+      ) => {
+        const out = makeOutput(!!o.json);
+        if (o.campaign !== 'update' && o.campaign !== 'rollback')
+          throw new HuplabError('option-invalid', `--campaign must be update or rollback, not "${o.campaign}"`, {
+            hint: 'leave it out for the update campaign',
           });
-          await writeFile(join(outDir, 'powercut.html'), campaignHtml(result));
-          out.result(
-            { ...result, html: join(outDir, 'powercut.html') },
-            () => [...campaignText(result), `report: ${join(outDir, 'powercut.html')} (and powercut.json)`],
-            powercutFailure(result),
+        const kind: CampaignKind = o.campaign;
+        // Every option before the image build: a mistake costs no time.
+        const random = wholeNumber('points', o.points);
+        const seed = wholeNumber('seed', o.seed);
+        const only =
+          o.only !== undefined
+            ? nonEmpty('only', o.only)
+                .split(',')
+                .map((s) => s.trim())
+                .filter(Boolean)
+            : undefined;
+        if (o.out !== undefined) nonEmpty('out', o.out);
+        const external = await resolveExternalRegistry(registryInput(o));
+        const plan = await planUpdate({ device: o.device, from: o.from, to: o.to });
+        if (plan.decision.method === 'refused')
+          throw new HuplabError('update-refused', `${o.device} ${o.from} -> ${o.to}: ${plan.decision.reason}`, {
+            hint: plan.decision.hint,
+          });
+        if (plan.decision.method === 'advanced')
+          throw new HuplabError(
+            'update-refused',
+            `powercut runs the standard update; ${o.device} ${o.from} -> ${o.to} takes the advanced path`,
+            {
+              hint: 'pick --from and --to of the same OS line (see `huplab hup --plan`)',
+            },
           );
-          return result.failures === 0 ? 0 : 1;
-        },
-      ),
-    );
+        const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, 'Z');
+        const outDir = resolve(o.out ?? join('reports', `powercut-${kind}-${o.device}-${o.from}-${o.to}-${stamp}`));
+        await buildImage({ device: o.device, release: o.from, narrator: out.narrator });
+        const result = await runCampaign({
+          lab: openLab(),
+          device: o.device,
+          from: o.from,
+          to: o.to,
+          kind,
+          random,
+          seed,
+          ...(only ? { only } : {}),
+          keep: o.keepRandom ? 'random' : 'none',
+          outDir,
+          ...(external ? { external } : {}),
+          narrator: out.narrator,
+          onPoint: (p, i, n) => out.narrator.info(`[${i + 1}/${n}] ${campaignRow(p)}`),
+        });
+        await writeFile(join(outDir, 'powercut.html'), campaignHtml(result));
+        out.result(
+          { ...result, html: join(outDir, 'powercut.html') },
+          () => [...campaignText(result), `report: ${join(outDir, 'powercut.html')} (and powercut.json)`],
+          powercutFailure(result),
+        );
+        return result.failures === 0 ? 0 : 1;
+      },
+    ),
+  );
 }

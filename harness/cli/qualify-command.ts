@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { type ExternalRegistryInput, resolveExternalRegistry } from '../backend/external-registry.ts';
+import { addRegistryOptions, registryEnv, registryInput } from './registry-options.ts';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { execa } from 'execa';
@@ -15,7 +17,7 @@ import { makeOutput, reportError, type ResultFailure } from './output.ts';
 import { run } from './run.ts';
 import { checkRelease, nonEmpty } from './validate.ts';
 
-export interface QualifyOptions {
+export interface QualifyOptions extends ExternalRegistryInput {
   device: string;
   release: string;
   from?: string;
@@ -35,6 +37,8 @@ export interface QualifyPlan {
   retries: number;
   out: string;
   grep?: string;
+  /** The registry options, passed to the suites as HUPLAB_REGISTRY* (checked here first). */
+  registryEnv?: Record<string, string>;
 }
 
 /**
@@ -113,6 +117,8 @@ export async function planQualify(o: QualifyOptions, now = new Date()): Promise<
     });
   }
   const from = await baseRelease(o.release, profile, o.from);
+  const registry = registryInput(o);
+  await resolveExternalRegistry(registry);
   const workers = count('workers', o.workers, 1);
   const out = o.out
     ? isAbsolute(o.out)
@@ -127,6 +133,7 @@ export async function planQualify(o: QualifyOptions, now = new Date()): Promise<
     out,
     ...(workers !== undefined ? { workers } : {}),
     ...(o.grep ? { grep: o.grep } : {}),
+    ...(Object.keys(registry).length ? { registryEnv: registryEnv(registry) } : {}),
   };
 }
 
@@ -144,6 +151,7 @@ export function playwrightCommand(plan: QualifyPlan): { file: string; args: stri
       HUPLAB_POWERCUT: 'steps', // the power-cut suite cuts at every step (suites/powercut.spec.ts)
       HUPLAB_REPORT_DIR: plan.out,
       HUPLAB_PLAYWRIGHT_HTML: '0', // the huplab report replaces it (playwright.config.ts)
+      ...plan.registryEnv,
     },
   };
 }
@@ -243,7 +251,7 @@ export function qualifyFailure(verdict: RunVerdict, s: Pick<Summary, 'totals'>):
 }
 
 export function registerQualify(program: Command): void {
-  program
+  const cmd = program
     .command('qualify')
     .description(
       'qualify a release on a device: every HIL suite, with retries, JUnit XML, an HTML report and a JSON summary',
@@ -256,41 +264,41 @@ export function registerQualify(program: Command): void {
     .option('--out <dir>', 'report folder (default: reports/qualify-<device>-<release>-<UTC time>/)')
     .option('--grep <pattern>', 'only the tests whose title matches')
     .option('--no-build', 'do not build the disk images first')
-    .option('--json', "print the summary as JSON on stdout (Playwright's output goes to stderr)")
-    .action(
-      run(
-        async (o: QualifyOptions) => {
-          const out = makeOutput(!!o.json);
-          const plan = await planQualify(o);
-          if (o.build !== false) {
-            try {
-              await buildImages(plan, out.narrator);
-            } catch (err) {
-              // A lab problem (a download, a host tool) is exit 2, as it would be inside the run.
-              const status = reportError(err, !!o.json);
-              return isInfrastructureError(err) ? EXIT_STATUS.infrastructure : status;
-            }
+    .option('--json', "print the summary as JSON on stdout (Playwright's output goes to stderr)");
+  addRegistryOptions(cmd).action(
+    run(
+      async (o: QualifyOptions) => {
+        const out = makeOutput(!!o.json);
+        const plan = await planQualify(o);
+        if (o.build !== false) {
+          try {
+            await buildImages(plan, out.narrator);
+          } catch (err) {
+            // A lab problem (a download, a host tool) is exit 2, as it would be inside the run.
+            const status = reportError(err, !!o.json);
+            return isInfrastructureError(err) ? EXIT_STATUS.infrastructure : status;
           }
-          out.narrator.info(
-            `running the suites on ${plan.device}: ${plan.from} -> ${plan.release}, reports in ${plan.out}`,
-          );
-          const status = await runPlaywright(plan, !!o.json);
-          const summary = await readSummary(plan.out, status);
-          const verdict = runVerdict(summary);
-          const files = reportFiles(plan.out);
-          out.result(
-            { verdict, exitStatus: EXIT_STATUS[verdict], files, summary },
-            () => [
-              ...describeRun(plan, summary, verdict),
-              `  report:  ${files.html}`,
-              `  summary: ${files.summary}`,
-              `  junit:   ${files.junit}`,
-            ],
-            qualifyFailure(verdict, summary),
-          );
-          return EXIT_STATUS[verdict];
-        },
-        { interruptions: 'child' },
-      ),
-    );
+        }
+        out.narrator.info(
+          `running the suites on ${plan.device}: ${plan.from} -> ${plan.release}, reports in ${plan.out}`,
+        );
+        const status = await runPlaywright(plan, !!o.json);
+        const summary = await readSummary(plan.out, status);
+        const verdict = runVerdict(summary);
+        const files = reportFiles(plan.out);
+        out.result(
+          { verdict, exitStatus: EXIT_STATUS[verdict], files, summary },
+          () => [
+            ...describeRun(plan, summary, verdict),
+            `  report:  ${files.html}`,
+            `  summary: ${files.summary}`,
+            `  junit:   ${files.junit}`,
+          ],
+          qualifyFailure(verdict, summary),
+        );
+        return EXIT_STATUS[verdict];
+      },
+      { interruptions: 'child' },
+    ),
+  );
 }

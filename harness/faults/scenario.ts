@@ -3,6 +3,7 @@ import { capability } from '../driver/capabilities.ts';
 import type { DeviceDriver } from '../driver/driver.ts';
 import type { Narrator } from '../../lib/narrator.ts';
 import { join } from 'node:path';
+import { HuplabError } from '../../lib/errors.ts';
 import type { Fault } from './index.ts';
 import type { UpdateOutcome, Verdict } from '../update/types.ts';
 import { updateDevice } from '../update/standard.ts';
@@ -74,6 +75,15 @@ export async function runScenario(opts: {
   const { fault, backend } = opts;
   for (const need of fault?.needs ?? []) capability(opts.device, need);
   if (fault?.inject) await fault.inject(backend);
+  // A fault on the built-in registries cannot act on the lab's registry: it would pass untested.
+  const onRegistries = backend.services.faults.list().filter((f) => f.group === 'primary' || f.group === 'fallback');
+  if (backend.external && fault && onRegistries.length > 0) {
+    throw new HuplabError(
+      'fault-needs-built-in-registry',
+      `fault ${fault.name} acts on the built-in registries, and this run pulls from ${backend.external.url}`,
+      { hint: 'run it without --registry (HUPLAB_REGISTRY)' },
+    );
+  }
   const outcome = await updateDevice({
     device: opts.device,
     backend,

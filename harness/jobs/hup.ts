@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { startUpdateBackend, type UpdateBackend } from '../backend/update-backend.ts';
+import type { ExternalRegistry } from '../backend/external-registry.ts';
 import type { DeviceDriver } from '../driver/driver.ts';
 import { findFault } from '../faults/index.ts';
 import { runScenario, scenarioReleases } from '../faults/scenario.ts';
@@ -36,6 +37,8 @@ export async function runHup(opts: {
   name?: string;
   narrator?: Narrator;
   fault?: string;
+  /** The lab's registry to pull from instead of the built-in ones. */
+  external?: ExternalRegistry;
 }): Promise<HupRun> {
   const narrator = opts.narrator ?? silentNarrator;
   const fault = opts.fault ? findFault(opts.fault) : undefined;
@@ -45,6 +48,7 @@ export async function runHup(opts: {
     releases: [...new Set([start, target])],
     narrator,
     operatorToken: opts.lab.operatorToken,
+    ...(opts.external ? { external: opts.external } : {}),
   });
   try {
     const started = await startDevice({

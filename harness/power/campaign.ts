@@ -24,6 +24,7 @@ import {
 } from './cut-points.ts';
 import { followUntilSettled, readyForUpdate, stateFiles } from '../update/follow.ts';
 import { startUpdateBackend, type UpdateBackend } from '../backend/update-backend.ts';
+import type { ExternalRegistry } from '../backend/external-registry.ts';
 import { updateDevice } from '../update/standard.ts';
 import { startDevice } from '../device/start.ts';
 import type { StartedDevice } from '../device/boot.ts';
@@ -96,6 +97,8 @@ export interface CampaignResult {
 
 export interface CampaignOptions {
   lab: Lab;
+  /** The lab's registry to pull from instead of the built-in ones. */
+  external?: ExternalRegistry;
   device: string;
   from: string;
   to: string;
@@ -129,7 +132,13 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   const started = Date.now();
   await mkdir(opts.outDir, { recursive: true });
   const backend =
-    opts.backend ?? (await startUpdateBackend({ device: opts.device, releases: [opts.from, opts.to], narrator }));
+    opts.backend ??
+    (await startUpdateBackend({
+      device: opts.device,
+      releases: [opts.from, opts.to],
+      narrator,
+      ...(opts.external ? { external: opts.external } : {}),
+    }));
   try {
     const kind = opts.kind ?? 'update';
     const references: ReferenceRun[] = [];

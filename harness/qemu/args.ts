@@ -2,6 +2,7 @@
  * The QEMU command line for a device: a pure function of the profile and the device's files, so
  * it can be unit-tested and recorded in device.json for a person to replay.
  */
+import { LAB_HOST_ADDRESS } from '../../lib/contract/lab-host.ts';
 import type { Accel } from './kvm-probe.ts';
 import type { DevicePaths } from './paths.ts';
 import type { QemuProfile } from './profile.ts';
@@ -21,7 +22,17 @@ export interface QemuLaunch {
    * tcpPort: served raw on 127.0.0.1:port, as a TCP serial server (ser2net) serves a board's.
    */
   serial?: 'socket' | 'pty' | { tcpPort: number };
+  /** Default: restricted, with no lab host port forwarded (the guest reaches nothing). */
+  network?: GuestNetwork;
 }
+
+/**
+ * What the guest reaches. `restricted` (an emulated device): nothing of the host or beyond but
+ * the lab host's loopback ports listed, at LAB_HOST_ADDRESS (lib/contract/lab-host.ts). `lan` (a
+ * stand-in board): a board on the lab network, which reaches the lab host at the same address
+ * and whatever else the host's network reaches.
+ */
+export type GuestNetwork = { kind: 'restricted'; labHostPorts: number[] } | { kind: 'lan' };
 
 /** The guest's dropbear listens here (balenaOS convention). */
 export const GUEST_SSH_PORT = 22222;
@@ -60,7 +71,7 @@ export function buildQemuArgs(l: QemuLaunch): string[] {
 
   args.push(...diskArgs(q.disk.interface, l.diskPath, l.diskSocket));
 
-  args.push('-netdev', `user,id=${NETDEV_ID},hostfwd=tcp:127.0.0.1:${l.sshPort}-:${GUEST_SSH_PORT}`);
+  args.push('-netdev', netdev(l.sshPort, l.network ?? { kind: 'restricted', labHostPorts: [] }));
   args.push('-device', netDevice(q.net.device));
 
   args.push(
@@ -81,6 +92,23 @@ export function buildQemuArgs(l: QemuLaunch): string[] {
   args.push(...q.extraArgs);
   return args;
 }
+
+/**
+ * QEMU user networking. restrict=on cuts the guest off from the host and the outside; each listed
+ * port is then forwarded from LAB_HOST_ADDRESS to the host's loopback by a socat QEMU starts per
+ * connection. (QEMU refuses a guestfwd on its own host address 10.0.2.2, hence another address.)
+ */
+export function netdev(sshPort: number, network: GuestNetwork): string {
+  const ssh = `hostfwd=tcp:127.0.0.1:${sshPort}-:${GUEST_SSH_PORT}`;
+  if (network.kind === 'lan') return `user,id=${NETDEV_ID},host=${LAB_HOST_ADDRESS},${ssh}`;
+  const forwards = [...new Set(network.labHostPorts)]
+    .sort((a, b) => a - b)
+    .map((p) => `guestfwd=tcp:${LAB_HOST_ADDRESS}:${p}-cmd:${GUEST_FORWARDER} STDIO TCP4:127.0.0.1:${p}`);
+  return [`user,id=${NETDEV_ID},restrict=on`, ssh, ...forwards].join(',');
+}
+
+/** The program QEMU runs for each forwarded guest connection (Debian's socat). */
+export const GUEST_FORWARDER = 'socat';
 
 function diskArgs(iface: 'virtio' | 'sd' | 'nvme', diskPath: string, diskSocket?: string): string[] {
   // writeback: the guest sees a disk with a volatile cache and sends flushes, as to an SD card or eMMC.

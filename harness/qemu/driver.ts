@@ -17,7 +17,8 @@ import { SerialConsole } from '../console/log-console.ts';
 import { labDir as defaultLabDir } from '../../lib/paths.ts';
 import { DeviceSsh } from '../ssh/client.ts';
 import { ensureLabKey, readPrivateKey } from '../ssh/keys.ts';
-import { buildQemuArgs } from './args.ts';
+import { buildQemuArgs, GUEST_FORWARDER } from './args.ts';
+import { readLabHost } from '../../lib/contract/lab-host.ts';
 import { VolatileDisk, type CutResult } from './volatile-disk.ts';
 import { readDeviceRecord, writeDeviceRecord, type DeviceRecord } from './device-record.ts';
 import { probeAccelerator, qemuMissing, type Accel } from './kvm-probe.ts';
@@ -148,6 +149,7 @@ export class QemuDevice implements DeviceDriver {
     this.prepareFolder(diskPath);
     const accel = this.opts.accel ?? (await this.pickAccel());
     if (q.dtb) await this.readDeviceTree(diskPath, q.dtb);
+    const labHostPorts = await this.readLabHostPorts(diskPath);
     const sshKeyPath = this.sshKeyPath();
     if (this.opts.volatileCache && !this.vdisk) {
       const vdisk = new VolatileDisk({
@@ -171,6 +173,7 @@ export class QemuDevice implements DeviceDriver {
         sshPort,
         accel,
         paths: this.paths,
+        network: { kind: 'restricted', labHostPorts },
       });
       fs.rmSync(this.paths.pidFile, { force: true });
       const bootOffset = this.console.mark();
@@ -484,6 +487,25 @@ export class QemuDevice implements DeviceDriver {
     fs.writeFileSync(this.paths.dtbFile, data);
   }
 
+  /**
+   * The lab host ports the device may reach: those its config.json lists (lib/contract/lab-host.ts),
+   * as the backend that provisioned it wrote them. Read at each power-on, like the device tree, so
+   * the command line follows the disk. None (a device started without a backend, a disk whose
+   * config.json cannot be read): the guest reaches nothing of the host.
+   */
+  private async readLabHostPorts(diskPath: string): Promise<number[]> {
+    let config: Record<string, unknown>;
+    try {
+      const boot = await BootPartition.open(diskPath);
+      config = JSON.parse((await boot.read('/config.json')).toString('utf8')) as Record<string, unknown>;
+    } catch {
+      return [];
+    }
+    const ports = readLabHost(config)?.ports ?? [];
+    if (ports.length > 0) await requireForwarder();
+    return ports;
+  }
+
   private async pickAccel(): Promise<Accel> {
     const binary = this.opts.profile.qemu.binary;
     // KVM only accelerates guests of the host's own architecture, and the probe guest is x86
@@ -630,4 +652,19 @@ function copyOnce(src: string, dest: string, name: string, padTo = 0): void {
     });
   }
   fs.renameSync(`${dest}.tmp`, dest);
+}
+
+/**
+ * QEMU starts the forwarder per guest connection and says nothing if it is missing: the device
+ * would only see its connections to the lab host closed. Refuse before powering on instead.
+ */
+async function requireForwarder(): Promise<void> {
+  const found = await execa('sh', ['-c', `command -v ${GUEST_FORWARDER}`], { reject: false });
+  if (found.exitCode !== 0) {
+    throw new HuplabError(
+      'forwarder-missing',
+      `${GUEST_FORWARDER} is not installed: an emulated device could not reach the lab backend`,
+      { hint: `run \`sh scripts/bootstrap.sh\` (or \`apt-get install ${GUEST_FORWARDER}\`)`, infrastructure: true },
+    );
+  }
 }

@@ -53,6 +53,8 @@ export async function qemuBoardOn(dir: string): Promise<string> {
     accel,
     paths,
     serial: cfg.console ?? 'pty',
+    // A board on the lab network: it reaches the lab host (and its backend) at LAB_HOST_ADDRESS.
+    network: { kind: 'lan' },
   });
   const r = await execa(profile.qemu.binary, args, { reject: false, stdin: 'ignore' });
   if (r.exitCode !== 0)

@@ -13,6 +13,7 @@
  */
 import { HuplabError } from '../errors.ts';
 import { errorDetail } from './failure.ts';
+import type { LabHostConfig } from '../contract/lab-host.ts';
 import { describeNetworkError, httpRequestFollowing, readBody } from './http.ts';
 
 export interface RegistryCredentials {
@@ -54,6 +55,8 @@ export interface AuthOptions {
   source: string;
   credentials?: RegistryCredentials;
   ca?: string;
+  labHost?: LabHostConfig;
+  onRequest?: (url: URL) => void;
   timeoutMs: number;
 }
 
@@ -140,6 +143,8 @@ export class RegistryAuth {
         headers,
         timeoutMs: this.opts.timeoutMs,
         ...(this.opts.ca ? { ca: this.opts.ca } : {}),
+        ...(this.opts.labHost ? { labHost: this.opts.labHost } : {}),
+        ...(this.opts.onRequest ? { onRequest: this.opts.onRequest } : {}),
       });
       status = res.statusCode ?? 0;
       body = await readBody(res, 1024 * 1024);

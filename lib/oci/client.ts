@@ -5,6 +5,7 @@
  * so it uses node: built-ins only. Every failure is a one-line HuplabError naming the registry and
  * the request; every byte received is counted for the update reports.
  */
+import type { LabHostConfig } from '../contract/lab-host.ts';
 import { HuplabError } from '../errors.ts';
 import { isDigest, sha256Digest, shortDigest } from './digest.ts';
 import { downloadVerified, type DownloadResult } from './download.ts';
@@ -56,6 +57,13 @@ export interface RegistryClientOptions {
   credentials?: RegistryCredentials;
   /** CA certificate (PEM text) trusted for an https registry, besides the system's roots. */
   caCertificate?: string;
+  /**
+   * On an emulated device: the lab host's loopback ports it reaches, and where (config.json's
+   * labHost), for a registry, token service or blob store the lab named as 127.0.0.1.
+   */
+  labHost?: LabHostConfig;
+  /** Told of every request (token service and redirects included): who this client talks to. */
+  onRequest?: (url: URL) => void;
 }
 
 export interface SendOptions {
@@ -99,6 +107,8 @@ export class RegistryClient {
   private readonly retryDelayMs: number;
   private readonly headers: Record<string, string>;
   private readonly ca: string | undefined;
+  private readonly labHost: LabHostConfig | undefined;
+  private readonly onRequest: ((url: URL) => void) | undefined;
   private readonly auth: RegistryAuth;
   private readonly perUrl = new Map<string, number>();
   private total = 0;
@@ -124,11 +134,15 @@ export class RegistryClient {
     this.retryDelayMs = opts.retryDelayMs ?? 250;
     this.headers = { ...opts.headers };
     this.ca = opts.caCertificate;
+    this.labHost = opts.labHost;
+    this.onRequest = opts.onRequest;
     this.auth = new RegistryAuth({
       source: `registry ${this.baseUrl}`,
       timeoutMs: this.timeoutMs,
       ...(opts.credentials ? { credentials: opts.credentials } : {}),
       ...(opts.caCertificate ? { ca: opts.caCertificate } : {}),
+      ...(opts.labHost ? { labHost: opts.labHost } : {}),
+      ...(opts.onRequest ? { onRequest: opts.onRequest } : {}),
     });
   }
 
@@ -212,6 +226,8 @@ export class RegistryClient {
       retryDelayMs: this.retryDelayMs,
       headers: { ...this.headers, ...this.auth.header() },
       ...(this.ca ? { ca: this.ca } : {}),
+      ...(this.labHost ? { labHost: this.labHost } : {}),
+      ...(this.onRequest ? { onRequest: this.onRequest } : {}),
       onUnauthorized: async (challenge) =>
         (await this.auth.answer(challenge, pullScope(repo))) ? { ...this.headers, ...this.auth.header() } : undefined,
       unauthorizedError: (ctx, status, body) => authError(ctx, status, body, this.sendsCredentials()),
@@ -281,6 +297,8 @@ export class RegistryClient {
           timeoutMs: this.timeoutMs,
           maxRedirects: (opts.follow ?? idempotent) ? 5 : 0,
           ...(this.ca ? { ca: this.ca } : {}),
+          ...(this.labHost ? { labHost: this.labHost } : {}),
+          ...(this.onRequest ? { onRequest: this.onRequest } : {}),
           ...(opts.body ? { body: opts.body } : {}),
         });
         timedOut = ex.timedOut;

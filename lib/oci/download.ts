@@ -11,6 +11,7 @@ import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { HuplabError } from '../errors.ts';
 import { isDigest, shortDigest } from './digest.ts';
 import { statusError, unreachable, type RequestContext } from './failure.ts';
+import type { LabHostConfig } from '../contract/lab-host.ts';
 import {
   describeNetworkError,
   httpRequestFollowing,
@@ -35,6 +36,9 @@ export interface DownloadOptions {
   headers?: Record<string, string>;
   /** CA certificate (PEM) trusted for https besides the system's roots. */
   ca?: string;
+  /** An emulated device's way to the lab host (lib/contract/lab-host.ts). */
+  labHost?: LabHostConfig;
+  onRequest?: (url: URL) => void;
   /**
    * Called on a 401 with the answer's WWW-Authenticate: headers to repeat the request with
    * (they replace `headers`), or undefined to give up. Without it, a 401 is a failure.
@@ -143,6 +147,8 @@ async function attempt(
       headers,
       timeoutMs: opts.timeoutMs,
       ...(opts.ca ? { ca: opts.ca } : {}),
+      ...(opts.labHost ? { labHost: opts.labHost } : {}),
+      ...(opts.onRequest ? { onRequest: opts.onRequest } : {}),
     });
   } catch (err) {
     if (!isTransient(err)) throw unreachable(ctx, err, attempts);

@@ -6,7 +6,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
-import { rootCertificates } from 'node:tls';
+import { checkServerIdentity, rootCertificates } from 'node:tls';
+import { isIP } from 'node:net';
+import { type LabHostConfig, labHostRoute } from '../contract/lab-host.ts';
 
 export interface HttpRequestOptions {
   method?: string;
@@ -20,6 +22,10 @@ export interface HttpRequestOptions {
   ca?: string;
   /** Request body: bytes, or a function opening a fresh stream (a retry needs a new one). */
   body?: Buffer | (() => Readable);
+  /** An emulated device's way to the lab host's loopback (lib/contract/lab-host.ts). */
+  labHost?: LabHostConfig;
+  /** Told of every request before it is sent (redirects included): who a client talks to. */
+  onRequest?: (url: URL) => void;
 }
 
 export interface HttpExchange {
@@ -46,13 +52,26 @@ export function httpRequest(url: URL, opts: HttpRequestOptions): Promise<HttpExc
     // agent: false gives each exchange its own connection: a pooled keep-alive socket that the
     // server already closed would turn into spurious resets, which would count against retries.
     const tls = url.protocol === 'https:' && opts.ca ? { ca: [...rootCertificates, opts.ca] } : {};
-    const req = mod.request(
-      url,
-      { method: opts.method ?? 'GET', headers: opts.headers, agent: false, ...tls },
-      (res) => {
-        resolve({ res, timedOut: () => timedOut });
-      },
-    );
+    opts.onRequest?.(url);
+    const route = labHostRoute(url, opts.labHost);
+    // Routed: the connection goes to the lab host's address, the request still to the host the
+    // URL names (Host header, TLS server name, certificate checked against that name).
+    const target = route
+      ? {
+          host: route.host,
+          port: route.port,
+          path: `${url.pathname}${url.search}`,
+          headers: { host: url.host, ...opts.headers },
+          ...(isIP(url.hostname.replace(/^\[|\]$/g, '')) ? {} : { servername: url.hostname }),
+          checkServerIdentity: (_host: string, cert: import('node:tls').PeerCertificate) =>
+            checkServerIdentity(url.hostname, cert),
+        }
+      : { headers: opts.headers };
+    const onResponse = (res: http.IncomingMessage) => resolve({ res, timedOut: () => timedOut });
+    const common = { method: opts.method ?? 'GET', agent: false as const, ...tls };
+    const req = route
+      ? mod.request({ protocol: url.protocol, ...common, ...target }, onResponse)
+      : mod.request(url, { ...common, ...target }, onResponse);
     req.setTimeout(opts.timeoutMs, () => {
       timedOut = true;
       req.destroy(new NetworkError(`no data for ${opts.timeoutMs} ms`, 'ETIMEDOUT'));

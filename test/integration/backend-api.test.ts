@@ -179,14 +179,18 @@ t.test('the updater bundle and OS images are served with their sha256', async (t
   t.equal((await asOperator(bare)(`${bare.urls.api}/v1/updater`)).status, 404, 'no bundle configured');
 });
 
-t.test('guest URLs are the same ports at 10.0.2.2', async (t) => {
-  const backend = await startBackend();
-  t.teardown(() => backend.stop());
-  const ports = Object.values(backend.urls).map((u) => new URL(u).port);
-  t.equal(new Set(ports).size, 4, 'four servers, four ports');
-  t.same(
-    Object.values(backend.guestUrls),
-    ports.map((p) => `http://10.0.2.2:${p}`),
-  );
-  t.ok(Object.values(backend.urls).every((u) => u.startsWith('http://127.0.0.1:')));
-});
+t.test(
+  'guest URLs are the same ports at the lab host address, and those are the ports a device may reach',
+  async (t) => {
+    const backend = await startBackend();
+    t.teardown(() => backend.stop());
+    const ports = Object.values(backend.urls).map((u) => new URL(u).port);
+    t.equal(new Set(ports).size, 4, 'four servers, four ports');
+    t.same(
+      Object.values(backend.guestUrls),
+      ports.map((p) => `http://10.0.2.100:${p}`),
+    );
+    t.same(backend.ports.map(String), ports, 'the ports an emulated device is allowed: exactly the four services');
+    t.ok(Object.values(backend.urls).every((u) => u.startsWith('http://127.0.0.1:')));
+  },
+);

@@ -80,7 +80,7 @@ t.test('missing-delta turns a registered delta into 404 until cleared', async (t
   );
 });
 
-t.test('the delta URL is absolute for whoever asked: the guest gets 10.0.2.2', async (t) => {
+t.test('the delta URL is absolute for whoever asked: the guest gets the lab host address', async (t) => {
   const { backend, r101, r102 } = await publishedBackend(t);
   const file = join(t.testdir(), 'delta.bin');
   writeFileSync(file, 'opaque');

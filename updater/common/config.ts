@@ -11,6 +11,10 @@ export interface DeviceConfig {
   registryEndpoint?: string;
   fallbackRegistryEndpoint?: string;
   deltaEndpoint?: string;
+  /** For the registries: user and password or a token; `{}` anonymous; absent: the device API key. */
+  registryCredentials?: { username?: string; password?: string; token?: string };
+  /** balenaOS's field: a CA certificate (PEM, base64-encoded) trusted for https endpoints. */
+  balenaRootCA?: string;
 }
 
 export const CONFIG_JSON = '/mnt/boot/config.json';

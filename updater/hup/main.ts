@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { HuplabError, isHuplabError } from '../../lib/errors.ts';
 import { applyDelta, applyLayer } from '../../lib/delta/index.ts';
-import { RegistryClient } from '../../lib/oci/client.ts';
+import { registryClient } from '../common/registry.ts';
 import { installBootFiles } from '../common/bootfiles.ts';
 import { readBootEnv, updateBootEnv } from '../common/bootenv.ts';
 import { readOsInfo, type DeviceConfig, type OsInfo } from '../common/config.ts';
@@ -334,7 +334,7 @@ async function fetchFull(ctx: Ctx): Promise<string> {
     try {
       // 30 s without a byte ends an attempt; the next one resumes where it stopped (Range), so a
       // link that drops for a while costs a retry, not the download.
-      const client = new RegistryClient(reg, { timeoutMs: 30_000, retries: 5, headers: authHeaders(ctx) });
+      const client = registryClient(ctx.config, reg, { timeoutMs: 30_000, retries: 5 });
       const { manifest } = await client.getManifest(repository, manifestDigest);
       const layer = (manifest as { layers: Array<{ digest: string; size: number }> }).layers[0]!;
       const path = `${WORK}/layer-${layer.digest.slice(7, 19)}.tar.gz`;

@@ -1,0 +1,67 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LAB_HOST_ADDRESS } from '../lib/contract/lab-host.ts';
+import { DEVICE_NODE } from '../lib/contract/updater-command.ts';
+import { BASE_RELEASE, expect, test } from './fixtures.ts';
+
+/** A loopback HTTP service answering its own name, as a lab host's other services would. */
+async function service(name: string): Promise<{ port: number; server: Server }> {
+  const server = createServer((_req, res) => res.end(name));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as AddressInfo).port, server };
+}
+
+/** On the device: GET each URL (3 s each), printing "<url> <body>" or "<url> ERR <code>". */
+const PROBE = `
+for (const u of process.argv.slice(1)) {
+  try {
+    const r = await fetch(u, { signal: AbortSignal.timeout(3000) });
+    console.log(u, await r.text());
+  } catch (e) {
+    console.log(u, 'ERR', e.cause?.code ?? e.name);
+  }
+}`;
+
+test.describe('guest network', { tag: '@emulated' }, () => {
+  test('an emulated device reaches the lab host ports its config.json lists, and nothing else', async ({ flash }) => {
+    const listed = await service('listed');
+    const other = await service('other');
+    try {
+      const { device } = await flash({
+        release: BASE_RELEASE,
+        config: { labHost: { address: LAB_HOST_ADDRESS, ports: [listed.port] } },
+      });
+      const ssh = await device.ssh();
+      const urls = [
+        `http://${LAB_HOST_ADDRESS}:${listed.port}/`,
+        `http://${LAB_HOST_ADDRESS}:${other.port}/`,
+        `http://10.0.2.2:${other.port}/`,
+        `http://10.0.2.2:${listed.port}/`,
+      ];
+      const out = await ssh.execOk(
+        `${DEVICE_NODE} --input-type=module -e '${PROBE.replace(/'/g, `'\\''`)}' ${urls.join(' ')}`,
+      );
+      const answers = Object.fromEntries(
+        out
+          .trim()
+          .split('\n')
+          .map((l) => [l.split(' ')[0], l.split(' ').slice(1).join(' ')]),
+      );
+      expect(answers[urls[0]!]).toBe('listed');
+      // Not listed, and not through QEMU's own host address either: no answer from the host.
+      for (const u of urls.slice(1)) expect(answers[u]).toMatch(/^ERR /);
+      // The command line QEMU got says so too: restricted, one forward, to that port.
+      const args = (JSON.parse(readFileSync(join(device.paths.dir, 'device.json'), 'utf8')) as { qemuArgs: string[] })
+        .qemuArgs;
+      const net = args[args.indexOf('-netdev') + 1] ?? '';
+      expect(net).toContain('restrict=on');
+      expect(net.match(/guestfwd=/g)).toHaveLength(1);
+      expect(net).toContain(`guestfwd=tcp:${LAB_HOST_ADDRESS}:${listed.port}-`);
+    } finally {
+      listed.server.close();
+      other.server.close();
+    }
+  });
+});

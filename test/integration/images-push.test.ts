@@ -6,16 +6,19 @@
  * huplab's own client and must have the digests of the release build.
  */
 import t, { type Test } from 'tap';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { sign } from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import http from 'node:http';
-import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { isHuplabError } from '../../lib/errors.ts';
 import { RegistryClient, type RegistryClientOptions } from '../../lib/oci/client.ts';
 import { releases } from './backend-fixture.ts';
+import {
+  haveDockerRegistry,
+  startDockerRegistry,
+  startTokenService,
+  tokenIssuerCertificate,
+} from '../../suites/reference-registry.ts';
 
 // The first test builds the release when the cache does not have it yet; four registries and
 // eight CLI runs take about 20 s on an idle two-core host, several times that on a busy one.
@@ -24,82 +27,18 @@ t.setTimeout(900_000);
 const bin = join(import.meta.dirname, '..', '..', 'bin', 'huplab');
 const REPO = 'huplab/generic-amd64';
 
-const noRegistry =
-  spawnSync('docker-registry', ['--version']).status === 0
-    ? false
-    : 'docker-registry is not installed (scripts/bootstrap.sh installs it)';
+const noRegistry = haveDockerRegistry() ? false : 'docker-registry is not installed (scripts/bootstrap.sh installs it)';
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-/**
- * docker-registry with `auth` (YAML lines, indented) on a free port, over https when `tls` names
- * a certificate and key; stopped at the test's end.
- */
+/** The reference registry, stopped at the test's end. */
 async function startRegistry(
   t: Test,
   dir: string,
   auth = '',
   tls?: { certificate: string; key: string },
 ): Promise<string> {
-  const port = await freePort();
-  const config = join(dir, 'config.yml');
-  writeFileSync(
-    config,
-    [
-      'version: 0.1',
-      'log:',
-      '  level: error',
-      'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${join(dir, 'data')}`,
-      'http:',
-      `  addr: 127.0.0.1:${port}`,
-      ...(tls ? ['  tls:', `    certificate: ${tls.certificate}`, `    key: ${tls.key}`] : []),
-      auth,
-    ].join('\n'),
-  );
-  // Through a small shell that also stops the registry when this process dies without its
-  // teardown (a tap timeout kills the test process): no registry outlives the test.
-  const watchdog = [
-    'docker-registry serve "$1" & r=$!',
-    "trap 'kill $r 2>/dev/null; wait $r; exit 0' TERM INT",
-    'while kill -0 "$2" 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 1; done',
-    'kill $r 2>/dev/null; wait $r',
-  ].join('\n');
-  const child: ChildProcess = spawn('sh', ['-c', watchdog, 'sh', config, String(process.pid)], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  t.teardown(
-    () =>
-      new Promise<void>((r) => {
-        if (child.exitCode !== null) return r();
-        child.once('exit', () => r());
-        child.kill('SIGTERM');
-      }),
-  );
-  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const socket = connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        r(true);
-      });
-      socket.on('error', () => r(false));
-    });
-    if (ok) return url;
-    if (child.exitCode !== null || i > 100) throw new Error(`docker-registry did not start: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const registry = await startDockerRegistry(dir, auth, tls);
+  t.teardown(registry.stop);
+  return registry.url;
 }
 
 /** The CLI as a user runs it; asynchronous, so servers of this process (the token service) answer meanwhile. */
@@ -226,86 +165,20 @@ t.test(
   },
 );
 
-/** A token service issuing RS256 JWTs signed with `key`, whose certificate rides in x5c. */
-async function startTokenService(
-  t: Test,
-  key: string,
-  certPem: string,
-  service: string,
-  issuer: string,
-): Promise<{ url: string; requests: string[] }> {
-  const requests: string[] = [];
-  const der = certPem.replace(/-----[^-]+-----|\s/g, '');
-  const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    requests.push(`${req.headers.authorization ? 'basic' : 'anonymous'} ${url.searchParams.getAll('scope').join(' ')}`);
-    if (req.headers.authorization !== `Basic ${Buffer.from('alice:s3cret').toString('base64')}`) {
-      res.writeHead(401, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'credentials required' }] }));
-      return;
-    }
-    const now = Math.floor(Date.now() / 1000);
-    const access = url.searchParams.getAll('scope').flatMap((s) => {
-      const [type, name, actions] = s.split(':');
-      return type && name && actions ? [{ type, name, actions: actions.split(',') }] : [];
-    });
-    const input = `${b64url({ typ: 'JWT', alg: 'RS256', x5c: [der] })}.${b64url({
-      iss: issuer,
-      sub: 'alice',
-      aud: service,
-      exp: now + 300,
-      nbf: now - 10,
-      iat: now,
-      jti: String(Math.random()),
-      access,
-    })}`;
-    const signature = sign('sha256', Buffer.from(input), key).toString('base64url');
-    res.writeHead(200, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify({ token: `${input}.${signature}`, expires_in: 300 }));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(
-    () =>
-      new Promise<void>((r) => {
-        server.close(() => r());
-        server.closeAllConnections();
-      }),
-  );
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`, requests };
-}
-
 t.test('token-auth registry: Bearer tokens from the realm, with credentials only', { skip: noRegistry }, async (t) => {
   const dir = t.testdir();
-  const ssl = spawnSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      'token.key',
-      '-out',
-      'token.pem',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=huplab token issuer',
-    ],
-    { cwd: dir, encoding: 'utf8' },
-  );
-  t.equal(ssl.status, 0, ssl.stderr);
+  const cert = tokenIssuerCertificate(dir);
   const service = 'huplab-test-registry';
   const issuer = 'huplab-test-issuer';
-  const tokens = await startTokenService(
-    t,
-    readFileSync(join(dir, 'token.key'), 'utf8'),
-    readFileSync(join(dir, 'token.pem'), 'utf8'),
+  const tokens = await startTokenService({
+    key: cert.key,
+    certPem: cert.certPem,
     service,
     issuer,
-  );
+    user: 'alice',
+    password: 's3cret',
+  });
+  t.teardown(tokens.stop);
   const url = await startRegistry(
     t,
     dir,
@@ -315,7 +188,7 @@ t.test('token-auth registry: Bearer tokens from the realm, with credentials only
       `    realm: ${tokens.url}`,
       `    service: ${service}`,
       `    issuer: ${issuer}`,
-      `    rootcertbundle: ${join(dir, 'token.pem')}`,
+      `    rootcertbundle: ${cert.certFile}`,
     ].join('\n'),
   );
   const push = ['images', 'push', '--release', '2.102.0', '--device', 'generic-amd64', '--registry', url];

@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -37,17 +38,30 @@ export async function readConfiguredDir(dir: string, variable: string, what: str
   try {
     return await readdir(dir);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
-    const fromEnv = process.env[variable] !== undefined && resolve(process.env[variable]) === resolve(dir);
-    throw new HuplabError(
-      'folder-missing',
-      fromEnv ? `${variable}=${dir}: no such folder of ${what}` : `${dir}: no such folder of ${what}`,
-      {
-        hint: fromEnv
-          ? `point ${variable} at an existing folder, or unset it to use the repository's`
-          : `create it, or set ${variable} to a folder of ${what}`,
-      },
-    );
+    throw folderMissing(err, dir, variable, what);
   }
+}
+
+/** readConfiguredDir for code that must stay synchronous (the Playwright config reads the releases). */
+export function readConfiguredDirSync(dir: string, variable: string, what: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch (err) {
+    throw folderMissing(err, dir, variable, what);
+  }
+}
+
+function folderMissing(err: unknown, dir: string, variable: string, what: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== 'ENOENT' && code !== 'ENOTDIR') return err;
+  const fromEnv = process.env[variable] !== undefined && resolve(process.env[variable]) === resolve(dir);
+  return new HuplabError(
+    'folder-missing',
+    fromEnv ? `${variable}=${dir}: no such folder of ${what}` : `${dir}: no such folder of ${what}`,
+    {
+      hint: fromEnv
+        ? `point ${variable} at an existing folder, or unset it to use the repository's`
+        : `create it, or set ${variable} to a folder of ${what}`,
+    },
+  );
 }

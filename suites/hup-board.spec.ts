@@ -1,6 +1,8 @@
 import { execa } from 'execa';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { networkInterfaces } from 'node:os';
+import { BootPartition } from '../harness/disk/boot-partition.ts';
 import { writeQemuRack } from '../harness/qemu/stand-in-board.ts';
 import { isOurProcess } from '../harness/qemu/process.ts';
 import type { UpdateOutcome, Verdict } from '../harness/update/types.ts';
@@ -68,5 +70,54 @@ test.describe('hup on a board', { tag: '@emulated' }, () => {
       existsSync(pidFile) &&
       isOurProcess(Number(readFileSync(pidFile, 'utf8').trim()), join(rack, 'qemu-board-1', 'vm'));
     expect(running, 'the board is switched off after the run').toBe(false);
+  });
+
+  test('with the backend on the lab network (--listen 0.0.0.0 --advertise): the board is told the host address', async ({
+    lab,
+    deviceProfile,
+  }) => {
+    test.setTimeout(15 * 60_000);
+    // This host's address on its network: what a real board would be told.
+    const address = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+    expect(address, 'this host has an IPv4 address besides loopback').toBeDefined();
+    const rack = join(lab.dir, 'rack');
+    const inventory = await writeQemuRack(rack, 1, deviceProfile);
+    const r = await execa(
+      join(repoRoot, 'node_modules', '.bin', 'tsx'),
+      [
+        join(repoRoot, 'harness/cli/main.ts'),
+        'hup',
+        '--board',
+        'qemu-board-1',
+        '--inventory',
+        inventory,
+        '--from',
+        BASE_RELEASE,
+        '--to',
+        NEXT_RELEASE,
+        '--listen',
+        '0.0.0.0',
+        '--advertise',
+        address!,
+        '--json',
+      ],
+      { env: { HUPLAB_HOME: lab.dir, HUPLAB_QUIET: '1' }, reject: false, timeout: 14 * 60_000 },
+    );
+    await test.info().attach('huplab-hup.stderr', { body: r.stderr, contentType: 'text/plain' });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { verdict: Verdict; outcome: UpdateOutcome };
+    expect(report.verdict.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(report.outcome.after.version).toBe(NEXT_RELEASE);
+    // The board pulled from the host's address, not from an emulated device's lab host address.
+    const disk = join(lab.dir, 'devices', 'qemu-board-1', 'disk.img');
+    const config = JSON.parse((await (await BootPartition.open(disk)).read('/config.json')).toString()) as Record<
+      string,
+      unknown
+    >;
+    expect(config.apiEndpoint).toMatch(new RegExp(`^http://${address!.replace(/\./g, '\\.')}:\\d+$`));
+    expect(config.labHost).toBeUndefined();
+    expect(report.outcome.download?.source ?? '').not.toContain('10.0.2.100');
   });
 });

@@ -6,6 +6,7 @@ import { expectSuccess } from '../harness/update/verdict.ts';
 import { BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE, expect, test } from './fixtures.ts';
 import { startUpdateBackend, type UpdateBackend } from '../harness/backend/update-backend.ts';
 import { resolveExternalRegistry } from '../harness/backend/external-registry.ts';
+import { inventoryPath, loadInventory } from '../harness/board/inventory.ts';
 import { updateDevice } from '../harness/update/standard.ts';
 import type { DeviceHooks, UpdateOutcome, Verdict } from '../harness/update/types.ts';
 import type { StartedDevice } from '../harness/device/boot.ts';
@@ -49,10 +50,13 @@ export function useLabBackend(): {
     test.setTimeout(10 * 60_000);
     // HUPLAB_REGISTRY (set by `huplab qualify --registry`): the lab's registry instead of the built-in one.
     const external = await resolveExternalRegistry({});
+    // Boards of the lab network reach the backend where the inventory says it listens.
+    const listen = process.env.HUPLAB_INVENTORY ? (await loadInventory(inventoryPath())).backend?.listen : undefined;
     backend = await startUpdateBackend({
       device: deviceProfile,
       releases: [BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE],
       ...(external ? { external } : {}),
+      ...(listen ? { listen } : {}),
     });
   });
   test.afterAll(async () => {

@@ -141,3 +141,26 @@ t.test(
     t.not(inv.boards[0]!.ssh.port, inv.boards[1]!.ssh.port, 'each board its own SSH port');
   },
 );
+
+t.test(
+  'backend: where a run on these boards is reached, shared by every board; listen must be an address',
+  async (t) => {
+    const inv = validateInventory(
+      { backend: { listen: '0.0.0.0', advertise: 'labhost.local' }, boards: [board] },
+      'lab.yaml',
+      PROFILES,
+    );
+    t.same(inv.backend, { listen: '0.0.0.0', advertise: 'labhost.local' });
+    t.same(inv.boards[0]!.backend, { listen: '0.0.0.0', advertise: 'labhost.local' });
+    t.equal(validateInventory({ boards: [board] }, 'lab.yaml', PROFILES).boards[0]!.backend, undefined);
+    const bad = error(() =>
+      validateInventory({ backend: { listen: 'everywhere' }, boards: [board] }, 'lab.yaml', PROFILES),
+    );
+    t.ok(isHuplabError(bad, 'inventory-invalid'));
+    t.match(bad.message, /\/backend\/listen.*"everywhere" is not an IP address/);
+    const typo = error(() =>
+      validateInventory({ backend: { adverstise: 'x' }, boards: [board] }, 'lab.yaml', PROFILES),
+    );
+    t.match(typo.message, /adverstise/);
+  },
+);

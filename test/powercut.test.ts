@@ -1,5 +1,11 @@
 import t from 'tap';
-import { cutPoints, rollbackCutPoints, selectPoints, ROLLBACK_SCENARIOS } from '../harness/power/cut-points.ts';
+import {
+  cutPoints,
+  possiblePoints,
+  rollbackCutPoints,
+  selectPoints,
+  ROLLBACK_SCENARIOS,
+} from '../harness/power/cut-points.ts';
 import { HUP_STEPS } from '../lib/contract/index.ts';
 import { FAULTS } from '../harness/faults/index.ts';
 import { checkRecords, type CampaignResult, type CutOutcome } from '../harness/power/campaign.ts';
@@ -129,6 +135,20 @@ t.test('selecting points by name or prefix; an unknown one is a one-line error n
   })();
   t.ok(isHuplabError(err, 'unknown-cut-point'));
   t.match((err as Error).message, /unknown cut point\(s\): teatime/);
+});
+
+t.test('the possible points, for checking --only before any run: every point a reference run can give', async (t) => {
+  const possible = possiblePoints('update', { to: '2.102.0', random: 2, seed: 7 }).map((p) => p.name);
+  const real = cutPoints(ref, { to: '2.102.0', random: 2, seed: 7 }).map((p) => p.name);
+  t.same(
+    real.filter((n) => !possible.includes(n)),
+    [],
+    'the reference run gives no point that is not possible',
+  );
+  t.ok(possible.includes('write-root@50%') && possible.includes('random-7-2') && possible.includes('committed'));
+  const rollback = possiblePoints('rollback', { to: '2.102.0', random: 0, seed: 1 }).map((p) => p.name);
+  t.ok(rollback.includes('rh-boot-files@50%') && rollback.includes('altboot@50%'));
+  t.notOk(rollback.includes('write-root'), 'update points are not rollback points');
 });
 
 t.test('records: every record flushed before the cut must be there, once, in order', async (t) => {

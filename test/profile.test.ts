@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DEVICES_DIR, listProfiles, loadProfile, ProfileError, validateProfile, type Profile } from '../lib/profile.ts';
 import { HuplabError } from '../lib/errors.ts';
+import { readConfiguredDirSync } from '../lib/paths.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: a shipped profile as JSON, mutated field by field by the cases
 const shippedJson = async (name: string): Promise<Record<string, any>> =>
@@ -354,6 +355,22 @@ t.test('unknown device names the known ones', async (t) => {
   t.same(await listProfiles(t.testdir(files)), ['generic-amd64', 'zz-other']);
   // A missing folder is an error naming it, not an empty list that reads as "no devices".
   await t.rejects(listProfiles(path.join(t.testdir(), 'missing')), { code: 'folder-missing' });
+  // The synchronous reader (the Playwright config's) says the same, naming the variable that points there.
+  const missing = path.join(t.testdir(), 'gone');
+  const before = process.env.HUPLAB_DEVICES;
+  process.env.HUPLAB_DEVICES = missing;
+  t.teardown(() => {
+    if (before === undefined) delete process.env.HUPLAB_DEVICES;
+    else process.env.HUPLAB_DEVICES = before;
+  });
+  t.throws(() => readConfiguredDirSync(missing, 'HUPLAB_DEVICES', 'device profiles'), {
+    code: 'folder-missing',
+    message: `HUPLAB_DEVICES=${missing}: no such folder of device profiles`,
+  });
+  t.same(
+    readConfiguredDirSync(t.testdir(files), 'HUPLAB_DEVICES', 'device profiles').sort(),
+    Object.keys(files).sort(),
+  );
 });
 
 t.test('the Profile type matches what validation returns', async (t) => {

@@ -77,6 +77,8 @@ export interface Backend {
 export interface StartBackendOptions extends ApiOptions {
   /** The lab's operator token (default: a fresh random one for this backend). */
   operatorToken?: string;
+  /** Address the services listen on besides loopback (boards of the lab network: 0.0.0.0 or the host's). */
+  listen?: string;
 }
 
 export async function startBackend(opts: StartBackendOptions = {}): Promise<Backend> {
@@ -90,7 +92,15 @@ export async function startBackend(opts: StartBackendOptions = {}): Promise<Back
 
   const servers: RunningServer[] = [];
   const start = async (group: FaultGroup, handler: Handler, errorReply: (s: number, m: string) => Reply) => {
-    const s = await startServer({ group, handler, faults, log: requests, auth, errorReply });
+    const s = await startServer({
+      group,
+      handler,
+      faults,
+      log: requests,
+      auth,
+      errorReply,
+      ...(opts.listen ? { listen: opts.listen } : {}),
+    });
     servers.push(s);
     return s.url;
   };
@@ -106,7 +116,7 @@ export async function startBackend(opts: StartBackendOptions = {}): Promise<Back
     await Promise.all(servers.map((s) => s.close()));
     throw new HuplabError(
       'backend-start-failed',
-      `cannot start the update backend on 127.0.0.1: ${(err as Error).message}`,
+      `cannot start the update backend on ${opts.listen ?? '127.0.0.1'}: ${(err as Error).message}`,
       { cause: err, infrastructure: true },
     );
   }

@@ -34,6 +34,12 @@ export interface ServerOptions {
   auth: LabAuth;
   /** The error body this kind of server speaks (OCI error JSON for registries, {error} for the API). */
   errorReply(status: number, message: string): Reply;
+  /**
+   * The address to listen on (default 127.0.0.1). Another address than loopback or a wildcard
+   * gets a loopback listener on the same port too: the harness and the emulated devices' forwards
+   * always come from 127.0.0.1.
+   */
+  listen?: string;
 }
 
 export interface RunningServer {
@@ -46,7 +52,7 @@ export interface RunningServer {
 const CHUNK = 64 * 1024;
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
-  const server = http.createServer((req, res) => {
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     handle(opts, req, res).catch((err) => {
       // Only reached when sending itself failed (the client went away): nothing left to answer.
       if (!res.headersSent) {
@@ -56,22 +62,37 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         res.destroy();
       }
     });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: 0 }, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // In-flight responses (a throttled blob) would keep close() waiting for ever.
-        server.closeAllConnections();
-      }),
   };
+  const host = opts.listen ?? '127.0.0.1';
+  const servers = [http.createServer(onRequest)];
+  const listen = (server: http.Server, address: string, port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: address, port }, () => resolve());
+    });
+  await listen(servers[0]!, host, 0);
+  const { port } = servers[0]!.address() as AddressInfo;
+  const close = () =>
+    Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            // In-flight responses (a throttled blob) would keep close() waiting for ever.
+            server.closeAllConnections();
+          }),
+      ),
+    ).then(() => undefined);
+  if (!['127.0.0.1', '0.0.0.0', '::'].includes(host)) {
+    const loopback = http.createServer(onRequest);
+    servers.push(loopback);
+    await listen(loopback, '127.0.0.1', port).catch(async (err: unknown) => {
+      servers.pop();
+      await close();
+      throw err;
+    });
+  }
+  return { url: `http://127.0.0.1:${port}`, port, close };
 }
 
 async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -73,6 +73,8 @@ export async function startUpdateBackend(opts: {
   deltas?: boolean;
   /** The lab's operator token (harness/lab.ts); default: a fresh one for this backend. */
   operatorToken?: string;
+  /** Also listen here (boards on the lab network: the inventory's backend.listen). */
+  listen?: string;
   /** `images`: the releases to serve raw disk images of (default: all of them). */
   advanced?: { device: string; releases: string[]; images?: string[] };
   /**
@@ -98,6 +100,7 @@ export async function startUpdateBackend(opts: {
   const backend = await narrator.step('start the backend (API, registries, delta service)', () =>
     startBackend({
       ...(opts.operatorToken ? { operatorToken: opts.operatorToken } : {}),
+      ...(opts.listen ? { listen: opts.listen } : {}),
       updaterBundlePath: updater.path,
       ...(advancedUpdater ? { advancedUpdaterPath: advancedUpdater.path } : {}),
       ...(tools.length ? { takeoverTools: Object.fromEntries(tools.map((t) => [t.name, t.path])) } : {}),

@@ -4,6 +4,7 @@
  * the commands that power and flash it. A nightly job across several lab hosts gives each host its
  * own inventory (see the README: "A device lab").
  */
+import { isIP } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,12 +29,22 @@ export interface InventoryBoard {
   network?: { down: string; up: string };
   flash?: BoardFlash;
   tags: string[];
+  /** The inventory's `backend` (shared by its boards): where a run's backend is reached from them. */
+  backend?: BoardBackend;
+}
+
+export interface BoardBackend {
+  /** The address the backend listens on besides loopback (0.0.0.0: all). */
+  listen?: string;
+  /** This host's address or name as the boards reach it. */
+  advertise?: string;
 }
 
 export interface Inventory {
   /** Where it was read from (messages, and the folder relative paths are resolved against). */
   file: string;
   lab?: string;
+  backend?: BoardBackend;
   boards: InventoryBoard[];
 }
 
@@ -113,7 +124,12 @@ export function validateInventory(data: unknown, file: string, knownProfiles: st
         message: `"${b.profile}" is not a device profile (known: ${knownProfiles.join(', ') || 'none'})`,
       });
   });
+  const listen = inv.backend?.listen;
+  if (listen !== undefined && isIP(listen) === 0)
+    problems.push({ pointer: '/backend/listen', message: `"${listen}" is not an IP address (0.0.0.0 listens on all)` });
   if (problems.length) throw invalid(file, problems);
+  // Each board carries the lab host's backend settings, so whoever starts one can use them.
+  if (inv.backend) for (const b of inv.boards) b.backend = inv.backend;
   return { file, ...inv };
 }
 

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { HuplabError } from '../../lib/errors.ts';
 import { openLab } from '../lab.ts';
@@ -30,6 +31,8 @@ interface HupOptions extends ExternalRegistryInput {
   keep?: boolean;
   json?: boolean;
   plan?: boolean;
+  listen?: string;
+  advertise?: string;
 }
 
 export function registerHup(program: Command): void {
@@ -52,6 +55,14 @@ export function registerHup(program: Command): void {
     .option(
       '--fault <name>',
       `inject a fault and check its expected outcome (standard path: ${FAULTS.map((f) => f.name).join(', ')})`,
+    )
+    .option(
+      '--listen <address>',
+      "with --board: the backend also listens here (0.0.0.0: all addresses; default: the inventory's backend.listen, else loopback only)",
+    )
+    .option(
+      '--advertise <host>',
+      "with --board: this host's address as the board reaches it (default: the inventory's backend.advertise)",
     )
     .option('--keep', 'leave the device running and attach to its console at the end')
     .option('--json', 'print the report as JSON');
@@ -188,6 +199,11 @@ export function registerHup(program: Command): void {
  */
 async function deviceOrBoard(o: HupOptions): Promise<{ device: string; board?: InventoryBoard }> {
   if (o.board === undefined) {
+    const boardOnly = (['listen', 'advertise'] as const).find((k) => o[k] !== undefined);
+    if (boardOnly)
+      throw new HuplabError('option-invalid', `--${boardOnly} goes with --board`, {
+        hint: 'an emulated device reaches the backend through its own network; name a board with --board NAME',
+      });
     if (o.inventory !== undefined)
       throw new HuplabError('option-invalid', '--inventory goes with --board', {
         hint: 'name the board: --board NAME',
@@ -201,5 +217,18 @@ async function deviceOrBoard(o: HupOptions): Promise<{ device: string; board?: I
   if (o.inventory !== undefined) existingFile('inventory', o.inventory);
   const board = findBoard(await loadInventory(inventoryPath(o.inventory)), o.board);
   checkBoardProfile(board, o.device);
-  return { device: board.profile, board };
+  if (o.listen !== undefined && isIP(o.listen) === 0)
+    throw new HuplabError('option-invalid', `--listen ${o.listen}: not an IP address`, {
+      hint: "give one of this host's addresses, or 0.0.0.0 for all",
+    });
+  if (o.advertise !== undefined && !/^[A-Za-z0-9.-]+$/.test(o.advertise))
+    throw new HuplabError('option-invalid', `--advertise ${o.advertise}: not a host name or IPv4 address`, {
+      hint: "give this host's address on the boards' network",
+    });
+  const backend = {
+    ...board.backend,
+    ...(o.listen !== undefined ? { listen: o.listen } : {}),
+    ...(o.advertise !== undefined ? { advertise: o.advertise } : {}),
+  };
+  return { device: board.profile, board: Object.keys(backend).length ? { ...board, backend } : board };
 }

@@ -7,7 +7,7 @@ import { HuplabError } from '../../lib/errors.ts';
 import { buildImage } from '../../images/builder/index.ts';
 import { openLab } from '../lab.ts';
 import { runCampaign } from '../power/campaign.ts';
-import type { CampaignKind } from '../power/cut-points.ts';
+import { type CampaignKind, possiblePoints, selectPoints } from '../power/cut-points.ts';
 import { campaignHtml, campaignRow, campaignText } from '../report/powercut.ts';
 import { makeOutput, type ResultFailure } from './output.ts';
 import { run } from './run.ts';
@@ -81,6 +81,8 @@ export function registerPowercut(program: Command): void {
                 .map((s) => s.trim())
                 .filter(Boolean)
             : undefined;
+        // A misspelt point name is known before the image build and the reference run.
+        if (only) selectPoints(possiblePoints(kind, { to: o.to, random, seed }), only);
         if (o.out !== undefined) nonEmpty('out', o.out);
         const external = await resolveExternalRegistry(registryInput(o));
         const plan = await planUpdate({ device: o.device, from: o.from, to: o.to });

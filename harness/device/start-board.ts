@@ -4,6 +4,7 @@
  * endpoints in config.json), written to the board (SD mux or its running OS), and booted to SSH.
  */
 import { join } from 'node:path';
+import { LAB_HOST_KEY, readLabHost } from '../../lib/contract/lab-host.ts';
 import { buildImage } from '../../images/builder/index.ts';
 import { loadProfile } from '../../lib/profile.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
@@ -34,7 +35,7 @@ export async function startBoard(opts: {
       imagePath: image.disk,
       release: opts.release,
       sshPublicKey: opts.lab.key.publicKey,
-      ...(opts.config ? { config: opts.config } : {}),
+      ...(opts.config ? { config: boardConfig(opts.config, opts.board.backend?.advertise) } : {}),
     }),
   );
   const device = new BoardDevice({
@@ -62,4 +63,26 @@ export async function startBoard(opts: {
     throw err;
   }
   return { device, record, profile, image, timings };
+}
+
+/**
+ * config.json for a board: the backend's endpoints are written for emulated devices, at the lab
+ * host address of their restricted network (`labHost`, lib/contract/lab-host.ts). A board is on
+ * the lab network: it gets them at `advertise` (the inventory's backend.advertise, this host's
+ * address there), and no `labHost`, which only an emulated device's network honours. Without
+ * `advertise` the address stays LAB_HOST_ADDRESS, which QEMU stand-in boards reach.
+ */
+export function boardConfig(config: Partial<ConfigJson>, advertise: string | undefined): Partial<ConfigJson> {
+  const labHost = readLabHost(config);
+  const { [LAB_HOST_KEY]: _dropped, ...rest } = config;
+  if (!labHost || !advertise) return rest;
+  const out: Record<string, unknown> = { ...rest };
+  for (const [key, value] of Object.entries(rest)) {
+    if (typeof value !== 'string' || !/^https?:\/\//.test(value)) continue;
+    const url = new URL(value);
+    if (url.hostname !== labHost.address) continue;
+    url.hostname = advertise;
+    out[key] = url.href.replace(/\/$/, value.endsWith('/') ? '/' : '');
+  }
+  return out as Partial<ConfigJson>;
 }

@@ -43,6 +43,7 @@ export async function runAdvancedHup(opts: {
     advanced: { device: opts.toDevice, releases: [opts.to] },
     narrator,
     operatorToken: opts.lab.operatorToken,
+    ...(opts.board?.backend?.listen ? { listen: opts.board.backend.listen } : {}),
   });
   try {
     const started = await startDevice({

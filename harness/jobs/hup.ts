@@ -49,6 +49,7 @@ export async function runHup(opts: {
     narrator,
     operatorToken: opts.lab.operatorToken,
     ...(opts.external ? { external: opts.external } : {}),
+    ...(opts.board?.backend?.listen ? { listen: opts.board.backend.listen } : {}),
   });
   try {
     const started = await startDevice({

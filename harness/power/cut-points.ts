@@ -298,6 +298,19 @@ export function rollbackCutPoints(
 }
 
 /** The points named by `only` (exact names or prefixes ending in '*'), in campaign order. */
+/**
+ * Every point a campaign of this kind can have: those of a reference run in which every step ran.
+ * `--only` is checked against them before anything is built or started; the real points, from
+ * the reference run, are a subset (a step the updater skips has no middle).
+ */
+export function possiblePoints(kind: CampaignKind, opts: { to: string; random: number; seed: number }): CutPoint[] {
+  const lines = [...HUP_STEPS, ...Object.values(ROLLBACK_STEPS)]
+    .flatMap((s) => [stepLine(s, 'start'), stepLine(s, 'done')])
+    .concat(osReadyVersion(opts.to));
+  const ref = lines.map((line, i) => ({ at: i, line }));
+  return kind === 'update' ? cutPoints(ref, opts) : rollbackCutPoints({ 'health-fail': ref, 'unbootable-root': ref });
+}
+
 export function selectPoints(all: CutPoint[], only: string[] | undefined): CutPoint[] {
   if (!only || only.length === 0) return all;
   const picked = all.filter((p) =>

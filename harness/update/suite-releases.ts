@@ -5,10 +5,10 @@
  * qualify` sets them). One place, so that the fixtures and the report say the same thing.
  * Synchronous, because Playwright's config and the suites' module scope need it.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HuplabError } from '../../lib/errors.ts';
-import { devicesDir, releasesDir } from '../../lib/paths.ts';
+import { devicesDir, readConfiguredDirSync, releasesDir } from '../../lib/paths.ts';
 import { compareVersions, sortVersions } from '../../lib/versions.ts';
 import { ADVANCED_PATHS } from '../../lib/update-method.ts';
 
@@ -33,7 +33,7 @@ function readLine(profileName: string): ProfileLine {
 
 /** The versions of a profile's OS line (releases naming its device type, with its layout), oldest first. */
 function lineVersions(line: ProfileLine): string[] {
-  return readdirSync(releasesDir)
+  return readConfiguredDirSync(releasesDir, 'HUPLAB_RELEASES', 'release recipes')
     .filter((f) => f.endsWith('.json'))
     .map(
       (f) =>
@@ -95,7 +95,7 @@ export function advancedSuiteFor(profileName: string): AdvancedSuite | undefined
   const from = readLine(profileName);
   const ends = (end: { deviceType: string; layout?: string }, p: ProfileLine) =>
     end.deviceType === p.deviceType && (end.layout === undefined || end.layout === p.layout);
-  const target = readdirSync(devicesDir)
+  const target = readConfiguredDirSync(devicesDir, 'HUPLAB_DEVICES', 'device profiles')
     .filter((f) => f.endsWith('.json'))
     .map((f) => f.slice(0, -5))
     .find(

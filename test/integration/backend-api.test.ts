@@ -194,3 +194,14 @@ t.test(
     t.ok(Object.values(backend.urls).every((u) => u.startsWith('http://127.0.0.1:')));
   },
 );
+
+t.test('listen on another address: served there and on loopback, at the same port', async (t) => {
+  // 127.0.0.2 is another address of this host (all of 127/8 is loopback on Linux), not 127.0.0.1.
+  const backend = await startBackend({ listen: '127.0.0.2' });
+  t.teardown(() => backend.stop());
+  const port = new URL(backend.urls.api).port;
+  for (const host of ['127.0.0.2', '127.0.0.1']) {
+    const r = await fetch(`http://${host}:${port}/v1/updater`);
+    t.equal(r.status, 401, `${host} answers, and asks for credentials`);
+  }
+});

@@ -113,3 +113,12 @@ t.test('commands on a device that does not exist', async (t) => {
   t.equal(r.status, 1);
   t.match(r.errLines[0], /no device named "ghost".*huplab device list/);
 });
+
+t.test('device list makes nothing: a lab that does not exist has no devices and stays unmade', async (t) => {
+  const none = join(mkdtempSync(join(tmpdir(), 'huplab-nolab-')), 'lab');
+  const r = huplab(['device', 'list', '--json'], { HUPLAB_HOME: none });
+  t.equal(r.status, 0, r.stderr);
+  t.same(JSON.parse(r.stdout).devices, []);
+  t.equal(JSON.parse(r.stdout).lab, none);
+  t.notOk(existsSync(none), 'no lab folder, key or token was made');
+});

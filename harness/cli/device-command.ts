@@ -174,8 +174,10 @@ export function registerDevice(program: Command): void {
     .action(
       run(async (o: { json?: boolean }) => {
         const out = makeOutput(!!o.json);
-        const lab = openLab();
-        const devices = await listDevices(lab);
+        // Listing makes nothing: a lab that does not exist yet has no devices, and stays unmade.
+        const dir = resolve(labDir());
+        const devices = existsSync(dir) ? await listDevices(openLab(dir)) : [];
+        const lab = { dir };
         out.result({ lab: lab.dir, devices }, () =>
           devices.length === 0
             ? [`no devices in ${lab.dir}`]

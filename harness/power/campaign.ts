@@ -137,6 +137,8 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       device: opts.device,
       releases: [opts.from, opts.to],
       narrator,
+      // The lab's token, as `huplab hup` uses: an operator can query this run's API by hand.
+      operatorToken: opts.lab.operatorToken,
       ...(opts.external ? { external: opts.external } : {}),
     }));
   try {

@@ -13,15 +13,21 @@ async function service(name: string): Promise<{ port: number; server: Server }> 
   return { port: (server.address() as AddressInfo).port, server };
 }
 
-/** On the device: GET each URL (3 s each), printing "<url> <body>" or "<url> ERR <code>". */
+/**
+ * On the device: GET each URL, printing "<url> <body>" or "<url> ERR <code>". The first may take
+ * long (a cold Node.js under TCG sets up its HTTP client for seconds on a busy host); the others
+ * then answer in milliseconds if they answer at all.
+ */
 const PROBE = `
+let first = true;
 for (const u of process.argv.slice(1)) {
   try {
-    const r = await fetch(u, { signal: AbortSignal.timeout(3000) });
+    const r = await fetch(u, { signal: AbortSignal.timeout(first ? 60000 : 5000) });
     console.log(u, await r.text());
   } catch (e) {
     console.log(u, 'ERR', e.cause?.code ?? e.name);
   }
+  first = false;
 }`;
 
 test.describe('guest network', { tag: '@emulated' }, () => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { HuplabError } from '../../lib/errors.ts';
+import type { RegistryCredentials } from '../../lib/oci/auth.ts';
 
 /** The device's config.json (on the boot partition), as balenaOS provisions it. */
 export interface DeviceConfig {
@@ -11,6 +12,13 @@ export interface DeviceConfig {
   registryEndpoint?: string;
   fallbackRegistryEndpoint?: string;
   deltaEndpoint?: string;
+  /**
+   * For a registry that wants its own credentials (user and password, or a token): they answer
+   * its challenges instead of the device's API key. Optional; the lab's registries take the key.
+   */
+  registryCredentials?: RegistryCredentials;
+  /** CA certificate (PEM text) for an https registry signed by the lab's own CA. */
+  registryCaCertificate?: string;
 }
 
 export const CONFIG_JSON = '/mnt/boot/config.json';

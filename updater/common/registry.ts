@@ -1,0 +1,99 @@
+/**
+ * The updater's view of the registries config.json names: a client for each, authenticated as
+ * config.json says, and the checks step's question "does a registry have the target image?".
+ */
+import { HuplabError, isHuplabError } from '../../lib/errors.ts';
+import { RegistryClient, type RegistryClientOptions } from '../../lib/oci/client.ts';
+import { shortDigest } from '../../lib/oci/digest.ts';
+import { imageMissingReason, imageUnanswered } from '../../lib/contract/download-detail.ts';
+import type { DeviceConfig } from './config.ts';
+
+/** The registries to pull from, in order: the primary, then the fallback. */
+export function registriesOf(config: DeviceConfig): string[] {
+  return [config.registryEndpoint, config.fallbackRegistryEndpoint].filter((r): r is string => !!r);
+}
+
+/**
+ * A client for `url` with what config.json carries: registry credentials and a CA certificate
+ * when it has them (the credentials then answer the registry's challenges), else the device's
+ * API key as a Bearer header, which the lab's own registries take.
+ */
+export function registryClient(
+  config: DeviceConfig,
+  url: string,
+  opts: Pick<RegistryClientOptions, 'timeoutMs' | 'retries' | 'retryDelayMs'> = {},
+): RegistryClient {
+  const key = config.deviceApiKey ?? config.apiKey;
+  return new RegistryClient(url, {
+    ...opts,
+    ...(config.registryCredentials
+      ? { credentials: config.registryCredentials }
+      : key
+        ? { headers: { authorization: `Bearer ${key}` } }
+        : {}),
+    ...(config.registryCaCertificate ? { caCertificate: config.registryCaCertificate } : {}),
+  });
+}
+
+/** A registry's answer, without the client's "registry <url>: " prefix: "404 MANIFEST_UNKNOWN: ...". */
+export function registryAnswer(err: unknown, registry: string): string {
+  const text = isHuplabError(err) ? err.message : err instanceof Error ? err.message : String(err);
+  const answered = /answered (\d{3})(?::? )?(.*)$/.exec(text);
+  if (answered) return `${answered[1]}${answered[2] ? ` ${answered[2]}` : ''}`;
+  const failed = / failed(?: after \d+ attempts)?: (.*)$/.exec(text);
+  if (failed) return `unreachable: ${failed[1]}`;
+  return text.replace(`registry ${registry.replace(/\/+$/, '')}: `, '');
+}
+
+export interface TargetImage {
+  repository: string;
+  manifestDigest: string;
+}
+
+export interface FoundImage {
+  /** The registry that has it (the first that answered with the manifest). */
+  registry: string;
+  /** The image's layers and their bytes, from the manifest. */
+  layers: number;
+  bytes: number;
+}
+
+/**
+ * Asks each registry in turn for the target image's manifest (verified against its digest) and
+ * returns the first that has it. None: a one-line HuplabError naming every registry and its
+ * answer. Nothing is downloaded but the manifest and nothing is written.
+ */
+export async function findTargetImage(opts: {
+  registries: string[];
+  image: TargetImage;
+  client: (registry: string) => RegistryClient;
+  log: (m: string) => void;
+}): Promise<FoundImage> {
+  const { repository, manifestDigest } = opts.image;
+  const image = `${repository}@${manifestDigest}`;
+  if (opts.registries.length === 0) throw new HuplabError('config-invalid', 'config.json names no registry');
+  const reasons: string[] = [];
+  for (const registry of opts.registries) {
+    try {
+      const { manifest } = await opts.client(registry).getManifest(repository, manifestDigest);
+      if (reasons.length > 0)
+        opts.log(`the fallback registry ${registry} has ${repository}@${shortDigest(manifestDigest)}`);
+      return {
+        registry,
+        layers: manifest.layers.length,
+        bytes: manifest.layers.reduce((sum, l) => sum + l.size, 0),
+      };
+    } catch (err) {
+      const answer = registryAnswer(err, registry);
+      const why =
+        isHuplabError(err, 'not-found') || /^404\b/.test(answer)
+          ? imageMissingReason(registry, image, answer)
+          : imageUnanswered(registry, image, answer);
+      reasons.push(why);
+      if (registry !== opts.registries.at(-1)) opts.log(`${why}; asking the fallback registry`);
+    }
+  }
+  throw new HuplabError('image-unavailable', reasons.join('; '), {
+    hint: 'the target release must be in a registry config.json names; nothing was changed',
+  });
+}

@@ -93,7 +93,6 @@ export async function findTargetImage(opts: {
       if (registry !== opts.registries.at(-1)) opts.log(`${why}; asking the fallback registry`);
     }
   }
-  throw new HuplabError('image-unavailable', reasons.join('; '), {
-    hint: 'the target release must be in a registry config.json names; nothing was changed',
-  });
+  // No hint: the reason is parsed back (lib/contract) and names all there is to know.
+  throw new HuplabError('image-unavailable', reasons.join('; '));
 }

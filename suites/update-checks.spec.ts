@@ -127,7 +127,7 @@ test.describe('update-checks: progress and logs', () => {
     expect(o.logs.filter((l) => l.includes(`/${LEGACY_LOGS_SUBDIR}/`))).toEqual([]);
   });
 
-  test('with the legacy /mnt/data/resinhup on the device, the update logs are written there too and collected from it', async ({
+  test("with the field's legacy log folder on the device, the update logs are written there too and collected from it", async ({
     flash,
   }) => {
     const d = await h.device(flash);

@@ -112,20 +112,31 @@ t.test('one report in flight: updates meanwhile are not queued; finish sends the
   );
 });
 
-t.test('the messages parse back; a delta says so; an unknown size is a question mark', async (t) => {
-  t.equal(downloadProgressMessage('delta', 150_000, 280_000), 'Downloading the new OS (delta): 0.1 of 0.3 MB');
-  t.same(parseDownloadProgress(downloadProgressMessage('delta', 150_000, 280_000)), {
-    kind: 'delta',
-    mb: 0.1,
-    totalMb: 0.3,
-  });
-  t.same(parseDownloadProgress(downloadProgressMessage('full', 5e6, undefined)), {
-    kind: 'full',
-    mb: 5,
-    totalMb: undefined,
-  });
-  t.equal(parseDownloadProgress('Running OS update'), undefined);
-});
+t.test(
+  'the messages parse back; a delta says so; under a megabyte in kB; an unknown size is a question mark',
+  async (t) => {
+    t.equal(downloadProgressMessage('full', 12_345_678, TOTAL), 'Downloading the new OS: 12.3 of 56.8 MB');
+    t.equal(downloadProgressMessage('delta', 160_000, 1_280_000), 'Downloading the new OS (delta): 0.2 of 1.3 MB');
+    t.equal(downloadProgressMessage('delta', 12_400, 41_600), 'Downloading the new OS (delta): 12 of 42 kB');
+    t.same(parseDownloadProgress(downloadProgressMessage('delta', 160_000, 1_280_000)), {
+      kind: 'delta',
+      mb: 0.2,
+      totalMb: 1.3,
+    });
+    t.same(parseDownloadProgress(downloadProgressMessage('delta', 12_400, 41_600)), {
+      kind: 'delta',
+      mb: 0.012,
+      totalMb: 0.042,
+    });
+    t.same(parseDownloadProgress(downloadProgressMessage('full', 5e6, undefined)), {
+      kind: 'full',
+      mb: 5,
+      totalMb: undefined,
+    });
+    t.equal(parseDownloadProgress('Running OS update'), undefined);
+    t.equal(parseDownloadProgress('Downloading the new OS: 1 of 2 GB'), undefined);
+  },
+);
 
 t.test('end to end: a slow download reported to the real API moves the bar several times', async (t) => {
   const body = Buffer.alloc(2_000_000, 7);

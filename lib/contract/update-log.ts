@@ -30,24 +30,33 @@ export function parseUpdateFailedReason(message: string): string | undefined {
   return message.startsWith(`${UPDATE_FAILED}: `) ? message.slice(UPDATE_FAILED.length + 2) : undefined;
 }
 
-const MB = 1e6;
-const mb = (bytes: number) => (bytes / MB).toFixed(1);
-
 /**
  * The message of a progress report during the download: how much of the new OS (the full image
- * or a delta) has arrived, e.g. "Downloading the new OS: 12.3 of 56.8 MB".
+ * or a delta) has arrived, e.g. "Downloading the new OS: 12.3 of 56.8 MB"; in kB (whole) when
+ * the download is under a megabyte, as a small delta is: "Downloading the new OS (delta): 12 of
+ * 42 kB".
  */
 export function downloadProgressMessage(kind: 'delta' | 'full', bytes: number, total: number | undefined): string {
-  return `Downloading the new OS${kind === 'delta' ? ' (delta)' : ''}: ${mb(bytes)} of ${total === undefined ? '?' : mb(total)} MB`;
+  const mb = (total ?? bytes) >= 1e6;
+  const n = (b: number) => (mb ? (b / 1e6).toFixed(1) : String(Math.round(b / 1e3)));
+  return `Downloading the new OS${kind === 'delta' ? ' (delta)' : ''}: ${n(bytes)} of ${total === undefined ? '?' : n(total)} ${mb ? 'MB' : 'kB'}`;
 }
 
-const DOWNLOAD_PROGRESS = /^Downloading the new OS( \(delta\))?: (\d+\.\d) of (\d+\.\d|\?) MB$/;
+const DOWNLOAD_PROGRESS = /^Downloading the new OS( \(delta\))?: (\d+(?:\.\d)?) of (\d+(?:\.\d)?|\?) (MB|kB)$/;
 
-/** What a download progress message says (megabytes as printed), or undefined for another message. */
+/**
+ * What a download progress message says, in megabytes as printed (a kB message divided by
+ * 1000), or undefined for another message.
+ */
 export function parseDownloadProgress(
   message: string,
 ): { kind: 'delta' | 'full'; mb: number; totalMb: number | undefined } | undefined {
   const m = DOWNLOAD_PROGRESS.exec(message);
   if (!m) return undefined;
-  return { kind: m[1] ? 'delta' : 'full', mb: Number(m[2]), totalMb: m[3] === '?' ? undefined : Number(m[3]) };
+  const scale = m[4] === 'kB' ? 1e3 : 1;
+  return {
+    kind: m[1] ? 'delta' : 'full',
+    mb: Number(m[2]) / scale,
+    totalMb: m[3] === '?' ? undefined : Number(m[3]) / scale,
+  };
 }

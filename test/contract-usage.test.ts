@@ -24,6 +24,7 @@ const DEVICE_STRINGS = [
   'rollback-altboot-',
   '/mnt/state/',
   '/tmp/hup',
+  '/mnt/data/resinhup',
 ] as const;
 
 /**

@@ -70,6 +70,7 @@ t.test('a failure is marked on its step, logged, cleaned up after, reported, and
     `marker fetch failed ${new HuplabError('fetch-failed', 'no registry delivered the new OS').oneLine()}`,
     `line OS update failed: ${new HuplabError('fetch-failed', 'no registry delivered the new OS').oneLine()}; nothing was flashed`,
     'line cleaned up',
+    `report 100 OS update failed: ${new HuplabError('fetch-failed', 'no registry delivered the new OS').oneLine()} failed 2`,
     'report 100 OS update failed failed 10',
   ]);
 });

@@ -115,6 +115,20 @@ export class Registry {
     };
   }
 
+  /**
+   * Forgets a manifest, as a registry's manifest DELETE does: its tags and its Docker form go
+   * with it and it is then MANIFEST_UNKNOWN; the blobs stay. False when it was not there.
+   */
+  removeManifest(repository: string, manifestDigest: string): boolean {
+    const repo = this.repos.get(repository);
+    if (!repo?.manifests.delete(manifestDigest)) return false;
+    const docker = repo.dockerForms.get(manifestDigest);
+    if (docker) repo.manifests.delete(docker);
+    repo.dockerForms.delete(manifestDigest);
+    for (const [tag, digest] of repo.tags) if (digest === manifestDigest || digest === docker) repo.tags.delete(tag);
+    return true;
+  }
+
   repositories(): string[] {
     return [...this.repos.keys()];
   }

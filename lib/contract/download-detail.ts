@@ -54,3 +54,26 @@ export function parseImageDownload(text: string): { source: string; kind: 'image
   const source = /from the (API)/.exec(line)?.[1] ?? 'API';
   return { source, kind: 'image', bytes };
 }
+
+/**
+ * The checks step's reason when a registry cannot give the target image: which registry, which
+ * image, and its answer, e.g. "registry http://10.0.2.100:40123 has no
+ * huplab/generic-amd64@sha256:...: 404 MANIFEST_UNKNOWN: manifest unknown".
+ */
+export function imageMissingReason(registry: string, image: string, answer: string): string {
+  return `registry ${registry} has no ${image}: ${answer}`;
+}
+
+/** The same when the registry gave no answer about the image (unreachable, an error, refused credentials). */
+export function imageUnanswered(registry: string, image: string, answer: string): string {
+  return `registry ${registry} did not answer for ${image}: ${answer}`;
+}
+
+/** Every (registry, image, answer) an image-missing reason names, in order. */
+export function parseImageMissing(text: string): Array<{ registry: string; image: string; answer: string }> {
+  return [...text.matchAll(/registry (\S+) has no (\S+@sha256:[0-9a-f]{64}|\S+:\S+): ([^;]*)/g)].map((m) => ({
+    registry: m[1]!,
+    image: m[2]!,
+    answer: m[3]!.trim(),
+  }));
+}

@@ -13,4 +13,5 @@ export * from './step-names.ts';
 export * from './steps.ts';
 export * from './supervisor.ts';
 export * from './takeover.ts';
+export * from './update-log.ts';
 export * from './updater-command.ts';

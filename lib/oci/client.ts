@@ -99,7 +99,7 @@ const NAME = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 
 export class RegistryClient {
-  /** Without a trailing slash, e.g. "http://10.0.2.2:40123". */
+  /** Without a trailing slash, e.g. "http://10.0.2.100:40123". */
   readonly baseUrl: string;
   private readonly base: URL;
   private readonly timeoutMs: number;
@@ -119,12 +119,12 @@ export class RegistryClient {
       url = new URL(baseUrl);
     } catch {
       throw new HuplabError('registry-url-invalid', `registry URL "${baseUrl}" is not a URL`, {
-        hint: 'use e.g. http://10.0.2.2:5000',
+        hint: 'use e.g. http://127.0.0.1:5000',
       });
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new HuplabError('registry-url-invalid', `registry URL "${baseUrl}" is not http(s)`, {
-        hint: 'use e.g. http://10.0.2.2:5000',
+        hint: 'use e.g. http://127.0.0.1:5000',
       });
     }
     this.baseUrl = baseUrl.replace(/\/+$/, '');

@@ -25,7 +25,7 @@ export interface DownloadOptions {
   url: URL;
   digest: string;
   destPath: string;
-  /** Who serves it, for messages: "registry http://10.0.2.2:40123". */
+  /** Who serves it, for messages: "registry http://10.0.2.100:40123". */
   source: string;
   /** What it is, for messages: "blob sha256:0123abcd… of huplab/generic-amd64". */
   what: string;

@@ -7,7 +7,7 @@ import { HuplabError } from '../errors.ts';
 import { describeNetworkError } from './http.ts';
 
 export interface RequestContext {
-  /** Who was asked, e.g. "registry http://10.0.2.2:40123". */
+  /** Who was asked, e.g. "registry http://10.0.2.100:40123". */
   source: string;
   method: string;
   /** Path and query of the request, for the message. */

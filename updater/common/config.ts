@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { HuplabError } from '../../lib/errors.ts';
+import type { RegistryCredentials } from '../../lib/oci/auth.ts';
 
 /** The device's config.json (on the boot partition), as balenaOS provisions it. */
 export interface DeviceConfig {
@@ -11,8 +12,12 @@ export interface DeviceConfig {
   registryEndpoint?: string;
   fallbackRegistryEndpoint?: string;
   deltaEndpoint?: string;
-  /** For the registries: user and password or a token; `{}` anonymous; absent: the device API key. */
-  registryCredentials?: { username?: string; password?: string; token?: string };
+  /**
+   * For a registry that wants its own credentials (user and password, or a token): they answer
+   * its challenges instead of the device's API key; `{}` is anonymous. Absent: the device's API
+   * key, which the lab backend's registries take (and no third party ever gets).
+   */
+  registryCredentials?: RegistryCredentials;
   /** balenaOS's field: a CA certificate (PEM, base64-encoded) trusted for https endpoints. */
   balenaRootCA?: string;
 }

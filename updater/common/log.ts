@@ -1,16 +1,33 @@
-import { appendFileSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { appendFileSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
 import { stepLine, type StepPhase } from '../../lib/contract/steps.ts';
+import { LEGACY_UPDATE_LOG_DIR } from '../../lib/contract/update-log.ts';
+
+/**
+ * The field's legacy log folder when it exists on this device (as a folder), else nothing:
+ * where an update log is also written, for operators who look there.
+ */
+export function legacyLogDirs(dir = LEGACY_UPDATE_LOG_DIR): string[] {
+  try {
+    return statSync(dir).isDirectory() ? [dir] : [];
+  } catch {
+    return [];
+  }
+}
 
 /**
  * The updater's log: one human-readable line per event with a time stamp, in the file operators
- * look at (/mnt/data/balenahup/...), on stdout, and step markers on the console so that the
+ * look at (/mnt/data/balenahup/..., and the same file name in each of `alsoIn`: the legacy
+ * /mnt/data/resinhup/ when it exists), on stdout, and step markers on the console so that the
  * harness can see (and aim faults at) each step even while SSH is gone.
  */
 export class UpdateLog {
   readonly path: string;
+  /** The copies: the same lines under the same name in the other folders. */
+  readonly copies: string[];
   private console: number | undefined;
 
-  constructor(dir: string, prefix: string, now = new Date()) {
+  constructor(dir: string, prefix: string, opts: { now?: Date; alsoIn?: string[] } = {}) {
+    const now = opts.now ?? new Date();
     try {
       mkdirSync(dir, { recursive: true });
     } catch {
@@ -19,6 +36,7 @@ export class UpdateLog {
     const p = (n: number) => String(n).padStart(2, '0');
     const stamp = `${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}_${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}`;
     this.path = `${dir}/${prefix}.${stamp}.log`;
+    this.copies = (opts.alsoIn ?? []).filter((d) => d !== dir).map((d) => `${d}/${prefix}.${stamp}.log`);
     try {
       this.console = openSync('/dev/console', 'w');
     } catch {
@@ -43,10 +61,22 @@ export class UpdateLog {
         /* stdout still has it */
       }
     }
+    for (const copy of this.copies) {
+      try {
+        appendFileSync(copy, text);
+      } catch (err) {
+        // A copy is a courtesy: losing it must not lose the line, nor repeat the complaint.
+        if (!this.lostCopies.has(copy)) {
+          this.lostCopies.add(copy);
+          process.stdout.write(`cannot write the log copy ${copy}: ${(err as Error).message}\n`);
+        }
+      }
+    }
     process.stdout.write(text);
   }
 
   private fallback: string | undefined;
+  private readonly lostCopies = new Set<string>();
 
   /** A step marker (lib/contract/steps.ts) on the console and in the log. */
   marker(step: string, phase: StepPhase, detail = ''): void {

@@ -2,13 +2,15 @@ import { HuplabError, isHuplabError } from '../../lib/errors.ts';
 import { UPDATER_EXIT } from '../../lib/contract/exit-codes.ts';
 import { readDeviceConfig, type DeviceConfig } from './config.ts';
 import { reexecUnderUpdateLock } from './exclusive.ts';
-import { UpdateLog } from './log.ts';
+import { legacyLogDirs, UpdateLog } from './log.ts';
+import { UPDATE_LOG_DIR } from '../../lib/contract/update-log.ts';
 
 export type UpdateStart<A> = { exit: number } | { args: A; log: UpdateLog; config: DeviceConfig };
 
 /**
  * The start the standard and the advanced updater share: their flags (a usage error exits 2),
- * the update lock (held elsewhere: 75), the log in /mnt/data/balenahup named as in the field,
+ * the update lock (held elsewhere: 75), the log in /mnt/data/balenahup named as in the field
+ * (and in /mnt/data/resinhup when that exists),
  * and config.json, without which nothing may be touched and the API cannot even be told.
  */
 export function startUpdate<A>(name: string, logPrefix: string, parse: (argv: string[]) => A): UpdateStart<A> {
@@ -21,7 +23,8 @@ export function startUpdate<A>(name: string, logPrefix: string, parse: (argv: st
   }
   const locked = reexecUnderUpdateLock(name, UPDATER_EXIT.locked, UPDATER_EXIT.failed);
   if (locked !== undefined) return { exit: locked };
-  const log = new UpdateLog('/mnt/data/balenahup', logPrefix);
+  // Also in the field's legacy folder when the device has it: operators look in either.
+  const log = new UpdateLog(UPDATE_LOG_DIR, logPrefix, { alsoIn: legacyLogDirs() });
   try {
     return { args, log, config: readDeviceConfig() };
   } catch (err) {

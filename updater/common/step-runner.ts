@@ -1,6 +1,7 @@
 import { UPDATER_EXIT } from '../../lib/contract/exit-codes.ts';
 import { timedDetail } from '../../lib/contract/steps.ts';
 import { isHuplabError } from '../../lib/errors.ts';
+import { UPDATE_FAILED, updateFailedReason } from '../../lib/contract/update-log.ts';
 import type { UpdateLog } from './log.ts';
 import type { ProgressReporter } from './progress.ts';
 
@@ -30,7 +31,9 @@ export interface FailurePath<C> {
 /**
  * Runs the steps in order, each between its start and done markers (the harness times steps and
  * aims faults by them). The first failure is marked on its step, logged, cleaned up after and
- * reported to the API, retried hard, as the one report that must arrive; later steps do not run.
+ * reported to the API: its reason first ("OS update failed: <why>", two attempts), then the
+ * field's "OS update failed", retried hard, as the one report that must arrive and the last one;
+ * later steps do not run.
  * Returns the updater's exit status.
  */
 export async function runSteps<C extends StepContext>(
@@ -55,7 +58,8 @@ export async function runSteps<C extends StepContext>(
     log.marker(current, 'failed', why);
     log.line(failure.failedLine(why));
     await failure.cleanup(ctx);
-    await ctx.progress.report(100, 'OS update failed', 'failed', 10);
+    await ctx.progress.report(100, updateFailedReason(why), 'failed', 2);
+    await ctx.progress.report(100, UPDATE_FAILED, 'failed', 10);
     return UPDATER_EXIT.failed;
   }
 }

@@ -9,7 +9,6 @@ import { dirname } from 'node:path';
 import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { HuplabError, isHuplabError } from '../../lib/errors.ts';
 import { applyDelta, applyLayer } from '../../lib/delta/index.ts';
-import { registryClient } from '../common/registry.ts';
 import { installBootFiles } from '../common/bootfiles.ts';
 import { readBootEnv, updateBootEnv } from '../common/bootenv.ts';
 import { readOsInfo, type DeviceConfig, type OsInfo } from '../common/config.ts';
@@ -19,7 +18,9 @@ import { checkBootEnv, checkBootFilesystem } from '../common/boot-health.ts';
 import type { UpdateLog } from '../common/log.ts';
 import { exitWith, startUpdate } from '../common/start.ts';
 import { findRoots, type Roots } from '../common/partitions.ts';
-import { ProgressReporter } from '../common/progress.ts';
+import { DownloadProgress, ProgressReporter } from '../common/progress.ts';
+import { findTargetImage, registriesOf, registryClient } from '../common/registry.ts';
+import { shortDigest } from '../../lib/oci/digest.ts';
 import { run } from '../common/run.ts';
 import { compareVersions } from '../../lib/versions.ts';
 import { parseArgs, type HupArgs } from './args.ts';
@@ -130,6 +131,14 @@ const steps: Record<HupStep, UpdateStep<Ctx>['run']> = {
       ctx,
       `/v1/releases/${encodeURIComponent(os.version)}?deviceType=${encodeURIComponent(os.deviceType)}`,
     ).catch(() => undefined);
+    // The registry must answer and have the target image (its manifest, verified), the fallback
+    // if the primary cannot: asked before anything on the device is touched.
+    const image = await findTargetImage({
+      registries: registriesOf(config),
+      image: target.hostapp,
+      client: (reg) => registryClient(config, reg, { timeoutMs: 15_000, retries: 2, retryDelayMs: 1_000 }),
+      log: (m) => ctx.log.line(m),
+    });
     ctx.roots = findRoots();
     // The boot partition must be sound before anything is written to it (see boot-health.ts).
     const fat = checkBootFilesystem((m) => ctx.log.line(m));
@@ -148,9 +157,7 @@ const steps: Record<HupStep, UpdateStep<Ctx>['run']> = {
         `/mnt/data has ${(free / 2 ** 20).toFixed(1)} MiB free; the update needs ${need / 2 ** 20} MiB`,
         { hint: 'free space on the data partition and retry' },
       );
-    const regs = [config.registryEndpoint, config.fallbackRegistryEndpoint].filter(Boolean) as string[];
-    if (regs.length === 0) throw new HuplabError('config-invalid', 'config.json names no registry');
-    return `device ${os.deviceType}, ${os.version} -> ${target.version}, running root ${ctx.roots.active.slot} (${ctx.roots.active.device}), writing ${ctx.roots.inactive.slot} (${ctx.roots.inactive.device}), ${(free / 2 ** 20).toFixed(0)} MiB free on /mnt/data${repaired.length ? `; ${repaired.join(', ')}` : ''}`;
+    return `device ${os.deviceType}, ${os.version} -> ${target.version}, running root ${ctx.roots.active.slot} (${ctx.roots.active.device}), writing ${ctx.roots.inactive.slot} (${ctx.roots.inactive.device}), ${(free / 2 ** 20).toFixed(0)} MiB free on /mnt/data; image ${target.hostapp.repository}@${shortDigest(target.hostapp.manifestDigest)} (${image.layers} layer(s), ${image.bytes} bytes) at ${image.registry}${repaired.length ? `; ${repaired.join(', ')}` : ''}`;
   },
 
   async 'stop-supervisor'(ctx) {
@@ -172,6 +179,7 @@ const steps: Record<HupStep, UpdateStep<Ctx>['run']> = {
         if (r.ok) {
           const d = (await r.json()) as { digest: string; size: number; url: string };
           const path = `${WORK}/delta-${d.digest.slice(7, 19)}`;
+          const bar = new DownloadProgress(ctx.progress, { kind: 'delta', band: FETCH_BAND });
           const got = await downloadVerified({
             url: new URL(d.url),
             digest: d.digest,
@@ -183,7 +191,8 @@ const steps: Record<HupStep, UpdateStep<Ctx>['run']> = {
             retryDelayMs: 1_000,
             expectedSize: d.size,
             headers: authHeaders(ctx),
-          });
+            onProgress: (b, total) => bar.update(b, total),
+          }).finally(() => bar.finish());
           const bytes = got.size;
           ctx.artifact = { kind: 'delta', path, source: ctx.config.deltaEndpoint, bytes };
           return fetchDetail({ kind: 'delta', digest: d.digest, bytes, source: ctx.config.deltaEndpoint });
@@ -195,7 +204,7 @@ const steps: Record<HupStep, UpdateStep<Ctx>['run']> = {
         );
       }
     }
-    return fetchFull(ctx);
+    return fetchFull(ctx, FETCH_BAND);
   },
 
   async 'write-root'(ctx) {
@@ -221,7 +230,7 @@ const steps: Record<HupStep, UpdateStep<Ctx>['run']> = {
         ctx.log.line(
           `delta could not be applied (${isHuplabError(err) ? err.oneLine() : (err as Error).message}); falling back to the full image`,
         );
-        await fetchFull(ctx);
+        await fetchFull(ctx, WRITE_ROOT_BAND);
         format();
         await applyLayer({ layer: ctx.artifact!.path, targetRoot: NEW_ROOT });
         how = 'full image written after the delta failed';
@@ -326,10 +335,19 @@ const STEPS: UpdateStep<Ctx>[] = HUP_STEPS.map((name) => ({
   run: steps[name],
 }));
 
-async function fetchFull(ctx: Ctx): Promise<string> {
+/**
+ * The parts of the overall bar a download fills: the fetch step's (up to the next milestone), or
+ * the write-root step's when a delta failed to apply and the full image is fetched there.
+ */
+const FETCH_BAND = [STEP_MILESTONES.fetch![0], STEP_MILESTONES['write-root']![0] - 1] as const;
+const WRITE_ROOT_BAND = [STEP_MILESTONES['write-root']![0], STEP_MILESTONES['boot-files']![0] - 1] as const;
+
+async function fetchFull(ctx: Ctx, band: readonly [number, number]): Promise<string> {
   const { repository, manifestDigest } = ctx.target!.hostapp;
-  const registries = [ctx.config.registryEndpoint, ctx.config.fallbackRegistryEndpoint].filter(Boolean) as string[];
+  const registries = registriesOf(ctx.config);
   const errors: string[] = [];
+  // One bar over every attempt: a download that starts over on the fallback never moves it back.
+  const bar = new DownloadProgress(ctx.progress, { kind: 'full', band });
   for (const reg of registries) {
     try {
       // 30 s without a byte ends an attempt; the next one resumes where it stopped (Range), so a
@@ -338,7 +356,15 @@ async function fetchFull(ctx: Ctx): Promise<string> {
       const { manifest } = await client.getManifest(repository, manifestDigest);
       const layer = (manifest as { layers: Array<{ digest: string; size: number }> }).layers[0]!;
       const path = `${WORK}/layer-${layer.digest.slice(7, 19)}.tar.gz`;
-      const got = await client.fetchBlob(repository, layer.digest, path, { expectedSize: layer.size });
+      const got = await client
+        .fetchBlob(repository, layer.digest, path, {
+          expectedSize: layer.size,
+          onProgress: (b, total) => bar.update(b, total),
+        })
+        .finally(() => bar.finish());
+      ctx.log.line(
+        `download progress reported: ${bar.sent.map((p) => `${p.percent}%`).join(' ') || 'none (too quick)'}`,
+      );
       if (got.resumes > 0)
         ctx.log.line(`download of ${layer.digest} resumed ${got.resumes} time(s) in ${got.attempts} attempts`);
       ctx.artifact = { kind: 'full', path, source: reg, bytes: client.bytesDownloaded };

@@ -8,7 +8,8 @@
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { installBootFiles } from '../common/bootfiles.ts';
 import { readBootEnv, updateBootEnv } from '../common/bootenv.ts';
-import { UpdateLog } from '../common/log.ts';
+import { legacyLogDirs, UpdateLog } from '../common/log.ts';
+import { UPDATE_LOG_DIR } from '../../lib/contract/update-log.ts';
 import { readOsInfo } from '../common/config.ts';
 import { findRoots } from '../common/partitions.ts';
 import { savePendingReport } from '../common/progress.ts';
@@ -27,7 +28,7 @@ async function main(): Promise<void> {
   }
   if (!existsSync(`${STATE}/${STATE_FILES.altbootBreadcrumb}`)) return;
   if (env.resin_root_part === running) return; // the new OS is up: rollback-health decides
-  const log = new UpdateLog('/mnt/data/balenahup', 'rollback-altboot');
+  const log = new UpdateLog(UPDATE_LOG_DIR, 'rollback-altboot', { alsoIn: legacyLogDirs() });
   log.line(
     `rollback-altboot: booted root ${running} but the update switched to ${env.resin_root_part} (bootcount ${env.bootcount}): the new OS did not boot; restoring ${running}`,
   );
@@ -53,7 +54,7 @@ async function main(): Promise<void> {
  * rollback-health does not "commit" the old OS as if it were the new one.
  */
 async function repairInterrupted(running: string): Promise<void> {
-  const log = new UpdateLog('/mnt/data/balenahup', 'rollback-altboot');
+  const log = new UpdateLog(UPDATE_LOG_DIR, 'rollback-altboot', { alsoIn: legacyLogDirs() });
   const fixed: string[] = [];
   await installBootFiles('/', '/mnt/boot', (m) => fixed.push(m));
   const crumbs = [STATE_FILES.altbootBreadcrumb, STATE_FILES.healthBreadcrumb].filter((f) =>

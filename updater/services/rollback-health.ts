@@ -9,7 +9,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { installBootFiles } from '../common/bootfiles.ts';
 import { updateBootEnv } from '../common/bootenv.ts';
 import { readDeviceConfig, readOsInfo } from '../common/config.ts';
-import { UpdateLog } from '../common/log.ts';
+import { legacyLogDirs, UpdateLog } from '../common/log.ts';
+import { UPDATE_LOG_DIR } from '../../lib/contract/update-log.ts';
 import { findRoots } from '../common/partitions.ts';
 import { ProgressReporter } from '../common/progress.ts';
 import { run } from '../common/run.ts';
@@ -35,7 +36,7 @@ const sleep = (s: number) => new Promise((r) => setTimeout(r, s * 1000));
 
 async function main(): Promise<void> {
   if (!existsSync(`${STATE}/${STATE_FILES.healthBreadcrumb}`)) return;
-  const log = new UpdateLog('/mnt/data/balenahup', 'rollback-health');
+  const log = new UpdateLog(UPDATE_LOG_DIR, 'rollback-health', { alsoIn: legacyLogDirs() });
   const progress = new ProgressReporter(readDeviceConfig(), (m) => log.line(m));
   const t = timings();
   const os = readOsInfo('/');

@@ -668,8 +668,8 @@ export const FAULTS: Fault[] = [
       'the spare root partition refuses writes (its block device set read-only, as a worn-out eMMC ends): the root write fails after the supervisor was stopped; nothing switched, the supervisor runs again, "OS update failed" at the API, the reason in the update log',
     device: {
       beforeUpdate: (d) =>
-        sh(d, `${INACTIVE_ROOT_SH}; blockdev --setro "$dev" && [ "$(blockdev --getro "$dev")" = 1 ]`).then(() => {}),
-      undo: (d) => sh(d, `${INACTIVE_ROOT_SH}; blockdev --setrw "$dev"`).then(() => {}),
+        sh(d, `${INACTIVE_ROOT_SH} && blockdev --setro "$dev" && [ "$(blockdev --getro "$dev")" = 1 ]`).then(() => {}),
+      undo: (d) => sh(d, `${INACTIVE_ROOT_SH} && blockdev --setrw "$dev"`).then(() => {}),
     },
     expect: 'failed',
     failsAt: 'write-root',

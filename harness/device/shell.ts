@@ -85,7 +85,7 @@ export function shuttingDownSince(device: DeviceDriver, since: number): boolean 
  * root has no filesystem yet.
  */
 export const INACTIVE_ROOT_SH = [
-  'cur=$(awk \'$2=="/" && $1 ~ /^\\/dev\\// {print $1}\' /proc/mounts | tail -n1); n=${cur##*[!0-9]}; base=${cur%"$n"}',
+  'cur=$(awk \'$2=="/" && $1 ~ /^\\/dev\\// {print $1}\' /proc/mounts | tail -n1); n=$(echo "$cur" | sed \'s/.*[^0-9]//\'); base=$(echo "$cur" | sed \'s/[0-9]*$//\')',
   'if [ "$cur" = "$(findfs LABEL=resin-rootA)" ]; then dev=$base$((n + 1)); else dev=$base$((n - 1)); fi',
   '[ -b "$dev" ] && [ "$dev" != "$cur" ]',
 ].join('; ');

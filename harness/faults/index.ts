@@ -184,6 +184,12 @@ async function installSupervisorOnItsOwn(d: DeviceDriver, version: string): Prom
   );
 }
 
+/** The spare root's block device made read-only (or writable again), checked as the kernel reports it. */
+async function spareRootReadOnly(d: DeviceDriver, ro: boolean): Promise<void> {
+  const [set, want] = ro ? ['--setro', 1] : ['--setrw', 0];
+  await sh(d, `${INACTIVE_ROOT_SH} && blockdev ${set} "$dev" && [ "$(blockdev --getro "$dev")" = ${want} ]`);
+}
+
 function deltaRefused(o: UpdateOutcome): Check {
   const m = /delta could not be applied \((.*)\); falling back to the full image/.exec(o.updaterLog);
   return check(
@@ -627,6 +633,7 @@ export const FAULTS: Fault[] = [
     failsAt: 'fetch',
     reason: /no registry delivered the new OS/,
     checks: (o) => [bothRegistriesTried(o)],
+    followUp: (f) => updatesAfterwards(f, 'with the registries back, the same update succeeds'),
   },
   {
     name: 'delta-base-drift',
@@ -660,20 +667,22 @@ export const FAULTS: Fault[] = [
         o.download ? `${o.download.kind} from ${o.download.source}` : 'nothing downloaded',
       ),
     ],
+    // The root stays drifted: the delta fails again and the full image saves it this time.
+    followUp: (f) => updatesAfterwards(f, 'with the registries back, the same update succeeds (by the full image)'),
   },
   {
     name: 'root-write-fails',
     family: 'faults',
     description:
       'the spare root partition refuses writes (its block device set read-only, as a worn-out eMMC ends): the root write fails after the supervisor was stopped; nothing switched, the supervisor runs again, "OS update failed" at the API, the reason in the update log',
-    device: {
-      beforeUpdate: (d) =>
-        sh(d, `${INACTIVE_ROOT_SH} && blockdev --setro "$dev" && [ "$(blockdev --getro "$dev")" = 1 ]`).then(() => {}),
-      undo: (d) => sh(d, `${INACTIVE_ROOT_SH} && blockdev --setrw "$dev"`).then(() => {}),
-    },
+    device: { beforeUpdate: (d) => spareRootReadOnly(d, true), undo: (d) => spareRootReadOnly(d, false) },
     expect: 'failed',
     failsAt: 'write-root',
     reason: /mke2fs .*failed/,
+    followUp: async (f) => {
+      await spareRootReadOnly(f.device, false);
+      return updatesAfterwards(f, 'once the spare root takes writes again, the same update succeeds');
+    },
   },
 
   // --- faults: the supervisor step's skip branch ------------------------------------------------

@@ -1,5 +1,5 @@
 import { listDevices } from '../harness/device/emulated.ts';
-import { HUP_STEPS } from '../lib/contract/index.ts';
+import { HUP_STEPS, parseSupervisorUpdated } from '../lib/contract/index.ts';
 import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
 import { PATCH_RELEASE, expectCommitted, useLabBackend } from './hup-helpers.ts';
 
@@ -42,6 +42,18 @@ test.describe('hup-standard', () => {
     expect(second.before.root).toBe('resin-rootB');
     expect(second.after.root).toBe('resin-rootA');
     expect(second.after.version).toBe(PATCH_RELEASE);
+    // The skip branch: the patch release ships the supervisor the first update installed, so the
+    // step installs nothing and that supervisor still runs, the state partition's choice unchanged
+    // (expectCommitted judges it against the release record; here it is spelled out).
+    expect(second.targetSupervisor).toBe(o.after.supervisorVersion);
+    const step = second.steps.find((s) => s.step === 'supervisor-update');
+    expect(step, 'a supervisor-update step').toBeDefined();
+    expect(parseSupervisorUpdated(step!.detail), step!.detail).toBeUndefined();
+    expect(second.after).toMatchObject({
+      supervisorVersion: o.after.supervisorVersion,
+      supervisorChoice: o.after.supervisorChoice,
+      supervisorRunning: true,
+    });
   });
   // Without a delta, with the primary registry down or corrupt: the faults suite (harness/faults).
 });

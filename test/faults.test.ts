@@ -24,6 +24,7 @@ const facts = (root: string, version: string) => ({
   appRecords: 10,
   lastRecord: '',
   supervisorVersion: '1',
+  supervisorRunning: true,
   supervisorChoice: '',
   bootFilesMismatch: [] as string[],
 });
@@ -55,6 +56,7 @@ function committed(over: Partial<UpdateOutcome> = {}): UpdateOutcome {
     logs: [],
     seconds: { update: 20, toCommit: 55 },
     updaterOutput: '',
+    updaterLog: '',
     faultFacts: {},
     console: '',
     timeline: [],
@@ -323,3 +325,231 @@ t.test("the updater's output: steps and what was downloaded from where", async (
     },
   ]);
 });
+
+t.test(
+  'the supervisor step against the release the update goes to: installed when newer, else left alone',
+  async (t) => {
+    const before = { ...facts('A', '2.101.0'), supervisorVersion: '16.7.1' };
+    const installed = (step: string, after: Partial<UpdateOutcome['after']>) =>
+      committed({
+        targetSupervisor: '16.8.0',
+        before,
+        steps: [{ step: 'supervisor-update', seconds: 0.1, detail: step }],
+        after: { ...facts('B', '2.102.0'), ...after },
+      });
+    const newer = 'supervisor 16.8.0 (newer than the running 16.7.1) installed and running';
+    t.same(
+      failing(
+        installed(supervisorUpdatedDetail('16.7.1', '16.8.0'), {
+          supervisorChoice: '16.8.0',
+          supervisorVersion: '16.8.0',
+        }),
+      ),
+      [],
+    );
+    // A no-op step: it says nothing, records nothing, and the new OS's own 16.8.0 runs after the switch.
+    t.same(failing(installed('', { supervisorChoice: '', supervisorVersion: '16.8.0' })), [newer]);
+    // A step that skips although the new OS ships a newer one.
+    t.same(failing(installed('supervisor 16.7.1 is current (new OS ships 16.8.0)', { supervisorVersion: '16.8.0' })), [
+      newer,
+    ]);
+    t.same(
+      failing(
+        installed(supervisorUpdatedDetail('16.7.1', '16.8.0'), {
+          supervisorChoice: '16.8.0',
+          supervisorVersion: '16.8.0',
+          supervisorRunning: false,
+        }),
+      ),
+      [newer],
+      'installed, but it does not run',
+    );
+
+    // The skip branch: the new OS ships the same (or an older) supervisor than the one that runs.
+    const had = { ...facts('B', '2.102.0'), supervisorVersion: '16.8.0', supervisorChoice: '16.8.0' };
+    const skipped = (target: string, step: string, after: Partial<UpdateOutcome['after']> = {}) =>
+      committed({
+        to: '2.102.1',
+        targetSupervisor: target,
+        before: had,
+        steps: [{ step: 'supervisor-update', seconds: 0.1, detail: step }],
+        after: { ...had, ...facts('A', '2.102.1'), supervisorVersion: '16.8.0', supervisorChoice: '16.8.0', ...after },
+      });
+    const same = 'supervisor update skipped (the new OS ships 16.8.0, not newer than 16.8.0): 16.8.0 still runs';
+    t.same(failing(skipped('16.8.0', 'supervisor 16.8.0 is current (new OS ships 16.8.0)')), []);
+    t.same(failing(skipped('16.7.1', 'supervisor 16.8.0 is current (new OS ships 16.7.1)')), [], 'older: skipped too');
+    t.same(
+      failing(
+        skipped('16.7.1', supervisorUpdatedDetail('16.8.0', '16.7.1'), {
+          supervisorVersion: '16.7.1',
+          supervisorChoice: '16.7.1',
+        }),
+      ),
+      ['supervisor update skipped (the new OS ships 16.7.1, not newer than 16.8.0): 16.8.0 still runs'],
+      'a downgrade fails',
+    );
+    t.same(failing(skipped('16.8.0', supervisorUpdatedDetail('16.8.0', '16.8.0'))), [same], 'a reinstall claimed');
+    t.same(failing(skipped('16.8.0', '', { supervisorChoice: '' })), [same], 'the choice lost');
+    t.same(failing(skipped('16.8.0', '', { supervisorRunning: false })), [same], 'not running after the update');
+  },
+);
+
+t.test('failures after the supervisor was stopped: nothing switched, supervisor back, API and log told', async (t) => {
+  const reason = 'no registry delivered the new OS: http://10.0.2.2:1: reset; http://10.0.2.2:2: reset';
+  const log = `2026-12-04T06:00:00.000Z registry http://10.0.2.2:1 failed: reset; trying the fallback registry
+2026-12-04T06:00:01.000Z registry http://10.0.2.2:2 failed: reset
+2026-12-04T06:00:01.000Z OS update failed: ${reason}
+`;
+  const stopped = [
+    { step: 'checks', seconds: 1, detail: 'ok' },
+    { step: 'stop-supervisor', seconds: 0.2, detail: 'supervisor stopped' },
+  ];
+  const failedAtFetch = committed({
+    exitCode: 1,
+    failedStep: 'fetch',
+    failure: reason,
+    steps: stopped,
+    rebooted: false,
+    reboots: 0,
+    committed: false,
+    download: undefined,
+    after: facts('A', '2.101.0'),
+    progress: [
+      { percent: 25, message: 'Preparing OS update' },
+      { percent: 50, message: 'Running OS update' },
+      { percent: 100, message: 'OS update failed' },
+    ],
+    updaterOutput: log,
+    updaterLog: log,
+  });
+  const name = 'registries-down-at-fetch';
+  t.same(failing(failedAtFetch, name), []);
+  const with_ = (over: Partial<UpdateOutcome>, after: Partial<UpdateOutcome['after']> = {}) =>
+    failing({ ...failedAtFetch, ...over, after: { ...failedAtFetch.after, ...after } }, name);
+  t.same(with_({}, { bootEnv: env('B', '1') }), ['bootloader env of the running OS (nothing switched)']);
+  t.same(with_({}, { bootFilesMismatch: ['EFI/BOOT/grub.cfg'] }), ['boot files are those of the running OS']);
+  t.same(with_({}, { supervisorRunning: false }), ['the supervisor runs again, the same one']);
+  t.same(with_({}, { supervisorVersion: '' }), ['the supervisor runs again, the same one']);
+  t.same(with_({ breadcrumbs: ['rollback-health-breadcrumb'] }), ['no breadcrumbs']);
+  t.same(with_({ progress: failedAtFetch.progress.slice(0, 2) }), ['"OS update failed" at the API']);
+  t.same(with_({ updaterLog: '' }), [
+    '"OS update failed" and the reason in the update log',
+    'both registries were tried (primary, then the fallback)',
+  ]);
+  t.same(
+    with_({ failedStep: 'checks' }),
+    ['failed at fetch, after the supervisor was stopped'],
+    'a refusal is not this',
+  );
+  t.same(
+    with_({ steps: stopped.slice(0, 1) }),
+    ['failed at fetch, after the supervisor was stopped'],
+    'the supervisor was never stopped',
+  );
+  t.same(with_({ reboots: 1 }), ['no reboot']);
+  t.same(with_({}, { root: 'resin-rootB', version: '2.102.0' }), ['same OS and root']);
+  t.same(
+    with_({ records: { before: 10, after: 2, intact: false, continuous: true, maxGapSeconds: 1, versions: [] } }),
+    ['/data records intact'],
+  );
+  // Only the primary tried: the fallback was never asked.
+  t.same(
+    with_({
+      updaterLog: log
+        .split('\n')
+        .filter((l) => !l.includes('10.0.2.2:2 failed'))
+        .join('\n'),
+    }),
+    ['both registries were tried (primary, then the fallback)'],
+  );
+
+  // The root write failing: its own step and reason.
+  const writeFailed = {
+    ...failedAtFetch,
+    failedStep: 'write-root',
+    failure: 'mke2fs -q -F -t ext4 -L resin-rootB /dev/vda3 failed (1): Read-only file system',
+    updaterLog: 'OS update failed: mke2fs -q -F -t ext4 -L resin-rootB /dev/vda3 failed (1): Read-only file system\n',
+  };
+  t.same(failing(writeFailed, 'root-write-fails'), []);
+  t.same(failing({ ...writeFailed, failedStep: 'fetch' }, 'root-write-fails'), [
+    'failed at write-root, after the supervisor was stopped',
+  ]);
+  t.same(failing(failedAtFetch, 'root-write-fails'), [
+    'failed at write-root, after the supervisor was stopped',
+    '"OS update failed" and the reason in the update log',
+  ]);
+});
+
+t.test('the delta that fails to apply: the fallback to the full image, or the failure when it cannot', async (t) => {
+  const refusedDelta =
+    '2026-12-04T06:00:00.000Z delta could not be applied (delta-base-mismatch: running root differs from what the delta expects: /etc/e2scrub.conf sha256 differs); falling back to the full image\n';
+  const fellBack = committed({
+    updaterLog: refusedDelta,
+    steps: [{ step: 'write-root', seconds: 30, detail: 'full image written after the delta failed to resin-rootB' }],
+  });
+  t.same(failing(fellBack, 'delta-base-drift'), []);
+  t.same(failing({ ...fellBack, updaterLog: '' }, 'delta-base-drift'), [
+    'the delta was refused for its base, and the updater fell back to the full image',
+  ]);
+  t.same(
+    failing(
+      { ...fellBack, steps: [{ step: 'write-root', seconds: 1, detail: 'delta applied: 3 files' }] },
+      'delta-base-drift',
+    ),
+    ['the full image was written after the delta failed'],
+  );
+});
+
+t.test(
+  'the new faults: listed, failures after the supervisor stop, blobs refused but manifests answered',
+  async (t) => {
+    const { HUP_STEPS } = await import('../lib/contract/index.ts');
+    const { Faults } = await import('../harness/backend/faults.ts');
+    const last = FAULTS.map((f) => f.name).slice(-5);
+    t.same(
+      last,
+      [
+        'registries-down-at-fetch',
+        'delta-base-drift',
+        'delta-fails-registries-down',
+        'root-write-fails',
+        'supervisor-newer-on-device',
+      ],
+      'appended at the end of the list',
+    );
+    for (const f of FAULTS.filter((x) => x.expect === 'failed')) {
+      t.ok(f.reason, `${f.name} names its reason`);
+      t.ok(
+        f.failsAt && HUP_STEPS.indexOf(f.failsAt) > HUP_STEPS.indexOf('stop-supervisor'),
+        `${f.name} fails after stop-supervisor (${f.failsAt})`,
+      );
+    }
+    for (const name of ['registries-down-at-fetch', 'delta-fails-registries-down']) {
+      const faults = new Faults();
+      await findFault(name).inject!({ services: { faults } } as unknown as UpdateBackend);
+      const digest = `sha256:${'a'.repeat(64)}`;
+      for (const group of ['primary', 'fallback'] as const) {
+        t.equal(
+          faults.take(group, `/v2/huplab/generic-amd64/manifests/${digest}`),
+          undefined,
+          `${name}: ${group} manifest answers`,
+        );
+        t.same(
+          faults.take(group, `/v2/huplab/generic-amd64/blobs/${digest}`),
+          { kind: 'down' },
+          `${name}: ${group} blob refused`,
+        );
+        t.same(
+          faults.take(group, `/v2/huplab/generic-amd64/blobs/${digest}`),
+          { kind: 'down' },
+          `${name}: ${group} every time`,
+        );
+      }
+      t.equal(
+        faults.take('delta', `/v1/deltas?src=${digest}&dest=${digest}`)?.kind,
+        name === 'registries-down-at-fetch' ? 'missing-delta' : undefined,
+        `${name}: the delta service`,
+      );
+    }
+  },
+);

@@ -60,6 +60,7 @@ const facts = (root: string, version: string, over: Partial<DeviceFacts> = {}): 
   appRecords: 10,
   lastRecord: '',
   supervisorVersion: '1.0.0',
+  supervisorRunning: true,
   supervisorChoice: '',
   bootFilesMismatch: [],
   ...over,
@@ -83,6 +84,7 @@ const outcome = (over: Partial<UpdateOutcome> = {}): UpdateOutcome => ({
   logs: [],
   seconds: { update: 20, toCommit: 55 },
   updaterOutput: 'OS update failed: refused\n',
+  updaterLog: 'OS update failed: refused\n',
   faultFacts: {},
   console: '',
   timeline: [],
@@ -104,9 +106,35 @@ const refused = outcome({
   committed: false,
   after: facts('A', '2.101.0'),
 });
+const failedAfterStop = outcome({
+  ...refused,
+  failedStep: 'fetch',
+  steps: [{ step: 'stop-supervisor', seconds: 0.1, detail: 'supervisor stopped' }],
+});
 const claimed = outcome({
   steps: [{ step: 'supervisor-update', seconds: 0.1, detail: supervisorUpdatedDetail('1.0.0', '2.0.0') }],
   after: facts('B', '2.102.0', { supervisorVersion: '2.0.0', supervisorChoice: '2.0.0' }),
+});
+
+/**
+ * The new OS ships a newer supervisor (2.0.0 over the running 1.0.0): the step installed it, or
+ * did nothing at all, in which case the new OS's own 2.0.0 runs after the switch, with no claim
+ * and no choice on the state partition.
+ */
+const shipsNewer = outcome({
+  targetSupervisor: '2.0.0',
+  steps: [{ step: 'supervisor-update', seconds: 0.1, detail: supervisorUpdatedDetail('1.0.0', '2.0.0') }],
+  after: facts('B', '2.102.0', { supervisorVersion: '2.0.0', supervisorChoice: '2.0.0' }),
+});
+const noOpStep = {
+  ...shipsNewer,
+  steps: [{ step: 'supervisor-update', seconds: 0.1, detail: '' }],
+  after: { ...shipsNewer.after, supervisorChoice: '' },
+};
+/** The new OS ships the same supervisor: the step must leave it alone. */
+const shipsSame = outcome({
+  targetSupervisor: '1.0.0',
+  steps: [{ step: 'supervisor-update', seconds: 0.1, detail: 'supervisor 1.0.0 is current (new OS ships 1.0.0)' }],
 });
 
 /** Each probe: a sound outcome that must pass, and the damaged one the check must fail on. */
@@ -149,6 +177,36 @@ const VERDICT_PROBES: Array<{
     sound: claimed,
     damaged: { ...claimed, after: { ...claimed.after, supervisorChoice: '' } },
     check: 'supervisor 2.0.0 installed and running',
+  },
+  {
+    name: 'a no-op supervisor step passes when the new OS ships a newer supervisor',
+    within: 'if (compareVersions(ships, had) > 0)',
+    from: 'claim?.to === ships &&\n          o.after.supervisorChoice === ships &&\n',
+    to: '',
+    judge: (v, o) => v.expectSuccess(o),
+    sound: shipsNewer,
+    damaged: noOpStep,
+    check: 'supervisor 2.0.0 (newer than the running 1.0.0) installed and running',
+  },
+  {
+    name: 'the skip branch lets a supervisor that stopped running through',
+    within: 'supervisor update skipped',
+    from: '&&\n        o.after.supervisorRunning,',
+    to: ',',
+    judge: (v, o) => v.expectSuccess(o),
+    sound: shipsSame,
+    damaged: { ...shipsSame, after: { ...shipsSame.after, supervisorRunning: false } },
+    check: 'supervisor update skipped (the new OS ships 1.0.0, not newer than 1.0.0): 1.0.0 still runs',
+  },
+  {
+    name: 'a failure after the supervisor stop passes with the supervisor left stopped',
+    within: 'export function expectFailedAfterStop(',
+    from: 'ok: o.after.supervisorRunning && o.after.supervisorVersion === o.before.supervisorVersion,',
+    to: 'ok: o.after.supervisorVersion === o.before.supervisorVersion,',
+    judge: (v, o) => v.expectFailedAfterStop(o, 'fetch', /refused/),
+    sound: failedAfterStop,
+    damaged: { ...failedAfterStop, after: { ...failedAfterStop.after, supervisorRunning: false } },
+    check: 'the supervisor runs again, the same one',
   },
   {
     name: 'an uncounted pending boot passes',

@@ -30,6 +30,8 @@ export interface DeviceFacts {
   lastRecord: string;
   /** The running supervisor's version, as it reports itself; '' when it has not reported. */
   supervisorVersion: string;
+  /** The supervisor that reported runs now: its service is up and the process that wrote the report is alive. */
+  supervisorRunning: boolean;
   /** The state partition's supervisor choice (what an updater installed); '' when there is none. */
   supervisorChoice: string;
   /** Boot partition files that differ from the ones the running OS ships (kept-back ones aside). */
@@ -120,7 +122,7 @@ export async function inspectDevice(device: DeviceDriver, opts: InspectOptions =
   }
   const records = await ssh.exec('wc -l < /mnt/data/demo-app/records.log; tail -n 1 /mnt/data/demo-app/records.log');
   const [count, last] = records.stdout.trim().split('\n');
-  const { supervisorVersion, supervisorChoice } = await supervisorFacts(ssh);
+  const { supervisorVersion, supervisorRunning, supervisorChoice } = await supervisorFacts(ssh);
   const skip = [...KEPT_BACK, ...COPY_IF_ABSENT].map((p) => `.${p}`).join('|');
   const mismatch = await ssh.exec(
     `cd ${BOOT_FILES_DIR} && find . -type f | while read -r f; do case "$f" in ${skip}) continue ;; esac; cmp -s "$f" "/mnt/boot/$f" || echo "\${f#./}"; done`,
@@ -137,6 +139,7 @@ export async function inspectDevice(device: DeviceDriver, opts: InspectOptions =
     appRecords: Number(count ?? 0),
     lastRecord: last ?? '',
     supervisorVersion,
+    supervisorRunning,
     supervisorChoice,
     bootFilesMismatch,
   };
@@ -145,16 +148,22 @@ export async function inspectDevice(device: DeviceDriver, opts: InspectOptions =
 /**
  * Which supervisor the device runs, and which one the state partition chose: asked of the
  * running supervisor itself, not of the OS's supervisor.conf (an update changes that with the
- * root switch alone, whether or not a supervisor was installed). A supervisor that has just
- * started may not have reported yet: it is given a few seconds.
+ * root switch alone, whether or not a supervisor was installed). Its report outlives it (a
+ * stopped supervisor leaves its last one), so it runs only when the process that wrote the report
+ * is alive and its service is up. A supervisor that has just (re)started may not have reported
+ * yet: it is given a few seconds.
  */
-async function supervisorFacts(ssh: DeviceSsh): Promise<{ supervisorVersion: string; supervisorChoice: string }> {
+async function supervisorFacts(
+  ssh: DeviceSsh,
+): Promise<{ supervisorVersion: string; supervisorRunning: boolean; supervisorChoice: string }> {
+  const alive = `pid=$(sed -n 's/.*"pid":\\([0-9]*\\).*/\\1/p' ${SUPERVISOR_RUN_STATE} 2>/dev/null); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null`;
   const r = await ssh.exec(
-    `i=0; while [ ! -s ${SUPERVISOR_RUN_STATE} ] && [ $i -lt 10 ]; do sleep 1; i=$((i+1)); done; cat ${SUPERVISOR_RUN_STATE}; echo; echo ${SEPARATOR}; cat ${SUPERVISOR_CHOICE} 2>/dev/null`,
+    `i=0; until ${alive} || [ $i -ge 10 ]; do sleep 1; i=$((i+1)); done; cat ${SUPERVISOR_RUN_STATE} 2>/dev/null; echo; echo ${SEPARATOR}; cat ${SUPERVISOR_CHOICE} 2>/dev/null; echo; echo ${SEPARATOR}; ${alive} && service status balena-supervisor`,
   );
-  const [state = '', choice = ''] = r.stdout.split(`${SEPARATOR}\n`);
+  const [state = '', choice = '', running = ''] = r.stdout.split(`${SEPARATOR}\n`);
   return {
     supervisorVersion: parseSupervisorRunState(state.trim())?.version ?? '',
+    supervisorRunning: running.trim() === 'running',
     supervisorChoice: parseSupervisorConf(choice) ?? '',
   };
 }

@@ -78,8 +78,14 @@ export function shuttingDownSince(device: DeviceDriver, since: number): boolean 
   return device.console.text(since).includes(MARKERS.shuttingDown);
 }
 
-/** The partition device of the root the device is not running from. */
+/**
+ * The partition device of the root the device is not running from, in `$dev`: as the updater
+ * finds it (updater/common/partitions.ts), the partition after the running one when that is
+ * resin-rootA, else the one before. The spare root's label is not asked: a freshly flashed spare
+ * root has no filesystem yet.
+ */
 export const INACTIVE_ROOT_SH = [
-  'dev=$(findfs LABEL=resin-rootB); cur=$(awk \'$2=="/" {print $1}\' /proc/mounts | tail -n1)',
-  '[ "$dev" = "$cur" ] && dev=$(findfs LABEL=resin-rootA)',
+  'cur=$(awk \'$2=="/" && $1 ~ /^\\/dev\\// {print $1}\' /proc/mounts | tail -n1); n=$(echo "$cur" | sed \'s/.*[^0-9]//\'); base=$(echo "$cur" | sed \'s/[0-9]*$//\')',
+  'if [ "$cur" = "$(findfs LABEL=resin-rootA)" ]; then dev=$base$((n + 1)); else dev=$base$((n - 1)); fi',
+  '[ -b "$dev" ] && [ "$dev" != "$cur" ]',
 ].join('; ');

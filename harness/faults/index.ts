@@ -1,6 +1,9 @@
 import {
   bootloaderBooting,
   escapeRegExp,
+  installedSupervisorCode,
+  SUPERVISOR_CHOICE,
+  supervisorConf,
   noInitOn,
   OS_READY_LINE,
   STATE_FILES,
@@ -8,6 +11,7 @@ import {
   stepLine,
 } from '../../lib/contract/index.ts';
 import { HuplabError } from '../../lib/errors.ts';
+import type { HupStep } from '../../lib/contract/step-names.ts';
 import { capability, type Capabilities } from '../driver/capabilities.ts';
 import type { DeviceDriver } from '../driver/driver.ts';
 import { LOST_CLUSTERS_SCRIPT } from './fat-damage.ts';
@@ -31,7 +35,11 @@ import {
  * the suites (suites/<family>.spec.ts), `huplab hup --fault` and `huplab qualify` read this list.
  */
 
-export type Expectation = 'success' | 'rollback-health' | 'rollback-altboot' | 'refused';
+/**
+ * `failed`: the update fails after the supervisor was stopped (at `failsAt`), and nothing is
+ * switched (harness/update/verdict.ts, expectFailedAfterStop).
+ */
+export type Expectation = 'success' | 'rollback-health' | 'rollback-altboot' | 'refused' | 'failed';
 
 /** What a fault's follow-up can use once the update is over. */
 export interface FollowUp {
@@ -55,8 +63,10 @@ export interface Fault {
   needs?: Array<keyof Capabilities>;
   /** The outcome the scenario expects. */
   expect: Expectation;
-  /** For refusals: what the updater's reason must say. */
+  /** For refusals and failures: what the updater's reason must say. */
   reason?: RegExp;
+  /** For failures: the updater step that must fail (after stop-supervisor). */
+  failsAt?: HupStep;
   /** False when the fault leaves the device unable to tell the API (default true). */
   reportsToApi?: boolean;
   /** The release the device starts on instead of the scenario's `from` (downgrade). */
@@ -143,6 +153,69 @@ const BOOTCOUNT_THEN_OLD_ROOT = new RegExp(
 );
 
 const num = (v: unknown) => (typeof v === 'number' ? v : NaN);
+
+/** The registries' blob requests: the manifests still answer, so the checks pass and the download fails. */
+const BLOBS = '/blobs/';
+
+/** A supervisor version newer than any release ships, installed on the device by the supervisor-upgrade path. */
+const NEWER_SUPERVISOR = '99.0.0';
+
+/**
+ * A file the delta copies from the running root (unchanged between the releases: e2fsprogs'
+ * own config, read by nobody at run time) changed on the device, as a developer's hand or a
+ * damaged filesystem leaves a root: the delta's check of its base finds it.
+ */
+async function driftRunningRoot(d: DeviceDriver): Promise<void> {
+  await sh(
+    d,
+    "mount -o remount,rw / && echo '# changed on the device' >> /etc/e2scrub.conf && sync && (mount -o remount,ro / || true)",
+  );
+}
+
+/**
+ * A supervisor upgraded on its own (supervisor-upgrades.md), as the device records it: its code on
+ * the data partition, its version as the state partition's choice, then restarted.
+ */
+async function installSupervisorOnItsOwn(d: DeviceDriver, version: string): Promise<void> {
+  const code = installedSupervisorCode(version);
+  await sh(
+    d,
+    `mkdir -p "$(dirname ${code})" && cp /usr/lib/huplab/supervisor.mjs ${code} && printf '%s' '${supervisorConf(version)}' > ${SUPERVISOR_CHOICE}.new && mv ${SUPERVISOR_CHOICE}.new ${SUPERVISOR_CHOICE} && sync && /etc/rc.d/S70balena-supervisor stop && /etc/rc.d/S70balena-supervisor start`,
+  );
+}
+
+/** The spare root's block device made read-only (or writable again), checked as the kernel reports it. */
+async function spareRootReadOnly(d: DeviceDriver, ro: boolean): Promise<void> {
+  const [set, want] = ro ? ['--setro', 1] : ['--setrw', 0];
+  await sh(d, `${INACTIVE_ROOT_SH} && blockdev ${set} "$dev" && [ "$(blockdev --getro "$dev")" = ${want} ]`);
+}
+
+function deltaRefused(o: UpdateOutcome): Check {
+  const m = /delta could not be applied \((.*)\); falling back to the full image/.exec(o.updaterLog);
+  return check(
+    'the delta was refused for its base, and the updater fell back to the full image',
+    !!m && /running root differs from what the delta expects/.test(m[1]!),
+    m?.[0] ?? 'no such line in the update log',
+  );
+}
+
+function fullImageAfterDelta(o: UpdateOutcome): Check {
+  const detail = o.steps.find((s) => s.step === 'write-root')?.detail ?? 'no write-root step';
+  return check(
+    'the full image was written after the delta failed',
+    /full image written after the delta failed/.test(detail),
+    detail,
+  );
+}
+
+function bothRegistriesTried(o: UpdateOutcome): Check {
+  const tried = [...o.updaterLog.matchAll(/registry (\S+) failed: /g)].map((m) => m[1]);
+  return check(
+    'both registries were tried (primary, then the fallback)',
+    new Set(tried).size >= 2,
+    tried.join(', ') || 'none in the update log',
+  );
+}
 
 export const FAULTS: Fault[] = [
   // --- rollback --------------------------------------------------------------------------------
@@ -540,6 +613,91 @@ export const FAULTS: Fault[] = [
         'the download resumed rather than starting over',
         /download of \S+ resumed \d+ time\(s\)/.test(o.updaterOutput),
         o.steps.find((s) => s.step === 'fetch')?.detail ?? 'no fetch step',
+      ),
+    ],
+  },
+
+  // --- faults: failures after the supervisor was stopped ----------------------------------------
+  {
+    name: 'registries-down-at-fetch',
+    qualifyOnly: true,
+    family: 'faults',
+    description:
+      'no delta, and both registries refuse every blob (manifests still answer, so the checks pass): the download fails after the supervisor was stopped; nothing switched, the supervisor runs again, "OS update failed" at the API, the reason in the update log',
+    inject: (backend) => {
+      backend.services.faults.set('delta', { kind: 'missing-delta' });
+      backend.services.faults.set('primary', { kind: 'down', path: BLOBS });
+      backend.services.faults.set('fallback', { kind: 'down', path: BLOBS });
+    },
+    expect: 'failed',
+    failsAt: 'fetch',
+    reason: /no registry delivered the new OS/,
+    checks: (o) => [bothRegistriesTried(o)],
+    followUp: (f) => updatesAfterwards(f, 'with the registries back, the same update succeeds'),
+  },
+  {
+    name: 'delta-base-drift',
+    qualifyOnly: true,
+    family: 'faults',
+    description:
+      'a file of the running root the delta copies from differs from what the delta expects (a drifted root): the delta fails to apply, the updater falls back to the full image and the update succeeds',
+    device: { beforeUpdate: (d) => driftRunningRoot(d) },
+    expect: 'success',
+    checks: (o) => [deltaRefused(o), fullImageAfterDelta(o)],
+  },
+  {
+    name: 'delta-fails-registries-down',
+    family: 'faults',
+    description:
+      'the delta fails to apply (a drifted running root) and both registries refuse every blob, so the fallback to the full image cannot save it: the root write fails after the spare root was formatted; nothing switched, the supervisor runs again, "OS update failed" at the API, the reason in the update log',
+    inject: (backend) => {
+      backend.services.faults.set('primary', { kind: 'down', path: BLOBS });
+      backend.services.faults.set('fallback', { kind: 'down', path: BLOBS });
+    },
+    device: { beforeUpdate: (d) => driftRunningRoot(d) },
+    expect: 'failed',
+    failsAt: 'write-root',
+    reason: /no registry delivered the new OS/,
+    checks: (o) => [
+      deltaRefused(o),
+      bothRegistriesTried(o),
+      check(
+        'the delta was downloaded first (the failure is in the write)',
+        o.download?.kind === 'delta',
+        o.download ? `${o.download.kind} from ${o.download.source}` : 'nothing downloaded',
+      ),
+    ],
+    // The root stays drifted: the delta fails again and the full image saves it this time.
+    followUp: (f) => updatesAfterwards(f, 'with the registries back, the same update succeeds (by the full image)'),
+  },
+  {
+    name: 'root-write-fails',
+    family: 'faults',
+    description:
+      'the spare root partition refuses writes (its block device set read-only, as a worn-out eMMC ends): the root write fails after the supervisor was stopped; nothing switched, the supervisor runs again, "OS update failed" at the API, the reason in the update log',
+    device: { beforeUpdate: (d) => spareRootReadOnly(d, true), undo: (d) => spareRootReadOnly(d, false) },
+    expect: 'failed',
+    failsAt: 'write-root',
+    reason: /mke2fs .*failed/,
+    followUp: async (f) => {
+      await spareRootReadOnly(f.device, false);
+      return updatesAfterwards(f, 'once the spare root takes writes again, the same update succeeds');
+    },
+  },
+
+  // --- faults: the supervisor step's skip branch ------------------------------------------------
+  {
+    name: 'supervisor-newer-on-device',
+    qualifyOnly: true,
+    family: 'faults',
+    description: `the device already runs a newer supervisor (${NEWER_SUPERVISOR}, upgraded on its own as the seeds allow) than the new OS ships: the supervisor step is skipped (no downgrade) and ${NEWER_SUPERVISOR} still runs after the update`,
+    device: { prepare: (d) => installSupervisorOnItsOwn(d, NEWER_SUPERVISOR) },
+    expect: 'success',
+    checks: (o) => [
+      check(
+        `${NEWER_SUPERVISOR} ran before the update`,
+        o.before.supervisorVersion === NEWER_SUPERVISOR && o.before.supervisorChoice === NEWER_SUPERVISOR,
+        `before: running ${o.before.supervisorVersion || 'none'}, chose ${o.before.supervisorChoice || 'none'}`,
       ),
     ],
   },

@@ -1,4 +1,4 @@
-import { expectRefused, expectRollback, expectSuccess } from '../update/verdict.ts';
+import { expectFailedAfterStop, expectRefused, expectRollback, expectSuccess } from '../update/verdict.ts';
 import { capability } from '../driver/capabilities.ts';
 import type { DeviceDriver } from '../driver/driver.ts';
 import type { Narrator } from '../../lib/narrator.ts';
@@ -47,7 +47,9 @@ export function verdictFor(fault: Fault | undefined, o: UpdateOutcome, backend: 
         ? expectRollback(o, 'altboot')
         : fault?.expect === 'refused'
           ? expectRefused(o, fault.reason ?? /./, { reportsToApi: fault.reportsToApi !== false })
-          : expectSuccess(o, expectedDownload(fault, backend));
+          : fault?.expect === 'failed'
+            ? expectFailedAfterStop(o, fault.failsAt ?? 'fetch', fault.reason ?? /./)
+            : expectSuccess(o, expectedDownload(fault, backend));
   const hook = o.faultFacts.hookError;
   const checks = [
     ...(hook !== undefined ? [{ what: 'the fault acted as planned', ok: false, detail: String(hook) }] : []),

@@ -3,7 +3,9 @@
  * around it, then the device followed across its reboot until the new OS commits (or a rollback
  * brings the old one back), and everything collected into an UpdateOutcome.
  */
-import { countBoots, findFailedStep, stepLine, updateState } from '../../lib/contract/index.ts';
+import { basename } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { countBoots, findFailedStep, STANDARD_LOG_NAME_RE, stepLine, updateState } from '../../lib/contract/index.ts';
 import type { UpdateBackend } from '../backend/update-backend.ts';
 import { ConsoleTimeline } from '../console/timeline.ts';
 import { inspectDevice, type DeviceFacts } from '../device/inspect.ts';
@@ -48,6 +50,7 @@ export async function updateDevice(opts: {
   const timings = opts.timings ?? LAB_ROLLBACK_TIMINGS;
   const ssh = await device.ssh();
   await readyForUpdate(device, timings);
+  if (opts.hooks?.prepare) await opts.hooks.prepare(device);
   const before = await inspectDevice(device);
   const recordsBefore = await ssh.execOk('cat /mnt/data/demo-app/records.log 2>/dev/null || true');
   await installUpdater(device, opts.backend.updater, 'standard');
@@ -129,6 +132,10 @@ export async function updateDevice(opts: {
       () => '',
     );
     const history = await fetchProgress(opts.backend, opts.uuid);
+    const updaterLog = await thisRunsLog(logs);
+    const targetSupervisor = opts.backend.services.api
+      .releases(opts.backend.profile.deviceType)
+      .find((x) => x.version === opts.to)?.supervisorVersion;
     const download = parseDownload(r.stdout);
     const consoleText = device.console.text(mark);
     const reboots = countBoots(consoleText);
@@ -155,10 +162,24 @@ export async function updateDevice(opts: {
       logs,
       seconds: { update: updateSeconds, toCommit },
       updaterOutput: r.stdout + r.stderr,
+      updaterLog,
+      ...(targetSupervisor ? { targetSupervisor } : {}),
     };
   } finally {
     timeline.stop();
   }
+}
+
+/**
+ * The text of this run's update log among the collected ones: the newest standard updater log
+ * (their names carry the start time, so the newest sorts last); '' when there is none.
+ */
+async function thisRunsLog(logs: string[]): Promise<string> {
+  const newest = logs
+    .filter((l) => STANDARD_LOG_NAME_RE.test(basename(l)))
+    .sort((a, b) => basename(a).localeCompare(basename(b)))
+    .at(-1);
+  return newest ? readFile(newest, 'utf8').catch(() => '') : '';
 }
 
 /** How long a device whose pending boot was not counted is given to come up anyway (on either root). */
@@ -208,6 +229,7 @@ function unreachableFacts(before: DeviceFacts, err: unknown): DeviceFacts {
     appRecords: 0,
     lastRecord: '',
     supervisorVersion: '',
+    supervisorRunning: false,
     supervisorChoice: '',
     bootFilesMismatch: [],
   };

@@ -23,6 +23,8 @@ export type FaultFacts = Record<string, string | number | boolean | null>;
 
 /** Fault hooks that act on the device around the updater run. */
 export interface DeviceHooks {
+  /** Puts the device into the state the scenario starts from, before it is inspected (its "before"). */
+  prepare?: (device: DeviceDriver) => Promise<void>;
   beforeUpdate?: (device: DeviceDriver) => Promise<void>;
   /** Runs with the updater (which is then run with --no-reboot), between its end and the reboot. */
   beforeReboot?: (device: DeviceDriver) => Promise<void>;
@@ -81,6 +83,10 @@ export interface UpdateOutcome {
   logs: string[];
   seconds: { update: number; toCommit: number };
   updaterOutput: string;
+  /** This run's update log as the device kept it (`/mnt/data/balenahup/upgrade-2.x.sh.<datetime>.log`); '' when none was found. */
+  updaterLog: string;
+  /** The supervisor the target release ships (its release record at the backend); undefined when unknown. */
+  targetSupervisor?: string;
   /** What the fault's hooks measured, if any. */
   faultFacts: FaultFacts;
   /** The console from the updater's start to the end (cleaned text). */

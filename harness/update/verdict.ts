@@ -4,6 +4,7 @@ import {
   STATE_FILES,
   supervisorUpdatedDetail,
 } from '../../lib/contract/index.ts';
+import { compareVersions } from '../../lib/versions.ts';
 import type { UpdateOutcome, Verdict } from './types.ts';
 
 /**
@@ -215,6 +216,62 @@ export function expectRefused(o: UpdateOutcome, reason: RegExp, opts: { reportsT
 }
 
 /**
+ * What must hold after an update that fails after the supervisor was stopped (the download, the
+ * root write): the seeds' atomicity. The failure is on the named step, after stop-supervisor;
+ * nothing was switched (no reboot, the same OS and root, the bootloader env and the boot files
+ * those of the running OS, no breadcrumbs); the supervisor runs again, the same one; "OS update
+ * failed" reached the API and the reason is in the update log on the data partition, where the
+ * field looks; the application's records are kept.
+ */
+export function expectFailedAfterStop(o: UpdateOutcome, step: string, reason: RegExp): Verdict {
+  const stopped = o.steps.some((s) => s.step === 'stop-supervisor');
+  const checks = [
+    { what: 'updater failed', ok: o.exitCode === 1, detail: exitDetail(o) },
+    {
+      what: `failed at ${step}, after the supervisor was stopped`,
+      ok: stopped && o.failedStep === step && reason.test(o.failure ?? ''),
+      detail: `supervisor ${stopped ? 'stopped' : 'never stopped'}; ${o.failedStep ?? '-'}: ${o.failure ?? '-'}`,
+    },
+    { what: 'no reboot', ok: !o.rebooted && o.reboots === 0, detail: `${o.reboots} boot(s) seen on the console` },
+    {
+      what: 'same OS and root',
+      ok: o.after.version === o.before.version && o.after.root === o.before.root,
+      detail: `${o.before.root} ${o.before.version} -> ${o.after.root} ${o.after.version}`,
+    },
+    {
+      what: 'bootloader env of the running OS (nothing switched)',
+      ok: JSON.stringify(o.after.bootEnv) === JSON.stringify(o.before.bootEnv),
+      detail: Object.entries(o.after.bootEnv)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' '),
+    },
+    { what: 'no breadcrumbs', ok: o.breadcrumbs.length === 0, detail: o.breadcrumbs.join(' ') || 'none' },
+    bootFilesCheck(o, 'the running OS'),
+    {
+      what: 'the supervisor runs again, the same one',
+      ok: o.after.supervisorRunning && o.after.supervisorVersion === o.before.supervisorVersion,
+      detail: `before ${o.before.supervisorVersion || 'none'}, after ${o.after.supervisorVersion || 'none'}${o.after.supervisorRunning ? ' (running)' : ' (not running)'}`,
+    },
+    {
+      what: '"OS update failed" at the API',
+      ok: o.progress.at(-1)?.message === 'OS update failed',
+      detail: o.progress.map((p) => `${p.percent}% ${p.message}`).join(' | ') || 'nothing',
+    },
+    {
+      what: '"OS update failed" and the reason in the update log',
+      ok: /OS update failed: /.test(o.updaterLog) && reason.test(o.updaterLog),
+      detail: o.updaterLog ? (/OS update failed: .*/.exec(o.updaterLog)?.[0] ?? 'no such line') : 'no update log found',
+    },
+    {
+      what: '/data records intact',
+      ok: o.records.intact,
+      detail: `${o.records.before} before, ${o.records.after} after`,
+    },
+  ];
+  return { ok: checks.every((c) => c.ok), checks };
+}
+
+/**
  * The bootloader's env at the first boot after the updater's reboot, when it does not count the
  * pending update (upgrade_available is not 1: the new root is then never tried as a pending one,
  * never counted, never rolled back from); undefined when it counts it or no boot is on `console`.
@@ -250,19 +307,47 @@ function pendingBootCheck(o: UpdateOutcome): { what: string; ok: boolean; detail
 }
 
 /**
- * The supervisor the updater says it installed must be the state partition's choice and the one
- * that runs. Read from the device (the choice, the running supervisor's own report), never from
- * the new OS's supervisor.conf, which the root switch alone changes.
+ * The supervisor step judged by what the device shows, never by the new OS's supervisor.conf,
+ * which the root switch alone changes. When the target release's supervisor is known, the step
+ * had one thing to do: install it when it is newer than the one that ran before the update (the
+ * updater's claim, the state partition's choice and the running supervisor must all name it), or
+ * else leave the supervisor alone (no claim, the same choice, the same version running: no
+ * downgrade). Otherwise only the updater's claim is held against the choice and what runs.
  */
 export function supervisorCheck(o: UpdateOutcome): { what: string; ok: boolean; detail: string } {
   const step = o.steps.find((s) => s.step === 'supervisor-update');
   const claim = step ? parseSupervisorUpdated(step.detail) : undefined;
-  const seen = `state partition chose ${o.after.supervisorChoice || 'none'}, running ${o.after.supervisorVersion || 'none (no report)'}`;
+  const running = o.after.supervisorRunning ? '' : ' (not running)';
+  const seen = `state partition chose ${o.after.supervisorChoice || 'none'}, running ${o.after.supervisorVersion || 'none (no report)'}${running}`;
+  const said = step ? `updater: ${step.detail}` : 'no supervisor update step';
+  const ships = o.targetSupervisor;
+  const had = o.before.supervisorVersion;
+  if (ships && had) {
+    if (compareVersions(ships, had) > 0)
+      return {
+        what: `supervisor ${ships} (newer than the running ${had}) installed and running`,
+        ok:
+          claim?.to === ships &&
+          o.after.supervisorChoice === ships &&
+          o.after.supervisorVersion === ships &&
+          o.after.supervisorRunning,
+        detail: `${said}; ${seen}`,
+      };
+    return {
+      what: `supervisor update skipped (the new OS ships ${ships}, not newer than ${had}): ${had} still runs`,
+      ok:
+        !claim &&
+        o.after.supervisorChoice === o.before.supervisorChoice &&
+        o.after.supervisorVersion === had &&
+        o.after.supervisorRunning,
+      detail: `${said}; ${seen} (before: chose ${o.before.supervisorChoice || 'none'})`,
+    };
+  }
   if (!claim)
     return {
       what: 'a supervisor runs',
-      ok: o.after.supervisorVersion !== '',
-      detail: `${step ? `updater: ${step.detail}` : 'no supervisor update'}; ${seen}`,
+      ok: o.after.supervisorVersion !== '' && o.after.supervisorRunning,
+      detail: `${step ? said : 'no supervisor update'}; ${seen}`,
     };
   return {
     what: `supervisor ${claim.to} installed and running`,

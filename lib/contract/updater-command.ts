@@ -10,6 +10,10 @@ export const DEVICE_NODE = '/usr/bin/node';
 /** Where each updater bundle is put on the device. */
 export const UPDATER_PATHS = { hup: '/tmp/hup.mjs', advanced: '/tmp/hup-advanced.mjs' } as const;
 
+/** The standard updater's log file on the data partition, named as in the field: `upgrade-2.x.sh.<YYYYmmdd_HHMMSS>.log`. */
+export const STANDARD_LOG_PREFIX = 'upgrade-2.x.sh';
+export const STANDARD_LOG_NAME_RE = /^upgrade-2\.x\.sh\.\d{8}_\d{6}\.log$/;
+
 export const UPDATER_FLAGS = {
   hostosVersion: '--hostos-version',
   noReboot: '--no-reboot',

@@ -29,6 +29,7 @@ import { runSteps, type UpdateStep } from '../common/step-runner.ts';
 import { HUP_STEPS, type HupStep } from '../../lib/contract/step-names.ts';
 import { BREADCRUMBS, ROLLBACK_RECORDS, STATE_DIR, STATE_FILES } from '../../lib/contract/state-files.ts';
 import { fetchDetail } from '../../lib/contract/download-detail.ts';
+import { STANDARD_LOG_PREFIX } from '../../lib/contract/updater-command.ts';
 import {
   installedSupervisorCode,
   OS_SUPERVISOR_CONF,
@@ -423,7 +424,7 @@ async function cleanup(ctx: Ctx): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  const start = startUpdate('hup', 'upgrade-2.x.sh', parseArgs);
+  const start = startUpdate('hup', STANDARD_LOG_PREFIX, parseArgs);
   if ('exit' in start) return start.exit;
   const { args, log, config } = start;
   const ctx: Ctx = {

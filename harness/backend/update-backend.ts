@@ -12,7 +12,8 @@ import { BOOT_FLASH_DIR, type BootFlashManifest } from '../../images/builder/boo
 import { buildImage, type ReleaseBuild } from '../../images/builder/index.ts';
 import { exportRawImage } from '../../images/builder/raw-image.ts';
 import { buildRelease } from '../../images/builder/release-build.ts';
-import { loadRelease } from '../../images/recipe.ts';
+import { loadRelease, withVariant } from '../../images/recipe.ts';
+import type { Variant } from '../../lib/contract/variant.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { loadProfile, type Profile } from '../../lib/profile.ts';
 import { ADVANCED_ENTRY } from '../../updater/bundle.ts';
@@ -50,6 +51,8 @@ export interface UpdateBackend {
 export async function startUpdateBackend(opts: {
   device: string;
   releases: string[];
+  /** The OS variant of the releases published (default: each recipe's own). */
+  variant?: Variant;
   narrator?: Narrator;
   deltas?: boolean;
   /** The lab's operator token (harness/lab.ts); default: a fresh one for this backend. */
@@ -80,7 +83,7 @@ export async function startUpdateBackend(opts: {
     }),
   );
   try {
-    const builds = await publishLine(backend, profile, opts.releases, narrator, opts.deltas !== false);
+    const builds = await publishLine(backend, profile, opts.releases, narrator, opts.deltas !== false, opts.variant);
     let advanced: UpdateBackend['advanced'];
     if (target && opts.advanced) {
       const targetBuilds = await publishLine(backend, target, opts.advanced.releases, narrator, opts.deltas !== false);
@@ -132,11 +135,12 @@ async function publishLine(
   versions: string[],
   narrator: Narrator,
   deltas: boolean,
+  variant?: Variant,
 ): Promise<Map<string, ReleaseBuild>> {
   const builds = new Map<string, ReleaseBuild>();
-  for (const v of versions) builds.set(v, await buildRelease(profile, await loadRelease(v), narrator));
+  for (const v of versions) builds.set(v, await buildRelease(profile, withVariant(await loadRelease(v), variant), narrator));
   for (const [version, b] of builds) {
-    const recipe = await loadRelease(version);
+    const recipe = withVariant(await loadRelease(version), variant);
     const flashManifest = join(b.rootfsDir, BOOT_FLASH_DIR, 'boot-flash.json');
     const bootFlash = existsSync(flashManifest)
       ? (JSON.parse(await readFile(flashManifest, 'utf8')) as BootFlashManifest)
@@ -146,6 +150,7 @@ async function publishLine(
       version,
       supervisorVersion: recipe.supervisorVersion,
       layout: recipe.layout,
+      variant: recipe.variant,
       arch: profile.arch,
       hostappDir: b.hostapp.dir,
       manifestDigest: b.hostapp.manifest.digest,

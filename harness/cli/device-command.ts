@@ -12,11 +12,14 @@ import { loadProfile } from '../../lib/profile.ts';
 import { checkDeviceName, checkRelease, existingFile, seconds } from './validate.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
+import { checkVariant } from '../../images/recipe.ts';
+import type { Variant } from '../../lib/contract/variant.ts';
 
 interface StartOpts {
   device: string;
   release?: string;
   rootB?: string;
+  variant?: string;
   disk?: string;
   name?: string;
   sshPort?: string;
@@ -36,6 +39,7 @@ export function registerDevice(program: Command): void {
     .requiredOption('--device <profile>', 'device profile, e.g. generic-amd64')
     .option('--release <version>', 'OS release to flash, e.g. 2.101.0')
     .option('--root-b <version>', 'also fill resin-rootB with this release')
+    .option('--variant <variant>', 'OS variant: development (root on the serial console, SSH without password) or production (no console login, SSH with a key of config.json only); default: the recipe\'s')
     .option('--disk <file>', 'boot this disk image file instead of a built release (e.g. one kept by a failed run)')
     .option('--name <name>', 'device name in the lab (default: the profile name)')
     .option('--ssh-port <port>', 'host port forwarded to the device SSH (default: a free one)')
@@ -45,7 +49,7 @@ export function registerDevice(program: Command): void {
     .action(
       run(async (o: StartOpts) => {
         const out = makeOutput(!!o.json);
-        const { sshPort, timeoutS } = await checkStart(o);
+        const { sshPort, timeoutS, variant } = await checkStart(o);
         const lab = openLab();
         const started = await startEmulated({
           lab,
@@ -54,6 +58,7 @@ export function registerDevice(program: Command): void {
           timeoutMs: timeoutS * 1000,
           ...(o.release !== undefined ? { release: o.release } : {}),
           ...(o.rootB !== undefined ? { rootB: o.rootB } : {}),
+          ...(variant ? { variant } : {}),
           ...(o.disk !== undefined ? { disk: o.disk } : {}),
           ...(o.name !== undefined ? { name: o.name } : {}),
           ...(sshPort ? { sshPort } : {}),
@@ -63,6 +68,7 @@ export function registerDevice(program: Command): void {
           {
             name: d.name,
             release: started.record.release,
+            variant: started.record.variant ?? null,
             uuid: started.record.uuid,
             sshPort: d.sshPort,
             pid: d.pid,
@@ -200,7 +206,9 @@ function nowRunning(d: ListedDevice): string {
  * the name, the numbers, the release or the disk (not both: the disk carries its own release),
  * and a disk that is not the very file the device would be flashed into.
  */
-export async function checkStart(o: StartOpts): Promise<{ sshPort?: number; timeoutS: number }> {
+export async function checkStart(
+  o: StartOpts,
+): Promise<{ sshPort?: number; timeoutS: number; variant?: Variant }> {
   const profile = await loadProfile(o.device);
   if (!profile.qemu)
     throw new HuplabError('not-emulated', `profile ${profile.name} describes a real board, not an emulated one`, {
@@ -218,6 +226,10 @@ export async function checkStart(o: StartOpts): Promise<{ sshPort?: number; time
       throw new HuplabError('option-conflict', '--disk and --root-b both given: the disk is booted as it is', {
         hint: 'drop --root-b, or flash a release with --release and --root-b',
       });
+    if (o.variant !== undefined)
+      throw new HuplabError('option-conflict', '--disk and --variant both given: the disk carries its own variant', {
+        hint: 'drop --variant, or flash a release with --release and --variant',
+      });
     existingFile('disk', o.disk);
     const own = join(deviceDir(labDir(), name), 'disk.img');
     if (existsSync(own) && sameFile(o.disk, own))
@@ -232,7 +244,8 @@ export async function checkStart(o: StartOpts): Promise<{ sshPort?: number; time
     await checkRelease('release', o.release);
     if (o.rootB !== undefined) await checkRelease('root-b', o.rootB);
   }
-  return { ...(sshPort !== undefined ? { sshPort } : {}), timeoutS };
+  const variant = o.variant !== undefined ? checkVariant(o.variant, '--variant') : undefined;
+  return { ...(sshPort !== undefined ? { sshPort } : {}), timeoutS, ...(variant ? { variant } : {}) };
 }
 
 function sameFile(a: string, b: string): boolean {

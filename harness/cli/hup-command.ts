@@ -15,6 +15,7 @@ import { FAULTS, findFault } from '../faults/index.ts';
 import { runHup } from '../jobs/hup.ts';
 import { runAdvancedHup } from '../jobs/advanced.ts';
 import type { UpdateBackend } from '../backend/update-backend.ts';
+import { checkVariant } from '../../images/recipe.ts';
 
 interface HupOptions {
   device?: string;
@@ -23,6 +24,7 @@ interface HupOptions {
   from: string;
   to: string;
   toDevice?: string;
+  variant?: string;
   name: string;
   fault?: string;
   keep?: boolean;
@@ -45,6 +47,7 @@ export function registerHup(program: Command): void {
       '--to-device <profile>',
       'profile of the target OS line when it is another one of the same board (e.g. raspberrypi3-64 for a raspberrypi3; found by itself for the Jetson JetPack lines)',
     )
+    .option('--variant <variant>', 'OS variant: development (root on the serial console, SSH without password) or production (no console login, SSH with a key of config.json only); both releases are built in it; default: each recipe\'s')
     .option('--plan', 'only say which update method would run, and why')
     .option('--name <name>', 'device name in the lab', 'hup')
     .option(
@@ -59,6 +62,7 @@ export function registerHup(program: Command): void {
         // Every option before anything is built or started (the backend, the lab folder).
         checkDeviceName(o.name);
         const fault = o.fault !== undefined ? findFault(o.fault) : undefined;
+        const variant = o.variant !== undefined ? checkVariant(o.variant, '--variant') : undefined;
         const { device, board } = await deviceOrBoard(o);
         const plan = await planUpdate({
           device,
@@ -99,6 +103,12 @@ export function registerHup(program: Command): void {
             `--fault ${fault.name} is a fault of the standard path; the advanced path's faults run in the hup-advanced suite`,
             { hint: 'drop --fault, or run `npx playwright test suites/hup-advanced.spec.ts`' },
           );
+        if (plan.decision.method === 'advanced' && variant)
+          throw new HuplabError(
+            'option-conflict',
+            '--variant is for the standard path; the advanced path builds each recipe in its own variant',
+            { hint: 'drop --variant, or set "variant" in the release recipes' },
+          );
         out.narrator.info?.(describePlan(plan));
         const lab = openLab();
         let r: { device: DeviceDriver; backend: UpdateBackend; verdict: { ok: boolean } };
@@ -134,6 +144,7 @@ export function registerHup(program: Command): void {
             to: o.to,
             name: o.name,
             narrator: out.narrator,
+            ...(variant ? { variant } : {}),
             ...(fault ? { fault: fault.name } : {}),
           });
           out.result(

@@ -14,6 +14,7 @@ import type { InventoryBoard } from '../board/inventory.ts';
 import type { Lab } from '../lab.ts';
 import type { UpdateOutcome, Verdict } from '../update/types.ts';
 import { startDevice } from '../device/start.ts';
+import type { Variant } from '../../lib/contract/variant.ts';
 
 export interface HupRun {
   device: DeviceDriver;
@@ -36,6 +37,8 @@ export async function runHup(opts: {
   name?: string;
   narrator?: Narrator;
   fault?: string;
+  /** The OS variant of both releases (default: each recipe's own). */
+  variant?: Variant;
 }): Promise<HupRun> {
   const narrator = opts.narrator ?? silentNarrator;
   const fault = opts.fault ? findFault(opts.fault) : undefined;
@@ -43,6 +46,7 @@ export async function runHup(opts: {
   const backend = await startUpdateBackend({
     device: opts.device,
     releases: [...new Set([start, target])],
+    ...(opts.variant ? { variant: opts.variant } : {}),
     narrator,
     operatorToken: opts.lab.operatorToken,
   });
@@ -51,6 +55,7 @@ export async function runHup(opts: {
       lab: opts.lab,
       ...(opts.board ? { board: opts.board } : { device: opts.device }),
       release: start,
+      ...(opts.variant ? { variant: opts.variant } : {}),
       name: opts.name ?? 'hup',
       narrator,
       config: backend.newDeviceConfig(),

@@ -13,3 +13,4 @@ export * from './steps.ts';
 export * from './supervisor.ts';
 export * from './takeover.ts';
 export * from './updater-command.ts';
+export * from './variant.ts';

@@ -138,7 +138,8 @@ async function publishLine(
   variant?: Variant,
 ): Promise<Map<string, ReleaseBuild>> {
   const builds = new Map<string, ReleaseBuild>();
-  for (const v of versions) builds.set(v, await buildRelease(profile, withVariant(await loadRelease(v), variant), narrator));
+  for (const v of versions)
+    builds.set(v, await buildRelease(profile, withVariant(await loadRelease(v), variant), narrator));
   for (const [version, b] of builds) {
     const recipe = withVariant(await loadRelease(version), variant);
     const flashManifest = join(b.rootfsDir, BOOT_FLASH_DIR, 'boot-flash.json');

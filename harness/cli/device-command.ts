@@ -39,7 +39,10 @@ export function registerDevice(program: Command): void {
     .requiredOption('--device <profile>', 'device profile, e.g. generic-amd64')
     .option('--release <version>', 'OS release to flash, e.g. 2.101.0')
     .option('--root-b <version>', 'also fill resin-rootB with this release')
-    .option('--variant <variant>', 'OS variant: development (root on the serial console, SSH without password) or production (no console login, SSH with a key of config.json only); default: the recipe\'s')
+    .option(
+      '--variant <variant>',
+      "OS variant: development (root on the serial console, SSH without password) or production (no console login, SSH with a key of config.json only); default: the recipe's",
+    )
     .option('--disk <file>', 'boot this disk image file instead of a built release (e.g. one kept by a failed run)')
     .option('--name <name>', 'device name in the lab (default: the profile name)')
     .option('--ssh-port <port>', 'host port forwarded to the device SSH (default: a free one)')
@@ -206,9 +209,7 @@ function nowRunning(d: ListedDevice): string {
  * the name, the numbers, the release or the disk (not both: the disk carries its own release),
  * and a disk that is not the very file the device would be flashed into.
  */
-export async function checkStart(
-  o: StartOpts,
-): Promise<{ sshPort?: number; timeoutS: number; variant?: Variant }> {
+export async function checkStart(o: StartOpts): Promise<{ sshPort?: number; timeoutS: number; variant?: Variant }> {
   const profile = await loadProfile(o.device);
   if (!profile.qemu)
     throw new HuplabError('not-emulated', `profile ${profile.name} describes a real board, not an emulated one`, {

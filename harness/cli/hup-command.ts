@@ -47,7 +47,10 @@ export function registerHup(program: Command): void {
       '--to-device <profile>',
       'profile of the target OS line when it is another one of the same board (e.g. raspberrypi3-64 for a raspberrypi3; found by itself for the Jetson JetPack lines)',
     )
-    .option('--variant <variant>', 'OS variant: development (root on the serial console, SSH without password) or production (no console login, SSH with a key of config.json only); both releases are built in it; default: each recipe\'s')
+    .option(
+      '--variant <variant>',
+      "OS variant: development (root on the serial console, SSH without password) or production (no console login, SSH with a key of config.json only); both releases are built in it; default: each recipe's",
+    )
     .option('--plan', 'only say which update method would run, and why')
     .option('--name <name>', 'device name in the lab', 'hup')
     .option(

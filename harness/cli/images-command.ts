@@ -16,7 +16,10 @@ export function registerImages(program: Command): void {
     .requiredOption('--device <profile>', 'device profile, e.g. generic-amd64')
     .requiredOption('--release <version>', 'OS release, e.g. 2.101.0')
     .option('--root-b <version>', 'also fill resin-rootB with this release (both roots bootable)')
-    .option('--variant <variant>', 'OS variant: development (root on the serial console, SSH without password) or production (no console login, SSH with a key of config.json only); default: the recipe\'s')
+    .option(
+      '--variant <variant>',
+      "OS variant: development (root on the serial console, SSH without password) or production (no console login, SSH with a key of config.json only); default: the recipe's",
+    )
     .option('--json', 'print the result as JSON')
     .action(
       run(async (o: { device: string; release: string; rootB?: string; variant?: string; json?: boolean }) => {

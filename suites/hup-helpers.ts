@@ -8,6 +8,7 @@ import { startUpdateBackend, type UpdateBackend } from '../harness/backend/updat
 import { updateDevice } from '../harness/update/standard.ts';
 import type { DeviceHooks, UpdateOutcome, Verdict } from '../harness/update/types.ts';
 import type { StartedDevice } from '../harness/device/boot.ts';
+import type { Variant } from '../lib/contract/index.ts';
 
 export { PATCH_RELEASE };
 
@@ -36,8 +37,10 @@ async function attachUpdate(outcome: UpdateOutcome, verdict: Verdict | undefined
 /**
  * The backend with the three releases and the deltas between them, shared by a file's tests
  * (each worker that runs them starts its own). Faults set by a test are cleared after it.
+ * `variant` builds the releases and the devices of `device()` in that OS variant; `releases`
+ * narrows the releases published (default: base, next and patch).
  */
-export function useLabBackend(): {
+export function useLabBackend(opts: { variant?: Variant; releases?: () => string[] } = {}): {
   backend: () => UpdateBackend;
   device: (flash: (o: object) => Promise<StartedDevice<DeviceDriver>>) => Promise<StartedDevice<DeviceDriver>>;
   update: (d: StartedDevice<DeviceDriver>, to: string, logs?: string, hooks?: DeviceHooks) => Promise<UpdateOutcome>;
@@ -48,7 +51,8 @@ export function useLabBackend(): {
     test.setTimeout(10 * 60_000);
     backend = await startUpdateBackend({
       device: deviceProfile,
-      releases: [BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE],
+      releases: opts.releases?.() ?? [BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE],
+      ...(opts.variant ? { variant: opts.variant } : {}),
     });
   });
   test.afterAll(async () => {
@@ -59,7 +63,12 @@ export function useLabBackend(): {
   });
   return {
     backend: () => backend!,
-    device: (flash) => flash({ release: BASE_RELEASE, config: backend!.newDeviceConfig() }),
+    device: (flash) =>
+      flash({
+        release: BASE_RELEASE,
+        config: backend!.newDeviceConfig(),
+        ...(opts.variant ? { variant: opts.variant } : {}),
+      }),
     update: async (d, to, logs = 'logs', hooks) => {
       const o = await updateDevice({
         device: d.device,

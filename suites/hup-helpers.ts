@@ -47,12 +47,14 @@ export function useLabBackend(opts: { variant?: Variant; releases?: () => string
   fault: (fault: Fault, flash: (o: object) => Promise<StartedDevice<DeviceDriver>>) => Promise<ScenarioResult>;
 } {
   let backend: UpdateBackend | undefined;
-  test.beforeAll(async ({ deviceProfile }) => {
+  let variant: Variant | undefined;
+  test.beforeAll(async ({ deviceProfile, osVariant }) => {
     test.setTimeout(10 * 60_000);
+    variant = opts.variant ?? osVariant;
     backend = await startUpdateBackend({
       device: deviceProfile,
       releases: opts.releases?.() ?? [BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE],
-      ...(opts.variant ? { variant: opts.variant } : {}),
+      ...(variant ? { variant } : {}),
     });
   });
   test.afterAll(async () => {
@@ -67,7 +69,7 @@ export function useLabBackend(opts: { variant?: Variant; releases?: () => string
       flash({
         release: BASE_RELEASE,
         config: backend!.newDeviceConfig(),
-        ...(opts.variant ? { variant: opts.variant } : {}),
+        ...(variant ? { variant } : {}),
       }),
     update: async (d, to, logs = 'logs', hooks) => {
       const o = await updateDevice({

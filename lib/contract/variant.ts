@@ -46,5 +46,5 @@ export const CONSOLE_PROBE = {
   answer: 'huplab-console-probe-42',
 } as const;
 
-/** The console's login prompt (busybox getty), on a development image only. */
-export const CONSOLE_LOGIN_PROMPT = /login: ?$/m;
+/** The console's login prompt (busybox getty: `<hostname> login: `), on a development image only. */
+export const CONSOLE_LOGIN_PROMPT = /\blogin: /;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
@@ -81,9 +81,11 @@ export function registerDevice(program: Command): void {
             timingsMs: started.timings,
           },
           () => [
-            `${d.name} is up: release ${started.record.release}, uuid ${started.record.uuid}`,
+            `${d.name} is up: release ${started.record.release}${started.record.variant ? ` (${started.record.variant})` : ''}, uuid ${started.record.uuid}`,
             `  ssh:     huplab device ssh --name ${d.name}   (127.0.0.1:${d.sshPort})`,
-            `  console: huplab device console --name ${d.name}   (log: ${d.paths.serialLog})`,
+            `  console: huplab device console --name ${d.name}   (log: ${d.paths.serialLog})${
+              started.record.variant === 'production' ? '; a production image offers no login there: use ssh' : ''
+            }`,
             `  stop:    huplab device stop --name ${d.name}`,
             `  boot: SSH ready ${((started.timings.sshReady ?? 0) / 1000).toFixed(1)} s after power-on (${d.accel})`,
           ],
@@ -104,6 +106,10 @@ export function registerDevice(program: Command): void {
         const d = attachDevice(openLab(), o.name);
         if (!d.isRunning()) throw notRunning(o.name);
         d.close();
+        if (flashedVariant(d.paths.dir) === 'production')
+          process.stderr.write(
+            `huplab: ${o.name} was flashed with a production image: its console shows output but offers no login (use \`huplab device ssh --name ${o.name}\`)\n`,
+          );
         await attachTerminal(d.paths.serialSock, { name: d.name });
       }),
     );
@@ -281,4 +287,13 @@ function notRunning(name: string): HuplabError {
   return new HuplabError('device-not-running', `device "${name}" is not running`, {
     hint: `start it with \`huplab device start --device <profile> --release <version> --name ${name}\``,
   });
+}
+
+/** The variant a device was flashed with (its provision.json), if it says. */
+function flashedVariant(dir: string): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(join(dir, 'provision.json'), 'utf8')) as { variant?: string }).variant;
+  } catch {
+    return undefined;
+  }
 }

@@ -11,7 +11,10 @@ import { imageKey, releaseKey } from '../images/builder/cache-key.ts';
 import { osRelease } from '../images/builder/rootfs.ts';
 import { dropbearDefaults, shadowFor, VARIANT_FILES } from '../images/builder/variant.ts';
 import { checkVariant, loadRelease, withVariant } from '../images/recipe.ts';
-import { parseOsReleaseVariant, VARIANTS, VARIANT_OS_RELEASE } from '../lib/contract/variant.ts';
+import type { DeviceFacts } from '../harness/device/inspect.ts';
+import type { UpdateOutcome } from '../harness/update/types.ts';
+import { expectSuccess } from '../harness/update/verdict.ts';
+import { parseOsReleaseVariant, VARIANTS, VARIANT_OS_RELEASE, type Variant } from '../lib/contract/variant.ts';
 import { isHuplabError } from '../lib/errors.ts';
 import { deviceFilesDir } from '../lib/paths.ts';
 import { loadProfile } from '../lib/profile.ts';
@@ -119,4 +122,46 @@ t.test('production: no console login, no root password, no password over SSH; de
   const rc = readFileSync(join(deviceFilesDir, 'rootfs', 'etc', 'rc.d', 'S30dropbear'), 'utf8');
   t.match(rc, /^DROPBEAR_AUTH_ARGS="-s -g"$/m);
   t.match(rc, /dropbear -F -E \$DROPBEAR_AUTH_ARGS -p 22222/);
+});
+
+t.test('the success verdict holds the variant: a production device must come back production', async (t) => {
+  const facts = (root: string, version: string, variant?: Variant): DeviceFacts => ({
+    version,
+    ...(variant ? { variant } : {}),
+    root: `resin-root${root}`,
+    cmdlineRoot: `resin-root${root}`,
+    bootEnv: { resin_root_part: root, upgrade_available: '0', bootcount: '0' },
+    appRecords: 10,
+    lastRecord: '',
+    supervisorVersion: '1.0.0',
+    supervisorChoice: '',
+    bootFilesMismatch: [],
+  });
+  const outcome = (before?: Variant, after?: Variant): UpdateOutcome => ({
+    to: '2.102.0',
+    exitCode: 0,
+    exitRecorded: true,
+    before: facts('A', '2.101.0', before),
+    after: facts('B', '2.102.0', after),
+    steps: [],
+    rebooted: true,
+    reboots: 1,
+    committed: true,
+    rollback: { health: false, altboot: false, healthFailed: false },
+    breadcrumbs: [],
+    download: undefined,
+    progress: [],
+    records: { before: 10, after: 40, intact: true, continuous: true, maxGapSeconds: 25, versions: [] },
+    logs: [],
+    seconds: { update: 20, toCommit: 55 },
+    updaterOutput: '',
+    faultFacts: {},
+    console: '',
+    timeline: [],
+  });
+  const check = (o: UpdateOutcome) => expectSuccess(o).checks.find((c) => c.what === 'OS variant kept');
+  t.match(check(outcome('production', 'production')), { ok: true, detail: 'production -> production' });
+  t.match(check(outcome('production', 'development')), { ok: false, detail: 'production -> development' });
+  t.notOk(expectSuccess(outcome('production', 'development')).ok, 'the verdict fails');
+  t.equal(check(outcome(undefined, 'development')), undefined, 'not judged when a side names no variant');
 });

@@ -5,6 +5,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { inventoryPath, loadInventory } from './harness/board/inventory.ts';
 import { advancedSuiteFor } from './harness/update/suite-releases.ts';
+import { checkVariant } from './images/recipe.ts';
 
 /**
  * HIL suites: one Playwright project per device profile, so that `--project raspberrypi3-64`
@@ -21,6 +22,12 @@ const profiles = readdirSync(new URL('./devices', import.meta.url))
  * those that only an emulated device can serve (@emulated: host-side disk edits, volatile-cache
  * power cuts) are left out.
  */
+/**
+ * HUPLAB_VARIANT=production runs the suites on production images (every device flashed and every
+ * release published in that variant); default: each recipe's own variant (development).
+ */
+const osVariant = process.env.HUPLAB_VARIANT ? checkVariant(process.env.HUPLAB_VARIANT, 'HUPLAB_VARIANT') : undefined;
+
 const inventory = process.env.HUPLAB_INVENTORY ? await loadInventory(inventoryPath()) : undefined;
 const boardProfiles = [...new Set(inventory?.boards.map((b) => b.profile) ?? [])];
 
@@ -53,13 +60,13 @@ export default defineConfig<DeviceOptions>({
     // hup-advanced runs where an advanced path leads away from the profile (JetPack 4, a 32-bit Pi).
     ...profiles.map((name) => ({
       name,
-      use: { deviceProfile: name },
+      use: { deviceProfile: name, ...(osVariant ? { osVariant } : {}) },
       ...(advancedSuiteFor(name) ? {} : { testIgnore: /hup-advanced\.spec\.ts$/ }),
     })),
     ...boardProfiles.map((name) => ({
       name: `board-${name}`,
       grepInvert: /@emulated/,
-      use: { deviceProfile: name, driver: 'board' as const },
+      use: { deviceProfile: name, driver: 'board' as const, ...(osVariant ? { osVariant } : {}) },
     })),
     // The huplab report in a real browser (`npm run report:browser`): Debian's chromium, since
     // Playwright's own browser download is not available here (scripts/bootstrap.sh installs it).

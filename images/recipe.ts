@@ -4,6 +4,7 @@ import { HuplabError } from '../lib/errors.ts';
 import { compileSchema, describeSchemaError } from '../lib/json-schema.ts';
 import { readConfiguredDir, releasesDir, repoRoot } from '../lib/paths.ts';
 import { sortVersions } from '../lib/versions.ts';
+import { isVariant, VARIANTS, type Variant } from '../lib/contract/variant.ts';
 
 export { compareVersions } from '../lib/versions.ts';
 
@@ -13,7 +14,8 @@ export interface ReleaseRecipe {
   date: string;
   supervisorVersion: string;
   layout: string;
-  variant: 'development' | 'production';
+  /** The variant built unless a build asks for another (withVariant). */
+  variant: Variant;
   deviceTypes: string[];
   debianPackages: Array<string | { name: string; paths: string[] }>;
   node: { version: string; integrity: Record<string, string>; versions?: Record<string, string> };
@@ -70,4 +72,22 @@ export async function loadRelease(version: string, dir = releasesDir): Promise<R
 /** The package name of a debianPackages entry. */
 export function packageName(entry: string | { name: string }): string {
   return typeof entry === 'string' ? entry : entry.name;
+}
+
+/**
+ * The recipe as built in `variant` (a build's --variant), or as it stands when none is asked for.
+ * The variant is part of the recipe a build is keyed by, so the two variants of a release are two
+ * cache entries, two hostapps and two disk images.
+ */
+export function withVariant(recipe: ReleaseRecipe, variant?: string): ReleaseRecipe {
+  if (variant === undefined || variant === recipe.variant) return recipe;
+  return { ...recipe, variant: checkVariant(variant) };
+}
+
+/** A variant named by a user (a flag, an option): one of VARIANTS, or a one-line error. */
+export function checkVariant(variant: string, what = 'variant'): Variant {
+  if (isVariant(variant)) return variant;
+  throw new HuplabError('variant-invalid', `${what} "${variant}" is not an OS variant`, {
+    hint: `use one of: ${VARIANTS.join(', ')}`,
+  });
 }

@@ -11,12 +11,18 @@ import { HuplabError } from '../lib/errors.ts';
 import type { EmulatedOptions } from '../harness/device/emulated.ts';
 import { startDevice } from '../harness/device/start.ts';
 import type { StartedDevice } from '../harness/device/boot.ts';
+import type { Variant } from '../lib/contract/index.ts';
 
 export interface DeviceOptions {
   /** Device profile of this Playwright project (playwright.config.ts). */
   deviceProfile: string;
   /** Emulated devices (qemu), or the real boards of the lab inventory (HUPLAB_INVENTORY). */
   driver: 'qemu' | 'board';
+  /**
+   * The OS variant of every device flashed and release published (HUPLAB_VARIANT); undefined:
+   * each recipe's own. A test may still ask for a variant of its own.
+   */
+  osVariant: Variant | undefined;
 }
 
 interface WorkerFixtures {
@@ -52,6 +58,7 @@ export const test = base.extend<
 >({
   deviceProfile: ['generic-amd64', { option: true, scope: 'worker' }],
   driver: ['qemu', { option: true, scope: 'worker' }],
+  osVariant: [undefined, { option: true, scope: 'worker' }],
 
   _releases: [
     async ({ deviceProfile }, use) => {
@@ -75,9 +82,15 @@ export const test = base.extend<
   ],
 
   baseDevice: [
-    async ({ lab, deviceProfile, _releases }, use) => {
+    async ({ lab, deviceProfile, osVariant, _releases }, use) => {
       void _releases;
-      const started = await startDevice({ lab, device: deviceProfile, release: BASE_RELEASE, name: 'base' });
+      const started = await startDevice({
+        lab,
+        device: deviceProfile,
+        release: BASE_RELEASE,
+        name: 'base',
+        ...(osVariant ? { variant: osVariant } : {}),
+      });
       await use(started);
       // force, not powerCut: a device whose board state machine failed must still be switched off.
       await started.device.force('off').catch(() => {});
@@ -86,9 +99,10 @@ export const test = base.extend<
     { scope: 'worker', timeout: 10 * 60_000 },
   ],
 
-  flash: async ({ lab, deviceProfile, driver }, use, testInfo) => {
+  flash: async ({ lab, deviceProfile, driver, osVariant }, use, testInfo) => {
     const started: Array<StartedDevice<DeviceDriver>> = [];
-    await use(async (opts) => {
+    await use(async (given) => {
+      const opts = osVariant && given.variant === undefined && !given.disk ? { ...given, variant: osVariant } : given;
       // On a board project the factory refuses what only an emulated device can do, with the reason.
       const s =
         driver === 'board'

@@ -10,6 +10,7 @@ import { inventoryPath, loadInventory } from '../harness/board/inventory.ts';
 import { updateDevice } from '../harness/update/standard.ts';
 import type { DeviceHooks, UpdateOutcome, Verdict } from '../harness/update/types.ts';
 import type { StartedDevice } from '../harness/device/boot.ts';
+import type { Variant } from '../lib/contract/index.ts';
 
 export { PATCH_RELEASE };
 
@@ -38,23 +39,28 @@ async function attachUpdate(outcome: UpdateOutcome, verdict: Verdict | undefined
 /**
  * The backend with the three releases and the deltas between them, shared by a file's tests
  * (each worker that runs them starts its own). Faults set by a test are cleared after it.
+ * `variant` builds the releases and the devices of `device()` in that OS variant; `releases`
+ * narrows the releases published (default: base, next and patch).
  */
-export function useLabBackend(): {
+export function useLabBackend(opts: { variant?: Variant; releases?: () => string[] } = {}): {
   backend: () => UpdateBackend;
   device: (flash: (o: object) => Promise<StartedDevice<DeviceDriver>>) => Promise<StartedDevice<DeviceDriver>>;
   update: (d: StartedDevice<DeviceDriver>, to: string, logs?: string, hooks?: DeviceHooks) => Promise<UpdateOutcome>;
   fault: (fault: Fault, flash: (o: object) => Promise<StartedDevice<DeviceDriver>>) => Promise<ScenarioResult>;
 } {
   let backend: UpdateBackend | undefined;
-  test.beforeAll(async ({ deviceProfile }) => {
+  let variant: Variant | undefined;
+  test.beforeAll(async ({ deviceProfile, osVariant }) => {
     test.setTimeout(10 * 60_000);
     // HUPLAB_REGISTRY (set by `huplab qualify --registry`): the lab's registry instead of the built-in one.
     const external = await resolveExternalRegistry({});
     // Boards of the lab network reach the backend where the inventory says it listens.
     const listen = process.env.HUPLAB_INVENTORY ? (await loadInventory(inventoryPath())).backend?.listen : undefined;
+    variant = opts.variant ?? osVariant;
     backend = await startUpdateBackend({
       device: deviceProfile,
-      releases: [BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE],
+      releases: opts.releases?.() ?? [BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE],
+      ...(variant ? { variant } : {}),
       ...(external ? { external } : {}),
       ...(listen ? { listen } : {}),
     });
@@ -67,7 +73,12 @@ export function useLabBackend(): {
   });
   return {
     backend: () => backend!,
-    device: (flash) => flash({ release: BASE_RELEASE, config: backend!.newDeviceConfig() }),
+    device: (flash) =>
+      flash({
+        release: BASE_RELEASE,
+        config: backend!.newDeviceConfig(),
+        ...(variant ? { variant } : {}),
+      }),
     update: async (d, to, logs = 'logs', hooks) => {
       const o = await updateDevice({
         device: d.device,

@@ -8,6 +8,7 @@ import type { Summary } from '../harness/report/model.ts';
 import { EXIT_STATUS, runVerdict } from '../harness/report/run-verdict.ts';
 import { SUMMARY_SCHEMA } from '../harness/report/summary-json.ts';
 import { compileSchema, describeSchemaError } from '../lib/json-schema.ts';
+import { isHuplabError } from '../lib/errors.ts';
 import { repoRoot } from '../lib/paths.ts';
 
 // `huplab qualify` as a user runs it: every mistake is one line on stderr and status 1, before
@@ -165,6 +166,17 @@ t.test('the Playwright command', async (t) => {
     HUPLAB_REPORT_DIR: '/r/q',
     HUPLAB_PLAYWRIGHT_HTML: '0',
   });
+});
+
+t.test('--variant: checked in the plan, passed to the suites as HUPLAB_VARIANT', async (t) => {
+  const p = await planQualify({ device: 'generic-amd64', release: '2.102.0', variant: 'production' });
+  t.equal(p.variant, 'production');
+  t.equal(playwrightCommand(p).env.HUPLAB_VARIANT, 'production');
+  const err = await planQualify({ device: 'generic-amd64', release: '2.102.0', variant: 'prod' }).catch((e) => e);
+  t.ok(isHuplabError(err, 'variant-invalid'));
+  t.notOk(
+    'HUPLAB_VARIANT' in playwrightCommand(await planQualify({ device: 'generic-amd64', release: '2.102.0' })).env,
+  );
 });
 
 const totals = (o: Partial<Summary['totals']>): Summary['totals'] => ({

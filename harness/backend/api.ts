@@ -4,6 +4,7 @@
  * device may read and write only its own record, the operator any.
  */
 import { sortVersions } from '../../lib/versions.ts';
+import type { Variant } from '../../lib/contract/variant.ts';
 import { chooseUpdateMethod, type OsIdentity, type OsImageInfo } from '../../lib/update-method.ts';
 
 export type { OsImageInfo } from '../../lib/update-method.ts';
@@ -19,6 +20,8 @@ export interface ReleaseRecord {
   supervisorVersion: string;
   /** Partition layout id; a change means the advanced update path. */
   layout: string;
+  /** The OS variant of the hostapp (development or production). */
+  variant?: Variant;
   /** Debian architecture of the OS's userland; a change means the advanced update path. */
   arch: string;
   hostapp: { repository: string; tag: string; manifestDigest: string };

@@ -15,6 +15,7 @@ import { Registry } from './registry.ts';
 import { RequestLog, type RequestLogEntry } from './request-log.ts';
 import { startServer, type Handler, type RunningServer } from './serve.ts';
 import type { Reply } from './reply.ts';
+import { isVariant, type Variant } from '../../lib/contract/variant.ts';
 
 export type { ReleaseRecord } from './api.ts';
 export type { FaultGroup, FaultSpec, FaultState } from './faults.ts';
@@ -37,6 +38,8 @@ export interface PublishReleaseOptions {
   supervisorVersion?: string;
   /** Default: the hostapp's io.huplab.layout label. */
   layout?: string;
+  /** Default: the hostapp's io.huplab.variant label (none on a hostapp built before variants). */
+  variant?: Variant;
   /** Debian architecture of the OS's userland (the profile's arch). */
   arch: string;
   /** The boot flash firmware the release ships (the build's boot-flash.json), if any. */
@@ -161,11 +164,13 @@ export async function startBackend(opts: StartBackendOptions = {}): Promise<Back
         }
         return value;
       };
+      const variant = p.variant ?? (isVariant(labels['io.huplab.variant']) ? labels['io.huplab.variant'] : undefined);
       const release: ReleaseRecord = {
         deviceType: p.deviceType,
         version: p.version,
         supervisorVersion: pick(p.supervisorVersion, 'io.balena.supervisor.version', 'supervisorVersion'),
         layout: pick(p.layout, 'io.huplab.layout', 'layout'),
+        ...(variant ? { variant } : {}),
         arch: p.arch,
         ...(p.bootFlash ? { bootFlash: p.bootFlash } : {}),
         hostapp: { repository, tag: p.version, manifestDigest: p.manifestDigest },

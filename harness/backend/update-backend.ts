@@ -12,8 +12,9 @@ import { BOOT_FLASH_DIR, type BootFlashManifest } from '../../images/builder/boo
 import { buildImage, type ReleaseBuild } from '../../images/builder/index.ts';
 import { exportRawImage } from '../../images/builder/raw-image.ts';
 import { buildRelease } from '../../images/builder/release-build.ts';
-import { loadRelease } from '../../images/recipe.ts';
+import { loadRelease, withVariant } from '../../images/recipe.ts';
 import { LAB_HOST_ADDRESS, type LabHostConfig } from '../../lib/contract/lab-host.ts';
+import type { Variant } from '../../lib/contract/variant.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { loadProfile, type Profile } from '../../lib/profile.ts';
 import { ADVANCED_ENTRY } from '../../updater/bundle.ts';
@@ -69,6 +70,8 @@ export interface UpdateBackend {
 export async function startUpdateBackend(opts: {
   device: string;
   releases: string[];
+  /** The OS variant of the releases published (default: each recipe's own). */
+  variant?: Variant;
   narrator?: Narrator;
   deltas?: boolean;
   /** The lab's operator token (harness/lab.ts); default: a fresh one for this backend. */
@@ -108,13 +111,19 @@ export async function startUpdateBackend(opts: {
   );
   try {
     const repository = opts.external?.repository ?? `huplab/${profile.deviceType}`;
-    const builds = await publishLine(backend, profile, opts.releases, narrator, opts.deltas !== false, repository);
+    const builds = await publishLine(backend, profile, opts.releases, narrator, {
+      deltas: opts.deltas !== false,
+      repository,
+      ...(opts.variant ? { variant: opts.variant } : {}),
+    });
     const externalPorts = opts.external
       ? await checkExternal(opts.external, profile, builds, repository, narrator)
       : [];
     let advanced: UpdateBackend['advanced'];
     if (target && opts.advanced) {
-      const targetBuilds = await publishLine(backend, target, opts.advanced.releases, narrator, opts.deltas !== false);
+      const targetBuilds = await publishLine(backend, target, opts.advanced.releases, narrator, {
+        deltas: opts.deltas !== false,
+      });
       for (const version of opts.advanced.images ?? opts.advanced.releases) {
         const raw = await narrator.step(`raw disk image of ${version} for ${target.name} (advanced update)`, async () =>
           exportRawImage((await buildImage({ device: target.name, release: version, narrator })).disk, narrator),
@@ -201,13 +210,15 @@ async function publishLine(
   profile: Profile,
   versions: string[],
   narrator: Narrator,
-  deltas: boolean,
-  repository = `huplab/${profile.deviceType}`,
+  opts: { deltas: boolean; repository?: string; variant?: Variant },
 ): Promise<Map<string, ReleaseBuild>> {
+  const { deltas, variant } = opts;
+  const repository = opts.repository ?? `huplab/${profile.deviceType}`;
   const builds = new Map<string, ReleaseBuild>();
-  for (const v of versions) builds.set(v, await buildRelease(profile, await loadRelease(v), narrator));
+  for (const v of versions)
+    builds.set(v, await buildRelease(profile, withVariant(await loadRelease(v), variant), narrator));
   for (const [version, b] of builds) {
-    const recipe = await loadRelease(version);
+    const recipe = withVariant(await loadRelease(version), variant);
     const flashManifest = join(b.rootfsDir, BOOT_FLASH_DIR, 'boot-flash.json');
     const bootFlash = existsSync(flashManifest)
       ? (JSON.parse(await readFile(flashManifest, 'utf8')) as BootFlashManifest)
@@ -218,6 +229,7 @@ async function publishLine(
       version,
       supervisorVersion: recipe.supervisorVersion,
       layout: recipe.layout,
+      variant: recipe.variant,
       arch: profile.arch,
       hostappDir: b.hostapp.dir,
       manifestDigest: b.hostapp.manifest.digest,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
@@ -12,11 +12,14 @@ import { loadProfile } from '../../lib/profile.ts';
 import { checkDeviceName, checkRelease, existingFile, seconds } from './validate.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
+import { checkVariant } from '../../images/recipe.ts';
+import type { Variant } from '../../lib/contract/variant.ts';
 
 interface StartOpts {
   device: string;
   release?: string;
   rootB?: string;
+  variant?: string;
   disk?: string;
   name?: string;
   sshPort?: string;
@@ -36,6 +39,10 @@ export function registerDevice(program: Command): void {
     .requiredOption('--device <profile>', 'device profile, e.g. generic-amd64')
     .option('--release <version>', 'OS release to flash, e.g. 2.101.0')
     .option('--root-b <version>', 'also fill resin-rootB with this release')
+    .option(
+      '--variant <variant>',
+      "OS variant: development (root on the serial console, SSH without password) or production (no console login, SSH with a key of config.json only); default: the recipe's",
+    )
     .option('--disk <file>', 'boot this disk image file instead of a built release (e.g. one kept by a failed run)')
     .option('--name <name>', 'device name in the lab (default: the profile name)')
     .option('--ssh-port <port>', 'host port forwarded to the device SSH (default: a free one)')
@@ -45,7 +52,7 @@ export function registerDevice(program: Command): void {
     .action(
       run(async (o: StartOpts) => {
         const out = makeOutput(!!o.json);
-        const { sshPort, timeoutS } = await checkStart(o);
+        const { sshPort, timeoutS, variant } = await checkStart(o);
         const lab = openLab();
         const started = await startEmulated({
           lab,
@@ -54,6 +61,7 @@ export function registerDevice(program: Command): void {
           timeoutMs: timeoutS * 1000,
           ...(o.release !== undefined ? { release: o.release } : {}),
           ...(o.rootB !== undefined ? { rootB: o.rootB } : {}),
+          ...(variant ? { variant } : {}),
           ...(o.disk !== undefined ? { disk: o.disk } : {}),
           ...(o.name !== undefined ? { name: o.name } : {}),
           ...(sshPort ? { sshPort } : {}),
@@ -63,6 +71,7 @@ export function registerDevice(program: Command): void {
           {
             name: d.name,
             release: started.record.release,
+            variant: started.record.variant ?? null,
             uuid: started.record.uuid,
             sshPort: d.sshPort,
             pid: d.pid,
@@ -72,9 +81,11 @@ export function registerDevice(program: Command): void {
             timingsMs: started.timings,
           },
           () => [
-            `${d.name} is up: release ${started.record.release}, uuid ${started.record.uuid}`,
+            `${d.name} is up: release ${started.record.release}${started.record.variant ? ` (${started.record.variant})` : ''}, uuid ${started.record.uuid}`,
             `  ssh:     huplab device ssh --name ${d.name}   (127.0.0.1:${d.sshPort})`,
-            `  console: huplab device console --name ${d.name}   (log: ${d.paths.serialLog})`,
+            `  console: huplab device console --name ${d.name}   (log: ${d.paths.serialLog})${
+              started.record.variant === 'production' ? '; a production image offers no login there: use ssh' : ''
+            }`,
             `  stop:    huplab device stop --name ${d.name}`,
             `  boot: SSH ready ${((started.timings.sshReady ?? 0) / 1000).toFixed(1)} s after power-on (${d.accel})`,
           ],
@@ -95,6 +106,10 @@ export function registerDevice(program: Command): void {
         const d = attachDevice(openLab(), o.name);
         if (!d.isRunning()) throw notRunning(o.name);
         d.close();
+        if (flashedVariant(d.paths.dir) === 'production')
+          process.stderr.write(
+            `huplab: ${o.name} was flashed with a production image: its console shows output but offers no login (use \`huplab device ssh --name ${o.name}\`)\n`,
+          );
         await attachTerminal(d.paths.serialSock, { name: d.name });
       }),
     );
@@ -202,7 +217,7 @@ function nowRunning(d: ListedDevice): string {
  * the name, the numbers, the release or the disk (not both: the disk carries its own release),
  * and a disk that is not the very file the device would be flashed into.
  */
-export async function checkStart(o: StartOpts): Promise<{ sshPort?: number; timeoutS: number }> {
+export async function checkStart(o: StartOpts): Promise<{ sshPort?: number; timeoutS: number; variant?: Variant }> {
   const profile = await loadProfile(o.device);
   if (!profile.qemu)
     throw new HuplabError('not-emulated', `profile ${profile.name} describes a real board, not an emulated one`, {
@@ -220,6 +235,10 @@ export async function checkStart(o: StartOpts): Promise<{ sshPort?: number; time
       throw new HuplabError('option-conflict', '--disk and --root-b both given: the disk is booted as it is', {
         hint: 'drop --root-b, or flash a release with --release and --root-b',
       });
+    if (o.variant !== undefined)
+      throw new HuplabError('option-conflict', '--disk and --variant both given: the disk carries its own variant', {
+        hint: 'drop --variant, or flash a release with --release and --variant',
+      });
     existingFile('disk', o.disk);
     const own = join(deviceDir(labDir(), name), 'disk.img');
     if (existsSync(own) && sameFile(o.disk, own))
@@ -234,7 +253,8 @@ export async function checkStart(o: StartOpts): Promise<{ sshPort?: number; time
     await checkRelease('release', o.release);
     if (o.rootB !== undefined) await checkRelease('root-b', o.rootB);
   }
-  return { ...(sshPort !== undefined ? { sshPort } : {}), timeoutS };
+  const variant = o.variant !== undefined ? checkVariant(o.variant, '--variant') : undefined;
+  return { ...(sshPort !== undefined ? { sshPort } : {}), timeoutS, ...(variant ? { variant } : {}) };
 }
 
 function sameFile(a: string, b: string): boolean {
@@ -269,4 +289,13 @@ function notRunning(name: string): HuplabError {
   return new HuplabError('device-not-running', `device "${name}" is not running`, {
     hint: `start it with \`huplab device start --device <profile> --release <version> --name ${name}\``,
   });
+}
+
+/** The variant a device was flashed with (its provision.json), if it says. */
+function flashedVariant(dir: string): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(join(dir, 'provision.json'), 'utf8')) as { variant?: string }).variant;
+  } catch {
+    return undefined;
+  }
 }

@@ -18,6 +18,7 @@ import { runAdvancedHup } from '../jobs/advanced.ts';
 import type { UpdateBackend } from '../backend/update-backend.ts';
 import { type ExternalRegistryInput, isLoopback, resolveExternalRegistry } from '../backend/external-registry.ts';
 import { addRegistryOptions, registryInput } from './registry-options.ts';
+import { checkVariant } from '../../images/recipe.ts';
 
 interface HupOptions extends ExternalRegistryInput {
   device?: string;
@@ -26,6 +27,7 @@ interface HupOptions extends ExternalRegistryInput {
   from: string;
   to: string;
   toDevice?: string;
+  variant?: string;
   name: string;
   fault?: string;
   keep?: boolean;
@@ -50,6 +52,10 @@ export function registerHup(program: Command): void {
       '--to-device <profile>',
       'profile of the target OS line when it is another one of the same board (e.g. raspberrypi3-64 for a raspberrypi3; found by itself for the Jetson JetPack lines)',
     )
+    .option(
+      '--variant <variant>',
+      "OS variant: development (root on the serial console, SSH without password) or production (no console login, SSH with a key of config.json only); both releases are built in it; default: each recipe's",
+    )
     .option('--plan', 'only say which update method would run, and why')
     .option('--name <name>', 'device name in the lab', 'hup')
     .option(
@@ -72,6 +78,7 @@ export function registerHup(program: Command): void {
       // Every option before anything is built or started (the backend, the lab folder).
       checkDeviceName(o.name);
       const fault = o.fault !== undefined ? findFault(o.fault) : undefined;
+      const variant = o.variant !== undefined ? checkVariant(o.variant, '--variant') : undefined;
       const { device, board } = await deviceOrBoard(o);
       const external = await resolveExternalRegistry(registryInput(o));
       if (external && board && isLoopback(new URL(external.url))) {
@@ -126,6 +133,12 @@ export function registerHup(program: Command): void {
           `--fault ${fault.name} is a fault of the standard path; the advanced path's faults run in the hup-advanced suite`,
           { hint: 'drop --fault, or run `npx playwright test suites/hup-advanced.spec.ts`' },
         );
+      if (plan.decision.method === 'advanced' && variant)
+        throw new HuplabError(
+          'option-conflict',
+          '--variant is for the standard path; the advanced path builds each recipe in its own variant',
+          { hint: 'drop --variant, or set "variant" in the release recipes' },
+        );
       out.narrator.info?.(describePlan(plan));
       const lab = openLab();
       let r: { device: DeviceDriver; backend: UpdateBackend; verdict: { ok: boolean } };
@@ -161,6 +174,7 @@ export function registerHup(program: Command): void {
           to: o.to,
           name: o.name,
           narrator: out.narrator,
+          ...(variant ? { variant } : {}),
           ...(fault ? { fault: fault.name } : {}),
           ...(external ? { external } : {}),
         });

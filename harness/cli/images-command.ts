@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { buildImage } from '../../images/builder/index.ts';
-import { listReleases, loadRelease } from '../../images/recipe.ts';
+import { checkVariant, listReleases, loadRelease } from '../../images/recipe.ts';
 import { listProfiles, loadProfile } from '../../lib/profile.ts';
 import { registerImagesPush } from './images-push.ts';
 import { makeOutput } from './output.ts';
@@ -16,10 +16,15 @@ export function registerImages(program: Command): void {
     .requiredOption('--device <profile>', 'device profile, e.g. generic-amd64')
     .requiredOption('--release <version>', 'OS release, e.g. 2.101.0')
     .option('--root-b <version>', 'also fill resin-rootB with this release (both roots bootable)')
+    .option(
+      '--variant <variant>',
+      "OS variant: development (root on the serial console, SSH without password) or production (no console login, SSH with a key of config.json only); default: the recipe's",
+    )
     .option('--json', 'print the result as JSON')
     .action(
-      run(async (o: { device: string; release: string; rootB?: string; json?: boolean }) => {
+      run(async (o: { device: string; release: string; rootB?: string; variant?: string; json?: boolean }) => {
         const out = makeOutput(!!o.json);
+        const variant = o.variant !== undefined ? checkVariant(o.variant, '--variant') : undefined;
         await checkRelease('release', o.release);
         if (o.rootB !== undefined) await checkRelease('root-b', o.rootB);
         const started = Date.now();
@@ -27,6 +32,7 @@ export function registerImages(program: Command): void {
           device: o.device,
           release: o.release,
           ...(o.rootB !== undefined ? { rootB: o.rootB } : {}),
+          ...(variant ? { variant } : {}),
           narrator: out.narrator,
         });
         const seconds = (Date.now() - started) / 1000;
@@ -35,6 +41,7 @@ export function registerImages(program: Command): void {
             device: b.device,
             release: b.release,
             rootB: b.rootB ?? null,
+            variant: b.variant,
             disk: b.disk,
             sizeBytes: b.sizeBytes,
             cached: b.cached,
@@ -48,7 +55,7 @@ export function registerImages(program: Command): void {
             })),
           },
           () => [
-            `disk image: ${b.disk}${b.cached ? ' (cached)' : ''}`,
+            `disk image (${b.variant}): ${b.disk}${b.cached ? ' (cached)' : ''}`,
             ...b.releaseBuilds.map(
               (r) => `hostapp ${r.version}: ${r.hostapp.dir} (manifest ${r.hostapp.manifest.digest})`,
             ),
@@ -80,6 +87,7 @@ export function registerImages(program: Command): void {
               version: r.version,
               supervisor: r.supervisorVersion,
               layout: r.layout,
+              variant: r.variant,
               deviceTypes: r.deviceTypes,
             };
           }),

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { buildImage } from '../../images/builder/index.ts';
-import { listReleases, loadRelease } from '../../images/recipe.ts';
+import { checkVariant, listReleases, loadRelease } from '../../images/recipe.ts';
 import { HuplabError, isInfrastructureError } from '../../lib/errors.ts';
 import { repoRoot } from '../../lib/paths.ts';
 import { loadProfile, type Profile } from '../../lib/profile.ts';
@@ -16,6 +16,7 @@ import { EXIT_STATUS, runVerdict, type RunVerdict } from '../report/run-verdict.
 import { makeOutput, reportError, type ResultFailure } from './output.ts';
 import { run } from './run.ts';
 import { checkRelease, nonEmpty } from './validate.ts';
+import type { Variant } from '../../lib/contract/variant.ts';
 
 export interface QualifyOptions extends ExternalRegistryInput {
   device: string;
@@ -25,6 +26,7 @@ export interface QualifyOptions extends ExternalRegistryInput {
   retries?: string;
   out?: string;
   grep?: string;
+  variant?: string;
   build?: boolean;
   json?: boolean;
 }
@@ -39,6 +41,8 @@ export interface QualifyPlan {
   grep?: string;
   /** The registry options, passed to the suites as HUPLAB_REGISTRY* (checked here first). */
   registryEnv?: Record<string, string>;
+  /** Every device and published release in this OS variant (HUPLAB_VARIANT); default: the recipes'. */
+  variant?: Variant;
 }
 
 /**
@@ -111,6 +115,7 @@ export async function planQualify(o: QualifyOptions, now = new Date()): Promise<
   if (o.from !== undefined) await checkRelease('from', o.from);
   if (o.out !== undefined) nonEmpty('out', o.out);
   if (o.grep !== undefined) nonEmpty('grep', o.grep);
+  const variant = o.variant !== undefined ? checkVariant(o.variant, '--variant') : undefined;
   if (!recipe.deviceTypes.includes(profile.deviceType)) {
     throw new HuplabError('release-not-for-device', `release ${o.release} has no build for ${profile.deviceType}`, {
       hint: `its device types: ${recipe.deviceTypes.join(', ')}`,
@@ -134,6 +139,7 @@ export async function planQualify(o: QualifyOptions, now = new Date()): Promise<
     ...(workers !== undefined ? { workers } : {}),
     ...(o.grep ? { grep: o.grep } : {}),
     ...(Object.keys(registry).length ? { registryEnv: registryEnv(registry) } : {}),
+    ...(variant ? { variant } : {}),
   };
 }
 
@@ -147,6 +153,7 @@ export function playwrightCommand(plan: QualifyPlan): { file: string; args: stri
       HUPLAB_NEXT_RELEASE: plan.release,
       HUPLAB_RETRIES: String(plan.retries),
       ...(plan.workers !== undefined ? { HUPLAB_WORKERS: String(plan.workers) } : {}),
+      ...(plan.variant ? { HUPLAB_VARIANT: plan.variant } : {}),
       HUPLAB_DEVICE: plan.device,
       HUPLAB_POWERCUT: 'steps', // the power-cut suite cuts at every step (suites/powercut.spec.ts)
       HUPLAB_REPORT_DIR: plan.out,
@@ -165,8 +172,9 @@ export function reportFiles(out: string) {
  * new one), built before the run so that no test spends its time limit building.
  */
 async function buildImages(plan: QualifyPlan, narrator: Narrator): Promise<void> {
-  await buildImage({ device: plan.device, release: plan.from, rootB: plan.release, narrator });
-  await buildImage({ device: plan.device, release: plan.release, narrator });
+  const variant = plan.variant ? { variant: plan.variant } : {};
+  await buildImage({ device: plan.device, release: plan.from, rootB: plan.release, ...variant, narrator });
+  await buildImage({ device: plan.device, release: plan.release, ...variant, narrator });
 }
 
 /**
@@ -263,6 +271,10 @@ export function registerQualify(program: Command): void {
     .option('--retries <n>', 'retries of a failed test; every attempt is reported', '1')
     .option('--out <dir>', 'report folder (default: reports/qualify-<device>-<release>-<UTC time>/)')
     .option('--grep <pattern>', 'only the tests whose title matches')
+    .option(
+      '--variant <variant>',
+      "run every suite on this OS variant (development or production); default: the recipes'",
+    )
     .option('--no-build', 'do not build the disk images first')
     .option('--json', "print the summary as JSON on stdout (Playwright's output goes to stderr)");
   addRegistryOptions(cmd).action(

@@ -5,6 +5,7 @@ import { buildImage, type ImageBuild } from '../../images/builder/index.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { loadProfile, type Profile } from '../../lib/profile.ts';
 import { lockDeviceName } from './name-lock.ts';
+import type { Variant } from '../../lib/contract/variant.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import type { TransitionListener } from '../driver/state.ts';
 import type { Lab } from '../lab.ts';
@@ -18,6 +19,8 @@ export interface EmulatedOptions {
   device: string;
   release?: string;
   rootB?: string;
+  /** The OS variant to build and flash (default: the release recipe's). */
+  variant?: Variant;
   /** Boot this disk image file instead of a built release (e.g. one kept by a failed run). */
   disk?: string;
   name?: string;
@@ -89,9 +92,10 @@ async function startLocked(
       device: profile.name,
       release: opts.release,
       ...(opts.rootB ? { rootB: opts.rootB } : {}),
+      ...(opts.variant ? { variant: opts.variant } : {}),
       narrator,
     });
-    record = await narrator.step(`flash ${name} with ${opts.release}`, () =>
+    record = await narrator.step(`flash ${name} with ${opts.release} (${image.variant})`, () =>
       flashDevice({
         lab: opts.lab.dir,
         name,
@@ -99,6 +103,7 @@ async function startLocked(
         imagePath: image!.disk,
         release: opts.release!,
         ...(opts.rootB ? { rootB: opts.rootB } : {}),
+        variant: image!.variant,
         sshPublicKey: opts.lab.key.publicKey,
         ...(opts.config ? { config: opts.config } : {}),
       }),

@@ -12,15 +12,19 @@ import {
 import type { DeviceSsh } from '../ssh/client.ts';
 import { BOOT_FILES_DIR, COPY_IF_ABSENT, KEPT_BACK } from '../../lib/boot-files.ts';
 import {
+  parseOsReleaseVariant,
   parseSupervisorConf,
   parseSupervisorRunState,
   SUPERVISOR_CHOICE,
   SUPERVISOR_RUN_STATE,
+  type Variant,
 } from '../../lib/contract/index.ts';
 
 /** What a running device reports about itself: the facts suites and reports assert on. */
 export interface DeviceFacts {
   version: string;
+  /** The OS variant its /etc/os-release declares (VARIANT_ID); absent when it names none. */
+  variant?: Variant;
   /** Label of the root filesystem mounted at /. */
   root: string;
   /** The root the kernel was told to mount (from the bootloader). */
@@ -99,10 +103,18 @@ export async function runningVersion(device: DeviceDriver, timeoutMs = 5_000): P
   }
 }
 
+/** The variant the device runs now (its /etc/os-release); undefined when it names none. */
+export async function runningVariant(device: DeviceDriver): Promise<Variant | undefined> {
+  const ssh = await device.ssh();
+  return parseOsReleaseVariant(await ssh.execOk(OS_RELEASE));
+}
+
 export async function inspectDevice(device: DeviceDriver, opts: InspectOptions = {}): Promise<DeviceFacts> {
   const ssh = await device.ssh();
   const run = (cmd: string) => ssh.execOk(cmd).then((s) => s.trim());
-  const version = osVersion(await run(OS_RELEASE));
+  const osRelease = await run(OS_RELEASE);
+  const version = osVersion(osRelease);
+  const variant = parseOsReleaseVariant(osRelease);
   // Which labelled partition is mounted at /: busybox has findfs but no blkid, so resolve each
   // root label to its device and compare with the mounted one.
   const rootDev = await run('awk \'$2 == "/" && $1 ~ /^\\/dev\\// { print $1 }\' /proc/mounts | tail -n 1');
@@ -133,6 +145,7 @@ export async function inspectDevice(device: DeviceDriver, opts: InspectOptions =
       : [`(cannot compare: ${mismatch.stderr.trim()})`];
   return {
     version,
+    ...(variant ? { variant } : {}),
     root,
     cmdlineRoot,
     bootEnv,

@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
 import type { Profile } from '../../lib/profile.ts';
 import { BootPartition } from '../disk/boot-partition.ts';
+import type { Variant } from '../../lib/contract/variant.ts';
 
 /** What the lab knows about one device: kept in <lab>/devices/<name>/provision.json. */
 export interface DeviceRecord {
@@ -14,6 +15,8 @@ export interface DeviceRecord {
   deviceType: string;
   release: string;
   rootB?: string;
+  /** The OS variant flashed (development or production); absent for an adopted disk. */
+  variant?: Variant;
   uuid: string;
   disk: string;
   image?: string;
@@ -49,6 +52,7 @@ export async function flashDevice(opts: {
   imagePath: string;
   release: string;
   rootB?: string;
+  variant?: Variant;
   sshPublicKey: string;
   config?: Partial<ConfigJson>;
 }): Promise<DeviceRecord> {
@@ -85,6 +89,7 @@ export async function flashDevice(opts: {
     deviceType: opts.profile.deviceType,
     release: opts.release,
     ...(opts.rootB ? { rootB: opts.rootB } : {}),
+    ...(opts.variant ? { variant: opts.variant } : {}),
     uuid,
     disk,
     image: opts.imagePath,

@@ -9,6 +9,7 @@ import { buildImage } from '../../images/builder/index.ts';
 import { loadProfile } from '../../lib/profile.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { flashDevice, type ConfigJson } from './provision.ts';
+import type { Variant } from '../../lib/contract/variant.ts';
 import { bootAndTime, type StartedDevice } from './boot.ts';
 import type { Lab } from '../lab.ts';
 import { BoardDevice } from '../board/board-device.ts';
@@ -19,6 +20,8 @@ export async function startBoard(opts: {
   lab: Lab;
   board: InventoryBoard;
   release: string;
+  /** The OS variant to build and flash (default: the release recipe's). */
+  variant?: Variant;
   config?: Partial<ConfigJson>;
   narrator?: Narrator;
   timeoutMs?: number;
@@ -26,7 +29,12 @@ export async function startBoard(opts: {
 }): Promise<StartedDevice<BoardDevice>> {
   const narrator = opts.narrator ?? silentNarrator;
   const profile = await loadProfile(opts.board.profile);
-  const image = await buildImage({ device: profile.name, release: opts.release, narrator });
+  const image = await buildImage({
+    device: profile.name,
+    release: opts.release,
+    ...(opts.variant ? { variant: opts.variant } : {}),
+    narrator,
+  });
   const record = await narrator.step(`configure ${opts.release} for ${opts.board.name}`, () =>
     flashDevice({
       lab: opts.lab.dir,
@@ -34,6 +42,7 @@ export async function startBoard(opts: {
       profile,
       imagePath: image.disk,
       release: opts.release,
+      variant: image.variant,
       sshPublicKey: opts.lab.key.publicKey,
       ...(opts.config ? { config: boardConfig(opts.config, opts.board.backend?.advertise) } : {}),
     }),

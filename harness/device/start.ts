@@ -39,6 +39,7 @@ export async function startDevice(opts: StartOptions): Promise<StartedDevice> {
     lab: opts.lab,
     board,
     release: opts.release,
+    ...(opts.variant ? { variant: opts.variant } : {}),
     ...(opts.config ? { config: opts.config } : {}),
     ...(opts.narrator ? { narrator: opts.narrator } : {}),
     ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),

@@ -15,6 +15,7 @@ import type { InventoryBoard } from '../board/inventory.ts';
 import type { Lab } from '../lab.ts';
 import type { UpdateOutcome, Verdict } from '../update/types.ts';
 import { startDevice } from '../device/start.ts';
+import type { Variant } from '../../lib/contract/variant.ts';
 
 export interface HupRun {
   device: DeviceDriver;
@@ -39,6 +40,8 @@ export async function runHup(opts: {
   fault?: string;
   /** The lab's registry to pull from instead of the built-in ones. */
   external?: ExternalRegistry;
+  /** The OS variant of both releases (default: each recipe's own). */
+  variant?: Variant;
 }): Promise<HupRun> {
   const narrator = opts.narrator ?? silentNarrator;
   const fault = opts.fault ? findFault(opts.fault) : undefined;
@@ -46,6 +49,7 @@ export async function runHup(opts: {
   const backend = await startUpdateBackend({
     device: opts.device,
     releases: [...new Set([start, target])],
+    ...(opts.variant ? { variant: opts.variant } : {}),
     narrator,
     operatorToken: opts.lab.operatorToken,
     ...(opts.external ? { external: opts.external } : {}),
@@ -56,6 +60,7 @@ export async function runHup(opts: {
       lab: opts.lab,
       ...(opts.board ? { board: opts.board } : { device: opts.device }),
       release: start,
+      ...(opts.variant ? { variant: opts.variant } : {}),
       name: opts.name ?? 'hup',
       narrator,
       config: backend.newDeviceConfig(),

@@ -35,6 +35,7 @@ export function expectSuccess(o: UpdateOutcome, expectDownload?: { kind: 'delta'
     { what: 'one reboot', ok: o.reboots === 1, detail: `${o.reboots} boot(s) seen on the console` },
     bootFilesCheck(o, 'the new OS'),
     supervisorCheck(o),
+    ...variantCheck(o),
     {
       what: '/data records intact',
       ok: o.records.intact,
@@ -59,12 +60,30 @@ export function expectSuccess(o: UpdateOutcome, expectDownload?: { kind: 'delta'
   return { ok: checks.every((c) => c.ok), checks };
 }
 
+/**
+ * The OS variant is the device's, not the update's to change: a production device updated by the
+ * suites' backend (which publishes the device's variant) must come back production, with no
+ * console login and no password over SSH. Only judged when both sides name a variant.
+ */
+function variantCheck(o: UpdateOutcome): Array<{ what: string; ok: boolean; detail: string }> {
+  if (!o.before.variant || !o.after.variant) return [];
+  return [
+    {
+      what: 'OS variant kept',
+      ok: o.before.variant === o.after.variant,
+      detail: `${o.before.variant} -> ${o.after.variant}`,
+    },
+  ];
+}
+
 export function describeOutcome(o: UpdateOutcome, verdict: Verdict): string[] {
   return [
     `standard HUP ${o.before.version} -> ${o.to}: ${verdict.ok ? 'PASSED (the outcome matches the scenario)' : 'FAILED (the outcome does not match the scenario)'}`,
     `  method:      standard (delta first, then the registries)`,
     `  download:    ${o.download ? `${o.download.kind}, ${o.download.bytes} bytes from ${o.download.source}` : 'none'}`,
-    `  root:        ${o.before.root} -> ${o.after.root}; version ${o.before.version} -> ${o.after.version}`,
+    `  root:        ${o.before.root} -> ${o.after.root}; version ${o.before.version} -> ${o.after.version}${
+      o.after.variant ? ` (${o.before.variant ?? '?'} -> ${o.after.variant})` : ''
+    }`,
     `  bootenv:     ${Object.entries(o.after.bootEnv)
       .map(([k, v]) => `${k}=${v}`)
       .join(' ')}`,

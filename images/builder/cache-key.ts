@@ -3,6 +3,8 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../../lib/paths.ts';
+import type { Variant } from '../../lib/contract/variant.ts';
+import { BUILDER_FORMAT } from './cache-entry.ts';
 
 /** sha256 over a canonical JSON of the inputs: the identity of a build. */
 export function hashInputs(inputs: unknown): string {
@@ -18,6 +20,30 @@ function canonicalJson(v: unknown): string {
       .join(',')}}`;
   }
   return JSON.stringify(v);
+}
+
+/**
+ * The key of a release build (release-build.ts): everything its bytes depend on. The variant is
+ * in the recipe; it is also named on its own, so that a development and a production build of one
+ * release can never share an entry, whatever else the recipe says.
+ */
+export function releaseKey(inputs: {
+  recipe: { variant: Variant };
+  profile: unknown;
+  packages: unknown;
+  node: string;
+  source: string;
+  tools: Record<string, string>;
+}): string {
+  return hashInputs({ format: BUILDER_FORMAT, variant: inputs.recipe.variant, ...inputs });
+}
+
+/**
+ * The key of a disk image (index.ts): the profile, the release builds in its roots (whose keys
+ * carry their variants), and the variant the image was asked for.
+ */
+export function imageKey(inputs: { profile: unknown; releases: string[]; variant: Variant }): string {
+  return hashInputs({ format: BUILDER_FORMAT, ...inputs });
 }
 
 /**

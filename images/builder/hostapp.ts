@@ -99,6 +99,7 @@ export async function buildHostapp(opts: {
     'io.balena.image.device-type': opts.profile.deviceType,
     'io.balena.supervisor.version': opts.recipe.supervisorVersion,
     'io.huplab.layout': opts.recipe.layout,
+    'io.huplab.variant': opts.recipe.variant,
   };
   const config = Buffer.from(
     JSON.stringify({

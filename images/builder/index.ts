@@ -5,9 +5,10 @@ import { HuplabError } from '../../lib/errors.ts';
 import { cacheDir } from '../../lib/paths.ts';
 import { loadProfile } from '../../lib/profile.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
-import { loadRelease } from '../recipe.ts';
-import { BUILDER_FORMAT, publish } from './cache-entry.ts';
-import { hashInputs, uuidFromSeed } from './cache-key.ts';
+import { loadRelease, withVariant } from '../recipe.ts';
+import type { Variant } from '../../lib/contract/variant.ts';
+import { publish } from './cache-entry.ts';
+import { imageKey, uuidFromSeed } from './cache-key.ts';
 import { checkEntry, recordEntry, reuse } from './cache-verify.ts';
 import { assembleDisk } from './disk.ts';
 import { makeExt4, makeVfat } from './filesystems.ts';
@@ -21,6 +22,8 @@ export interface ImageBuild {
   device: string;
   release: string;
   rootB?: string;
+  /** The OS variant in its roots. */
+  variant: Variant;
   releaseBuilds: ReleaseBuild[];
   cached: boolean;
   sizeBytes: number;
@@ -29,16 +32,21 @@ export interface ImageBuild {
 /**
  * Builds (or finds in the cache) the disk image of `release` for `device`: resin-rootA holds the
  * release; resin-rootB is empty, or holds `rootB` when given (for tests that boot either root).
+ * `variant` (development or production) builds both roots in that variant; default: the variant
+ * of `release`'s recipe.
  */
 export async function buildImage(opts: {
   device: string;
   release: string;
   rootB?: string;
+  variant?: Variant;
   narrator?: Narrator;
 }): Promise<ImageBuild> {
   const narrator = opts.narrator ?? silentNarrator;
   const profile = await loadProfile(opts.device);
-  const recipes = [await loadRelease(opts.release), ...(opts.rootB ? [await loadRelease(opts.rootB)] : [])];
+  const first = await loadRelease(opts.release);
+  const variant = withVariant(first, opts.variant).variant;
+  const recipes = [first, ...(opts.rootB ? [await loadRelease(opts.rootB)] : [])].map((r) => withVariant(r, variant));
   for (const r of recipes) {
     if (!r.deviceTypes.includes(profile.deviceType)) {
       throw new HuplabError(
@@ -62,7 +70,7 @@ export async function buildImage(opts: {
   const builds: ReleaseBuild[] = [];
   for (const r of recipes) builds.push(await buildRelease(profile, r, narrator));
 
-  const key = hashInputs({ format: BUILDER_FORMAT, profile, releases: builds.map((b) => b.key) });
+  const key = imageKey({ profile, releases: builds.map((b) => b.key), variant });
   const dir = join(cacheDir(), 'images', key);
   const disk = join(dir, 'disk.img');
   const result = (cached: boolean): ImageBuild => ({
@@ -71,6 +79,7 @@ export async function buildImage(opts: {
     device: profile.name,
     release: opts.release,
     ...(opts.rootB ? { rootB: opts.rootB } : {}),
+    variant,
     releaseBuilds: builds,
     cached,
     sizeBytes: 0,
@@ -139,6 +148,7 @@ export async function buildImage(opts: {
           device: profile.name,
           release: opts.release,
           rootB: opts.rootB ?? null,
+          variant,
           sizeBytes,
           releases: builds.map((b) => ({ version: b.version, key: b.key, hostapp: b.hostapp.manifest.digest })),
         },
@@ -158,6 +168,7 @@ export async function buildImage(opts: {
 /** Made beside the disk later, on demand, with a record of their own (raw-image.ts). */
 const RAW_IMAGE_FILES = ['disk.simg.gz', 'sparse-image.json'];
 
-function describe(opts: { release: string; rootB?: string }): string {
-  return opts.rootB ? `${opts.release} (rootB ${opts.rootB})` : opts.release;
+function describe(opts: { release: string; rootB?: string; variant?: Variant }): string {
+  const variant = opts.variant ? ` ${opts.variant}` : '';
+  return opts.rootB ? `${opts.release}${variant} (rootB ${opts.rootB})` : `${opts.release}${variant}`;
 }

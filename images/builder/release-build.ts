@@ -7,6 +7,7 @@ import { cacheDir } from '../../lib/paths.ts';
 import type { Profile } from '../../lib/profile.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { packageName, type ReleaseRecipe } from '../recipe.ts';
+import type { Variant } from '../../lib/contract/variant.ts';
 import {
   fetchPackage,
   hostArch,
@@ -15,8 +16,8 @@ import {
   resolvePackages,
   type DebianPackage,
 } from './apt.ts';
-import { BUILDER_FORMAT, publish } from './cache-entry.ts';
-import { hashInputs, sourceDigest, toolVersions } from './cache-key.ts';
+import { publish } from './cache-entry.ts';
+import { releaseKey, sourceDigest, toolVersions } from './cache-key.ts';
 import { checkEntry, recordEntry, reuse } from './cache-verify.ts';
 import { populateGrubEfiBoot } from './grub-efi.ts';
 import { populateUBootBoot } from './u-boot.ts';
@@ -35,6 +36,8 @@ export interface ReleaseBuild {
   key: string;
   dir: string;
   version: string;
+  /** The variant built (the recipe's, or the one the build asked for: withVariant). */
+  variant: Variant;
   deviceType: string;
   rootfsDir: string;
   bootDir: string;
@@ -43,7 +46,10 @@ export interface ReleaseBuild {
   cached: boolean;
 }
 
-/** Builds the release's root filesystem tree, boot files and hostapp for one device type. */
+/**
+ * Builds the release's root filesystem tree, boot files and hostapp for one device type, in the
+ * recipe's variant (pass `withVariant(recipe, v)` for another one: the key covers the recipe).
+ */
 export async function buildRelease(
   profile: Profile,
   recipe: ReleaseRecipe,
@@ -62,8 +68,7 @@ export async function buildRelease(
       hint: `add node.integrity.${arch} to images/releases/${recipe.version}.json`,
     });
   }
-  const key = hashInputs({
-    format: BUILDER_FORMAT,
+  const key = releaseKey({
     recipe,
     profile,
     packages,
@@ -77,6 +82,7 @@ export async function buildRelease(
     key,
     dir,
     version: recipe.version,
+    variant: recipe.variant,
     deviceType: profile.deviceType,
     rootfsDir: join(dir, 'rootfs'),
     bootDir: join(dir, 'boot'),
@@ -86,7 +92,7 @@ export async function buildRelease(
   });
   if (
     await reuse({
-      what: `release ${recipe.version} for ${profile.deviceType}`,
+      what: `release ${recipe.version} (${recipe.variant}) for ${profile.deviceType}`,
       path: dir,
       check: () => checkEntry(dir),
       narrator,
@@ -187,6 +193,7 @@ export async function buildRelease(
       JSON.stringify(
         {
           version: recipe.version,
+          variant: recipe.variant,
           deviceType: profile.deviceType,
           kernel: kernel.release,
           packages: packages.map((p) => `${p.name}=${p.version} sha256:${p.sha256}`),

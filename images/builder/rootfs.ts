@@ -10,6 +10,8 @@ import { deviceFilesDir } from '../../lib/paths.ts';
 import type { Profile } from '../../lib/profile.ts';
 import type { ReleaseRecipe } from '../recipe.ts';
 import { shipBootFlashFirmware } from './boot-flash.ts';
+import { VARIANT_OS_RELEASE } from '../../lib/contract/variant.ts';
+import { dropbearDefaults, shadowFor, VARIANT_FILES } from './variant.ts';
 
 /** What goes into /etc/os-release and the machine-readable release file the updater reads. */
 export function osRelease(recipe: ReleaseRecipe, profile: Profile): string {
@@ -20,8 +22,8 @@ export function osRelease(recipe: ReleaseRecipe, profile: Profile): string {
     `VERSION_ID="${recipe.version}"`,
     `PRETTY_NAME="balenaOS ${recipe.version} (huplab)"`,
     `MACHINE="${profile.deviceType}"`,
-    `VARIANT="${recipe.variant === 'development' ? 'Development' : 'Production'}"`,
-    `VARIANT_ID="${recipe.variant === 'development' ? 'dev' : 'prod'}"`,
+    `VARIANT="${VARIANT_OS_RELEASE[recipe.variant].VARIANT}"`,
+    `VARIANT_ID="${VARIANT_OS_RELEASE[recipe.variant].VARIANT_ID}"`,
     `META_BALENA_VERSION="${recipe.version}"`,
     `BALENA_BOARD_REV="huplab"`,
     `HUPLAB_LAYOUT="${recipe.layout}"`,
@@ -102,10 +104,15 @@ export async function assembleRootfs(opts: {
   }
 
   await cp(join(deviceFilesDir, 'rootfs'), root, { recursive: true, verbatimSymlinks: true });
+  // The variant: console login, root's password, SSH's password policy (variant.ts).
   await renderTemplate(join(root, 'etc', 'inittab'), {
-    CONSOLE: profile.console.device,
-    BAUD: String(profile.console.baud),
+    CONSOLE_LOGIN: VARIANT_FILES[recipe.variant].consoleLine(profile.console.device, profile.console.baud),
   });
+  const shadow = join(root, 'etc', 'shadow');
+  await writeFile(shadow, shadowFor(recipe.variant, await readFile(shadow, 'utf8')));
+  await chmod(shadow, 0o600);
+  await mkdir(join(root, 'etc', 'default'), { recursive: true });
+  await writeFile(join(root, 'etc', 'default', 'dropbear'), dropbearDefaults(recipe.variant));
 
   for (const d of [
     'proc',
@@ -146,6 +153,7 @@ export async function assembleRootfs(opts: {
         version: recipe.version,
         supervisorVersion: recipe.supervisorVersion,
         layout: recipe.layout,
+        variant: recipe.variant,
         deviceType: profile.deviceType,
         arch: profile.arch,
       },

@@ -15,3 +15,4 @@ export * from './supervisor.ts';
 export * from './takeover.ts';
 export * from './update-log.ts';
 export * from './updater-command.ts';
+export * from './variant.ts';

@@ -55,6 +55,31 @@ t.test('a built image has the balenaOS partitions, GRUB, its grubenv and the rel
   t.match(debugfsCat(img.disk, root, '/etc/inittab'), /ttyS0::respawn:\/sbin\/getty -L 115200 ttyS0/);
 });
 
+t.test(
+  'a production image: no console login, no root password, SSH keys only, cached apart from development',
+  async (t) => {
+    const dev = await buildImage({ device: 'generic-amd64', release: '2.101.0' });
+    const prod = await buildImage({ device: 'generic-amd64', release: '2.101.0', variant: 'production' });
+    t.equal(dev.variant, 'development');
+    t.equal(prod.variant, 'production');
+    t.not(prod.key, dev.key, 'separate image entries');
+    t.not(prod.releaseBuilds[0]!.key, dev.releaseBuilds[0]!.key, 'separate release entries');
+    t.not(prod.releaseBuilds[0]!.hostapp.manifest.digest, dev.releaseBuilds[0]!.hostapp.manifest.digest);
+    const record = JSON.parse(execFileSync('cat', [join(cacheDir(), 'images', prod.key, 'image.json')]).toString());
+    t.equal(record.variant, 'production', 'image.json names the variant');
+    const root = (await readPartitions(prod.disk))[1]!.startBytes;
+    const cat = (path: string) => debugfsCat(prod.disk, root, path);
+    t.match(cat('/etc/os-release'), /^VARIANT_ID="prod"$/m);
+    t.notMatch(cat('/etc/inittab'), /getty/, 'nothing logs in on the console');
+    t.match(cat('/etc/shadow'), /^root:\*:/m, 'root has no password');
+    t.match(cat('/etc/default/dropbear'), /^DROPBEAR_AUTH_ARGS="-s -g"$/m, 'dropbear refuses passwords');
+    t.match(cat('/etc/huplab-release.json'), /"variant": "production"/);
+    const devRoot = (await readPartitions(dev.disk))[1]!.startBytes;
+    t.match(debugfsCat(dev.disk, devRoot, '/etc/shadow'), /^root::/m);
+    t.match(debugfsCat(dev.disk, devRoot, '/etc/default/dropbear'), /^DROPBEAR_AUTH_ARGS="-B"$/m);
+  },
+);
+
 t.test('a second build of the same release is served from the cache', async (t) => {
   await buildImage({ device: 'generic-amd64', release: '2.101.0' });
   const started = Date.now();

@@ -16,6 +16,28 @@ import { BASE_RELEASE, expect, NEXT_RELEASE, test } from './fixtures.ts';
  * `serialport`, its power by inventory commands, its SD card written through the SD-mux path), so
  * the CLI, the device factory and the board driver are tried together without hardware.
  */
+/** `huplab hup --board qemu-board-1` of the rack's inventory, from BASE to NEXT, as JSON. */
+function hupOnBoard(labDir: string, inventory: string, extra: string[] = []) {
+  return execa(
+    join(repoRoot, 'node_modules', '.bin', 'tsx'),
+    [
+      join(repoRoot, 'harness/cli/main.ts'),
+      'hup',
+      '--board',
+      'qemu-board-1',
+      '--inventory',
+      inventory,
+      '--from',
+      BASE_RELEASE,
+      '--to',
+      NEXT_RELEASE,
+      ...extra,
+      '--json',
+    ],
+    { env: { HUPLAB_HOME: labDir, HUPLAB_QUIET: '1' }, reject: false, timeout: 14 * 60_000 },
+  );
+}
+
 test.describe('hup on a board', { tag: '@emulated' }, () => {
   test('huplab hup --board runs the standard update on a stand-in board of the rack and judges it', async ({
     lab,
@@ -24,23 +46,7 @@ test.describe('hup on a board', { tag: '@emulated' }, () => {
     test.setTimeout(15 * 60_000);
     const rack = join(lab.dir, 'rack');
     const inventory = await writeQemuRack(rack, 1, deviceProfile);
-    const r = await execa(
-      join(repoRoot, 'node_modules', '.bin', 'tsx'),
-      [
-        join(repoRoot, 'harness/cli/main.ts'),
-        'hup',
-        '--board',
-        'qemu-board-1',
-        '--inventory',
-        inventory,
-        '--from',
-        BASE_RELEASE,
-        '--to',
-        NEXT_RELEASE,
-        '--json',
-      ],
-      { env: { HUPLAB_HOME: lab.dir, HUPLAB_QUIET: '1' }, reject: false, timeout: 14 * 60_000 },
-    );
+    const r = await hupOnBoard(lab.dir, inventory);
     await test.info().attach('huplab-hup.stderr', { body: r.stderr, contentType: 'text/plain' });
     expect(r.exitCode, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as {
@@ -84,27 +90,7 @@ test.describe('hup on a board', { tag: '@emulated' }, () => {
     expect(address, 'this host has an IPv4 address besides loopback').toBeDefined();
     const rack = join(lab.dir, 'rack');
     const inventory = await writeQemuRack(rack, 1, deviceProfile);
-    const r = await execa(
-      join(repoRoot, 'node_modules', '.bin', 'tsx'),
-      [
-        join(repoRoot, 'harness/cli/main.ts'),
-        'hup',
-        '--board',
-        'qemu-board-1',
-        '--inventory',
-        inventory,
-        '--from',
-        BASE_RELEASE,
-        '--to',
-        NEXT_RELEASE,
-        '--listen',
-        '0.0.0.0',
-        '--advertise',
-        address!,
-        '--json',
-      ],
-      { env: { HUPLAB_HOME: lab.dir, HUPLAB_QUIET: '1' }, reject: false, timeout: 14 * 60_000 },
-    );
+    const r = await hupOnBoard(lab.dir, inventory, ['--listen', '0.0.0.0', '--advertise', address!]);
     await test.info().attach('huplab-hup.stderr', { body: r.stderr, contentType: 'text/plain' });
     expect(r.exitCode, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as { verdict: Verdict; outcome: UpdateOutcome };

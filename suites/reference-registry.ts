@@ -95,30 +95,81 @@ export async function startDockerRegistry(
   }
 }
 
-/** A self-signed certificate and key for a token issuer (openssl), in `dir`. */
-export function tokenIssuerCertificate(dir: string): { key: string; certPem: string; certFile: string } {
-  const ssl = spawnSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      'token.key',
-      '-out',
-      'token.pem',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=huplab token issuer',
-    ],
-    { cwd: dir, encoding: 'utf8' },
+function openssl(dir: string, ...args: string[]): void {
+  const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr}`);
+}
+
+/** A self-signed certificate `<name>.pem` and its key `<name>.key` in `dir` (openssl). */
+function selfSigned(dir: string, name: string, subject: string): void {
+  openssl(
+    dir,
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.pem`,
+    '-days',
+    '2',
+    '-subj',
+    subject,
   );
-  if (ssl.status !== 0) throw new Error(`openssl could not make the token issuer's certificate: ${ssl.stderr}`);
+}
+
+/** A self-signed certificate and key for a token issuer, in `dir`. */
+export function tokenIssuerCertificate(dir: string): { key: string; certPem: string; certFile: string } {
+  selfSigned(dir, 'token', '/CN=huplab token issuer');
   const certFile = join(dir, 'token.pem');
   return { key: readFileSync(join(dir, 'token.key'), 'utf8'), certPem: readFileSync(certFile, 'utf8'), certFile };
+}
+
+/**
+ * A lab CA of its own and a server certificate it signed for 127.0.0.1, in `dir`: an https
+ * registry that only a client given the CA trusts.
+ */
+export function labCertificates(dir: string): { caPem: string; certificate: string; key: string } {
+  selfSigned(dir, 'ca', '/CN=huplab lab CA');
+  openssl(
+    dir,
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'server.key',
+    '-out',
+    'server.csr',
+    '-subj',
+    '/CN=127.0.0.1',
+  );
+  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+  openssl(
+    dir,
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.pem',
+    '-days',
+    '2',
+    '-extfile',
+    'ext.cnf',
+  );
+  return {
+    caPem: readFileSync(join(dir, 'ca.pem'), 'utf8'),
+    certificate: join(dir, 'server.pem'),
+    key: join(dir, 'server.key'),
+  };
 }
 
 /**

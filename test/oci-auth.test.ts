@@ -3,9 +3,9 @@
  * credentials), Basic challenges, wrong credentials, blob redirects to another host, and an https
  * registry whose CA is given as caCertificate.
  */
+import { labCertificates } from '../suites/reference-registry.ts';
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -304,49 +304,14 @@ t.test('too many redirects is one line', async (t) => {
 
 t.test('https registry with its own CA, given as caCertificate', async (t) => {
   const dir = t.testdir();
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  ssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.pem',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=huplab test CA',
-  );
-  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
-  const ext = join(dir, 'ext.cnf');
-  writeFileSync(ext, 'subjectAltName=IP:127.0.0.1\n');
-  ssl(
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'server.pem',
-    '-days',
-    '2',
-    '-extfile',
-    ext,
-  );
-  const ca = readFileSync(join(dir, 'ca.pem'), 'utf8');
+  const certs = labCertificates(dir);
+  const ca = certs.caPem;
   const reg = await serve(
     t,
     registry(() => true, ''),
     {
-      key: readFileSync(join(dir, 'server.key'), 'utf8'),
-      cert: readFileSync(join(dir, 'server.pem'), 'utf8'),
+      key: readFileSync(certs.key, 'utf8'),
+      cert: readFileSync(certs.certificate, 'utf8'),
     },
   );
   const trusting = new RegistryClient(reg.url, { retries: 0, caCertificate: ca });

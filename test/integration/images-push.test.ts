@@ -15,6 +15,7 @@ import { RegistryClient, type RegistryClientOptions } from '../../lib/oci/client
 import { releases } from './backend-fixture.ts';
 import {
   haveDockerRegistry,
+  labCertificates,
   startDockerRegistry,
   startTokenService,
   tokenIssuerCertificate,
@@ -220,56 +221,8 @@ t.test(
   { skip: noRegistry },
   async (t) => {
     const dir = t.testdir();
-    const ssl = (...args: string[]) => {
-      const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr}`);
-    };
-    ssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=huplab lab CA',
-    );
-    ssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      'server.key',
-      '-out',
-      'server.csr',
-      '-subj',
-      '/CN=127.0.0.1',
-    );
-    writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      'server.csr',
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      'server.pem',
-      '-days',
-      '2',
-      '-extfile',
-      'ext.cnf',
-    );
-    const url = await startRegistry(t, dir, '', { certificate: join(dir, 'server.pem'), key: join(dir, 'server.key') });
+    const certs = labCertificates(dir);
+    const url = await startRegistry(t, dir, '', { certificate: certs.certificate, key: certs.key });
     const push = ['images', 'push', '--release', '2.102.0', '--device', 'generic-amd64', '--registry', url];
 
     const untrusted = await huplab(push);
@@ -282,6 +235,6 @@ t.test(
 
     const pushed = await huplab([...push, '--ca-cert', join(dir, 'ca.pem')]);
     t.equal(pushed.status, 0, pushed.stderr);
-    await pullBack(t, url, { caCertificate: readFileSync(join(dir, 'ca.pem'), 'utf8') });
+    await pullBack(t, url, { caCertificate: certs.caPem });
   },
 );

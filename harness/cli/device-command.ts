@@ -8,6 +8,7 @@ import { attachDevice, type ListedDevice, listDevices, startEmulated } from '../
 import { openLab } from '../lab.ts';
 import { deviceDir } from '../device/provision.ts';
 import { labDir } from '../../lib/paths.ts';
+import { portIsFree } from '../qemu/ports.ts';
 import { loadProfile } from '../../lib/profile.ts';
 import { checkDeviceName, checkRelease, existingFile, seconds } from './validate.ts';
 import { makeOutput } from './output.ts';
@@ -226,6 +227,11 @@ export async function checkStart(o: StartOpts): Promise<{ sshPort?: number; time
   const name = checkDeviceName(o.name ?? profile.name);
   const timeoutS = seconds('timeout', o.timeout ?? '180');
   const sshPort = o.sshPort !== undefined ? parsePort(o.sshPort) : undefined;
+  // Known before an image is built (QEMU would say so only after): another process holds it.
+  if (sshPort !== undefined && !(await portIsFree(sshPort)))
+    throw new HuplabError('port-in-use', `--ssh-port ${sshPort}: port ${sshPort} on 127.0.0.1 is in use`, {
+      hint: `choose another or leave it out for a free one; \`ss -ltnp 'sport = :${sshPort}'\` shows who holds it`,
+    });
   if (o.disk !== undefined) {
     if (o.release !== undefined)
       throw new HuplabError('option-conflict', '--disk and --release both given: the disk carries its own release', {

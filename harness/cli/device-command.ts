@@ -9,6 +9,7 @@ import { openLab } from '../lab.ts';
 import { deviceDir } from '../device/provision.ts';
 import { labDir } from '../../lib/paths.ts';
 import { portIsFree } from '../qemu/ports.ts';
+import { requireQemu } from '../qemu/kvm-probe.ts';
 import { loadProfile } from '../../lib/profile.ts';
 import { checkDeviceName, checkRelease, existingFile, seconds } from './validate.ts';
 import { makeOutput } from './output.ts';
@@ -225,6 +226,8 @@ export async function checkStart(o: StartOpts): Promise<{ sshPort?: number; time
       hint: 'real boards are driven through the lab inventory (`huplab hup --board NAME`); pick an emulated profile here',
     });
   const name = checkDeviceName(o.name ?? profile.name);
+  // A machine without QEMU is told so before an image is built for it.
+  await requireQemu(profile.qemu.binary);
   const timeoutS = seconds('timeout', o.timeout ?? '180');
   const sshPort = o.sshPort !== undefined ? parsePort(o.sshPort) : undefined;
   // Known before an image is built (QEMU would say so only after): another process holds it.

@@ -14,6 +14,8 @@ import { checkBoardProfile } from '../device/start.ts';
 import { findBoard, inventoryPath, loadInventory, type InventoryBoard } from '../board/inventory.ts';
 import { FAULTS, findFault } from '../faults/index.ts';
 import { runHup } from '../jobs/hup.ts';
+import { requireQemu } from '../qemu/kvm-probe.ts';
+import { loadProfile } from '../../lib/profile.ts';
 import { runAdvancedHup } from '../jobs/advanced.ts';
 import type { UpdateBackend } from '../backend/update-backend.ts';
 import { type ExternalRegistryInput, isLoopback, resolveExternalRegistry } from '../backend/external-registry.ts';
@@ -80,6 +82,9 @@ export function registerHup(program: Command): void {
       const fault = o.fault !== undefined ? findFault(o.fault) : undefined;
       const variant = o.variant !== undefined ? checkVariant(o.variant, '--variant') : undefined;
       const { device, board } = await deviceOrBoard(o);
+      // An emulated device needs QEMU: said before the releases are built.
+      const qemu = board ? undefined : (await loadProfile(device)).qemu;
+      if (qemu) await requireQemu(qemu.binary);
       const external = await resolveExternalRegistry(registryInput(o));
       if (external && board && isLoopback(new URL(external.url))) {
         throw new HuplabError(

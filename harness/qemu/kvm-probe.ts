@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 /**
  * Decide between KVM and TCG by experiment, never by the mere presence of /dev/kvm.
  *
@@ -86,6 +87,17 @@ export function qemuMissing(binary: string): HuplabError {
     hint: `apt-get install ${pkg}`,
     infrastructure: true,
   });
+}
+
+/** Refuses, with what to install, when the profile's QEMU binary is not on PATH: asked before any build. */
+export async function requireQemu(binary: string): Promise<void> {
+  const found = binary.includes('/')
+    ? await fs.access(binary).then(
+        () => true,
+        () => false,
+      )
+    : (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(`${dir}/${binary}`));
+  if (!found) throw qemuMissing(binary);
 }
 
 async function readCache(file: string, key: string): Promise<Accel | undefined> {

@@ -28,6 +28,8 @@ t.test('releases: list per device type, one by version, a clear 404 for unknown 
     version,
     supervisorVersion: labels(h)['io.balena.supervisor.version'],
     layout: labels(h)['io.huplab.layout'],
+    // The hostapp's label, as the builder set it from the recipe: these are development builds.
+    variant: labels(h)['io.huplab.variant'],
     arch: 'amd64',
     hostapp: { repository: REPO, tag: version, manifestDigest: h.manifest.digest },
   });

@@ -194,21 +194,7 @@ export function expectRefused(o: UpdateOutcome, reason: RegExp, opts: { reportsT
       ok: o.failedStep === 'checks' && reason.test(o.failure ?? ''),
       detail: `${o.failedStep ?? '-'}: ${o.failure ?? '-'}`,
     },
-    { what: 'no reboot', ok: !o.rebooted && o.reboots === 0, detail: `${o.reboots} boot(s) seen on the console` },
-    {
-      what: 'same OS and root',
-      ok: o.after.version === o.before.version && o.after.root === o.before.root,
-      detail: `${o.before.root} ${o.before.version} -> ${o.after.root} ${o.after.version}`,
-    },
-    {
-      what: 'bootloader untouched',
-      ok: JSON.stringify(o.after.bootEnv) === JSON.stringify(o.before.bootEnv),
-      detail: Object.entries(o.after.bootEnv)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' '),
-    },
-    { what: 'no breadcrumbs', ok: o.breadcrumbs.length === 0, detail: o.breadcrumbs.join(' ') || 'none' },
-    bootFilesCheck(o, 'the running OS (untouched)'),
+    ...nothingSwitched(o, 'bootloader untouched', 'the running OS (untouched)'),
     opts.reportsToApi === false
       ? {
           what: 'nothing reported to the API (it cannot be reached)',
@@ -251,21 +237,7 @@ export function expectFailedAfterStop(o: UpdateOutcome, step: string, reason: Re
       ok: stopped && o.failedStep === step && reason.test(o.failure ?? ''),
       detail: `supervisor ${stopped ? 'stopped' : 'never stopped'}; ${o.failedStep ?? '-'}: ${o.failure ?? '-'}`,
     },
-    { what: 'no reboot', ok: !o.rebooted && o.reboots === 0, detail: `${o.reboots} boot(s) seen on the console` },
-    {
-      what: 'same OS and root',
-      ok: o.after.version === o.before.version && o.after.root === o.before.root,
-      detail: `${o.before.root} ${o.before.version} -> ${o.after.root} ${o.after.version}`,
-    },
-    {
-      what: 'bootloader env of the running OS (nothing switched)',
-      ok: JSON.stringify(o.after.bootEnv) === JSON.stringify(o.before.bootEnv),
-      detail: Object.entries(o.after.bootEnv)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' '),
-    },
-    { what: 'no breadcrumbs', ok: o.breadcrumbs.length === 0, detail: o.breadcrumbs.join(' ') || 'none' },
-    bootFilesCheck(o, 'the running OS'),
+    ...nothingSwitched(o, 'bootloader env of the running OS (nothing switched)', 'the running OS'),
     {
       what: 'the supervisor runs again, the same one',
       ok: o.after.supervisorRunning && o.after.supervisorVersion === o.before.supervisorVersion,
@@ -388,4 +360,29 @@ function bootFilesCheck(o: UpdateOutcome, whose: string): { what: string; ok: bo
 function exitDetail(o: UpdateOutcome): string {
   const lost = o.exitRecorded === false ? ' (status not recorded: the reboot came first; read from its last step)' : '';
   return `exit ${o.exitCode}${lost}${o.failure ? `: ${o.failure}` : ''}`;
+}
+
+/**
+ * An update that ended before the switch (refused, or failed after the supervisor stopped): no
+ * reboot, the same OS on the same root, the bootloader env and the boot files of the running OS,
+ * no breadcrumbs. `envWhat` and `bootFilesWhat` name the checks as each verdict words them.
+ */
+function nothingSwitched(o: UpdateOutcome, envWhat: string, bootFilesWhat: string): Verdict['checks'] {
+  return [
+    { what: 'no reboot', ok: !o.rebooted && o.reboots === 0, detail: `${o.reboots} boot(s) seen on the console` },
+    {
+      what: 'same OS and root',
+      ok: o.after.version === o.before.version && o.after.root === o.before.root,
+      detail: `${o.before.root} ${o.before.version} -> ${o.after.root} ${o.after.version}`,
+    },
+    {
+      what: envWhat,
+      ok: JSON.stringify(o.after.bootEnv) === JSON.stringify(o.before.bootEnv),
+      detail: Object.entries(o.after.bootEnv)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' '),
+    },
+    { what: 'no breadcrumbs', ok: o.breadcrumbs.length === 0, detail: o.breadcrumbs.join(' ') || 'none' },
+    bootFilesCheck(o, bootFilesWhat),
+  ];
 }

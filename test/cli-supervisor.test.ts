@@ -116,3 +116,32 @@ t.test('images list names the supervisor releases beside the OS releases', async
   const text = spawnSync(bin, ['images', 'list'], { encoding: 'utf8', env: { ...process.env, HUPLAB_QUIET: '1' } });
   t.match(text.stdout, /supervisor releases:\n {2}16\.8\.0 +amd64, arm64, armhf +OS 2\.12\.0 or newer\n/);
 });
+
+t.test('images build --supervisor --arch builds one image, then finds it in the cache', async (t) => {
+  const cache = t.testdir();
+  const build = () =>
+    spawnSync(bin, ['images', 'build', '--supervisor', '16.9.0', '--arch', 'amd64', '--json'], {
+      env: { ...process.env, HUPLAB_CACHE: cache, HUPLAB_QUIET: '1' },
+      encoding: 'utf8',
+    });
+  const first = build();
+  t.equal(first.status, 0, first.stderr);
+  const doc = JSON.parse(first.stdout) as {
+    ok: boolean;
+    supervisor: string;
+    minOsVersion: string;
+    images: Array<{ arch: string; repository: string; dir: string; manifest: string; cached: boolean }>;
+  };
+  t.match(doc, { ok: true, supervisor: '16.9.0', minOsVersion: '2.12.0' });
+  t.equal(doc.images.length, 1, 'only the arch asked for');
+  t.match(doc.images[0], {
+    arch: 'amd64',
+    repository: 'huplab/supervisor-amd64',
+    manifest: /^sha256:[0-9a-f]{64}$/,
+    cached: false,
+  });
+  t.ok(doc.images[0]!.dir.startsWith(join(cache, 'supervisors')), 'in the build cache');
+  t.ok(existsSync(join(doc.images[0]!.dir, 'index.json')), 'an OCI image layout');
+  const second = JSON.parse(build().stdout) as typeof doc;
+  t.match(second.images[0], { manifest: doc.images[0]!.manifest, cached: true }, 'the same image, from the cache');
+});

@@ -21,7 +21,9 @@ import { run } from './run.ts';
 import { checkRelease } from './validate.ts';
 
 export function registerImages(program: Command): void {
-  const images = program.command('images').description('build OS images and list what can be built');
+  const images = program
+    .command('images')
+    .description('build OS images and supervisor releases, and list what can be built');
 
   images
     .command('build')

@@ -27,6 +27,9 @@ export function labDir(): string {
 /** Device profiles and release recipes; overridable so that a lab can keep its own. */
 export const devicesDir = process.env.HUPLAB_DEVICES ?? join(repoRoot, 'devices');
 export const releasesDir = process.env.HUPLAB_RELEASES ?? join(repoRoot, 'images', 'releases');
+/** Supervisor release recipes, beside the OS releases. */
+export const supervisorReleasesDir =
+  process.env.HUPLAB_SUPERVISOR_RELEASES ?? join(repoRoot, 'images', 'supervisor-releases');
 export const deviceFilesDir = join(repoRoot, 'images', 'device-files');
 
 /**

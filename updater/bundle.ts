@@ -7,14 +7,24 @@ import { repoRoot } from '../lib/paths.ts';
  * Bundles an updater entry point (and the lib/ code it uses) into one ES module for Node 20 on
  * the device: the device has the Node runtime and nothing from npm.
  */
-export async function bundleForDevice(entry: string, outFile: string): Promise<void> {
+export async function bundleForDevice(
+  entry: string,
+  outFile: string,
+  opts: {
+    /** Identifiers replaced by JSON values at build time (a supervisor's baked-in version). */
+    define?: Record<string, string>;
+    /** esbuild's target (default node20, the runtime every OS ships). */
+    target?: string;
+  } = {},
+): Promise<void> {
   await mkdir(dirname(outFile), { recursive: true });
   await build({
     entryPoints: [join(repoRoot, entry)],
     outfile: outFile,
     bundle: true,
     platform: 'node',
-    target: 'node20',
+    target: opts.target ?? 'node20',
+    ...(opts.define ? { define: opts.define } : {}),
     format: 'esm',
     legalComments: 'none',
     // Scripts the device runs outside Node (takeover stage 2) travel inside the bundle as text.
@@ -31,3 +41,9 @@ export const HUP_ENTRY = 'updater/hup/main.ts';
 
 /** The advanced (takeover) updater. */
 export const ADVANCED_ENTRY = 'updater/advanced/main.ts';
+
+/** The supervisor agent: bundled into every OS, and on its own into each supervisor release. */
+export const SUPERVISOR_ENTRY = 'updater/services/supervisor.ts';
+
+/** The identifier a supervisor release's bundle has its version baked into (see SUPERVISOR_ENTRY). */
+export const SUPERVISOR_VERSION_DEFINE = 'HUPLAB_SUPERVISOR_VERSION';

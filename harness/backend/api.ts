@@ -9,6 +9,7 @@ import { chooseUpdateMethod, type OsIdentity, type OsImageInfo } from '../../lib
 
 export type { OsImageInfo } from '../../lib/update-method.ts';
 import { stat } from 'node:fs/promises';
+import { isSupervisorArch, SUPERVISOR_ARCHES } from '../../lib/supervisor-policy.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { fileSha256 } from '../../lib/file-digest.ts';
 import { fileReply, json, type Reply } from './reply.ts';
@@ -29,6 +30,16 @@ export interface ReleaseRecord {
   bootFlash?: { file: string; sha256: string; size: number; physBase: number; bankBytes: number };
   /** The raw disk image (advanced update), when the backend serves one: GET /v1/os-images/<type>/<version>. */
   image?: OsImageInfo;
+}
+
+/** A supervisor release published for one CPU architecture (Backend.publishSupervisor). */
+export interface SupervisorReleaseRecord {
+  version: string;
+  /** Debian CPU architecture (a device profile's arch). */
+  arch: string;
+  /** The oldest OS version it runs on. */
+  minOsVersion: string;
+  image: { repository: string; tag: string; manifestDigest: string };
 }
 
 export interface ProgressReport {
@@ -77,6 +88,7 @@ const JSON_LIMIT = 64 * 1024;
 
 export class Api {
   private readonly releaseList: ReleaseRecord[] = [];
+  private readonly supervisorList: SupervisorReleaseRecord[] = [];
   private readonly devices = new Map<string, DeviceState>();
   private readonly osImages = new Map<string, { file: string; info: OsImageInfo }>();
   private readonly updaterBundlePath: string | undefined;
@@ -101,6 +113,21 @@ export class Api {
     return this.releaseList
       .filter((r) => deviceType === undefined || r.deviceType === deviceType)
       .sort((a, b) => sortVersions(a.version, b.version) || a.deviceType.localeCompare(b.deviceType))
+      .map((r) => structuredClone(r));
+  }
+
+  /** Adds a supervisor release, replacing one with the same version and arch. */
+  addSupervisorRelease(release: SupervisorReleaseRecord): void {
+    const i = this.supervisorList.findIndex((r) => r.version === release.version && r.arch === release.arch);
+    if (i >= 0) this.supervisorList.splice(i, 1);
+    this.supervisorList.push(structuredClone(release));
+  }
+
+  /** Supervisor releases, oldest version first; all arches when none is given. */
+  supervisorReleases(arch?: string): SupervisorReleaseRecord[] {
+    return this.supervisorList
+      .filter((r) => arch === undefined || r.arch === arch)
+      .sort((a, b) => sortVersions(a.version, b.version) || a.arch.localeCompare(b.arch))
       .map((r) => structuredClone(r));
   }
 
@@ -175,6 +202,9 @@ export class Api {
     if (p === '/v1/releases') return this.onlyGet(req) ?? this.listReleases(req);
     const release = at(/^\/v1\/releases\/([^/]+)$/);
     if (release) return this.onlyGet(req) ?? this.oneRelease(req, release[0]!);
+    if (p === '/v1/supervisor-releases') return this.onlyGet(req) ?? this.listSupervisorReleases(req);
+    const supervisor = at(/^\/v1\/supervisor-releases\/([^/]+)$/);
+    if (supervisor) return this.onlyGet(req) ?? this.oneSupervisorRelease(req, supervisor[0]!);
     const progress = at(/^\/v1\/devices\/([^/]+)\/progress$/);
     if (progress) {
       // POST too: takeover's stage 2 reports with busybox wget, which cannot PATCH.
@@ -214,6 +244,27 @@ export class Api {
   private listReleases(req: BackendRequest): Reply {
     const deviceType = req.query.get('deviceType') ?? undefined;
     return json(200, { releases: this.releases(deviceType) });
+  }
+
+  /** GET /v1/supervisor-releases[?arch=A]: operator or any device (the choices of a settings page). */
+  private listSupervisorReleases(req: BackendRequest): Reply {
+    const arch = req.query.get('arch') ?? undefined;
+    if (arch !== undefined && !isSupervisorArch(arch))
+      return Api.errorReply(400, `"${arch}" is not a CPU architecture (use one of: ${SUPERVISOR_ARCHES.join(', ')})`);
+    return json(200, { supervisorReleases: this.supervisorReleases(arch) });
+  }
+
+  /** GET /v1/supervisor-releases/<version>?arch=A: one release's record, with its image's digest. */
+  private oneSupervisorRelease(req: BackendRequest, version: string): Reply {
+    const arch = req.query.get('arch');
+    if (!arch) return Api.errorReply(400, `which CPU architecture? add ?arch=<arch> to ${req.path}`);
+    const found = this.supervisorList.find((r) => r.version === version && r.arch === arch);
+    if (found) return json(200, found);
+    const known = this.supervisorReleases(arch).map((r) => r.version);
+    return Api.errorReply(
+      404,
+      `supervisor ${version} is not published for ${arch} (published: ${known.length ? known.join(', ') : 'none'})`,
+    );
   }
 
   private methodReply(req: BackendRequest): Reply {

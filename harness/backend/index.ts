@@ -4,10 +4,11 @@
  * ports at LAB_HOST_ADDRESS (lib/contract/lab-host.ts): its restricted QEMU network forwards
  * exactly these, and nothing else of the host.
  */
+import { readFile } from 'node:fs/promises';
 import { LAB_HOST_ADDRESS } from '../../lib/contract/lab-host.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { holdings } from '../holdings.ts';
-import { Api, type ApiOptions, type ReleaseRecord } from './api.ts';
+import { Api, type ApiOptions, type ReleaseRecord, type SupervisorReleaseRecord } from './api.ts';
 import { LabAuth } from './auth.ts';
 import { DeltaService } from './delta-service.ts';
 import { Faults, type FaultGroup } from './faults.ts';
@@ -16,8 +17,11 @@ import { RequestLog, type RequestLogEntry } from './request-log.ts';
 import { startServer, type Handler, type RunningServer } from './serve.ts';
 import type { Reply } from './reply.ts';
 import { isVariant, type Variant } from '../../lib/contract/variant.ts';
+import { sha256Digest } from '../../lib/oci/digest.ts';
+import { readImageLayout } from '../../lib/oci/layout.ts';
+import { SUPERVISOR_LABELS, supervisorRepository } from '../../lib/supervisor-policy.ts';
 
-export type { ReleaseRecord } from './api.ts';
+export type { ReleaseRecord, SupervisorReleaseRecord } from './api.ts';
 export type { FaultGroup, FaultSpec, FaultState } from './faults.ts';
 export type { RequestLogEntry } from './request-log.ts';
 
@@ -54,6 +58,20 @@ export interface PublishReleaseOptions {
   onFallbackToo?: boolean;
 }
 
+export interface PublishSupervisorOptions {
+  version: string;
+  /** Debian CPU architecture; must be the image's io.balena.supervisor.arch label. */
+  arch: string;
+  /** OCI image layout directory of the supervisor image (images/builder/supervisor-build.ts). */
+  imageDir: string;
+  /** Must be the layout's manifest: guards against publishing the wrong build. */
+  manifestDigest: string;
+  /** Default: huplab/supervisor-<arch> (lib/supervisor-policy.ts). */
+  repository?: string;
+  /** Also push to the fallback registry (default true). */
+  onFallbackToo?: boolean;
+}
+
 export interface Backend {
   api: Api;
   primary: Registry;
@@ -74,6 +92,12 @@ export interface Backend {
   log(group: FaultGroup): RequestLogEntry[];
   clearLog(group?: FaultGroup): void;
   publishRelease(opts: PublishReleaseOptions): Promise<ReleaseRecord>;
+  /**
+   * Serves a supervisor release's image (repository huplab/supervisor-<arch>, tag = version) and
+   * records it at the API (GET /v1/supervisor-releases). The image's labels must name the same
+   * version and arch, and its minimum OS version.
+   */
+  publishSupervisor(opts: PublishSupervisorOptions): Promise<SupervisorReleaseRecord>;
   stop(): Promise<void>;
 }
 
@@ -178,6 +202,40 @@ export async function startBackend(opts: StartBackendOptions = {}): Promise<Back
       api.addRelease(release);
       return release;
     },
+    async publishSupervisor(p) {
+      const repository = p.repository ?? supervisorRepository(p.arch);
+      const what = `supervisor ${p.version} (${p.arch})`;
+      // Checked before any registry serves it: a wrong image must not replace a good tag.
+      const labels = await imageLabels(p.imageDir, p.manifestDigest, what);
+      const wrong = (label: string, expected: string) =>
+        labels[label] === expected
+          ? undefined
+          : `its ${label} label is ${labels[label] === undefined ? 'missing' : `"${labels[label]}"`}, not "${expected}"`;
+      const why = wrong(SUPERVISOR_LABELS.version, p.version) ?? wrong(SUPERVISOR_LABELS.arch, p.arch);
+      const minOsVersion = labels[SUPERVISOR_LABELS.minOsVersion];
+      if (why || !minOsVersion)
+        throw new HuplabError(
+          'supervisor-invalid',
+          `cannot publish ${what} from ${p.imageDir}: ${why ?? `its ${SUPERVISOR_LABELS.minOsVersion} label is missing`}`,
+          { hint: 'build it with `huplab images build --supervisor VERSION --arch ARCH`' },
+        );
+      for (const registry of p.onFallbackToo === false ? [primary] : [primary, fallback])
+        await registry.addHostapp({
+          repository,
+          tag: p.version,
+          layoutDir: p.imageDir,
+          manifestDigest: p.manifestDigest,
+          what,
+        });
+      const record: SupervisorReleaseRecord = {
+        version: p.version,
+        arch: p.arch,
+        minOsVersion,
+        image: { repository, tag: p.version, manifestDigest: p.manifestDigest },
+      };
+      api.addSupervisorRelease(record);
+      return record;
+    },
     async stop() {
       holdings.drop(backend);
       await Promise.all(servers.map((s) => s.close()));
@@ -186,4 +244,26 @@ export async function startBackend(opts: StartBackendOptions = {}): Promise<Back
   // An interrupted command closes it; its open sockets would otherwise keep the process alive.
   holdings.hold(backend, { what: 'backend', release: () => backend.stop().then(() => 'stopped') });
   return backend;
+}
+
+/** The config labels of an image layout's manifest (checked as the registry checks it). */
+async function imageLabels(layoutDir: string, manifestDigest: string, what: string): Promise<Record<string, string>> {
+  const layout = await readImageLayout({
+    layoutDir,
+    manifestTypes: ['application/vnd.oci.image.manifest.v1+json'],
+    manifestDigest,
+    what,
+  });
+  const config = await readFile(layout.blobPath(layout.config.digest)).catch(() => undefined);
+  if (!config || sha256Digest(config) !== layout.config.digest)
+    throw new HuplabError('hostapp-invalid', `${what} ${layoutDir}: config blob ${layout.config.digest} is damaged`, {
+      hint: 'rebuild it with `huplab images build`',
+    });
+  try {
+    return (
+      (JSON.parse(config.toString('utf8')) as { config?: { Labels?: Record<string, string> } }).config?.Labels ?? {}
+    );
+  } catch {
+    return {};
+  }
 }

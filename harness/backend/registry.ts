@@ -35,6 +35,8 @@ export interface AddHostappOptions {
   layoutDir: string;
   /** Which manifest of index.json; needed only when it lists more than one. */
   manifestDigest?: string;
+  /** How messages name the image (default "hostapp"; "supervisor 16.9.0 (amd64)"). */
+  what?: string;
 }
 
 export interface RegisteredImage {
@@ -65,13 +67,17 @@ interface Descriptor {
 export class Registry {
   private readonly repos = new Map<string, Repo>();
 
-  /** Reads the layout's index and manifest, checks that the blobs it names are there, and serves them. */
+  /**
+   * Reads the layout's index and manifest, checks that the blobs it names are there, and serves
+   * them. Any one-manifest OCI image layout: hostapps, and the supervisor images.
+   */
   async addHostapp(opts: AddHostappOptions): Promise<RegisteredImage> {
+    const what = opts.what ?? 'hostapp';
     const layout = await readImageLayout({
       layoutDir: opts.layoutDir,
       manifestTypes: [OCI_MANIFEST],
       manifestDigest: opts.manifestDigest,
-      what: 'hostapp',
+      what,
     });
     const { manifestDescriptor: desc, manifestBytes, blobPath } = layout;
     const manifest = { config: layout.config, layers: layout.layers };
@@ -81,7 +87,7 @@ export class Registry {
     if (sha256Digest(configBytes) !== manifest.config.digest)
       throw new HuplabError(
         'hostapp-invalid',
-        `hostapp ${opts.layoutDir}: config blob ${manifest.config.digest} does not hash to its name`,
+        `${what} ${opts.layoutDir}: config blob ${manifest.config.digest} does not hash to its name`,
         { hint: 'rebuild it with `huplab images build`' },
       );
     const labels =

@@ -13,6 +13,10 @@ import { buildImage, type ReleaseBuild } from '../../images/builder/index.ts';
 import { exportRawImage } from '../../images/builder/raw-image.ts';
 import { buildRelease } from '../../images/builder/release-build.ts';
 import { loadRelease, withVariant } from '../../images/recipe.ts';
+import { buildSupervisor, type SupervisorBuild } from '../../images/builder/supervisor-build.ts';
+import { loadSupervisorRelease } from '../../images/supervisor-recipe.ts';
+import { HuplabError } from '../../lib/errors.ts';
+import { isSupervisorArch } from '../../lib/supervisor-policy.ts';
 import { LAB_HOST_ADDRESS, type LabHostConfig } from '../../lib/contract/lab-host.ts';
 import type { Variant } from '../../lib/contract/variant.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
@@ -57,6 +61,8 @@ export interface UpdateBackend {
   newDeviceConfig(): DeviceConfig;
   /** The lab's registry the devices pull hostapps from, when the run was given one. */
   external?: ExternalRegistry;
+  /** The supervisor releases published for the device's CPU architecture, by version. */
+  supervisors: Map<string, SupervisorBuild>;
   /** The OS line an advanced update leads to, when the lab publishes one. */
   advanced?: { profile: Profile; builds: Map<string, ReleaseBuild>; updater: { path: string; sha256: string } };
 }
@@ -72,6 +78,8 @@ export async function startUpdateBackend(opts: {
   releases: string[];
   /** The OS variant of the releases published (default: each recipe's own). */
   variant?: Variant;
+  /** Supervisor releases to build for the device's CPU architecture and publish (default none). */
+  supervisors?: string[];
   narrator?: Narrator;
   deltas?: boolean;
   /** The lab's operator token (harness/lab.ts); default: a fresh one for this backend. */
@@ -116,6 +124,25 @@ export async function startUpdateBackend(opts: {
       repository,
       ...(opts.variant ? { variant: opts.variant } : {}),
     });
+    const supervisors = new Map<string, SupervisorBuild>();
+    for (const version of opts.supervisors ?? []) {
+      const recipe = await loadSupervisorRelease(version);
+      const arch = profile.arch;
+      if (!isSupervisorArch(arch) || !recipe.arches.includes(arch))
+        throw new HuplabError(
+          'supervisor-arch-unknown',
+          `supervisor ${version} is not built for ${arch}, the CPU architecture of ${profile.name}`,
+          { hint: `its arches: ${recipe.arches.join(', ')}` },
+        );
+      const build = await buildSupervisor(recipe, arch, narrator);
+      await backend.publishSupervisor({
+        version,
+        arch,
+        imageDir: build.image.dir,
+        manifestDigest: build.image.manifest.digest,
+      });
+      supervisors.set(version, build);
+    }
     const externalPorts = opts.external
       ? await checkExternal(opts.external, profile, builds, repository, narrator)
       : [];
@@ -160,6 +187,7 @@ export async function startUpdateBackend(opts: {
       services: backend,
       profile,
       builds,
+      supervisors,
       updater,
       ...(advanced ? { advanced } : {}),
       ...(ext ? { external: ext } : {}),

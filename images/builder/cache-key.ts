@@ -47,20 +47,52 @@ export function imageKey(inputs: { profile: unknown; releases: string[]; variant
 }
 
 /**
- * Hash of the source that shapes an image (on-device files, the builder, the shared encoders), so
- * that changing any of it makes a new cache entry rather than reusing a stale image.
+ * The key of a supervisor image (supervisor-build.ts): the recipe, the CPU architecture, the
+ * source it is bundled and packed from, and the tools whose output lands in it. Named "supervisor"
+ * so that it can never equal a release's or an image's key.
  */
-export async function sourceDigest(): Promise<string> {
-  // What goes into an image: the device services are bundled from updater/services and what they
-  // import; the updaters the harness hands over (updater/hup, advanced, takeover) are not in it.
-  const roots = [
-    'images/device-files',
-    'images/builder',
-    'lib',
-    'updater/common',
-    'updater/services',
-    'updater/bundle.ts',
-  ];
+export function supervisorKey(inputs: {
+  recipe: { version: string };
+  arch: string;
+  source: string;
+  tools: Record<string, string>;
+}): string {
+  return hashInputs({ format: BUILDER_FORMAT, kind: 'supervisor', ...inputs });
+}
+
+/**
+ * What goes into an OS image: the device services are bundled from updater/services and what they
+ * import; the updaters the harness hands over (updater/hup, advanced, takeover) are not in it.
+ */
+export const IMAGE_SOURCES = [
+  'images/device-files',
+  'images/builder',
+  'lib',
+  'updater/common',
+  'updater/services',
+  'updater/bundle.ts',
+];
+
+/**
+ * What goes into a supervisor image: the agent and the lib/ code it bundles, the bundler, the
+ * builder and the OCI layout writer.
+ */
+export const SUPERVISOR_SOURCES = [
+  'lib',
+  'updater/services/supervisor.ts',
+  'updater/bundle.ts',
+  'images/builder/supervisor-build.ts',
+  'images/builder/hostapp.ts',
+  'images/builder/reproducible.ts',
+  'images/builder/cache-key.ts',
+];
+
+/**
+ * Hash of the source that shapes an artifact (on-device files, the builder, the shared encoders),
+ * so that changing any of it makes a new cache entry rather than reusing a stale one. `roots` are
+ * folders and files of the repository.
+ */
+export async function sourceDigest(roots: readonly string[] = IMAGE_SOURCES): Promise<string> {
   const hash = createHash('sha256');
   for (const r of roots) {
     const abs = join(repoRoot, r);

@@ -51,6 +51,46 @@ export async function buildHostapp(opts: {
   profile: Profile;
   epoch: number;
 }): Promise<HostappArtifact> {
+  return writeImageLayout({
+    contentDir: opts.rootfs,
+    outDir: opts.outDir,
+    epoch: opts.epoch,
+    created: opts.recipe.date,
+    arch: opts.profile.arch,
+    labels: {
+      'io.balena.image.class': 'hostapp',
+      'io.balena.image.version': opts.recipe.version,
+      'io.balena.image.device-type': opts.profile.deviceType,
+      'io.balena.supervisor.version': opts.recipe.supervisorVersion,
+      'io.huplab.layout': opts.recipe.layout,
+      'io.huplab.variant': opts.recipe.variant,
+    },
+    version: opts.recipe.version,
+    refName: `${opts.profile.deviceType}-${opts.recipe.version}`,
+  });
+}
+
+/**
+ * A directory as a one-layer OCI image layout (oci-layout, index.json, blobs/sha256/...): the
+ * hostapps and the supervisor images are made here. The layer is a reproducible tar (sorted,
+ * owner 0, every time `epoch`, no atime/ctime) gzipped by Node's zlib, the config and manifest
+ * are fixed JSON, so the same directory gives the same digests. The caller sets the content's
+ * modes and times (normaliseTimes).
+ */
+export async function writeImageLayout(opts: {
+  contentDir: string;
+  outDir: string;
+  epoch: number;
+  /** The config's `created` and the manifest's created annotation (the release date). */
+  created: string;
+  /** Debian architecture; the config says OCI's name for it. */
+  arch: string;
+  labels: Record<string, string>;
+  /** The manifest's org.opencontainers.image.version annotation. */
+  version: string;
+  /** index.json's org.opencontainers.image.ref.name. */
+  refName: string;
+}): Promise<HostappArtifact> {
   const blobs = join(opts.outDir, 'blobs', 'sha256');
   await mkdir(blobs, { recursive: true });
   const tmpLayer = join(blobs, '.layer.tmp');
@@ -65,7 +105,7 @@ export async function buildHostapp(opts: {
       '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime',
       '--format=posix',
       '-C',
-      opts.rootfs,
+      opts.contentDir,
       '-cf',
       '-',
       '.',
@@ -93,20 +133,12 @@ export async function buildHostapp(opts: {
   await rename(tmpLayer, join(blobs, layerDigest.slice(7)));
   const diffId = `sha256:${diff.digest('hex')}`;
 
-  const labels = {
-    'io.balena.image.class': 'hostapp',
-    'io.balena.image.version': opts.recipe.version,
-    'io.balena.image.device-type': opts.profile.deviceType,
-    'io.balena.supervisor.version': opts.recipe.supervisorVersion,
-    'io.huplab.layout': opts.recipe.layout,
-    'io.huplab.variant': opts.recipe.variant,
-  };
   const config = Buffer.from(
     JSON.stringify({
-      created: opts.recipe.date,
-      architecture: OCI_ARCH[opts.profile.arch] ?? opts.profile.arch,
+      created: opts.created,
+      architecture: OCI_ARCH[opts.arch] ?? opts.arch,
       os: 'linux',
-      config: { Labels: labels },
+      config: { Labels: opts.labels },
       rootfs: { type: 'layers', diff_ids: [diffId] },
     }),
   );
@@ -125,20 +157,19 @@ export async function buildHostapp(opts: {
       config: configDesc,
       layers: [{ mediaType: layer.mediaType, digest: layer.digest, size: layer.size, annotations: layer.annotations }],
       annotations: {
-        'org.opencontainers.image.version': opts.recipe.version,
-        'org.opencontainers.image.created': opts.recipe.date,
+        'org.opencontainers.image.version': opts.version,
+        'org.opencontainers.image.created': opts.created,
       },
     }),
   );
   const manifestDesc = await writeBlob(blobs, manifest, OCI_MANIFEST);
-  const ref = `${opts.profile.deviceType}-${opts.recipe.version}`;
   await writeFile(join(opts.outDir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   await writeFile(
     join(opts.outDir, 'index.json'),
     JSON.stringify(
       {
         schemaVersion: 2,
-        manifests: [{ ...manifestDesc, annotations: { 'org.opencontainers.image.ref.name': ref } }],
+        manifests: [{ ...manifestDesc, annotations: { 'org.opencontainers.image.ref.name': opts.refName } }],
       },
       null,
       2,

@@ -6,7 +6,14 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { SUPERVISOR_RUN_DIR, SUPERVISOR_RUN_STATE, type SupervisorRunState } from '../../lib/contract/supervisor.ts';
 
-const version = process.argv[2] ?? 'unknown';
+/**
+ * A supervisor release's bundle has its version baked in (images/builder/supervisor-build.ts
+ * defines it): the code is that version, whatever its command line says. The OS's own bundle has
+ * none and runs as the version supervisor.conf names.
+ */
+declare const HUPLAB_SUPERVISOR_VERSION: string | undefined;
+const baked = typeof HUPLAB_SUPERVISOR_VERSION === 'string' ? HUPLAB_SUPERVISOR_VERSION : undefined;
+const version = baked ?? process.argv[2] ?? 'unknown';
 mkdirSync(SUPERVISOR_RUN_DIR, { recursive: true });
 const startedAt = new Date().toISOString();
 

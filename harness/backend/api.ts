@@ -8,11 +8,31 @@ import type { Variant } from '../../lib/contract/variant.ts';
 import { chooseUpdateMethod, type OsIdentity, type OsImageInfo } from '../../lib/update-method.ts';
 
 export type { OsImageInfo } from '../../lib/update-method.ts';
+import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { HuplabError } from '../../lib/errors.ts';
 import { fileSha256 } from '../../lib/file-digest.ts';
 import { fileReply, json, type Reply } from './reply.ts';
 import type { BackendRequest } from './serve.ts';
+import {
+  deviceState,
+  MemoryDeviceRecords,
+  type DeviceRecords,
+  type DeviceRegistration,
+  type DeviceState,
+  type DeviceStateReport,
+  type ProgressEntry,
+  type ProgressReport,
+} from './device-records.ts';
+
+export type {
+  DeviceInfo,
+  DeviceRecords,
+  DeviceRegistration,
+  DeviceState,
+  ProgressEntry,
+  ProgressReport,
+} from './device-records.ts';
 
 export interface ReleaseRecord {
   deviceType: string;
@@ -31,27 +51,6 @@ export interface ReleaseRecord {
   image?: OsImageInfo;
 }
 
-export interface ProgressReport {
-  percent: number;
-  message: string;
-  status?: string;
-}
-
-export interface ProgressEntry extends ProgressReport {
-  /** Server time (ISO 8601) when the report arrived: device clocks are not trusted. */
-  at: string;
-}
-
-export interface DeviceState {
-  uuid: string;
-  percent: number;
-  message: string;
-  /** The last status any report gave; reports without one keep it. */
-  status?: string;
-  updatedAt: string;
-  history: ProgressEntry[];
-}
-
 export interface ApiOptions {
   /** Served at GET /v1/updater; read at each request, so a rebuilt bundle is picked up. */
   updaterBundlePath?: string;
@@ -59,6 +58,13 @@ export interface ApiOptions {
   advancedUpdaterPath?: string;
   /** Takeover's native tools by name (cfi-flash-arm64), served at GET /v1/takeover/<name>, listed at /v1/takeover. */
   takeoverTools?: Record<string, string>;
+  /** Where device registrations, heartbeats and progress are kept (default: in memory, for one run). */
+  records?: DeviceRecords;
+}
+
+/** How the API gives a device registered through it its key (the backend's LabAuth). */
+export interface DeviceKeys {
+  newDeviceKey(uuid: string): string;
 }
 
 export interface AddOsImageOptions {
@@ -77,13 +83,16 @@ const JSON_LIMIT = 64 * 1024;
 
 export class Api {
   private readonly releaseList: ReleaseRecord[] = [];
-  private readonly devices = new Map<string, DeviceState>();
+  private readonly records: DeviceRecords;
+  private readonly keys: DeviceKeys | undefined;
   private readonly osImages = new Map<string, { file: string; info: OsImageInfo }>();
   private readonly updaterBundlePath: string | undefined;
   private readonly advancedUpdaterPath: string | undefined;
   private readonly takeoverTools: Record<string, string>;
 
-  constructor(opts: ApiOptions = {}) {
+  constructor(opts: ApiOptions = {}, keys?: DeviceKeys) {
+    this.records = opts.records ?? new MemoryDeviceRecords();
+    this.keys = keys;
     this.updaterBundlePath = opts.updaterBundlePath;
     this.advancedUpdaterPath = opts.advancedUpdaterPath;
     this.takeoverTools = { ...opts.takeoverTools };
@@ -159,9 +168,9 @@ export class Api {
     return structuredClone(img ? { ...r, image: img.info } : r);
   }
 
+  /** A device's progress: the last report and the history; undefined when it reported none. */
   device(uuid: string): DeviceState | undefined {
-    const d = this.devices.get(uuid);
-    return d && structuredClone(d);
+    return deviceState(uuid, this.records.history(uuid));
   }
 
   readonly handle = async (req: BackendRequest): Promise<Reply> => {
@@ -175,6 +184,19 @@ export class Api {
     if (p === '/v1/releases') return this.onlyGet(req) ?? this.listReleases(req);
     const release = at(/^\/v1\/releases\/([^/]+)$/);
     if (release) return this.onlyGet(req) ?? this.oneRelease(req, release[0]!);
+    if (p === '/v1/devices') {
+      if (req.principal.kind !== 'operator')
+        return Api.errorReply(403, 'only the lab operator lists and registers devices');
+      if (req.method === 'GET' || req.method === 'HEAD') return json(200, { devices: this.records.list() });
+      if (req.method === 'POST') return this.registerDevice(req);
+      return Api.errorReply(405, `${req.method} ${p} is not supported (use GET or POST)`);
+    }
+    const heartbeat = at(/^\/v1\/devices\/([^/]+)\/state$/);
+    if (heartbeat) {
+      if (req.method !== 'PATCH' && req.method !== 'POST')
+        return Api.errorReply(405, `${req.method} ${p} is not supported (use PATCH)`);
+      return this.notYours(req, heartbeat[0]!) ?? this.reportState(req, heartbeat[0]!);
+    }
     const progress = at(/^\/v1\/devices\/([^/]+)\/progress$/);
     if (progress) {
       // POST too: takeover's stage 2 reports with busybox wget, which cannot PATCH.
@@ -241,7 +263,7 @@ export class Api {
   }
 
   private async progress(req: BackendRequest, uuid: string): Promise<Reply> {
-    if (!/^[A-Za-z0-9-]{1,64}$/.test(uuid)) return Api.errorReply(400, `"${uuid}" is not a device uuid`);
+    if (!UUID.test(uuid)) return Api.errorReply(400, `"${uuid}" is not a device uuid`);
     let body: unknown;
     try {
       body = JSON.parse((await req.readBody(JSON_LIMIT)).toString('utf8'));
@@ -262,23 +284,65 @@ export class Api {
       ...(r.status !== undefined ? { status: r.status } : {}),
       at: new Date().toISOString(),
     };
-    const prev = this.devices.get(uuid);
-    const status = entry.status ?? prev?.status;
-    const state: DeviceState = {
-      uuid,
-      percent: entry.percent,
-      message: entry.message,
-      ...(status !== undefined ? { status } : {}),
-      updatedAt: entry.at,
-      history: [...(prev?.history ?? []), entry],
-    };
-    this.devices.set(uuid, state);
+    this.records.addProgress(uuid, entry);
     return json(200, entry);
   }
 
+  /** The progress (as before registration existed) and, for a registered device, its record. */
   private deviceReply(uuid: string): Reply {
-    const d = this.devices.get(uuid);
-    return d ? json(200, d) : Api.errorReply(404, `device ${uuid} has reported no progress`);
+    const state = this.device(uuid);
+    const info = this.records.info(uuid);
+    if (!state && !info) return Api.errorReply(404, `device ${uuid} is not registered and has reported no progress`);
+    return json(200, { ...(state ?? { uuid, history: [] }), ...(info ? { device: info } : {}) });
+  }
+
+  private async jsonBody(req: BackendRequest, what: string): Promise<Record<string, unknown> | Reply> {
+    try {
+      const body = JSON.parse((await req.readBody(JSON_LIMIT)).toString('utf8')) as unknown;
+      if (body && typeof body === 'object' && !Array.isArray(body)) return body as Record<string, unknown>;
+      return Api.errorReply(400, `the ${what} body must be a JSON object`);
+    } catch (err) {
+      return Api.errorReply(400, `cannot read the ${what} body as JSON: ${(err as Error).message}`);
+    }
+  }
+
+  /** POST /v1/devices (operator): a device's record and its fresh API key, for its config.json. */
+  private async registerDevice(req: BackendRequest): Promise<Reply> {
+    if (!this.keys) return Api.errorReply(501, 'this backend cannot give devices keys');
+    const body = await this.jsonBody(req, 'registration');
+    if (isReply(body)) return body;
+    const uuid = body.uuid === undefined ? randomBytes(16).toString('hex') : body.uuid;
+    if (typeof uuid !== 'string' || !UUID.test(uuid))
+      return Api.errorReply(400, '"uuid" must be 1 to 64 letters, digits or "-" when given');
+    const bad = badFields(body, {
+      name: true,
+      deviceType: true,
+      arch: true,
+      osVersion: false,
+      supervisorVersion: false,
+      status: false,
+    });
+    if (bad) return Api.errorReply(400, bad);
+    const registration = {
+      uuid,
+      ...pickStrings(body, ['name', 'deviceType', 'arch']),
+      ...pickStrings(body, ['osVersion', 'supervisorVersion', 'status']),
+    } as DeviceRegistration;
+    const device = this.records.register(registration, new Date().toISOString());
+    return json(201, { uuid, deviceApiKey: this.keys.newDeviceKey(uuid), device });
+  }
+
+  /** PATCH /v1/devices/:uuid/state: the device's heartbeat, with what it runs now. */
+  private async reportState(req: BackendRequest, uuid: string): Promise<Reply> {
+    const body = await this.jsonBody(req, 'state');
+    if (isReply(body)) return body;
+    const bad = badFields(body, { osVersion: false, supervisorVersion: false, status: false });
+    if (bad) return Api.errorReply(400, bad);
+    const report = pickStrings(body, ['osVersion', 'supervisorVersion', 'status']) as DeviceStateReport;
+    const device = this.records.reportState(uuid, report, new Date().toISOString());
+    return device
+      ? json(200, device)
+      : Api.errorReply(404, `device ${uuid} is not registered (the operator registers it: POST /v1/devices)`);
   }
 
   private async listTakeoverTools(): Promise<Reply> {
@@ -331,6 +395,28 @@ export class Api {
       'X-Content-SHA256': img.info.sha256,
     });
   }
+}
+
+const UUID = /^[A-Za-z0-9-]{1,64}$/;
+const FIELD = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
+
+function isReply(x: Record<string, unknown> | Reply): x is Reply {
+  return typeof (x as Reply).status === 'number' && 'headers' in x;
+}
+
+/** The first field that is missing (when required) or not a short name, as the error to answer; or undefined. */
+function badFields(body: Record<string, unknown>, fields: Record<string, boolean>): string | undefined {
+  for (const [k, required] of Object.entries(fields)) {
+    const v = body[k];
+    if (v === undefined && !required) continue;
+    if (typeof v !== 'string' || !FIELD.test(v))
+      return `"${k}" must be ${required ? '' : 'when given '}1 to 64 letters, digits, ".", "_", "+" or "-", starting with a letter or digit`;
+  }
+  return undefined;
+}
+
+function pickStrings(body: Record<string, unknown>, keys: string[]): Record<string, string> {
+  return Object.fromEntries(keys.filter((k) => typeof body[k] === 'string').map((k) => [k, body[k] as string]));
 }
 
 function identity(r: ReleaseRecord): OsIdentity {

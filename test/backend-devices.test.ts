@@ -1,0 +1,80 @@
+import t from 'tap';
+import { startBackend } from '../harness/backend/index.ts';
+
+// Device registration and heartbeats at the API (the per-run backend: records in memory).
+
+t.test('the operator registers a device; its key reports its state and progress, and reads its record', async (t) => {
+  const backend = await startBackend();
+  t.teardown(() => backend.stop());
+  const api = backend.urls.api;
+  const op = { ...backend.operatorHeaders(), 'Content-Type': 'application/json' };
+  const send = (method: string, path: string, headers: Record<string, string>, body?: unknown) =>
+    fetch(`${api}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+
+  const reg = await send('POST', '/v1/devices', op, {
+    name: 'bench-1',
+    deviceType: 'generic-amd64',
+    arch: 'amd64',
+    osVersion: '2.101.0',
+    supervisorVersion: '14.0.0',
+  });
+  t.equal(reg.status, 201);
+  const { uuid, deviceApiKey, device } = (await reg.json()) as {
+    uuid: string;
+    deviceApiKey: string;
+    device: Record<string, unknown>;
+  };
+  t.match(uuid, /^[0-9a-f]{32}$/, 'a fresh uuid when none is given');
+  t.match(deviceApiKey, /^[0-9a-f]{64}$/);
+  t.match(device, { uuid, name: 'bench-1', deviceType: 'generic-amd64', arch: 'amd64', osVersion: '2.101.0' });
+  const mine = { Authorization: `Bearer ${deviceApiKey}`, 'Content-Type': 'application/json' };
+
+  const beat = await send('PATCH', `/v1/devices/${uuid}/state`, mine, { supervisorVersion: '14.1.0', status: 'Idle' });
+  t.equal(beat.status, 200);
+  t.match(await beat.json(), { osVersion: '2.101.0', supervisorVersion: '14.1.0', status: 'Idle', lastSeen: /^20/ });
+  t.equal((await send('PATCH', `/v1/devices/${uuid}/progress`, mine, { percent: 30, message: 'm' })).status, 200);
+  const read = (await (await send('GET', `/v1/devices/${uuid}`, mine)).json()) as Record<string, unknown>;
+  t.match(read, { uuid, percent: 30, message: 'm', device: { name: 'bench-1', status: 'Idle' } });
+
+  const list = (await (await send('GET', '/v1/devices', op)).json()) as { devices: { uuid: string }[] };
+  t.same(
+    list.devices.map((d) => d.uuid),
+    [uuid],
+  );
+});
+
+t.test(
+  'refusals: only the operator registers and lists, fields are checked, a heartbeat needs a registration',
+  async (t) => {
+    const backend = await startBackend();
+    t.teardown(() => backend.stop());
+    const api = backend.urls.api;
+    const op = { ...backend.operatorHeaders(), 'Content-Type': 'application/json' };
+    const key = { Authorization: `Bearer ${backend.registerDevice('loose')}` };
+    const post = (headers: Record<string, string>, body: unknown) =>
+      fetch(`${api}/v1/devices`, { method: 'POST', headers, body: JSON.stringify(body) });
+    const good = { name: 'b', deviceType: 'generic-amd64', arch: 'amd64' };
+
+    t.equal((await post(key, good)).status, 403, 'a device key cannot register devices');
+    t.equal((await fetch(`${api}/v1/devices`, { headers: key })).status, 403, 'nor list them');
+    t.equal((await post({}, good)).status, 401);
+    for (const [what, body] of [
+      ['no name', { deviceType: 'generic-amd64', arch: 'amd64' }],
+      ['a name with a slash', { ...good, name: 'a/b' }],
+      ['a number for a version', { ...good, osVersion: 2 }],
+      ['a bad uuid', { ...good, uuid: '../x' }],
+      ['not an object', ['b']],
+    ] as const) {
+      const r = await post(op, body);
+      t.equal(r.status, 400, what);
+      t.match(await r.json(), { error: /.+/ });
+    }
+    t.same(((await (await fetch(`${api}/v1/devices`, { headers: op })).json()) as { devices: unknown[] }).devices, []);
+
+    const beat = await fetch(`${api}/v1/devices/loose/state`, { method: 'PATCH', headers: key, body: '{}' });
+    t.equal(beat.status, 404, 'a key without a registration: no record to report on');
+    const other = await fetch(`${api}/v1/devices/someone/state`, { method: 'PATCH', headers: key, body: '{}' });
+    t.equal(other.status, 403, "another device's record");
+    t.equal((await fetch(`${api}/v1/devices/nobody`, { headers: op })).status, 404);
+  },
+);

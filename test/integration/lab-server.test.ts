@@ -1,0 +1,228 @@
+import t, { type Test } from 'tap';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+// `huplab serve` as a real process on a lab of its own: endpoints in server.json, devices,
+// keys and progress through the real HTTP API with real credentials, kept across a stop and a
+// start; one server per lab; stopped by --stop, SIGTERM or a kill without losing anything.
+
+const bin = join(import.meta.dirname, '..', '..', 'bin', 'huplab');
+
+interface Record {
+  pid: number;
+  urls: { api: string; primaryRegistry: string; fallbackRegistry: string; delta: string };
+  guestUrls: { api: string };
+  labHost: { address: string; ports: number[] };
+}
+
+interface Server {
+  child: ChildProcess;
+  record: Record;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function env(lab: string): NodeJS.ProcessEnv {
+  return { ...process.env, HUPLAB_HOME: lab, HUPLAB_QUIET: '1' };
+}
+
+/** Runs a huplab command to its end. */
+function huplab(lab: string, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(bin, args, { env: env(lab), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** Starts `huplab serve --json` and waits for its one JSON document (printed once it listens). */
+async function serve(t: Test, lab: string): Promise<Server> {
+  const child = spawn(bin, ['serve', '--json'], { env: env(lab), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  // Leave no server behind, whatever the test did.
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+  const deadline = Date.now() + 30_000;
+  while (!/\n}\s*$/.test(stdout)) {
+    if (child.exitCode !== null) throw new Error(`huplab serve exited ${child.exitCode}: ${stderr}`);
+    if (Date.now() > deadline) throw new Error(`huplab serve printed nothing in 30 s: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const doc = JSON.parse(stdout) as { ok: boolean } & Record;
+  t.equal(doc.ok, true, 'serve --json: ok');
+  const record = JSON.parse(readFileSync(join(lab, 'server.json'), 'utf8')) as Record;
+  t.same(record.urls, doc.urls, 'server.json names the endpoints it printed');
+  return { child, record, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+function newLab(): string {
+  return join(mkdtempSync(join(tmpdir(), 'huplab-serve-')), 'lab');
+}
+
+const json = { 'Content-Type': 'application/json' };
+const bearer = (k: string) => ({ Authorization: `Bearer ${k}` });
+
+t.test('serve, register, report, stop, serve again: the device, its key and its history are there', async (t) => {
+  const lab = newLab();
+  const first = await serve(t, lab);
+  const r = first.record;
+  for (const url of Object.values(r.urls)) t.match(url, /^http:\/\/127\.0\.0\.1:\d+$/, 'loopback only');
+  t.match(r.guestUrls.api, /^http:\/\/10\.0\.2\.100:\d+$/);
+  t.same(
+    r.labHost.ports,
+    Object.values(r.urls).map((u) => Number(new URL(u).port)),
+  );
+  const token = readFileSync(join(lab, 'operator-token'), 'utf8').trim();
+  const api = r.urls.api;
+
+  t.equal((await fetch(`${api}/v1/devices`)).status, 401, 'nothing without a credential');
+  const reg = await fetch(`${api}/v1/devices`, {
+    method: 'POST',
+    headers: { ...json, ...bearer(token) },
+    body: JSON.stringify({ name: 'bench-1', deviceType: 'generic-amd64', arch: 'amd64', osVersion: '2.101.0' }),
+  });
+  t.equal(reg.status, 201, 'the operator token registers a device');
+  const { uuid, deviceApiKey } = (await reg.json()) as { uuid: string; deviceApiKey: string };
+  const progress = (percent: number, message: string, status?: string) =>
+    fetch(`${api}/v1/devices/${uuid}/progress`, {
+      method: 'PATCH',
+      headers: { ...json, ...bearer(deviceApiKey) },
+      body: JSON.stringify({ percent, message, ...(status ? { status } : {}) }),
+    });
+  t.equal((await progress(25, 'Preparing OS update', 'updating')).status, 200);
+  t.equal((await progress(50, 'Running OS update')).status, 200);
+  const beat = await fetch(`${api}/v1/devices/${uuid}/state`, {
+    method: 'PATCH',
+    headers: { ...json, ...bearer(deviceApiKey) },
+    body: JSON.stringify({ supervisorVersion: '14.0.0', status: 'Idle' }),
+  });
+  t.equal(beat.status, 200, 'a heartbeat with the device key');
+  const before = await (await fetch(`${api}/v1/devices/${uuid}`, { headers: bearer(token) })).json();
+
+  const status = await huplab(lab, ['serve', '--status', '--json']);
+  t.equal(status.status, 0);
+  t.match(JSON.parse(status.stdout), { ok: true, running: true, server: { pid: r.pid, urls: r.urls } });
+
+  const stop = await huplab(lab, ['serve', '--stop']);
+  t.equal(stop.status, 0, `serve --stop: ${stop.stderr}`);
+  t.match(stop.stdout, new RegExp(`lab server \\(pid ${r.pid}\\) stopped`));
+  t.same(await first.exited, { code: 0, signal: null }, 'the server exited 0');
+  t.match(first.stderr(), /lab server stopped \(SIGTERM\)/);
+  for (const f of ['server.json', 'server.lock', 'lab.db.owner']) t.notOk(existsSync(join(lab, f)), `${f} is gone`);
+  t.ok(existsSync(join(lab, 'lab.db')), 'the database stays');
+  t.equal((await fetch(api).catch(() => undefined))?.status, undefined, 'nothing listens at the old API');
+  const after = await huplab(lab, ['serve', '--status', '--json']);
+  t.match(JSON.parse(after.stdout), { ok: true, running: false });
+  t.notMatch(JSON.parse(after.stdout), { stale: {} }, 'a clean stop leaves no record behind');
+
+  const second = await serve(t, lab);
+  const api2 = second.record.urls.api;
+  const again = await fetch(`${api2}/v1/devices/${uuid}`, { headers: bearer(deviceApiKey) });
+  t.equal(again.status, 200, "the device's key still opens its record");
+  const state = (await again.json()) as {
+    history: { percent: number; message: string; status?: string }[];
+    device: Record & { name: string };
+  };
+  t.same(state, before, 'the same record, history and all');
+  t.same(
+    state.history.map((h) => [h.percent, h.message, h.status]),
+    [
+      [25, 'Preparing OS update', 'updating'],
+      [50, 'Running OS update', undefined],
+    ],
+  );
+  t.match(state.device, { name: 'bench-1', osVersion: '2.101.0', supervisorVersion: '14.0.0', status: 'Idle' });
+  const wrong = await fetch(`${api2}/v1/devices/${uuid}`, { headers: bearer(`${deviceApiKey.slice(0, -1)}0`) });
+  t.equal(wrong.status, 401, 'and a wrong key still does not');
+  const list = (await (await fetch(`${api2}/v1/devices`, { headers: bearer(token) })).json()) as {
+    devices: { uuid: string }[];
+  };
+  t.same(
+    list.devices.map((d) => d.uuid),
+    [uuid],
+  );
+  second.child.kill('SIGTERM');
+  await second.exited;
+});
+
+t.test('a second server in the same lab is refused in one line; the first keeps running', async (t) => {
+  const lab = newLab();
+  const first = await serve(t, lab);
+  const refused = await huplab(lab, ['serve']);
+  t.equal(refused.status, 1);
+  const errors = refused.stderr.split('\n').filter((l) => l.startsWith('huplab: error:'));
+  t.equal(errors.length, 1, refused.stderr);
+  t.match(
+    errors[0],
+    new RegExp(
+      `^huplab: error: a lab server already runs for .* \\(pid ${first.record.pid}, API ${first.record.urls.api}\\) \\(.*huplab serve --stop.*\\)$`,
+    ),
+  );
+  const asJson = await huplab(lab, ['serve', '--json']);
+  t.equal(asJson.status, 1);
+  t.match(JSON.parse(asJson.stdout), { ok: false, error: { code: 'server-running' } });
+  t.same(
+    JSON.parse(readFileSync(join(lab, 'server.json'), 'utf8')),
+    first.record,
+    "the refused one left the first one's record alone",
+  );
+  const token = readFileSync(join(lab, 'operator-token'), 'utf8').trim();
+  t.equal((await fetch(`${first.record.urls.api}/v1/devices`, { headers: bearer(token) })).status, 200, 'still serves');
+
+  const both = await huplab(lab, ['serve', '--stop', '--status']);
+  t.equal(both.status, 1, '--stop with --status is refused');
+  first.child.kill('SIGTERM');
+  await first.exited;
+  const none = await huplab(lab, ['serve', '--stop']);
+  t.equal(none.status, 1, '--stop with no server running');
+  t.match(none.stderr, /^huplab: error: no lab server runs for .* \(start one with `huplab serve`\)\n$/);
+});
+
+t.test('SIGTERM cleans up; a killed server leaves a record that claims nothing', async (t) => {
+  const lab = newLab();
+  const first = await serve(t, lab);
+  first.child.kill('SIGTERM');
+  t.same(await first.exited, { code: 0, signal: null }, 'SIGTERM: a clean stop, exit 0');
+  t.notOk(existsSync(join(lab, 'server.json')), 'no server.json after SIGTERM');
+  t.notOk(existsSync(join(lab, 'server.lock')), 'no lock after SIGTERM');
+
+  const second = await serve(t, lab);
+  const token = readFileSync(join(lab, 'operator-token'), 'utf8').trim();
+  const reg = await fetch(`${second.record.urls.api}/v1/devices`, {
+    method: 'POST',
+    headers: { ...json, ...bearer(token) },
+    body: JSON.stringify({ name: 'kept', deviceType: 'generic-amd64', arch: 'amd64' }),
+  });
+  t.equal(reg.status, 201);
+  const { uuid, deviceApiKey } = (await reg.json()) as { uuid: string; deviceApiKey: string };
+  // No cleanup at all: SIGKILL the process that serves (server.json's pid).
+  process.kill(second.record.pid, 'SIGKILL');
+  await second.exited;
+  const stale = await huplab(lab, ['serve', '--status', '--json']);
+  t.match(JSON.parse(stale.stdout), { ok: true, running: false, stale: { pid: second.record.pid } });
+  t.match((await huplab(lab, ['serve', '--status'])).stdout, /no lab server runs .*is gone/);
+
+  const third = await serve(t, lab);
+  t.not(third.record.pid, second.record.pid);
+  const read = await fetch(`${third.record.urls.api}/v1/devices/${uuid}`, { headers: bearer(deviceApiKey) });
+  t.equal(read.status, 200, 'taken over after a kill: the device and its key are there');
+  third.child.kill('SIGTERM');
+  await third.exited;
+  t.notOk(existsSync(join(lab, 'server.json')));
+});

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { ONLINE_WINDOW_MS, withOnline } from '../harness/backend/device-records.ts';
 import { startBackend } from '../harness/backend/index.ts';
 
 // Device registration and heartbeats at the API (the per-run backend: records in memory).
@@ -26,12 +27,26 @@ t.test('the operator registers a device; its key reports its state and progress,
   };
   t.match(uuid, /^[0-9a-f]{32}$/, 'a fresh uuid when none is given');
   t.match(deviceApiKey, /^[0-9a-f]{64}$/);
-  t.match(device, { uuid, name: 'bench-1', deviceType: 'generic-amd64', arch: 'amd64', osVersion: '2.101.0' });
+  t.match(device, {
+    uuid,
+    name: 'bench-1',
+    deviceType: 'generic-amd64',
+    arch: 'amd64',
+    osVersion: '2.101.0',
+    online: false,
+  });
+  t.notOk('lastSeen' in device, 'registered, never heard from: offline');
   const mine = { Authorization: `Bearer ${deviceApiKey}`, 'Content-Type': 'application/json' };
 
   const beat = await send('PATCH', `/v1/devices/${uuid}/state`, mine, { supervisorVersion: '14.1.0', status: 'Idle' });
   t.equal(beat.status, 200);
-  t.match(await beat.json(), { osVersion: '2.101.0', supervisorVersion: '14.1.0', status: 'Idle', lastSeen: /^20/ });
+  t.match(await beat.json(), {
+    osVersion: '2.101.0',
+    supervisorVersion: '14.1.0',
+    status: 'Idle',
+    lastSeen: /^20/,
+    online: true,
+  });
   t.equal((await send('PATCH', `/v1/devices/${uuid}/progress`, mine, { percent: 30, message: 'm' })).status, 200);
   const read = (await (await send('GET', `/v1/devices/${uuid}`, mine)).json()) as Record<string, unknown>;
   t.match(read, { uuid, percent: 30, message: 'm', device: { name: 'bench-1', status: 'Idle' } });

@@ -23,6 +23,7 @@ import {
   type DeviceStateReport,
   type ProgressEntry,
   type ProgressReport,
+  withOnline,
 } from './device-records.ts';
 
 export type {
@@ -187,7 +188,8 @@ export class Api {
     if (p === '/v1/devices') {
       if (req.principal.kind !== 'operator')
         return Api.errorReply(403, 'only the lab operator lists and registers devices');
-      if (req.method === 'GET' || req.method === 'HEAD') return json(200, { devices: this.records.list() });
+      if (req.method === 'GET' || req.method === 'HEAD')
+        return json(200, { devices: this.records.list().map((d) => withOnline(d)) });
       if (req.method === 'POST') return this.registerDevice(req);
       return Api.errorReply(405, `${req.method} ${p} is not supported (use GET or POST)`);
     }
@@ -293,7 +295,7 @@ export class Api {
     const state = this.device(uuid);
     const info = this.records.info(uuid);
     if (!state && !info) return Api.errorReply(404, `device ${uuid} is not registered and has reported no progress`);
-    return json(200, { ...(state ?? { uuid, history: [] }), ...(info ? { device: info } : {}) });
+    return json(200, { ...(state ?? { uuid, history: [] }), ...(info ? { device: withOnline(info) } : {}) });
   }
 
   private async jsonBody(req: BackendRequest, what: string): Promise<Record<string, unknown> | Reply> {
@@ -329,7 +331,7 @@ export class Api {
       ...pickStrings(body, ['osVersion', 'supervisorVersion', 'status']),
     } as DeviceRegistration;
     const device = this.records.register(registration, new Date().toISOString());
-    return json(201, { uuid, deviceApiKey: this.keys.newDeviceKey(uuid), device });
+    return json(201, { uuid, deviceApiKey: this.keys.newDeviceKey(uuid), device: withOnline(device) });
   }
 
   /** PATCH /v1/devices/:uuid/state: the device's heartbeat, with what it runs now. */
@@ -341,7 +343,7 @@ export class Api {
     const report = pickStrings(body, ['osVersion', 'supervisorVersion', 'status']) as DeviceStateReport;
     const device = this.records.reportState(uuid, report, new Date().toISOString());
     return device
-      ? json(200, device)
+      ? json(200, withOnline(device))
       : Api.errorReply(404, `device ${uuid} is not registered (the operator registers it: POST /v1/devices)`);
   }
 

@@ -64,6 +64,18 @@ export interface DeviceRecords {
   history(uuid: string): ProgressEntry[];
 }
 
+/**
+ * A device is online while its last heartbeat is at most this old. The supervisor stand-in beats
+ * every 2 s on the device; the agent that reports to the API will beat well within this.
+ */
+export const ONLINE_WINDOW_MS = 30_000;
+
+/** The record as the API answers it: with `online`, from the last heartbeat. */
+export function withOnline(info: DeviceInfo, now: number = Date.now()): DeviceInfo & { online: boolean } {
+  const seen = info.lastSeen ? Date.parse(info.lastSeen) : Number.NaN;
+  return { ...info, online: Number.isFinite(seen) && now - seen <= ONLINE_WINDOW_MS };
+}
+
 /** The progress view of a history: the last report, the last status given, the history. */
 export function deviceState(uuid: string, history: ProgressEntry[]): DeviceState | undefined {
   const last = history.at(-1);

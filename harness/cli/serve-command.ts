@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { HuplabError } from '../../lib/errors.ts';
 import { labDir } from '../../lib/paths.ts';
 import { openLab } from '../lab.ts';
-import { serverStatus, startLabServer, STORE_FILE, stopLabServer } from '../server/lab-server.ts';
+import { type LabServer, serverStatus, startLabServer, STORE_FILE, stopLabServer } from '../server/lab-server.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
 import { seconds } from './validate.ts';
@@ -76,11 +76,11 @@ export function registerServe(program: Command): void {
 
 /** Runs the server until a signal, then stops it cleanly; exit 0. */
 async function serve(out: ReturnType<typeof makeOutput>): Promise<number> {
-  const lab = openLab();
-  const server = await startLabServer(lab);
+  // Listening before the server starts: a signal meanwhile stops it as soon as it is up.
+  let onSignal: (signal: NodeJS.Signals) => void = () => {};
   const stopped = new Promise<NodeJS.Signals>((resolve) => {
     let seen = false;
-    const onSignal = (signal: NodeJS.Signals) => {
+    onSignal = (signal) => {
       if (seen) {
         process.stderr.write(`huplab: ${signal} again: exiting without closing the lab server cleanly\n`);
         process.exit(1);
@@ -88,13 +88,28 @@ async function serve(out: ReturnType<typeof makeOutput>): Promise<number> {
       seen = true;
       resolve(signal);
     };
-    for (const s of SIGNALS) process.on(s, onSignal);
   });
+  for (const s of SIGNALS) process.on(s, onSignal);
+  try {
+    const lab = openLab();
+    const server = await startLabServer(lab);
+    return await untilStopped(out, lab.dir, server, stopped);
+  } finally {
+    for (const s of SIGNALS) process.off(s, onSignal);
+  }
+}
+
+async function untilStopped(
+  out: ReturnType<typeof makeOutput>,
+  dir: string,
+  server: LabServer,
+  stopped: Promise<NodeJS.Signals>,
+): Promise<number> {
   const r = server.record;
-  out.result({ lab: lab.dir, ...r }, () => [
-    `lab server running (pid ${r.pid}) for ${lab.dir}; state in ${join(lab.dir, STORE_FILE)}`,
+  out.result({ lab: dir, ...r }, () => [
+    `lab server running (pid ${r.pid}) for ${dir}; state in ${join(dir, STORE_FILE)}`,
     ...Object.entries(r.urls).map(([k, v]) => `  ${k.padEnd(16)} ${v}`),
-    `  operator token   ${join(lab.dir, 'operator-token')}`,
+    `  operator token   ${join(dir, 'operator-token')}`,
     'Ctrl-C or `huplab serve --stop` stops it',
   ]);
   const signal = await stopped;

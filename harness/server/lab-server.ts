@@ -24,6 +24,8 @@ export const STORE_FILE = 'lab.db';
 /** What `<lab>/server.json` says while a server runs. */
 export interface ServerRecord {
   pid: number;
+  /** The process's start time in clock ticks since boot (/proc), so that a reused pid is not taken for it. */
+  pidStart?: number;
   startedAt: string;
   /** The services as the host reaches them (127.0.0.1). */
   urls: BackendUrls;
@@ -58,8 +60,10 @@ export async function startLabServer(lab: Lab): Promise<LabServer> {
       records: storeRecords(db),
       deviceKeys: storeKeys(db),
     });
+    const pidStart = processStart(process.pid);
     const record: ServerRecord = {
       pid: process.pid,
+      ...(pidStart !== undefined ? { pidStart } : {}),
       startedAt: new Date().toISOString(),
       urls: backend.urls,
       guestUrls: backend.guestUrls,
@@ -110,10 +114,10 @@ export interface ServerStatus {
 export function serverStatus(dir: string): ServerStatus {
   const record = readRecord(dir);
   const holder = lockHolder(join(dir, SERVER_LOCK));
-  if (record && isPidAlive(record.pid) && holder === record.pid) return { running: true, lab: dir, server: record };
-  if (holder !== undefined && isPidAlive(holder)) {
-    // Starting (the lock is taken, the record not yet written) or a record we cannot read.
-    return { running: true, lab: dir, ...(record ? { server: record } : {}) };
+  if (record && holder === record.pid && isServer(record)) return { running: true, lab: dir, server: record };
+  if (holder !== undefined && isPidAlive(holder) && record?.pid !== holder) {
+    // Starting: the lock is taken, its record not written yet (one left by a killed server may be there).
+    return { running: true, lab: dir };
   }
   const gone = record?.pid ?? holder;
   return {
@@ -158,6 +162,25 @@ export function readRecord(dir: string): ServerRecord | undefined {
   try {
     const r = JSON.parse(fs.readFileSync(join(dir, SERVER_FILE), 'utf8')) as ServerRecord;
     return Number.isInteger(r.pid) && r.urls && typeof r.urls.api === 'string' ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The record's process is alive and is the one that wrote it (not another that got its pid). */
+function isServer(record: ServerRecord): boolean {
+  if (!isPidAlive(record.pid)) return false;
+  const now = processStart(record.pid);
+  return record.pidStart === undefined || now === undefined || now === record.pidStart;
+}
+
+/** A process's start time (field 22 of /proc/<pid>/stat), or undefined without procfs. */
+export function processStart(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[19]);
+    return Number.isFinite(ticks) ? ticks : undefined;
   } catch {
     return undefined;
   }

@@ -1,79 +1,11 @@
-import t, { type Test } from 'tap';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import t from 'tap';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { huplab, newLab, serve } from './serve-fixture.ts';
 
 // `huplab serve` as a real process on a lab of its own: endpoints in server.json, devices,
 // keys and progress through the real HTTP API with real credentials, kept across a stop and a
 // start; one server per lab; stopped by --stop, SIGTERM or a kill without losing anything.
-
-const bin = join(import.meta.dirname, '..', '..', 'bin', 'huplab');
-
-interface Record {
-  pid: number;
-  urls: { api: string; primaryRegistry: string; fallbackRegistry: string; delta: string };
-  guestUrls: { api: string };
-  labHost: { address: string; ports: number[] };
-}
-
-interface Server {
-  child: ChildProcess;
-  record: Record;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function env(lab: string): NodeJS.ProcessEnv {
-  return { ...process.env, HUPLAB_HOME: lab, HUPLAB_QUIET: '1' };
-}
-
-/** Runs a huplab command to its end. */
-function huplab(lab: string, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(bin, args, { env: env(lab), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
-/** Starts `huplab serve --json` and waits for its one JSON document (printed once it listens). */
-async function serve(t: Test, lab: string): Promise<Server> {
-  const child = spawn(bin, ['serve', '--json'], { env: env(lab), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  // Leave no server behind, whatever the test did.
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await exited;
-    }
-  });
-  const deadline = Date.now() + 30_000;
-  while (!/\n}\s*$/.test(stdout)) {
-    if (child.exitCode !== null) throw new Error(`huplab serve exited ${child.exitCode}: ${stderr}`);
-    if (Date.now() > deadline) throw new Error(`huplab serve printed nothing in 30 s: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const doc = JSON.parse(stdout) as { ok: boolean } & Record;
-  t.equal(doc.ok, true, 'serve --json: ok');
-  const record = JSON.parse(readFileSync(join(lab, 'server.json'), 'utf8')) as Record;
-  t.same(record.urls, doc.urls, 'server.json names the endpoints it printed');
-  return { child, record, stdout: () => stdout, stderr: () => stderr, exited };
-}
-
-function newLab(): string {
-  return join(mkdtempSync(join(tmpdir(), 'huplab-serve-')), 'lab');
-}
 
 const json = { 'Content-Type': 'application/json' };
 const bearer = (k: string) => ({ Authorization: `Bearer ${k}` });
@@ -142,7 +74,7 @@ t.test('serve, register, report, stop, serve again: the device, its key and its 
   t.equal(again.status, 200, "the device's key still opens its record");
   const state = stored(await again.json()) as {
     history: { percent: number; message: string; status?: string }[];
-    device: Record & { name: string };
+    device: { name: string };
   };
   t.same(state, before, 'the same record, history and all');
   t.same(

@@ -38,7 +38,12 @@ t.test('the operator registers a device; its key reports its state and progress,
   t.notOk('lastSeen' in device, 'registered, never heard from: offline');
   const mine = { Authorization: `Bearer ${deviceApiKey}`, 'Content-Type': 'application/json' };
 
-  const beat = await send('PATCH', `/v1/devices/${uuid}/state`, mine, { supervisorVersion: '14.1.0', status: 'Idle' });
+  const beat = await send('PATCH', `/v1/devices/${uuid}/state`, mine, {
+    supervisorVersion: '14.1.0',
+    status: 'Idle',
+  });
+  const spaced = await send('PATCH', `/v1/devices/${uuid}/state`, mine, { status: 'Update failed' });
+  t.equal(spaced.status, 200, 'a status may be words');
   t.equal(beat.status, 200);
   t.match(await beat.json(), {
     osVersion: '2.101.0',
@@ -49,7 +54,7 @@ t.test('the operator registers a device; its key reports its state and progress,
   });
   t.equal((await send('PATCH', `/v1/devices/${uuid}/progress`, mine, { percent: 30, message: 'm' })).status, 200);
   const read = (await (await send('GET', `/v1/devices/${uuid}`, mine)).json()) as Record<string, unknown>;
-  t.match(read, { uuid, percent: 30, message: 'm', device: { name: 'bench-1', status: 'Idle' } });
+  t.match(read, { uuid, percent: 30, message: 'm', device: { name: 'bench-1', status: 'Update failed' } });
 
   const list = (await (await send('GET', '/v1/devices', op)).json()) as { devices: { uuid: string }[] };
   t.same(
@@ -79,6 +84,8 @@ t.test(
       ['a number for a version', { ...good, osVersion: 2 }],
       ['a bad uuid', { ...good, uuid: '../x' }],
       ['not an object', ['b']],
+      ['a status with a newline', { ...good, status: 'a\nb' }],
+      ['a body shaped like a reply', { status: 200, headers: {}, body: 'x' }],
     ] as const) {
       const r = await post(op, body);
       t.equal(r.status, 400, what);

@@ -298,21 +298,26 @@ export class Api {
     return json(200, { ...(state ?? { uuid, history: [] }), ...(info ? { device: withOnline(info) } : {}) });
   }
 
-  private async jsonBody(req: BackendRequest, what: string): Promise<Record<string, unknown> | Reply> {
+  /** The request's JSON object, or the 400 reply that says why there is none. */
+  private async jsonBody(
+    req: BackendRequest,
+    what: string,
+  ): Promise<{ body: Record<string, unknown>; reply?: never } | { reply: Reply }> {
     try {
       const body = JSON.parse((await req.readBody(JSON_LIMIT)).toString('utf8')) as unknown;
-      if (body && typeof body === 'object' && !Array.isArray(body)) return body as Record<string, unknown>;
-      return Api.errorReply(400, `the ${what} body must be a JSON object`);
+      if (body && typeof body === 'object' && !Array.isArray(body)) return { body: body as Record<string, unknown> };
+      return { reply: Api.errorReply(400, `the ${what} body must be a JSON object`) };
     } catch (err) {
-      return Api.errorReply(400, `cannot read the ${what} body as JSON: ${(err as Error).message}`);
+      return { reply: Api.errorReply(400, `cannot read the ${what} body as JSON: ${(err as Error).message}`) };
     }
   }
 
   /** POST /v1/devices (operator): a device's record and its fresh API key, for its config.json. */
   private async registerDevice(req: BackendRequest): Promise<Reply> {
     if (!this.keys) return Api.errorReply(501, 'this backend cannot give devices keys');
-    const body = await this.jsonBody(req, 'registration');
-    if (isReply(body)) return body;
+    const read = await this.jsonBody(req, 'registration');
+    if (read.reply) return read.reply;
+    const { body } = read;
     const uuid = body.uuid === undefined ? randomBytes(16).toString('hex') : body.uuid;
     if (typeof uuid !== 'string' || !UUID.test(uuid))
       return Api.errorReply(400, '"uuid" must be 1 to 64 letters, digits or "-" when given');
@@ -336,8 +341,9 @@ export class Api {
 
   /** PATCH /v1/devices/:uuid/state: the device's heartbeat, with what it runs now. */
   private async reportState(req: BackendRequest, uuid: string): Promise<Reply> {
-    const body = await this.jsonBody(req, 'state');
-    if (isReply(body)) return body;
+    const read = await this.jsonBody(req, 'state');
+    if (read.reply) return read.reply;
+    const { body } = read;
     const bad = badFields(body, { osVersion: false, supervisorVersion: false, status: false });
     if (bad) return Api.errorReply(400, bad);
     const report = pickStrings(body, ['osVersion', 'supervisorVersion', 'status']) as DeviceStateReport;
@@ -400,19 +406,21 @@ export class Api {
 }
 
 const UUID = /^[A-Za-z0-9-]{1,64}$/;
-const FIELD = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
+/** Names and versions: what may name a file or a tag. */
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
+/** A status: a short line of printable ASCII ("Idle", "Update failed"). */
+const TEXT = /^[\x20-\x7e]{1,64}$/;
 
-function isReply(x: Record<string, unknown> | Reply): x is Reply {
-  return typeof (x as Reply).status === 'number' && 'headers' in x;
-}
-
-/** The first field that is missing (when required) or not a short name, as the error to answer; or undefined. */
+/** The first field that is missing (when required) or malformed, as the error to answer; or undefined. */
 function badFields(body: Record<string, unknown>, fields: Record<string, boolean>): string | undefined {
   for (const [k, required] of Object.entries(fields)) {
     const v = body[k];
     if (v === undefined && !required) continue;
-    if (typeof v !== 'string' || !FIELD.test(v))
-      return `"${k}" must be ${required ? '' : 'when given '}1 to 64 letters, digits, ".", "_", "+" or "-", starting with a letter or digit`;
+    const when = required ? '' : 'when given ';
+    if (k === 'status') {
+      if (typeof v !== 'string' || !TEXT.test(v)) return `"status" must be ${when}1 to 64 printable ASCII characters`;
+    } else if (typeof v !== 'string' || !NAME.test(v))
+      return `"${k}" must be ${when}1 to 64 letters, digits, ".", "_", "+" or "-", starting with a letter or digit`;
   }
   return undefined;
 }

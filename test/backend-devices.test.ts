@@ -56,6 +56,22 @@ t.test('the operator registers a device; its key reports its state and progress,
   const read = (await (await send('GET', `/v1/devices/${uuid}`, mine)).json()) as Record<string, unknown>;
   t.match(read, { uuid, percent: 30, message: 'm', device: { name: 'bench-1', status: 'Update failed' } });
 
+  const log = await send('POST', `/v1/devices/${uuid}/logs`, mine, { name: 'hup.log', text: 'step 1\nstep 2\n' });
+  t.equal(log.status, 201, 'the device sends an update log');
+  t.match(await log.json(), { name: 'hup.log', bytes: 14 });
+  await send('POST', `/v1/devices/${uuid}/logs`, mine, { name: 'hup.log', text: 'step 3\n' });
+  t.equal((await send('POST', `/v1/devices/${uuid}/logs`, mine, { name: 'hup.log' })).status, 400, 'text is required');
+  const logs = (await (await send('GET', `/v1/devices/${uuid}/logs`, op)).json()) as {
+    logs: { name: string; text: string; at: string }[];
+  };
+  t.same(
+    logs.logs.map((l) => l.text),
+    ['step 1\nstep 2\n', 'step 3\n'],
+    'in order of arrival',
+  );
+  const loose = { Authorization: `Bearer ${backend.registerDevice('other')}` };
+  t.equal((await send('GET', `/v1/devices/${uuid}/logs`, loose)).status, 403, "not another device's logs");
+
   const list = (await (await send('GET', '/v1/devices', op)).json()) as { devices: { uuid: string }[] };
   t.same(
     list.devices.map((d) => d.uuid),

@@ -81,6 +81,8 @@ export interface AddOsImageOptions {
 }
 
 const JSON_LIMIT = 64 * 1024;
+/** An update log: the updater's whole log file fits (it is a few KiB). */
+const LOG_LIMIT = 1024 * 1024;
 
 export class Api {
   private readonly releaseList: ReleaseRecord[] = [];
@@ -199,6 +201,14 @@ export class Api {
         return Api.errorReply(405, `${req.method} ${p} is not supported (use PATCH)`);
       return this.notYours(req, heartbeat[0]!) ?? this.reportState(req, heartbeat[0]!);
     }
+    const logs = at(/^\/v1\/devices\/([^/]+)\/logs$/);
+    if (logs) {
+      const mine = this.notYours(req, logs[0]!);
+      if (mine) return mine;
+      if (req.method === 'GET' || req.method === 'HEAD') return json(200, { logs: this.records.logs(logs[0]!) });
+      if (req.method === 'POST') return this.addLog(req, logs[0]!);
+      return Api.errorReply(405, `${req.method} ${p} is not supported (use GET or POST)`);
+    }
     const progress = at(/^\/v1\/devices\/([^/]+)\/progress$/);
     if (progress) {
       // POST too: takeover's stage 2 reports with busybox wget, which cannot PATCH.
@@ -302,9 +312,10 @@ export class Api {
   private async jsonBody(
     req: BackendRequest,
     what: string,
+    limit = JSON_LIMIT,
   ): Promise<{ body: Record<string, unknown>; reply?: never } | { reply: Reply }> {
     try {
-      const body = JSON.parse((await req.readBody(JSON_LIMIT)).toString('utf8')) as unknown;
+      const body = JSON.parse((await req.readBody(limit)).toString('utf8')) as unknown;
       if (body && typeof body === 'object' && !Array.isArray(body)) return { body: body as Record<string, unknown> };
       return { reply: Api.errorReply(400, `the ${what} body must be a JSON object`) };
     } catch (err) {
@@ -337,6 +348,20 @@ export class Api {
     } as DeviceRegistration;
     const device = this.records.register(registration, new Date().toISOString());
     return json(201, { uuid, deviceApiKey: this.keys.newDeviceKey(uuid), device: withOnline(device) });
+  }
+
+  /** POST /v1/devices/:uuid/logs: an update log (or a part of one), kept in order of arrival. */
+  private async addLog(req: BackendRequest, uuid: string): Promise<Reply> {
+    if (!UUID.test(uuid)) return Api.errorReply(400, `"${uuid}" is not a device uuid`);
+    const read = await this.jsonBody(req, 'log', LOG_LIMIT);
+    if (read.reply) return read.reply;
+    const { body } = read;
+    const bad = badFields(body, { name: true });
+    if (bad) return Api.errorReply(400, bad);
+    if (typeof body.text !== 'string') return Api.errorReply(400, 'a log needs "text", a string');
+    const log = { name: body.name as string, text: body.text, at: new Date().toISOString() };
+    this.records.addLog(uuid, log);
+    return json(201, { name: log.name, bytes: Buffer.byteLength(log.text), at: log.at });
   }
 
   /** PATCH /v1/devices/:uuid/state: the device's heartbeat, with what it runs now. */

@@ -52,6 +52,14 @@ export interface DeviceInfo extends DeviceRegistration {
   lastSeen?: string;
 }
 
+/** An update log a device sent (a file of /mnt/data/balenahup, or a part of one). */
+export interface UpdateLog {
+  name: string;
+  text: string;
+  /** Server time (ISO 8601) when it arrived. */
+  at: string;
+}
+
 export interface DeviceRecords {
   register(device: DeviceRegistration, at: string): DeviceInfo;
   info(uuid: string): DeviceInfo | undefined;
@@ -62,6 +70,9 @@ export interface DeviceRecords {
   addProgress(uuid: string, entry: ProgressEntry): void;
   /** The progress history, oldest first (empty when none was reported). */
   history(uuid: string): ProgressEntry[];
+  addLog(uuid: string, log: UpdateLog): void;
+  /** The update logs, oldest first. */
+  logs(uuid: string): UpdateLog[];
 }
 
 /**
@@ -95,6 +106,7 @@ export function deviceState(uuid: string, history: ProgressEntry[]): DeviceState
 export class MemoryDeviceRecords implements DeviceRecords {
   private readonly devices = new Map<string, DeviceInfo>();
   private readonly histories = new Map<string, ProgressEntry[]>();
+  private readonly updateLogs = new Map<string, UpdateLog[]>();
 
   register(device: DeviceRegistration, at: string): DeviceInfo {
     for (const [uuid, d] of this.devices) if (d.name === device.name && uuid !== device.uuid) this.devices.delete(uuid);
@@ -134,5 +146,15 @@ export class MemoryDeviceRecords implements DeviceRecords {
 
   history(uuid: string): ProgressEntry[] {
     return structuredClone(this.histories.get(uuid) ?? []);
+  }
+
+  addLog(uuid: string, log: UpdateLog): void {
+    const list = this.updateLogs.get(uuid) ?? [];
+    list.push({ ...log });
+    this.updateLogs.set(uuid, list);
+  }
+
+  logs(uuid: string): UpdateLog[] {
+    return structuredClone(this.updateLogs.get(uuid) ?? []);
   }
 }

@@ -194,6 +194,8 @@ function storeRecords(store: Store): DeviceRecords {
     reportState: (uuid, report, at) => store.reportState(uuid, report, at),
     addProgress: (uuid, entry) => store.addProgress(uuid, entry),
     history: (uuid) => store.progress(uuid),
+    addLog: (uuid, log) => store.addLog(uuid, log),
+    logs: (uuid) => store.logs(uuid),
   };
 }
 

@@ -45,6 +45,12 @@ t.test('serve, register, report, stop, serve again: the device, its key and its 
     body: JSON.stringify({ supervisorVersion: '14.0.0', status: 'Idle' }),
   });
   t.equal(beat.status, 200, 'a heartbeat with the device key');
+  const sent = await fetch(`${api}/v1/devices/${uuid}/logs`, {
+    method: 'POST',
+    headers: { ...json, ...bearer(deviceApiKey) },
+    body: JSON.stringify({ name: 'hup.log', text: '[hup] step checks start\n' }),
+  });
+  t.equal(sent.status, 201, 'an update log with the device key');
   // `online` follows the clock (the last heartbeat's age), not the stored record: left out of the comparison.
   const stored = (doc: { device?: { online?: boolean } }) => {
     delete doc.device?.online;
@@ -85,6 +91,10 @@ t.test('serve, register, report, stop, serve again: the device, its key and its 
     ],
   );
   t.match(state.device, { name: 'bench-1', osVersion: '2.101.0', supervisorVersion: '14.0.0', status: 'Idle' });
+  const logs = (await (await fetch(`${api2}/v1/devices/${uuid}/logs`, { headers: bearer(token) })).json()) as {
+    logs: { name: string; text: string }[];
+  };
+  t.match(logs.logs, [{ name: 'hup.log', text: '[hup] step checks start\n' }], 'the update log is kept');
   const wrong = await fetch(`${api2}/v1/devices/${uuid}`, {
     headers: bearer(`${deviceApiKey.slice(0, -1)}${deviceApiKey.endsWith('0') ? '1' : '0'}`),
   });

@@ -79,6 +79,23 @@ t.test('the operator registers a device; its key reports its state and progress,
   );
 });
 
+t.test('online: a heartbeat at most ONLINE_WINDOW_MS old', async (t) => {
+  const info = {
+    uuid: 'u',
+    name: 'n',
+    deviceType: 'generic-amd64',
+    arch: 'amd64',
+    registeredAt: '2026-01-01T00:00:00Z',
+  };
+  const now = Date.parse('2026-01-01T00:10:00Z');
+  const ago = (ms: number) => new Date(now - ms).toISOString();
+  t.equal(withOnline(info, now).online, false, 'never heard from');
+  t.equal(withOnline({ ...info, lastSeen: ago(0) }, now).online, true);
+  t.equal(withOnline({ ...info, lastSeen: ago(ONLINE_WINDOW_MS) }, now).online, true);
+  t.equal(withOnline({ ...info, lastSeen: ago(ONLINE_WINDOW_MS + 1) }, now).online, false);
+  t.equal(withOnline({ ...info, lastSeen: 'garbage' }, now).online, false);
+});
+
 t.test(
   'refusals: only the operator registers and lists, fields are checked, a heartbeat needs a registration',
   async (t) => {

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { credentialOf, LabAuth } from '../harness/backend/auth.ts';
+import { credentialOf, keyDigest, LabAuth } from '../harness/backend/auth.ts';
 import { ensureOperatorToken } from '../harness/lab.ts';
 
 t.test('credentials: Bearer, or the password of Basic; nothing else', async (t) => {
@@ -34,4 +34,23 @@ t.test("the lab's operator token: made once, random, mode 0600", async (t) => {
   t.equal(ensureOperatorToken(dir), first, 'the same token on the next open');
   t.equal(statSync(join(dir, 'operator-token')).mode & 0o777, 0o600);
   t.not(ensureOperatorToken(t.testdir({})), first, 'another lab, another token');
+});
+
+t.test('a key store gets digests, never keys, and a new LabAuth over it knows the keys', async (t) => {
+  const saved = new Map<string, Buffer>();
+  const store = {
+    load: () => [...saved].map(([uuid, sha256]) => ({ uuid, sha256 })),
+    save: (uuid: string, sha256: Buffer) => void saved.set(uuid, sha256),
+  };
+  const first = new LabAuth('op-token', store);
+  const key = first.registerDevice('dev-a');
+  t.same([...saved.keys()], ['dev-a']);
+  t.equal(saved.get('dev-a')?.length, 32, 'a sha256');
+  t.same(saved.get('dev-a'), keyDigest(key));
+  t.notOk(saved.get('dev-a')?.toString('latin1').includes(key), 'not the key');
+
+  const restarted = new LabAuth('op-token', store);
+  t.same(restarted.authenticate(`Bearer ${key}`), { kind: 'device', uuid: 'dev-a' }, 'the key survives a restart');
+  t.equal(restarted.authenticate(`Bearer ${key.slice(0, -1)}`), undefined);
+  t.equal(new LabAuth('op-token').authenticate(`Bearer ${key}`), undefined, 'without the store it is unknown');
 });

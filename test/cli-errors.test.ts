@@ -213,5 +213,8 @@ t.test('the other commands', async (t) => {
     { args: ['device', 'stop', '--name', 'ghost'], says: /no device named "ghost"/ },
     { args: ['device', 'ssh', '--name', '../x', 'true'], says: /not a usable device name/ },
     { args: ['qualify', '--device', 'generic-amd64', '--release', '2.102.0', '--grep', ''], says: /--grep is empty/ },
+    { args: ['serve', '--stop', '--status'], says: /--stop and --status cannot be given together/, json: true },
+    { args: ['serve', '--stop', '--timeout', '0'], says: /--timeout must be a number of seconds > 0/ },
+    { args: ['serve', '--stop'], says: /no lab server runs for .*\(start one with `huplab serve`\)/, json: true },
   ]);
 });

@@ -36,7 +36,7 @@ const LAYERS: readonly (readonly string[])[] = [
   /* 5 */ ['harness/backend'],
   /* 6 */ ['harness/update'],
   /* 7 */ ['harness/faults'],
-  /* 8 */ ['harness/power', 'harness/jobs'],
+  /* 8 */ ['harness/power', 'harness/jobs', 'harness/server'],
   /* 9 */ ['harness/report'],
   /* 10 */ ['harness/cli'],
 ];

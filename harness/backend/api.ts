@@ -8,12 +8,33 @@ import type { Variant } from '../../lib/contract/variant.ts';
 import { chooseUpdateMethod, type OsIdentity, type OsImageInfo } from '../../lib/update-method.ts';
 
 export type { OsImageInfo } from '../../lib/update-method.ts';
+import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { isSupervisorArch, SUPERVISOR_ARCHES } from '../../lib/supervisor-policy.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { fileSha256 } from '../../lib/file-digest.ts';
 import { fileReply, json, type Reply } from './reply.ts';
 import type { BackendRequest } from './serve.ts';
+import {
+  deviceState,
+  MemoryDeviceRecords,
+  type DeviceRecords,
+  type DeviceRegistration,
+  type DeviceState,
+  type DeviceStateReport,
+  type ProgressEntry,
+  type ProgressReport,
+  withOnline,
+} from './device-records.ts';
+
+export type {
+  DeviceInfo,
+  DeviceRecords,
+  DeviceRegistration,
+  DeviceState,
+  ProgressEntry,
+  ProgressReport,
+} from './device-records.ts';
 
 export interface ReleaseRecord {
   deviceType: string;
@@ -42,27 +63,6 @@ export interface SupervisorReleaseRecord {
   image: { repository: string; tag: string; manifestDigest: string };
 }
 
-export interface ProgressReport {
-  percent: number;
-  message: string;
-  status?: string;
-}
-
-export interface ProgressEntry extends ProgressReport {
-  /** Server time (ISO 8601) when the report arrived: device clocks are not trusted. */
-  at: string;
-}
-
-export interface DeviceState {
-  uuid: string;
-  percent: number;
-  message: string;
-  /** The last status any report gave; reports without one keep it. */
-  status?: string;
-  updatedAt: string;
-  history: ProgressEntry[];
-}
-
 export interface ApiOptions {
   /** Served at GET /v1/updater; read at each request, so a rebuilt bundle is picked up. */
   updaterBundlePath?: string;
@@ -70,6 +70,13 @@ export interface ApiOptions {
   advancedUpdaterPath?: string;
   /** Takeover's native tools by name (cfi-flash-arm64), served at GET /v1/takeover/<name>, listed at /v1/takeover. */
   takeoverTools?: Record<string, string>;
+  /** Where device registrations, heartbeats and progress are kept (default: in memory, for one run). */
+  records?: DeviceRecords;
+}
+
+/** How the API gives a device registered through it its key (the backend's LabAuth). */
+export interface DeviceKeys {
+  newDeviceKey(uuid: string): string;
 }
 
 export interface AddOsImageOptions {
@@ -85,17 +92,22 @@ export interface AddOsImageOptions {
 }
 
 const JSON_LIMIT = 64 * 1024;
+/** An update log: the updater's whole log file fits (it is a few KiB). */
+const LOG_LIMIT = 1024 * 1024;
 
 export class Api {
   private readonly releaseList: ReleaseRecord[] = [];
   private readonly supervisorList: SupervisorReleaseRecord[] = [];
-  private readonly devices = new Map<string, DeviceState>();
+  private readonly records: DeviceRecords;
+  private readonly keys: DeviceKeys | undefined;
   private readonly osImages = new Map<string, { file: string; info: OsImageInfo }>();
   private readonly updaterBundlePath: string | undefined;
   private readonly advancedUpdaterPath: string | undefined;
   private readonly takeoverTools: Record<string, string>;
 
-  constructor(opts: ApiOptions = {}) {
+  constructor(opts: ApiOptions = {}, keys?: DeviceKeys) {
+    this.records = opts.records ?? new MemoryDeviceRecords();
+    this.keys = keys;
     this.updaterBundlePath = opts.updaterBundlePath;
     this.advancedUpdaterPath = opts.advancedUpdaterPath;
     this.takeoverTools = { ...opts.takeoverTools };
@@ -186,9 +198,9 @@ export class Api {
     return structuredClone(img ? { ...r, image: img.info } : r);
   }
 
+  /** A device's progress: the last report and the history; undefined when it reported none. */
   device(uuid: string): DeviceState | undefined {
-    const d = this.devices.get(uuid);
-    return d && structuredClone(d);
+    return deviceState(uuid, this.records.history(uuid));
   }
 
   readonly handle = async (req: BackendRequest): Promise<Reply> => {
@@ -205,6 +217,28 @@ export class Api {
     if (p === '/v1/supervisor-releases') return this.onlyGet(req) ?? this.listSupervisorReleases(req);
     const supervisor = at(/^\/v1\/supervisor-releases\/([^/]+)$/);
     if (supervisor) return this.onlyGet(req) ?? this.oneSupervisorRelease(req, supervisor[0]!);
+    if (p === '/v1/devices') {
+      if (req.principal.kind !== 'operator')
+        return Api.errorReply(403, 'only the lab operator lists and registers devices');
+      if (req.method === 'GET' || req.method === 'HEAD')
+        return json(200, { devices: this.records.list().map((d) => withOnline(d)) });
+      if (req.method === 'POST') return this.registerDevice(req);
+      return Api.errorReply(405, `${req.method} ${p} is not supported (use GET or POST)`);
+    }
+    const heartbeat = at(/^\/v1\/devices\/([^/]+)\/state$/);
+    if (heartbeat) {
+      if (req.method !== 'PATCH' && req.method !== 'POST')
+        return Api.errorReply(405, `${req.method} ${p} is not supported (use PATCH)`);
+      return this.notYours(req, heartbeat[0]!) ?? this.reportState(req, heartbeat[0]!);
+    }
+    const logs = at(/^\/v1\/devices\/([^/]+)\/logs$/);
+    if (logs) {
+      const mine = this.notYours(req, logs[0]!);
+      if (mine) return mine;
+      if (req.method === 'GET' || req.method === 'HEAD') return json(200, { logs: this.records.logs(logs[0]!) });
+      if (req.method === 'POST') return this.addLog(req, logs[0]!);
+      return Api.errorReply(405, `${req.method} ${p} is not supported (use GET or POST)`);
+    }
     const progress = at(/^\/v1\/devices\/([^/]+)\/progress$/);
     if (progress) {
       // POST too: takeover's stage 2 reports with busybox wget, which cannot PATCH.
@@ -292,7 +326,7 @@ export class Api {
   }
 
   private async progress(req: BackendRequest, uuid: string): Promise<Reply> {
-    if (!/^[A-Za-z0-9-]{1,64}$/.test(uuid)) return Api.errorReply(400, `"${uuid}" is not a device uuid`);
+    if (!UUID.test(uuid)) return Api.errorReply(400, `"${uuid}" is not a device uuid`);
     let body: unknown;
     try {
       body = JSON.parse((await req.readBody(JSON_LIMIT)).toString('utf8'));
@@ -313,23 +347,86 @@ export class Api {
       ...(r.status !== undefined ? { status: r.status } : {}),
       at: new Date().toISOString(),
     };
-    const prev = this.devices.get(uuid);
-    const status = entry.status ?? prev?.status;
-    const state: DeviceState = {
-      uuid,
-      percent: entry.percent,
-      message: entry.message,
-      ...(status !== undefined ? { status } : {}),
-      updatedAt: entry.at,
-      history: [...(prev?.history ?? []), entry],
-    };
-    this.devices.set(uuid, state);
+    this.records.addProgress(uuid, entry);
     return json(200, entry);
   }
 
+  /** The progress (as before registration existed) and, for a registered device, its record. */
   private deviceReply(uuid: string): Reply {
-    const d = this.devices.get(uuid);
-    return d ? json(200, d) : Api.errorReply(404, `device ${uuid} has reported no progress`);
+    const state = this.device(uuid);
+    const info = this.records.info(uuid);
+    if (!state && !info) return Api.errorReply(404, `device ${uuid} is not registered and has reported no progress`);
+    return json(200, { ...(state ?? { uuid, history: [] }), ...(info ? { device: withOnline(info) } : {}) });
+  }
+
+  /** The request's JSON object, or the 400 reply that says why there is none. */
+  private async jsonBody(
+    req: BackendRequest,
+    what: string,
+    limit = JSON_LIMIT,
+  ): Promise<{ body: Record<string, unknown>; reply?: never } | { reply: Reply }> {
+    try {
+      const body = JSON.parse((await req.readBody(limit)).toString('utf8')) as unknown;
+      if (body && typeof body === 'object' && !Array.isArray(body)) return { body: body as Record<string, unknown> };
+      return { reply: Api.errorReply(400, `the ${what} body must be a JSON object`) };
+    } catch (err) {
+      return { reply: Api.errorReply(400, `cannot read the ${what} body as JSON: ${(err as Error).message}`) };
+    }
+  }
+
+  /** POST /v1/devices (operator): a device's record and its fresh API key, for its config.json. */
+  private async registerDevice(req: BackendRequest): Promise<Reply> {
+    if (!this.keys) return Api.errorReply(501, 'this backend cannot give devices keys');
+    const read = await this.jsonBody(req, 'registration');
+    if (read.reply) return read.reply;
+    const { body } = read;
+    const uuid = body.uuid === undefined ? randomBytes(16).toString('hex') : body.uuid;
+    if (typeof uuid !== 'string' || !UUID.test(uuid))
+      return Api.errorReply(400, '"uuid" must be 1 to 64 letters, digits or "-" when given');
+    const bad = badFields(body, {
+      name: true,
+      deviceType: true,
+      arch: true,
+      osVersion: false,
+      supervisorVersion: false,
+      status: false,
+    });
+    if (bad) return Api.errorReply(400, bad);
+    const registration = {
+      uuid,
+      ...pickStrings(body, ['name', 'deviceType', 'arch']),
+      ...pickStrings(body, ['osVersion', 'supervisorVersion', 'status']),
+    } as DeviceRegistration;
+    const device = this.records.register(registration, new Date().toISOString());
+    return json(201, { uuid, deviceApiKey: this.keys.newDeviceKey(uuid), device: withOnline(device) });
+  }
+
+  /** POST /v1/devices/:uuid/logs: an update log (or a part of one), kept in order of arrival. */
+  private async addLog(req: BackendRequest, uuid: string): Promise<Reply> {
+    if (!UUID.test(uuid)) return Api.errorReply(400, `"${uuid}" is not a device uuid`);
+    const read = await this.jsonBody(req, 'log', LOG_LIMIT);
+    if (read.reply) return read.reply;
+    const { body } = read;
+    const bad = badFields(body, { name: true });
+    if (bad) return Api.errorReply(400, bad);
+    if (typeof body.text !== 'string') return Api.errorReply(400, 'a log needs "text", a string');
+    const log = { name: body.name as string, text: body.text, at: new Date().toISOString() };
+    this.records.addLog(uuid, log);
+    return json(201, { name: log.name, bytes: Buffer.byteLength(log.text), at: log.at });
+  }
+
+  /** PATCH /v1/devices/:uuid/state: the device's heartbeat, with what it runs now. */
+  private async reportState(req: BackendRequest, uuid: string): Promise<Reply> {
+    const read = await this.jsonBody(req, 'state');
+    if (read.reply) return read.reply;
+    const { body } = read;
+    const bad = badFields(body, { osVersion: false, supervisorVersion: false, status: false });
+    if (bad) return Api.errorReply(400, bad);
+    const report = pickStrings(body, ['osVersion', 'supervisorVersion', 'status']) as DeviceStateReport;
+    const device = this.records.reportState(uuid, report, new Date().toISOString());
+    return device
+      ? json(200, withOnline(device))
+      : Api.errorReply(404, `device ${uuid} is not registered (the operator registers it: POST /v1/devices)`);
   }
 
   private async listTakeoverTools(): Promise<Reply> {
@@ -382,6 +479,30 @@ export class Api {
       'X-Content-SHA256': img.info.sha256,
     });
   }
+}
+
+const UUID = /^[A-Za-z0-9-]{1,64}$/;
+/** Names and versions: what may name a file or a tag. */
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
+/** A status: a short line of printable ASCII ("Idle", "Update failed"). */
+const TEXT = /^[\x20-\x7e]{1,64}$/;
+
+/** The first field that is missing (when required) or malformed, as the error to answer; or undefined. */
+function badFields(body: Record<string, unknown>, fields: Record<string, boolean>): string | undefined {
+  for (const [k, required] of Object.entries(fields)) {
+    const v = body[k];
+    if (v === undefined && !required) continue;
+    const when = required ? '' : 'when given ';
+    if (k === 'status') {
+      if (typeof v !== 'string' || !TEXT.test(v)) return `"status" must be ${when}1 to 64 printable ASCII characters`;
+    } else if (typeof v !== 'string' || !NAME.test(v))
+      return `"${k}" must be ${when}1 to 64 letters, digits, ".", "_", "+" or "-", starting with a letter or digit`;
+  }
+  return undefined;
+}
+
+function pickStrings(body: Record<string, unknown>, keys: string[]): Record<string, string> {
+  return Object.fromEntries(keys.filter((k) => typeof body[k] === 'string').map((k) => [k, body[k] as string]));
 }
 
 function identity(r: ReleaseRecord): OsIdentity {

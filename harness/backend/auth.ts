@@ -1,7 +1,8 @@
 /**
  * Who may talk to the backend: the lab operator (the harness itself) with the lab's token, and
  * each device with its own API key from its config.json. Everything else gets 401. Keys are
- * compared in constant time. Registries accept the credential as Bearer, or as the password of
+ * compared in constant time, and only their sha256 is kept: a lab server's database
+ * (DeviceKeyStore) holds digests, never keys. Registries accept the credential as Bearer, or as the password of
  * Basic (what OCI clients send).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -25,24 +26,34 @@ export function credentialOf(header: string | string[] | undefined): string | un
   return colon >= 0 ? decoded.slice(colon + 1) : undefined;
 }
 
-// Equal-length digests, so that neither content nor length leaks through timing.
-const digest = (s: string) => createHash('sha256').update(s).digest();
+/** A key's sha256: what is kept and compared. Equal-length digests leak neither content nor length through timing. */
+export const keyDigest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
-function same(a: string, b: string): boolean {
-  return timingSafeEqual(digest(a), digest(b));
+/** Where device key digests outlive the process (the lab server's database). */
+export interface DeviceKeyStore {
+  /** Every device's key digest, read once when the backend starts. */
+  load(): Iterable<{ uuid: string; sha256: Buffer }>;
+  save(uuid: string, sha256: Buffer): void;
 }
 
 export class LabAuth {
   readonly operatorToken: string;
-  private readonly deviceKeys = new Map<string, string>();
+  private readonly operatorDigest: Buffer;
+  private readonly deviceKeys = new Map<string, Buffer>();
+  private readonly store: DeviceKeyStore | undefined;
 
-  constructor(operatorToken: string = newSecret()) {
+  constructor(operatorToken: string = newSecret(), store?: DeviceKeyStore) {
     this.operatorToken = operatorToken;
+    this.operatorDigest = keyDigest(operatorToken);
+    this.store = store;
+    for (const k of store?.load() ?? []) this.deviceKeys.set(k.uuid, Buffer.from(k.sha256));
   }
 
   /** Gives the device a fresh key (or registers the one it has) and returns it. */
   registerDevice(uuid: string, key: string = newSecret()): string {
-    this.deviceKeys.set(uuid, key);
+    const sha256 = keyDigest(key);
+    this.store?.save(uuid, sha256);
+    this.deviceKeys.set(uuid, sha256);
     return key;
   }
 
@@ -50,9 +61,10 @@ export class LabAuth {
   authenticate(header: string | string[] | undefined): Principal | undefined {
     const given = credentialOf(header);
     if (!given) return undefined;
-    let found: Principal | undefined = same(given, this.operatorToken) ? { kind: 'operator' } : undefined;
-    for (const [uuid, key] of this.deviceKeys) {
-      if (same(given, key) && !found) found = { kind: 'device', uuid };
+    const d = keyDigest(given);
+    let found: Principal | undefined = timingSafeEqual(d, this.operatorDigest) ? { kind: 'operator' } : undefined;
+    for (const [uuid, sha256] of this.deviceKeys) {
+      if (timingSafeEqual(d, sha256) && !found) found = { kind: 'device', uuid };
     }
     return found;
   }

@@ -9,7 +9,7 @@ import { LAB_HOST_ADDRESS } from '../../lib/contract/lab-host.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { holdings } from '../holdings.ts';
 import { Api, type ApiOptions, type ReleaseRecord, type SupervisorReleaseRecord } from './api.ts';
-import { LabAuth } from './auth.ts';
+import { type DeviceKeyStore, LabAuth } from './auth.ts';
 import { DeltaService } from './delta-service.ts';
 import { Faults, type FaultGroup } from './faults.ts';
 import { Registry } from './registry.ts';
@@ -21,7 +21,8 @@ import { sha256Digest } from '../../lib/oci/digest.ts';
 import { readImageLayout } from '../../lib/oci/layout.ts';
 import { SUPERVISOR_LABELS, supervisorRepository } from '../../lib/supervisor-policy.ts';
 
-export type { ReleaseRecord, SupervisorReleaseRecord } from './api.ts';
+export type { DeviceInfo, DeviceRecords, ReleaseRecord, SupervisorReleaseRecord } from './api.ts';
+export type { DeviceKeyStore } from './auth.ts';
 export type { FaultGroup, FaultSpec, FaultState } from './faults.ts';
 export type { RequestLogEntry } from './request-log.ts';
 
@@ -106,13 +107,15 @@ export interface StartBackendOptions extends ApiOptions {
   operatorToken?: string;
   /** Address the services listen on besides loopback (boards of the lab network: 0.0.0.0 or the host's). */
   listen?: string;
+  /** Where device keys (their digests) are kept beyond this process (default: nowhere; the lab server's database). */
+  deviceKeys?: DeviceKeyStore;
 }
 
 export async function startBackend(opts: StartBackendOptions = {}): Promise<Backend> {
   const faults = new Faults();
   const requests = new RequestLog();
-  const auth = new LabAuth(opts.operatorToken);
-  const api = new Api(opts);
+  const auth = new LabAuth(opts.operatorToken, opts.deviceKeys);
+  const api = new Api(opts, { newDeviceKey: (uuid) => auth.registerDevice(uuid) });
   const primary = new Registry();
   const fallback = new Registry();
   const delta = new DeltaService();

@@ -14,7 +14,8 @@ import { loadProfile } from '../../lib/profile.ts';
 import { checkDeviceName, checkRelease, existingFile, seconds } from './validate.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
-import { checkVariant } from '../../images/recipe.ts';
+import { checkVariant, loadRelease } from '../../images/recipe.ts';
+import { provisionWithServer } from '../server/provision.ts';
 import type { Variant } from '../../lib/contract/variant.ts';
 
 interface StartOpts {
@@ -28,6 +29,8 @@ interface StartOpts {
   timeout?: string;
   detach?: boolean;
   json?: boolean;
+  /** false with --no-server: not provisioned against the lab server even when one runs. */
+  server?: boolean;
 }
 
 export function registerDevice(program: Command): void {
@@ -51,12 +54,31 @@ export function registerDevice(program: Command): void {
     .option('--timeout <seconds>', 'how long to wait for the OS', '180')
     .option('--detach', 'do not attach to the console; leave the device running')
     .option('--json', 'print the result as JSON (implies --detach)')
+    .option('--no-server', 'do not provision it against the lab server (`huplab serve`) even when one runs')
     .action(
       run(async (o: StartOpts) => {
         const out = makeOutput(!!o.json);
         const { sshPort, timeoutS, variant } = await checkStart(o);
         const lab = openLab();
+        const profile = await loadProfile(o.device);
+        // While the lab server runs, the device is registered there and its config.json points at it.
+        const provision =
+          o.server === false
+            ? undefined
+            : await provisionWithServer(lab, {
+                name: o.name ?? profile.name,
+                deviceType: profile.deviceType,
+                arch: profile.arch,
+                ...(o.release !== undefined
+                  ? { osVersion: o.release, supervisorVersion: (await loadRelease(o.release)).supervisorVersion }
+                  : {}),
+              });
+        if (provision)
+          out.narrator.info(
+            `registered with the lab server at ${provision.server.urls.api} as ${provision.device.uuid}`,
+          );
         const started = await startEmulated({
+          ...(provision ? { config: provision.config } : {}),
           lab,
           device: o.device,
           narrator: out.narrator,
@@ -75,6 +97,7 @@ export function registerDevice(program: Command): void {
             release: started.record.release,
             variant: started.record.variant ?? null,
             uuid: started.record.uuid,
+            server: provision ? provision.server.urls.api : null,
             sshPort: d.sshPort,
             pid: d.pid,
             accel: d.accel,
@@ -84,6 +107,7 @@ export function registerDevice(program: Command): void {
           },
           () => [
             `${d.name} is up: release ${started.record.release}${started.record.variant ? ` (${started.record.variant})` : ''}, uuid ${started.record.uuid}`,
+            ...(provision ? [`  server:  registered with the lab server (${provision.server.urls.api})`] : []),
             `  ssh:     huplab device ssh --name ${d.name}   (127.0.0.1:${d.sshPort})`,
             `  console: huplab device console --name ${d.name}   (log: ${d.paths.serialLog})${
               started.record.variant === 'production' ? '; a production image offers no login there: use ssh' : ''

@@ -11,6 +11,7 @@ import { registerImages } from './images-command.ts';
 import { registerQualify } from './qualify-command.ts';
 import { registerPowercut } from './powercut-command.ts';
 import { registerLab } from './lab-command.ts';
+import { registerServe } from './serve-command.ts';
 import { reportError } from './output.ts';
 
 const program = new Command()
@@ -29,6 +30,7 @@ registerHup(program);
 registerQualify(program);
 registerPowercut(program);
 registerLab(program);
+registerServe(program);
 registerDemo(program);
 
 /** The command line's (sub)command path as far as it names known commands, e.g. "huplab device start". */

@@ -14,8 +14,10 @@ export interface RunSettings {
    * 'own' (default): this process answers SIGINT/SIGTERM/SIGHUP by releasing what it started.
    * 'child': a child process (Playwright) gets the terminal's Ctrl-C and cleans up itself; this
    * process waits for it instead of dying first.
+   * 'command': the command itself answers the signals (`huplab serve`: a signal is how it is
+   * meant to stop, so it stops cleanly and exits 0).
    */
-  interruptions?: 'own' | 'child';
+  interruptions?: 'own' | 'child' | 'command';
 }
 
 const EXIT_BY_SIGNAL: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
@@ -32,7 +34,8 @@ export function run<A extends unknown[]>(
 ): (...args: A) => Promise<void> {
   return async (...args: A) => {
     const opts = (args.find((a) => a && typeof a === 'object' && !Array.isArray(a)) ?? {}) as CommonOptions;
-    const watch = settings.interruptions === 'child' ? undefined : watchInterruptions(opts);
+    const watch =
+      settings.interruptions === 'child' || settings.interruptions === 'command' ? undefined : watchInterruptions(opts);
     try {
       const status = await action(...args);
       process.exitCode = typeof status === 'number' ? status : 0;

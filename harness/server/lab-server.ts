@@ -1,0 +1,261 @@
+/**
+ * The lab server: the lab's backend (API, primary and fallback registries, delta service) run
+ * for as long as the operator wants, on loopback, with its state in the lab's database
+ * (store.ts) so that a restart loses nothing. One per lab: `<lab>/server.lock` names the process
+ * that runs it, `<lab>/server.json` where it listens; both go when it stops.
+ */
+import fs from 'node:fs';
+import { join } from 'node:path';
+import { LAB_HOST_ADDRESS, type LabHostConfig } from '../../lib/contract/lab-host.ts';
+import { HuplabError } from '../../lib/errors.ts';
+import type { DeviceKeyStore } from '../backend/auth.ts';
+import type { DeviceRecords } from '../backend/device-records.ts';
+import { type Backend, type BackendUrls, startBackend } from '../backend/index.ts';
+import { holdings } from '../holdings.ts';
+import type { Lab } from '../lab.ts';
+import { isPidAlive, waitPidExit } from '../qemu/process.ts';
+import { Store } from './store.ts';
+
+/** Files of the lab folder. */
+export const SERVER_FILE = 'server.json';
+export const SERVER_LOCK = 'server.lock';
+export const STORE_FILE = 'lab.db';
+
+/** What `<lab>/server.json` says while a server runs. */
+export interface ServerRecord {
+  pid: number;
+  /** The process's start time in clock ticks since boot (/proc), so that a reused pid is not taken for it. */
+  pidStart?: number;
+  startedAt: string;
+  /** The services as the host reaches them (127.0.0.1). */
+  urls: BackendUrls;
+  /** The same services as an emulated device reaches them. */
+  guestUrls: BackendUrls;
+  /** config.json's labHost for a device of this server: what its restricted network forwards. */
+  labHost: LabHostConfig;
+  /** The lab database, relative to the lab folder. */
+  store: string;
+}
+
+export interface LabServer {
+  record: ServerRecord;
+  backend: Backend;
+  store: Store;
+  /** Closes the services and the database, removes server.json and the lock. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Starts the lab's server, or refuses in one line when one runs for the lab already. */
+export async function startLabServer(lab: Lab): Promise<LabServer> {
+  const lock = takeServerLock(lab.dir);
+  let store: Store | undefined;
+  let backend: Backend | undefined;
+  try {
+    // A server killed without its cleanup leaves its record: it describes nothing now.
+    fs.rmSync(join(lab.dir, SERVER_FILE), { force: true });
+    store = Store.open(join(lab.dir, STORE_FILE));
+    const db = store;
+    backend = await startBackend({
+      operatorToken: lab.operatorToken,
+      records: storeRecords(db),
+      deviceKeys: storeKeys(db),
+    });
+    const pidStart = processStart(process.pid);
+    const record: ServerRecord = {
+      pid: process.pid,
+      ...(pidStart !== undefined ? { pidStart } : {}),
+      startedAt: new Date().toISOString(),
+      urls: backend.urls,
+      guestUrls: backend.guestUrls,
+      labHost: { address: LAB_HOST_ADDRESS, ports: backend.ports },
+      store: STORE_FILE,
+    };
+    writeAtomically(join(lab.dir, SERVER_FILE), `${JSON.stringify(record, null, 2)}\n`);
+    const services = backend;
+    let stopping: Promise<void> | undefined;
+    const server: LabServer = {
+      record,
+      backend: services,
+      store: db,
+      stop() {
+        stopping ??= (async () => {
+          holdings.drop(server);
+          try {
+            await services.stop();
+          } finally {
+            db.close();
+            if (readRecord(lab.dir)?.pid === process.pid) fs.rmSync(join(lab.dir, SERVER_FILE), { force: true });
+            lock.release();
+          }
+        })();
+        return stopping;
+      },
+    };
+    holdings.hold(server, { what: 'lab server', release: () => server.stop().then(() => 'stopped') });
+    return server;
+  } catch (err) {
+    await backend?.stop();
+    store?.close();
+    lock.release();
+    throw err;
+  }
+}
+
+export interface ServerStatus {
+  running: boolean;
+  lab: string;
+  /** The running server's record. */
+  server?: ServerRecord;
+  /** A record left by a server that is gone (killed without its cleanup). */
+  stale?: { pid: number; startedAt?: string };
+}
+
+/** Whether a server runs for the lab folder `dir`, and where; reads files only, starts nothing. */
+export function serverStatus(dir: string): ServerStatus {
+  const record = readRecord(dir);
+  const holder = lockHolder(join(dir, SERVER_LOCK));
+  if (record && holder === record.pid && isServer(record)) return { running: true, lab: dir, server: record };
+  if (holder !== undefined && isPidAlive(holder) && record?.pid !== holder) {
+    // Starting: the lock is taken, its record not written yet (one left by a killed server may be there).
+    return { running: true, lab: dir };
+  }
+  const gone = record?.pid ?? holder;
+  return {
+    running: false,
+    lab: dir,
+    ...(gone !== undefined ? { stale: { pid: gone, ...(record ? { startedAt: record.startedAt } : {}) } } : {}),
+  };
+}
+
+/** Stops the lab's server from another process: SIGTERM, then waits for it to clean up and exit. */
+export async function stopLabServer(dir: string, timeoutMs = 15_000): Promise<{ pid: number }> {
+  const status = serverStatus(dir);
+  const pid = status.server?.pid ?? lockHolder(join(dir, SERVER_LOCK));
+  if (!status.running || pid === undefined)
+    throw new HuplabError('server-not-running', `no lab server runs for ${dir}`, {
+      hint: 'start one with `huplab serve`',
+    });
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch (err) {
+    throw new HuplabError(
+      'server-stop-failed',
+      `cannot signal the lab server (pid ${pid}): ${(err as Error).message}`,
+      {
+        hint: 'stop it as the user that started it',
+      },
+    );
+  }
+  if (!(await waitPidExit(pid, timeoutMs)))
+    throw new HuplabError(
+      'server-stop-failed',
+      `the lab server (pid ${pid}) is still running ${timeoutMs / 1000} s after SIGTERM`,
+      {
+        hint: `see what it is doing; \`kill -9 ${pid}\` ends it (the next \`huplab serve\` takes over its lab)`,
+      },
+    );
+  return { pid };
+}
+
+/** The record of `<dir>/server.json`, or undefined when there is none (or it is not one). */
+export function readRecord(dir: string): ServerRecord | undefined {
+  try {
+    const r = JSON.parse(fs.readFileSync(join(dir, SERVER_FILE), 'utf8')) as ServerRecord;
+    return Number.isInteger(r.pid) && r.urls && typeof r.urls.api === 'string' ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The record's process is alive and is the one that wrote it (not another that got its pid). */
+function isServer(record: ServerRecord): boolean {
+  if (!isPidAlive(record.pid)) return false;
+  const now = processStart(record.pid);
+  return record.pidStart === undefined || now === undefined || now === record.pidStart;
+}
+
+/** A process's start time (field 22 of /proc/<pid>/stat), or undefined without procfs. */
+export function processStart(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[19]);
+    return Number.isFinite(ticks) ? ticks : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function storeRecords(store: Store): DeviceRecords {
+  return {
+    register: (device, at) => store.putDevice(device, at),
+    info: (uuid) => store.device(uuid),
+    list: () => store.devices(),
+    reportState: (uuid, report, at) => store.reportState(uuid, report, at),
+    addProgress: (uuid, entry) => store.addProgress(uuid, entry),
+    history: (uuid) => store.progress(uuid),
+    addLog: (uuid, log) => store.addLog(uuid, log),
+    logs: (uuid) => store.logs(uuid),
+  };
+}
+
+function storeKeys(store: Store): DeviceKeyStore {
+  return {
+    load: () => store.deviceKeys(),
+    save: (uuid, sha256) => store.setDeviceKey(uuid, sha256, new Date().toISOString()),
+  };
+}
+
+function writeAtomically(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text, { mode: 0o600 });
+  fs.renameSync(tmp, file);
+}
+
+/**
+ * `<lab>/server.lock`, naming this process: a hard link of a file naming our pid, which is atomic
+ * and fails when the lock exists. A lock whose process is gone is taken over, once.
+ */
+function takeServerLock(dir: string): { release(): void } {
+  const lock = join(dir, SERVER_LOCK);
+  const mine = `${lock}.${process.pid}`;
+  fs.writeFileSync(mine, `${process.pid}\n`);
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        fs.linkSync(mine, lock);
+        return { release: () => (lockHolder(lock) === process.pid ? fs.rmSync(lock, { force: true }) : undefined) };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const holder = lockHolder(lock);
+      if (holder !== undefined && isPidAlive(holder)) {
+        const api = readRecord(dir)?.urls.api;
+        throw new HuplabError(
+          'server-running',
+          `a lab server already runs for ${dir} (pid ${holder}${api ? `, API ${api}` : ''})`,
+          { hint: 'use it, or stop it first with `huplab serve --stop`' },
+        );
+      }
+      fs.rmSync(lock, { force: true });
+    }
+    throw new HuplabError(
+      'server-running',
+      `cannot take the lab server lock ${lock}: another process keeps taking it`,
+      {
+        hint: 'wait for the other `huplab serve` to start, then use it',
+      },
+    );
+  } finally {
+    fs.rmSync(mine, { force: true });
+  }
+}
+
+function lockHolder(lock: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(lock, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}

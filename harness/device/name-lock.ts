@@ -51,7 +51,8 @@ function releaseIfMine(lock: string): void {
   if (lockHolder(lock) === process.pid) fs.rmSync(lock, { force: true });
 }
 
-function lockHolder(lock: string): number | undefined {
+/** The pid a lock file names, if it names one. */
+export function lockHolder(lock: string): number | undefined {
   try {
     const pid = Number(fs.readFileSync(lock, 'utf8').trim());
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;

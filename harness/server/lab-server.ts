@@ -4,6 +4,7 @@
  * (store.ts) so that a restart loses nothing. One per lab: `<lab>/server.lock` names the process
  * that runs it, `<lab>/server.json` where it listens; both go when it stops.
  */
+import { lockHolder } from '../device/name-lock.ts';
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { LAB_HOST_ADDRESS, type LabHostConfig } from '../../lib/contract/lab-host.ts';
@@ -248,14 +249,5 @@ function takeServerLock(dir: string): { release(): void } {
     );
   } finally {
     fs.rmSync(mine, { force: true });
-  }
-}
-
-function lockHolder(lock: string): number | undefined {
-  try {
-    const pid = Number(fs.readFileSync(lock, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
   }
 }

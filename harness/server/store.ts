@@ -14,6 +14,7 @@
  * `schema_version`; a database made by a newer huplab (a version this one does not know) is
  * refused rather than guessed at.
  */
+import type { DeviceRegistration } from '../backend/device-records.ts';
 import fs from 'node:fs';
 import sqlite from 'node-sqlite3-wasm';
 import { HuplabError } from '../../lib/errors.ts';
@@ -83,15 +84,8 @@ export const MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-export interface NewDevice {
-  uuid: string;
-  name: string;
-  deviceType: string;
-  arch: string;
-  osVersion?: string;
-  supervisorVersion?: string;
-  status?: string;
-}
+/** A device as registered: the API's registration, stored as it came. */
+export type NewDevice = DeviceRegistration;
 
 export interface StoredDevice extends NewDevice {
   registeredAt: string;

@@ -1,6 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { repoRoot } from '../lib/paths.ts';
 import { join } from 'node:path';
 import { LAB_HOST_ADDRESS } from '../lib/contract/lab-host.ts';
 import { DEVICE_NODE } from '../lib/contract/updater-command.ts';
@@ -68,6 +70,60 @@ test.describe('guest network', { tag: '@emulated' }, () => {
     } finally {
       listed.server.close();
       other.server.close();
+    }
+  });
+
+  test('huplab device link down cuts the device off the lab host, up brings it back', async ({ flash, lab }) => {
+    const listed = await service('listed');
+    try {
+      const { device } = await flash({
+        release: BASE_RELEASE,
+        config: { labHost: { address: LAB_HOST_ADDRESS, ports: [listed.port] } },
+      });
+      const ssh = await device.ssh();
+      // On the device: ask the lab host every 500 ms for 40 s, one line per answer.
+      const loop = [
+        "import { appendFileSync } from 'node:fs';",
+        'const end = Date.now() + 40000;',
+        'while (Date.now() < end) {',
+        "  let r = 'err';",
+        `  try { r = await (await fetch('http://${LAB_HOST_ADDRESS}:${listed.port}/', { signal: AbortSignal.timeout(1000) })).text(); } catch {}`,
+        "  appendFileSync('/tmp/link.log', r + '\\n');",
+        '  await new Promise((res) => setTimeout(res, 500));',
+        '}',
+      ].join('\n');
+      await ssh.putFile(Buffer.from(loop), '/tmp/link-loop.mjs');
+      await ssh.execOk(`${DEVICE_NODE} /tmp/link-loop.mjs >/tmp/link-loop.out 2>&1 </dev/null &`);
+      await expect
+        .poll(async () => (await ssh.exec('grep -c listed /tmp/link.log')).stdout.trim(), { timeout: 60_000 })
+        .toMatch(/^[1-9]/);
+      const cli = (state: string) =>
+        execa(
+          join(repoRoot, 'node_modules', '.bin', 'tsx'),
+          [join(repoRoot, 'harness/cli/main.ts'), 'device', 'link', '--name', device.name, state, '--json'],
+          {
+            env: { HUPLAB_HOME: lab.dir, HUPLAB_QUIET: '1' },
+            reject: false,
+          },
+        );
+      const down = await cli('down');
+      expect(down.exitCode, down.stderr).toBe(0);
+      expect(JSON.parse(down.stdout)).toMatchObject({ ok: true, link: 'down' });
+      await new Promise((r) => setTimeout(r, 6_000));
+      const up = await cli('up');
+      expect(up.exitCode, up.stderr).toBe(0);
+      // The test's SSH connection went through the cut link too: read the log over a fresh one.
+      const log = async () => {
+        const r = await execa(
+          join(repoRoot, 'node_modules', '.bin', 'tsx'),
+          [join(repoRoot, 'harness/cli/main.ts'), 'device', 'ssh', '--name', device.name, '--', 'cat', '/tmp/link.log'],
+          { env: { HUPLAB_HOME: lab.dir, HUPLAB_QUIET: '1' }, reject: false, timeout: 30_000 },
+        );
+        return `${r.stdout.trim().split('\n').join(' ')}${r.exitCode === 0 ? '' : ` [exit ${r.exitCode}: ${r.stderr.trim().split('\n').pop()}]`}`;
+      };
+      await expect.poll(log, { timeout: 90_000, intervals: [3_000] }).toMatch(/listed( listed)*( err)+( listed)+/);
+    } finally {
+      listed.server.close();
     }
   });
 });

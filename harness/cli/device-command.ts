@@ -9,6 +9,7 @@ import { openLab } from '../lab.ts';
 import { deviceDir } from '../device/provision.ts';
 import { labDir } from '../../lib/paths.ts';
 import { portIsFree } from '../qemu/ports.ts';
+import { capability } from '../driver/capabilities.ts';
 import { requireQemu } from '../qemu/kvm-probe.ts';
 import { loadProfile } from '../../lib/profile.ts';
 import { checkDeviceName, checkRelease, existingFile, seconds } from './validate.ts';
@@ -137,6 +138,28 @@ export function registerDevice(program: Command): void {
             `huplab: ${o.name} was flashed with a production image: its console shows output but offers no login (use \`huplab device ssh --name ${o.name}\`)\n`,
           );
         await attachTerminal(d.paths.serialSock, { name: d.name });
+      }),
+    );
+
+  device
+    .command('link')
+    .description("connect or disconnect a running device's network link (QMP set_link: as a cable pulled)")
+    .option('--name <name>', 'device name', 'generic-amd64')
+    .argument('<state>', 'up or down')
+    .option('--json', 'print the result as JSON')
+    .action(
+      run(async (state: string, o: { name: string; json?: boolean }) => {
+        const out = makeOutput(!!o.json);
+        if (state !== 'up' && state !== 'down')
+          throw new HuplabError('option-invalid', `link state must be up or down, not "${state}"`, {
+            hint: `huplab device link --name ${o.name} down`,
+          });
+        existingDevice(o.name);
+        const d = attachDevice(openLab(), o.name);
+        if (!d.isRunning()) throw notRunning(o.name);
+        await capability(d, 'networkLink').setLink(state === 'up');
+        d.close();
+        out.result({ name: o.name, link: state }, () => [`${o.name}: network link ${state}`]);
       }),
     );
 

@@ -39,23 +39,20 @@ export interface ExternalRegistryInput {
   registryCa?: string;
 }
 
+/** Each option and the variable that gives it when the command line does not. */
+export const REGISTRY_VARIABLES: ReadonlyArray<readonly [keyof ExternalRegistryInput, string]> = [
+  ['registry', 'HUPLAB_REGISTRY'],
+  ['registryFallback', 'HUPLAB_REGISTRY_FALLBACK'],
+  ['registryRepository', 'HUPLAB_REGISTRY_REPOSITORY'],
+  ['registryCreds', 'HUPLAB_REGISTRY_CREDS'],
+  ['registryCa', 'HUPLAB_REGISTRY_CA'],
+];
+
 /** The HUPLAB_REGISTRY* variables, for the suites (and as the commands' defaults). */
 export function externalRegistryInputFromEnv(env: NodeJS.ProcessEnv = process.env): ExternalRegistryInput {
-  const pick = (name: string) => (env[name] ? { [name]: env[name] } : {});
-  const v = {
-    ...pick('HUPLAB_REGISTRY'),
-    ...pick('HUPLAB_REGISTRY_FALLBACK'),
-    ...pick('HUPLAB_REGISTRY_REPOSITORY'),
-    ...pick('HUPLAB_REGISTRY_CREDS'),
-    ...pick('HUPLAB_REGISTRY_CA'),
-  } as Record<string, string>;
-  return {
-    ...(v.HUPLAB_REGISTRY ? { registry: v.HUPLAB_REGISTRY } : {}),
-    ...(v.HUPLAB_REGISTRY_FALLBACK ? { registryFallback: v.HUPLAB_REGISTRY_FALLBACK } : {}),
-    ...(v.HUPLAB_REGISTRY_REPOSITORY ? { registryRepository: v.HUPLAB_REGISTRY_REPOSITORY } : {}),
-    ...(v.HUPLAB_REGISTRY_CREDS ? { registryCreds: v.HUPLAB_REGISTRY_CREDS } : {}),
-    ...(v.HUPLAB_REGISTRY_CA ? { registryCa: v.HUPLAB_REGISTRY_CA } : {}),
-  };
+  const input: ExternalRegistryInput = {};
+  for (const [option, variable] of REGISTRY_VARIABLES) if (env[variable]) input[option] = env[variable];
+  return input;
 }
 
 /** Options over variables; undefined when no registry is named (the built-in ones serve). */

@@ -3,7 +3,7 @@
  * registry for the devices to pull hostapps from (harness/backend/external-registry.ts).
  */
 import type { Command } from 'commander';
-import type { ExternalRegistryInput } from '../backend/external-registry.ts';
+import { type ExternalRegistryInput, REGISTRY_VARIABLES } from '../backend/external-registry.ts';
 
 export function addRegistryOptions(cmd: Command): Command {
   return cmd
@@ -28,22 +28,17 @@ export function addRegistryOptions(cmd: Command): Command {
 
 /** The registry options as given on the command line (variables fill in the rest). */
 export function registryInput(o: ExternalRegistryInput): ExternalRegistryInput {
-  return {
-    ...(o.registry !== undefined ? { registry: o.registry } : {}),
-    ...(o.registryFallback !== undefined ? { registryFallback: o.registryFallback } : {}),
-    ...(o.registryRepository !== undefined ? { registryRepository: o.registryRepository } : {}),
-    ...(o.registryCreds !== undefined ? { registryCreds: o.registryCreds } : {}),
-    ...(o.registryCa !== undefined ? { registryCa: o.registryCa } : {}),
-  };
+  const input: ExternalRegistryInput = {};
+  for (const [option] of REGISTRY_VARIABLES) if (o[option] !== undefined) input[option] = o[option];
+  return input;
 }
 
 /** The same, as the HUPLAB_REGISTRY* variables of a child process (the suites of `qualify`). */
 export function registryEnv(o: ExternalRegistryInput): Record<string, string> {
   const env: Record<string, string> = {};
-  if (o.registry !== undefined) env.HUPLAB_REGISTRY = o.registry;
-  if (o.registryFallback !== undefined) env.HUPLAB_REGISTRY_FALLBACK = o.registryFallback;
-  if (o.registryRepository !== undefined) env.HUPLAB_REGISTRY_REPOSITORY = o.registryRepository;
-  if (o.registryCreds !== undefined) env.HUPLAB_REGISTRY_CREDS = o.registryCreds;
-  if (o.registryCa !== undefined) env.HUPLAB_REGISTRY_CA = o.registryCa;
+  for (const [option, variable] of REGISTRY_VARIABLES) {
+    const value = o[option];
+    if (value !== undefined) env[variable] = value;
+  }
   return env;
 }

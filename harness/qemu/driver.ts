@@ -21,7 +21,7 @@ import { buildQemuArgs, GUEST_FORWARDER } from './args.ts';
 import { readLabHost } from '../../lib/contract/lab-host.ts';
 import { VolatileDisk, type CutResult } from './volatile-disk.ts';
 import { readDeviceRecord, writeDeviceRecord, type DeviceRecord } from './device-record.ts';
-import { probeAccelerator, qemuMissing, type Accel } from './kvm-probe.ts';
+import { onPath, probeAccelerator, qemuMissing, type Accel } from './kvm-probe.ts';
 import { BootPartition } from '../disk/boot-partition.ts';
 import { devicePaths, MAX_SOCKET_PATH, type DevicePaths } from './paths.ts';
 import { freePort } from './ports.ts';
@@ -148,8 +148,10 @@ export class QemuDevice implements DeviceDriver {
     const diskPath = path.resolve(this.opts.diskPath);
     this.prepareFolder(diskPath);
     const accel = this.opts.accel ?? (await this.pickAccel());
-    if (q.dtb) await this.readDeviceTree(diskPath, q.dtb);
-    const labHostPorts = await this.readLabHostPorts(diskPath);
+    // Read once for both: the partition table is probed at each open.
+    const boot = BootPartition.open(diskPath);
+    if (q.dtb) await this.readDeviceTree(boot, q.dtb);
+    const labHostPorts = await this.readLabHostPorts(boot);
     const sshKeyPath = this.sshKeyPath();
     if (this.opts.volatileCache && !this.vdisk) {
       const vdisk = new VolatileDisk({
@@ -473,8 +475,8 @@ export class QemuDevice implements DeviceDriver {
    * bootloader runs; QEMU plays that part with -dtb, so the file is read off the disk at every
    * power-on and an update that ships a new device tree is booted with it, as on the board.
    */
-  private async readDeviceTree(diskPath: string, dtb: string): Promise<void> {
-    const boot = await BootPartition.open(diskPath);
+  private async readDeviceTree(bootPartition: Promise<BootPartition>, dtb: string): Promise<void> {
+    const boot = await bootPartition;
     const data = await boot.read(`/${dtb}`).catch((err: unknown) => {
       throw new HuplabError(
         'dtb-missing',
@@ -493,10 +495,10 @@ export class QemuDevice implements DeviceDriver {
    * the command line follows the disk. None (a device started without a backend, a disk whose
    * config.json cannot be read): the guest reaches nothing of the host.
    */
-  private async readLabHostPorts(diskPath: string): Promise<number[]> {
+  private async readLabHostPorts(bootPartition: Promise<BootPartition>): Promise<number[]> {
     let config: Record<string, unknown>;
     try {
-      const boot = await BootPartition.open(diskPath);
+      const boot = await bootPartition;
       config = JSON.parse((await boot.read('/config.json')).toString('utf8')) as Record<string, unknown>;
     } catch {
       return [];
@@ -659,8 +661,7 @@ function copyOnce(src: string, dest: string, name: string, padTo = 0): void {
  * would only see its connections to the lab host closed. Refuse before powering on instead.
  */
 async function requireForwarder(): Promise<void> {
-  const found = await execa('sh', ['-c', `command -v ${GUEST_FORWARDER}`], { reject: false });
-  if (found.exitCode !== 0) {
+  if (!(await onPath(GUEST_FORWARDER))) {
     throw new HuplabError(
       'forwarder-missing',
       `${GUEST_FORWARDER} is not installed: an emulated device could not reach the lab backend`,

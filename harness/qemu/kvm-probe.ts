@@ -89,15 +89,19 @@ export function qemuMissing(binary: string): HuplabError {
   });
 }
 
+/** Whether a program runs by this name: a path that exists, or a name found on PATH. */
+export async function onPath(program: string): Promise<boolean> {
+  if (program.includes('/'))
+    return fs.access(program).then(
+      () => true,
+      () => false,
+    );
+  return (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(`${dir}/${program}`));
+}
+
 /** Refuses, with what to install, when the profile's QEMU binary is not on PATH: asked before any build. */
 export async function requireQemu(binary: string): Promise<void> {
-  const found = binary.includes('/')
-    ? await fs.access(binary).then(
-        () => true,
-        () => false,
-      )
-    : (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(`${dir}/${binary}`));
-  if (!found) throw qemuMissing(binary);
+  if (!(await onPath(binary))) throw qemuMissing(binary);
 }
 
 async function readCache(file: string, key: string): Promise<Accel | undefined> {

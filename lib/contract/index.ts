@@ -5,6 +5,7 @@
  */
 export * from './download-detail.ts';
 export * from './exit-codes.ts';
+export * from './fleet.ts';
 export * from './lab-host.ts';
 export * from './markers.ts';
 export * from './regex.ts';

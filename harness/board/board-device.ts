@@ -19,6 +19,7 @@ import type { Capabilities } from '../driver/capabilities.ts';
 import type { DeviceDriver, PowerOffOptions, WaitForOsOptions } from '../driver/driver.ts';
 import { followBoot } from '../driver/follow-boot.ts';
 import type { InventoryBoard } from './inventory.ts';
+import { boardCommandLog, runBoardCommand } from './board-command.ts';
 import { SerialBridge } from './serial-bridge.ts';
 
 /** The kernel's power-down line, or the OS's shutdown marker followed by the kernel's halt. */
@@ -84,7 +85,7 @@ export class BoardDevice implements DeviceDriver {
       serialSock: path.join(dir, 'serial.sock'),
       stateLog: path.join(dir, 'state.log'),
       knownHosts: path.join(dir, 'known_hosts'),
-      commandLog: path.join(dir, 'commands.log'),
+      commandLog: boardCommandLog(dir),
     };
     this.state = new BoardStateMachine(this.name, {
       logFile: this.paths.stateLog,
@@ -342,34 +343,17 @@ export class BoardDevice implements DeviceDriver {
   // --- internals --------------------------------------------------------------------------
 
   /** Runs one inventory command with the board's environment; its output goes to commands.log. */
-  private async command(what: string, cmd: string, env: Record<string, string> = {}): Promise<void> {
-    const started = Date.now();
-    const r = await execa('sh', ['-c', cmd], {
-      reject: false,
-      timeout: this.opts.commandTimeoutMs ?? 120_000,
-      stdin: 'ignore',
-      all: true,
-      env: { HUPLAB_BOARD: this.name, HUPLAB_BOARD_DIR: this.paths.dir, ...env },
-    });
-    fs.appendFileSync(
-      this.paths.commandLog,
-      `${new Date().toISOString()} ${what}: ${cmd} -> ${r.timedOut ? 'timed out' : `exit ${r.exitCode}`} (${Date.now() - started} ms)\n${r.all ? `${String(r.all).trimEnd()}\n` : ''}`,
+  private command(what: string, cmd: string, env: Record<string, string> = {}): Promise<void> {
+    return runBoardCommand(
+      {
+        name: this.name,
+        dir: this.paths.dir,
+        ...(this.opts.commandTimeoutMs !== undefined ? { timeoutMs: this.opts.commandTimeoutMs } : {}),
+      },
+      what,
+      cmd,
+      env,
     );
-    if (r.timedOut || r.exitCode !== 0) {
-      const last =
-        String(r.all ?? '')
-          .trim()
-          .split('\n')
-          .at(-1) ?? '';
-      throw new HuplabError(
-        'board-command-failed',
-        `${what} of ${this.name} failed (${r.timedOut ? 'timed out' : `exit ${r.exitCode}`}): ${cmd}${last ? `: ${last}` : ''}`,
-        {
-          hint: `check the command in the inventory; output in ${this.paths.commandLog}`,
-          infrastructure: true,
-        },
-      );
-    }
   }
 
   private async run(what: string, file: string, args: string[], timeoutMs: number): Promise<void> {

@@ -10,6 +10,8 @@ import { deviceDir } from '../device/provision.ts';
 import { labDir } from '../../lib/paths.ts';
 import { portIsFree } from '../qemu/ports.ts';
 import { capability } from '../driver/capabilities.ts';
+import { runBoardCommand } from '../board/board-command.ts';
+import { findBoard, inventoryPath, loadInventory } from '../board/inventory.ts';
 import { requireQemu } from '../qemu/kvm-probe.ts';
 import { loadProfile } from '../../lib/profile.ts';
 import { checkDeviceName, checkRelease, existingFile, seconds } from './validate.ts';
@@ -143,23 +145,49 @@ export function registerDevice(program: Command): void {
 
   device
     .command('link')
-    .description("connect or disconnect a running device's network link (QMP set_link: as a cable pulled)")
-    .option('--name <name>', 'device name', 'generic-amd64')
+    .description(
+      "connect or disconnect a device's network link, as a cable pulled: QMP set_link on an emulated device, the inventory's network commands on a board",
+    )
+    .option('--name <name>', 'emulated device name', 'generic-amd64')
+    .option('--board <name>', 'a board of the lab inventory instead of an emulated device')
+    .option('--inventory <file>', 'lab inventory for --board (JSON or YAML); default: $HUPLAB_INVENTORY')
     .argument('<state>', 'up or down')
     .option('--json', 'print the result as JSON')
     .action(
-      run(async (state: string, o: { name: string; json?: boolean }) => {
+      run(async (state: string, o: { name: string; board?: string; inventory?: string; json?: boolean }) => {
         const out = makeOutput(!!o.json);
+        const who = o.board ?? o.name;
         if (state !== 'up' && state !== 'down')
           throw new HuplabError('option-invalid', `link state must be up or down, not "${state}"`, {
-            hint: `huplab device link --name ${o.name} down`,
+            hint: `huplab device link ${o.board ? `--board ${o.board}` : `--name ${o.name}`} down`,
           });
-        existingDevice(o.name);
-        const d = attachDevice(openLab(), o.name);
-        if (!d.isRunning()) throw notRunning(o.name);
-        await capability(d, 'networkLink').setLink(state === 'up');
-        d.close();
-        out.result({ name: o.name, link: state }, () => [`${o.name}: network link ${state}`]);
+        if (o.board === undefined) {
+          if (o.inventory !== undefined)
+            throw new HuplabError('option-invalid', '--inventory goes with --board', {
+              hint: 'name the board: --board NAME',
+            });
+          existingDevice(o.name);
+          const d = attachDevice(openLab(), o.name);
+          if (!d.isRunning()) throw notRunning(o.name);
+          await capability(d, 'networkLink').setLink(state === 'up');
+          d.close();
+        } else {
+          const board = findBoard(await loadInventory(inventoryPath(o.inventory)), o.board);
+          if (!board.network)
+            throw new HuplabError(
+              'board-no-network-switch',
+              `board ${board.name} has no network commands in the inventory`,
+              {
+                hint: 'add network.down and network.up (the commands that switch its port) to its inventory entry',
+              },
+            );
+          await runBoardCommand(
+            { name: board.name, dir: join(openLab().dir, 'boards', board.name) },
+            `network ${state}`,
+            state === 'up' ? board.network.up : board.network.down,
+          );
+        }
+        out.result({ name: who, link: state }, () => [`${who}: network link ${state}`]);
       }),
     );
 

@@ -16,6 +16,8 @@ export interface ReleaseRecipe {
   layout: string;
   /** The variant built unless a build asks for another (withVariant). */
   variant: Variant;
+  /** Kept to show what older fleets meet; never a suite's base, next or patch release. */
+  legacy?: boolean;
   deviceTypes: string[];
   debianPackages: Array<string | { name: string; paths: string[] }>;
   node: { version: string; integrity: Record<string, string>; versions?: Record<string, string> };

@@ -1,6 +1,7 @@
 /**
  * The releases the suites update between on one device profile: the oldest, second and third
- * release of the profile's OS line (releases naming its device type, with its layout), unless
+ * release of the profile's OS line (releases naming its device type, with its layout, legacy
+ * ones left out), unless
  * HUPLAB_BASE_RELEASE / HUPLAB_NEXT_RELEASE / HUPLAB_PATCH_RELEASE say otherwise (`huplab
  * qualify` sets them). One place, so that the fixtures and the report say the same thing.
  * Synchronous, because Playwright's config and the suites' module scope need it.
@@ -41,9 +42,10 @@ function lineVersions(line: ProfileLine): string[] {
           version: string;
           deviceTypes: string[];
           layout: string;
+          legacy?: boolean;
         },
     )
-    .filter((r) => r.deviceTypes.includes(line.deviceType) && r.layout === line.layout)
+    .filter((r) => r.deviceTypes.includes(line.deviceType) && r.layout === line.layout && r.legacy !== true)
     .map((r) => r.version)
     .sort(sortVersions);
 }

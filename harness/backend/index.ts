@@ -109,6 +109,11 @@ export interface StartBackendOptions extends ApiOptions {
   listen?: string;
   /** Where device keys (their digests) are kept beyond this process (default: nowhere; the lab server's database). */
   deviceKeys?: DeviceKeyStore;
+  /**
+   * Ports to listen on, per service (default: any free one). The lab server asks for the ports
+   * it had before a restart: its devices' config.json and network forwards name them.
+   */
+  ports?: Partial<Record<FaultGroup, number>>;
 }
 
 export async function startBackend(opts: StartBackendOptions = {}): Promise<Backend> {
@@ -130,6 +135,7 @@ export async function startBackend(opts: StartBackendOptions = {}): Promise<Back
       auth,
       errorReply,
       ...(opts.listen ? { listen: opts.listen } : {}),
+      ...(opts.ports?.[group] !== undefined ? { port: opts.ports[group] } : {}),
     });
     servers.push(s);
     return s.url;

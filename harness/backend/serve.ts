@@ -40,6 +40,8 @@ export interface ServerOptions {
    * always come from 127.0.0.1.
    */
   listen?: string;
+  /** The port to listen on (default: any free one); the lab server keeps its ports across restarts. */
+  port?: number;
 }
 
 export interface RunningServer {
@@ -70,7 +72,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       server.once('error', reject);
       server.listen({ host: address, port }, () => resolve());
     });
-  await listen(servers[0]!, host, 0);
+  await listen(servers[0]!, host, opts.port ?? 0);
   const { port } = servers[0]!.address() as AddressInfo;
   const close = () =>
     Promise.all(

@@ -102,7 +102,7 @@ test.describe('fleet', { tag: ['@emulated', '@fleet'] }, () => {
   let server: ChildProcess | undefined;
 
   test.afterAll(async ({ lab }) => {
-    for (const n of ['f1', 'f2', 'old']) await huplab(lab, ['device', 'stop', '--force', '--name', n], 60_000);
+    for (const n of ['f1', 'f2', 'old', 'arm']) await huplab(lab, ['device', 'stop', '--force', '--name', n], 60_000);
     if (server && server.exitCode === null) await huplab(lab, ['serve', '--stop']);
   });
 
@@ -276,12 +276,28 @@ test.describe('fleet', { tag: ['@emulated', '@fleet'] }, () => {
   });
 
   test('an OS older than 2.12.0 and a mixed-arch batch are refused', async ({ lab }) => {
-    test.setTimeout(20 * 60_000);
-    await start(lab, 'old', '2.11.0');
-    const old = await json<{
-      results: Array<{ name: string; ok: boolean; refusal?: { rule: string; reason: string } }>;
-    }>(lab, ['fleet', 'supervisor', '--version', '16.9.0', 'old']);
+    test.setTimeout(25 * 60_000);
+    await Promise.all([start(lab, 'old', '2.11.0'), start(lab, 'arm', BASE_RELEASE, 'raspberrypi3-64')]);
+    type Results = { results: Array<{ name: string; ok: boolean; refusal?: { rule: string; reason: string } }> };
+    const old = await json<Results>(lab, ['fleet', 'supervisor', '--version', '16.9.0', 'old']);
     expect(old.results[0]).toMatchObject({ name: 'old', ok: false, refusal: { rule: 'os-too-old' } });
     expect(old.results[0]!.refusal!.reason).toMatch(/2\.11\.0.*2\.12\.0/);
+    const rows = await fleet(lab);
+    expect(rows.get('arm')!.arch).toBe('arm64');
+    const before = rows.get('f1')!.supervisorVersion;
+    const mixed = await json<Results>(lab, [
+      'fleet',
+      'supervisor',
+      '--version',
+      '17.0.0',
+      '--confirm-major',
+      'f1',
+      'arm',
+    ]);
+    expect(mixed.ok).toBe(false);
+    for (const r of mixed.results) expect(r).toMatchObject({ ok: false, refusal: { rule: 'mixed-arch' } });
+    expect(mixed.results.map((r) => r.refusal!.reason).join('\n')).toMatch(/arm/);
+    await new Promise((r) => setTimeout(r, 15_000));
+    expect((await fleet(lab)).get('f1')!.supervisorVersion, 'a refused batch changes nothing').toBe(before);
   });
 });

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { buildImage } from '../../images/builder/index.ts';
-import { checkVariant, listReleases, loadRelease } from '../../images/recipe.ts';
+import { checkVariant, listReleases, loadRelease, type ReleaseRecipe } from '../../images/recipe.ts';
 import { HuplabError, isInfrastructureError } from '../../lib/errors.ts';
 import { repoRoot } from '../../lib/paths.ts';
 import { loadProfile, type Profile } from '../../lib/profile.ts';
@@ -49,29 +49,33 @@ export interface QualifyPlan {
  * A release can update a device by the standard path only if its recipe lists the profile's
  * device type and carries the profile's partition layout (crossing layouts is the advanced path).
  */
-async function releasesFor(profile: Pick<Profile, 'deviceType' | 'layout'>): Promise<string[]> {
+async function releasesFor(profile: Pick<Profile, 'deviceType' | 'layout'>): Promise<ReleaseRecipe[]> {
   const all = await listReleases();
   const recipes = await Promise.all(all.map((v) => loadRelease(v)));
-  return recipes
-    .filter((r) => r.deviceTypes.includes(profile.deviceType) && r.layout === profile.layout)
-    .map((r) => r.version);
+  return recipes.filter((r) => r.deviceTypes.includes(profile.deviceType) && r.layout === profile.layout);
 }
 
-/** --from, checked; by default the newest release older than --release of the profile's OS line. */
+/**
+ * --from, checked; by default the newest release older than --release of the profile's OS line,
+ * legacy releases left out (they are there to show what older fleets meet; --from names one).
+ */
 export async function baseRelease(
   release: string,
   profile: Pick<Profile, 'name' | 'deviceType' | 'layout'>,
   from?: string,
 ): Promise<string> {
-  const line = await releasesFor(profile);
+  const recipes = await releasesFor(profile);
+  const line = recipes.map((r) => r.version);
   const older = line.filter((v) => compareVersions(v, release) < 0); // sorted oldest first
   const what = `${profile.name} (${profile.deviceType}, layout ${profile.layout})`;
   if (from === undefined) {
-    const newest = older.at(-1);
+    const legacy = new Set(recipes.filter((r) => r.legacy === true).map((r) => r.version));
+    const newest = older.filter((v) => !legacy.has(v)).at(-1);
     if (!newest) {
+      const olderLegacy = older.filter((v) => legacy.has(v));
       throw new HuplabError(
         'no-base-release',
-        `no release older than ${release} has a recipe for ${what} to update from`,
+        `no release older than ${release} has a recipe for ${what} to update from${olderLegacy.length ? ` (legacy ones left out: ${olderLegacy.join(', ')})` : ''}`,
         {
           hint: `releases of this line: ${line.join(', ') || 'none'}; pass --from or add a recipe in images/releases/`,
         },

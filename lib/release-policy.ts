@@ -470,3 +470,38 @@ export function allowedTargets(
 export function deviceTypesOf(facts: readonly ReleaseFacts[]): string[] {
   return [...new Set(facts.flatMap((r) => r.deviceTypes))].sort();
 }
+
+/** One release of a device type in the policy's report: its status and where it may go. */
+export interface ReleaseReportEntry extends ReleaseStatus {
+  /** The allowed targets (newer, published, maintained), each guaranteed or not, with its reason. */
+  targets: { version: string; guaranteed: boolean; reason: string }[];
+}
+
+/** The policy at a date for some device types: what `huplab releases` prints and an API can serve. */
+export interface PolicyReport {
+  at: string;
+  rules: { esrSupportMonths: number; esrPhaseMonths: number; maxJumpQuarters: number };
+  deviceTypes: { deviceType: string; releases: ReleaseReportEntry[] }[];
+}
+
+export function policyReport(facts: readonly ReleaseFacts[], deviceTypes: readonly string[], at: Date): PolicyReport {
+  return {
+    at: at.toISOString(),
+    rules: {
+      esrSupportMonths: ESR_SUPPORT_MONTHS,
+      esrPhaseMonths: ESR_PHASE_MONTHS,
+      maxJumpQuarters: MAX_JUMP_QUARTERS,
+    },
+    deviceTypes: deviceTypes.map((deviceType) => ({
+      deviceType,
+      releases: publishedReleases(facts, deviceType, at).map((s) => ({
+        ...s,
+        targets: allowedTargets(facts, deviceType, s.version, at).map((v) => ({
+          version: v.target,
+          guaranteed: v.guaranteed,
+          reason: v.reason,
+        })),
+      })),
+    })),
+  };
+}

@@ -466,6 +466,23 @@ export function allowedTargets(
     .filter((v) => v.allowed);
 }
 
+/**
+ * The upgrade paths a release must be qualified on for a device type (the qualification matrix):
+ * every release of that device type published by `at`, older than `target`, from which the jump
+ * to it is guaranteed, oldest first. Devices on an unmaintained release may still take the update,
+ * so those count too.
+ */
+export function qualificationSources(
+  facts: readonly ReleaseFacts[],
+  deviceType: string,
+  target: string,
+  at: Date,
+): string[] {
+  return publishedReleases(facts, deviceType, at)
+    .map((s) => s.version)
+    .filter((v) => compareVersions(v, target) < 0 && jumpOf(facts, v, target).guaranteed);
+}
+
 /** Every device type the releases name, sorted. */
 export function deviceTypesOf(facts: readonly ReleaseFacts[]): string[] {
   return [...new Set(facts.flatMap((r) => r.deviceTypes))].sort();

@@ -12,6 +12,7 @@ import {
   parsePolicyDate,
   policyReport,
   publishedReleases,
+  qualificationSources,
   type ReleaseFacts,
   releaseStatus,
 } from '../lib/release-policy.ts';
@@ -197,6 +198,25 @@ t.test('allowed targets: newer, published, maintained; not-guaranteed ones inclu
     ['2.90.0', '2.90.1', '2.97.0'],
     'releases not yet published are left out',
   );
+});
+
+t.test('the paths a release must be qualified on: every older release the jump from is guaranteed', async (t) => {
+  const far = [...facts, rel('2.110.0', '2027-01-04', 'rolling')];
+  t.same(qualificationSources(far, amd, '2.110.0', on('2027-01-04')), [
+    '2.97.0',
+    '2.97.1',
+    '2.101.0',
+    '2.102.0',
+    '2.103.0',
+  ]);
+  t.same(qualificationSources(facts, amd, '2.103.0', on('2026-12-04')), [
+    '2.90.0',
+    '2.90.1',
+    '2.97.0',
+    '2.97.1',
+    '2.101.0',
+    '2.102.0',
+  ]);
 });
 
 t.test('dates: YYYY-MM-DD or a date-time with a real calendar day; months added in UTC', async (t) => {

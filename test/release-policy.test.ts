@@ -1,4 +1,6 @@
 import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { loadReleases, releaseFacts } from '../images/recipe.ts';
 import { isHuplabError } from '../lib/errors.ts';
 import {
@@ -10,6 +12,7 @@ import {
   esrPhase,
   jumpOf,
   parsePolicyDate,
+  type PolicyReport,
   policyReport,
   publishedReleases,
   qualificationSources,
@@ -320,4 +323,30 @@ t.test('huplab releases: options checked, the table per device type', async (t) 
   const today = await planReleases({}, on('2026-12-04'));
   t.equal(today.at, '2026-12-04T00:00:00.000Z', 'the date defaults to now');
   t.ok(today.deviceTypes.length >= 4, 'every device type without --device');
+});
+
+t.test('huplab releases as a user runs it: JSON on stdout, a mistake in one line', async (t) => {
+  const bin = join(import.meta.dirname, '..', 'bin', 'huplab');
+  const env = { ...process.env, HUPLAB_QUIET: '1' };
+  const ok = spawnSync(bin, ['releases', '--device', 'generic-amd64', '--at', '2026-12-04', '--json'], {
+    encoding: 'utf8',
+    env,
+  });
+  t.equal(ok.status, 0, ok.stderr);
+  const doc = JSON.parse(ok.stdout) as PolicyReport & { ok: boolean };
+  t.ok(doc.ok);
+  t.equal(doc.deviceTypes[0]!.deviceType, 'generic-amd64');
+  t.match(
+    doc.deviceTypes[0]!.releases.find((r) => r.version === '2.102.1'),
+    {
+      line: 'rolling',
+      phase: 'superseded',
+      maintained: false,
+      endOfLife: '2026-11-30',
+      targets: [{ version: '2.103.0', guaranteed: true }],
+    },
+  );
+  const bad = spawnSync(bin, ['releases', '--at', 'soon'], { encoding: 'utf8', env });
+  t.equal(bad.status, 1);
+  t.match(bad.stderr, /^huplab: error: --at "soon" is not a date \(use YYYY-MM-DD[^\n]*\)\n$/);
 });

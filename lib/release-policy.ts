@@ -312,7 +312,16 @@ export function releaseStatus(
       supersededBy: by.version,
     };
   }
-  const dates = esrLineDates(facts, r.line)!;
+  const dates = esrLineDates(facts, r.line);
+  if (!dates) {
+    throw new HuplabError(
+      'release-invalid',
+      `release ${version}: line "${r.line}" is neither "${ROLLING}" nor an ESR line`,
+      {
+        hint: 'load the recipes with loadReleases, which checks their lines',
+      },
+    );
+  }
   const phase = esrPhase(facts, r.line, at);
   return {
     version,

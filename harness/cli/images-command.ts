@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { buildImage } from '../../images/builder/index.ts';
 import { buildSupervisor, type SupervisorBuild } from '../../images/builder/supervisor-build.ts';
-import { checkVariant, loadRelease, loadReleases } from '../../images/recipe.ts';
+import { checkVariant, loadReleases } from '../../images/recipe.ts';
 import {
   listSupervisorReleases,
   loadSupervisorRelease,

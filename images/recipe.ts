@@ -4,6 +4,7 @@ import { HuplabError } from '../lib/errors.ts';
 import { compileSchema, describeSchemaError } from '../lib/json-schema.ts';
 import { readConfiguredDir, releasesDir, repoRoot } from '../lib/paths.ts';
 import { sortVersions } from '../lib/versions.ts';
+import { checkLines, type ReleaseFacts } from '../lib/release-policy.ts';
 import { isVariant, VARIANTS, type Variant } from '../lib/contract/variant.ts';
 
 export { compareVersions } from '../lib/versions.ts';
@@ -12,6 +13,8 @@ export { compareVersions } from '../lib/versions.ts';
 export interface ReleaseRecipe {
   version: string;
   date: string;
+  /** `rolling` or an ESR line (year.month of its first release); the support policy: lib/release-policy.ts. */
+  line: string;
   supervisorVersion: string;
   layout: string;
   /** The variant built unless a build asks for another (withVariant). */
@@ -69,6 +72,31 @@ export async function loadRelease(version: string, dir = releasesDir): Promise<R
     );
   }
   return data;
+}
+
+/**
+ * Every release recipe, each validated as loadRelease does, and then together against the support
+ * policy's rules across files (lib/release-policy.ts `checkLines`: an ESR line's name, dates and
+ * patch releases); a problem is one line naming the file and the field.
+ */
+export async function loadReleases(dir = releasesDir): Promise<ReleaseRecipe[]> {
+  const recipes = await Promise.all((await listReleases(dir)).map((v) => loadRelease(v, dir)));
+  const problem = checkLines(recipes)[0];
+  if (problem) {
+    throw new HuplabError(
+      'release-invalid',
+      `${join(dir, `${problem.version}.json`)}: /${problem.field} ${problem.message}`,
+      {
+        hint: 'fix the recipe; see the line field of images/release.schema.json',
+      },
+    );
+  }
+  return recipes;
+}
+
+/** What the support policy needs of the recipes. */
+export function releaseFacts(recipes: readonly ReleaseRecipe[]): ReleaseFacts[] {
+  return recipes.map((r) => ({ version: r.version, date: r.date, line: r.line, deviceTypes: r.deviceTypes }));
 }
 
 /** The package name of a debianPackages entry. */

@@ -34,7 +34,7 @@ t.test('unknown release, as JSON for scripts', async (t) => {
   const doc = JSON.parse(r.stdout);
   t.equal(doc.ok, false);
   t.equal(doc.error.code, 'unknown-release');
-  t.match(doc.error.message, /known releases: 2\.101\.0, 2\.102\.0/);
+  t.match(doc.error.message, /known releases: [0-9., ]*2\.101\.0, 2\.102\.0/);
 });
 
 t.test('malformed profile names the file and the field', async (t) => {

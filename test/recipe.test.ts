@@ -2,9 +2,10 @@ import t from 'tap';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listReleases, loadRelease } from '../images/recipe.ts';
+import { listReleases, loadRelease, loadReleases } from '../images/recipe.ts';
 import { compareVersions, sortVersions } from '../lib/versions.ts';
 import { isHuplabError } from '../lib/errors.ts';
+import type { ReleaseRecipe } from '../images/recipe.ts';
 
 t.test('shipped releases validate and differ where the issue says they must', async (t) => {
   const versions = await listReleases();
@@ -47,6 +48,62 @@ t.test('bad recipes are rejected with the file and the field', async (t) => {
   const bad = await loadRelease('3.0.5', dir).catch((e: unknown) => e);
   t.ok(isHuplabError(bad, 'release-invalid'));
   if (isHuplabError(bad)) t.match(bad.oneLine(), /3\.0\.5\.json: not valid JSON/);
+});
+
+t.test('a wrong line or date is refused with the file and the field', async (t) => {
+  const good = await loadRelease('2.101.0');
+  // One file at a time: the schema's checks (loadRelease).
+  const dir = mkdtempSync(join(tmpdir(), 'huplab-recipes-'));
+  const single: Array<[string, unknown, RegExp]> = [
+    ['4.0.0', { ...good, version: '4.0.0', line: '2026.5' }, /4\.0\.0\.json: \/line must match .*, not "2026\.5"/],
+    ['4.0.1', { ...good, version: '4.0.1', line: 'esr' }, /4\.0\.1\.json: \/line must match .*, not "esr"/],
+    ['4.0.2', (({ line: _l, ...rest }) => ({ ...rest, version: '4.0.2' }))(good), /missing required field "line"/],
+    ['4.0.3', { ...good, version: '4.0.3', date: '2026-02-30T00:00:00Z' }, /4\.0\.3\.json: \/date must match format/],
+  ];
+  for (const [v, data] of single) writeFileSync(join(dir, `${v}.json`), JSON.stringify(data));
+  for (const [v, , re] of single) {
+    const err = await loadRelease(v, dir).catch((e: unknown) => e);
+    t.ok(isHuplabError(err, 'release-invalid'), `${v} rejected`);
+    if (isHuplabError(err)) t.match(err.oneLine(), re, v);
+  }
+  // Across files: the policy's rules for a line (loadReleases).
+  const across = async (recipes: Array<Partial<ReleaseRecipe>>, re: RegExp, what: string) => {
+    const d = mkdtempSync(join(tmpdir(), 'huplab-lines-'));
+    for (const r of recipes) writeFileSync(join(d, `${r.version}.json`), JSON.stringify({ ...good, ...r }));
+    const err = await loadReleases(d).catch((e: unknown) => e);
+    t.ok(isHuplabError(err, 'release-invalid'), what);
+    if (isHuplabError(err)) {
+      t.match(err.oneLine(), re, what);
+      t.notMatch(err.oneLine(), /\n/);
+    }
+  };
+  await across(
+    [
+      { version: '2.97.0', line: '2026.7', date: '2026-07-13T00:00:00Z' },
+      { version: '2.98.0', line: '2026.7', date: '2026-08-10T00:00:00Z' },
+    ],
+    /2\.98\.0\.json: \/line 2026\.7 is the ESR line of 2\.97\.x \(from 2\.97\.0\); 2\.98\.0 is not a patch release/,
+    'a new minor on an ESR line',
+  );
+  await across(
+    [{ version: '2.97.0', line: '2026.7', date: '2026-06-29T00:00:00Z' }],
+    /2\.97\.0\.json: \/date 2026-06-29 is before ESR line 2026\.7 begins \(2026-07-01\)/,
+    'an ESR release dated before its line',
+  );
+  await across(
+    [{ version: '2.97.0', line: '2026.7', date: '2026-08-03T00:00:00Z' }],
+    /2\.97\.0\.json: \/line ESR line 2026\.7 is named for the month of its first release, but its first release 2\.97\.0 is dated 2026-08-03/,
+    'a line named for another month',
+  );
+  await across(
+    [
+      { version: '2.97.0', line: '2026.7', date: '2026-07-13T00:00:00Z' },
+      { version: '2.97.9', line: '2026.7', date: '2027-05-03T00:00:00Z' },
+    ],
+    /2\.97\.9\.json: \/date 2027-05-03 is on or after ESR line 2026\.7's end of life \(2027-04-13/,
+    'a patch after end of life',
+  );
+  t.ok((await loadReleases()).length >= 10, 'the shipped recipes pass');
 });
 
 t.test('versions order numerically', async (t) => {

@@ -54,14 +54,33 @@ t.test('a line with too few releases is a one-line error naming the line and the
   writeFileSync(join(dir, 'devices', 'board.json'), JSON.stringify({ deviceType: 'board', layout: 'l1' }));
   writeFileSync(
     join(dir, 'releases', '1.0.0.json'),
-    JSON.stringify({ version: '1.0.0', deviceTypes: ['board'], layout: 'l1' }),
+    JSON.stringify({ version: '1.0.0', line: 'rolling', deviceTypes: ['board'], layout: 'l1' }),
   );
   writeFileSync(
     join(dir, 'releases', '1.1.0.json'),
-    JSON.stringify({ version: '1.1.0', deviceTypes: ['board'], layout: 'other' }),
+    JSON.stringify({ version: '1.1.0', line: 'rolling', deviceTypes: ['board'], layout: 'other' }),
   );
   const r = releasesOf('board', { HUPLAB_DEVICES: join(dir, 'devices'), HUPLAB_RELEASES: join(dir, 'releases') });
   t.equal(r.code, 3);
   t.match(r.err, /profile board has 1 release\(s\) of layout l1 \(1\.0\.0\); the suites need a next release/);
   t.equal(r.err.split('\n').length, 1);
+});
+
+t.test('ESR releases are never a base, next or patch release, even older than the rolling ones', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'huplab-suite-releases-'));
+  mkdirSync(join(dir, 'devices'));
+  mkdirSync(join(dir, 'releases'));
+  writeFileSync(join(dir, 'devices', 'board.json'), JSON.stringify({ deviceType: 'board', layout: 'l1' }));
+  const recipe = (version: string, line: string) =>
+    writeFileSync(
+      join(dir, 'releases', `${version}.json`),
+      JSON.stringify({ version, line, deviceTypes: ['board'], layout: 'l1' }),
+    );
+  recipe('1.0.0', '2026.1');
+  recipe('1.0.1', '2026.1');
+  recipe('1.2.0', 'rolling');
+  recipe('1.3.0', 'rolling');
+  recipe('1.3.1', 'rolling');
+  const r = releasesOf('board', { HUPLAB_DEVICES: join(dir, 'devices'), HUPLAB_RELEASES: join(dir, 'releases') });
+  t.same(JSON.parse(r.out), { base: '1.2.0', next: '1.3.0', patch: '1.3.1' });
 });

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { buildImage } from '../../images/builder/index.ts';
 import { buildSupervisor, type SupervisorBuild } from '../../images/builder/supervisor-build.ts';
-import { checkVariant, listReleases, loadRelease } from '../../images/recipe.ts';
+import { checkVariant, loadReleases } from '../../images/recipe.ts';
 import {
   listSupervisorReleases,
   loadSupervisorRelease,
@@ -131,18 +131,15 @@ export function registerImages(program: Command): void {
             return { name: p.name, arch: p.arch, description: p.description };
           }),
         );
-        const releases = await Promise.all(
-          (await listReleases()).map(async (v) => {
-            const r = await loadRelease(v);
-            return {
-              version: r.version,
-              supervisor: r.supervisorVersion,
-              layout: r.layout,
-              variant: r.variant,
-              deviceTypes: r.deviceTypes,
-            };
-          }),
-        );
+        const releases = (await loadReleases()).map((r) => ({
+          version: r.version,
+          line: r.line,
+          date: r.date,
+          supervisor: r.supervisorVersion,
+          layout: r.layout,
+          variant: r.variant,
+          deviceTypes: r.deviceTypes,
+        }));
         const supervisors = await Promise.all(
           (await listSupervisorReleases()).map(async (v) => {
             const r = await loadSupervisorRelease(v);
@@ -154,7 +151,8 @@ export function registerImages(program: Command): void {
           ...devices.map((d) => `  ${d.name.padEnd(18)} ${d.arch.padEnd(6)} ${d.description}`),
           'releases:',
           ...releases.map(
-            (r) => `  ${r.version.padEnd(10)} supervisor ${r.supervisor.padEnd(8)} ${r.deviceTypes.join(', ')}`,
+            (r) =>
+              `  ${r.version.padEnd(10)} ${r.line.padEnd(8)} supervisor ${r.supervisor.padEnd(8)} ${r.deviceTypes.join(', ')}`,
           ),
           'supervisor releases:',
           ...supervisors.map(

@@ -1,7 +1,7 @@
 /**
  * The releases the suites update between on one device profile: the oldest, second and third
- * release of the profile's OS line (releases naming its device type, with its layout, legacy
- * ones left out), unless
+ * release of the profile's OS line (rolling releases naming its device type, with its layout,
+ * legacy ones left out: ESR releases are qualified as upgrade paths, never a suite's base), unless
  * HUPLAB_BASE_RELEASE / HUPLAB_NEXT_RELEASE / HUPLAB_PATCH_RELEASE say otherwise (`huplab
  * qualify` sets them). One place, so that the fixtures and the report say the same thing.
  * Synchronous, because Playwright's config and the suites' module scope need it.
@@ -12,6 +12,7 @@ import { HuplabError } from '../../lib/errors.ts';
 import { devicesDir, readConfiguredDirSync, releasesDir } from '../../lib/paths.ts';
 import { compareVersions, sortVersions } from '../../lib/versions.ts';
 import { ADVANCED_PATHS } from '../../lib/update-method.ts';
+import { ROLLING } from '../../lib/release-policy.ts';
 
 export interface SuiteReleases {
   base: string;
@@ -32,7 +33,11 @@ function readLine(profileName: string): ProfileLine {
   return { deviceType: profile.deviceType, layout: profile.layout ?? 'balena-ab-v1' };
 }
 
-/** The versions of a profile's OS line (releases naming its device type, with its layout), oldest first. */
+/**
+ * The versions of a profile's OS line (rolling releases naming its device type, with its layout),
+ * oldest first. ESR releases (images/release.schema.json `line`) are left out, so adding an ESR
+ * line, even one older than the rolling releases, never changes what the suites run.
+ */
 function lineVersions(line: ProfileLine): string[] {
   return readConfiguredDirSync(releasesDir, 'HUPLAB_RELEASES', 'release recipes')
     .filter((f) => f.endsWith('.json'))
@@ -42,10 +47,14 @@ function lineVersions(line: ProfileLine): string[] {
           version: string;
           deviceTypes: string[];
           layout: string;
+          line?: string;
           legacy?: boolean;
         },
     )
-    .filter((r) => r.deviceTypes.includes(line.deviceType) && r.layout === line.layout && r.legacy !== true)
+    .filter(
+      (r) =>
+        r.deviceTypes.includes(line.deviceType) && r.layout === line.layout && r.line === ROLLING && r.legacy !== true,
+    )
     .map((r) => r.version)
     .sort(sortVersions);
 }

@@ -11,6 +11,7 @@ import { repoRoot } from '../../lib/paths.ts';
 import { loadProfile, type Profile } from '../../lib/profile.ts';
 import type { Narrator } from '../../lib/narrator.ts';
 import { compareVersions } from '../../lib/versions.ts';
+import { ROLLING } from '../../lib/release-policy.ts';
 import type { Summary } from '../report/model.ts';
 import { EXIT_STATUS, runVerdict, type RunVerdict } from '../report/run-verdict.ts';
 import { makeOutput, reportError, type ResultFailure } from './output.ts';
@@ -56,8 +57,9 @@ async function releasesFor(profile: Pick<Profile, 'deviceType' | 'layout'>): Pro
 }
 
 /**
- * --from, checked; by default the newest release older than --release of the profile's OS line,
- * legacy releases left out (they are there to show what older fleets meet; --from names one).
+ * --from, checked; by default the newest rolling release older than --release of the profile's OS
+ * line (the previous rolling release, as the support policy says; ESR and legacy releases are
+ * upgrade paths of their own, named with --from).
  */
 export async function baseRelease(
   release: string,
@@ -69,13 +71,13 @@ export async function baseRelease(
   const older = line.filter((v) => compareVersions(v, release) < 0); // sorted oldest first
   const what = `${profile.name} (${profile.deviceType}, layout ${profile.layout})`;
   if (from === undefined) {
-    const legacy = new Set(recipes.filter((r) => r.legacy === true).map((r) => r.version));
-    const newest = older.filter((v) => !legacy.has(v)).at(-1);
+    const rolling = new Set(recipes.filter((r) => r.line === ROLLING && r.legacy !== true).map((r) => r.version));
+    const newest = older.filter((v) => rolling.has(v)).at(-1);
     if (!newest) {
-      const olderLegacy = older.filter((v) => legacy.has(v));
+      const olderOthers = older.filter((v) => !rolling.has(v));
       throw new HuplabError(
         'no-base-release',
-        `no release older than ${release} has a recipe for ${what} to update from${olderLegacy.length ? ` (legacy ones left out: ${olderLegacy.join(', ')})` : ''}`,
+        `no release older than ${release} has a recipe for ${what} to update from${olderOthers.length ? ` (ESR and legacy ones are taken only with --from: ${olderOthers.join(', ')})` : ''}`,
         {
           hint: `releases of this line: ${line.join(', ') || 'none'}; pass --from or add a recipe in images/releases/`,
         },

@@ -7,7 +7,7 @@
  * partition's choice only when its code matches its sha256 file.
  */
 import t, { type Test } from 'tap';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,7 +16,12 @@ import { buildSupervisor } from '../images/builder/supervisor-build.ts';
 import { loadSupervisorRelease } from '../images/supervisor-recipe.ts';
 import { AGENT_STATUS, type DeviceTarget } from '../lib/contract/fleet.ts';
 import { STATE_FILES } from '../lib/contract/state-files.ts';
-import { parseSupervisorChecksum, SUPERVISOR_CODE_SHA256_FILE, supervisorConf } from '../lib/contract/supervisor.ts';
+import {
+  parseSupervisorChecksum,
+  parseSupervisorRunState,
+  SUPERVISOR_CODE_SHA256_FILE,
+  supervisorConf,
+} from '../lib/contract/supervisor.ts';
 import { repoRoot } from '../lib/paths.ts';
 import { readOsInfo, type DeviceConfig } from '../updater/common/config.ts';
 import { registryClient } from '../updater/common/registry.ts';
@@ -26,7 +31,8 @@ import { AgentApi } from '../updater/supervisor/api-client.ts';
 import { readAttempts, recordAttempt, shouldAttempt, writeAttempts } from '../updater/supervisor/attempts.ts';
 import type { AgentContext } from '../updater/supervisor/context.ts';
 import { RateLimitedFailure } from '../updater/supervisor/log.ts';
-import { agentPathsUnder, type AgentPaths } from '../updater/supervisor/paths.ts';
+import { AGENT_ROOT_ENV, agentPathsUnder, type AgentPaths } from '../updater/supervisor/paths.ts';
+import { bundleForDevice, SUPERVISOR_ENTRY } from '../updater/bundle.ts';
 
 const OS = { version: '2.101.0', supervisorVersion: '16.8.0', layout: 'a', deviceType: 'generic-amd64', arch: 'amd64' };
 
@@ -490,4 +496,75 @@ t.test('the launcher runs the choice only when its code matches its sha256 file'
 
   writeSupervisorChoice(choice, '17.0.0');
   t.match(launch(root), { started: own, said: /17\.0\.0\/supervisor\.mjs is missing/ }, 'a choice without code');
+});
+
+t.test('the bundled agent beats to the API and keeps its run state fresh', async (t) => {
+  const { backend } = await backendWith169(t);
+  const config = await registeredDevice(backend);
+  const { root, paths } = deviceRoot(t);
+  writeFileSync(paths.configJson, JSON.stringify(config));
+  const bundle = join(root, 'supervisor.mjs');
+  await bundleForDevice(SUPERVISOR_ENTRY, bundle);
+  const child = spawn(process.execPath, [bundle, '16.8.0'], {
+    env: { ...process.env, [AGENT_ROOT_ENV]: root },
+    stdio: 'ignore',
+  });
+  t.teardown(() => void child.kill('SIGKILL'));
+  let device: { supervisorVersion?: string; osVersion?: string; status?: string; lastSeen?: string } = {};
+  for (let i = 0; i < 100 && !device.lastSeen; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    device = ((await deviceRecord(backend, config.uuid)) as { device: typeof device }).device ?? {};
+  }
+  t.match(device, { osVersion: '2.101.0', supervisorVersion: '16.8.0', status: AGENT_STATUS.idle, lastSeen: /^20/ });
+  const run = parseSupervisorRunState(readFileSync(paths.runState, 'utf8'));
+  t.match(run, { version: '16.8.0', pid: child.pid });
+  t.match(readFileSync(paths.log, 'utf8'), /supervisor 16\.8\.0: agent for device [0-9a-f]+ at http/);
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'SIGTERM stops it cleanly');
+});
+
+t.test('an image whose labels name another version is refused; leftovers of an interrupted install go', async (t) => {
+  const { backend, digest } = await backendWith169(t);
+  const config = await registeredDevice(backend);
+  const { paths } = deviceRoot(t);
+  writeSupervisorChoice(paths.choice, '16.8.0');
+  mkdirSync(join(paths.agentDir, '.16.9.1.partial'), { recursive: true });
+  mkdirSync(join(paths.agentDir, '.16.9.1.blobs'), { recursive: true });
+  class Lying extends TestApi {
+    override async supervisorRelease(version: string, arch: string) {
+      return {
+        version,
+        arch,
+        minOsVersion: '2.12.0',
+        image: { repository: 'huplab/supervisor-amd64', tag: version, manifestDigest: digest },
+      };
+    }
+  }
+  const api = new Lying(config as Required<Pick<DeviceConfig, 'apiEndpoint' | 'uuid' | 'deviceApiKey'>>);
+  const h = context(paths, '16.8.0', config, api);
+  const agent = new Agent(h.ctx);
+  t.same(readdirSync(paths.agentDir), [], 'the partial folders of an interrupted install are removed at start');
+  api.next = { supervisorVersion: '16.9.1', setAt: 'A' };
+  await agent.beat();
+  t.match(readAttempts(paths.attempts).supervisor, {
+    outcome: 'failed',
+    reason: /io\.balena\.supervisor\.version label is "16\.9\.0", not "16\.9\.1"/,
+  });
+  t.equal(readFileSync(paths.choice, 'utf8'), supervisorConf('16.8.0'));
+  t.same(readdirSync(paths.agentDir), ['attempts.json']);
+});
+
+t.test('a rollback is named as the reason of a failed OS attempt', async (t) => {
+  const { root, paths } = deviceRoot(t);
+  writeAttempts(paths.attempts, {
+    os: { kind: 'os', version: '2.102.0', targetSetAt: 'A', outcome: 'started', at: 'x' },
+  });
+  writeFileSync(join(paths.stateDir, STATE_FILES.healthTriggered), '');
+  const api = new TestApi({ apiEndpoint: 'http://127.0.0.1:9', uuid: 'u', deviceApiKey: 'k' });
+  const h = context(paths, '16.8.0', {} as DeviceConfig, api);
+  t.match(new Agent(h.ctx).settle(readOsInfo(root), []).os, {
+    outcome: 'failed',
+    reason: /still runs 2\.101\.0 after the update to 2\.102\.0: rollback-health found the new OS unhealthy/,
+  });
 });

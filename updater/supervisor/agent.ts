@@ -4,13 +4,14 @@
  * (rate-limited) and the next beat tries again: a device whose link was down carries its target
  * out when it comes back.
  */
+import { rmSync } from 'node:fs';
 import { AGENT_STATUS, type AgentState, type AgentStatus, type DeviceTarget } from '../../lib/contract/fleet.ts';
 import type { OsInfo } from '../common/config.ts';
 import { type Attempts, attemptFor, readAttempts, recordAttempt, shouldAttempt } from './attempts.ts';
 import type { AgentContext } from './context.ts';
 import { errorLine, RateLimitedFailure } from './log.ts';
 import { forgetUpdater, osFailureReason, startOsUpdate, updaterRunning } from './os-update.ts';
-import { pendingBreadcrumbs } from './state.ts';
+import { pendingBreadcrumbs, staleInstallDirs } from './state.ts';
 import { upgradeSupervisor } from './supervisor-upgrade.ts';
 
 /** What the agent does in this process, beyond what its files say. */
@@ -20,6 +21,9 @@ interface Busy {
   /** It installed a supervisor and asked for its restart: it waits to be stopped. */
   restarting: boolean;
 }
+
+/** How long the agent waits to be stopped by the restart it asked for before it gives up waiting. */
+export const RESTART_WAIT_MS = 60_000;
 
 export interface StatusInput {
   attempts: Attempts;
@@ -52,10 +56,18 @@ export class Agent {
   /** null: no heartbeat answered yet. */
   private target: DeviceTarget | undefined | null = null;
   private readonly busy: Busy = { os: false, restarting: false };
+  private restartAskedAt = 0;
   private readonly network: RateLimitedFailure;
+  private readonly acting: RateLimitedFailure;
 
   constructor(private readonly ctx: AgentContext) {
     this.network = new RateLimitedFailure(ctx.log, 'talking to the API');
+    this.acting = new RateLimitedFailure(ctx.log, 'carrying out the target');
+    // An install a power cut interrupted: its partial folder is never used, and goes.
+    for (const dir of staleInstallDirs(ctx.paths.agentDir)) {
+      rmSync(dir, { recursive: true, force: true });
+      ctx.log.line(`removed ${dir}, left by an interrupted install`);
+    }
   }
 
   /** Judges 'started' attempts against what runs now; returns the record after. */
@@ -78,6 +90,10 @@ export class Agent {
         forgetUpdater(ctx);
         ctx.log.line(`OS update to ${a.version} failed: ${reason}`);
       }
+    }
+    if (this.busy.restarting && ctx.now().getTime() - this.restartAskedAt > RESTART_WAIT_MS) {
+      ctx.log.line(`the supervisor was not restarted within ${RESTART_WAIT_MS / 1000} s`);
+      this.busy.restarting = false;
     }
     const s = attempts.supervisor;
     if (s?.outcome === 'started' && !this.busy.restarting) {
@@ -172,6 +188,7 @@ export class Agent {
           throw err;
         });
         if (!r.started) this.busy.os = false;
+        this.acting.ok();
         return true;
       }
       if (
@@ -181,11 +198,16 @@ export class Agent {
         (target.osVersion === undefined || target.osVersion === os.version || attemptFor(attempts, 'os', target))
       ) {
         const r = await upgradeSupervisor(ctx, { ...target, supervisorVersion: target.supervisorVersion }, os);
-        if (r.kind === 'restarting') this.busy.restarting = true;
+        if (r.kind === 'restarting') {
+          this.busy.restarting = true;
+          this.restartAskedAt = ctx.now().getTime();
+        }
+        this.acting.ok();
         return true;
       }
+      this.acting.ok();
     } catch (err) {
-      this.network.failed(errorLine(err));
+      this.acting.failed(errorLine(err));
     }
     return false;
   }

@@ -16,7 +16,7 @@ import { Agent } from './agent.ts';
 import { AgentApi } from './api-client.ts';
 import type { AgentContext, Detached } from './context.ts';
 import { errorLine, fileLog } from './log.ts';
-import { DEVICE_PATHS } from './paths.ts';
+import { AGENT_ROOT_ENV, agentPathsUnder, DEVICE_PATHS } from './paths.ts';
 
 /**
  * A supervisor release's bundle has its version baked in (images/builder/supervisor-build.ts
@@ -26,7 +26,7 @@ import { DEVICE_PATHS } from './paths.ts';
 declare const HUPLAB_SUPERVISOR_VERSION: string | undefined;
 const baked = typeof HUPLAB_SUPERVISOR_VERSION === 'string' ? HUPLAB_SUPERVISOR_VERSION : undefined;
 const version = baked ?? process.argv[2] ?? 'unknown';
-const paths = DEVICE_PATHS;
+const paths = process.env[AGENT_ROOT_ENV] ? agentPathsUnder(process.env[AGENT_ROOT_ENV]) : DEVICE_PATHS;
 const startedAt = new Date().toISOString();
 
 function runStateBeat(): void {

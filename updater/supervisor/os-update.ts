@@ -13,7 +13,7 @@ import type { OsInfo } from '../common/config.ts';
 import { fsyncPath } from '../common/supervisor-install.ts';
 import { type Attempts, recordAttempt } from './attempts.ts';
 import type { AgentContext } from './context.ts';
-import { lastUpdaterFailure } from './state.ts';
+import { lastUpdaterFailure, rollbackReason } from './state.ts';
 
 /** The updater the agent started: its pid (kept on disk for the next agent) and its output. */
 export function updaterFiles(agentDir: string): { pid: string; output: string } {
@@ -40,10 +40,12 @@ export function updaterRunning(ctx: Pick<AgentContext, 'paths'>): boolean {
   }
 }
 
-/** Why an OS attempt failed: the updater's log says, or what the device still runs. */
+/** Why an OS attempt failed: a rollback's record, else the updater's log, else what still runs. */
 export function osFailureReason(ctx: Pick<AgentContext, 'paths'>, running: string, target: string): string {
-  const fromLog = lastUpdaterFailure(ctx.paths.updateLogDir);
   const still = `the device still runs ${running} after the update to ${target}`;
+  const rolledBack = rollbackReason(ctx.paths.stateDir);
+  if (rolledBack) return `${still}: ${rolledBack}`;
+  const fromLog = lastUpdaterFailure(ctx.paths.updateLogDir);
   return fromLog ? `${still}: ${fromLog}` : still;
 }
 

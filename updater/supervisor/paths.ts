@@ -53,6 +53,12 @@ export const DEVICE_PATHS: AgentPaths = {
   initScript: SUPERVISOR_INIT_SCRIPT,
 };
 
+/**
+ * For the tests only: the bundle run on the host with this set to a folder standing for `/`
+ * (test/supervisor-agent.test.ts). No device sets it; unset, the device's own paths.
+ */
+export const AGENT_ROOT_ENV = 'HUPLAB_AGENT_ROOT';
+
 /** The device's paths under another root (tests: a temporary folder standing for `/`). */
 export function agentPathsUnder(root: string): AgentPaths {
   const r = (p: string) => `${root.replace(/\/+$/, '')}${p}`;

@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BREADCRUMBS } from '../../lib/contract/state-files.ts';
+import { BREADCRUMBS, STATE_FILES } from '../../lib/contract/state-files.ts';
 import { parseUpdateFailedReason } from '../../lib/contract/update-log.ts';
 import { STANDARD_LOG_NAME_RE } from '../../lib/contract/updater-command.ts';
 
@@ -40,4 +40,26 @@ export function lastUpdaterFailure(logDir: string): string | undefined {
     if (/\b(error|failed|refus)/i.test(m) && !/warning/i.test(m)) return m.slice(0, 300);
   }
   return undefined;
+}
+
+/** What a rollback left on the state partition, in words; undefined when there was none. */
+export function rollbackReason(stateDir: string): string | undefined {
+  if (existsSync(join(stateDir, STATE_FILES.healthFailed)))
+    return 'rollback-health rolled the new OS back but could not restore the old boot files';
+  if (existsSync(join(stateDir, STATE_FILES.healthTriggered)))
+    return 'rollback-health found the new OS unhealthy and rolled it back';
+  if (existsSync(join(stateDir, STATE_FILES.altbootTriggered)))
+    return 'the new OS did not boot; rollback-altboot restored the old one';
+  return undefined;
+}
+
+/** Leftovers of an install a power cut interrupted (hidden folders of the agent's folder). */
+export function staleInstallDirs(agentDir: string): string[] {
+  try {
+    return readdirSync(agentDir)
+      .filter((n) => /^\..+\.(partial|blobs)$|^\..+\.old-[0-9a-f]+$/.test(n))
+      .map((n) => join(agentDir, n));
+  } catch {
+    return [];
+  }
 }

@@ -338,6 +338,28 @@ t.test('the heartbeat takes the target from its reply, or from GET .../target', 
   const state = { osVersion: '2.101.0', supervisorVersion: '16.8.0', status: AGENT_STATUS.idle };
   t.same(await withTarget.heartbeat(state), target);
   t.same(seen, ['PATCH /v1/devices/u1/state'], 'one request');
+  let reply: Record<string, unknown> = { uuid: 'u1' };
+  const seen2: string[] = [];
+  const learnt = new AgentApi(
+    { apiEndpoint: 'http://api.test', uuid: 'u1', deviceApiKey: 'k' },
+    fakeFetch(
+      {
+        'PATCH /v1/devices/u1/state': () => Response.json(reply),
+        'GET /v1/devices/u1/target': () => Response.json(target),
+      },
+      seen2,
+    ),
+  );
+  t.same(await learnt.heartbeat(state), target, 'no field: asked at /target');
+  reply = { uuid: 'u1', target: null };
+  t.equal(await learnt.heartbeat(state), undefined, 'null: none');
+  reply = { uuid: 'u1' };
+  t.equal(await learnt.heartbeat(state), undefined, 'an API that has answered the field once: absent is none');
+  t.same(
+    seen2.filter((s) => s.includes('/target')),
+    ['GET /v1/devices/u1/target'],
+    '/target asked only before',
+  );
   const none = new AgentApi(
     { apiEndpoint: 'http://api.test', uuid: 'u1', deviceApiKey: 'k' },
     fakeFetch({ 'PATCH /v1/devices/u1/state': () => Response.json({ uuid: 'u1' }) }),

@@ -39,6 +39,8 @@ type Fetch = typeof fetch;
 
 export class AgentApi {
   private readonly base: string;
+  /** The heartbeat's reply has carried `target` (an API that answers it there). */
+  private repliesWithTarget = false;
 
   constructor(
     readonly config: ApiConfig,
@@ -98,13 +100,17 @@ export class AgentApi {
    * Undefined: no target (absent, 404, {} or one without setAt).
    */
   async heartbeat(state: AgentState): Promise<DeviceTarget | undefined> {
+    // Once a reply has carried `target`, the API answers it there: its absence means none.
     const reply = await this.json<AgentStateReply & Record<string, unknown>>(
       'PATCH',
       `${this.devicePath}/state`,
       state,
     );
-    if ('target' in reply) return asTarget(reply.target);
-    return this.target();
+    if ('target' in reply) {
+      this.repliesWithTarget = true;
+      return asTarget(reply.target);
+    }
+    return this.repliesWithTarget ? undefined : this.target();
   }
 
   /** GET /v1/devices/<uuid>/target: the device's target; undefined when it has none (404 or {}). */

@@ -193,6 +193,17 @@ function storeRecords(store: Store): DeviceRecords {
     info: (uuid) => store.device(uuid),
     list: () => store.devices(),
     reportState: (uuid, report, at) => store.reportState(uuid, report, at),
+    touch: (uuid, at) => store.touch(uuid, at),
+    setTarget: (uuid, target) => {
+      const { uuid: _u, ...stored } = store.setTarget(uuid, target);
+      return stored;
+    },
+    target: (uuid) => {
+      const found = store.target(uuid);
+      if (!found) return undefined;
+      const { uuid: _u, ...target } = found;
+      return target;
+    },
     addProgress: (uuid, entry) => store.addProgress(uuid, entry),
     history: (uuid) => store.progress(uuid),
     addLog: (uuid, log) => store.addLog(uuid, log),

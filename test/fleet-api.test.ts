@@ -197,7 +197,6 @@ t.test(
       t.equal(r.refusal.rule, TARGET_RULES.mixedArch);
       t.match(r.refusal.reason, /this batch's is amd64 \(most of its devices.*\), and pi \(arm64\) is of another/);
     }
-    t.equal((await l.send('GET', `/v1/fleet`)).body.devices instanceof Array, true);
     const one = await l.send('POST', '/v1/targets', { devices: ['a1', 'a2', 'off'], supervisorVersion: '16.9.0' });
     t.match(one.body.results, [{ ok: true }, { ok: true }, { ok: true }], 'one arch: all go, offline too');
     t.match((await l.send('POST', '/v1/targets', { devices: [], osVersion: '2.102.0' })).body, {

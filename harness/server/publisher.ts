@@ -81,7 +81,8 @@ export class RecipePublisher implements FleetSource {
     const running = device.osVersion ? await this.osRecipe(device, device.osVersion) : undefined;
     if (!running?.ok) return; // a running OS without a recipe: the device downloads the full image
     const from = await this.publishOs(running.value.profile, running.value.recipe);
-    if (from.version === to.version) return;
+    // A delta within one OS line only: a jump to another profile (the advanced path) takes the full image.
+    if (from.version === to.version || running.value.profile.name !== target.value.profile.name) return;
     await this.step(`delta:${from.hostapp.layer.digest}:${to.hostapp.layer.digest}`, async () => {
       const file = await this.narrator.step(`make the delta ${from.version} -> ${to.version} for ${device.name}`, () =>
         deltaBetween(from, to, this.narrator),

@@ -11,6 +11,11 @@ import { LAB_HOST_ADDRESS, type LabHostConfig } from '../../lib/contract/lab-hos
 import { HuplabError } from '../../lib/errors.ts';
 import type { DeviceKeyStore } from '../backend/auth.ts';
 import type { DeviceRecords } from '../backend/device-records.ts';
+import { updaterBundle } from '../backend/artifacts.ts';
+import type { FleetSource } from '../backend/target-rules.ts';
+import { ADVANCED_ENTRY } from '../../updater/bundle.ts';
+import { type Narrator, silentNarrator } from '../../lib/narrator.ts';
+import { RecipePublisher } from './publisher.ts';
 import { type Backend, type BackendUrls, startBackend } from '../backend/index.ts';
 import { holdings } from '../holdings.ts';
 import type { Lab } from '../lab.ts';
@@ -42,12 +47,28 @@ export interface LabServer {
   record: ServerRecord;
   backend: Backend;
   store: Store;
+  /**
+   * Settles when what the devices run and their pending targets are published again (started at
+   * start, in the background: builds may take minutes); failures are narrated, never thrown.
+   */
+  republished: Promise<void>;
   /** Closes the services and the database, removes server.json and the lock. Idempotent. */
   stop(): Promise<void>;
 }
 
+export interface StartLabServerOptions {
+  /** Where the server says what it builds and publishes (default: nowhere). */
+  narrator?: Narrator;
+  /**
+   * What targets may name and how it is published (default: the recipes, built and published
+   * when a target is set, publisher.ts). Tests give one that builds nothing.
+   */
+  fleet?: FleetSource;
+}
+
 /** Starts the lab's server, or refuses in one line when one runs for the lab already. */
-export async function startLabServer(lab: Lab): Promise<LabServer> {
+export async function startLabServer(lab: Lab, opts: StartLabServerOptions = {}): Promise<LabServer> {
+  const narrator = opts.narrator ?? silentNarrator;
   const lock = takeServerLock(lab.dir);
   let store: Store | undefined;
   let backend: Backend | undefined;
@@ -56,11 +77,23 @@ export async function startLabServer(lab: Lab): Promise<LabServer> {
     fs.rmSync(join(lab.dir, SERVER_FILE), { force: true });
     store = Store.open(join(lab.dir, STORE_FILE));
     const db = store;
+    const records = storeRecords(db);
+    const publisher = opts.fleet ? undefined : new RecipePublisher(narrator);
+    // The updaters the devices' agents download when they carry out an OS target.
+    const updater = await narrator.step('bundle the updater', () => updaterBundle());
+    const advanced = await narrator.step('bundle the advanced updater', () =>
+      updaterBundle(ADVANCED_ENTRY, 'hup-advanced'),
+    );
     backend = await startBackend({
       operatorToken: lab.operatorToken,
-      records: storeRecords(db),
+      records,
       deviceKeys: storeKeys(db),
+      fleet: opts.fleet ?? publisher!,
+      updaterBundlePath: updater.path,
+      advancedUpdaterPath: advanced.path,
     });
+    publisher?.attach(backend);
+    const republished = publisher ? publisher.republish(records) : Promise.resolve();
     const pidStart = processStart(process.pid);
     const record: ServerRecord = {
       pid: process.pid,
@@ -78,6 +111,7 @@ export async function startLabServer(lab: Lab): Promise<LabServer> {
       record,
       backend: services,
       store: db,
+      republished,
       stop() {
         stopping ??= (async () => {
           holdings.drop(server);
@@ -193,6 +227,17 @@ function storeRecords(store: Store): DeviceRecords {
     info: (uuid) => store.device(uuid),
     list: () => store.devices(),
     reportState: (uuid, report, at) => store.reportState(uuid, report, at),
+    touch: (uuid, at) => store.touch(uuid, at),
+    setTarget: (uuid, target) => {
+      const { uuid: _u, ...stored } = store.setTarget(uuid, target);
+      return stored;
+    },
+    target: (uuid) => {
+      const found = store.target(uuid);
+      if (!found) return undefined;
+      const { uuid: _u, ...target } = found;
+      return target;
+    },
     addProgress: (uuid, entry) => store.addProgress(uuid, entry),
     history: (uuid) => store.progress(uuid),
     addLog: (uuid, log) => store.addLog(uuid, log),

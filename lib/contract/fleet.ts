@@ -48,6 +48,13 @@ export interface DeviceTarget {
   confirmMajor?: boolean;
   /** Server time (ISO 8601) when it was last set. */
   setAt: string;
+  /**
+   * Server time when the OS target was last set (setting the supervisor target keeps it): the
+   * `targetSetAt` of an OS attempt. Absent on a target without an OS version.
+   */
+  osSetAt?: string;
+  /** The same for the supervisor target. */
+  supervisorSetAt?: string;
 }
 
 /** The agent's heartbeat body: PATCH /v1/devices/<uuid>/state (device key). */

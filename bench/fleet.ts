@@ -110,7 +110,7 @@ async function target(lab: Lab, command: string[]): Promise<void> {
 
 async function waitReached(lab: Lab, names: string[]): Promise<void> {
   const w = await json<WaitOutcomes>(lab, ['fleet', 'wait', ...names, '--timeout', '1800'], 35 * 60_000);
-  const bad = w.devices.filter((d) => d.outcome !== 'reached');
+  const bad = w.devices.filter((d) => d.targetProgress !== 'reached');
   if (bad.length || w.devices.length !== names.length) throw new Error(`not reached: ${JSON.stringify(w.devices)}`);
 }
 

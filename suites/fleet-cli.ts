@@ -85,7 +85,7 @@ export interface TargetResults {
   results: Array<{ name: string; ok: boolean; refusal?: { rule: string; reason: string } }>;
 }
 export interface WaitOutcomes {
-  devices: Array<{ name: string; outcome: string }>;
+  devices: Array<{ name: string; targetProgress: string }>;
 }
 
 /** `huplab device start` while the server runs: the device must have registered with it. */

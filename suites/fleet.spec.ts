@@ -45,7 +45,7 @@ test.describe('fleet', { tag: ['@emulated', '@fleet'] }, () => {
     const set = await json<TargetResults>(lab, ['fleet', 'supervisor', '--version', '16.9.0', 'f1']);
     expect(set.results).toEqual([expect.objectContaining({ name: 'f1', ok: true })]);
     const waited = await json<WaitOutcomes>(lab, ['fleet', 'wait', 'f1', '--timeout', '600']);
-    expect(waited.devices).toEqual([expect.objectContaining({ name: 'f1', outcome: 'reached' })]);
+    expect(waited.devices).toEqual([expect.objectContaining({ name: 'f1', targetProgress: 'reached' })]);
 
     expect((await fleet(lab)).get('f1')!.supervisorVersion).toBe('16.9.0');
     expect(await onDevice(lab, 'f1', 'cat /proc/sys/kernel/random/boot_id'), 'no reboot').toBe(bootId);
@@ -76,7 +76,7 @@ test.describe('fleet', { tag: ['@emulated', '@fleet'] }, () => {
     const bad = await huplab(lab, ['fleet', 'supervisor', '--version', '17.0.0', '--confirm-major', 'f1']);
     expect(bad.code, bad.stderr).toBe(0);
     const failed = await json<WaitOutcomes>(lab, ['fleet', 'wait', 'f1', '--timeout', '300']);
-    expect(failed.devices).toEqual([expect.objectContaining({ name: 'f1', outcome: 'failed' })]);
+    expect(failed.devices).toEqual([expect.objectContaining({ name: 'f1', targetProgress: 'failed' })]);
     expect(JSON.parse(await onDevice(lab, 'f1', `cat ${SUPERVISOR_RUN_STATE}`)).version, 'the old one runs').toBe(
       '16.9.0',
     );
@@ -103,8 +103,8 @@ test.describe('fleet', { tag: ['@emulated', '@fleet'] }, () => {
     const waited = await json<WaitOutcomes>(lab, ['fleet', 'wait', 'f1', 'f2', '--timeout', '1200']);
     expect(waited.devices).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ name: 'f1', outcome: 'reached' }),
-        expect.objectContaining({ name: 'f2', outcome: 'reached' }),
+        expect.objectContaining({ name: 'f1', targetProgress: 'reached' }),
+        expect.objectContaining({ name: 'f2', targetProgress: 'reached' }),
       ]),
     );
     const rows = await fleet(lab);
@@ -125,7 +125,7 @@ test.describe('fleet', { tag: ['@emulated', '@fleet'] }, () => {
     expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
     for (const [name, row] of before) expect(after.get(name)!.uuid).toBe(row.uuid);
     const waited = await json<WaitOutcomes>(lab, ['fleet', 'wait', 'f1', 'f2', '--timeout', '1200']);
-    expect(waited.devices.map((d) => d.outcome)).toEqual(['reached', 'reached']);
+    expect(waited.devices.map((d) => d.targetProgress)).toEqual(['reached', 'reached']);
     const rows = await fleet(lab);
     for (const n of ['f1', 'f2']) {
       expect(rows.get(n)!.osVersion).toBe(PATCH_RELEASE);

@@ -2,7 +2,8 @@ import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { openLab } from '../harness/lab.ts';
-import { type LabServer, startLabServer } from '../harness/server/lab-server.ts';
+import { createServer } from 'node:net';
+import { type LabServer, serverStatus, startLabServer } from '../harness/server/lab-server.ts';
 import { TARGET_RULES } from '../lib/contract/fleet.ts';
 
 // The fleet on a real lab server (its database in a temporary lab folder, its publisher building
@@ -63,7 +64,7 @@ t.test(
       body: {
         rule: TARGET_RULES.notPublished,
         error:
-          'OS 9.9.9 has no recipe, so it cannot be published for generic-amd64 (recipes for generic-amd64: 2.101.0, 2.102.0, 2.102.1)',
+          'OS 9.9.9 has no recipe, so it cannot be published for generic-amd64 (recipes for generic-amd64: 2.11.0, 2.101.0, 2.102.0, 2.102.1)',
       },
     });
     const other = await send('PUT', `/v1/devices/${d.uuid}/target`, { osVersion: '2.113.0' });
@@ -136,6 +137,22 @@ t.test('targets, progress and the agent’s attempts survive a restart; what the
   });
   const mine = await send2('GET', `/v1/devices/${d.uuid}/target`, undefined, d.key);
   t.match(mine, { status: 200, body: { supervisorVersion: '17.0.0' } }, 'the device key still opens its target');
+  t.same(second.record.urls, first.record.urls, "the same ports: its devices' config.json names them");
+  t.same(second.record.labHost, first.record.labHost);
+});
+
+t.test('a remembered port another process took is refused in one line, nothing started', async (t) => {
+  const dir = t.testdir({});
+  const first = await startLabServer(openLab(dir));
+  const api = Number(new URL(first.record.urls.api).port);
+  await first.stop();
+  const squatter = createServer();
+  await new Promise<void>((r) => squatter.listen(api, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => squatter.close(() => r())));
+  await t.rejects(startLabServer(openLab(dir)), {
+    message: new RegExp(`port ${api} of the lab server's api service is taken by another process`),
+  });
+  t.notOk(serverStatus(dir).running, 'no server left behind, lock released');
 });
 
 /** `huplab fleet ...` in a child process (async: this process serves its requests). */

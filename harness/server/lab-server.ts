@@ -16,7 +16,9 @@ import type { FleetSource } from '../backend/target-rules.ts';
 import { ADVANCED_ENTRY } from '../../updater/bundle.ts';
 import { type Narrator, silentNarrator } from '../../lib/narrator.ts';
 import { RecipePublisher } from './publisher.ts';
-import { type Backend, type BackendUrls, startBackend } from '../backend/index.ts';
+import { type Backend, type BackendUrls, type StartBackendOptions, startBackend } from '../backend/index.ts';
+import { FAULT_GROUPS, type FaultGroup } from '../backend/faults.ts';
+import { portIsFree } from '../qemu/ports.ts';
 import { holdings } from '../holdings.ts';
 import type { Lab } from '../lab.ts';
 import { isPidAlive, waitPidExit } from '../qemu/process.ts';
@@ -84,7 +86,7 @@ export async function startLabServer(lab: Lab, opts: StartLabServerOptions = {})
     const advanced = await narrator.step('bundle the advanced updater', () =>
       updaterBundle(ADVANCED_ENTRY, 'hup-advanced'),
     );
-    backend = await startBackend({
+    backend = await startOnRememberedPorts(db, {
       operatorToken: lab.operatorToken,
       records,
       deviceKeys: storeKeys(db),
@@ -134,6 +136,38 @@ export async function startLabServer(lab: Lab, opts: StartLabServerOptions = {})
     lock.release();
     throw err;
   }
+}
+
+/**
+ * The backend on the ports the server had before (its devices' config.json and network forwards
+ * name them), remembered in the store; any free ones the first time. A remembered port another
+ * process holds now is refused in one line rather than moved: every device of the lab would lose
+ * its server without a word.
+ */
+async function startOnRememberedPorts(db: Store, opts: StartBackendOptions): Promise<Backend> {
+  const remembered = db.serverPorts();
+  const ports = Object.fromEntries(
+    FAULT_GROUPS.filter((g) => remembered[g] !== undefined).map((g) => [g, remembered[g]!]),
+  ) as Partial<Record<FaultGroup, number>>;
+  for (const [service, port] of Object.entries(ports))
+    if (!(await portIsFree(port)))
+      throw new HuplabError(
+        'server-port-taken',
+        `port ${port} of the lab server's ${service} service is taken by another process; the lab's devices are configured for it`,
+        {
+          hint: `free it (\`ss -ltnp 'sport = :${port}'\` shows who holds it), then start \`huplab serve\` again`,
+        },
+      );
+  const backend = await startBackend({ ...opts, ports });
+  const port = (url: string) => Number(new URL(url).port);
+  const u = backend.urls;
+  db.setServerPorts({
+    api: port(u.api),
+    primary: port(u.primaryRegistry),
+    fallback: port(u.fallbackRegistry),
+    delta: port(u.delta),
+  } satisfies Record<FaultGroup, number>);
+  return backend;
 }
 
 export interface ServerStatus {

@@ -99,6 +99,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE devices ADD COLUMN last_update TEXT;
     `,
   },
+  {
+    version: 4,
+    what: "the server's ports, kept across restarts",
+    sql: `
+      CREATE TABLE server_ports (
+        service TEXT PRIMARY KEY,
+        port INTEGER NOT NULL CHECK (port > 0 AND port < 65536)
+      );
+    `,
+  },
 ];
 
 /** A device as registered: the API's registration, stored as it came. */
@@ -304,6 +314,25 @@ export class Store {
     return this.db
       .all('SELECT name, text, at FROM update_logs WHERE uuid = ? ORDER BY id', [uuid])
       .map((r) => ({ name: r.name as string, text: r.text as string, at: r.at as string }));
+  }
+
+  /**
+   * The ports the server listened on, by service (api, primary, fallback, delta): its devices'
+   * config.json and their network forwards name them, so a restart asks for the same ones.
+   */
+  serverPorts(): Record<string, number> {
+    return Object.fromEntries(
+      this.db.all('SELECT service, port FROM server_ports ORDER BY service').map((r) => [r.service, Number(r.port)]),
+    );
+  }
+
+  /** Replaces the remembered ports. */
+  setServerPorts(ports: Record<string, number>): void {
+    this.transaction(() => {
+      this.db.run('DELETE FROM server_ports');
+      for (const [service, port] of Object.entries(ports))
+        this.db.run('INSERT INTO server_ports (service, port) VALUES (?, ?)', [service, port]);
+    });
   }
 
   private transaction<T>(fn: () => T): T {

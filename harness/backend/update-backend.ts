@@ -24,6 +24,7 @@ import { loadProfile, type Profile } from '../../lib/profile.ts';
 import { ADVANCED_ENTRY } from '../../updater/bundle.ts';
 import { deltaBetween, TAKEOVER_TOOLS, takeoverTool, updaterBundle } from './artifacts.ts';
 import { startBackend, type Backend } from './index.ts';
+import { MemoryDeviceRecords } from './device-records.ts';
 import { type ExternalRegistry, loopbackPorts, probeRegistry, type RegistryProbe } from './external-registry.ts';
 import type { RegistryCredentials } from '../../lib/oci/auth.ts';
 
@@ -98,6 +99,8 @@ export async function startUpdateBackend(opts: {
   const profile = await loadProfile(opts.device);
   const target = opts.advanced ? await loadProfile(opts.advanced.device) : undefined;
   const updater = await narrator.step('bundle the updater', () => updaterBundle());
+  // The run's devices are registered like the lab server's, so their supervisor agents' heartbeats land.
+  const records = new MemoryDeviceRecords();
   const advancedUpdater = target
     ? await narrator.step('bundle the advanced updater', () => updaterBundle(ADVANCED_ENTRY, 'hup-advanced'))
     : undefined;
@@ -112,6 +115,7 @@ export async function startUpdateBackend(opts: {
     startBackend({
       ...(opts.operatorToken ? { operatorToken: opts.operatorToken } : {}),
       ...(opts.listen ? { listen: opts.listen } : {}),
+      records,
       updaterBundlePath: updater.path,
       ...(advancedUpdater ? { advancedUpdaterPath: advancedUpdater.path } : {}),
       ...(tools.length ? { takeoverTools: Object.fromEntries(tools.map((t) => [t.name, t.path])) } : {}),
@@ -189,6 +193,10 @@ export async function startUpdateBackend(opts: {
       deviceConfig,
       newDeviceConfig() {
         const uuid = randomBytes(16).toString('hex');
+        records.register(
+          { uuid, name: `run-${uuid.slice(0, 12)}`, deviceType: profile.deviceType, arch: profile.arch },
+          new Date().toISOString(),
+        );
         return { ...deviceConfig, uuid, deviceApiKey: backend.registerDevice(uuid) };
       },
     };

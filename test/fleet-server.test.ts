@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { openLab } from '../harness/lab.ts';
 import { type LabServer, startLabServer } from '../harness/server/lab-server.ts';
-import { TARGET_RULES } from '../lib/contract/fleet.ts';
+import { AGENT_BEAT_MS, TARGET_RULES } from '../lib/contract/fleet.ts';
 
 // The fleet on a real lab server (its database in a temporary lab folder, its publisher building
 // from the recipes): what is refused before any build, a supervisor release really built and
@@ -11,6 +11,10 @@ import { TARGET_RULES } from '../lib/contract/fleet.ts';
 // fleet` commands end to end against it.
 
 type Body = Record<string, unknown>;
+
+// Lab servers that bundle the updaters, supervisor builds, a dozen commands each a Node process
+// that compiles the CLI: minutes on a busy machine.
+t.setTimeout(600_000);
 
 function client(server: LabServer) {
   return async (method: string, path: string, body?: unknown, key?: string) => {
@@ -165,7 +169,12 @@ t.test('huplab fleet: list, set (some refused), wait', async (t) => {
   const server = await serve(t, dir);
   const send = client(server);
   const a = await device(server, 'amd-1');
-  await device(server, 'arm-1', { deviceType: 'raspberrypi3-64', arch: 'arm64' });
+  const arm = await device(server, 'arm-1', { deviceType: 'raspberrypi3-64', arch: 'arm64' });
+  // Their agents beat as the real one does, so they stay online however long the commands take.
+  const beating = setInterval(() => {
+    for (const d of [a, arm]) void send('PATCH', `/v1/devices/${d.uuid}/state`, {}, d.key);
+  }, AGENT_BEAT_MS);
+  t.teardown(() => clearInterval(beating));
   const off = await send('POST', '/v1/devices', {
     name: 'off-1',
     deviceType: 'generic-amd64',

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { openLab } from '../harness/lab.ts';
 import { type LabServer, startLabServer } from '../harness/server/lab-server.ts';
@@ -96,6 +97,30 @@ t.test(
     });
     t.equal(updater.status, 200, 'the updater bundle is served');
     await updater.arrayBuffer();
+
+    // A test corrupts the supervisor's layer at the primary registry through the lab's faults.
+    const { layers } = (await manifest.json()) as { layers: Array<{ digest: string }> };
+    const layer = layers[0]!.digest;
+    const blob = () =>
+      fetch(`${server.record.urls.primaryRegistry}/v2/huplab/supervisor-amd64/blobs/${layer}`, {
+        headers: { Authorization: `Bearer ${d.key}` },
+      }).then(
+        async (r) =>
+          `sha256:${createHash('sha256')
+            .update(Buffer.from(await r.arrayBuffer()))
+            .digest('hex')}`,
+      );
+    t.equal(await blob(), layer, 'served intact');
+    const armed = await send('POST', '/v1/lab/faults', {
+      group: 'primary',
+      kind: 'corrupt',
+      offset: 10,
+      path: 'blobs',
+    });
+    t.equal(armed.status, 201);
+    t.not(await blob(), layer, 'served corrupted while the fault is armed');
+    t.same((await send('DELETE', '/v1/lab/faults/primary')).body, { faults: [] });
+    t.equal(await blob(), layer, 'intact again once cleared');
   },
 );
 

@@ -78,6 +78,28 @@ t.test(
     });
     t.ok(Date.now() - started < 5_000, 'refused at once');
     t.same((await send('GET', '/v1/releases')).body, { releases: [] }, 'nothing was built or published');
+
+    // A Jetson on JetPack 4: the profile of each recipe is found by its layout, so 5.x is the advanced path.
+    const jetson = await device(server, 'xavier-1', {
+      deviceType: 'jetson-xavier',
+      arch: 'arm64',
+      osVersion: '2.114.0',
+    });
+    const choices = await send('GET', `/v1/devices/${jetson.uuid}/choices`, undefined, jetson.key);
+    t.match(choices.body.os, [
+      { version: '2.113.0', ok: false, refusal: { rule: TARGET_RULES.noDowngrade } },
+      { version: '2.114.0', ok: false, refusal: { rule: TARGET_RULES.methodRefused } },
+      { version: '2.114.1', ok: true, method: 'standard' },
+      { version: '5.1.0', ok: true, method: 'advanced' },
+      { version: '5.2.0', ok: true, method: 'advanced' },
+      { version: '5.2.1', ok: true, method: 'advanced' },
+    ]);
+    t.match(choices.body.supervisor, [
+      { version: '16.8.0', ok: true },
+      { version: '16.9.0', ok: true },
+      { version: '17.0.0', ok: true },
+    ]);
+    t.same((await send('GET', '/v1/releases')).body, { releases: [] }, 'choices build nothing');
     t.match((await send('PUT', `/v1/devices/${d.uuid}/target`, { supervisorVersion: '9.9.9' })).body, {
       rule: TARGET_RULES.notPublished,
       error: /supervisor 9\.9\.9 has no recipe for amd64 \(recipes for amd64: 16\.8\.0, 16\.9\.0, 17\.0\.0\)/,

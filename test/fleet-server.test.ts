@@ -1,10 +1,11 @@
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { openLab } from '../harness/lab.ts';
 import { createServer } from 'node:net';
 import { type LabServer, serverStatus, startLabServer } from '../harness/server/lab-server.ts';
-import { TARGET_RULES } from '../lib/contract/fleet.ts';
+import { AGENT_BEAT_MS, TARGET_RULES } from '../lib/contract/fleet.ts';
 
 // The fleet on a real lab server (its database in a temporary lab folder, its publisher building
 // from the recipes): what is refused before any build, a supervisor release really built and
@@ -12,6 +13,10 @@ import { TARGET_RULES } from '../lib/contract/fleet.ts';
 // fleet` commands end to end against it.
 
 type Body = Record<string, unknown>;
+
+// Lab servers that bundle the updaters, supervisor builds, a dozen commands each a Node process
+// that compiles the CLI: minutes on a busy machine.
+t.setTimeout(600_000);
 
 function client(server: LabServer) {
   return async (method: string, path: string, body?: unknown, key?: string) => {
@@ -74,6 +79,28 @@ t.test(
     });
     t.ok(Date.now() - started < 5_000, 'refused at once');
     t.same((await send('GET', '/v1/releases')).body, { releases: [] }, 'nothing was built or published');
+
+    // A Jetson on JetPack 4: the profile of each recipe is found by its layout, so 5.x is the advanced path.
+    const jetson = await device(server, 'xavier-1', {
+      deviceType: 'jetson-xavier',
+      arch: 'arm64',
+      osVersion: '2.114.0',
+    });
+    const choices = await send('GET', `/v1/devices/${jetson.uuid}/choices`, undefined, jetson.key);
+    t.match(choices.body.os, [
+      { version: '2.113.0', ok: false, refusal: { rule: TARGET_RULES.noDowngrade } },
+      { version: '2.114.0', ok: false, refusal: { rule: TARGET_RULES.methodRefused } },
+      { version: '2.114.1', ok: true, method: 'standard' },
+      { version: '5.1.0', ok: true, method: 'advanced' },
+      { version: '5.2.0', ok: true, method: 'advanced' },
+      { version: '5.2.1', ok: true, method: 'advanced' },
+    ]);
+    t.match(choices.body.supervisor, [
+      { version: '16.8.0', ok: true },
+      { version: '16.9.0', ok: true },
+      { version: '17.0.0', ok: true },
+    ]);
+    t.same((await send('GET', '/v1/releases')).body, { releases: [] }, 'choices build nothing');
     t.match((await send('PUT', `/v1/devices/${d.uuid}/target`, { supervisorVersion: '9.9.9' })).body, {
       rule: TARGET_RULES.notPublished,
       error: /supervisor 9\.9\.9 has no recipe for amd64 \(recipes for amd64: 16\.8\.0, 16\.9\.0, 17\.0\.0\)/,
@@ -93,6 +120,30 @@ t.test(
     });
     t.equal(updater.status, 200, 'the updater bundle is served');
     await updater.arrayBuffer();
+
+    // A test corrupts the supervisor's layer at the primary registry through the lab's faults.
+    const { layers } = (await manifest.json()) as { layers: Array<{ digest: string }> };
+    const layer = layers[0]!.digest;
+    const blob = () =>
+      fetch(`${server.record.urls.primaryRegistry}/v2/huplab/supervisor-amd64/blobs/${layer}`, {
+        headers: { Authorization: `Bearer ${d.key}` },
+      }).then(
+        async (r) =>
+          `sha256:${createHash('sha256')
+            .update(Buffer.from(await r.arrayBuffer()))
+            .digest('hex')}`,
+      );
+    t.equal(await blob(), layer, 'served intact');
+    const armed = await send('POST', '/v1/lab/faults', {
+      group: 'primary',
+      kind: 'corrupt',
+      offset: 10,
+      path: 'blobs',
+    });
+    t.equal(armed.status, 201);
+    t.not(await blob(), layer, 'served corrupted while the fault is armed');
+    t.same((await send('DELETE', '/v1/lab/faults/primary')).body, { faults: [] });
+    t.equal(await blob(), layer, 'intact again once cleared');
   },
 );
 
@@ -182,7 +233,12 @@ t.test('huplab fleet: list, set (some refused), wait', async (t) => {
   const server = await serve(t, dir);
   const send = client(server);
   const a = await device(server, 'amd-1');
-  await device(server, 'arm-1', { deviceType: 'raspberrypi3-64', arch: 'arm64' });
+  const arm = await device(server, 'arm-1', { deviceType: 'raspberrypi3-64', arch: 'arm64' });
+  // Their agents beat as the real one does, so they stay online however long the commands take.
+  const beating = setInterval(() => {
+    for (const d of [a, arm]) void send('PATCH', `/v1/devices/${d.uuid}/state`, {}, d.key);
+  }, AGENT_BEAT_MS);
+  t.teardown(() => clearInterval(beating));
   const off = await send('POST', '/v1/devices', {
     name: 'off-1',
     deviceType: 'generic-amd64',

@@ -186,6 +186,9 @@ t.test('a supervisor target: pulled by digest, installed with its sha256, chosen
   t.same(next.spawned, [], 'nothing more to do');
   t.match(await deviceRecord(backend, config.uuid), {
     device: { supervisorVersion: '16.9.0', status: AGENT_STATUS.idle },
+    percent: 100,
+    message: 'Supervisor updated to 16.9.0',
+    status: 'done',
   });
 });
 

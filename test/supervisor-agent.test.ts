@@ -9,7 +9,17 @@
 import t, { type Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBackend, type Backend } from '../harness/backend/index.ts';
 import { buildSupervisor } from '../images/builder/supervisor-build.ts';
@@ -80,7 +90,8 @@ function context(paths: AgentPaths, version: string, config: DeviceConfig, api: 
   return { ctx, api, lines, spawned };
 }
 
-const cacheRoot = t.testdir();
+// Its own folder, not the file's fixture: two runs of this file at once must not share it.
+const cacheRoot = mkdtempSync(join(tmpdir(), 'huplab-agent-test-'));
 let backendP: Promise<{ backend: Backend; digest: string }> | undefined;
 /** One backend for the file, with supervisor 16.9.0 for amd64 built (in a fresh cache) and published. */
 function backendWith169(_t: Test): Promise<{ backend: Backend; digest: string }> {
@@ -107,6 +118,7 @@ function backendWith169(_t: Test): Promise<{ backend: Backend; digest: string }>
 }
 t.teardown(async () => {
   if (backendP) await (await backendP).backend.stop();
+  rmSync(cacheRoot, { recursive: true, force: true });
 });
 
 async function registeredDevice(backend: Backend): Promise<DeviceConfig & { deviceApiKey: string }> {
@@ -174,6 +186,9 @@ t.test('a supervisor target: pulled by digest, installed with its sha256, chosen
   t.same(next.spawned, [], 'nothing more to do');
   t.match(await deviceRecord(backend, config.uuid), {
     device: { supervisorVersion: '16.9.0', status: AGENT_STATUS.idle },
+    percent: 100,
+    message: 'Supervisor updated to 16.9.0',
+    status: 'done',
   });
 });
 
@@ -589,4 +604,25 @@ t.test('a rollback is named as the reason of a failed OS attempt', async (t) => 
     outcome: 'failed',
     reason: /still runs 2\.101\.0 after the update to 2\.102\.0: rollback-health found the new OS unhealthy/,
   });
+});
+
+t.test('a link that is down: nothing recorded, said once; back up, the target is carried out', async (t) => {
+  const { backend } = await backendWith169(t);
+  const config = await registeredDevice(backend);
+  const { paths } = deviceRoot(t);
+  writeSupervisorChoice(paths.choice, '16.8.0');
+  const api = new TestApi(config as Required<Pick<DeviceConfig, 'apiEndpoint' | 'uuid' | 'deviceApiKey'>>);
+  const h = context(paths, '16.8.0', config, api);
+  api.next = { supervisorVersion: '16.9.0', setAt: '2026-12-04T09:50:00Z' };
+  backend.faults.set('api', { kind: 'down' });
+  t.teardown(() => backend.faults.clear());
+  const agent = new Agent(h.ctx);
+  for (let i = 0; i < 3; i++) await agent.beat();
+  t.same(readAttempts(paths.attempts), {}, 'no attempt while the API cannot be reached');
+  t.equal(h.lines.filter((l) => /talking to the API failed/.test(l)).length, 1, 'said once');
+  backend.faults.clear();
+  await agent.beat();
+  t.ok(h.lines.some((l) => /talking to the API works again/.test(l)));
+  t.match(readAttempts(paths.attempts).supervisor, { outcome: 'started', version: '16.9.0' });
+  t.equal(readFileSync(paths.choice, 'utf8'), supervisorConf('16.9.0'));
 });

@@ -57,6 +57,8 @@ export class Agent {
   private target: DeviceTarget | undefined | null = null;
   private readonly busy: Busy = { os: false, restarting: false };
   private restartAskedAt = 0;
+  /** Progress reports owed for attempts judged here, sent after the next heartbeat that gets through. */
+  private readonly owed: Array<{ percent: number; message: string; status: string }> = [];
   private readonly network: RateLimitedFailure;
   private readonly acting: RateLimitedFailure;
 
@@ -104,10 +106,16 @@ export class Agent {
           ctx.now,
         );
         ctx.log.line(`supervisor upgrade to ${s.version} done`);
+        this.owed.push({ percent: 100, message: `Supervisor updated to ${s.version}`, status: 'done' });
       } else {
         const reason = `the supervisor still runs ${ctx.version} after the upgrade to ${s.version} (interrupted, or the launcher refused the installed code: see the console)`;
         attempts = recordAttempt(ctx.paths.attempts, { ...s, outcome: 'failed', reason }, ctx.now);
         ctx.log.line(`supervisor upgrade to ${s.version} failed: ${reason}`);
+        this.owed.push({
+          percent: 0,
+          message: `Supervisor update failed: ${reason}`,
+          status: AGENT_STATUS.supervisorFailed,
+        });
       }
     }
     return attempts;
@@ -151,6 +159,11 @@ export class Agent {
         return;
       }
       this.target = target;
+      while (this.owed.length > 0) {
+        const r = this.owed[0]!;
+        if (!(await ctx.api.progress(r.percent, r.message, r.status))) break;
+        this.owed.shift();
+      }
       if (await this.act(target, os, breadcrumbs, attempts)) {
         // Say the new status now rather than a beat later (the supervisor may be stopped first).
         const after = readAttempts(ctx.paths.attempts);

@@ -81,6 +81,11 @@ test.describe('fleet', { tag: ['@emulated', '@fleet'] }, () => {
       '16.9.0',
     );
     for (const group of ['primary', 'fallback']) await operator(lab, `/v1/lab/faults/${group}`, { method: 'DELETE' });
+    // The operator pins the supervisor that runs: the failed target is replaced, nothing to do.
+    const pinned = await json<TargetResults>(lab, ['fleet', 'supervisor', '--version', '16.9.0', 'f1']);
+    expect(pinned.results).toEqual([expect.objectContaining({ name: 'f1', ok: true })]);
+    const settled = await json<WaitOutcomes>(lab, ['fleet', 'wait', 'f1', '--timeout', '120']);
+    expect(settled.devices).toEqual([expect.objectContaining({ name: 'f1', targetProgress: 'reached' })]);
   });
 
   test('offline: a supervisor target waits for the link; an OS target skips the offline device', async ({ lab }) => {

@@ -266,6 +266,10 @@ t.test('attempts: started, done, failed; never twice for one setAt, again for a 
   t.notOk(shouldAttempt(rec, 'os', target, '2.101.0'), 'failed: not again for the same setAt');
   t.ok(shouldAttempt(rec, 'os', { ...target, setAt: 'B' }, '2.101.0'), 'set again: a new attempt');
   t.ok(shouldAttempt(rec, 'os', { ...target, osVersion: '2.103.0' }, '2.101.0'), 'another version');
+  // A supervisor target set after the OS one failed moves setAt, not the OS target's own time.
+  const both: DeviceTarget = { ...target, supervisorVersion: '16.9.0', setAt: 'C', osSetAt: 'A', supervisorSetAt: 'C' };
+  t.notOk(shouldAttempt(rec, 'os', both, '2.101.0'), 'setting the supervisor does not retry the failed OS update');
+  t.ok(shouldAttempt(rec, 'os', { ...both, osSetAt: 'D', setAt: 'D' }, '2.101.0'), 'the OS target set again does');
   t.same(readAttempts(paths.attempts), rec, 'kept on disk');
   writeFileSync(paths.attempts, 'garbage');
   t.same(readAttempts(paths.attempts), {}, 'a damaged record is no record');

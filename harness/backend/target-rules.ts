@@ -7,6 +7,7 @@
 import {
   AGENT_STATUS,
   type DeviceTarget,
+  kindSetAt,
   type Refusal,
   TARGET_RULES,
   type TargetProgress,
@@ -147,14 +148,9 @@ export function targetProgress(
 ): TargetProgress {
   if (!target) return 'none';
   const kinds: Array<[UpdateKind, string, string | undefined, string]> = [];
-  if (target.osVersion) kinds.push(['os', target.osVersion, device.osVersion, target.osSetAt ?? target.setAt]);
+  if (target.osVersion) kinds.push(['os', target.osVersion, device.osVersion, kindSetAt(target, 'os')]);
   if (target.supervisorVersion)
-    kinds.push([
-      'supervisor',
-      target.supervisorVersion,
-      device.supervisorVersion,
-      target.supervisorSetAt ?? target.setAt,
-    ]);
+    kinds.push(['supervisor', target.supervisorVersion, device.supervisorVersion, kindSetAt(target, 'supervisor')]);
   if (!kinds.length) return 'none';
   const each = kinds.map(([kind, version, running, setAt]): TargetProgress => {
     if (running === version && device.status === AGENT_STATUS.idle) return 'reached';

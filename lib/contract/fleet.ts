@@ -114,3 +114,11 @@ export interface TargetOutcome {
 
 /** Where a device stands against its target, as `huplab fleet wait` and the dashboard judge it. */
 export type TargetProgress = 'none' | 'pending' | 'in-progress' | 'reached' | 'failed';
+
+/**
+ * When the target of one kind was last set: what an attempt of that kind is tied to. Setting the
+ * other kind must not make a failed attempt look like a new target (and so be retried).
+ */
+export function kindSetAt(target: DeviceTarget, kind: UpdateKind): string {
+  return (kind === 'os' ? target.osSetAt : target.supervisorSetAt) ?? target.setAt;
+}

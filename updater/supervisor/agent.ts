@@ -5,7 +5,13 @@
  * out when it comes back.
  */
 import { rmSync } from 'node:fs';
-import { AGENT_STATUS, type AgentState, type AgentStatus, type DeviceTarget } from '../../lib/contract/fleet.ts';
+import {
+  AGENT_STATUS,
+  type AgentState,
+  type AgentStatus,
+  type DeviceTarget,
+  kindSetAt,
+} from '../../lib/contract/fleet.ts';
 import type { OsInfo } from '../common/config.ts';
 import { type Attempts, attemptFor, readAttempts, recordAttempt, shouldAttempt } from './attempts.ts';
 import type { AgentContext } from './context.ts';
@@ -191,7 +197,7 @@ export class Agent {
           this.busy.os = false;
           if (code !== 0) {
             const a = readAttempts(ctx.paths.attempts).os;
-            if (a?.outcome === 'started' && a.targetSetAt === target.setAt) {
+            if (a?.outcome === 'started' && a.targetSetAt === kindSetAt(target, 'os')) {
               const reason = osFailureReason(ctx, os.version, a.version);
               recordAttempt(ctx.paths.attempts, { ...a, outcome: 'failed', reason }, ctx.now);
             }

@@ -194,6 +194,8 @@ function asTarget(v: unknown): DeviceTarget | undefined {
   if (typeof t.osVersion === 'string') out.osVersion = t.osVersion;
   if (typeof t.supervisorVersion === 'string') out.supervisorVersion = t.supervisorVersion;
   if (t.confirmMajor === true) out.confirmMajor = true;
+  if (typeof t.osSetAt === 'string') out.osSetAt = t.osSetAt;
+  if (typeof t.supervisorSetAt === 'string') out.supervisorSetAt = t.supervisorSetAt;
   return out.osVersion === undefined && out.supervisorVersion === undefined ? undefined : out;
 }
 

@@ -5,7 +5,7 @@
  * target's setAt: the same target is never attempted twice, a target set again is.
  */
 import { readFileSync } from 'node:fs';
-import type { DeviceTarget, UpdateAttempt, UpdateKind } from '../../lib/contract/fleet.ts';
+import { type DeviceTarget, kindSetAt, type UpdateAttempt, type UpdateKind } from '../../lib/contract/fleet.ts';
 import { writeFileAtomic } from '../common/supervisor-install.ts';
 
 export type Attempts = { os?: UpdateAttempt; supervisor?: UpdateAttempt };
@@ -48,11 +48,13 @@ export function targetVersion(target: DeviceTarget | undefined, kind: UpdateKind
   return kind === 'os' ? target?.osVersion : target?.supervisorVersion;
 }
 
-/** The attempt already made for this target (same kind, version and setAt), if any. */
+/** The attempt already made for this target (same kind, version and that kind's set time), if any. */
 export function attemptFor(attempts: Attempts, kind: UpdateKind, target: DeviceTarget): UpdateAttempt | undefined {
   const a = attempts[kind];
   const version = targetVersion(target, kind);
-  return a && version !== undefined && a.version === version && a.targetSetAt === target.setAt ? a : undefined;
+  return a && version !== undefined && a.version === version && a.targetSetAt === kindSetAt(target, kind)
+    ? a
+    : undefined;
 }
 
 /** True when the agent should start an attempt: a version is asked, it is not running, none was made. */

@@ -7,7 +7,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { DeviceTarget } from '../../lib/contract/fleet.ts';
+import { type DeviceTarget, kindSetAt } from '../../lib/contract/fleet.ts';
 import { advancedCommand, hupCommand, UPDATER_PATHS } from '../../lib/contract/updater-command.ts';
 import type { OsInfo } from '../common/config.ts';
 import { fsyncPath } from '../common/supervisor-install.ts';
@@ -65,7 +65,7 @@ export async function startOsUpdate(
   const record = (outcome: 'started' | 'failed', reason?: string): Attempts =>
     recordAttempt(
       ctx.paths.attempts,
-      { kind: 'os', version: to, targetSetAt: target.setAt, outcome, ...(reason ? { reason } : {}) },
+      { kind: 'os', version: to, targetSetAt: kindSetAt(target, 'os'), outcome, ...(reason ? { reason } : {}) },
       ctx.now,
     );
   const method = await ctx.api.updateMethod({ deviceType: os.deviceType, from: os.version, to });

@@ -4,7 +4,7 @@
  * the supervisor service restarted on the new choice without a reboot and without touching the
  * application. The attempt stays 'started' until the new version runs and marks it done.
  */
-import type { DeviceTarget } from '../../lib/contract/fleet.ts';
+import { type DeviceTarget, kindSetAt } from '../../lib/contract/fleet.ts';
 import { AGENT_STATUS } from '../../lib/contract/fleet.ts';
 import { supervisorUpgradeRefusal } from '../../lib/supervisor-policy.ts';
 import type { OsInfo } from '../common/config.ts';
@@ -36,7 +36,13 @@ export async function upgradeSupervisor(
   const record = (outcome: 'started' | 'failed', reason?: string) =>
     recordAttempt(
       ctx.paths.attempts,
-      { kind: 'supervisor', version: to, targetSetAt: target.setAt, outcome, ...(reason ? { reason } : {}) },
+      {
+        kind: 'supervisor',
+        version: to,
+        targetSetAt: kindSetAt(target, 'supervisor'),
+        outcome,
+        ...(reason ? { reason } : {}),
+      },
       ctx.now,
     );
   const fail = async (reason: string, report: boolean): Promise<SupervisorOutcome> => {

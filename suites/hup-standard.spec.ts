@@ -31,6 +31,21 @@ test.describe('hup-standard', () => {
     // Records continue across the reboot; the only gap is the reboot itself.
     expect(o.records.versions).toEqual([BASE_RELEASE, NEXT_RELEASE]);
     expect(o.after.root).toBe('resin-rootB');
+    // The supervisor agent beats to the run's backend too: its record says what the device runs now.
+    const api = h.backend().services;
+    await expect
+      .poll(
+        async () => {
+          const r = await fetch(`${api.urls.api}/v1/devices`, { headers: api.operatorHeaders() });
+          const { devices } = (await r.json()) as {
+            devices: Array<{ uuid: string; osVersion?: string; online: boolean }>;
+          };
+          const mine = devices.find((x) => x.uuid === d.record.uuid);
+          return mine && `${mine.osVersion} ${mine.online ? 'online' : 'offline'}`;
+        },
+        { timeout: 60_000 },
+      )
+      .toBe(`${NEXT_RELEASE} online`);
     if (d.device.kind === 'qemu') {
       // `huplab device list` says what the device runs now, not what it was flashed with.
       const listed = (await listDevices(lab)).find((x) => x.name === d.device.name);

@@ -45,7 +45,7 @@ t.test('a new database gets every migration, recorded once each', async (t) => {
     versions: MIGRATIONS.map((m) => m.version),
   });
   Store.open(file).close();
-  t.same(schemaOf(file).versions, [1, 2], 'opening again applies nothing twice');
+  t.same(schemaOf(file).versions, [1, 2, 3], 'opening again applies nothing twice');
   t.notOk(existsSync(`${file}.owner`), 'close gives the database up');
 });
 
@@ -60,35 +60,35 @@ t.test('an older database is migrated with its data kept', async (t) => {
 
   const v2 = Store.open(file);
   t.teardown(() => v2.close());
-  t.equal(v2.version, 2);
+  t.equal(v2.version, 3);
   t.equal(v2.device('u1')?.name, 'one', 'the device is still there');
   t.same(
     v2.progress('u1').map((p) => p.message),
     ['Preparing OS update'],
   );
-  v2.setTarget('u1', { osVersion: '2.102.0' }, AT);
+  v2.setTarget('u1', { osVersion: '2.102.0', setAt: AT });
   t.equal(v2.target('u1')?.osVersion, '2.102.0', "the new version's tables work");
 });
 
 t.test('a failing migration changes nothing; a newer database is refused', async (t) => {
   const file = join(t.testdir({}), 'lab.db');
   Store.open(file).close();
-  const broken = [...MIGRATIONS, { version: 3, what: 'broken', sql: 'CREATE TABLE half (a); SELEC nonsense;' }];
+  const broken = [...MIGRATIONS, { version: 4, what: 'broken', sql: 'CREATE TABLE half (a); SELEC nonsense;' }];
   t.throws(() => Store.open(file, { migrations: broken }), { code: 'store-failed' });
   t.same(schemaOf(file), {
     tables: ['device_keys', 'devices', 'progress', 'schema_version', 'targets', 'update_logs'],
-    versions: [1, 2],
+    versions: [1, 2, 3],
   });
   t.notOk(existsSync(`${file}.owner`), 'a failed open gives the database up');
 
-  const newer = [...MIGRATIONS, { version: 3, what: 'a later huplab', sql: 'CREATE TABLE later (a);' }];
+  const newer = [...MIGRATIONS, { version: 4, what: 'a later huplab', sql: 'CREATE TABLE later (a);' }];
   Store.open(file, { migrations: newer }).close();
   try {
     Store.open(file).close();
     t.fail('a database of a newer schema must be refused');
   } catch (err) {
     t.ok(isHuplabError(err, 'store-too-new'));
-    t.match((err as Error).message, /schema version 3, newer than this huplab knows \(2\)/);
+    t.match((err as Error).message, /schema version 4, newer than this huplab knows \(3\)/);
   }
 });
 
@@ -144,11 +144,11 @@ t.test('keys: digests only, 32 bytes', async (t) => {
 t.test('targets, progress and update logs', async (t) => {
   const store = Store.open(join(t.testdir({}), 'lab.db'));
   t.teardown(() => store.close());
-  t.throws(() => store.setTarget('ghost', { osVersion: '2.102.0' }, AT), { code: 'device-unknown' });
+  t.throws(() => store.setTarget('ghost', { osVersion: '2.102.0', setAt: AT }), { code: 'device-unknown' });
   store.putDevice(device('ua', 'alpha'), AT);
-  t.same(store.setTarget('ua', { osVersion: '2.102.0' }, AT), { uuid: 'ua', osVersion: '2.102.0', setAt: AT });
+  t.same(store.setTarget('ua', { osVersion: '2.102.0', setAt: AT }), { uuid: 'ua', osVersion: '2.102.0', setAt: AT });
   const later = '2026-01-02T04:00:00.000Z';
-  store.setTarget('ua', { supervisorVersion: '15.0.0' }, later);
+  store.setTarget('ua', { supervisorVersion: '15.0.0', setAt: later });
   t.same(store.target('ua'), { uuid: 'ua', supervisorVersion: '15.0.0', setAt: later }, 'a new target replaces');
   t.equal(store.target('ub'), undefined);
 
@@ -177,7 +177,7 @@ t.test('everything is still there after a close and a new open', async (t) => {
   first.putDevice(device('ua', 'alpha'), AT);
   first.reportState('ua', { status: 'Idle' }, AT);
   first.setDeviceKey('ua', sha('key'), AT);
-  first.setTarget('ua', { osVersion: '2.102.0', supervisorVersion: '14.1.0' }, AT);
+  first.setTarget('ua', { osVersion: '2.102.0', supervisorVersion: '14.1.0', confirmMajor: true, setAt: AT });
   first.addProgress('ua', { percent: 100, message: 'Update successful, rebooting', status: 'rebooting', at: AT });
   first.addLog('ua', { name: 'hup.log', text: 'ok\n', at: AT });
   const before = {

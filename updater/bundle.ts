@@ -43,7 +43,7 @@ export const HUP_ENTRY = 'updater/hup/main.ts';
 export const ADVANCED_ENTRY = 'updater/advanced/main.ts';
 
 /** The supervisor agent: bundled into every OS, and on its own into each supervisor release. */
-export const SUPERVISOR_ENTRY = 'updater/services/supervisor.ts';
+export const SUPERVISOR_ENTRY = 'updater/supervisor/main.ts';
 
 /** The identifier a supervisor release's bundle has its version baked into (see SUPERVISOR_ENTRY). */
 export const SUPERVISOR_VERSION_DEFINE = 'HUPLAB_SUPERVISOR_VERSION';

@@ -14,6 +14,10 @@ import { isSupervisorArch, SUPERVISOR_ARCHES } from '../../lib/supervisor-policy
 import { HuplabError } from '../../lib/errors.ts';
 import { fileSha256 } from '../../lib/file-digest.ts';
 import { fileReply, json, type Reply } from './reply.ts';
+import type { AgentState, UpdateAttempt } from '../../lib/contract/fleet.ts';
+import { FleetApi, publishedSource } from './fleet-api.ts';
+import type { Faults } from './faults.ts';
+import type { FleetSource } from './target-rules.ts';
 import type { BackendRequest } from './serve.ts';
 import {
   deviceState,
@@ -72,6 +76,11 @@ export interface ApiOptions {
   takeoverTools?: Record<string, string>;
   /** Where device registrations, heartbeats and progress are kept (default: in memory, for one run). */
   records?: DeviceRecords;
+  /**
+   * What targets may name and how it is published (default: what this backend has published,
+   * nothing built); the lab server's builds from the recipes (harness/server/publisher.ts).
+   */
+  fleet?: FleetSource;
 }
 
 /** How the API gives a device registered through it its key (the backend's LabAuth). */
@@ -104,10 +113,17 @@ export class Api {
   private readonly updaterBundlePath: string | undefined;
   private readonly advancedUpdaterPath: string | undefined;
   private readonly takeoverTools: Record<string, string>;
+  private readonly fleet: FleetApi;
 
-  constructor(opts: ApiOptions = {}, keys?: DeviceKeys) {
+  /** `faults`: the backend's switches, armed and cleared through POST/DELETE /v1/lab/faults. */
+  constructor(opts: ApiOptions = {}, keys?: DeviceKeys, faults?: Faults) {
     this.records = opts.records ?? new MemoryDeviceRecords();
     this.keys = keys;
+    this.fleet = new FleetApi({
+      records: this.records,
+      source: opts.fleet ?? publishedSource(this),
+      ...(faults ? { faults } : {}),
+    });
     this.updaterBundlePath = opts.updaterBundlePath;
     this.advancedUpdaterPath = opts.advancedUpdaterPath;
     this.takeoverTools = { ...opts.takeoverTools };
@@ -205,6 +221,10 @@ export class Api {
 
   readonly handle = async (req: BackendRequest): Promise<Reply> => {
     const p = req.path;
+    // Any request of a device's own says it is there: one running an update stays online.
+    if (req.principal.kind === 'device') this.records.touch(req.principal.uuid, new Date().toISOString());
+    const fleet = await this.fleet.handle(req);
+    if (fleet) return fleet;
     // The path's parameters when it matches the route, decoded; undefined when it does not.
     const at = (route: RegExp): string[] | undefined =>
       route
@@ -415,18 +435,28 @@ export class Api {
     return json(201, { name: log.name, bytes: Buffer.byteLength(log.text), at: log.at });
   }
 
-  /** PATCH /v1/devices/:uuid/state: the device's heartbeat, with what it runs now. */
+  /**
+   * PATCH /v1/devices/:uuid/state: the device's heartbeat (the agent's AgentState), with what it
+   * runs now and its last update attempts; the answer is its record and, when one is set, its
+   * target (AgentStateReply).
+   */
   private async reportState(req: BackendRequest, uuid: string): Promise<Reply> {
     const read = await this.jsonBody(req, 'state');
     if (read.reply) return read.reply;
     const { body } = read;
     const bad = badFields(body, { osVersion: false, supervisorVersion: false, status: false });
     if (bad) return Api.errorReply(400, bad);
-    const report = pickStrings(body, ['osVersion', 'supervisorVersion', 'status']) as DeviceStateReport;
+    const lastUpdate = checkLastUpdate(body.lastUpdate);
+    if (typeof lastUpdate === 'string') return Api.errorReply(400, lastUpdate);
+    const report: DeviceStateReport = {
+      ...(pickStrings(body, ['osVersion', 'supervisorVersion', 'status']) as DeviceStateReport),
+      ...(lastUpdate ? { lastUpdate } : {}),
+    };
     const device = this.records.reportState(uuid, report, new Date().toISOString());
-    return device
-      ? json(200, withOnline(device))
-      : Api.errorReply(404, `device ${uuid} is not registered (the operator registers it: POST /v1/devices)`);
+    if (!device)
+      return Api.errorReply(404, `device ${uuid} is not registered (the operator registers it: POST /v1/devices)`);
+    const target = this.records.target(uuid);
+    return json(200, { ...withOnline(device), ...(target ? { target } : {}) });
   }
 
   private async listTakeoverTools(): Promise<Reply> {
@@ -499,6 +529,41 @@ function badFields(body: Record<string, unknown>, fields: Record<string, boolean
       return `"${k}" must be ${when}1 to 64 letters, digits, ".", "_", "+" or "-", starting with a letter or digit`;
   }
   return undefined;
+}
+
+const OUTCOMES: readonly string[] = ['started', 'done', 'failed'];
+
+/** A heartbeat's lastUpdate checked (AgentState), or the one-line error; undefined when absent. */
+function checkLastUpdate(v: unknown): AgentState['lastUpdate'] | string | undefined {
+  if (v === undefined) return undefined;
+  if (!v || typeof v !== 'object' || Array.isArray(v))
+    return '"lastUpdate" must be an object {os?, supervisor?} of update attempts when given';
+  const out: NonNullable<AgentState['lastUpdate']> = {};
+  for (const [kind, a] of Object.entries(v as Record<string, unknown>)) {
+    if (kind !== 'os' && kind !== 'supervisor') return `"lastUpdate" has no kind "${kind}" (os, supervisor)`;
+    const at = `"lastUpdate.${kind}"`;
+    if (!a || typeof a !== 'object' || Array.isArray(a)) return `${at} must be an update attempt object`;
+    const x = a as Record<string, unknown>;
+    if (x.kind !== kind) return `${at}.kind must be "${kind}"`;
+    if (typeof x.version !== 'string' || !NAME.test(x.version)) return `${at}.version must be a version`;
+    for (const k of ['targetSetAt', 'at'])
+      if (typeof x[k] !== 'string' || (x[k] as string).length > 64 || !Number.isFinite(Date.parse(x[k] as string)))
+        return `${at}.${k} must be an ISO 8601 time`;
+    if (typeof x.outcome !== 'string' || !OUTCOMES.includes(x.outcome))
+      return `${at}.outcome must be one of: ${OUTCOMES.join(', ')}`;
+    if (x.reason !== undefined && (typeof x.reason !== 'string' || x.reason.length > 1000))
+      return `${at}.reason must be a string of at most 1000 characters when given`;
+    const attempt: UpdateAttempt = {
+      kind,
+      version: x.version,
+      targetSetAt: x.targetSetAt as string,
+      outcome: x.outcome as UpdateAttempt['outcome'],
+      ...(x.reason !== undefined ? { reason: x.reason as string } : {}),
+      at: x.at as string,
+    };
+    out[kind] = attempt;
+  }
+  return out;
 }
 
 function pickStrings(body: Record<string, unknown>, keys: string[]): Record<string, string> {

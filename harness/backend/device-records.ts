@@ -1,3 +1,5 @@
+import type { AgentState, DeviceTarget } from '../../lib/contract/fleet.ts';
+
 /**
  * Where the API keeps what it knows of devices: their registration, their own state reports
  * (heartbeats) and the progress they report. The backend of one run keeps it in memory
@@ -44,12 +46,16 @@ export interface DeviceStateReport {
   osVersion?: string;
   supervisorVersion?: string;
   status?: string;
+  /** The agent's last update attempt of each kind (lib/contract/fleet.ts AgentState). */
+  lastUpdate?: AgentState['lastUpdate'];
 }
 
 export interface DeviceInfo extends DeviceRegistration {
   registeredAt: string;
-  /** The last heartbeat (ISO 8601, server time). */
+  /** The last authenticated request of the device: heartbeat, progress, log (ISO 8601, server time). */
   lastSeen?: string;
+  /** The last update attempts the agent reported in its heartbeat. */
+  lastUpdate?: AgentState['lastUpdate'];
 }
 
 /** An update log a device sent (a file of /mnt/data/balenahup, or a part of one). */
@@ -67,6 +73,11 @@ export interface DeviceRecords {
   list(): DeviceInfo[];
   /** A heartbeat; undefined when the device is not registered. */
   reportState(uuid: string, report: DeviceStateReport, at: string): DeviceInfo | undefined;
+  /** The device was heard from (any authenticated request of its own): lastSeen = at. */
+  touch(uuid: string, at: string): void;
+  /** Sets (replaces) a registered device's target; the caller has checked the rules. */
+  setTarget(uuid: string, target: DeviceTarget): DeviceTarget;
+  target(uuid: string): DeviceTarget | undefined;
   addProgress(uuid: string, entry: ProgressEntry): void;
   /** The progress history, oldest first (empty when none was reported). */
   history(uuid: string): ProgressEntry[];
@@ -107,14 +118,20 @@ export class MemoryDeviceRecords implements DeviceRecords {
   private readonly devices = new Map<string, DeviceInfo>();
   private readonly histories = new Map<string, ProgressEntry[]>();
   private readonly updateLogs = new Map<string, UpdateLog[]>();
+  private readonly targets = new Map<string, DeviceTarget>();
 
   register(device: DeviceRegistration, at: string): DeviceInfo {
-    for (const [uuid, d] of this.devices) if (d.name === device.name && uuid !== device.uuid) this.devices.delete(uuid);
+    for (const [uuid, d] of this.devices)
+      if (d.name === device.name && uuid !== device.uuid) {
+        this.devices.delete(uuid);
+        this.targets.delete(uuid);
+      }
     const prev = this.devices.get(device.uuid);
     const info: DeviceInfo = {
       ...structuredClone(device),
       registeredAt: prev?.registeredAt ?? at,
       ...(prev?.lastSeen ? { lastSeen: prev.lastSeen } : {}),
+      ...(prev?.lastUpdate ? { lastUpdate: prev.lastUpdate } : {}),
     };
     this.devices.set(device.uuid, info);
     return structuredClone(info);
@@ -134,8 +151,25 @@ export class MemoryDeviceRecords implements DeviceRecords {
     if (!d) return undefined;
     for (const k of ['osVersion', 'supervisorVersion', 'status'] as const)
       if (report[k] !== undefined) d[k] = report[k];
+    if (report.lastUpdate !== undefined) d.lastUpdate = structuredClone(report.lastUpdate);
     d.lastSeen = at;
     return structuredClone(d);
+  }
+
+  touch(uuid: string, at: string): void {
+    const d = this.devices.get(uuid);
+    if (d) d.lastSeen = at;
+  }
+
+  setTarget(uuid: string, target: DeviceTarget): DeviceTarget {
+    if (!this.devices.has(uuid)) throw new Error(`no device ${uuid} is registered`);
+    this.targets.set(uuid, structuredClone(target));
+    return structuredClone(target);
+  }
+
+  target(uuid: string): DeviceTarget | undefined {
+    const t = this.targets.get(uuid);
+    return t && structuredClone(t);
   }
 
   addProgress(uuid: string, entry: ProgressEntry): void {

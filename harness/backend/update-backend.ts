@@ -12,7 +12,7 @@ import { BOOT_FLASH_DIR, type BootFlashManifest } from '../../images/builder/boo
 import { buildImage, type ReleaseBuild } from '../../images/builder/index.ts';
 import { exportRawImage } from '../../images/builder/raw-image.ts';
 import { buildRelease } from '../../images/builder/release-build.ts';
-import { loadRelease, withVariant } from '../../images/recipe.ts';
+import { loadRelease, type ReleaseRecipe, withVariant } from '../../images/recipe.ts';
 import { buildSupervisor, type SupervisorBuild } from '../../images/builder/supervisor-build.ts';
 import { loadSupervisorRelease } from '../../images/supervisor-recipe.ts';
 import { HuplabError } from '../../lib/errors.ts';
@@ -24,6 +24,7 @@ import { loadProfile, type Profile } from '../../lib/profile.ts';
 import { ADVANCED_ENTRY } from '../../updater/bundle.ts';
 import { deltaBetween, TAKEOVER_TOOLS, takeoverTool, updaterBundle } from './artifacts.ts';
 import { startBackend, type Backend } from './index.ts';
+import { MemoryDeviceRecords } from './device-records.ts';
 import { type ExternalRegistry, loopbackPorts, probeRegistry, type RegistryProbe } from './external-registry.ts';
 import type { RegistryCredentials } from '../../lib/oci/auth.ts';
 
@@ -98,6 +99,8 @@ export async function startUpdateBackend(opts: {
   const profile = await loadProfile(opts.device);
   const target = opts.advanced ? await loadProfile(opts.advanced.device) : undefined;
   const updater = await narrator.step('bundle the updater', () => updaterBundle());
+  // The run's devices are registered like the lab server's, so their supervisor agents' heartbeats land.
+  const records = new MemoryDeviceRecords();
   const advancedUpdater = target
     ? await narrator.step('bundle the advanced updater', () => updaterBundle(ADVANCED_ENTRY, 'hup-advanced'))
     : undefined;
@@ -112,6 +115,7 @@ export async function startUpdateBackend(opts: {
     startBackend({
       ...(opts.operatorToken ? { operatorToken: opts.operatorToken } : {}),
       ...(opts.listen ? { listen: opts.listen } : {}),
+      records,
       updaterBundlePath: updater.path,
       ...(advancedUpdater ? { advancedUpdaterPath: advancedUpdater.path } : {}),
       ...(tools.length ? { takeoverTools: Object.fromEntries(tools.map((t) => [t.name, t.path])) } : {}),
@@ -135,12 +139,7 @@ export async function startUpdateBackend(opts: {
           { hint: `its arches: ${recipe.arches.join(', ')}` },
         );
       const build = await buildSupervisor(recipe, arch, narrator);
-      await backend.publishSupervisor({
-        version,
-        arch,
-        imageDir: build.image.dir,
-        manifestDigest: build.image.manifest.digest,
-      });
+      await publishSupervisorBuild(backend, build);
       supervisors.set(version, build);
     }
     const externalPorts = opts.external
@@ -194,6 +193,10 @@ export async function startUpdateBackend(opts: {
       deviceConfig,
       newDeviceConfig() {
         const uuid = randomBytes(16).toString('hex');
+        records.register(
+          { uuid, name: `run-${uuid.slice(0, 12)}`, deviceType: profile.deviceType, arch: profile.arch },
+          new Date().toISOString(),
+        );
         return { ...deviceConfig, uuid, deviceApiKey: backend.registerDevice(uuid) };
       },
     };
@@ -245,35 +248,8 @@ async function publishLine(
   const builds = new Map<string, ReleaseBuild>();
   for (const v of versions)
     builds.set(v, await buildRelease(profile, withVariant(await loadRelease(v), variant), narrator));
-  for (const [version, b] of builds) {
-    const recipe = withVariant(await loadRelease(version), variant);
-    const flashManifest = join(b.rootfsDir, BOOT_FLASH_DIR, 'boot-flash.json');
-    const bootFlash = existsSync(flashManifest)
-      ? (JSON.parse(await readFile(flashManifest, 'utf8')) as BootFlashManifest)
-      : undefined;
-    await backend.publishRelease({
-      repository,
-      deviceType: profile.deviceType,
-      version,
-      supervisorVersion: recipe.supervisorVersion,
-      layout: recipe.layout,
-      variant: recipe.variant,
-      arch: profile.arch,
-      hostappDir: b.hostapp.dir,
-      manifestDigest: b.hostapp.manifest.digest,
-      ...(bootFlash
-        ? {
-            bootFlash: {
-              file: bootFlash.file,
-              sha256: bootFlash.sha256,
-              size: bootFlash.size,
-              physBase: bootFlash.physBase,
-              bankBytes: bootFlash.bankBytes,
-            },
-          }
-        : {}),
-    });
-  }
+  for (const [version, b] of builds)
+    await publishBuild(backend, profile, withVariant(await loadRelease(version), variant), b, repository);
   if (deltas) {
     const list = [...builds.values()];
     for (const from of list) {
@@ -287,4 +263,54 @@ async function publishLine(
     }
   }
   return builds;
+}
+
+/**
+ * Publishes one built release of a profile: its hostapp in both registries and its record at the
+ * API (with the boot flash firmware it ships, if any). The one way a built release is published,
+ * for a run's backend and the lab server alike.
+ */
+export async function publishBuild(
+  backend: Backend,
+  profile: Profile,
+  recipe: ReleaseRecipe,
+  b: ReleaseBuild,
+  repository = `huplab/${profile.deviceType}`,
+): Promise<void> {
+  const flashManifest = join(b.rootfsDir, BOOT_FLASH_DIR, 'boot-flash.json');
+  const bootFlash = existsSync(flashManifest)
+    ? (JSON.parse(await readFile(flashManifest, 'utf8')) as BootFlashManifest)
+    : undefined;
+  await backend.publishRelease({
+    repository,
+    deviceType: profile.deviceType,
+    version: recipe.version,
+    supervisorVersion: recipe.supervisorVersion,
+    layout: recipe.layout,
+    variant: recipe.variant,
+    arch: profile.arch,
+    hostappDir: b.hostapp.dir,
+    manifestDigest: b.hostapp.manifest.digest,
+    ...(bootFlash
+      ? {
+          bootFlash: {
+            file: bootFlash.file,
+            sha256: bootFlash.sha256,
+            size: bootFlash.size,
+            physBase: bootFlash.physBase,
+            bankBytes: bootFlash.bankBytes,
+          },
+        }
+      : {}),
+  });
+}
+
+/** Publishes one built supervisor release (its arch's repository, both registries, the API's list). */
+export function publishSupervisorBuild(backend: Backend, build: SupervisorBuild) {
+  return backend.publishSupervisor({
+    version: build.version,
+    arch: build.arch,
+    imageDir: build.image.dir,
+    manifestDigest: build.image.manifest.digest,
+  });
 }

@@ -13,6 +13,7 @@ import { registerReleases } from './releases-command.ts';
 import { registerPowercut } from './powercut-command.ts';
 import { registerLab } from './lab-command.ts';
 import { registerServe } from './serve-command.ts';
+import { registerFleet } from './fleet-command.ts';
 import { reportError } from './output.ts';
 
 const program = new Command()
@@ -24,7 +25,10 @@ const program = new Command()
   // --json. Commander's own error text is not printed; its help and version are. Subcommands
   // inherit both settings when they are created, so they are set before the commands.
   .exitOverride()
-  .configureOutput({ outputError: () => {} });
+  .configureOutput({ outputError: () => {} })
+  // huplab's own options (--version, --help) come before the command: after it, `--version V`
+  // is the command's (`huplab fleet os --version 2.102.0`).
+  .enablePositionalOptions();
 registerImages(program);
 registerDevice(program);
 registerHup(program);
@@ -33,6 +37,7 @@ registerReleases(program);
 registerPowercut(program);
 registerLab(program);
 registerServe(program);
+registerFleet(program);
 registerDemo(program);
 
 /** The command line's (sub)command path as far as it names known commands, e.g. "huplab device start". */

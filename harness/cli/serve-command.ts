@@ -92,7 +92,7 @@ async function serve(out: ReturnType<typeof makeOutput>): Promise<number> {
   for (const s of SIGNALS) process.on(s, onSignal);
   try {
     const lab = openLab();
-    const server = await startLabServer(lab);
+    const server = await startLabServer(lab, { narrator: out.narrator });
     return await untilStopped(out, lab.dir, server, stopped);
   } finally {
     for (const s of SIGNALS) process.off(s, onSignal);

@@ -11,7 +11,14 @@ import { LAB_HOST_ADDRESS, type LabHostConfig } from '../../lib/contract/lab-hos
 import { HuplabError } from '../../lib/errors.ts';
 import type { DeviceKeyStore } from '../backend/auth.ts';
 import type { DeviceRecords } from '../backend/device-records.ts';
-import { type Backend, type BackendUrls, startBackend } from '../backend/index.ts';
+import { updaterBundle } from '../backend/artifacts.ts';
+import type { FleetSource } from '../backend/target-rules.ts';
+import { ADVANCED_ENTRY } from '../../updater/bundle.ts';
+import { type Narrator, silentNarrator } from '../../lib/narrator.ts';
+import { RecipePublisher } from './publisher.ts';
+import { type Backend, type BackendUrls, type StartBackendOptions, startBackend } from '../backend/index.ts';
+import { FAULT_GROUPS, type FaultGroup } from '../backend/faults.ts';
+import { portIsFree } from '../qemu/ports.ts';
 import { holdings } from '../holdings.ts';
 import type { Lab } from '../lab.ts';
 import { isPidAlive, waitPidExit } from '../qemu/process.ts';
@@ -42,12 +49,28 @@ export interface LabServer {
   record: ServerRecord;
   backend: Backend;
   store: Store;
+  /**
+   * Settles when what the devices run and their pending targets are published again (started at
+   * start, in the background: builds may take minutes); failures are narrated, never thrown.
+   */
+  republished: Promise<void>;
   /** Closes the services and the database, removes server.json and the lock. Idempotent. */
   stop(): Promise<void>;
 }
 
+export interface StartLabServerOptions {
+  /** Where the server says what it builds and publishes (default: nowhere). */
+  narrator?: Narrator;
+  /**
+   * What targets may name and how it is published (default: the recipes, built and published
+   * when a target is set, publisher.ts). Tests give one that builds nothing.
+   */
+  fleet?: FleetSource;
+}
+
 /** Starts the lab's server, or refuses in one line when one runs for the lab already. */
-export async function startLabServer(lab: Lab): Promise<LabServer> {
+export async function startLabServer(lab: Lab, opts: StartLabServerOptions = {}): Promise<LabServer> {
+  const narrator = opts.narrator ?? silentNarrator;
   const lock = takeServerLock(lab.dir);
   let store: Store | undefined;
   let backend: Backend | undefined;
@@ -56,11 +79,23 @@ export async function startLabServer(lab: Lab): Promise<LabServer> {
     fs.rmSync(join(lab.dir, SERVER_FILE), { force: true });
     store = Store.open(join(lab.dir, STORE_FILE));
     const db = store;
-    backend = await startBackend({
+    const records = storeRecords(db);
+    const publisher = opts.fleet ? undefined : new RecipePublisher(narrator);
+    // The updaters the devices' agents download when they carry out an OS target.
+    const updater = await narrator.step('bundle the updater', () => updaterBundle());
+    const advanced = await narrator.step('bundle the advanced updater', () =>
+      updaterBundle(ADVANCED_ENTRY, 'hup-advanced'),
+    );
+    backend = await startOnRememberedPorts(db, {
       operatorToken: lab.operatorToken,
-      records: storeRecords(db),
+      records,
       deviceKeys: storeKeys(db),
+      fleet: opts.fleet ?? publisher!,
+      updaterBundlePath: updater.path,
+      advancedUpdaterPath: advanced.path,
     });
+    publisher?.attach(backend);
+    const republished = publisher ? publisher.republish(records) : Promise.resolve();
     const pidStart = processStart(process.pid);
     const record: ServerRecord = {
       pid: process.pid,
@@ -78,6 +113,7 @@ export async function startLabServer(lab: Lab): Promise<LabServer> {
       record,
       backend: services,
       store: db,
+      republished,
       stop() {
         stopping ??= (async () => {
           holdings.drop(server);
@@ -100,6 +136,38 @@ export async function startLabServer(lab: Lab): Promise<LabServer> {
     lock.release();
     throw err;
   }
+}
+
+/**
+ * The backend on the ports the server had before (its devices' config.json and network forwards
+ * name them), remembered in the store; any free ones the first time. A remembered port another
+ * process holds now is refused in one line rather than moved: every device of the lab would lose
+ * its server without a word.
+ */
+async function startOnRememberedPorts(db: Store, opts: StartBackendOptions): Promise<Backend> {
+  const remembered = db.serverPorts();
+  const ports = Object.fromEntries(
+    FAULT_GROUPS.filter((g) => remembered[g] !== undefined).map((g) => [g, remembered[g]!]),
+  ) as Partial<Record<FaultGroup, number>>;
+  for (const [service, port] of Object.entries(ports))
+    if (!(await portIsFree(port)))
+      throw new HuplabError(
+        'server-port-taken',
+        `port ${port} of the lab server's ${service} service is taken by another process; the lab's devices are configured for it`,
+        {
+          hint: `free it (\`ss -ltnp 'sport = :${port}'\` shows who holds it), then start \`huplab serve\` again`,
+        },
+      );
+  const backend = await startBackend({ ...opts, ports });
+  const port = (url: string) => Number(new URL(url).port);
+  const u = backend.urls;
+  db.setServerPorts({
+    api: port(u.api),
+    primary: port(u.primaryRegistry),
+    fallback: port(u.fallbackRegistry),
+    delta: port(u.delta),
+  } satisfies Record<FaultGroup, number>);
+  return backend;
 }
 
 export interface ServerStatus {
@@ -193,6 +261,17 @@ function storeRecords(store: Store): DeviceRecords {
     info: (uuid) => store.device(uuid),
     list: () => store.devices(),
     reportState: (uuid, report, at) => store.reportState(uuid, report, at),
+    touch: (uuid, at) => store.touch(uuid, at),
+    setTarget: (uuid, target) => {
+      const { uuid: _u, ...stored } = store.setTarget(uuid, target);
+      return stored;
+    },
+    target: (uuid) => {
+      const found = store.target(uuid);
+      if (!found) return undefined;
+      const { uuid: _u, ...target } = found;
+      return target;
+    },
     addProgress: (uuid, entry) => store.addProgress(uuid, entry),
     history: (uuid) => store.progress(uuid),
     addLog: (uuid, log) => store.addLog(uuid, log),

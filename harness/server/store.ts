@@ -14,7 +14,14 @@
  * `schema_version`; a database made by a newer huplab (a version this one does not know) is
  * refused rather than guessed at.
  */
-import type { DeviceRegistration } from '../backend/device-records.ts';
+import type {
+  DeviceInfo,
+  DeviceRegistration,
+  DeviceStateReport,
+  ProgressEntry,
+  UpdateLog,
+} from '../backend/device-records.ts';
+import type { AgentState, DeviceTarget } from '../../lib/contract/fleet.ts';
 import fs from 'node:fs';
 import sqlite from 'node-sqlite3-wasm';
 import { HuplabError } from '../../lib/errors.ts';
@@ -82,43 +89,37 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX update_logs_by_device ON update_logs (uuid, id);
     `,
   },
+  {
+    version: 3,
+    what: "targets' major confirmation and per-kind set times, devices' last update attempts",
+    sql: `
+      ALTER TABLE targets ADD COLUMN confirm_major INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE targets ADD COLUMN os_set_at TEXT;
+      ALTER TABLE targets ADD COLUMN supervisor_set_at TEXT;
+      ALTER TABLE devices ADD COLUMN last_update TEXT;
+    `,
+  },
+  {
+    version: 4,
+    what: "the server's ports, kept across restarts",
+    sql: `
+      CREATE TABLE server_ports (
+        service TEXT PRIMARY KEY,
+        port INTEGER NOT NULL CHECK (port > 0 AND port < 65536)
+      );
+    `,
+  },
 ];
 
 /** A device as registered: the API's registration, stored as it came. */
 export type NewDevice = DeviceRegistration;
 
-export interface StoredDevice extends NewDevice {
-  registeredAt: string;
-  /** The last heartbeat or state report (ISO 8601, server time). */
-  lastSeen?: string;
-}
-
-/** What a device reports about itself; absent fields keep their value. */
-export interface DeviceStateReport {
-  osVersion?: string;
-  supervisorVersion?: string;
-  status?: string;
-}
-
-export interface StoredTarget {
-  uuid: string;
-  osVersion?: string;
-  supervisorVersion?: string;
-  setAt: string;
-}
-
-export interface StoredProgress {
-  percent: number;
-  message: string;
-  status?: string;
-  at: string;
-}
-
-export interface StoredLog {
-  name: string;
-  text: string;
-  at: string;
-}
+/** The store keeps what the API's records hold (backend/device-records.ts): one shape each. */
+export type StoredDevice = DeviceInfo;
+export type { DeviceStateReport } from '../backend/device-records.ts';
+export type StoredTarget = DeviceTarget & { uuid: string };
+export type StoredProgress = ProgressEntry;
+export type StoredLog = UpdateLog;
 
 export interface OpenStoreOptions {
   /** The schema to bring the database to (default MIGRATIONS); tests give a prefix. */
@@ -200,11 +201,24 @@ export class Store {
   reportState(uuid: string, report: DeviceStateReport, at: string): StoredDevice | undefined {
     const changed = this.db.run(
       `UPDATE devices SET os_version = coalesce(?, os_version),
-         supervisor_version = coalesce(?, supervisor_version), status = coalesce(?, status), last_seen = ?
+         supervisor_version = coalesce(?, supervisor_version), status = coalesce(?, status),
+         last_update = coalesce(?, last_update), last_seen = ?
        WHERE uuid = ?`,
-      [report.osVersion ?? null, report.supervisorVersion ?? null, report.status ?? null, at, uuid],
+      [
+        report.osVersion ?? null,
+        report.supervisorVersion ?? null,
+        report.status ?? null,
+        report.lastUpdate ? JSON.stringify(report.lastUpdate) : null,
+        at,
+        uuid,
+      ],
     ).changes;
     return changed ? this.device(uuid) : undefined;
+  }
+
+  /** The device was heard from: lastSeen = at (nothing for a device not registered). */
+  touch(uuid: string, at: string): void {
+    this.db.run('UPDATE devices SET last_seen = ? WHERE uuid = ?', [at, uuid]);
   }
 
   /** Keeps a device key's sha256 (never the key). */
@@ -224,16 +238,27 @@ export class Store {
   }
 
   /** Sets (replaces) a registered device's target; the caller has checked the rules. */
-  setTarget(uuid: string, target: { osVersion?: string; supervisorVersion?: string }, at: string): StoredTarget {
+  setTarget(uuid: string, target: DeviceTarget): StoredTarget {
     if (!this.device(uuid))
       throw new HuplabError('device-unknown', `no device ${uuid} in the lab`, {
         hint: 'register it first (`huplab device start` while the server runs)',
       });
     this.db.run(
-      `INSERT INTO targets (uuid, os_version, supervisor_version, set_at) VALUES (?, ?, ?, ?)
+      `INSERT INTO targets (uuid, os_version, supervisor_version, set_at, confirm_major, os_set_at, supervisor_set_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (uuid) DO UPDATE SET os_version = excluded.os_version,
-         supervisor_version = excluded.supervisor_version, set_at = excluded.set_at`,
-      [uuid, target.osVersion ?? null, target.supervisorVersion ?? null, at],
+         supervisor_version = excluded.supervisor_version, set_at = excluded.set_at,
+         confirm_major = excluded.confirm_major, os_set_at = excluded.os_set_at,
+         supervisor_set_at = excluded.supervisor_set_at`,
+      [
+        uuid,
+        target.osVersion ?? null,
+        target.supervisorVersion ?? null,
+        target.setAt,
+        target.confirmMajor ? 1 : 0,
+        target.osSetAt ?? null,
+        target.supervisorSetAt ?? null,
+      ],
     );
     return this.target(uuid)!;
   }
@@ -245,7 +270,10 @@ export class Store {
       uuid: r.uuid as string,
       ...opt('osVersion', r.os_version),
       ...opt('supervisorVersion', r.supervisor_version),
+      ...(Number(r.confirm_major) ? { confirmMajor: true } : {}),
       setAt: r.set_at as string,
+      ...opt('osSetAt', r.os_set_at),
+      ...opt('supervisorSetAt', r.supervisor_set_at),
     };
   }
 
@@ -286,6 +314,25 @@ export class Store {
     return this.db
       .all('SELECT name, text, at FROM update_logs WHERE uuid = ? ORDER BY id', [uuid])
       .map((r) => ({ name: r.name as string, text: r.text as string, at: r.at as string }));
+  }
+
+  /**
+   * The ports the server listened on, by service (api, primary, fallback, delta): its devices'
+   * config.json and their network forwards name them, so a restart asks for the same ones.
+   */
+  serverPorts(): Record<string, number> {
+    return Object.fromEntries(
+      this.db.all('SELECT service, port FROM server_ports ORDER BY service').map((r) => [r.service, Number(r.port)]),
+    );
+  }
+
+  /** Replaces the remembered ports. */
+  setServerPorts(ports: Record<string, number>): void {
+    this.transaction(() => {
+      this.db.run('DELETE FROM server_ports');
+      for (const [service, port] of Object.entries(ports))
+        this.db.run('INSERT INTO server_ports (service, port) VALUES (?, ?)', [service, port]);
+    });
   }
 
   private transaction<T>(fn: () => T): T {
@@ -338,7 +385,18 @@ function deviceOf(r: Row): StoredDevice {
     ...opt('status', r.status),
     registeredAt: r.registered_at as string,
     ...opt('lastSeen', r.last_seen),
+    ...lastUpdateOf(r.last_update),
   };
+}
+
+/** The stored JSON of a heartbeat's lastUpdate (validated when it arrived); {} for none or damage. */
+function lastUpdateOf(v: unknown): { lastUpdate?: AgentState['lastUpdate'] } {
+  if (typeof v !== 'string') return {};
+  try {
+    return { lastUpdate: JSON.parse(v) as AgentState['lastUpdate'] };
+  } catch {
+    return {};
+  }
 }
 
 /**

@@ -61,8 +61,9 @@ export function supervisorKey(inputs: {
 }
 
 /**
- * What goes into an OS image: the device services are bundled from updater/services and what they
- * import; the updaters the harness hands over (updater/hup, advanced, takeover) are not in it.
+ * What goes into an OS image: the device services are bundled from updater/services and the
+ * supervisor agent from updater/supervisor, with what they import; the updaters the harness hands
+ * over (updater/hup, advanced, takeover) are not in it.
  */
 export const IMAGE_SOURCES = [
   'images/device-files',
@@ -70,16 +71,18 @@ export const IMAGE_SOURCES = [
   'lib',
   'updater/common',
   'updater/services',
+  'updater/supervisor',
   'updater/bundle.ts',
 ];
 
 /**
- * What goes into a supervisor image: the agent and the lib/ code it bundles, the bundler, the
- * builder and the OCI layout writer.
+ * What goes into a supervisor image: the agent (every file of its folder), the updater's shared
+ * pieces and the lib/ code it bundles, the bundler, the builder and the OCI layout writer.
  */
 export const SUPERVISOR_SOURCES = [
   'lib',
-  'updater/services/supervisor.ts',
+  'updater/supervisor',
+  'updater/common',
   'updater/bundle.ts',
   'images/builder/supervisor-build.ts',
   'images/builder/hostapp.ts',

@@ -203,7 +203,7 @@ export async function bootFilesManifest(bootDir: string): Promise<string> {
  * TypeScript in updater/; each is bundled into one self-contained ES module for the device's Node.
  */
 export const DEVICE_SERVICES: Record<string, string> = {
-  'usr/lib/huplab/supervisor.mjs': 'updater/services/supervisor.ts',
+  'usr/lib/huplab/supervisor.mjs': 'updater/supervisor/main.ts',
   'usr/lib/huplab/hup/rollback-altboot.mjs': 'updater/services/rollback-altboot.ts',
   'usr/lib/huplab/hup/rollback-health.mjs': 'updater/services/rollback-health.ts',
   'usr/lib/huplab/hup/report-pending.mjs': 'updater/services/report-pending.ts',

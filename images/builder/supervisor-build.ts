@@ -1,5 +1,5 @@
 /**
- * A supervisor release built for one CPU architecture: the agent (updater/services/supervisor.ts
+ * A supervisor release built for one CPU architecture: the agent (updater/supervisor/main.ts
  * and the lib/ code it uses) bundled by esbuild with its version baked in, its release record and
  * changelog, packed as a one-layer OCI image layout by the hostapps' writer (hostapp.ts). The
  * bytes depend on the inputs only (fixed modes, times and owner, a sorted tar), so the same

@@ -48,6 +48,13 @@ export interface DeviceTarget {
   confirmMajor?: boolean;
   /** Server time (ISO 8601) when it was last set. */
   setAt: string;
+  /**
+   * Server time when the OS target was last set (setting the supervisor target keeps it): the
+   * `targetSetAt` of an OS attempt. Absent on a target without an OS version.
+   */
+  osSetAt?: string;
+  /** The same for the supervisor target. */
+  supervisorSetAt?: string;
 }
 
 /** The agent's heartbeat body: PATCH /v1/devices/<uuid>/state (device key). */
@@ -107,3 +114,11 @@ export interface TargetOutcome {
 
 /** Where a device stands against its target, as `huplab fleet wait` and the dashboard judge it. */
 export type TargetProgress = 'none' | 'pending' | 'in-progress' | 'reached' | 'failed';
+
+/**
+ * When the target of one kind was last set: what an attempt of that kind is tied to. Setting the
+ * other kind must not make a failed attempt look like a new target (and so be retried).
+ */
+export function kindSetAt(target: DeviceTarget, kind: UpdateKind): string {
+  return (kind === 'os' ? target.osSetAt : target.supervisorSetAt) ?? target.setAt;
+}

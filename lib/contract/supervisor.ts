@@ -14,7 +14,32 @@ export const SUPERVISOR_CHOICE = statePath(STATE_FILES.supervisorConf);
 
 /** The code of a supervisor the updater installed, on the data partition. */
 export function installedSupervisorCode(version: string): string {
-  return `/mnt/data/balena-supervisor/${version}/supervisor.mjs`;
+  return `/mnt/data/balena-supervisor/${version}/${SUPERVISOR_CODE_FILE}`;
+}
+
+/** The OS's own supervisor code, in each root: what the launcher falls back to. */
+export const OS_SUPERVISOR_CODE = '/usr/lib/huplab/supervisor.mjs';
+
+/** The init script that launches the supervisor (the state partition's choice or the OS's own). */
+export const SUPERVISOR_INIT_SCRIPT = '/etc/rc.d/S70balena-supervisor';
+
+/** An installed supervisor's files, in its folder on the data partition. */
+export const SUPERVISOR_CODE_FILE = 'supervisor.mjs';
+/**
+ * Beside the code: its sha256 (`sha256sum`'s line, `<hex>  supervisor.mjs`). The launcher runs
+ * the state partition's choice only when the code hashes to it; without it, or when it differs,
+ * it runs the OS's own supervisor. Written last, after the code is on disk.
+ */
+export const SUPERVISOR_CODE_SHA256_FILE = 'supervisor.mjs.sha256';
+
+/** The text of an installed supervisor's sha256 file. */
+export function supervisorChecksumText(sha256Hex: string): string {
+  return `${sha256Hex}  ${SUPERVISOR_CODE_FILE}\n`;
+}
+
+/** The hex digest a sha256 file names (its first word); undefined when it names none. */
+export function parseSupervisorChecksum(text: string): string | undefined {
+  return /^([0-9a-f]{64})(?:\s|$)/.exec(text)?.[1];
 }
 
 /** The running supervisor's report of itself, rewritten on every heartbeat. */

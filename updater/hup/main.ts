@@ -5,7 +5,6 @@
  * bootable and untouched. See README "The update" for the step list.
  */
 import { spawn } from 'node:child_process';
-import { dirname } from 'node:path';
 import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { HuplabError, isHuplabError } from '../../lib/errors.ts';
 import { applyDelta, applyLayer } from '../../lib/delta/index.ts';
@@ -31,13 +30,14 @@ import { BREADCRUMBS, ROLLBACK_RECORDS, STATE_DIR, STATE_FILES } from '../../lib
 import { fetchDetail } from '../../lib/contract/download-detail.ts';
 import { STANDARD_LOG_PREFIX } from '../../lib/contract/updater-command.ts';
 import {
-  installedSupervisorCode,
+  OS_SUPERVISOR_CODE,
   OS_SUPERVISOR_CONF,
   parseSupervisorConf,
   SUPERVISOR_CHOICE,
-  supervisorConf,
   supervisorUpdatedDetail,
 } from '../../lib/contract/supervisor.ts';
+import { AGENT_DIR } from '../../lib/contract/fleet.ts';
+import { installSupervisorCode } from '../common/supervisor-install.ts';
 
 const WORK = '/mnt/data/balenahup/cache';
 const NEW_ROOT = '/run/hup/inactive';
@@ -275,12 +275,13 @@ const steps: Record<HupStep, UpdateStep<Ctx>['run']> = {
     const running = readSupervisorVersion();
     if (compareVersions(newer, running) <= 0) return `supervisor ${running} is current (new OS ships ${newer})`;
     try {
-      const code = installedSupervisorCode(newer);
-      mkdirSync(dirname(code), { recursive: true });
-      writeFileSync(code, readFileSync(`${NEW_ROOT}/usr/lib/huplab/supervisor.mjs`));
-      writeFileSync(`${SUPERVISOR_CHOICE}.new`, supervisorConf(newer));
-      run('mv', [`${SUPERVISOR_CHOICE}.new`, SUPERVISOR_CHOICE]);
-      run('sync', []);
+      // Sealed with its sha256 file: the launcher runs a choice only when its code matches it.
+      installSupervisorCode({
+        agentDir: AGENT_DIR,
+        choice: SUPERVISOR_CHOICE,
+        version: newer,
+        code: readFileSync(`${NEW_ROOT}${OS_SUPERVISOR_CODE}`),
+      });
       return supervisorUpdatedDetail(running, newer);
     } catch (err) {
       // As in the field: a supervisor update failure is only a warning.

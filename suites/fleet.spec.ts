@@ -121,7 +121,10 @@ test.describe('fleet', { tag: ['@emulated', '@fleet'] }, () => {
   test('a batch OS update of two devices, the server restarted in the middle', async ({ lab }) => {
     test.setTimeout(25 * 60_000);
     const set = await json<TargetResults>(lab, ['fleet', 'os', '--version', PATCH_RELEASE, 'f1', 'f2']);
-    expect(set.results.filter((r) => !r.ok), 'none refused').toEqual([]);
+    expect(
+      set.results.filter((r) => !r.ok),
+      'none refused',
+    ).toEqual([]);
     expect(set.results).toHaveLength(2);
     const before = await fleet(lab);
     // Restart while the devices update: devices, targets and history must still be there.

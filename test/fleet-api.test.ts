@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap';
+import { RequestLog } from '../harness/backend/request-log.ts';
 import { type Backend, type ReleaseRecord, startBackend } from '../harness/backend/index.ts';
 import { TARGET_RULES } from '../lib/contract/fleet.ts';
 
@@ -317,4 +318,39 @@ t.test('lab faults: armed, listed and cleared by the operator; bad specs are one
   t.equal((await l.send('POST', '/v1/lab/faults', { group: 'api', kind: 'down' }, d.key)).status, 403);
   t.same((await l.send('DELETE', '/v1/lab/faults/primary')).body, { faults: [] });
   t.equal((await l.send('DELETE', '/v1/lab/faults/moon')).status, 404);
+});
+
+t.test('the request log: what each service served, by group, for the operator only; cleared on DELETE', async (t) => {
+  const l = await lab(t);
+  const d = await l.device('d', {});
+  await l.send('GET', '/v1/fleet');
+  await l.send('PATCH', `/v1/devices/${d.uuid}/state`, { status: 'Idle' }, d.key);
+  const all = await l.send('GET', '/v1/lab/requests');
+  t.equal(all.status, 200);
+  const paths = (all.body.requests as Array<{ group: string; method: string; path: string; status: number }>).map(
+    (r) => `${r.group} ${r.method} ${r.path} ${r.status}`,
+  );
+  t.ok(paths.includes('api GET /v1/fleet 200'), paths.join('\n'));
+  t.ok(paths.includes(`api PATCH /v1/devices/${d.uuid}/state 200`));
+  t.same((await l.send('GET', '/v1/lab/requests?group=primary')).body, { requests: [] }, 'by group');
+  t.match((await l.send('GET', '/v1/lab/requests?group=moon')).body.error, /"moon" is not a service/);
+  t.equal((await l.send('GET', '/v1/lab/requests', undefined, d.key)).status, 403, 'a device may not read it');
+  t.equal((await l.send('DELETE', '/v1/lab/requests')).status, 200);
+  const after = (await l.send('GET', '/v1/lab/requests')).body.requests as Array<{ path: string }>;
+  t.same(
+    after.map((r) => r.path),
+    ['/v1/lab/requests'],
+    'only the request that reads it (it is logged as it arrives)',
+  );
+});
+
+t.test('the request log keeps the newest entries of each group only: a lab server runs for days', async (t) => {
+  const log = new RequestLog(3);
+  for (let i = 1; i <= 5; i++) log.start('api', { method: 'GET', path: `/${i}`, status: 200, bytesSent: 0, time: i });
+  log.start('delta', { method: 'GET', path: '/d', status: 200, bytesSent: 0, time: 9 });
+  t.same(
+    log.list('api').map((e) => e.path),
+    ['/3', '/4', '/5'],
+  );
+  t.equal(log.list('delta').length, 1, 'per group');
 });

@@ -17,6 +17,7 @@ import { fileReply, json, type Reply } from './reply.ts';
 import type { AgentState, UpdateAttempt } from '../../lib/contract/fleet.ts';
 import { FleetApi, publishedSource } from './fleet-api.ts';
 import type { Faults } from './faults.ts';
+import type { RequestLog } from './request-log.ts';
 import type { FleetSource } from './target-rules.ts';
 import type { BackendRequest } from './serve.ts';
 import {
@@ -115,14 +116,18 @@ export class Api {
   private readonly takeoverTools: Record<string, string>;
   private readonly fleet: FleetApi;
 
-  /** `faults`: the backend's switches, armed and cleared through POST/DELETE /v1/lab/faults. */
-  constructor(opts: ApiOptions = {}, keys?: DeviceKeys, faults?: Faults) {
+  /**
+   * `faults`: the backend's switches, armed and cleared through POST/DELETE /v1/lab/faults;
+   * `requests`: its services' request log, read and cleared through /v1/lab/requests.
+   */
+  constructor(opts: ApiOptions = {}, keys?: DeviceKeys, faults?: Faults, requests?: RequestLog) {
     this.records = opts.records ?? new MemoryDeviceRecords();
     this.keys = keys;
     this.fleet = new FleetApi({
       records: this.records,
       source: opts.fleet ?? publishedSource(this),
       ...(faults ? { faults } : {}),
+      ...(requests ? { requests } : {}),
     });
     this.updaterBundlePath = opts.updaterBundlePath;
     this.advancedUpdaterPath = opts.advancedUpdaterPath;

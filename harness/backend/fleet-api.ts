@@ -16,6 +16,7 @@ import type { OsIdentity } from '../../lib/update-method.ts';
 import { sortVersions } from '../../lib/versions.ts';
 import { type DeviceInfo, type DeviceRecords, withOnline } from './device-records.ts';
 import { FAULT_GROUPS, type FaultGroup, type Faults, type FaultSpec } from './faults.ts';
+import type { RequestLog } from './request-log.ts';
 import { json, type Reply } from './reply.ts';
 import type { BackendRequest } from './serve.ts';
 import {
@@ -41,6 +42,8 @@ export interface FleetDeps {
   records: DeviceRecords;
   source: FleetSource;
   faults?: Faults;
+  /** The services' request log: what the lab served, for benchmarks and diagnosis. */
+  requests?: RequestLog;
 }
 
 const JSON_LIMIT = 64 * 1024;
@@ -81,6 +84,17 @@ export class FleetApi {
       if (req.method === 'GET' || req.method === 'HEAD') return this.withFaults((f) => json(200, { faults: f.list() }));
       if (req.method === 'POST') return this.armFault(req);
       return error(405, `${req.method} ${p} is not supported (use GET or POST)`);
+    }
+    if (p === '/v1/lab/requests') {
+      const denied = this.operator(req, 'reads the request log');
+      if (denied) return denied;
+      if (req.method === 'GET' || req.method === 'HEAD') return this.requestLog(req);
+      if (req.method === 'DELETE')
+        return this.withRequests((r) => {
+          r.clear();
+          return json(200, { requests: [] });
+        });
+      return error(405, `${req.method} ${p} is not supported (use GET or DELETE)`);
     }
     const fault = m(/^\/v1\/lab\/faults\/([^/]+)$/);
     if (fault) {
@@ -247,6 +261,25 @@ export class FleetApi {
       };
     });
     return json(200, { devices: rows });
+  }
+
+  private withRequests(fn: (r: RequestLog) => Reply): Reply {
+    return this.deps.requests ? fn(this.deps.requests) : error(501, 'this backend keeps no request log');
+  }
+
+  /** GET /v1/lab/requests[?group=G]: what the services served, oldest first, each with its group. */
+  private requestLog(req: BackendRequest): Reply {
+    const asked = req.query.get('group');
+    if (asked !== null && !(FAULT_GROUPS as readonly string[]).includes(asked))
+      return error(400, `"${asked}" is not a service (use one of: ${FAULT_GROUPS.join(', ')})`);
+    const groups = asked === null ? FAULT_GROUPS : [asked as FaultGroup];
+    return this.withRequests((log) =>
+      json(200, {
+        requests: groups
+          .flatMap((group) => log.list(group).map((e) => ({ group, ...e })))
+          .sort((a, b) => a.time - b.time),
+      }),
+    );
   }
 
   private withFaults(fn: (f: Faults) => Reply): Reply {

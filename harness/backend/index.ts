@@ -120,7 +120,7 @@ export async function startBackend(opts: StartBackendOptions = {}): Promise<Back
   const faults = new Faults();
   const requests = new RequestLog();
   const auth = new LabAuth(opts.operatorToken, opts.deviceKeys);
-  const api = new Api(opts, { newDeviceKey: (uuid) => auth.registerDevice(uuid) }, faults);
+  const api = new Api(opts, { newDeviceKey: (uuid) => auth.registerDevice(uuid) }, faults, requests);
   const primary = new Registry();
   const fallback = new Registry();
   const delta = new DeltaService();

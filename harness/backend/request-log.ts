@@ -25,12 +25,19 @@ export class RequestLog {
   private readonly entries = new Map<FaultGroup, RequestLogEntry[]>();
 
   /**
+   * The newest `limit` entries of each group are kept: a lab server runs for days and its devices
+   * beat every few seconds; a run's backend never comes near it.
+   */
+  constructor(private readonly limit = 20_000) {}
+
+  /**
    * Adds an entry at arrival and returns it for the HTTP layer to fill in as the response goes
    * out, so a reader sees a request even while its body is still being sent.
    */
   start(group: FaultGroup, entry: RequestLogEntry): RequestLogEntry {
     const list = this.entries.get(group) ?? [];
     list.push(entry);
+    if (list.length > this.limit) list.splice(0, list.length - this.limit);
     this.entries.set(group, list);
     return entry;
   }

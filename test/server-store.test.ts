@@ -11,6 +11,8 @@ import { MIGRATIONS, Store } from '../harness/server/store.ts';
 // close, and one process at a time.
 
 const AT = '2026-01-02T03:04:05.000Z';
+const ALL = MIGRATIONS.map((m) => m.version);
+const LATEST = ALL.at(-1)!;
 const sha = (s: string) => createHash('sha256').update(s).digest();
 const device = (uuid: string, name: string) => ({
   uuid,
@@ -41,11 +43,11 @@ t.test('a new database gets every migration, recorded once each', async (t) => {
   t.equal(store.version, MIGRATIONS.at(-1)!.version);
   store.close();
   t.same(schemaOf(file), {
-    tables: ['device_keys', 'devices', 'progress', 'schema_version', 'targets', 'update_logs'],
+    tables: ['device_keys', 'devices', 'progress', 'schema_version', 'server_ports', 'targets', 'update_logs'],
     versions: MIGRATIONS.map((m) => m.version),
   });
   Store.open(file).close();
-  t.same(schemaOf(file).versions, [1, 2, 3], 'opening again applies nothing twice');
+  t.same(schemaOf(file).versions, ALL, 'opening again applies nothing twice');
   t.notOk(existsSync(`${file}.owner`), 'close gives the database up');
 });
 
@@ -60,7 +62,7 @@ t.test('an older database is migrated with its data kept', async (t) => {
 
   const v2 = Store.open(file);
   t.teardown(() => v2.close());
-  t.equal(v2.version, 3);
+  t.equal(v2.version, LATEST);
   t.equal(v2.device('u1')?.name, 'one', 'the device is still there');
   t.same(
     v2.progress('u1').map((p) => p.message),
@@ -73,22 +75,25 @@ t.test('an older database is migrated with its data kept', async (t) => {
 t.test('a failing migration changes nothing; a newer database is refused', async (t) => {
   const file = join(t.testdir({}), 'lab.db');
   Store.open(file).close();
-  const broken = [...MIGRATIONS, { version: 4, what: 'broken', sql: 'CREATE TABLE half (a); SELEC nonsense;' }];
+  const broken = [
+    ...MIGRATIONS,
+    { version: LATEST + 1, what: 'broken', sql: 'CREATE TABLE half (a); SELEC nonsense;' },
+  ];
   t.throws(() => Store.open(file, { migrations: broken }), { code: 'store-failed' });
   t.same(schemaOf(file), {
-    tables: ['device_keys', 'devices', 'progress', 'schema_version', 'targets', 'update_logs'],
-    versions: [1, 2, 3],
+    tables: ['device_keys', 'devices', 'progress', 'schema_version', 'server_ports', 'targets', 'update_logs'],
+    versions: ALL,
   });
   t.notOk(existsSync(`${file}.owner`), 'a failed open gives the database up');
 
-  const newer = [...MIGRATIONS, { version: 4, what: 'a later huplab', sql: 'CREATE TABLE later (a);' }];
+  const newer = [...MIGRATIONS, { version: LATEST + 1, what: 'a later huplab', sql: 'CREATE TABLE later (a);' }];
   Store.open(file, { migrations: newer }).close();
   try {
     Store.open(file).close();
     t.fail('a database of a newer schema must be refused');
   } catch (err) {
     t.ok(isHuplabError(err, 'store-too-new'));
-    t.match((err as Error).message, /schema version 4, newer than this huplab knows \(3\)/);
+    t.match((err as Error).message, `schema version ${LATEST + 1}, newer than this huplab knows (${LATEST})`);
   }
 });
 

@@ -164,6 +164,11 @@ export class Api {
       .map((r) => structuredClone(r));
   }
 
+  /** Serves one of takeover's native tools (GET /v1/takeover/<name>), replacing one of the same name. */
+  addTakeoverTool(name: string, path: string): void {
+    this.takeoverTools[name] = path;
+  }
+
   async addOsImage(opts: AddOsImageOptions): Promise<OsImageInfo> {
     const size = await stat(opts.file).then(
       (s) => s.size,

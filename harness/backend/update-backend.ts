@@ -104,13 +104,8 @@ export async function startUpdateBackend(opts: {
   const advancedUpdater = target
     ? await narrator.step('bundle the advanced updater', () => updaterBundle(ADVANCED_ENTRY, 'hup-advanced'))
     : undefined;
-  // Takeover's native tools run on the device's kernel (a 32-bit Pi OS runs on the board's 64-bit kernel here).
-  const kernelArch = profile.kernel.arch ?? profile.arch;
-  const tools = target
-    ? await narrator.step(`build takeover's tools for ${kernelArch}`, async () =>
-        Promise.all(TAKEOVER_TOOLS.map((t) => takeoverTool(t, kernelArch, narrator))),
-      )
-    : [];
+  // Takeover's native tools run on the device's kernel.
+  const tools = target ? await takeoverToolsFor(profile, narrator) : [];
   const backend = await narrator.step('start the backend (API, registries, delta service)', () =>
     startBackend({
       ...(opts.operatorToken ? { operatorToken: opts.operatorToken } : {}),
@@ -150,20 +145,8 @@ export async function startUpdateBackend(opts: {
       const targetBuilds = await publishLine(backend, target, opts.advanced.releases, narrator, {
         deltas: opts.deltas !== false,
       });
-      for (const version of opts.advanced.images ?? opts.advanced.releases) {
-        const raw = await narrator.step(`raw disk image of ${version} for ${target.name} (advanced update)`, async () =>
-          exportRawImage((await buildImage({ device: target.name, release: version, narrator })).disk, narrator),
-        );
-        await backend.api.addOsImage({
-          deviceType: target.deviceType,
-          version,
-          file: raw.file,
-          sha256: raw.sha256,
-          compression: raw.compression === 'gzip' ? 'gzip' : undefined,
-          format: raw.format,
-          raw: { sha256: raw.rawSha256, size: raw.rawSize },
-        });
-      }
+      for (const version of opts.advanced.images ?? opts.advanced.releases)
+        await publishRawImage(backend, target, version, narrator);
       advanced = { profile: target, builds: targetBuilds, updater: advancedUpdater! };
     }
     const g = backend.guestUrls;
@@ -313,4 +296,36 @@ export function publishSupervisorBuild(backend: Backend, build: SupervisorBuild)
     imageDir: build.image.dir,
     manifestDigest: build.image.manifest.digest,
   });
+}
+
+/** The raw disk image of a release for a profile, served for the advanced update (GET /v1/os-images/<type>/<version>). */
+export async function publishRawImage(
+  backend: Backend,
+  profile: Profile,
+  version: string,
+  narrator: Narrator,
+): Promise<void> {
+  const raw = await narrator.step(`raw disk image of ${version} for ${profile.name} (advanced update)`, async () =>
+    exportRawImage((await buildImage({ device: profile.name, release: version, narrator })).disk, narrator),
+  );
+  await backend.api.addOsImage({
+    deviceType: profile.deviceType,
+    version,
+    file: raw.file,
+    sha256: raw.sha256,
+    compression: raw.compression === 'gzip' ? 'gzip' : undefined,
+    format: raw.format,
+    raw: { sha256: raw.rawSha256, size: raw.rawSize },
+  });
+}
+
+/** Takeover's native tools for the kernel a device of `profile` runs (a 32-bit Pi OS runs on a 64-bit kernel). */
+export async function takeoverToolsFor(
+  profile: Profile,
+  narrator: Narrator,
+): Promise<Array<{ name: string; path: string; sha256: string }>> {
+  const kernelArch = profile.kernel.arch ?? profile.arch;
+  return narrator.step(`build takeover's tools for ${kernelArch}`, () =>
+    Promise.all(TAKEOVER_TOOLS.map((t) => takeoverTool(t, kernelArch, narrator))),
+  );
 }

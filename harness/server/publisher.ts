@@ -20,7 +20,7 @@ import { deltaBetween } from '../backend/artifacts.ts';
 import type { DeviceInfo, DeviceRecords } from '../backend/device-records.ts';
 import type { Backend } from '../backend/index.ts';
 import { type FleetSource, type Judged, listed, notPublished } from '../backend/target-rules.ts';
-import { publishBuild, publishSupervisorBuild } from '../backend/update-backend.ts';
+import { publishBuild, publishRawImage, publishSupervisorBuild, takeoverToolsFor } from '../backend/update-backend.ts';
 
 /** The recipes a target may name, and the builds that publish them on one backend. */
 export class RecipePublisher implements FleetSource {
@@ -81,8 +81,12 @@ export class RecipePublisher implements FleetSource {
     const running = device.osVersion ? await this.osRecipe(device, device.osVersion) : undefined;
     if (!running?.ok) return; // a running OS without a recipe: the device downloads the full image
     const from = await this.publishOs(running.value.profile, running.value.recipe);
-    // A delta within one OS line only: a jump to another profile (the advanced path) takes the full image.
-    if (from.version === to.version || running.value.profile.name !== target.value.profile.name) return;
+    if (running.value.profile.name !== target.value.profile.name) {
+      // The advanced path: takeover flashes the new line's whole disk image with its own tools.
+      await this.publishAdvanced(running.value.profile, target.value.profile, version);
+      return;
+    }
+    if (from.version === to.version) return;
     await this.step(`delta:${from.hostapp.layer.digest}:${to.hostapp.layer.digest}`, async () => {
       const file = await this.narrator.step(`make the delta ${from.version} -> ${to.version} for ${device.name}`, () =>
         deltaBetween(from, to, this.narrator),
@@ -119,6 +123,16 @@ export class RecipePublisher implements FleetSource {
     await this.step(`supervisor:${arch}:${version}`, async () => {
       const build = await buildSupervisor(await loadSupervisorRelease(version), arch, this.narrator);
       await publishSupervisorBuild(this.need(), build);
+    });
+  }
+
+  /** What an advanced update from `from` to `to` needs besides the hostapp: the raw disk image, takeover's tools. */
+  private async publishAdvanced(from: Profile, to: Profile, version: string): Promise<void> {
+    await this.step(`os-image:${to.name}:${version}`, () => publishRawImage(this.need(), to, version, this.narrator));
+    const kernel = from.kernel.arch ?? from.arch;
+    await this.step(`takeover-tools:${kernel}`, async () => {
+      for (const tool of await takeoverToolsFor(from, this.narrator))
+        this.need().api.addTakeoverTool(tool.name, tool.path);
     });
   }
 

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { SUPERVISOR_RUN_STATE } from '../lib/contract/supervisor.ts';
+import { SUPERVISOR_CHOICE, SUPERVISOR_RUN_STATE } from '../lib/contract/supervisor.ts';
+import { AGENT_DIR, AGENT_FILES } from '../lib/contract/fleet.ts';
+import { attachDevice } from '../harness/device/emulated.ts';
 import { analyseRecords, parseRecords } from '../harness/update/records.ts';
 import { expect, BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE, test } from './fixtures.ts';
 import {
@@ -28,7 +30,8 @@ test.describe('fleet', { tag: ['@emulated', '@fleet'] }, () => {
   let server: ChildProcess | undefined;
 
   test.afterAll(async ({ lab }) => {
-    for (const n of ['f1', 'f2', 'old', 'arm']) await huplab(lab, ['device', 'stop', '--force', '--name', n], 60_000);
+    for (const n of ['f1', 'f2', 'old', 'arm', 'pc'])
+      await huplab(lab, ['device', 'stop', '--force', '--name', n], 60_000);
     if (server && server.exitCode === null) await huplab(lab, ['serve', '--stop']);
   });
 
@@ -174,5 +177,57 @@ test.describe('fleet', { tag: ['@emulated', '@fleet'] }, () => {
     expect(mixed.results.map((r) => r.refusal!.reason).join('\n')).toMatch(/arm/);
     await new Promise((r) => setTimeout(r, 15_000));
     expect((await fleet(lab)).get('f1')!.supervisorVersion, 'a refused batch changes nothing').toBe(before);
+  });
+
+  test('a power cut during a supervisor upgrade leaves the old or the new supervisor running, never none', async ({
+    lab,
+  }) => {
+    test.setTimeout(20 * 60_000);
+    await start(lab, 'pc', BASE_RELEASE);
+    const old = (await fleet(lab)).get('pc')!.supervisorVersion!;
+    /** Polls the device until `probe` (a shell command) prints something, then cuts its power at once. */
+    const cutWhen = async (probe: string) => {
+      await expect
+        .poll(async () => (await onDevice(lab, 'pc', `${probe} || true`)).trim(), {
+          timeout: 120_000,
+          intervals: [300],
+        })
+        .not.toBe('');
+      expect((await huplab(lab, ['device', 'stop', '--force', '--name', 'pc'])).code).toBe(0);
+      const d = attachDevice(lab, 'pc');
+      try {
+        await d.powerOn();
+        await d.waitForOs({ timeoutMs: 240_000 });
+      } finally {
+        d.close();
+      }
+    };
+    /** The supervisor that runs after the cut: its own report, fresh (it beats every 2 s). */
+    const running = async () => {
+      await new Promise((r) => setTimeout(r, 5_000));
+      const s = JSON.parse(await onDevice(lab, 'pc', `cat ${SUPERVISOR_RUN_STATE}; echo`)) as { version: string };
+      const age = Number(await onDevice(lab, 'pc', `echo $(( $(date +%s) - $(stat -c %Y ${SUPERVISOR_RUN_STATE}) ))`));
+      expect(age, 'its heartbeat is fresh: a supervisor runs').toBeLessThan(10);
+      return s.version;
+    };
+
+    // In the middle of the download (the registries slowed down so that it lasts): the old one
+    // runs, the choice untouched, no partial install left.
+    for (const group of ['primary', 'fallback']) {
+      const slow = { group, kind: 'slow', bytesPerSecond: 4_000, path: 'supervisor-amd64/blobs/' };
+      expect((await operator(lab, '/v1/lab/faults', { method: 'POST', body: JSON.stringify(slow) })).status).toBe(201);
+    }
+    expect((await huplab(lab, ['fleet', 'supervisor', '--version', '16.9.0', 'pc'])).code).toBe(0);
+    await cutWhen(`grep -l 'pulling huplab/supervisor' ${AGENT_FILES.log}`);
+    for (const group of ['primary', 'fallback']) await operator(lab, `/v1/lab/faults/${group}`, { method: 'DELETE' });
+    expect(await running()).toBe(old);
+    expect(await onDevice(lab, 'pc', `ls -a ${AGENT_DIR}`)).not.toMatch(/\.partial/);
+
+    // The choice written, the restart not yet made: the new one runs after the cut.
+    expect((await huplab(lab, ['fleet', 'supervisor', '--version', '16.9.0', 'pc'])).code).toBe(0);
+    await cutWhen(`grep -l 16.9.0 ${SUPERVISOR_CHOICE}`);
+    expect(await running()).toBe('16.9.0');
+    const waited = await json<WaitOutcomes>(lab, ['fleet', 'wait', 'pc', '--timeout', '300']);
+    expect(waited.devices).toEqual([expect.objectContaining({ name: 'pc', targetProgress: 'reached' })]);
   });
 });

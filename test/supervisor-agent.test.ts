@@ -293,29 +293,18 @@ t.test('an OS attempt is judged by what runs after it, and by the breadcrumbs', 
     outcome: 'failed',
     reason: 'the device still runs 2.101.0 after the update to 2.102.0: error: no space left on /mnt/data',
   });
-  t.equal(
+  // The status for a target set at `setAt`, on the device as it stands after the failure.
+  const statusFor = (setAt: string) =>
     agentStatus({
       attempts,
       breadcrumbs: [],
-      target: { osVersion: '2.102.0', setAt: 'A' },
+      target: { osVersion: '2.102.0', setAt },
       busy: { os: false, restarting: false },
       osVersion: '2.101.0',
       supervisorVersion: '16.8.0',
-    }),
-    AGENT_STATUS.osFailed,
-  );
-  t.equal(
-    agentStatus({
-      attempts,
-      breadcrumbs: [],
-      target: { osVersion: '2.102.0', setAt: 'B' },
-      busy: { os: false, restarting: false },
-      osVersion: '2.101.0',
-      supervisorVersion: '16.8.0',
-    }),
-    AGENT_STATUS.idle,
-    'a failure of an older target is not the status of the new one',
-  );
+    });
+  t.equal(statusFor('A'), AGENT_STATUS.osFailed);
+  t.equal(statusFor('B'), AGENT_STATUS.idle, 'a failure of an older target is not the status of the new one');
 
   // The new OS runs but is not committed: verifying, still started; committed: done.
   const fresh = deviceRoot(t, { version: '2.102.0' });

@@ -29,6 +29,10 @@ test.describe('fleet', { tag: ['@emulated', '@fleet'] }, () => {
   test.describe.configure({ mode: 'serial' });
   let server: ChildProcess | undefined;
 
+  test.beforeAll(async ({ lab }) => {
+    server = await serve(lab);
+  });
+
   test.afterAll(async ({ lab }) => {
     for (const n of ['f1', 'f2', 'old', 'arm', 'pc'])
       await huplab(lab, ['device', 'stop', '--force', '--name', n], 60_000);
@@ -37,7 +41,6 @@ test.describe('fleet', { tag: ['@emulated', '@fleet'] }, () => {
 
   test('a supervisor upgrade without a reboot; downgrade, major and bad digest refused or kept', async ({ lab }) => {
     test.setTimeout(20 * 60_000);
-    server = await serve(lab);
     await Promise.all([start(lab, 'f1', BASE_RELEASE), start(lab, 'f2', BASE_RELEASE)]);
     const before = (await fleet(lab)).get('f1')!;
     expect(before.online).toBe(true);
@@ -93,7 +96,6 @@ test.describe('fleet', { tag: ['@emulated', '@fleet'] }, () => {
 
   test('offline: a supervisor target waits for the link; an OS target skips the offline device', async ({ lab }) => {
     test.setTimeout(25 * 60_000);
-    expect(server, 'the first test started the server').toBeDefined();
     await huplab(lab, ['device', 'link', '--name', 'f2', 'down']);
     await expect.poll(async () => (await fleet(lab)).get('f2')!.online, { timeout: 90_000 }).toBe(false);
     const sup = await huplab(lab, ['fleet', 'supervisor', '--version', '16.9.0', 'f2']);

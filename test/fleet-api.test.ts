@@ -1,5 +1,7 @@
 import t, { type Test } from 'tap';
 import { RequestLog } from '../harness/backend/request-log.ts';
+import { MemoryDeviceRecords } from '../harness/backend/device-records.ts';
+import type { FleetSource } from '../harness/backend/target-rules.ts';
 import { type Backend, type ReleaseRecord, startBackend } from '../harness/backend/index.ts';
 import { TARGET_RULES } from '../lib/contract/fleet.ts';
 
@@ -354,3 +356,48 @@ t.test('the request log keeps the newest entries of each group only: a lab serve
   );
   t.equal(log.list('delta').length, 1, 'per group');
 });
+
+t.test(
+  'a batch is judged as the fleet stood when it came: a slow publication does not take the next device offline',
+  async (t) => {
+    // The first device's release takes 2.5 s to publish; the second was last heard 28.5 s before the
+    // request, inside the 30 s window then, outside it once the first publication is done.
+    const slow: FleetSource = {
+      os: async (d, version) => ({
+        ok: true,
+        value: { version, deviceType: d.deviceType, layout: 'balena-ab-v1', arch: d.arch },
+      }),
+      osVersions: async () => ['2.101.0', '2.102.0'],
+      supervisor: async () => ({ ok: true, value: { minOsVersion: '2.12.0' } }),
+      supervisorVersions: async () => [],
+      publish: async (d) => {
+        if (d.name === 'first') await new Promise((r) => setTimeout(r, 2_500));
+      },
+    };
+    const records = new MemoryDeviceRecords();
+    const backend = await startBackend({ records, fleet: slow });
+    t.teardown(() => backend.stop());
+    const now = Date.now();
+    for (const [uuid, name, seenMsAgo] of [
+      ['u1', 'first', 0],
+      ['u2', 'second', 28_500],
+    ] as const) {
+      records.register(
+        { uuid, name, deviceType: 'generic-amd64', arch: 'amd64', osVersion: '2.101.0' },
+        new Date(now).toISOString(),
+      );
+      records.reportState(uuid, { status: 'Idle' }, new Date(now - seenMsAgo).toISOString());
+    }
+    const res = await fetch(`${backend.urls.api}/v1/targets`, {
+      method: 'POST',
+      headers: { ...backend.operatorHeaders(), 'Content-Type': 'application/json' },
+      body: JSON.stringify({ devices: ['first', 'second'], osVersion: '2.102.0' }),
+    });
+    const body = (await res.json()) as { results: Array<{ name: string; ok: boolean; refusal?: { rule: string } }> };
+    t.ok(Date.now() - now >= 2_500, 'the first publication took its time');
+    t.match(body.results, [
+      { name: 'first', ok: true },
+      { name: 'second', ok: true },
+    ]);
+  },
+);

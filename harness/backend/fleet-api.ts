@@ -106,6 +106,9 @@ export class FleetApi {
 
   /** Sets targets on devices (by uuid or name): one outcome each, in the order given. */
   async setTargets(devices: string[], want: TargetRequest): Promise<TargetOutcome[]> {
+    // Judged as the fleet stood when the request came: publishing one device's release can take
+    // minutes, and the devices after it in the batch must not go "offline" meanwhile.
+    const askedAt = Date.now();
     const found = devices.map((d) => ({ asked: d, device: this.find(d) }));
     const known = found.flatMap((f) => (f.device ? [f.device] : []));
     const mixed = want.supervisorVersion !== undefined ? judgeBatchArch(known) : undefined;
@@ -123,7 +126,7 @@ export class FleetApi {
         });
         continue;
       }
-      const refusal = mixed ?? (await this.judge(device, want)) ?? (await this.publish(device, want));
+      const refusal = mixed ?? (await this.judge(device, want, askedAt)) ?? (await this.publish(device, want));
       if (refusal) {
         outcomes.push({ uuid: device.uuid, name: device.name, ok: false, refusal });
         continue;
@@ -134,9 +137,9 @@ export class FleetApi {
   }
 
   /** The first rule that refuses the request for this device, if any. */
-  private async judge(device: DeviceInfo, want: TargetRequest): Promise<Refusal | undefined> {
+  private async judge(device: DeviceInfo, want: TargetRequest, askedAt: number): Promise<Refusal | undefined> {
     if (want.osVersion !== undefined) {
-      const os = await judgeOs(this.deps.source, device, want.osVersion);
+      const os = await judgeOs(this.deps.source, device, want.osVersion, askedAt);
       if (!os.ok) return os.refusal;
     }
     if (want.supervisorVersion !== undefined) {

@@ -6,7 +6,6 @@ import { parseRecords } from '../harness/update/records.ts';
 import { suiteReleasesFor } from '../harness/update/suite-releases.ts';
 import {
   appRecords,
-  fleet,
   huplab,
   json,
   operator,
@@ -40,7 +39,6 @@ interface Measured {
 async function supervisorVersusOs(base: string, next: string): Promise<string> {
   return withLab('sup', async (lab) => {
     await startDevice(lab, 'b1', base);
-    await untilOnline(lab, ['b1']);
     const sup = await measure(lab, 'b1', ['fleet', 'supervisor', '--version', '16.9.0', 'b1']);
     const os = await measure(lab, 'b1', ['fleet', 'os', '--version', next, 'b1']);
     const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(3) : '-');
@@ -73,7 +71,6 @@ async function batches(base: string, next: string, sizes: number[]): Promise<str
     const ms = await withLab(`batch${n}`, async (lab) => {
       const names = Array.from({ length: n }, (_, i) => `n${i + 1}`);
       await Promise.all(names.map((name) => startDevice(lab, name, base)));
-      await untilOnline(lab, names);
       const t0 = Date.now();
       await target(lab, ['fleet', 'os', '--version', next, ...names]);
       await waitReached(lab, names);
@@ -103,16 +100,6 @@ async function measure(lab: Lab, name: string, command: string[]): Promise<Measu
   let gap = 0;
   for (let i = 1; i < records.length; i++) gap = Math.max(gap, records[i]!.ms - records[i - 1]!.ms);
   return { ms, bytes, downtimeMs: gap };
-}
-
-/** Until each device's agent has been heard from: a device up on SSH may not have beaten yet. */
-async function untilOnline(lab: Lab, names: string[]): Promise<void> {
-  for (let i = 0; i < 120; i++) {
-    const rows = await fleet(lab);
-    if (names.every((n) => rows.get(n)?.online)) return;
-    await new Promise((r) => setTimeout(r, 1_000));
-  }
-  throw new Error(`not online after 2 min: ${names.join(', ')}`);
 }
 
 async function target(lab: Lab, command: string[]): Promise<void> {

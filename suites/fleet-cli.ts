@@ -88,12 +88,18 @@ export interface WaitOutcomes {
   devices: Array<{ name: string; targetProgress: string }>;
 }
 
-/** `huplab device start` while the server runs: the device must have registered with it. */
+/** `huplab device start` while the server runs: the device must have registered with it and be heard from. */
 export async function startDevice(lab: Lab, name: string, release: string, device = 'generic-amd64'): Promise<void> {
   const r = await huplab(lab, ['device', 'start', '--device', device, '--release', release, '--name', name, '--json']);
   const out = r.code === 0 ? (JSON.parse(r.stdout) as { server?: string }) : undefined;
   if (!out) throw new Error(`huplab device start ${name} failed (exit ${r.code}): ${r.stderr}`);
   if (!out.server?.startsWith('http://127.0.0.1:')) throw new Error(`${name} did not register with the lab server`);
+  // Up on SSH a few seconds before its agent's first heartbeat: targets are set once it was heard from.
+  for (let i = 0; i < 120; i++) {
+    if ((await fleet(lab)).get(name)?.online) return;
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+  throw new Error(`${name} registered but its supervisor agent was not heard from within 2 min`);
 }
 
 export async function onDevice(lab: Lab, name: string, command: string): Promise<string> {

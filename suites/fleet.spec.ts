@@ -225,10 +225,11 @@ test.describe('fleet', { tag: ['@emulated', '@fleet'] }, () => {
       return s.version;
     };
 
-    // In the middle of the download (the registries slowed down so that it lasts): the old one
-    // runs, the choice untouched, no partial install left.
+    // In the middle of the download (the registries slowed to 1.5 kB/s: the 27 kB layer takes about
+    // 18 s, longer than a busy host takes to see the download start over SSH, shorter than the
+    // agent's 30 s request timeout): the old one runs, the choice untouched, no partial install left.
     for (const group of ['primary', 'fallback']) {
-      const slow = { group, kind: 'slow', bytesPerSecond: 4_000, path: 'supervisor-amd64/blobs/' };
+      const slow = { group, kind: 'slow', bytesPerSecond: 1_500, path: 'supervisor-amd64/blobs/' };
       expect((await operator(lab, '/v1/lab/faults', { method: 'POST', body: JSON.stringify(slow) })).status).toBe(201);
     }
     expect((await huplab(lab, ['fleet', 'supervisor', '--version', '16.9.0', 'pc'])).code).toBe(0);

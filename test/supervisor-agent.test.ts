@@ -145,13 +145,21 @@ async function deviceRecord(backend: Backend, uuid: string): Promise<Record<stri
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-t.test('a supervisor target: pulled by digest, installed with its sha256, chosen, restarted', async (t) => {
+/**
+ * The agent as supervisor 16.8.0 on a device registered with a real backend that publishes
+ * 16.9.0; `choice` writes the state partition's choice of 16.8.0 first.
+ */
+async function agentOn169(t: Test, o: { os?: Partial<typeof OS>; choice?: boolean } = {}) {
   const { backend } = await backendWith169(t);
   const config = await registeredDevice(backend);
-  const { paths } = deviceRoot(t);
-  writeSupervisorChoice(paths.choice, '16.8.0');
+  const { paths } = deviceRoot(t, o.os);
+  if (o.choice) writeSupervisorChoice(paths.choice, '16.8.0');
   const api = new TestApi(config as Required<Pick<DeviceConfig, 'apiEndpoint' | 'uuid' | 'deviceApiKey'>>);
-  const h = context(paths, '16.8.0', config, api);
+  return { backend, config, paths, api, h: context(paths, '16.8.0', config, api) };
+}
+
+t.test('a supervisor target: pulled by digest, installed with its sha256, chosen, restarted', async (t) => {
+  const { backend, config, paths, api, h } = await agentOn169(t, { choice: true });
   api.next = { supervisorVersion: '16.9.0', setAt: '2026-12-04T09:00:00Z' };
   backend.clearLog('primary');
   await new Agent(h.ctx).beat();
@@ -193,12 +201,7 @@ t.test('a supervisor target: pulled by digest, installed with its sha256, chosen
 });
 
 t.test('a corrupted blob: the old choice stays, nothing is left, the attempt failed', async (t) => {
-  const { backend } = await backendWith169(t);
-  const config = await registeredDevice(backend);
-  const { paths } = deviceRoot(t);
-  writeSupervisorChoice(paths.choice, '16.8.0');
-  const api = new TestApi(config as Required<Pick<DeviceConfig, 'apiEndpoint' | 'uuid' | 'deviceApiKey'>>);
-  const h = context(paths, '16.8.0', config, api);
+  const { backend, config, paths, api, h } = await agentOn169(t, { choice: true });
   api.next = { supervisorVersion: '16.9.0', setAt: '2026-12-04T09:10:00Z' };
   backend.faults.set('primary', { kind: 'corrupt', offset: 10, path: /\/blobs\// });
   backend.faults.set('fallback', { kind: 'corrupt', offset: 10, path: /\/blobs\// });
@@ -226,11 +229,7 @@ t.test('a corrupted blob: the old choice stays, nothing is left, the attempt fai
 });
 
 t.test('a corrupted primary: the fallback registry serves it', async (t) => {
-  const { backend } = await backendWith169(t);
-  const config = await registeredDevice(backend);
-  const { paths } = deviceRoot(t);
-  const api = new TestApi(config as Required<Pick<DeviceConfig, 'apiEndpoint' | 'uuid' | 'deviceApiKey'>>);
-  const h = context(paths, '16.8.0', config, api);
+  const { backend, paths, api, h } = await agentOn169(t);
   api.next = { supervisorVersion: '16.9.0', setAt: '2026-12-04T09:30:00Z' };
   backend.faults.set('primary', { kind: 'corrupt', offset: 10, path: /\/blobs\// });
   t.teardown(() => backend.faults.clear());
@@ -240,15 +239,11 @@ t.test('a corrupted primary: the fallback registry serves it', async (t) => {
 });
 
 t.test('the rules are asked again on the device: a refusal is a failed attempt', async (t) => {
-  const { backend } = await backendWith169(t);
-  const config = await registeredDevice(backend);
-  const api = new TestApi(config as Required<Pick<DeviceConfig, 'apiEndpoint' | 'uuid' | 'deviceApiKey'>>);
-  const old = deviceRoot(t, { version: '2.10.0' });
-  const h = context(old.paths, '16.8.0', config, api);
+  const { config, api, h, paths } = await agentOn169(t, { os: { version: '2.10.0' } });
   api.next = { supervisorVersion: '16.9.0', setAt: '2026-12-04T09:40:00Z' };
   await new Agent(h.ctx).beat();
-  t.match(readAttempts(old.paths.attempts).supervisor, { outcome: 'failed', reason: /^os-too-old: OS 2\.10\.0/ });
-  t.notOk(existsSync(join(old.paths.agentDir, '16.9.0')), 'nothing downloaded');
+  t.match(readAttempts(paths.attempts).supervisor, { outcome: 'failed', reason: /^os-too-old: OS 2\.10\.0/ });
+  t.notOk(existsSync(join(paths.agentDir, '16.9.0')), 'nothing downloaded');
 
   const major = deviceRoot(t);
   const m = context(major.paths, '15.0.0', config, api);
@@ -600,12 +595,7 @@ t.test('a rollback is named as the reason of a failed OS attempt', async (t) => 
 });
 
 t.test('a link that is down: nothing recorded, said once; back up, the target is carried out', async (t) => {
-  const { backend } = await backendWith169(t);
-  const config = await registeredDevice(backend);
-  const { paths } = deviceRoot(t);
-  writeSupervisorChoice(paths.choice, '16.8.0');
-  const api = new TestApi(config as Required<Pick<DeviceConfig, 'apiEndpoint' | 'uuid' | 'deviceApiKey'>>);
-  const h = context(paths, '16.8.0', config, api);
+  const { backend, paths, api, h } = await agentOn169(t, { choice: true });
   api.next = { supervisorVersion: '16.9.0', setAt: '2026-12-04T09:50:00Z' };
   backend.faults.set('api', { kind: 'down' });
   t.teardown(() => backend.faults.clear());

@@ -36,7 +36,7 @@ import { repoRoot } from '../lib/paths.ts';
 import { readOsInfo, type DeviceConfig } from '../updater/common/config.ts';
 import { registryClient } from '../updater/common/registry.ts';
 import { installSupervisorCode, writeSupervisorChoice } from '../updater/common/supervisor-install.ts';
-import { Agent, agentStatus } from '../updater/supervisor/agent.ts';
+import { Agent, agentStatus, REBOOT_WAIT_MS } from '../updater/supervisor/agent.ts';
 import { AgentApi } from '../updater/supervisor/api-client.ts';
 import { readAttempts, recordAttempt, shouldAttempt, writeAttempts } from '../updater/supervisor/attempts.ts';
 import type { AgentContext } from '../updater/supervisor/context.ts';
@@ -465,6 +465,47 @@ t.test('an OS target: the API names the method, the updater is checked, written 
   t.equal(readAttempts(third.paths.attempts).os, undefined, 'nothing recorded: tried again next beat');
   t.notOk(existsSync(third.paths.updaters.hup));
 });
+
+t.test(
+  'an updater that exits 0 hands over to a reboot: no verdict in this boot until the reboot is overdue',
+  async (t) => {
+    const { paths } = deviceRoot(t);
+    const bundle = Buffer.from('console.log("advanced")\n');
+    const routes = {
+      'PATCH /v1/devices/u1/state': () => Response.json({ target: { osVersion: '5.2.1', setAt: 'A' } }),
+      'GET /v1/update-method': () => Response.json({ method: 'advanced', reason: 'another layout' }),
+      'GET /v1/updater': () => new Response(bundle, { headers: { 'X-Content-SHA256': sha256(bundle) } }),
+    };
+    const api = new AgentApi({ apiEndpoint: 'http://api.test', uuid: 'u1', deviceApiKey: 'k' }, fakeFetch(routes));
+    const h = context(paths, '16.8.0', {} as DeviceConfig, api as TestApi);
+    let now = new Date('2026-12-04T10:00:00Z').getTime();
+    h.ctx.now = () => new Date(now);
+    const exits: Array<(c: number | null, s: string | null) => void> = [];
+    h.ctx.spawnDetached = (command) => {
+      h.spawned.push(command);
+      return { pid: undefined, onExit: (cb) => void exits.push(cb) };
+    };
+    const agent = new Agent(h.ctx);
+    await agent.beat();
+    t.match(h.spawned, [/--hostos-version 5\.2\.1/], 'the advanced updater runs');
+    exits[0]!(0, null); // handed over: takeover flashes and reboots from here
+    now += REBOOT_WAIT_MS - 1_000;
+    await agent.beat();
+    t.match(readAttempts(paths.attempts).os, { outcome: 'started' }, 'still the old OS, but the reboot may come');
+    t.equal(
+      agent.state(readOsInfo(h.ctx.paths.osRoot), [], readAttempts(paths.attempts)).status,
+      AGENT_STATUS.updatingOs,
+    );
+    now += 2_000;
+    await agent.beat();
+    t.match(readAttempts(paths.attempts).os, {
+      outcome: 'failed',
+      reason:
+        /still runs 2\.101\.0 after the update to 5\.2\.1: the updater finished, yet no reboot came within 15 min/,
+    });
+    t.equal(h.spawned.length, 1, 'not tried again for the same target');
+  },
+);
 
 /** The launcher with its paths under `root`, `service` faked: what it would start, and what it said. */
 function launch(root: string): { started: string; said: string } {

@@ -31,6 +31,13 @@ interface Busy {
 /** How long the agent waits to be stopped by the restart it asked for before it gives up waiting. */
 export const RESTART_WAIT_MS = 60_000;
 
+/**
+ * How long an updater that finished well may leave the device on the old OS before the attempt
+ * counts as failed. The advanced updater exits once it has handed the device over to takeover,
+ * which then flashes and reboots it (minutes on a slow board); its exit is no verdict.
+ */
+export const REBOOT_WAIT_MS = 15 * 60_000;
+
 export interface StatusInput {
   attempts: Attempts;
   breadcrumbs: readonly string[];
@@ -63,6 +70,8 @@ export class Agent {
   private target: DeviceTarget | undefined | null = null;
   private readonly busy: Busy = { os: false, restarting: false };
   private restartAskedAt = 0;
+  /** When the updater this agent started exited 0: the reboot into the new OS is under way. */
+  private updaterDoneAt: number | undefined;
   /** Progress reports owed for attempts judged here, sent after the next heartbeat that gets through. */
   private readonly owed: Array<{ percent: number; message: string; status: string }> = [];
   private readonly network: RateLimitedFailure;
@@ -91,11 +100,17 @@ export class Agent {
           ctx.now,
         );
         forgetUpdater(ctx);
+        this.updaterDoneAt = undefined;
         ctx.log.line(`OS update to ${a.version} done: the new OS is committed`);
-      } else if (!updaterRunning(ctx)) {
-        const reason = osFailureReason(ctx, os.version, a.version);
+      } else if (!updaterRunning(ctx) && !this.awaitingReboot()) {
+        const failure = osFailureReason(ctx, os.version, a.version);
+        const reason =
+          this.updaterDoneAt === undefined
+            ? failure
+            : `${failure}: the updater finished, yet no reboot came within ${REBOOT_WAIT_MS / 60_000} min`;
         attempts = recordAttempt(ctx.paths.attempts, { ...a, outcome: 'failed', reason }, ctx.now);
         forgetUpdater(ctx);
+        this.updaterDoneAt = undefined;
         ctx.log.line(`OS update to ${a.version} failed: ${reason}`);
       }
     }
@@ -125,6 +140,11 @@ export class Agent {
       }
     }
     return attempts;
+  }
+
+  /** The updater finished well in this boot and its reboot may still come. */
+  private awaitingReboot(): boolean {
+    return this.updaterDoneAt !== undefined && this.ctx.now().getTime() - this.updaterDoneAt < REBOOT_WAIT_MS;
   }
 
   /** The heartbeat's body as things stand. */
@@ -195,7 +215,8 @@ export class Agent {
         this.busy.os = true;
         const r = await startOsUpdate(ctx, { ...target, osVersion: target.osVersion }, os, (code) => {
           this.busy.os = false;
-          if (code !== 0) {
+          if (code === 0) this.updaterDoneAt = ctx.now().getTime();
+          else {
             const a = readAttempts(ctx.paths.attempts).os;
             if (a?.outcome === 'started' && a.targetSetAt === kindSetAt(target, 'os')) {
               const reason = osFailureReason(ctx, os.version, a.version);

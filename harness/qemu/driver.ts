@@ -305,9 +305,11 @@ export class QemuDevice implements DeviceDriver {
    * QEMU keeps the translated code of the firmware it ran across a warm reset, so after the guest
    * rewrote its boot flash the reset hangs in stale code. The board's boot ROM would read the
    * flash afresh: the driver plays that part by starting QEMU again (same command line, the
-   * flash files as the guest left them) as soon as the guest's reset is on the console.
+   * flash files as the guest left them) as soon as the guest's reset is on the console (after
+   * the console offset `since`). A run following its own update gets here through
+   * expectFirmwareReload and waitForOs; the lab server calls it for its devices' fleet updates.
    */
-  private async reloadFirmware(since: number, deadline: number): Promise<void> {
+  async reloadFirmware(since: number, deadline: number): Promise<void> {
     this.firmwareReloadPending = false;
     const reset = new RegExp(`reboot: Restarting system|${escapeRegExp(TAKEOVER_REBOOTING)}`);
     while (!reset.test(this.console.text(since))) {

@@ -15,6 +15,7 @@ import { updaterBundle } from '../backend/artifacts.ts';
 import type { FleetSource } from '../backend/target-rules.ts';
 import { ADVANCED_ENTRY } from '../../updater/bundle.ts';
 import { type Narrator, silentNarrator } from '../../lib/narrator.ts';
+import { FirmwareKeeper } from './firmware-keeper.ts';
 import { RecipePublisher } from './publisher.ts';
 import { type Backend, type BackendUrls, type StartBackendOptions, startBackend } from '../backend/index.ts';
 import { FAULT_GROUPS, type FaultGroup } from '../backend/faults.ts';
@@ -74,6 +75,7 @@ export async function startLabServer(lab: Lab, opts: StartLabServerOptions = {})
   const lock = takeServerLock(lab.dir);
   let store: Store | undefined;
   let backend: Backend | undefined;
+  let keeper: FirmwareKeeper | undefined;
   try {
     // A server killed without its cleanup leaves its record: it describes nothing now.
     fs.rmSync(join(lab.dir, SERVER_FILE), { force: true });
@@ -95,6 +97,10 @@ export async function startLabServer(lab: Lab, opts: StartLabServerOptions = {})
       advancedUpdaterPath: advanced.path,
     });
     publisher?.attach(backend);
+    // Its devices' fleet updates that rewrite the boot flash need their boards started again.
+    keeper = new FirmwareKeeper({ labDir: lab.dir, isLabDevice: (uuid) => !!db.device(uuid), narrator });
+    keeper.start();
+    const boards = keeper;
     const republished = publisher ? publisher.republish(records) : Promise.resolve();
     const pidStart = processStart(process.pid);
     const record: ServerRecord = {
@@ -118,6 +124,7 @@ export async function startLabServer(lab: Lab, opts: StartLabServerOptions = {})
         stopping ??= (async () => {
           holdings.drop(server);
           try {
+            await boards.stop();
             await services.stop();
           } finally {
             db.close();
@@ -131,6 +138,7 @@ export async function startLabServer(lab: Lab, opts: StartLabServerOptions = {})
     holdings.hold(server, { what: 'lab server', release: () => server.stop().then(() => 'stopped') });
     return server;
   } catch (err) {
+    await keeper?.stop();
     await backend?.stop();
     store?.close();
     lock.release();

@@ -14,7 +14,7 @@ import {
   stepLine,
   stepPrefix,
   stepRe,
-  TAKEOVER_REBOOTING,
+  takeoverReboot,
 } from '../../lib/contract/index.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
@@ -235,9 +235,9 @@ async function followTakeover(device: DeviceDriver, mark: number): Promise<void>
     const text = device.console.text(mark);
     const steps = [...text.matchAll(TAKEOVER_STEP)];
     if (steps.length) lastStep = `${steps.at(-1)![1]} ${steps.at(-1)![2]}`;
-    if (text.includes(TAKEOVER_REBOOTING)) {
-      if (text.includes(stepLine('boot-flash', 'done', '', 'takeover')))
-        capability(device, 'firmwareFlash').expectFirmwareReload();
+    const reboot = takeoverReboot(text);
+    if (reboot) {
+      if (reboot.bootFlashRewritten) capability(device, 'firmwareFlash').expectFirmwareReload();
       // No boot began between the mark and this reboot, so the boot after the mark is the next one.
       await device.waitForOs({ since: mark, timeoutMs: Math.max(60_000, deadline - Date.now()) });
       return;

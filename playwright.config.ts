@@ -57,11 +57,12 @@ export default defineConfig<DeviceOptions>({
   outputDir: join(reportDir, 'test-results'),
   reporter,
   projects: [
-    // hup-advanced runs where an advanced path leads away from the profile (JetPack 4, a 32-bit Pi).
+    // hup-advanced and fleet-advanced run where an advanced path leads away from the profile
+    // (JetPack 4, a 32-bit Pi).
     ...profiles.map((name) => ({
       name,
       use: { deviceProfile: name, ...(osVariant ? { osVariant } : {}) },
-      ...(advancedSuiteFor(name) ? {} : { testIgnore: /hup-advanced\.spec\.ts$/ }),
+      ...(advancedSuiteFor(name) ? {} : { testIgnore: /(hup|fleet)-advanced\.spec\.ts$/ }),
     })),
     ...boardProfiles.map((name) => ({
       name: `board-${name}`,

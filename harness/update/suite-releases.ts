@@ -95,6 +95,8 @@ export interface AdvancedSuite {
   from: string;
   to: string;
   next: string;
+  /** The newest release of the target line: where a fleet sends a device across the lines. */
+  latest: string;
 }
 
 /**
@@ -124,5 +126,5 @@ export function advancedSuiteFor(profileName: string): AdvancedSuite | undefined
       },
     );
   }
-  return { target, from: base, to: newer[0]!, next: newer[1]! };
+  return { target, from: base, to: newer[0]!, next: newer[1]!, latest: newer.at(-1)! };
 }

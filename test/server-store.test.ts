@@ -252,6 +252,43 @@ t.test('one process at a time: a second opener is refused, a dead owner taken ov
   t.equal(readFileSync(`${file}.owner`, 'utf8').trim(), String(process.pid));
 });
 
+t.test('a server killed in its session loses nothing it committed; a closed file is a plain one', async (t) => {
+  const file = join(t.testdir({}), 'lab.db');
+  // A process that opens the store, commits, says so, and waits to be killed (no close).
+  const store = join(import.meta.dirname, '..', 'harness', 'server', 'store.ts');
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '-e',
+      `import('${store}').then(({ Store }) => { const s = Store.open(${JSON.stringify(file)}); s.putDevice(${JSON.stringify(device('uk', 'killed'))}, '${AT}'); s.addProgress('uk', { percent: 40, message: 'half', status: 'updating', at: '${AT}' }); console.log('committed'); setInterval(() => {}, 1000); })`,
+    ],
+    { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  t.teardown(() => child.kill('SIGKILL'));
+  await new Promise<void>((res, rej) => {
+    child.stdout.on('data', (d: Buffer) => d.toString().includes('committed') && res());
+    child.once('exit', (code) => rej(new Error(`the child exited ${code} before committing`)));
+  });
+  t.ok(existsSync(`${file}-wal`), 'in session: commits go to the write-ahead log');
+  child.kill('SIGKILL');
+  await new Promise((res) => child.once('exit', res));
+
+  const after = Store.open(file);
+  t.same(
+    after.devices().map((d) => d.name),
+    ['killed'],
+  );
+  t.same(
+    after.progress('uk').map((p) => p.message),
+    ['half'],
+  );
+  after.close();
+  t.notOk(existsSync(`${file}-wal`), 'closed: the log is folded into the file');
+  t.same(schemaOf(file).versions, ALL, 'and any SQLite opens it');
+});
+
 t.test('writes of two connections are serialized by the lock, not interleaved', async (t) => {
   // Past the owner file (a raw connection): SQLite's own lock keeps a second writer out of an
   // open transaction instead of letting it write into it.

@@ -81,6 +81,8 @@ export interface DeviceRecords {
   addProgress(uuid: string, entry: ProgressEntry): void;
   /** The progress history, oldest first (empty when none was reported). */
   history(uuid: string): ProgressEntry[];
+  /** The last progress report, without reading the history (the fleet view asks for every device). */
+  lastProgress(uuid: string): ProgressEntry | undefined;
   addLog(uuid: string, log: UpdateLog): void;
   /** The update logs, oldest first. */
   logs(uuid: string): UpdateLog[];
@@ -180,6 +182,11 @@ export class MemoryDeviceRecords implements DeviceRecords {
 
   history(uuid: string): ProgressEntry[] {
     return structuredClone(this.histories.get(uuid) ?? []);
+  }
+
+  lastProgress(uuid: string): ProgressEntry | undefined {
+    const last = this.histories.get(uuid)?.at(-1);
+    return last && structuredClone(last);
   }
 
   addLog(uuid: string, log: UpdateLog): void {

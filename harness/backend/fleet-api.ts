@@ -244,8 +244,8 @@ export class FleetApi {
     const now = Date.now();
     const rows = records.list().map((d) => {
       const target = records.target(d.uuid);
-      const history = records.history(d.uuid);
-      const progress = progressSince(target, history);
+      const last = records.lastProgress(d.uuid);
+      const progress = progressSince(target, last);
       const seen = withOnline(d, now);
       return {
         name: d.name,
@@ -259,7 +259,7 @@ export class FleetApi {
         status: d.status ?? null,
         progress: progress ? { percent: progress.percent, message: progress.message, at: progress.at } : null,
         target: target ?? null,
-        targetProgress: targetProgress(d, target, history),
+        targetProgress: targetProgress(d, target, last),
         ...(d.lastUpdate ? { lastUpdate: d.lastUpdate } : {}),
       };
     });

@@ -144,7 +144,7 @@ export function judgeBatchArch(devices: DeviceInfo[]): Refusal | undefined {
 export function targetProgress(
   device: DeviceInfo,
   target: DeviceTarget | undefined,
-  history: ProgressEntry[],
+  last: ProgressEntry | undefined,
 ): TargetProgress {
   if (!target) return 'none';
   const kinds: Array<[UpdateKind, string, string | undefined, string]> = [];
@@ -157,7 +157,8 @@ export function targetProgress(
     const attempt = device.lastUpdate?.[kind];
     const ours = attempt && attempt.version === version && attempt.targetSetAt >= setAt ? attempt : undefined;
     if (ours?.outcome === 'failed') return 'failed';
-    if (ours || history.some((h) => h.at > setAt)) return 'in-progress';
+    // Reports arrive in time order: one after the target was set means the last one is.
+    if (ours || (last !== undefined && last.at > setAt)) return 'in-progress';
     return 'pending';
   });
   if (each.includes('failed')) return 'failed';
@@ -166,9 +167,11 @@ export function targetProgress(
   return 'pending';
 }
 
-/** The latest progress report that arrived after the target was set, if any. */
-export function progressSince(target: DeviceTarget | undefined, history: ProgressEntry[]): ProgressEntry | undefined {
+/** The device's last progress report when it arrived after the target was set. */
+export function progressSince(
+  target: DeviceTarget | undefined,
+  last: ProgressEntry | undefined,
+): ProgressEntry | undefined {
   if (!target) return undefined;
-  const last = history.at(-1);
   return last && last.at > target.setAt ? last : undefined;
 }

@@ -282,6 +282,7 @@ function storeRecords(store: Store): DeviceRecords {
     },
     addProgress: (uuid, entry) => store.addProgress(uuid, entry),
     history: (uuid) => store.progress(uuid),
+    lastProgress: (uuid) => store.lastProgress(uuid),
     addLog: (uuid, log) => store.addLog(uuid, log),
     logs: (uuid) => store.logs(uuid),
   };

@@ -296,15 +296,13 @@ export class Store {
 
   /** A device's progress reports, oldest first. */
   progress(uuid: string): StoredProgress[] {
-    return this.db.all('SELECT * FROM progress WHERE uuid = ? ORDER BY id', [uuid]).map((r) => {
-      const row = r as Row;
-      return {
-        percent: Number(row.percent),
-        message: row.message as string,
-        ...opt('status', row.status),
-        at: row.at as string,
-      };
-    });
+    return this.db.all('SELECT * FROM progress WHERE uuid = ? ORDER BY id', [uuid]).map((r) => progressOf(r as Row));
+  }
+
+  /** A device's last progress report (one index lookup, whatever the length of its history). */
+  lastProgress(uuid: string): StoredProgress | undefined {
+    const r = this.db.get('SELECT * FROM progress WHERE uuid = ? ORDER BY id DESC LIMIT 1', [uuid]);
+    return r ? progressOf(r as Row) : undefined;
   }
 
   addLog(uuid: string, log: StoredLog): void {
@@ -463,4 +461,13 @@ function closeDatabase(db: Database): void {
     /* closed below all the same */
   }
   db.close();
+}
+
+function progressOf(row: Row): StoredProgress {
+  return {
+    percent: Number(row.percent),
+    message: row.message as string,
+    ...opt('status', row.status),
+    at: row.at as string,
+  };
 }

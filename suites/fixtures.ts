@@ -51,6 +51,13 @@ interface TestFixtures {
 export let BASE_RELEASE = defaultSuiteReleases().base;
 export let NEXT_RELEASE = defaultSuiteReleases().next;
 export let PATCH_RELEASE = defaultSuiteReleases().patch;
+/**
+ * The suites' releases are pinned, so with time the support policy stops maintaining them (on
+ * 2026-12-04 the rolling 2.103.0 supersedes 2.102.x): the suites test the update, not the policy
+ * (test/cli-hup-policy.test.ts and test/fleet-api.test.ts do), so what names an OS target through
+ * the CLI (`huplab hup`, `huplab fleet os`) passes this.
+ */
+export const PINNED = ['--allow-unsupported'] as const;
 
 export const test = base.extend<
   TestFixtures & { _attachConsoles: void },

@@ -5,7 +5,7 @@ import { SUPERVISOR_CHOICE, SUPERVISOR_RUN_STATE } from '../lib/contract/supervi
 import { AGENT_DIR, AGENT_FILES } from '../lib/contract/fleet.ts';
 import { attachDevice } from '../harness/device/emulated.ts';
 import { analyseRecords, parseRecords } from '../harness/update/records.ts';
-import { expect, BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE, test } from './fixtures.ts';
+import { expect, BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE, PINNED, test } from './fixtures.ts';
 import {
   appRecords,
   fleet,
@@ -100,7 +100,7 @@ test.describe('fleet', { tag: ['@emulated', '@fleet'] }, () => {
     await expect.poll(async () => (await fleet(lab)).get('f2')!.online, { timeout: 90_000 }).toBe(false);
     const sup = await huplab(lab, ['fleet', 'supervisor', '--version', '16.9.0', 'f2']);
     expect(sup.code, sup.stderr).toBe(0);
-    const os = await json<TargetResults>(lab, ['fleet', 'os', '--version', NEXT_RELEASE, 'f1', 'f2']);
+    const os = await json<TargetResults>(lab, ['fleet', 'os', '--version', NEXT_RELEASE, ...PINNED, 'f1', 'f2']);
     expect(os.results).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ name: 'f1', ok: true }),
@@ -150,7 +150,7 @@ test.describe('fleet', { tag: ['@emulated', '@fleet'] }, () => {
       .poll(async () => [...(await fleet(lab)).values()].every((r) => r.online), { timeout: 60_000 })
       .toBe(true);
 
-    const set = await json<TargetResults>(lab, ['fleet', 'os', '--version', PATCH_RELEASE, 'f1', 'f2']);
+    const set = await json<TargetResults>(lab, ['fleet', 'os', '--version', PATCH_RELEASE, ...PINNED, 'f1', 'f2']);
     expect(
       set.results.filter((r) => !r.ok),
       'none refused',

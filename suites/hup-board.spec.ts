@@ -8,7 +8,7 @@ import { isOurProcess } from '../harness/qemu/process.ts';
 import type { UpdateOutcome, Verdict } from '../harness/update/types.ts';
 import { osReadyVersion } from '../lib/contract/index.ts';
 import { repoRoot } from '../lib/paths.ts';
-import { BASE_RELEASE, expect, NEXT_RELEASE, test } from './fixtures.ts';
+import { BASE_RELEASE, expect, NEXT_RELEASE, PINNED, test } from './fixtures.ts';
 
 /**
  * `huplab hup --board NAME --inventory FILE` as a lab engineer runs it: the update on a board of
@@ -31,6 +31,7 @@ function hupOnBoard(labDir: string, inventory: string, extra: string[] = []) {
       BASE_RELEASE,
       '--to',
       NEXT_RELEASE,
+      ...PINNED,
       ...extra,
       '--json',
     ],

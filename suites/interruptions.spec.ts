@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readPartitions } from '../lib/partition/index.ts';
 import { repoRoot } from '../lib/paths.ts';
-import { BASE_RELEASE, expect, NEXT_RELEASE, test } from './fixtures.ts';
+import { BASE_RELEASE, expect, NEXT_RELEASE, PINNED, test } from './fixtures.ts';
 
 interface CliRun {
   child: ChildProcess;
@@ -85,6 +85,7 @@ test.describe('interruptions and failed boots leave nothing behind', { tag: '@em
       BASE_RELEASE,
       '--to',
       NEXT_RELEASE,
+      ...PINNED,
       '--name',
       'sig',
       '--json',

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { BootPartition } from '../harness/disk/boot-partition.ts';
 import type { UpdateOutcome, Verdict } from '../harness/update/types.ts';
 import { repoRoot } from '../lib/paths.ts';
-import { BASE_RELEASE, expect, NEXT_RELEASE, test } from './fixtures.ts';
+import { BASE_RELEASE, expect, NEXT_RELEASE, PINNED, test } from './fixtures.ts';
 import {
   haveDockerRegistry,
   startDockerRegistry,
@@ -83,6 +83,7 @@ test.describe('lab registry', { tag: '@emulated' }, () => {
           BASE_RELEASE,
           '--to',
           NEXT_RELEASE,
+          ...PINNED,
           '--fault',
           'delta-missing',
           '--registry',
@@ -145,6 +146,7 @@ test.describe('lab registry', { tag: '@emulated' }, () => {
           BASE_RELEASE,
           '--to',
           NEXT_RELEASE,
+          ...PINNED,
           '--registry',
           registry.url,
           '--name',

@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap';
 import { RequestLog } from '../harness/backend/request-log.ts';
 import { MemoryDeviceRecords } from '../harness/backend/device-records.ts';
-import type { FleetSource } from '../harness/backend/target-rules.ts';
+import type { FleetSource, TargetPolicy } from '../harness/backend/target-rules.ts';
+import type { ReleaseFacts } from '../lib/release-policy.ts';
 import { type Backend, type ReleaseRecord, startBackend } from '../harness/backend/index.ts';
 import { TARGET_RULES } from '../lib/contract/fleet.ts';
 
@@ -40,8 +41,8 @@ interface Lab {
   beat(d: { uuid: string; key: string }, body: Body): Promise<{ status: number; body: Body }>;
 }
 
-async function lab(t: Test): Promise<Lab> {
-  const backend = await startBackend();
+async function lab(t: Test, policy?: TargetPolicy): Promise<Lab> {
+  const backend = await startBackend(policy ? { policy } : {});
   t.teardown(() => backend.stop());
   for (const v of ['2.101.0', '2.102.0', '2.102.1']) backend.api.addRelease(release('generic-amd64', v, 'amd64'));
   backend.api.addRelease(release('generic-amd64', '2.103.0', 'amd64', 'other-layout'));
@@ -127,6 +128,105 @@ t.test('OS targets: each rule refuses, in one line that names what it judged', a
   t.equal((ok.body.target as Body).osSetAt, (ok.body.target as Body).setAt);
   for (const r of [unknown, ok]) t.notMatch(String(r.error ?? ''), /\n/);
   t.equal((await l.send('GET', `/v1/devices/${off.uuid}/target`)).status, 404, 'a refused target is not kept');
+});
+
+// The support policy's facts for these tests (not the recipes, so a new recipe changes nothing here).
+const POLICY_FACTS: ReleaseFacts[] = [
+  { version: '2.88.0', date: '2026-01-12T00:00:00Z', line: '2026.1', deviceTypes: ['generic-amd64'] },
+  { version: '2.88.1', date: '2026-03-16T00:00:00Z', line: '2026.1', deviceTypes: ['generic-amd64'] },
+  { version: '2.101.0', date: '2026-09-14T00:00:00Z', line: 'rolling', deviceTypes: ['generic-amd64'] },
+  { version: '2.102.0', date: '2026-10-26T00:00:00Z', line: 'rolling', deviceTypes: ['generic-amd64'] },
+  { version: '2.102.1', date: '2026-11-09T00:00:00Z', line: 'rolling', deviceTypes: ['generic-amd64'] },
+];
+
+t.test(
+  'OS targets and the support policy: refused unless allowUnsupported, a jump not guaranteed warned',
+  async (t) => {
+    let today = new Date('2026-12-04T00:00:00Z');
+    const l = await lab(t, { facts: async () => POLICY_FACTS, now: () => today });
+    for (const v of ['2.88.0', '2.88.1']) l.backend.api.addRelease(release('generic-amd64', v, 'amd64'));
+    const a1 = await l.device('a1', {});
+    const esr = await l.device('esr', { os: '2.88.0' });
+
+    // A superseded rolling release: not maintained since its successor's day.
+    const old = await put(l, a1.uuid, { osVersion: '2.102.0' });
+    t.match(old, {
+      status: 409,
+      rule: TARGET_RULES.notMaintained,
+      error:
+        /^not-maintained: 2\.102\.0 is a rolling release, not maintained since 2026-11-09, when 2\.102\.1 was published .*on 2026-12-04$/,
+    });
+    t.equal((old.body.outcome as Body).ok, false);
+    t.equal((await l.send('GET', `/v1/devices/${a1.uuid}/target`)).status, 404, 'a refused target is not kept');
+    // An ESR line past its end of life.
+    t.match(await put(l, esr.uuid, { osVersion: '2.88.1' }), {
+      status: 409,
+      rule: TARGET_RULES.endOfLife,
+      error: /^end-of-life: 2\.88\.1 is on ESR line 2026\.1, at end of life since 2026-10-12 .*on 2026-12-04$/,
+    });
+    // The same in a batch: refused per device, with the rule.
+    const batch = await l.send('POST', '/v1/targets', { devices: ['a1'], osVersion: '2.102.0' });
+    t.match(batch.body.results, [{ name: 'a1', ok: false, refusal: { rule: TARGET_RULES.notMaintained } }]);
+
+    // allowUnsupported: set, with the refusal as a warning.
+    const forced = await put(l, a1.uuid, { osVersion: '2.102.0', allowUnsupported: true });
+    t.match(forced, {
+      status: 200,
+      body: { ok: true, target: { osVersion: '2.102.0' }, warning: { rule: TARGET_RULES.notMaintained } },
+    });
+    t.match((forced.body.warning as Body).reason, /not maintained since 2026-11-09.*allowUnsupported/);
+    const forcedBatch = await l.send('POST', '/v1/targets', {
+      devices: ['esr'],
+      osVersion: '2.88.1',
+      allowUnsupported: true,
+    });
+    t.match(forcedBatch.body.results, [{ name: 'esr', ok: true, warning: { rule: TARGET_RULES.endOfLife } }]);
+
+    // A jump of more than two quarters: set, with a warning naming the quarters.
+    const far = await put(l, esr.uuid, { osVersion: '2.102.1' });
+    t.match(far, {
+      status: 200,
+      body: { ok: true, target: { osVersion: '2.102.1' }, warning: { rule: 'not-guaranteed' } },
+    });
+    t.match(
+      (far.body.warning as Body).reason,
+      /^not-guaranteed: the jump from 2\.88\.0 \(ESR 2026\.1, 2026 Q1\) to 2\.102\.1 \(rolling, 2026 Q4\) is 3 quarters/,
+    );
+    // A supported target: no warning.
+    const fine = await put(l, a1.uuid, { osVersion: '2.102.1' });
+    t.equal(fine.status, 200);
+    t.notOk('warning' in fine.body, 'the latest rolling release within two quarters warns of nothing');
+
+    // The date is the policy's: before 2.102.1 appeared, 2.102.0 was the maintained one.
+    today = new Date('2026-11-01T00:00:00Z');
+    const then = await put(l, a1.uuid, { osVersion: '2.102.0' });
+    t.match(then, { status: 200, body: { ok: true } });
+    t.notOk('warning' in then.body);
+
+    // Bad values of the flag are a 400, not a silent default.
+    const bad = await l.send('PUT', `/v1/devices/${a1.uuid}/target`, { osVersion: '2.102.0', allowUnsupported: 'yes' });
+    t.match(bad, { status: 400, body: { error: '"allowUnsupported" must be true or false when given' } });
+    // The choices a dashboard lists say the same.
+    today = new Date('2026-12-04T00:00:00Z');
+    const choices = await l.send('GET', `/v1/devices/${a1.uuid}/choices`);
+    const os = choices.body.os as Array<{ version: string; ok: boolean; refusal?: { rule: string } }>;
+    t.match(
+      os.find((c) => c.version === '2.102.0'),
+      { ok: false, refusal: { rule: TARGET_RULES.notMaintained } },
+    );
+    t.match(
+      os.find((c) => c.version === '2.102.1'),
+      { ok: true },
+    );
+  },
+);
+
+t.test("without a policy (a run's backend) OS targets are judged by what it published only", async (t) => {
+  const l = await lab(t);
+  const a1 = await l.device('a1', {});
+  const r = await put(l, a1.uuid, { osVersion: '2.102.0' });
+  t.equal(r.status, 200);
+  t.notOk('warning' in r.body);
 });
 
 t.test('supervisor targets: each rule refuses; an offline device may get one; the OS target stays', async (t) => {

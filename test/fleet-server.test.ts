@@ -4,7 +4,13 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { openLab } from '../harness/lab.ts';
 import { createServer } from 'node:net';
-import { type LabServer, serverStatus, startLabServer } from '../harness/server/lab-server.ts';
+import {
+  type LabServer,
+  recipePolicy,
+  serverStatus,
+  type StartLabServerOptions,
+  startLabServer,
+} from '../harness/server/lab-server.ts';
 import { AGENT_BEAT_MS, TARGET_RULES } from '../lib/contract/fleet.ts';
 
 // The fleet on a real lab server (its database in a temporary lab folder, its publisher building
@@ -48,8 +54,8 @@ async function device(server: LabServer, name: string, o: Body = {}) {
   return d;
 }
 
-async function serve(t: Test, dir: string): Promise<LabServer> {
-  const server = await startLabServer(openLab(dir));
+async function serve(t: Test, dir: string, opts: StartLabServerOptions = {}): Promise<LabServer> {
+  const server = await startLabServer(openLab(dir), opts);
   t.teardown(() => server.stop());
   return server;
 }
@@ -58,7 +64,8 @@ t.test(
   'a lab server refuses an OS version without a recipe before building, and publishes a supervisor it builds',
   async (t) => {
     const dir = t.testdir({});
-    const server = await serve(t, dir);
+    // The recipes' support policy, on a fixed day so that the choices below do not move with time.
+    const server = await serve(t, dir, { policy: recipePolicy(() => new Date('2026-12-04T00:00:00Z')) });
     const send = client(server);
     const d = await device(server, 'bench-1');
 
@@ -90,9 +97,11 @@ t.test(
     t.match(choices.body.os, [
       { version: '2.113.0', ok: false, refusal: { rule: TARGET_RULES.noDowngrade } },
       { version: '2.114.0', ok: false, refusal: { rule: TARGET_RULES.methodRefused } },
-      { version: '2.114.1', ok: true, method: 'standard' },
-      { version: '5.1.0', ok: true, method: 'advanced' },
-      { version: '5.2.0', ok: true, method: 'advanced' },
+      // The support policy on 2026-12-04: only the latest rolling release of jetson-xavier (5.2.1)
+      // is maintained, so the older ones are no choice (issue 18).
+      { version: '2.114.1', ok: false, refusal: { rule: TARGET_RULES.notMaintained } },
+      { version: '5.1.0', ok: false, refusal: { rule: TARGET_RULES.notMaintained } },
+      { version: '5.2.0', ok: false, refusal: { rule: TARGET_RULES.notMaintained } },
       { version: '5.2.1', ok: true, method: 'advanced' },
     ]);
     t.match(choices.body.supervisor, [
@@ -223,6 +232,26 @@ function huplab(dir: string, ...args: string[]): Promise<{ code: number; stdout:
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
 }
+
+t.test('huplab fleet os: the support policy refuses an unmaintained target before building', async (t) => {
+  const dir = t.testdir({});
+  const server = await serve(t, dir, { policy: recipePolicy(() => new Date('2026-12-04T00:00:00Z')) });
+  const send = client(server);
+  await device(server, 'amd-1', { osVersion: '2.101.0' });
+  // The support policy refuses a superseded rolling release, before anything is built, and says
+  // how to set it anyway.
+  const old = await huplab(dir, 'os', '--version', '2.102.0', 'amd-1');
+  t.equal(old.code, 1);
+  t.match(
+    old.stdout,
+    /^amd-1: refused \(not-maintained\): not-maintained: 2\.102\.0 is a rolling release, not maintained since 2026-11-09, when 2\.102\.1 was published/,
+  );
+  t.match(
+    old.stderr,
+    /^huplab: error: 1 of 1 device refused OS 2\.102\.0: amd-1 \(not-maintained\) \(.*--allow-unsupported\)\n$/,
+  );
+  t.same((await send('GET', '/v1/releases')).body, { releases: [] }, 'nothing was built or published');
+});
 
 t.test('huplab fleet: list, set (some refused), wait', async (t) => {
   const dir = t.testdir({});

@@ -18,7 +18,7 @@ import type { AgentState, UpdateAttempt } from '../../lib/contract/fleet.ts';
 import { FleetApi, publishedSource } from './fleet-api.ts';
 import type { Faults } from './faults.ts';
 import type { RequestLog } from './request-log.ts';
-import type { FleetSource } from './target-rules.ts';
+import type { FleetSource, TargetPolicy } from './target-rules.ts';
 import type { BackendRequest } from './serve.ts';
 import {
   deviceState,
@@ -82,6 +82,11 @@ export interface ApiOptions {
    * nothing built); the lab server's builds from the recipes (harness/server/publisher.ts).
    */
   fleet?: FleetSource;
+  /**
+   * The support policy OS targets are judged by (lib/release-policy.ts): the lab server's is the
+   * recipes'; default none, so a run's backend judges its targets by what it published only.
+   */
+  policy?: TargetPolicy;
 }
 
 /** How the API gives a device registered through it its key (the backend's LabAuth). */
@@ -126,6 +131,7 @@ export class Api {
     this.fleet = new FleetApi({
       records: this.records,
       source: opts.fleet ?? publishedSource(this),
+      ...(opts.policy ? { policy: opts.policy } : {}),
       ...(faults ? { faults } : {}),
       ...(requests ? { requests } : {}),
     });

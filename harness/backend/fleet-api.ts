@@ -9,6 +9,8 @@ import {
   type Refusal,
   TARGET_RULES,
   type TargetOutcome,
+  type TargetRequest,
+  type TargetWarning,
   type UpdateKind,
 } from '../../lib/contract/fleet.ts';
 import { isHuplabError } from '../../lib/errors.ts';
@@ -27,20 +29,18 @@ import {
   listed,
   notPublished,
   progressSince,
+  type TargetPolicy,
   targetProgress,
 } from './target-rules.ts';
 
-/** What a target request asks (PUT /v1/devices/<uuid>/target, POST /v1/targets). */
-export interface TargetRequest {
-  osVersion?: string;
-  supervisorVersion?: string;
-  confirmMajor?: boolean;
-}
+export type { TargetRequest } from '../../lib/contract/fleet.ts';
 
 /** What the fleet half needs of the backend. */
 export interface FleetDeps {
   records: DeviceRecords;
   source: FleetSource;
+  /** The support policy OS targets are judged by (none: not judged by it). */
+  policy?: TargetPolicy;
   faults?: Faults;
   /** The services' request log: what the lab served, for benchmarks and diagnosis. */
   requests?: RequestLog;
@@ -126,27 +126,43 @@ export class FleetApi {
         });
         continue;
       }
-      const refusal = mixed ?? (await this.judge(device, want, askedAt)) ?? (await this.publish(device, want));
+      const judged = mixed ? { refusal: mixed } : await this.judge(device, want, askedAt);
+      const refusal = judged.refusal ?? (await this.publish(device, want));
       if (refusal) {
         outcomes.push({ uuid: device.uuid, name: device.name, ok: false, refusal });
         continue;
       }
-      outcomes.push({ uuid: device.uuid, name: device.name, ok: true, target: this.keep(device.uuid, want) });
+      outcomes.push({
+        uuid: device.uuid,
+        name: device.name,
+        ok: true,
+        target: this.keep(device.uuid, want),
+        ...(judged.warning ? { warning: judged.warning } : {}),
+      });
     }
     return outcomes;
   }
 
-  /** The first rule that refuses the request for this device, if any. */
-  private async judge(device: DeviceInfo, want: TargetRequest, askedAt: number): Promise<Refusal | undefined> {
+  /** The first rule that refuses the request for this device, if any; else the policy's warning, if any. */
+  private async judge(
+    device: DeviceInfo,
+    want: TargetRequest,
+    askedAt: number,
+  ): Promise<{ refusal?: Refusal; warning?: TargetWarning }> {
+    let warning: TargetWarning | undefined;
     if (want.osVersion !== undefined) {
-      const os = await judgeOs(this.deps.source, device, want.osVersion, askedAt);
-      if (!os.ok) return os.refusal;
+      const policy = this.deps.policy
+        ? { policy: this.deps.policy, allowUnsupported: !!want.allowUnsupported }
+        : undefined;
+      const os = await judgeOs(this.deps.source, device, want.osVersion, askedAt, policy);
+      if (!os.ok) return { refusal: os.refusal };
+      warning = os.warning;
     }
     if (want.supervisorVersion !== undefined) {
       const sv = await judgeSupervisor(this.deps.source, device, want.supervisorVersion, !!want.confirmMajor);
-      if (!sv.ok) return sv.refusal;
+      if (!sv.ok) return { refusal: sv.refusal };
     }
-    return undefined;
+    return warning ? { warning } : {};
   }
 
   /** Publishes what the allowed target needs; a failure is the device's not-published refusal. */
@@ -224,10 +240,11 @@ export class FleetApi {
     const { source } = this.deps;
     const os = [];
     for (const version of await source.osVersions(device)) {
-      const judged = await judgeOs(source, device, version);
+      const policy = this.deps.policy ? { policy: this.deps.policy, allowUnsupported: false } : undefined;
+      const judged = await judgeOs(source, device, version, Date.now(), policy);
       os.push(
         judged.ok
-          ? { version, ok: true, method: judged.value.method }
+          ? { version, ok: true, method: judged.value.method, ...(judged.warning ? { warning: judged.warning } : {}) }
           : { version, ok: false, refusal: judged.refusal },
       );
     }
@@ -359,14 +376,15 @@ async function readTargetRequest(
   const read = await readObject(req, 'target');
   if ('error' in read) return read;
   const { body } = read;
-  const allowed = ['osVersion', 'supervisorVersion', 'confirmMajor', ...(batch ? ['devices'] : [])];
+  const allowed = ['osVersion', 'supervisorVersion', 'confirmMajor', 'allowUnsupported', ...(batch ? ['devices'] : [])];
   const extra = Object.keys(body).find((k) => !allowed.includes(k));
   if (extra) return { error: `a target has no field "${extra}" (fields: ${allowed.join(', ')})` };
   for (const k of ['osVersion', 'supervisorVersion'] as const)
     if (body[k] !== undefined && (typeof body[k] !== 'string' || !VERSION.test(body[k] as string)))
       return { error: `"${k}" must be a version such as 2.102.0 when given` };
-  if (body.confirmMajor !== undefined && typeof body.confirmMajor !== 'boolean')
-    return { error: '"confirmMajor" must be true or false when given' };
+  for (const k of ['confirmMajor', 'allowUnsupported'] as const)
+    if (body[k] !== undefined && typeof body[k] !== 'boolean')
+      return { error: `"${k}" must be true or false when given` };
   if (body.osVersion === undefined && body.supervisorVersion === undefined)
     return { error: 'a target needs "osVersion" or "supervisorVersion"' };
   if (batch && body.osVersion !== undefined && body.supervisorVersion !== undefined)
@@ -375,6 +393,7 @@ async function readTargetRequest(
     ...(body.osVersion !== undefined ? { osVersion: body.osVersion as string } : {}),
     ...(body.supervisorVersion !== undefined ? { supervisorVersion: body.supervisorVersion as string } : {}),
     ...(body.confirmMajor !== undefined ? { confirmMajor: body.confirmMajor as boolean } : {}),
+    ...(body.allowUnsupported === true ? { allowUnsupported: true } : {}),
   };
   if (!batch) return { want, devices: [] };
   const devices = body.devices;

@@ -11,15 +11,66 @@ import {
   type Refusal,
   TARGET_RULES,
   type TargetProgress,
+  type TargetRule,
+  type TargetWarning,
+  TARGET_WARNINGS,
   type UpdateKind,
 } from '../../lib/contract/fleet.ts';
+import { checkTarget, type PolicyRule, type ReleaseFacts } from '../../lib/release-policy.ts';
 import { supervisorUpgradeRefusal } from '../../lib/supervisor-policy.ts';
 import { chooseUpdateMethod, type OsIdentity, type UpdateMethod } from '../../lib/update-method.ts';
 import { compareVersions } from '../../lib/versions.ts';
 import { type DeviceInfo, type ProgressEntry, withOnline } from './device-records.ts';
 
-/** A refusal, or the release a target may name. */
-export type Judged<T> = { ok: true; value: T } | { ok: false; refusal: Refusal };
+/** A refusal, or the release a target may name (with a warning when the policy has one). */
+export type Judged<T> = { ok: true; value: T; warning?: TargetWarning } | { ok: false; refusal: Refusal };
+
+/**
+ * The support policy OS targets are judged by (lib/release-policy.ts): the releases' facts and
+ * the day they are judged on. The lab server's comes from the recipes; a run's backend has none
+ * unless it is given one (its targets are the tests' own).
+ */
+export interface TargetPolicy {
+  facts(): Promise<readonly ReleaseFacts[]>;
+  /** The date targets are judged at (default: the time of the request). */
+  now?(): Date;
+}
+
+/** A policy judgement asked for: the policy, and whether the request allows unsupported targets. */
+export interface PolicyAsk {
+  policy: TargetPolicy;
+  allowUnsupported: boolean;
+}
+
+/** The policy's refusals as target rules: one name for each, shared with the device and the CLI. */
+const POLICY_REFUSALS: Record<Exclude<PolicyRule, 'supported' | 'not-guaranteed'>, TargetRule> = {
+  'unknown-release': TARGET_RULES.unknownRelease,
+  'not-for-device': TARGET_RULES.notForDevice,
+  'not-published': TARGET_RULES.notPublished,
+  'end-of-life': TARGET_RULES.endOfLife,
+  'not-maintained': TARGET_RULES.notMaintained,
+};
+
+/**
+ * The support policy on an OS target of a device running `current`: a refusal (end of life, not
+ * maintained, ...) unless unsupported targets are allowed, in which case it is a warning; a
+ * warning for a jump that is not guaranteed; nothing for a supported target.
+ */
+export async function judgeOsPolicy(
+  ask: PolicyAsk,
+  deviceType: string,
+  current: string,
+  target: string,
+): Promise<{ refusal?: Refusal; warning?: TargetWarning }> {
+  const at = ask.policy.now?.() ?? new Date();
+  const verdict = checkTarget(await ask.policy.facts(), { deviceType, current, target, at });
+  if (verdict.rule === 'supported') return {};
+  if (verdict.rule === 'not-guaranteed')
+    return { warning: { rule: TARGET_WARNINGS.notGuaranteed, reason: verdict.reason } };
+  const rule = POLICY_REFUSALS[verdict.rule];
+  if (ask.allowUnsupported) return { warning: { rule, reason: `${verdict.reason}; set anyway (allowUnsupported)` } };
+  return { refusal: { rule, reason: verdict.reason } };
+}
 
 /**
  * What targets may name, and how it gets published. The backend of a run judges by what it has
@@ -55,6 +106,7 @@ export async function judgeOs(
   device: DeviceInfo,
   version: string,
   now: number = Date.now(),
+  policy?: PolicyAsk,
 ): Promise<Judged<UpdateMethod>> {
   if (!withOnline(device, now).online)
     return {
@@ -87,7 +139,10 @@ export async function judgeOs(
       ok: false,
       refusal: { rule: TARGET_RULES.methodRefused, reason: `${device.name}: ${method.reason} (${method.hint})` },
     };
-  return { ok: true, value: method };
+  if (!policy) return { ok: true, value: method };
+  const judged = await judgeOsPolicy(policy, device.deviceType, device.osVersion, version);
+  if (judged.refusal) return { ok: false, refusal: judged.refusal };
+  return { ok: true, value: method, ...(judged.warning ? { warning: judged.warning } : {}) };
 }
 
 /** A device's supervisor target judged (the batch's arch rule is judgeBatchArch's). */

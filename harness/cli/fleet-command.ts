@@ -6,7 +6,14 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
-import type { DeviceTarget, TargetOutcome, TargetProgress, UpdateAttempt } from '../../lib/contract/fleet.ts';
+import {
+  type DeviceTarget,
+  TARGET_RULES,
+  type TargetOutcome,
+  type TargetProgress,
+  type TargetRequest,
+  type UpdateAttempt,
+} from '../../lib/contract/fleet.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { labDir } from '../../lib/paths.ts';
 import { openLab } from '../lab.ts';
@@ -61,12 +68,19 @@ export function registerFleet(program: Command): void {
   fleet
     .command('os')
     .description('set the OS target of devices (online ones only); the server builds and publishes the release first')
-    .requiredOption('--version <version>', 'the OS release, e.g. 2.102.0 (see `huplab images list`)')
+    .requiredOption('--version <version>', 'the OS release, e.g. 2.102.0 (see `huplab releases`)')
+    .option(
+      '--allow-unsupported',
+      'set it even when the support policy refuses the target (end of life, not maintained; see `huplab releases`)',
+    )
     .argument('<devices...>', 'device names or uuids')
     .option('--json', 'print the result as JSON')
     .action(
-      run(async (devices: string[], o: { version: string; json?: boolean }) =>
-        setTargets(makeOutput(!!o.json), devices, { osVersion: checkVersion(o.version) }),
+      run(async (devices: string[], o: { version: string; allowUnsupported?: boolean; json?: boolean }) =>
+        setTargets(makeOutput(!!o.json), devices, {
+          osVersion: checkVersion(o.version),
+          ...(o.allowUnsupported ? { allowUnsupported: true } : {}),
+        }),
       ),
     );
 
@@ -198,11 +212,7 @@ function checkDevices(devices: string[]): void {
     });
 }
 
-async function setTargets(
-  out: Output,
-  devices: string[],
-  want: { osVersion?: string; supervisorVersion?: string; confirmMajor?: boolean },
-): Promise<number> {
+async function setTargets(out: Output, devices: string[], want: TargetRequest): Promise<number> {
   checkDevices(devices);
   const server = connect();
   const what = want.osVersion !== undefined ? `OS ${want.osVersion}` : `supervisor ${want.supervisorVersion}`;
@@ -213,18 +223,26 @@ async function setTargets(
   if (r.status !== 200 || !Array.isArray(r.body.results)) throw failed(server, `set ${what}`, r);
   const results = r.body.results as TargetOutcome[];
   const refused = results.filter((x) => !x.ok);
+  // The support policy's refusals are the ones --allow-unsupported overrides: say so.
+  const policyRules: readonly string[] = [
+    TARGET_RULES.endOfLife,
+    TARGET_RULES.notMaintained,
+    TARGET_RULES.notForDevice,
+    TARGET_RULES.unknownRelease,
+  ];
+  const overridable = want.osVersion !== undefined && refused.some((x) => policyRules.includes(x.refusal?.rule ?? ''));
   out.result(
     { results },
     () =>
       results.map((x) =>
         x.ok
-          ? `${x.name}: set ${what}${x.target?.confirmMajor && want.supervisorVersion ? ' (major version confirmed)' : ''}`
+          ? `${x.name}: set ${what}${x.target?.confirmMajor && want.supervisorVersion ? ' (major version confirmed)' : ''}${x.warning ? `; warning (${x.warning.rule}): ${x.warning.reason}` : ''}`
           : `${x.name}: refused (${x.refusal?.rule}): ${x.refusal?.reason}`,
       ),
     refused.length
       ? {
           code: 'target-refused',
-          message: `${refused.length} of ${results.length} device${results.length > 1 ? 's' : ''} refused ${what}: ${refused.map((x) => `${x.name} (${x.refusal?.rule})`).join(', ')}`,
+          message: `${refused.length} of ${results.length} device${results.length > 1 ? 's' : ''} refused ${what}: ${refused.map((x) => `${x.name} (${x.refusal?.rule})`).join(', ')}${overridable ? ' (pick a maintained release, see `huplab releases`, or pass --allow-unsupported)' : ''}`,
         }
       : undefined,
   );

@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { HuplabError } from '../../lib/errors.ts';
 import { openLab } from '../lab.ts';
 import { describeAdvanced } from '../update/advanced-verdict.ts';
-import { describePlan, planUpdate } from '../update/plan.ts';
+import { describePlan, describePolicy, planPolicy, planUpdate, policyHint } from '../update/plan.ts';
+import { parsePolicyDate } from '../../lib/release-policy.ts';
 import { describeOutcome } from '../update/verdict.ts';
 import { attachTerminal } from '../console/attach.ts';
 import type { DeviceDriver } from '../driver/driver.ts';
@@ -35,6 +36,8 @@ interface HupOptions extends ExternalRegistryInput {
   keep?: boolean;
   json?: boolean;
   plan?: boolean;
+  allowUnsupported?: boolean;
+  at?: string;
   listen?: string;
   advertise?: string;
 }
@@ -58,7 +61,12 @@ export function registerHup(program: Command): void {
       '--variant <variant>',
       "OS variant: development (root on the serial console, SSH without password) or production (no console login, SSH with a key of config.json only); both releases are built in it; default: each recipe's",
     )
-    .option('--plan', 'only say which update method would run, and why')
+    .option('--plan', 'only say which update method would run and what the support policy says of the target, and why')
+    .option(
+      '--allow-unsupported',
+      'run it even when the support policy refuses the target (end of life, not maintained; see `huplab releases`)',
+    )
+    .option('--at <date>', 'judge the target by the support policy on this day, YYYY-MM-DD (default: today)')
     .option('--name <name>', 'device name in the lab', 'hup')
     .option(
       '--fault <name>',
@@ -81,10 +89,8 @@ export function registerHup(program: Command): void {
       checkDeviceName(o.name);
       const fault = o.fault !== undefined ? findFault(o.fault) : undefined;
       const variant = o.variant !== undefined ? checkVariant(o.variant, '--variant') : undefined;
+      const at = o.at !== undefined ? parsePolicyDate(o.at, '--at') : new Date();
       const { device, board } = await deviceOrBoard(o);
-      // An emulated device needs QEMU: said before the releases are built.
-      const qemu = board ? undefined : (await loadProfile(device)).qemu;
-      if (qemu) await requireQemu(qemu.binary);
       const external = await resolveExternalRegistry(registryInput(o));
       if (external && board && isLoopback(new URL(external.url))) {
         throw new HuplabError(
@@ -99,7 +105,38 @@ export function registerHup(program: Command): void {
         to: o.to,
         ...(o.toDevice ? { toDevice: o.toDevice } : {}),
       });
+      // The support policy judges the target before anything is checked on the host, built or started.
+      const policy = await planPolicy(plan, at);
+      const unsupported = !policy.allowed && !o.allowUnsupported;
+      if (!o.plan) {
+        if (plan.decision.method === 'refused') {
+          throw new HuplabError(
+            'update-refused',
+            `${device} ${o.from} -> ${plan.target.name} ${o.to}: ${plan.decision.reason}`,
+            { hint: plan.decision.hint },
+          );
+        }
+        if (unsupported) {
+          throw new HuplabError(
+            'target-unsupported',
+            `${device} ${o.from} -> ${plan.target.name} ${o.to}: ${policy.reason}`,
+            { hint: policyHint(plan) },
+          );
+        }
+      }
+      // An emulated device needs QEMU: said before the releases are built.
+      const qemu = board || o.plan ? undefined : (await loadProfile(device)).qemu;
+      if (qemu) await requireQemu(qemu.binary);
       if (o.plan) {
+        const failure =
+          plan.decision.method === 'refused'
+            ? {
+                code: 'update-refused',
+                message: `${plan.decision.reason}${plan.decision.hint ? ` (${plan.decision.hint})` : ''}`,
+              }
+            : unsupported
+              ? { code: 'target-unsupported', message: `${policy.reason} (${policyHint(plan)})` }
+              : undefined;
         out.result(
           {
             plan: {
@@ -107,25 +144,15 @@ export function registerHup(program: Command): void {
               reason: plan.decision.reason,
               device: plan.device.name,
               target: plan.target.name,
+              policy: { ...policy, ...(o.allowUnsupported ? { allowUnsupported: true } : {}) },
             },
           },
-          () => [describePlan(plan)],
-          plan.decision.method === 'refused'
-            ? {
-                code: 'update-refused',
-                message: `${plan.decision.reason}${plan.decision.hint ? ` (${plan.decision.hint})` : ''}`,
-              }
-            : undefined,
+          () => [describePlan(plan), describePolicy(policy, !!o.allowUnsupported)],
+          failure,
         );
-        return plan.decision.method === 'refused' ? 1 : 0;
+        return failure ? 1 : 0;
       }
-      if (plan.decision.method === 'refused') {
-        throw new HuplabError(
-          'update-refused',
-          `${device} ${o.from} -> ${plan.target.name} ${o.to}: ${plan.decision.reason}`,
-          { hint: plan.decision.hint },
-        );
-      }
+
       if (plan.decision.method === 'advanced' && external)
         throw new HuplabError(
           'registry-invalid',
@@ -145,6 +172,7 @@ export function registerHup(program: Command): void {
           { hint: 'drop --variant, or set "variant" in the release recipes' },
         );
       out.narrator.info?.(describePlan(plan));
+      out.narrator.info?.(describePolicy(policy, !!o.allowUnsupported));
       const lab = openLab();
       let r: { device: DeviceDriver; backend: UpdateBackend; verdict: { ok: boolean } };
       if (plan.decision.method === 'advanced') {

@@ -1,20 +1,36 @@
 import type { Command } from 'commander';
 import { type ExternalRegistryInput, resolveExternalRegistry } from '../backend/external-registry.ts';
 import { addRegistryOptions, registryEnv, registryInput } from './registry-options.ts';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { buildImage } from '../../images/builder/index.ts';
-import { checkVariant, listReleases, loadRelease, type ReleaseRecipe } from '../../images/recipe.ts';
-import { HuplabError, isInfrastructureError } from '../../lib/errors.ts';
+import {
+  checkVariant,
+  listReleases,
+  loadRelease,
+  loadReleases,
+  type ReleaseRecipe,
+  releaseFacts,
+} from '../../images/recipe.ts';
+import { HuplabError, isHuplabError, isInfrastructureError } from '../../lib/errors.ts';
 import { repoRoot } from '../../lib/paths.ts';
 import { loadProfile, type Profile } from '../../lib/profile.ts';
 import type { Narrator } from '../../lib/narrator.ts';
 import { compareVersions } from '../../lib/versions.ts';
-import { ROLLING } from '../../lib/release-policy.ts';
+import { parsePolicyDate, ROLLING } from '../../lib/release-policy.ts';
+import { matrixLines, type QualificationMatrix, qualificationMatrix } from '../../lib/qualification-matrix.ts';
+import {
+  matrixDocument,
+  matrixJunit,
+  matrixTable,
+  matrixVerdict,
+  type PairResult,
+  pairFolder,
+} from '../report/matrix.ts';
 import type { Summary } from '../report/model.ts';
 import { EXIT_STATUS, runVerdict, type RunVerdict } from '../report/run-verdict.ts';
-import { makeOutput, reportError, type ResultFailure } from './output.ts';
+import { makeOutput, type Output, reportError, type ResultFailure } from './output.ts';
 import { run } from './run.ts';
 import { checkRelease, nonEmpty } from './validate.ts';
 import type { Variant } from '../../lib/contract/variant.ts';
@@ -30,6 +46,14 @@ export interface QualifyOptions extends ExternalRegistryInput {
   variant?: string;
   build?: boolean;
   json?: boolean;
+  /** Qualify every upgrade path the support policy names (a pair per "from"). */
+  matrix?: boolean;
+  /** Only say what would run. */
+  plan?: boolean;
+  /** The day the policy is judged on for --matrix, YYYY-MM-DD (default: today). */
+  at?: string;
+  /** With --matrix: only the pairs from these versions (comma-separated). */
+  onlyFrom?: string;
 }
 
 export interface QualifyPlan {
@@ -116,6 +140,25 @@ export function utcStamp(d: Date): string {
 
 /** Checks every option before anything runs, so a mistake costs no time. */
 export async function planQualify(o: QualifyOptions, now = new Date()): Promise<QualifyPlan> {
+  const matrixOnly = (['at', 'onlyFrom'] as const).find((k) => o[k] !== undefined);
+  if (matrixOnly)
+    throw new HuplabError('option-invalid', `--${matrixOnly === 'at' ? 'at' : 'only-from'} goes with --matrix`, {
+      hint: 'add --matrix to qualify the upgrade paths the support policy names',
+    });
+  const { profile, common } = await checkCommon(o, now, '');
+  const from = await baseRelease(o.release, profile, o.from);
+  return { ...common, from };
+}
+
+/**
+ * The options every qualification checks (a single pair or a matrix), in the order a user reads
+ * them, with the plan's fields but `from`.
+ */
+async function checkCommon(
+  o: QualifyOptions,
+  now: Date,
+  kind: '' | '-matrix',
+): Promise<{ profile: Profile; common: Omit<QualifyPlan, 'from'> }> {
   const profile = await loadProfile(o.device);
   const recipe = await loadRelease(await checkRelease('release', o.release));
   if (o.from !== undefined) await checkRelease('from', o.from);
@@ -127,7 +170,6 @@ export async function planQualify(o: QualifyOptions, now = new Date()): Promise<
       hint: `its device types: ${recipe.deviceTypes.join(', ')}`,
     });
   }
-  const from = await baseRelease(o.release, profile, o.from);
   const registry = registryInput(o);
   await resolveExternalRegistry(registry);
   const workers = count('workers', o.workers, 1);
@@ -135,17 +177,71 @@ export async function planQualify(o: QualifyOptions, now = new Date()): Promise<
     ? isAbsolute(o.out)
       ? o.out
       : resolve(o.out)
-    : join(repoRoot, 'reports', `qualify-${o.device}-${o.release}-${utcStamp(now)}`);
+    : join(repoRoot, 'reports', `qualify-${o.device}-${o.release}${kind}-${utcStamp(now)}`);
   return {
-    device: o.device,
-    release: o.release,
-    from,
-    retries: count('retries', o.retries, 0) ?? 1,
-    out,
-    ...(workers !== undefined ? { workers } : {}),
-    ...(o.grep ? { grep: o.grep } : {}),
-    ...(Object.keys(registry).length ? { registryEnv: registryEnv(registry) } : {}),
-    ...(variant ? { variant } : {}),
+    profile,
+    common: {
+      device: o.device,
+      release: o.release,
+      retries: count('retries', o.retries, 0) ?? 1,
+      out,
+      ...(workers !== undefined ? { workers } : {}),
+      ...(o.grep ? { grep: o.grep } : {}),
+      ...(Object.keys(registry).length ? { registryEnv: registryEnv(registry) } : {}),
+      ...(variant ? { variant } : {}),
+    },
+  };
+}
+
+/** A qualification matrix to run: the policy's pairs, each with the plan of its run. */
+export interface MatrixPlan {
+  matrix: QualificationMatrix;
+  /** The matrix's report folder: matrix.json, junit.xml and one folder per pair. */
+  out: string;
+  /** One plan per pair, in the matrix's order; each reports into its folder inside `out`. */
+  plans: QualifyPlan[];
+}
+
+/**
+ * `--matrix`: the "from" versions the support policy says the release must be qualified from on
+ * the device's type (lib/qualification-matrix.ts), at --at (default: `now`), among the releases of
+ * the profile's own OS line (layout; legacy ones left out); --only-from keeps some of them.
+ */
+export async function planMatrix(o: QualifyOptions, now = new Date()): Promise<MatrixPlan> {
+  if (o.from !== undefined)
+    throw new HuplabError('option-conflict', '--from names one pair; --matrix derives them from the support policy', {
+      hint: 'drop --from, or keep some pairs of the matrix with --only-from',
+    });
+  const at = o.at !== undefined ? parsePolicyDate(o.at, '--at') : now;
+  const only =
+    o.onlyFrom !== undefined
+      ? nonEmpty('only-from', o.onlyFrom)
+          .split(',')
+          .map((v) => v.trim())
+      : undefined;
+  for (const v of only ?? []) await checkRelease('only-from', v);
+  const { profile, common } = await checkCommon(o, now, '-matrix');
+  const candidates = (await releasesFor(profile)).filter((r) => r.legacy !== true).map((r) => r.version);
+  const facts = releaseFacts(await loadReleases());
+  const derived = qualificationMatrix(facts, { deviceType: profile.deviceType, release: o.release, at, candidates });
+  const missing = (only ?? []).filter((v) => !derived.pairs.some((p) => p.from === v));
+  if (missing.length)
+    throw new HuplabError(
+      'option-invalid',
+      `--only-from ${missing.join(', ')}: not in the matrix of ${o.release} on ${o.device} on ${derived.at}`,
+      { hint: `its pairs are from ${derived.pairs.map((p) => p.from).join(', ') || 'nothing'} (see --plan)` },
+    );
+  const matrix = only ? { ...derived, pairs: derived.pairs.filter((p) => only.includes(p.from)) } : derived;
+  if (matrix.pairs.length === 0)
+    throw new HuplabError(
+      'no-base-release',
+      `the support policy names no release to qualify ${o.release} from on ${o.device} on ${matrix.at}`,
+      { hint: `see \`huplab releases --device ${o.device}\`; pass --at, or qualify one pair with --from` },
+    );
+  return {
+    matrix,
+    out: common.out,
+    plans: matrix.pairs.map((p) => ({ ...common, from: p.from, out: join(common.out, pairFolder(p)) })),
   };
 }
 
@@ -268,14 +364,21 @@ export function registerQualify(program: Command): void {
   const cmd = program
     .command('qualify')
     .description(
-      'qualify a release on a device: every HIL suite, with retries, JUnit XML, an HTML report and a JSON summary',
+      'qualify a release on a device: every HIL suite, with retries, JUnit XML, an HTML report and a JSON summary; --matrix: once per upgrade path the support policy names',
     )
     .requiredOption('--device <profile>', 'device profile (Playwright project), e.g. generic-amd64')
     .requiredOption('--release <version>', 'release to qualify, e.g. 2.102.0')
     .option('--from <version>', 'release the devices start on (default: the newest older release with a recipe)')
+    .option(
+      '--matrix',
+      'qualify every upgrade path the support policy names: the previous rolling release, the latest patch of each maintained ESR line, the oldest release the jump is guaranteed from',
+    )
+    .option('--at <date>', 'with --matrix: the day the support policy is judged on, YYYY-MM-DD (default: today)')
+    .option('--only-from <versions>', 'with --matrix: only the pairs from these versions, comma-separated')
+    .option('--plan', 'only print what would run (the matrix with the reason of each pair), build and run nothing')
     .option('--workers <n>', 'devices in parallel (default: one per core, at most two)')
     .option('--retries <n>', 'retries of a failed test; every attempt is reported', '1')
-    .option('--out <dir>', 'report folder (default: reports/qualify-<device>-<release>-<UTC time>/)')
+    .option('--out <dir>', 'report folder (default: reports/qualify-<device>-<release>[-matrix]-<UTC time>/)')
     .option('--grep <pattern>', 'only the tests whose title matches')
     .option(
       '--variant <variant>',
@@ -287,22 +390,24 @@ export function registerQualify(program: Command): void {
     run(
       async (o: QualifyOptions) => {
         const out = makeOutput(!!o.json);
+        if (o.matrix) return qualifyMatrix(o, out);
         const plan = await planQualify(o);
-        if (o.build !== false) {
-          try {
-            await buildImages(plan, out.narrator);
-          } catch (err) {
-            // A lab problem (a download, a host tool) is exit 2, as it would be inside the run.
-            const status = reportError(err, !!o.json);
-            return isInfrastructureError(err) ? EXIT_STATUS.infrastructure : status;
-          }
+        if (o.plan) {
+          // The registry's environment may carry its credentials: never printed.
+          const { registryEnv: _secret, ...shown } = plan;
+          out.result({ plan: shown }, () => [
+            `qualify ${plan.device} ${plan.from} -> ${plan.release}: every suite, ${plan.retries} retr${plan.retries === 1 ? 'y' : 'ies'}, reports in ${plan.out}`,
+          ]);
+          return 0;
         }
-        out.narrator.info(
-          `running the suites on ${plan.device}: ${plan.from} -> ${plan.release}, reports in ${plan.out}`,
-        );
-        const status = await runPlaywright(plan, !!o.json);
-        const summary = await readSummary(plan.out, status);
-        const verdict = runVerdict(summary);
+        try {
+          await buildPairImages(plan, o, out.narrator);
+        } catch (err) {
+          // A lab problem (a download, a host tool) is exit 2, as it would be inside the run.
+          const status = reportError(err, !!o.json);
+          return isInfrastructureError(err) ? EXIT_STATUS.infrastructure : status;
+        }
+        const { summary, verdict } = await runPair(plan, out.narrator, !!o.json);
         const files = reportFiles(plan.out);
         out.result(
           { verdict, exitStatus: EXIT_STATUS[verdict], files, summary },
@@ -319,4 +424,114 @@ export function registerQualify(program: Command): void {
       { interruptions: 'child' },
     ),
   );
+}
+
+/** The disk images of one pair, unless --no-build. */
+async function buildPairImages(plan: QualifyPlan, o: QualifyOptions, narrator: Narrator): Promise<void> {
+  if (o.build !== false) await buildImages(plan, narrator);
+}
+
+/** One pair's run of the suites: Playwright, then its summary and verdict. */
+async function runPair(
+  plan: QualifyPlan,
+  narrator: Narrator,
+  json: boolean,
+): Promise<{ summary: Summary; verdict: RunVerdict }> {
+  narrator.info(`running the suites on ${plan.device}: ${plan.from} -> ${plan.release}, reports in ${plan.out}`);
+  const status = await runPlaywright(plan, json);
+  const summary = await readSummary(plan.out, status);
+  return { summary, verdict: runVerdict(summary) };
+}
+
+/** The matrix's files: the table as data, JUnit with one test suite per pair, the table as text. */
+export function matrixFiles(out: string) {
+  return { matrix: join(out, 'matrix.json'), junit: join(out, 'junit.xml'), table: join(out, 'matrix.txt') };
+}
+
+/** Writes the matrix's report files from the pairs' results. */
+export async function writeMatrixReport(mplan: MatrixPlan, results: readonly PairResult[]): Promise<string[]> {
+  const { device, release } = mplan.plans[0] ?? { device: mplan.matrix.deviceType, release: mplan.matrix.release };
+  const files = matrixFiles(mplan.out);
+  const table = matrixTable(device, release, results);
+  await mkdir(mplan.out, { recursive: true });
+  await writeFile(
+    files.matrix,
+    `${JSON.stringify(matrixDocument(device, release, mplan.matrix.at, results), null, 2)}\n`,
+  );
+  await writeFile(files.junit, matrixJunit(device, release, results));
+  await writeFile(files.table, `${table.join('\n')}\n`);
+  return table;
+}
+
+/**
+ * `--matrix`: the pairs the support policy names, each run as a single qualification is (its
+ * images built, the suites run, its reports in its own folder), then the table of pairs x
+ * outcome and the JUnit of all of them. A pair whose images cannot be built is reported and the
+ * others still run; an interrupted run stops the matrix.
+ */
+async function qualifyMatrix(o: QualifyOptions, out: Output): Promise<number> {
+  const mplan = await planMatrix(o);
+  const device = o.device;
+  if (o.plan) {
+    out.result(
+      {
+        matrix: mplan.matrix,
+        out: mplan.out,
+        pairs: mplan.plans.map((p, i) => ({ from: p.from, to: p.release, folder: pairFolder(mplan.matrix.pairs[i]!) })),
+      },
+      () => [...matrixLines(mplan.matrix, device), `  reports in ${mplan.out}`],
+    );
+    return 0;
+  }
+  out.narrator.info(matrixLines(mplan.matrix, device).join('\n'));
+  const results: PairResult[] = [];
+  for (const [i, plan] of mplan.plans.entries()) {
+    const pair = mplan.matrix.pairs[i]!;
+    const folder = pairFolder(pair);
+    if (results.some((r) => r.summary?.status === 'interrupted')) {
+      results.push({ pair, folder, verdict: 'infrastructure', error: 'not run: the matrix was interrupted' });
+      continue;
+    }
+    out.narrator.info(`pair ${i + 1} of ${mplan.plans.length}: ${plan.from} -> ${plan.release}`);
+    try {
+      await buildPairImages(plan, o, out.narrator);
+      results.push({ pair, folder, ...(await runPair(plan, out.narrator, !!o.json)) });
+    } catch (err) {
+      const message = isHuplabError(err) ? err.oneLine() : err instanceof Error ? err.message : String(err);
+      out.narrator.info(`pair ${plan.from} -> ${plan.release} did not run: ${message}`);
+      results.push({
+        pair,
+        folder,
+        verdict: isInfrastructureError(err) ? 'infrastructure' : 'product',
+        error: message,
+      });
+    }
+  }
+  const table = await writeMatrixReport(mplan, results);
+  const verdict = matrixVerdict(results);
+  const files = matrixFiles(mplan.out);
+  const bad = results.filter((r) => r.verdict !== 'passed' || (r.summary && r.summary.totals.tests === 0));
+  out.result(
+    {
+      verdict,
+      exitStatus: EXIT_STATUS[verdict],
+      files,
+      matrix: matrixDocument(device, o.release, mplan.matrix.at, results),
+    },
+    () => [
+      ...table,
+      `  table:   ${files.table}`,
+      `  matrix:  ${files.matrix}`,
+      `  junit:   ${files.junit}`,
+      `  pairs:   ${mplan.out}/from-<version>/report.html`,
+    ],
+    bad.length
+      ? {
+          code: verdict === 'infrastructure' ? 'not-qualified' : 'qualify-failed',
+          message: `${bad.length} of ${results.length} pair(s) did not pass: ${bad.map((r) => `${r.pair.from} (${r.summary?.totals.tests === 0 ? 'no test ran' : r.verdict})`).join(', ')} (see ${files.table})`,
+        }
+      : undefined,
+  );
+  // A pair where no test ran is a failure, as it is for one pair.
+  return verdict === 'passed' && bad.length ? EXIT_STATUS.product : EXIT_STATUS[verdict];
 }

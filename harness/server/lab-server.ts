@@ -12,7 +12,8 @@ import { HuplabError } from '../../lib/errors.ts';
 import type { DeviceKeyStore } from '../backend/auth.ts';
 import type { DeviceRecords } from '../backend/device-records.ts';
 import { updaterBundle } from '../backend/artifacts.ts';
-import type { FleetSource } from '../backend/target-rules.ts';
+import type { FleetSource, TargetPolicy } from '../backend/target-rules.ts';
+import { loadReleases, releaseFacts } from '../../images/recipe.ts';
 import { ADVANCED_ENTRY } from '../../updater/bundle.ts';
 import { type Narrator, silentNarrator } from '../../lib/narrator.ts';
 import { FirmwareKeeper } from './firmware-keeper.ts';
@@ -67,6 +68,16 @@ export interface StartLabServerOptions {
    * when a target is set, publisher.ts). Tests give one that builds nothing.
    */
   fleet?: FleetSource;
+  /**
+   * The support policy OS targets are judged by (default: the recipes', judged on the day of
+   * each request, with the recipe publisher; none with a `fleet` of a test unless given).
+   */
+  policy?: TargetPolicy;
+}
+
+/** The support policy of the release recipes, judged at the time of each request. */
+export function recipePolicy(now?: () => Date): TargetPolicy {
+  return { facts: async () => releaseFacts(await loadReleases()), ...(now ? { now } : {}) };
 }
 
 /** Starts the lab's server, or refuses in one line when one runs for the lab already. */
@@ -83,6 +94,8 @@ export async function startLabServer(lab: Lab, opts: StartLabServerOptions = {})
     const db = store;
     const records = storeRecords(db);
     const publisher = opts.fleet ? undefined : new RecipePublisher(narrator);
+    // The recipes' policy goes with the recipes' publisher; a test's fleet source brings its own.
+    const policy = opts.policy ?? (publisher ? recipePolicy() : undefined);
     // The updaters the devices' agents download when they carry out an OS target.
     const updater = await narrator.step('bundle the updater', () => updaterBundle());
     const advanced = await narrator.step('bundle the advanced updater', () =>
@@ -93,6 +106,7 @@ export async function startLabServer(lab: Lab, opts: StartLabServerOptions = {})
       records,
       deviceKeys: storeKeys(db),
       fleet: opts.fleet ?? publisher!,
+      ...(policy ? { policy } : {}),
       updaterBundlePath: updater.path,
       advancedUpdaterPath: advanced.path,
     });

@@ -6,7 +6,8 @@
 import { HuplabError } from '../../lib/errors.ts';
 import { listProfiles, loadProfile, type Profile } from '../../lib/profile.ts';
 import { ADVANCED_PATHS, chooseUpdateMethod, type OsIdentity, type UpdateMethod } from '../../lib/update-method.ts';
-import { loadRelease } from '../../images/recipe.ts';
+import { loadRelease, loadReleases, releaseFacts } from '../../images/recipe.ts';
+import { checkTarget, day, type TargetVerdict } from '../../lib/release-policy.ts';
 
 export interface UpdatePlan {
   device: Profile;
@@ -95,4 +96,42 @@ export function describePlan(plan: UpdatePlan): string {
   const d = plan.decision;
   const where = plan.target.name === plan.device.name ? plan.device.name : `${plan.device.name} -> ${plan.target.name}`;
   return `update method: ${d.method} (${where}, ${plan.current.version} -> ${plan.next.version}): ${d.reason}${d.method === 'refused' ? `; ${d.hint}` : ''}`;
+}
+
+/** The support policy on a plan's target (lib/release-policy.ts), on the day it is judged. */
+export interface PolicyVerdict extends TargetVerdict {
+  /** The day judged, YYYY-MM-DD. */
+  at: string;
+}
+
+/**
+ * What the support policy says of the plan's target at `at`: only the target is judged (a device
+ * may run any release, maintained or not), for the target profile's device type.
+ */
+export async function planPolicy(plan: UpdatePlan, at: Date): Promise<PolicyVerdict> {
+  const facts = releaseFacts(await loadReleases());
+  const verdict = checkTarget(facts, {
+    deviceType: plan.target.deviceType,
+    current: plan.current.version,
+    target: plan.next.version,
+    at,
+  });
+  return { ...verdict, at: day(at) };
+}
+
+/** The hint of a policy refusal: what to do about it. */
+export function policyHint(plan: UpdatePlan): string {
+  return `pick a maintained target (\`huplab releases --device ${plan.target.name}\`), or pass --allow-unsupported to run it anyway`;
+}
+
+/** One line saying what the support policy says of the target (printed beside the method). */
+export function describePolicy(v: PolicyVerdict, allowUnsupported = false): string {
+  const what = !v.allowed
+    ? allowUnsupported
+      ? 'unsupported, allowed by --allow-unsupported'
+      : 'refused'
+    : v.guaranteed
+      ? 'supported'
+      : 'allowed, not guaranteed';
+  return `support policy: ${what} (on ${v.at}): ${v.reason}`;
 }

@@ -94,8 +94,44 @@ export const TARGET_RULES = {
   majorNeedsConfirmation: 'major-needs-confirmation',
   /** lib/update-method.ts refused the OS jump. */
   methodRefused: 'update-method-refused',
+  // The support policy's refusals of an OS target (lib/release-policy.ts checkTarget), unless
+  // the request allows unsupported targets (`allowUnsupported`, `--allow-unsupported`).
+  // (`not-published` is the policy's rule too: a release dated after the day it is judged on.)
+  /** The target is on an ESR line past its end of life. */
+  endOfLife: 'end-of-life',
+  /** The target is a rolling release that a newer one superseded. */
+  notMaintained: 'not-maintained',
+  /** The target is not released for the device's type. */
+  notForDevice: 'not-for-device',
+  /** The policy knows no such release. */
+  unknownRelease: 'unknown-release',
 } as const;
 export type TargetRule = (typeof TARGET_RULES)[keyof typeof TARGET_RULES];
+
+/**
+ * What a target is allowed with but warned about: the support policy's `not-guaranteed` (a jump
+ * larger than a standard update is qualified for), or a policy refusal the request overrode with
+ * `allowUnsupported` (the refusal's rule).
+ */
+export const TARGET_WARNINGS = {
+  notGuaranteed: 'not-guaranteed',
+} as const;
+export type TargetWarningRule = (typeof TARGET_WARNINGS)[keyof typeof TARGET_WARNINGS] | TargetRule;
+
+/** A warning: the rule and one line naming it and the dates it judged. */
+export interface TargetWarning {
+  rule: TargetWarningRule;
+  reason: string;
+}
+
+/** The body of PUT /v1/devices/<uuid>/target (POST /v1/targets adds `devices`). */
+export interface TargetRequest {
+  osVersion?: string;
+  supervisorVersion?: string;
+  confirmMajor?: boolean;
+  /** Set an OS target the support policy refuses (end of life, not maintained, ...) anyway. */
+  allowUnsupported?: boolean;
+}
 
 /** A refusal: the rule and one line naming it and the values it judged. */
 export interface Refusal {
@@ -110,6 +146,8 @@ export interface TargetOutcome {
   ok: boolean;
   target?: DeviceTarget;
   refusal?: Refusal;
+  /** Set, with a warning: a jump that is not guaranteed, or an unsupported target allowed on request. */
+  warning?: TargetWarning;
 }
 
 /** Where a device stands against its target, as `huplab fleet wait` and the dashboard judge it. */

@@ -9,6 +9,9 @@ import { crashEverywhere, leftovers, NEW, OLD, PowerCut, type FatDir } from './h
 // The atomic write run against a real FAT16 filesystem (as resin-boot), with no mount: every
 // operation of the algorithm goes through mtools. If the algorithm needed anything FAT lacks
 // (hard links, permission bits, case-sensitive names), it could not even be expressed here.
+// A few hundred mtools processes, one after the other: about a minute alone, over the default
+// two minutes when the host is busy with guests and builds beside it.
+t.setTimeout(300_000);
 const scratch = mkdtempSync(join(tmpdir(), 'huplab-fat-mtools-'));
 t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
 const env = { ...process.env, MTOOLS_SKIP_CHECK: '1' };

@@ -232,6 +232,12 @@ test('usable at 1280x800 and on a narrow window: nothing wider than the window b
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow, `page overflow at ${size.width}px`).toBeLessThanOrEqual(0);
     await expect(page.getByRole('button', { name: 'Modify' })).toBeInViewport();
+    // A device's page too: its selects list long verdicts, and must not widen the page.
+    await page.getByRole('link', { name: 'd1' }).click();
+    await expect(page.getByRole('combobox', { name: 'OS version' })).toBeVisible();
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(wide, `device page overflow at ${size.width}px`).toBeLessThanOrEqual(0);
+    await page.goBack();
     await test.info().attach(`devices-${size.width}.png`, { body: await page.screenshot(), contentType: 'image/png' });
   }
 });

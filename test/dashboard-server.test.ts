@@ -209,3 +209,17 @@ t.test('the routes on the API port: open page, authenticated stream and session,
   t.equal((await fetch(`${api}/v1/policy?at=2026-02-30`, { headers: op })).status, 400);
   t.equal((await fetch(`${api}/v1/policy`)).status, 401);
 });
+
+t.test('watched records: each write names its device; reads, even ones added later, pass through', async (t) => {
+  const inner = Object.assign(new MemoryDeviceRecords(), { later: (uuid: string) => `read ${uuid}` });
+  const watched = watchRecords(inner);
+  const seen: string[] = [];
+  watched.onChange((uuid) => seen.push(uuid));
+  const at = '2026-12-04T10:00:00.000Z';
+  watched.records.register({ uuid: 'a1', name: 'a', deviceType: 'generic-amd64', arch: 'amd64' }, at);
+  t.equal(watched.records.reportState('nope', { status: 'Idle' }, at), undefined);
+  watched.records.addProgress('a1', { percent: 5, message: 'x', at });
+  t.equal(watched.records.history('a1').length, 1);
+  t.equal((watched.records as typeof inner).later('a1'), 'read a1');
+  t.same(seen, ['a1', 'a1'], 'a report for a device not registered changed nothing');
+});

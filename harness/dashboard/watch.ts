@@ -1,6 +1,7 @@
 /**
  * The API's records with a listener: every write names the device it changed, so the event
- * stream recomputes only that device's row. Reads pass through untouched.
+ * stream recomputes only that device's row. Reads, and any method this file does not know (a
+ * read added to DeviceRecords later), pass through to the records untouched.
  */
 import type { DeviceRecords } from '../backend/device-records.ts';
 
@@ -10,45 +11,35 @@ export interface WatchedRecords {
   onChange(listener: (uuid: string) => void): () => void;
 }
 
+/** The writes, and the device each one changes (undefined: nothing changed). */
+type Writes = Partial<Record<keyof DeviceRecords, (args: unknown[], result: unknown) => string | undefined>>;
+
+const WRITES: Writes = {
+  register: (args) => (args[0] as { uuid: string }).uuid,
+  reportState: (args, result) => (result ? (args[0] as string) : undefined),
+  touch: (args) => args[0] as string,
+  setTarget: (args) => args[0] as string,
+  addProgress: (args) => args[0] as string,
+  addLog: (args) => args[0] as string,
+};
+
 export function watchRecords(inner: DeviceRecords): WatchedRecords {
   const listeners = new Set<(uuid: string) => void>();
-  const changed = (uuid: string) => {
-    for (const l of listeners) l(uuid);
-  };
-  const records: DeviceRecords = {
-    register: (device, at) => {
-      const info = inner.register(device, at);
-      changed(device.uuid);
-      return info;
+  const records = new Proxy(inner, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== 'function') return value;
+      const method = value as (...args: unknown[]) => unknown;
+      const write = WRITES[prop as keyof DeviceRecords];
+      if (!write) return method.bind(target);
+      return (...args: unknown[]) => {
+        const result = method.apply(target, args);
+        const uuid = write(args, result);
+        if (uuid !== undefined) for (const l of listeners) l(uuid);
+        return result;
+      };
     },
-    info: (uuid) => inner.info(uuid),
-    list: () => inner.list(),
-    reportState: (uuid, report, at) => {
-      const info = inner.reportState(uuid, report, at);
-      if (info) changed(uuid);
-      return info;
-    },
-    touch: (uuid, at) => {
-      inner.touch(uuid, at);
-      changed(uuid);
-    },
-    setTarget: (uuid, target) => {
-      const set = inner.setTarget(uuid, target);
-      changed(uuid);
-      return set;
-    },
-    target: (uuid) => inner.target(uuid),
-    addProgress: (uuid, entry) => {
-      inner.addProgress(uuid, entry);
-      changed(uuid);
-    },
-    history: (uuid) => inner.history(uuid),
-    addLog: (uuid, log) => {
-      inner.addLog(uuid, log);
-      changed(uuid);
-    },
-    logs: (uuid) => inner.logs(uuid),
-  };
+  });
   return {
     records,
     onChange(listener) {

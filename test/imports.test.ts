@@ -35,7 +35,7 @@ const LAYERS: readonly (readonly string[])[] = [
   /* 4 */ ['harness/device'],
   /* 5 */ ['harness/backend'],
   /* 6 */ ['harness/update'],
-  /* 7 */ ['harness/faults'],
+  /* 7 */ ['harness/faults', 'harness/dashboard'],
   /* 8 */ ['harness/power', 'harness/jobs', 'harness/server'],
   /* 9 */ ['harness/report'],
   /* 10 */ ['harness/cli'],

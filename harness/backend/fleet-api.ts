@@ -16,7 +16,8 @@ import {
 import { isHuplabError } from '../../lib/errors.ts';
 import type { OsIdentity } from '../../lib/update-method.ts';
 import { sortVersions } from '../../lib/versions.ts';
-import { type DeviceInfo, type DeviceRecords, withOnline } from './device-records.ts';
+import type { DeviceInfo, DeviceRecords } from './device-records.ts';
+import { fleetRow } from './fleet-row.ts';
 import { FAULT_GROUPS, type FaultGroup, type Faults, type FaultSpec } from './faults.ts';
 import type { RequestLog } from './request-log.ts';
 import { json, type Reply } from './reply.ts';
@@ -28,9 +29,7 @@ import {
   judgeSupervisor,
   listed,
   notPublished,
-  progressSince,
   type TargetPolicy,
-  targetProgress,
 } from './target-rules.ts';
 
 export type { TargetRequest } from '../../lib/contract/fleet.ts';
@@ -259,28 +258,7 @@ export class FleetApi {
   private fleet(): Reply {
     const { records } = this.deps;
     const now = Date.now();
-    const rows = records.list().map((d) => {
-      const target = records.target(d.uuid);
-      const last = records.lastProgress(d.uuid);
-      const progress = progressSince(target, last);
-      const seen = withOnline(d, now);
-      return {
-        name: d.name,
-        uuid: d.uuid,
-        deviceType: d.deviceType,
-        arch: d.arch,
-        osVersion: d.osVersion ?? null,
-        supervisorVersion: d.supervisorVersion ?? null,
-        online: seen.online,
-        lastSeen: d.lastSeen ?? null,
-        status: d.status ?? null,
-        progress: progress ? { percent: progress.percent, message: progress.message, at: progress.at } : null,
-        target: target ?? null,
-        targetProgress: targetProgress(d, target, last),
-        ...(d.lastUpdate ? { lastUpdate: d.lastUpdate } : {}),
-      };
-    });
-    return json(200, { devices: rows });
+    return json(200, { devices: records.list().map((d) => fleetRow(records, d, now)) });
   }
 
   private withRequests(fn: (r: RequestLog) => Reply): Reply {

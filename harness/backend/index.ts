@@ -14,7 +14,7 @@ import { DeltaService } from './delta-service.ts';
 import { Faults, type FaultGroup } from './faults.ts';
 import { Registry } from './registry.ts';
 import { RequestLog, type RequestLogEntry } from './request-log.ts';
-import { startServer, type Handler, type RunningServer } from './serve.ts';
+import { startServer, type Handler, type RunningServer, type ServerExtension } from './serve.ts';
 import type { Reply } from './reply.ts';
 import { isVariant, type Variant } from '../../lib/contract/variant.ts';
 import { sha256Digest } from '../../lib/oci/digest.ts';
@@ -25,6 +25,7 @@ export type { DeviceInfo, DeviceRecords, ReleaseRecord, SupervisorReleaseRecord 
 export type { DeviceKeyStore } from './auth.ts';
 export type { FaultGroup, FaultSpec, FaultState } from './faults.ts';
 export type { RequestLogEntry } from './request-log.ts';
+export type { IncomingRequest, ServerExtension } from './serve.ts';
 
 /** The address of the lab host as an emulated device (and a stand-in board) sees it. */
 export const GUEST_HOST = LAB_HOST_ADDRESS;
@@ -114,6 +115,8 @@ export interface StartBackendOptions extends ApiOptions {
    * it had before a restart: its devices' config.json and network forwards name them.
    */
   ports?: Partial<Record<FaultGroup, number>>;
+  /** More routes on the API's port (the lab server's dashboard), given the backend once it runs. */
+  apiExtension?: ServerExtension;
 }
 
 export async function startBackend(opts: StartBackendOptions = {}): Promise<Backend> {
@@ -136,6 +139,7 @@ export async function startBackend(opts: StartBackendOptions = {}): Promise<Back
       errorReply,
       ...(opts.listen ? { listen: opts.listen } : {}),
       ...(opts.ports?.[group] !== undefined ? { port: opts.ports[group] } : {}),
+      ...(group === 'api' && opts.apiExtension ? { extension: opts.apiExtension } : {}),
     });
     servers.push(s);
     return s.url;

@@ -8,7 +8,19 @@ import { stat } from 'node:fs/promises';
 export type ReplyBody =
   | { kind: 'buffer'; data: Buffer }
   /** Bytes start..end (inclusive) of a file, streamed, never read whole into memory. */
-  | { kind: 'file'; path: string; start: number; end: number };
+  | { kind: 'file'; path: string; start: number; end: number }
+  /**
+   * A body written as it happens (server-sent events): `open` gets a sink once the headers are
+   * out and writes until the client goes away (`onClose`) or it calls `end`. Faults do not shape it.
+   */
+  | { kind: 'stream'; open(sink: StreamSink): void };
+
+/** Where a streamed body goes. `write` returns false when the client is gone. */
+export interface StreamSink {
+  write(text: string): boolean;
+  end(): void;
+  onClose(listener: () => void): void;
+}
 
 export interface Reply {
   status: number;

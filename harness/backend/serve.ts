@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { LabAuth, Principal } from './auth.ts';
 import type { Faults, FaultGroup, FaultKind } from './faults.ts';
-import type { Reply, ReplyBody } from './reply.ts';
+import type { Reply, ReplyBody, StreamSink } from './reply.ts';
 import type { RequestLog, RequestLogEntry } from './request-log.ts';
 
 export interface BackendRequest {
@@ -24,6 +24,26 @@ export interface BackendRequest {
 }
 
 export type Handler = (req: BackendRequest) => Promise<Reply> | Reply;
+
+/** What a request looks like before it is authenticated. */
+export interface IncomingRequest {
+  method: string;
+  path: string;
+  headers: http.IncomingHttpHeaders;
+}
+
+/**
+ * More routes on a server, beside its handler (the lab server's dashboard on the API's port).
+ * Every hook is optional; a hook answering undefined leaves the request to the server.
+ */
+export interface ServerExtension {
+  /** Requests answered without credentials: a page and its scripts, which hold no secret. */
+  open?(req: IncomingRequest): Promise<Reply | undefined> | Reply | undefined;
+  /** Credentials other than the Authorization header, on the extension's own paths (a session cookie). */
+  authenticate?(req: IncomingRequest): Principal | undefined;
+  /** Authenticated routes of its own, tried before the server's handler. */
+  handle?(req: BackendRequest): Promise<Reply | undefined> | Reply | undefined;
+}
 
 export interface ServerOptions {
   group: FaultGroup;
@@ -42,6 +62,8 @@ export interface ServerOptions {
   listen?: string;
   /** The port to listen on (default: any free one); the lab server keeps its ports across restarts. */
   port?: number;
+  /** Routes beside the handler's (see ServerExtension). */
+  extension?: ServerExtension;
 }
 
 export interface RunningServer {
@@ -112,7 +134,10 @@ async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.
     entry.durationMs = Date.now() - entry.time;
   });
 
-  const fault = opts.faults.take(opts.group, url.pathname + url.search);
+  // The extension's open pages take no fault: a dashboard left open must not use up a test's.
+  const incoming: IncomingRequest = { method, path: url.pathname, headers: req.headers };
+  const open = await opts.extension?.open?.(incoming);
+  const fault = open ? undefined : opts.faults.take(opts.group, url.pathname + url.search);
   if (fault) entry.fault = fault.kind;
   if (fault?.kind === 'down') {
     // An RST rather than a FIN: what a crashed server or a dropped route looks like to a client.
@@ -121,9 +146,13 @@ async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.
     return;
   }
 
-  const principal = opts.auth.authenticate(req.headers.authorization);
+  const principal = open
+    ? undefined
+    : (opts.auth.authenticate(req.headers.authorization) ?? opts.extension?.authenticate?.(incoming));
   let reply: Reply;
-  if (!principal) {
+  if (open) {
+    reply = open;
+  } else if (!principal) {
     const r = opts.errorReply(401, 'missing or wrong credentials (send the device API key or the lab operator token)');
     reply = { ...r, headers: { ...r.headers, 'WWW-Authenticate': 'Bearer realm="huplab"' } };
   } else if (fault?.kind === 'http-error') {
@@ -142,7 +171,7 @@ async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.
       readBody: (limit) => readRequestBody(req, limit),
     };
     try {
-      reply = await opts.handler(request);
+      reply = (await opts.extension?.handle?.(request)) ?? (await opts.handler(request));
     } catch (err) {
       reply = opts.errorReply(500, `internal error: ${(err as Error).message}`);
     }
@@ -154,12 +183,42 @@ async function handle(opts: ServerOptions, req: http.IncomingMessage, res: http.
     res.end();
     return;
   }
+  if (reply.body.kind === 'stream') {
+    stream(reply.body.open, res, entry);
+    return;
+  }
   await pump(reply.body, res, fault, entry);
+}
+
+/** A streamed body: headers out at once, then whatever the stream writes until either side ends it. */
+function stream(open: (sink: StreamSink) => void, res: http.ServerResponse, entry: RequestLogEntry): void {
+  let closed = false;
+  const listeners: Array<() => void> = [];
+  res.once('close', () => {
+    closed = true;
+    for (const l of listeners.splice(0)) l();
+  });
+  res.flushHeaders();
+  open({
+    write(text) {
+      if (closed) return false;
+      entry.bytesSent += Buffer.byteLength(text);
+      res.write(text);
+      return true;
+    },
+    end() {
+      if (!closed) res.end();
+    },
+    onClose(listener) {
+      if (closed) listener();
+      else listeners.push(listener);
+    },
+  });
 }
 
 /** Sends the body, shaped by the fault: throttled, cut short, or with one byte flipped. */
 async function pump(
-  body: ReplyBody,
+  body: Exclude<ReplyBody, { kind: 'stream' }>,
   res: http.ServerResponse,
   fault: FaultKind | undefined,
   entry: RequestLogEntry,

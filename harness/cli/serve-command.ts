@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { HuplabError } from '../../lib/errors.ts';
 import { labDir } from '../../lib/paths.ts';
 import { openLab } from '../lab.ts';
+import { dashboardUrl } from '../dashboard/index.ts';
 import { type LabServer, serverStatus, startLabServer, STORE_FILE, stopLabServer } from '../server/lab-server.ts';
 import { makeOutput } from './output.ts';
 import { run } from './run.ts';
@@ -49,6 +50,7 @@ export function registerServe(program: Command): void {
                 ? [
                     `lab server running (pid ${s.server.pid}, since ${s.server.startedAt}) for ${dir}`,
                     ...Object.entries(s.server.urls).map(([k, v]) => `  ${k.padEnd(16)} ${v}`),
+                    ...(s.server.dashboard ? [`  ${'dashboard'.padEnd(16)} ${s.server.dashboard}`] : []),
                   ]
                 : [
                     s.running
@@ -106,9 +108,12 @@ async function untilStopped(
   stopped: Promise<NodeJS.Signals>,
 ): Promise<number> {
   const r = server.record;
+  // The token only in the line a person reads on the terminal: the JSON result (often kept in a
+  // file) and server.json carry the page's address without it.
   out.result({ lab: dir, ...r }, () => [
     `lab server running (pid ${r.pid}) for ${dir}; state in ${join(dir, STORE_FILE)}`,
     ...Object.entries(r.urls).map(([k, v]) => `  ${k.padEnd(16)} ${v}`),
+    `  dashboard        ${dashboardUrl(r.urls.api, server.backend.auth.operatorToken)}`,
     `  operator token   ${join(dir, 'operator-token')}`,
     'Ctrl-C or `huplab serve --stop` stops it',
   ]);

@@ -25,6 +25,7 @@ import { holdings } from '../holdings.ts';
 import type { Lab } from '../lab.ts';
 import { isPidAlive, waitPidExit } from '../qemu/process.ts';
 import { Store } from './store.ts';
+import { type Dashboard, dashboardUrl, prepareDashboard } from '../dashboard/index.ts';
 
 /** Files of the lab folder. */
 export const SERVER_FILE = 'server.json';
@@ -45,6 +46,8 @@ export interface ServerRecord {
   labHost: LabHostConfig;
   /** The lab database, relative to the lab folder. */
   store: string;
+  /** The dashboard's page (on the API's port); the operator token goes in its fragment, never here. */
+  dashboard?: string;
 }
 
 export interface LabServer {
@@ -87,12 +90,15 @@ export async function startLabServer(lab: Lab, opts: StartLabServerOptions = {})
   let store: Store | undefined;
   let backend: Backend | undefined;
   let keeper: FirmwareKeeper | undefined;
+  let dashboard: Dashboard | undefined;
   try {
     // A server killed without its cleanup leaves its record: it describes nothing now.
     fs.rmSync(join(lab.dir, SERVER_FILE), { force: true });
     store = Store.open(join(lab.dir, STORE_FILE));
     const db = store;
-    const records = storeRecords(db);
+    // The dashboard's live feed hears of every write to the records the API makes.
+    dashboard = await narrator.step('bundle the dashboard', () => prepareDashboard({ records: storeRecords(db) }));
+    const { records } = dashboard;
     const publisher = opts.fleet ? undefined : new RecipePublisher(narrator);
     // The recipes' policy goes with the recipes' publisher; a test's fleet source brings its own.
     const policy = opts.policy ?? (publisher ? recipePolicy() : undefined);
@@ -109,6 +115,7 @@ export async function startLabServer(lab: Lab, opts: StartLabServerOptions = {})
       ...(policy ? { policy } : {}),
       updaterBundlePath: updater.path,
       advancedUpdaterPath: advanced.path,
+      apiExtension: dashboard.extension,
     });
     publisher?.attach(backend);
     // Its devices' fleet updates that rewrite the boot flash need their boards started again.
@@ -125,9 +132,11 @@ export async function startLabServer(lab: Lab, opts: StartLabServerOptions = {})
       guestUrls: backend.guestUrls,
       labHost: { address: LAB_HOST_ADDRESS, ports: backend.ports },
       store: STORE_FILE,
+      dashboard: dashboardUrl(backend.urls.api),
     };
     writeAtomically(join(lab.dir, SERVER_FILE), `${JSON.stringify(record, null, 2)}\n`);
     const services = backend;
+    const page = dashboard;
     let stopping: Promise<void> | undefined;
     const server: LabServer = {
       record,
@@ -138,6 +147,7 @@ export async function startLabServer(lab: Lab, opts: StartLabServerOptions = {})
         stopping ??= (async () => {
           holdings.drop(server);
           try {
+            page.stop();
             await boards.stop();
             await services.stop();
           } finally {
@@ -152,6 +162,7 @@ export async function startLabServer(lab: Lab, opts: StartLabServerOptions = {})
     holdings.hold(server, { what: 'lab server', release: () => server.stop().then(() => 'stopped') });
     return server;
   } catch (err) {
+    dashboard?.stop();
     await keeper?.stop();
     await backend?.stop();
     store?.close();

@@ -1,0 +1,83 @@
+/**
+ * The dashboard on the API's port, as a backend ServerExtension: the page and its bundle without
+ * credentials (they hold no secret), the event stream with the operator token or a session cookie
+ * (sessions.ts), the session itself and the policy report with the operator token only.
+ */
+import type { Principal } from '../backend/auth.ts';
+import { bytes, fileReply, json, type Reply } from '../backend/reply.ts';
+import type { BackendRequest, IncomingRequest, ServerExtension } from '../backend/serve.ts';
+import type { DashboardBundle } from './bundle.ts';
+import type { LiveFeed } from './live.ts';
+import { pageHtml } from './page.ts';
+import { type FactsSource, policyReply } from './policy.ts';
+import type { Sessions } from './sessions.ts';
+import { DASHBOARD_PATHS } from './wire.ts';
+
+export interface DashboardRoutesDeps {
+  bundle: DashboardBundle;
+  feed: LiveFeed;
+  sessions: Sessions;
+  facts: FactsSource;
+}
+
+const error = (status: number, message: string): Reply => json(status, { error: message });
+const isGet = (m: string) => m === 'GET' || m === 'HEAD';
+
+/** Headers every dashboard answer carries: no framing, no sniffing, scripts only from here. */
+const SAFE = {
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-store',
+};
+
+export function dashboardRoutes(deps: DashboardRoutesDeps): ServerExtension {
+  const { bundle, feed, sessions, facts } = deps;
+  const page = Buffer.from(pageHtml({ scriptSha: bundle.script.sha256, styleSha: bundle.style.sha256 }));
+  return {
+    open(req: IncomingRequest): Promise<Reply> | Reply | undefined {
+      if (!isGet(req.method)) return undefined;
+      if (req.path === DASHBOARD_PATHS.page || req.path === '/index.html')
+        return bytes(200, page, 'text/html; charset=utf-8', {
+          ...SAFE,
+          'Content-Security-Policy':
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        });
+      if (req.path === DASHBOARD_PATHS.script)
+        return fileReply(bundle.script.path, undefined, { ...SAFE, 'Content-Type': 'text/javascript; charset=utf-8' });
+      if (req.path === DASHBOARD_PATHS.style)
+        return fileReply(bundle.style.path, undefined, { ...SAFE, 'Content-Type': 'text/css; charset=utf-8' });
+      return undefined;
+    },
+    authenticate(req: IncomingRequest): Principal | undefined {
+      if (req.path !== DASHBOARD_PATHS.events || !isGet(req.method)) return undefined;
+      return sessions.valid(single(req.headers.cookie)) ? { kind: 'operator' } : undefined;
+    },
+    handle(req: BackendRequest): Promise<Reply> | Reply | undefined {
+      const p = req.path;
+      if (p !== DASHBOARD_PATHS.events && p !== DASHBOARD_PATHS.session && p !== DASHBOARD_PATHS.policy)
+        return undefined;
+      if (req.principal.kind !== 'operator') return error(403, `only the lab operator reads ${p}`);
+      if (p === DASHBOARD_PATHS.session) {
+        if (req.method !== 'POST') return error(405, `${req.method} ${p} is not supported (use POST)`);
+        return { status: 204, headers: { ...SAFE, 'Set-Cookie': sessions.create() } };
+      }
+      if (!isGet(req.method)) return error(405, `${req.method} ${p} is not supported (use GET)`);
+      if (p === DASHBOARD_PATHS.policy) return policyReply(facts, req.query);
+      return {
+        status: 200,
+        headers: {
+          ...SAFE,
+          'Content-Type': 'text/event-stream; charset=utf-8',
+          Connection: 'keep-alive',
+          'X-Accel-Buffering': 'no',
+        },
+        body: { kind: 'stream', open: (sink) => feed.connect(sink) },
+      };
+    },
+  };
+}
+
+function single(h: string | string[] | undefined): string | undefined {
+  return Array.isArray(h) ? h.join('; ') : h;
+}

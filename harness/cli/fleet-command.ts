@@ -6,38 +6,18 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
-import {
-  type DeviceTarget,
-  TARGET_RULES,
-  type TargetOutcome,
-  type TargetProgress,
-  type TargetRequest,
-  type UpdateAttempt,
-} from '../../lib/contract/fleet.ts';
+import { TARGET_RULES, type TargetOutcome, type TargetProgress, type TargetRequest } from '../../lib/contract/fleet.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { labDir } from '../../lib/paths.ts';
 import { openLab } from '../lab.ts';
+import type { FleetRow } from '../backend/fleet-row.ts';
 import { serverStatus } from '../server/lab-server.ts';
 import { makeOutput, type Output } from './output.ts';
 import { run } from './run.ts';
 import { seconds } from './validate.ts';
 
 /** One device as GET /v1/fleet answers it. */
-export interface FleetRow {
-  name: string;
-  uuid: string;
-  deviceType: string;
-  arch: string;
-  osVersion: string | null;
-  supervisorVersion: string | null;
-  online: boolean;
-  lastSeen: string | null;
-  status: string | null;
-  progress: { percent: number; message: string; at: string } | null;
-  target: DeviceTarget | null;
-  targetProgress: TargetProgress;
-  lastUpdate?: { os?: UpdateAttempt; supervisor?: UpdateAttempt };
-}
+export type { FleetRow } from '../backend/fleet-row.ts';
 
 const VERSION = /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/;
 const DEVICE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;

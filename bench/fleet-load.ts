@@ -5,6 +5,7 @@ import { AGENT_BEAT_MS, AGENT_STATUS, type AgentState, type DeviceTarget } from 
 import { openLab, type Lab } from '../harness/lab.ts';
 import { AgentApi } from '../updater/supervisor/api-client.ts';
 import { huplab, serve } from '../suites/fleet-cli.ts';
+import { DASHBOARD_PATHS, type LiveEvents } from '../harness/dashboard/wire.ts';
 import { table } from './stats.ts';
 
 /**
@@ -17,8 +18,12 @@ import { table } from './stats.ts';
  * 2N side by side; at the end every device's stored history is read back: every progress report
  * the agents sent must be there, and every agent must have received its target.
  *
+ * Five dashboards listen on the live feed (GET /v1/events, as the page does) and keep each row
+ * as the events say; at the end every dashboard must show every device on its new version. One
+ * operator lists the fleet (GET /v1/fleet, as `huplab fleet list`) every 5 s.
+ *
  * BENCH_AGENTS (default 1000), BENCH_LOAD_SECONDS (steady heartbeats before the targets, default
- * 30), BENCH_DASHBOARDS (operators polling GET /v1/fleet every 2 s, default 5).
+ * 30), BENCH_DASHBOARDS (default 5).
  */
 export async function benchFleetLoad(): Promise<string> {
   const n = Number(process.env.BENCH_AGENTS ?? 1000);
@@ -38,6 +43,7 @@ export async function benchFleetLoad(): Promise<string> {
     String(r.failures),
     `${r.progressStored}/${r.progressSent}`,
     `${r.targetsSeen}/${r.agents}`,
+    `${r.dashboardsCurrent}/${r.agents * dashboards}`,
   ];
   const lat = endpoints.map((e) => [
     e,
@@ -47,17 +53,19 @@ export async function benchFleetLoad(): Promise<string> {
     }),
   ]);
   return [
-    `Lab server under ${a.agents} and ${b.agents} simulated agents (heartbeat every ${AGENT_BEAT_MS / 1000} s, ${dashboards} dashboards polling the fleet every 2 s), one run:`,
+    `Lab server under ${a.agents} and ${b.agents} simulated agents (heartbeat every ${AGENT_BEAT_MS / 1000} s), ${dashboards} dashboards on the live feed and \`huplab fleet list\` every 5 s, one run:`,
     '',
     table([
       [
         'agents',
         'requests/s',
         'server CPU',
+        'load generator CPU',
         'server RSS',
         'failed requests',
         'progress stored/sent',
         'targets received',
+        'dashboard rows current',
       ],
       row(a),
       row(b),
@@ -80,6 +88,8 @@ interface LoadResult {
   progressSent: number;
   progressStored: number;
   targetsSeen: number;
+  /** Rows on the dashboards that show their device's new version at the end (agents x dashboards). */
+  dashboardsCurrent: number;
   latency: Map<string, number[]>;
 }
 
@@ -135,8 +145,11 @@ async function loadRun(n: number, steadyMs: number, dashboards: number): Promise
     const urls = (JSON.parse(readFileSync(join(lab.dir, 'server.json'), 'utf8')) as { urls: { api: string } }).urls;
     const operator = operatorClient(lab, urls.api);
     const agents = await register(operator, urls.api, n, timings);
+    const pages = await Promise.all(
+      Array.from({ length: dashboards }, () => LivePage.open(urls.api, lab.operatorToken)),
+    );
     const beatAll = agents.map((a, i) => runAgent(a, (i / n) * AGENT_BEAT_MS, () => stop));
-    const polling = Array.from({ length: dashboards }, () => pollFleet(operator, timings, () => stop));
+    const polling = [pollFleet(operator, timings, () => stop)];
     // Measured from here: the steady beats, the targets and the updates they start.
     const cpu0 = cpuTicks(server.pid!);
     const client0 = process.cpuUsage();
@@ -166,6 +179,13 @@ async function loadRun(n: number, steadyMs: number, dashboards: number): Promise
     const rps = (timings.requests - requests0) / seconds;
     stop = true;
     await Promise.all([...beatAll, ...polling]);
+    // The last rows' events are sent within the feed's flush interval.
+    await sleep(1000);
+    for (const p of pages) p.close();
+    const dashboardsCurrent = pages.reduce(
+      (sum, p) => sum + agents.filter((a) => p.supervisorOf(a.uuid) === TO_SUPERVISOR).length,
+      0,
+    );
     let stored = 0;
     for (const a of agents) {
       const r = await operator(`/v1/devices/${a.uuid}`);
@@ -182,6 +202,7 @@ async function loadRun(n: number, steadyMs: number, dashboards: number): Promise
       progressSent: agents.reduce((s, a) => s + a.sent, 0),
       progressStored: stored,
       targetsSeen: agents.filter((a) => a.target?.supervisorVersion === TO_SUPERVISOR).length,
+      dashboardsCurrent,
       latency: timings.byEndpoint,
     };
   } finally {
@@ -269,7 +290,60 @@ async function pollFleet(operator: Operator, timings: Timings, stopped: () => bo
     if (r?.status !== 200) timings.failures++;
     await r?.arrayBuffer();
     timings.note('GET fleet', performance.now() - t0);
-    await sleep(2000);
+    await sleep(5000);
+  }
+}
+
+/** A dashboard on the live feed: the rows as its events leave them (as the page's store keeps them). */
+class LivePage {
+  private readonly rows = new Map<string, { supervisorVersion: string | null }>();
+  private constructor(private readonly abort: AbortController) {}
+
+  static async open(api: string, token: string): Promise<LivePage> {
+    const abort = new AbortController();
+    const page = new LivePage(abort);
+    const res = await fetch(`${api}${DASHBOARD_PATHS.events}`, {
+      headers: { Authorization: `Bearer ${token}` },
+      signal: abort.signal,
+    });
+    if (res.status !== 200 || !res.body) throw new Error(`GET ${DASHBOARD_PATHS.events}: HTTP ${res.status}`);
+    void page.read(res.body);
+    return page;
+  }
+
+  supervisorOf(uuid: string): string | null | undefined {
+    return this.rows.get(uuid)?.supervisorVersion;
+  }
+
+  close(): void {
+    this.abort.abort();
+  }
+
+  private async read(body: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder();
+    let buffered = '';
+    try {
+      for await (const chunk of body) {
+        buffered += decoder.decode(chunk, { stream: true });
+        const messages = buffered.split('\n\n');
+        buffered = messages.pop() ?? '';
+        for (const m of messages) this.take(m);
+      }
+    } catch {
+      /* closed */
+    }
+  }
+
+  private take(message: string): void {
+    const event = /^event: (.*)$/m.exec(message)?.[1];
+    const data = /^data: (.*)$/m.exec(message)?.[1];
+    if (!event || data === undefined) return;
+    if (event === 'snapshot')
+      for (const row of (JSON.parse(data) as LiveEvents['snapshot']).devices) this.rows.set(row.uuid, row);
+    else if (event === 'device') {
+      const row = JSON.parse(data) as LiveEvents['device'];
+      this.rows.set(row.uuid, row);
+    } else if (event === 'removed') this.rows.delete((JSON.parse(data) as LiveEvents['removed']).uuid);
   }
 }
 

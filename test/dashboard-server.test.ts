@@ -11,7 +11,8 @@ import { prepareDashboard } from '../harness/dashboard/index.ts';
 import { LiveFeed } from '../harness/dashboard/live.ts';
 import { cookieValue, Sessions } from '../harness/dashboard/sessions.ts';
 import { watchRecords } from '../harness/dashboard/watch.ts';
-import { SESSION_COOKIE } from '../harness/dashboard/wire.ts';
+import { CONSOLE_LINES_DEFAULT, CONSOLE_LINES_MAX, SESSION_COOKIE } from '../harness/dashboard/wire.ts';
+import { ConsoleReader } from '../harness/server/consoles.ts';
 
 t.test('sessions: a random cookie for the event stream only, HttpOnly, good until it expires', async (t) => {
   let now = 1_000_000;
@@ -222,4 +223,58 @@ t.test('watched records: each write names its device; reads, even ones added lat
   t.equal(watched.records.history('a1').length, 1);
   t.equal((watched.records as typeof inner).later('a1'), 'read a1');
   t.same(seen, ['a1', 'a1'], 'a report for a device not registered changed nothing');
+});
+
+t.test("a device's console: the last lines of its serial log, cleaned, only for the operator", async (t) => {
+  const lab = t.testdir({
+    devices: {
+      board: {
+        'provision.json': JSON.stringify({ uuid: 'u-board', name: 'board' }),
+        // A boot, its escape sequences and carriage returns, and a log longer than the part read.
+        'serial.log': `${'early boot line\n'.repeat(8000)}\x1b[2J\x1b[1;1HU-Boot 2024.01\r\nStarting kernel ...\r\n\x07login: \n\n`,
+      },
+      other: { 'provision.json': JSON.stringify({ uuid: 'u-other', name: 'other' }) },
+    },
+  });
+  const reader = new ConsoleReader(lab);
+  const tail = reader.tail('u-board', 3)!;
+  t.same(tail.lines, ['early boot line', 'U-Boot 2024.01', 'Starting kernel ...', 'login:'].slice(-3));
+  t.ok(tail.bytes > 64 * 1024, 'the log is longer than what was read');
+  t.equal(reader.tail('u-board', 10_000)!.lines.length, CONSOLE_LINES_MAX, 'at most the most it gives');
+  const text = reader.tail('u-board', 1000)!.lines.join('\n');
+  t.notOk(
+    [...text].some((ch) => ch !== '\n' && ch.charCodeAt(0) < 32),
+    'no control characters left',
+  );
+  t.equal(reader.tail('u-other', 3), undefined, 'a device without a console yet');
+  t.equal(reader.tail('u-ghost', 3), undefined);
+
+  const dashboard = await prepareDashboard({
+    records: new MemoryDeviceRecords(),
+    facts: async () => [],
+    consoles: (uuid, lines) => reader.tail(uuid, lines),
+  });
+  const backend = await startBackend({ records: dashboard.records, apiExtension: dashboard.extension });
+  t.teardown(async () => {
+    dashboard.stop();
+    await backend.stop();
+  });
+  const api = backend.urls.api;
+  const op = backend.operatorHeaders();
+  const r = await fetch(`${api}/v1/devices/u-board/console?lines=2`, { headers: op });
+  t.equal(r.status, 200);
+  t.same(((await r.json()) as { lines: string[] }).lines, ['Starting kernel ...', 'login:']);
+  const byDefault = (await (await fetch(`${api}/v1/devices/u-board/console`, { headers: op })).json()) as {
+    lines: string[];
+  };
+  t.equal(byDefault.lines.length, CONSOLE_LINES_DEFAULT);
+  t.equal((await fetch(`${api}/v1/devices/u-board/console?lines=0`, { headers: op })).status, 400);
+  t.equal((await fetch(`${api}/v1/devices/u-board/console?lines=x`, { headers: op })).status, 400);
+  const missing = await fetch(`${api}/v1/devices/u-ghost/console`, { headers: op });
+  t.equal(missing.status, 404);
+  t.match(((await missing.json()) as { error: string }).error, /no serial console of device u-ghost/);
+  t.equal((await fetch(`${api}/v1/devices/u-board/console`)).status, 401, 'no credentials');
+  const key = backend.registerDevice('u-board');
+  const own = await fetch(`${api}/v1/devices/u-board/console`, { headers: { authorization: `Bearer ${key}` } });
+  t.equal(own.status, 403, "not even the device's own key: the console may show what it typed");
 });

@@ -501,3 +501,50 @@ t.test(
     ]);
   },
 );
+
+t.test('a batch publishes side by side, in the order asked: devices do not wait for each other', async (t) => {
+  let inFlight = 0;
+  let most = 0;
+  const source: FleetSource = {
+    os: async (d, version) => ({
+      ok: true,
+      value: { version, deviceType: d.deviceType, layout: 'balena-ab-v1', arch: d.arch },
+    }),
+    osVersions: async () => ['2.101.0', '2.102.0'],
+    supervisor: async () => ({ ok: true, value: { minOsVersion: '2.12.0' } }),
+    supervisorVersions: async () => [],
+    publish: async (d) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      // The last device asked is the quickest: its outcome must still come last.
+      await new Promise((r) => setTimeout(r, d.name === 'c' ? 50 : 1_000));
+      inFlight--;
+    },
+  };
+  const records = new MemoryDeviceRecords();
+  const backend = await startBackend({ records, fleet: source });
+  t.teardown(() => backend.stop());
+  const at = new Date().toISOString();
+  for (const name of ['a', 'b', 'c']) {
+    records.register({ uuid: `u-${name}`, name, deviceType: 'generic-amd64', arch: 'amd64', osVersion: '2.101.0' }, at);
+    records.reportState(`u-${name}`, { status: 'Idle' }, at);
+  }
+  const t0 = Date.now();
+  const res = await fetch(`${backend.urls.api}/v1/targets`, {
+    method: 'POST',
+    headers: { ...backend.operatorHeaders(), 'Content-Type': 'application/json' },
+    body: JSON.stringify({ devices: ['a', 'b', 'c', 'ghost'], osVersion: '2.102.0' }),
+  });
+  const body = (await res.json()) as { results: Array<{ name: string; ok: boolean }> };
+  t.equal(most, 3, 'the three publications were under way together');
+  t.ok(Date.now() - t0 < 1_900, 'the batch took about one publication, not three');
+  t.same(
+    body.results.map((r) => [r.name, r.ok]),
+    [
+      ['a', true],
+      ['b', true],
+      ['c', true],
+      ['ghost', false],
+    ],
+  );
+});

@@ -166,6 +166,7 @@ t.test('targets, progress and update logs', async (t) => {
   ]);
   t.throws(() => store.addProgress('ua', { percent: 101, message: 'too far', at: AT }), /CHECK/);
   t.equal(store.progress('ua').length, 2, 'an out-of-range percent is not stored');
+  t.same(store.lastProgress('ua'), { percent: 50.5, message: 'Running OS update', at: later }, 'nor read as the last');
 
   store.addLog('ua', { name: 'hup.log', text: 'line 1\nline 2\n', at: AT });
   store.addLog('ua', { name: 'hup.log', text: 'line 3\n', at: later });
@@ -208,6 +209,45 @@ t.test('everything is still there after a close and a new open', async (t) => {
     before,
   );
   t.equal(before.progress.length, 1);
+});
+
+t.test('what the API reads is read back at open as the file says: each device, target and last report', async (t) => {
+  const file = join(t.testdir({}), 'lab.db');
+  const first = Store.open(file);
+  const later = (s: number) => new Date(Date.parse(AT) + s * 1000).toISOString();
+  for (const [uuid, name] of [
+    ['ub', 'bravo'],
+    ['ua', 'alpha'],
+    ['uc', 'charlie'],
+  ] as const)
+    first.putDevice(device(uuid, name), AT);
+  first.addProgress('ua', { percent: 10, message: 'a1', at: later(1) });
+  first.addProgress('ub', { percent: 20, message: 'b1', at: later(2) });
+  first.addProgress('ua', { percent: 30, message: 'a2', status: 'updating', at: later(3) });
+  first.reportState('ub', { osVersion: '2.102.0', status: 'Idle' }, later(4));
+  first.touch('ua', later(5));
+  first.setTarget('uc', { supervisorVersion: '16.8.0', setAt: later(6) });
+  first.putDevice(device('ud', 'alpha'), later(7)); // alpha flashed again: a new uuid, the old record goes
+  const view = (s: Store) => ({
+    names: s.devices().map((d) => `${d.name}:${d.uuid}`),
+    devices: s.devices(),
+    last: ['ua', 'ub', 'uc', 'ud'].map((u) => s.lastProgress(u)),
+    targets: ['ua', 'uc'].map((u) => s.target(u)),
+  });
+  const before = view(first);
+  t.same(before.names, ['alpha:ud', 'bravo:ub', 'charlie:uc'], 'by name, the replaced record gone');
+  t.same(before.last, [
+    { percent: 30, message: 'a2', status: 'updating', at: later(3) },
+    { percent: 20, message: 'b1', at: later(2) },
+    undefined,
+    undefined,
+  ]);
+  t.equal(first.device('ub')?.osVersion, '2.102.0');
+  t.equal(first.device('ua'), undefined);
+  first.close();
+  const second = Store.open(file);
+  t.teardown(() => second.close());
+  t.same(view(second), before);
 });
 
 t.test('one process at a time: a second opener is refused, a dead owner taken over', async (t) => {

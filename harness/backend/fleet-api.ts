@@ -111,35 +111,33 @@ export class FleetApi {
     const found = devices.map((d) => ({ asked: d, device: this.find(d) }));
     const known = found.flatMap((f) => (f.device ? [f.device] : []));
     const mixed = want.supervisorVersion !== undefined ? judgeBatchArch(known) : undefined;
-    const outcomes: TargetOutcome[] = [];
-    for (const { asked, device } of found) {
-      if (!device) {
-        outcomes.push({
-          uuid: asked,
-          name: asked,
-          ok: false,
-          refusal: {
-            rule: TARGET_RULES.deviceUnknown,
-            reason: `no device named or numbered "${asked}" in the lab (devices: ${listed(this.deps.records.list().map((d) => d.name))})`,
-          },
-        });
-        continue;
-      }
-      const judged = mixed ? { refusal: mixed } : await this.judge(device, want, askedAt);
-      const refusal = judged.refusal ?? (await this.publish(device, want));
-      if (refusal) {
-        outcomes.push({ uuid: device.uuid, name: device.name, ok: false, refusal });
-        continue;
-      }
-      outcomes.push({
-        uuid: device.uuid,
-        name: device.name,
-        ok: true,
-        target: this.keep(device.uuid, want),
-        ...(judged.warning ? { warning: judged.warning } : {}),
-      });
-    }
-    return outcomes;
+    // The devices are judged and published for side by side: the source publishes each distinct
+    // release once (a batch of a thousand devices on one release builds it once), and devices that
+    // need different builds do not wait for each other's.
+    return Promise.all(
+      found.map(async ({ asked, device }): Promise<TargetOutcome> => {
+        if (!device)
+          return {
+            uuid: asked,
+            name: asked,
+            ok: false,
+            refusal: {
+              rule: TARGET_RULES.deviceUnknown,
+              reason: `no device named or numbered "${asked}" in the lab (devices: ${listed(this.deps.records.list().map((d) => d.name))})`,
+            },
+          };
+        const judged = mixed ? { refusal: mixed } : await this.judge(device, want, askedAt);
+        const refusal = judged.refusal ?? (await this.publish(device, want));
+        if (refusal) return { uuid: device.uuid, name: device.name, ok: false, refusal };
+        return {
+          uuid: device.uuid,
+          name: device.name,
+          ok: true,
+          target: this.keep(device.uuid, want),
+          ...(judged.warning ? { warning: judged.warning } : {}),
+        };
+      }),
+    );
   }
 
   /** The first rule that refuses the request for this device, if any; else the policy's warning, if any. */

@@ -9,7 +9,7 @@ import type { ServerExtension } from '../backend/serve.ts';
 import { dashboardBundle } from './bundle.ts';
 import { LiveFeed, type LiveFeedOptions } from './live.ts';
 import { type FactsSource, recipeFacts } from './policy.ts';
-import { dashboardRoutes } from './routes.ts';
+import { type ConsoleSource, dashboardRoutes } from './routes.ts';
 import { Sessions } from './sessions.ts';
 import { watchRecords } from './watch.ts';
 
@@ -30,6 +30,8 @@ export interface PrepareDashboardOptions {
   /** The release facts of the policy report (default: the recipes). */
   facts?: FactsSource;
   live?: LiveFeedOptions;
+  /** The devices' serial consoles (the lab server's, harness/server/consoles.ts); none by default. */
+  consoles?: ConsoleSource;
 }
 
 export async function prepareDashboard(opts: PrepareDashboardOptions): Promise<Dashboard> {
@@ -37,7 +39,13 @@ export async function prepareDashboard(opts: PrepareDashboardOptions): Promise<D
   const watched = watchRecords(opts.records);
   const feed = new LiveFeed(opts.records, opts.live);
   const unwatch = watched.onChange((uuid) => feed.changed(uuid));
-  const extension = dashboardRoutes({ bundle, feed, sessions: new Sessions(), facts: opts.facts ?? recipeFacts() });
+  const extension = dashboardRoutes({
+    bundle,
+    feed,
+    sessions: new Sessions(),
+    facts: opts.facts ?? recipeFacts(),
+    ...(opts.consoles ? { consoles: opts.consoles } : {}),
+  });
   return {
     records: watched.records,
     extension,

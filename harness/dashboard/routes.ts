@@ -11,13 +11,17 @@ import type { LiveFeed } from './live.ts';
 import { pageHtml } from './page.ts';
 import { type FactsSource, policyReply } from './policy.ts';
 import type { Sessions } from './sessions.ts';
-import { DASHBOARD_PATHS } from './wire.ts';
+import { CONSOLE_LINES_DEFAULT, CONSOLE_LINES_MAX, CONSOLE_PATH, type ConsoleTail, DASHBOARD_PATHS } from './wire.ts';
+
+/** The last lines of a device's serial console; undefined when the lab has none of it. */
+export type ConsoleSource = (uuid: string, lines: number) => ConsoleTail | undefined;
 
 export interface DashboardRoutesDeps {
   bundle: DashboardBundle;
   feed: LiveFeed;
   sessions: Sessions;
   facts: FactsSource;
+  consoles?: ConsoleSource;
 }
 
 const error = (status: number, message: string): Reply => json(status, { error: message });
@@ -32,7 +36,7 @@ const SAFE = {
 };
 
 export function dashboardRoutes(deps: DashboardRoutesDeps): ServerExtension {
-  const { bundle, feed, sessions, facts } = deps;
+  const { bundle, feed, sessions, facts, consoles } = deps;
   const page = Buffer.from(pageHtml({ scriptSha: bundle.script.sha256, styleSha: bundle.style.sha256 }));
   return {
     open(req: IncomingRequest): Promise<Reply> | Reply | undefined {
@@ -55,6 +59,8 @@ export function dashboardRoutes(deps: DashboardRoutesDeps): ServerExtension {
     },
     handle(req: BackendRequest): Promise<Reply> | Reply | undefined {
       const p = req.path;
+      const consoleOf = CONSOLE_PATH.exec(p)?.[1];
+      if (consoleOf !== undefined) return consoleReply(req, decodeURIComponent(consoleOf), consoles);
       if (p !== DASHBOARD_PATHS.events && p !== DASHBOARD_PATHS.session && p !== DASHBOARD_PATHS.policy)
         return undefined;
       if (req.principal.kind !== 'operator') return error(403, `only the lab operator reads ${p}`);
@@ -76,6 +82,22 @@ export function dashboardRoutes(deps: DashboardRoutesDeps): ServerExtension {
       };
     },
   };
+}
+
+function consoleReply(req: BackendRequest, uuid: string, consoles: ConsoleSource | undefined): Reply {
+  if (req.principal.kind !== 'operator') return error(403, `only the lab operator reads ${req.path}`);
+  if (!isGet(req.method)) return error(405, `${req.method} ${req.path} is not supported (use GET)`);
+  const asked = req.query.get('lines');
+  const lines = asked === null ? CONSOLE_LINES_DEFAULT : Number(asked);
+  if (!Number.isInteger(lines) || lines < 1 || lines > CONSOLE_LINES_MAX)
+    return error(400, `lines must be a whole number from 1 to ${CONSOLE_LINES_MAX}, not "${asked}"`);
+  const tail = consoles?.(uuid, lines);
+  if (!tail)
+    return error(
+      404,
+      `the lab has no serial console of device ${uuid} (only devices started in this lab folder have one)`,
+    );
+  return json(200, tail, SAFE);
 }
 
 function single(h: string | string[] | undefined): string | undefined {

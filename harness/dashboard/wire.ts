@@ -22,6 +22,20 @@ export const DASHBOARD_PATHS = {
   policy: '/v1/policy',
 } as const;
 
+/** GET /v1/devices/<uuid>/console[?lines=N]: the last lines of a lab device's serial console. */
+export const CONSOLE_PATH = /^\/v1\/devices\/([^/]+)\/console$/;
+export const CONSOLE_LINES_DEFAULT = 40;
+export const CONSOLE_LINES_MAX = 500;
+
+/** GET /v1/devices/<uuid>/console's answer. */
+export interface ConsoleTail {
+  /** The last lines, oldest first, escape sequences and carriage returns taken out. */
+  lines: string[];
+  /** The log's size in bytes, and when it was last written (ISO 8601). */
+  bytes: number;
+  modified: string;
+}
+
 /** The session cookie's name; it is sent only to the event stream's path. */
 export const SESSION_COOKIE = 'huplab_events';
 /** How long a session cookie lets an event stream open (the page asks for a new one before). */

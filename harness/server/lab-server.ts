@@ -16,6 +16,7 @@ import type { FleetSource, TargetPolicy } from '../backend/target-rules.ts';
 import { loadReleases, releaseFacts } from '../../images/recipe.ts';
 import { ADVANCED_ENTRY } from '../../updater/bundle.ts';
 import { type Narrator, silentNarrator } from '../../lib/narrator.ts';
+import { ConsoleReader } from './consoles.ts';
 import { FirmwareKeeper } from './firmware-keeper.ts';
 import { RecipePublisher } from './publisher.ts';
 import { type Backend, type BackendUrls, type StartBackendOptions, startBackend } from '../backend/index.ts';
@@ -97,7 +98,10 @@ export async function startLabServer(lab: Lab, opts: StartLabServerOptions = {})
     store = Store.open(join(lab.dir, STORE_FILE));
     const db = store;
     // The dashboard's live feed hears of every write to the records the API makes.
-    dashboard = await narrator.step('bundle the dashboard', () => prepareDashboard({ records: storeRecords(db) }));
+    const consoles = new ConsoleReader(lab.dir);
+    dashboard = await narrator.step('bundle the dashboard', () =>
+      prepareDashboard({ records: storeRecords(db), consoles: (uuid, lines) => consoles.tail(uuid, lines) }),
+    );
     const { records } = dashboard;
     const publisher = opts.fleet ? undefined : new RecipePublisher(narrator);
     // The recipes' policy goes with the recipes' publisher; a test's fleet source brings its own.

@@ -133,6 +133,18 @@ export class Store {
     private readonly owner: string,
   ) {}
 
+  /**
+   * What the API reads on every request (records, targets, last progress), mirrored in memory and
+   * written through: this process owns the file (takeOwnership), so nothing else changes it. The
+   * fleet view reads every device at once, which from SQLite in WebAssembly took tens of
+   * milliseconds at a thousand devices and held up every heartbeat behind it.
+   */
+  private readonly mirror = {
+    devices: new Map<string, StoredDevice>(),
+    targets: new Map<string, StoredTarget>(),
+    last: new Map<string, StoredProgress>(),
+  };
+
   /** Opens (or creates) the database, takes it for this process, and applies the pending migrations. */
   static open(file: string, opts: OpenStoreOptions = {}): Store {
     const owner = takeOwnership(file);
@@ -148,6 +160,7 @@ export class Store {
       db.exec('PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
       const store = new Store(file, db, owner);
       store.migrate(opts.migrations ?? MIGRATIONS);
+      store.loadMirror();
       return store;
     } catch (err) {
       if (db) closeDatabase(db);
@@ -176,7 +189,7 @@ export class Store {
    * a device flashed again: its record, key and target go, its history stays under its uuid.
    */
   putDevice(d: NewDevice, at: string): StoredDevice {
-    this.transaction(() => {
+    const replaced = this.transaction(() => {
       const old = this.db.all('SELECT uuid FROM devices WHERE name = ? AND uuid <> ?', [d.name, d.uuid]);
       for (const r of old) {
         this.db.run('DELETE FROM device_keys WHERE uuid = ?', [r.uuid as string]);
@@ -190,27 +203,28 @@ export class Store {
            supervisor_version = excluded.supervisor_version, status = excluded.status`,
         [d.uuid, d.name, d.deviceType, d.arch, d.osVersion ?? null, d.supervisorVersion ?? null, d.status ?? null, at],
       );
+      return old.map((r) => r.uuid as string);
     });
-    return this.device(d.uuid)!;
+    for (const uuid of replaced) this.mirror.devices.delete(uuid);
+    return this.mirrorDevice(d.uuid)!;
   }
 
   device(uuid: string): StoredDevice | undefined {
-    const r = this.db.get('SELECT * FROM devices WHERE uuid = ?', [uuid]);
-    return r ? deviceOf(r as Row) : undefined;
+    return this.mirror.devices.get(uuid);
   }
 
   /** Every registered device, by name. */
   devices(): StoredDevice[] {
-    return this.db.all('SELECT * FROM devices ORDER BY name').map((r) => deviceOf(r as Row));
+    return [...this.mirror.devices.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   /** A heartbeat: the device's own report of its state; undefined for a device not registered. */
   reportState(uuid: string, report: DeviceStateReport, at: string): StoredDevice | undefined {
-    const changed = this.db.run(
+    const row = this.db.get(
       `UPDATE devices SET os_version = coalesce(?, os_version),
          supervisor_version = coalesce(?, supervisor_version), status = coalesce(?, status),
          last_update = coalesce(?, last_update), last_seen = ?
-       WHERE uuid = ?`,
+       WHERE uuid = ? RETURNING *`,
       [
         report.osVersion ?? null,
         report.supervisorVersion ?? null,
@@ -219,13 +233,18 @@ export class Store {
         at,
         uuid,
       ],
-    ).changes;
-    return changed ? this.device(uuid) : undefined;
+    );
+    if (!row) return undefined;
+    const device = deviceOf(row as Row);
+    this.mirror.devices.set(uuid, device);
+    return device;
   }
 
   /** The device was heard from: lastSeen = at (nothing for a device not registered). */
   touch(uuid: string, at: string): void {
     this.db.run('UPDATE devices SET last_seen = ? WHERE uuid = ?', [at, uuid]);
+    const d = this.mirror.devices.get(uuid);
+    if (d) this.mirror.devices.set(uuid, { ...d, lastSeen: at });
   }
 
   /** Keeps a device key's sha256 (never the key). */
@@ -267,21 +286,13 @@ export class Store {
         target.supervisorSetAt ?? null,
       ],
     );
-    return this.target(uuid)!;
+    const stored = targetOf(this.db.get('SELECT * FROM targets WHERE uuid = ?', [uuid]) as Row);
+    this.mirror.targets.set(uuid, stored);
+    return stored;
   }
 
   target(uuid: string): StoredTarget | undefined {
-    const r = this.db.get('SELECT * FROM targets WHERE uuid = ?', [uuid]) as Row | null;
-    if (!r) return undefined;
-    return {
-      uuid: r.uuid as string,
-      ...opt('osVersion', r.os_version),
-      ...opt('supervisorVersion', r.supervisor_version),
-      ...(Number(r.confirm_major) ? { confirmMajor: true } : {}),
-      setAt: r.set_at as string,
-      ...opt('osSetAt', r.os_set_at),
-      ...opt('supervisorSetAt', r.supervisor_set_at),
-    };
+    return this.mirror.targets.get(uuid);
   }
 
   addProgress(uuid: string, p: StoredProgress): void {
@@ -292,6 +303,12 @@ export class Store {
       p.status ?? null,
       p.at,
     ]);
+    this.mirror.last.set(uuid, {
+      percent: p.percent,
+      message: p.message,
+      ...(p.status !== undefined ? { status: p.status } : {}),
+      at: p.at,
+    });
   }
 
   /** A device's progress reports, oldest first. */
@@ -299,10 +316,9 @@ export class Store {
     return this.db.all('SELECT * FROM progress WHERE uuid = ? ORDER BY id', [uuid]).map((r) => progressOf(r as Row));
   }
 
-  /** A device's last progress report (one index lookup, whatever the length of its history). */
+  /** A device's last progress report (whatever the length of its history). */
   lastProgress(uuid: string): StoredProgress | undefined {
-    const r = this.db.get('SELECT * FROM progress WHERE uuid = ? ORDER BY id DESC LIMIT 1', [uuid]);
-    return r ? progressOf(r as Row) : undefined;
+    return this.mirror.last.get(uuid);
   }
 
   addLog(uuid: string, log: StoredLog): void {
@@ -338,6 +354,38 @@ export class Store {
       for (const [service, port] of Object.entries(ports))
         this.db.run('INSERT INTO server_ports (service, port) VALUES (?, ?)', [service, port]);
     });
+  }
+
+  /** Reads the mirror from the file (at open). A test's schema without the fleet's tables has none. */
+  private loadMirror(): void {
+    const tables = new Set(this.db.all("SELECT name FROM sqlite_master WHERE type = 'table'").map((r) => r.name));
+    if (tables.has('devices'))
+      for (const r of this.db.all('SELECT * FROM devices')) {
+        const d = deviceOf(r as Row);
+        this.mirror.devices.set(d.uuid, d);
+      }
+    if (tables.has('targets'))
+      for (const r of this.db.all('SELECT * FROM targets')) {
+        const t = targetOf(r as Row);
+        this.mirror.targets.set(t.uuid, t);
+      }
+    if (tables.has('progress'))
+      for (const r of this.db.all(
+        'SELECT p.* FROM progress p JOIN (SELECT max(id) AS id FROM progress GROUP BY uuid) last ON p.id = last.id',
+      ))
+        this.mirror.last.set(r.uuid as string, progressOf(r as Row));
+  }
+
+  /** Reads one device's record from the file into the mirror (after a write that SQL decides). */
+  private mirrorDevice(uuid: string): StoredDevice | undefined {
+    const r = this.db.get('SELECT * FROM devices WHERE uuid = ?', [uuid]);
+    if (!r) {
+      this.mirror.devices.delete(uuid);
+      return undefined;
+    }
+    const d = deviceOf(r as Row);
+    this.mirror.devices.set(uuid, d);
+    return d;
   }
 
   private transaction<T>(fn: () => T): T {
@@ -377,6 +425,18 @@ export class Store {
 
 function opt<K extends string>(key: K, v: unknown): { [k in K]?: string } {
   return (v === null || v === undefined ? {} : { [key]: String(v) }) as { [k in K]?: string };
+}
+
+function targetOf(r: Row): StoredTarget {
+  return {
+    uuid: r.uuid as string,
+    ...opt('osVersion', r.os_version),
+    ...opt('supervisorVersion', r.supervisor_version),
+    ...(Number(r.confirm_major) ? { confirmMajor: true } : {}),
+    setAt: r.set_at as string,
+    ...opt('osSetAt', r.os_set_at),
+    ...opt('supervisorSetAt', r.supervisor_set_at),
+  };
 }
 
 function deviceOf(r: Row): StoredDevice {

@@ -115,6 +115,15 @@ test.describe('dashboard', { tag: ['@emulated', '@fleet'] }, () => {
     const bootId = await onDevice(lab, 'dash1', 'cat /proc/sys/kernel/random/boot_id');
     await page.getByRole('link', { name: 'dash1' }).click();
     await expect(page.getByRole('heading', { name: 'dash1', level: 1 })).toBeVisible();
+    // Its summary says how long it has been up (it rebooted into the new OS minutes ago), and
+    // the console shows the serial console's last lines as the lab server reads them.
+    await expect(page.locator('[data-field="uptime"]')).toHaveText(/^\d+ (s|min) \(since \d{4}-\d\d-\d\d /);
+    const consoleLines = page.getByRole('region', { name: 'Console' }).getByLabel('Last console lines');
+    await expect(consoleLines).not.toBeEmpty({ timeout: 30_000 });
+    const tail = (await (await operator(lab, `/v1/devices/${rows.get('dash1')!.uuid}/console?lines=5`)).json()) as {
+      lines: string[];
+    };
+    expect(tail.lines.length, 'the API reads the same console').toBeGreaterThan(0);
     await page.getByRole('combobox', { name: 'Supervisor version' }).selectOption('16.9.0');
     await page.getByRole('form', { name: 'Supervisor version' }).getByRole('button', { name: 'Save' }).click();
     await expect(page.getByRole('list', { name: 'Outcome per device' })).toContainText('dash1: target set', {

@@ -249,8 +249,11 @@ t.test("a device's console: the last lines of its serial log, cleaned, only for 
   t.equal(reader.tail('u-other', 3), undefined, 'a device without a console yet');
   t.equal(reader.tail('u-ghost', 3), undefined);
 
+  const records = new MemoryDeviceRecords();
+  for (const uuid of ['u-board', 'u-other'])
+    records.register({ uuid, name: uuid, deviceType: 'raspberrypi3', arch: 'arm64' }, new Date().toISOString());
   const dashboard = await prepareDashboard({
-    records: new MemoryDeviceRecords(),
+    records,
     facts: async () => [],
     consoles: (uuid, lines) => reader.tail(uuid, lines),
   });
@@ -270,9 +273,12 @@ t.test("a device's console: the last lines of its serial log, cleaned, only for 
   t.equal(byDefault.lines.length, CONSOLE_LINES_DEFAULT);
   t.equal((await fetch(`${api}/v1/devices/u-board/console?lines=0`, { headers: op })).status, 400);
   t.equal((await fetch(`${api}/v1/devices/u-board/console?lines=x`, { headers: op })).status, 400);
+  const none = await fetch(`${api}/v1/devices/u-other/console`, { headers: op });
+  t.equal(none.status, 200, 'a device without a console: no lines and why (the page asks for every device)');
+  t.match(await none.json(), { lines: [], none: /holds no serial console of this device/ });
   const missing = await fetch(`${api}/v1/devices/u-ghost/console`, { headers: op });
   t.equal(missing.status, 404);
-  t.match(((await missing.json()) as { error: string }).error, /no serial console of device u-ghost/);
+  t.match(((await missing.json()) as { error: string }).error, /device u-ghost is not registered/);
   t.equal((await fetch(`${api}/v1/devices/u-board/console`)).status, 401, 'no credentials');
   const key = backend.registerDevice('u-board');
   const own = await fetch(`${api}/v1/devices/u-board/console`, { headers: { authorization: `Bearer ${key}` } });

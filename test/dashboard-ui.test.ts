@@ -6,8 +6,22 @@
 import t from 'tap';
 import type { DashboardRow, DeviceChoices, PolicyAnswer, PolicyRelease } from '../harness/dashboard/wire.ts';
 import { applyEvent, keepSelected, selectAllState, sortedRows, toggle } from '../harness/dashboard/ui/state.ts';
-import { jumpVerdict, needsMajorConfirmation, optionWords, versionOptions } from '../harness/dashboard/ui/choices.ts';
-import { ago, failureReason, failureTitle, releaseWords, statusWords } from '../harness/dashboard/ui/format.ts';
+import {
+  anyOverridable,
+  jumpVerdict,
+  needsMajorConfirmation,
+  optionWords,
+  versionOptions,
+} from '../harness/dashboard/ui/choices.ts';
+import {
+  ago,
+  duration,
+  failureReason,
+  failureTitle,
+  releaseWords,
+  statusWords,
+  uptimeWords,
+} from '../harness/dashboard/ui/format.ts';
 import { timeline } from '../harness/dashboard/ui/timeline.ts';
 
 const row = (name: string, over: Partial<DashboardRow> = {}): DashboardRow => ({
@@ -19,6 +33,7 @@ const row = (name: string, over: Partial<DashboardRow> = {}): DashboardRow => ({
   supervisorVersion: '16.8.0',
   online: true,
   lastSeen: '2026-12-04T10:00:00.000Z',
+  bootedAt: '2026-12-04T09:00:00.000Z',
   status: 'Idle',
   progress: null,
   target: null,
@@ -174,6 +189,46 @@ t.test('a version no device may take is not selectable, and says why', async (t)
   );
 });
 
+t.test('a release the policy no longer maintains is offered only when unsupported releases are allowed', async (t) => {
+  const eol = { rule: 'end-of-life', reason: '2.88.0 is on ESR line 2026.1, at end of life since 2026-10-12' };
+  const downgrade = { rule: 'no-downgrade', reason: 'OS 2.88.0 is older than 2.101.0' };
+  const batch = [
+    choices('a', [{ version: '2.88.0', ok: false, refusal: eol }]),
+    choices('b', [{ version: '2.88.0', ok: false, refusal: downgrade }]),
+  ];
+  const devices = [row('a', { osVersion: '2.11.0' }), row('b')];
+  const [strict] = versionOptions('os', devices, batch, POLICY);
+  t.notOk(strict!.selectable, 'refused for every device as the policy stands');
+  t.ok(anyOverridable([strict!]), 'but the choice to allow it matters');
+  t.match(optionWords(strict!, 2), /refused: 2\.88\.0 is on ESR line 2026\.1, at end of life/);
+  const [allowed] = versionOptions('os', devices, batch, POLICY, true);
+  t.ok(allowed!.selectable, 'allowed on request');
+  t.match(
+    optionWords(allowed!, 2, true),
+    /unsupported, allowed on request for a · 1 of 2 may take it; refused for b$/,
+    'the downgrade stays refused: only the policy is overridden',
+  );
+  const [onlyDowngrade] = versionOptions('os', [row('b')], [batch[1]!], POLICY, true);
+  t.notOk(onlyDowngrade!.selectable, 'allowing unsupported releases does not allow a downgrade');
+  t.notOk(anyOverridable([onlyDowngrade!]));
+});
+
+t.test("the API's warning for an allowed version is shown beside it", async (t) => {
+  const [o] = versionOptions(
+    'os',
+    [row('a'), row('b')],
+    [
+      choices('a', [
+        { version: '2.103.0', ok: true, warning: { rule: 'not-guaranteed', reason: 'a jump of 5 quarters' } },
+      ]),
+      choices('b', [
+        { version: '2.103.0', ok: true, warning: { rule: 'not-guaranteed', reason: 'a jump of 5 quarters' } },
+      ]),
+    ],
+  );
+  t.equal(optionWords(o!, 2), 'warning: a jump of 5 quarters (and 1 more device)');
+});
+
 t.test('without a policy, or for a supervisor, the options carry only the API verdicts', async (t) => {
   const [o] = versionOptions('supervisor', [row('a')], [choices('a', [], [{ version: '16.9.0', ok: true }])]);
   t.equal(o!.policy, undefined);
@@ -215,6 +270,19 @@ t.test('statuses: offline with the pending target; a failed update with its reas
   t.equal(failureReason(row('a', { status: 'Supervisor update failed' })), 'no reason given');
   t.equal(ago('2026-12-04T10:00:00.000Z', Date.parse('2026-12-04T10:00:12.000Z')), '12 s ago');
   t.equal(ago(null), 'never');
+});
+
+t.test('uptime: since the boot while online; offline, as it was when last heard from', async (t) => {
+  const now = Date.parse('2026-12-04T11:05:30.000Z');
+  t.equal(uptimeWords(row('a'), now), '2 h 5 min (since 2026-12-04 09:00:00 UTC)');
+  t.equal(uptimeWords(row('a', { bootedAt: '2026-12-04T11:05:00.000Z' }), now), '30 s (since 2026-12-04 11:05:00 UTC)');
+  t.equal(
+    uptimeWords(row('a', { online: false }), now),
+    'offline; it had been up 1 h 0 min when last heard from',
+    'not counting the time since it went silent',
+  );
+  t.equal(uptimeWords(row('a', { bootedAt: null }), now), 'unknown (its agent does not say)');
+  t.equal(duration(3 * 86_400_000 + 4 * 3_600_000), '3 d 4 h');
 });
 
 t.test('policy words and the Releases timeline', async (t) => {

@@ -363,6 +363,20 @@ t.test('the fleet rows follow a target through real heartbeats: pending, in-prog
     t.equal(r.status, 400, JSON.stringify(bad));
     t.match(r.body.error, /lastUpdate/);
   }
+
+  // Its uptime becomes the time it booted, by the server's clock, in whole seconds.
+  const before = Date.now();
+  await l.beat(a1, { status: 'Idle', uptimeSeconds: 3600 });
+  const booted = Date.parse(String((await row('a1')).bootedAt));
+  t.ok(booted >= Math.floor(before / 1000) * 1000 - 3_601_000 && booted <= Date.now() - 3_599_000, 'an hour ago');
+  t.equal(booted % 1000, 0);
+  await l.beat(a1, { status: 'Idle' });
+  t.equal(Date.parse(String((await row('a1')).bootedAt)), booted, 'a heartbeat without it keeps the last');
+  for (const bad of [-1, 1.5, '60', 1e12]) {
+    const r = await l.beat(a1, { uptimeSeconds: bad });
+    t.equal(r.status, 400, String(bad));
+    t.match(r.body.error, /uptimeSeconds/);
+  }
 });
 
 t.test('any request of a device keeps it online: a device running an update reports progress only', async (t) => {

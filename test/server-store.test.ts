@@ -181,7 +181,7 @@ t.test('everything is still there after a close and a new open', async (t) => {
   const file = join(t.testdir({}), 'lab.db');
   const first = Store.open(file);
   first.putDevice(device('ua', 'alpha'), AT);
-  first.reportState('ua', { status: 'Idle' }, AT);
+  first.reportState('ua', { status: 'Idle', bootedAt: '2026-01-02T02:00:00.000Z' }, AT);
   first.setDeviceKey('ua', sha('key'), AT);
   first.setTarget('ua', { osVersion: '2.102.0', supervisorVersion: '14.1.0', confirmMajor: true, setAt: AT });
   first.addProgress('ua', { percent: 100, message: 'Update successful, rebooting', status: 'rebooting', at: AT });
@@ -209,6 +209,7 @@ t.test('everything is still there after a close and a new open', async (t) => {
     before,
   );
   t.equal(before.progress.length, 1);
+  t.equal(before.device?.bootedAt, '2026-01-02T02:00:00.000Z');
 });
 
 t.test('what the API reads is read back at open as the file says: each device, target and last report', async (t) => {

@@ -317,6 +317,13 @@ t.test('an OS attempt is judged by what runs after it, and by the breadcrumbs', 
   t.match(done.os, { outcome: 'done', version: '2.102.0' });
   t.equal(agent.state(readOsInfo(fresh.root), [], done).status, AGENT_STATUS.idle);
   t.match(agent.state(readOsInfo(fresh.root), [], done).lastUpdate, { os: { outcome: 'done' } });
+  t.equal(agent.state(readOsInfo(fresh.root), [], done).uptimeSeconds, undefined, 'no uptime to say');
+
+  // The uptime in whole seconds, when the device can read it.
+  const withUptime = new Agent({ ...f.ctx, uptime: () => 4321.87 });
+  t.equal(withUptime.state(readOsInfo(fresh.root), [], done).uptimeSeconds, 4321);
+  const unreadable = new Agent({ ...f.ctx, uptime: () => Number.NaN });
+  t.notOk('uptimeSeconds' in unreadable.state(readOsInfo(fresh.root), [], done));
 });
 
 /** A fetch standing in for the API: answers by method and path. */

@@ -464,11 +464,17 @@ export class Api {
     if (bad) return Api.errorReply(400, bad);
     const lastUpdate = checkLastUpdate(body.lastUpdate);
     if (typeof lastUpdate === 'string') return Api.errorReply(400, lastUpdate);
+    const uptime = body.uptimeSeconds;
+    if (uptime !== undefined && (typeof uptime !== 'number' || !Number.isInteger(uptime) || uptime < 0 || uptime > MAX_UPTIME))
+      return Api.errorReply(400, '"uptimeSeconds" must be a whole number of seconds (0 or more) when given');
+    const now = Date.now();
     const report: DeviceStateReport = {
       ...(pickStrings(body, ['osVersion', 'supervisorVersion', 'status']) as DeviceStateReport),
       ...(lastUpdate ? { lastUpdate } : {}),
+      // Whole seconds: the same boot gives the same time from one heartbeat to the next.
+      ...(uptime !== undefined ? { bootedAt: new Date(Math.floor(now / 1000 - uptime) * 1000).toISOString() } : {}),
     };
-    const device = this.records.reportState(uuid, report, new Date().toISOString());
+    const device = this.records.reportState(uuid, report, new Date(now).toISOString());
     if (!device)
       return Api.errorReply(404, `device ${uuid} is not registered (the operator registers it: POST /v1/devices)`);
     const target = this.records.target(uuid);
@@ -548,6 +554,8 @@ function badFields(body: Record<string, unknown>, fields: Record<string, boolean
 }
 
 const OUTCOMES: readonly string[] = ['started', 'done', 'failed'];
+/** A hundred years of uptime: anything more is not a device's. */
+const MAX_UPTIME = 100 * 365 * 24 * 3600;
 
 /** A heartbeat's lastUpdate checked (AgentState), or the one-line error; undefined when absent. */
 function checkLastUpdate(v: unknown): AgentState['lastUpdate'] | string | undefined {

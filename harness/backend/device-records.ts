@@ -48,6 +48,8 @@ export interface DeviceStateReport {
   status?: string;
   /** The agent's last update attempt of each kind (lib/contract/fleet.ts AgentState). */
   lastUpdate?: AgentState['lastUpdate'];
+  /** When the device booted (server time, from the heartbeat's uptime). */
+  bootedAt?: string;
 }
 
 export interface DeviceInfo extends DeviceRegistration {
@@ -56,6 +58,8 @@ export interface DeviceInfo extends DeviceRegistration {
   lastSeen?: string;
   /** The last update attempts the agent reported in its heartbeat. */
   lastUpdate?: AgentState['lastUpdate'];
+  /** When the device booted, by the server's clock (the last heartbeat's time less its uptime). */
+  bootedAt?: string;
 }
 
 /** An update log a device sent (a file of /mnt/data/balenahup, or a part of one). */
@@ -154,6 +158,7 @@ export class MemoryDeviceRecords implements DeviceRecords {
     for (const k of ['osVersion', 'supervisorVersion', 'status'] as const)
       if (report[k] !== undefined) d[k] = report[k];
     if (report.lastUpdate !== undefined) d.lastUpdate = structuredClone(report.lastUpdate);
+    if (report.bootedAt !== undefined) d.bootedAt = report.bootedAt;
     d.lastSeen = at;
     return structuredClone(d);
   }

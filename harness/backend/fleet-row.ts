@@ -16,6 +16,8 @@ export interface FleetRow {
   supervisorVersion: string | null;
   online: boolean;
   lastSeen: string | null;
+  /** When the device booted (server time; its uptime is the time since). */
+  bootedAt: string | null;
   status: string | null;
   /** The last progress report since the target was set. */
   progress: { percent: number; message: string; at: string } | null;
@@ -37,6 +39,7 @@ export function fleetRow(records: DeviceRecords, d: DeviceInfo, now: number = Da
     supervisorVersion: d.supervisorVersion ?? null,
     online: withOnline(d, now).online,
     lastSeen: d.lastSeen ?? null,
+    bootedAt: d.bootedAt ?? null,
     status: d.status ?? null,
     progress: progress ? { percent: progress.percent, message: progress.message, at: progress.at } : null,
     target: target ?? null,

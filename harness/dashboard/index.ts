@@ -44,6 +44,7 @@ export async function prepareDashboard(opts: PrepareDashboardOptions): Promise<D
     feed,
     sessions: new Sessions(),
     facts: opts.facts ?? recipeFacts(),
+    isDevice: (uuid) => opts.records.info(uuid) !== undefined,
     ...(opts.consoles ? { consoles: opts.consoles } : {}),
   });
   return {

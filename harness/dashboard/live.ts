@@ -144,8 +144,12 @@ export class LiveFeed {
   }
 }
 
-/** The row without its lastSeen: what makes a change worth sending at once. */
+/**
+ * The row without its lastSeen, and its bootedAt to the minute: what makes a change worth sending
+ * at once. (From one heartbeat to the next the boot time may move by a second with the clocks'
+ * rounding; a reboot moves it by more.)
+ */
 function rowKey(row: DashboardRow): string {
-  const { lastSeen: _seen, ...rest } = row;
-  return JSON.stringify(rest);
+  const { lastSeen: _seen, bootedAt, ...rest } = row;
+  return JSON.stringify({ ...rest, booted: bootedAt?.slice(0, 16) ?? null });
 }

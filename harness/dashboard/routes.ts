@@ -22,6 +22,8 @@ export interface DashboardRoutesDeps {
   sessions: Sessions;
   facts: FactsSource;
   consoles?: ConsoleSource;
+  /** Whether a device is registered (the console of an unknown uuid is a 404). */
+  isDevice(uuid: string): boolean;
 }
 
 const error = (status: number, message: string): Reply => json(status, { error: message });
@@ -36,7 +38,7 @@ const SAFE = {
 };
 
 export function dashboardRoutes(deps: DashboardRoutesDeps): ServerExtension {
-  const { bundle, feed, sessions, facts, consoles } = deps;
+  const { bundle, feed, sessions, facts, consoles, isDevice } = deps;
   const page = Buffer.from(pageHtml({ scriptSha: bundle.script.sha256, styleSha: bundle.style.sha256 }));
   return {
     open(req: IncomingRequest): Promise<Reply> | Reply | undefined {
@@ -60,7 +62,7 @@ export function dashboardRoutes(deps: DashboardRoutesDeps): ServerExtension {
     handle(req: BackendRequest): Promise<Reply> | Reply | undefined {
       const p = req.path;
       const consoleOf = CONSOLE_PATH.exec(p)?.[1];
-      if (consoleOf !== undefined) return consoleReply(req, decodeURIComponent(consoleOf), consoles);
+      if (consoleOf !== undefined) return consoleReply(req, decodeURIComponent(consoleOf), consoles, isDevice);
       if (p !== DASHBOARD_PATHS.events && p !== DASHBOARD_PATHS.session && p !== DASHBOARD_PATHS.policy)
         return undefined;
       if (req.principal.kind !== 'operator') return error(403, `only the lab operator reads ${p}`);
@@ -84,19 +86,25 @@ export function dashboardRoutes(deps: DashboardRoutesDeps): ServerExtension {
   };
 }
 
-function consoleReply(req: BackendRequest, uuid: string, consoles: ConsoleSource | undefined): Reply {
+function consoleReply(
+  req: BackendRequest,
+  uuid: string,
+  consoles: ConsoleSource | undefined,
+  isDevice: (uuid: string) => boolean,
+): Reply {
   if (req.principal.kind !== 'operator') return error(403, `only the lab operator reads ${req.path}`);
   if (!isGet(req.method)) return error(405, `${req.method} ${req.path} is not supported (use GET)`);
   const asked = req.query.get('lines');
   const lines = asked === null ? CONSOLE_LINES_DEFAULT : Number(asked);
   if (!Number.isInteger(lines) || lines < 1 || lines > CONSOLE_LINES_MAX)
     return error(400, `lines must be a whole number from 1 to ${CONSOLE_LINES_MAX}, not "${asked}"`);
-  const tail = consoles?.(uuid, lines);
-  if (!tail)
-    return error(
-      404,
-      `the lab has no serial console of device ${uuid} (only devices started in this lab folder have one)`,
-    );
+  if (!isDevice(uuid)) return error(404, `device ${uuid} is not registered`);
+  const tail: ConsoleTail = consoles?.(uuid, lines) ?? {
+    lines: [],
+    bytes: 0,
+    modified: null,
+    none: 'the lab holds no serial console of this device (only devices started in this lab folder have one)',
+  };
   return json(200, tail, SAFE);
 }
 

@@ -27,13 +27,20 @@ export const CONSOLE_PATH = /^\/v1\/devices\/([^/]+)\/console$/;
 export const CONSOLE_LINES_DEFAULT = 40;
 export const CONSOLE_LINES_MAX = 500;
 
-/** GET /v1/devices/<uuid>/console's answer. */
+/**
+ * GET /v1/devices/<uuid>/console's answer for a registered device. A device whose console the
+ * lab does not hold (a device of another lab folder, a board without its serial cable) has no
+ * lines and `none` says why: the page asks for every device it shows, and an error status would
+ * be an error in the browser's console.
+ */
 export interface ConsoleTail {
   /** The last lines, oldest first, escape sequences and carriage returns taken out. */
   lines: string[];
-  /** The log's size in bytes, and when it was last written (ISO 8601). */
+  /** The log's size in bytes, and when it was last written (ISO 8601; null without a log). */
   bytes: number;
-  modified: string;
+  modified: string | null;
+  /** Why there are no lines: the lab holds no console of the device. */
+  none?: string;
 }
 
 /** The session cookie's name; it is sent only to the event stream's path. */
@@ -80,7 +87,7 @@ export interface DeviceChoice {
   method?: string;
   refusal?: { rule: string; reason: string };
   /** A warning that does not refuse (a jump that is not guaranteed), when the API gives one. */
-  warning?: string;
+  warning?: { rule: string; reason: string };
 }
 
 /** GET /v1/devices/<uuid>/choices's answer. */

@@ -109,6 +109,11 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    what: 'when each device booted (from its heartbeat)',
+    sql: `ALTER TABLE devices ADD COLUMN booted_at TEXT;`,
+  },
 ];
 
 /** A device as registered: the API's registration, stored as it came. */
@@ -209,13 +214,17 @@ export class Store {
     return this.mirrorDevice(d.uuid)!;
   }
 
+  /** A copy: what a caller does with it stays out of the mirror. */
   device(uuid: string): StoredDevice | undefined {
-    return this.mirror.devices.get(uuid);
+    const d = this.mirror.devices.get(uuid);
+    return d && { ...d };
   }
 
   /** Every registered device, by name. */
   devices(): StoredDevice[] {
-    return [...this.mirror.devices.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return [...this.mirror.devices.values()]
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .map((d) => ({ ...d }));
   }
 
   /** A heartbeat: the device's own report of its state; undefined for a device not registered. */
@@ -223,13 +232,14 @@ export class Store {
     const row = this.db.get(
       `UPDATE devices SET os_version = coalesce(?, os_version),
          supervisor_version = coalesce(?, supervisor_version), status = coalesce(?, status),
-         last_update = coalesce(?, last_update), last_seen = ?
+         last_update = coalesce(?, last_update), booted_at = coalesce(?, booted_at), last_seen = ?
        WHERE uuid = ? RETURNING *`,
       [
         report.osVersion ?? null,
         report.supervisorVersion ?? null,
         report.status ?? null,
         report.lastUpdate ? JSON.stringify(report.lastUpdate) : null,
+        report.bootedAt ?? null,
         at,
         uuid,
       ],
@@ -292,7 +302,8 @@ export class Store {
   }
 
   target(uuid: string): StoredTarget | undefined {
-    return this.mirror.targets.get(uuid);
+    const t = this.mirror.targets.get(uuid);
+    return t && { ...t };
   }
 
   addProgress(uuid: string, p: StoredProgress): void {
@@ -451,6 +462,7 @@ function deviceOf(r: Row): StoredDevice {
     registeredAt: r.registered_at as string,
     ...opt('lastSeen', r.last_seen),
     ...lastUpdateOf(r.last_update),
+    ...opt('bootedAt', r.booted_at),
   };
 }
 

@@ -64,6 +64,8 @@ export interface AgentState {
   status: AgentStatus;
   /** The last attempt of each kind, when there was one. */
   lastUpdate?: { os?: UpdateAttempt; supervisor?: UpdateAttempt };
+  /** Whole seconds since the device booted (/proc/uptime), when it can say. */
+  uptimeSeconds?: number;
 }
 
 /** The heartbeat's answer: the device's record and its target (none: `target` absent). */

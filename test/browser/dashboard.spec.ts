@@ -174,6 +174,11 @@ test('a device: Settings -> Supervisor version -> Save sets the target; its prog
   await page.getByRole('link', { name: 'd1' }).click();
   await expect(page.getByRole('heading', { name: 'd1', level: 1 })).toBeVisible();
   await expect(page.getByRole('combobox', { name: 'OS version' })).toBeVisible();
+  // Its uptime as its heartbeat says; a device the lab did not start has no console here.
+  d1.state = { ...d1.state, uptimeSeconds: 125 };
+  await beat(api, d1);
+  await expect(page.locator('[data-field="uptime"]')).toHaveText(/^2 min \(since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)$/);
+  await expect(page.getByRole('region', { name: 'Console' })).toContainText('holds no serial console of this device');
   const sv = page.getByRole('combobox', { name: 'Supervisor version' });
   await sv.selectOption('16.9.0');
   await page.getByRole('form', { name: 'Supervisor version' }).getByRole('button', { name: 'Save' }).click();
@@ -240,4 +245,27 @@ test('usable at 1280x800 and on a narrow window: nothing wider than the window b
     await page.goBack();
     await test.info().attach(`devices-${size.width}.png`, { body: await page.screenshot(), contentType: 'image/png' });
   }
+});
+
+test('a release the policy no longer maintains: refused, offered only when unsupported releases are allowed', async ({
+  page,
+}) => {
+  // On ESR 2026.1, past its end of life: its own patch 2.88.1 is a standard update the policy refuses.
+  const old = await registerFake(api, token, { name: 'old', osVersion: '2.88.0', supervisorVersion: '16.8.0' });
+  await beat(api, old);
+  await signIn(page);
+  await page.getByRole('link', { name: 'old' }).click();
+  const os = page.getByRole('combobox', { name: 'OS version' });
+  const patch = os.locator('option', { hasText: /^2\.88\.1 / });
+  await expect(patch).toBeDisabled();
+  await expect(patch).toHaveText(/refused: .*end of life/);
+  const allow = page.getByRole('checkbox', { name: 'Allow releases the support policy no longer maintains' });
+  await allow.check();
+  await expect(patch).toBeEnabled();
+  await expect(patch).toHaveText(/unsupported, allowed on request for old/);
+  await expect(os.locator('option', { hasText: /^2\.11\.0 / }), 'a downgrade stays refused').toBeDisabled();
+  await os.selectOption('2.88.1');
+  await allow.uncheck();
+  await expect(os, 'unchecking takes the choice back').toHaveValue('');
+  await expect(patch).toBeDisabled();
 });

@@ -161,11 +161,13 @@ export class Agent {
       ...(attempts.os ? { os: attempts.os } : {}),
       ...(attempts.supervisor ? { supervisor: attempts.supervisor } : {}),
     };
+    const uptime = this.ctx.uptime?.();
     return {
       osVersion: os.version,
       supervisorVersion: this.ctx.version,
       status,
       ...(attempts.os || attempts.supervisor ? { lastUpdate } : {}),
+      ...(uptime !== undefined && Number.isFinite(uptime) && uptime >= 0 ? { uptimeSeconds: Math.floor(uptime) } : {}),
     };
   }
 

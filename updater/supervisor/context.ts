@@ -27,4 +27,6 @@ export interface AgentContext {
   /** Starts `/bin/sh -c command` detached, its output appended to `logFile`. */
   spawnDetached(command: string, logFile: string): Detached;
   now(): Date;
+  /** Seconds since boot (/proc/uptime); undefined when it cannot be read. */
+  uptime?(): number | undefined;
 }

@@ -6,7 +6,7 @@
  * reboot). See agent.ts; every device path is in paths.ts.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AGENT_BEAT_MS } from '../../lib/contract/fleet.ts';
 import type { SupervisorRunState } from '../../lib/contract/supervisor.ts';
@@ -81,6 +81,7 @@ function agentNow(): Agent | undefined {
         registryClient: (r) => registryClient(config, r, { timeoutMs: 30_000, retries: 3 }),
         spawnDetached,
         now: () => new Date(),
+        uptime: readUptime,
       };
       log.line(`supervisor ${version}: agent for device ${uuid} at ${apiEndpoint}`);
       agent = new Agent(ctx);
@@ -100,3 +101,13 @@ async function loop(): Promise<void> {
   setTimeout(() => void loop(), AGENT_BEAT_MS);
 }
 void loop();
+
+/** Seconds since boot, the first field of /proc/uptime. */
+function readUptime(): number | undefined {
+  try {
+    const seconds = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+    return Number.isFinite(seconds) ? seconds : undefined;
+  } catch {
+    return undefined;
+  }
+}

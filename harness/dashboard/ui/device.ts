@@ -1,15 +1,29 @@
 /**
- * A device's page: its summary (versions, its OS's line and phase, last heartbeat), the progress
- * of a running update with the steps it went through, Settings with the "OS version" and
- * "Supervisor version" selects and Save, its update logs and the history of its updates.
+ * A device's page: its summary (versions, its OS's line and phase, uptime, last heartbeat), the
+ * progress of a running update with the steps it went through, Settings with the "OS version"
+ * and "Supervisor version" selects and Save, its update logs, the last lines of its serial
+ * console and the history of its updates.
  */
 import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { DeviceTarget, TargetOutcome } from '../../../lib/contract/fleet.ts';
 import { LEGACY_UPDATE_LOG_DIR, UPDATE_LOG_DIR } from '../../../lib/contract/update-log.ts';
-import type { DashboardRow, DeviceChoices, PolicyAnswer } from '../wire.ts';
-import { type ChoiceKind, needsMajorConfirmation, optionWords, type VersionOption, versionOptions } from './choices.ts';
-import { ago, failureReason, failureTitle, releaseWords, statusWords } from './format.ts';
+import {
+  CONSOLE_LINES_DEFAULT,
+  type ConsoleTail,
+  type DashboardRow,
+  type DeviceChoices,
+  type PolicyAnswer,
+} from '../wire.ts';
+import {
+  anyOverridable,
+  type ChoiceKind,
+  needsMajorConfirmation,
+  optionWords,
+  type VersionOption,
+  versionOptions,
+} from './choices.ts';
+import { ago, failureReason, failureTitle, releaseWords, statusWords, uptimeWords } from './format.ts';
 import { loadPolicy, Outcomes } from './modify.ts';
 import { ProgressBar } from './progress.ts';
 import { api, ApiError } from './session.ts';
@@ -77,6 +91,7 @@ export function DevicePage({ uuid }: { uuid: string }) {
         <dt>OS line and phase</dt><dd>${release ? releaseWords(release) : 'not in the support policy'}</dd>
         <dt>Supervisor version</dt><dd data-field="supervisor">${row.supervisorVersion ?? '-'}</dd>
         <dt>Online</dt><dd>${row.online ? 'Online' : 'Offline'}</dd>
+        <dt>Uptime</dt><dd data-field="uptime">${uptimeWords(row)}</dd>
         <dt>Status</dt><dd>${statusWords(row)}</dd>
         <dt>Last heartbeat</dt><dd><time datetime=${row.lastSeen ?? ''}>${ago(row.lastSeen)}</time></dd>
         <dt>Target</dt><dd>${targetWords(row.target)} (${row.targetProgress})</dd>
@@ -114,6 +129,7 @@ export function DevicePage({ uuid }: { uuid: string }) {
         </details>`,
       )}
     </section>
+    <${Console} uuid=${uuid} />
     <section aria-labelledby="history-title" class="card">
       <h2 id="history-title">History</h2>
       <${Attempts} row=${row} />
@@ -132,6 +148,41 @@ export function DevicePage({ uuid }: { uuid: string }) {
           : html`<p>No progress reported yet.</p>`
       }
     </section>
+  </section>`;
+}
+
+/** How often the console's last lines are read again while the page is open. */
+const CONSOLE_REFRESH_MS = 5_000;
+
+/** The last lines of the device's serial console, read again every few seconds. */
+function Console({ uuid }: { uuid: string }) {
+  const [tail, setTail] = useState<ConsoleTail | undefined>();
+  const [missing, setMissing] = useState<string | undefined>();
+  useEffect(() => {
+    let gone = false;
+    const read = () =>
+      api<ConsoleTail>(`/v1/devices/${encodeURIComponent(uuid)}/console?lines=${CONSOLE_LINES_DEFAULT}`)
+        .then((t) => {
+          if (gone) return;
+          setTail(t);
+          setMissing(undefined);
+        })
+        .catch((err: Error) => !gone && setMissing(err.message));
+    void read();
+    const timer = setInterval(read, CONSOLE_REFRESH_MS);
+    return () => {
+      gone = true;
+      clearInterval(timer);
+    };
+  }, [uuid]);
+  return html`<section aria-labelledby="console-title" class="card">
+    <h2 id="console-title">Console</h2>
+    ${
+      tail && !tail.none
+        ? html`<p class="note">The last ${tail.lines.length} lines of its serial console, written <time datetime=${tail.modified ?? ''}>${ago(tail.modified)}</time>.</p>
+          <pre class="console" aria-label="Last console lines" tabindex="0">${tail.lines.join('\n')}</pre>`
+        : html`<p>${tail?.none ?? missing ?? 'Loading...'}</p>`
+    }
   </section>`;
 }
 
@@ -155,10 +206,12 @@ function Setting(props: { kind: ChoiceKind; row: DashboardRow; choices?: DeviceC
   const { kind, row, choices, policy } = props;
   const [version, setVersion] = useState('');
   const [confirmMajor, setConfirmMajor] = useState(false);
+  const [allowUnsupported, setAllowUnsupported] = useState(false);
   const [busy, setBusy] = useState(false);
   const [outcome, setOutcome] = useState<TargetOutcome | undefined>();
   const [error, setError] = useState<string | undefined>();
-  const options: VersionOption[] = choices ? versionOptions(kind, [row], [choices], policy) : [];
+  const options: VersionOption[] = choices ? versionOptions(kind, [row], [choices], policy, allowUnsupported) : [];
+  const unsupportedChoice = kind === 'os' && anyOverridable(options);
   const id = `setting-${kind}`;
   const current = kind === 'os' ? row.osVersion : row.supervisorVersion;
   const major = kind === 'supervisor' && version !== '' && needsMajorConfirmation(version, [row]);
@@ -171,7 +224,7 @@ function Setting(props: { kind: ChoiceKind; row: DashboardRow; choices?: DeviceC
     try {
       const body =
         kind === 'os'
-          ? { osVersion: version }
+          ? { osVersion: version, ...(allowUnsupported ? { allowUnsupported: true } : {}) }
           : { supervisorVersion: version, ...(major && confirmMajor ? { confirmMajor: true } : {}) };
       const r = await api<TargetOutcome>(`/v1/devices/${encodeURIComponent(row.uuid)}/target`, {
         method: 'PUT',
@@ -196,11 +249,26 @@ function Setting(props: { kind: ChoiceKind; row: DashboardRow; choices?: DeviceC
       ${options.map(
         (o) =>
           html`<option value=${o.version} disabled=${!o.selectable}>${o.version}${(() => {
-            const w = optionWords(o, 1);
+            const w = optionWords(o, 1, allowUnsupported);
             return w ? ` (${w})` : '';
           })()}</option>`,
       )}
     </select>
+    ${
+      unsupportedChoice
+        ? html`<label class="confirm"><input type="checkbox" checked=${allowUnsupported} onChange=${(e: Event) => {
+            const on = (e.target as HTMLInputElement).checked;
+            setAllowUnsupported(on);
+            if (
+              !on &&
+              version &&
+              !versionOptions(kind, [row], choices ? [choices] : [], policy, false).find((o) => o.version === version)
+                ?.selectable
+            )
+              setVersion('');
+          }} /> Allow releases the support policy no longer maintains</label>`
+        : null
+    }
     ${major ? html`<label class="confirm"><input type="checkbox" checked=${confirmMajor} onChange=${(e: Event) => setConfirmMajor((e.target as HTMLInputElement).checked)} /> I have tested this new major version</label>` : null}
     <button type="submit" class="primary save" disabled=${!version || busy}>Save</button>
     ${busy ? html`<p role="status">Saving... (the lab server publishes the release first, which may take minutes)</p>` : null}

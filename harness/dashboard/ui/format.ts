@@ -81,6 +81,33 @@ export function ago(iso: string | null | undefined, now: number = Date.now()): s
   return iso.slice(0, 10);
 }
 
+/**
+ * The Uptime of the summary: "2 h 5 min (since 2026-12-04 09:00:00 UTC)" while the device is
+ * online; offline, how long it had been up when last heard from.
+ */
+export function uptimeWords(
+  row: Pick<DashboardRow, 'bootedAt' | 'online' | 'lastSeen'>,
+  now: number = Date.now(),
+): string {
+  if (!row.bootedAt) return 'unknown (its agent does not say)';
+  const booted = Date.parse(row.bootedAt);
+  const since = `since ${row.bootedAt.slice(0, 19).replace('T', ' ')} UTC`;
+  if (row.online) return `${duration(now - booted)} (${since})`;
+  const seen = row.lastSeen ? Date.parse(row.lastSeen) : Number.NaN;
+  return Number.isFinite(seen) ? `offline; it had been up ${duration(seen - booted)} when last heard from` : 'offline';
+}
+
+/** "45 s", "12 min", "2 h 5 min", "3 d 4 h". */
+export function duration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h} h ${m % 60} min`;
+  return `${Math.floor(h / 24)} d ${h % 24} h`;
+}
+
 /** A percentage for the progress bar: 0 to 100, whole. */
 export function percent(p: number | undefined): number {
   return Math.max(0, Math.min(100, Math.round(p ?? 0)));

@@ -8,7 +8,14 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { TargetOutcome } from '../../../lib/contract/fleet.ts';
 import type { DashboardRow, DeviceChoices, PolicyAnswer } from '../wire.ts';
 import { DASHBOARD_PATHS } from '../wire.ts';
-import { type ChoiceKind, needsMajorConfirmation, optionWords, type VersionOption, versionOptions } from './choices.ts';
+import {
+  anyOverridable,
+  type ChoiceKind,
+  needsMajorConfirmation,
+  optionWords,
+  type VersionOption,
+  versionOptions,
+} from './choices.ts';
 import { api } from './session.ts';
 import { policy } from './store.ts';
 
@@ -55,7 +62,8 @@ export async function loadPolicy(): Promise<PolicyAnswer> {
 export function ModifyDialog(props: { kind: ChoiceKind; devices: DashboardRow[]; onClose: () => void }) {
   const { kind, devices, onClose } = props;
   const ref = useRef<HTMLDialogElement>(null);
-  const [options, setOptions] = useState<VersionOption[] | undefined>();
+  const [loaded, setLoaded] = useState<{ choices: DeviceChoices[]; policy?: PolicyAnswer } | undefined>();
+  const [allowUnsupported, setAllowUnsupported] = useState(false);
   const [loadError, setLoadError] = useState<string | undefined>();
   const [version, setVersion] = useState<string | undefined>();
   const [confirmMajor, setConfirmMajor] = useState(false);
@@ -70,7 +78,7 @@ export function ModifyDialog(props: { kind: ChoiceKind; devices: DashboardRow[];
         Promise.all(devices.map((d) => api<DeviceChoices>(`/v1/devices/${encodeURIComponent(d.uuid)}/choices`))),
         kind === 'os' ? loadPolicy().catch(() => undefined) : Promise.resolve(undefined),
       ]);
-      if (!gone) setOptions(versionOptions(kind, devices, choices, pol));
+      if (!gone) setLoaded({ choices, ...(pol ? { policy: pol } : {}) });
     })().catch((err: Error) => !gone && setLoadError(err.message));
     return () => {
       gone = true;
@@ -85,6 +93,7 @@ export function ModifyDialog(props: { kind: ChoiceKind; devices: DashboardRow[];
         devices: devices.map((d) => d.uuid),
         ...(kind === 'os' ? { osVersion: version } : { supervisorVersion: version }),
         ...(kind === 'supervisor' && confirmMajor ? { confirmMajor: true } : {}),
+        ...(kind === 'os' && allowUnsupported ? { allowUnsupported: true } : {}),
       };
       const r = await api<{ results: TargetOutcome[] }>('/v1/targets', { method: 'POST', body: JSON.stringify(body) });
       setResults(r.results);
@@ -94,7 +103,16 @@ export function ModifyDialog(props: { kind: ChoiceKind; devices: DashboardRow[];
       setBusy(false);
     }
   };
+  const options: VersionOption[] | undefined =
+    loaded && versionOptions(kind, devices, loaded.choices, loaded.policy, allowUnsupported);
   const major = kind === 'supervisor' && version !== undefined && needsMajorConfirmation(version, devices);
+  const unsupportedChoice = kind === 'os' && options !== undefined && anyOverridable(options);
+  const allow = (on: boolean) => {
+    setAllowUnsupported(on);
+    // A version that only the choice made selectable is no longer chosen without it.
+    const still = versionOptions(kind, devices, loaded?.choices ?? [], loaded?.policy, on);
+    if (version && !still.find((o) => o.version === version)?.selectable) setVersion(undefined);
+  };
   const title = `${TITLES[kind]} for ${devices.length === 1 ? devices[0]!.name : `${devices.length} devices`}`;
   return html`<dialog ref=${ref} aria-labelledby="modify-title" onClose=${onClose} class="modify">
     <h2 id="modify-title">${title}</h2>
@@ -119,11 +137,16 @@ export function ModifyDialog(props: { kind: ChoiceKind; devices: DashboardRow[];
                     onChange=${() => setVersion(o.version)}
                   />
                   <span class="v">${o.version}</span>
-                  <span class="words">${optionWords(o, devices.length)}</span>
+                  <span class="words">${optionWords(o, devices.length, allowUnsupported)}</span>
                 </label>`,
               )}
             </div>
           </fieldset>
+          ${
+            unsupportedChoice
+              ? html`<label class="confirm"><input type="checkbox" checked=${allowUnsupported} onChange=${(e: Event) => allow((e.target as HTMLInputElement).checked)} /> Allow releases the support policy no longer maintains (end of life, superseded)</label>`
+              : null
+          }
           ${
             major
               ? html`<label class="confirm"><input type="checkbox" checked=${confirmMajor} onChange=${(e: Event) => setConfirmMajor((e.target as HTMLInputElement).checked)} /> I have tested this new major version of the supervisor on this fleet</label>`
@@ -147,7 +170,7 @@ export function Outcomes({ results }: { results: TargetOutcome[] }) {
       (r) => html`<li class=${r.ok ? 'ok' : 'refused'}>
         <strong>${r.name}</strong>: ${
           r.ok
-            ? `target set${r.target?.osVersion ? `, OS ${r.target.osVersion}` : ''}${r.target?.supervisorVersion ? `, supervisor ${r.target.supervisorVersion}` : ''}`
+            ? `target set${r.target?.osVersion ? `, OS ${r.target.osVersion}` : ''}${r.target?.supervisorVersion ? `, supervisor ${r.target.supervisorVersion}` : ''}${r.warning ? ` (warning, ${r.warning.rule}: ${r.warning.reason})` : ''}`
             : html`refused (${r.refusal?.rule}): ${r.refusal?.reason}`
         }
       </li>`,

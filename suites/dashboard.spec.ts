@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Page } from '@playwright/test';
+import { stepLine } from '../lib/contract/steps.ts';
 import { BASE_RELEASE, expect, test } from './fixtures.ts';
 import { apiUrl, fleet, huplab, onDevice, operator, serve, startDevice as start } from './fleet-cli.ts';
 
@@ -124,6 +125,10 @@ test.describe('dashboard', { tag: ['@emulated', '@fleet'] }, () => {
       lines: string[];
     };
     expect(tail.lines.length, 'the API reads the same console').toBeGreaterThan(0);
+    // The agent sent the updater's log from /mnt/data/balenahup: its steps, to the reboot.
+    const logs = page.getByRole('region', { name: 'Update logs' });
+    await expect(logs).toContainText(stepLine('write-root', 'done'), { timeout: 60_000 });
+    await expect(logs).toContainText(stepLine('reboot', 'start'));
     await page.getByRole('combobox', { name: 'Supervisor version' }).selectOption('16.9.0');
     await page.getByRole('form', { name: 'Supervisor version' }).getByRole('button', { name: 'Save' }).click();
     await expect(page.getByRole('list', { name: 'Outcome per device' })).toContainText('dash1: target set', {
@@ -132,6 +137,41 @@ test.describe('dashboard', { tag: ['@emulated', '@fleet'] }, () => {
     await expect(page.locator('[data-field="supervisor"]')).toHaveText('16.9.0', { timeout: 15 * 60_000 });
     expect(await onDevice(lab, 'dash1', 'cat /proc/sys/kernel/random/boot_id'), 'no reboot').toBe(bootId);
     await shot(page, 'supervisor.png');
+    expect(errors, 'no console errors').toEqual([]);
+  });
+
+  test('an offline device shows offline with its pending target, and carries it out when back', async ({
+    lab,
+    page,
+  }) => {
+    test.setTimeout(25 * 60_000);
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    const api = await apiUrl(lab);
+    await page.goto(`${api}/#token=${lab.operatorToken}`);
+    const row = page.locator('tr[data-device="dash2"]');
+    await expect(row).toContainText('Online');
+    const before = (await fleet(lab)).get('dash2')!.supervisorVersion;
+    expect(before, 'dash2 still runs the supervisor it was flashed with').not.toBe('16.9.0');
+    await huplab(lab, ['device', 'link', '--name', 'dash2', 'down']);
+    await expect(row).toContainText('Offline', { timeout: 120_000 });
+    await page.getByRole('link', { name: 'dash2' }).click();
+    await expect(page.locator('[data-field="uptime"]')).toHaveText(/^offline; it had been up /);
+    await page.getByRole('combobox', { name: 'Supervisor version' }).selectOption('16.9.0');
+    await page.getByRole('form', { name: 'Supervisor version' }).getByRole('button', { name: 'Save' }).click();
+    await expect(page.getByRole('list', { name: 'Outcome per device' })).toContainText('dash2: target set', {
+      timeout: 10 * 60_000,
+    });
+    await page.getByRole('link', { name: 'All devices' }).first().click();
+    await expect(row.locator('[data-col="status"]')).toHaveText('Offline, target pending: supervisor 16.9.0');
+    await shot(page, 'offline-pending.png');
+    await new Promise((r) => setTimeout(r, 15_000));
+    expect((await fleet(lab)).get('dash2')!.supervisorVersion, 'nothing happens while offline').toBe(before);
+    await huplab(lab, ['device', 'link', '--name', 'dash2', 'up']);
+    await expect(row.locator('[data-col="supervisor"]')).toHaveText('16.9.0', { timeout: 15 * 60_000 });
+    await expect(row).toContainText('Online');
+    await shot(page, 'back-online.png');
     expect(errors, 'no console errors').toEqual([]);
   });
 });

@@ -17,6 +17,7 @@ import {
   ago,
   duration,
   failureReason,
+  joinLogParts,
   failureTitle,
   releaseWords,
   statusWords,
@@ -247,6 +248,18 @@ t.test('statuses: offline with the pending target; a failed update with its reas
     'Offline, target pending: OS 2.103.0',
   );
   t.equal(statusWords(row('a', { online: false, target, targetProgress: 'reached' })), 'Offline');
+  t.equal(
+    statusWords(
+      row('a', {
+        online: false,
+        osVersion: '2.103.0',
+        target: { ...target, supervisorVersion: '16.9.0' },
+        targetProgress: 'pending',
+      }),
+    ),
+    'Offline, target pending: supervisor 16.9.0',
+    'the OS version it already runs is not pending',
+  );
   t.equal(statusWords(row('a', { status: 'Updating OS' })), 'Updating OS');
   const failed = row('a', {
     target,
@@ -270,6 +283,20 @@ t.test('statuses: offline with the pending target; a failed update with its reas
   t.equal(failureReason(row('a', { status: 'Supervisor update failed' })), 'no reason given');
   t.equal(ago('2026-12-04T10:00:00.000Z', Date.parse('2026-12-04T10:00:12.000Z')), '12 s ago');
   t.equal(ago(null), 'never');
+});
+
+t.test('update logs: the parts of one file joined under its name, in the order the files came', async (t) => {
+  t.same(
+    joinLogParts([
+      { name: 'upgrade.1.log', text: 'a\n', at: '1' },
+      { name: 'rollback-health.2.log', text: 'r\n', at: '2' },
+      { name: 'upgrade.1.log', text: 'b\n', at: '3' },
+    ]),
+    [
+      { name: 'upgrade.1.log', text: 'a\nb\n', at: '3' },
+      { name: 'rollback-health.2.log', text: 'r\n', at: '2' },
+    ],
+  );
 });
 
 t.test('uptime: since the boot while online; offline, as it was when last heard from', async (t) => {

@@ -80,6 +80,8 @@ export const AGENT_FILES = {
   attempts: `${AGENT_DIR}/attempts.json`,
   /** The agent's own log: each decision and its reason, one line each. */
   log: `${AGENT_DIR}/agent.log`,
+  /** How much of each update log the API has ({name: bytes}): the next upload starts there. */
+  logsSent: `${AGENT_DIR}/logs-sent.json`,
 } as const;
 
 /** The rules a target is refused by (by the API when it is set, and again by the agent). */

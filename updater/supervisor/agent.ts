@@ -19,6 +19,7 @@ import { errorLine, RateLimitedFailure } from './log.ts';
 import { forgetUpdater, osFailureReason, startOsUpdate, updaterRunning } from './os-update.ts';
 import { pendingBreadcrumbs, staleInstallDirs } from './state.ts';
 import { upgradeSupervisor } from './supervisor-upgrade.ts';
+import { uploadLogs } from './log-upload.ts';
 
 /** What the agent does in this process, beyond what its files say. */
 interface Busy {
@@ -197,6 +198,12 @@ export class Agent {
         const after = readAttempts(ctx.paths.attempts);
         await ctx.api.heartbeat(this.state(os, breadcrumbs, after)).catch(() => undefined);
       }
+      await uploadLogs({
+        dir: ctx.paths.updateLogDir,
+        sentFile: ctx.paths.logsSent,
+        send: (name, text) => ctx.api.log(name, text),
+        log: (line) => ctx.log.line(line),
+      });
     } catch (err) {
       ctx.log.line(`beat failed: ${errorLine(err)}`);
     }

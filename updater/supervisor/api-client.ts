@@ -175,6 +175,16 @@ export class AgentApi {
     );
   }
 
+  /** POST /v1/devices/<uuid>/logs: a part of an update log; false when it was not taken (never throws). */
+  async log(name: string, text: string): Promise<boolean> {
+    try {
+      await this.json('POST', `${this.devicePath}/logs`, { name, text }, [201]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** PATCH /v1/devices/<uuid>/progress; false when it could not be sent (never throws). */
   async progress(percent: number, message: string, status: string): Promise<boolean> {
     try {

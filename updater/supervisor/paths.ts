@@ -27,6 +27,8 @@ export interface AgentPaths {
   agentDir: string;
   attempts: string;
   log: string;
+  /** How much of each update log was sent to the API. */
+  logsSent: string;
   /** The run state rollback-health reads. */
   runDir: string;
   runState: string;
@@ -46,6 +48,7 @@ export const DEVICE_PATHS: AgentPaths = {
   agentDir: AGENT_DIR,
   attempts: AGENT_FILES.attempts,
   log: AGENT_FILES.log,
+  logsSent: AGENT_FILES.logsSent,
   runDir: SUPERVISOR_RUN_DIR,
   runState: SUPERVISOR_RUN_STATE,
   updateLogDir: UPDATE_LOG_DIR,
@@ -71,6 +74,7 @@ export function agentPathsUnder(root: string): AgentPaths {
     agentDir: r(d.agentDir),
     attempts: r(d.attempts),
     log: r(d.log),
+    logsSent: r(d.logsSent),
     runDir: r(d.runDir),
     runState: r(d.runState),
     updateLogDir: r(d.updateLogDir),

@@ -5,7 +5,7 @@
  * console and the history of its updates.
  */
 import { html } from 'htm/preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { DeviceTarget, TargetOutcome } from '../../../lib/contract/fleet.ts';
 import { LEGACY_UPDATE_LOG_DIR, UPDATE_LOG_DIR } from '../../../lib/contract/update-log.ts';
 import {
@@ -23,7 +23,7 @@ import {
   type VersionOption,
   versionOptions,
 } from './choices.ts';
-import { ago, failureReason, failureTitle, releaseWords, statusWords, uptimeWords } from './format.ts';
+import { ago, failureReason, failureTitle, joinLogParts, releaseWords, statusWords, uptimeWords } from './format.ts';
 import { loadPolicy, Outcomes } from './modify.ts';
 import { ProgressBar } from './progress.ts';
 import { api, ApiError } from './session.ts';
@@ -61,7 +61,7 @@ export function DevicePage({ uuid }: { uuid: string }) {
       .then(([d, l, c, p]) => {
         if (gone) return;
         setDetail(d);
-        setLogs(l.logs);
+        setLogs(joinLogParts(l.logs));
         setChoices(c);
         setPolicy(p);
         setError(undefined);
@@ -158,6 +158,11 @@ const CONSOLE_REFRESH_MS = 5_000;
 function Console({ uuid }: { uuid: string }) {
   const [tail, setTail] = useState<ConsoleTail | undefined>();
   const [missing, setMissing] = useState<string | undefined>();
+  const pre = useRef<HTMLPreElement>(null);
+  // The newest line in view, as in a terminal.
+  useEffect(() => {
+    if (pre.current) pre.current.scrollTop = pre.current.scrollHeight;
+  }, [tail]);
   useEffect(() => {
     let gone = false;
     const read = () =>
@@ -180,7 +185,7 @@ function Console({ uuid }: { uuid: string }) {
     ${
       tail && !tail.none
         ? html`<p class="note">The last ${tail.lines.length} lines of its serial console, written <time datetime=${tail.modified ?? ''}>${ago(tail.modified)}</time>.</p>
-          <pre class="console" aria-label="Last console lines" tabindex="0">${tail.lines.join('\n')}</pre>`
+          <pre ref=${pre} class="console" aria-label="Last console lines" tabindex="0">${tail.lines.join('\n')}</pre>`
         : html`<p>${tail?.none ?? missing ?? 'Loading...'}</p>`
     }
   </section>`;

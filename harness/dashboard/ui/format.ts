@@ -31,9 +31,16 @@ export function statusWords(row: DashboardRow): string {
   const status = row.status ?? 'Unknown';
   if (!row.online) {
     const t = row.target;
+    // The kinds it has not reached: a target keeps the OS version it reached when a supervisor
+    // version is set later.
     const pending =
       t && row.targetProgress !== 'reached'
-        ? [t.osVersion ? `OS ${t.osVersion}` : '', t.supervisorVersion ? `supervisor ${t.supervisorVersion}` : '']
+        ? [
+            t.osVersion && t.osVersion !== row.osVersion ? `OS ${t.osVersion}` : '',
+            t.supervisorVersion && t.supervisorVersion !== row.supervisorVersion
+              ? `supervisor ${t.supervisorVersion}`
+              : '',
+          ]
             .filter(Boolean)
             .join(', ')
         : '';
@@ -106,6 +113,23 @@ export function duration(ms: number): string {
   const h = Math.floor(m / 60);
   if (h < 48) return `${h} h ${m % 60} min`;
   return `${Math.floor(h / 24)} d ${h % 24} h`;
+}
+
+/**
+ * The update logs as the page lists them: the parts of one file (the agent sends a growing log a
+ * part at a time) joined under its name, in the order the files first came, each with the time
+ * of its last part.
+ */
+export function joinLogParts(parts: ReadonlyArray<{ name: string; text: string; at: string }>) {
+  const byName = new Map<string, { name: string; text: string; at: string }>();
+  for (const p of parts) {
+    const seen = byName.get(p.name);
+    if (seen) {
+      seen.text += p.text;
+      seen.at = p.at;
+    } else byName.set(p.name, { ...p });
+  }
+  return [...byName.values()];
 }
 
 /** A percentage for the progress bar: 0 to 100, whole. */

@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { startBackend, type Backend } from '../harness/backend/index.ts';
 import { buildSupervisor } from '../images/builder/supervisor-build.ts';
 import { loadSupervisorRelease } from '../images/supervisor-recipe.ts';
-import { AGENT_STATUS, type DeviceTarget } from '../lib/contract/fleet.ts';
+import { AGENT_STATUS, type AgentState, type DeviceTarget } from '../lib/contract/fleet.ts';
 import { STATE_FILES } from '../lib/contract/state-files.ts';
 import {
   parseSupervisorChecksum,
@@ -56,8 +56,13 @@ function deviceRoot(t: Test, os: Partial<typeof OS> = {}): { root: string; paths
 }
 
 /** The agent's API with its target given by the test (the server half of /target may not exist yet). */
+/** The real client and API, with the target the test gives (the heartbeat is still reported). */
 class TestApi extends AgentApi {
   next: DeviceTarget | undefined;
+  override async heartbeat(state: AgentState): Promise<DeviceTarget | undefined> {
+    await super.heartbeat(state);
+    return this.next;
+  }
   override async target(): Promise<DeviceTarget | undefined> {
     return this.next;
   }

@@ -68,9 +68,9 @@ export interface AgentState {
   uptimeSeconds?: number;
 }
 
-/** The heartbeat's answer: the device's record and its target (none: `target` absent). */
+/** The heartbeat's answer: the device's record and its target (none: `target: null`). */
 export interface AgentStateReply {
-  target?: DeviceTarget;
+  target?: DeviceTarget | null;
 }
 
 /** Files of the agent on the data partition (survive OS updates and reboots). */

@@ -32,6 +32,14 @@ test.describe('dashboard', { tag: ['@emulated', '@fleet'] }, () => {
     if (server && server.exitCode === null) await huplab(lab, ['serve', '--stop']);
   });
 
+  /** The page's errors and console errors from now on: a test ends with none. */
+  const consoleErrors = (page: Page) => {
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    return errors;
+  };
+
   const shot = async (page: Page, name: string) =>
     test.info().attach(name, { body: await page.screenshot({ fullPage: true }), contentType: 'image/png' });
 
@@ -40,9 +48,7 @@ test.describe('dashboard', { tag: ['@emulated', '@fleet'] }, () => {
     page,
   }) => {
     test.setTimeout(50 * 60_000);
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    const errors = consoleErrors(page);
     await Promise.all(DEVICES.map((n) => start(lab, n, BASE_RELEASE)));
     // The policy's own choice: the latest release of the device type (allowed and maintained).
     const policy = (await (await operator(lab, '/v1/policy?deviceType=generic-amd64')).json()) as {
@@ -145,9 +151,7 @@ test.describe('dashboard', { tag: ['@emulated', '@fleet'] }, () => {
     page,
   }) => {
     test.setTimeout(25 * 60_000);
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    const errors = consoleErrors(page);
     const api = await apiUrl(lab);
     await page.goto(`${api}/#token=${lab.operatorToken}`);
     const row = page.locator('tr[data-device="dash2"]');

@@ -22,6 +22,15 @@ export const RESIN_1X_PARTITIONS = [
   { label: 'resin-data', fs: 'ext4' },
 ] as const;
 
+/**
+ * The labels of the two roots the bootloader switches between ("A" and "B" in its env): on the
+ * 2.x line resin-rootA and resin-rootB; on 1.x the running root resin-root (A, partition 2) and
+ * the spare root resin-updt (B, partition 3).
+ */
+export function rootLabels(layout: string | undefined): { A: string; B: string } {
+  return layout === LAYOUT_1X ? { A: 'resin-root', B: 'resin-updt' } : { A: 'resin-rootA', B: 'resin-rootB' };
+}
+
 /** The field's sizes, MiB: the spare root is what bounds the /data backup of the migration. */
 export const RESIN_1X_SIZES_MIB = { boot: 40, root: 176, conf: 20 } as const;
 

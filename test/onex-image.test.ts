@@ -77,7 +77,7 @@ t.test('the 1.x data partition: container record, image stand-in, app data, WiFi
   t.not(layer.toString('hex'), '00'.repeat(4096), 'seeded bytes, not zeros');
   t.same(await readdir(path.join(dir, DATA_1X.containers)), ['demo-7']);
   const wifi = await readFile(path.join(dir, 'resin-data', '7', 'network.config'), 'utf8');
-  t.match(wifi, /\[service_home_wifi\][^]*Name = net\nPassphrase = secret/);
+  t.match(wifi, /\[service_home_wifi\][\s\S]*Name = net\nPassphrase = secret/);
   const again = path.join(t.testdir(), 'again');
   await mkdir(again);
   await populateData1x(again, '1.26.1', { application: { appId: 7, name: 'demo', imageKiB: 4 } });

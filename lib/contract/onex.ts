@@ -98,3 +98,17 @@ export function parseOnexChecks(output: string): {
   }
   return refused ? { passed, refused } : { passed };
 }
+
+/** Where the harness (or an operator) puts the 1.x checks' bundle on the device: RAM, as the updaters. */
+export const ONEX_CHECKS_PATH = '/tmp/hup-1x-checks.mjs';
+
+/** The 1.x checks' command line: `/usr/bin/node /tmp/hup-1x-checks.mjs --method M [--data-limit N]`. */
+export function onexChecksCommand(o: { method: '1.x' | '1.x-to-2.x'; dataLimit?: number }): string {
+  return [
+    '/usr/bin/node',
+    ONEX_CHECKS_PATH,
+    '--method',
+    o.method,
+    ...(o.dataLimit !== undefined ? ['--data-limit', String(Math.floor(o.dataLimit))] : []),
+  ].join(' ');
+}

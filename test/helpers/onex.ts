@@ -1,5 +1,4 @@
 import { cp } from 'node:fs/promises';
-import path from 'node:path';
 import type { Test } from 'tap';
 import { releasesDir } from '../../lib/paths.ts';
 

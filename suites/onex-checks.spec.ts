@@ -12,19 +12,24 @@ import type { DeviceDriver } from '../harness/driver/driver.ts';
 import { BASE_RELEASE, expect, test } from './fixtures.ts';
 
 /**
- * What must not change when a check refuses: the partition table (MBR and the extended
- * partition's EBRs), the boot partition, the spare root and resin-conf, each as an md5 read from
- * the device's own disk. (The running root and /data are written by the running OS itself.)
+ * What must not change when a check refuses: the partition table (the MBR and the extended
+ * partition's first EBR), the boot partition (p1), the spare root (p3) and resin-conf (p5), each
+ * as an md5 read from the device's own disk. (The running root and /data are written by the
+ * running OS itself.)
  */
 async function untouchedParts(device: DeviceDriver): Promise<Record<string, string>> {
   const ssh = await device.ssh();
+  // The disk is found from the running root (partition 2); the spare root (3) is unformatted on
+  // a fresh device and has no label to find it by.
   const out = await ssh.execOk(
     [
-      'disk=/dev/$(basename $(readlink -f /sys/class/block/$(basename $(findfs LABEL=resin-updt))/..))',
+      'root=$(findfs LABEL=resin-root)',
+      'disk=/dev/$(basename $(readlink -f /sys/class/block/$(basename $root)/..))',
+      'part() { ls $disk*$1 | grep -v "$disk$" | head -1; }',
       'sync',
       'echo "table $(dd if=$disk bs=512 count=1 2>/dev/null | md5sum | cut -d" " -f1)"',
-      'for l in resin-boot resin-updt resin-conf; do echo "$l $(md5sum < $(findfs LABEL=$l) | cut -d" " -f1)"; done',
-      'for n in 4 5 6; do p=$(ls $disk*$n 2>/dev/null | head -1); echo "sector0-$n $(dd if=$p bs=512 count=1 2>/dev/null | md5sum | cut -d" " -f1)"; done',
+      'echo "ebr $(dd if=$(part 4) bs=512 count=1 2>/dev/null | md5sum | cut -d" " -f1)"',
+      'for n in 1 3 5; do echo "p$n $(md5sum < $(part $n) | cut -d" " -f1)"; done',
     ].join('; '),
     { timeoutMs: 120_000 },
   );
@@ -34,17 +39,13 @@ async function untouchedParts(device: DeviceDriver): Promise<Record<string, stri
       .split('\n')
       .map((l) => l.split(' ') as [string, string]),
   );
-  // Each an md5 actually read: a missing partition must not compare equal as two empty strings.
-  expect(Object.keys(parts)).toEqual([
-    'table',
-    'resin-boot',
-    'resin-updt',
-    'resin-conf',
-    'sector0-4',
-    'sector0-5',
-    'sector0-6',
-  ]);
-  for (const [k, v] of Object.entries(parts)) expect(v, k).toMatch(/^[0-9a-f]{32}$/);
+  // Each an md5 of bytes actually read: a partition not found must not compare equal as the
+  // md5 of nothing on both sides.
+  expect(Object.keys(parts)).toEqual(['table', 'ebr', 'p1', 'p3', 'p5']);
+  for (const [k, v] of Object.entries(parts)) {
+    expect(v, k).toMatch(/^[0-9a-f]{32}$/);
+    expect(v, k).not.toBe('d41d8cd98f00b204e9800998ecf8427e');
+  }
   return parts;
 }
 

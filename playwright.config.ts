@@ -1,11 +1,12 @@
 import { defineConfig, type ReporterDescription } from '@playwright/test';
 import type { DeviceOptions } from './suites/fixtures.ts';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { inventoryPath, loadInventory } from './harness/board/inventory.ts';
 import { advancedSuiteFor } from './harness/update/suite-releases.ts';
 import { checkVariant } from './images/recipe.ts';
+import { LAYOUT_1X } from './lib/partition/resin-1x.ts';
 
 /**
  * HIL suites: one Playwright project per device profile, so that `--project raspberrypi3-64`
@@ -15,6 +16,18 @@ import { checkVariant } from './images/recipe.ts';
 const profiles = readdirSync(new URL('./devices', import.meta.url))
   .filter((f) => f.endsWith('.json'))
   .map((f) => f.slice(0, -5));
+
+/**
+ * Profiles of the resinOS 1.x line run only the 1.x suites (suites/onex-*.spec.ts): the 2.x
+ * suites update along an A/B line these devices do not have.
+ */
+const onexProfiles = new Set(
+  profiles.filter(
+    (name) =>
+      (JSON.parse(readFileSync(new URL(`./devices/${name}.json`, import.meta.url), 'utf8')) as { layout?: string })
+        .layout === LAYOUT_1X,
+  ),
+);
 
 /**
  * Real boards: with HUPLAB_INVENTORY set, one project per profile found in the lab inventory
@@ -62,7 +75,13 @@ export default defineConfig<DeviceOptions>({
     ...profiles.map((name) => ({
       name,
       use: { deviceProfile: name, ...(osVariant ? { osVariant } : {}) },
-      ...(advancedSuiteFor(name) ? {} : { testIgnore: /(hup|fleet)-advanced\.spec\.ts$/ }),
+      ...(onexProfiles.has(name)
+        ? { testMatch: /onex-[^/]*\.spec\.ts$/ }
+        : {
+            testIgnore: advancedSuiteFor(name)
+              ? /onex-[^/]*\.spec\.ts$/
+              : /((hup|fleet)-advanced|onex-[^/]*)\.spec\.ts$/,
+          }),
     })),
     ...boardProfiles.map((name) => ({
       name: `board-${name}`,

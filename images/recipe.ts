@@ -25,6 +25,13 @@ export interface ReleaseRecipe {
   debianPackages: Array<string | { name: string; paths: string[] }>;
   node: { version: string; integrity: Record<string, string>; versions?: Record<string, string> };
   files: Record<string, string>;
+  /** A resinOS 1.x release's data-partition state (layout resin-1x only; the schema says so). */
+  onex?: OnexRecipe;
+}
+
+export interface OnexRecipe {
+  application: { appId: number; name: string; imageKiB: number };
+  wifiConnect?: { ssid: string; passphrase: string };
 }
 
 const validate = compileSchema<ReleaseRecipe>(join(repoRoot, 'images', 'release.schema.json'));

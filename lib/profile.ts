@@ -12,6 +12,7 @@ import { HuplabError } from './errors.ts';
 import { readConfiguredDir } from './paths.ts';
 import { schemaProblems, type SchemaProblem } from './json-schema.ts';
 import type { PartitionSpec, PartitionTableKind } from './partition/layout.ts';
+import { LAYOUT_1X, RESIN_1X_PARTITIONS } from './partition/resin-1x.ts';
 
 // The partition types live with the layout that places them, so the layout imports nothing from here.
 export { partitionLayout, diskSizeBytes, type PartitionSlot } from './partition/layout.ts';
@@ -109,6 +110,11 @@ export const BALENA_PARTITIONS = [
   { label: 'resin-data', fs: 'ext4' },
 ] as const;
 
+/** The partitions a profile of `layout` must have, in order: the 1.x line's, or the A/B line's. */
+export function osPartitionsFor(layout: string): ReadonlyArray<{ label: string; fs: string }> {
+  return layout === LAYOUT_1X ? RESIN_1X_PARTITIONS : BALENA_PARTITIONS;
+}
+
 const HINT = 'fix the profile; see lib/profile.schema.json';
 
 export type ProfileProblem = SchemaProblem;
@@ -168,8 +174,9 @@ function crossFieldProblems(p: Profile, file: string): ProfileProblem[] {
       });
     }
   });
-  const balenaLabels: readonly string[] = BALENA_PARTITIONS.map((b) => b.label);
-  const missing = BALENA_PARTITIONS.filter((b) => !firstSeen.has(b.label));
+  const wanted = osPartitionsFor(p.layout);
+  const balenaLabels: readonly string[] = wanted.map((b) => b.label);
+  const missing = wanted.filter((b) => !firstSeen.has(b.label));
   for (const b of missing) {
     problems.push({ pointer: '/partitions', message: `must contain a partition labelled ${JSON.stringify(b.label)}` });
   }
@@ -187,7 +194,7 @@ function crossFieldProblems(p: Profile, file: string): ProfileProblem[] {
         }
         return;
       }
-      const want = BALENA_PARTITIONS[i - first];
+      const want = wanted[i - first];
       if (want?.label !== part.label) {
         if (orderReported) return;
         orderReported = true;

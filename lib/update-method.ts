@@ -5,6 +5,7 @@
  * harness (the CLI and the API say which method will run before it runs) and the updater.
  */
 import { compareVersions } from './versions.ts';
+import { LAYOUT_1X, LAYOUT_2X } from './partition/resin-1x.ts';
 
 /** What decides the method: the release and what it was built for. */
 export interface OsIdentity {
@@ -55,7 +56,20 @@ export const ADVANCED_PATHS: readonly AdvancedPath[] = [
 export type UpdateMethod =
   | { method: 'standard'; reason: string }
   | { method: 'advanced'; reason: string; path: AdvancedPath }
+  | { method: '1.x'; reason: string }
+  | { method: '1.x-to-2.x'; reason: string }
   | { method: 'refused'; reason: string; hint: string };
+
+/** Every method name the API may answer with (the device and the harness parse these). */
+export const UPDATE_METHODS = ['standard', 'advanced', '1.x', '1.x-to-2.x', 'refused'] as const;
+export type UpdateMethodName = (typeof UPDATE_METHODS)[number];
+
+/**
+ * The field's limits on the 1.x paths (the hup action's resinhup11 and resinhup12, and the
+ * scripts' own checks): the running 1.x must be 1.8.0 or newer; a 1.x target 1.26.0 or newer; a
+ * 2.x target 2.2.0+rev1 or newer (the script has no maximum, and neither has huplab).
+ */
+export const LIMITS_1X = { minSource: '1.8.0', min1xTarget: '1.26.0', min2xTarget: '2.2.0' } as const;
 
 const matches = (end: { deviceType: string; layout?: string }, os: OsIdentity) =>
   end.deviceType === os.deviceType && (end.layout === undefined || end.layout === os.layout);
@@ -70,6 +84,7 @@ export function chooseUpdateMethod(
   opts: { allowDowngrade?: boolean } = {},
 ): UpdateMethod {
   const order = compareVersions(target.version, current.version);
+  if (current.layout === LAYOUT_1X || target.layout === LAYOUT_1X) return choose1x(current, target, order);
   const sameLine =
     current.deviceType === target.deviceType && current.layout === target.layout && current.arch === target.arch;
   if (sameLine) {
@@ -121,6 +136,71 @@ export function chooseUpdateMethod(
     method: 'refused',
     reason: `${describe(current)} -> ${describe(target)}: the layout or architecture changes and no advanced path covers it`,
     hint: `pick a release of the ${current.layout} line`,
+  };
+}
+
+/** The 1.x paths: within the 1.x line (`1.x`) and from it to the 2.x A/B line (`1.x-to-2.x`). */
+function choose1x(current: OsIdentity, target: OsIdentity, order: number): UpdateMethod {
+  if (current.layout !== LAYOUT_1X) {
+    return {
+      method: 'refused',
+      reason: `no way back from ${describe(current)} to ${describe(target)}: the 1.x line is only left, never entered`,
+      hint: `pick a release of ${current.deviceType} (${current.layout})`,
+    };
+  }
+  if (current.deviceType !== target.deviceType || current.arch !== target.arch) {
+    return {
+      method: 'refused',
+      reason: `${describe(current)} -> ${describe(target)}: a 1.x device stays the same device type and architecture`,
+      hint: `pick a release of ${current.deviceType} (${current.arch})`,
+    };
+  }
+  if (order === 0)
+    return { method: 'refused', reason: `the device already runs ${current.version}`, hint: 'pick a newer release' };
+  if (order < 0) {
+    return {
+      method: 'refused',
+      reason: `${target.version} is older than the running ${current.version}; the 1.x paths never go back`,
+      hint: `pick a release newer than ${current.version}`,
+    };
+  }
+  if (compareVersions(current.version, LIMITS_1X.minSource) < 0) {
+    return {
+      method: 'refused',
+      reason: `the running ${current.version} is too low for a host OS update, need ${LIMITS_1X.minSource} or greater`,
+      hint: `the field updated 1.x hosts older than ${LIMITS_1X.minSource} by reflashing; pick a device on ${LIMITS_1X.minSource} or newer`,
+    };
+  }
+  if (target.layout === LAYOUT_1X) {
+    if (compareVersions(target.version, LIMITS_1X.min1xTarget) < 0) {
+      return {
+        method: 'refused',
+        reason: `the 1.x target ${target.version} is too low, need ${LIMITS_1X.min1xTarget} or greater`,
+        hint: `pick a 1.x release of ${LIMITS_1X.min1xTarget} or newer`,
+      };
+    }
+    return {
+      method: '1.x',
+      reason: `within the 1.x line (${current.deviceType}, ${LAYOUT_1X}): the spare root resin-updt gets the new OS, checked against the running root's fingerprint first`,
+    };
+  }
+  if (target.layout === LAYOUT_2X) {
+    if (compareVersions(target.version, LIMITS_1X.min2xTarget) < 0) {
+      return {
+        method: 'refused',
+        reason: `the 2.x target ${target.version} is too low, need ${LIMITS_1X.min2xTarget}+rev1 or greater`,
+        hint: `pick a 2.x release of ${LIMITS_1X.min2xTarget}+rev1 or newer`,
+      };
+    }
+    return {
+      method: '1.x-to-2.x',
+      reason: `${describe(current)} -> ${describe(target)}: the disk is repartitioned to the 2.x A/B layout, /data backed up on the spare root and restored, the network settings carried to NetworkManager`,
+    };
+  }
+  return {
+    method: 'refused',
+    reason: `${describe(current)} -> ${describe(target)}: a 1.x device goes to the 1.x line or to ${LAYOUT_2X}, nowhere else`,
+    hint: `pick a release of the ${LAYOUT_1X} or ${LAYOUT_2X} line of ${current.deviceType}`,
   };
 }
 

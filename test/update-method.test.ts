@@ -47,3 +47,41 @@ t.test('no way back, and no way to another board', async (t) => {
     reason: /no advanced path covers it/,
   });
 });
+
+t.test('the 1.x line: 1.x within it, 1.x-to-2.x out of it, with the field limits', async (t) => {
+  const onex = (v: string) => os(v, 'generic-amd64', 'resin-1x', 'amd64');
+  const pi1x = (v: string) => os(v, 'raspberrypi3', 'resin-1x', 'armhf');
+  t.match(chooseUpdateMethod(onex('1.24.0'), onex('1.26.1')), { method: '1.x', reason: /fingerprint/ });
+  t.match(chooseUpdateMethod(pi1x('1.24.0'), pi1x('1.26.1')), { method: '1.x' });
+  t.match(chooseUpdateMethod(onex('1.24.0'), amd('2.102.1')), { method: '1.x-to-2.x', reason: /\/data backed up/ });
+  t.match(chooseUpdateMethod(pi1x('1.26.1'), pi32('2.101.0')), { method: '1.x-to-2.x' });
+  // The limits: source 1.8.0, 1.x target 1.26.0, 2.x target 2.2.0+rev1.
+  t.match(chooseUpdateMethod(onex('1.7.9'), onex('1.26.1')), {
+    method: 'refused',
+    reason: /too low for a host OS update, need 1\.8\.0/,
+  });
+  t.match(chooseUpdateMethod(onex('1.8.0'), onex('1.25.9')), {
+    method: 'refused',
+    reason: /1\.x target 1\.25\.9 is too low/,
+  });
+  t.equal(chooseUpdateMethod(onex('1.8.0'), onex('1.26.0')).method, '1.x');
+  t.match(chooseUpdateMethod(onex('1.24.0'), amd('2.1.0')), {
+    method: 'refused',
+    reason: /2\.x target 2\.1\.0 is too low/,
+  });
+  t.equal(chooseUpdateMethod(onex('1.24.0'), amd('2.2.0+rev1')).method, '1.x-to-2.x');
+  // Never back, never elsewhere.
+  t.match(chooseUpdateMethod(onex('1.26.1'), onex('1.24.0')), { method: 'refused', reason: /never go back/ });
+  t.match(chooseUpdateMethod(onex('1.26.1'), onex('1.26.1')), { method: 'refused', reason: /already runs/ });
+  t.match(chooseUpdateMethod(amd('2.102.1'), onex('1.26.1')), {
+    method: 'refused',
+    reason: /only left, never entered/,
+  });
+  t.match(chooseUpdateMethod(onex('1.24.0'), pi1x('1.26.1')), { method: 'refused', reason: /same device type/ });
+  t.match(chooseUpdateMethod(onex('1.24.0'), os('5.1.0', 'generic-amd64', 'jetson-l4t35', 'amd64')), {
+    method: 'refused',
+    reason: /nowhere else/,
+  });
+  // The 2.x paths are unchanged by the 1.x ones.
+  t.equal(chooseUpdateMethod(amd('2.101.0'), amd('2.102.0')).method, 'standard');
+});

@@ -42,6 +42,9 @@ export const HUP_ENTRY = 'updater/hup/main.ts';
 /** The advanced (takeover) updater. */
 export const ADVANCED_ENTRY = 'updater/advanced/main.ts';
 
+/** The resinOS 1.x updates' checks, run on a 1.x device before they write anything. */
+export const ONEX_CHECKS_ENTRY = 'updater/onex/checks-main.ts';
+
 /** The supervisor agent: bundled into every OS, and on its own into each supervisor release. */
 export const SUPERVISOR_ENTRY = 'updater/supervisor/main.ts';
 

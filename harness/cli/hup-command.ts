@@ -46,7 +46,7 @@ export function registerHup(program: Command): void {
   const cmd = program
     .command('hup')
     .description(
-      'flash a fresh emulated device (or a board of the lab inventory) with --from, update it to --to through the backend, follow it to the end and report; the method (standard or advanced) is decided from the two releases and the device type and printed first',
+      'flash a fresh emulated device (or a board of the lab inventory) with --from, update it to --to through the backend, follow it to the end and report; the method (standard, advanced, 1.x or 1.x-to-2.x) is decided from the two releases and the device type and printed first',
     )
     .option('--device <profile>', "device profile, e.g. generic-amd64 (with --board: the board's, by default)")
     .option('--board <name>', 'run on this board of the lab inventory instead of a fresh emulated device')
@@ -153,6 +153,12 @@ export function registerHup(program: Command): void {
         return failure ? 1 : 0;
       }
 
+      if (plan.decision.method === '1.x' || plan.decision.method === '1.x-to-2.x')
+        throw new HuplabError(
+          'method-not-runnable',
+          `${device} ${o.from} -> ${plan.target.name} ${o.to} takes the ${plan.decision.method} path, which huplab hup does not run yet`,
+          { hint: 'use --plan to see the method; the 1.x images boot with `huplab device start`' },
+        );
       if (plan.decision.method === 'advanced' && external)
         throw new HuplabError(
           'registry-invalid',

@@ -5,6 +5,7 @@
  */
 import { HuplabError } from '../../lib/errors.ts';
 import { listProfiles, loadProfile, type Profile } from '../../lib/profile.ts';
+import { LAYOUT_1X, LAYOUT_2X } from '../../lib/partition/resin-1x.ts';
 import { ADVANCED_PATHS, chooseUpdateMethod, type OsIdentity, type UpdateMethod } from '../../lib/update-method.ts';
 import { loadRelease, loadReleases, releaseFacts } from '../../images/recipe.ts';
 import { checkTarget, day, type TargetVerdict } from '../../lib/release-policy.ts';
@@ -31,7 +32,11 @@ export async function targetProfile(device: Profile, to: string, toDevice?: stri
     const p = await loadProfile(name);
     if (!recipe.deviceTypes.includes(p.deviceType) || p.layout !== recipe.layout) continue;
     const from = { deviceType: device.deviceType, layout: device.layout };
-    if (ADVANCED_PATHS.some((a) => ends(a.from, from) && ends(a.to, p))) candidates.push(p);
+    // A 1.x device leaves its line only by the 1.x -> 2.x migration, which keeps the board and
+    // its device type and changes the layout; the advanced paths start from the 2.x line.
+    if (device.layout === LAYOUT_1X) {
+      if (p.layout === LAYOUT_2X && p.deviceType === device.deviceType) candidates.push(p);
+    } else if (ADVANCED_PATHS.some((a) => ends(a.from, from) && ends(a.to, p))) candidates.push(p);
   }
   if (candidates.length === 1) return candidates[0]!;
   if (candidates.length > 1) {

@@ -3,6 +3,7 @@
  * faults that hook into a run, the campaigns and the reports. Types only: importing this module
  * never pulls in a runner, so nothing below the runner depends on it.
  */
+import type { UpdateMethodName } from '../../lib/update-method.ts';
 import type { UpdateBackend } from '../backend/update-backend.ts';
 import type { TimelineEntry } from '../console/timeline.ts';
 import type { DeviceFacts } from '../device/inspect.ts';
@@ -96,7 +97,7 @@ export interface UpdateOutcome {
 }
 
 export interface MethodDecision {
-  method: 'standard' | 'advanced' | 'refused';
+  method: UpdateMethodName;
   reason: string;
   hint?: string;
 }

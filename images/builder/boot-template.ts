@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { bootloaderDescription, encodeBootEnv } from '../../lib/bootenv/index.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import type { Profile } from '../../lib/profile.ts';
+import { rootLabels } from '../../lib/partition/resin-1x.ts';
 
 /** U-Boot reads partition numbers in `dev:part` as hex, and so does everything that writes them. */
 const hexPart = (n: number): string => n.toString(16);
@@ -10,9 +11,12 @@ const hexPart = (n: number): string => n.toString(16);
 /** The variables every boot script template (boot.cmd, launcher.cfg) takes. */
 export function bootTemplateVars(profile: Profile): Record<string, string> {
   const roots = bootloaderDescription(profile).rootPartitions;
+  const labels = rootLabels(profile.layout);
   return {
     ROOT_A: hexPart(roots.A),
     ROOT_B: hexPart(roots.B),
+    ROOT_A_LABEL: labels.A,
+    ROOT_B_LABEL: labels.B,
     LIMIT: String(profile.bootloader.bootCountLimit),
     CMDLINE: profile.kernel.cmdline,
   };

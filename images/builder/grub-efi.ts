@@ -5,6 +5,7 @@ import { HuplabError } from '../../lib/errors.ts';
 import { deviceFilesDir } from '../../lib/paths.ts';
 import type { Profile } from '../../lib/profile.ts';
 import { bootTemplateVars, fillTemplate, writeInitialBootEnv } from './boot-template.ts';
+import { rootLabels } from '../../lib/partition/resin-1x.ts';
 
 const GRUB_MODULES = [
   'part_gpt',
@@ -79,7 +80,12 @@ export async function populateGrubEfiBoot(bootDir: string, profile: Profile, wor
     });
   });
   if (flavour === 'grub-efi') {
-    const cfg = (await readFile(join(templates, 'grub.cfg'), 'utf8')).replaceAll('@@CMDLINE@@', profile.kernel.cmdline);
+    const labels = rootLabels(profile.layout);
+    const cfg = fillTemplate(
+      await readFile(join(templates, 'grub.cfg'), 'utf8'),
+      { CMDLINE: profile.kernel.cmdline, ROOT_A_LABEL: labels.A, ROOT_B_LABEL: labels.B },
+      'grub.cfg',
+    );
     await writeFile(join(efiDir, 'grub.cfg'), cfg);
   } else {
     const cfg = fillTemplate(

@@ -13,6 +13,9 @@ import { checkEntry, recordEntry, reuse } from './cache-verify.ts';
 import { assembleDisk } from './disk.ts';
 import { makeExt4, makeVfat } from './filesystems.ts';
 import { buildRelease, type ReleaseBuild } from './release-build.ts';
+import { populateData1x } from './data-1x.ts';
+import { normaliseTimes } from './reproducible.ts';
+import { rootLabels } from '../../lib/partition/resin-1x.ts';
 
 export type { ReleaseBuild } from './release-build.ts';
 
@@ -30,8 +33,8 @@ export interface ImageBuild {
 }
 
 /**
- * Builds (or finds in the cache) the disk image of `release` for `device`: resin-rootA holds the
- * release; resin-rootB is empty, or holds `rootB` when given (for tests that boot either root).
+ * Builds (or finds in the cache) the disk image of `release` for `device`: resin-rootA (resin-root
+ * on the 1.x line) holds the release; resin-rootB (resin-updt) is empty, or holds `rootB` when given (for tests that boot either root).
  * `variant` (development or production) builds both roots in that variant; default: the variant
  * of `release`'s recipe.
  */
@@ -104,6 +107,7 @@ export async function buildImage(opts: {
   try {
     const epoch = Math.max(...recipes.map((r) => Date.parse(r.date) / 1000));
     const fs: Record<string, string> = {};
+    const roots = rootLabels(profile.layout);
     await narrator.step(`make filesystems for ${profile.name} ${describe(opts)}`, async () => {
       for (const part of profile.partitions) {
         const out = join(work, `${part.label}.img`);
@@ -117,8 +121,8 @@ export async function buildImage(opts: {
             volumeId: uuidFromSeed(seed).slice(0, 8),
             epoch,
           });
-        } else if (part.label === 'resin-rootA' || part.label === 'resin-rootB') {
-          const b = part.label === 'resin-rootA' ? builds[0] : builds[1];
+        } else if (part.label === roots.A || part.label === roots.B) {
+          const b = part.label === roots.A ? builds[0] : builds[1];
           if (!b) continue; // an empty spare root, as on a freshly flashed device
           await makeExt4({
             dir: b.rootfsDir,
@@ -128,6 +132,20 @@ export async function buildImage(opts: {
             uuid: uuidFromSeed(seed),
             epoch,
           });
+        } else if (part.label === 'resin-data' && first.onex) {
+          // resinOS 1.x: the application's containers and images are data on the data partition.
+          const dataDir = join(work, 'data-1x');
+          await populateData1x(dataDir, first.version, first.onex);
+          await normaliseTimes(dataDir, epoch);
+          await makeExt4({
+            dir: dataDir,
+            output: out,
+            label: part.label,
+            sizeMiB: part.sizeMiB,
+            uuid: uuidFromSeed(seed),
+            epoch,
+          });
+          await rm(dataDir, { recursive: true });
         } else if (part.fs === 'ext4') {
           await makeExt4({ output: out, label: part.label, sizeMiB: part.sizeMiB, uuid: uuidFromSeed(seed), epoch });
         } else {

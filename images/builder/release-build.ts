@@ -1,3 +1,5 @@
+import { FINGERPRINT_FILES, fingerprintTree, formatFingerprint } from '../../lib/fingerprint.ts';
+import { LAYOUT_1X } from '../../lib/partition/resin-1x.ts';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -161,6 +163,9 @@ export async function buildRelease(
         `${JSON.stringify({ deviceType: profile.deviceType, os: { sshKeys: [] } }, null, 2)}\n`,
       );
       await writeFile(join(bootDir, 'os-release'), `VERSION="${recipe.version}"\n`);
+      // resinOS 1.x: the boot partition's fingerprint, which the 1.x update checks first.
+      if (profile.layout === LAYOUT_1X)
+        await writeFile(join(bootDir, FINGERPRINT_FILES.boot), formatFingerprint(fingerprintTree(bootDir, 'boot')));
       await normaliseTimes(bootDir, epoch);
     });
     const rootfsDir = join(work, 'rootfs');
@@ -179,6 +184,9 @@ export async function buildRelease(
         kernelImage: await kernelForBootloader(profile, kernel.vmlinuz, work),
         initramfs,
       });
+      // resinOS 1.x: the read-write root's fingerprint, made last so that it covers every file.
+      if (profile.layout === LAYOUT_1X)
+        await writeFile(join(rootfsDir, FINGERPRINT_FILES.root), formatFingerprint(fingerprintTree(rootfsDir, 'root')));
       await normaliseTimes(rootfsDir, epoch);
     });
     const hostapp = await narrator.step(`build hostapp artifact of ${recipe.version} (OCI image)`, () =>

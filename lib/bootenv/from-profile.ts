@@ -4,10 +4,14 @@
  */
 import { HuplabError } from '../errors.ts';
 import { partitionLayout } from '../partition/layout.ts';
+import { rootLabels } from '../partition/resin-1x.ts';
 import type { Profile } from '../profile.ts';
 import { validateBootloaderDescription, type BootloaderDescription } from './description.ts';
 
-export type BootloaderProfile = Pick<Profile, 'name' | 'bootloader' | 'partitionTable' | 'partitions' | 'alignMiB'>;
+export type BootloaderProfile = Pick<Profile, 'name' | 'bootloader' | 'partitionTable' | 'partitions' | 'alignMiB'> & {
+  /** The profile's layout: which labels the two roots have (lib/partition/resin-1x.ts). */
+  layout?: string;
+};
 
 export function bootloaderDescription(profile: BootloaderProfile): BootloaderDescription {
   // The partition NUMBER, as the kernel and the bootloader count: partitionLayout's `index`, not
@@ -23,13 +27,14 @@ export function bootloaderDescription(profile: BootloaderProfile): BootloaderDes
     return slot.index;
   };
   const { kind, envFile, bootCountLimit } = profile.bootloader;
+  const labels = rootLabels(profile.layout);
   return validateBootloaderDescription(
     {
       kind,
       envFile,
       ...('countFile' in profile.bootloader ? { countFile: profile.bootloader.countFile } : {}),
       bootCountLimit,
-      rootPartitions: { A: number('resin-rootA'), B: number('resin-rootB') },
+      rootPartitions: { A: number(labels.A), B: number(labels.B) },
     },
     `profile ${profile.name} /bootloader`,
   );

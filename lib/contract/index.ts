@@ -8,6 +8,7 @@ export * from './exit-codes.ts';
 export * from './fleet.ts';
 export * from './lab-host.ts';
 export * from './markers.ts';
+export * from './onex.ts';
 export * from './regex.ts';
 export * from './state-files.ts';
 export * from './step-names.ts';

@@ -25,7 +25,7 @@ import {
 import { basename, dirname } from 'node:path';
 import { HuplabError } from '../../lib/errors.ts';
 import { downloadVerified } from '../../lib/oci/download.ts';
-import type { OsImageInfo } from '../../lib/update-method.ts';
+import type { OsImageInfo, UpdateMethodName } from '../../lib/update-method.ts';
 import { readOsInfo, type DeviceConfig, type OsInfo } from '../common/config.ts';
 import type { UpdateLog } from '../common/log.ts';
 import { exitWith, startUpdate } from '../common/start.ts';
@@ -61,7 +61,7 @@ interface TargetRelease {
   bootFlash?: { file: string; sha256: string; size: number; physBase: number; bankBytes: number };
 }
 interface MethodAnswer {
-  method: 'standard' | 'advanced' | 'refused';
+  method: UpdateMethodName;
   reason: string;
   hint?: string;
   target: TargetRelease;
@@ -146,8 +146,11 @@ const steps: Record<AdvancedStep, (ctx: Ctx) => Promise<string>> = {
     const answer = await apiJson<MethodAnswer>(ctx, `/v1/update-method?${q}`);
     if (answer.method === 'refused')
       throw new HuplabError('update-refused', `${answer.reason}${answer.hint ? ` (${answer.hint})` : ''}`);
-    if (answer.method === 'standard')
-      throw new HuplabError('needs-standard', `${answer.reason}: this update takes the standard path, not takeover`);
+    if (answer.method !== 'advanced')
+      throw new HuplabError(
+        'needs-other-method',
+        `${answer.reason}: this update takes the ${answer.method} path, not takeover`,
+      );
     const target = answer.target;
     if (!target.image)
       throw new HuplabError(

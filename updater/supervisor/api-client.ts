@@ -5,6 +5,7 @@
  * has `network` set so the caller retries on the next beat instead of judging the target.
  */
 import { createHash } from 'node:crypto';
+import type { UpdateMethodName } from '../../lib/update-method.ts';
 import type { AgentState, AgentStateReply, DeviceTarget } from '../../lib/contract/fleet.ts';
 
 export interface ApiConfig {
@@ -24,7 +25,7 @@ export class ApiError extends Error {
 }
 
 export interface UpdateMethodAnswer {
-  method: 'standard' | 'advanced' | 'refused';
+  method: UpdateMethodName;
   reason: string;
 }
 

@@ -75,6 +75,13 @@ export async function startOsUpdate(
     ctx.log.line(`OS target ${to}: ${reason}`);
     return { started: false, reason };
   }
+  if (method.method === '1.x' || method.method === '1.x-to-2.x') {
+    // The 1.x paths are run by the 1.x host's own scripts, never by this (2.x) agent.
+    const reason = `the API answers the ${method.method} path from ${os.version} to ${to}, which this agent does not run`;
+    record('failed', reason);
+    ctx.log.line(`OS target ${to}: ${reason}`);
+    return { started: false, reason };
+  }
   const advanced = method.method === 'advanced';
   const bundle = await ctx.api.updater(advanced);
   const path = advanced ? ctx.paths.updaters.advanced : ctx.paths.updaters.hup;

@@ -18,9 +18,9 @@ if test "${upgrade_available}" = "1"; then
 	fatwrite ${devtype} ${bootpart} ${scriptaddr} /bootcount.env ${filesize}
 fi
 if test "${resin_root_part}" = "@@ROOT_B@@"; then
-	setenv boot_label resin-rootB; setenv boot_part @@ROOT_B@@; setenv other_label resin-rootA; setenv other_part @@ROOT_A@@
+	setenv boot_label @@ROOT_B_LABEL@@; setenv boot_part @@ROOT_B@@; setenv other_label @@ROOT_A_LABEL@@; setenv other_part @@ROOT_A@@
 else
-	setenv boot_label resin-rootA; setenv boot_part @@ROOT_A@@; setenv other_label resin-rootB; setenv other_part @@ROOT_B@@
+	setenv boot_label @@ROOT_A_LABEL@@; setenv boot_part @@ROOT_A@@; setenv other_label @@ROOT_B_LABEL@@; setenv other_part @@ROOT_B@@
 fi
 if test "${upgrade_available}" = "1" && test ${bootcount} -gt ${os_bc_lim}; then
 	setenv swap_label ${boot_label}; setenv swap_part ${boot_part}

@@ -1,0 +1,114 @@
+/**
+ * What the resinOS 1.x update paths print and report, defined once for the device and the
+ * harness: the field's words (balenahup's run-resinhup.sh and upgrade-1.x-to-2.x.sh, resinhup's
+ * fingerprint module), where their logs go, and the refusals of their checks.
+ */
+
+/** The 1.x -> 1.x log, as the field's wrapper kept it (on the data partition, survives reboots). */
+export const ONEX_LOG = '/mnt/data/resinhup/run-resinhup.sh.log';
+
+/** The 1.x -> 2.x log of the field: in /tmp, lost at the reboot (`<YYYYmmdd_HHMMSS>`). */
+export const ONEX_TO_2X_LOG_PREFIX = '/tmp/upgrade-1.x-to-2.x.sh.';
+
+/** resinhup's line for a listed file whose md5 changed; one line per file. */
+export const FINGERPRINT_FAILED = 'Fingerprint failed for: ';
+
+export function fingerprintFailedLine(path: string): string {
+  return `${FINGERPRINT_FAILED}${path}`;
+}
+
+/** The files named by fingerprint failure lines in an updater's output, in order. */
+export function parseFingerprintFailures(output: string): string[] {
+  const files: string[] = [];
+  for (const line of output.split('\n')) {
+    const i = line.indexOf(FINGERPRINT_FAILED);
+    const path = i < 0 ? '' : line.slice(i + FINGERPRINT_FAILED.length).trim();
+    if (path) files.push(path);
+  }
+  return files;
+}
+
+/** The refusal codes of the 1.x checks (the harness's faults expect them by name). */
+export const ONEX_REFUSALS = {
+  rootModified: 'root-modified',
+  noFingerprint: 'fingerprint-missing',
+  dataOverLimit: 'data-over-limit',
+  onSecondaryRoot: 'on-secondary-root',
+} as const;
+
+/** The message of a data-over-limit refusal, and the numbers back out of it. */
+export function dataOverLimitMessage(bytes: number, limit: number): string {
+  return `the compressed /data backup would be ${bytes} bytes, over the ${limit}-byte room on the spare root; nothing was changed`;
+}
+
+const DATA_OVER = /compressed \/data backup would be (\d+) bytes, over the (\d+)-byte room/;
+
+export function parseDataOverLimit(message: string): { bytes: number; limit: number } | undefined {
+  const m = DATA_OVER.exec(message);
+  return m ? { bytes: Number(m[1]), limit: Number(m[2]) } : undefined;
+}
+
+/** The field's progress messages, with their percentages, for the API. */
+export const ONEX_PROGRESS = {
+  preparing: { percent: 10, message: 'ResinOS: Preparing update...' },
+  supervisor: { percent: 25, message: 'ResinOS: Preparing supervisor...' },
+  preparing2: { percent: 50, message: 'ResinOS: Preparing update...' },
+  running: { percent: 70, message: 'ResinOS: Running updater...' },
+  finalizing: { percent: 90, message: 'ResinOS: Finalizing update...' },
+  done: { percent: 100, message: 'ResinOS: Done. Rebooting...' },
+  failed: { percent: 100, message: 'ResinOS: Update failed.' },
+} as const;
+
+export const ONEX_TO_2X_PROGRESS = {
+  preparing: { percent: 5, message: 'Preparing OS update' },
+  switching: { percent: 10, message: 'Switching partitions' },
+  rebootingSwitch: { percent: 15, message: 'Rebooting from new partition' },
+  preparing2: { percent: 25, message: 'Preparing OS update' },
+  downloading: { percent: 50, message: 'Downloading OS update' },
+  processing: { percent: 60, message: 'Processing OS update package' },
+  running: { percent: 75, message: 'Running OS update' },
+  done: { percent: 100, message: 'Update successful, rebooting' },
+  failed: { percent: 100, message: 'OS update failed' },
+} as const;
+
+/** A check of the 1.x updates that passed: `[hup-1x] check NAME ok: detail`. */
+export function onexCheckLine(name: string, detail: string): string {
+  return `[hup-1x] check ${name} ok: ${detail}`;
+}
+
+/** A refusal of the 1.x updates' checks: `[hup-1x] refused CODE: message`. */
+export function onexRefusedLine(code: string, message: string): string {
+  return `[hup-1x] refused ${code}: ${message.replace(/\s*\n\s*/g, ' ')}`;
+}
+
+const ONEX_LINE = /^\[hup-1x\] (check (\S+) ok|refused (\S+)): (.*)$/;
+
+/** The 1.x checks' lines in an output: each passed check and the refusal, if any. */
+export function parseOnexChecks(output: string): {
+  passed: Array<{ name: string; detail: string }>;
+  refused?: { code: string; message: string };
+} {
+  const passed: Array<{ name: string; detail: string }> = [];
+  let refused: { code: string; message: string } | undefined;
+  for (const line of output.split('\n')) {
+    const m = ONEX_LINE.exec(line.trim());
+    if (!m) continue;
+    if (m[2]) passed.push({ name: m[2], detail: m[4]! });
+    else refused = { code: m[3]!, message: m[4]! };
+  }
+  return refused ? { passed, refused } : { passed };
+}
+
+/** Where the harness (or an operator) puts the 1.x checks' bundle on the device: RAM, as the updaters. */
+export const ONEX_CHECKS_PATH = '/tmp/hup-1x-checks.mjs';
+
+/** The 1.x checks' command line: `/usr/bin/node /tmp/hup-1x-checks.mjs --method M [--data-limit N]`. */
+export function onexChecksCommand(o: { method: '1.x' | '1.x-to-2.x'; dataLimit?: number }): string {
+  return [
+    '/usr/bin/node',
+    ONEX_CHECKS_PATH,
+    '--method',
+    o.method,
+    ...(o.dataLimit !== undefined ? ['--data-limit', String(Math.floor(o.dataLimit))] : []),
+  ].join(' ');
+}

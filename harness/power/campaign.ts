@@ -28,6 +28,7 @@ import type { ExternalRegistry } from '../backend/external-registry.ts';
 import { updateDevice } from '../update/standard.ts';
 import { startDevice } from '../device/start.ts';
 import type { StartedDevice } from '../device/boot.ts';
+import { runPool } from './pool.ts';
 
 /**
  * The power-cut campaign: the same standard HUP on fresh devices, the power cut at a different
@@ -83,6 +84,8 @@ export interface ReferenceRun {
 
 export interface CampaignResult {
   kind: CampaignKind;
+  /** Devices that ran points at once. */
+  workers: number;
   references: ReferenceRun[];
   device: string;
   from: string;
@@ -120,8 +123,14 @@ export interface CampaignOptions {
   reference?: boolean;
   /** Reuse a started backend (suites); otherwise one is started and stopped here. */
   backend?: UpdateBackend;
-  /** Called with each outcome as it is known (live table). */
+  /** Called with each outcome as it is known (live table); with workers, in the order they end. */
   onPoint?: (o: CutOutcome, index: number, total: number) => void;
+  /**
+   * Devices at once (default 1: one point after the other). Each point has a device of its own
+   * whatever this is, so a point's verdict does not depend on it; the outcomes keep the points'
+   * order and each point keeps its seed (the campaign's seed + its index).
+   */
+  workers?: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -129,7 +138,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult> {
   const narrator = opts.narrator ?? silentNarrator;
   const seed = opts.seed ?? 1;
+  const workers = opts.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 1)
+    throw new HuplabError('option-invalid', `workers must be a whole number of at least 1, not ${workers}`, {
+      hint: 'leave it out for one point at a time',
+    });
   const started = Date.now();
+  // The devices of the points running now: on an error, every worker's device is powered off.
+  const live = new Set<StartedDevice>();
   await mkdir(opts.outDir, { recursive: true });
   const backend =
     opts.backend ??
@@ -158,16 +174,16 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       all = rollbackCutPoints(refs);
     }
     const points = selectPoints(all, opts.only);
-    const outcomes: CutOutcome[] = [];
-    for (const [i, point] of points.entries()) {
+    const outcomes = await runPool(points, workers, async (point, i) => {
       const o = await narrator.step(`cut ${i + 1}/${points.length}: ${point.name} (${point.describe})`, () =>
-        cutOnce(opts, backend, point, seed + i),
+        cutOnce(opts, backend, point, seed + i, live),
       );
-      outcomes.push(o);
       opts.onPoint?.(o, i, points.length);
-    }
+      return o;
+    });
     const result: CampaignResult = {
       kind,
+      workers,
       references,
       device: opts.device,
       from: opts.from,
@@ -181,6 +197,9 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     };
     await writeFile(join(opts.outDir, 'powercut.json'), JSON.stringify(result, null, 2));
     return result;
+  } catch (err) {
+    await Promise.all([...live].map((d) => d.device.force('off').catch(() => undefined)));
+    throw err;
   } finally {
     if (!opts.backend) await backend.services.stop();
   }
@@ -263,9 +282,26 @@ async function cutOnce(
   backend: UpdateBackend,
   point: CutPoint,
   seed: number,
+  live: Set<StartedDevice>,
 ): Promise<CutOutcome> {
   const name = `cut-${point.name.replace(/[^a-z0-9-]/gi, '_')}`;
   const d = await fresh(opts, backend, name);
+  live.add(d);
+  try {
+    return await cutOn(opts, backend, point, seed, d, name);
+  } finally {
+    live.delete(d);
+  }
+}
+
+async function cutOn(
+  opts: CampaignOptions,
+  backend: UpdateBackend,
+  point: CutPoint,
+  seed: number,
+  d: StartedDevice,
+  name: string,
+): Promise<CutOutcome> {
   const { device } = d;
   const problems: string[] = [];
   const fault = point.scenario ? faultNamed(point.scenario) : undefined;

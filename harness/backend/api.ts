@@ -465,7 +465,10 @@ export class Api {
     const lastUpdate = checkLastUpdate(body.lastUpdate);
     if (typeof lastUpdate === 'string') return Api.errorReply(400, lastUpdate);
     const uptime = body.uptimeSeconds;
-    if (uptime !== undefined && (typeof uptime !== 'number' || !Number.isInteger(uptime) || uptime < 0 || uptime > MAX_UPTIME))
+    if (
+      uptime !== undefined &&
+      (typeof uptime !== 'number' || !Number.isInteger(uptime) || uptime < 0 || uptime > MAX_UPTIME)
+    )
       return Api.errorReply(400, '"uptimeSeconds" must be a whole number of seconds (0 or more) when given');
     const now = Date.now();
     const report: DeviceStateReport = {

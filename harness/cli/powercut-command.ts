@@ -48,6 +48,10 @@ export function registerPowercut(program: Command): void {
       "a cut keeps a seeded random half of the disk's unflushed writes instead of losing them all",
     )
     .option('--workers <n>', 'devices running points at once (each point on a device of its own)', '1')
+    .option(
+      '--from-saved',
+      'each point starts from a restored copy of one device booted and saved before the update, not a flash and a cold boot',
+    )
     .option('--out <dir>', "where powercut.json, powercut.html and the failures' disks and logs go")
     .option('--json', 'print the result as JSON');
   addRegistryOptions(cmd).action(
@@ -61,6 +65,7 @@ export function registerPowercut(program: Command): void {
           points: string;
           seed: string;
           workers: string;
+          fromSaved?: boolean;
           only?: string;
           keepRandom?: boolean;
           out?: string;
@@ -113,6 +118,7 @@ export function registerPowercut(program: Command): void {
           random,
           seed,
           workers,
+          fromSaved: !!o.fromSaved,
           ...(only ? { only } : {}),
           keep: o.keepRandom ? 'random' : 'none',
           outDir,

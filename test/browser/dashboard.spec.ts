@@ -177,7 +177,9 @@ test('a device: Settings -> Supervisor version -> Save sets the target; its prog
   // Its uptime as its heartbeat says; a device the lab did not start has no console here.
   d1.state = { ...d1.state, uptimeSeconds: 125 };
   await beat(api, d1);
-  await expect(page.locator('[data-field="uptime"]')).toHaveText(/^2 min \(since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)$/);
+  await expect(page.locator('[data-field="uptime"]')).toHaveText(
+    /^2 min \(since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)$/,
+  );
   await expect(page.getByRole('region', { name: 'Console' })).toContainText('holds no serial console of this device');
   const sv = page.getByRole('combobox', { name: 'Supervisor version' });
   await sv.selectOption('16.9.0');

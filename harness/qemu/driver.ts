@@ -53,7 +53,8 @@ export interface QemuDeviceOptions {
    */
   volatileCache?: { cacheBytes?: number };
   /**
-   * Start from a folder written by saveState instead of a cold boot: QEMU loads its machine
+   * Start from a folder written by saveState instead of a cold boot (the first power-on only;
+   * after a power cut the device boots cold, as a board would): QEMU loads its machine
    * state at start (`-incoming exec:cat FILE`) and runs on from where the saved VM stopped. The
    * disk must be a copy of the one saved with it; the command line may differ only in files,
    * sockets and ports (the SSH forward is this instance's own).
@@ -83,6 +84,8 @@ export class QemuDevice implements DeviceDriver {
   private bootOffset = 0;
   private vdisk: VolatileDisk | undefined;
   private firmwareReloadPending = false;
+  /** Powered on once already: a saved state (opts.incoming) is not loaded again. */
+  private restored = false;
 
   /** `initial`: where an attached device already is (not a transition, so not logged). */
   constructor(opts: QemuDeviceOptions, initial: BoardState = 'off') {
@@ -162,11 +165,14 @@ export class QemuDevice implements DeviceDriver {
     if (this.state.current !== 'off') this.state.transition('off', 'QEMU process is gone');
     const q = this.opts.profile.qemu;
     const diskPath = path.resolve(this.opts.diskPath);
-    if (this.opts.incoming) {
+    // The saved state is this device's first power-on only: after a power cut it boots cold.
+    const incoming = this.restored ? undefined : this.opts.incoming;
+    this.restored = true;
+    if (incoming) {
       // The firmware flash as it was saved (the machine state holds its contents too).
       fs.mkdirSync(this.paths.dir, { recursive: true });
       for (const f of [this.paths.varsFile, this.paths.flashFile]) {
-        const saved = path.join(this.opts.incoming, path.basename(f));
+        const saved = path.join(incoming, path.basename(f));
         if (fs.existsSync(saved)) fs.copyFileSync(saved, f);
       }
     }
@@ -200,7 +206,7 @@ export class QemuDevice implements DeviceDriver {
         accel,
         paths: this.paths,
         network: { kind: 'restricted', labHostPorts },
-        ...(this.opts.incoming ? { incoming: path.join(this.opts.incoming, SAVED_STATE) } : {}),
+        ...(incoming ? { incoming: path.join(incoming, SAVED_STATE) } : {}),
       });
       fs.rmSync(this.paths.pidFile, { force: true });
       const bootOffset = this.console.mark();

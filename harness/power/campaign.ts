@@ -211,7 +211,8 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
           return await saveDevice(d, join(opts.outDir, `saved-${kind}`));
         } finally {
           live.delete(d);
-          d.device.close();
+          // Its disk and state are in the saved folder now: its own folder goes, as a point's does.
+          await retire(d);
         }
       });
     const outcomes = await runPool(points, workers, async (point, i) => {

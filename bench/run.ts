@@ -6,6 +6,7 @@ import { benchHup } from './hup.ts';
 import { benchRollback } from './rollback.ts';
 import { benchQualify } from './qualify.ts';
 import { benchPowercut } from './powercut.ts';
+import { benchPowercutSaved } from './powercut-saved.ts';
 import { benchProfiles } from './profiles.ts';
 import { benchAdvanced } from './advanced.ts';
 import { benchTar } from './tar.ts';
@@ -13,7 +14,7 @@ import { benchFleet } from './fleet.ts';
 import { benchFleetLoad } from './fleet-load.ts';
 import { benchDashboard } from './dashboard.ts';
 
-/** `npm run bench [-- boot|build|cache-hit|hup|delta|rollback|qualify|powercut|profiles|advanced|fleet|fleet-load|dashboard|tar]`: prints each figure as markdown, ready for the README. */
+/** `npm run bench [-- boot|build|cache-hit|hup|delta|rollback|qualify|powercut|powercut-saved|profiles|advanced|fleet|fleet-load|dashboard|tar]`: prints each figure as markdown, ready for the README. */
 const which = process.argv[2] ?? 'all';
 const out: string[] = [`huplab benchmarks, ${new Date().toISOString()}, ${process.platform} ${process.arch}`];
 if (which === 'all' || which === 'build') out.push(await benchBuild());
@@ -24,6 +25,7 @@ if (which === 'all' || which === 'hup') out.push(await benchHup());
 if (which === 'all' || which === 'rollback') out.push(await benchRollback());
 if (which === 'all' || which === 'qualify') out.push(await benchQualify());
 if (which === 'all' || which === 'powercut') out.push(await benchPowercut());
+if (which === 'powercut-saved') out.push(await benchPowercutSaved());
 if (which === 'all' || which === 'profiles') out.push(await benchProfiles());
 if (which === 'advanced') out.push(await benchAdvanced());
 if (which === 'fleet') out.push(await benchFleet());

@@ -166,3 +166,37 @@ t.test('guest network: restricted to the listed lab host ports, or a board on th
   );
   t.equal(netdev(40022, { kind: 'lan' }), 'user,id=n0,host=10.0.2.100,hostfwd=tcp:127.0.0.1:40022-:22222');
 });
+
+t.test('a device restored from a saved state: the same machine, its own files and SSH port', async (t) => {
+  const base = {
+    profile: amd64,
+    accel: 'tcg' as const,
+    diskSocket: '/lab/devices/x/nbd.sock',
+  };
+  const saved = buildQemuArgs({
+    ...base,
+    name: 'saved',
+    diskPath: '/lab/devices/saved/disk.img',
+    sshPort: 40022,
+    paths: devicePaths('/lab/devices/saved'),
+  });
+  const copy = buildQemuArgs({
+    ...base,
+    name: 'cut-a',
+    diskPath: '/lab/devices/cut-a/disk.img',
+    sshPort: 40023,
+    paths: devicePaths('/lab/devices/cut-a'),
+    incoming: "/r/it's saved/machine.state",
+  });
+  t.notOk(saved.includes('-incoming'), 'a cold boot loads nothing');
+  const i = copy.indexOf('-incoming');
+  t.equal(copy[i + 1], `exec:cat '/r/it'\\''s saved/machine.state'`, 'the state file is one word of /bin/sh');
+  t.match(joined(copy), /hostfwd=tcp:127\.0\.0\.1:40023-:22222/, 'its own forwarded SSH port');
+  // Migration needs the same machine: every option but names, files, sockets and ports alike.
+  const shape = (a: string[]) =>
+    a
+      .filter((_, k) => a[k - 1] !== '-incoming' && a[k] !== '-incoming')
+      .map((x) => x.replace(/\/lab\/devices\/[^/,]+/g, 'DIR').replace(/(name |^)(saved|cut-a)$/, '$1N'))
+      .map((x) => x.replace(/:4002[23]-/, ':PORT-'));
+  t.same(shape(copy).slice(2), shape(saved).slice(2), 'the same devices, in the same order');
+});

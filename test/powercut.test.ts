@@ -196,6 +196,10 @@ t.test('the campaign table says what failed and how to replay it', async (t) => 
   };
   const r: CampaignResult = {
     kind: 'update',
+    workers: 1,
+    fromSaved: false,
+    pointsSeconds: 300,
+    timelines: {},
     references: [{ scenario: 'update', seconds: 80 }],
     device: 'generic-amd64',
     from: '2.101.0',

@@ -47,6 +47,11 @@ export function registerPowercut(program: Command): void {
       '--keep-random',
       "a cut keeps a seeded random half of the disk's unflushed writes instead of losing them all",
     )
+    .option('--workers <n>', 'devices running points at once (each point on a device of its own)', '1')
+    .option(
+      '--from-saved',
+      'each point starts from a restored copy of one device booted and saved before the update, not a flash and a cold boot',
+    )
     .option('--out <dir>', "where powercut.json, powercut.html and the failures' disks and logs go")
     .option('--json', 'print the result as JSON');
   addRegistryOptions(cmd).action(
@@ -59,6 +64,8 @@ export function registerPowercut(program: Command): void {
           campaign: string;
           points: string;
           seed: string;
+          workers: string;
+          fromSaved?: boolean;
           only?: string;
           keepRandom?: boolean;
           out?: string;
@@ -74,6 +81,7 @@ export function registerPowercut(program: Command): void {
         // Every option before the image build: a mistake costs no time.
         const random = wholeNumber('points', o.points);
         const seed = wholeNumber('seed', o.seed);
+        const workers = wholeNumber('workers', o.workers, 1);
         const only =
           o.only !== undefined
             ? nonEmpty('only', o.only)
@@ -109,6 +117,8 @@ export function registerPowercut(program: Command): void {
           kind,
           random,
           seed,
+          workers,
+          fromSaved: !!o.fromSaved,
           ...(only ? { only } : {}),
           keep: o.keepRandom ? 'random' : 'none',
           outDir,

@@ -28,6 +28,8 @@ import type { ExternalRegistry } from '../backend/external-registry.ts';
 import { updateDevice } from '../update/standard.ts';
 import { startDevice } from '../device/start.ts';
 import type { StartedDevice } from '../device/boot.ts';
+import { runPool } from './pool.ts';
+import { restoreDevice, saveDevice, type SavedDevice } from '../device/saved.ts';
 
 /**
  * The power-cut campaign: the same standard HUP on fresh devices, the power cut at a different
@@ -83,6 +85,8 @@ export interface ReferenceRun {
 
 export interface CampaignResult {
   kind: CampaignKind;
+  /** Devices that ran points at once. */
+  workers: number;
   references: ReferenceRun[];
   device: string;
   from: string;
@@ -93,6 +97,12 @@ export interface CampaignResult {
   wallSeconds: number;
   points: CutOutcome[];
   failures: number;
+  /** Whether each point started from a saved device (else: flashed and cold-booted). */
+  fromSaved: boolean;
+  /** Seconds from the first point's start to the last one's end (saving the device included). */
+  pointsSeconds: number;
+  /** The reference runs' console timelines, by scenario ('update' or a fault's name). */
+  timelines: Record<string, TimelineEntry[]>;
 }
 
 export interface CampaignOptions {
@@ -120,8 +130,27 @@ export interface CampaignOptions {
   reference?: boolean;
   /** Reuse a started backend (suites); otherwise one is started and stopped here. */
   backend?: UpdateBackend;
-  /** Called with each outcome as it is known (live table). */
+  /** Called with each outcome as it is known (live table); with workers, in the order they end. */
   onPoint?: (o: CutOutcome, index: number, total: number) => void;
+  /**
+   * Devices at once (default 1: one point after the other). Each point has a device of its own
+   * whatever this is, so a point's verdict does not depend on it; the outcomes keep the points'
+   * order and each point keeps its seed (the campaign's seed + its index).
+   */
+  workers?: number;
+  /**
+   * Start each point from a saved device instead of a flash and a cold boot: one device is
+   * booted, made ready for the update (application writing, updater installed) and saved
+   * (machine state and disk); each point runs on a restored copy of it. Every point of both
+   * campaigns begins there (the cuts in the boot and the boot counting come after the update's
+   * reboot), so none needs a cold boot of its own.
+   */
+  fromSaved?: boolean;
+  /**
+   * The reference timelines of an earlier run (its result's `timelines`): no reference run, and
+   * the same points as that run, placed alike (to run the same seeded points another way).
+   */
+  timelines?: Record<string, TimelineEntry[]>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -129,7 +158,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult> {
   const narrator = opts.narrator ?? silentNarrator;
   const seed = opts.seed ?? 1;
+  const workers = opts.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 1)
+    throw new HuplabError('option-invalid', `workers must be a whole number of at least 1, not ${workers}`, {
+      hint: 'leave it out for one point at a time',
+    });
   const started = Date.now();
+  // The devices of the points running now: on an error, every worker's device is powered off.
+  const live = new Set<StartedDevice>();
   await mkdir(opts.outDir, { recursive: true });
   const backend =
     opts.backend ??
@@ -144,30 +180,51 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   try {
     const kind = opts.kind ?? 'update';
     const references: ReferenceRun[] = [];
+    const timelines: Record<string, TimelineEntry[]> = {};
+    const timeline = async (fault: Fault | undefined) => {
+      const key = fault?.name ?? 'update';
+      timelines[key] = opts.timelines?.[key] ?? (await reference(opts, backend, fault, narrator, references));
+      return timelines[key];
+    };
     let all: CutPoint[];
     if (kind === 'update') {
-      all = cutPoints(await reference(opts, backend, undefined, narrator, references), {
+      all = cutPoints(await timeline(undefined), {
         to: opts.to,
         random: opts.random ?? 0,
         seed,
       });
     } else {
       const refs: Partial<Record<(typeof ROLLBACK_SCENARIOS)[number], TimelineEntry[]>> = {};
-      for (const name of ROLLBACK_SCENARIOS)
-        refs[name] = await reference(opts, backend, faultNamed(name), narrator, references);
+      for (const name of ROLLBACK_SCENARIOS) refs[name] = await timeline(faultNamed(name));
       all = rollbackCutPoints(refs);
     }
     const points = selectPoints(all, opts.only);
-    const outcomes: CutOutcome[] = [];
-    for (const [i, point] of points.entries()) {
+    const pointsStarted = Date.now();
+    let saved: SavedDevice | undefined;
+    if (opts.fromSaved && points.length > 0)
+      saved = await narrator.step('boot one device, make it ready for the update and save it', async () => {
+        const d = await fresh(opts, backend, `saved-${kind}`);
+        live.add(d);
+        try {
+          await readyForUpdate(d.device);
+          await installUpdater(d.device, backend.updater, 'standard');
+          return await saveDevice(d, join(opts.outDir, `saved-${kind}`));
+        } finally {
+          live.delete(d);
+          // Its disk and state are in the saved folder now: its own folder goes, as a point's does.
+          await retire(d);
+        }
+      });
+    const outcomes = await runPool(points, workers, async (point, i) => {
       const o = await narrator.step(`cut ${i + 1}/${points.length}: ${point.name} (${point.describe})`, () =>
-        cutOnce(opts, backend, point, seed + i),
+        cutOnce(opts, backend, point, seed + i, live, saved),
       );
-      outcomes.push(o);
       opts.onPoint?.(o, i, points.length);
-    }
+      return o;
+    });
     const result: CampaignResult = {
       kind,
+      workers,
       references,
       device: opts.device,
       from: opts.from,
@@ -178,9 +235,16 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       wallSeconds: (Date.now() - started) / 1000,
       points: outcomes,
       failures: outcomes.filter((o) => !o.ok).length,
+      fromSaved: !!saved,
+      pointsSeconds: (Date.now() - pointsStarted) / 1000,
+      timelines,
     };
+    if (saved) await rm(saved.dir, { recursive: true, force: true });
     await writeFile(join(opts.outDir, 'powercut.json'), JSON.stringify(result, null, 2));
     return result;
+  } catch (err) {
+    await Promise.all([...live].map((d) => d.device.force('off').catch(() => undefined)));
+    throw err;
   } finally {
     if (!opts.backend) await backend.services.stop();
   }
@@ -263,15 +327,35 @@ async function cutOnce(
   backend: UpdateBackend,
   point: CutPoint,
   seed: number,
+  live: Set<StartedDevice>,
+  saved: SavedDevice | undefined,
 ): Promise<CutOutcome> {
   const name = `cut-${point.name.replace(/[^a-z0-9-]/gi, '_')}`;
-  const d = await fresh(opts, backend, name);
+  const d = saved ? await restoreDevice(opts.lab, saved, name) : await fresh(opts, backend, name);
+  live.add(d);
+  try {
+    return await cutOn(opts, backend, point, seed, d, name, !saved);
+  } finally {
+    live.delete(d);
+  }
+}
+
+async function cutOn(
+  opts: CampaignOptions,
+  backend: UpdateBackend,
+  point: CutPoint,
+  seed: number,
+  d: StartedDevice,
+  name: string,
+  install: boolean,
+): Promise<CutOutcome> {
   const { device } = d;
   const problems: string[] = [];
   const fault = point.scenario ? faultNamed(point.scenario) : undefined;
   // The application must be writing before the update starts: its records are the data checked.
   await readyForUpdate(device);
-  await installUpdater(device, backend.updater, 'standard');
+  // A restored device has it already: it was installed before the device was saved.
+  if (install) await installUpdater(device, backend.updater, 'standard');
   if (fault?.device?.beforeUpdate) await fault.device.beforeUpdate(device);
   const mark = device.console.mark();
   const t0 = Date.now();

@@ -24,6 +24,8 @@ export interface QemuLaunch {
   serial?: 'socket' | 'pty' | { tcpPort: number };
   /** Default: restricted, with no lab host port forwarded (the guest reaches nothing). */
   network?: GuestNetwork;
+  /** A saved machine state to load at start instead of booting (QemuDevice.saveState). */
+  incoming?: string;
 }
 
 /**
@@ -37,6 +39,11 @@ export type GuestNetwork = { kind: 'restricted'; labHostPorts: number[] } | { ki
 /** The guest's dropbear listens here (balenaOS convention). */
 export const GUEST_SSH_PORT = 22222;
 export const NETDEV_ID = 'n0';
+
+/** A path as one word of /bin/sh (QEMU runs a migration's exec: command there). */
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
 
 /** Commas inside a QEMU option value must be doubled. */
 export function qemuOptValue(v: string): string {
@@ -87,6 +94,8 @@ export function buildQemuArgs(l: QemuLaunch): string[] {
   args.push('-serial', 'chardev:ser0');
 
   args.push('-qmp', `unix:${qemuOptValue(p.qmpSock)},server=on,wait=off`);
+  // Loaded once QEMU runs; without -S the VM goes on where the saved one stopped.
+  if (l.incoming) args.push('-incoming', `exec:cat ${shellQuote(l.incoming)}`);
   // No -no-reboot: a guest reboot must reboot, as on the board.
   args.push('-daemonize', '-pidfile', p.pidFile);
   args.push(...q.extraArgs);

@@ -17,7 +17,7 @@ import { SerialConsole } from '../console/log-console.ts';
 import { labDir as defaultLabDir } from '../../lib/paths.ts';
 import { DeviceSsh } from '../ssh/client.ts';
 import { ensureLabKey, readPrivateKey } from '../ssh/keys.ts';
-import { buildQemuArgs, GUEST_FORWARDER } from './args.ts';
+import { buildQemuArgs, GUEST_FORWARDER, shellQuote } from './args.ts';
 import { readLabHost } from '../../lib/contract/lab-host.ts';
 import { VolatileDisk, type CutResult } from './volatile-disk.ts';
 import { readDeviceRecord, writeDeviceRecord, type DeviceRecord } from './device-record.ts';
@@ -52,7 +52,19 @@ export interface QemuDeviceOptions {
    * with this process: close() cuts the power of a VM still running.
    */
   volatileCache?: { cacheBytes?: number };
+  /**
+   * Start from a folder written by saveState instead of a cold boot (the first power-on only;
+   * after a power cut the device boots cold, as a board would): QEMU loads its machine
+   * state at start (`-incoming exec:cat FILE`) and runs on from where the saved VM stopped. The
+   * disk must be a copy of the one saved with it; the command line may differ only in files,
+   * sockets and ports (the SSH forward is this instance's own).
+   */
+  incoming?: string;
 }
+
+/** In a folder written by saveState: the machine state and the disk saved with it. */
+export const SAVED_STATE = 'machine.state';
+export const SAVED_DISK = 'disk.img';
 
 const DEFAULT_OS_TIMEOUT_MS = 180_000; // TCG: OVMF alone takes about 8 s, a full boot 15-60 s
 const START_ATTEMPTS_WITH_FREE_PORT = 3;
@@ -72,6 +84,8 @@ export class QemuDevice implements DeviceDriver {
   private bootOffset = 0;
   private vdisk: VolatileDisk | undefined;
   private firmwareReloadPending = false;
+  /** Powered on once already: a saved state (opts.incoming) is not loaded again. */
+  private restored = false;
 
   /** `initial`: where an attached device already is (not a transition, so not logged). */
   constructor(opts: QemuDeviceOptions, initial: BoardState = 'off') {
@@ -125,6 +139,11 @@ export class QemuDevice implements DeviceDriver {
     return this.record?.sshPort ?? this.opts.sshPort;
   }
 
+  /** The board this device emulates (its profile's QEMU and console sections). */
+  get profileOfBoard(): QemuProfile {
+    return this.opts.profile;
+  }
+
   get accel(): Accel | undefined {
     return this.record?.accel;
   }
@@ -146,6 +165,17 @@ export class QemuDevice implements DeviceDriver {
     if (this.state.current !== 'off') this.state.transition('off', 'QEMU process is gone');
     const q = this.opts.profile.qemu;
     const diskPath = path.resolve(this.opts.diskPath);
+    // The saved state is this device's first power-on only: after a power cut it boots cold.
+    const incoming = this.restored ? undefined : this.opts.incoming;
+    this.restored = true;
+    if (incoming) {
+      // The firmware flash as it was saved (the machine state holds its contents too).
+      fs.mkdirSync(this.paths.dir, { recursive: true });
+      for (const f of [this.paths.varsFile, this.paths.flashFile]) {
+        const saved = path.join(incoming, path.basename(f));
+        if (fs.existsSync(saved)) fs.copyFileSync(saved, f);
+      }
+    }
     this.prepareFolder(diskPath);
     const accel = this.opts.accel ?? (await this.pickAccel());
     // Read once for both: the partition table is probed at each open.
@@ -176,6 +206,7 @@ export class QemuDevice implements DeviceDriver {
         accel,
         paths: this.paths,
         network: { kind: 'restricted', labHostPorts },
+        ...(incoming ? { incoming: path.join(incoming, SAVED_STATE) } : {}),
       });
       fs.rmSync(this.paths.pidFile, { force: true });
       const bootOffset = this.console.mark();
@@ -271,6 +302,99 @@ export class QemuDevice implements DeviceDriver {
       lost ? `power cut: ${lost.lostBlocks} unflushed 4 KiB blocks lost, ${lost.keptBlocks} kept` : 'power cut',
     );
     return lost;
+  }
+
+  /**
+   * Saves the running VM into the folder `into`: its machine state (RAM, CPU, devices) through
+   * QEMU's migration (`machine.state`), then its disk as the guest left it (`disk.img`), every
+   * write it handed over made durable (the migration ends with a flush), and its firmware flash
+   * files; then the VM is off. A device started with `incoming: into` on a copy of that disk
+   * runs on from that moment. SSH sessions are closed first, so no copy inherits a half-open one.
+   */
+  async saveState(into: string, timeoutMs = 120_000): Promise<void> {
+    const stateFile = path.join(into, SAVED_STATE);
+    this.state.assertUsable('save the machine state');
+    this.requireRunning('save the machine state');
+    this.dropSsh();
+    await new Promise((r) => setTimeout(r, 1_000));
+    const deadline = Date.now() + timeoutMs;
+    await this.qmp(async (q) => {
+      await q.execute('migrate', { uri: `exec:cat > ${shellQuote(stateFile)}` });
+      for (;;) {
+        const m = await q.execute<{ status?: string; 'error-desc'?: string }>('query-migrate');
+        if (m.status === 'completed') return;
+        if (m.status === 'failed' || m.status === 'cancelled')
+          throw new HuplabError(
+            'save-failed',
+            `saving ${this.name}'s machine state failed: ${m['error-desc'] ?? m.status}`,
+            {
+              infrastructure: true,
+            },
+          );
+        if (Date.now() > deadline)
+          throw new HuplabError('save-failed', `saving ${this.name}'s machine state took over ${timeoutMs / 1000} s`, {
+            infrastructure: true,
+          });
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    });
+    this.kill();
+    await waitPidExit(this.record!.pid, 10_000);
+    const vdisk = this.vdisk;
+    this.vdisk = undefined;
+    // Whatever the migration's flush made durable is in the image; the cache is empty by then.
+    await vdisk?.close({ flush: true });
+    await execa('cp', [
+      '--reflink=auto',
+      '--sparse=always',
+      path.resolve(this.opts.diskPath),
+      path.join(into, SAVED_DISK),
+    ]);
+    for (const f of [this.paths.varsFile, this.paths.flashFile])
+      if (fs.existsSync(f)) fs.copyFileSync(f, path.join(into, path.basename(f)));
+    this.markOff(`machine state saved to ${stateFile}`);
+  }
+
+  /**
+   * After powerOn of a device started from a saved state: waits until the state is loaded and the
+   * VM runs, then until SSH answers through this instance's own forwarded port.
+   */
+  async waitForRestore(timeoutMs = 120_000): Promise<void> {
+    this.requireRunning('wait for the restored machine');
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (!this.isRunning())
+        throw new HuplabError('restore-failed', `QEMU of ${this.name} exited while loading its saved state`, {
+          hint: `see ${this.paths.startLog} and the saved state's size`,
+          infrastructure: true,
+        });
+      const st = await this.qmp((q) => q.queryStatus()).catch(() => undefined);
+      if (st?.status === 'running') break;
+      if (Date.now() > deadline)
+        throw new HuplabError(
+          'restore-failed',
+          `${this.name} did not run its saved state within ${timeoutMs / 1000} s`,
+          {
+            infrastructure: true,
+          },
+        );
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    for (;;) {
+      try {
+        const r = await (await this.ssh()).exec('true', { timeoutMs: 10_000, connectTimeoutMs: 10_000 });
+        if (r.code === 0) break;
+      } catch {
+        // the guest's network catches up with its new forwarder
+      }
+      if (Date.now() > deadline)
+        throw new HuplabError('restore-failed', `${this.name} runs its saved state but SSH does not answer`, {
+          infrastructure: true,
+        });
+      this.dropSsh();
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    this.state.force('os-ready', 'restored from a saved machine state: SSH answered');
   }
 
   async reset(): Promise<void> {

@@ -63,7 +63,7 @@ export function campaignText(r: CampaignResult): string[] {
   const widths = COLUMNS.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const line = (row: string[]) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   return [
-    `power-cut campaign (${r.kind}) ${r.device} ${r.from} -> ${r.to}: ${r.points.length} cut points, ${r.failures} failure(s)${r.failures ? '' : ' (must be zero: it is)'}; ${(r.wallSeconds / 60).toFixed(1)} min, ${(r.wallSeconds / Math.max(1, r.points.length)).toFixed(0)} s per point`,
+    `power-cut campaign (${r.kind}) ${r.device} ${r.from} -> ${r.to}: ${r.points.length} cut points, ${r.failures} failure(s)${r.failures ? '' : ' (must be zero: it is)'}; ${(r.wallSeconds / 60).toFixed(1)} min, ${(r.wallSeconds / Math.max(1, r.points.length)).toFixed(0)} s per point${r.workers > 1 ? `, ${r.workers} devices at once` : ''}${r.fromSaved ? ', each from a saved device' : ''}`,
     line(rows[0]!),
     ...rows.slice(1).map(line),
     ...r.points

@@ -44,7 +44,9 @@ async function send(api: string, a: FakeAgent, path: string, method: string, bod
 
 /** One heartbeat with the agent's state; the answer (its record and target). */
 export async function beat(api: string, a: FakeAgent): Promise<{ target?: Record<string, unknown> | null }> {
-  return (await send(api, a, '/state', 'PATCH', a.state)).json() as Promise<{ target?: Record<string, unknown> | null }>;
+  return (await send(api, a, '/state', 'PATCH', a.state)).json() as Promise<{
+    target?: Record<string, unknown> | null;
+  }>;
 }
 
 export async function progress(api: string, a: FakeAgent, percent: number, message: string): Promise<void> {

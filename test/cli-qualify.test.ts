@@ -47,7 +47,7 @@ t.test('unknown release names the known ones', async (t) => {
   oneError(
     t,
     ['--device', 'generic-amd64', '--release', '9.9.9'],
-    /^huplab: error: unknown release "9\.9\.9" \(known releases: 2\.11\.0, [^)]*2\.101\.0, 2\.102\.0/,
+    /^huplab: error: unknown release "9\.9\.9" \(known releases: 1\.24\.0, [^)]*2\.11\.0, [^)]*2\.101\.0, 2\.102\.0/,
   );
 });
 
@@ -55,7 +55,7 @@ t.test('bad --from', async (t) => {
   oneError(
     t,
     ['--device', 'generic-amd64', '--release', '2.102.0', '--from', '1.0.0'],
-    /unknown release "1\.0\.0" \(known releases: 2\.11\.0, [^)]*2\.101\.0/,
+    /unknown release "1\.0\.0" \(known releases: 1\.24\.0, [^)]*2\.11\.0, [^)]*2\.101\.0/,
   );
   oneError(
     t,

@@ -76,7 +76,7 @@ t.test(
       body: {
         rule: TARGET_RULES.notPublished,
         error:
-          /^OS 9\.9\.9 has no recipe, so it cannot be published for generic-amd64 \(recipes for generic-amd64: 2\.11\.0, [^)]*2\.101\.0, 2\.102\.0, 2\.102\.1[^)]*\)$/,
+          /^OS 9\.9\.9 has no recipe, so it cannot be published for generic-amd64 \(recipes for generic-amd64: 1\.24\.0, [^)]*2\.11\.0, [^)]*2\.101\.0, 2\.102\.0, 2\.102\.1[^)]*\)$/,
       },
     });
     const other = await send('PUT', `/v1/devices/${d.uuid}/target`, { osVersion: '2.113.0' });

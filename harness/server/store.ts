@@ -247,7 +247,7 @@ export class Store {
     if (!row) return undefined;
     const device = deviceOf(row as Row);
     this.mirror.devices.set(uuid, device);
-    return device;
+    return { ...device };
   }
 
   /** The device was heard from: lastSeen = at (nothing for a device not registered). */
@@ -298,7 +298,7 @@ export class Store {
     );
     const stored = targetOf(this.db.get('SELECT * FROM targets WHERE uuid = ?', [uuid]) as Row);
     this.mirror.targets.set(uuid, stored);
-    return stored;
+    return { ...stored };
   }
 
   target(uuid: string): StoredTarget | undefined {
@@ -396,7 +396,7 @@ export class Store {
     }
     const d = deviceOf(r as Row);
     this.mirror.devices.set(uuid, d);
-    return d;
+    return { ...d };
   }
 
   private transaction<T>(fn: () => T): T {

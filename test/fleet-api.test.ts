@@ -394,6 +394,30 @@ t.test('any request of a device keeps it online: a device running an update repo
   t.equal((await l.send('GET', '/v1/fleet', undefined, quiet.key)).status, 403, 'the fleet is the operator’s');
 });
 
+t.test('a heartbeat writes lastSeen once, with its report; a refused one still says the device is there', async (t) => {
+  const l = await lab(t);
+  const quiet = await l.device('quiet', { online: false });
+  const { touch, reportState } = MemoryDeviceRecords.prototype;
+  const touches = t.capture(MemoryDeviceRecords.prototype, 'touch', touch);
+  const reports = t.capture(MemoryDeviceRecords.prototype, 'reportState', reportState);
+  t.equal((await l.beat(quiet, { status: 'Idle' })).status, 200);
+  t.equal(touches().length, 0, 'no second write of lastSeen');
+  t.equal(reports().length, 1);
+  const other = await l.device('other', { online: false });
+  for (const bad of [{ status: 7 }, { uptimeSeconds: -1 }]) {
+    t.equal((await l.beat(other, bad)).status, 400);
+    t.match(touches(), [{ args: [other.uuid, /^20/] }], 'heard from despite the bad body');
+  }
+  t.equal(reports().length, 0, 'nothing of a refused beat is stored');
+  const fleet = (await l.send('GET', '/v1/fleet')).body.devices as Body[];
+  t.match(
+    fleet.find((d) => d.name === 'other'),
+    { online: true, lastSeen: /^20/ },
+  );
+  t.equal((await l.beat({ uuid: quiet.uuid, key: other.key }, { status: 'Idle' })).status, 403, "another's beat");
+  t.match(touches(), [{ args: [other.uuid] }], 'the sender was heard from, not the device it named');
+});
+
 t.test("a device's choices: each version, allowed with its method, or refused with the rule", async (t) => {
   const l = await lab(t);
   const a1 = await l.device('a1', {});

@@ -237,8 +237,10 @@ export class Api {
 
   readonly handle = async (req: BackendRequest): Promise<Reply> => {
     const p = req.path;
-    // Any request of a device's own says it is there: one running an update stays online.
-    if (req.principal.kind === 'device') this.records.touch(req.principal.uuid, new Date().toISOString());
+    // Any request of a device's own says it is there: one running an update stays online. A
+    // well-formed heartbeat writes lastSeen with its report (one write per beat, not two);
+    // reportState hears the others itself.
+    if (req.principal.kind === 'device' && !HEARTBEAT_ROUTE.test(p)) this.heard(req);
     const fleet = await this.fleet.handle(req);
     if (fleet) return fleet;
     // The path's parameters when it matches the route, decoded; undefined when it does not.
@@ -261,11 +263,15 @@ export class Api {
       if (req.method === 'POST') return this.registerDevice(req);
       return Api.errorReply(405, `${req.method} ${p} is not supported (use GET or POST)`);
     }
-    const heartbeat = at(/^\/v1\/devices\/([^/]+)\/state$/);
+    const heartbeat = at(HEARTBEAT_ROUTE);
     if (heartbeat) {
-      if (req.method !== 'PATCH' && req.method !== 'POST')
-        return Api.errorReply(405, `${req.method} ${p} is not supported (use PATCH)`);
-      return this.notYours(req, heartbeat[0]!) ?? this.reportState(req, heartbeat[0]!);
+      const reply =
+        req.method !== 'PATCH' && req.method !== 'POST'
+          ? Api.errorReply(405, `${req.method} ${p} is not supported (use PATCH)`)
+          : (this.notYours(req, heartbeat[0]!) ?? (await this.reportState(req, heartbeat[0]!)));
+      // A beat refused (its method, its device, its body) still says the device is there.
+      if (reply.status !== 200) this.heard(req);
+      return reply;
     }
     const logs = at(/^\/v1\/devices\/([^/]+)\/logs$/);
     if (logs) {
@@ -293,6 +299,11 @@ export class Api {
     if (image) return this.onlyGet(req) ?? this.osImage(req, image[0]!, image[1]!);
     return Api.errorReply(404, `no such endpoint: ${req.method} ${p}`);
   };
+
+  /** The device that sent `req` was heard from now. */
+  private heard(req: BackendRequest): void {
+    if (req.principal.kind === 'device') this.records.touch(req.principal.uuid, new Date().toISOString());
+  }
 
   static errorReply(status: number, message: string): Reply {
     return json(status, { error: message });
@@ -538,6 +549,9 @@ export class Api {
 }
 
 const UUID = /^[A-Za-z0-9-]{1,64}$/;
+
+/** PATCH /v1/devices/:uuid/state, the heartbeat. */
+const HEARTBEAT_ROUTE = /^\/v1\/devices\/([^/]+)\/state$/;
 /** Names and versions: what may name a file or a tag. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
 /** A status: a short line of printable ASCII ("Idle", "Update failed"). */

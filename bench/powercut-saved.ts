@@ -1,10 +1,9 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { openLab } from '../harness/lab.ts';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { runCampaign, type CampaignResult } from '../harness/power/campaign.ts';
 import { compareVerdicts } from '../harness/power/compare.ts';
 import { campaignHtml } from '../harness/report/powercut.ts';
-import { buildImage } from '../images/builder/index.ts';
+import { logPoint, prepareCampaignBench } from './powercut-setup.ts';
 import { table } from './stats.ts';
 
 /**
@@ -19,20 +18,13 @@ import { table } from './stats.ts';
  * with the points at console markers only). Reports: reports/bench-powercut-saved-<date>/.
  */
 export async function benchPowercutSaved(from = '2.101.0', to = '2.102.0'): Promise<string> {
-  const random = Number(process.env.HUPLAB_BENCH_POINTS ?? 2);
   const workers = Number(process.env.HUPLAB_BENCH_WORKERS ?? 2);
   const reference = process.env.HUPLAB_BENCH_REFERENCE !== '0';
-  const only = process.env.HUPLAB_BENCH_ONLY?.split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
   const kinds = (process.env.HUPLAB_BENCH_CAMPAIGNS ?? 'update,rollback')
     .split(',')
     .map((s) => s.trim())
     .filter((k): k is 'update' | 'rollback' => k === 'update' || k === 'rollback');
-  const outDir = resolve('reports', `bench-powercut-saved-${new Date().toISOString().slice(0, 10)}`);
-  mkdirSync(outDir, { recursive: true });
-  for (const release of [from, to]) await buildImage({ device: 'generic-amd64', release });
-  const lab = openLab();
+  const { random, only, outDir, lab } = await prepareCampaignBench('bench-powercut-saved', from, to);
   const pairs: Array<{ cold: CampaignResult; saved: CampaignResult }> = [];
   for (const kind of kinds) {
     const common = {
@@ -46,18 +38,18 @@ export async function benchPowercutSaved(from = '2.101.0', to = '2.102.0'): Prom
       reference,
       ...(only ? { only } : {}),
     };
-    const log = (how: string) => (p: CampaignResult['points'][number], i: number, n: number) =>
-      process.stderr.write(
-        `[${kind} ${how} ${i + 1}/${n}] ${p.point}: ${p.ok ? 'ok' : `FAILED ${p.problems.join('; ')}`}\n`,
-      );
-    const cold = await runCampaign({ ...common, outDir: join(outDir, kind, 'cold'), onPoint: log('cold') });
+    const cold = await runCampaign({
+      ...common,
+      outDir: join(outDir, kind, 'cold'),
+      onPoint: logPoint(`${kind} cold`),
+    });
     const saved = await runCampaign({
       ...common,
       timelines: cold.timelines,
       fromSaved: true,
       workers,
       outDir: join(outDir, kind, 'saved'),
-      onPoint: log('saved'),
+      onPoint: logPoint(`${kind} saved`),
     });
     for (const r of [cold, saved])
       writeFileSync(

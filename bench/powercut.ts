@@ -1,9 +1,8 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { openLab } from '../harness/lab.ts';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { runCampaign, type CampaignResult } from '../harness/power/campaign.ts';
 import { campaignHtml } from '../harness/report/powercut.ts';
-import { buildImage } from '../images/builder/index.ts';
+import { logPoint, prepareCampaignBench } from './powercut-setup.ts';
 import { table } from './stats.ts';
 
 /**
@@ -15,14 +14,7 @@ import { table } from './stats.ts';
  * Reports (JSON, HTML) go to reports/bench-powercut-<date>/.
  */
 export async function benchPowercut(from = '2.101.0', to = '2.102.0'): Promise<string> {
-  const random = Number(process.env.HUPLAB_BENCH_POINTS ?? 2);
-  const only = process.env.HUPLAB_BENCH_ONLY?.split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const outDir = resolve('reports', `bench-powercut-${new Date().toISOString().slice(0, 10)}`);
-  mkdirSync(outDir, { recursive: true });
-  for (const release of [from, to]) await buildImage({ device: 'generic-amd64', release });
-  const lab = openLab();
+  const { random, only, outDir, lab } = await prepareCampaignBench('bench-powercut', from, to);
   const results = await Promise.all(
     (['update', 'rollback'] as const).map((kind) =>
       runCampaign({
@@ -35,10 +27,7 @@ export async function benchPowercut(from = '2.101.0', to = '2.102.0'): Promise<s
         seed: 1,
         outDir: join(outDir, kind),
         ...(only ? { only } : {}),
-        onPoint: (p, i, n) =>
-          process.stderr.write(
-            `[${kind} ${i + 1}/${n}] ${p.point}: ${p.ok ? 'ok' : `FAILED ${p.problems.join('; ')}`}\n`,
-          ),
+        onPoint: logPoint(kind),
       }),
     ),
   );

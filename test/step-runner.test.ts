@@ -1,6 +1,6 @@
 import t from 'tap';
 import { HuplabError } from '../lib/errors.ts';
-import { runSteps, type StepContext, type UpdateStep } from '../updater/common/step-runner.ts';
+import { orderedSteps, runSteps, type StepContext, type UpdateStep } from '../updater/common/step-runner.ts';
 
 /** A context that records, in order, every marker, log line and report the runner makes. */
 function recorder(): StepContext & { seen: string[] } {
@@ -73,4 +73,28 @@ t.test('a failure is marked on its step, logged, cleaned up after, reported, and
     `report 100 OS update failed: ${new HuplabError('fetch-failed', 'no registry delivered the new OS').oneLine()} failed 2`,
     'report 100 OS update failed failed 10',
   ]);
+});
+
+t.test('orderedSteps: the contract order, each step its own run and milestone, none where it has none', async (t) => {
+  const ran: string[] = [];
+  const steps = orderedSteps(
+    ['b', 'a'] as const,
+    {
+      a: async () => void ran.push('a'),
+      b: async () => void ran.push('b'),
+    },
+    { a: [40, 'Writing'] },
+  );
+  t.same(
+    steps.map((s) => [s.name, s.milestone]),
+    [
+      ['b', undefined],
+      ['a', [40, 'Writing']],
+    ],
+  );
+  t.notOk('milestone' in steps[0]!, 'no milestone key at all for a step without one');
+  const ctx = recorder();
+  await runSteps(ctx, steps, { failedLine: (w) => w, cleanup: () => {} });
+  t.same(ran, ['b', 'a']);
+  t.match(ctx.seen, ['marker b start ', /marker b done/, 'marker a start ', 'milestone 40 Writing', /marker a done/]);
 });

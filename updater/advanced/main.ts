@@ -32,7 +32,7 @@ import { exitWith, startUpdate } from '../common/start.ts';
 import { mountedRootDevice } from '../common/partitions.ts';
 import { ProgressReporter } from '../common/progress.ts';
 import { run } from '../common/run.ts';
-import { runSteps, type UpdateStep } from '../common/step-runner.ts';
+import { orderedSteps, runSteps } from '../common/step-runner.ts';
 import { ADVANCED_STEPS, type AdvancedStep } from '../../lib/contract/step-names.ts';
 import { STATE_DIR, STATE_FILES } from '../../lib/contract/state-files.ts';
 import { imageDownloadDetail } from '../../lib/contract/download-detail.ts';
@@ -346,12 +346,7 @@ const steps: Record<AdvancedStep, (ctx: Ctx) => Promise<string>> = {
   },
 };
 
-/** The steps in the contract's order, each with its milestone. */
-const STEPS: UpdateStep<Ctx>[] = ADVANCED_STEPS.map((name) => ({
-  name,
-  ...(STEP_MILESTONES[name] ? { milestone: STEP_MILESTONES[name] } : {}),
-  run: steps[name],
-}));
+const STEPS = orderedSteps(ADVANCED_STEPS, steps, STEP_MILESTONES);
 
 /** The interface, address and gateway in use, for stage 2 to put back once the services are gone. */
 function networkNow(): { NET_IF: string; NET_ADDR: string; NET_GW: string } {

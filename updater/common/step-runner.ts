@@ -14,6 +14,18 @@ export interface UpdateStep<C> {
   run(ctx: C): Promise<string | void>;
 }
 
+/** An updater's steps in the contract's order (`names`), each with its milestone if it has one. */
+export function orderedSteps<N extends string, C>(
+  names: readonly N[],
+  run: Record<N, UpdateStep<C>['run']>,
+  milestones: Partial<Record<N, readonly [number, string]>>,
+): UpdateStep<C>[] {
+  return names.map((name) => {
+    const milestone = milestones[name];
+    return { name, ...(milestone ? { milestone } : {}), run: run[name] };
+  });
+}
+
 /** What the runner needs of an updater's context: its log and its reporter, nothing else. */
 export interface StepContext {
   log: Pick<UpdateLog, 'marker' | 'line'>;

@@ -24,7 +24,7 @@ import { run } from '../common/run.ts';
 import { compareVersions } from '../../lib/versions.ts';
 import { parseArgs, type HupArgs } from './args.ts';
 import { STEP_MILESTONES } from './milestones.ts';
-import { runSteps, type UpdateStep } from '../common/step-runner.ts';
+import { orderedSteps, runSteps, type UpdateStep } from '../common/step-runner.ts';
 import { HUP_STEPS, type HupStep } from '../../lib/contract/step-names.ts';
 import { BREADCRUMBS, ROLLBACK_RECORDS, STATE_DIR, STATE_FILES } from '../../lib/contract/state-files.ts';
 import { fetchDetail } from '../../lib/contract/download-detail.ts';
@@ -330,12 +330,7 @@ const steps: Record<HupStep, UpdateStep<Ctx>['run']> = {
   },
 };
 
-/** The steps in the contract's order, each with its milestone. */
-const STEPS: UpdateStep<Ctx>[] = HUP_STEPS.map((name) => ({
-  name,
-  ...(STEP_MILESTONES[name] ? { milestone: STEP_MILESTONES[name] } : {}),
-  run: steps[name],
-}));
+const STEPS = orderedSteps(HUP_STEPS, steps, STEP_MILESTONES);
 
 /**
  * The parts of the overall bar a download fills: the fetch step's (up to the next milestone), or

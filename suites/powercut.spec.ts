@@ -1,4 +1,5 @@
 import { runCampaign } from '../harness/power/campaign.ts';
+import { compareVerdicts } from '../harness/power/compare.ts';
 import { campaignHtml, campaignText } from '../harness/report/powercut.ts';
 import { BASE_RELEASE, NEXT_RELEASE, expect, test } from './fixtures.ts';
 import { useLabBackend } from './hup-helpers.ts';
@@ -74,4 +75,48 @@ test.describe('powercut', { tag: '@emulated' }, () => {
       if (kind === 'rollback') expect(r.points[0]!.rollback).not.toBe('none');
     });
   }
+
+  test(
+    'from a saved device, two at once: the same verdicts as flashed, cold-booted devices, each copy its own device at the API',
+    { tag: '@qualify' },
+    async ({ lab, deviceProfile }, testInfo) => {
+      test.setTimeout(40 * 60_000);
+      const common = {
+        lab,
+        device: deviceProfile,
+        from: BASE_RELEASE,
+        to: NEXT_RELEASE,
+        kind: 'update' as const,
+        only: ['write-root', 'bootloader-switch'],
+        reference: false,
+        backend: h.backend(),
+      };
+      const cold = await runCampaign({ ...common, outDir: testInfo.outputPath('cold') });
+      const saved = await runCampaign({
+        ...common,
+        fromSaved: true,
+        workers: 2,
+        outDir: testInfo.outputPath('saved'),
+      });
+      await testInfo.attach('saved.html', { body: campaignHtml(saved), contentType: 'text/html' });
+      expect(saved.fromSaved).toBe(true);
+      const verdicts = compareVerdicts(cold, saved);
+      expect(verdicts.map((v) => v.point).sort()).toEqual(['bootloader-switch', 'write-root']);
+      expect(
+        verdicts.filter((v) => !v.same),
+        JSON.stringify(verdicts),
+      ).toEqual([]);
+      expect(
+        saved.points.flatMap((p) => p.problems),
+        campaignText(saved).join('\n'),
+      ).toEqual([]);
+      // Each restored copy reported its update under a uuid of its own, never the saved device's.
+      const uuids = saved.points.map((p) => p.uuid);
+      expect(new Set(uuids).size).toBe(2);
+      for (const uuid of uuids) {
+        const history = h.backend().services.api.device(uuid);
+        expect(history?.history.length ?? 0, `progress reported by ${uuid}`).toBeGreaterThan(0);
+      }
+    },
+  );
 });

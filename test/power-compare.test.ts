@@ -21,12 +21,17 @@ const point = (over: Partial<CutOutcome>): CutOutcome => ({
   ok: true,
   problems: [],
   serialLog: 'x',
+  uuid: 'a1',
   ...over,
 });
 const run = (points: CutOutcome[]) => ({ points }) as CampaignResult;
 
 t.test('times and lost blocks are measurements: the verdict does not hold them', async (t) => {
-  t.equal(verdictOf(point({})), verdictOf(point({ cutAtSeconds: 71, lostBlocks: 2048, recoverSeconds: 55 })));
+  t.equal(
+    verdictOf(point({})),
+    verdictOf(point({ cutAtSeconds: 71, lostBlocks: 2048, recoverSeconds: 55, uuid: 'b2' })),
+    'nor which device ran the point',
+  );
 });
 
 t.test('any verdict field that differs is a different verdict', async (t) => {

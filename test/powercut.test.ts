@@ -185,6 +185,7 @@ t.test('the campaign table says what failed and how to replay it', async (t) => 
     ok: true,
     problems: [],
     serialLog: '/x/serial.log',
+    uuid: 'c0ffee',
   };
   const bad: CutOutcome = {
     ...ok,

@@ -75,6 +75,8 @@ export interface CutOutcome {
   problems: string[];
   keptDisk?: string;
   serialLog: string;
+  /** The device's uuid at the API: each point's own, a restored copy's included. */
+  uuid: string;
 }
 
 /** An uncut run of a campaign's scenario: from the updater's start to committed (or rolled back). */
@@ -331,7 +333,9 @@ async function cutOnce(
   saved: SavedDevice | undefined,
 ): Promise<CutOutcome> {
   const name = `cut-${point.name.replace(/[^a-z0-9-]/gi, '_')}`;
-  const d = saved ? await restoreDevice(opts.lab, saved, name) : await fresh(opts, backend, name);
+  const d = saved
+    ? await restoreDevice(opts.lab, saved, name, backend.newDeviceConfig())
+    : await fresh(opts, backend, name);
   live.add(d);
   try {
     return await cutOn(opts, backend, point, seed, d, name, !saved);
@@ -550,7 +554,7 @@ async function finish(
   opts: CampaignOptions,
   d: StartedDevice,
   point: CutPoint,
-  r: Omit<CutOutcome, 'point' | 'phase' | 'describe' | 'ok' | 'serialLog'>,
+  r: Omit<CutOutcome, 'point' | 'phase' | 'describe' | 'ok' | 'serialLog' | 'uuid'>,
 ): Promise<CutOutcome> {
   const ok = r.problems.length === 0;
   const dir = join(opts.outDir, `cut-${point.name.replace(/[^a-z0-9-]/gi, '_')}`);
@@ -576,6 +580,7 @@ async function finish(
     ...r,
     ok,
     serialLog,
+    uuid: d.record.uuid,
     ...(keptDisk ? { keptDisk } : {}),
   };
 }

@@ -65,6 +65,9 @@ export interface QemuDeviceOptions {
 /** In a folder written by saveState: the machine state and the disk saved with it. */
 export const SAVED_STATE = 'machine.state';
 export const SAVED_DISK = 'disk.img';
+/** The saved boot's id (the kernel's boot_id): a copy that boots anew instead of resuming differs. */
+export const SAVED_BOOT_ID = 'boot-id';
+const BOOT_ID = '/proc/sys/kernel/random/boot_id';
 
 const DEFAULT_OS_TIMEOUT_MS = 180_000; // TCG: OVMF alone takes about 8 s, a full boot 15-60 s
 const START_ATTEMPTS_WITH_FREE_PORT = 3;
@@ -315,10 +318,16 @@ export class QemuDevice implements DeviceDriver {
     const stateFile = path.join(into, SAVED_STATE);
     this.state.assertUsable('save the machine state');
     this.requireRunning('save the machine state');
+    // The boot the state belongs to: a copy must resume this one, not boot anew.
+    const bootId = (await (await this.ssh()).execOk(`cat ${BOOT_ID}`)).trim();
+    fs.writeFileSync(path.join(into, SAVED_BOOT_ID), `${bootId}\n`);
     this.dropSsh();
     await new Promise((r) => setTimeout(r, 1_000));
     const deadline = Date.now() + timeoutMs;
     await this.qmp(async (q) => {
+      // Stopped first, so the state is one consistent pass: a live migration of a busy TCG guest
+      // produced a state whose copies all panicked in the kernel's timer tree on resuming.
+      await q.execute('stop');
       await q.execute('migrate', { uri: `exec:cat > ${shellQuote(stateFile)}` });
       for (;;) {
         const m = await q.execute<{ status?: string; 'error-desc'?: string }>('query-migrate');
@@ -370,6 +379,8 @@ export class QemuDevice implements DeviceDriver {
         });
       const st = await this.qmp((q) => q.queryStatus()).catch(() => undefined);
       if (st?.status === 'running') break;
+      // The saved machine was stopped: once its state is loaded, the copy waits to be let go.
+      if (st?.status === 'paused') await this.qmp((q) => q.execute('cont')).catch(() => undefined);
       if (Date.now() > deadline)
         throw new HuplabError(
           'restore-failed',
@@ -394,6 +405,14 @@ export class QemuDevice implements DeviceDriver {
       this.dropSsh();
       await new Promise((r) => setTimeout(r, 500));
     }
+    const saved = fs.readFileSync(path.join(this.opts.incoming!, SAVED_BOOT_ID), 'utf8').trim();
+    const now = (await (await this.ssh()).execOk(`cat ${BOOT_ID}`)).trim();
+    if (now !== saved)
+      throw new HuplabError(
+        'restore-failed',
+        `${this.name} booted anew instead of resuming its saved state (boot ${now}, saved ${saved})`,
+        { hint: `see its console, ${this.paths.serialLog}`, infrastructure: true },
+      );
     this.state.force('os-ready', 'restored from a saved machine state: SSH answered');
   }
 

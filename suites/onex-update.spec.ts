@@ -66,9 +66,14 @@ test.describe('resinOS 1.x -> 1.x update', { tag: '@emulated' }, () => {
     expect(first.before.cmdlineRoot).toBe('resin-root');
     expect(first.after.cmdlineRoot).toBe('resin-updt');
     expect(first.after.version).toBe(NEXT_RELEASE);
-    expect(Object.keys(first.after.kept).sort()).toEqual(
-      ['/etc/machine-id', '/mnt/state/root-overlay/etc/dropbear', '/var/lib/connman'].sort(),
-    );
+    // The three kept as they were, and the agent's choice the update wrote for the new supervisor.
+    expect(Object.keys(first.after.kept).sort()).toEqual([
+      '/etc/machine-id',
+      '/mnt/state/root-overlay/etc/dropbear',
+      '/mnt/state/supervisor.conf',
+      '/var/lib/connman',
+    ]);
+    expect(first.after.supervisorChoice).toBe(first.targetSupervisor);
     expect(first.progress.map((p) => `${p.percent} ${p.message}`)).toContain(
       `${ONEX_PROGRESS.done.percent} ${ONEX_PROGRESS.done.message}`,
     );
@@ -88,7 +93,10 @@ test.describe('resinOS 1.x -> 1.x update', { tag: '@emulated' }, () => {
     expect(v2.ok, failedChecks(v2)).toBe(true);
     expect(second.after.cmdlineRoot).toBe('resin-root');
     expect(second.after.version).toBe(PATCH_RELEASE);
-    expect(second.after.kept).toEqual(first.before.kept);
+    const { '/mnt/state/supervisor.conf': choice, ...keptAfter } = second.after.kept;
+    expect(keptAfter).toEqual(first.before.kept);
+    expect(choice).toBeTruthy();
+    expect(second.after.supervisorChoice).toBe(second.targetSupervisor);
     // Both runs in the one log, as the field's wrapper appended them.
     expect((await ssh.execOk('grep -c "huplab 1.x update" /mnt/data/resinhup/run-resinhup.sh.log')).trim()).toBe('2');
   });

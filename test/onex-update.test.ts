@@ -168,7 +168,17 @@ function success(o: Partial<OnexUpdateOutcome> = {}): OnexUpdateOutcome {
     exitCode: 0,
     rebooted: true,
     before: facts(),
-    after: facts({ version: '1.30.1', cmdlineRoot: 'resin-updt', supervisorVersion: '6.2.9' }),
+    after: facts({
+      version: '1.30.1',
+      cmdlineRoot: 'resin-updt',
+      supervisorVersion: '6.2.9',
+      supervisorChoice: '6.2.9',
+      kept: {
+        '/mnt/state/root-overlay/etc/dropbear': 'k1',
+        '/etc/machine-id': 'm1',
+        '/mnt/state/supervisor.conf': 'c2',
+      },
+    }),
     steps: allSteps,
     fingerprintFailures: [],
     log: 'huplab 1.x update: 1.26.1 -> 1.30.1\n[hup] step reboot done (0.1s)\n',
@@ -201,6 +211,11 @@ t.test('the success verdict holds on a good outcome, and each check fails on its
   ]);
   t.match(failing({ before: facts({ kept: {} }), after: { ...success().after, kept: {} } }), [/kept files/]);
   t.match(failing({ after: { ...success().after, supervisorVersion: '2.8.3' } }), [/supervisor/]);
+  t.match(failing({ after: { ...success().after, supervisorChoice: '2.8.3' } }), [/supervisor/]);
+  // The choice may change when the update installs a newer supervisor, not otherwise.
+  const withChoice = facts({ kept: { ...facts().kept, '/mnt/state/supervisor.conf': 'c1' } });
+  t.same(failing({ before: withChoice }), []);
+  t.match(failing({ before: withChoice, targetSupervisor: '2.8.3' }), [/kept files/]);
   t.match(failing({ after: { ...success().after, appRunning: false } }), [/application/]);
   t.match(failing({ progress: [...progress].reverse() }), [/progress/]);
   t.match(failing({ log: '' }), [/log/]);
@@ -210,7 +225,8 @@ t.test(
   'the refusal verdict: refused by name, partitions unchanged, services back, the failure at the API',
   async (t) => {
     const f = onexFaultExpectation(findOnexFault('root-modified')!);
-    const parts = { table: 'a', ebr: 'b', p1: 'c', p3: 'd', p5: 'e' };
+    const md5 = (c: string) => c.repeat(32);
+    const parts = { table: md5('a'), ebr: md5('b'), p1: md5('c'), p3: md5('d'), p5: md5('e') };
     const refused = (o: Partial<OnexUpdateOutcome> = {}): OnexUpdateOutcome =>
       success({
         fault: 'root-modified',
@@ -231,7 +247,10 @@ t.test(
         .map((c) => c.what);
     t.match(failing({ refused: undefined }), [/refused/]);
     t.match(failing({ fingerprintFailures: ['/etc/passwd'] }), [/named/]);
-    t.match(failing({ partitions: { before: parts, after: { ...parts, p3: 'x' } } }), [/nothing written/]);
+    t.match(failing({ partitions: { before: parts, after: { ...parts, p3: md5('f') } } }), [/nothing written/]);
+    // The md5 of nothing (a partition not found) on both sides is not "unchanged".
+    const empty = { ...parts, p1: 'd41d8cd98f00b204e9800998ecf8427e' };
+    t.match(failing({ partitions: { before: empty, after: empty } }), [/nothing written/]);
     t.match(failing({ partitions: undefined }), [/nothing written/]);
     t.match(failing({ after: facts({ appRunning: false }) }), [/still runs/]);
     t.match(failing({ progress: [{ ...ONEX_PROGRESS.preparing }] }), [/last report/]);

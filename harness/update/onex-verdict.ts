@@ -9,6 +9,9 @@ import { compareVersions } from '../../lib/versions.ts';
 import type { OnexUpdateOutcome } from './onex-update.ts';
 import type { Check, Verdict } from './types.ts';
 
+/** The agent's supervisor choice, a folder of the root on 1.x (one of the kept paths). */
+const SUPERVISOR_CHOICE_1X = ONEX_KEPT_PATHS.find((p) => p === '/mnt/state/supervisor.conf')!;
+
 const progressLine = (p: { percent: number; message: string }) => `${p.percent} ${p.message}`;
 
 /** The root the update must boot: the other one of resin-root and resin-updt. */
@@ -25,7 +28,12 @@ export function expectOnexSuccess(o: OnexUpdateOutcome): Verdict {
     ...ONEX_UPDATE_STEPS.slice(ONEX_UPDATE_STEPS.indexOf('resinhup')),
   ];
   const dropbear = ONEX_KEPT_PATHS.find((p) => p.includes('dropbear'))!;
-  const keptLost = Object.keys(o.before.kept).filter((p) => o.after.kept[p] !== o.before.kept[p]);
+  const supervisorNewer =
+    o.targetSupervisor !== undefined && compareVersions(o.targetSupervisor, o.before.supervisorVersion || '0.0.0') > 0;
+  // The agent's choice is kept, unless the update installs a newer supervisor and names it there.
+  const keptLost = Object.keys(o.before.kept).filter(
+    (p) => o.after.kept[p] !== o.before.kept[p] && !(supervisorNewer && p === SUPERVISOR_CHOICE_1X),
+  );
   const wantProgress = [
     ONEX_PROGRESS.preparing,
     ONEX_PROGRESS.supervisor,
@@ -35,8 +43,6 @@ export function expectOnexSuccess(o: OnexUpdateOutcome): Verdict {
     ONEX_PROGRESS.done,
   ].map(progressLine);
   const seenProgress = o.progress.map(progressLine);
-  const supervisorNewer =
-    o.targetSupervisor !== undefined && compareVersions(o.targetSupervisor, o.before.supervisorVersion || '0.0.0') > 0;
   const checks: Check[] = [
     {
       what: 'the updater finished and rebooted',
@@ -65,8 +71,11 @@ export function expectOnexSuccess(o: OnexUpdateOutcome): Verdict {
     },
     {
       what: 'the supervisor runs, the new one when the release ships a newer one',
-      ok: o.after.supervisorRunning && (!supervisorNewer || o.after.supervisorVersion === o.targetSupervisor),
-      detail: `${o.before.supervisorVersion || '?'} -> ${o.after.supervisorVersion || '?'} (release ships ${o.targetSupervisor ?? '?'})`,
+      ok:
+        o.after.supervisorRunning &&
+        (!supervisorNewer ||
+          (o.after.supervisorVersion === o.targetSupervisor && o.after.supervisorChoice === o.targetSupervisor)),
+      detail: `${o.before.supervisorVersion || '?'} -> ${o.after.supervisorVersion || '?'} (release ships ${o.targetSupervisor ?? '?'}; choice ${o.after.supervisorChoice || 'none'})`,
     },
     {
       what: 'the application runs again',
@@ -94,6 +103,9 @@ export function expectOnexSuccess(o: OnexUpdateOutcome): Verdict {
 /** What a refusal must leave as it was: the partition table and every partition the update writes. */
 export const ONEX_UNTOUCHED = ['table', 'ebr', 'p1', 'p3', 'p5'] as const;
 
+/** The md5 of no bytes at all. */
+const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
+
 /** A refusal expected: its code, the files it must name, the partitions it must leave unchanged. */
 export interface OnexRefusal {
   refused: string;
@@ -103,8 +115,10 @@ export interface OnexRefusal {
 
 export function expectOnexRefused(o: OnexUpdateOutcome, want: OnexRefusal): Verdict {
   const parts = o.partitions;
+  // Each an md5 of bytes actually read: a partition not found is not "unchanged" as the md5 of nothing.
+  const read = (md5: string | undefined) => !!md5 && /^[0-9a-f]{32}$/.test(md5) && md5 !== EMPTY_MD5;
   const changed = parts
-    ? want.untouched.filter((k) => !parts.before[k] || parts.before[k] !== parts.after[k])
+    ? want.untouched.filter((k) => !read(parts.before[k]) || parts.before[k] !== parts.after[k])
     : [...want.untouched];
   const last = o.progress.at(-1);
   const checks: Check[] = [

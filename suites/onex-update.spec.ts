@@ -12,7 +12,7 @@ import { findOnexFault, onexFaultExpectation, onexFaultRun } from '../harness/fa
 import { updateOnexDevice, type OnexUpdateOutcome } from '../harness/update/onex-update.ts';
 import { expectOnexRefused, expectOnexSuccess } from '../harness/update/onex-verdict.ts';
 import type { Verdict } from '../harness/update/types.ts';
-import { ONEX_PROGRESS, ONEX_REFUSALS } from '../lib/contract/onex.ts';
+import { ONEX_LOG, ONEX_PROGRESS, ONEX_REFUSALS, ONEX_START } from '../lib/contract/onex.ts';
 import { BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE, expect, test } from './fixtures.ts';
 
 /** The verdict's failed checks, as the message of a failed expectation. */
@@ -98,7 +98,7 @@ test.describe('resinOS 1.x -> 1.x update', { tag: '@emulated' }, () => {
     expect(choice).toBeTruthy();
     expect(second.after.supervisorChoice).toBe(second.targetSupervisor);
     // Both runs in the one log, as the field's wrapper appended them.
-    expect((await ssh.execOk('grep -c "huplab 1.x update" /mnt/data/resinhup/run-resinhup.sh.log')).trim()).toBe('2');
+    expect((await ssh.execOk(`grep -c "${ONEX_START}" ${ONEX_LOG}`)).trim()).toBe('2');
   });
 
   test('root-modified: refused by name before anything is written; boot, spare root, resin-conf and table unchanged', async ({

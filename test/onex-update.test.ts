@@ -15,6 +15,7 @@ import {
   ONEX_TOOL_STEPS,
   ONEX_UPDATE_STEPS,
   onexRefusedLine,
+  onexStartLine,
   onexUpdateCommand,
   parseOnexChecks,
 } from '../lib/contract/onex.ts';
@@ -181,7 +182,7 @@ function success(o: Partial<OnexUpdateOutcome> = {}): OnexUpdateOutcome {
     }),
     steps: allSteps,
     fingerprintFailures: [],
-    log: 'huplab 1.x update: 1.26.1 -> 1.30.1\n[hup] step reboot done (0.1s)\n',
+    log: `${onexStartLine({ from: '1.26.1', to: '1.30.1', uuid: 'u1', deviceType: 'generic-amd64' })}\n[hup] step reboot done (0.1s)\n`,
     logCopy: 'logs/resinhup/run-resinhup.sh.log',
     progress: progress.map((p) => ({ ...p })),
     targetSupervisor: '6.2.9',

@@ -3,7 +3,14 @@
  * its root as fingerprinted, the kept files kept, the progress at the API, the log where the
  * field keeps it), and after one a fault must get refused (refused by name, nothing written).
  */
-import { ONEX_KEPT_PATHS, ONEX_PROGRESS, ONEX_TOOL_STEPS, ONEX_UPDATE_STEPS } from '../../lib/contract/onex.ts';
+import {
+  hasOnexStart,
+  ONEX_KEPT_PATHS,
+  ONEX_PROGRESS,
+  ONEX_TOOL_STEPS,
+  ONEX_UPDATE_STEPS,
+} from '../../lib/contract/onex.ts';
+import { stepLine } from '../../lib/contract/steps.ts';
 import { LAYOUT_1X, rootLabels } from '../../lib/partition/resin-1x.ts';
 import { compareVersions } from '../../lib/versions.ts';
 import type { OnexUpdateOutcome } from './onex-update.ts';
@@ -93,7 +100,7 @@ export function expectOnexSuccess(o: OnexUpdateOutcome): Verdict {
     },
     {
       what: 'the log is in /mnt/data/resinhup',
-      ok: o.log.includes(`${o.before.version} -> ${o.to}`) && o.log.includes('[hup] step reboot done'),
+      ok: hasOnexStart(o.log, o.before.version, o.to) && o.log.includes(stepLine('reboot', 'done')),
       detail: `${o.log.split('\n').filter(Boolean).length} lines this run; copy at ${o.logCopy}`,
     },
   ];

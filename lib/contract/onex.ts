@@ -142,10 +142,8 @@ export const ONEX_TOOLS_ARTIFACT = 'resinhup';
  */
 export const ONEX_EXIT = { ok: 0, failed: 1, usage: 2, alreadyUpdated: 3, locked: 75 } as const;
 
-/** The oldest 1.x target the field's 1.x updater takes (balena-hup-action-utils' resinhup11). */
-export const ONEX_MIN_TARGET = '1.26.0';
-
 /** The updater's own steps, in order (`[hup] step NAME ...`); `resinhup` runs the tools' steps. */
+export type OnexUpdateStep = (typeof ONEX_UPDATE_STEPS)[number];
 export const ONEX_UPDATE_STEPS = [
   'checks',
   'stop-services',
@@ -157,6 +155,7 @@ export const ONEX_UPDATE_STEPS = [
 ] as const;
 
 /** The tools' steps, in order, printed between the updater's `resinhup` start and done. */
+export type OnexToolStep = (typeof ONEX_TOOL_STEPS)[number];
 export const ONEX_TOOL_STEPS = [
   'fingerprint',
   'fetch',
@@ -213,6 +212,19 @@ export function onexUpdateCommand(o: { hostosVersion: string; noReboot?: boolean
     o.hostosVersion,
     ...(o.noReboot ? ['--no-reboot'] : []),
   ].join(' ');
+}
+
+/** What the updater's first log line starts with: one per run in the log. */
+export const ONEX_START = 'huplab 1.x update: ';
+
+/** The updater's first log line, which says which run the following lines are. */
+export function onexStartLine(o: { from: string; to: string; uuid: string; deviceType: string }): string {
+  return `${ONEX_START}${o.from} -> ${o.to} on ${o.uuid} (${o.deviceType})`;
+}
+
+/** Whether a log's text has the start of the run from `from` to `to`. */
+export function hasOnexStart(log: string, from: string, to: string): boolean {
+  return log.includes(`${ONEX_START}${from} -> ${to} on `);
 }
 
 /** The wrapper's "Update failed after N seconds" line (the field's words), and N back out of it. */

@@ -20,6 +20,7 @@ import {
   ONEX_UPDATE_PATHS,
   onexCheckLine,
   onexRefusedLine,
+  type OnexToolStep,
 } from '../../lib/contract/onex.ts';
 import { stepLine, timedDetail } from '../../lib/contract/steps.ts';
 import { fetchDetail } from '../../lib/contract/download-detail.ts';
@@ -69,7 +70,7 @@ function readJson(path: string): ConfigJson | undefined {
   return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as ConfigJson) : undefined;
 }
 
-const steps: Array<[string, (ctx: Ctx) => Promise<string>]> = [
+const steps: Array<[OnexToolStep, (ctx: Ctx) => Promise<string>]> = [
   [
     'fingerprint',
     async () => {

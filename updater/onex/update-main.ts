@@ -21,12 +21,14 @@ import { LAYOUT_1X } from '../../lib/partition/resin-1x.ts';
 import { timedDetail } from '../../lib/contract/steps.ts';
 import {
   ONEX_EXIT,
-  ONEX_MIN_TARGET,
   ONEX_TOOLS_ARTIFACT,
   ONEX_UPDATE_PATHS,
   onexFailedAfterLine,
+  onexStartLine,
   parseOnexChecks,
+  type OnexUpdateStep,
 } from '../../lib/contract/onex.ts';
+import { LIMITS_1X } from '../../lib/update-method.ts';
 import { OS_SUPERVISOR_CODE, parseSupervisorConf, supervisorUpdatedDetail } from '../../lib/contract/supervisor.ts';
 import { AGENT_DIR } from '../../lib/contract/fleet.ts';
 import { readDeviceConfig, readOsInfo, type DeviceConfig, type OsInfo } from '../common/config.ts';
@@ -71,7 +73,7 @@ function runningSupervisor(): string {
 }
 
 interface Step {
-  name: string;
+  name: OnexUpdateStep;
   stage?: OnexStage;
   run(ctx: Ctx): Promise<string>;
 }
@@ -97,10 +99,16 @@ const STEPS: Step[] = [
           'not-1x',
           `${target.version} is not a resinOS 1.x release (${target.layout}): that is the 1.x -> 2.x migration`,
         );
-      if (compareVersions(target.version, ONEX_MIN_TARGET) < 0)
+      // The field's limits (balena-hup-action-utils' resinhup11), as the method's choice has them.
+      if (compareVersions(os.version, LIMITS_1X.minSource) < 0)
         throw new HuplabError(
           'version-unsupported',
-          `target ${target.version} is older than ${ONEX_MIN_TARGET}, the oldest this updater takes`,
+          `the running ${os.version} is too low for a host OS update, need ${LIMITS_1X.minSource} or greater`,
+        );
+      if (compareVersions(target.version, LIMITS_1X.min1xTarget) < 0)
+        throw new HuplabError(
+          'version-unsupported',
+          `target ${target.version} is older than ${LIMITS_1X.min1xTarget}, the oldest this updater takes`,
         );
       if (compareVersions(os.version, target.version) >= 0)
         throw new AlreadyUpdated(`the device runs ${os.version}, not older than the target ${target.version}`);
@@ -263,7 +271,9 @@ async function main(): Promise<number> {
     progress: new ProgressReporter(config, (m) => log.line(m)),
     stopped: [],
   };
-  log.line(`huplab 1.x update: ${ctx.os.version} -> ${args.hostosVersion} on ${config.uuid} (${ctx.os.deviceType})`);
+  log.line(
+    onexStartLine({ from: ctx.os.version, to: args.hostosVersion, uuid: config.uuid, deviceType: ctx.os.deviceType }),
+  );
   const started = Date.now();
   let current = '';
   try {

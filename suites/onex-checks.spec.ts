@@ -8,6 +8,7 @@
 import { ONEX_REFUSALS, parseDataOverLimit, parseFingerprintFailures } from '../lib/contract/onex.ts';
 import { FINGERPRINT_FILES } from '../lib/fingerprint.ts';
 import { runOnexChecks } from '../harness/update/onex-checks.ts';
+import { onexPartitionDigests } from '../harness/update/onex-update.ts';
 import type { DeviceDriver } from '../harness/driver/driver.ts';
 import { BASE_RELEASE, expect, test } from './fixtures.ts';
 
@@ -18,27 +19,7 @@ import { BASE_RELEASE, expect, test } from './fixtures.ts';
  * running OS itself.)
  */
 async function untouchedParts(device: DeviceDriver): Promise<Record<string, string>> {
-  const ssh = await device.ssh();
-  // The disk is found from the running root (partition 2); the spare root (3) is unformatted on
-  // a fresh device and has no label to find it by.
-  const out = await ssh.execOk(
-    [
-      'root=$(findfs LABEL=resin-root)',
-      'disk=/dev/$(basename $(readlink -f /sys/class/block/$(basename $root)/..))',
-      'part() { ls $disk*$1 | grep -v "$disk$" | head -1; }',
-      'sync',
-      'echo "table $(dd if=$disk bs=512 count=1 2>/dev/null | md5sum | cut -d" " -f1)"',
-      'echo "ebr $(dd if=$(part 4) bs=512 count=1 2>/dev/null | md5sum | cut -d" " -f1)"',
-      'for n in 1 3 5; do echo "p$n $(md5sum < $(part $n) | cut -d" " -f1)"; done',
-    ].join('; '),
-    { timeoutMs: 120_000 },
-  );
-  const parts = Object.fromEntries(
-    out
-      .trim()
-      .split('\n')
-      .map((l) => l.split(' ') as [string, string]),
-  );
+  const parts = await onexPartitionDigests(device);
   // Each an md5 of bytes actually read: a partition not found must not compare equal as the
   // md5 of nothing on both sides.
   expect(Object.keys(parts)).toEqual(['table', 'ebr', 'p1', 'p3', 'p5']);

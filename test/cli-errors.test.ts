@@ -206,6 +206,29 @@ t.test('hup and powercut: options checked before anything is built or started', 
   ]);
 });
 
+t.test('hup on the 1.x line: the policy, the faults of each path, the migration not run yet', async (t) => {
+  const onex = ['hup', '--device', 'generic-amd64-1x', '--from', '1.26.1', '--to', '1.30.1'];
+  await refused(t, [
+    // Every 1.x release is an unmaintained rolling release: refused unless asked for.
+    { args: onex, says: /1\.30\.1 is a rolling release, not maintained since/, json: true },
+    {
+      args: [...onex, '--allow-unsupported', '--fault', 'network-drop'],
+      says: /--fault network-drop is a fault of the standard path; 1\.26\.1 -> 1\.30\.1 takes the 1\.x path \(drop it \(1\.x faults: root-modified\)\)/,
+    },
+    {
+      args: [
+        ...['hup', '--device', 'generic-amd64', '--from', '2.101.0', '--to', '2.102.0'],
+        ...['--allow-unsupported', '--fault', 'root-modified'],
+      ],
+      says: /--fault root-modified is a fault of the 1\.x -> 1\.x update; 2\.101\.0 -> 2\.102\.0 takes the standard path/,
+    },
+    {
+      args: ['hup', '--device', 'raspberrypi3-1x', '--from', '1.26.1', '--to', '2.102.1', '--allow-unsupported'],
+      says: /takes the 1\.x-to-2\.x path, which huplab hup does not run yet/,
+    },
+  ]);
+});
+
 t.test('the other commands', async (t) => {
   await refused(t, [
     {

@@ -45,6 +45,10 @@ export const ADVANCED_ENTRY = 'updater/advanced/main.ts';
 /** The resinOS 1.x updates' checks, run on a 1.x device before they write anything. */
 export const ONEX_CHECKS_ENTRY = 'updater/onex/checks-main.ts';
 
+/** The resinOS 1.x -> 1.x updater, and its tools (the field's resinhup), a separate artifact it fetches. */
+export const ONEX_UPDATE_ENTRY = 'updater/onex/update-main.ts';
+export const ONEX_TOOLS_ENTRY = 'updater/onex/resinhup-main.ts';
+
 /** The supervisor agent: bundled into every OS, and on its own into each supervisor release. */
 export const SUPERVISOR_ENTRY = 'updater/supervisor/main.ts';
 

@@ -21,7 +21,9 @@ import { LAB_HOST_ADDRESS, type LabHostConfig } from '../../lib/contract/lab-hos
 import type { Variant } from '../../lib/contract/variant.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { loadProfile, type Profile } from '../../lib/profile.ts';
-import { ADVANCED_ENTRY } from '../../updater/bundle.ts';
+import { ADVANCED_ENTRY, ONEX_TOOLS_ENTRY, ONEX_UPDATE_ENTRY } from '../../updater/bundle.ts';
+import { LAYOUT_1X } from '../../lib/partition/resin-1x.ts';
+import { ONEX_TOOLS_ARTIFACT } from '../../lib/contract/onex.ts';
 import { deltaBetween, TAKEOVER_TOOLS, takeoverTool, updaterBundle } from './artifacts.ts';
 import { startBackend, type Backend } from './index.ts';
 import { MemoryDeviceRecords } from './device-records.ts';
@@ -64,6 +66,11 @@ export interface UpdateBackend {
   external?: ExternalRegistry;
   /** The supervisor releases published for the device's CPU architecture, by version. */
   supervisors: Map<string, SupervisorBuild>;
+  /**
+   * On the resinOS 1.x line: the 1.x updater, and its tools, which the API serves as an artifact
+   * of their own (GET /v1/takeover/resinhup, listed with its sha256 at /v1/takeover).
+   */
+  onex?: { updater: { path: string; sha256: string }; tools: { path: string; sha256: string } };
   /** The OS line an advanced update leads to, when the lab publishes one. */
   advanced?: { profile: Profile; builds: Map<string, ReleaseBuild>; updater: { path: string; sha256: string } };
 }
@@ -106,6 +113,14 @@ export async function startUpdateBackend(opts: {
     : undefined;
   // Takeover's native tools run on the device's kernel.
   const tools = target ? await takeoverToolsFor(profile, narrator) : [];
+  const onex =
+    profile.layout === LAYOUT_1X
+      ? await narrator.step('bundle the 1.x updater and its tools', async () => ({
+          updater: await updaterBundle(ONEX_UPDATE_ENTRY, 'hup-1x'),
+          tools: await updaterBundle(ONEX_TOOLS_ENTRY, 'resinhup'),
+        }))
+      : undefined;
+  if (onex) tools.push({ name: ONEX_TOOLS_ARTIFACT, ...onex.tools });
   const backend = await narrator.step('start the backend (API, registries, delta service)', () =>
     startBackend({
       ...(opts.operatorToken ? { operatorToken: opts.operatorToken } : {}),
@@ -171,6 +186,7 @@ export async function startUpdateBackend(opts: {
       builds,
       supervisors,
       updater,
+      ...(onex ? { onex } : {}),
       ...(advanced ? { advanced } : {}),
       ...(ext ? { external: ext } : {}),
       deviceConfig,

@@ -14,6 +14,9 @@ import { checkDeviceName, existingFile } from './validate.ts';
 import { checkBoardProfile } from '../device/start.ts';
 import { findBoard, inventoryPath, loadInventory, type InventoryBoard } from '../board/inventory.ts';
 import { FAULTS, findFault } from '../faults/index.ts';
+import { findOnexFault, ONEX_FAULTS } from '../faults/onex.ts';
+import { runOnexHup } from '../jobs/onex-update.ts';
+import { describeOnex } from '../update/onex-verdict.ts';
 import { runHup } from '../jobs/hup.ts';
 import { requireQemu } from '../qemu/kvm-probe.ts';
 import { loadProfile } from '../../lib/profile.ts';
@@ -70,7 +73,7 @@ export function registerHup(program: Command): void {
     .option('--name <name>', 'device name in the lab', 'hup')
     .option(
       '--fault <name>',
-      `inject a fault and check its expected outcome (standard path: ${FAULTS.map((f) => f.name).join(', ')})`,
+      `inject a fault and check its expected outcome (standard path: ${FAULTS.map((f) => f.name).join(', ')}; 1.x path: ${ONEX_FAULTS.map((f) => f.name).join(', ')})`,
     )
     .option(
       '--listen <address>',
@@ -87,7 +90,9 @@ export function registerHup(program: Command): void {
       const out = makeOutput(!!o.json);
       // Every option before anything is built or started (the backend, the lab folder).
       checkDeviceName(o.name);
-      const fault = o.fault !== undefined ? findFault(o.fault) : undefined;
+      // A 1.x fault by its name, else one of the standard path (which names the known ones when unknown).
+      const onexFault = o.fault !== undefined ? findOnexFault(o.fault) : undefined;
+      const fault = o.fault !== undefined && !onexFault ? findFault(o.fault) : undefined;
       const variant = o.variant !== undefined ? checkVariant(o.variant, '--variant') : undefined;
       const at = o.at !== undefined ? parsePolicyDate(o.at, '--at') : new Date();
       const { device, board } = await deviceOrBoard(o);
@@ -153,12 +158,33 @@ export function registerHup(program: Command): void {
         return failure ? 1 : 0;
       }
 
-      if (plan.decision.method === '1.x' || plan.decision.method === '1.x-to-2.x')
+      if (plan.decision.method === '1.x-to-2.x')
         throw new HuplabError(
           'method-not-runnable',
           `${device} ${o.from} -> ${plan.target.name} ${o.to} takes the ${plan.decision.method} path, which huplab hup does not run yet`,
           { hint: 'use --plan to see the method; the 1.x images boot with `huplab device start`' },
         );
+      if (onexFault && plan.decision.method !== '1.x')
+        throw new HuplabError(
+          'fault-invalid',
+          `--fault ${onexFault.name} is a fault of the 1.x -> 1.x update; ${o.from} -> ${o.to} takes the ${plan.decision.method} path`,
+          { hint: 'give two 1.x releases, e.g. --device generic-amd64-1x --from 1.26.1 --to 1.30.1' },
+        );
+      if (plan.decision.method === '1.x') {
+        const conflict = fault
+          ? `--fault ${fault.name} is a fault of the standard path`
+          : board
+            ? '--board is not supported on the 1.x path yet'
+            : external
+              ? '--registry serves the standard path'
+              : variant
+                ? '--variant is for the standard path'
+                : undefined;
+        if (conflict)
+          throw new HuplabError('option-conflict', `${conflict}; ${o.from} -> ${o.to} takes the 1.x path`, {
+            hint: `drop it${fault ? ` (1.x faults: ${ONEX_FAULTS.map((f) => f.name).join(', ')})` : ''}`,
+          });
+      }
       if (plan.decision.method === 'advanced' && external)
         throw new HuplabError(
           'registry-invalid',
@@ -181,7 +207,29 @@ export function registerHup(program: Command): void {
       out.narrator.info?.(describePolicy(policy, !!o.allowUnsupported));
       const lab = openLab();
       let r: { device: DeviceDriver; backend: UpdateBackend; verdict: { ok: boolean } };
-      if (plan.decision.method === 'advanced') {
+      if (plan.decision.method === '1.x') {
+        const x = await runOnexHup({
+          lab,
+          device,
+          from: o.from,
+          to: o.to,
+          name: o.name,
+          narrator: out.narrator,
+          ...(onexFault ? { fault: onexFault } : {}),
+        });
+        out.result(
+          {
+            method: '1.x',
+            verdict: x.verdict,
+            outcome: x.outcome,
+            device: x.device.name,
+            serialLog: x.device.paths.serialLog,
+          },
+          () => [...describeOnex(x.outcome, x.verdict), `  console log: ${x.device.paths.serialLog}`],
+          verdictFailure(x.verdict),
+        );
+        r = x;
+      } else if (plan.decision.method === 'advanced') {
         const a = await runAdvancedHup({
           lab,
           device,

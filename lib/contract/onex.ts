@@ -56,6 +56,8 @@ export const ONEX_PROGRESS = {
   running: { percent: 70, message: 'ResinOS: Running updater...' },
   finalizing: { percent: 90, message: 'ResinOS: Finalizing update...' },
   done: { percent: 100, message: 'ResinOS: Done. Rebooting...' },
+  /** Nothing to do (the field then rebooted anyway; nothing changed, so this one does not). */
+  alreadyUpdated: { percent: 100, message: 'ResinOS: Already updated.' },
   failed: { percent: 100, message: 'ResinOS: Update failed.' },
 } as const;
 
@@ -81,7 +83,8 @@ export function onexRefusedLine(code: string, message: string): string {
   return `[hup-1x] refused ${code}: ${message.replace(/\s*\n\s*/g, ' ')}`;
 }
 
-const ONEX_LINE = /^\[hup-1x\] (check (\S+) ok|refused (\S+)): (.*)$/;
+/** At the start of a line, or after the time stamp of a log line. */
+const ONEX_LINE = /^(?:\d{4}-\d\d-\d\dT[\d:.]+Z )?\[hup-1x\] (check (\S+) ok|refused (\S+)): (.*)$/;
 
 /** The 1.x checks' lines in an output: each passed check and the refusal, if any. */
 export function parseOnexChecks(output: string): {
@@ -111,4 +114,120 @@ export function onexChecksCommand(o: { method: '1.x' | '1.x-to-2.x'; dataLimit?:
     o.method,
     ...(o.dataLimit !== undefined ? ['--data-limit', String(Math.floor(o.dataLimit))] : []),
   ].join(' ');
+}
+
+/**
+ * The 1.x -> 1.x update (the field's run-resinhup.sh and its resinhup image): where the harness
+ * (or an operator) puts the updater, where it puts the tools it fetches, its exit statuses, its
+ * steps, and what it keeps of the running root.
+ */
+export const ONEX_UPDATE_PATHS = {
+  /** The updater itself, in RAM as the other updaters. */
+  updater: '/tmp/hup-1x.mjs',
+  /** The updater tools (the field's resinhup), fetched from the API as an artifact of their own. */
+  tools: '/tmp/resinhup/resinhup.mjs',
+  /** The download of the new OS, on the data partition (the field exported it to /tmp/resinhup). */
+  cache: '/mnt/data/resinhup/cache',
+} as const;
+
+/** The name the API serves the updater tools under (GET /v1/takeover lists it with its sha256). */
+export const ONEX_TOOLS_ARTIFACT = 'resinhup';
+
+/**
+ * The statuses of the updater and of its tools, as in the field: 3 is "already updated" (the
+ * device runs the target or a newer release), 2 an intermediate step that needs a reboot and a
+ * second run in the field (resinhup's boot partition growth, which this line never needs: its
+ * boot partition is 40 MiB from the start), so 2 is a usage error here, as for the other
+ * updaters; 75 the lock held.
+ */
+export const ONEX_EXIT = { ok: 0, failed: 1, usage: 2, alreadyUpdated: 3, locked: 75 } as const;
+
+/** The updater's own steps, in order (`[hup] step NAME ...`); `resinhup` runs the tools' steps. */
+export type OnexUpdateStep = (typeof ONEX_UPDATE_STEPS)[number];
+export const ONEX_UPDATE_STEPS = [
+  'checks',
+  'stop-services',
+  'supervisor-check',
+  'fetch-tools',
+  'resinhup',
+  'supervisor-update',
+  'reboot',
+] as const;
+
+/** The tools' steps, in order, printed between the updater's `resinhup` start and done. */
+export type OnexToolStep = (typeof ONEX_TOOL_STEPS)[number];
+export const ONEX_TOOL_STEPS = [
+  'fingerprint',
+  'fetch',
+  'write-root',
+  'keep-files',
+  'boot-files',
+  'config-json',
+  'bootloader-switch',
+] as const;
+
+/**
+ * What the new root keeps of the running one (the field's list): the machine id, the SSH host
+ * key (here under /mnt/state, the 1.x root's stand-in for the 2.x state partition), the
+ * supervisor's configuration (the OS's and the agent's choice), ConnMan's state.
+ */
+export const ONEX_KEPT_PATHS = [
+  '/etc/machine-id',
+  '/mnt/state/root-overlay/etc/dropbear',
+  '/etc/supervisor.conf',
+  '/mnt/state/supervisor.conf',
+  '/var/lib/connman',
+] as const;
+
+/** The field's quirks: files of the running root that the new root takes over as they are. */
+export const ONEX_QUIRKS = ['/etc/hostname', '/etc/hosts', '/etc/resolv.conf'] as const;
+
+/**
+ * Boot files the update never replaces (the field's list: what a user may have edited, and the
+ * device's own config.json), and the bootloader's env files, which only the switch writes.
+ */
+export const ONEX_BOOT_IGNORED = [
+  '/cmdline.txt',
+  '/config.txt',
+  '/splash/resin-logo.png',
+  '/uEnv.txt',
+  '/EFI/BOOT/grub.cfg',
+  '/config.json',
+  '/EFI/BOOT/grubenv',
+  '/resinOS_uEnv.txt',
+  '/bootcount.env',
+  '/uboot.env',
+] as const;
+
+/** What a changed text file of the boot partition is saved as before it is replaced. */
+export const HUP_OLD_SUFFIX = '.hup.old';
+
+/** The updater's command line: `/usr/bin/node /tmp/hup-1x.mjs --hostos-version X [--no-reboot]`. */
+export function onexUpdateCommand(o: { hostosVersion: string; noReboot?: boolean }): string {
+  if (!/^[A-Za-z0-9._+-]+$/.test(o.hostosVersion)) throw new Error(`not a version: ${o.hostosVersion}`);
+  return [
+    '/usr/bin/node',
+    ONEX_UPDATE_PATHS.updater,
+    '--hostos-version',
+    o.hostosVersion,
+    ...(o.noReboot ? ['--no-reboot'] : []),
+  ].join(' ');
+}
+
+/** What the updater's first log line starts with: one per run in the log. */
+export const ONEX_START = 'huplab 1.x update: ';
+
+/** The updater's first log line, which says which run the following lines are. */
+export function onexStartLine(o: { from: string; to: string; uuid: string; deviceType: string }): string {
+  return `${ONEX_START}${o.from} -> ${o.to} on ${o.uuid} (${o.deviceType})`;
+}
+
+/** Whether a log's text has the start of the run from `from` to `to`. */
+export function hasOnexStart(log: string, from: string, to: string): boolean {
+  return log.includes(`${ONEX_START}${from} -> ${to} on `);
+}
+
+/** The wrapper's "Update failed after N seconds" line (the field's words), and N back out of it. */
+export function onexFailedAfterLine(seconds: number): string {
+  return `Update failed after ${Math.round(seconds)} seconds. Check the logs.`;
 }

@@ -45,6 +45,9 @@ export const ADVANCED_ENTRY = 'updater/advanced/main.ts';
 /** The resinOS 1.x updates' checks, run on a 1.x device before they write anything. */
 export const ONEX_CHECKS_ENTRY = 'updater/onex/checks-main.ts';
 
+/** The resinOS 1.x -> 2.x migration (the field's upgrade-1.x-to-2.x.sh). */
+export const ONEX_MIGRATE_ENTRY = 'updater/onex/migrate-main.ts';
+
 /** The supervisor agent: bundled into every OS, and on its own into each supervisor release. */
 export const SUPERVISOR_ENTRY = 'updater/supervisor/main.ts';
 

@@ -107,7 +107,11 @@ test.describe('resinOS 1.x -> 2.x migration', { tag: '@emulated' }, () => {
       expect(run.outcome.progress.map((p) => p.percent)).toEqual(expect.arrayContaining([5, 25, 50, 60, 75, 100]));
       // The standard 2.x update on top: the 2.x updater and bootloader take the migrated layout.
       expect(run.next, 'the standard update ran').toBeDefined();
-      expect(run.next!.verdict.checks.filter((c) => !c.ok)).toEqual([]);
+      // Every check of the standard path's verdict but where the OS came from: under a loaded host
+      // the delta request may time out and the full image is pulled instead, which the standard
+      // suites judge, not this one.
+      expect(run.next!.verdict.checks.filter((c) => !c.ok && c.what !== 'OS downloaded as delta')).toEqual([]);
+      expect(run.next!.outcome.download?.kind).toMatch(/^(delta|full)$/);
       expect(run.next!.outcome.after.version).toBe(t.next);
       expect(run.next!.outcome.after.cmdlineRoot).toBe('resin-rootA');
     } finally {

@@ -33,7 +33,8 @@ async function onSecondaryRoot(device: DeviceDriver): Promise<void> {
     [
       'set -e',
       'spare=$(ls /dev/$(basename $(readlink -f /sys/class/block/$(basename $(findfs LABEL=resin-root))/..))*3 | head -1)',
-      'mke2fs -q -F -t ext4 -L resin-updt $spare',
+      // e2fsprogs' mkfs.ext4: on the login shell's PATH busybox's mke2fs (no -t) comes first.
+      'mkfs.ext4 -q -F -L resin-updt $spare',
       'mkdir -p /run/rootbind /run/spare',
       'mount --bind / /run/rootbind',
       'mount -t ext4 $spare /run/spare',

@@ -48,6 +48,8 @@ export const ONEX_CHECKS_ENTRY = 'updater/onex/checks-main.ts';
 /** The resinOS 1.x -> 1.x updater, and its tools (the field's resinhup), a separate artifact it fetches. */
 export const ONEX_UPDATE_ENTRY = 'updater/onex/update-main.ts';
 export const ONEX_TOOLS_ENTRY = 'updater/onex/resinhup-main.ts';
+/** The resinOS 1.x -> 2.x migration (the field's upgrade-1.x-to-2.x.sh). */
+export const ONEX_MIGRATE_ENTRY = 'updater/onex/migrate-main.ts';
 
 /** The supervisor agent: bundled into every OS, and on its own into each supervisor release. */
 export const SUPERVISOR_ENTRY = 'updater/supervisor/main.ts';

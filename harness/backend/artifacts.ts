@@ -10,6 +10,7 @@ import type { ReleaseBuild } from '../../images/builder/index.ts';
 import { checkFile, FILE_RECORD_SUFFIX, recordFile, reuse } from '../../images/builder/cache-verify.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { bundleForDevice, HUP_ENTRY } from '../../updater/bundle.ts';
+import { ONEX_TOOL } from '../../lib/contract/onex.ts';
 
 function layerPath(b: ReleaseBuild): string {
   return join(b.hostapp.dir, 'blobs', 'sha256', b.hostapp.layer.digest.slice(7));
@@ -52,12 +53,21 @@ const CC: Record<string, string> = { arm64: 'aarch64-linux-gnu-gcc', amd64: 'gcc
 /** Takeover's native tools (updater/takeover/<name>.c): the disk writer and the boot flash writer. */
 export const TAKEOVER_TOOLS = ['simg-flash', 'cfi-flash'] as const;
 
+/** The native tools the backend serves (GET /v1/takeover/<name>-<arch>), by their C source. */
+const TOOL_SOURCES: Record<NativeTool, string> = {
+  'simg-flash': 'updater/takeover/simg-flash.c',
+  'cfi-flash': 'updater/takeover/cfi-flash.c',
+  // The 1.x -> 2.x migration's partition tool (a 1.x image cannot tell a busy disk's kernel of a new table).
+  [ONEX_TOOL]: 'updater/onex/blkpg-part.c',
+};
+export type NativeTool = (typeof TAKEOVER_TOOLS)[number] | typeof ONEX_TOOL;
+
 /**
  * One of takeover's tools built for a device architecture: static, so it runs from the RAM
  * filesystem once the disk is gone; cached by the source's digest.
  */
 export async function takeoverTool(
-  tool: (typeof TAKEOVER_TOOLS)[number],
+  tool: NativeTool,
   arch: string,
   narrator: Narrator = silentNarrator,
 ): Promise<{ name: string; path: string; sha256: string }> {
@@ -67,7 +77,7 @@ export async function takeoverTool(
       'unsupported-arch',
       `no compiler for ${arch}: takeover's tools are built for ${Object.keys(CC).join(', ')}`,
     );
-  const source = join(repoRoot, 'updater', 'takeover', `${tool}.c`);
+  const source = join(repoRoot, TOOL_SOURCES[tool]);
   const srcDigest = createHash('sha256').update(readFileSync(source)).digest('hex').slice(0, 16);
   const name = `${tool}-${arch}`;
   const path = join(cacheDir(), 'updater', `${name}-${srcDigest}`);

@@ -21,9 +21,9 @@ import { LAB_HOST_ADDRESS, type LabHostConfig } from '../../lib/contract/lab-hos
 import type { Variant } from '../../lib/contract/variant.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { loadProfile, type Profile } from '../../lib/profile.ts';
-import { ADVANCED_ENTRY, ONEX_TOOLS_ENTRY, ONEX_UPDATE_ENTRY } from '../../updater/bundle.ts';
+import { ADVANCED_ENTRY, ONEX_MIGRATE_ENTRY, ONEX_TOOLS_ENTRY, ONEX_UPDATE_ENTRY } from '../../updater/bundle.ts';
 import { LAYOUT_1X } from '../../lib/partition/resin-1x.ts';
-import { ONEX_TOOLS_ARTIFACT } from '../../lib/contract/onex.ts';
+import { ONEX_TOOL, ONEX_TOOLS_ARTIFACT } from '../../lib/contract/onex.ts';
 import { deltaBetween, TAKEOVER_TOOLS, takeoverTool, updaterBundle } from './artifacts.ts';
 import { startBackend, type Backend } from './index.ts';
 import { MemoryDeviceRecords } from './device-records.ts';
@@ -73,6 +73,8 @@ export interface UpdateBackend {
   onex?: { updater: { path: string; sha256: string }; tools: { path: string; sha256: string } };
   /** The OS line an advanced update leads to, when the lab publishes one. */
   advanced?: { profile: Profile; builds: Map<string, ReleaseBuild>; updater: { path: string; sha256: string } };
+  /** The 1.x -> 2.x migration's 2.x profile, its published builds and the migration's bundle. */
+  migration?: { profile: Profile; builds: Map<string, ReleaseBuild>; updater: { path: string; sha256: string } };
 }
 
 /**
@@ -96,6 +98,12 @@ export async function startUpdateBackend(opts: {
   listen?: string;
   /** `images`: the releases to serve raw disk images of (default: all of them). */
   advanced?: { device: string; releases: string[]; images?: string[] };
+  /**
+   * The resinOS 1.x -> 2.x migration: the 2.x releases of the board's 2.x profile (published
+   * under the same device type, with deltas between them for the standard updates after it),
+   * the migration's bundle and its partition tool for the device's kernel.
+   */
+  migration?: { device: string; releases: string[] };
   /**
    * A registry of the lab's to pull hostapps from instead of the built-in ones: each release is
    * checked there (under the digest it was built with) before the backend is handed out.
@@ -121,6 +129,20 @@ export async function startUpdateBackend(opts: {
         }))
       : undefined;
   if (onex) tools.push({ name: ONEX_TOOLS_ARTIFACT, ...onex.tools });
+  const migrationTarget = opts.migration ? await loadProfile(opts.migration.device) : undefined;
+  if (migrationTarget) {
+    const arch = profile.kernel.arch ?? profile.arch;
+    tools.push(
+      await narrator.step(`build the migration's ${ONEX_TOOL} for ${arch}`, () =>
+        takeoverTool(ONEX_TOOL, arch, narrator),
+      ),
+    );
+  }
+  const migrationUpdater = migrationTarget
+    ? await narrator.step('bundle the 1.x -> 2.x migration', () =>
+        updaterBundle(ONEX_MIGRATE_ENTRY, 'upgrade-1.x-to-2.x'),
+      )
+    : undefined;
   const backend = await narrator.step('start the backend (API, registries, delta service)', () =>
     startBackend({
       ...(opts.operatorToken ? { operatorToken: opts.operatorToken } : {}),
@@ -164,6 +186,13 @@ export async function startUpdateBackend(opts: {
         await publishRawImage(backend, target, version, narrator);
       advanced = { profile: target, builds: targetBuilds, updater: advancedUpdater! };
     }
+    let migration: UpdateBackend['migration'];
+    if (migrationTarget && opts.migration) {
+      const targetBuilds = await publishLine(backend, migrationTarget, opts.migration.releases, narrator, {
+        deltas: opts.deltas !== false,
+      });
+      migration = { profile: migrationTarget, builds: targetBuilds, updater: migrationUpdater! };
+    }
     const g = backend.guestUrls;
     const ext = opts.external;
     const deviceConfig: BackendConfig = {
@@ -188,6 +217,7 @@ export async function startUpdateBackend(opts: {
       updater,
       ...(onex ? { onex } : {}),
       ...(advanced ? { advanced } : {}),
+      ...(migration ? { migration } : {}),
       ...(ext ? { external: ext } : {}),
       deviceConfig,
       newDeviceConfig() {

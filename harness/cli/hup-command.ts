@@ -18,6 +18,9 @@ import { findOnexFault, ONEX_FAULTS } from '../faults/onex.ts';
 import { runOnexHup } from '../jobs/onex-update.ts';
 import { describeOnex } from '../update/onex-verdict.ts';
 import { runHup } from '../jobs/hup.ts';
+import { runOnexMigration } from '../jobs/onex-migrate.ts';
+import { isOnexFault as isMigrationFault, ONEX_FAULTS as MIGRATION_FAULTS } from '../faults/onex-migrate.ts';
+import { describeMigration } from '../update/onex-migrate-verdict.ts';
 import { requireQemu } from '../qemu/kvm-probe.ts';
 import { loadProfile } from '../../lib/profile.ts';
 import { runAdvancedHup } from '../jobs/advanced.ts';
@@ -36,6 +39,7 @@ interface HupOptions extends ExternalRegistryInput {
   variant?: string;
   name: string;
   fault?: string;
+  then?: string;
   keep?: boolean;
   json?: boolean;
   plan?: boolean;
@@ -73,8 +77,9 @@ export function registerHup(program: Command): void {
     .option('--name <name>', 'device name in the lab', 'hup')
     .option(
       '--fault <name>',
-      `inject a fault and check its expected outcome (standard path: ${FAULTS.map((f) => f.name).join(', ')}; 1.x path: ${ONEX_FAULTS.map((f) => f.name).join(', ')})`,
+      `inject a fault and check its expected outcome (standard path: ${FAULTS.map((f) => f.name).join(', ')}; 1.x path: ${ONEX_FAULTS.map((f) => f.name).join(', ')}; 1.x-to-2.x: ${MIGRATION_FAULTS.map((f) => f.name).join(', ')})`,
     )
+    .option('--then <version>', '1.x-to-2.x: once migrated, a standard 2.x update to this release, judged too')
     .option(
       '--listen <address>',
       "with --board: the backend also listens here (0.0.0.0: all addresses; default: the inventory's backend.listen, else loopback only)",
@@ -90,9 +95,10 @@ export function registerHup(program: Command): void {
       const out = makeOutput(!!o.json);
       // Every option before anything is built or started (the backend, the lab folder).
       checkDeviceName(o.name);
-      // A 1.x fault by its name, else one of the standard path (which names the known ones when unknown).
+      // A fault of the 1.x update or of the migration by its name (the migration's is checked against the
+      // method below), else one of the standard path (which names the known ones when unknown).
       const onexFault = o.fault !== undefined ? findOnexFault(o.fault) : undefined;
-      const fault = o.fault !== undefined && !onexFault ? findFault(o.fault) : undefined;
+      const fault = o.fault !== undefined && !onexFault && !isMigrationFault(o.fault) ? findFault(o.fault) : undefined;
       const variant = o.variant !== undefined ? checkVariant(o.variant, '--variant') : undefined;
       const at = o.at !== undefined ? parsePolicyDate(o.at, '--at') : new Date();
       const { device, board } = await deviceOrBoard(o);
@@ -158,12 +164,58 @@ export function registerHup(program: Command): void {
         return failure ? 1 : 0;
       }
 
-      if (plan.decision.method === '1.x-to-2.x')
+      if (o.fault !== undefined && isMigrationFault(o.fault) !== (plan.decision.method === '1.x-to-2.x'))
         throw new HuplabError(
-          'method-not-runnable',
-          `${device} ${o.from} -> ${plan.target.name} ${o.to} takes the ${plan.decision.method} path, which huplab hup does not run yet`,
-          { hint: 'use --plan to see the method; the 1.x images boot with `huplab device start`' },
+          'fault-invalid',
+          `--fault ${o.fault} is ${isMigrationFault(o.fault) ? 'a fault of the 1.x -> 2.x migration' : 'not a fault of the 1.x -> 2.x migration'}, and this update takes the ${plan.decision.method} path`,
+          { hint: `the migration's faults: ${MIGRATION_FAULTS.map((f) => f.name).join(', ')}` },
         );
+      if (o.then !== undefined && plan.decision.method !== '1.x-to-2.x')
+        throw new HuplabError('option-invalid', '--then follows a 1.x -> 2.x migration only', {
+          hint: 'drop --then',
+        });
+      if (plan.decision.method === '1.x-to-2.x') {
+        if (board || external || variant)
+          throw new HuplabError(
+            'option-invalid',
+            'the 1.x -> 2.x migration runs on an emulated device with the built-in backend',
+            { hint: 'drop --board, --registry and --variant' },
+          );
+        out.narrator.info?.(describePlan(plan));
+        out.narrator.info?.(describePolicy(policy, !!o.allowUnsupported));
+        const m = await runOnexMigration({
+          lab: openLab(),
+          device,
+          target: plan.target.name,
+          from: o.from,
+          to: o.to,
+          ...(o.then ? { next: o.then } : {}),
+          name: o.name,
+          narrator: out.narrator,
+          ...(o.fault ? { fault: o.fault } : {}),
+        });
+        const ok = m.verdict.ok && (m.next?.verdict.ok ?? true);
+        out.result(
+          {
+            method: '1.x-to-2.x',
+            verdict: m.verdict,
+            outcome: m.outcome,
+            ...(m.next ? { next: m.next } : {}),
+            device: m.device.name,
+            serialLog: m.device.paths.serialLog,
+          },
+          () => [
+            ...describeMigration(m.outcome, m.verdict),
+            ...(m.next ? ['standard 2.x update on top:', ...describeOutcome(m.next.outcome, m.next.verdict)] : []),
+            `  console log: ${m.device.paths.serialLog}`,
+          ],
+          verdictFailure({ ok, checks: [...m.verdict.checks, ...(m.next?.verdict.checks ?? [])] }),
+        );
+        await m.backend.services.stop();
+        if (!o.keep) await m.device.powerCut();
+        await m.device.close();
+        return ok ? 0 : 1;
+      }
       if (onexFault && plan.decision.method !== '1.x')
         throw new HuplabError(
           'fault-invalid',

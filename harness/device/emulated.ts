@@ -34,6 +34,11 @@ export interface EmulatedOptions {
   config?: Partial<ConfigJson>;
   /** Serve the disk through a volatile write cache, so that power cuts lose unflushed writes. */
   volatileCache?: { cacheBytes?: number };
+  /**
+   * The storage the image is flashed onto, MiB, when it is larger than the image (a board's eMMC
+   * or SD card is): the space after the image's last partition is left free, as on a board.
+   */
+  storageMiB?: number;
 }
 
 /**
@@ -106,6 +111,7 @@ async function startLocked(
         variant: image!.variant,
         sshPublicKey: opts.lab.key.publicKey,
         ...(opts.config ? { config: opts.config } : {}),
+        ...(opts.storageMiB ? { storageMiB: opts.storageMiB } : {}),
       }),
     );
   }

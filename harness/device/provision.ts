@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, realpath, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
@@ -55,6 +55,8 @@ export async function flashDevice(opts: {
   variant?: Variant;
   sshPublicKey: string;
   config?: Partial<ConfigJson>;
+  /** The storage's size, MiB, when larger than the image: the rest of it is left empty. */
+  storageMiB?: number;
 }): Promise<DeviceRecord> {
   const dir = deviceDir(opts.lab, opts.name);
   await mkdir(dir, { recursive: true });
@@ -72,6 +74,8 @@ export async function flashDevice(opts: {
       hint: 'check free space in the lab directory',
     });
   }
+  if (opts.storageMiB !== undefined && opts.storageMiB * 2 ** 20 > (await stat(tmp)).size)
+    await truncate(tmp, opts.storageMiB * 2 ** 20);
   // The backend's newDeviceConfig() assigns the uuid its key is registered for.
   const uuid = opts.config?.uuid ?? randomBytes(16).toString('hex');
   const config: ConfigJson = {

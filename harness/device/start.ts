@@ -16,7 +16,7 @@ export type StartOptions = Omit<EmulatedOptions, 'device'> &
   ({ device: string; board?: undefined } | { board: InventoryBoard; device?: string });
 
 /** What only an emulated device can do, by option name. */
-const EMULATED_ONLY = ['noBoot', 'rootB', 'disk', 'volatileCache', 'sshPort'] as const;
+const EMULATED_ONLY = ['noBoot', 'rootB', 'disk', 'volatileCache', 'sshPort', 'storageMiB'] as const;
 
 export async function startDevice(opts: StartOptions): Promise<StartedDevice> {
   if (opts.board === undefined) return startEmulated(opts);

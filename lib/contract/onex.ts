@@ -231,3 +231,74 @@ export function hasOnexStart(log: string, from: string, to: string): boolean {
 export function onexFailedAfterLine(seconds: number): string {
   return `Update failed after ${Math.round(seconds)} seconds. Check the logs.`;
 }
+
+/**
+ * The 1.x -> 2.x migration's steps, in order, each between `[hup] step NAME start|done` markers
+ * (lib/contract/steps.ts) as the 2.x updaters' are: the harness times them and the power-cut
+ * campaign aims at them. The size of /data is checked before anything is touched; `root-check`
+ * is where a device on the spare root is moved back; nothing is written to the disk's layout
+ * before `repartition`, and the old root keeps its 1.x label (and boots) until
+ * `bootloader-switch`.
+ */
+export const ONEX_MIGRATE_STEPS = [
+  'checks',
+  'data-check',
+  'root-check',
+  'tools',
+  'stop-services',
+  'backup',
+  'repartition',
+  'fetch',
+  'write-root',
+  'restore-data',
+  'network',
+  'supervisor',
+  'boot-files',
+  'bootloader-switch',
+  'reboot',
+] as const;
+export type OnexMigrateStep = (typeof ONEX_MIGRATE_STEPS)[number];
+
+/**
+ * The field's progress at each step's start (upgrade-1.x-to-2.x.sh): 5 while checking, 25 once
+ * on the main root, 50 downloading, 60 processing, 75 running; the switch of roots (10, 15) and
+ * the end (100) are reported by the steps themselves.
+ */
+export const ONEX_MIGRATE_MILESTONES: Partial<Record<OnexMigrateStep, { percent: number; message: string }>> = {
+  checks: ONEX_TO_2X_PROGRESS.preparing,
+  tools: ONEX_TO_2X_PROGRESS.preparing2,
+  fetch: ONEX_TO_2X_PROGRESS.downloading,
+  'write-root': ONEX_TO_2X_PROGRESS.processing,
+  'restore-data': ONEX_TO_2X_PROGRESS.running,
+};
+
+/**
+ * The migration's line when it moved a device off the spare root and rebooted it: the field's
+ * script exits 0 there and the update is started again once the device is back (the harness
+ * does, as the field's operator did).
+ */
+export const ONEX_SWITCHED_ROOT = '[hup-1x] moved to the main root resin-root; rebooting: run the update again';
+
+/** Where the harness puts the migration's bundle on the device (RAM: /data goes away during it). */
+export const ONEX_MIGRATE_PATH = '/tmp/upgrade-1.x-to-2.x.mjs';
+
+/** The field's log of the migration: `/tmp/upgrade-1.x-to-2.x.sh.<YYYYmmdd_HHMMSS>.log`, lost at the reboot. */
+export const ONEX_TO_2X_LOG_RE = /^upgrade-1\.x-to-2\.x\.sh\.\d{8}_\d{6}\.log$/;
+
+/** The migration's extra tool (served by the API's tool list, checked against its sha256). */
+export const ONEX_TOOL = 'blkpg-part';
+
+/** Where the migration puts the NetworkManager keyfiles: the boot partition, read by 2.x at boot. */
+export const SYSTEM_CONNECTIONS = '/mnt/boot/system-connections';
+
+/** The migration's command line: `/usr/bin/node /tmp/upgrade-1.x-to-2.x.mjs --hostos-version V [--no-reboot]`. */
+export function onexMigrateCommand(o: { to: string; noReboot?: boolean; dataLimit?: number }): string {
+  return [
+    '/usr/bin/node',
+    ONEX_MIGRATE_PATH,
+    '--hostos-version',
+    o.to,
+    ...(o.noReboot ? ['--no-reboot'] : []),
+    ...(o.dataLimit !== undefined ? ['--data-limit', String(Math.floor(o.dataLimit))] : []),
+  ].join(' ');
+}

@@ -5,6 +5,7 @@ import { openLab } from '../harness/lab.ts';
 import { runOnexMigration } from '../harness/jobs/onex-migrate.ts';
 import { runOnexChecks } from '../harness/update/onex-checks.ts';
 import { parseFetchDownload } from '../lib/contract/download-detail.ts';
+import { parseDataOverLimit } from '../lib/contract/onex.ts';
 import { DATA_BACKUP_LIMIT_BYTES } from '../lib/partition/resin-1x.ts';
 import { seconds, table } from './stats.ts';
 
@@ -38,8 +39,10 @@ export async function benchOnexMigrate(from = '1.26.1', to = '2.101.0', next = '
           ssh.execOk(`head -c ${bytes} /dev/urandom > ${blob} && sync`, { timeoutMs: 600_000 });
         const measure = async () => {
           const c = await runOnexChecks(device, { method: '1.x-to-2.x' });
-          const m = /^(\d+) of/.exec(c.passed[0]?.detail ?? c.refused?.message.replace(/^.*would be /, '') ?? '');
-          return { code: c.code, bytes: Number(m?.[1] ?? NaN), refused: c.refused?.code };
+          const bytes = c.refused
+            ? parseDataOverLimit(c.refused.message)?.bytes
+            : Number(/^(\d+) of/.exec(c.passed[0]?.detail ?? '')?.[1]);
+          return { code: c.code, bytes: bytes ?? Number.NaN, refused: c.refused?.code };
         };
         await write(PROBE_BYTES);
         const probe = await measure();

@@ -12,7 +12,8 @@ import {
   parseOnexChecks,
   SYSTEM_CONNECTIONS,
 } from '../../lib/contract/onex.ts';
-import { findFailedStep, parseStepLines, type StepMarker } from '../../lib/contract/steps.ts';
+import { findFailedStep, parseStepLines, stepLine, type StepMarker } from '../../lib/contract/steps.ts';
+import { escapeRegExp } from '../../lib/contract/regex.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { probeFilesystem, PROBE_BYTES } from '../../lib/partition/probe.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
@@ -119,14 +120,31 @@ export async function onexFacts(device: DeviceDriver): Promise<OnexDeviceFacts> 
 /** One run of the installed migration over SSH, until it exits (it reboots the device 2 s later). */
 async function runOnce(device: DeviceDriver, to: string, dataLimit: number | undefined): Promise<MigrationRun> {
   const ssh = await device.ssh();
+  const mark = device.console.mark();
   const r = await ssh.exec(onexMigrateCommand({ to, ...(dataLimit !== undefined ? { dataLimit } : {}) }), {
     timeoutMs: 25 * 60_000,
   });
-  const output = r.stdout + r.stderr;
+  let output = r.stdout + r.stderr;
+  let code = r.code ?? null;
+  if (code === null) {
+    // The session was lost with the migration still running (a TCG Pi writing its SD card can
+    // leave SSH unanswered long enough): the migration goes on by itself; it is followed on the
+    // console, where each step marker also goes, to its last step or its failure.
+    const end = await device.console.expect(
+      new RegExp(`${escapeRegExp(stepLine('reboot', 'done'))}|\\[hup\\] step \\S+ failed`),
+      {
+        since: mark,
+        timeoutMs: 25 * 60_000,
+        what: 'the end of the migration on the console',
+      },
+    );
+    output = `${output}\n${device.console.text(mark)}`;
+    code = end.match.includes('failed') ? 1 : 0;
+  }
   const failed = findFailedStep(output);
   const refused = parseOnexChecks(output).refused;
   return {
-    exitCode: r.code ?? null,
+    exitCode: code,
     output,
     steps: parseStepLines(output),
     ...(failed ? { failedStep: failed.step, failure: failed.why } : {}),

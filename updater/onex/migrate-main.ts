@@ -407,6 +407,7 @@ const steps: Record<OnexMigrateStep, (ctx: Ctx) => Promise<string | void>> = {
     });
     mkdirSync(SYSTEM_CONNECTIONS, { recursive: true });
     for (const f of files) await atomicWriteFile(`${SYSTEM_CONNECTIONS}/${f.name}`, Buffer.from(f.content));
+    run('sync', []);
     return files.length
       ? `NetworkManager keyfiles written: ${files.map((f) => f.name).join(', ')}`
       : 'no network settings to migrate';
@@ -432,6 +433,9 @@ const steps: Record<OnexMigrateStep, (ctx: Ctx) => Promise<string | void>> = {
 
   async 'boot-files'() {
     const plan = await installBootFiles(NEW_ROOT, '/mnt/boot');
+    // Flushed before the switch: a power cut right after this step must find the 2.x boot files
+    // whole (their renames too), which then boot resin-rootB even before the env says so.
+    run('sync', []);
     return `${plan.copy.length} boot files of the new OS installed, kept back: ${plan.keptBack.join(' ') || 'none'}`;
   },
 

@@ -5,6 +5,7 @@ import { HuplabError } from '../errors.ts';
 import { SafeTree } from '../tar/extract.ts';
 import { normalizeMemberPath } from '../tar/safe-path.ts';
 import { applyDirMeta, applySymlinkMeta, IS_ROOT, writeMember, type MemberMeta } from '../tar/write-member.ts';
+import type { ApplyDeltaResult, ApplyProgress } from './apply-result.ts';
 import { applyDelta2 } from './apply2.ts';
 import {
   BLOB_PREFIX,
@@ -18,21 +19,7 @@ import { DELTA_FORMAT_2, MAGIC } from './format2.ts';
 import { openGzipTar } from './layer.ts';
 import { clearTargetRoot, emptyTargetRoot } from './target-root.ts';
 
-export interface ApplyProgress {
-  /** The file just written. */
-  path: string;
-  filesDone: number;
-  filesTotal: number;
-  bytesWritten: number;
-  bytesTotal: number;
-}
-
-export interface ApplyDeltaResult {
-  filesFromDelta: number;
-  filesFromBase: number;
-  /** Content bytes written to regular files in the target. */
-  bytesWritten: number;
-}
+export type { ApplyDeltaResult, ApplyProgress } from './apply-result.ts';
 
 const MAX_MANIFEST = 64 << 20;
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);

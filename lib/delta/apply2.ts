@@ -7,7 +7,7 @@ import { createBrotliDecompress } from 'node:zlib';
 import { HuplabError } from '../errors.ts';
 import { SafeTree } from '../tar/extract.ts';
 import { applyDirMeta, applySymlinkMeta, IS_ROOT, writeMember, type MemberMeta } from '../tar/write-member.ts';
-import type { ApplyDeltaResult, ApplyProgress } from './apply.ts';
+import type { ApplyDeltaResult, ApplyProgress } from './apply-result.ts';
 import { ByteReader } from './byte-reader.ts';
 import {
   type DeltaEntry2,

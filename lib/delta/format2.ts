@@ -136,7 +136,14 @@ export function listingDigest(lines: string[]): string {
 const TYPES = new Set<DeltaEntryType>(['file', 'directory', 'symlink', 'hardlink']);
 const HEX64 = /^[0-9a-f]{64}$/;
 
-const safePath = (p: unknown): p is string => typeof p === 'string' && normalizeMemberPath(p) === p;
+/** Normalised and inside the tree ('..' or an absolute path is damage here, not an unsafe archive). */
+function safePath(p: unknown): p is string {
+  try {
+    return typeof p === 'string' && normalizeMemberPath(p) === p;
+  } catch {
+    return false;
+  }
+}
 
 /** Parses and checks a format-2 manifest (it arrives over the network: unsafe paths are refused). */
 export function parseManifest2(text: string): DeltaManifest2 {

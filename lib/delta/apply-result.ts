@@ -9,6 +9,8 @@ export interface ApplyProgress {
 }
 
 export interface ApplyDeltaResult {
+  /** The delta format applied (told apart by the file's first bytes). */
+  format: 1 | 2;
   filesFromDelta: number;
   filesFromBase: number;
   /** Content bytes written to regular files in the target. */

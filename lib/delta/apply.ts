@@ -151,7 +151,12 @@ class DeltaWriter {
       await link(await this.tree.existing(e.linkname!), await this.tree.prepare(e.path, false));
     }
     for (const d of dirs.reverse()) await applyDirMeta(d.abs, d.meta);
-    return { filesFromDelta: fromDelta.length, filesFromBase: fromBase.length, bytesWritten: this.bytesWritten };
+    return {
+      format: 1,
+      filesFromDelta: fromDelta.length,
+      filesFromBase: fromBase.length,
+      bytesWritten: this.bytesWritten,
+    };
   }
 
   private async copyFromBase(e: DeltaEntry): Promise<void> {

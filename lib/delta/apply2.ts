@@ -131,6 +131,7 @@ class Writer2 {
     if (listingDigest(this.lines) !== this.manifest.treeDigest)
       throw corruptError(this.opts.delta, 'the root written does not match the tree digest of the delta');
     return {
+      format: 2,
       filesFromDelta: fromDelta.length,
       filesFromBase: fromBase.length + kept,
       bytesWritten: this.bytesWritten,

@@ -227,7 +227,7 @@ const steps: Record<HupStep, UpdateStep<Ctx>['run']> = {
     if (ctx.artifact!.kind === 'delta') {
       try {
         const r = await applyDelta({ delta: ctx.artifact!.path, baseRoot: '/', targetRoot: NEW_ROOT });
-        how = `delta applied: ${r.filesFromDelta} files from the delta, ${r.filesFromBase} from the running root`;
+        how = `delta applied (format ${r.format}): ${r.filesFromDelta} files from the delta, ${r.filesFromBase} from the running root`;
       } catch (err) {
         ctx.log.line(
           `delta could not be applied (${isHuplabError(err) ? err.oneLine() : (err as Error).message}); falling back to the full image`,

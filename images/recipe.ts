@@ -22,7 +22,7 @@ export interface ReleaseRecipe {
   /** Kept to show what older fleets meet; never a suite's base, next or patch release. */
   legacy?: boolean;
   deviceTypes: string[];
-  debianPackages: Array<string | { name: string; paths: string[] }>;
+  debianPackages: Array<string | { name: string; paths?: string[]; version?: string }>;
   node: { version: string; integrity: Record<string, string>; versions?: Record<string, string> };
   files: Record<string, string>;
   /** A resinOS 1.x release's data-partition state (layout resin-1x only; the schema says so). */
@@ -109,6 +109,13 @@ export function releaseFacts(recipes: readonly ReleaseRecipe[]): ReleaseFacts[] 
 /** The package name of a debianPackages entry. */
 export function packageName(entry: string | { name: string }): string {
   return typeof entry === 'string' ? entry : entry.name;
+}
+
+/** A debianPackages entry as apt names it: `name`, or `name=version` when the recipe pins one. */
+export function packageSpec(entry: string | { name: string; version?: string }): string {
+  return typeof entry === 'string' || entry.version === undefined
+    ? packageName(entry)
+    : `${entry.name}=${entry.version}`;
 }
 
 /**

@@ -111,3 +111,31 @@ t.test('versions order numerically', async (t) => {
   t.equal(compareVersions('2.101.0+rev1', '2.101.0'), 0, 'a build suffix is not newer');
   t.same(['2.101.0+rev1', '2.101.0'].sort(sortVersions), ['2.101.0', '2.101.0+rev1'], 'listings are stable');
 });
+
+t.test('a Debian package may be pinned to a version; a bare {name} is refused', async (t) => {
+  const { packageSpec } = await import('../images/recipe.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'huplab-recipes-pin-'));
+  const good = await loadRelease('2.101.0');
+  const pinned = { name: 'libc6', version: '2.36-9+deb12u7' };
+  writeFileSync(
+    join(dir, '3.1.0.json'),
+    JSON.stringify({ ...good, version: '3.1.0', debianPackages: [...good.debianPackages, pinned] }),
+  );
+  const r = await loadRelease('3.1.0', dir);
+  t.same(r.debianPackages.map(packageSpec).slice(-2), [
+    packageSpec(good.debianPackages.at(-1)!),
+    'libc6=2.36-9+deb12u7',
+  ]);
+  t.equal(packageSpec('zlib1g'), 'zlib1g');
+  t.equal(packageSpec({ name: 'util-linux' }), 'util-linux');
+  writeFileSync(
+    join(dir, '3.1.1.json'),
+    JSON.stringify({ ...good, version: '3.1.1', debianPackages: [...good.debianPackages, { name: 'libc6' }] }),
+  );
+  await t.rejects(loadRelease('3.1.1', dir), { code: 'release-invalid', message: /3\.1\.1\.json: \/debianPackages/ });
+  // The shipped delta pairs pin their C library: the package bump is between two pinned versions.
+  const [base, bumped] = await Promise.all(['2.88.2', '2.88.4'].map((v) => loadRelease(v)));
+  const libc = (x: ReleaseRecipe) => x.debianPackages.map(packageSpec).find((s) => s.startsWith('libc6='));
+  t.equal(libc(base!), 'libc6=2.36-9+deb12u7');
+  t.equal(libc(bumped!), 'libc6=2.36-9+deb12u14');
+});

@@ -4,7 +4,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { HuplabError } from '../../lib/errors.ts';
-import { createDelta } from '../../lib/delta/index.ts';
+import { createDelta, createDelta2 } from '../../lib/delta/index.ts';
 import { cacheDir, repoRoot } from '../../lib/paths.ts';
 import type { ReleaseBuild } from '../../images/builder/index.ts';
 import { checkFile, FILE_RECORD_SUFFIX, recordFile, reuse } from '../../images/builder/cache-verify.ts';
@@ -16,19 +16,28 @@ function layerPath(b: ReleaseBuild): string {
   return join(b.hostapp.dir, 'blobs', 'sha256', b.hostapp.layer.digest.slice(7));
 }
 
-/** The delta between two releases' hostapps, made once and cached by the two layer digests (checked at each use). */
+/** The delta formats the backend makes for every pair: format 1 for updaters that read nothing newer. */
+export const DELTA_FORMATS_MADE = [1, 2] as const;
+
+/**
+ * The delta between two releases' hostapps in one format, made once and cached by the two layer
+ * digests (checked at each use).
+ */
 export async function deltaBetween(
   from: ReleaseBuild,
   to: ReleaseBuild,
   narrator: Narrator = silentNarrator,
+  format: (typeof DELTA_FORMATS_MADE)[number] = 1,
 ): Promise<string> {
   const dir = join(cacheDir(), 'deltas');
-  const out = join(dir, `${from.hostapp.layer.digest.slice(7, 23)}-${to.hostapp.layer.digest.slice(7, 23)}.delta`);
-  if (await reuseFile(`delta ${from.version} -> ${to.version}`, out, narrator)) return out;
+  const pair = `${from.hostapp.layer.digest.slice(7, 23)}-${to.hostapp.layer.digest.slice(7, 23)}`;
+  const out = join(dir, format === 1 ? `${pair}.delta` : `${pair}.f${format}.delta`);
+  if (await reuseFile(`delta ${from.version} -> ${to.version} (format ${format})`, out, narrator)) return out;
   await mkdir(dir, { recursive: true });
   const tmp = `${out}.tmp-${process.pid}`;
   try {
-    await createDelta({ fromLayer: layerPath(from), toLayer: layerPath(to), out: tmp });
+    const make = format === 1 ? createDelta : createDelta2;
+    await make({ fromLayer: layerPath(from), toLayer: layerPath(to), out: tmp });
     await recordFile(tmp, out);
     await rename(tmp, out);
   } finally {

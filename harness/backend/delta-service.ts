@@ -2,7 +2,9 @@
  * The delta service: given the manifest digests of the running and the target hostapp, it says
  * whether a delta exists and where to fetch it. Deltas are opaque files here (their format
  * belongs to lib/delta/); they are addressed by their own sha256 so the updater can verify them
- * like any registry blob.
+ * like any registry blob. A pair may have one delta per format: the updater says which formats
+ * it reads (`formats=1,2`), an updater that does not say reads format 1 only, and the answer is
+ * the highest format both sides have.
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -18,11 +20,14 @@ export interface AddDeltaOptions {
   /** Manifest digest of the hostapp it updates to. */
   dest: string;
   file: string;
+  /** The delta format of the file (lib/delta/); 1 when not given. */
+  format?: number;
 }
 
 export interface RegisteredDelta {
   src: string;
   dest: string;
+  format: number;
   digest: string;
   size: number;
 }
@@ -57,8 +62,9 @@ export class DeltaService {
     );
     const hash = createHash('sha256');
     for await (const chunk of createReadStream(opts.file)) hash.update(chunk as Buffer);
-    const delta = { src: opts.src, dest: opts.dest, digest: `sha256:${hash.digest('hex')}`, size };
-    this.byPair.set(pairKey(opts.src, opts.dest), delta);
+    const format = opts.format ?? 1;
+    const delta = { src: opts.src, dest: opts.dest, format, digest: `sha256:${hash.digest('hex')}`, size };
+    this.byPair.set(pairKey(opts.src, opts.dest, format), delta);
     this.files.set(delta.digest, opts.file);
     return delta;
   }
@@ -75,7 +81,13 @@ export class DeltaService {
       const dest = req.query.get('dest') ?? '';
       if (!isDigest(src) || !isDigest(dest))
         return DeltaService.errorReply(400, 'src and dest must be manifest digests (sha256:<64 hex digits>)');
-      const delta = this.byPair.get(pairKey(src, dest));
+      const formats = (req.query.get('formats') ?? '1').split(',').map(Number);
+      if (!formats.every((f) => Number.isSafeInteger(f) && f > 0))
+        return DeltaService.errorReply(400, 'formats must be delta format numbers, e.g. formats=1,2');
+      const delta = formats
+        .sort((a, b) => b - a)
+        .map((f) => this.byPair.get(pairKey(src, dest, f)))
+        .find((d) => d !== undefined);
       if (!delta) return DeltaService.errorReply(404, 'no delta');
       const answer: DeltaAnswer = {
         digest: delta.digest,
@@ -99,6 +111,6 @@ export class DeltaService {
   }
 }
 
-function pairKey(src: string, dest: string): string {
-  return `${src}>${dest}`;
+function pairKey(src: string, dest: string, format: number): string {
+  return `${src}>${dest}#${format}`;
 }

@@ -24,7 +24,7 @@ import { loadProfile, type Profile } from '../../lib/profile.ts';
 import { ADVANCED_ENTRY, ONEX_MIGRATE_ENTRY, ONEX_TOOLS_ENTRY, ONEX_UPDATE_ENTRY } from '../../updater/bundle.ts';
 import { LAYOUT_1X } from '../../lib/partition/resin-1x.ts';
 import { ONEX_TOOL, ONEX_TOOLS_ARTIFACT } from '../../lib/contract/onex.ts';
-import { deltaBetween, TAKEOVER_TOOLS, takeoverTool, updaterBundle } from './artifacts.ts';
+import { DELTA_FORMATS_MADE, deltaBetween, TAKEOVER_TOOLS, takeoverTool, updaterBundle } from './artifacts.ts';
 import { startBackend, type Backend } from './index.ts';
 import { MemoryDeviceRecords } from './device-records.ts';
 import { type ExternalRegistry, loopbackPorts, probeRegistry, type RegistryProbe } from './external-registry.ts';
@@ -284,10 +284,17 @@ async function publishLine(
     for (const from of list) {
       for (const to of list) {
         if (from === to) continue;
-        const file = await narrator.step(`make the delta ${from.version} -> ${to.version}`, () =>
-          deltaBetween(from, to, narrator),
-        );
-        await backend.delta.addDelta({ src: from.hostapp.manifest.digest, dest: to.hostapp.manifest.digest, file });
+        for (const format of DELTA_FORMATS_MADE) {
+          const file = await narrator.step(`make the delta ${from.version} -> ${to.version} (format ${format})`, () =>
+            deltaBetween(from, to, narrator, format),
+          );
+          await backend.delta.addDelta({
+            src: from.hostapp.manifest.digest,
+            dest: to.hostapp.manifest.digest,
+            file,
+            format,
+          });
+        }
       }
     }
   }

@@ -16,7 +16,7 @@ import { type Narrator, silentNarrator } from '../../lib/narrator.ts';
 import { listProfiles, loadProfile, type Profile } from '../../lib/profile.ts';
 import { isSupervisorArch } from '../../lib/supervisor-policy.ts';
 import { sortVersions } from '../../lib/versions.ts';
-import { deltaBetween } from '../backend/artifacts.ts';
+import { DELTA_FORMATS_MADE, deltaBetween } from '../backend/artifacts.ts';
 import type { DeviceInfo, DeviceRecords } from '../backend/device-records.ts';
 import type { Backend } from '../backend/index.ts';
 import { type FleetSource, type Judged, listed, notPublished } from '../backend/target-rules.ts';
@@ -88,10 +88,18 @@ export class RecipePublisher implements FleetSource {
     }
     if (from.version === to.version) return;
     await this.step(`delta:${from.hostapp.layer.digest}:${to.hostapp.layer.digest}`, async () => {
-      const file = await this.narrator.step(`make the delta ${from.version} -> ${to.version} for ${device.name}`, () =>
-        deltaBetween(from, to, this.narrator),
-      );
-      await this.need().delta.addDelta({ src: from.hostapp.manifest.digest, dest: to.hostapp.manifest.digest, file });
+      for (const format of DELTA_FORMATS_MADE) {
+        const file = await this.narrator.step(
+          `make the delta ${from.version} -> ${to.version} (format ${format}) for ${device.name}`,
+          () => deltaBetween(from, to, this.narrator, format),
+        );
+        await this.need().delta.addDelta({
+          src: from.hostapp.manifest.digest,
+          dest: to.hostapp.manifest.digest,
+          file,
+          format,
+        });
+      }
     });
   }
 

@@ -18,7 +18,8 @@ export interface DebianPackage {
 }
 
 /**
- * Resolves package names to the exact versions apt would install for `arch`, with the SHA256
+ * Resolves package names (`name`, or `name=version` for a pinned version) to the exact versions
+ * apt would install for `arch`, with the SHA256
  * from the archive's (signature-checked) index, in one apt-cache call. The build is keyed on
  * these, so a Debian security update changes the cache key instead of silently changing a
  * cached image.
@@ -72,9 +73,13 @@ async function memoAgainstAptLists<T>(key: unknown, compute: () => Promise<T>, n
   return value;
 }
 
-async function resolveWithAptCache(names: string[], arch: string): Promise<DebianPackage[]> {
-  const specs = names.map((n) => `${n}:${arch}`);
-  const { stdout } = await execa('apt-cache', ['show', '--no-all-versions', ...specs], { reject: false });
+async function resolveWithAptCache(specs: string[], arch: string): Promise<DebianPackage[]> {
+  const wanted = specs.map((s) => {
+    const [name, version] = s.split('=', 2) as [string, string | undefined];
+    return { name, version };
+  });
+  const query = wanted.map((w) => `${w.name}:${arch}${w.version === undefined ? '' : `=${w.version}`}`);
+  const { stdout } = await execa('apt-cache', ['show', '--no-all-versions', ...query], { reject: false });
   const found = new Map<string, DebianPackage>();
   for (const stanza of stdout.split(/\n\n+/)) {
     const field = (f: string) => new RegExp(`^${f}: (.*)$`, 'm').exec(stanza)?.[1]?.trim();
@@ -82,18 +87,29 @@ async function resolveWithAptCache(names: string[], arch: string): Promise<Debia
     const version = field('Version');
     const sha256 = field('SHA256');
     const a = field('Architecture');
-    if (name && version && sha256 && (a === arch || a === 'all') && !found.has(name)) {
+    const pinned = wanted.find((w) => w.name === name)?.version;
+    if (
+      name &&
+      version &&
+      sha256 &&
+      (a === arch || a === 'all') &&
+      (pinned === undefined || pinned === version) &&
+      !found.has(name)
+    ) {
       found.set(name, { name, arch: a === 'all' ? arch : a, version, sha256, size: Number(field('Size') ?? 0) });
     }
   }
-  return names.map((name) => {
+  return wanted.map(({ name, version }) => {
     const pkg = found.get(name);
     if (!pkg) {
-      throw new HuplabError('debian-package-missing', `Debian package ${name}:${arch} is not known to apt`, {
+      const what = `${name}:${arch}${version === undefined ? '' : ` version ${version}`}`;
+      throw new HuplabError('debian-package-missing', `Debian package ${what} is not known to apt`, {
         hint:
-          arch === hostArch()
-            ? 'run `apt-get update`, or check the package name in the recipe or profile'
-            : `run \`dpkg --add-architecture ${arch} && apt-get update\``,
+          arch !== hostArch()
+            ? `run \`dpkg --add-architecture ${arch} && apt-get update\``
+            : version !== undefined
+              ? `\`apt-cache madison ${name}\` lists the versions apt offers; pin one of them in the recipe`
+              : 'run `apt-get update`, or check the package name in the recipe or profile',
       });
     }
     return pkg;

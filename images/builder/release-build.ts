@@ -8,7 +8,7 @@ import { HuplabError } from '../../lib/errors.ts';
 import { cacheDir } from '../../lib/paths.ts';
 import type { Profile } from '../../lib/profile.ts';
 import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
-import { packageName, type ReleaseRecipe } from '../recipe.ts';
+import { packageName, packageSpec, type ReleaseRecipe } from '../recipe.ts';
 import type { Variant } from '../../lib/contract/variant.ts';
 import {
   fetchPackage,
@@ -59,7 +59,7 @@ export async function buildRelease(
 ): Promise<ReleaseBuild> {
   const arch = profile.arch;
   const packages = await narrator.step(`resolve Debian packages for ${recipe.version} (${arch})`, async () => {
-    const list = await resolvePackages(recipe.debianPackages.map(packageName), arch, narrator);
+    const list = await resolvePackages(recipe.debianPackages.map(packageSpec), arch, narrator);
     // The kernel may be of another architecture than the userland (a 32-bit Pi OS on the 64-bit board kernel).
     list.push(await resolveKernelPackage(profile.kernel.debianPackage, profile.kernel.arch ?? arch, narrator));
     return list;
@@ -178,7 +178,7 @@ export async function buildRelease(
         bootDir,
         debs: debs.slice(0, -1).map((path, i) => {
           const e = recipe.debianPackages[i]!;
-          return typeof e === 'string' ? { path } : { path, paths: e.paths };
+          return typeof e === 'string' || !e.paths ? { path } : { path, paths: e.paths };
         }),
         busyboxApplets: await busyboxApplets(busybox, arch),
         kernelImage: await kernelForBootloader(profile, kernel.vmlinuz, work),

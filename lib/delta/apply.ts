@@ -1,31 +1,56 @@
 import { createReadStream } from 'node:fs';
-import { link, lstat, symlink } from 'node:fs/promises';
+import { link, lstat, open, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HuplabError } from '../errors.ts';
 import { SafeTree } from '../tar/extract.ts';
 import { normalizeMemberPath } from '../tar/safe-path.ts';
 import { applyDirMeta, applySymlinkMeta, IS_ROOT, writeMember, type MemberMeta } from '../tar/write-member.ts';
-import { BLOB_PREFIX, MANIFEST_NAME, parseManifest, type DeltaEntry, type DeltaManifest } from './format.ts';
+import type { ApplyDeltaResult, ApplyProgress } from './apply-result.ts';
+import { applyDelta2 } from './apply2.ts';
+import {
+  BLOB_PREFIX,
+  DELTA_FORMAT,
+  MANIFEST_NAME,
+  parseManifest,
+  type DeltaEntry,
+  type DeltaManifest,
+} from './format.ts';
+import { DELTA_FORMAT_2, MAGIC } from './format2.ts';
 import { openGzipTar } from './layer.ts';
 import { clearTargetRoot, emptyTargetRoot } from './target-root.ts';
 
-export interface ApplyProgress {
-  /** The file just written. */
-  path: string;
-  filesDone: number;
-  filesTotal: number;
-  bytesWritten: number;
-  bytesTotal: number;
-}
-
-export interface ApplyDeltaResult {
-  filesFromDelta: number;
-  filesFromBase: number;
-  /** Content bytes written to regular files in the target. */
-  bytesWritten: number;
-}
+export type { ApplyDeltaResult, ApplyProgress } from './apply-result.ts';
 
 const MAX_MANIFEST = 64 << 20;
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+/** Format 2's magic without its version digit: a later format starts the same way. */
+const MAGIC_STEM = MAGIC.subarray(0, MAGIC.length - 1);
+
+/**
+ * The format of a delta file from its first bytes: 1 (gzip tar) or 2 (MAGIC); a later huplab
+ * format is refused with 'delta-format' so that the caller falls back to the full image.
+ */
+export async function deltaFormatOf(delta: string): Promise<1 | 2> {
+  const head = Buffer.alloc(MAGIC.length);
+  const fh = await open(delta, 'r');
+  try {
+    await fh.read(head, 0, head.length, 0);
+  } finally {
+    await fh.close();
+  }
+  if (head.subarray(0, 2).equals(GZIP_MAGIC)) return DELTA_FORMAT;
+  if (head.equals(MAGIC)) return DELTA_FORMAT_2;
+  if (head.subarray(0, MAGIC_STEM.length).equals(MAGIC_STEM)) {
+    throw new HuplabError(
+      'delta-format',
+      `delta format ${JSON.stringify(head.subarray(MAGIC_STEM.length).toString('latin1'))} is not supported (this updater reads formats ${DELTA_FORMAT} and ${DELTA_FORMAT_2})`,
+      { hint: 'use the full image' },
+    );
+  }
+  throw new HuplabError('delta-corrupt', `${delta} is not a huplab delta (unknown first bytes)`, {
+    hint: 'the delta is damaged or was not made by huplab; use the full image',
+  });
+}
 
 /** The manifest of a delta file (its first member), checked. */
 export async function readDeltaManifest(delta: string): Promise<DeltaManifest> {
@@ -52,7 +77,8 @@ export async function readDeltaManifest(delta: string): Promise<DeltaManifest> {
 }
 
 /**
- * Device side: writes the complete target tree described by `delta` into `targetRoot` (empty
+ * Device side: writes the complete target tree described by `delta` (format 1 or 2, told apart
+ * by the first bytes; format 2: apply2.ts) into `targetRoot` (empty
  * but for lost+found). Unchanged files are copied from `baseRoot` (the running, read-only
  * root) and checked against the hash the delta expects while they are copied; a base that
  * differs throws 'delta-base-mismatch' naming the file, and the caller falls back to the full
@@ -68,6 +94,15 @@ export async function applyDelta(opts: {
   targetRoot: string;
   onProgress?: (p: ApplyProgress) => void;
 }): Promise<ApplyDeltaResult> {
+  if ((await deltaFormatOf(opts.delta)) === DELTA_FORMAT_2) {
+    const target = await emptyTargetRoot(opts.targetRoot);
+    try {
+      return await applyDelta2({ delta: opts.delta, baseRoot: opts.baseRoot, target, onProgress: opts.onProgress });
+    } catch (err) {
+      await clearTargetRoot(target);
+      throw err;
+    }
+  }
   const manifest = await readDeltaManifest(opts.delta);
   const target = await emptyTargetRoot(opts.targetRoot);
   try {
@@ -116,7 +151,12 @@ class DeltaWriter {
       await link(await this.tree.existing(e.linkname!), await this.tree.prepare(e.path, false));
     }
     for (const d of dirs.reverse()) await applyDirMeta(d.abs, d.meta);
-    return { filesFromDelta: fromDelta.length, filesFromBase: fromBase.length, bytesWritten: this.bytesWritten };
+    return {
+      format: 1,
+      filesFromDelta: fromDelta.length,
+      filesFromBase: fromBase.length,
+      bytesWritten: this.bytesWritten,
+    };
   }
 
   private async copyFromBase(e: DeltaEntry): Promise<void> {

@@ -105,3 +105,28 @@ t.test('the delta URL is absolute for whoever asked: the guest gets the lab host
   });
   t.equal((JSON.parse(body) as { url: string }).url, `http://${GUEST_HOST}:${port}/v1/deltas/blobs/${digest}`);
 });
+
+t.test('one delta per format: the answer is the best format the updater says it reads', async (t) => {
+  const { backend, r101, r102 } = await publishedBackend(t);
+  const fetch = asOperator(backend);
+  const dir = t.testdir();
+  writeFileSync(join(dir, 'f1'), 'format one');
+  writeFileSync(join(dir, 'f2'), 'format two');
+  const pair = { src: r101.manifest.digest, dest: r102.manifest.digest };
+  const one = await backend.delta.addDelta({ ...pair, file: join(dir, 'f1') });
+  t.equal(one.format, 1, 'format 1 unless said');
+  const digestFor = async (formats?: string) => {
+    const q = query(backend.urls.delta, pair.src, pair.dest) + (formats === undefined ? '' : `&formats=${formats}`);
+    const r = await fetch(q);
+    return r.status === 200 ? ((await r.json()) as { digest: string }).digest : r.status;
+  };
+  t.equal(await digestFor('1,2'), one.digest, 'only format 1 made yet: format 1');
+  t.equal(await digestFor('2'), 404, 'an updater reading format 2 only gets no delta');
+  const two = await backend.delta.addDelta({ ...pair, file: join(dir, 'f2'), format: 2 });
+  t.equal(await digestFor('1,2'), two.digest, 'reads 1 and 2: gets 2');
+  t.equal(await digestFor('2,1'), two.digest, 'in any order');
+  t.equal(await digestFor(), one.digest, 'an updater that does not say (older ones) gets format 1');
+  t.equal(await digestFor('1'), one.digest);
+  t.equal(await digestFor('x'), 400);
+  t.equal(backend.delta.deltas().length, 2);
+});

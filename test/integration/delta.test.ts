@@ -1,12 +1,7 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import {
-  chmodSync,
   cpSync,
-  lchownSync,
-  linkSync,
-  lstatSync,
-  lutimesSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -18,11 +13,11 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { applyDelta, applyLayer, createDelta, readDeltaManifest } from '../../lib/delta/index.ts';
+import { applyDelta, applyLayer, createDelta, createDelta2, readDeltaManifest } from '../../lib/delta/index.ts';
 import { writeTar } from '../../lib/tar/index.ts';
 import { snapshotTree } from '../../bench/tree-snapshot.ts';
+import { LONG, layerOf, makeRoot } from '../helpers/delta-roots.ts';
 
-const IS_ROOT = process.getuid?.() === 0;
 // The real-release test builds both releases when the cache does not have them yet.
 t.setTimeout(900_000);
 const scratch = mkdtempSync(join(tmpdir(), 'huplab-delta-'));
@@ -34,71 +29,10 @@ const fresh = (name: string) => {
   return d;
 };
 
-const LONG = `usr/share/${'long-directory-name-'.repeat(4)}/${'x'.repeat(40)}`; // > 100 chars
-
-/** A small root filesystem; `v` picks the release, mtimes differ per release as in real builds. */
-function makeRoot(v: 1 | 2): string {
-  const root = fresh(`root${v}`);
-  const w = (rel: string, data: string | Buffer, mode = 0o644) => {
-    mkdirSync(join(root, rel, '..'), { recursive: true });
-    writeFileSync(join(root, rel), data);
-    chmodSync(join(root, rel), mode);
-  };
-  const big = Buffer.alloc(256 * 1024, 'big unchanged content ');
-  w('etc/os-release', `VERSION=${v}\n`);
-  w('etc/motd', 'welcome\n');
-  w('etc/empty', '');
-  w('bin/tool', '#!/bin/sh\necho tool\n', v === 1 ? 0o755 : 0o700); // mode change only
-  w('usr/lib/libfoo.so.1', 'libfoo one');
-  w('usr/bin/a', 'shared by hard link');
-  linkSync(join(root, 'usr/bin/a'), join(root, 'usr/bin/b'));
-  w(`${LONG}/unchanged.txt`, 'deep and unchanged');
-  w(`${LONG}/changed.txt`, `deep version ${v}`);
-  w(v === 1 ? 'opt/old-name.bin' : 'opt/new-name.bin', big); // moved, same content
-  if (v === 1) {
-    w('etc/old.conf', 'removed in v2');
-    symlinkSync('libfoo.so.1', join(root, 'usr/lib/libfoo.so'));
-  } else {
-    w('etc/new.conf', 'added in v2');
-    w('usr/lib/libfoo.so.2', 'libfoo two');
-    w('usr/share/dup-1', 'same new content twice');
-    w('usr/share/dup-2', 'same new content twice');
-    symlinkSync('libfoo.so.2', join(root, 'usr/lib/libfoo.so')); // symlink target change
-    w(`${LONG}/${'added-'.repeat(20)}.txt`, 'new with a long name');
-    symlinkSync(`${LONG}/unchanged.txt`, join(root, 'usr/share/long-link'));
-  }
-  chmodSync(join(root, 'opt'), v === 1 ? 0o755 : 0o711);
-  if (IS_ROOT) lchownSync(join(root, 'etc/motd'), v === 1 ? 0 : 1000, v === 1 ? 0 : 1000);
-  const all: string[] = [];
-  const walk = (rel: string) => {
-    for (const name of readdirSync(join(root, rel))) {
-      const r = rel ? `${rel}/${name}` : name;
-      all.push(r);
-      if (lstatSync(join(root, r)).isDirectory()) walk(r);
-    }
-  };
-  walk('');
-  const epoch = v === 1 ? 1_757_808_000 : 1_761_436_800;
-  for (const r of all.reverse()) lutimesSync(join(root, r), epoch, epoch);
-  lutimesSync(root, epoch, epoch);
-  return root;
-}
-
-/** A layer the way images/builder/hostapp.ts makes one (owners kept: they are under test here). */
-function layerOf(root: string): string {
-  const out = join(fresh('layer'), 'layer.tar.gz');
-  const r = spawnSync('sh', [
-    '-c',
-    `tar --sort=name --numeric-owner --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime --format=posix -C '${root}' -cf - . | gzip -n > '${out}'`,
-  ]);
-  if (r.status !== 0) throw new Error(String(r.stderr));
-  return out;
-}
-
-const v1 = makeRoot(1);
-const v2 = makeRoot(2);
-const layer1 = layerOf(v1);
-const layer2 = layerOf(v2);
+const v1 = makeRoot(fresh, 1);
+const v2 = makeRoot(fresh, 2);
+const layer1 = layerOf(fresh, v1);
+const layer2 = layerOf(fresh, v2);
 
 t.test('synthetic roots: the delta rebuilds the target exactly', async (t) => {
   const delta = join(fresh('delta'), 'd.tar.gz');
@@ -255,4 +189,12 @@ t.test('real releases: 2.101.0 -> 2.102.0', async (t) => {
   // Every regular file's sha256, every symlink's target, every mode; mtimes too, since the
   // builder normalises them before making the layer.
   t.strictSame(snapshotTree(target, { owners: false }), snapshotTree(to.rootfsDir, { owners: false }));
+
+  // Format 2 on the same releases (same builds): smaller, and the same tree.
+  const delta2 = join(fresh('real2'), 'delta');
+  const made2 = await createDelta2({ fromLayer: from.layerPath, toLayer: to.layerPath, out: delta2 });
+  t.ok(made2.deltaBytes * 2 < made.deltaBytes, `format 2: ${made2.deltaBytes} B, format 1: ${made.deltaBytes} B`);
+  const target2 = fresh('real-target2');
+  await applyDelta({ delta: delta2, baseRoot: from.rootfsDir, targetRoot: target2 });
+  t.strictSame(snapshotTree(target2, { owners: false }), snapshotTree(to.rootfsDir, { owners: false }));
 });

@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { HuplabError, isHuplabError } from '../../lib/errors.ts';
-import { applyDelta, applyLayer } from '../../lib/delta/index.ts';
+import { applyDelta, applyLayer, DELTA_FORMATS_READ } from '../../lib/delta/index.ts';
 import { installBootFiles } from '../common/bootfiles.ts';
 import { readBootEnv, updateBootEnv } from '../common/bootenv.ts';
 import { readOsInfo, type DeviceConfig, type OsInfo } from '../common/config.ts';
@@ -172,7 +172,8 @@ const steps: Record<HupStep, UpdateStep<Ctx>['run']> = {
     const target = ctx.target!;
     if (ctx.config.deltaEndpoint && ctx.current) {
       try {
-        const q = `src=${encodeURIComponent(ctx.current.hostapp.manifestDigest)}&dest=${encodeURIComponent(target.hostapp.manifestDigest)}`;
+        // The formats this updater reads: the service answers with the best one it has.
+        const q = `src=${encodeURIComponent(ctx.current.hostapp.manifestDigest)}&dest=${encodeURIComponent(target.hostapp.manifestDigest)}&formats=${DELTA_FORMATS_READ.join(',')}`;
         const r = await fetch(`${ctx.config.deltaEndpoint.replace(/\/$/, '')}/v1/deltas?${q}`, {
           headers: authHeaders(ctx),
           signal: AbortSignal.timeout(30_000),
@@ -226,7 +227,7 @@ const steps: Record<HupStep, UpdateStep<Ctx>['run']> = {
     if (ctx.artifact!.kind === 'delta') {
       try {
         const r = await applyDelta({ delta: ctx.artifact!.path, baseRoot: '/', targetRoot: NEW_ROOT });
-        how = `delta applied: ${r.filesFromDelta} files from the delta, ${r.filesFromBase} from the running root`;
+        how = `delta applied (format ${r.format}): ${r.filesFromDelta} files from the delta, ${r.filesFromBase} from the running root`;
       } catch (err) {
         ctx.log.line(
           `delta could not be applied (${isHuplabError(err) ? err.oneLine() : (err as Error).message}); falling back to the full image`,

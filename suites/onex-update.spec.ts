@@ -14,7 +14,8 @@ import { expectOnexRefused, expectOnexSuccess } from '../harness/update/onex-ver
 import type { Verdict } from '../harness/update/types.ts';
 import type { StartedDevice } from '../harness/device/boot.ts';
 import type { DeviceDriver } from '../harness/driver/driver.ts';
-import { ONEX_LOG, ONEX_PROGRESS, ONEX_REFUSALS, ONEX_START } from '../lib/contract/onex.ts';
+import { ONEX_KEPT_PATHS, ONEX_LOG, ONEX_PROGRESS, ONEX_REFUSALS, ONEX_START } from '../lib/contract/onex.ts';
+import { SUPERVISOR_CHOICE } from '../lib/contract/supervisor.ts';
 import { BASE_RELEASE, NEXT_RELEASE, PATCH_RELEASE, expect, test } from './fixtures.ts';
 
 /** The verdict's failed checks, as the message of a failed expectation. */
@@ -73,12 +74,9 @@ test.describe('resinOS 1.x -> 1.x update', { tag: '@emulated' }, () => {
     expect(o.after.cmdlineRoot).toBe('resin-updt');
     expect(o.after.version).toBe(to);
     // The three kept as they were, and the agent's choice the update wrote for the new supervisor.
-    expect(Object.keys(o.after.kept).sort()).toEqual([
-      '/etc/machine-id',
-      '/mnt/state/root-overlay/etc/dropbear',
-      '/mnt/state/supervisor.conf',
-      '/var/lib/connman',
-    ]);
+    expect(Object.keys(o.after.kept).sort()).toEqual(
+      ONEX_KEPT_PATHS.filter((k) => k !== '/etc/supervisor.conf').sort(),
+    );
     expect(o.after.supervisorChoice).toBe(o.targetSupervisor);
     expect(o.progress.map((p) => `${p.percent} ${p.message}`)).toContain(
       `${ONEX_PROGRESS.done.percent} ${ONEX_PROGRESS.done.message}`,
@@ -111,7 +109,7 @@ test.describe('resinOS 1.x -> 1.x update', { tag: '@emulated' }, () => {
     expect(second.after.cmdlineRoot).toBe('resin-root');
     expect(second.after.version).toBe(PATCH_RELEASE);
     // The supervisor moves on again; everything else kept across both updates.
-    const { '/mnt/state/supervisor.conf': choice, ...keptAfter } = second.after.kept;
+    const { [SUPERVISOR_CHOICE]: choice, ...keptAfter } = second.after.kept;
     expect(keptAfter).toEqual(first.before.kept);
     expect(choice).toBeTruthy();
     expect(second.after.supervisorChoice).toBe(second.targetSupervisor);

@@ -26,8 +26,11 @@ import type { DeviceDriver } from '../driver/driver.ts';
 import { fetchProgress } from './api-progress.ts';
 import type { ApiProgressEntry, DeviceHooks, StepTiming } from './types.ts';
 
-/** Longest the updater may run: the fingerprint walk and the new root on a Pi under TCG take minutes. */
-const UPDATER_TIMEOUT_MS = 15 * 60_000;
+/**
+ * Longest the updater may run: there is no delta on this path, and the emulated Pi's network
+ * carries about 90 KB/s under TCG (the 50 MB image took 545 s there), then writes its SD card.
+ */
+const UPDATER_TIMEOUT_MS = 40 * 60_000;
 
 /** What the 1.x update is judged on, besides the common facts of a device. */
 export interface OnexFacts extends DeviceFacts {

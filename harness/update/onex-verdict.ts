@@ -5,19 +5,21 @@
  */
 import {
   hasOnexStart,
+  ONEX_LOG,
   ONEX_KEPT_PATHS,
   ONEX_PROGRESS,
   ONEX_TOOL_STEPS,
   ONEX_UPDATE_STEPS,
 } from '../../lib/contract/onex.ts';
 import { stepLine } from '../../lib/contract/steps.ts';
+import { SUPERVISOR_CHOICE } from '../../lib/contract/supervisor.ts';
 import { LAYOUT_1X, rootLabels } from '../../lib/partition/resin-1x.ts';
 import { compareVersions } from '../../lib/versions.ts';
 import type { OnexUpdateOutcome } from './onex-update.ts';
 import type { Check, Verdict } from './types.ts';
 
 /** The agent's supervisor choice, a folder of the root on 1.x (one of the kept paths). */
-const SUPERVISOR_CHOICE_1X = ONEX_KEPT_PATHS.find((p) => p === '/mnt/state/supervisor.conf')!;
+const SUPERVISOR_CHOICE_1X = SUPERVISOR_CHOICE;
 
 const progressLine = (p: { percent: number; message: string }) => `${p.percent} ${p.message}`;
 
@@ -99,7 +101,7 @@ export function expectOnexSuccess(o: OnexUpdateOutcome): Verdict {
       detail: seenProgress.join(' | ') || 'none',
     },
     {
-      what: 'the log is in /mnt/data/resinhup',
+      what: `the log is in ${ONEX_LOG}`,
       ok: hasOnexStart(o.log, o.before.version, o.to) && o.log.includes(stepLine('reboot', 'done')),
       detail: `${o.log.split('\n').filter(Boolean).length} lines this run; copy at ${o.logCopy}`,
     },

@@ -206,7 +206,7 @@ t.test('hup and powercut: options checked before anything is built or started', 
   ]);
 });
 
-t.test('hup on the 1.x line: the policy, the faults of each path, the migration not run yet', async (t) => {
+t.test('hup on the 1.x line: the policy, the faults of each path, --then', async (t) => {
   const onex = ['hup', '--device', 'generic-amd64-1x', '--from', '1.26.1', '--to', '1.30.1'];
   await refused(t, [
     // Every 1.x release is an unmaintained rolling release: refused unless asked for.
@@ -223,8 +223,16 @@ t.test('hup on the 1.x line: the policy, the faults of each path, the migration 
       says: /--fault root-modified is a fault of the 1\.x -> 1\.x update; 2\.101\.0 -> 2\.102\.0 takes the standard path/,
     },
     {
-      args: ['hup', '--device', 'raspberrypi3-1x', '--from', '1.26.1', '--to', '2.102.1', '--allow-unsupported'],
-      says: /takes the 1\.x-to-2\.x path, which huplab hup does not run yet/,
+      // Refused before anything is built: the migration would run a device for real.
+      args: [
+        ...['hup', '--device', 'raspberrypi3-1x', '--from', '1.26.1', '--to', '2.102.1'],
+        ...['--allow-unsupported', '--fault', 'root-modified'],
+      ],
+      says: /--fault root-modified is not a fault of the 1\.x -> 2\.x migration, and this update takes the 1\.x-to-2\.x path/,
+    },
+    {
+      args: [...onex, '--allow-unsupported', '--then', '2.102.0'],
+      says: /--then follows a 1\.x -> 2\.x migration only/,
     },
   ]);
 });

@@ -35,11 +35,11 @@ export const IGNORED_ROOT_PATHS = [
 ] as const;
 
 /**
- * Boot files not checked: the field's list (bootloader configuration a user may edit), and what
- * the device itself rewrites (config.json, the bootloader's env and counter files).
+ * Boot files a device keeps as its own: the field's list (bootloader configuration a user may
+ * edit), and what the device itself rewrites (config.json, the bootloader's env and counter
+ * files). Neither fingerprinted nor replaced by a 1.x update.
  */
-export const IGNORED_BOOT_FILES = [
-  '/resin-boot.fingerprint',
+export const FIELD_BOOT_KEPT = [
   '/cmdline.txt',
   '/config.txt',
   '/splash/resin-logo.png',
@@ -50,6 +50,9 @@ export const IGNORED_BOOT_FILES = [
   '/resinOS_uEnv.txt',
   '/bootcount.env',
 ] as const;
+
+/** Boot files not checked: those, and the fingerprint file itself. */
+export const IGNORED_BOOT_FILES = ['/resin-boot.fingerprint', ...FIELD_BOOT_KEPT] as const;
 
 export type FingerprintKind = keyof typeof FINGERPRINT_FILES;
 

@@ -3,6 +3,7 @@
  * harness: the field's words (balenahup's run-resinhup.sh and upgrade-1.x-to-2.x.sh, resinhup's
  * fingerprint module), where their logs go, and the refusals of their checks.
  */
+import { FIELD_BOOT_KEPT } from '../fingerprint.ts';
 
 /** The 1.x -> 1.x log, as the field's wrapper kept it (on the data partition, survives reboots). */
 export const ONEX_LOG = '/mnt/data/resinhup/run-resinhup.sh.log';
@@ -183,21 +184,10 @@ export const ONEX_KEPT_PATHS = [
 export const ONEX_QUIRKS = ['/etc/hostname', '/etc/hosts', '/etc/resolv.conf'] as const;
 
 /**
- * Boot files the update never replaces (the field's list: what a user may have edited, and the
- * device's own config.json), and the bootloader's env files, which only the switch writes.
+ * Boot files the update never replaces: those the fingerprint check leaves out (the field's list,
+ * config.json, the env files, which only the switch writes), and U-Boot's env.
  */
-export const ONEX_BOOT_IGNORED = [
-  '/cmdline.txt',
-  '/config.txt',
-  '/splash/resin-logo.png',
-  '/uEnv.txt',
-  '/EFI/BOOT/grub.cfg',
-  '/config.json',
-  '/EFI/BOOT/grubenv',
-  '/resinOS_uEnv.txt',
-  '/bootcount.env',
-  '/uboot.env',
-] as const;
+export const ONEX_BOOT_IGNORED = [...FIELD_BOOT_KEPT, '/uboot.env'] as const;
 
 /** What a changed text file of the boot partition is saved as before it is replaced. */
 export const HUP_OLD_SUFFIX = '.hup.old';

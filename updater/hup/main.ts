@@ -5,7 +5,7 @@
  * bootable and untouched. See README "The update" for the step list.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { HuplabError, isHuplabError } from '../../lib/errors.ts';
 import { applyDelta, applyLayer, DELTA_FORMATS_READ } from '../../lib/delta/index.ts';
 import { installBootFiles } from '../common/bootfiles.ts';
@@ -20,6 +20,7 @@ import { findRoots, type Roots } from '../common/partitions.ts';
 import { DownloadProgress, ProgressReporter } from '../common/progress.ts';
 import { findTargetImage, registriesOf, registryClient } from '../common/registry.ts';
 import { shortDigest } from '../../lib/oci/digest.ts';
+import { requireDataSpace } from '../common/data-space.ts';
 import { run } from '../common/run.ts';
 import { compareVersions } from '../../lib/versions.ts';
 import { parseArgs, type HupArgs } from './args.ts';
@@ -148,16 +149,7 @@ const steps: Record<HupStep, UpdateStep<Ctx>['run']> = {
       fat.repaired ? 'boot filesystem repaired' : '',
       env.repaired ? 'bootloader env rewritten' : '',
     ].filter(Boolean);
-    const data = statfsSync('/mnt/data');
-    const free = data.bavail * data.bsize;
-    // The full layer (worst case) and room to spare; the field checks space before anything else.
-    const need = 96 * 2 ** 20;
-    if (free < need)
-      throw new HuplabError(
-        'no-space',
-        `/mnt/data has ${(free / 2 ** 20).toFixed(1)} MiB free; the update needs ${need / 2 ** 20} MiB`,
-        { hint: 'free space on the data partition and retry' },
-      );
+    const free = requireDataSpace();
     return `device ${os.deviceType}, ${os.version} -> ${target.version}, running root ${ctx.roots.active.slot} (${ctx.roots.active.device}), writing ${ctx.roots.inactive.slot} (${ctx.roots.inactive.device}), ${(free / 2 ** 20).toFixed(0)} MiB free on /mnt/data; image ${target.hostapp.repository}@${shortDigest(target.hostapp.manifestDigest)} (${image.layers} layer(s), ${image.bytes} bytes) at ${image.registry}${repaired.length ? `; ${repaired.join(', ')}` : ''}`;
   },
 

@@ -11,7 +11,7 @@
  * them stopped).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { HuplabError, isHuplabError } from '../../lib/errors.ts';
@@ -34,6 +34,7 @@ import { AGENT_DIR } from '../../lib/contract/fleet.ts';
 import { readDeviceConfig, readOsInfo, type DeviceConfig, type OsInfo } from '../common/config.ts';
 import { reexecUnderUpdateLock } from '../common/exclusive.ts';
 import { ProgressReporter } from '../common/progress.ts';
+import { requireDataSpace } from '../common/data-space.ts';
 import { run } from '../common/run.ts';
 import { installSupervisorCode } from '../common/supervisor-install.ts';
 import type { Roots } from '../common/partitions.ts';
@@ -114,15 +115,7 @@ const STEPS: Step[] = [
         throw new AlreadyUpdated(`the device runs ${os.version}, not older than the target ${target.version}`);
       ctx.target = target;
       ctx.roots = findOnexRoots();
-      const data = statfsSync('/mnt/data');
-      const free = data.bavail * data.bsize;
-      const need = 96 * 2 ** 20;
-      if (free < need)
-        throw new HuplabError(
-          'no-space',
-          `/mnt/data has ${(free / 2 ** 20).toFixed(1)} MiB free; the update needs ${need / 2 ** 20} MiB`,
-          { hint: 'free space on the data partition and retry' },
-        );
+      requireDataSpace();
       return `device ${os.deviceType}, ${os.version} -> ${target.version}, running ${ctx.roots.active.device}, writing ${ctx.roots.inactive.device}`;
     },
   },

@@ -164,7 +164,7 @@ t.test('a damaged delta and takeover tool are made again, with a notice', async 
   const { lines, narrator } = listening();
   t.equal(await deltaBetween(a, b, narrator), delta);
   t.match(lines, [
-    /^cache: delta 1\.0 -> 2\.0 \(deltas\/.*\.delta\) is damaged \(.* differs from its record\); rebuilding$/,
+    /^cache: delta 1\.0 -> 2\.0 \(format 1\) \(deltas\/.*\.delta\) is damaged \(.* differs from its record\); rebuilding$/,
   ]);
   t.equal(await checkFile(delta), undefined, 'intact again');
   t.same(readFileSync(delta), bytes, 'the same delta as before');

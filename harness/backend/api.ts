@@ -15,6 +15,7 @@ import { HuplabError } from '../../lib/errors.ts';
 import { fileSha256 } from '../../lib/file-digest.ts';
 import { fileReply, json, type Reply } from './reply.ts';
 import type { AgentState, UpdateAttempt } from '../../lib/contract/fleet.ts';
+import type { ApplicationRelease } from '../../lib/contract/application.ts';
 import { FleetApi, publishedSource } from './fleet-api.ts';
 import type { Faults } from './faults.ts';
 import type { RequestLog } from './request-log.ts';
@@ -113,6 +114,8 @@ const LOG_LIMIT = 1024 * 1024;
 export class Api {
   private readonly releaseList: ReleaseRecord[] = [];
   private readonly supervisorList: SupervisorReleaseRecord[] = [];
+  /** The application the fleets run (setApplication); none until one is published. */
+  private application: ApplicationRelease | undefined;
   private readonly records: DeviceRecords;
   private readonly keys: DeviceKeys | undefined;
   private readonly osImages = new Map<string, { file: string; info: OsImageInfo }>();
@@ -168,6 +171,14 @@ export class Api {
       .filter((r) => arch === undefined || r.arch === arch)
       .sort((a, b) => sortVersions(a.version, b.version) || a.arch.localeCompare(b.arch))
       .map((r) => structuredClone(r));
+  }
+
+  /**
+   * The application every device's fleet runs from now on (the heartbeat's `application`); the
+   * lab has one application, so a newer release replaces the one before.
+   */
+  setApplication(release: ApplicationRelease): void {
+    this.application = structuredClone(release);
   }
 
   /** Serves one of takeover's native tools (GET /v1/takeover/<name>), replacing one of the same name. */
@@ -493,7 +504,11 @@ export class Api {
       return Api.errorReply(404, `device ${uuid} is not registered (the operator registers it: POST /v1/devices)`);
     // `target: null` when there is none: the agent knows from the field that the heartbeat
     // carries its target, and asks for it no other way (a thousand agents, half the requests).
-    return json(200, { ...withOnline(device), target: this.records.target(uuid) ?? null });
+    return json(200, {
+      ...withOnline(device),
+      target: this.records.target(uuid) ?? null,
+      application: this.application ?? null,
+    });
   }
 
   private async listTakeoverTools(): Promise<Reply> {

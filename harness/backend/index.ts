@@ -5,6 +5,7 @@
  * exactly these, and nothing else of the host.
  */
 import { readFile } from 'node:fs/promises';
+import { APP_LABELS, type ApplicationRelease } from '../../lib/contract/application.ts';
 import { LAB_HOST_ADDRESS } from '../../lib/contract/lab-host.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { holdings } from '../holdings.ts';
@@ -74,6 +75,18 @@ export interface PublishSupervisorOptions {
   onFallbackToo?: boolean;
 }
 
+export interface PublishApplicationOptions {
+  appId: number;
+  name: string;
+  /** Must be the image's io.balena.app-release label. */
+  release: string;
+  /** OCI image layout directory of the application image (images/builder/app-build.ts). */
+  imageDir: string;
+  manifestDigest: string;
+  /** Default: huplab/app-<name>. */
+  repository?: string;
+}
+
 export interface Backend {
   api: Api;
   primary: Registry;
@@ -100,6 +113,8 @@ export interface Backend {
    * version and arch, and its minimum OS version.
    */
   publishSupervisor(opts: PublishSupervisorOptions): Promise<SupervisorReleaseRecord>;
+  /** Pushes an application image to both registries; every heartbeat names it from then on. */
+  publishApplication(opts: PublishApplicationOptions): Promise<ApplicationRelease>;
   stop(): Promise<void>;
 }
 
@@ -247,6 +262,38 @@ export async function startBackend(opts: StartBackendOptions = {}): Promise<Back
         image: { repository, tag: p.version, manifestDigest: p.manifestDigest },
       };
       api.addSupervisorRelease(record);
+      return record;
+    },
+    async publishApplication(p) {
+      const repository = p.repository ?? `huplab/app-${p.name}`;
+      const what = `application ${p.name} ${p.release}`;
+      const labels = await imageLabels(p.imageDir, p.manifestDigest, what);
+      for (const [label, expected] of [
+        [APP_LABELS.appId, String(p.appId)],
+        [APP_LABELS.release, p.release],
+      ] as const) {
+        if (labels[label] !== expected)
+          throw new HuplabError(
+            'app-invalid',
+            `cannot publish ${what} from ${p.imageDir}: its ${label} label is ${labels[label] === undefined ? 'missing' : `"${labels[label]}"`}, not "${expected}"`,
+            { hint: 'build it with the image builder (images/builder/app-build.ts)' },
+          );
+      }
+      for (const registry of [primary, fallback])
+        await registry.addHostapp({
+          repository,
+          tag: p.release,
+          layoutDir: p.imageDir,
+          manifestDigest: p.manifestDigest,
+          what,
+        });
+      const record: ApplicationRelease = {
+        appId: p.appId,
+        name: p.name,
+        release: p.release,
+        image: { repository, manifestDigest: p.manifestDigest },
+      };
+      api.setApplication(record);
       return record;
     },
     async stop() {

@@ -4,6 +4,7 @@
  * the target it gets back, the statuses it says, the record of its update attempts. Defined once
  * here: the agent bundles it, the API and `huplab fleet` parse with it.
  */
+import type { ApplicationRelease } from './application.ts';
 
 /** How often the agent beats (and so polls its target): well inside the API's online window. */
 export const AGENT_BEAT_MS = 5_000;
@@ -68,9 +69,13 @@ export interface AgentState {
   uptimeSeconds?: number;
 }
 
-/** The heartbeat's answer: the device's record and its target (none: `target: null`). */
+/**
+ * The heartbeat's answer: the device's record, its target (none: `target: null`) and the
+ * application its fleet runs (none published: `application: null`).
+ */
 export interface AgentStateReply {
   target?: DeviceTarget | null;
+  application?: ApplicationRelease | null;
 }
 
 /** Files of the agent on the data partition (survive OS updates and reboots). */

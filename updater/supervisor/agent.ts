@@ -1,8 +1,8 @@
 /**
  * One beat of the agent: judge the attempts against what the device runs, report the state
- * (PATCH .../state), take the target from the answer and act on it. Network failures are said
- * (rate-limited) and the next beat tries again: a device whose link was down carries its target
- * out when it comes back.
+ * (PATCH .../state), take the target from the answer and act on it, and keep the application the
+ * answer names installed (application.ts). Network failures are said (rate-limited) and the next
+ * beat tries again: a device whose link was down carries its target out when it comes back.
  */
 import { rmSync } from 'node:fs';
 import {
@@ -13,6 +13,7 @@ import {
   kindSetAt,
 } from '../../lib/contract/fleet.ts';
 import type { OsInfo } from '../common/config.ts';
+import { ensureApplication } from './application.ts';
 import { type Attempts, attemptFor, readAttempts, recordAttempt, shouldAttempt } from './attempts.ts';
 import type { AgentContext } from './context.ts';
 import { errorLine, RateLimitedFailure } from './log.ts';
@@ -77,10 +78,12 @@ export class Agent {
   private readonly owed: Array<{ percent: number; message: string; status: string }> = [];
   private readonly network: RateLimitedFailure;
   private readonly acting: RateLimitedFailure;
+  private readonly fetching: RateLimitedFailure;
 
   constructor(private readonly ctx: AgentContext) {
     this.network = new RateLimitedFailure(ctx.log, 'talking to the API');
     this.acting = new RateLimitedFailure(ctx.log, 'carrying out the target');
+    this.fetching = new RateLimitedFailure(ctx.log, 'fetching the application');
     // An install a power cut interrupted: its partial folder is never used, and goes.
     for (const dir of staleInstallDirs(ctx.paths.agentDir)) {
       rmSync(dir, { recursive: true, force: true });
@@ -193,6 +196,7 @@ export class Agent {
         if (!(await ctx.api.progress(r.percent, r.message, r.status))) break;
         this.owed.shift();
       }
+      await this.keepApplication();
       if (await this.act(target, os, breadcrumbs, attempts)) {
         // Say the new status now rather than a beat later (the supervisor may be stopped first).
         const after = readAttempts(ctx.paths.attempts);
@@ -206,6 +210,22 @@ export class Agent {
       });
     } catch (err) {
       ctx.log.line(`beat failed: ${errorLine(err)}`);
+    }
+  }
+
+  /**
+   * Keeps the application the API named installed and started, unless an OS update runs (it
+   * stops the application itself, and the reboot follows). Failures are said rate-limited; the
+   * next beat tries again.
+   */
+  private async keepApplication(): Promise<void> {
+    const app = this.ctx.api.application;
+    if (!app || this.busy.os) return;
+    try {
+      await ensureApplication(this.ctx, app);
+      this.fetching.ok();
+    } catch (err) {
+      this.fetching.failed(errorLine(err));
     }
   }
 

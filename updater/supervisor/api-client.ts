@@ -1,10 +1,11 @@
 /**
  * The agent's side of the device API (harness/backend/api.ts in the lab): the heartbeat and the
- * target it answers, the update method, the updater bundles, supervisor releases and progress.
+ * target and application it answers, the update method, the updater bundles, supervisor releases and progress.
  * Every request carries the device's key. A failure is a one-line ApiError; a network failure
  * has `network` set so the caller retries on the next beat instead of judging the target.
  */
 import { createHash } from 'node:crypto';
+import type { ApplicationRelease } from '../../lib/contract/application.ts';
 import type { UpdateMethodName } from '../../lib/update-method.ts';
 import type { AgentState, AgentStateReply, DeviceTarget } from '../../lib/contract/fleet.ts';
 
@@ -42,6 +43,8 @@ export class AgentApi {
   private readonly base: string;
   /** The heartbeat's reply has carried `target` (an API that answers it there). */
   private repliesWithTarget = false;
+  /** The application the last heartbeat's answer named for the device's fleet (none: undefined). */
+  application: ApplicationRelease | undefined;
 
   constructor(
     readonly config: ApiConfig,
@@ -107,6 +110,7 @@ export class AgentApi {
       `${this.devicePath}/state`,
       state,
     );
+    this.application = asApplication(reply.application);
     if ('target' in reply) {
       this.repliesWithTarget = true;
       return asTarget(reply.target);
@@ -208,6 +212,28 @@ function asTarget(v: unknown): DeviceTarget | undefined {
   if (typeof t.osSetAt === 'string') out.osSetAt = t.osSetAt;
   if (typeof t.supervisorSetAt === 'string') out.supervisorSetAt = t.supervisorSetAt;
   return out.osVersion === undefined && out.supervisorVersion === undefined ? undefined : out;
+}
+
+/** The heartbeat's `application`, when it is one (a release and an image by digest). */
+function asApplication(v: unknown): ApplicationRelease | undefined {
+  if (!v || typeof v !== 'object') return undefined;
+  const a = v as Partial<ApplicationRelease>;
+  const image = a.image as Partial<ApplicationRelease['image']> | undefined;
+  if (
+    typeof a.appId !== 'number' ||
+    !Number.isInteger(a.appId) ||
+    typeof a.name !== 'string' ||
+    !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(a.release ?? '') ||
+    typeof image?.repository !== 'string' ||
+    typeof image.manifestDigest !== 'string'
+  )
+    return undefined;
+  return {
+    appId: a.appId,
+    name: a.name,
+    release: a.release!,
+    image: { repository: image.repository, manifestDigest: image.manifestDigest },
+  };
 }
 
 function errorText(text: string): string {

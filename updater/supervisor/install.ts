@@ -5,15 +5,13 @@
  * hidden partial folder, sealed with its sha256 file, renamed into place and only then named by
  * the state partition's choice. Any failure removes the partial folder and leaves the choice.
  */
-import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createGunzip } from 'node:zlib';
 import { HuplabError } from '../../lib/errors.ts';
 import { SUPERVISOR_CODE_FILE } from '../../lib/contract/supervisor.ts';
 import type { RegistryClient } from '../../lib/oci/client.ts';
 import { SUPERVISOR_LABELS } from '../../lib/supervisor-policy.ts';
-import { extractTar } from '../../lib/tar/index.ts';
+import { expectLabels, pullImageInto } from '../common/image-pull.ts';
 import { registryAnswer } from '../common/registry.ts';
 import {
   placeSupervisorDir,
@@ -77,35 +75,23 @@ export async function pullAndInstall(req: PullRequest): Promise<Installed> {
 }
 
 async function unpackFrom(req: PullRequest, client: RegistryClient, dest: string, blobs: string): Promise<void> {
-  const { repository, manifestDigest } = req.image;
-  if (!manifestDigest.startsWith('sha256:'))
-    throw new HuplabError('reference-invalid', `the API gave "${manifestDigest}", not a manifest digest`);
-  const { manifest } = await client.getManifest(repository, manifestDigest);
-  const configPath = join(blobs, 'config');
-  await client.fetchBlob(repository, manifest.config.digest, configPath, { expectedSize: manifest.config.size });
-  const config = JSON.parse(await readFile(configPath, 'utf8')) as { config?: { Labels?: Record<string, string> } };
-  const labels = config.config?.Labels ?? {};
-  for (const [label, want] of [
-    [SUPERVISOR_LABELS.version, req.version],
-    [SUPERVISOR_LABELS.arch, req.arch],
-  ] as const) {
-    if (labels[label] !== want)
-      throw new HuplabError(
+  await pullImageInto({
+    client,
+    repository: req.image.repository,
+    manifestDigest: req.image.manifestDigest,
+    dest,
+    blobs,
+    checkLabels: (labels) =>
+      expectLabels(
+        labels,
+        [
+          [SUPERVISOR_LABELS.version, req.version],
+          [SUPERVISOR_LABELS.arch, req.arch],
+        ],
         'supervisor-invalid',
-        `the image's ${label} label is ${labels[label] === undefined ? 'missing' : `"${labels[label]}"`}, not "${want}"`,
-      );
-  }
-  const total = manifest.layers.reduce((s, l) => s + l.size, 0);
-  let done = 0;
-  for (const [i, layer] of manifest.layers.entries()) {
-    const path = join(blobs, `layer-${i}`);
-    await client.fetchBlob(repository, layer.digest, path, {
-      expectedSize: layer.size,
-      ...(req.onProgress ? { onProgress: (bytes: number) => req.onProgress?.(done + bytes, total) } : {}),
-    });
-    done += layer.size;
-    await extractTar(await layerStream(path), dest, { preserveOwner: false });
-  }
+      ),
+    ...(req.onProgress ? { onProgress: req.onProgress } : {}),
+  });
   const release = JSON.parse(await readFile(join(dest, RELEASE_FILE), 'utf8').catch(() => '{}')) as {
     version?: string;
   };
@@ -114,14 +100,4 @@ async function unpackFrom(req: PullRequest, client: RegistryClient, dest: string
   await readFile(join(dest, SUPERVISOR_CODE_FILE)).catch(() => {
     throw new HuplabError('supervisor-invalid', `the image has no ${SUPERVISOR_CODE_FILE} at its layer's root`);
   });
-}
-
-/** A layer's tar stream: gunzipped when it is gzip (by its magic bytes, whatever its media type says). */
-async function layerStream(path: string): Promise<NodeJS.ReadableStream & AsyncIterable<Buffer>> {
-  const fh = await open(path, 'r');
-  const head = Buffer.alloc(2);
-  await fh.read(head, 0, 2, 0);
-  await fh.close();
-  const raw = createReadStream(path);
-  return head[0] === 0x1f && head[1] === 0x8b ? raw.pipe(createGunzip()) : raw;
 }

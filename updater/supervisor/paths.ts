@@ -2,6 +2,7 @@
  * Every device path the agent reads or writes, in one object: the device's by default, another
  * tree's for the tests on the host (`agentPathsUnder`). Nothing on the device changes them.
  */
+import { APP_INIT_SCRIPT, APP_STORE } from '../../lib/contract/application.ts';
 import { AGENT_DIR, AGENT_FILES } from '../../lib/contract/fleet.ts';
 import { STATE_DIR } from '../../lib/contract/state-files.ts';
 import {
@@ -38,6 +39,10 @@ export interface AgentPaths {
   updaters: { hup: string; advanced: string };
   /** The supervisor's init script (restarts it on the new choice). */
   initScript: string;
+  /** The engine's application image store on the data partition (one folder per app id). */
+  appStore: string;
+  /** The application's init script (starts it from the store). */
+  appInitScript: string;
 }
 
 export const DEVICE_PATHS: AgentPaths = {
@@ -54,6 +59,8 @@ export const DEVICE_PATHS: AgentPaths = {
   updateLogDir: UPDATE_LOG_DIR,
   updaters: { ...UPDATER_PATHS },
   initScript: SUPERVISOR_INIT_SCRIPT,
+  appStore: APP_STORE,
+  appInitScript: APP_INIT_SCRIPT,
 };
 
 /**
@@ -80,5 +87,7 @@ export function agentPathsUnder(root: string): AgentPaths {
     updateLogDir: r(d.updateLogDir),
     updaters: { hup: r(d.updaters.hup), advanced: r(d.updaters.advanced) },
     initScript: r(d.initScript),
+    appStore: r(d.appStore),
+    appInitScript: r(d.appInitScript),
   };
 }

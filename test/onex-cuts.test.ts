@@ -15,6 +15,8 @@ const facts = (o: Partial<OnexDeviceFacts>): OnexDeviceFacts => ({
   data: { './1001/README': 'a', './1001/network.config': 'b' },
   keyfiles: {},
   appRunning: true,
+  appRelease: '1.0.0',
+  appFetched: false,
   containers: 0,
   ...o,
 });

@@ -145,6 +145,16 @@ export function migrationVerdict(
     );
   }
   checks.push(
+    check(
+      'first 2.x boot without the application image',
+      o.firstBootWithoutApp === true,
+      o.firstBootWithoutApp ? 'the init script found none' : 'the init script found one (not removed?)',
+    ),
+    check(
+      'application fetched again by the supervisor',
+      a.appFetched && a.appRelease !== '',
+      a.appFetched ? `release ${a.appRelease} installed and started` : 'the supervisor log says no fetch',
+    ),
     check('application back after the first boot', a.appRunning, a.appRunning ? 'running' : 'not running'),
     check('containers and images of 1.x gone', a.containers === 0, `${a.containers} container record(s)`),
   );

@@ -5,6 +5,8 @@
  * 2.x, and what the verdict needs collected: the data's checksums before and after, the keyfiles,
  * the layout, the application, and what the API saw.
  */
+import { APP_FILES, APP_NO_IMAGE, APP_STORE, appStartedPattern, DEMO_APP } from '../../lib/contract/application.ts';
+import { AGENT_FILES } from '../../lib/contract/fleet.ts';
 import {
   ONEX_MIGRATE_PATH,
   ONEX_SWITCHED_ROOT,
@@ -36,6 +38,10 @@ export interface OnexDeviceFacts {
   keyfiles: Record<string, string>;
   /** The application's process is running. */
   appRunning: boolean;
+  /** The release the engine's store names current ('' when it holds none). */
+  appRelease: string;
+  /** The supervisor's log says it installed and started the application (APP_LOG.started). */
+  appFetched: boolean;
   /** Container records and images on the data partition (1.x's stand-ins). */
   containers: number;
   /** config.json's ConnMan settings (files["network/network.config"]), if any. */
@@ -62,6 +68,8 @@ export interface MigrationOutcome {
   before: OnexDeviceFacts;
   /** After the reboot into 2.x (undefined when the migration did not reach it). */
   after?: OnexDeviceFacts;
+  /** The first 2.x boot's init script said the store held no image of the application. */
+  firstBootWithoutApp?: boolean;
   progress: ApiProgressEntry[];
   seconds: { migration: number; toFirstBoot: number };
 }
@@ -84,6 +92,8 @@ export async function onexFacts(device: DeviceDriver): Promise<OnexDeviceFacts> 
     // [d]: the pattern must not match this script's own command line.
     'ps | grep -q "[d]emo-app.mjs" && echo "app running" || echo "app stopped"',
     'echo "containers $(ls /mnt/data/docker/containers 2>/dev/null | wc -l)"',
+    `echo "appstore $(cat ${APP_STORE}/${DEMO_APP.appId}/${APP_FILES.current} 2>/dev/null)"`,
+    `echo "agentlog $(tail -n 200 ${AGENT_FILES.log} 2>/dev/null | base64 -w0)"`,
     'echo "config $(base64 -w0 < /mnt/boot/config.json)"',
     'for f in /mnt/data/resin-data/*/network.config; do [ -f "$f" ] && echo "wificonnect $(base64 -w0 < $f)" && break; done',
     'true',
@@ -96,6 +106,8 @@ export async function onexFacts(device: DeviceDriver): Promise<OnexDeviceFacts> 
     data: {},
     keyfiles: {},
     appRunning: false,
+    appRelease: '',
+    appFetched: false,
     containers: 0,
   };
   for (const line of out.split('\n')) {
@@ -108,6 +120,9 @@ export async function onexFacts(device: DeviceDriver): Promise<OnexDeviceFacts> 
     else if (kind === 'keyfile') facts.keyfiles[a] = Buffer.from(b, 'base64').toString('utf8');
     else if (kind === 'app') facts.appRunning = a === 'running';
     else if (kind === 'containers') facts.containers = Number(a);
+    else if (kind === 'appstore') facts.appRelease = a;
+    else if (kind === 'agentlog')
+      facts.appFetched = appStartedPattern(DEMO_APP.name).test(Buffer.from(a, 'base64').toString('utf8'));
     else if (kind === 'config') {
       const config = JSON.parse(Buffer.from(a, 'base64').toString('utf8')) as { files?: Record<string, string> };
       const network = config.files?.['network/network.config'];
@@ -192,9 +207,13 @@ export async function migrateDevice(opts: {
     }
     const migration = (Date.now() - started) / 1000;
     let after: OnexDeviceFacts | undefined;
+    let firstBootWithoutApp: boolean | undefined;
     if (r.exitCode === 0) {
       await narrator.step('follow the reboot into 2.x', () => device.waitForOs({ since: mark, timeoutMs: 300_000 }));
-      after = await narrator.step('read the 2.x device', () => waitForApplication(device));
+      firstBootWithoutApp = device.console.text(mark).includes(APP_NO_IMAGE);
+      after = await narrator.step('read the 2.x device once the supervisor has fetched the application', () =>
+        waitForApplication(device),
+      );
     }
     return {
       to: opts.to,
@@ -202,6 +221,7 @@ export async function migrateDevice(opts: {
       switchedRoot,
       before,
       ...(after ? { after } : {}),
+      ...(firstBootWithoutApp !== undefined ? { firstBootWithoutApp } : {}),
       progress: await fetchProgress(backend, opts.uuid),
       seconds: { migration, toFirstBoot: (Date.now() - started) / 1000 },
     };
@@ -209,12 +229,15 @@ export async function migrateDevice(opts: {
   throw new HuplabError('migration-looped', 'the migration moved the device off the spare root twice');
 }
 
-/** The 2.x device's facts once its application runs again (or after two minutes, as it is). */
+/**
+ * The 2.x device's facts once the supervisor has fetched the application again and it runs (or
+ * after four minutes, as it is): the agent starts some seconds into the boot, beats every five.
+ */
 async function waitForApplication(device: DeviceDriver): Promise<OnexDeviceFacts> {
-  const deadline = Date.now() + 120_000;
+  const deadline = Date.now() + 240_000;
   for (;;) {
     const facts = await onexFacts(device);
-    if (facts.appRunning || Date.now() > deadline) return facts;
+    if ((facts.appRunning && facts.appFetched) || Date.now() > deadline) return facts;
     await new Promise((r) => setTimeout(r, 3_000));
   }
 }

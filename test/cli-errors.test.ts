@@ -186,6 +186,7 @@ t.test('device start --disk with the device own disk is refused and touches noth
 t.test('hup and powercut: options checked before anything is built or started', async (t) => {
   const hup = ['hup', '--device', 'generic-amd64', '--from', '2.101.0', '--to', '2.102.0'];
   const pc = ['powercut', '--device', 'generic-amd64', '--from', '2.101.0', '--to', '2.102.0'];
+  const onexToTwo = ['powercut', '--device', 'generic-amd64-1x', '--from', '1.26.1', '--to', '2.101.0'];
   await refused(t, [
     { args: [...hup, '--fault', 'nosuch'], says: /unknown fault "nosuch"/, json: true },
     { args: [...hup, '--name', '../evil'], says: /not a usable device name/ },
@@ -202,6 +203,18 @@ t.test('hup and powercut: options checked before anything is built or started', 
     { args: [...pc, '--registry', 'http://127.0.0.1:5000/v2/x'], says: /a registry is named by its origin only/ },
     { args: [...hup, '--listen', '0.0.0.0'], says: /--listen goes with --board/ },
     { args: [...pc, '--to', '7.7.7'], says: /unknown release "7\.7\.7"/ },
+    { args: [...pc, '--campaign', 'teatime'], says: /--campaign must be update, rollback or migration, not "teatime"/ },
+    {
+      args: [...pc, '--campaign', 'migration'],
+      says: /--campaign migration cuts the 1\.x -> 2\.x migration; .* takes the standard path/,
+    },
+    // A 1.x device to 2.x: the migration's stages, one fresh device each (refused before any build).
+    {
+      args: [...onexToTwo, '--workers', '2', '--from-saved'],
+      says: /one fresh device per stage: --workers, --from-saved cannot apply/,
+      json: true,
+    },
+    { args: [...onexToTwo, '--only', 'backup,teatime'], says: /unknown cut point\(s\): teatime \(known: stop-services, backup/ },
     { args: ['demo', '--from', 'x.y'], says: /unknown release "x\.y"/ },
   ]);
 });

@@ -27,7 +27,7 @@ const ok = (p: OnexCutPoint, after: OnexDeviceFacts | undefined) =>
 t.test('each expectation passes its own outcome and fails the others', async (t) => {
   const intact1x = facts({});
   const lost1x = facts({ data: {} });
-  const new2x = facts({ version: '2.101.0', rootLabel: 'resin-rootB' });
+  const new2x = facts({ version: '2.101.0', rootLabel: 'resin-rootB', appFetched: true });
   t.ok(ok(point('1x-intact'), intact1x));
   t.notOk(ok(point('1x-intact'), lost1x), '/data lost is not intact');
   t.notOk(ok(point('1x-intact'), new2x), '2.x is not 1.x');
@@ -37,6 +37,8 @@ t.test('each expectation passes its own outcome and fails the others', async (t)
   t.ok(ok(point('2x'), new2x));
   t.notOk(ok(point('2x'), facts({ version: '2.101.0', rootLabel: 'resin-rootB', data: {} })));
   t.notOk(ok(point('2x'), undefined), 'nothing booted fails every stage');
+  t.notOk(ok(point('2x'), { ...new2x, appFetched: false }), 'on 2.x the supervisor must fetch the application');
+  t.notOk(ok(point('2x'), { ...new2x, appRunning: false }), 'and it must run');
 });
 
 t.test('the points follow the migration, and each lies in a stage of its expectation', async (t) => {

@@ -13,6 +13,7 @@ import { makeOutput, type ResultFailure } from './output.ts';
 import { run } from './run.ts';
 import { nonEmpty, wholeNumber } from './validate.ts';
 import { planUpdate } from '../update/plan.ts';
+import { migrationPoints, refusedMigrationOptions, runMigrationCuts } from './powercut-migration.ts';
 
 /** A campaign with failed points exits 1: its JSON document says ok: false. */
 export function powercutFailure(result: { failures: number }): ResultFailure | undefined {
@@ -27,14 +28,14 @@ export function registerPowercut(program: Command): void {
   const cmd = program
     .command('powercut')
     .description(
-      'power-cut campaign: the standard HUP on fresh devices, the power cut at every step, inside the long ones, across the reboot and the commit, and at seeded random moments (or, with --campaign rollback, inside the rollback paths); each device must come back usable',
+      'power-cut campaign: the standard HUP on fresh devices, the power cut at every step, inside the long ones, across the reboot and the commit, and at seeded random moments (or, with --campaign rollback, inside the rollback paths; for a 1.x device to 2.x, at each stage of the migration); each device must come back usable',
     )
     .requiredOption('--device <profile>', 'device profile, e.g. generic-amd64')
     .requiredOption('--from <version>', 'release the devices start on')
     .requiredOption('--to <version>', 'release to update to')
     .option(
       '--campaign <kind>',
-      "update: cuts across the update; rollback: cuts inside rollback-health, GRUB's boot counting and rollback-altboot (driven there by the health-fail and unbootable-root faults)",
+      "update: cuts across the update; rollback: cuts inside rollback-health, GRUB's boot counting and rollback-altboot (driven there by the health-fail and unbootable-root faults); migration: a cut at each stage of the 1.x -> 2.x migration (what the plan of a 1.x device to 2.x runs anyway)",
       'update',
     )
     .option('--points <n>', 'seeded random cut points added to the fixed ones (update campaign)', '4')
@@ -73,11 +74,12 @@ export function registerPowercut(program: Command): void {
         } & ExternalRegistryInput,
       ) => {
         const out = makeOutput(!!o.json);
-        if (o.campaign !== 'update' && o.campaign !== 'rollback')
-          throw new HuplabError('option-invalid', `--campaign must be update or rollback, not "${o.campaign}"`, {
-            hint: 'leave it out for the update campaign',
-          });
-        const kind: CampaignKind = o.campaign;
+        if (!['update', 'rollback', 'migration'].includes(o.campaign))
+          throw new HuplabError(
+            'option-invalid',
+            `--campaign must be update, rollback or migration, not "${o.campaign}"`,
+            { hint: 'leave it out for the update campaign (or the migration, when the plan is one)' },
+          );
         // Every option before the image build: a mistake costs no time.
         const random = wholeNumber('points', o.points);
         const seed = wholeNumber('seed', o.seed);
@@ -89,24 +91,47 @@ export function registerPowercut(program: Command): void {
                 .map((s) => s.trim())
                 .filter(Boolean)
             : undefined;
-        // A misspelt point name is known before the image build and the reference run.
-        if (only) selectPoints(possiblePoints(kind, { to: o.to, random, seed }), only);
         if (o.out !== undefined) nonEmpty('out', o.out);
-        const external = await resolveExternalRegistry(registryInput(o));
         const plan = await planUpdate({ device: o.device, from: o.from, to: o.to });
         if (plan.decision.method === 'refused')
           throw new HuplabError('update-refused', `${o.device} ${o.from} -> ${o.to}: ${plan.decision.reason}`, {
             hint: plan.decision.hint,
           });
-        if (plan.decision.method === 'advanced')
+        const external = await resolveExternalRegistry(registryInput(o));
+        const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, 'Z');
+        if (plan.decision.method === '1.x-to-2.x') {
+          refusedMigrationOptions({ ...o, external: external !== undefined });
+          // A misspelt stage is known before the image build.
+          migrationPoints(only);
+          return runMigrationCuts(
+            {
+              device: o.device,
+              target: plan.target.name,
+              from: o.from,
+              to: o.to,
+              ...(only ? { only } : {}),
+              outDir: resolve(o.out ?? join('reports', `powercut-migration-${o.device}-${o.from}-${o.to}-${stamp}`)),
+            },
+            out,
+          );
+        }
+        if (o.campaign === 'migration')
+          throw new HuplabError(
+            'option-invalid',
+            `--campaign migration cuts the 1.x -> 2.x migration; ${o.device} ${o.from} -> ${o.to} takes the ${plan.decision.method} path`,
+            { hint: 'give a 1.x profile and release and a 2.x target (see `huplab hup --plan`)' },
+          );
+        const kind: CampaignKind = o.campaign as CampaignKind;
+        // A misspelt point name is known before the image build and the reference run.
+        if (only) selectPoints(possiblePoints(kind, { to: o.to, random, seed }), only);
+        if (plan.decision.method !== 'standard')
           throw new HuplabError(
             'update-refused',
-            `powercut runs the standard update; ${o.device} ${o.from} -> ${o.to} takes the advanced path`,
+            `powercut runs the standard update; ${o.device} ${o.from} -> ${o.to} takes the ${plan.decision.method} path`,
             {
               hint: 'pick --from and --to of the same OS line (see `huplab hup --plan`)',
             },
           );
-        const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, 'Z');
         const outDir = resolve(o.out ?? join('reports', `powercut-${kind}-${o.device}-${o.from}-${o.to}-${stamp}`));
         await buildImage({ device: o.device, release: o.from, narrator: out.narrator });
         const result = await runCampaign({

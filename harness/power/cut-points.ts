@@ -311,7 +311,7 @@ export function possiblePoints(kind: CampaignKind, opts: { to: string; random: n
   return kind === 'update' ? cutPoints(ref, opts) : rollbackCutPoints({ 'health-fail': ref, 'unbootable-root': ref });
 }
 
-export function selectPoints(all: CutPoint[], only: string[] | undefined): CutPoint[] {
+export function selectPoints<P extends { name: string }>(all: P[], only: string[] | undefined): P[] {
   if (!only || only.length === 0) return all;
   const picked = all.filter((p) =>
     only.some((o) => (o.endsWith('*') ? p.name.startsWith(o.slice(0, -1)) : p.name === o)),

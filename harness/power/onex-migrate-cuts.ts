@@ -11,7 +11,7 @@ import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { startUpdateBackend } from '../backend/update-backend.ts';
 import { startDevice } from '../device/start.ts';
 import type { Lab } from '../lab.ts';
-import { onexFacts, type OnexDeviceFacts } from '../update/onex-migrate.ts';
+import { onexFacts, type OnexDeviceFacts, waitForApplication } from '../update/onex-migrate.ts';
 import type { Check } from '../update/types.ts';
 
 /**
@@ -21,7 +21,8 @@ import type { Check } from '../update/types.ts';
  *   a partition the migration has replaced: the field's design cannot hold this stage;
  * - `1x-data-restored`: the 1.x OS boots and finds /data restored on the new data partition
  *   (its resin-conf is gone: the layout is the 2.x one already);
- * - `2x`: the new 2.x OS boots from resin-rootB with /data as it was.
+ * - `2x`: the new 2.x OS boots from resin-rootB with /data as it was, and its supervisor fetches
+ *   the application the migration removed.
  */
 export type OnexCutExpectation = '1x-intact' | '1x-data-lost' | '1x-data-restored' | '2x';
 
@@ -91,6 +92,11 @@ export function judgeCut(
       return [
         check('2.x boots from resin-rootB', is2x, `${after.version} from ${after.rootLabel}`),
         check('/data as it was', dataSame, data),
+        check(
+          'the supervisor fetched the application again and it runs',
+          after.appFetched && after.appRunning,
+          `fetched: ${after.appFetched}, running: ${after.appRunning}`,
+        ),
       ];
   }
 }
@@ -151,7 +157,8 @@ export async function runOnexCutCampaign(opts: {
         let after: OnexDeviceFacts | undefined;
         try {
           await device.waitForOs({ since: sinceOn, timeoutMs: 5 * 60_000 });
-          after = await onexFacts(device);
+          // On 2.x the supervisor fetches the application the migration removed: read after it.
+          after = point.expect === '2x' ? await waitForApplication(device) : await onexFacts(device);
         } catch {
           after = undefined;
         }

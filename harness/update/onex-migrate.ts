@@ -233,7 +233,7 @@ export async function migrateDevice(opts: {
  * The 2.x device's facts once the supervisor has fetched the application again and it runs (or
  * after four minutes, as it is): the agent starts some seconds into the boot, beats every five.
  */
-async function waitForApplication(device: DeviceDriver): Promise<OnexDeviceFacts> {
+export async function waitForApplication(device: DeviceDriver): Promise<OnexDeviceFacts> {
   const deadline = Date.now() + 240_000;
   for (;;) {
     const facts = await onexFacts(device);

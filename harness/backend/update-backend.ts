@@ -9,12 +9,14 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BOOT_FLASH_DIR, type BootFlashManifest } from '../../images/builder/boot-flash.ts';
+import { buildAppImage } from '../../images/builder/app-build.ts';
 import { buildImage, type ReleaseBuild } from '../../images/builder/index.ts';
 import { exportRawImage } from '../../images/builder/raw-image.ts';
 import { buildRelease } from '../../images/builder/release-build.ts';
 import { loadRelease, type ReleaseRecipe, withVariant } from '../../images/recipe.ts';
 import { buildSupervisor, type SupervisorBuild } from '../../images/builder/supervisor-build.ts';
 import { loadSupervisorRelease } from '../../images/supervisor-recipe.ts';
+import { DEMO_APP } from '../../lib/contract/application.ts';
 import { HuplabError } from '../../lib/errors.ts';
 import { isSupervisorArch } from '../../lib/supervisor-policy.ts';
 import { LAB_HOST_ADDRESS, type LabHostConfig } from '../../lib/contract/lab-host.ts';
@@ -192,6 +194,16 @@ export async function startUpdateBackend(opts: {
         deltas: opts.deltas !== false,
       });
       migration = { profile: migrationTarget, builds: targetBuilds, updater: migrationUpdater! };
+      // The migration removes the application's image: the first 2.x boot's supervisor fetches it.
+      const app = await narrator.step('build the application image', () =>
+        buildAppImage(migrationTarget.arch, narrator),
+      );
+      await backend.publishApplication({
+        ...DEMO_APP,
+        release: app.release,
+        imageDir: app.image.dir,
+        manifestDigest: app.image.manifest.digest,
+      });
     }
     const g = backend.guestUrls;
     const ext = opts.external;

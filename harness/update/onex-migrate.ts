@@ -89,8 +89,7 @@ export async function onexFacts(device: DeviceDriver): Promise<OnexDeviceFacts> 
     `for p in /sys/class/block/$disk/$disk*; do echo "head $(cat $p/partition) $(dd if=/dev/$(basename $p) bs=${PROBE_BYTES} count=1 2>/dev/null | base64 -w0)"; done`,
     '(cd /mnt/data/resin-data 2>/dev/null && find . -type f | sort | while read f; do echo "data $(md5sum < "$f" | cut -d" " -f1) $f"; done)',
     `for f in ${SYSTEM_CONNECTIONS}/*; do [ -f "$f" ] && echo "keyfile $(basename $f) $(base64 -w0 < $f)"; done`,
-    // [d]: the pattern must not match this script's own command line.
-    'ps | grep -q "[d]emo-app.mjs" && echo "app running" || echo "app stopped"',
+    `service status ${DEMO_APP.name} >/dev/null 2>&1 && echo "app running" || echo "app stopped"`,
     'echo "containers $(ls /mnt/data/docker/containers 2>/dev/null | wc -l)"',
     `echo "appstore $(cat ${APP_STORE}/${DEMO_APP.appId}/${APP_FILES.current} 2>/dev/null)"`,
     `echo "agentlog $(tail -n 200 ${AGENT_FILES.log} 2>/dev/null | base64 -w0)"`,

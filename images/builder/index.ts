@@ -13,6 +13,7 @@ import { checkEntry, recordEntry, reuse } from './cache-verify.ts';
 import { assembleDisk } from './disk.ts';
 import { makeExt4, makeVfat } from './filesystems.ts';
 import { buildRelease, type ReleaseBuild } from './release-build.ts';
+import { preloadApplication } from './app-preload.ts';
 import { populateData1x } from './data-1x.ts';
 import { normaliseTimes } from './reproducible.ts';
 import { rootLabels } from '../../lib/partition/resin-1x.ts';
@@ -132,10 +133,12 @@ export async function buildImage(opts: {
             uuid: uuidFromSeed(seed),
             epoch,
           });
-        } else if (part.label === 'resin-data' && first.onex) {
-          // resinOS 1.x: the application's containers and images are data on the data partition.
-          const dataDir = join(work, 'data-1x');
-          await populateData1x(dataDir, first.version, first.onex);
+        } else if (part.label === 'resin-data') {
+          // The application preloaded in the engine's store; on resinOS 1.x also its container
+          // record, image and data folder as the 1.x engine and supervisor kept them.
+          const dataDir = join(work, 'data');
+          if (first.onex) await populateData1x(dataDir, first.version, first.onex);
+          await preloadApplication(dataDir);
           await normaliseTimes(dataDir, epoch);
           await makeExt4({
             dir: dataDir,

@@ -26,11 +26,6 @@ export interface ApplicationRelease {
  */
 export const APP_STORE = '/mnt/data/docker/image/apps';
 
-/** An application's folder in the store: `<release>/` folders and the `current` file. */
-export function appStoreDir(appId: number, dataMount = '/mnt/data'): string {
-  return `${dataMount}${APP_STORE.slice('/mnt/data'.length)}/${appId}`;
-}
-
 /** The files of an application's folder and of each installed release. */
 export const APP_FILES = {
   /** Names the release the init script starts (one line); written last, by rename. */

@@ -214,7 +214,10 @@ t.test('hup and powercut: options checked before anything is built or started', 
       says: /one fresh device per stage: --workers, --from-saved cannot apply/,
       json: true,
     },
-    { args: [...onexToTwo, '--only', 'backup,teatime'], says: /unknown cut point\(s\): teatime \(known: stop-services, backup/ },
+    {
+      args: [...onexToTwo, '--only', 'backup,teatime'],
+      says: /unknown cut point\(s\): teatime \(known: stop-services, backup/,
+    },
     { args: ['demo', '--from', 'x.y'], says: /unknown release "x\.y"/ },
   ]);
 });

@@ -104,6 +104,10 @@ test.describe('resinOS 1.x -> 2.x migration', { tag: '@emulated' }, () => {
       expect(Object.keys(run.outcome.before.data).length).toBeGreaterThan(0);
       expect(after.data).toEqual(run.outcome.before.data);
       expect(after.keyfiles['resin-wifi-connect']).toContain('\nssid=lab-connect\n');
+      // The migration removed the application's image; the 2.x supervisor fetched it again.
+      expect(run.outcome.firstBootWithoutApp).toBe(true);
+      expect(after.appFetched).toBe(true);
+      expect(after.appRunning).toBe(true);
       expect(run.outcome.progress.map((p) => p.percent)).toEqual(expect.arrayContaining([5, 25, 50, 60, 75, 100]));
       // The standard 2.x update on top: the 2.x updater and bootloader take the migrated layout.
       expect(run.next, 'the standard update ran').toBeDefined();

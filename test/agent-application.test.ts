@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBackend, type Backend } from '../harness/backend/index.ts';
 import { writeImageLayout } from '../images/builder/hostapp.ts';
-import { APP_FILES, APP_LABELS, APP_LOG, DEMO_APP } from '../lib/contract/application.ts';
+import { APP_FILES, APP_LABELS, appStartedPattern, DEMO_APP } from '../lib/contract/application.ts';
 import { readOsInfo, type DeviceConfig } from '../updater/common/config.ts';
 import { registryClient } from '../updater/common/registry.ts';
 import { Agent } from '../updater/supervisor/agent.ts';
@@ -119,11 +119,12 @@ t.test('an application missing from the store is pulled by digest, installed, na
     d.lines.some((l) => l.startsWith(`application ${DEMO_APP.name} release 1.0.0: no image of it on this device`)),
     'the pull is said with its reason',
   );
-  t.ok(
-    d.lines.some((l) =>
-      l.startsWith(APP_LOG.started({ ...DEMO_APP, release: '1.0.0', image: { repository: '', manifestDigest: '' } })),
-    ),
-  );
+  const started = d.lines.filter((l) => appStartedPattern(DEMO_APP.name).test(l));
+  t.equal(started.length, 1, 'the start is said in the words the verdict looks for');
+  t.match(started[0], `from ${backend.urls.primaryRegistry}`, 'naming the registry');
+  // As the log file has it, each line after its time.
+  t.match(`2026-12-05T10:00:00.000Z x\n2026-12-05T10:00:01.000Z ${started[0]}\n`, appStartedPattern(DEMO_APP.name));
+  t.notMatch(started[0], appStartedPattern('other-app'), 'another application is not this one');
   const manifests = backend.log('primary').filter((e) => /\/manifests\//.test(e.path));
   t.ok(manifests.length > 0 && manifests.every((e) => e.path.includes(image.digest)), 'by digest only');
 

@@ -54,10 +54,12 @@ export const APP_NO_IMAGE = 'demo-app: no image of the application on this devic
 export const APP_LOG = {
   pulling: (app: ApplicationRelease, why: string) =>
     `application ${app.name} release ${app.release}: ${why}; pulling ${app.image.repository}@${app.image.manifestDigest}`,
-  started: (app: ApplicationRelease) => `application ${app.name} release ${app.release} installed and started`,
+  started: (app: ApplicationRelease, registry: string) =>
+    `application ${app.name} release ${app.release} installed from ${registry} and started`,
 } as const;
 
-/** The regular expression that finds APP_LOG.started for `name` in the agent's log. */
+/** The regular expression that finds APP_LOG.started for `name` in the agent's log file. */
 export function appStartedPattern(name: string): RegExp {
-  return new RegExp(`^.*application ${name} release \\S+ installed and started$`, 'm');
+  // The agent's log starts each line with its time.
+  return new RegExp(`^(?:\\S+ )?application ${name} release \\S+ installed from \\S+ and started$`, 'm');
 }

@@ -63,7 +63,7 @@ export async function ensureApplication(ctx: AgentContext, app: ApplicationRelea
     `${ctx.paths.appInitScript} stop; ${ctx.paths.appInitScript} start`,
     join(ctx.paths.agentDir, 'app-start.log'),
   );
-  ctx.log.line(`${APP_LOG.started(app)} (from ${registry})`);
+  ctx.log.line(APP_LOG.started(app, registry));
   return true;
 }
 

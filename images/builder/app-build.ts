@@ -4,8 +4,7 @@
  * supervisor checks. Reproducible and content-addressed in the cache (`apps/<key>/`), every hit
  * checked, like the supervisor images.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { APP_LABELS, DEMO_APP } from '../../lib/contract/application.ts';
@@ -13,10 +12,9 @@ import { silentNarrator, type Narrator } from '../../lib/narrator.ts';
 import { cacheDir } from '../../lib/paths.ts';
 import { APP_SOURCE_DIR, type AppRecipe, DEMO_APP_RECIPE } from '../app-recipe.ts';
 import { writeAppFiles } from './app-files.ts';
-import { publish } from './cache-entry.ts';
+import { BUILDER_FORMAT, buildEntry } from './cache-entry.ts';
 import { hashInputs, sourceDigest } from './cache-key.ts';
-import { BUILDER_FORMAT } from './cache-entry.ts';
-import { checkEntry, recordEntry, reuse } from './cache-verify.ts';
+import { checkEntry, reuse } from './cache-verify.ts';
 import { type HostappArtifact, writeImageLayout } from './hostapp.ts';
 import { normaliseTimes } from './reproducible.ts';
 
@@ -75,10 +73,7 @@ export async function buildAppImage(
   const readMeta = async () => JSON.parse(await readFile(join(dir, 'app.json'), 'utf8')) as EntryMeta;
   if (await reuse({ what, path: dir, check: () => checkEntry(dir), narrator })) return shape(await readMeta(), true);
 
-  const work = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await rm(work, { recursive: true, force: true });
-  await mkdir(work, { recursive: true });
-  try {
+  const meta = await buildEntry(dir, 'app.json', async (work): Promise<EntryMeta> => {
     const epoch = Math.floor(Date.parse(recipe.date) / 1000);
     const content = join(work, 'content');
     await writeAppFiles(content, recipe);
@@ -100,13 +95,7 @@ export async function buildAppImage(
       }),
     );
     await rm(content, { recursive: true });
-    const meta: EntryMeta = { release: recipe.release, arch, image: { manifest: image.manifest, layer: image.layer } };
-    await writeFile(join(work, 'app.json'), `${JSON.stringify(meta, null, 2)}\n`);
-    await recordEntry(work);
-    await publish(work, dir);
-    return shape(await readMeta(), false);
-  } catch (err) {
-    await rm(work, { recursive: true, force: true });
-    throw err;
-  }
+    return { release: recipe.release, arch, image: { manifest: image.manifest, layer: image.layer } };
+  });
+  return shape(meta, false);
 }

@@ -6,7 +6,6 @@
  * recipe, architecture and source give the same digest on any machine with the same tools; the
  * build is content-addressed in the cache (`supervisors/<key>/`) and every hit is checked.
  */
-import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { version as esbuildVersion } from 'esbuild';
@@ -17,9 +16,9 @@ import { cacheDir } from '../../lib/paths.ts';
 import { SUPERVISOR_LABELS, type SupervisorArch } from '../../lib/supervisor-policy.ts';
 import { bundleForDevice, SUPERVISOR_ENTRY, SUPERVISOR_VERSION_DEFINE } from '../../updater/bundle.ts';
 import type { SupervisorRecipe } from '../supervisor-recipe.ts';
-import { publish } from './cache-entry.ts';
+import { buildEntry } from './cache-entry.ts';
 import { SUPERVISOR_SOURCES, sourceDigest, supervisorKey } from './cache-key.ts';
-import { checkEntry, recordEntry, reuse } from './cache-verify.ts';
+import { checkEntry, reuse } from './cache-verify.ts';
 import { type HostappArtifact, writeImageLayout } from './hostapp.ts';
 import { normaliseTimes } from './reproducible.ts';
 
@@ -102,10 +101,7 @@ export async function buildSupervisor(
   )
     return shape(await readMeta(), true);
 
-  const work = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await rm(work, { recursive: true, force: true });
-  await mkdir(work, { recursive: true });
-  try {
+  const meta = await buildEntry(dir, 'supervisor.json', async (work): Promise<EntryMeta> => {
     const epoch = Math.floor(Date.parse(recipe.date) / 1000);
     const content = join(work, 'content');
     await narrator.step(`bundle supervisor ${recipe.version} (${arch})`, async () => {
@@ -145,19 +141,12 @@ export async function buildSupervisor(
       }),
     );
     await rm(content, { recursive: true });
-    const meta: EntryMeta = {
+    return {
       version: recipe.version,
       arch,
       minOsVersion: recipe.minOsVersion,
       image: { manifest: image.manifest, layer: image.layer },
     };
-    await writeFile(join(work, 'supervisor.json'), `${JSON.stringify(meta, null, 2)}\n`);
-    await recordEntry(work);
-    await publish(work, dir);
-    // Another process may have published the same build first: describe what is on disk.
-    return shape(await readMeta(), false);
-  } catch (err) {
-    await rm(work, { recursive: true, force: true });
-    throw err;
-  }
+  });
+  return shape(meta, false);
 }

@@ -2,6 +2,7 @@ import { renameSync, writeFileSync } from 'node:fs';
 import type { DeviceConfig } from './config.ts';
 import { STATE_FILES, statePath } from '../../lib/contract/state-files.ts';
 import { downloadProgressMessage } from '../../lib/contract/update-log.ts';
+import { fetchFailure } from '../../lib/fetch-failure.ts';
 
 /**
  * Reports update progress to the API (percent + message, as the dashboard's progress bar needs).
@@ -29,12 +30,7 @@ export class ProgressReporter {
         if (r.ok) return true;
         this.log(`progress report answered ${r.status}`);
       } catch (err) {
-        // fetch's own message is only "fetch failed"; the reason (ECONNRESET, a timeout) is the cause.
-        const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
-        const why = cause
-          ? `${(err as Error).message} (${cause.code ?? cause.message ?? String(cause)})`
-          : (err as Error).message;
-        this.log(`progress report failed (attempt ${i + 1} of ${attempts}): ${why}`);
+        this.log(`progress report failed (attempt ${i + 1} of ${attempts}): ${fetchFailure(err)}`);
       }
       await new Promise((res) => setTimeout(res, 1000 * (i + 1)));
     }

@@ -46,6 +46,7 @@ import { MigrationLog } from './migrate-log.ts';
 import { ProgressReporter } from '../common/progress.ts';
 import { applyPhase, diskOf, diskSectors, readTable } from './repartition.ts';
 import { ONEX_SERVICES, remove1xContainers, startServices, stopServices } from './services.ts';
+import { apiJson, authHeaders } from './release.ts';
 
 /** The field's bounds: sources from 1.8.0, targets from 2.2.0+rev1 (no maximum). */
 const MIN_SOURCE = '1.8.0';
@@ -117,34 +118,9 @@ function parseArgs(argv: string[]): Args {
   return out;
 }
 
-async function api<T>(ctx: Ctx, path: string): Promise<T> {
-  const base = ctx.config.apiEndpoint;
-  if (!base) throw new HuplabError('config-invalid', 'config.json has no apiEndpoint');
-  const key = ctx.config.deviceApiKey ?? ctx.config.apiKey;
-  // Three tries: one dropped connection (seen under TCG) must not end a migration before it starts.
-  let r: Response | undefined;
-  for (let attempt = 1; !r; attempt++) {
-    try {
-      r = await fetch(`${base.replace(/\/$/, '')}${path}`, {
-        headers: key ? { authorization: `Bearer ${key}` } : {},
-        signal: AbortSignal.timeout(30_000),
-      });
-    } catch (err) {
-      const cause = (err as Error & { cause?: { code?: string } }).cause?.code;
-      if (attempt >= 3)
-        throw new HuplabError('api-unreachable', `API ${path}: ${(err as Error).message}${cause ? ` (${cause})` : ''}`);
-      ctx.log.line(`API ${path}: ${(err as Error).message}${cause ? ` (${cause})` : ''}; trying again`, 'WARNING');
-      await new Promise((res) => setTimeout(res, 2_000 * attempt));
-    }
-  }
-  const body = await r.text();
-  if (!r.ok) throw new HuplabError('api-error', `API ${path} answered ${r.status}: ${body.slice(0, 200)}`);
-  return JSON.parse(body) as T;
-}
-
-function authHeaders(ctx: Ctx): Record<string, string> {
-  const key = ctx.config.deviceApiKey ?? ctx.config.apiKey;
-  return key ? { authorization: `Bearer ${key}` } : {};
+/** The API, three tries each (release.ts); the retries go to the field's log as warnings. */
+function api<T>(ctx: Ctx, path: string): Promise<T> {
+  return apiJson<T>(ctx.config, path, (line) => ctx.log.line(line, 'WARNING'));
 }
 
 function mount(dev: string, at: string, opts = 'rw'): void {
@@ -283,7 +259,7 @@ const steps: Record<OnexMigrateStep, (ctx: Ctx) => Promise<string | void>> = {
       retries: 3,
       retryDelayMs: 1_000,
       expectedSize: t.size,
-      headers: authHeaders(ctx),
+      headers: authHeaders(ctx.config),
     });
     chmodSync(path, 0o755);
     ctx.tool = path;

@@ -145,6 +145,7 @@ const STEPS: Step[] = [
       const listed = await apiJson<{ tools: Array<{ name: string; sha256: string; size: number }> }>(
         ctx.config,
         '/v1/takeover',
+        (line) => ctx.log.line(line),
       );
       const t = listed.tools.find((x) => x.name === ONEX_TOOLS_ARTIFACT);
       if (!t)

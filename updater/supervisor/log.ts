@@ -6,6 +6,7 @@
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { fetchFailure } from '../../lib/fetch-failure.ts';
 
 export interface AgentLog {
   line(message: string): void;
@@ -61,8 +62,5 @@ export class RateLimitedFailure {
 
 /** One line out of an error, with fetch's cause (ECONNREFUSED, a timeout) when it has one. */
 export function errorLine(err: unknown): string {
-  const e = err as Error & { cause?: { code?: string; message?: string } };
-  const text = e instanceof Error ? e.message : String(err);
-  const cause = e?.cause ? ` (${e.cause.code ?? e.cause.message ?? String(e.cause)})` : '';
-  return `${text}${cause}`.replace(/\s*\r?\n\s*/g, ' ');
+  return fetchFailure(err).replace(/\s*\r?\n\s*/g, ' ');
 }

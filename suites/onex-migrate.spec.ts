@@ -46,7 +46,7 @@ async function diskParts(device: DeviceDriver): Promise<Record<string, string>> 
       // The mounted root and data change under a running OS (logs, the application's records):
       // their files are compared instead.
       'echo "data $(cd /mnt/data && find resin-data docker -type f | sort | xargs md5sum | md5sum | cut -d" " -f1)"',
-      'echo "app $(ps | grep -q "[d]emo-app.mjs" && echo running || echo stopped)"',
+      'echo "app $(service status demo-app >/dev/null 2>&1 && echo running || echo stopped)"',
     ].join('; '),
     { timeoutMs: 180_000 },
   );

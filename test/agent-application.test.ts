@@ -13,13 +13,12 @@ import { join } from 'node:path';
 import { startBackend, type Backend } from '../harness/backend/index.ts';
 import { writeImageLayout } from '../images/builder/hostapp.ts';
 import { APP_FILES, APP_LABELS, appStartedPattern, DEMO_APP } from '../lib/contract/application.ts';
-import { readOsInfo, type DeviceConfig } from '../updater/common/config.ts';
-import { registryClient } from '../updater/common/registry.ts';
+import type { DeviceConfig } from '../updater/common/config.ts';
 import { Agent } from '../updater/supervisor/agent.ts';
 import { AgentApi } from '../updater/supervisor/api-client.ts';
 import { installedRelease } from '../updater/supervisor/application.ts';
-import type { AgentContext } from '../updater/supervisor/context.ts';
 import { agentPathsUnder } from '../updater/supervisor/paths.ts';
+import { hostAgentContext } from './helpers/agent-context.ts';
 
 const OS = { version: '2.101.0', supervisorVersion: '16.8.0', layout: 'a', deviceType: 'generic-amd64', arch: 'amd64' };
 const CODE = 'console.log("the application");\n';
@@ -70,22 +69,12 @@ async function device(t: Test, backend: Backend) {
     mnt: { state: {}, data: { 'balena-supervisor': {} }, boot: {} },
   });
   const paths = agentPathsUnder(root);
-  const lines: string[] = [];
-  const spawned: string[] = [];
-  const ctx: AgentContext = {
+  const { ctx, lines, spawned } = hostAgentContext(
     paths,
-    version: OS.supervisorVersion,
+    OS.supervisorVersion,
     config,
-    api: new AgentApi({ apiEndpoint: backend.urls.api, uuid, deviceApiKey }),
-    log: { line: (m) => void lines.push(m) },
-    readOs: () => readOsInfo(paths.osRoot),
-    registryClient: (reg) => registryClient(config, reg, { retries: 0, retryDelayMs: 10 }),
-    spawnDetached: (command) => {
-      spawned.push(command);
-      return { pid: undefined, onExit: () => undefined };
-    },
-    now: () => new Date('2026-12-05T10:00:00Z'),
-  };
+    new AgentApi({ apiEndpoint: backend.urls.api, uuid, deviceApiKey }),
+  );
   return { paths, lines, spawned, agent: new Agent(ctx) };
 }
 

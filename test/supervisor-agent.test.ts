@@ -42,6 +42,7 @@ import { readAttempts, recordAttempt, shouldAttempt, writeAttempts } from '../up
 import type { AgentContext } from '../updater/supervisor/context.ts';
 import { RateLimitedFailure } from '../updater/supervisor/log.ts';
 import { AGENT_ROOT_ENV, agentPathsUnder, type AgentPaths } from '../updater/supervisor/paths.ts';
+import { hostAgentContext } from './helpers/agent-context.ts';
 import { bundleForDevice, SUPERVISOR_ENTRY } from '../updater/bundle.ts';
 
 const OS = { version: '2.101.0', supervisorVersion: '16.8.0', layout: 'a', deviceType: 'generic-amd64', arch: 'amd64' };
@@ -76,23 +77,7 @@ interface Harness {
 }
 
 function context(paths: AgentPaths, version: string, config: DeviceConfig, api: TestApi): Harness {
-  const lines: string[] = [];
-  const spawned: string[] = [];
-  const ctx: AgentContext = {
-    paths,
-    version,
-    config,
-    api,
-    log: { line: (m) => void lines.push(m) },
-    readOs: () => readOsInfo(paths.osRoot),
-    registryClient: (r) => registryClient(config, r, { retries: 0, retryDelayMs: 10 }),
-    spawnDetached: (command) => {
-      spawned.push(command);
-      return { pid: undefined, onExit: () => undefined };
-    },
-    now: () => new Date('2026-12-04T10:00:00Z'),
-  };
-  return { ctx, api, lines, spawned };
+  return { ...hostAgentContext(paths, version, config, api), api };
 }
 
 // Its own folder, not the file's fixture: two runs of this file at once must not share it.

@@ -34,7 +34,6 @@ import {
 } from '../lib/contract/supervisor.ts';
 import { repoRoot } from '../lib/paths.ts';
 import { readOsInfo, type DeviceConfig } from '../updater/common/config.ts';
-import { registryClient } from '../updater/common/registry.ts';
 import { installSupervisorCode, writeSupervisorChoice } from '../updater/common/supervisor-install.ts';
 import { Agent, agentStatus, REBOOT_WAIT_MS } from '../updater/supervisor/agent.ts';
 import { AgentApi } from '../updater/supervisor/api-client.ts';

@@ -75,7 +75,26 @@ export function blobName(sha256: string): string {
 }
 
 const TYPES = new Set<DeltaEntryType>(['file', 'directory', 'symlink', 'hardlink']);
-const HEX64 = /^[0-9a-f]{64}$/;
+export const HEX64 = /^[0-9a-f]{64}$/;
+
+/** A manifest that cannot be trusted (either format): the updater falls back to the full image. */
+export function manifestCorrupt(what: string): HuplabError {
+  return new HuplabError('delta-corrupt', `delta manifest: ${what}`, {
+    hint: 'the delta is damaged or was not made by huplab; use the full image',
+  });
+}
+
+/** A manifest's JSON as an object (its fields still to be checked), or manifestCorrupt. */
+export function manifestObject<T>(text: string): Partial<T> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw manifestCorrupt('not JSON');
+  }
+  if (typeof doc !== 'object' || doc === null) throw manifestCorrupt('not an object');
+  return doc as Partial<T>;
+}
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 /**
@@ -83,18 +102,8 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
  * by the caller, but a manifest that names unsafe paths is refused here anyway.
  */
 export function parseManifest(text: string): DeltaManifest {
-  const bad = (what: string) =>
-    new HuplabError('delta-corrupt', `delta manifest: ${what}`, {
-      hint: 'the delta is damaged or was not made by huplab; use the full image',
-    });
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    throw bad('not JSON');
-  }
-  const m = doc as Partial<DeltaManifest>;
-  if (typeof m !== 'object' || m === null) throw bad('not an object');
+  const bad = manifestCorrupt;
+  const m = manifestObject<DeltaManifest>(text);
   if (m.format !== DELTA_FORMAT) {
     throw new HuplabError(
       'delta-format',

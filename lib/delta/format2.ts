@@ -55,9 +55,8 @@
  * Every file written is checked against its sha256 before the delta is declared applied.
  */
 import { createHash } from 'node:crypto';
-import { HuplabError } from '../errors.ts';
 import { normalizeMemberPath } from '../tar/safe-path.ts';
-import type { DeltaEntryType, LayerEntry } from './format.ts';
+import { type DeltaEntryType, HEX64, type LayerEntry, manifestCorrupt, manifestObject } from './format.ts';
 
 export const DELTA_FORMAT_2 = 2;
 /** Not the gzip magic (1f 8b): a format-1 reader stops at the first byte. */
@@ -134,7 +133,6 @@ export function listingDigest(lines: string[]): string {
 }
 
 const TYPES = new Set<DeltaEntryType>(['file', 'directory', 'symlink', 'hardlink']);
-const HEX64 = /^[0-9a-f]{64}$/;
 
 /** Normalised and inside the tree ('..' or an absolute path is damage here, not an unsafe archive). */
 function safePath(p: unknown): p is string {
@@ -147,18 +145,8 @@ function safePath(p: unknown): p is string {
 
 /** Parses and checks a format-2 manifest (it arrives over the network: unsafe paths are refused). */
 export function parseManifest2(text: string): DeltaManifest2 {
-  const bad = (what: string) =>
-    new HuplabError('delta-corrupt', `delta manifest: ${what}`, {
-      hint: 'the delta is damaged or was not made by huplab; use the full image',
-    });
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    throw bad('not JSON');
-  }
-  const m = doc as Partial<DeltaManifest2>;
-  if (typeof m !== 'object' || m === null) throw bad('not an object');
+  const bad = manifestCorrupt;
+  const m = manifestObject<DeltaManifest2>(text);
   if (m.format !== DELTA_FORMAT_2) throw bad(`format ${JSON.stringify(m.format)} in a format-2 file`);
   if (!Number.isSafeInteger(m.mtime) || m.mtime! < 0) throw bad('mtime must be a number');
   for (const k of ['keptDigest', 'patchBases', 'treeDigest'] as const)

@@ -13,12 +13,11 @@ import { join } from 'node:path';
 import { startBackend, type Backend } from '../harness/backend/index.ts';
 import { writeImageLayout } from '../images/builder/hostapp.ts';
 import { APP_FILES, APP_LABELS, appStartedPattern, DEMO_APP } from '../lib/contract/application.ts';
-import type { DeviceConfig } from '../updater/common/config.ts';
 import { Agent } from '../updater/supervisor/agent.ts';
 import { AgentApi } from '../updater/supervisor/api-client.ts';
 import { installedRelease } from '../updater/supervisor/application.ts';
 import { agentPathsUnder } from '../updater/supervisor/paths.ts';
-import { hostAgentContext } from './helpers/agent-context.ts';
+import { hostAgentContext, registeredDevice } from './helpers/agent-context.ts';
 
 const OS = { version: '2.101.0', supervisorVersion: '16.8.0', layout: 'a', deviceType: 'generic-amd64', arch: 'amd64' };
 const CODE = 'console.log("the application");\n';
@@ -50,20 +49,8 @@ async function appImage(t: Test, o: { release: string; labels?: Record<string, s
 }
 
 async function device(t: Test, backend: Backend) {
-  const r = await fetch(`${backend.urls.api}/v1/devices`, {
-    method: 'POST',
-    headers: { ...backend.operatorHeaders(), 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'app-test', deviceType: 'generic-amd64', arch: 'amd64' }),
-  });
-  const { uuid, deviceApiKey } = (await r.json()) as { uuid: string; deviceApiKey: string };
-  const config: DeviceConfig = {
-    uuid,
-    deviceApiKey,
-    deviceType: 'generic-amd64',
-    apiEndpoint: backend.urls.api,
-    registryEndpoint: backend.urls.primaryRegistry,
-    fallbackRegistryEndpoint: backend.urls.fallbackRegistry,
-  };
+  const config = await registeredDevice(backend);
+  const { uuid, deviceApiKey } = config;
   const root = t.testdir({
     etc: { 'huplab-release.json': JSON.stringify(OS) },
     mnt: { state: {}, data: { 'balena-supervisor': {} }, boot: {} },

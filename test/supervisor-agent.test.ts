@@ -41,7 +41,7 @@ import { readAttempts, recordAttempt, shouldAttempt, writeAttempts } from '../up
 import type { AgentContext } from '../updater/supervisor/context.ts';
 import { RateLimitedFailure } from '../updater/supervisor/log.ts';
 import { AGENT_ROOT_ENV, agentPathsUnder, type AgentPaths } from '../updater/supervisor/paths.ts';
-import { hostAgentContext } from './helpers/agent-context.ts';
+import { hostAgentContext, registeredDevice } from './helpers/agent-context.ts';
 import { bundleForDevice, SUPERVISOR_ENTRY } from '../updater/bundle.ts';
 
 const OS = { version: '2.101.0', supervisorVersion: '16.8.0', layout: 'a', deviceType: 'generic-amd64', arch: 'amd64' };
@@ -109,23 +109,6 @@ t.teardown(async () => {
   if (backendP) await (await backendP).backend.stop();
   rmSync(cacheRoot, { recursive: true, force: true });
 });
-
-async function registeredDevice(backend: Backend): Promise<DeviceConfig & { deviceApiKey: string }> {
-  const r = await fetch(`${backend.urls.api}/v1/devices`, {
-    method: 'POST',
-    headers: { ...backend.operatorHeaders(), 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'agent-test', deviceType: 'generic-amd64', arch: 'amd64' }),
-  });
-  const { uuid, deviceApiKey } = (await r.json()) as { uuid: string; deviceApiKey: string };
-  return {
-    uuid,
-    deviceApiKey,
-    deviceType: 'generic-amd64',
-    apiEndpoint: backend.urls.api,
-    registryEndpoint: backend.urls.primaryRegistry,
-    fallbackRegistryEndpoint: backend.urls.fallbackRegistry,
-  };
-}
 
 async function deviceRecord(backend: Backend, uuid: string): Promise<Record<string, unknown>> {
   const r = await fetch(`${backend.urls.api}/v1/devices/${uuid}`, { headers: backend.operatorHeaders() });

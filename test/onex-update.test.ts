@@ -4,9 +4,17 @@
  * lines, the fault's scripts, and the verdicts on synthetic outcomes (each check can fail).
  */
 import t from 'tap';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { applyBootMerge, isText, planBootMerge, readTree } from '../updater/onex/boot-merge.ts';
+import {
+  applyBootMerge,
+  isText,
+  planBootMerge,
+  readTree,
+  recordBootUndo,
+  undoBootMerge,
+} from '../updater/onex/boot-merge.ts';
+import { reportStage, type OnexStage } from '../updater/onex/progress.ts';
 import { migrateConfigJson, parseForcedValue } from '../updater/onex/config-migrate.ts';
 import { parseOnexArgs, toolsArgs } from '../updater/onex/update-args.ts';
 import {
@@ -69,6 +77,53 @@ t.test('boot merge: ignored files left, unchanged skipped, changed text files sa
   t.equal(readFileSync(path.join(boot, `os-release${HUP_OLD_SUFFIX}`), 'utf8'), 'VERSION="1.26.1"\n');
   t.equal(readFileSync(path.join(boot, 'config.txt'), 'utf8'), 'mine\n');
   t.equal(readFileSync(path.join(boot, 'sub', 'a.txt'), 'utf8'), 'a2\n');
+});
+
+t.test('boot merge undone after a failure: every byte back, no new file, no .hup.old of the failed run', async (t) => {
+  const dir = t.testdir({
+    from: { 'os-release': 'VERSION="1.30.1"\n', 'added.dtb': 'new blob', sub: { 'a.txt': 'a2\n' } },
+    boot: {
+      'os-release': 'VERSION="1.26.1"\n',
+      // A copy kept by an earlier update: the failed run overwrites it, the undo must bring it back.
+      [`os-release${HUP_OLD_SUFFIX}`]: 'VERSION="1.24.0"\n',
+      sub: { 'a.txt': 'a1\n' },
+      'untouched.txt': 'mine\n',
+    },
+  });
+  const from = path.join(dir, 'from');
+  const boot = path.join(dir, 'boot');
+  const before = readTree(boot);
+  const plan = planBootMerge(readTree(from), (p) =>
+    existsSync(path.join(boot, p)) ? readFileSync(path.join(boot, p)) : undefined,
+  );
+  const undo = recordBootUndo(plan, boot);
+  await applyBootMerge(plan, from, boot, () => {});
+  t.equal(readFileSync(path.join(boot, 'added.dtb'), 'utf8'), 'new blob', 'the merge wrote the new file');
+  t.equal(readFileSync(path.join(boot, `os-release${HUP_OLD_SUFFIX}`), 'utf8'), 'VERSION="1.26.1"\n');
+  const log: string[] = [];
+  await undoBootMerge(undo, boot, (m) => log.push(m));
+  t.same([...readTree(boot).keys()], [...before.keys()], 'the same files as before');
+  for (const [p, data] of before) t.ok(readTree(boot).get(p)!.equals(data), `${p} has its old bytes`);
+  t.match(log.join('\n'), /added\.dtb removed/);
+  // The written files are restored before the .hup.old copies: an operator's text is never only in the copy.
+  t.ok(log.findIndex((l) => l.includes('/os-release restored')) < log.findIndex((l) => l.includes(HUP_OLD_SUFFIX)));
+});
+
+t.test('progress: --no-reboot ends "done" without saying it reboots; the failure is sent hardest', async (t) => {
+  const sent: Array<{ percent: number; message: string; status: string; attempts: number }> = [];
+  const reporter = {
+    report: async (percent: number, message: string, status: string, attempts: number) => {
+      sent.push({ percent, message, status, attempts });
+      return true;
+    },
+  };
+  for (const stage of Object.keys(ONEX_PROGRESS) as OnexStage[]) await reportStage(reporter, stage);
+  const by = (m: string) => sent.find((s) => s.message === m)!;
+  t.equal(by(ONEX_PROGRESS.done.message).status, 'rebooting');
+  t.equal(by(ONEX_PROGRESS.doneNoReboot.message).status, 'done');
+  t.notMatch(ONEX_PROGRESS.doneNoReboot.message, /reboot(ing)?\.\.\./i);
+  t.equal(by(ONEX_PROGRESS.failed.message).attempts, 10);
+  t.equal(by(ONEX_PROGRESS.preparing.message).attempts, 2);
 });
 
 t.test('config.json: moved from resin-conf to boot from 1.12, forced values set, nothing else changed', async (t) => {

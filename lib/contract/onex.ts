@@ -57,6 +57,8 @@ export const ONEX_PROGRESS = {
   running: { percent: 70, message: 'ResinOS: Running updater...' },
   finalizing: { percent: 90, message: 'ResinOS: Finalizing update...' },
   done: { percent: 100, message: 'ResinOS: Done. Rebooting...' },
+  /** Done under --no-reboot: the new OS starts at the next reboot, whoever makes it. */
+  doneNoReboot: { percent: 100, message: 'ResinOS: Done. The new OS starts at the next reboot.' },
   /** Nothing to do (the field then rebooted anyway; nothing changed, so this one does not). */
   alreadyUpdated: { percent: 100, message: 'ResinOS: Already updated.' },
   failed: { percent: 100, message: 'ResinOS: Update failed.' },

@@ -3,11 +3,13 @@
  * of the new OS is copied, except the ignored ones (what a user may have edited, config.json, the
  * bootloader's env); a text file that changes is first saved beside itself as `<name>.hup.old`,
  * so an operator's edits can be found again. The plan is pure; `applyBootMerge` writes it, each
- * file atomically on the FAT partition.
+ * file atomically on the FAT partition. The field left a half-updated boot partition behind a
+ * failed update; here `recordBootUndo` keeps what a merge will overwrite, so a failure after it
+ * puts back every byte (`undoBootMerge`): no new file, no `.hup.old` of a run that did not happen.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { atomicCopyFile } from '../../lib/fat/atomic-write.ts';
+import { atomicCopyFile, atomicWriteFile } from '../../lib/fat/atomic-write.ts';
 import { HUP_OLD_SUFFIX, ONEX_BOOT_IGNORED } from '../../lib/contract/onex.ts';
 
 export interface BootMergePlan {
@@ -79,5 +81,36 @@ export async function applyBootMerge(
     if (!existsSync(dirname(dest))) mkdirSync(dirname(dest), { recursive: true });
     await atomicCopyFile(join(from, p), dest);
     log(`boot file ${p} written`);
+  }
+}
+
+/** What a merge overwrites or creates, by absolute path on the partition: the bytes before, or undefined (absent). */
+export type BootUndo = Map<string, Buffer | undefined>;
+
+/** Reads what applying `plan` on `bootMount` will replace: each written file and each `.hup.old` copy. */
+export function recordBootUndo(plan: BootMergePlan, bootMount: string): BootUndo {
+  const undo: BootUndo = new Map();
+  const keep = (p: string) => {
+    const abs = join(bootMount, p);
+    undo.set(p, existsSync(abs) ? readFileSync(abs) : undefined);
+  };
+  // The written files first: undone in this order, the operator's old text is back before its copy goes.
+  for (const p of plan.copy) keep(p);
+  for (const p of plan.saveOld) keep(`${p}${HUP_OLD_SUFFIX}`);
+  return undo;
+}
+
+/** Puts the partition back as `recordBootUndo` found it: old bytes rewritten atomically, new files removed. */
+export async function undoBootMerge(undo: BootUndo, bootMount: string, log: (m: string) => void): Promise<void> {
+  for (const [p, before] of undo) {
+    const abs = join(bootMount, p);
+    if (before === undefined) {
+      if (!existsSync(abs)) continue;
+      rmSync(abs, { force: true });
+      log(`boot file ${p} removed`);
+    } else if (!existsSync(abs) || !readFileSync(abs).equals(before)) {
+      await atomicWriteFile(abs, before);
+      log(`boot file ${p} restored`);
+    }
   }
 }

@@ -15,6 +15,7 @@ const STATUS: Record<OnexStage, string> = {
   running: 'updating',
   finalizing: 'updating',
   done: 'rebooting',
+  doneNoReboot: 'done',
   alreadyUpdated: 'done',
   failed: 'failed',
 };

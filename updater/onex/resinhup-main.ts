@@ -30,7 +30,7 @@ import { registriesOf, registryClient } from '../common/registry.ts';
 import { run } from '../common/run.ts';
 import type { Roots } from '../common/partitions.ts';
 import { checkFingerprints } from './checks.ts';
-import { applyBootMerge, planBootMerge, readTree } from './boot-merge.ts';
+import { applyBootMerge, planBootMerge, readTree, recordBootUndo, undoBootMerge, type BootUndo } from './boot-merge.ts';
 import { migrateConfigJson, type ConfigJson } from './config-migrate.ts';
 import { releaseRecord, type OnexRelease } from './release.ts';
 import { findOnexRoots, keepFiles, onexRootLabel } from './spare-root.ts';
@@ -47,7 +47,10 @@ interface Ctx {
   roots?: Roots;
   layer?: string;
   mounted?: boolean;
-  bootWritten?: boolean;
+  /** What the boot merge overwrote, set before it writes anything. */
+  bootUndo?: BootUndo;
+  /** config.json as it was, set before the migration writes it. */
+  configBefore?: { path: string; data: Buffer | undefined };
 }
 
 let consoleFd: number | undefined;
@@ -150,7 +153,7 @@ const steps: Array<[OnexToolStep, (ctx: Ctx) => Promise<string>]> = [
       const plan = planBootMerge(readTree(from), (p) =>
         existsSync(join(BOOT, p)) ? readFileSync(join(BOOT, p)) : undefined,
       );
-      ctx.bootWritten = true;
+      ctx.bootUndo = recordBootUndo(plan, BOOT);
       await applyBootMerge(plan, from, BOOT, say);
       return `${plan.copy.length} written (${plan.saveOld.length} kept as .hup.old), ${plan.unchanged.length} unchanged, ignored: ${plan.ignored.join(' ') || 'none'}`;
     },
@@ -163,7 +166,10 @@ const steps: Array<[OnexToolStep, (ctx: Ctx) => Promise<string>]> = [
       const m = migrateConfigJson({ boot, conf, target: ctx.target!.version, forced: ctx.args.forced });
       if (m.changes.length === 0) return 'no change';
       const dir = m.place === 'resin-boot' ? BOOT : CONF;
-      await atomicWriteFile(join(dir, 'config.json'), Buffer.from(`${JSON.stringify(m.config, null, 2)}\n`));
+      const target = join(dir, 'config.json');
+      // A move to resin-boot creates the file there and leaves resin-conf's: only `target` is written.
+      ctx.configBefore = { path: target, data: existsSync(target) ? readFileSync(target) : undefined };
+      await atomicWriteFile(target, Buffer.from(`${JSON.stringify(m.config, null, 2)}\n`));
       run('sync', []);
       return m.changes.join('; ');
     },
@@ -185,21 +191,24 @@ const steps: Array<[OnexToolStep, (ctx: Ctx) => Promise<string>]> = [
   ],
 ];
 
-/** After a failure: the running OS's boot files back, the spare root unmounted. */
+/** After a failure: the boot partition and config.json as they were, the spare root unmounted. */
 async function cleanup(ctx: Ctx): Promise<void> {
   if (ctx.mounted) run('umount', [NEW_ROOT], { allowFail: true });
   if (ctx.layer) rmSync(ctx.layer, { force: true });
-  if (ctx.bootWritten) {
-    try {
-      const from = join('/', BOOT_FILES_DIR);
-      const plan = planBootMerge(readTree(from), (p) =>
-        existsSync(join(BOOT, p)) ? readFileSync(join(BOOT, p)) : undefined,
-      );
-      await applyBootMerge({ ...plan, saveOld: [] }, from, BOOT, (m) => say(`restore: ${m}`));
+  try {
+    if (ctx.bootUndo) {
+      await undoBootMerge(ctx.bootUndo, BOOT, (m) => say(`restore: ${m}`));
       say('boot files of the running OS restored');
-    } catch (err) {
-      say(`could not restore the boot files: ${(err as Error).message}`);
     }
+    if (ctx.configBefore) {
+      const { path, data } = ctx.configBefore;
+      if (data) await atomicWriteFile(path, data);
+      else rmSync(path, { force: true });
+      say(`config.json ${data ? 'restored' : 'removed'} on ${path.startsWith(BOOT) ? 'resin-boot' : 'resin-conf'}`);
+    }
+    run('sync', []);
+  } catch (err) {
+    say(`could not restore the boot partition: ${(err as Error).message}`);
   }
 }
 

@@ -228,9 +228,9 @@ const STEPS: Step[] = [
   },
   {
     name: 'reboot',
-    stage: 'done',
     async run(ctx) {
       run('sync', []);
+      await reportStage(ctx.progress, ctx.args.noReboot ? 'doneNoReboot' : 'done');
       if (ctx.args.noReboot) return 'not rebooting (--no-reboot)';
       spawn('sh', ['-c', 'sleep 2; reboot'], { detached: true, stdio: 'ignore' }).unref();
       return 'rebooting in 2 s';

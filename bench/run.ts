@@ -14,8 +14,9 @@ import { benchFleet } from './fleet.ts';
 import { benchFleetLoad } from './fleet-load.ts';
 import { benchDashboard } from './dashboard.ts';
 import { benchOnexMigrate } from './onex-migrate.ts';
+import { benchNpmTest } from './npm-test.ts';
 
-/** `npm run bench [-- boot|build|cache-hit|hup|delta|rollback|qualify|powercut|powercut-saved|profiles|advanced|fleet|fleet-load|dashboard|onex-migrate|tar]`: prints each figure as markdown, ready for the README. */
+/** `npm run bench [-- boot|build|cache-hit|hup|delta|rollback|qualify|powercut|powercut-saved|profiles|advanced|fleet|fleet-load|dashboard|onex-migrate|npm-test|tar]`: prints each figure as markdown, ready for the README. */
 const which = process.argv[2] ?? 'all';
 const out: string[] = [`huplab benchmarks, ${new Date().toISOString()}, ${process.platform} ${process.arch}`];
 if (which === 'all' || which === 'build') out.push(await benchBuild());
@@ -33,5 +34,6 @@ if (which === 'fleet') out.push(await benchFleet());
 if (which === 'fleet-load') out.push(await benchFleetLoad());
 if (which === 'dashboard') out.push(await benchDashboard());
 if (which === 'onex-migrate') out.push(await benchOnexMigrate());
+if (which === 'npm-test') out.push(await benchNpmTest());
 if (which === 'all' || which === 'tar') out.push(await benchTar());
 console.log(out.join('\n\n'));

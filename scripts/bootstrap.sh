@@ -38,6 +38,18 @@ npm_packages() {
 # `bootstrap.sh npm`: only the npm packages (the type check and the lint need nothing else).
 if [ "${1:-}" = npm ]; then npm_packages; exit 0; fi
 
+# A Debian mirror in the middle of a sync answers with index files of the wrong size, and
+# `apt-get update` fails for the whole run; it passes a little later. Ask up to three times, then
+# go on with the lists apt has: if a package is still missing from them, the install fails and
+# says which.
+apt_update() {
+	for wait in 15 45 0; do
+		if $1 apt-get update -q >&2; then return 0; fi
+		if [ "$wait" -gt 0 ]; then say "apt-get update failed (a mirror syncing?); retrying in $wait s"; sleep "$wait"; fi
+	done
+	say "apt-get update failed three times; going on with the package lists apt already has"
+}
+
 # arm64: kernels, busybox and firmware of the emulated boards; armhf: the 32-bit Raspberry Pi OS.
 for arch in arm64 armhf; do
 	if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
@@ -55,7 +67,7 @@ if [ -n "$missing" ]; then
 		say "missing Debian packages:$missing; run as root or install sudo"; exit 1
 	fi
 	say "installing Debian packages:$missing"
-	$sudo apt-get update -q >&2
+	apt_update "$sudo"
 	need_update=0
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends $missing >&2
 else
@@ -65,7 +77,7 @@ fi
 # dropbear, libraries); an apt that never ran `update` knows none of them.
 if [ "${need_update:-0}" = 1 ] || [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep _binary-armhf_Packages)" ]; then
 	say "apt package lists are empty or lack a foreign architecture: running apt-get update"
-	if [ "$(id -u)" -eq 0 ]; then apt-get update -q >&2; else sudo apt-get update -q >&2; fi
+	if [ "$(id -u)" -eq 0 ]; then apt_update ""; else apt_update sudo; fi
 fi
 
 npm_packages
